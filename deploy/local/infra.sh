@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Local infrastructure without Docker: PostgreSQL, Redis, Apache Kafka (KRaft) and Weaviate on
+# loopback and fixed ports (deploy/local/ports.env). Idempotent: `up` starts only what is down.
+#
+#   deploy/local/infra.sh up | down | status
+#
+# State (data, logs, pids) lives in $HOTDASH_STATE (default <repo>/.local, git-ignored).
+# Built or downloaded tools (Kafka jars, the Weaviate binary) live in $HOTDASH_CACHE
+# (default ~/.cache/hotdash) so clean clones reuse them.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=ports.env
+. "$HERE/ports.env"
+STATE="${HOTDASH_STATE:-$ROOT/.local}"
+CACHE="${HOTDASH_CACHE:-$HOME/.cache/hotdash}"
+KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/kafka/pom.xml")"
+WEAVIATE_VERSION="${HOTDASH_WEAVIATE_VERSION:-v1.35.2}"
+PG_BIN="${HOTDASH_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
+PG_OWNER_PASSWORD="${HOTDASH_DB_OWNER_PASSWORD:-hotdash_owner_local}"
+PG_APP_PASSWORD="${HOTDASH_DB_APP_PASSWORD:-hotdash_app_local}"
+PG_RELAY_PASSWORD="${HOTDASH_DB_RELAY_PASSWORD:-hotdash_relay_local}"
+DATABASES=(hotdash_control hotdash_shard_1 hotdash_shard_2)
+
+log() { printf '[infra] %s\n' "$*"; }
+die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_for() { # name seconds command...
+  local name="$1" secs="$2"; shift 2
+  local i
+  for ((i = 0; i < secs * 4; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  die "$name did not become healthy within ${secs}s; see its log in $STATE/$name/"
+}
+
+require() { # command hint
+  command -v "$1" >/dev/null 2>&1 || die "missing prerequisite '$1': $2"
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+pg_healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$HOTDASH_PG_PORT"; }
+pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$STATE/pg/run" -p "$HOTDASH_PG_PORT" -U postgres "$@"; }
+
+pg_up() {
+  [ -x "$PG_BIN/postgres" ] || die "missing prerequisite PostgreSQL server: apt-get install -y postgresql"
+  id postgres >/dev/null 2>&1 || die "missing prerequisite OS user 'postgres' (created by apt-get install postgresql)"
+  if pg_healthy; then log "postgres  up (127.0.0.1:$HOTDASH_PG_PORT)"; pg_bootstrap; return; fi
+  mkdir -p "$STATE/pg/run"
+  chown -R postgres: "$STATE/pg"
+  if [ ! -s "$STATE/pg/data/PG_VERSION" ]; then
+    log "postgres  initialising cluster in $STATE/pg/data"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$STATE/pg/data" -U postgres -A trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$STATE/pg/initdb.log" 2>&1 \
+      || die "initdb failed; see $STATE/pg/initdb.log"
+  fi
+  log "postgres  starting on 127.0.0.1:$HOTDASH_PG_PORT"
+  # superuser connections go through the unix socket in the state folder (trust); every TCP
+  # connection, the services' included, authenticates with a password.
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STATE/pg/data" -l "$STATE/pg/postgres.log" -w -t 60 start \
+    -o "-c listen_addresses=127.0.0.1 -p $HOTDASH_PG_PORT -c unix_socket_directories=$STATE/pg/run -c max_connections=300 -c shared_buffers=256MB -c fsync=${HOTDASH_PG_FSYNC:-on} -c synchronous_commit=${HOTDASH_PG_SYNC_COMMIT:-on}" >/dev/null \
+    || die "postgres failed to start; see $STATE/pg/postgres.log"
+  wait_for pg 30 pg_healthy
+  pg_bootstrap
+}
+
+pg_bootstrap() {
+  # Roles: the owner runs migrations and owns every table; the application role is what services
+  # use: not a superuser, NOBYPASSRLS, owns nothing, so row-level security always applies to it.
+  pg_psql -d postgres <<SQL
+do \$\$ begin
+  if not exists (select 1 from pg_roles where rolname = 'hotdash_owner') then
+    create role hotdash_owner login nosuperuser nobypassrls createdb password '$PG_OWNER_PASSWORD';
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'hotdash_app') then
+    create role hotdash_app login nosuperuser nobypassrls nocreatedb nocreaterole password '$PG_APP_PASSWORD';
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'hotdash_relay') then
+    create role hotdash_relay login nosuperuser nobypassrls nocreatedb nocreaterole password '$PG_RELAY_PASSWORD';
+  end if;
+end \$\$;
+SQL
+  local db
+  for db in "${DATABASES[@]}"; do
+    if [ -z "$(pg_psql -d postgres -tAc "select 1 from pg_database where datname = '$db'")" ]; then
+      log "postgres  creating database $db"
+      pg_psql -d postgres -c "create database $db owner hotdash_owner"
+    fi
+    pg_psql -d "$db" -c "revoke all on schema public from public; alter schema public owner to hotdash_owner; grant usage on schema public to hotdash_app, hotdash_relay; grant connect on database $db to hotdash_app, hotdash_relay"
+  done
+}
+
+pg_down() {
+  if [ -s "$STATE/pg/data/postmaster.pid" ]; then
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STATE/pg/data" -m fast -w stop >/dev/null && log "postgres  stopped"
+  else log "postgres  not running"; fi
+}
+
+# ---------------------------------------------------------------- Redis
+redis_healthy() { [ "$(redis-cli -h 127.0.0.1 -p "$HOTDASH_REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+redis_up() {
+  require redis-server "apt-get install -y redis-server"
+  if redis_healthy; then log "redis     up (127.0.0.1:$HOTDASH_REDIS_PORT)"; return; fi
+  mkdir -p "$STATE/redis"
+  log "redis     starting on 127.0.0.1:$HOTDASH_REDIS_PORT"
+  # noeviction: BullMQ requires that Redis never evicts its keys.
+  redis-server --bind 127.0.0.1 --port "$HOTDASH_REDIS_PORT" --daemonize yes --dir "$STATE/redis" \
+    --pidfile "$STATE/redis/redis.pid" --logfile "$STATE/redis/redis.log" --appendonly yes \
+    --maxmemory-policy noeviction --save "" >/dev/null
+  wait_for redis 15 redis_healthy
+}
+redis_down() {
+  if redis_healthy; then redis-cli -h 127.0.0.1 -p "$HOTDASH_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; log "redis     stopped"
+  else log "redis     not running"; fi
+}
+
+# ---------------------------------------------------------------- Kafka (KRaft, single node)
+KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+kafka_healthy() { port_open "$HOTDASH_KAFKA_PORT" && grep -q "Kafka Server started" "$STATE/kafka/server.log" 2>/dev/null; }
+kafka_fetch() {
+  [ -f "$KAFKA_LIBS/.complete" ] && return
+  require mvn "apt-get install -y maven (Kafka's jars come from Maven Central)"
+  log "kafka     fetching broker $KAFKA_VERSION jars from Maven Central"
+  rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
+  mvn -q -B -f "$HERE/kafka/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" \
+    || die "could not fetch Kafka jars with Maven"
+  touch "$KAFKA_LIBS/.complete"
+}
+kafka_up() {
+  require java "apt-get install -y openjdk-17-jre-headless (Kafka 4 needs Java 17)"
+  if kafka_healthy; then log "kafka     up (127.0.0.1:$HOTDASH_KAFKA_PORT)"; return; fi
+  kafka_fetch
+  mkdir -p "$STATE/kafka/data"
+  sed -e "s|@PORT@|$HOTDASH_KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$HOTDASH_KAFKA_CONTROLLER_PORT|g" -e "s|@DATA@|$STATE/kafka/data|g" \
+    "$HERE/kafka/server.properties" >"$STATE/kafka/server.properties"
+  local java=(java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.yaml" "-Dkafka.logs.dir=$STATE/kafka"
+    -cp "$KAFKA_LIBS/*")
+  if [ ! -f "$STATE/kafka/data/meta.properties" ]; then
+    log "kafka     formatting KRaft storage"
+    "${java[@]}" kafka.tools.StorageTool format --standalone -t "$(cat "$STATE/kafka/cluster-id" 2>/dev/null || "${java[@]}" kafka.tools.StorageTool random-uuid | tee "$STATE/kafka/cluster-id")" \
+      -c "$STATE/kafka/server.properties" >"$STATE/kafka/format.log" 2>&1 || die "kafka storage format failed; see $STATE/kafka/format.log"
+  fi
+  log "kafka     starting on 127.0.0.1:$HOTDASH_KAFKA_PORT"
+  nohup "${java[@]}" kafka.Kafka "$STATE/kafka/server.properties" >"$STATE/kafka/server.log" 2>&1 &
+  echo $! >"$STATE/kafka/kafka.pid"
+  wait_for kafka 90 kafka_healthy
+}
+kafka_down() {
+  local pid
+  pid="$(cat "$STATE/kafka/kafka.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"; for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    log "kafka     stopped"
+  else log "kafka     not running"; fi
+  rm -f "$STATE/kafka/kafka.pid"
+}
+
+# ---------------------------------------------------------------- Weaviate
+WEAVIATE_BIN="$CACHE/weaviate-$WEAVIATE_VERSION/weaviate-server"
+weaviate_healthy() { curl -fs -o /dev/null "http://127.0.0.1:$HOTDASH_WEAVIATE_PORT/v1/.well-known/ready"; }
+weaviate_build() {
+  [ -x "$WEAVIATE_BIN" ] && return
+  require go "apt-get install -y golang, or Go from the Go module proxy toolchain (Weaviate is built with go install)"
+  log "weaviate  building weaviate-server $WEAVIATE_VERSION with go install (first time only; several minutes on 2 cores)"
+  mkdir -p "$(dirname "$WEAVIATE_BIN")"
+  GOBIN="$(dirname "$WEAVIATE_BIN")" GOFLAGS=-mod=mod go install "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION" \
+    || die "go install of weaviate-server $WEAVIATE_VERSION failed"
+}
+weaviate_up() {
+  require curl "apt-get install -y curl"
+  if weaviate_healthy; then log "weaviate  up (127.0.0.1:$HOTDASH_WEAVIATE_PORT)"; return; fi
+  weaviate_build
+  mkdir -p "$STATE/weaviate/data"
+  log "weaviate  starting on 127.0.0.1:$HOTDASH_WEAVIATE_PORT (grpc $HOTDASH_WEAVIATE_GRPC_PORT)"
+  # Anonymous access and no vectorizer module: the platform sends its own vectors.
+  env AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true DEFAULT_VECTORIZER_MODULE=none ENABLE_MODULES= \
+    PERSISTENCE_DATA_PATH="$STATE/weaviate/data" QUERY_DEFAULTS_LIMIT=25 DISABLE_TELEMETRY=true \
+    GRPC_PORT="$HOTDASH_WEAVIATE_GRPC_PORT" CLUSTER_HOSTNAME=node1 CLUSTER_ADVERTISE_ADDR=127.0.0.1 \
+    CLUSTER_GOSSIP_BIND_PORT=17946 CLUSTER_DATA_BIND_PORT=17947 RAFT_PORT=18300 RAFT_INTERNAL_RPC_PORT=18301 \
+    RAFT_BOOTSTRAP_EXPECT=1 RAFT_JOIN=node1:18300 PROMETHEUS_MONITORING_ENABLED=false LIMIT_RESOURCES=true GOMAXPROCS=2 \
+    nohup "$WEAVIATE_BIN" --host 127.0.0.1 --port "$HOTDASH_WEAVIATE_PORT" --scheme http >"$STATE/weaviate/weaviate.log" 2>&1 &
+  echo $! >"$STATE/weaviate/weaviate.pid"
+  wait_for weaviate 90 weaviate_healthy
+}
+weaviate_down() {
+  local pid
+  pid="$(cat "$STATE/weaviate/weaviate.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"; for _ in $(seq 1 80); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    log "weaviate  stopped"
+  else log "weaviate  not running"; fi
+  rm -f "$STATE/weaviate/weaviate.pid"
+}
+
+status() {
+  local bad=0
+  pg_healthy && log "postgres  healthy 127.0.0.1:$HOTDASH_PG_PORT" || { log "postgres  DOWN"; bad=1; }
+  redis_healthy && log "redis     healthy 127.0.0.1:$HOTDASH_REDIS_PORT" || { log "redis     DOWN"; bad=1; }
+  kafka_healthy && log "kafka     healthy 127.0.0.1:$HOTDASH_KAFKA_PORT" || { log "kafka     DOWN"; bad=1; }
+  weaviate_healthy && log "weaviate  healthy 127.0.0.1:$HOTDASH_WEAVIATE_PORT" || { log "weaviate  DOWN"; bad=1; }
+  return $bad
+}
+
+mkdir -p "$STATE"
+case "${1:-}" in
+  up)
+    pg_up; redis_up; kafka_up; weaviate_up
+    log "all services healthy" ;;
+  down) weaviate_down; kafka_down; redis_down; pg_down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,77 @@
+import { Injectable } from '@nestjs/common';
+import type { TenantId } from '@hotdash/contracts';
+import type { TenantTx } from '@hotdash/platform-db';
+import type { AuditEntryContent } from './hash-chain';
+
+export interface AuditRow extends AuditEntryContent {
+  prevHash: string;
+  hash: string;
+}
+
+interface RawRow {
+  id: string;
+  tenant_id: string;
+  seq: bigint | number;
+  event_id: string;
+  event_type: string;
+  actor_id: string | null;
+  occurred_at: Date;
+  recorded_at: Date;
+  payload: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+function toRow(r: RawRow): AuditRow {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    seq: Number(r.seq),
+    eventId: r.event_id,
+    eventType: r.event_type,
+    actorId: r.actor_id,
+    occurredAt: r.occurred_at.toISOString(),
+    recordedAt: r.recorded_at.toISOString(),
+    payload: r.payload,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+/** The tenant's audit_log (audit service's own table). Every method runs in the caller's withTenant() transaction. */
+@Injectable()
+export class AuditLogRepository {
+  /**
+   * Locks the tenant's chain for the rest of the transaction, so concurrent appends take turns,
+   * and returns its last entry.
+   */
+  async lockHead(tx: TenantTx, tenantId: TenantId): Promise<{ seq: number; hash: string } | undefined> {
+    await tx.$executeRaw`select pg_advisory_xact_lock(hashtextextended(${`audit:${tenantId}`}, 0))`;
+    const rows = await tx.$queryRaw<{ seq: bigint; hash: string }[]>`
+      select seq, hash from audit_log where tenant_id = ${tenantId}::uuid order by seq desc limit 1`;
+    const r = rows[0];
+    return r ? { seq: Number(r.seq), hash: r.hash } : undefined;
+  }
+
+  async insert(tx: TenantTx, row: AuditRow): Promise<void> {
+    await tx.$executeRaw`insert into audit_log
+      (id, tenant_id, seq, event_id, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash)
+      values (${row.id}::uuid, ${row.tenantId}::uuid, ${row.seq}, ${row.eventId}::uuid, ${row.eventType}, ${row.actorId},
+              ${row.occurredAt}::timestamptz, ${row.recordedAt}::timestamptz, ${JSON.stringify(row.payload)}::jsonb, ${row.prevHash}, ${row.hash})`;
+  }
+
+  /** A page of the tenant's chain in order, after `afterSeq`. */
+  async page(tx: TenantTx, tenantId: TenantId, afterSeq: number, limit: number): Promise<AuditRow[]> {
+    const rows = await tx.$queryRaw<RawRow[]>`
+      select id::text, tenant_id::text, seq, event_id::text, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash
+      from audit_log where tenant_id = ${tenantId}::uuid and seq > ${afterSeq} order by seq limit ${limit}`;
+    return rows.map(toRow);
+  }
+
+  async findByEvent(tx: TenantTx, tenantId: TenantId, eventId: string): Promise<AuditRow | undefined> {
+    const rows = await tx.$queryRaw<RawRow[]>`
+      select id::text, tenant_id::text, seq, event_id::text, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash
+      from audit_log where tenant_id = ${tenantId}::uuid and event_id = ${eventId}::uuid`;
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+}

@@ -1,0 +1,16 @@
+import { Controller, Inject } from '@nestjs/common';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Envelope, TenantCreatedV1, TenantEvents } from '@hotdash/contracts';
+import type { EventContext } from '@hotdash/platform-messaging';
+import { RecordAuditEntryHandler } from './use-cases/record-audit-entry/record-audit-entry.handler';
+
+/** The audit service's event handlers: every state change it hears of becomes an audit entry. */
+@Controller()
+export class AuditEventsHandler {
+  constructor(@Inject(RecordAuditEntryHandler) private readonly record: RecordAuditEntryHandler) {}
+
+  @EventPattern(TenantEvents.CREATED)
+  async onTenantCreated(@Payload() event: Envelope<typeof TenantEvents.CREATED, TenantCreatedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.record.execute(ctx.tx, event, event.payload.createdBy);
+  }
+}

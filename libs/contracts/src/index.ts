@@ -1,0 +1,6 @@
+export * from './envelope';
+export * from './topics';
+export * from './tenant.events';
+export * from './audit.events';
+export * from './event-map';
+export * from './tenant-id';

@@ -1,0 +1,77 @@
+/**
+ * Runtime configuration, from the environment, with defaults that match the local stack started by
+ * deploy/local (ports in deploy/local/ports.env; a spec keeps the two in step).
+ */
+export interface DbRoleCredentials {
+  user: string;
+  password: string;
+}
+
+export interface PlatformConfig {
+  db: {
+    /** Control-plane database location; credentials come from the role used. */
+    controlHost: string;
+    controlPort: number;
+    controlDatabase: string;
+    owner: DbRoleCredentials;
+    app: DbRoleCredentials;
+    relay: DbRoleCredentials;
+    /** Connections per pool (per role and database). */
+    poolSize: number;
+    /** Shards registered by `npm run db:migrate` when missing: name=host:port/database, comma separated. */
+    bootstrapShards: string;
+  };
+  redis: { host: string; port: number };
+  kafka: { brokers: string[]; clientId: string };
+  weaviate: { url: string; grpcPort: number };
+}
+
+export const LOCAL_PORTS = {
+  postgres: 54329,
+  redis: 63790,
+  kafka: 19092,
+  weaviate: 18080,
+  weaviateGrpc: 50052,
+} as const;
+
+function str(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const v = env[name];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`configuration ${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig {
+  const pgPort = int(env, 'HOTDASH_PG_PORT', LOCAL_PORTS.postgres);
+  return {
+    db: {
+      controlHost: str(env, 'HOTDASH_PG_HOST', '127.0.0.1'),
+      controlPort: pgPort,
+      controlDatabase: str(env, 'HOTDASH_CONTROL_DATABASE', 'hotdash_control'),
+      owner: { user: str(env, 'HOTDASH_DB_OWNER_USER', 'hotdash_owner'), password: str(env, 'HOTDASH_DB_OWNER_PASSWORD', 'hotdash_owner_local') },
+      app: { user: str(env, 'HOTDASH_DB_APP_USER', 'hotdash_app'), password: str(env, 'HOTDASH_DB_APP_PASSWORD', 'hotdash_app_local') },
+      relay: { user: str(env, 'HOTDASH_DB_RELAY_USER', 'hotdash_relay'), password: str(env, 'HOTDASH_DB_RELAY_PASSWORD', 'hotdash_relay_local') },
+      poolSize: int(env, 'HOTDASH_DB_POOL_SIZE', 10),
+      bootstrapShards: str(
+        env,
+        'HOTDASH_BOOTSTRAP_SHARDS',
+        `shard-1=127.0.0.1:${pgPort}/hotdash_shard_1,shard-2=127.0.0.1:${pgPort}/hotdash_shard_2`,
+      ),
+    },
+    redis: { host: str(env, 'HOTDASH_REDIS_HOST', '127.0.0.1'), port: int(env, 'HOTDASH_REDIS_PORT', LOCAL_PORTS.redis) },
+    kafka: {
+      brokers: str(env, 'HOTDASH_KAFKA_BROKERS', `127.0.0.1:${LOCAL_PORTS.kafka}`).split(',').map((b) => b.trim()),
+      clientId: str(env, 'HOTDASH_KAFKA_CLIENT_ID', 'hotdash'),
+    },
+    weaviate: {
+      url: str(env, 'HOTDASH_WEAVIATE_URL', `http://127.0.0.1:${LOCAL_PORTS.weaviate}`),
+      grpcPort: int(env, 'HOTDASH_WEAVIATE_GRPC_PORT', LOCAL_PORTS.weaviateGrpc),
+    },
+  };
+}

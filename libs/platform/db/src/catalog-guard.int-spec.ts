@@ -1,0 +1,111 @@
+// Catalog guard: every tenant table of every shard has RLS enabled and forced with the tenancy
+// policy; the application role cannot bypass RLS and owns nothing. The guard is also proven able to
+// fail: in a scratch database migrated like a shard, dropping one policy (or un-forcing RLS) makes it
+// report exactly that table.
+import { join } from 'node:path';
+import { checkTenantCatalog, newId } from '@hotdash/platform-db';
+import { migrateDatabase, readMigrations } from './migrate/runner';
+import { PRISMA_DIR } from './migrate/migrate-all';
+import { TestWorld } from '@hotdash/testing';
+
+const world = new TestWorld();
+afterAll(() => world.close());
+
+it('every registered shard passes the guard', async () => {
+  const shards = await world.shards();
+  expect(shards.length).toBeGreaterThanOrEqual(2);
+  for (const shard of shards) {
+    const c = await world.connect(shard, 'owner');
+    try {
+      expect({ shard: shard.name, violations: await checkTenantCatalog(c, world.config.db.app.user) }).toEqual({ shard: shard.name, violations: [] });
+    } finally {
+      await c.end();
+    }
+  }
+});
+
+it('the application role cannot bypass RLS even by asking', async () => {
+  const [shard] = await world.shards();
+  const c = await world.connect(shard!, 'app');
+  try {
+    await expect(c.query('set row_security = off')).resolves.toBeDefined();
+    // With row_security off, a query that RLS would filter raises instead of returning every row.
+    await expect(c.query('select * from audit_log')).rejects.toThrow(/row-level security/);
+    await expect(c.query('alter table audit_log disable row level security')).rejects.toThrow(/must be owner/);
+    await expect(c.query('drop policy tenant_isolation on audit_log')).rejects.toThrow(/must be owner/);
+  } finally {
+    await c.end();
+  }
+});
+
+describe('in a scratch database', () => {
+  const name = `hotdash_scratch_${newId().replace(/-/g, '').slice(-12)}`;
+  const location = () => ({ host: world.config.db.controlHost, port: world.config.db.controlPort, database: name });
+
+  beforeAll(async () => {
+    const su = await world.connectSuperuser('postgres');
+    await su.query(`create database ${name} owner ${world.config.db.owner.user}`);
+    await su.end();
+    const su2 = await world.connectSuperuser(name);
+    await su2.query(`revoke all on schema public from public; alter schema public owner to ${world.config.db.owner.user}; grant usage on schema public to ${world.config.db.app.user}, ${world.config.db.relay.user}`);
+    await su2.end();
+    const report = await migrateDatabase(location(), world.config.db.owner, readMigrations(join(PRISMA_DIR, 'tenant', 'migrations')));
+    expect(report.error).toBeUndefined();
+  });
+
+  afterAll(async () => {
+    const su = await world.connectSuperuser('postgres');
+    await su.query(`drop database if exists ${name} with (force)`);
+    await su.end();
+  });
+
+  async function violations(): Promise<{ table: string; problem: string }[]> {
+    const c = await world.connect(location(), 'owner');
+    try {
+      return await checkTenantCatalog(c, world.config.db.app.user);
+    } finally {
+      await c.end();
+    }
+  }
+
+  it('passes right after migration', async () => {
+    expect(await violations()).toEqual([]);
+  });
+
+  it('fails when one policy is dropped', async () => {
+    const c = await world.connect(location(), 'owner');
+    await c.query('drop policy tenant_isolation on inbox');
+    await c.end();
+    expect(await violations()).toEqual([{ table: 'inbox', problem: 'tenant_isolation policy missing' }]);
+  });
+
+  it('fails when RLS is no longer forced, or a table lacks it', async () => {
+    const c = await world.connect(location(), 'owner');
+    await c.query('alter table audit_log no force row level security');
+    await c.query('create table sneaky (id uuid primary key, tenant_id uuid not null)');
+    await c.end();
+    expect(await violations()).toEqual(
+      expect.arrayContaining([
+        { table: 'audit_log', problem: 'row level security is not forced' },
+        { table: 'sneaky', problem: 'row level security is not enabled' },
+        { table: 'sneaky', problem: 'tenant_isolation policy missing' },
+        { table: 'sneaky', problem: 'no index leads with tenant_id' },
+      ]),
+    );
+  });
+
+  it('fails when the application role owns a table or a permissive policy widens access', async () => {
+    const c = await world.connect(location(), 'owner');
+    await c.query(`create policy wide_open on outbox for select to public using (true)`);
+    await c.end();
+    const su = await world.connectSuperuser(name);
+    await su.query(`create table app_owned (x int); alter table app_owned owner to ${world.config.db.app.user}`);
+    await su.end();
+    expect(await violations()).toEqual(
+      expect.arrayContaining([
+        { table: 'outbox', problem: `policy wide_open widens access for ${world.config.db.app.user}` },
+        { table: 'app_owned', problem: `owned by ${world.config.db.app.user}` },
+      ]),
+    );
+  });
+});

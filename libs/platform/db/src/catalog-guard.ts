@@ -1,0 +1,68 @@
+import type { Client } from 'pg';
+
+export interface CatalogViolation {
+  table: string;
+  problem: string;
+}
+
+const EXPECTED_QUAL = /^\(tenant_id = \(\s*SELECT \(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid AS "?nullif"?\s*\)\)$/i;
+
+/**
+ * Checks a tenant shard's catalogue against the tenancy rules (DESIGN.md section 3): every table
+ * with a tenant_id column has it NOT NULL, an index leading with it, row-level security enabled and
+ * forced, and the tenant_isolation policy for everyone with the exact USING and WITH CHECK
+ * expressions; the application role is no superuser, cannot bypass RLS and owns nothing.
+ * Returns the violations (none means the shard is sound).
+ */
+export async function checkTenantCatalog(client: Client, appRole: string): Promise<CatalogViolation[]> {
+  const violations: CatalogViolation[] = [];
+  const role = await client.query<{ rolsuper: boolean; rolbypassrls: boolean }>('select rolsuper, rolbypassrls from pg_roles where rolname = $1', [appRole]);
+  if (!role.rows[0]) violations.push({ table: '-', problem: `role ${appRole} does not exist` });
+  else {
+    if (role.rows[0].rolsuper) violations.push({ table: '-', problem: `${appRole} is a superuser` });
+    if (role.rows[0].rolbypassrls) violations.push({ table: '-', problem: `${appRole} has BYPASSRLS` });
+  }
+  const owned = await client.query<{ relname: string }>(
+    `select c.relname from pg_class c join pg_roles r on r.oid = c.relowner join pg_namespace n on n.oid = c.relnamespace
+     where r.rolname = $1 and n.nspname not in ('pg_catalog', 'information_schema')`,
+    [appRole],
+  );
+  for (const o of owned.rows) violations.push({ table: o.relname, problem: `owned by ${appRole}` });
+
+  const tables = await client.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; attnotnull: boolean }>(
+    `select c.relname, c.relrowsecurity, c.relforcerowsecurity, a.attnotnull
+     from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
+     where n.nspname = 'public' and c.relkind in ('r', 'p') order by c.relname`,
+  );
+  for (const t of tables.rows) {
+    if (!t.attnotnull) violations.push({ table: t.relname, problem: 'tenant_id is nullable' });
+    if (!t.relrowsecurity) violations.push({ table: t.relname, problem: 'row level security is not enabled' });
+    if (!t.relforcerowsecurity) violations.push({ table: t.relname, problem: 'row level security is not forced' });
+    const policies = await client.query<{ policyname: string; roles: string[]; cmd: string; qual: string | null; with_check: string | null; permissive: string }>(
+      `select policyname, roles::text[] as roles, cmd, qual, with_check, permissive from pg_policies where schemaname = 'public' and tablename = $1`,
+      [t.relname],
+    );
+    const iso = policies.rows.find((p) => p.policyname === 'tenant_isolation');
+    if (!iso) violations.push({ table: t.relname, problem: 'tenant_isolation policy missing' });
+    else {
+      if (iso.cmd !== 'ALL' || !iso.roles.includes('public')) violations.push({ table: t.relname, problem: 'tenant_isolation must apply to ALL commands for PUBLIC' });
+      if (!iso.qual || !EXPECTED_QUAL.test(iso.qual)) violations.push({ table: t.relname, problem: `tenant_isolation USING is ${iso.qual}` });
+      if (!iso.with_check || !EXPECTED_QUAL.test(iso.with_check)) violations.push({ table: t.relname, problem: `tenant_isolation WITH CHECK is ${iso.with_check}` });
+    }
+    // Any other permissive policy that reaches the application role would widen what it sees.
+    for (const p of policies.rows) {
+      if (p.policyname === 'tenant_isolation') continue;
+      if (p.permissive === 'PERMISSIVE' && (p.roles.includes('public') || p.roles.includes(appRole)))
+        violations.push({ table: t.relname, problem: `policy ${p.policyname} widens access for ${appRole}` });
+    }
+    const idx = await client.query(
+      `select 1 from pg_index i join pg_class c on c.oid = i.indrelid
+       join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+       where c.relname = $1 and a.attname = 'tenant_id' limit 1`,
+      [t.relname],
+    );
+    if (!idx.rowCount) violations.push({ table: t.relname, problem: 'no index leads with tenant_id' });
+  }
+  return violations;
+}

@@ -1,0 +1,96 @@
+import { Pool, PoolConfig } from 'pg';
+import type { PlatformConfig, DbRoleCredentials } from '@hotdash/platform-config';
+import { ControlPrisma, TenantPrisma, createControlPrisma, createTenantPrisma } from './clients';
+
+/** Which database role a connection uses. Services use `app`; the outbox relay `relay`; migrations `owner`. */
+export type DbRole = 'app' | 'relay' | 'owner';
+
+export interface DbLocation {
+  host: string;
+  port: number;
+  database: string;
+}
+
+export interface ShardInfo extends DbLocation {
+  id: string;
+  name: string;
+  kind: 'shared' | 'dedicated';
+  status: 'active' | 'draining' | 'retired';
+}
+
+/**
+ * Owns every connection pool of a process: one per (role, database), created on first use. The only
+ * place raw `pg` pools exist; everything else goes through Prisma clients or withTenant().
+ */
+export class Databases {
+  private readonly pools = new Map<string, Pool>();
+  private readonly tenantClients = new Map<string, TenantPrisma>();
+  private readonly controlClients = new Map<DbRole, ControlPrisma>();
+
+  constructor(
+    readonly config: PlatformConfig,
+    private readonly poolOptions: Partial<PoolConfig> = {},
+  ) {}
+
+  get controlLocation(): DbLocation {
+    return { host: this.config.db.controlHost, port: this.config.db.controlPort, database: this.config.db.controlDatabase };
+  }
+
+  credentials(role: DbRole): DbRoleCredentials {
+    return this.config.db[role];
+  }
+
+  /** @internal raw pool; used inside libs/platform/db only. */
+  pool(location: DbLocation, role: DbRole): Pool {
+    const key = `${role}@${location.host}:${location.port}/${location.database}`;
+    let pool = this.pools.get(key);
+    if (!pool) {
+      const creds = this.credentials(role);
+      pool = new Pool({
+        host: location.host,
+        port: location.port,
+        database: location.database,
+        user: creds.user,
+        password: creds.password,
+        max: this.config.db.poolSize,
+        idleTimeoutMillis: 30_000,
+        connectionTimeoutMillis: 10_000,
+        application_name: `hotdash-${role}`,
+        ...this.poolOptions,
+      });
+      // An idle client's error (e.g. the server restarted) must not crash the process; the pool drops it.
+      pool.on('error', () => undefined);
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  control(role: Exclude<DbRole, 'relay'> | 'relay' = 'app'): ControlPrisma {
+    let client = this.controlClients.get(role);
+    if (!client) {
+      client = createControlPrisma(this.pool(this.controlLocation, role));
+      this.controlClients.set(role, client);
+    }
+    return client;
+  }
+
+  shard(location: DbLocation, role: DbRole = 'app'): TenantPrisma {
+    const key = `${role}@${location.host}:${location.port}/${location.database}`;
+    let client = this.tenantClients.get(key);
+    if (!client) {
+      client = createTenantPrisma(this.pool(location, role));
+      this.tenantClients.set(key, client);
+    }
+    return client;
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.tenantClients.values(), ...this.controlClients.values()];
+    this.tenantClients.clear();
+    this.controlClients.clear();
+    await Promise.allSettled(clients.map((c) => c.$disconnect()));
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(pools.map((p) => p.end()));
+  }
+}

@@ -1,0 +1,5 @@
+export * from './problem';
+export * from './problem.filter';
+export * from './validation';
+export * from './http-app';
+export * from './health.controller';

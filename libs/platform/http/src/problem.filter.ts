@@ -1,0 +1,47 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { PROBLEM_CONTENT_TYPE, ProblemException } from './problem';
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+  expose?: boolean;
+  limit?: number;
+}
+
+/** Maps every error to problem+json: ours as they are, body-parser's and Nest's to stable codes, the rest to 500. */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger('http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const res = ctx.getResponse<Response>();
+    const req = ctx.getRequest<Request>();
+    const problem = this.toProblem(exception).toProblem(req.originalUrl);
+    if (problem.status >= 500) this.logger.error(`${req.method} ${req.originalUrl}: ${(exception as Error)?.stack ?? String(exception)}`);
+    res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  }
+
+  private toProblem(e: unknown): ProblemException {
+    if (e instanceof ProblemException) return e;
+    const bp = (e as { cause?: BodyParserError })?.cause ?? (e as BodyParserError);
+    if (bp?.type === 'entity.parse.failed') return new ProblemException(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.');
+    if (bp?.type === 'entity.too.large')
+      return new ProblemException(413, 'payload-too-large', 'Request body too large', `The request body exceeds the limit of ${bp.limit ?? 'the configured'} bytes.`);
+    if (bp?.type === 'charset.unsupported' || bp?.type === 'encoding.unsupported')
+      return new ProblemException(415, 'unsupported-encoding', 'Unsupported body encoding', 'Send the body as UTF-8 JSON.');
+    if (e instanceof HttpException) {
+      const status = e.getStatus();
+      // Nest turns body-parser's SyntaxError (invalid JSON) into a bare BadRequestException.
+      if (status === 400 && /JSON|Unexpected token|Unexpected end|position \d+/i.test(e.message))
+        return new ProblemException(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.');
+      if (status === 404) return new ProblemException(404, 'route-not-found', 'Not found', 'No such route.');
+      if (status === 405) return new ProblemException(405, 'method-not-allowed', 'Method not allowed');
+      if (status === 413) return new ProblemException(413, 'payload-too-large', 'Request body too large');
+      if (status === 415) return new ProblemException(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.');
+      if (status < 500) return new ProblemException(status, 'bad-request', e.message);
+    }
+    return new ProblemException(500, 'internal-error', 'Internal error', 'Something went wrong on our side; retry later. The error is logged.');
+  }
+}

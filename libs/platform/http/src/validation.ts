@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { ProblemException } from './problem';
+
+/**
+ * Parses an HTTP input with a zod schema, turning failures into a 400 problem with a stable code:
+ * `unknown-field` for fields the API does not accept, the code of `codeFor(path)` when given, else
+ * `validation-failed`. Every failing field is listed in `errors`.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, codeFor?: (path: string) => string | undefined): z.infer<S> {
+  if (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input)) {
+    if (!(schema instanceof z.ZodObject)) {
+      const r = schema.safeParse(input);
+      if (r.success) return r.data;
+    }
+    throw new ProblemException(400, 'invalid-body', 'Invalid request body', 'The request body must be a JSON object, sent with Content-Type: application/json.');
+  }
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const errors = r.error.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((k) => ({ path: [...i.path, k].join('.'), message: 'unknown field', code: 'unknown-field' }))
+      : [{ path: i.path.join('.') || '(body)', message: i.message, code: codeFor?.(i.path.join('.')) ?? 'validation-failed' }],
+  );
+  const code = errors[0]!.code;
+  throw new ProblemException(
+    400,
+    code,
+    code === 'unknown-field' ? 'Unknown field' : 'Invalid request',
+    errors.map((e) => `${e.path}: ${e.message}`).join('; '),
+    errors.map(({ path, message }) => ({ path, message })),
+  );
+}
+
+export function parseUuidParam(value: string, name = 'id'): string {
+  if (!z.uuid().safeParse(value).success) throw new ProblemException(400, 'invalid-uuid', 'Invalid identifier', `${name} must be a UUID`);
+  return value.toLowerCase();
+}

@@ -1,0 +1,67 @@
+/**
+ * The platform's port onto Kafka. Nothing outside libs/platform/messaging imports a Kafka client;
+ * the adapters (kafkajs.adapter.ts, platformatic.adapter.ts) implement this and the benchmark in
+ * bench/kafka-clients.bench.ts decides which one is the default (see docs/benchmarks.md).
+ */
+export interface OutgoingRecord {
+  topic: string;
+  /** Partition key: the tenant id, so one tenant's events stay in order. */
+  key: string;
+  value: string;
+  headers: Record<string, string>;
+}
+
+export interface IncomingRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+export interface KafkaProducerPort {
+  /** Sends with acks=all from an idempotent producer; resolves once every record is acknowledged. */
+  send(records: OutgoingRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  topics: string[];
+  /** Start from the earliest offset when the group has no committed offset (default true). */
+  fromBeginning?: boolean;
+  sessionTimeoutMs?: number;
+}
+
+/**
+ * Handles one record. Records of a partition are handed over one at a time, in order; the record's
+ * offset is committed only after the returned promise resolves (at-least-once delivery: the
+ * consumer's inbox makes effects exactly-once). A rejected promise stops the consumer: the transport
+ * above catches everything it can handle (retries, dead-lettering) before returning.
+ */
+export type RecordHandler = (record: IncomingRecord) => Promise<void>;
+
+export interface KafkaConsumerPort {
+  run(handler: RecordHandler): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+}
+
+export interface KafkaClientPort {
+  readonly name: string;
+  producer(): Promise<KafkaProducerPort>;
+  consumer(options: ConsumerOptions): Promise<KafkaConsumerPort>;
+  /** Creates the topics that are missing; existing topics are left alone. */
+  ensureTopics(topics: TopicSpec[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface KafkaClientOptions {
+  brokers: string[];
+  clientId: string;
+}

@@ -1,0 +1,139 @@
+import { Admin, Consumer, Kafka, logLevel, Producer } from 'kafkajs';
+import type {
+  ConsumerOptions,
+  IncomingRecord,
+  KafkaClientOptions,
+  KafkaClientPort,
+  KafkaConsumerPort,
+  KafkaProducerPort,
+  OutgoingRecord,
+  RecordHandler,
+  TopicSpec,
+} from './kafka.port';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+function headersOf(raw: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw ?? {})) {
+    if (v === undefined || v === null) continue;
+    out[k] = Array.isArray(v) ? String(v[0]) : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+  }
+  return out;
+}
+
+class KafkajsProducer implements KafkaProducerPort {
+  constructor(private readonly producer: Producer) {}
+
+  async send(records: OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const byTopic = new Map<string, OutgoingRecord[]>();
+    for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+    await this.producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, rs]) => ({
+        topic,
+        messages: rs.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+      })),
+    });
+  }
+
+  close(): Promise<void> {
+    return this.producer.disconnect();
+  }
+}
+
+class KafkajsConsumer implements KafkaConsumerPort {
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly options: ConsumerOptions,
+  ) {}
+
+  async run(handler: RecordHandler): Promise<void> {
+    await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning ?? true });
+    await this.consumer.run({
+      autoCommit: true,
+      autoCommitInterval: 200,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 3,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+        for (const m of batch.messages) {
+          if (!isRunning() || isStale()) break;
+          const record: IncomingRecord = {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key ? m.key.toString('utf8') : null,
+            value: m.value ?? Buffer.alloc(0),
+            headers: headersOf(m.headers),
+          };
+          await handler(record);
+          // Only a handled record's offset is resolved, so only handled records are ever committed.
+          resolveOffset(m.offset);
+          await heartbeat();
+        }
+        await commitOffsetsIfNecessary();
+      },
+    });
+  }
+
+  close(): Promise<void> {
+    return this.consumer.disconnect();
+  }
+}
+
+/** kafkajs 2.x adapter. Works against Kafka 4 (it speaks protocol versions Kafka 4 still accepts). */
+export class KafkajsClient implements KafkaClientPort {
+  readonly name = 'kafkajs';
+  private readonly kafka: Kafka;
+  private admin?: Admin;
+  private readonly opened: { disconnect(): Promise<void> }[] = [];
+
+  constructor(options: KafkaClientOptions) {
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: logLevel.NOTHING,
+      retry: { initialRetryTime: 100, retries: 8 },
+    });
+  }
+
+  async producer(): Promise<KafkaProducerPort> {
+    const p = this.kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
+    await p.connect();
+    this.opened.push(p);
+    return new KafkajsProducer(p);
+  }
+
+  async consumer(options: ConsumerOptions): Promise<KafkaConsumerPort> {
+    const c = this.kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: 1_000,
+      allowAutoTopicCreation: false,
+      retry: { retries: 10 },
+    });
+    await c.connect();
+    this.opened.push(c);
+    return new KafkajsConsumer(c, options);
+  }
+
+  async ensureTopics(topics: TopicSpec[]): Promise<void> {
+    this.admin ??= this.kafka.admin();
+    await this.admin.connect();
+    const existing = new Set(await this.admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length === 0) return;
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: 1 })),
+    });
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.opened, ...(this.admin ? [this.admin] : [])];
+    this.opened.length = 0;
+    this.admin = undefined;
+    await Promise.allSettled(all.map((c) => c.disconnect()));
+  }
+}

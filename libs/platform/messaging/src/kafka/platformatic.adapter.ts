@@ -1,0 +1,409 @@
+import type {
+  Admin,
+  CommitOptionsPartition,
+  Consumer,
+  Message,
+  MessagesStream,
+  Producer,
+} from '@platformatic/kafka';
+import type {
+  ConsumerOptions,
+  IncomingRecord,
+  KafkaClientOptions,
+  KafkaClientPort,
+  KafkaConsumerPort,
+  KafkaProducerPort,
+  OutgoingRecord,
+  RecordHandler,
+  TopicSpec,
+} from './kafka.port';
+
+/**
+ * @platformatic/kafka is ESM-only. Node 24 `require()`s it natively, but Jest (without
+ * --experimental-vm-modules) cannot, so it is loaded lazily: importing this file never loads the
+ * library, only using the client does. Specs that exercise this adapter map the module to Node's
+ * own loader (see platformatic.adapter.int-spec.ts).
+ */
+type PlatformaticKafka = typeof import('@platformatic/kafka');
+let library: Promise<PlatformaticKafka> | undefined;
+function loadLibrary(): Promise<PlatformaticKafka> {
+  library ??= import('@platformatic/kafka');
+  return library;
+}
+
+type StringProducer = Producer<string, string, string, string>;
+/** Key and headers as strings; the value stays the raw Buffer (the port hands out bytes). */
+type RecordConsumer = Consumer<string, Buffer, string, string>;
+type RecordMessage = Message<string, Buffer, string, string>;
+type RecordStream = MessagesStream<string, Buffer, string, string>;
+
+/** Handled offsets are committed at most this often (and on close). */
+const COMMIT_INTERVAL_MS = 200;
+/** Local queue bounds: the stream is paused above HIGH and resumed below LOW. */
+const QUEUE_HIGH = 1024;
+const QUEUE_LOW = 256;
+const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
+const TOPIC_READY_TIMEOUT_MS = 10_000;
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+class PlatformaticProducer implements KafkaProducerPort {
+  private closed = false;
+
+  constructor(
+    private readonly producer: StringProducer,
+    private readonly onClose: () => void,
+  ) {}
+
+  async send(records: OutgoingRecord[]): Promise<void> {
+    if (this.closed) throw new Error('Kafka producer is closed');
+    if (records.length === 0) return;
+    // One send() covers every partition and broker of the batch and resolves only when each
+    // partition's produce request was acknowledged (acks=all, idempotent).
+    await this.producer.send({
+      messages: records.map((r) => ({ topic: r.topic, key: r.key, value: r.value, headers: r.headers })),
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+    await this.producer.close();
+  }
+}
+
+/**
+ * Sequential consumer: one record at a time (hence strictly in order per partition), autocommit
+ * off, the next offset of the last handled record of each partition committed every
+ * COMMIT_INTERVAL_MS and on close / failure.
+ */
+class PlatformaticConsumer implements KafkaConsumerPort {
+  private stream?: RecordStream;
+  private running = false;
+  private closing = false;
+  private closePromise?: Promise<void>;
+  private loopDone?: Promise<void>;
+  private failure?: Error;
+  private ended = false;
+  /** The group is rebalancing (since this time): hand nothing over until the new assignment is known. */
+  private rebalancingSince?: number;
+
+  private readonly queue: RecordMessage[] = [];
+  private wakeUp?: () => void;
+
+  /** Next offset to commit per partition (handled offset + 1), not yet committed. */
+  private readonly pending = new Map<string, CommitOptionsPartition>();
+  /** Next offset expected per partition; older records (re-fetched after a rebalance) are skipped. */
+  private readonly nextOffset = new Map<string, bigint>();
+  private inflightCommit?: Promise<void>;
+  private commitTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly lib: PlatformaticKafka,
+    private readonly consumer: RecordConsumer,
+    private readonly options: ConsumerOptions,
+    private readonly rebalanceTimeoutMs: number,
+    private readonly onClose: () => void,
+  ) {
+    consumer.on('consumer:group:rebalance', this.onRebalance);
+    consumer.on('consumer:group:join', this.onJoin);
+  }
+
+  async run(handler: RecordHandler): Promise<void> {
+    if (this.running) throw new Error('Kafka consumer is already running');
+    if (this.closing) throw new Error('Kafka consumer is closed');
+    this.running = true;
+    let finishLoop!: () => void;
+    this.loopDone = new Promise<void>((resolve) => (finishLoop = resolve));
+    try {
+      const { MessagesStreamModes, MessagesStreamFallbackModes } = this.lib;
+      const stream = await this.consumer.consume({
+        topics: this.options.topics,
+        autocommit: false,
+        mode: MessagesStreamModes.COMMITTED,
+        fallbackMode:
+          this.options.fromBeginning === false ? MessagesStreamFallbackModes.LATEST : MessagesStreamFallbackModes.EARLIEST,
+      });
+      this.stream = stream;
+      stream.on('data', (message: RecordMessage) => {
+        this.queue.push(message);
+        if (this.queue.length >= QUEUE_HIGH) stream.pause();
+        this.wake();
+      });
+      stream.on('error', (err: Error) => this.fail(err));
+      stream.on('close', () => {
+        this.ended = true;
+        this.wake();
+      });
+      this.commitTimer = setInterval(() => {
+        this.commit().catch(() => undefined /* kept pending; retried next tick and on close */);
+      }, COMMIT_INTERVAL_MS);
+
+      while (!this.closing && !this.failure) {
+        if (this.rebalancingSince !== undefined && Date.now() - this.rebalancingSince > this.rebalanceTimeoutMs) {
+          this.rebalancingSince = undefined; // no join was reported: do not stall forever
+        }
+        const message = this.rebalancingSince === undefined ? this.queue.shift() : undefined;
+        if (!message) {
+          if (this.ended) {
+            // The stream ended without close() being called: the library closed it underneath us.
+            if (!this.closing) this.fail(new Error('Kafka consumer stream ended unexpectedly'));
+            break;
+          }
+          await new Promise<void>((resolve) => {
+            this.wakeUp = resolve;
+            if (this.rebalancingSince !== undefined) setTimeout(resolve, 1_000).unref();
+          });
+          this.wakeUp = undefined;
+          continue;
+        }
+        if (this.queue.length <= QUEUE_LOW && stream.isPaused()) stream.resume();
+
+        const key = partitionKey(message.topic, message.partition);
+        if (!this.isAssigned(message.topic, message.partition)) continue; // revoked: the new owner takes it
+        const expected = this.nextOffset.get(key);
+        if (expected !== undefined && message.offset < expected) continue; // already handled here
+
+        try {
+          await handler(this.toRecord(message));
+        } catch (err) {
+          this.fail(asError(err)); // not committed: redelivered to the next member of the group
+          break;
+        }
+        this.nextOffset.set(key, message.offset + 1n);
+        this.pending.set(key, {
+          topic: message.topic,
+          partition: message.partition,
+          offset: message.offset + 1n,
+          leaderEpoch: message.leaderEpoch,
+        });
+      }
+    } catch (err) {
+      this.fail(asError(err));
+    } finally {
+      finishLoop();
+    }
+
+    if (this.failure) {
+      // Stop consuming: commit what was handled, leave the group so the partitions (and the failed
+      // record) go to another member, then surface the error.
+      await this.close().catch(() => undefined);
+      throw this.failure;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.shutdown();
+    return this.closePromise;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    this.wake();
+    await this.loopDone; // the record being handled (if any) finishes first
+    clearInterval(this.commitTimer);
+    this.consumer.off('consumer:group:rebalance', this.onRebalance);
+    this.consumer.off('consumer:group:join', this.onJoin);
+    let commitError: unknown;
+    try {
+      await this.commit();
+    } catch (err) {
+      commitError = err;
+    }
+    this.queue.length = 0;
+    try {
+      await this.stream?.close();
+    } finally {
+      await this.consumer.close(true);
+      this.onClose();
+    }
+    if (commitError) throw asError(commitError);
+  }
+
+  /** Commits the latest handled offset of each partition; one commit in flight at a time. */
+  private async commit(): Promise<void> {
+    while (this.inflightCommit) await this.inflightCommit.catch(() => undefined);
+    if (this.pending.size === 0) return;
+    const offsets = [...this.pending.values()].filter((o) => this.isAssigned(o.topic, o.partition));
+    this.pending.clear();
+    if (offsets.length === 0) return;
+    const inflight = this.consumer.commit({ offsets });
+    this.inflightCommit = inflight;
+    try {
+      await inflight;
+    } catch (err) {
+      // Keep them for the next attempt unless a newer offset of the partition is already pending.
+      for (const o of offsets) {
+        const key = partitionKey(o.topic, o.partition);
+        if (!this.pending.has(key)) this.pending.set(key, o);
+      }
+      throw err;
+    } finally {
+      this.inflightCommit = undefined;
+    }
+  }
+
+  private isAssigned(topic: string, partition: number): boolean {
+    const assignments = this.consumer.assignments;
+    if (!assignments) return false;
+    return assignments.some((a) => a.topic === topic && a.partitions.includes(partition));
+  }
+
+  private readonly onRebalance = (): void => {
+    // The member is about to rejoin: stop handing records over and commit what was handled while
+    // this generation still owns the partitions.
+    this.rebalancingSince ??= Date.now();
+    this.commit().catch(() => undefined);
+  };
+
+  private readonly onJoin = (): void => {
+    this.rebalancingSince = undefined;
+    // Drop what belongs to partitions this member no longer owns; their new owner resumes from the
+    // committed offset. Owned partitions are re-fetched from the committed offset by the stream and
+    // the nextOffset guard skips what was already handled here.
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const m = this.queue[i]!;
+      if (!this.isAssigned(m.topic, m.partition)) this.queue.splice(i, 1);
+    }
+    this.wake();
+  };
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    this.wake();
+  }
+
+  private wake(): void {
+    this.wakeUp?.();
+  }
+
+  private toRecord(message: RecordMessage): IncomingRecord {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of message.headerEntries) headers[String(k)] = v ?? '';
+    return {
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset.toString(),
+      key: message.key ?? null,
+      value: message.value ?? Buffer.alloc(0),
+      headers,
+    };
+  }
+}
+
+export class PlatformaticKafkaClient implements KafkaClientPort {
+  readonly name = 'platformatic';
+  private admin?: Admin;
+  private readonly open = new Set<{ close(): Promise<void> }>();
+  private closed = false;
+
+  constructor(private readonly options: KafkaClientOptions) {}
+
+  async producer(): Promise<KafkaProducerPort> {
+    this.assertOpen();
+    const lib = await loadLibrary();
+    const producer = new lib.Producer<string, string, string, string>({
+      clientId: this.options.clientId,
+      bootstrapBrokers: this.options.brokers,
+      idempotent: true,
+      acks: lib.ProduceAcks.ALL,
+      serializers: lib.stringSerializers,
+      // The library's default partitioner hashes with `murmur2 >>> 0`; Java clients and kafkajs use
+      // `murmur2 & 0x7fffffff`, so the same key would land on another partition after a switch.
+      partitioner: lib.compatibilityPartitioner,
+      // The idempotent producer retries forever unless told otherwise; bound it so send() rejects.
+      retries: 5,
+    });
+    const port: PlatformaticProducer = new PlatformaticProducer(producer, () => this.open.delete(port));
+    this.open.add(port);
+    return port;
+  }
+
+  async consumer(options: ConsumerOptions): Promise<KafkaConsumerPort> {
+    this.assertOpen();
+    const lib = await loadLibrary();
+    const sessionTimeout = options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
+    const rebalanceTimeout = Math.max(sessionTimeout, 60_000);
+    const consumer = new lib.Consumer<string, Buffer, string, string>({
+      clientId: this.options.clientId,
+      bootstrapBrokers: this.options.brokers,
+      groupId: options.groupId,
+      sessionTimeout,
+      rebalanceTimeout,
+      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+      autocommit: false,
+      maxWaitTime: 1_000,
+      deserializers: {
+        key: lib.stringDeserializer,
+        headerKey: lib.stringDeserializer,
+        headerValue: lib.stringDeserializer,
+        // value: the default no-op deserializer hands out the raw Buffer
+      },
+    });
+    const port: PlatformaticConsumer = new PlatformaticConsumer(lib, consumer, options, rebalanceTimeout, () => this.open.delete(port));
+    this.open.add(port);
+    return port;
+  }
+
+  async ensureTopics(topics: TopicSpec[]): Promise<void> {
+    this.assertOpen();
+    if (topics.length === 0) return;
+    const lib = await loadLibrary();
+    const admin = (this.admin ??= new lib.Admin({
+      clientId: this.options.clientId,
+      bootstrapBrokers: this.options.brokers,
+    }));
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    await Promise.all(
+      missing.map(async (t) => {
+        try {
+          await admin.createTopics({ topics: [t.topic], partitions: t.partitions, replicas: 1 });
+        } catch (err) {
+          // Created concurrently by someone else: fine.
+          if (!lib.findErrorBy(asError(err), 'apiId', 'TOPIC_ALREADY_EXISTS')) throw err;
+        }
+      }),
+    );
+    if (missing.length > 0) await this.waitForLeaders(admin, missing.map((t) => t.topic));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const results = await Promise.allSettled([...[...this.open].map((c) => c.close()), this.admin?.close()]);
+    this.open.clear();
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** New topics take a moment to get partition leaders; producing before that only burns retries. */
+  private async waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+    const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
+    for (;;) {
+      try {
+        const metadata = await admin.metadata({ topics, forceUpdate: true });
+        const ready = topics.every((name) => {
+          const topic = metadata.topics.get(name);
+          return !!topic && topic.partitions.length > 0 && topic.partitions.every((p) => p && p.leader >= 0);
+        });
+        if (ready) return;
+      } catch (err) {
+        if (Date.now() >= deadline) throw err;
+      }
+      if (Date.now() >= deadline) throw new Error(`Kafka topics not ready: ${topics.join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('Kafka client is closed');
+  }
+}

@@ -1,0 +1,4 @@
+export * from './world';
+export * from './processes';
+export * from './kafka-probe';
+export * from './wait';

@@ -1,0 +1,45 @@
+import { Envelope } from '@hotdash/contracts';
+import { loadConfig } from '@hotdash/platform-config';
+import { newId } from '@hotdash/platform-db';
+import { createKafkaClient, IncomingRecord, KafkaClientPort } from '@hotdash/platform-messaging';
+
+/**
+ * Reads a topic from its beginning with a throw-away consumer group and keeps what it saw, so specs
+ * can assert on what really reached Kafka.
+ */
+export class KafkaProbe {
+  readonly records: IncomingRecord[] = [];
+  private client: KafkaClientPort;
+
+  private constructor(readonly topic: string) {
+    const config = loadConfig();
+    this.client = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'test-probe' });
+  }
+
+  static async start(topic: string): Promise<KafkaProbe> {
+    const probe = new KafkaProbe(topic);
+    const consumer = await probe.client.consumer({ groupId: `probe-${newId()}`, topics: [topic], fromBeginning: true });
+    await consumer.run(async (r) => {
+      probe.records.push(r);
+    });
+    return probe;
+  }
+
+  envelopes(): Envelope[] {
+    return this.records.flatMap((r) => {
+      try {
+        return [JSON.parse(r.value.toString('utf8')) as Envelope];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  producer(): ReturnType<KafkaClientPort['producer']> {
+    return this.client.producer();
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

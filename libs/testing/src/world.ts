@@ -1,0 +1,71 @@
+import { Client } from 'pg';
+import { parseTenantId, TenantId } from '@hotdash/contracts';
+import { loadConfig, PlatformConfig } from '@hotdash/platform-config';
+import { Databases, DbLocation, newId, ShardInfo, ShardRouter, TenantDatabase, ControlDatabase, toShardInfo } from '@hotdash/platform-db';
+
+export interface WorldTenant {
+  id: TenantId;
+  name: string;
+  shard: ShardInfo;
+}
+
+/**
+ * Handles on the real local services for specs, plus helpers to create tenants straight in the
+ * control plane. Every spec builds (at least) two tenants, A and B, and asks as B for A's data.
+ */
+export class TestWorld {
+  readonly config: PlatformConfig;
+  readonly dbs: Databases;
+  readonly router: ShardRouter;
+  readonly tenantDb: TenantDatabase;
+  readonly control: ControlDatabase;
+
+  constructor(overrides: { poolSize?: number } = {}) {
+    const base = loadConfig();
+    this.config = { ...base, db: { ...base.db, poolSize: overrides.poolSize ?? base.db.poolSize } };
+    this.dbs = new Databases(this.config);
+    this.router = new ShardRouter(this.dbs, 60_000);
+    this.tenantDb = new TenantDatabase(this.dbs, this.router);
+    this.control = new ControlDatabase(this.dbs);
+  }
+
+  async shards(): Promise<ShardInfo[]> {
+    return (await this.dbs.control().shard.findMany({ orderBy: { name: 'asc' } })).map(toShardInfo);
+  }
+
+  /** Creates a tenant and its placement directly (no event), on the given shard or the first. */
+  async createTenant(name = `tenant ${newId().slice(-6)}`, shard?: ShardInfo): Promise<WorldTenant> {
+    const target = shard ?? (await this.shards())[0]!;
+    const id = parseTenantId(newId());
+    await this.dbs.control().tenant.create({
+      data: { id, name, planCode: 'basic', status: 'active', placement: { create: { shardId: target.id } } },
+    });
+    return { id, name, shard: target };
+  }
+
+  /** Tenants A and B on the same shard (the hardest case for isolation), C on the other shard. */
+  async twoTenantWorld(): Promise<{ a: WorldTenant; b: WorldTenant; c: WorldTenant }> {
+    const [s1, s2] = await this.shards();
+    return { a: await this.createTenant('Tenant A', s1), b: await this.createTenant('Tenant B', s1), c: await this.createTenant('Tenant C', s2 ?? s1) };
+  }
+
+  /** A raw connection as a given role to a database: only for specs that test the database itself. */
+  async connect(location: DbLocation, role: 'app' | 'owner' | 'relay'): Promise<Client> {
+    const creds = this.config.db[role];
+    const c = new Client({ ...location, user: creds.user, password: creds.password });
+    await c.connect();
+    return c;
+  }
+
+  /** A superuser connection over the local unix socket (deploy/local's cluster only). */
+  async connectSuperuser(database: string): Promise<Client> {
+    const socketDir = process.env.HOTDASH_PG_SOCKET_DIR ?? `${__dirname}/../../../.local/pg/run`;
+    const c = new Client({ host: socketDir, port: this.config.db.controlPort, database, user: 'postgres' });
+    await c.connect();
+    return c;
+  }
+
+  async close(): Promise<void> {
+    await this.dbs.close();
+  }
+}
