@@ -9,7 +9,8 @@
  *   consume: a fresh consumer group reads the N messages from the beginning until all are seen
  *            (per-message callback, no offset commits), timed from the start of the consumer
  *            (connect + group join included) to the last message.
- * Rounds alternate kafkajs, platformatic, kafkajs, platformatic, ...; the table shows medians.
+ * Rounds alternate kafkajs, platformatic, kafkajs, platformatic, ...; the table shows medians. Topics
+ * and consumer groups are deleted after each round.
  *
  * Env: KAFKA_BROKERS (default 127.0.0.1:19092), BENCH_N (20000), BENCH_ROUNDS (per client, 4),
  * BENCH_PARTITIONS (6).
@@ -75,6 +76,10 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+function groupId(client: ClientName, topic: string): string {
+  return `${topic}-${client === 'kafkajs' ? 'kjs' : 'plt'}-group`;
+}
+
 async function createTopic(topic: string): Promise<void> {
   await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
   createdTopics.add(topic);
@@ -109,7 +114,7 @@ async function kafkajsProduce(topic: string, msgs: Msg[]): Promise<number> {
 }
 
 async function kafkajsConsume(topic: string): Promise<{ totalMs: number; steadyMs: number; joinMs: number }> {
-  const consumer = kafka.consumer({ groupId: `bench-kjs-${topic}`, maxWaitTimeInMs: 1_000 });
+  const consumer = kafka.consumer({ groupId: groupId('kafkajs', topic), maxWaitTimeInMs: 1_000 });
   let seen = 0;
   let first = 0;
   let joined = 0;
@@ -163,7 +168,7 @@ async function platformaticConsume(topic: string): Promise<{ totalMs: number; st
   const consumer = new Platformatic.Consumer({
     clientId: `bench-plt-${RUN_ID}`,
     bootstrapBrokers: BROKERS,
-    groupId: `bench-plt-${topic}`,
+    groupId: groupId('platformatic', topic),
     autocommit: false,
     maxWaitTime: 1_000,
   });
@@ -217,6 +222,7 @@ async function round(client: ClientName, roundNo: number, msgs: Msg[]): Promise<
     };
   } finally {
     await deleteTopics([topic]).catch((err) => console.error(`could not delete ${topic}: ${String(err)}`));
+    await admin.deleteGroups([groupId(client, topic)]).catch(() => undefined); // absent if consume never ran
   }
 }
 

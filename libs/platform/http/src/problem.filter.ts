@@ -1,4 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { Observable, throwError } from 'rxjs';
 import type { Request, Response } from 'express';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './problem';
 
@@ -9,12 +10,15 @@ interface BodyParserError {
   limit?: number;
 }
 
-/** Maps every error to problem+json: ours as they are, body-parser's and Nest's to stable codes, the rest to 500. */
+/** Maps every HTTP error to problem+json: ours as they are, body-parser's and Nest's to stable codes, the rest to 500. */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  catch(exception: unknown, host: ArgumentsHost): void | Observable<never> {
+    // Event handlers of a hybrid app inherit this filter: hand their errors back untouched, so the
+    // event transport can retry and dead-letter with the real error.
+    if (host.getType() !== 'http') return throwError(() => exception);
     const ctx = host.switchToHttp();
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request>();

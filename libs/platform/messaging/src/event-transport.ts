@@ -119,7 +119,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         );
         return;
       } catch (err) {
-        const error = err as Error;
+        const error = err instanceof Error ? err : new Error(typeof err === 'object' && err && 'message' in err ? String((err as { message: unknown }).message) : String(err));
         const fatal = error instanceof NonRetryableError || error instanceof TenantNotPlacedError;
         if (fatal || attempt >= maxAttempts) {
           const code = error instanceof NonRetryableError ? error.code : error instanceof TenantNotPlacedError ? 'unknown-tenant' : 'handler-failed';

@@ -5,3 +5,4 @@ export * from './event-transport';
 export * from './errors';
 export * from './headers';
 export * from './relay-supervisor';
+export * from './event-errors.filter';

@@ -32,18 +32,25 @@ export interface ConsumerOptions {
   /** Start from the earliest offset when the group has no committed offset (default true). */
   fromBeginning?: boolean;
   sessionTimeoutMs?: number;
+  /** Errors the consumer recovered from (a handler rejection, a lost connection). */
+  onError?: (err: Error) => void;
 }
 
 /**
  * Handles one record. Records of a partition are handed over one at a time, in order; the record's
  * offset is committed only after the returned promise resolves (at-least-once delivery: the
- * consumer's inbox makes effects exactly-once). A rejected promise stops the consumer: the transport
- * above catches everything it can handle (retries, dead-lettering) before returning.
+ * consumer's inbox makes effects exactly-once). The transport above handles everything it can
+ * (retries, dead-lettering) before returning, so a rejection means infrastructure trouble (the
+ * database is down): the adapter then does not commit that record, reports the error through
+ * `ConsumerOptions.onError`, and resumes from the last committed offset after a backoff, so the
+ * record is delivered again.
  */
 export type RecordHandler = (record: IncomingRecord) => Promise<void>;
 
 export interface KafkaConsumerPort {
+  /** Starts consuming; resolves once the consumer is subscribed (consumption goes on in the background until close()). */
   run(handler: RecordHandler): Promise<void>;
+  /** Stops consuming, commits what was handled, leaves the group. */
   close(): Promise<void>;
 }
 

@@ -20,6 +20,8 @@ const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const runId = `${Date.now()}-${randomUUID().slice(0, 8)}`;
 const ordersTopic = `it-plt-orders-${runId}`;
 const failTopic = `it-plt-fail-${runId}`;
+const ordersGroup = `it-plt-group-${runId}`;
+const failGroup = `it-plt-fail-group-${runId}`;
 const PARTITIONS = 3;
 const COUNT = 200;
 const KEYS = Array.from({ length: 10 }, (_, i) => `tenant-${i}`);
@@ -67,6 +69,7 @@ describe('PlatformaticKafkaClient (integration)', () => {
     const admin = new Admin({ clientId: `it-plt-cleanup-${runId}`, bootstrapBrokers: brokers });
     try {
       await admin.deleteTopics({ topics: [ordersTopic, failTopic] });
+      await admin.deleteGroups({ groups: [ordersGroup, failGroup] }).catch(() => undefined);
     } finally {
       await admin.close();
     }
@@ -85,7 +88,7 @@ describe('PlatformaticKafkaClient (integration)', () => {
     });
     for (let i = 0; i < records.length; i += 50) await producer.send(records.slice(i, i + 50));
 
-    const groupId = `it-plt-group-${runId}`;
+    const groupId = ordersGroup;
     const seen = new Set<number>();
     const first = await consumeUntil(await client.consumer({ groupId, topics: [ordersTopic] }), (received) => {
       seen.add(JSON.parse(received[received.length - 1]!.value.toString()).seq);
@@ -133,7 +136,7 @@ describe('PlatformaticKafkaClient (integration)', () => {
     );
     await producer.close();
 
-    const groupId = `it-plt-fail-group-${runId}`;
+    const groupId = failGroup;
     const handled: string[] = [];
     const failing = await client.consumer({ groupId, topics: [failTopic] });
     const boom = new Error('handler failed on 5');
