@@ -11,6 +11,8 @@ export interface RelayOptions {
   /** Called after every published batch; used by tests and progress logs. */
   onPublished?: (count: number) => void;
   onError?: (err: Error) => void;
+  /** Test seam: called after Kafka acknowledged a batch and before the rows are marked published. */
+  afterSend?: (count: number) => void;
 }
 
 interface OutboxRow {
@@ -94,6 +96,7 @@ export class OutboxRelay {
           where published_at is null order by seq limit ${batchSize} for update skip locked`;
         if (rows.length === 0) return 0;
         await this.producer.send(rows.map((r) => ({ topic: r.topic, key: r.key, value: JSON.stringify(r.envelope), headers: headersFor(r.envelope) })));
+        this.options.afterSend?.(rows.length);
         await tx.$executeRaw`update outbox set published_at = now() where id = any(${rows.map((r) => r.id)}::uuid[])`;
         return rows.length;
       },

@@ -1,0 +1,74 @@
+// Pooled connections: 10,000 interleaved operations from 50 tenants over a pool of only 5
+// connections, through withTenant(). Every read sees only its own tenant's rows, every write lands
+// in its own tenant, and outside a transaction no pooled connection carries a tenant setting.
+import { TenantId } from '@hotdash/contracts';
+import { newId } from '@hotdash/platform-db';
+import { TestWorld, WorldTenant } from '@hotdash/testing';
+
+const TENANTS = 50;
+const OPERATIONS = 10_000;
+const POOL = 5;
+const CONCURRENCY = 40;
+
+const world = new TestWorld({ poolSize: POOL });
+let tenants: WorldTenant[];
+const consumer = `pool-spec-${newId()}`;
+
+beforeAll(async () => {
+  const [s1, s2] = await world.shards();
+  tenants = [];
+  for (let i = 0; i < TENANTS; i++) tenants.push(await world.createTenant(`pool tenant ${i}`, i % 2 ? s2 : s1));
+}, 60_000);
+afterAll(() => world.close());
+
+it(`${OPERATIONS} interleaved operations from ${TENANTS} tenants over ${POOL} connections never cross tenants`, async () => {
+  const written = new Map<TenantId, number>(tenants.map((t) => [t.id, 0]));
+  const leaks: string[] = [];
+  let next = 0;
+
+  async function operation(i: number): Promise<void> {
+    const t = tenants[(i * 7919) % TENANTS]!; // a scrambled but deterministic interleaving
+    await world.tenantDb.withTenant(t.id, async (tx) => {
+      const setting = await tx.$queryRaw<{ s: string }[]>`select current_setting('app.tenant_id', true) as s`;
+      if (setting[0]!.s !== t.id) leaks.push(`op ${i}: setting ${setting[0]!.s} inside ${t.id}`);
+      if (i % 3 === 0) {
+        await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${t.id}::uuid, ${consumer}, ${newId()}::uuid)`;
+        written.set(t.id, written.get(t.id)! + 1);
+      } else {
+        const rows = await tx.$queryRaw<{ tenant_id: string }[]>`select distinct tenant_id::text from inbox where consumer = ${consumer}`;
+        for (const r of rows) if (r.tenant_id !== t.id) leaks.push(`op ${i}: ${t.id} saw a row of ${r.tenant_id}`);
+      }
+    });
+  }
+
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < OPERATIONS) await operation(next++);
+    }),
+  );
+  expect(leaks).toEqual([]);
+
+  // Each tenant sees exactly what it wrote, however its operations were spread over the pool.
+  for (const t of tenants) {
+    const rows = await world.tenantDb.withTenant(t.id, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from inbox where consumer = ${consumer}`);
+    expect({ tenant: t.id, rows: rows[0]!.n }).toEqual({ tenant: t.id, rows: written.get(t.id) });
+  }
+
+  // Every pooled connection, checked out outside any transaction, has an empty tenant setting
+  // and sees no tenant rows at all.
+  for (const shard of await world.shards()) {
+    const pool = world.dbs.pool(shard, 'app');
+    expect(pool.totalCount).toBeLessThanOrEqual(POOL);
+    const clients = await Promise.all(Array.from({ length: POOL }, () => pool.connect()));
+    try {
+      for (const c of clients) {
+        const { rows } = await c.query<{ s: string | null }>(`select current_setting('app.tenant_id', true) as s`);
+        expect(rows[0]!.s ?? '').toBe('');
+        const visible = await c.query<{ n: number }>(`select count(*)::int as n from inbox`);
+        expect(visible.rows[0]!.n).toBe(0);
+      }
+    } finally {
+      clients.forEach((c) => c.release());
+    }
+  }
+}, 300_000);
