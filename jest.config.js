@@ -9,6 +9,7 @@ const common = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   rootDir: __dirname,
   testPathIgnorePatterns: ['/node_modules/', '/\\.local/'],
+  setupFiles: ['<rootDir>/jest.setup.ts'],
 };
 module.exports = {
   projects: [

@@ -42,7 +42,7 @@ async function signUp(name: string): Promise<{ id: string; shard: string }> {
     body: JSON.stringify({ name, plan: 'basic' }),
   });
   expect(res.status).toBe(201);
-  return res.json();
+  return (await res.json()) as { id: string; shard: string };
 }
 
 it('records a created tenant in its audit log, verifiably, and announces it', async () => {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args, opts = {}) => {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env, ...opts });
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { NX_DAEMON: 'false', NX_NO_CLOUD: 'true', ...process.env }, ...opts });
   return r.status ?? 1;
 };
 const step = (label, cmd, args) => {
@@ -20,6 +20,12 @@ const step = (label, cmd, args) => {
   }
 };
 
+if (process.env.HOTDASH_SKIP_STATIC !== '1') {
+  step('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--noEmit']);
+  // The project graph must exist before ESLint runs, or Nx's module-boundary rule silently skips itself.
+  step('project graph', process.execPath, [join(root, 'node_modules', 'nx', 'bin', 'nx.js'), 'show', 'projects']);
+  step('lint', process.execPath, [join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '.', '--max-warnings', '0']);
+}
 if (process.env.HOTDASH_SKIP_INFRA !== '1') step('infrastructure up', 'bash', ['deploy/local/infra.sh', 'up']);
 step('migrations', process.execPath, ['-r', '@swc-node/register', 'libs/platform/db/src/migrate/cli.ts']);
 step('kafka topics', process.execPath, ['-r', '@swc-node/register', 'libs/platform/messaging/src/topics-cli.ts']);

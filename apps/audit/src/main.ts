@@ -25,6 +25,7 @@ async function main(): Promise<void> {
         tenantDb: app.get(TenantDatabase),
         maxAttempts: Number(process.env.HOTDASH_CONSUMER_MAX_ATTEMPTS ?? 5),
         fromBeginning: (process.env.HOTDASH_CONSUMER_START ?? 'earliest') !== 'latest',
+        sessionTimeoutMs: process.env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS ? Number(process.env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS) : undefined,
         log: (m) => console.warn(m),
       }),
     },

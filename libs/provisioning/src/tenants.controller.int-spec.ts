@@ -3,7 +3,8 @@
 // 400 problem+json with a stable code and writes nothing.
 import { INestApplication, Module } from '@nestjs/common';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
-import { createHttpApp } from '@hotdash/platform-http';
+import { createHttpApp, ProblemDetails } from '@hotdash/platform-http';
+import type { TenantDto } from './tenants.repository';
 import { TestWorld } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 
@@ -37,7 +38,7 @@ it('creates a tenant, places it on a shard and writes tenant.created to the outb
   const before = await counts();
   const res = await post(JSON.stringify({ name: '  Acme Support ', plan: 'enterprise' }), { 'x-hotdash-actor': 'ops:alice', 'x-correlation-id': 'req-123' });
   expect(res.status).toBe(201);
-  const tenant = await res.json();
+  const tenant = (await res.json()) as TenantDto;
   expect(tenant).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{8}-[0-9a-f]{4}-7/), name: 'Acme Support', plan: 'enterprise', status: 'active', shard: expect.stringMatching(/^shard-/), createdAt: expect.any(String) });
   expect(await counts()).toEqual({ tenants: before.tenants + 1, outbox: before.outbox + 1, placements: before.placements + 1 });
   const row = await world.dbs.control().outbox.findFirst({ where: { tenantId: tenant.id } });
@@ -51,7 +52,7 @@ it('creates a tenant, places it on a shard and writes tenant.created to the outb
 
 it('spreads new tenants over the least-loaded shared shard', async () => {
   const shards = new Set<string>();
-  for (let i = 0; i < 4; i++) shards.add((await (await post(JSON.stringify({ name: `spread ${i}`, plan: 'basic' }))).json()).shard);
+  for (let i = 0; i < 4; i++) shards.add(((await (await post(JSON.stringify({ name: `spread ${i}`, plan: 'basic' }))).json()) as TenantDto).shard);
   expect(shards.size).toBeGreaterThanOrEqual(2);
 });
 
@@ -87,8 +88,8 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
 
   it('lists every failing field', async () => {
     const res = await post(JSON.stringify({ name: '', plan: 'gold', extra: 1 }));
-    const problem = await res.json();
-    expect(problem.errors.map((e: { path: string }) => e.path).sort()).toEqual(['extra', 'name', 'plan']);
+    const problem = (await res.json()) as ProblemDetails;
+    expect(problem.errors!.map((e: { path: string }) => e.path).sort()).toEqual(['extra', 'name', 'plan']);
   });
 });
 

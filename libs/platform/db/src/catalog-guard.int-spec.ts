@@ -3,7 +3,8 @@
 // fail: in a scratch database migrated like a shard, dropping one policy (or un-forcing RLS) makes it
 // report exactly that table.
 import { join } from 'node:path';
-import { checkTenantCatalog, newId } from '@hotdash/platform-db';
+import { checkTenantCatalog } from './catalog-guard';
+import { newId } from './ids';
 import { migrateDatabase, readMigrations } from './migrate/runner';
 import { PRISMA_DIR } from './migrate/migrate-all';
 import { TestWorld } from '@hotdash/testing';

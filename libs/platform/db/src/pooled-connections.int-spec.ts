@@ -2,7 +2,7 @@
 // connections, through withTenant(). Every read sees only its own tenant's rows, every write lands
 // in its own tenant, and outside a transaction no pooled connection carries a tenant setting.
 import { TenantId } from '@hotdash/contracts';
-import { newId } from '@hotdash/platform-db';
+import { newId } from './ids';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
 
 const TENANTS = 50;

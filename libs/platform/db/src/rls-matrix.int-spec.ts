@@ -2,7 +2,7 @@
 // {own tenant, other tenant, no context}, as the application role. The tables are read from the
 // catalogue, so a table added later is covered without touching this spec.
 import { Client } from 'pg';
-import { newId } from '@hotdash/platform-db';
+import { newId } from './ids';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
 
 interface Column {

@@ -29,6 +29,8 @@ export interface EventTransportOptions {
   backoffMs?: number;
   /** Where a new consumer group starts: the topic's beginning (default) or only new records. */
   fromBeginning?: boolean;
+  /** Kafka session timeout: how long a dead consumer keeps its partitions (default 10 s; broker minimum 6 s). */
+  sessionTimeoutMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -69,7 +71,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       const topics = [...new Set(this.handledTypes().map(topicOf))];
       this.dlqProducer = await this.options.kafka.producer();
       if (topics.length) {
-        this.consumerPort = await this.options.kafka.consumer({ groupId: this.options.consumer, topics, fromBeginning: this.options.fromBeginning ?? true });
+        this.consumerPort = await this.options.kafka.consumer({ groupId: this.options.consumer, topics, fromBeginning: this.options.fromBeginning ?? true, sessionTimeoutMs: this.options.sessionTimeoutMs, onError: (e) => this.options.log?.(`[${this.options.consumer}] consumer error: ${e.message}`) });
         await this.consumerPort.run((record) => this.handleRecord(record));
       }
       callback();

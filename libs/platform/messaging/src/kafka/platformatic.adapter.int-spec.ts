@@ -1,15 +1,7 @@
 /**
  * PlatformaticKafkaClient against the local broker (127.0.0.1:19092 unless KAFKA_BROKERS is set).
- *
- * @platformatic/kafka is ESM-only and Jest cannot require ESM without --experimental-vm-modules, so the
- * module is mapped to the copy loaded by Node's own loader (Node 24 requires ESM natively).
+ * (@platformatic/kafka is ESM-only: jest.setup.ts maps it to Node's own loader for every spec.)
  */
-jest.mock('@platformatic/kafka', () => {
-  const vm = jest.requireActual<typeof import('node:vm')>('node:vm');
-  const nodeProcess = vm.runInThisContext('process') as NodeJS.Process;
-  return nodeProcess.getBuiltinModule('node:module').createRequire(__filename)('@platformatic/kafka');
-});
-
 import { randomUUID } from 'node:crypto';
 import type { IncomingRecord, KafkaConsumerPort, RecordHandler } from './kafka.port';
 import { PlatformaticKafkaClient } from './platformatic.adapter';
@@ -22,32 +14,55 @@ const ordersTopic = `it-plt-orders-${runId}`;
 const failTopic = `it-plt-fail-${runId}`;
 const ordersGroup = `it-plt-group-${runId}`;
 const failGroup = `it-plt-fail-group-${runId}`;
+const closeGroup = `it-plt-close-group-${runId}`;
 const PARTITIONS = 3;
 const COUNT = 200;
 const KEYS = Array.from({ length: 10 }, (_, i) => `tenant-${i}`);
 
+/** Resolves with `promise`, or rejects once `ms` passed without it settling. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `check` until it holds (bounded). */
+async function waitUntil(what: string, check: () => boolean, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 /**
- * Runs the consumer until `until` holds for the records received so far, then closes it (outside
- * the handler: close() waits for the handler in flight). Resolves with what was received.
+ * Runs the consumer until `until` holds for the records received so far (bounded), then closes it
+ * (outside the handler: close() waits for the handler in flight). Resolves with what was received.
  */
 async function consumeUntil(
   consumer: KafkaConsumerPort,
   until: (received: IncomingRecord[]) => boolean,
-  onRecord?: RecordHandler,
+  ms = 30_000,
 ): Promise<IncomingRecord[]> {
   const received: IncomingRecord[] = [];
   let done!: () => void;
   const reached = new Promise<void>((resolve) => (done = resolve));
-  const running = consumer.run(async (record) => {
-    await onRecord?.(record);
+  const handler: RecordHandler = async (record) => {
     received.push(record);
     if (until(received)) done();
-  });
-  running.then(done, done); // stop waiting if run() ends by itself; its outcome is awaited below
-  await reached;
-  await consumer.close();
-  await running;
-  if (!until(received)) throw new Error(`run() returned after ${received.length} records`);
+  };
+  try {
+    await within(consumer.run(handler), ms, 'run() to resolve');
+    await within(reached, ms, `the records (got ${received.length} so far)`);
+  } finally {
+    await consumer.close();
+  }
   return received;
 }
 
@@ -69,7 +84,7 @@ describe('PlatformaticKafkaClient (integration)', () => {
     const admin = new Admin({ clientId: `it-plt-cleanup-${runId}`, bootstrapBrokers: brokers });
     try {
       await admin.deleteTopics({ topics: [ordersTopic, failTopic] });
-      await admin.deleteGroups({ groups: [ordersGroup, failGroup] }).catch(() => undefined);
+      await admin.deleteGroups({ groups: [ordersGroup, failGroup, closeGroup] }).catch(() => undefined);
     } finally {
       await admin.close();
     }
@@ -128,32 +143,80 @@ describe('PlatformaticKafkaClient (integration)', () => {
     expect(second.map((r) => r.value.toString())).toEqual(markerKeys.map(() => 'marker'));
   });
 
-  it('does not commit a record whose handler rejected and redelivers it to the next consumer', async () => {
-    const producer = await client.producer();
-    const key = 'tenant-fail';
-    await producer.send(
-      Array.from({ length: 10 }, (_, seq) => ({ topic: failTopic, key, value: String(seq), headers: { 'x-seq': String(seq) } })),
-    );
-    await producer.close();
-
+  it('run() resolves once subscribed; a rejected record is not committed and is redelivered first after a backoff', async () => {
     const groupId = failGroup;
-    const handled: string[] = [];
-    const failing = await client.consumer({ groupId, topics: [failTopic] });
+    const key = 'tenant-fail';
+    const calls: string[] = []; // every handler call, failed ones included
+    const handled: IncomingRecord[] = []; // the calls that succeeded
+    const errors: Error[] = [];
     const boom = new Error('handler failed on 5');
-    const run = failing.run(async (record) => {
-      if (record.value.toString() === '5') throw boom;
-      handled.push(record.value.toString());
-    });
-    await expect(run).rejects.toBe(boom);
-    await failing.close(); // already stopped by the failure; must be harmless
-    expect(handled).toEqual(['0', '1', '2', '3', '4']);
+    let failedOnce = false;
+    const consumer = await client.consumer({ groupId, topics: [failTopic], onError: (err) => errors.push(err) });
+    try {
+      // Nothing is produced yet: run() must not wait for records (Nest awaits it during listen()).
+      await within(
+        consumer.run(async (record) => {
+          const value = record.value.toString();
+          calls.push(value);
+          if (value === '5' && !failedOnce) {
+            failedOnce = true;
+            throw boom;
+          }
+          handled.push(record);
+        }),
+        30_000,
+        'run() to resolve',
+      );
+      expect(calls).toEqual([]);
 
-    const next = await consumeUntil(
-      await client.consumer({ groupId, topics: [failTopic] }),
-      (received) => received.some((r) => r.value.toString() === '9'),
+      const producer = await client.producer();
+      await producer.send(
+        Array.from({ length: 10 }, (_, seq) => ({ topic: failTopic, key, value: String(seq), headers: { 'x-seq': String(seq) } })),
+      );
+      await producer.close();
+
+      await waitUntil('all ten records handled', () => handled.length >= 10);
+      // One key, one partition: 0-4 handled, 5 failed and nothing after it was handed over until
+      // 5 came again (after the backoff, from the committed offset) and succeeded.
+      expect(calls).toEqual(['0', '1', '2', '3', '4', '5', '5', '6', '7', '8', '9']);
+      expect(handled.map((r) => r.value.toString())).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+      expect(new Set(handled.map((r) => r.partition)).size).toBe(1);
+      expect(handled[5]!.headers).toEqual({ 'x-seq': '5' });
+      expect(errors).toEqual([boom]);
+    } finally {
+      await consumer.close();
+    }
+    await consumer.close(); // idempotent
+
+    // Everything was committed (5 included, once it succeeded): the group's next consumer only gets
+    // what is produced from now on.
+    const producer = await client.producer();
+    await producer.send([{ topic: failTopic, key, value: 'marker', headers: { marker: 'yes' } }]);
+    await producer.close();
+    const next = await consumeUntil(await client.consumer({ groupId, topics: [failTopic] }), (received) =>
+      received.some((r) => r.headers.marker === 'yes'),
     );
-    // 0-4 were committed before the failure; 5 was not and comes first.
-    expect(next.map((r) => r.value.toString())).toEqual(['5', '6', '7', '8', '9']);
-    expect(next[0]!.headers).toEqual({ 'x-seq': '5' });
+    expect(next.map((r) => r.value.toString())).toEqual(['marker']);
+  });
+
+  it('close() stops a consumer that keeps failing, also while it waits to retry', async () => {
+    const errors: Error[] = [];
+    let calls = 0;
+    const consumer = await client.consumer({ groupId: closeGroup, topics: [failTopic], onError: (err) => errors.push(err) });
+    await within(
+      consumer.run(async () => {
+        calls++;
+        throw new Error('always fails');
+      }),
+      30_000,
+      'run() to resolve',
+    );
+    // The failTopic already holds records (previous test): the first one fails at once.
+    await waitUntil('the first failure to be reported', () => errors.length >= 1);
+    await within(consumer.close(), 30_000, 'close() to resolve'); // during (or right before) the backoff wait
+    const callsAtClose = calls;
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // longer than the first backoff
+    expect(calls).toBe(callsAtClose);
+    expect(errors.map((e) => e.message)).toEqual(Array(errors.length).fill('always fails'));
   });
 });

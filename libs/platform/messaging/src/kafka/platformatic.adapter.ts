@@ -21,8 +21,8 @@ import type {
 /**
  * @platformatic/kafka is ESM-only. Node 24 `require()`s it natively, but Jest (without
  * --experimental-vm-modules) cannot, so it is loaded lazily: importing this file never loads the
- * library, only using the client does. Specs that exercise this adapter map the module to Node's
- * own loader (see platformatic.adapter.int-spec.ts).
+ * library, only using the client does. Under Jest, jest.setup.ts maps the module to Node's own
+ * loader.
  */
 type PlatformaticKafka = typeof import('@platformatic/kafka');
 let library: Promise<PlatformaticKafka> | undefined;
@@ -42,6 +42,9 @@ const COMMIT_INTERVAL_MS = 200;
 /** Local queue bounds: the stream is paused above HIGH and resumed below LOW. */
 const QUEUE_HIGH = 1024;
 const QUEUE_LOW = 256;
+/** Wait before consuming again after a failure: doubles per failure, back to the start after a handled record. */
+const BACKOFF_INITIAL_MS = 500;
+const BACKOFF_MAX_MS = 15_000;
 const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
 const TOPIC_READY_TIMEOUT_MS = 10_000;
 
@@ -79,19 +82,37 @@ class PlatformaticProducer implements KafkaProducerPort {
   }
 }
 
+/** One consume stream and what became of it. A failed attempt is torn down and a new one started. */
+interface Attempt {
+  stream: RecordStream;
+  /** The stream (or the consumer under it) failed: tear this attempt down and start another one. */
+  failure?: Error;
+  /** The stream closed (by itself, or because this attempt is being torn down). */
+  ended: boolean;
+}
+
 /**
  * Sequential consumer: one record at a time (hence strictly in order per partition), autocommit
  * off, the next offset of the last handled record of each partition committed every
- * COMMIT_INTERVAL_MS and on close / failure.
+ * COMMIT_INTERVAL_MS, on close, and when an attempt is torn down.
+ *
+ * run() resolves once the first consume stream exists; a background loop then hands the records
+ * over until close(). When the handler rejects (or the stream fails), the loop stops handing records
+ * over, commits what was handled, closes the stream, reports the error through
+ * `ConsumerOptions.onError`, waits (BACKOFF_INITIAL_MS doubling up to BACKOFF_MAX_MS, back to the
+ * start after a record was handled) and consumes again from the committed offsets: the failed
+ * record comes first. The member stays in the group meanwhile; consuming again rejoins it.
  */
 class PlatformaticConsumer implements KafkaConsumerPort {
-  private stream?: RecordStream;
-  private running = false;
+  private started = false;
   private closing = false;
   private closePromise?: Promise<void>;
+  /** The background loop; never rejects. */
   private loopDone?: Promise<void>;
-  private failure?: Error;
-  private ended = false;
+  private attempt?: Attempt;
+  private backoffMs = BACKOFF_INITIAL_MS;
+  /** Ends the backoff wait early (close()). */
+  private cancelBackoff?: () => void;
   /** The group is rebalancing (since this time): hand nothing over until the new assignment is known. */
   private rebalancingSince?: number;
 
@@ -114,88 +135,25 @@ class PlatformaticConsumer implements KafkaConsumerPort {
   ) {
     consumer.on('consumer:group:rebalance', this.onRebalance);
     consumer.on('consumer:group:join', this.onJoin);
+    // The consumer emits 'error' when a rejoin failed; unlistened, that would crash the process.
+    consumer.on('error', this.onConsumerError);
   }
 
   async run(handler: RecordHandler): Promise<void> {
-    if (this.running) throw new Error('Kafka consumer is already running');
+    if (this.started) throw new Error('Kafka consumer is already running');
     if (this.closing) throw new Error('Kafka consumer is closed');
-    this.running = true;
-    let finishLoop!: () => void;
-    this.loopDone = new Promise<void>((resolve) => (finishLoop = resolve));
+    this.started = true;
+    let subscribed!: (err?: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => (subscribed = (err) => (err ? reject(err) : resolve())));
+    this.loopDone = this.loop(handler, subscribed).catch((err: unknown) => {
+      subscribed(asError(err)); // no-op once settled
+      this.report(asError(err));
+    });
     try {
-      const { MessagesStreamModes, MessagesStreamFallbackModes } = this.lib;
-      const stream = await this.consumer.consume({
-        topics: this.options.topics,
-        autocommit: false,
-        mode: MessagesStreamModes.COMMITTED,
-        fallbackMode:
-          this.options.fromBeginning === false ? MessagesStreamFallbackModes.LATEST : MessagesStreamFallbackModes.EARLIEST,
-      });
-      this.stream = stream;
-      stream.on('data', (message: RecordMessage) => {
-        this.queue.push(message);
-        if (this.queue.length >= QUEUE_HIGH) stream.pause();
-        this.wake();
-      });
-      stream.on('error', (err: Error) => this.fail(err));
-      stream.on('close', () => {
-        this.ended = true;
-        this.wake();
-      });
-      this.commitTimer = setInterval(() => {
-        this.commit().catch(() => undefined /* kept pending; retried next tick and on close */);
-      }, COMMIT_INTERVAL_MS);
-
-      while (!this.closing && !this.failure) {
-        if (this.rebalancingSince !== undefined && Date.now() - this.rebalancingSince > this.rebalanceTimeoutMs) {
-          this.rebalancingSince = undefined; // no join was reported: do not stall forever
-        }
-        const message = this.rebalancingSince === undefined ? this.queue.shift() : undefined;
-        if (!message) {
-          if (this.ended) {
-            // The stream ended without close() being called: the library closed it underneath us.
-            if (!this.closing) this.fail(new Error('Kafka consumer stream ended unexpectedly'));
-            break;
-          }
-          await new Promise<void>((resolve) => {
-            this.wakeUp = resolve;
-            if (this.rebalancingSince !== undefined) setTimeout(resolve, 1_000).unref();
-          });
-          this.wakeUp = undefined;
-          continue;
-        }
-        if (this.queue.length <= QUEUE_LOW && stream.isPaused()) stream.resume();
-
-        const key = partitionKey(message.topic, message.partition);
-        if (!this.isAssigned(message.topic, message.partition)) continue; // revoked: the new owner takes it
-        const expected = this.nextOffset.get(key);
-        if (expected !== undefined && message.offset < expected) continue; // already handled here
-
-        try {
-          await handler(this.toRecord(message));
-        } catch (err) {
-          this.fail(asError(err)); // not committed: redelivered to the next member of the group
-          break;
-        }
-        this.nextOffset.set(key, message.offset + 1n);
-        this.pending.set(key, {
-          topic: message.topic,
-          partition: message.partition,
-          offset: message.offset + 1n,
-          leaderEpoch: message.leaderEpoch,
-        });
-      }
+      await ready;
     } catch (err) {
-      this.fail(asError(err));
-    } finally {
-      finishLoop();
-    }
-
-    if (this.failure) {
-      // Stop consuming: commit what was handled, leave the group so the partitions (and the failed
-      // record) go to another member, then surface the error.
-      await this.close().catch(() => undefined);
-      throw this.failure;
+      this.started = false; // nothing is running: run() may be called again
+      throw err;
     }
   }
 
@@ -204,10 +162,150 @@ class PlatformaticConsumer implements KafkaConsumerPort {
     return this.closePromise;
   }
 
+  /** Consumes until close(), starting a new attempt after each failure. */
+  private async loop(handler: RecordHandler, subscribed: (err?: Error) => void): Promise<void> {
+    let first = true;
+    while (!this.closing) {
+      let failure: Error | undefined;
+      try {
+        const attempt = await this.subscribe();
+        if (first) {
+          first = false;
+          this.commitTimer = setInterval(() => {
+            this.commit().catch(() => undefined /* kept pending; retried next tick, on teardown and on close */);
+          }, COMMIT_INTERVAL_MS);
+          subscribed();
+        }
+        failure = await this.drain(attempt, handler);
+      } catch (err) {
+        failure = asError(err);
+        if (first) {
+          // Could not even subscribe: run() rejects (or, when close() got in first, just resolves).
+          subscribed(this.closing ? undefined : failure);
+          return;
+        }
+      }
+      await this.teardown();
+      if (this.closing) break;
+      this.report(failure ?? new Error('Kafka consumer stopped unexpectedly'));
+      await this.backoff();
+    }
+  }
+
+  /** Creates the consume stream (rejoining the group), resuming from the committed offsets. */
+  private async subscribe(): Promise<Attempt> {
+    const { MessagesStreamModes, MessagesStreamFallbackModes } = this.lib;
+    this.rebalancingSince = undefined;
+    const stream = await this.consumer.consume({
+      topics: this.options.topics,
+      autocommit: false,
+      mode: MessagesStreamModes.COMMITTED,
+      fallbackMode:
+        this.options.fromBeginning === false ? MessagesStreamFallbackModes.LATEST : MessagesStreamFallbackModes.EARLIEST,
+    });
+    const attempt: Attempt = { stream, ended: false };
+    this.attempt = attempt;
+    // The listeners stay attached for the stream's whole life (an 'error' without a listener would
+    // crash the process); once the attempt is over they only touch that stale attempt.
+    stream.on('data', (message: RecordMessage) => {
+      if (this.attempt !== attempt) return;
+      this.queue.push(message);
+      if (this.queue.length >= QUEUE_HIGH) stream.pause();
+      this.wake();
+    });
+    stream.on('error', (err: Error) => {
+      attempt.failure ??= err;
+      if (this.attempt === attempt) this.wake();
+    });
+    stream.on('close', () => {
+      attempt.ended = true;
+      if (this.attempt === attempt) this.wake();
+    });
+    return attempt;
+  }
+
+  /**
+   * Hands the records over one at a time until close() (resolves undefined) or a failure (resolves
+   * with it): a handler rejection, a stream error, the stream ending by itself.
+   */
+  private async drain(attempt: Attempt, handler: RecordHandler): Promise<Error | undefined> {
+    const { stream } = attempt;
+    while (!this.closing) {
+      if (attempt.failure) return attempt.failure;
+      if (this.rebalancingSince !== undefined && Date.now() - this.rebalancingSince > this.rebalanceTimeoutMs) {
+        this.rebalancingSince = undefined; // no join was reported: do not stall forever
+      }
+      const message = this.rebalancingSince === undefined ? this.queue.shift() : undefined;
+      if (!message) {
+        // The stream ended without us closing it: the library closed it underneath us.
+        if (attempt.ended) return attempt.failure ?? new Error('Kafka consumer stream ended unexpectedly');
+        await new Promise<void>((resolve) => {
+          this.wakeUp = resolve;
+          if (this.rebalancingSince !== undefined) setTimeout(resolve, 1_000).unref();
+        });
+        this.wakeUp = undefined;
+        continue;
+      }
+      if (this.queue.length <= QUEUE_LOW && stream.isPaused()) stream.resume();
+
+      const key = partitionKey(message.topic, message.partition);
+      if (!this.isAssigned(message.topic, message.partition)) continue; // revoked: the new owner takes it
+      const expected = this.nextOffset.get(key);
+      if (expected !== undefined && message.offset < expected) continue; // already handled here
+
+      try {
+        await handler(this.toRecord(message));
+      } catch (err) {
+        // Not committed, nor anything after it: the next attempt resumes from this record.
+        return asError(err);
+      }
+      this.backoffMs = BACKOFF_INITIAL_MS;
+      this.nextOffset.set(key, message.offset + 1n);
+      this.pending.set(key, {
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset + 1n,
+        leaderEpoch: message.leaderEpoch,
+      });
+    }
+    return undefined;
+  }
+
+  /** Ends the current attempt: commits what was handled, drops what was not, closes the stream. */
+  private async teardown(): Promise<void> {
+    const attempt = this.attempt;
+    this.attempt = undefined;
+    this.queue.length = 0;
+    try {
+      await this.commit();
+    } catch {
+      // Kept pending: retried by the timer, the next teardown and close(). Uncommitted handled
+      // records are at worst delivered again (and skipped here by the nextOffset guard).
+    }
+    await attempt?.stream.close().catch(() => undefined /* the stream is gone either way */);
+  }
+
+  /** Waits before the next attempt; close() ends the wait at once. */
+  private async backoff(): Promise<void> {
+    if (this.closing) return;
+    const ms = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      this.cancelBackoff = done;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    this.cancelBackoff = undefined;
+  }
+
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.wake();
-    await this.loopDone; // the record being handled (if any) finishes first
+    this.cancelBackoff?.();
+    await this.loopDone; // the record being handled (if any) finishes first, then the attempt is torn down
     clearInterval(this.commitTimer);
     this.consumer.off('consumer:group:rebalance', this.onRebalance);
     this.consumer.off('consumer:group:join', this.onJoin);
@@ -219,9 +317,8 @@ class PlatformaticConsumer implements KafkaConsumerPort {
     }
     this.queue.length = 0;
     try {
-      await this.stream?.close();
+      await this.consumer.close(true); // leaves the group (closing any stream left)
     } finally {
-      await this.consumer.close(true);
       this.onClose();
     }
     if (commitError) throw asError(commitError);
@@ -275,9 +372,21 @@ class PlatformaticConsumer implements KafkaConsumerPort {
     this.wake();
   };
 
-  private fail(err: Error): void {
-    this.failure ??= err;
+  private readonly onConsumerError = (err: Error): void => {
+    // A failed rejoin: the current attempt is torn down and the next one joins again. Between
+    // attempts (or once closing) there is nothing to do: the next consume() rejoins anyway.
+    const attempt = this.attempt;
+    if (!attempt || this.closing) return;
+    attempt.failure ??= asError(err);
     this.wake();
+  };
+
+  private report(err: Error): void {
+    try {
+      this.options.onError?.(err);
+    } catch {
+      // A throwing error callback must not stop the consumer.
+    }
   }
 
   private wake(): void {

@@ -1,0 +1,61 @@
+// docker-compose.yml describes the same stack as deploy/local: same services, same host ports.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { LOCAL_PORTS } from '@hotdash/platform-config';
+
+const root = join(__dirname, '..', '..');
+const ports = Object.fromEntries(
+  readFileSync(join(__dirname, 'ports.env'), 'utf8')
+    .split('\n')
+    .filter((l) => /^[A-Z_]+=\d+$/.test(l.trim()))
+    .map((l) => l.trim().split('=') as [string, string])
+    .map(([k, v]) => [k, Number(v)]),
+);
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { ports?: string[] }> };
+
+function hostPorts(service: string): number[] {
+  return (compose.services[service]?.ports ?? []).map((p) => Number(p.split(':').at(-2)));
+}
+
+describe('docker-compose.yml matches deploy/local', () => {
+  it('has the four infrastructure services deploy/local starts', () => {
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgres', 'redis', 'kafka', 'weaviate']));
+    const infra = readFileSync(join(__dirname, 'infra.sh'), 'utf8');
+    for (const fn of ['pg_up', 'redis_up', 'kafka_up', 'weaviate_up']) expect(infra).toContain(`${fn}()`);
+  });
+
+  it.each([
+    ['postgres', 'HOTDASH_PG_PORT'],
+    ['redis', 'HOTDASH_REDIS_PORT'],
+    ['kafka', 'HOTDASH_KAFKA_PORT'],
+    ['weaviate', 'HOTDASH_WEAVIATE_PORT'],
+    ['weaviate', 'HOTDASH_WEAVIATE_GRPC_PORT'],
+  ])('%s publishes %s on the same host port', (service, key) => {
+    expect(ports[key]).toBeDefined();
+    expect(hostPorts(service)).toContain(ports[key]);
+  });
+
+  it('binds published ports to loopback only', () => {
+    for (const [name, svc] of Object.entries(compose.services)) for (const p of svc.ports ?? []) expect({ name, p: p.startsWith('127.0.0.1:') }).toEqual({ name, p: true });
+  });
+
+  it('the services default to the same ports', () => {
+    expect(LOCAL_PORTS).toEqual({
+      postgres: ports.HOTDASH_PG_PORT,
+      redis: ports.HOTDASH_REDIS_PORT,
+      kafka: ports.HOTDASH_KAFKA_PORT,
+      weaviate: ports.HOTDASH_WEAVIATE_PORT,
+      weaviateGrpc: ports.HOTDASH_WEAVIATE_GRPC_PORT,
+    });
+  });
+
+  it('runs the same Kafka and Weaviate versions', () => {
+    const pom = readFileSync(join(__dirname, 'kafka', 'pom.xml'), 'utf8');
+    const kafkaVersion = /<kafka.version>(.+)<\/kafka.version>/.exec(pom)![1];
+    expect((compose.services.kafka as unknown as { image: string }).image).toBe(`apache/kafka:${kafkaVersion}`);
+    const infra = readFileSync(join(__dirname, 'infra.sh'), 'utf8');
+    const wv = /HOTDASH_WEAVIATE_VERSION:-v([\d.]+)/.exec(infra)![1];
+    expect((compose.services.weaviate as unknown as { image: string }).image).toMatch(new RegExp(`:${wv!.replace(/\./g, '\\.')}$`));
+  });
+});

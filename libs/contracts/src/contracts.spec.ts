@@ -1,0 +1,60 @@
+import { EventCatalog, envelopeSchema, isKnownEventType, payloadSchemaOf, topicOf, Topics, deadLetterTopic, parseTenantId, ALL_TOPICS } from './index';
+
+const valid = {
+  id: '01a2233e-13de-71a6-af01-2c9e62e66eb5',
+  type: 'tenant.created',
+  version: 1,
+  tenantId: '01a2233e-13de-71a6-af01-2c9e62e66eb6',
+  occurredAt: '2026-11-28T17:40:00.669Z',
+  producer: 'provisioning',
+  correlationId: 'req-1',
+  causationId: null,
+  traceparent: null,
+  payload: { tenantId: '01a2233e-13de-71a6-af01-2c9e62e66eb6', name: 'Acme', plan: 'basic', shard: 'shard-1', createdBy: 'ops' },
+};
+
+describe('event envelope', () => {
+  it('accepts a well-formed envelope', () => {
+    expect(envelopeSchema.parse(valid)).toEqual(valid);
+  });
+  it.each([
+    ['a missing tenant', { tenantId: undefined }],
+    ['a non-UUID tenant', { tenantId: 'acme' }],
+    ['a type that is not a dotted past-tense name', { type: 'CreateTenant' }],
+    ['a zero version', { version: 0 }],
+    ['a local time without offset', { occurredAt: '2026-11-28 17:40' }],
+    ['an unknown member', { extra: 1 }],
+  ])('refuses %s', (_l, change) => {
+    expect(envelopeSchema.safeParse({ ...valid, ...change }).success).toBe(false);
+  });
+});
+
+describe('event catalogue', () => {
+  it('maps every event to a known topic and a schema for its current version', () => {
+    for (const [type, entry] of Object.entries(EventCatalog)) {
+      expect(ALL_TOPICS).toContain(entry.topic);
+      expect(payloadSchemaOf(type, entry.current)).toBeDefined();
+      expect(type).toMatch(/^[a-z]+(\.[a-z-]+)+$/);
+    }
+  });
+  it('knows tenant.created and audit.recorded and nothing else by accident', () => {
+    expect(isKnownEventType('tenant.created')).toBe(true);
+    expect(isKnownEventType('audit.recorded')).toBe(true);
+    expect(isKnownEventType('toString')).toBe(false);
+    expect(topicOf('tenant.created')).toBe(Topics.TENANTS);
+    expect(payloadSchemaOf('tenant.created', 2)).toBeUndefined();
+  });
+  it('validates payloads strictly', () => {
+    const schema = payloadSchemaOf('tenant.created', 1)!;
+    expect(schema.safeParse(valid.payload).success).toBe(true);
+    expect(schema.safeParse({ ...valid.payload, plan: 'gold' }).success).toBe(false);
+    expect(schema.safeParse({ ...valid.payload, secret: 1 }).success).toBe(false);
+  });
+  it('names dead-letter topics after their topic', () => {
+    expect(deadLetterTopic(Topics.DRAFTS)).toBe('hotdash.drafts.dlq');
+  });
+  it('parses tenant ids, refusing anything but a UUID', () => {
+    expect(parseTenantId('01A2233E-13DE-71A6-AF01-2C9E62E66EB6')).toBe('01a2233e-13de-71a6-af01-2c9e62e66eb6');
+    expect(() => parseTenantId("' or 1=1 --")).toThrow(/not a tenant id/);
+  });
+});
