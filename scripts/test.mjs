@@ -23,7 +23,7 @@ const step = (label, cmd, args) => {
 if (process.env.HOTDASH_SKIP_STATIC !== '1') {
   step('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--noEmit']);
   // The project graph must exist before ESLint runs, or Nx's module-boundary rule silently skips itself.
-  step('project graph', process.execPath, [join(root, 'node_modules', 'nx', 'bin', 'nx.js'), 'show', 'projects']);
+  step('project graph', process.execPath, [join(root, 'node_modules', 'nx', 'dist', 'bin', 'nx.js'), 'show', 'projects']);
   step('lint', process.execPath, [join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '.', '--max-warnings', '0']);
 }
 if (process.env.HOTDASH_SKIP_INFRA !== '1') step('infrastructure up', 'bash', ['deploy/local/infra.sh', 'up']);

@@ -41,6 +41,19 @@ require() { # command hint
   command -v "$1" >/dev/null 2>&1 || die "missing prerequisite '$1': $2"
 }
 
+# Stops a process we started (by the pid we recorded), SIGKILL after `grace` seconds.
+stop_pid() { # name pidfile grace_seconds
+  local name="$1" pidfile="$2" grace="$3" pid
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 $((grace * 4))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    log "$(printf '%-9s' "$name") stopped"
+  else log "$(printf '%-9s' "$name") not running"; fi
+  rm -f "$pidfile"
+}
+
 # ---------------------------------------------------------------- PostgreSQL
 pg_healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$HOTDASH_PG_PORT"; }
 pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$STATE/pg/run" -p "$HOTDASH_PG_PORT" -U postgres "$@"; }
@@ -148,16 +161,7 @@ kafka_up() {
   echo $! >"$STATE/kafka/kafka.pid"
   wait_for kafka 90 kafka_healthy
 }
-kafka_down() {
-  local pid
-  pid="$(cat "$STATE/kafka/kafka.pid" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"; for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-    log "kafka     stopped"
-  else log "kafka     not running"; fi
-  rm -f "$STATE/kafka/kafka.pid"
-}
+kafka_down() { stop_pid kafka "$STATE/kafka/kafka.pid" 30; }
 
 # ---------------------------------------------------------------- Weaviate
 WEAVIATE_BIN="$CACHE/weaviate-$WEAVIATE_VERSION/weaviate-server"
@@ -186,16 +190,7 @@ weaviate_up() {
   echo $! >"$STATE/weaviate/weaviate.pid"
   wait_for weaviate 90 weaviate_healthy
 }
-weaviate_down() {
-  local pid
-  pid="$(cat "$STATE/weaviate/weaviate.pid" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"; for _ in $(seq 1 80); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-    log "weaviate  stopped"
-  else log "weaviate  not running"; fi
-  rm -f "$STATE/weaviate/weaviate.pid"
-}
+weaviate_down() { stop_pid weaviate "$STATE/weaviate/weaviate.pid" 20; }
 
 status() {
   local bad=0

@@ -4,31 +4,32 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule, Databases, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
-import { createHttpApp, HealthController } from '@hotdash/platform-http';
+import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { createKafkaClient, KafkaEventTransport, RelaySupervisor } from '@hotdash/platform-messaging';
 import { AuditModule } from '@hotdash/audit';
 
 const config = loadConfig();
+const env = process.env;
 
 @Module({ imports: [DatabaseModule.forRoot(config), AuditModule], controllers: [HealthController] })
 class AuditAppModule {}
 
-async function main(): Promise<void> {
-  const port = Number(process.env.HOTDASH_AUDIT_PORT ?? 3107);
+void runService('audit', Number(env.HOTDASH_AUDIT_PORT ?? 3107), async () => {
   const app = await createHttpApp(AuditAppModule);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'audit' });
   app.connectMicroservice(
     {
       strategy: new KafkaEventTransport({
-        consumer: process.env.HOTDASH_AUDIT_CONSUMER ?? 'audit',
+        consumer: env.HOTDASH_AUDIT_CONSUMER ?? 'audit',
         kafka,
         tenantDb: app.get(TenantDatabase),
-        maxAttempts: Number(process.env.HOTDASH_CONSUMER_MAX_ATTEMPTS ?? 5),
-        fromBeginning: (process.env.HOTDASH_CONSUMER_START ?? 'earliest') !== 'latest',
-        sessionTimeoutMs: process.env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS ? Number(process.env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS) : undefined,
+        maxAttempts: Number(env.HOTDASH_CONSUMER_MAX_ATTEMPTS ?? 5),
+        fromBeginning: (env.HOTDASH_CONSUMER_START ?? 'earliest') !== 'latest',
+        sessionTimeoutMs: env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS ? Number(env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS) : undefined,
         log: (m) => console.warn(m),
       }),
     },
+    // Inherit the ProblemFilter, which hands event-handler errors back untouched to the transport.
     { inheritAppConfig: true },
   );
   const relays = new RelaySupervisor(app.get(Databases), app.get(ShardRouter), await kafka.producer(), {
@@ -38,19 +39,5 @@ async function main(): Promise<void> {
   });
   await app.startAllMicroservices();
   await relays.start();
-  await app.listen(port, process.env.HOTDASH_BIND ?? '127.0.0.1');
-  console.log(`audit consuming; health on http://127.0.0.1:${port}/health`);
-  const shutdown = async (): Promise<void> => {
-    await relays.stop();
-    await app.close();
-    await kafka.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown());
-  process.once('SIGINT', () => void shutdown());
-}
-
-main().catch((err: Error) => {
-  console.error(`audit failed to start: ${err.stack ?? err.message}`);
-  process.exit(1);
+  return { app, beforeClose: [() => relays.stop()], afterClose: [() => kafka.close()] };
 });

@@ -3,3 +3,4 @@ export * from './problem.filter';
 export * from './validation';
 export * from './http-app';
 export * from './health.controller';
+export * from './service-runner';

@@ -57,7 +57,7 @@ async function send(e: Envelope): Promise<void> {
 
 async function effects(t: WorldTenant, eventId: string): Promise<number> {
   return world.tenantDb.withTenant(t.id, async (tx) => {
-    const rows = await tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from outbox where envelope->>'causationId' = ${eventId}`;
+    const rows = await tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from outbox where envelope->>'causationId' = ${eventId} and envelope->>'producer' = 'transport-spec'`;
     return rows[0]!.n;
   });
 }

@@ -113,6 +113,8 @@ export class KafkajsClient implements KafkaClientPort {
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
     });
+    // kafkajs restarts a crashed consumer itself (handler rejection, lost broker); report it.
+    c.on(c.events.CRASH, (e) => options.onError?.(e.payload.error));
     await c.connect();
     this.opened.push(c);
     return new KafkajsConsumer(c, options);
