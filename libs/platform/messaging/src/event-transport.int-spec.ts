@@ -39,123 +39,127 @@ class ProbeHandlers {
 class ProbeModule {}
 
 const world = new TestWorld();
-let kafka: KafkaClientPort;
-let producer: KafkaProducerPort;
-let app: INestMicroservice;
-let dlq: KafkaProbe;
-let a: WorldTenant;
-let b: WorldTenant;
-const consumer = `transport-spec-${newId()}`;
+afterAll(() => world.close());
 
-function created(t: WorldTenant, name: string): Envelope {
-  return buildEnvelope(TenantEvents.CREATED, { tenantId: t.id, name, plan: 'basic', shard: t.shard.name, createdBy: 'spec' }, { tenantId: t.id, producer: 'spec', correlationId: newId() });
-}
+// Both Kafka adapters must behave the same under the transport.
+describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clientName) => {
+  let kafka: KafkaClientPort;
+  let producer: KafkaProducerPort;
+  let app: INestMicroservice;
+  let dlq: KafkaProbe;
+  let a: WorldTenant;
+  let b: WorldTenant;
+  const consumer = `transport-spec-${clientName}-${newId()}`;
 
-async function send(e: Envelope): Promise<void> {
-  await producer.send([{ topic: Topics.TENANTS, key: e.tenantId, value: JSON.stringify(e), headers: headersFor(e) }]);
-}
+  function created(t: WorldTenant, name: string): Envelope {
+    return buildEnvelope(TenantEvents.CREATED, { tenantId: t.id, name, plan: 'basic', shard: t.shard.name, createdBy: 'spec' }, { tenantId: t.id, producer: 'spec', correlationId: newId() });
+  }
 
-async function effects(t: WorldTenant, eventId: string): Promise<number> {
-  return world.tenantDb.withTenant(t.id, async (tx) => {
-    const rows = await tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from outbox where envelope->>'causationId' = ${eventId} and envelope->>'producer' = 'transport-spec'`;
-    return rows[0]!.n;
+  async function send(e: Envelope): Promise<void> {
+    await producer.send([{ topic: Topics.TENANTS, key: e.tenantId, value: JSON.stringify(e), headers: headersFor(e) }]);
+  }
+
+  async function effects(t: WorldTenant, eventId: string): Promise<number> {
+    return world.tenantDb.withTenant(t.id, async (tx) => {
+      const rows = await tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from outbox where envelope->>'causationId' = ${eventId} and envelope->>'producer' = 'transport-spec'`;
+      return rows[0]!.n;
+    });
+  }
+
+  beforeAll(async () => {
+    ({ a, b } = await world.twoTenantWorld());
+    kafka = createKafkaClient({ brokers: world.config.kafka.brokers, clientId: 'transport-spec' }, clientName);
+    producer = await kafka.producer();
+    dlq = await KafkaProbe.start(deadLetterTopic(Topics.TENANTS));
+    app = await NestFactory.createMicroservice(ProbeModule, {
+      strategy: new KafkaEventTransport({ consumer, kafka, tenantDb: world.tenantDb, maxAttempts: MAX_ATTEMPTS, backoffMs: 20, fromBeginning: false }),
+      logger: false,
+    });
+    app.useGlobalFilters(new EventErrorsFilter());
+    await app.listen();
+    // A new group starting at "latest" sees only what is produced after it joined: ping until it answers.
+    await waitFor(
+      'the consumer group to be consuming',
+      async () => {
+        const ping = created(b, `ping ${newId()}`);
+        await send(ping);
+        await new Promise((r) => setTimeout(r, 300));
+        return calls.some((c) => c.id === ping.id);
+      },
+      60_000,
+      0,
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await dlq?.close();
+    await kafka?.close();
+  }, 30_000);
+
+  it('runs handlers in the event tenant context, inside withTenant, exactly once per event id', async () => {
+    const e = created(a, 'hello');
+    await send(e);
+    await send(e); // Kafka may deliver twice; so may a producer retry
+    await waitFor('the event to be handled', async () => calls.some((c) => c.id === e.id));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(calls.filter((c) => c.id === e.id)).toEqual([{ id: e.id, name: 'hello', tenantFromContext: a.id, attempt: 1 }]);
+    expect(await effects(a, e.id)).toBe(1);
+    // The effect is tenant A's: invisible from tenant B.
+    expect(await effects(b, e.id)).toBe(0);
   });
-}
 
-beforeAll(async () => {
-  ({ a, b } = await world.twoTenantWorld());
-  kafka = createKafkaClient({ brokers: world.config.kafka.brokers, clientId: 'transport-spec' });
-  producer = await kafka.producer();
-  dlq = await KafkaProbe.start(deadLetterTopic(Topics.TENANTS));
-  app = await NestFactory.createMicroservice(ProbeModule, {
-    strategy: new KafkaEventTransport({ consumer, kafka, tenantDb: world.tenantDb, maxAttempts: MAX_ATTEMPTS, backoffMs: 20, fromBeginning: false }),
-    logger: false,
+  it('retries a failing handler with its effects rolled back, applying them once when it succeeds', async () => {
+    const e = created(a, 'flaky');
+    await send(e);
+    await waitFor('the retry to succeed', async () => calls.filter((c) => c.id === e.id).length === 2);
+    expect(calls.filter((c) => c.id === e.id).map((c) => c.attempt)).toEqual([1, 2]);
+    expect(await effects(a, e.id)).toBe(1);
   });
-  app.useGlobalFilters(new EventErrorsFilter());
-  await app.listen();
-  // A new group starting at "latest" sees only what is produced after it joined: ping until it answers.
-  await waitFor(
-    'the consumer group to be consuming',
-    async () => {
-      const ping = created(b, `ping ${newId()}`);
-      await send(ping);
-      await new Promise((r) => setTimeout(r, 300));
-      return calls.some((c) => c.id === ping.id);
-    },
-    60_000,
-    0,
-  );
-}, 90_000);
 
-afterAll(async () => {
-  await app?.close();
-  await dlq?.close();
-  await kafka?.close();
-  await world.close();
-}, 30_000);
+  it('dead-letters an always-failing event after N attempts with its headers and the error; other tenants keep flowing', async () => {
+    const poison = created(a, 'poison');
+    const others = [created(b, 'b-1'), created(b, 'b-2'), created(a, 'a-after-poison'), created(b, 'b-3')];
+    await send(poison);
+    for (const o of others) await send(o);
 
-it('runs handlers in the event tenant context, inside withTenant, exactly once per event id', async () => {
-  const e = created(a, 'hello');
-  await send(e);
-  await send(e); // Kafka may deliver twice; so may a producer retry
-  await waitFor('the event to be handled', async () => calls.some((c) => c.id === e.id));
-  await new Promise((r) => setTimeout(r, 500));
-  expect(calls.filter((c) => c.id === e.id)).toEqual([{ id: e.id, name: 'hello', tenantFromContext: a.id, attempt: 1 }]);
-  expect(await effects(a, e.id)).toBe(1);
-  // The effect is tenant A's: invisible from tenant B.
-  expect(await effects(b, e.id)).toBe(0);
+    const dead = await waitFor('the poison event in the DLQ', async () => dlq.records.find((r) => r.headers[EventHeaders.ID] === poison.id), 30_000);
+    expect(dead.headers).toMatchObject({
+      ...headersFor(poison),
+      [DlqHeaders.ERROR]: 'always fails',
+      [DlqHeaders.ERROR_CODE]: 'handler-failed',
+      [DlqHeaders.CONSUMER]: consumer,
+      [DlqHeaders.ATTEMPTS]: String(MAX_ATTEMPTS),
+      [DlqHeaders.ORIGINAL_TOPIC]: Topics.TENANTS,
+    });
+    expect(JSON.parse(dead.value.toString())).toEqual(poison);
+    expect(calls.filter((c) => c.id === poison.id)).toHaveLength(MAX_ATTEMPTS);
+    expect(await effects(a, poison.id)).toBe(0);
+
+    await waitFor('every other event to be handled', async () => others.every((o) => calls.some((c) => c.id === o.id)));
+    for (const o of others) expect(await effects(o.tenantId === a.id ? a : b, o.id)).toBe(1);
+  }, 60_000);
+
+  it('dead-letters invalid records at once: malformed JSON, a bad envelope, an invalid payload, an unknown tenant', async () => {
+    const tag = newId();
+    const badEnvelope = { ...created(b, 'x'), tenantId: 'not-a-uuid' };
+    const badPayload = { ...created(b, 'x'), payload: { name: 42 } };
+    const unknownTenant = created({ ...b, id: newId() as never }, 'ghost');
+    const sends = [
+      { value: `{"not json ${tag}`, headers: { 'x-tag': tag, 'x-case': 'malformed' } },
+      { value: JSON.stringify(badEnvelope), headers: { 'x-tag': tag, 'x-case': 'envelope' } },
+      { value: JSON.stringify(badPayload), headers: { 'x-tag': tag, 'x-case': 'payload' } },
+      { value: JSON.stringify(unknownTenant), headers: { 'x-tag': tag, 'x-case': 'tenant' } },
+    ];
+    await producer.send(sends.map((s) => ({ topic: Topics.TENANTS, key: b.id, value: s.value, headers: s.headers })));
+    const byCase = await waitFor('four dead letters', async () => {
+      const mine = dlq.records.filter((r) => r.headers['x-tag'] === tag);
+      return mine.length === 4 ? Object.fromEntries(mine.map((r) => [r.headers['x-case'], r.headers])) : undefined;
+    });
+    expect(byCase.malformed).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'malformed-json', [DlqHeaders.ATTEMPTS]: '1' });
+    expect(byCase.envelope).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'invalid-envelope', [DlqHeaders.ATTEMPTS]: '1' });
+    expect(byCase.envelope![DlqHeaders.ERROR]).toMatch(/tenantId/);
+    expect(byCase.payload).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'invalid-payload', [DlqHeaders.ATTEMPTS]: '1' });
+    expect(byCase.tenant).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'unknown-tenant', [DlqHeaders.ATTEMPTS]: '1' });
+  }, 60_000);
 });
-
-it('retries a failing handler with its effects rolled back, applying them once when it succeeds', async () => {
-  const e = created(a, 'flaky');
-  await send(e);
-  await waitFor('the retry to succeed', async () => calls.filter((c) => c.id === e.id).length === 2);
-  expect(calls.filter((c) => c.id === e.id).map((c) => c.attempt)).toEqual([1, 2]);
-  expect(await effects(a, e.id)).toBe(1);
-});
-
-it('dead-letters an always-failing event after N attempts with its headers and the error; other tenants keep flowing', async () => {
-  const poison = created(a, 'poison');
-  const others = [created(b, 'b-1'), created(b, 'b-2'), created(a, 'a-after-poison'), created(b, 'b-3')];
-  await send(poison);
-  for (const o of others) await send(o);
-
-  const dead = await waitFor('the poison event in the DLQ', async () => dlq.records.find((r) => r.headers[EventHeaders.ID] === poison.id), 30_000);
-  expect(dead.headers).toMatchObject({
-    ...headersFor(poison),
-    [DlqHeaders.ERROR]: 'always fails',
-    [DlqHeaders.ERROR_CODE]: 'handler-failed',
-    [DlqHeaders.CONSUMER]: consumer,
-    [DlqHeaders.ATTEMPTS]: String(MAX_ATTEMPTS),
-    [DlqHeaders.ORIGINAL_TOPIC]: Topics.TENANTS,
-  });
-  expect(JSON.parse(dead.value.toString())).toEqual(poison);
-  expect(calls.filter((c) => c.id === poison.id)).toHaveLength(MAX_ATTEMPTS);
-  expect(await effects(a, poison.id)).toBe(0);
-
-  await waitFor('every other event to be handled', async () => others.every((o) => calls.some((c) => c.id === o.id)));
-  for (const o of others) expect(await effects(o.tenantId === a.id ? a : b, o.id)).toBe(1);
-}, 60_000);
-
-it('dead-letters invalid records at once: malformed JSON, a bad envelope, an invalid payload, an unknown tenant', async () => {
-  const tag = newId();
-  const badEnvelope = { ...created(b, 'x'), tenantId: 'not-a-uuid' };
-  const badPayload = { ...created(b, 'x'), payload: { name: 42 } };
-  const unknownTenant = created({ ...b, id: newId() as never }, 'ghost');
-  const sends = [
-    { value: `{"not json ${tag}`, headers: { 'x-tag': tag, 'x-case': 'malformed' } },
-    { value: JSON.stringify(badEnvelope), headers: { 'x-tag': tag, 'x-case': 'envelope' } },
-    { value: JSON.stringify(badPayload), headers: { 'x-tag': tag, 'x-case': 'payload' } },
-    { value: JSON.stringify(unknownTenant), headers: { 'x-tag': tag, 'x-case': 'tenant' } },
-  ];
-  await producer.send(sends.map((s) => ({ topic: Topics.TENANTS, key: b.id, value: s.value, headers: s.headers })));
-  const byCase = await waitFor('four dead letters', async () => {
-    const mine = dlq.records.filter((r) => r.headers['x-tag'] === tag);
-    return mine.length === 4 ? Object.fromEntries(mine.map((r) => [r.headers['x-case'], r.headers])) : undefined;
-  });
-  expect(byCase.malformed).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'malformed-json', [DlqHeaders.ATTEMPTS]: '1' });
-  expect(byCase.envelope).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'invalid-envelope', [DlqHeaders.ATTEMPTS]: '1' });
-  expect(byCase.envelope![DlqHeaders.ERROR]).toMatch(/tenantId/);
-  expect(byCase.payload).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'invalid-payload', [DlqHeaders.ATTEMPTS]: '1' });
-  expect(byCase.tenant).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'unknown-tenant', [DlqHeaders.ATTEMPTS]: '1' });
-}, 60_000);

@@ -9,7 +9,7 @@ export type KafkaClientName = 'kafkajs' | 'platformatic';
  * The platform's Kafka client. The default is chosen by bench/kafka-clients.bench.ts (see
  * docs/benchmarks.md); HOTDASH_KAFKA_CLIENT overrides it.
  */
-export function createKafkaClient(options: KafkaClientOptions, name: KafkaClientName = (process.env.HOTDASH_KAFKA_CLIENT as KafkaClientName) || 'kafkajs'): KafkaClientPort {
+export function createKafkaClient(options: KafkaClientOptions, name: KafkaClientName = (process.env.HOTDASH_KAFKA_CLIENT as KafkaClientName) || 'platformatic'): KafkaClientPort {
   switch (name) {
     case 'kafkajs':
       return new KafkajsClient(options);
