@@ -19,8 +19,8 @@ export class KafkaProbe {
   static async start(topic: string): Promise<KafkaProbe> {
     const probe = new KafkaProbe(topic);
     const consumer = await probe.client.consumer({ groupId: `probe-${newId()}`, topics: [topic], fromBeginning: true });
-    await consumer.run(async (r) => {
-      probe.records.push(r);
+    await consumer.run(async (rs) => {
+      probe.records.push(...rs);
     });
     return probe;
   }

@@ -1,6 +1,6 @@
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { lastValueFrom, defaultIfEmpty } from 'rxjs';
-import { Envelope, envelopeSchema, EventType, parseTenantId, payloadSchemaOf, topicOf, isKnownEventType, deadLetterTopic } from '@hotdash/contracts';
+import { Envelope, envelopeSchema, EventType, parseTenantId, TenantId, payloadSchemaOf, topicOf, isKnownEventType, deadLetterTopic } from '@hotdash/contracts';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
 import { TenantDatabase, TenantTx, ShardInfo } from '@hotdash/platform-db';
 import { TenantNotPlacedError } from '@hotdash/platform-db';
@@ -29,9 +29,23 @@ export interface EventTransportOptions {
   backoffMs?: number;
   /** Where a new consumer group starts: the topic's beginning (default) or only new records. */
   fromBeginning?: boolean;
+  /** Tenants whose events are applied concurrently within a batch (default 8). */
+  tenantConcurrency?: number;
   /** Kafka session timeout: how long a dead consumer keeps its partitions (default 10 s; broker minimum 6 s). */
   sessionTimeoutMs?: number;
   log?: (msg: string) => void;
+}
+
+interface Item {
+  envelope: Envelope;
+  record: IncomingRecord;
+  handler: NonNullable<ReturnType<Server['getHandlerByPattern']>>;
+}
+
+function toError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  if (typeof err === 'object' && err && 'message' in err) return new Error(String((err as { message: unknown }).message));
+  return new Error(String(err));
 }
 
 class DeadLetter extends Error {
@@ -72,7 +86,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       this.dlqProducer = await this.options.kafka.producer();
       if (topics.length) {
         this.consumerPort = await this.options.kafka.consumer({ groupId: this.options.consumer, topics, fromBeginning: this.options.fromBeginning ?? true, sessionTimeoutMs: this.options.sessionTimeoutMs, onError: (e) => this.options.log?.(`[${this.options.consumer}] consumer error: ${e.message}`) });
-        await this.consumerPort.run((record) => this.handleRecord(record));
+        await this.consumerPort.run((records) => this.handleBatch(records));
       }
       callback();
     } catch (err) {
@@ -93,45 +107,114 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     return this.options.kafka as T;
   }
 
-  /** Public for tests: handles one record end to end (never rejects for a bad event). */
-  async handleRecord(record: IncomingRecord): Promise<void> {
-    let envelope: Envelope;
-    try {
-      envelope = this.decode(record);
-    } catch (err) {
-      const e = err as DeadLetter;
-      await this.deadLetter(record, e.code ?? 'invalid-event', e.message, 1);
-      return;
-    }
-    const handler = this.getHandlerByPattern(envelope.type);
-    if (!handler) return; // an event this consumer does not care about
-    const tenantId = parseTenantId(envelope.tenantId);
-    const maxAttempts = this.options.maxAttempts ?? 5;
-    for (let attempt = 1; ; attempt++) {
+  /**
+   * Handles a batch end to end (never rejects for a bad event). Records are grouped by tenant: each
+   * tenant's records are applied in order, in one withTenant() transaction with one multi-row inbox
+   * insert; different tenants run concurrently. When a handler fails, the group's transaction rolls
+   * back and its events are replayed one at a time, so only the failing event retries and, in the
+   * end, is dead-lettered.
+   */
+  async handleBatch(records: IncomingRecord[]): Promise<void> {
+    const groups = new Map<string, Item[]>();
+    for (const record of records) {
+      let envelope: Envelope;
       try {
-        await runInTenantContext({ tenantId, actorId: `event:${envelope.producer}`, correlationId: envelope.correlationId }, () =>
-          this.options.tenantDb.withTenant(tenantId, async (tx, shard) => {
-            const inserted = await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id)
-              values (${tenantId}::uuid, ${this.options.consumer}, ${envelope.id}::uuid) on conflict do nothing`;
-            if (inserted === 0) return; // already applied: a redelivery
-            const ctx: EventContext = { tx, shard, envelope, attempt, record };
-            const result = await handler(envelope, ctx);
-            await lastValueFrom(this.transformToObservable(result).pipe(defaultIfEmpty(undefined)));
-          }),
-        );
-        return;
+        envelope = this.decode(record);
       } catch (err) {
-        const error = err instanceof Error ? err : new Error(typeof err === 'object' && err && 'message' in err ? String((err as { message: unknown }).message) : String(err));
-        const fatal = error instanceof NonRetryableError || error instanceof TenantNotPlacedError;
-        if (fatal || attempt >= maxAttempts) {
-          const code = error instanceof NonRetryableError ? error.code : error instanceof TenantNotPlacedError ? 'unknown-tenant' : 'handler-failed';
-          await this.deadLetter(record, code, error.message, attempt);
-          return;
-        }
-        this.options.log?.(`[${this.options.consumer}] ${envelope.type} ${envelope.id} attempt ${attempt}/${maxAttempts} failed: ${error.message}`);
-        await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 100) * 2 ** (attempt - 1)));
+        const e = err as DeadLetter;
+        await this.deadLetter(record, e.code ?? 'invalid-event', e.message, 1);
+        continue;
+      }
+      const handler = this.getHandlerByPattern(envelope.type);
+      if (!handler) continue; // an event this consumer does not care about
+      groups.set(envelope.tenantId, [...(groups.get(envelope.tenantId) ?? []), { envelope, record, handler }]);
+    }
+    const queue = [...groups.values()];
+    const workers = Array.from({ length: Math.min(this.options.tenantConcurrency ?? 8, queue.length) }, async () => {
+      for (let g = queue.shift(); g; g = queue.shift()) await this.handleTenantGroup(g);
+    });
+    await Promise.all(workers);
+  }
+
+  /** Handles one record (a batch of one). */
+  handleRecord(record: IncomingRecord): Promise<void> {
+    return this.handleBatch([record]);
+  }
+
+  private async handleTenantGroup(items: Item[]): Promise<void> {
+    const tenantId = parseTenantId(items[0]!.envelope.tenantId);
+    let failed: { id: string; error: unknown } | undefined;
+    try {
+      await this.inTenant(items[0]!.envelope, (tx, shard) => this.applyGroup(tx, shard, tenantId, items, (id, error) => (failed = { id, error })));
+      return;
+    } catch (err) {
+      if (!failed) failed = { id: '', error: err }; // the transaction itself failed (database trouble)
+    }
+    for (const item of items) {
+      const isFailed = item.envelope.id === failed.id;
+      await this.handleOne(item, isFailed ? 2 : 1, isFailed ? failed.error : undefined);
+    }
+  }
+
+  private async applyGroup(tx: TenantTx, shard: ShardInfo, tenantId: TenantId, items: Item[], onFail: (id: string, error: unknown) => void): Promise<void> {
+    const ids = items.map((i) => i.envelope.id);
+    const inserted = await tx.$queryRaw<{ event_id: string }[]>`insert into inbox (tenant_id, consumer, event_id)
+      select ${tenantId}::uuid, ${this.options.consumer}, unnest(${ids}::uuid[]) on conflict do nothing returning event_id::text`;
+    const fresh = new Set(inserted.map((r) => r.event_id));
+    for (const item of items) {
+      if (!fresh.delete(item.envelope.id)) continue; // already applied (a redelivery), or twice in this batch
+      try {
+        await this.invoke(item, tx, shard, 1);
+      } catch (err) {
+        onFail(item.envelope.id, err);
+        throw err;
       }
     }
+  }
+
+  /** One event in its own transaction, with retries, then the dead-letter topic. */
+  private async handleOne(item: Item, firstAttempt: number, priorError?: unknown): Promise<void> {
+    const { envelope, record } = item;
+    const tenantId = parseTenantId(envelope.tenantId);
+    const maxAttempts = this.options.maxAttempts ?? 5;
+    let error = priorError;
+    for (let attempt = firstAttempt; ; attempt++) {
+      if (error !== undefined) {
+        const e = toError(error);
+        const fatal = e instanceof NonRetryableError || e instanceof TenantNotPlacedError;
+        if (fatal || attempt > maxAttempts) {
+          const code = e instanceof NonRetryableError ? e.code : e instanceof TenantNotPlacedError ? 'unknown-tenant' : 'handler-failed';
+          await this.deadLetter(record, code, e.message, attempt - 1);
+          return;
+        }
+        this.options.log?.(`[${this.options.consumer}] ${envelope.type} ${envelope.id} attempt ${attempt - 1}/${maxAttempts} failed: ${e.message}`);
+        await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 100) * 2 ** (attempt - 2)));
+      }
+      try {
+        await this.inTenant(envelope, async (tx, shard) => {
+          const inserted = await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id)
+            values (${tenantId}::uuid, ${this.options.consumer}, ${envelope.id}::uuid) on conflict do nothing`;
+          if (inserted === 0) return; // already applied: a redelivery
+          await this.invoke(item, tx, shard, attempt);
+        });
+        return;
+      } catch (err) {
+        error = err;
+      }
+    }
+  }
+
+  private inTenant(envelope: Envelope, fn: (tx: TenantTx, shard: ShardInfo) => Promise<void>): Promise<void> {
+    const tenantId = parseTenantId(envelope.tenantId);
+    return runInTenantContext({ tenantId, actorId: `event:${envelope.producer}`, correlationId: envelope.correlationId }, () =>
+      this.options.tenantDb.withTenant(tenantId, fn),
+    );
+  }
+
+  private async invoke(item: Item, tx: TenantTx, shard: ShardInfo, attempt: number): Promise<void> {
+    const ctx: EventContext = { tx, shard, envelope: item.envelope, attempt, record: item.record };
+    const result = await item.handler(item.envelope, ctx);
+    await lastValueFrom(this.transformToObservable(result).pipe(defaultIfEmpty(undefined)));
   }
 
   private decode(record: IncomingRecord): Envelope {

@@ -32,20 +32,23 @@ export interface ConsumerOptions {
   /** Start from the earliest offset when the group has no committed offset (default true). */
   fromBeginning?: boolean;
   sessionTimeoutMs?: number;
+  /** Most records handed to one handler call (default 100). */
+  maxBatch?: number;
   /** Errors the consumer recovered from (a handler rejection, a lost connection). */
   onError?: (err: Error) => void;
 }
 
 /**
- * Handles one record. Records of a partition are handed over one at a time, in order; the record's
- * offset is committed only after the returned promise resolves (at-least-once delivery: the
- * consumer's inbox makes effects exactly-once). The transport above handles everything it can
- * (retries, dead-lettering) before returning, so a rejection means infrastructure trouble (the
- * database is down): the adapter then does not commit that record, reports the error through
- * `ConsumerOptions.onError`, and resumes from the last committed offset after a backoff, so the
- * record is delivered again.
+ * Handles the records that are ready, in arrival order: at most `ConsumerOptions.maxBatch` of them,
+ * possibly from several partitions, each partition's records in offset order. The offsets are
+ * committed only after the returned promise resolves (at-least-once delivery: the consumer's inbox
+ * makes effects exactly-once). The handler must keep the order of records with the same key. The
+ * transport above handles everything it can (retries, dead-lettering) before returning, so a
+ * rejection means infrastructure trouble (the database is down): the adapter then commits none of
+ * the batch, reports the error through `ConsumerOptions.onError`, and resumes from the last
+ * committed offsets after a backoff, so the batch is delivered again.
  */
-export type RecordHandler = (record: IncomingRecord) => Promise<void>;
+export type RecordHandler = (records: IncomingRecord[]) => Promise<void>;
 
 export interface KafkaConsumerPort {
   /** Starts consuming; resolves once the consumer is subscribed (consumption goes on in the background until close()). */

@@ -1,7 +1,6 @@
 import { Admin, Consumer, Kafka, logLevel, Producer } from 'kafkajs';
 import type {
   ConsumerOptions,
-  IncomingRecord,
   KafkaClientOptions,
   KafkaClientPort,
   KafkaConsumerPort,
@@ -57,19 +56,22 @@ class KafkajsConsumer implements KafkaConsumerPort {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 3,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
-        for (const m of batch.messages) {
+        const max = this.options.maxBatch ?? 100;
+        for (let i = 0; i < batch.messages.length; i += max) {
           if (!isRunning() || isStale()) break;
-          const record: IncomingRecord = {
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            key: m.key ? m.key.toString('utf8') : null,
-            value: m.value ?? Buffer.alloc(0),
-            headers: headersOf(m.headers),
-          };
-          await handler(record);
-          // Only a handled record's offset is resolved, so only handled records are ever committed.
-          resolveOffset(m.offset);
+          const chunk = batch.messages.slice(i, i + max);
+          await handler(
+            chunk.map((m) => ({
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: m.offset,
+              key: m.key ? m.key.toString('utf8') : null,
+              value: m.value ?? Buffer.alloc(0),
+              headers: headersOf(m.headers),
+            })),
+          );
+          // Only handled records' offsets are resolved, so only handled records are ever committed.
+          resolveOffset(chunk[chunk.length - 1]!.offset);
           await heartbeat();
         }
         await commitOffsetsIfNecessary();

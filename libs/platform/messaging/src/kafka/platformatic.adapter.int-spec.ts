@@ -53,8 +53,8 @@ async function consumeUntil(
   const received: IncomingRecord[] = [];
   let done!: () => void;
   const reached = new Promise<void>((resolve) => (done = resolve));
-  const handler: RecordHandler = async (record) => {
-    received.push(record);
+  const handler: RecordHandler = async (records) => {
+    received.push(...records);
     if (until(received)) done();
   };
   try {
@@ -106,7 +106,7 @@ describe('PlatformaticKafkaClient (integration)', () => {
     const groupId = ordersGroup;
     const seen = new Set<number>();
     const first = await consumeUntil(await client.consumer({ groupId, topics: [ordersTopic] }), (received) => {
-      seen.add(JSON.parse(received[received.length - 1]!.value.toString()).seq);
+      for (const r of received) seen.add(JSON.parse(r.value.toString()).seq);
       return seen.size === COUNT;
     });
 
@@ -151,18 +151,19 @@ describe('PlatformaticKafkaClient (integration)', () => {
     const errors: Error[] = [];
     const boom = new Error('handler failed on 5');
     let failedOnce = false;
-    const consumer = await client.consumer({ groupId, topics: [failTopic], onError: (err) => errors.push(err) });
+    // One record per batch, so the failing record is the whole batch that is delivered again.
+    const consumer = await client.consumer({ groupId, topics: [failTopic], maxBatch: 1, onError: (err) => errors.push(err) });
     try {
       // Nothing is produced yet: run() must not wait for records (Nest awaits it during listen()).
       await within(
-        consumer.run(async (record) => {
-          const value = record.value.toString();
+        consumer.run(async ([record]) => {
+          const value = record!.value.toString();
           calls.push(value);
           if (value === '5' && !failedOnce) {
             failedOnce = true;
             throw boom;
           }
-          handled.push(record);
+          handled.push(record!);
         }),
         30_000,
         'run() to resolve',

@@ -235,8 +235,9 @@ class PlatformaticConsumer implements KafkaConsumerPort {
       if (this.rebalancingSince !== undefined && Date.now() - this.rebalancingSince > this.rebalanceTimeoutMs) {
         this.rebalancingSince = undefined; // no join was reported: do not stall forever
       }
-      const message = this.rebalancingSince === undefined ? this.queue.shift() : undefined;
-      if (!message) {
+      const batch = this.rebalancingSince === undefined ? this.takeBatch() : [];
+      if (batch.length === 0) {
+        if (this.rebalancingSince === undefined && this.queue.length > 0) continue; // only stale records were dropped
         // The stream ended without us closing it: the library closed it underneath us.
         if (attempt.ended) return attempt.failure ?? new Error('Kafka consumer stream ended unexpectedly');
         await new Promise<void>((resolve) => {
@@ -248,27 +249,39 @@ class PlatformaticConsumer implements KafkaConsumerPort {
       }
       if (this.queue.length <= QUEUE_LOW && stream.isPaused()) stream.resume();
 
-      const key = partitionKey(message.topic, message.partition);
-      if (!this.isAssigned(message.topic, message.partition)) continue; // revoked: the new owner takes it
-      const expected = this.nextOffset.get(key);
-      if (expected !== undefined && message.offset < expected) continue; // already handled here
-
       try {
-        await handler(this.toRecord(message));
+        await handler(batch.map((m) => this.toRecord(m)));
       } catch (err) {
-        // Not committed, nor anything after it: the next attempt resumes from this record.
+        // Not committed, nor anything after it: the next attempt resumes from this batch.
         return asError(err);
       }
       this.backoffMs = BACKOFF_INITIAL_MS;
-      this.nextOffset.set(key, message.offset + 1n);
-      this.pending.set(key, {
-        topic: message.topic,
-        partition: message.partition,
-        offset: message.offset + 1n,
-        leaderEpoch: message.leaderEpoch,
-      });
+      for (const message of batch) {
+        const key = partitionKey(message.topic, message.partition);
+        this.nextOffset.set(key, message.offset + 1n);
+        this.pending.set(key, {
+          topic: message.topic,
+          partition: message.partition,
+          offset: message.offset + 1n,
+          leaderEpoch: message.leaderEpoch,
+        });
+      }
     }
     return undefined;
+  }
+
+  /** Takes up to maxBatch queued records that are still ours and not yet handled, in arrival order. */
+  private takeBatch(): RecordMessage[] {
+    const max = this.options.maxBatch ?? 100;
+    const batch: RecordMessage[] = [];
+    while (batch.length < max && this.queue.length > 0) {
+      const message = this.queue.shift()!;
+      if (!this.isAssigned(message.topic, message.partition)) continue; // revoked: the new owner takes it
+      const expected = this.nextOffset.get(partitionKey(message.topic, message.partition));
+      if (expected !== undefined && message.offset < expected) continue; // already handled here
+      batch.push(message);
+    }
+    return batch;
   }
 
   /** Ends the current attempt: commits what was handled, drops what was not, closes the stream. */

@@ -1,0 +1,5 @@
+export * from './errors';
+export * from './kms';
+export * from './local-kms';
+export * from './tenant-keyring';
+export * from './field-cipher';

@@ -1,0 +1,178 @@
+import { createSecretKey, KeyObject, randomBytes } from 'node:crypto';
+import type { TenantId } from '@hotdash/contracts';
+import type { ControlTx, Databases } from '@hotdash/platform-db';
+import { KeyUnwrapFailedError, TenantKeyDestroyedError, TenantKeyMissingError } from './errors';
+import { KmsPort } from './kms';
+
+/** Where FieldCipher gets a tenant's data key from. */
+export interface DataKeySource {
+  /** The tenant's AES-256 data key; TenantKeyMissingError / TenantKeyDestroyedError otherwise. */
+  dataKey(tenantId: TenantId): Promise<KeyObject>;
+}
+
+export interface TenantKeyringOptions {
+  /** How long an unwrapped key (or a "destroyed" verdict) is kept in memory. Default 60 s. */
+  cacheTtlMs?: number;
+  /** Most keys kept in memory; the oldest entry goes first. Default 10,000. */
+  maxCachedKeys?: number;
+  /** Clock, for specs. */
+  now?: () => number;
+}
+
+const DATA_KEY_BYTES = 32;
+
+type CacheEntry = { kind: 'key'; key: KeyObject; expiresAt: number } | { kind: 'destroyed'; expiresAt: number };
+
+interface KeyRow {
+  kek_id: string;
+  wrapped_key: Uint8Array | null;
+  destroyed_at: Date | null;
+}
+
+/**
+ * Tenant data keys (envelope encryption, DESIGN.md section 8). Each tenant has one AES-256 data key,
+ * stored in the control plane's `tenant_keys` wrapped by the KMS with the tenant bound as AAD.
+ * Unwrapped keys are cached in memory for a short TTL. `destroyKey` shreds the key: every value
+ * encrypted under it becomes unreadable, here at once, and in other processes within one TTL (their
+ * caches are not told).
+ */
+export class TenantKeyring implements DataKeySource {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly loading = new Map<string, Promise<KeyObject>>();
+  /** Bumped by destroyKey: a load that started before a destroy must not cache what it read. */
+  private epoch = 0;
+  private readonly ttlMs: number;
+  private readonly maxCached: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly dbs: Databases,
+    private readonly kms: KmsPort,
+    options: TenantKeyringOptions = {},
+  ) {
+    this.ttlMs = options.cacheTtlMs ?? 60_000;
+    this.maxCached = options.maxCachedKeys ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Creates the tenant's data key inside the caller's control-plane transaction (from
+   * `ControlDatabase.transaction`). Idempotent: when the tenant already has a key, live or
+   * destroyed, it is kept and false is returned. A destroyed key is never replaced.
+   */
+  async createKey(tx: ControlTx, tenantId: TenantId): Promise<boolean> {
+    const dataKey = randomBytes(DATA_KEY_BYTES);
+    try {
+      const { kekId, wrapped } = await this.kms.wrap(tenantId, dataKey);
+      const inserted = await tx.$executeRaw`
+        insert into tenant_keys (tenant_id, kek_id, wrapped_key) values (${tenantId}::uuid, ${kekId}, ${wrapped})
+        on conflict (tenant_id) do nothing`;
+      // Not cached: the caller's transaction may still roll back, and a cached key that was never
+      // stored would encrypt data nobody can read again.
+      return inserted === 1;
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /**
+   * Crypto-shredding: forgets the tenant's wrapped key for good (wrapped_key null, destroyed_at set
+   * once). Idempotent. A tenant that had no key yet gets a destroyed one, so that no later
+   * createKey can mint a fresh key for an erased tenant.
+   */
+  async destroyKey(tenantId: TenantId): Promise<void> {
+    await this.dbs.control().$executeRaw`
+      insert into tenant_keys (tenant_id, kek_id, wrapped_key, destroyed_at) values (${tenantId}::uuid, ${this.kms.currentKekId}, null, now())
+      on conflict (tenant_id) do update set wrapped_key = null, destroyed_at = coalesce(tenant_keys.destroyed_at, excluded.destroyed_at)`;
+    // After the write, not before: a load that read the old key meanwhile is overwritten here, and
+    // one still in flight sees the epoch moved and caches nothing.
+    this.epoch++;
+    this.loading.delete(tenantId);
+    this.remember(tenantId, { kind: 'destroyed', expiresAt: this.now() + this.ttlMs });
+  }
+
+  /** The tenant's data key, from the cache or unwrapped from tenant_keys. */
+  async dataKey(tenantId: TenantId): Promise<KeyObject> {
+    const hit = this.cache.get(tenantId);
+    if (hit) {
+      if (hit.expiresAt > this.now()) {
+        if (hit.kind === 'destroyed') throw new TenantKeyDestroyedError(tenantId);
+        return hit.key;
+      }
+      this.cache.delete(tenantId);
+    }
+    let pending = this.loading.get(tenantId);
+    if (!pending) {
+      const p = this.load(tenantId).finally(() => {
+        if (this.loading.get(tenantId) === p) this.loading.delete(tenantId);
+      });
+      this.loading.set(tenantId, p);
+      pending = p;
+    }
+    return pending;
+  }
+
+  /**
+   * Re-wraps the tenant's data key with the KMS's current KEK (after a KEK rotation); the data key
+   * itself, and so every token, is unchanged. Returns false when it was already current.
+   */
+  async rewrapKey(tenantId: TenantId): Promise<boolean> {
+    const row = await this.read(tenantId);
+    if (row.kek_id === this.kms.currentKekId) return false;
+    const old = Buffer.from(row.wrapped_key!);
+    const dataKey = await this.kms.unwrap(tenantId, { kekId: row.kek_id, wrapped: old });
+    try {
+      const { kekId, wrapped } = await this.kms.wrap(tenantId, dataKey);
+      // Conditional on the row being as read, so a concurrent destroyKey is never undone.
+      const updated = await this.dbs.control().$executeRaw`
+        update tenant_keys set kek_id = ${kekId}, wrapped_key = ${wrapped}
+        where tenant_id = ${tenantId}::uuid and kek_id = ${row.kek_id} and wrapped_key = ${old} and destroyed_at is null`;
+      return updated === 1;
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** Drops the tenant's cached key (e.g. on a notice that another process destroyed it). */
+  invalidate(tenantId: TenantId): void {
+    this.epoch++;
+    this.cache.delete(tenantId);
+    this.loading.delete(tenantId);
+  }
+
+  private async load(tenantId: TenantId): Promise<KeyObject> {
+    const epoch = this.epoch;
+    let row: KeyRow;
+    try {
+      row = await this.read(tenantId);
+    } catch (err) {
+      if (err instanceof TenantKeyDestroyedError && epoch === this.epoch) this.remember(tenantId, { kind: 'destroyed', expiresAt: this.now() + this.ttlMs });
+      throw err;
+    }
+    const raw = await this.kms.unwrap(tenantId, { kekId: row.kek_id, wrapped: Buffer.from(row.wrapped_key!) });
+    try {
+      if (raw.length !== DATA_KEY_BYTES) throw new KeyUnwrapFailedError(tenantId);
+      const key = createSecretKey(raw);
+      if (epoch === this.epoch) this.remember(tenantId, { kind: 'key', key, expiresAt: this.now() + this.ttlMs });
+      return key;
+    } finally {
+      raw.fill(0);
+    }
+  }
+
+  /** The tenant's live key row; TenantKeyMissingError / TenantKeyDestroyedError otherwise. */
+  private async read(tenantId: TenantId): Promise<KeyRow> {
+    const rows = await this.dbs.control().$queryRaw<KeyRow[]>`
+      select kek_id, wrapped_key, destroyed_at from tenant_keys where tenant_id = ${tenantId}::uuid`;
+    const row = rows[0];
+    if (!row) throw new TenantKeyMissingError(tenantId);
+    if (row.destroyed_at !== null || row.wrapped_key === null) throw new TenantKeyDestroyedError(tenantId);
+    return row;
+  }
+
+  private remember(tenantId: string, entry: CacheEntry): void {
+    this.cache.delete(tenantId);
+    this.cache.set(tenantId, entry);
+    if (this.cache.size > this.maxCached) this.cache.delete(this.cache.keys().next().value!);
+  }
+}
