@@ -2,3 +2,4 @@ export * from './world';
 export * from './processes';
 export * from './kafka-probe';
 export * from './wait';
+export * from './toy-saga';

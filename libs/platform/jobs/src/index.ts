@@ -1,1 +1,3 @@
-export {};
+export * from './queues';
+export * from './saga/saga.types';
+export * from './saga/saga-engine';

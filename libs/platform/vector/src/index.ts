@@ -1,1 +1,3 @@
-export {};
+export * from './errors';
+export * from './vector-store';
+export * from './weaviate-vector-store';

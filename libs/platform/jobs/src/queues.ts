@@ -1,0 +1,13 @@
+import type { ConnectionOptions } from 'bullmq';
+import type { PlatformConfig } from '@hotdash/platform-config';
+
+/** Every BullMQ queue of the platform. Job data always carries what the processor needs to re-enter its tenant. */
+export enum QueueName {
+  /** Saga steps and compensations (libs/platform/jobs/src/saga). */
+  SAGA_STEPS = 'hotdash-saga-steps',
+}
+
+/** BullMQ connection options for the configured Redis (workers need maxRetriesPerRequest: null). */
+export function redisConnection(config: PlatformConfig): ConnectionOptions {
+  return { host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: null, enableOfflineQueue: true };
+}

@@ -1,0 +1,132 @@
+// The saga engine against the real control database and Redis (BullMQ): steps in order,
+// retries with backoff, permanent failures compensated last first exactly once, idempotent start,
+// and a worker SIGKILLed again and again while sagas run and compensate.
+import Redis from 'ioredis';
+import { newId } from '@hotdash/platform-db';
+import { sleep, startProcess, TestWorld, toySaga, ToySagaInput, TOY_STEPS, waitFor } from '@hotdash/testing';
+import { SagaEngine } from './saga-engine';
+
+jest.setTimeout(60_000);
+
+const world = new TestWorld();
+const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
+const events: string[] = [];
+const queueName = `saga-spec-${newId()}`;
+const engine = new SagaEngine(world.dbs, world.config, { queueName, backoffMs: 20, maxAttempts: 3 });
+engine.register(toySaga(redis, events));
+
+const list = async (sagaId: string, what: 'effects' | 'undone' | 'runs'): Promise<number[]> => (await redis.lrange(`toy:${sagaId}:${what}`, 0, -1)).map(Number);
+const input = (over: Partial<ToySagaInput> = {}): ToySagaInput => ({ failAt: -1, failTimes: 0, sleepMs: 0, ...over });
+const finished = (sagaId: string) =>
+  waitFor(`saga ${sagaId} to finish`, async () => {
+    const s = await engine.status(sagaId);
+    return s && ['completed', 'compensated', 'failed'].includes(s.status) ? s : undefined;
+  }, 30_000, 50);
+
+beforeAll(() => engine.startWorker());
+afterAll(async () => {
+  await engine.close();
+  redis.disconnect();
+  await world.close();
+});
+
+it('runs every step once, in order, and completes', async () => {
+  const { sagaId, created } = await engine.start('toy', input());
+  expect(created).toBe(true);
+  const s = await finished(sagaId);
+  expect(s.status).toBe('completed');
+  expect(await list(sagaId, 'effects')).toEqual([0, 1, 2, 3]);
+  expect(s.steps.map((x) => [x.id, x.status, x.attempts, x.compensationRegistered])).toEqual([0, 1, 2, 3].map((i) => [`step-${i}`, 'completed', 1, true]));
+  expect(s.state).toEqual({ 'step-0': { step: 0 }, 'step-1': { step: 1 }, 'step-2': { step: 2 }, 'step-3': { step: 3 } });
+  expect(events.filter((e) => e.startsWith(sagaId))).toEqual([`${sagaId} started`, ...[0, 1, 2, 3].map((i) => `${sagaId} step-${i} completed`), `${sagaId} completed`]);
+});
+
+it('retries a failing step with backoff and applies it once', async () => {
+  const { sagaId } = await engine.start('toy', input({ failAt: 2, failTimes: 2 }));
+  const s = await finished(sagaId);
+  expect(s.status).toBe('completed');
+  expect(s.steps[2]).toMatchObject({ attempts: 3, status: 'completed', lastError: null });
+  expect(await list(sagaId, 'runs')).toEqual([0, 1, 2, 2, 2, 3]);
+  expect(await list(sagaId, 'effects')).toEqual([0, 1, 2, 3]);
+});
+
+describe.each(Array.from({ length: TOY_STEPS }, (_, k) => k))('when step %i fails for good', (k) => {
+  it('runs the compensations of the steps before it exactly once, last first, and ends compensated', async () => {
+    const { sagaId } = await engine.start('toy', input({ failAt: k, failTimes: -1 }));
+    const s = await finished(sagaId);
+    expect(s.status).toBe('compensated');
+    expect(s.failedStep).toBe(`step-${k}`);
+    expect(await list(sagaId, 'effects')).toEqual(Array.from({ length: k }, (_, i) => i));
+    expect(await list(sagaId, 'undone')).toEqual(Array.from({ length: k }, (_, i) => k - 1 - i));
+    expect(s.steps[k]).toMatchObject({ status: 'failed', nonRetryable: true, attempts: 1, compensationRegistered: false });
+    expect(s.steps.slice(0, k).every((x) => x.status === 'compensated' && x.compensationAttempts === 1)).toBe(true);
+    expect(s.steps.slice(k + 1).every((x) => x.status === 'pending')).toBe(true);
+    const mine = events.filter((e) => e.startsWith(sagaId));
+    expect(mine).toContain(`${sagaId} failed at step-${k}: step ${k} fails for good`);
+    expect(mine[mine.length - 1]).toBe(`${sagaId} compensated`);
+  });
+});
+
+it('compensates after the last try of a retryable failure', async () => {
+  const { sagaId } = await engine.start('toy', input({ failAt: 1, failTimes: 99 }));
+  const s = await finished(sagaId);
+  expect(s.status).toBe('compensated');
+  expect(s.steps[1]).toMatchObject({ status: 'failed', attempts: 3, nonRetryable: false, lastError: 'step 1 fails on try 3' });
+  expect(await list(sagaId, 'undone')).toEqual([0]);
+});
+
+it('starts one saga per idempotency key, however often and concurrently it is asked', async () => {
+  const key = newId();
+  const results = await Promise.all(Array.from({ length: 10 }, () => engine.start('toy', input(), { idempotencyKey: key })));
+  expect(new Set(results.map((r) => r.sagaId)).size).toBe(1);
+  expect(results.filter((r) => r.created)).toHaveLength(1);
+  await finished(results[0]!.sagaId);
+  expect(await list(results[0]!.sagaId, 'effects')).toEqual([0, 1, 2, 3]);
+});
+
+it('finishes every saga exactly once across repeated SIGKILLs of the worker', async () => {
+  const crashQueue = `saga-crash-${newId()}`;
+  const starter = new SagaEngine(world.dbs, world.config, { queueName: crashQueue });
+  starter.register(toySaga(redis));
+  const sagas: { id: string; failAt: number }[] = [];
+  for (let i = 0; i < 12; i++) {
+    const failAt = i % 3 === 0 ? 2 + (i % 2) : -1; // a third of them fail at step 2 or 3 and compensate
+    sagas.push({ id: (await starter.start('toy', input({ failAt, failTimes: -1, sleepMs: 250 }))).sagaId, failAt });
+  }
+  const env = { HOTDASH_SAGA_QUEUE: crashQueue };
+  for (let kill = 0; kill < 8; kill++) {
+    const worker = startProcess('libs/testing/src/children/saga-worker.child.ts', env);
+    // Kill it while it works: once it has started, at a random moment inside a step or compensation.
+    await waitFor('the worker to start', async () => worker.output().includes('saga worker started'), 60_000, 20);
+    await sleep(Math.floor(Math.random() * 600));
+    await worker.kill();
+  }
+  const last = startProcess('libs/testing/src/children/saga-worker.child.ts', env);
+  try {
+    for (const s of sagas) {
+      const st = await waitFor(`saga ${s.id}`, async () => {
+        const x = await starter.status(s.id);
+        return x && ['completed', 'compensated', 'failed'].includes(x.status) ? x : undefined;
+      }, 120_000, 200).catch((e) => {
+        throw new Error(`${e.message}\n${last.output().slice(-2000)}`);
+      });
+      if (s.failAt < 0) {
+        expect({ id: s.id, status: st.status, effects: await list(s.id, 'effects'), undone: await list(s.id, 'undone') }).toEqual({ id: s.id, status: 'completed', effects: [0, 1, 2, 3], undone: [] });
+      } else {
+        const applied = Array.from({ length: s.failAt }, (_, i) => i);
+        expect({ id: s.id, status: st.status, effects: await list(s.id, 'effects'), undone: await list(s.id, 'undone') }).toEqual({
+          id: s.id,
+          status: 'compensated',
+          effects: applied,
+          undone: [...applied].reverse(),
+        });
+      }
+    }
+    const runs = (await Promise.all(sagas.map((s) => list(s.id, 'runs')))).reduce((n, r) => n + r.length, 0);
+    const effects = (await Promise.all(sagas.map((s) => list(s.id, 'effects')))).reduce((n, r) => n + r.length, 0);
+    console.log(`saga crash: 8 kills, ${sagas.length} sagas, ${runs} step runs for ${effects} effects (runs beyond effects were interrupted by a kill or failed)`);
+  } finally {
+    await last.stop();
+    await starter.close();
+  }
+}, 300_000);

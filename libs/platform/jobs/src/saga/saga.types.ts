@@ -1,0 +1,93 @@
+import type { TenantId } from '@hotdash/contracts';
+import type { ControlTx } from '@hotdash/platform-db';
+
+/** JSON-serialisable values: step outputs and saga input are persisted as jsonb. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+export interface SagaRecord {
+  id: string;
+  type: string;
+  tenantId: TenantId | null;
+  status: 'running' | 'compensating' | 'completed' | 'compensated' | 'failed';
+  input: Json;
+  /** Outputs of the completed steps, by step id. */
+  state: Record<string, Json>;
+  currentStep: number;
+  failedStep: string | null;
+  lastError: string | null;
+}
+
+export interface SagaStepContext<I extends Json = Json> {
+  sagaId: string;
+  tenantId: TenantId | null;
+  input: I;
+  /** Outputs of the steps completed before this one (for a compensation: of every completed step). */
+  state: Record<string, Json>;
+  /** 1 on the first try of this step (or compensation), 2 on the first retry, … */
+  attempt: number;
+}
+
+/**
+ * One step of a saga: makes one change, idempotently under its saga id (it may run again after a
+ * crash or a retry), and says how to undo it. Its compensation is registered only once it succeeded.
+ */
+export interface SagaStep<I extends Json = Json> {
+  /** Stable id: persisted, so never renamed once sagas ran it. */
+  id: string;
+  /** One line: what the step changes. */
+  description: string;
+  run(ctx: SagaStepContext<I>): Promise<Json | void>;
+  /** Undoes run(); idempotent too. Steps without one have nothing to undo. */
+  compensate?(ctx: SagaStepContext<I>): Promise<void>;
+  /** Tries before the failure is permanent (default: the engine's). */
+  maxAttempts?: number;
+}
+
+/** Called inside the control-plane transaction that records the transition: write outbox events here. */
+export interface SagaHooks {
+  onStarted?(tx: ControlTx, saga: SagaRecord): Promise<void>;
+  onStepCompleted?(tx: ControlTx, saga: SagaRecord, step: SagaStep, output: Json): Promise<void>;
+  onCompleted?(tx: ControlTx, saga: SagaRecord): Promise<void>;
+  /** A step failed permanently; compensation starts. */
+  onFailed?(tx: ControlTx, saga: SagaRecord, failedStep: string, reason: string): Promise<void>;
+  /** Every registered compensation ran. */
+  onCompensated?(tx: ControlTx, saga: SagaRecord): Promise<void>;
+}
+
+export interface SagaDefinition<I extends Json = Json> {
+  type: string;
+  steps: SagaStep<I>[];
+  hooks?: SagaHooks;
+}
+
+/** A failure that retrying cannot fix: the saga compensates at once instead of after the remaining tries. */
+export class NonRetryableStepError extends Error {
+  constructor(
+    message: string,
+    readonly code = 'non-retryable',
+  ) {
+    super(message);
+    this.name = 'NonRetryableStepError';
+  }
+}
+
+export interface SagaStepStatus {
+  index: number;
+  id: string;
+  description: string;
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'compensating' | 'compensated' | 'skipped';
+  attempts: number;
+  compensationAttempts: number;
+  compensationRegistered: boolean;
+  nonRetryable: boolean;
+  lastError: string | null;
+  startedAt: string | null;
+  completedAt: string | null;
+  compensatedAt: string | null;
+}
+
+export interface SagaStatus extends SagaRecord {
+  steps: SagaStepStatus[];
+  createdAt: string;
+  finishedAt: string | null;
+}

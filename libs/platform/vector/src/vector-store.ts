@@ -1,0 +1,61 @@
+import type { TenantId } from '@hotdash/contracts';
+
+/** One chunk of a knowledge-base document, with its embedding. */
+export interface KnowledgeChunk {
+  /** UUID of the chunk; writing the same id again in the same tenant replaces it. */
+  id: string;
+  vector: readonly number[];
+  documentId: string;
+  chunkIndex: number;
+  text: string;
+  title: string;
+  /** Version of the document the chunk was cut from (re-indexing writes a higher one). */
+  sourceVersion: number;
+}
+
+/** A chunk found by {@link VectorStore.search}, nearest first. */
+export interface ChunkHit {
+  id: string;
+  documentId: string;
+  chunkIndex: number;
+  text: string;
+  title: string;
+  /** Cosine distance to the query vector: 0 is identical, 2 is opposite. */
+  distance: number;
+}
+
+/**
+ * The knowledge-base vector store port: one collection, one namespace per platform tenant
+ * (DESIGN 3.5). Every data method takes the tenant explicitly and works only inside that tenant's
+ * namespace; there is no call that reads or writes across tenants. Adapters:
+ * {@link WeaviateVectorStore}; an embedded store implements the same calls.
+ *
+ * An abstract class rather than an interface so that it can also serve as a Nest injection token.
+ */
+export abstract class VectorStore {
+  /** Creates the collection when missing. Idempotent and safe under concurrent callers. */
+  abstract ensureCollection(): Promise<void>;
+
+  /** Creates the tenant's namespace; a no-op when it exists. */
+  abstract createTenant(tenantId: TenantId): Promise<void>;
+
+  /** Deletes the tenant's namespace and every object in it; a no-op when it does not exist. */
+  abstract deleteTenant(tenantId: TenantId): Promise<void>;
+
+  abstract tenantExists(tenantId: TenantId): Promise<boolean>;
+
+  /** The platform tenants that have a namespace. */
+  abstract listTenants(): Promise<TenantId[]>;
+
+  /** Writes (inserts or replaces by id) chunks into the tenant's namespace. */
+  abstract upsertChunks(tenantId: TenantId, chunks: readonly KnowledgeChunk[]): Promise<void>;
+
+  /** Deletes the tenant's chunks of one document; returns how many were deleted. */
+  abstract deleteByDocument(tenantId: TenantId, documentId: string): Promise<number>;
+
+  /** The tenant's `limit` chunks nearest to `vector`, nearest first. */
+  abstract search(tenantId: TenantId, vector: readonly number[], limit: number): Promise<ChunkHit[]>;
+
+  /** How many chunks the tenant's namespace holds. */
+  abstract countObjects(tenantId: TenantId): Promise<number>;
+}

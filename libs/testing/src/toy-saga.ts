@@ -1,0 +1,65 @@
+import Redis from 'ioredis';
+import { Json, NonRetryableStepError, SagaDefinition, SagaStep } from '@hotdash/platform-jobs';
+
+/** Input of the toy saga that the saga-engine specs run. */
+export interface ToySagaInput {
+  [key: string]: Json;
+  /** Step index that fails (none when -1). */
+  failAt: number;
+  /** How many tries of that step fail; -1: every try, with a non-retryable error. */
+  failTimes: number;
+  sleepMs: number;
+}
+
+export const TOY_STEPS = 4;
+
+// Applies a step's effect once, whatever happens: a step may run again after a crash.
+const APPLY = `if redis.call('SET', KEYS[1], '1', 'NX') then redis.call('RPUSH', KEYS[2], ARGV[1]) return 1 end return 0`;
+const UNDO = `if redis.call('DEL', KEYS[1]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[1]) return 1 end return 0`;
+
+/**
+ * A saga of TOY_STEPS steps whose effects are Redis list entries: `toy:<saga>:effects` gets each
+ * step index when it is applied (once), `toy:<saga>:undone` when it is compensated (once), and
+ * `toy:<saga>:runs` every execution, so specs can tell runs from effects.
+ */
+export function toySaga(redis: Redis, events: string[] = []): SagaDefinition<ToySagaInput> {
+  const steps: SagaStep<ToySagaInput>[] = Array.from({ length: TOY_STEPS }, (_, i) => ({
+    id: `step-${i}`,
+    description: `applies toy effect ${i}`,
+    async run(ctx) {
+      await redis.rpush(`toy:${ctx.sagaId}:runs`, String(i));
+      if (ctx.input.sleepMs) await new Promise((r) => setTimeout(r, ctx.input.sleepMs));
+      if (ctx.input.failAt === i) {
+        if (ctx.input.failTimes < 0) throw new NonRetryableStepError(`step ${i} fails for good`);
+        if (ctx.attempt <= ctx.input.failTimes) throw new Error(`step ${i} fails on try ${ctx.attempt}`);
+      }
+      await redis.eval(APPLY, 2, `toy:${ctx.sagaId}:applied:${i}`, `toy:${ctx.sagaId}:effects`, String(i));
+      return { step: i };
+    },
+    async compensate(ctx) {
+      if (ctx.input.sleepMs) await new Promise((r) => setTimeout(r, ctx.input.sleepMs));
+      await redis.eval(UNDO, 2, `toy:${ctx.sagaId}:applied:${i}`, `toy:${ctx.sagaId}:undone`, String(i));
+    },
+  }));
+  return {
+    type: 'toy',
+    steps,
+    hooks: {
+      async onStarted(_tx, saga) {
+        events.push(`${saga.id} started`);
+      },
+      async onStepCompleted(_tx, saga, step) {
+        events.push(`${saga.id} ${step.id} completed`);
+      },
+      async onCompleted(_tx, saga) {
+        events.push(`${saga.id} completed`);
+      },
+      async onFailed(_tx, saga, failedStep, reason) {
+        events.push(`${saga.id} failed at ${failedStep}: ${reason}`);
+      },
+      async onCompensated(_tx, saga) {
+        events.push(`${saga.id} compensated`);
+      },
+    },
+  };
+}
