@@ -1,12 +1,33 @@
 import { z } from 'zod';
 import { AuditEvents, AuditRecordedV1, auditRecordedV1 } from './audit.events';
-import { TenantCreatedV1, TenantEvents, tenantCreatedV1 } from './tenant.events';
+import {
+  TenantActivatedV1,
+  tenantActivatedV1,
+  TenantCreatedV1,
+  tenantCreatedV1,
+  TenantEvents,
+  TenantProvisionedV1,
+  tenantProvisionedV1,
+  TenantProvisioningFailedV1,
+  tenantProvisioningFailedV1,
+  TenantProvisioningStartedV1,
+  tenantProvisioningStartedV1,
+  TenantProvisioningStepCompletedV1,
+  tenantProvisioningStepCompletedV1,
+} from './tenant.events';
+import { KnowledgeDocumentsStoredV1, knowledgeDocumentsStoredV1, KnowledgeEvents } from './knowledge.events';
 import { Topic, Topics } from './topics';
 
 /** Payload type of the version producers write today, per event type. */
 export interface EventPayloads {
   [TenantEvents.CREATED]: TenantCreatedV1;
   [AuditEvents.RECORDED]: AuditRecordedV1;
+  [TenantEvents.PROVISIONING_STARTED]: TenantProvisioningStartedV1;
+  [TenantEvents.PROVISIONING_STEP_COMPLETED]: TenantProvisioningStepCompletedV1;
+  [TenantEvents.PROVISIONED]: TenantProvisionedV1;
+  [TenantEvents.PROVISIONING_FAILED]: TenantProvisioningFailedV1;
+  [TenantEvents.ACTIVATED]: TenantActivatedV1;
+  [KnowledgeEvents.DOCUMENTS_STORED]: KnowledgeDocumentsStoredV1;
 }
 
 export type EventType = keyof EventPayloads;
@@ -26,6 +47,12 @@ interface CatalogEntry {
 export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.CREATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantCreatedV1 } },
   [AuditEvents.RECORDED]: { topic: Topics.AUDIT, current: 1, versions: { 1: auditRecordedV1 } },
+  [TenantEvents.PROVISIONING_STARTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningStartedV1 } },
+  [TenantEvents.PROVISIONING_STEP_COMPLETED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningStepCompletedV1 } },
+  [TenantEvents.PROVISIONED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisionedV1 } },
+  [TenantEvents.PROVISIONING_FAILED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningFailedV1 } },
+  [TenantEvents.ACTIVATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantActivatedV1 } },
+  [KnowledgeEvents.DOCUMENTS_STORED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentsStoredV1 } },
 };
 
 export function isKnownEventType(type: string): type is EventType {

@@ -11,6 +11,16 @@ export const TenantEvents = {
    * Consumed by: audit (first entry of the tenant's audit chain).
    */
   CREATED: 'tenant.created',
+  /** A sign-up started the provisioning saga. Consumed by: audit. */
+  PROVISIONING_STARTED: 'tenant.provisioning.started',
+  /** One step of the provisioning saga completed. Consumed by: audit; progress UIs. */
+  PROVISIONING_STEP_COMPLETED: 'tenant.provisioning.step-completed',
+  /** Every provisioning step completed. Consumed by: audit. */
+  PROVISIONED: 'tenant.provisioned',
+  /** A provisioning step failed for good; what was done is being undone. Consumed by: audit, ops alerts. */
+  PROVISIONING_FAILED: 'tenant.provisioning.failed',
+  /** The tenant is active: its users can sign in and its traffic is accepted. Consumed by: audit, gateway. */
+  ACTIVATED: 'tenant.activated',
 } as const;
 
 export const tenantCreatedV1 = z
@@ -23,3 +33,24 @@ export const tenantCreatedV1 = z
   })
   .strict();
 export type TenantCreatedV1 = z.infer<typeof tenantCreatedV1>;
+
+export const tenantProvisioningStartedV1 = z
+  .object({ tenantId: uuidSchema, sagaId: uuidSchema, name: z.string().min(1).max(200), plan: z.enum(PlanCodes), dedicatedShard: z.boolean() })
+  .strict();
+export type TenantProvisioningStartedV1 = z.infer<typeof tenantProvisioningStartedV1>;
+
+export const tenantProvisioningStepCompletedV1 = z
+  .object({ tenantId: uuidSchema, sagaId: uuidSchema, step: z.string().min(1), index: z.number().int().min(0) })
+  .strict();
+export type TenantProvisioningStepCompletedV1 = z.infer<typeof tenantProvisioningStepCompletedV1>;
+
+export const tenantProvisionedV1 = z.object({ tenantId: uuidSchema, sagaId: uuidSchema }).strict();
+export type TenantProvisionedV1 = z.infer<typeof tenantProvisionedV1>;
+
+export const tenantProvisioningFailedV1 = z
+  .object({ tenantId: uuidSchema, sagaId: uuidSchema, step: z.string().min(1), reason: z.string().max(2000) })
+  .strict();
+export type TenantProvisioningFailedV1 = z.infer<typeof tenantProvisioningFailedV1>;
+
+export const tenantActivatedV1 = z.object({ tenantId: uuidSchema, plan: z.enum(PlanCodes) }).strict();
+export type TenantActivatedV1 = z.infer<typeof tenantActivatedV1>;

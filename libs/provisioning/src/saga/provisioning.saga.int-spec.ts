@@ -1,0 +1,165 @@
+// The provisioning saga against the real control plane, shards, Weaviate and Redis: 50 concurrent
+// sign-ups end active and complete; a permanent failure at any step undoes the steps before it,
+// once each, last first, and leaves nothing of the tenant behind; one idempotency key, one tenant.
+import Redis from 'ioredis';
+import { parseTenantId, TenantId } from '@hotdash/contracts';
+import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { ControlDatabase, newId } from '@hotdash/platform-db';
+import { NonRetryableStepError, SagaDefinition, SagaEngine, SagaStatus } from '@hotdash/platform-jobs';
+import { WeaviateVectorStore } from '@hotdash/platform-vector';
+import { TestWorld, waitFor } from '@hotdash/testing';
+import { DEFAULT_WORKFLOWS, emailHash, provisioningSaga, ProvisioningDeps, ProvisioningSteps } from './provisioning.saga';
+import { ProvisionTenantInput } from './provisioning.input';
+import { startProvisioning } from './start-provisioning';
+
+jest.setTimeout(120_000);
+
+const world = new TestWorld();
+const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
+const kms = LocalKms.fromEnv();
+const keyring = new TenantKeyring(world.dbs, kms);
+const deps: ProvisioningDeps = {
+  dbs: world.dbs,
+  control: new ControlDatabase(world.dbs),
+  tenantDb: world.tenantDb,
+  router: world.router,
+  keyring,
+  cipher: new FieldCipher(keyring),
+  kms,
+  vectors: WeaviateVectorStore.fromConfig(world.config),
+};
+const STEP_IDS = Object.values(ProvisioningSteps);
+const engines: SagaEngine[] = [];
+
+function engineWith(def: SagaDefinition<ProvisionTenantInput>): SagaEngine {
+  const engine = new SagaEngine(world.dbs, world.config, { queueName: `provisioning-spec-${newId()}`, backoffMs: 20, maxAttempts: 3 });
+  engine.register(def);
+  engine.startWorker();
+  engines.push(engine);
+  return engine;
+}
+
+const finished = (engine: SagaEngine, sagaId: string): Promise<SagaStatus> =>
+  waitFor(`saga ${sagaId}`, async () => {
+    const s = await engine.status(sagaId);
+    return s && ['completed', 'compensated', 'failed'].includes(s.status) ? s : undefined;
+  }, 90_000, 50);
+
+const signUp = (i: number | string) => ({
+  name: `Spec Co ${i}`,
+  plan: 'basic' as const,
+  admin: { email: `Admin.${i}@Example.com`, displayName: `Admin ${i}` },
+  model: { mode: 'own' as const, provider: 'openai' as const, model: 'gpt-x', apiKey: `sk-secret-${i}` },
+  documents: [{ title: 'Returns policy', content: `Returns within 30 days (${i}).` }],
+});
+
+const TENANT_TABLES = ['users', 'invitations', 'tenant_settings', 'approval_workflows', 'model_configs', 'kb_documents', 'mail_outbox'];
+
+/** Rows of the tenant in every table that provisioning writes, on every shard, plus control-plane rows. */
+async function footprint(tenantId: TenantId): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const shard of await world.shards()) {
+    const counts = await world.tenantDb.withTenantOnShard(shard, tenantId, async (tx) => {
+      const r: Record<string, number> = {};
+      for (const t of TENANT_TABLES) r[`${shard.name}.${t}`] = (await tx.$queryRawUnsafe<{ n: number }[]>(`select count(*)::int as n from ${t}`))[0]!.n;
+      return r;
+    });
+    Object.assign(out, counts);
+  }
+  const c = world.dbs.control();
+  out['control.tenants'] = await c.tenant.count({ where: { id: tenantId } });
+  out['control.tenant_placements'] = await c.tenantPlacement.count({ where: { tenantId } });
+  out['control.tenant_keys'] = (await c.$queryRaw<{ n: number }[]>`select count(*)::int as n from tenant_keys where tenant_id = ${tenantId}::uuid`)[0]!.n;
+  out['weaviate.tenant'] = (await deps.vectors.tenantExists(tenantId)) ? 1 : 0;
+  out['redis.keys'] = (await redis.keys(`*${tenantId}*`)).length;
+  return out;
+}
+
+async function controlEvents(sagaId: string): Promise<string[]> {
+  const rows = await world.dbs.control().$queryRaw<{ type: string; step: string | null }[]>`
+    select type, envelope->'payload'->>'step' as step from outbox where envelope->>'correlationId' = ${sagaId} order by seq`;
+  return rows.map((r) => (r.step ? `${r.type}:${r.step}` : r.type));
+}
+
+afterAll(async () => {
+  await Promise.all(engines.map((e) => e.close()));
+  redis.disconnect();
+  await world.close();
+});
+
+it('provisions 50 tenants concurrently: all active, one admin, one knowledge namespace, default workflows', async () => {
+  const engine = engineWith(provisioningSaga(deps));
+  const started = await Promise.all(Array.from({ length: 50 }, (_, i) => startProvisioning(engine, kms, signUp(`c${i}`))));
+  const results = await Promise.all(started.map((s) => finished(engine, s.sagaId)));
+  expect(results.map((r) => r.status)).toEqual(results.map(() => 'completed'));
+  for (const [i, s] of started.entries()) {
+    const tenantId = parseTenantId(s.tenantId);
+    const tenant = await world.dbs.control().tenant.findUnique({ where: { id: tenantId } });
+    expect(tenant).toMatchObject({ status: 'active', name: `Spec Co c${i}`, planCode: 'basic' });
+    const fp = await footprint(tenantId);
+    const shard = (await world.router.shardOf(tenantId)).name;
+    expect(fp).toMatchObject({
+      [`${shard}.users`]: 1,
+      [`${shard}.invitations`]: 1,
+      [`${shard}.approval_workflows`]: DEFAULT_WORKFLOWS.length,
+      [`${shard}.tenant_settings`]: 1,
+      [`${shard}.model_configs`]: 1,
+      [`${shard}.kb_documents`]: 1,
+      [`${shard}.mail_outbox`]: 1,
+      'control.tenant_keys': 1,
+      'weaviate.tenant': 1,
+    });
+    const admin = await world.tenantDb.withTenant(tenantId, (tx) => tx.$queryRaw<{ role: string; status: string; email_enc: string; email_hash: string }[]>`select role, status, email_enc, email_hash from users`);
+    expect(admin).toEqual([expect.objectContaining({ role: 'admin', status: 'invited', email_hash: emailHash(tenantId, `admin.c${i}@example.com`) })]);
+    expect(await deps.cipher.decrypt(tenantId, 'users.email', admin[0]!.email_enc)).toBe(`Admin.c${i}@Example.com`);
+    const model = await world.tenantDb.withTenant(tenantId, (tx) => tx.$queryRaw<{ api_key_enc: string }[]>`select api_key_enc from model_configs`);
+    expect(model[0]!.api_key_enc).not.toContain('sk-secret');
+    expect(await deps.cipher.decrypt(tenantId, 'model_configs.api_key', model[0]!.api_key_enc)).toBe(`sk-secret-c${i}`);
+    expect(await controlEvents(s.sagaId)).toEqual([
+      'tenant.provisioning.started',
+      'tenant.created',
+      ...STEP_IDS.slice(0, 6).map((id) => `tenant.provisioning.step-completed:${id}`),
+      'tenant.activated',
+      `tenant.provisioning.step-completed:${ProvisioningSteps.ACTIVATION}`,
+      'tenant.provisioned',
+    ]);
+  }
+  // The sign-up secrets do not outlive the saga.
+  const inputs = await world.dbs.control().$queryRaw<{ sealed: unknown }[]>`select input->'sealed' as sealed from sagas where id = any(${started.map((s) => s.sagaId)}::uuid[])`;
+  expect(inputs.every((r) => r.sealed === null)).toBe(true);
+});
+
+describe.each(STEP_IDS.map((id, k) => [k, id] as const))('when step %i (%s) fails for good', (k, stepId) => {
+  it('compensates steps k-1 … 0 once each, last first, and leaves nothing of the tenant', async () => {
+    const def = provisioningSaga(deps);
+    const failing = { ...def, steps: def.steps.map((s, i) => (i === k ? { ...s, run: async () => { throw new NonRetryableStepError(`injected failure of ${s.id}`); } } : s)) };
+    const engine = engineWith(failing);
+    const { sagaId, tenantId } = await startProvisioning(engine, kms, signUp(`f${k}-${newId().slice(-4)}`));
+    const s = await finished(engine, sagaId);
+    expect(s.status).toBe('compensated');
+    expect(s.failedStep).toBe(stepId);
+    const compensated = s.steps.filter((x) => x.status === 'compensated').map((x) => x.index);
+    const withCompensation = def.steps.map((x, i) => (i < k && x.compensate ? i : -1)).filter((i) => i >= 0);
+    expect(compensated).toEqual(withCompensation);
+    expect(s.steps.filter((x) => x.index < k).every((x) => x.compensationAttempts === (x.compensationRegistered ? 1 : 0))).toBe(true);
+    // Last first: each compensation finished after the one of the step after it.
+    const times = withCompensation.map((i) => s.steps[i]!.compensatedAt!).reverse();
+    expect([...times].sort()).toEqual(times);
+    const fp = await footprint(parseTenantId(tenantId));
+    expect(Object.entries(fp).filter(([, n]) => n !== 0)).toEqual([]);
+    const events = await controlEvents(sagaId);
+    expect(events).toContain(`tenant.provisioning.failed:${stepId}`);
+    expect(events).not.toContain('tenant.provisioned');
+  });
+});
+
+it('starts one tenant for one idempotency key, asked 20 times at once', async () => {
+  const engine = engineWith(provisioningSaga(deps));
+  const key = newId();
+  const results = await Promise.all(Array.from({ length: 20 }, () => startProvisioning(engine, kms, signUp(`idem-${key.slice(-4)}`), key)));
+  expect(new Set(results.map((r) => r.sagaId)).size).toBe(1);
+  expect(new Set(results.map((r) => r.tenantId)).size).toBe(1);
+  expect(results.filter((r) => r.created)).toHaveLength(1);
+  await finished(engine, results[0]!.sagaId);
+  expect(await world.dbs.control().tenant.count({ where: { name: `Spec Co idem-${key.slice(-4)}` } })).toBe(1);
+});
