@@ -26,6 +26,8 @@ void runService('audit', Number(env.HOTDASH_AUDIT_PORT ?? 3107), async () => {
         maxAttempts: Number(env.HOTDASH_CONSUMER_MAX_ATTEMPTS ?? 5),
         fromBeginning: (env.HOTDASH_CONSUMER_START ?? 'earliest') !== 'latest',
         sessionTimeoutMs: env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS ? Number(env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS) : undefined,
+        // Audit also hears of tenants whose provisioning was undone: nothing to record for them.
+        unknownTenant: 'skip',
         log: (m) => console.warn(m),
       }),
     },

@@ -5,6 +5,7 @@ import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule, Databases, ShardRouter } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { createKafkaClient, RelaySupervisor } from '@hotdash/platform-messaging';
+import { SagaEngine } from '@hotdash/platform-jobs';
 import { ProvisioningModule } from '@hotdash/provisioning';
 
 const config = loadConfig();
@@ -13,7 +14,12 @@ const config = loadConfig();
 class ProvisioningAppModule {}
 
 void runService('provisioning', Number(process.env.HOTDASH_PROVISIONING_PORT ?? 3101), async () => {
-  const app = await createHttpApp(ProvisioningAppModule);
+  // Sign-ups may carry initial knowledge-base documents.
+  const app = await createHttpApp(ProvisioningAppModule, { bodyLimit: '1mb' });
+  const engine = app.get(SagaEngine);
+  engine.startWorker();
+  const resumed = await engine.resume();
+  if (resumed) console.log(`provisioning resumed ${resumed} unfinished saga(s)`);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'provisioning' });
   const relays = new RelaySupervisor(app.get(Databases), app.get(ShardRouter), await kafka.producer(), {
     control: true,

@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { Envelope, TenantCreatedV1, TenantEvents } from '@hotdash/contracts';
+import { Envelope, KnowledgeEvents, TenantCreatedV1, TenantEvents } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { RecordAuditEntryHandler } from './use-cases/record-audit-entry/record-audit-entry.handler';
 
@@ -12,5 +12,17 @@ export class AuditEventsHandler {
   @EventPattern(TenantEvents.CREATED)
   async onTenantCreated(@Payload() event: Envelope<typeof TenantEvents.CREATED, TenantCreatedV1>, @Ctx() ctx: EventContext): Promise<void> {
     await this.record.execute(ctx.tx, event, event.payload.createdBy);
+  }
+
+  @EventPattern([
+    TenantEvents.PROVISIONING_STARTED,
+    TenantEvents.PROVISIONING_STEP_COMPLETED,
+    TenantEvents.PROVISIONED,
+    TenantEvents.PROVISIONING_FAILED,
+    TenantEvents.ACTIVATED,
+    KnowledgeEvents.DOCUMENTS_STORED,
+  ])
+  async onStateChange(@Payload() event: Envelope, @Ctx() ctx: EventContext): Promise<void> {
+    await this.record.execute(ctx.tx, event, `service:${event.producer}`);
   }
 }

@@ -1,11 +1,42 @@
-import { Module } from '@nestjs/common';
+import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import type { PlatformConfig } from '@hotdash/platform-config';
+import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
+import { SagaEngine } from '@hotdash/platform-jobs';
+import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { TenantsController } from './tenants.controller';
 import { TenantsRepository } from './tenants.repository';
 import { CreateTenantHandler } from './use-cases/create-tenant/create-tenant.handler';
+import { provisioningSaga } from './saga/provisioning.saga';
 
-/** The provisioning service: tenant sign-up and the tenant lifecycle (control plane). */
+class EngineLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(SagaEngine) private readonly engine: SagaEngine) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.engine.close();
+  }
+}
+
+/**
+ * The provisioning service: tenant sign-up (the provisioning saga) and the tenant lifecycle.
+ * The saga worker is started by the app (apps/provisioning), not by importing the module.
+ */
 @Module({
   controllers: [TenantsController],
-  providers: [TenantsRepository, CreateTenantHandler],
+  providers: [
+    TenantsRepository,
+    CreateTenantHandler,
+    { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
+    { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
+    { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
+    { provide: VectorStore, useFactory: (config: PlatformConfig) => WeaviateVectorStore.fromConfig(config), inject: [PLATFORM_CONFIG] },
+    {
+      provide: SagaEngine,
+      useFactory: (dbs: Databases, config: PlatformConfig, control: ControlDatabase, tenantDb: TenantDatabase, router: ShardRouter, keyring: TenantKeyring, cipher: FieldCipher, kms: KmsPort, vectors: VectorStore) =>
+        new SagaEngine(dbs, config, { log: (m) => console.warn(m) }).register(provisioningSaga({ dbs, control, tenantDb, router, keyring, cipher, kms, vectors })),
+      inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore],
+    },
+    EngineLifecycle,
+  ],
+  exports: [SagaEngine],
 })
 export class ProvisioningModule {}

@@ -1,12 +1,17 @@
-// POST /tenants and GET /tenants/:id over real HTTP against the real control database: valid
-// sign-ups create the tenant, its placement and tenant.created in one transaction; bad input gets a
-// 400 problem+json with a stable code and writes nothing.
+// POST /tenants (sign-up → provisioning saga), GET /tenants/:id and GET /tenants/:id/provisioning
+// over real HTTP against the real control plane, shards, Weaviate and Redis. Bad input gets a 4xx
+// problem+json with a stable code and writes nothing; one idempotency key makes one tenant.
 import { INestApplication, Module } from '@nestjs/common';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp, ProblemDetails } from '@hotdash/platform-http';
-import type { TenantDto } from './tenants.repository';
-import { TestWorld } from '@hotdash/testing';
+import { SagaEngine } from '@hotdash/platform-jobs';
+import { TestWorld, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
+import type { TenantDto } from './tenants.repository';
+import type { SignUpAccepted } from './use-cases/create-tenant/create-tenant.handler';
+import type { ProvisioningView } from './tenants.controller';
+
+jest.setTimeout(60_000);
 
 @Module({ imports: [DatabaseModule.forRoot(), ProvisioningModule] })
 class TestAppModule {}
@@ -16,7 +21,8 @@ let app: INestApplication;
 let base: string;
 
 beforeAll(async () => {
-  app = await createHttpApp(TestAppModule, { logger: false });
+  app = await createHttpApp(TestAppModule, { logger: false, bodyLimit: '1mb' });
+  app.get(SagaEngine).startWorker();
   await app.listen(0, '127.0.0.1');
   base = `http://127.0.0.1:${app.getHttpServer().address().port}`;
 });
@@ -25,60 +31,89 @@ afterAll(async () => {
   await world.close();
 });
 
-async function counts(): Promise<{ tenants: number; outbox: number; placements: number }> {
+async function counts(): Promise<{ tenants: number; outbox: number; sagas: number }> {
   const c = world.dbs.control();
-  return { tenants: await c.tenant.count(), outbox: await c.outbox.count(), placements: await c.tenantPlacement.count() };
+  const sagas = (await c.$queryRaw<{ n: number }[]>`select count(*)::int as n from sagas`)[0]!.n;
+  return { tenants: await c.tenant.count(), outbox: await c.outbox.count(), sagas };
 }
 
 function post(body: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${base}/tenants`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
 }
 
-it('creates a tenant, places it on a shard and writes tenant.created to the outbox in one go', async () => {
-  const before = await counts();
-  const res = await post(JSON.stringify({ name: '  Acme Support ', plan: 'enterprise' }), { 'x-hotdash-actor': 'ops:alice', 'x-correlation-id': 'req-123' });
-  expect(res.status).toBe(201);
-  const tenant = (await res.json()) as TenantDto;
-  expect(tenant).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{8}-[0-9a-f]{4}-7/), name: 'Acme Support', plan: 'enterprise', status: 'active', shard: expect.stringMatching(/^shard-/), createdAt: expect.any(String) });
-  expect(await counts()).toEqual({ tenants: before.tenants + 1, outbox: before.outbox + 1, placements: before.placements + 1 });
-  const row = await world.dbs.control().outbox.findFirst({ where: { tenantId: tenant.id } });
-  expect(row).toMatchObject({ type: 'tenant.created', topic: 'hotdash.tenants', key: tenant.id, version: 1 });
-  expect(row!.envelope).toMatchObject({ tenantId: tenant.id, producer: 'provisioning', correlationId: 'req-123', payload: { tenantId: tenant.id, name: 'Acme Support', plan: 'enterprise', createdBy: 'ops:alice' } });
+const signUp = (over: Record<string, unknown> = {}) => ({ name: 'Acme Support', plan: 'basic', admin: { email: 'ada@acme.test', displayName: 'Ada' }, ...over });
 
-  const got = await fetch(`${base}/tenants/${tenant.id}`);
-  expect(got.status).toBe(200);
-  expect(await got.json()).toEqual(tenant);
+async function provisioned(tenantId: string): Promise<ProvisioningView> {
+  return waitFor(`tenant ${tenantId} to be provisioned`, async () => {
+    const res = await fetch(`${base}/tenants/${tenantId}/provisioning`);
+    const view = (await res.json()) as ProvisioningView;
+    return ['provisioned', 'compensated', 'failed'].includes(view.status) ? view : undefined;
+  }, 30_000, 50);
+}
+
+it('accepts a sign-up with 202 and the saga id, then provisions the tenant step by step', async () => {
+  const res = await post(JSON.stringify(signUp({ plan: 'enterprise', documents: [{ title: 'FAQ', content: 'We ship worldwide.' }] })), { 'x-hotdash-actor': 'ops:alice' });
+  expect(res.status).toBe(202);
+  const accepted = (await res.json()) as SignUpAccepted;
+  expect(accepted).toEqual({ sagaId: expect.any(String), tenantId: expect.stringMatching(/^[0-9a-f-]{8}-[0-9a-f]{4}-7/), status: 'provisioning', links: { tenant: `/tenants/${accepted.tenantId}`, provisioning: `/tenants/${accepted.tenantId}/provisioning` } });
+  const view = await provisioned(accepted.tenantId);
+  expect(view.status).toBe('provisioned');
+  expect(view.steps.map((s) => [s.id, s.status])).toEqual([
+    ['tenant-record', 'completed'],
+    ['admin-user', 'completed'],
+    ['knowledge-namespace', 'completed'],
+    ['default-workflows', 'completed'],
+    ['model-configuration', 'completed'],
+    ['initial-documents', 'completed'],
+    ['activation', 'completed'],
+  ]);
+  const tenant = (await (await fetch(`${base}/tenants/${accepted.tenantId}`)).json()) as TenantDto;
+  expect(tenant).toMatchObject({ id: accepted.tenantId, name: 'Acme Support', plan: 'enterprise', status: 'active', shard: expect.stringMatching(/^shard-/) });
 });
 
-it('places each new tenant on the least-loaded shared shard', async () => {
-  for (let i = 0; i < 4; i++) {
-    const load = await world.dbs.control().$queryRaw<{ name: string; n: number }[]>`
-      select s.name, count(p.tenant_id)::int as n from shards s left join tenant_placements p on p.shard_id = s.id
-      where s.kind = 'shared' and s.status = 'active' group by s.name`;
-    const min = Math.min(...load.map((l) => l.n));
-    const chosen = ((await (await post(JSON.stringify({ name: `spread ${i}`, plan: 'basic' }))).json()) as TenantDto).shard;
-    expect(load.find((l) => l.name === chosen)!.n).toBe(min);
-  }
+it('answers 20 concurrent sign-ups with one Idempotency-Key with one tenant', async () => {
+  const key = `signup-${newId()}`;
+  const before = await counts();
+  const answers = await Promise.all(Array.from({ length: 20 }, () => post(JSON.stringify(signUp({ name: `Idem ${key}` })), { 'idempotency-key': key })));
+  expect(answers.map((r) => r.status)).toEqual(answers.map(() => 202));
+  const bodies = (await Promise.all(answers.map((r) => r.json()))) as SignUpAccepted[];
+  expect(new Set(bodies.map((b) => b.tenantId)).size).toBe(1);
+  expect(new Set(bodies.map((b) => b.sagaId)).size).toBe(1);
+  await provisioned(bodies[0]!.tenantId);
+  expect((await counts()).tenants).toBe(before.tenants + 1);
+  expect(await world.dbs.control().tenant.count({ where: { name: `Idem ${key}` } })).toBe(1);
+
+  const reused = await post(JSON.stringify(signUp({ name: 'Someone else' })), { 'idempotency-key': key });
+  expect(reused.status).toBe(422);
+  expect(await reused.json()).toMatchObject({ code: 'idempotency-key-reused' });
 });
 
 describe('bad input: 4xx problem+json with a stable code, nothing written', () => {
+  const body = (over: Record<string, unknown>) => post(JSON.stringify(signUp(over)));
   const cases: [string, () => Promise<Response>, number, string][] = [
     ['malformed JSON', () => post('{"name": "Acme", "plan": '), 400, 'malformed-json'],
     ['a JSON string instead of an object', () => post('"Acme"'), 400, 'malformed-json'],
     ['a JSON array', () => post('[{"name":"Acme","plan":"basic"}]'), 400, 'invalid-body'],
     ['no body at all', () => fetch(`${base}/tenants`, { method: 'POST' }), 400, 'invalid-body'],
     ['a non-JSON content type', () => fetch(`${base}/tenants`, { method: 'POST', body: 'name=Acme', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 400, 'invalid-body'],
-    ['unknown fields', () => post(JSON.stringify({ name: 'Acme', plan: 'basic', tenantId: '01a2233e-13de-71a6-af01-2c9e62e66eb5' })), 400, 'unknown-field'],
-    ['an invalid plan name', () => post(JSON.stringify({ name: 'Acme', plan: 'platinum' })), 400, 'invalid-plan'],
-    ['a plan of the wrong type', () => post(JSON.stringify({ name: 'Acme', plan: 7 })), 400, 'invalid-plan'],
-    ['an empty name', () => post(JSON.stringify({ name: '   ', plan: 'basic' })), 400, 'validation-failed'],
-    ['a missing name', () => post(JSON.stringify({ plan: 'basic' })), 400, 'validation-failed'],
-    ['a name with control characters', () => post(JSON.stringify({ name: 'Ac\u0000me', plan: 'basic' })), 400, 'validation-failed'],
-    ['a 201-character name', () => post(JSON.stringify({ name: 'x'.repeat(201), plan: 'basic' })), 400, 'validation-failed'],
-    ['an oversized body', () => post(JSON.stringify({ name: 'Acme', plan: 'basic', padding: 'x'.repeat(100_000) })), 413, 'payload-too-large'],
-    ['an invalid actor header', () => post(JSON.stringify({ name: 'Acme', plan: 'basic' }), { 'x-hotdash-actor': 'a'.repeat(201) }), 400, 'invalid-header'],
+    ['unknown fields', () => body({ tenantId: newId() }), 400, 'unknown-field'],
+    ['an unknown field in admin', () => body({ admin: { email: 'ada@acme.test', role: 'owner' } }), 400, 'unknown-field'],
+    ['an unknown plan', () => body({ plan: 'platinum' }), 400, 'invalid-plan'],
+    ['a plan of the wrong type', () => body({ plan: 7 }), 400, 'invalid-plan'],
+    ['an empty name', () => body({ name: '   ' }), 400, 'validation-failed'],
+    ['a missing name', () => post(JSON.stringify({ plan: 'basic', admin: { email: 'ada@acme.test' } })), 400, 'validation-failed'],
+    ['a 10,000-character name', () => body({ name: 'x'.repeat(10_000) }), 400, 'validation-failed'],
+    ['a name with control characters', () => body({ name: 'Ac\u0000me' }), 400, 'validation-failed'],
+    ['no admin', () => post(JSON.stringify({ name: 'Acme', plan: 'basic' })), 400, 'invalid-email'],
+    ['a malformed admin e-mail', () => body({ admin: { email: 'ada-at-acme' } }), 400, 'invalid-email'],
+    ['an own model without a key', () => body({ model: { mode: 'own', provider: 'openai', model: 'gpt-x' } }), 400, 'invalid-model'],
+    ['an unknown model mode', () => body({ model: { mode: 'magic' } }), 400, 'invalid-model'],
+    ['a dedicated shard on the Basic plan', () => body({ dedicatedShard: true }), 400, 'dedicated-requires-enterprise'],
+    ['an oversized body', () => body({ documents: [{ title: 'big', content: 'x'.repeat(1_100_000) }] }), 413, 'payload-too-large'],
+    ['an invalid Idempotency-Key', () => post(JSON.stringify(signUp()), { 'idempotency-key': 'ä'.repeat(3) }), 400, 'invalid-header'],
+    ['an invalid actor header', () => post(JSON.stringify(signUp()), { 'x-hotdash-actor': 'a'.repeat(201) }), 400, 'invalid-header'],
     ['an invalid UUID in the path', () => fetch(`${base}/tenants/not-a-uuid`), 400, 'invalid-uuid'],
-    ['a UUID with a bad character', () => fetch(`${base}/tenants/01a2233e-13de-71a6-af01-2c9e62e66ebz`), 400, 'invalid-uuid'],
+    ['an invalid UUID for provisioning', () => fetch(`${base}/tenants/01a2233e-13de-71a6-af01-2c9e62e66ebz/provisioning`), 400, 'invalid-uuid'],
   ];
 
   it.each(cases)('%s', async (_label, send, status, code) => {
@@ -86,22 +121,24 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
     const res = await send();
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    const problem = await res.json();
+    const problem = (await res.json()) as ProblemDetails;
     expect(problem).toMatchObject({ status, code, type: `https://hotdash.dev/problems/${code}`, title: expect.any(String) });
     expect(await counts()).toEqual(before);
   });
 
   it('lists every failing field', async () => {
-    const res = await post(JSON.stringify({ name: '', plan: 'gold', extra: 1 }));
+    const res = await post(JSON.stringify({ name: '', plan: 'gold', extra: 1, admin: { email: 'nope' } }));
     const problem = (await res.json()) as ProblemDetails;
-    expect(problem.errors!.map((e: { path: string }) => e.path).sort()).toEqual(['extra', 'name', 'plan']);
+    expect(problem.errors!.map((e) => e.path).sort()).toEqual(['admin.email', 'extra', 'name', 'plan']);
   });
 });
 
-it('answers an unknown tenant and a route that does not exist with 404 problem+json', async () => {
-  const res = await fetch(`${base}/tenants/${newId()}`);
-  expect(res.status).toBe(404);
-  expect(await res.json()).toMatchObject({ code: 'not-found' });
+it('answers unknown tenants, their provisioning and unknown routes with 404 problem+json', async () => {
+  for (const path of [`/tenants/${newId()}`, `/tenants/${newId()}/provisioning`]) {
+    const res = await fetch(`${base}${path}`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ code: 'not-found' });
+  }
   const nope = await fetch(`${base}/nope`);
   expect(nope.status).toBe(404);
   expect(await nope.json()).toMatchObject({ code: 'route-not-found' });

@@ -1,17 +1,33 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { ControlDatabase, newId } from '@hotdash/platform-db';
+import { SagaEngine } from '@hotdash/platform-jobs';
 import { notFound, parseUuidParam, ProblemException } from '@hotdash/platform-http';
 import { CreateTenantCommand } from './use-cases/create-tenant/create-tenant.command';
-import { CreateTenantHandler } from './use-cases/create-tenant/create-tenant.handler';
+import { CreateTenantHandler, SignUpAccepted } from './use-cases/create-tenant/create-tenant.handler';
 import { TenantDto, TenantsRepository } from './tenants.repository';
+import { PROVISIONING_SAGA } from './saga/provisioning.saga';
 
 const ACTOR_HEADER = 'x-hotdash-actor';
 const CORRELATION_HEADER = 'x-correlation-id';
+const IDEMPOTENCY_HEADER = 'idempotency-key';
 
-function headerValue(v: string | undefined, name: string, fallback: string): string {
+function headerValue(v: string | undefined, name: string, fallback: string): string;
+function headerValue(v: string | undefined, name: string, fallback?: undefined): string | undefined;
+function headerValue(v: string | undefined, name: string, fallback?: string): string | undefined {
   if (v === undefined || v === '') return fallback;
   if (v.length > 200 || !/^[\x21-\x7e]+$/.test(v)) throw new ProblemException(400, 'invalid-header', 'Invalid header', `${name} must be 1-200 visible ASCII characters`);
   return v;
+}
+
+export interface ProvisioningView {
+  tenantId: string;
+  sagaId: string;
+  status: string;
+  failedStep: string | null;
+  error: string | null;
+  steps: { id: string; description: string; status: string; attempts: number; lastError: string | null; startedAt: string | null; completedAt: string | null; compensatedAt: string | null }[];
+  startedAt: string;
+  finishedAt: string | null;
 }
 
 /** Tenant sign-up and lookup. The gateway fronts this API for tenant admins; ops call it directly. */
@@ -21,12 +37,24 @@ export class TenantsController {
     @Inject(CreateTenantHandler) private readonly createTenant: CreateTenantHandler,
     @Inject(ControlDatabase) private readonly control: ControlDatabase,
     @Inject(TenantsRepository) private readonly tenants: TenantsRepository,
+    @Inject(SagaEngine) private readonly engine: SagaEngine,
   ) {}
 
+  /** Starts provisioning; 202 with the saga id. The same Idempotency-Key always answers for the same tenant. */
   @Post()
-  @HttpCode(201)
-  async create(@Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
-    const cmd = CreateTenantCommand.create(body, headerValue(actor, ACTOR_HEADER, 'ops:unknown'), headerValue(correlation, CORRELATION_HEADER, newId()));
+  @HttpCode(202)
+  async create(
+    @Body() body: unknown,
+    @Headers(ACTOR_HEADER) actor?: string,
+    @Headers(CORRELATION_HEADER) correlation?: string,
+    @Headers(IDEMPOTENCY_HEADER) idempotencyKey?: string,
+  ): Promise<SignUpAccepted> {
+    const cmd = CreateTenantCommand.create(
+      body,
+      headerValue(actor, ACTOR_HEADER, 'ops:unknown'),
+      headerValue(correlation, CORRELATION_HEADER, newId()),
+      headerValue(idempotencyKey, IDEMPOTENCY_HEADER),
+    );
     return this.createTenant.execute(cmd);
   }
 
@@ -36,5 +64,34 @@ export class TenantsController {
     const t = await this.control.transaction((tx) => this.tenants.findById(tx, tenantId));
     if (!t) throw notFound(`tenant ${tenantId}`);
     return t;
+  }
+
+  /** Each provisioning step's state, for the sign-up page and for ops. */
+  @Get(':id/provisioning')
+  async provisioning(@Param('id') id: string): Promise<ProvisioningView> {
+    const tenantId = parseUuidParam(id);
+    const rows = await this.control.client.$queryRaw<{ id: string }[]>`select id::text from sagas
+      where type = ${PROVISIONING_SAGA} and tenant_id = ${tenantId}::uuid order by created_at desc limit 1`;
+    const s = rows[0] && (await this.engine.status(rows[0].id));
+    if (!s) throw notFound(`provisioning of tenant ${tenantId}`);
+    return {
+      tenantId,
+      sagaId: s.id,
+      status: s.status === 'running' ? 'provisioning' : s.status === 'completed' ? 'provisioned' : s.status,
+      failedStep: s.failedStep,
+      error: s.lastError,
+      steps: s.steps.map((x) => ({
+        id: x.id,
+        description: x.description,
+        status: x.status,
+        attempts: x.attempts,
+        lastError: x.lastError,
+        startedAt: x.startedAt,
+        completedAt: x.completedAt,
+        compensatedAt: x.compensatedAt,
+      })),
+      startedAt: s.createdAt,
+      finishedAt: s.finishedAt,
+    };
   }
 }

@@ -9,6 +9,7 @@ import { createKafkaClient, IncomingRecord, KafkaClientPort } from '@hotdash/pla
  */
 export class KafkaProbe {
   readonly records: IncomingRecord[] = [];
+  private readonly parsed: Envelope[] = [];
   private client: KafkaClientPort;
 
   private constructor(readonly topic: string) {
@@ -20,19 +21,21 @@ export class KafkaProbe {
     const probe = new KafkaProbe(topic);
     const consumer = await probe.client.consumer({ groupId: `probe-${newId()}`, topics: [topic], fromBeginning: true });
     await consumer.run(async (rs) => {
-      probe.records.push(...rs);
+      for (const r of rs) {
+        probe.records.push(r);
+        try {
+          probe.parsed.push(JSON.parse(r.value.toString('utf8')) as Envelope);
+        } catch {
+          // not an envelope (a poison record): kept in records only
+        }
+      }
     });
     return probe;
   }
 
+  /** The records that parsed as JSON envelopes, in arrival order (parsed once, on arrival). */
   envelopes(): Envelope[] {
-    return this.records.flatMap((r) => {
-      try {
-        return [JSON.parse(r.value.toString('utf8')) as Envelope];
-      } catch {
-        return [];
-      }
-    });
+    return this.parsed;
   }
 
   producer(): ReturnType<KafkaClientPort['producer']> {

@@ -160,6 +160,7 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
     expect(byCase.envelope).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'invalid-envelope', [DlqHeaders.ATTEMPTS]: '1' });
     expect(byCase.envelope![DlqHeaders.ERROR]).toMatch(/tenantId/);
     expect(byCase.payload).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'invalid-payload', [DlqHeaders.ATTEMPTS]: '1' });
-    expect(byCase.tenant).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'unknown-tenant', [DlqHeaders.ATTEMPTS]: '1' });
+    // An unknown tenant may be moments from being placed: it is retried before it is dead-lettered.
+    expect(byCase.tenant).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'unknown-tenant', [DlqHeaders.ATTEMPTS]: String(MAX_ATTEMPTS) });
   }, 60_000);
 });

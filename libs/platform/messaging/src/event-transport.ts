@@ -29,6 +29,12 @@ export interface EventTransportOptions {
   backoffMs?: number;
   /** Where a new consumer group starts: the topic's beginning (default) or only new records. */
   fromBeginning?: boolean;
+  /**
+   * What to do with an event whose tenant has no placement once its tries are used up (the tenant
+   * may be moments from being placed, so it is retried first): dead-letter it (default) or skip it
+   * (for consumers such as audit, which also hear of tenants whose provisioning was undone).
+   */
+  unknownTenant?: 'dead-letter' | 'skip';
   /** Tenants whose events are applied concurrently within a batch (default 8). */
   tenantConcurrency?: number;
   /** Kafka session timeout: how long a dead consumer keeps its partitions (default 10 s; broker minimum 6 s). */
@@ -181,8 +187,12 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     for (let attempt = firstAttempt; ; attempt++) {
       if (error !== undefined) {
         const e = toError(error);
-        const fatal = e instanceof NonRetryableError || e instanceof TenantNotPlacedError;
+        const fatal = e instanceof NonRetryableError;
         if (fatal || attempt > maxAttempts) {
+          if (e instanceof TenantNotPlacedError && this.options.unknownTenant === 'skip') {
+            this.options.log?.(`[${this.options.consumer}] skipping ${envelope.type} ${envelope.id}: ${e.message}`);
+            return;
+          }
           const code = e instanceof NonRetryableError ? e.code : e instanceof TenantNotPlacedError ? 'unknown-tenant' : 'handler-failed';
           await this.deadLetter(record, code, e.message, attempt - 1);
           return;

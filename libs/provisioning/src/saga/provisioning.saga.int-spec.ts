@@ -124,6 +124,9 @@ it('provisions 50 tenants concurrently: all active, one admin, one knowledge nam
       'tenant.provisioned',
     ]);
   }
+  // Compensation's discard function refuses a tenant that is no longer being provisioned.
+  await expect(world.dbs.control().$queryRaw`select discard_provisioning_tenant(${started[0]!.tenantId}::uuid)`).rejects.toThrow(/not provisioning/);
+  await expect(world.dbs.control().$executeRaw`delete from tenants where id = ${started[0]!.tenantId}::uuid`).rejects.toThrow(/permission denied/);
   // The sign-up secrets do not outlive the saga.
   const inputs = await world.dbs.control().$queryRaw<{ sealed: unknown }[]>`select input->'sealed' as sealed from sagas where id = any(${started.map((s) => s.sagaId)}::uuid[])`;
   expect(inputs.every((r) => r.sealed === null)).toBe(true);

@@ -98,14 +98,9 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
     },
     async compensate(ctx) {
       const tenantId = tenantOf(ctx);
-      await control.transaction(async (tx) => {
-        const t = await tx.tenant.findUnique({ where: { id: tenantId } });
-        if (!t) return;
-        if (t.status !== 'provisioning') throw new NonRetryableStepError(`tenant ${tenantId} is ${t.status}, not provisioning: refusing to delete it`);
-        await tx.$executeRaw`delete from tenant_keys where tenant_id = ${tenantId}::uuid`;
-        await tx.tenantPlacement.deleteMany({ where: { tenantId } });
-        await tx.tenant.delete({ where: { id: tenantId } });
-      });
+      // A security-definer function: the application role cannot delete tenants, placements or keys,
+      // and the function refuses any tenant that is not still being provisioned.
+      await control.client.$queryRaw`select discard_provisioning_tenant(${tenantId}::uuid)`;
       keyring.invalidate(tenantId);
       router.invalidate(tenantId);
     },

@@ -1,37 +1,38 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { parseTenantId, TenantEvents } from '@hotdash/contracts';
-import { ControlDatabase, newId } from '@hotdash/platform-db';
-import { publishInTx } from '@hotdash/platform-messaging';
+import { KmsPort } from '@hotdash/platform-crypto';
+import { SagaEngine } from '@hotdash/platform-jobs';
 import { ProblemException } from '@hotdash/platform-http';
+import { ProvisionTenantInput } from '../../saga/provisioning.input';
+import { startProvisioning } from '../../saga/start-provisioning';
 import { CreateTenantCommand } from './create-tenant.command';
-import { TenantDto, TenantsRepository } from '../../tenants.repository';
 
-export const PROVISIONING_PRODUCER = 'provisioning';
+export interface SignUpAccepted {
+  sagaId: string;
+  tenantId: string;
+  status: 'provisioning';
+  links: { tenant: string; provisioning: string };
+}
 
 /**
- * Creates a tenant: the tenant row, its placement on the least-loaded shared shard, and
- * `tenant.created` in the control-plane outbox, all in one transaction.
+ * Accepts a sign-up: starts the provisioning saga (or finds the one of the same idempotency key)
+ * and answers at once; the saga makes the tenant.
  */
 @Injectable()
 export class CreateTenantHandler {
   constructor(
-    @Inject(ControlDatabase) private readonly control: ControlDatabase,
-    @Inject(TenantsRepository) private readonly tenants: TenantsRepository,
+    @Inject(SagaEngine) private readonly engine: SagaEngine,
+    @Inject(KmsPort) private readonly kms: KmsPort,
   ) {}
 
-  async execute(cmd: CreateTenantCommand): Promise<TenantDto> {
-    const tenantId = parseTenantId(newId());
-    return this.control.transaction(async (tx) => {
-      const shard = await this.tenants.leastLoadedSharedShard(tx);
-      if (!shard) throw new ProblemException(503, 'no-shard-available', 'No shard available', 'No active shared shard is registered; ask ops to add one (npm run db:migrate registers the local ones).');
-      const tenant = await this.tenants.insert(tx, { id: tenantId, name: cmd.name, planCode: cmd.plan, shardId: shard.id });
-      await publishInTx(
-        tx,
-        TenantEvents.CREATED,
-        { tenantId, name: cmd.name, plan: cmd.plan, shard: shard.name, createdBy: cmd.actorId },
-        { tenantId, producer: PROVISIONING_PRODUCER, correlationId: cmd.correlationId },
-      );
-      return { ...tenant, shard: shard.name };
-    });
+  async execute(cmd: CreateTenantCommand): Promise<SignUpAccepted> {
+    const key = cmd.idempotencyKey ? `${cmd.actorId}:${cmd.idempotencyKey}` : undefined;
+    const { sagaId, tenantId, created } = await startProvisioning(this.engine, this.kms, cmd.signUp, key);
+    if (!created) {
+      // The same key with another sign-up is a client bug: say so instead of answering for the first one.
+      const first = (await this.engine.status(sagaId))!.input as ProvisionTenantInput;
+      if (first.name !== cmd.signUp.name || first.plan !== cmd.signUp.plan)
+        throw new ProblemException(422, 'idempotency-key-reused', 'Idempotency key reused', 'This Idempotency-Key was used for a different sign-up; use a new key for a new sign-up.');
+    }
+    return { sagaId, tenantId, status: 'provisioning', links: { tenant: `/tenants/${tenantId}`, provisioning: `/tenants/${tenantId}/provisioning` } };
   }
 }

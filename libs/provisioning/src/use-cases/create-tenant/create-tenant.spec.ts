@@ -1,6 +1,8 @@
 import { ProblemException } from '@hotdash/platform-http';
 import { CreateTenantCommand } from './create-tenant.command';
 
+const admin = { email: 'ada@acme.test' };
+
 function problem(body: unknown): ProblemException {
   try {
     CreateTenantCommand.create(body, 'ops:spec', 'corr');
@@ -11,15 +13,28 @@ function problem(body: unknown): ProblemException {
 }
 
 describe('CreateTenantCommand.create', () => {
-  it('accepts a name and a plan, trimming the name', () => {
-    expect(CreateTenantCommand.create({ name: ' Acme ', plan: 'enterprise' }, 'ops:spec', 'corr')).toMatchObject({ name: 'Acme', plan: 'enterprise', actorId: 'ops:spec', correlationId: 'corr' });
+  it('accepts a sign-up, trimming the name and defaulting the model to the platform key', () => {
+    expect(CreateTenantCommand.create({ name: ' Acme ', plan: 'enterprise', admin }, 'ops:spec', 'corr', 'key-1')).toMatchObject({
+      signUp: { name: 'Acme', plan: 'enterprise', dedicatedShard: false, admin: { email: 'ada@acme.test', displayName: null }, model: { mode: 'platform' }, documents: [] },
+      actorId: 'ops:spec',
+      correlationId: 'corr',
+      idempotencyKey: 'key-1',
+    });
+  });
+  it('accepts an own model key and a dedicated shard for Enterprise', () => {
+    const cmd = CreateTenantCommand.create({ name: 'Acme', plan: 'enterprise', dedicatedShard: true, admin, model: { mode: 'own', provider: 'openai', model: 'gpt-x', apiKey: 'sk-12345678' } }, 'a', 'c');
+    expect(cmd.signUp).toMatchObject({ dedicatedShard: true, model: { mode: 'own', apiKey: 'sk-12345678', baseUrl: null } });
   });
   it.each([
-    [{ name: 'Acme', plan: 'gold' }, 'invalid-plan'],
-    [{ name: 'Acme' }, 'invalid-plan'],
-    [{ name: 'Acme', plan: 'basic', id: 'x' }, 'unknown-field'],
-    [{ name: '', plan: 'basic' }, 'validation-failed'],
-    [{ name: 5, plan: 'basic' }, 'validation-failed'],
+    [{ name: 'Acme', plan: 'gold', admin }, 'invalid-plan'],
+    [{ name: 'Acme', admin }, 'invalid-plan'],
+    [{ name: 'Acme', plan: 'basic', admin, id: 'x' }, 'unknown-field'],
+    [{ name: '', plan: 'basic', admin }, 'validation-failed'],
+    [{ name: 'x'.repeat(10_000), plan: 'basic', admin }, 'validation-failed'],
+    [{ name: 5, plan: 'basic', admin }, 'validation-failed'],
+    [{ name: 'Acme', plan: 'basic', admin: { email: 'not an email' } }, 'invalid-email'],
+    [{ name: 'Acme', plan: 'basic', admin, dedicatedShard: true }, 'dedicated-requires-enterprise'],
+    [{ name: 'Acme', plan: 'basic', admin, model: { mode: 'own', provider: 'openai', model: 'm', apiKey: 'short' } }, 'invalid-model'],
     ['Acme', 'invalid-body'],
     [null, 'invalid-body'],
     [[], 'invalid-body'],
