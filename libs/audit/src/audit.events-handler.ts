@@ -20,6 +20,9 @@ export class AuditEventsHandler {
     TenantEvents.PROVISIONED,
     TenantEvents.PROVISIONING_FAILED,
     TenantEvents.ACTIVATED,
+    TenantEvents.SUSPENDED,
+    TenantEvents.REACTIVATED,
+    TenantEvents.PLAN_CHANGED,
     KnowledgeEvents.DOCUMENTS_STORED,
   ])
   async onStateChange(@Payload() event: Envelope, @Ctx() ctx: EventContext): Promise<void> {

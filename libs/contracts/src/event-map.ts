@@ -14,6 +14,12 @@ import {
   tenantProvisioningStartedV1,
   TenantProvisioningStepCompletedV1,
   tenantProvisioningStepCompletedV1,
+  TenantSuspendedV1,
+  tenantSuspendedV1,
+  TenantReactivatedV1,
+  tenantReactivatedV1,
+  TenantPlanChangedV1,
+  tenantPlanChangedV1,
 } from './tenant.events';
 import { KnowledgeDocumentsStoredV1, knowledgeDocumentsStoredV1, KnowledgeEvents } from './knowledge.events';
 import { Topic, Topics } from './topics';
@@ -28,6 +34,9 @@ export interface EventPayloads {
   [TenantEvents.PROVISIONING_FAILED]: TenantProvisioningFailedV1;
   [TenantEvents.ACTIVATED]: TenantActivatedV1;
   [KnowledgeEvents.DOCUMENTS_STORED]: KnowledgeDocumentsStoredV1;
+  [TenantEvents.SUSPENDED]: TenantSuspendedV1;
+  [TenantEvents.REACTIVATED]: TenantReactivatedV1;
+  [TenantEvents.PLAN_CHANGED]: TenantPlanChangedV1;
 }
 
 export type EventType = keyof EventPayloads;
@@ -53,6 +62,9 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.PROVISIONING_FAILED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningFailedV1 } },
   [TenantEvents.ACTIVATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantActivatedV1 } },
   [KnowledgeEvents.DOCUMENTS_STORED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentsStoredV1 } },
+  [TenantEvents.SUSPENDED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantSuspendedV1 } },
+  [TenantEvents.REACTIVATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantReactivatedV1 } },
+  [TenantEvents.PLAN_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantPlanChangedV1 } },
 };
 
 export function isKnownEventType(type: string): type is EventType {

@@ -21,6 +21,12 @@ export const TenantEvents = {
   PROVISIONING_FAILED: 'tenant.provisioning.failed',
   /** The tenant is active: its users can sign in and its traffic is accepted. Consumed by: audit, gateway. */
   ACTIVATED: 'tenant.activated',
+  /** The tenant was suspended: writes are refused, reads allowed, consumers skip its new work. Consumed by: audit, gateway. */
+  SUSPENDED: 'tenant.suspended',
+  /** A suspended tenant was reactivated. Consumed by: audit, gateway. */
+  REACTIVATED: 'tenant.reactivated',
+  /** The tenant's plan changed; its limits change at once. Consumed by: audit, quota, gateway. */
+  PLAN_CHANGED: 'tenant.plan-changed',
 } as const;
 
 export const tenantCreatedV1 = z
@@ -54,3 +60,12 @@ export type TenantProvisioningFailedV1 = z.infer<typeof tenantProvisioningFailed
 
 export const tenantActivatedV1 = z.object({ tenantId: uuidSchema, plan: z.enum(PlanCodes) }).strict();
 export type TenantActivatedV1 = z.infer<typeof tenantActivatedV1>;
+
+export const tenantSuspendedV1 = z.object({ tenantId: uuidSchema, reason: z.string().min(1).max(500), by: z.string().min(1).max(200) }).strict();
+export type TenantSuspendedV1 = z.infer<typeof tenantSuspendedV1>;
+
+export const tenantReactivatedV1 = z.object({ tenantId: uuidSchema, by: z.string().min(1).max(200) }).strict();
+export type TenantReactivatedV1 = z.infer<typeof tenantReactivatedV1>;
+
+export const tenantPlanChangedV1 = z.object({ tenantId: uuidSchema, from: z.enum(PlanCodes), to: z.enum(PlanCodes), by: z.string().min(1).max(200) }).strict();
+export type TenantPlanChangedV1 = z.infer<typeof tenantPlanChangedV1>;

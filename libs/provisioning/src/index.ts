@@ -5,3 +5,5 @@ export * from './use-cases/create-tenant/create-tenant.handler';
 export * from './saga/provisioning.saga';
 export * from './saga/provisioning.input';
 export * from './saga/start-provisioning';
+export * from './use-cases/change-tenant-status/change-tenant-status.handler';
+export * from './use-cases/change-plan/change-plan.handler';

@@ -7,6 +7,8 @@ import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { TenantsController } from './tenants.controller';
 import { TenantsRepository } from './tenants.repository';
 import { CreateTenantHandler } from './use-cases/create-tenant/create-tenant.handler';
+import { ChangeTenantStatusHandler } from './use-cases/change-tenant-status/change-tenant-status.handler';
+import { ChangePlanHandler } from './use-cases/change-plan/change-plan.handler';
 import { provisioningSaga } from './saga/provisioning.saga';
 
 class EngineLifecycle implements OnApplicationShutdown {
@@ -25,6 +27,8 @@ class EngineLifecycle implements OnApplicationShutdown {
   providers: [
     TenantsRepository,
     CreateTenantHandler,
+    ChangeTenantStatusHandler,
+    ChangePlanHandler,
     { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
     { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
     { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },

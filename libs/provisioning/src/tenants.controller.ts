@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put } from '@nestjs/common';
 import { ControlDatabase, newId } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { notFound, parseUuidParam, ProblemException } from '@hotdash/platform-http';
@@ -6,6 +6,8 @@ import { CreateTenantCommand } from './use-cases/create-tenant/create-tenant.com
 import { CreateTenantHandler, SignUpAccepted } from './use-cases/create-tenant/create-tenant.handler';
 import { TenantDto, TenantsRepository } from './tenants.repository';
 import { PROVISIONING_SAGA } from './saga/provisioning.saga';
+import { ChangeTenantStatusHandler } from './use-cases/change-tenant-status/change-tenant-status.handler';
+import { ChangePlanHandler } from './use-cases/change-plan/change-plan.handler';
 
 const ACTOR_HEADER = 'x-hotdash-actor';
 const CORRELATION_HEADER = 'x-correlation-id';
@@ -38,7 +40,28 @@ export class TenantsController {
     @Inject(ControlDatabase) private readonly control: ControlDatabase,
     @Inject(TenantsRepository) private readonly tenants: TenantsRepository,
     @Inject(SagaEngine) private readonly engine: SagaEngine,
+    @Inject(ChangeTenantStatusHandler) private readonly statusChanges: ChangeTenantStatusHandler,
+    @Inject(ChangePlanHandler) private readonly planChanges: ChangePlanHandler,
   ) {}
+
+  /** Suspends an active tenant: its writes are refused, its reads allowed, consumers skip its new work. */
+  @Post(':id/suspend')
+  @HttpCode(200)
+  suspend(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
+    return this.statusChanges.suspend(parseUuidParam(id), body, headerValue(actor, ACTOR_HEADER, 'ops:unknown'), headerValue(correlation, CORRELATION_HEADER, newId()));
+  }
+
+  @Post(':id/reactivate')
+  @HttpCode(200)
+  reactivate(@Param('id') id: string, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
+    return this.statusChanges.reactivate(parseUuidParam(id), headerValue(actor, ACTOR_HEADER, 'ops:unknown'), headerValue(correlation, CORRELATION_HEADER, newId()));
+  }
+
+  /** Changes the plan; the new limits apply at once. */
+  @Put(':id/plan')
+  changePlan(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
+    return this.planChanges.execute(parseUuidParam(id), body, headerValue(actor, ACTOR_HEADER, 'ops:unknown'), headerValue(correlation, CORRELATION_HEADER, newId()));
+  }
 
   /** Starts provisioning; 202 with the saga id. The same Idempotency-Key always answers for the same tenant. */
   @Post()

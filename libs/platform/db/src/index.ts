@@ -9,3 +9,4 @@ export { Prisma as TenantPrismaNamespace } from './generated/tenant/client';
 export { Prisma as ControlPrismaNamespace } from './generated/control/client';
 export * from './database.module';
 export * from './catalog-guard';
+export * from './tenant-status';

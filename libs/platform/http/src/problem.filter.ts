@@ -29,6 +29,8 @@ export class ProblemFilter implements ExceptionFilter {
 
   private toProblem(e: unknown): ProblemException {
     if (e instanceof ProblemException) return e;
+    if ((e as { name?: string })?.name === 'TenantNotWritableError')
+      return new ProblemException(423, 'tenant-suspended', 'Tenant suspended', (e as Error).message);
     const bp = (e as { cause?: BodyParserError })?.cause ?? (e as BodyParserError);
     if (bp?.type === 'entity.parse.failed') return new ProblemException(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.');
     if (bp?.type === 'entity.too.large')

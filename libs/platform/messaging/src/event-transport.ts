@@ -35,6 +35,11 @@ export interface EventTransportOptions {
    * (for consumers such as audit, which also hear of tenants whose provisioning was undone).
    */
   unknownTenant?: 'dead-letter' | 'skip';
+  /**
+   * Skip the new work of suspended tenants (a consumer that does work for tenants: drafting,
+   * ingestion). The event is marked handled in the inbox and logged; audit keeps recording (unset).
+   */
+  suspendedTenants?: { isSuspended(tenantId: TenantId): Promise<boolean> };
   /** Tenants whose events are applied concurrently within a batch (default 8). */
   tenantConcurrency?: number;
   /** Kafka session timeout: how long a dead consumer keeps its partitions (default 10 s; broker minimum 6 s). */
@@ -149,6 +154,12 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
 
   private async handleTenantGroup(items: Item[]): Promise<void> {
     const tenantId = parseTenantId(items[0]!.envelope.tenantId);
+    if (this.options.suspendedTenants && (await this.options.suspendedTenants.isSuspended(tenantId))) {
+      this.options.log?.(`[${this.options.consumer}] tenant ${tenantId} is suspended: skipping ${items.length} event(s)`);
+      await this.inTenant(items[0]!.envelope, (tx) => tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id)
+        select ${tenantId}::uuid, ${this.options.consumer}, unnest(${items.map((i) => i.envelope.id)}::uuid[]) on conflict do nothing`.then(() => undefined));
+      return;
+    }
     let failed: { id: string; error: unknown } | undefined;
     try {
       await this.inTenant(items[0]!.envelope, (tx, shard) => this.applyGroup(tx, shard, tenantId, items, (id, error) => (failed = { id, error })));

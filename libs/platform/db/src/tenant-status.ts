@@ -1,0 +1,53 @@
+import type { TenantId } from '@hotdash/contracts';
+import { Databases } from './databases';
+
+export type TenantStatusName = 'provisioning' | 'active' | 'suspended' | 'offboarding' | 'offboarded';
+
+/** A write for a tenant that does not accept writes (suspended, being offboarded). Maps to 423 tenant-suspended. */
+export class TenantNotWritableError extends Error {
+  readonly code = 'tenant-suspended';
+  constructor(
+    readonly tenantId: string,
+    readonly status: string,
+  ) {
+    super(`tenant ${tenantId} is ${status}: writes are refused until it is reactivated (reads still work)`);
+    this.name = 'TenantNotWritableError';
+  }
+}
+
+/**
+ * The lifecycle status of tenants, from the control plane, cached for `ttlMs` (a suspension takes
+ * effect everywhere within that time). Services call assertWritable() before a tenant's writes;
+ * event consumers use isSuspended() to skip a suspended tenant's new work.
+ */
+export class TenantStatusCache {
+  private readonly cache = new Map<string, { status: TenantStatusName | undefined; expiresAt: number }>();
+
+  constructor(
+    private readonly dbs: Databases,
+    private readonly ttlMs = 2_000,
+  ) {}
+
+  async status(tenantId: TenantId): Promise<TenantStatusName | undefined> {
+    const hit = this.cache.get(tenantId);
+    if (hit && hit.expiresAt > Date.now()) return hit.status;
+    const row = await this.dbs.control().tenant.findUnique({ where: { id: tenantId }, select: { status: true } });
+    const status = row?.status as TenantStatusName | undefined;
+    this.cache.set(tenantId, { status, expiresAt: Date.now() + this.ttlMs });
+    return status;
+  }
+
+  async assertWritable(tenantId: TenantId): Promise<void> {
+    const s = await this.status(tenantId);
+    if (s === 'suspended' || s === 'offboarding' || s === 'offboarded') throw new TenantNotWritableError(tenantId, s);
+  }
+
+  async isSuspended(tenantId: TenantId): Promise<boolean> {
+    return (await this.status(tenantId)) === 'suspended';
+  }
+
+  invalidate(tenantId?: TenantId): void {
+    if (tenantId) this.cache.delete(tenantId);
+    else this.cache.clear();
+  }
+}
