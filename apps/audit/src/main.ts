@@ -3,7 +3,7 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { loadConfig } from '@hotdash/platform-config';
-import { DatabaseModule, Databases, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
+import { DatabaseModule, Databases, ShardRouter, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { createKafkaClient, KafkaEventTransport, RelaySupervisor } from '@hotdash/platform-messaging';
 import { AuditModule } from '@hotdash/audit';
@@ -17,6 +17,7 @@ class AuditAppModule {}
 void runService('audit', Number(env.HOTDASH_AUDIT_PORT ?? 3107), async () => {
   const app = await createHttpApp(AuditAppModule);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'audit' });
+  const statuses = new TenantStatusCache(app.get(Databases));
   app.connectMicroservice(
     {
       strategy: new KafkaEventTransport({
@@ -28,6 +29,8 @@ void runService('audit', Number(env.HOTDASH_AUDIT_PORT ?? 3107), async () => {
         sessionTimeoutMs: env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS ? Number(env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS) : undefined,
         // Audit also hears of tenants whose provisioning was undone: nothing to record for them.
         unknownTenant: 'skip',
+        // A tenant being offboarded is being erased; its offboarding record lives in the control plane.
+        skipTenant: (t) => statuses.isLeaving(t),
         log: (m) => console.warn(m),
       }),
     },

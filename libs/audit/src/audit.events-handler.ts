@@ -23,6 +23,7 @@ export class AuditEventsHandler {
     TenantEvents.SUSPENDED,
     TenantEvents.REACTIVATED,
     TenantEvents.PLAN_CHANGED,
+    TenantEvents.OFFBOARDING_STARTED,
     KnowledgeEvents.DOCUMENTS_STORED,
   ])
   async onStateChange(@Payload() event: Envelope, @Ctx() ctx: EventContext): Promise<void> {

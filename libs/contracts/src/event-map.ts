@@ -20,6 +20,10 @@ import {
   tenantReactivatedV1,
   TenantPlanChangedV1,
   tenantPlanChangedV1,
+  TenantOffboardingStartedV1,
+  tenantOffboardingStartedV1,
+  TenantOffboardedV1,
+  tenantOffboardedV1,
 } from './tenant.events';
 import { KnowledgeDocumentsStoredV1, knowledgeDocumentsStoredV1, KnowledgeEvents } from './knowledge.events';
 import { Topic, Topics } from './topics';
@@ -37,6 +41,8 @@ export interface EventPayloads {
   [TenantEvents.SUSPENDED]: TenantSuspendedV1;
   [TenantEvents.REACTIVATED]: TenantReactivatedV1;
   [TenantEvents.PLAN_CHANGED]: TenantPlanChangedV1;
+  [TenantEvents.OFFBOARDING_STARTED]: TenantOffboardingStartedV1;
+  [TenantEvents.OFFBOARDED]: TenantOffboardedV1;
 }
 
 export type EventType = keyof EventPayloads;
@@ -65,6 +71,8 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.SUSPENDED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantSuspendedV1 } },
   [TenantEvents.REACTIVATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantReactivatedV1 } },
   [TenantEvents.PLAN_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantPlanChangedV1 } },
+  [TenantEvents.OFFBOARDING_STARTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantOffboardingStartedV1 } },
+  [TenantEvents.OFFBOARDED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantOffboardedV1 } },
 };
 
 export function isKnownEventType(type: string): type is EventType {

@@ -27,6 +27,10 @@ export const TenantEvents = {
   REACTIVATED: 'tenant.reactivated',
   /** The tenant's plan changed; its limits change at once. Consumed by: audit, quota, gateway. */
   PLAN_CHANGED: 'tenant.plan-changed',
+  /** Offboarding of the tenant started: it accepts no more writes; its data is being erased. Consumed by: audit, gateway. */
+  OFFBOARDING_STARTED: 'tenant.offboarding.started',
+  /** The tenant's data is erased from every store and its data key destroyed. Consumed by: every service holding caches. */
+  OFFBOARDED: 'tenant.offboarded',
 } as const;
 
 export const tenantCreatedV1 = z
@@ -69,3 +73,9 @@ export type TenantReactivatedV1 = z.infer<typeof tenantReactivatedV1>;
 
 export const tenantPlanChangedV1 = z.object({ tenantId: uuidSchema, from: z.enum(PlanCodes), to: z.enum(PlanCodes), by: z.string().min(1).max(200) }).strict();
 export type TenantPlanChangedV1 = z.infer<typeof tenantPlanChangedV1>;
+
+export const tenantOffboardingStartedV1 = z.object({ tenantId: uuidSchema, sagaId: uuidSchema, reason: z.string().min(1).max(500), by: z.string().min(1).max(200) }).strict();
+export type TenantOffboardingStartedV1 = z.infer<typeof tenantOffboardingStartedV1>;
+
+export const tenantOffboardedV1 = z.object({ tenantId: uuidSchema, sagaId: uuidSchema, erasedRows: z.number().int().min(0) }).strict();
+export type TenantOffboardedV1 = z.infer<typeof tenantOffboardedV1>;

@@ -7,3 +7,5 @@ export * from './saga/provisioning.input';
 export * from './saga/start-provisioning';
 export * from './use-cases/change-tenant-status/change-tenant-status.handler';
 export * from './use-cases/change-plan/change-plan.handler';
+export * from './saga/offboarding.saga';
+export * from './use-cases/offboard-tenant/offboard-tenant.handler';

@@ -1,7 +1,7 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
-import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
+import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { TenantsController } from './tenants.controller';
@@ -10,6 +10,8 @@ import { CreateTenantHandler } from './use-cases/create-tenant/create-tenant.han
 import { ChangeTenantStatusHandler } from './use-cases/change-tenant-status/change-tenant-status.handler';
 import { ChangePlanHandler } from './use-cases/change-plan/change-plan.handler';
 import { provisioningSaga } from './saga/provisioning.saga';
+import { offboardingSaga } from './saga/offboarding.saga';
+import { OffboardTenantHandler } from './use-cases/offboard-tenant/offboard-tenant.handler';
 
 class EngineLifecycle implements OnApplicationShutdown {
   constructor(@Inject(SagaEngine) private readonly engine: SagaEngine) {}
@@ -29,15 +31,30 @@ class EngineLifecycle implements OnApplicationShutdown {
     CreateTenantHandler,
     ChangeTenantStatusHandler,
     ChangePlanHandler,
+    OffboardTenantHandler,
+    { provide: TenantStatusCache, useFactory: (dbs: Databases) => new TenantStatusCache(dbs), inject: [Databases] },
     { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
     { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
     { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
     { provide: VectorStore, useFactory: (config: PlatformConfig) => WeaviateVectorStore.fromConfig(config), inject: [PLATFORM_CONFIG] },
     {
       provide: SagaEngine,
-      useFactory: (dbs: Databases, config: PlatformConfig, control: ControlDatabase, tenantDb: TenantDatabase, router: ShardRouter, keyring: TenantKeyring, cipher: FieldCipher, kms: KmsPort, vectors: VectorStore) =>
-        new SagaEngine(dbs, config, { log: (m) => console.warn(m) }).register(provisioningSaga({ dbs, control, tenantDb, router, keyring, cipher, kms, vectors })),
-      inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore],
+      useFactory: (
+        dbs: Databases,
+        config: PlatformConfig,
+        control: ControlDatabase,
+        tenantDb: TenantDatabase,
+        router: ShardRouter,
+        keyring: TenantKeyring,
+        cipher: FieldCipher,
+        kms: KmsPort,
+        vectors: VectorStore,
+        statuses: TenantStatusCache,
+      ) =>
+        new SagaEngine(dbs, config, { log: (m) => console.warn(m) })
+          .register(provisioningSaga({ dbs, control, tenantDb, router, keyring, cipher, kms, vectors }))
+          .register(offboardingSaga({ config, control, tenantDb, keyring, vectors, statuses })),
+      inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore, TenantStatusCache],
     },
     EngineLifecycle,
   ],

@@ -8,6 +8,7 @@ import { TenantDto, TenantsRepository } from './tenants.repository';
 import { PROVISIONING_SAGA } from './saga/provisioning.saga';
 import { ChangeTenantStatusHandler } from './use-cases/change-tenant-status/change-tenant-status.handler';
 import { ChangePlanHandler } from './use-cases/change-plan/change-plan.handler';
+import { OffboardingAccepted, OffboardTenantHandler } from './use-cases/offboard-tenant/offboard-tenant.handler';
 
 const ACTOR_HEADER = 'x-hotdash-actor';
 const CORRELATION_HEADER = 'x-correlation-id';
@@ -42,7 +43,15 @@ export class TenantsController {
     @Inject(SagaEngine) private readonly engine: SagaEngine,
     @Inject(ChangeTenantStatusHandler) private readonly statusChanges: ChangeTenantStatusHandler,
     @Inject(ChangePlanHandler) private readonly planChanges: ChangePlanHandler,
+    @Inject(OffboardTenantHandler) private readonly offboarding: OffboardTenantHandler,
   ) {}
+
+  /** Starts offboarding: 202 with the saga id; the tenant's data is erased from every store. */
+  @Post(':id/offboard')
+  @HttpCode(202)
+  offboard(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string): Promise<OffboardingAccepted> {
+    return this.offboarding.execute(parseUuidParam(id), body, headerValue(actor, ACTOR_HEADER, 'ops:unknown'));
+  }
 
   /** Suspends an active tenant: its writes are refused, its reads allowed, consumers skip its new work. */
   @Post(':id/suspend')

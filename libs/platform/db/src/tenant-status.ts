@@ -46,6 +46,12 @@ export class TenantStatusCache {
     return (await this.status(tenantId)) === 'suspended';
   }
 
+  /** Being offboarded, or gone: its data is being (or was) erased. */
+  async isLeaving(tenantId: TenantId): Promise<boolean> {
+    const s = await this.status(tenantId);
+    return s === 'offboarding' || s === 'offboarded';
+  }
+
   invalidate(tenantId?: TenantId): void {
     if (tenantId) this.cache.delete(tenantId);
     else this.cache.clear();

@@ -11,3 +11,11 @@ export enum QueueName {
 export function redisConnection(config: PlatformConfig): ConnectionOptions {
   return { host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: null, enableOfflineQueue: true };
 }
+
+/**
+ * Redis keys that belong to one tenant start with this prefix, so offboarding can find and delete
+ * them all (`SCAN MATCH hotdash:t:<tenantId>:*`). Keys without a tenant never use it.
+ */
+export function tenantKeyPrefix(tenantId: string): string {
+  return `hotdash:t:${tenantId}:`;
+}

@@ -36,10 +36,11 @@ export interface EventTransportOptions {
    */
   unknownTenant?: 'dead-letter' | 'skip';
   /**
-   * Skip the new work of suspended tenants (a consumer that does work for tenants: drafting,
-   * ingestion). The event is marked handled in the inbox and logged; audit keeps recording (unset).
+   * Events of tenants this returns true for are skipped (logged, offset committed, nothing
+   * written): consumers doing work for tenants skip suspended tenants' new work; audit skips tenants
+   * being offboarded, whose data is being erased.
    */
-  suspendedTenants?: { isSuspended(tenantId: TenantId): Promise<boolean> };
+  skipTenant?: (tenantId: TenantId) => Promise<boolean>;
   /** Tenants whose events are applied concurrently within a batch (default 8). */
   tenantConcurrency?: number;
   /** Kafka session timeout: how long a dead consumer keeps its partitions (default 10 s; broker minimum 6 s). */
@@ -154,10 +155,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
 
   private async handleTenantGroup(items: Item[]): Promise<void> {
     const tenantId = parseTenantId(items[0]!.envelope.tenantId);
-    if (this.options.suspendedTenants && (await this.options.suspendedTenants.isSuspended(tenantId))) {
-      this.options.log?.(`[${this.options.consumer}] tenant ${tenantId} is suspended: skipping ${items.length} event(s)`);
-      await this.inTenant(items[0]!.envelope, (tx) => tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id)
-        select ${tenantId}::uuid, ${this.options.consumer}, unnest(${items.map((i) => i.envelope.id)}::uuid[]) on conflict do nothing`.then(() => undefined));
+    if (this.options.skipTenant && (await this.options.skipTenant(tenantId))) {
+      this.options.log?.(`[${this.options.consumer}] skipping ${items.length} event(s) of tenant ${tenantId}: ${items.map((i) => i.envelope.type).join(', ')}`);
       return;
     }
     let failed: { id: string; error: unknown } | undefined;

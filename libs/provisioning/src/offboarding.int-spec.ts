@@ -1,0 +1,123 @@
+// Offboarding over HTTP against the real control plane, shards, Weaviate and Redis: tenant A's
+// data is removed from every store (rows of every tenant table, Weaviate objects, queued jobs, Redis
+// keys), its data key destroyed and the offboarding recorded, while tenant B's data is untouched
+// (counts per table and per Weaviate tenant before and after).
+import { INestApplication, Module } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import { parseTenantId, TenantId } from '@hotdash/contracts';
+import { FieldCipher, TenantKeyDestroyedError, TenantKeyring, KmsPort } from '@hotdash/platform-crypto';
+import { DatabaseModule, newId } from '@hotdash/platform-db';
+import { createHttpApp } from '@hotdash/platform-http';
+import { QueueName, redisConnection, SagaEngine, tenantKeyPrefix } from '@hotdash/platform-jobs';
+import { VectorStore } from '@hotdash/platform-vector';
+import { TestWorld, waitFor } from '@hotdash/testing';
+import { ProvisioningModule } from './provisioning.module';
+
+jest.setTimeout(120_000);
+
+@Module({ imports: [DatabaseModule.forRoot(), ProvisioningModule] })
+class TestAppModule {}
+
+const world = new TestWorld();
+const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
+const queue = new Queue(QueueName.SAGA_STEPS, { connection: redisConnection(world.config) });
+let app: INestApplication;
+let base: string;
+
+beforeAll(async () => {
+  app = await createHttpApp(TestAppModule, { logger: false });
+  app.get(SagaEngine).startWorker();
+  await app.listen(0, '127.0.0.1');
+  base = `http://127.0.0.1:${app.getHttpServer().address().port}`;
+});
+afterAll(async () => {
+  await queue.close();
+  redis.disconnect();
+  await app.close();
+  await world.close();
+});
+
+const call = (method: string, path: string, body?: unknown) =>
+  fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', 'x-hotdash-actor': 'ops:carol' }, body: body === undefined ? undefined : JSON.stringify(body) });
+
+async function provisioned(name: string): Promise<TenantId> {
+  const res = await call('POST', '/tenants', { name, plan: 'basic', admin: { email: `admin@${newId().slice(-6)}.test` }, documents: [{ title: 'FAQ', content: 'Hello' }] });
+  const { tenantId } = (await res.json()) as { tenantId: string };
+  await waitFor(`${name} provisioned`, async () => ((await (await call('GET', `/tenants/${tenantId}`)).json()) as { status: string }).status === 'active', 30_000, 50);
+  return parseTenantId(tenantId);
+}
+
+/** Rows per tenant table (read from the catalogue), Weaviate objects, Redis keys and queued jobs of a tenant. */
+async function footprint(tenantId: TenantId): Promise<Record<string, number | boolean>> {
+  const shard = await world.router.shardOf(tenantId);
+  const out: Record<string, number | boolean> = {};
+  await world.tenantDb.withTenantOnShard(shard, tenantId, async (tx) => {
+    const tables = await tx.$queryRaw<{ t: string }[]>`select c.relname as t from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id'
+      join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r' order by 1`;
+    for (const { t } of tables) out[t] = (await tx.$queryRawUnsafe<{ n: number }[]>(`select count(*)::int as n from ${t}`))[0]!.n;
+  });
+  const vectors = app.get(VectorStore);
+  out.weaviateTenant = await vectors.tenantExists(tenantId);
+  out.weaviateObjects = out.weaviateTenant ? await vectors.countObjects(tenantId) : 0;
+  out.redisKeys = (await redis.keys(`${tenantKeyPrefix(tenantId)}*`)).length;
+  out.queuedJobs = (await queue.getJobs(['delayed'])).filter((j) => j?.data?.tenantId === tenantId).length;
+  return out;
+}
+
+async function seed(tenantId: TenantId): Promise<string> {
+  // Audit entries, knowledge chunks, Redis keys and a queued job: data in every store.
+  await world.tenantDb.withTenant(tenantId, async (tx) => {
+    for (let seq = 1; seq <= 3; seq++) {
+      await tx.$executeRaw`insert into audit_log (id, tenant_id, seq, event_id, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash)
+        values (${newId()}::uuid, ${tenantId}::uuid, ${seq}, ${newId()}::uuid, 'spec.event', 'spec', now(), now(), '{}'::jsonb, ${'0'.repeat(64)}, ${String(seq).repeat(64).slice(0, 64)})`;
+    }
+  });
+  const vectors = app.get(VectorStore);
+  await vectors.upsertChunks(tenantId, [0, 1, 2].map((i) => ({ id: newId(), vector: [1, i, 0, 0], documentId: newId(), chunkIndex: i, text: `chunk ${i}`, title: 'FAQ', sourceVersion: 1 })));
+  await redis.set(`${tenantKeyPrefix(tenantId)}rate`, '1');
+  await redis.set(`${tenantKeyPrefix(tenantId)}quota:2026-11`, '42');
+  await queue.add('run', { sagaId: newId(), stepIndex: 0, tenantId }, { delay: 3_600_000, jobId: `spec-${newId()}` });
+  return app.get(FieldCipher).encrypt(tenantId, 'spec.field', 'personal data');
+}
+
+it("offboarding tenant A erases it from every store and leaves tenant B's data untouched", async () => {
+  const a = await provisioned('Offboard A');
+  const b = await provisioned('Offboard B');
+  const tokenA = await seed(a);
+  const tokenB = await seed(b);
+  const beforeA = await footprint(a);
+  const beforeB = await footprint(b);
+  expect(beforeA).toMatchObject({ audit_log: 3, users: 1, weaviateTenant: true, weaviateObjects: 3, redisKeys: 2, queuedJobs: 1 });
+
+  const res = await call('POST', `/tenants/${a}/offboard`, { reason: 'contract ended' });
+  expect(res.status).toBe(202);
+  const { sagaId } = (await res.json()) as { sagaId: string };
+  const again = await call('POST', `/tenants/${a}/offboard`, { reason: 'asked twice' });
+  expect(((await again.json()) as { sagaId: string }).sagaId).toBe(sagaId); // one offboarding per tenant
+
+  await waitFor('tenant A offboarded', async () => ((await (await call('GET', `/tenants/${a}`)).json()) as { status: string }).status === 'offboarded', 60_000, 100);
+
+  const afterA = await footprint(a);
+  expect(Object.entries(afterA).filter(([, v]) => v !== 0 && v !== false)).toEqual([]);
+  expect(await footprint(b)).toEqual(beforeB);
+
+  // Crypto-shredding: A's encrypted data can no longer be read anywhere; B's still can.
+  const fresh = new FieldCipher(new TenantKeyring(world.dbs, app.get(KmsPort)));
+  await expect(fresh.decrypt(a, 'spec.field', tokenA)).rejects.toBeInstanceOf(TenantKeyDestroyedError);
+  await expect(fresh.decrypt(b, 'spec.field', tokenB)).resolves.toBe('personal data');
+
+  const record = await world.dbs.control().$queryRaw<{ requested_by: string; reason: string; audit_entries: bigint; audit_head_hash: string; erased: Record<string, number> }[]>`
+    select requested_by, reason, audit_entries, audit_head_hash, erased from offboarding_records where tenant_id = ${a}::uuid`;
+  expect(record[0]).toMatchObject({ requested_by: 'ops:carol', reason: 'contract ended', audit_head_hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  expect(Number(record[0]!.audit_entries)).toBe(beforeA.audit_log);
+  expect(record[0]!.erased).toMatchObject({ audit_log: beforeA.audit_log, users: 1, kb_documents: 1 });
+  const offboarded = await world.dbs.control().outbox.findMany({ where: { tenantId: a, type: { in: ['tenant.offboarding.started', 'tenant.offboarded'] } }, orderBy: { seq: 'asc' } });
+  expect(offboarded.map((o) => o.type)).toEqual(['tenant.offboarding.started', 'tenant.offboarded']);
+
+  const late = await call('POST', `/tenants/${a}/offboard`, { reason: 'once more' });
+  expect(late.status).toBe(202); // the same offboarding saga answers
+  const bad = await call('POST', `/tenants/${b}/offboard`, {});
+  expect(bad.status).toBe(400);
+  expect(await footprint(b)).toEqual(beforeB);
+});
