@@ -4,7 +4,9 @@ import { Module } from '@nestjs/common';
 import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule, Databases, ShardRouter } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
-import { createKafkaClient, RelaySupervisor } from '@hotdash/platform-messaging';
+import { createKafkaClient, EmlFileMailSender, MailDispatcher, RelaySupervisor } from '@hotdash/platform-messaging';
+import { FieldCipher } from '@hotdash/platform-crypto';
+import { join } from 'node:path';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { ProvisioningModule } from '@hotdash/provisioning';
 
@@ -27,5 +29,18 @@ void runService('provisioning', Number(process.env.HOTDASH_PROVISIONING_PORT ?? 
     onError: (e) => console.error(`[relay] ${e.message}`),
   });
   await relays.start();
-  return { app, beforeClose: [() => relays.stop()], afterClose: [() => kafka.close()] };
+  // Invitation mail: the tenants' mail outboxes, delivered as .eml files locally (HOTDASH_MAIL_DIR).
+  const mailDir = process.env.HOTDASH_MAIL_DIR ?? join(__dirname, '..', '..', '..', '.local', 'mail');
+  const mail = new MailDispatcher(app.get(Databases), app.get(FieldCipher), new EmlFileMailSender(mailDir));
+  let mailing = false;
+  const mailTimer = setInterval(() => {
+    if (mailing) return;
+    mailing = true;
+    void (async () => {
+      for (const shard of await app.get(ShardRouter).listShards()) while ((await mail.dispatchOnce(shard)) > 0);
+    })()
+      .catch((e: Error) => console.error(`[mail] ${e.message}`))
+      .finally(() => (mailing = false));
+  }, 1_000);
+  return { app, beforeClose: [async () => clearInterval(mailTimer), () => relays.stop()], afterClose: [() => kafka.close()] };
 });

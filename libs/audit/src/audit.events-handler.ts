@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { Envelope, KnowledgeEvents, TenantCreatedV1, TenantEvents } from '@hotdash/contracts';
+import { Envelope, KnowledgeEvents, OperatorEvents, TenantCreatedV1, TenantEvents } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { RecordAuditEntryHandler } from './use-cases/record-audit-entry/record-audit-entry.handler';
 
@@ -25,6 +25,10 @@ export class AuditEventsHandler {
     TenantEvents.PLAN_CHANGED,
     TenantEvents.OFFBOARDING_STARTED,
     KnowledgeEvents.DOCUMENTS_STORED,
+    OperatorEvents.INVITED,
+    OperatorEvents.JOINED,
+    OperatorEvents.ROLE_CHANGED,
+    OperatorEvents.REMOVED,
   ])
   async onStateChange(@Payload() event: Envelope, @Ctx() ctx: EventContext): Promise<void> {
     await this.record.execute(ctx.tx, event, `service:${event.producer}`);

@@ -25,6 +25,17 @@ import {
   TenantOffboardedV1,
   tenantOffboardedV1,
 } from './tenant.events';
+import {
+  OperatorEvents,
+  OperatorInvitedV1,
+  operatorInvitedV1,
+  OperatorJoinedV1,
+  operatorJoinedV1,
+  OperatorRemovedV1,
+  operatorRemovedV1,
+  OperatorRoleChangedV1,
+  operatorRoleChangedV1,
+} from './operator.events';
 import { KnowledgeDocumentsStoredV1, knowledgeDocumentsStoredV1, KnowledgeEvents } from './knowledge.events';
 import { Topic, Topics } from './topics';
 
@@ -43,6 +54,10 @@ export interface EventPayloads {
   [TenantEvents.PLAN_CHANGED]: TenantPlanChangedV1;
   [TenantEvents.OFFBOARDING_STARTED]: TenantOffboardingStartedV1;
   [TenantEvents.OFFBOARDED]: TenantOffboardedV1;
+  [OperatorEvents.INVITED]: OperatorInvitedV1;
+  [OperatorEvents.JOINED]: OperatorJoinedV1;
+  [OperatorEvents.ROLE_CHANGED]: OperatorRoleChangedV1;
+  [OperatorEvents.REMOVED]: OperatorRemovedV1;
 }
 
 export type EventType = keyof EventPayloads;
@@ -73,6 +88,10 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.PLAN_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantPlanChangedV1 } },
   [TenantEvents.OFFBOARDING_STARTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantOffboardingStartedV1 } },
   [TenantEvents.OFFBOARDED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantOffboardedV1 } },
+  [OperatorEvents.INVITED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorInvitedV1 } },
+  [OperatorEvents.JOINED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorJoinedV1 } },
+  [OperatorEvents.ROLE_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorRoleChangedV1 } },
+  [OperatorEvents.REMOVED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorRemovedV1 } },
 };
 
 export function isKnownEventType(type: string): type is EventType {

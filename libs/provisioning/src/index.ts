@@ -9,3 +9,4 @@ export * from './use-cases/change-tenant-status/change-tenant-status.handler';
 export * from './use-cases/change-plan/change-plan.handler';
 export * from './saga/offboarding.saga';
 export * from './use-cases/offboard-tenant/offboard-tenant.handler';
+export * from './use-cases/operators/operators.handler';

@@ -5,6 +5,8 @@ import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabas
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { TenantsController } from './tenants.controller';
+import { OperatorsController } from './operators.controller';
+import { OperatorsHandler } from './use-cases/operators/operators.handler';
 import { TenantsRepository } from './tenants.repository';
 import { CreateTenantHandler } from './use-cases/create-tenant/create-tenant.handler';
 import { ChangeTenantStatusHandler } from './use-cases/change-tenant-status/change-tenant-status.handler';
@@ -25,13 +27,14 @@ class EngineLifecycle implements OnApplicationShutdown {
  * The saga worker is started by the app (apps/provisioning), not by importing the module.
  */
 @Module({
-  controllers: [TenantsController],
+  controllers: [TenantsController, OperatorsController],
   providers: [
     TenantsRepository,
     CreateTenantHandler,
     ChangeTenantStatusHandler,
     ChangePlanHandler,
     OffboardTenantHandler,
+    OperatorsHandler,
     { provide: TenantStatusCache, useFactory: (dbs: Databases) => new TenantStatusCache(dbs), inject: [Databases] },
     { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
     { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
@@ -58,6 +61,6 @@ class EngineLifecycle implements OnApplicationShutdown {
     },
     EngineLifecycle,
   ],
-  exports: [SagaEngine],
+  exports: [SagaEngine, FieldCipher, TenantStatusCache],
 })
 export class ProvisioningModule {}

@@ -6,3 +6,6 @@ export * from './errors';
 export * from './headers';
 export * from './relay-supervisor';
 export * from './event-errors.filter';
+export * from './mail/mail.port';
+export * from './mail/eml-file.mail-sender';
+export * from './mail/mail-dispatcher';

@@ -51,6 +51,18 @@ export function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/** An invitation token: the tenant id (to find its shard) and 256 random bits; only its hash is stored. */
+export function newInvitationToken(tenantId: string): string {
+  return `${tenantId}.${randomBytes(32).toString('base64url')}`;
+}
+
+export function invitationMail(tenantName: string, token: string, role: string): { subject: string; body: string } {
+  return {
+    subject: `You are invited to ${tenantName} on HotDash`,
+    body: `You have been invited as ${role.replace('_', ' ')} of ${tenantName}.\nSet your password to start: /invitations/${token}\nThe link expires in 7 days.`,
+  };
+}
+
 /** Seals the secrets and PII of a sign-up for the saga input (KMS-wrapped, bound to the tenant). */
 export async function sealInput(kms: KmsPort, tenantId: TenantId, sealed: SealedInput): Promise<ProvisionTenantInput['sealed']> {
   const w = await kms.wrap(tenantId, Buffer.from(JSON.stringify(sealed), 'utf8'));
@@ -120,14 +132,15 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
         const found = await tx.$queryRaw<{ id: string }[]>`select id::text from users where tenant_id = ${tenantId}::uuid and email_hash = ${hash}`;
         if (found[0]) return { adminUserId: found[0].id };
         const userId = newId();
-        const token = randomBytes(32).toString('base64url');
+        const token = newInvitationToken(tenantId);
+        const mail = invitationMail(ctx.input.name, token, 'admin');
         await tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status)
           values (${userId}::uuid, ${tenantId}::uuid, ${emailEnc}, ${hash}, ${ctx.input.adminDisplayName}, 'admin', 'invited')`;
         await tx.$executeRaw`insert into invitations (id, tenant_id, user_id, token_hash, expires_at)
           values (${newId()}::uuid, ${tenantId}::uuid, ${userId}::uuid, ${tokenHash(token)}, ${new Date(Date.now() + INVITATION_TTL_MS)})`;
         await tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
-          values (${newId()}::uuid, ${tenantId}::uuid, ${toEnc}, ${`You are the administrator of ${ctx.input.name} on HotDash`},
-                  ${`Set your password to start: /invitations/${token}\nThe link expires in 7 days.`}, 'invitation')`;
+          values (${newId()}::uuid, ${tenantId}::uuid, ${toEnc}, ${mail.subject},
+                  ${mail.body}, 'invitation')`;
         return { adminUserId: userId };
       });
     },

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { parseTenantId, TenantEvents } from '@hotdash/contracts';
-import { ControlDatabase } from '@hotdash/platform-db';
+import { ControlDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { TenantDto, TenantsRepository } from '../../tenants.repository';
@@ -19,6 +19,7 @@ export class ChangeTenantStatusHandler {
   constructor(
     @Inject(ControlDatabase) private readonly control: ControlDatabase,
     @Inject(TenantsRepository) private readonly tenants: TenantsRepository,
+    @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
   ) {}
 
   async suspend(id: string, body: unknown, actorId: string, correlationId: string): Promise<TenantDto> {
@@ -50,6 +51,6 @@ export class ChangeTenantStatusHandler {
       }
       await announce(tx, tenantId);
       return (await this.tenants.findById(tx, tenantId))!;
-    });
+    }).finally(() => this.statuses.invalidate(tenantId)); // this process at once; others within their cache's lifetime
   }
 }

@@ -1,0 +1,53 @@
+import { parseTenantId } from '@hotdash/contracts';
+import type { FieldCipher } from '@hotdash/platform-crypto';
+import { Databases, DbLocation } from '@hotdash/platform-db';
+import type { MailSender } from './mail.port';
+
+interface MailRow {
+  id: string;
+  tenant_id: string;
+  to_enc: string;
+  subject: string;
+  body: string;
+  kind: string;
+}
+
+/**
+ * Delivers one shard's mail outbox: unsent rows in order, `FOR UPDATE SKIP LOCKED` so several
+ * dispatchers share the work, each row marked sent in the transaction that locked it after the
+ * sender accepted it (a crash in between sends it again: at-least-once, the Message-ID is stable).
+ * Runs as the relay role, whose own policy on mail_outbox lets it see every tenant's mail of the shard.
+ */
+export class MailDispatcher {
+  constructor(
+    private readonly dbs: Databases,
+    private readonly cipher: FieldCipher,
+    private readonly sender: MailSender,
+  ) {}
+
+  /** Sends (or sets aside as unsendable) up to `limit` messages of the shard; returns how many it handled. */
+  async dispatchOnce(shard: DbLocation, limit = 50): Promise<number> {
+    return this.dbs.shard(shard, 'relay').$transaction(
+      async (tx) => {
+        const rows = await tx.$queryRaw<MailRow[]>`select id::text, tenant_id::text, to_enc, subject, body, kind from mail_outbox
+          where sent_at is null and failed_at is null order by created_at limit ${limit} for update skip locked`;
+        for (const r of rows) {
+          const tenantId = parseTenantId(r.tenant_id);
+          let to: string;
+          try {
+            to = await this.cipher.decrypt(tenantId, 'mail_outbox.to', r.to_enc);
+          } catch (err) {
+            // Never sendable (the tenant's key is gone, or the row is corrupt): set it aside, go on.
+            await tx.$executeRaw`update mail_outbox set failed_at = now(), last_error = ${(err as Error).message.slice(0, 500)} where id = ${r.id}::uuid`;
+            continue;
+          }
+          // A sender failure (SMTP down) aborts the batch: it is retried as a whole later.
+          await this.sender.send({ id: r.id, tenantId, to, subject: r.subject, body: r.body, kind: r.kind });
+          await tx.$executeRaw`update mail_outbox set sent_at = now() where id = ${r.id}::uuid`;
+        }
+        return rows.length;
+      },
+      { timeout: 60_000, maxWait: 10_000 },
+    );
+  }
+}

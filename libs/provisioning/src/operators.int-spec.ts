@@ -1,0 +1,182 @@
+// Operators over HTTP against the real shards: invite (invitation e-mail delivered as an .eml file
+// by the mail dispatcher), accept with a password, change role, remove; expired, reused and foreign
+// invitations, bad input and another tenant's operators get 4xx problem+json and change nothing.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { INestApplication, Module } from '@nestjs/common';
+import { parseTenantId, TenantId } from '@hotdash/contracts';
+import { FieldCipher } from '@hotdash/platform-crypto';
+import { DatabaseModule, newId } from '@hotdash/platform-db';
+import { createHttpApp } from '@hotdash/platform-http';
+import { SagaEngine } from '@hotdash/platform-jobs';
+import { EmlFileMailSender, MailDispatcher } from '@hotdash/platform-messaging';
+import { TestWorld, waitFor } from '@hotdash/testing';
+import { ProvisioningModule } from './provisioning.module';
+import { verifyPassword } from './use-cases/operators/operators.handler';
+
+jest.setTimeout(90_000);
+
+@Module({ imports: [DatabaseModule.forRoot(), ProvisioningModule] })
+class TestAppModule {}
+
+const world = new TestWorld();
+const mailDir = mkdtempSync(join(tmpdir(), 'hotdash-mail-'));
+let app: INestApplication;
+let base: string;
+let mail: MailDispatcher;
+let a: TenantId;
+let b: TenantId;
+
+const call = (method: string, path: string, body?: unknown, actor = 'admin:a') =>
+  fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', 'x-hotdash-actor': actor }, body: body === undefined ? undefined : JSON.stringify(body) });
+
+async function provisioned(name: string, email: string): Promise<TenantId> {
+  const res = await call('POST', '/tenants', { name, plan: 'basic', admin: { email } });
+  const { tenantId } = (await res.json()) as { tenantId: string };
+  await waitFor(`${name} active`, async () => ((await (await call('GET', `/tenants/${tenantId}`)).json()) as { status: string }).status === 'active', 30_000, 50);
+  return parseTenantId(tenantId);
+}
+
+/** Delivers the shards' mail outboxes and returns the invitation token mailed to `to` in tenant `t`. */
+async function mailedToken(t: TenantId, to: string): Promise<string> {
+  for (const s of await world.shards()) while ((await mail.dispatchOnce(s, 500)) > 0);
+  const files = readdirSync(join(mailDir, t)).map((f) => readFileSync(join(mailDir, t, f), 'utf8'));
+  const eml = files.filter((f) => f.includes(`\r\nTo: ${to}\r\n`)).pop();
+  if (!eml) throw new Error(`no mail to ${to} in ${files.length} file(s)`);
+  expect(eml).toMatch(/^Message-ID: <[0-9a-f-]+@hotdash\.local>\r\n/);
+  expect(eml).toContain(`X-HotDash-Tenant: ${t}`);
+  return /\/invitations\/([^\s]+)/.exec(eml)![1]!;
+}
+
+beforeAll(async () => {
+  app = await createHttpApp(TestAppModule, { logger: false });
+  app.get(SagaEngine).startWorker();
+  await app.listen(0, '127.0.0.1');
+  base = `http://127.0.0.1:${app.getHttpServer().address().port}`;
+  mail = new MailDispatcher(world.dbs, app.get(FieldCipher), new EmlFileMailSender(mailDir));
+  a = await provisioned('Operators A', 'owner@a.test');
+  b = await provisioned('Operators B', 'owner@b.test');
+});
+afterAll(async () => {
+  await app.close();
+  await world.close();
+  rmSync(mailDir, { recursive: true, force: true });
+});
+
+it('mails the admin invitation; accepting sets the password once', async () => {
+  const token = await mailedToken(a, 'owner@a.test');
+  expect(token.startsWith(`${a}.`)).toBe(true);
+  const res = await call('POST', '/invitations/accept', { token, password: 'correct horse battery', displayName: 'Owner' });
+  expect(res.status).toBe(200);
+  const { userId } = (await res.json()) as { userId: string };
+  const row = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ status: string; password_hash: string; display_name: string }[]>`select status, password_hash, display_name from users where id = ${userId}::uuid`);
+  expect(row[0]).toMatchObject({ status: 'active', display_name: 'Owner' });
+  expect(await verifyPassword('correct horse battery', row[0]!.password_hash)).toBe(true);
+  expect(await verifyPassword('wrong horse battery', row[0]!.password_hash)).toBe(false);
+  const reused = await call('POST', '/invitations/accept', { token, password: 'another long password' });
+  expect(reused.status).toBe(409);
+  expect(await reused.json()).toMatchObject({ code: 'invitation-used' });
+});
+
+it('invites an operator, changes the role, removes, and keeps the last admin', async () => {
+  const res = await call('POST', `/tenants/${a}/operators`, { email: 'op@a.test', role: 'operator' });
+  expect(res.status).toBe(201);
+  const op = (await res.json()) as { userId: string; role: string; status: string; expiresAt: string };
+  expect(op).toMatchObject({ role: 'operator', status: 'invited' });
+  expect(await mailedToken(a, 'op@a.test')).toMatch(new RegExp(`^${a}\\.`));
+  const list = (await (await call('GET', `/tenants/${a}/operators`)).json()) as { email: string; role: string }[];
+  expect(list.map((o) => [o.email, o.role])).toEqual([['owner@a.test', 'admin'], ['op@a.test', 'operator']]);
+
+  const changed = await call('PATCH', `/tenants/${a}/operators/${op.userId}`, { role: 'team_lead' });
+  expect(changed.status).toBe(200);
+  expect(await changed.json()).toMatchObject({ role: 'team_lead' });
+  const dup = await call('POST', `/tenants/${a}/operators`, { email: 'OP@a.test', role: 'manager' });
+  expect(dup.status).toBe(409);
+  expect(await dup.json()).toMatchObject({ code: 'operator-exists' });
+
+  expect((await call('DELETE', `/tenants/${a}/operators/${op.userId}`)).status).toBe(204);
+  const admins = (await (await call('GET', `/tenants/${a}/operators`)).json()) as { userId: string; role: string }[];
+  expect(admins).toHaveLength(1);
+  const last = await call('DELETE', `/tenants/${a}/operators/${admins[0]!.userId}`);
+  expect(last.status).toBe(409);
+  expect(await last.json()).toMatchObject({ code: 'last-admin' });
+  const demote = await call('PATCH', `/tenants/${a}/operators/${admins[0]!.userId}`, { role: 'operator' });
+  expect(demote.status).toBe(409);
+
+  const events = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ type: string }[]>`select type from outbox where type like 'operator.%' order by seq`);
+  expect(events.map((e) => e.type)).toEqual(['operator.joined', 'operator.invited', 'operator.role-changed', 'operator.removed']);
+});
+
+it('refuses an expired invitation, and a token moved to another tenant', async () => {
+  const res = await call('POST', `/tenants/${a}/operators`, { email: 'late@a.test', role: 'manager' });
+  const { userId } = (await res.json()) as { userId: string };
+  const token = await mailedToken(a, 'late@a.test');
+  await world.tenantDb.withTenant(a, (tx) => tx.$executeRaw`update invitations set expires_at = now() - interval '1 minute' where user_id = ${userId}::uuid`);
+  const expired = await call('POST', '/invitations/accept', { token, password: 'a long enough password' });
+  expect(expired.status).toBe(410);
+  expect(await expired.json()).toMatchObject({ code: 'invitation-expired' });
+  const moved = await call('POST', '/invitations/accept', { token: `${b}${token.slice(token.indexOf('.'))}`, password: 'a long enough password' });
+  expect(moved.status).toBe(404);
+  expect(await moved.json()).toMatchObject({ code: 'invitation-not-found' });
+});
+
+it("as tenant B, cannot see, change or remove tenant A's operators", async () => {
+  const opA = (await (await call('POST', `/tenants/${a}/operators`, { email: 'victim@a.test', role: 'operator' })).json()) as { userId: string };
+  const listB = (await (await call('GET', `/tenants/${b}/operators`, undefined, 'admin:b')).json()) as { email: string }[];
+  expect(listB.map((o) => o.email)).toEqual(['owner@b.test']);
+  for (const [method, body] of [['PATCH', { role: 'admin' }], ['DELETE', undefined]] as const) {
+    const res = await call(method, `/tenants/${b}/operators/${opA.userId}`, body, 'admin:b');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ code: 'not-found' });
+  }
+  const still = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ role: string; status: string }[]>`select role, status from users where id = ${opA.userId}::uuid`);
+  expect(still[0]).toEqual({ role: 'operator', status: 'invited' });
+});
+
+describe('bad input: 4xx problem+json with a stable code, nothing written', () => {
+  const cases: [string, string, () => string, unknown, number, string][] = [
+    ['an invalid role', 'POST', () => `/tenants/${a}/operators`, { email: 'x@a.test', role: 'owner' }, 400, 'invalid-role'],
+    ['a malformed e-mail', 'POST', () => `/tenants/${a}/operators`, { email: 'not-an-email', role: 'operator' }, 400, 'invalid-email'],
+    ['an unknown field', 'POST', () => `/tenants/${a}/operators`, { email: 'x@a.test', role: 'operator', admin: true }, 400, 'unknown-field'],
+    ['an invalid role change', 'PATCH', () => `/tenants/${a}/operators/${newId()}`, { role: 'root' }, 400, 'invalid-role'],
+    ['a weak password', 'POST', () => '/invitations/accept', { token: `${newId()}.${'x'.repeat(43)}`, password: 'short' }, 400, 'weak-password'],
+    ['a made-up token', 'POST', () => '/invitations/accept', { token: `${newId()}.${'x'.repeat(43)}`, password: 'a long enough password' }, 404, 'invitation-not-found'],
+    ['a token without a tenant', 'POST', () => '/invitations/accept', { token: 'y'.repeat(60), password: 'a long enough password' }, 404, 'invitation-not-found'],
+    ['an invalid user id', 'DELETE', () => `/tenants/${a}/operators/nope`, undefined, 400, 'invalid-uuid'],
+    ['an unknown operator', 'DELETE', () => `/tenants/${a}/operators/${newId()}`, undefined, 404, 'not-found'],
+  ];
+  it.each(cases)('%s', async (_l, method, path, body, status, code) => {
+    const before = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ u: number; i: number; m: number }[]>`
+      select (select count(*)::int from users) as u, (select count(*)::int from invitations) as i, (select count(*)::int from mail_outbox) as m`);
+    const res = await call(method, path(), body);
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+    expect(await res.json()).toMatchObject({ code });
+    const after = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ u: number; i: number; m: number }[]>`
+      select (select count(*)::int from users) as u, (select count(*)::int from invitations) as i, (select count(*)::int from mail_outbox) as m`);
+    expect(after).toEqual(before);
+  });
+});
+
+it('refuses operator changes of a suspended tenant with 423', async () => {
+  expect((await call('POST', `/tenants/${b}/suspend`, { reason: 'spec' })).status).toBe(200);
+  try {
+    const res = await call('POST', `/tenants/${b}/operators`, { email: 'new@b.test', role: 'operator' }, 'admin:b');
+    expect(res.status).toBe(423);
+    expect(await res.json()).toMatchObject({ code: 'tenant-suspended' });
+  } finally {
+    await call('POST', `/tenants/${b}/reactivate`);
+  }
+});
+
+it('sets aside a message whose address cannot be decrypted, and delivers the ones behind it', async () => {
+  const bad = newId();
+  await world.tenantDb.withTenant(a, (tx) => tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
+    values (${bad}::uuid, ${a}::uuid, 'v1.not-a-token', 'broken', 'broken', 'invitation')`);
+  await call('POST', `/tenants/${a}/operators`, { email: 'after@a.test', role: 'operator' });
+  expect(await mailedToken(a, 'after@a.test')).toMatch(new RegExp(`^${a}\\.`));
+  const row = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ failed_at: Date | null; sent_at: Date | null; last_error: string }[]>`
+    select failed_at, sent_at, last_error from mail_outbox where id = ${bad}::uuid`);
+  expect(row[0]).toMatchObject({ sent_at: null, failed_at: expect.any(Date), last_error: expect.stringMatching(/could not be decrypted|token/) });
+});

@@ -1,0 +1,188 @@
+import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { Inject, Injectable } from '@nestjs/common';
+import { z } from 'zod';
+import { OperatorEvents, OperatorRole, OperatorRoles, parseTenantId, TenantId } from '@hotdash/contracts';
+import { FieldCipher } from '@hotdash/platform-crypto';
+import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
+import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
+import { publishInTx } from '@hotdash/platform-messaging';
+import { emailHash, INVITATION_TTL_MS, invitationMail, newInvitationToken, PROVISIONING_PRODUCER, tokenHash } from '../../saga/provisioning.saga';
+
+const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number }) => Promise<Buffer>;
+const SCRYPT = { N: 16384, r: 8, p: 1 };
+
+/** scrypt with a random salt, stored as `scrypt$N$r$p$salt$hash` (base64url). */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(password, salt, 32, SCRYPT);
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, hash] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64url');
+  const actual = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p) });
+  return timingSafeEqual(actual, expected);
+}
+
+const roleSchema = z.enum(OperatorRoles, { message: `role must be one of: ${OperatorRoles.join(', ')}` });
+export const inviteBody = z
+  .object({
+    email: z.email({ message: 'email must be an e-mail address' }).max(254),
+    role: roleSchema,
+    displayName: z.string().trim().min(1).max(200).optional(),
+  })
+  .strict();
+export const acceptBody = z
+  .object({
+    token: z.string().min(40).max(200),
+    password: z.string().min(12, 'password must be at least 12 characters').max(200),
+    displayName: z.string().trim().min(1).max(200).optional(),
+  })
+  .strict();
+export const changeRoleBody = z.object({ role: roleSchema }).strict();
+
+const codes = (path: string): string | undefined => (path === 'role' ? 'invalid-role' : path === 'email' ? 'invalid-email' : path === 'password' ? 'weak-password' : undefined);
+
+export interface OperatorDto {
+  userId: string;
+  email: string;
+  displayName: string | null;
+  role: OperatorRole;
+  status: 'invited' | 'active' | 'removed';
+}
+
+/**
+ * Operators of a tenant: invite (role, invitation token with an expiry, invitation e-mail through
+ * the tenant's mail outbox), accept (set a password), change role, remove. Every change is one
+ * transaction on the tenant's shard with its event; a suspended tenant's writes are refused.
+ */
+@Injectable()
+export class OperatorsHandler {
+  constructor(
+    @Inject(TenantDatabase) private readonly db: TenantDatabase,
+    @Inject(ControlDatabase) private readonly control: ControlDatabase,
+    @Inject(FieldCipher) private readonly cipher: FieldCipher,
+    @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
+  ) {}
+
+  private async writable(id: string): Promise<{ tenantId: TenantId; name: string }> {
+    const tenantId = parseTenantId(id);
+    const t = await this.control.client.tenant.findUnique({ where: { id: tenantId } });
+    if (!t || t.status === 'offboarded' || t.status === 'provisioning') throw notFound(`tenant ${tenantId}`);
+    await this.statuses.assertWritable(tenantId);
+    return { tenantId, name: t.name };
+  }
+
+  async invite(id: string, body: unknown, actorId: string): Promise<OperatorDto & { expiresAt: string }> {
+    const input = parseInput(inviteBody, body, codes);
+    const { tenantId, name } = await this.writable(id);
+    const hash = emailHash(tenantId, input.email);
+    const emailEnc = await this.cipher.encrypt(tenantId, 'users.email', input.email);
+    const toEnc = await this.cipher.encrypt(tenantId, 'mail_outbox.to', input.email);
+    const token = newInvitationToken(tenantId);
+    const mail = invitationMail(name, token, input.role);
+    const expiresAt = new Date(Date.now() + INVITATION_TTL_MS);
+    return this.db.withTenant(tenantId, async (tx) => {
+      const existing = await tx.$queryRaw<{ status: string }[]>`select status from users where tenant_id = ${tenantId}::uuid and email_hash = ${hash}`;
+      if (existing[0] && existing[0].status !== 'removed')
+        throw new ProblemException(409, 'operator-exists', 'Operator exists', `this address already belongs to an ${existing[0].status} operator of the tenant`);
+      const userId = newId();
+      if (existing[0]) await tx.$executeRaw`delete from users where tenant_id = ${tenantId}::uuid and email_hash = ${hash}`;
+      await tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status)
+        values (${userId}::uuid, ${tenantId}::uuid, ${emailEnc}, ${hash}, ${input.displayName ?? null}, ${input.role}, 'invited')`;
+      await tx.$executeRaw`insert into invitations (id, tenant_id, user_id, token_hash, expires_at)
+        values (${newId()}::uuid, ${tenantId}::uuid, ${userId}::uuid, ${tokenHash(token)}, ${expiresAt})`;
+      await tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
+        values (${newId()}::uuid, ${tenantId}::uuid, ${toEnc}, ${mail.subject}, ${mail.body}, 'invitation')`;
+      await publishInTx(tx, OperatorEvents.INVITED, { tenantId, userId, role: input.role, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: userId });
+      return { userId, email: input.email, displayName: input.displayName ?? null, role: input.role, status: 'invited' as const, expiresAt: expiresAt.toISOString() };
+    });
+  }
+
+  /** Accepts an invitation: sets the password and activates the operator. The token works once, before it expires. */
+  async accept(body: unknown): Promise<{ tenantId: string; userId: string }> {
+    const input = parseInput(acceptBody, body, codes);
+    const invalid = () => new ProblemException(404, 'invitation-not-found', 'Invitation not found', 'This invitation link is not valid; ask your administrator for a new one.');
+    const dot = input.token.indexOf('.');
+    let tenantId: TenantId;
+    try {
+      tenantId = parseTenantId(input.token.slice(0, dot));
+    } catch {
+      throw invalid();
+    }
+    const passwordHash = await hashPassword(input.password);
+    try {
+      await this.statuses.assertWritable(tenantId);
+      return await this.db.withTenant(tenantId, async (tx) => {
+        const rows = await tx.$queryRaw<{ id: string; user_id: string; expires_at: Date; accepted_at: Date | null }[]>`
+          select id::text, user_id::text, expires_at, accepted_at from invitations where token_hash = ${tokenHash(input.token)} for update`;
+        const inv = rows[0];
+        if (!inv) throw invalid();
+        if (inv.accepted_at) throw new ProblemException(409, 'invitation-used', 'Invitation already used', 'This invitation was accepted already; sign in, or ask for a new invitation.');
+        if (inv.expires_at.getTime() < Date.now()) throw new ProblemException(410, 'invitation-expired', 'Invitation expired', 'This invitation expired; ask your administrator for a new one.');
+        const n = await tx.$executeRaw`update users set status = 'active', password_hash = ${passwordHash},
+          display_name = coalesce(${input.displayName ?? null}, display_name), updated_at = now()
+          where id = ${inv.user_id}::uuid and status = 'invited'`;
+        if (n === 0) throw invalid(); // removed meanwhile
+        await tx.$executeRaw`update invitations set accepted_at = now() where id = ${inv.id}::uuid`;
+        await publishInTx(tx, OperatorEvents.JOINED, { tenantId, userId: inv.user_id }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: inv.user_id });
+        return { tenantId, userId: inv.user_id };
+      });
+    } catch (err) {
+      if (err instanceof TenantNotPlacedError) throw invalid();
+      throw err;
+    }
+  }
+
+  async changeRole(id: string, userIdRaw: string, body: unknown, actorId: string): Promise<OperatorDto> {
+    const { role } = parseInput(changeRoleBody, body, codes);
+    const { tenantId } = await this.writable(id);
+    return this.db.withTenant(tenantId, async (tx) => {
+      const user = await this.user(tx, tenantId, userIdRaw);
+      if (user.role === 'admin' && role !== 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
+      if (user.role !== role) {
+        await tx.$executeRaw`update users set role = ${role}, updated_at = now() where id = ${user.userId}::uuid`;
+        await publishInTx(tx, OperatorEvents.ROLE_CHANGED, { tenantId, userId: user.userId, from: user.role, to: role, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
+      }
+      return { ...user, role };
+    });
+  }
+
+  async remove(id: string, userIdRaw: string, actorId: string): Promise<void> {
+    const { tenantId } = await this.writable(id);
+    await this.db.withTenant(tenantId, async (tx) => {
+      const user = await this.user(tx, tenantId, userIdRaw);
+      if (user.role === 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
+      await tx.$executeRaw`update users set status = 'removed', password_hash = null, updated_at = now() where id = ${user.userId}::uuid`;
+      await tx.$executeRaw`delete from invitations where user_id = ${user.userId}::uuid and accepted_at is null`;
+      await publishInTx(tx, OperatorEvents.REMOVED, { tenantId, userId: user.userId, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
+    });
+  }
+
+  async list(id: string): Promise<OperatorDto[]> {
+    const tenantId = parseTenantId(id);
+    const rows = await this.db.withTenant(tenantId, (tx) =>
+      tx.$queryRaw<{ id: string; email_enc: string; display_name: string | null; role: OperatorRole; status: OperatorDto['status'] }[]>`
+        select id::text, email_enc, display_name, role, status from users where status <> 'removed' order by created_at`,
+    );
+    return Promise.all(rows.map(async (r) => ({ userId: r.id, email: await this.cipher.decrypt(tenantId, 'users.email', r.email_enc), displayName: r.display_name, role: r.role, status: r.status })));
+  }
+
+  private async user(tx: TenantTx, tenantId: TenantId, userIdRaw: string): Promise<OperatorDto> {
+    const rows = await tx.$queryRaw<{ id: string; email_enc: string; display_name: string | null; role: OperatorRole; status: OperatorDto['status'] }[]>`
+      select id::text, email_enc, display_name, role, status from users where id = ${userIdRaw}::uuid and status <> 'removed' for update`;
+    const r = rows[0];
+    // Another tenant's operator answers exactly like one that does not exist (RLS hides it anyway).
+    if (!r) throw notFound(`operator ${userIdRaw}`);
+    return { userId: r.id, email: await this.cipher.decrypt(tenantId, 'users.email', r.email_enc), displayName: r.display_name, role: r.role, status: r.status };
+  }
+
+  private async keepAnAdmin(tx: TenantTx, tenantId: TenantId, leaving: string): Promise<void> {
+    const others = await tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from users
+      where tenant_id = ${tenantId}::uuid and role = 'admin' and status <> 'removed' and id <> ${leaving}::uuid`;
+    if (others[0]!.n === 0) throw new ProblemException(409, 'last-admin', 'Last administrator', 'A tenant keeps at least one administrator: make someone else admin first.');
+  }
+}
