@@ -36,6 +36,12 @@ export interface EventTransportOptions {
    */
   unknownTenant?: 'dead-letter' | 'skip';
   /**
+   * An unknown tenant is retried only while its event is younger than this (default 30 s): the
+   * tenant may be moments from being placed. An older event (a replay, a tenant whose provisioning
+   * was undone) is final at once, so a consumer catching up does not wait on each of them.
+   */
+  unknownTenantGraceMs?: number;
+  /**
    * Events of tenants this returns true for are skipped (logged, offset committed, nothing
    * written): consumers doing work for tenants skip suspended tenants' new work; audit skips tenants
    * being offboarded, whose data is being erased.
@@ -197,7 +203,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     for (let attempt = firstAttempt; ; attempt++) {
       if (error !== undefined) {
         const e = toError(error);
-        const fatal = e instanceof NonRetryableError;
+        const stale = e instanceof TenantNotPlacedError && Date.now() - Date.parse(envelope.occurredAt) > (this.options.unknownTenantGraceMs ?? 30_000);
+        const fatal = e instanceof NonRetryableError || stale;
         if (fatal || attempt > maxAttempts) {
           if (e instanceof TenantNotPlacedError && this.options.unknownTenant === 'skip') {
             this.options.log?.(`[${this.options.consumer}] skipping ${envelope.type} ${envelope.id}: ${e.message}`);

@@ -60,8 +60,13 @@ async function footprint(tenantId: TenantId): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const shard of await world.shards()) {
     const counts = await world.tenantDb.withTenantOnShard(shard, tenantId, async (tx) => {
+      // Every table with a tenant_id column (audit log, outbox and inbox included), from the catalogue.
+      const tables = await tx.$queryRaw<{ t: string }[]>`select c.relname as t from pg_class c
+        join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'public' and c.relkind = 'r' order by 1`;
       const r: Record<string, number> = {};
-      for (const t of TENANT_TABLES) r[`${shard.name}.${t}`] = (await tx.$queryRawUnsafe<{ n: number }[]>(`select count(*)::int as n from ${t}`))[0]!.n;
+      for (const { t } of tables) r[`${shard.name}.${t}`] = (await tx.$queryRawUnsafe<{ n: number }[]>(`select count(*)::int as n from ${t}`))[0]!.n;
+      expect(tables.map((x) => x.t)).toEqual(expect.arrayContaining(TENANT_TABLES));
       return r;
     });
     Object.assign(out, counts);

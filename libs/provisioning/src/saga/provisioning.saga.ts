@@ -110,6 +110,10 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
     },
     async compensate(ctx) {
       const tenantId = tenantOf(ctx);
+      // Whatever else reached the tenant's shard meanwhile (the audit consumer's entries for its
+      // provisioning events, inbox rows) goes too, while the placement still says where it is.
+      const placed = await control.client.tenantPlacement.findUnique({ where: { tenantId } });
+      if (placed) await tenantDb.withTenant(tenantId, (tx) => tx.$queryRaw`select * from erase_tenant(${tenantId}::uuid)`);
       // A security-definer function: the application role cannot delete tenants, placements or keys,
       // and the function refuses any tenant that is not still being provisioned.
       await control.client.$queryRaw`select discard_provisioning_tenant(${tenantId}::uuid)`;
