@@ -183,7 +183,7 @@ describe.each(['shard-1', 'shard-2'])('on %s', (shardName) => {
     }
   });
   afterAll(async () => {
-    // The seeded rows are not real data (an outbox row with a made-up topic would stall the relay):
+    // The seeded rows are not real data (an outbox row with a made-up topic, mail without an address):
     // remove them as the owner, who is subject to the forced policies too, so in tenant A's context.
     const shard = shardsUnderTest.find((s) => s.name === shardName)!;
     const owner = await world.connect(shard, 'owner');

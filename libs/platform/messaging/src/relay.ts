@@ -1,4 +1,4 @@
-import type { Envelope } from '@hotdash/contracts';
+import { ALL_TOPICS, deadLetterTopic, type Envelope } from '@hotdash/contracts';
 import { Databases, DbLocation, listen, Listener } from '@hotdash/platform-db';
 import { headersFor } from './headers';
 import type { KafkaProducerPort } from './kafka/kafka.port';
@@ -21,6 +21,11 @@ interface OutboxRow {
   key: string;
   envelope: Envelope;
 }
+
+/** Topics an outbox row may name; anything else can never be published. */
+const PUBLISHABLE = new Set<string>(ALL_TOPICS.flatMap((t) => [t, deadLetterTopic(t)]));
+/** Kafka's default message.max.bytes is about 1 MB; keep a margin for headers and batching. */
+const MAX_EVENT_BYTES = 900_000;
 
 // Serialises drains of one database across relay instances so that one tenant's events are
 // published in the order they were written; SKIP LOCKED keeps a blocked instance from waiting.
@@ -93,11 +98,22 @@ export class OutboxRelay {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(${DRAIN_LOCK_KEY}::bigint) as locked`;
         if (!lock?.locked) return 0;
         const rows = await tx.$queryRaw<OutboxRow[]>`select id::text as id, topic, key, envelope from outbox
-          where published_at is null order by seq limit ${batchSize} for update skip locked`;
+          where published_at is null and failed_at is null order by seq limit ${batchSize} for update skip locked`;
         if (rows.length === 0) return 0;
-        await this.producer.send(rows.map((r) => ({ topic: r.topic, key: r.key, value: JSON.stringify(r.envelope), headers: headersFor(r.envelope) })));
-        this.options.afterSend?.(rows.length);
-        await tx.$executeRaw`update outbox set published_at = now() where id = any(${rows.map((r) => r.id)}::uuid[])`;
+        const records = rows.map((r) => ({ id: r.id, topic: r.topic, key: r.key, value: JSON.stringify(r.envelope), headers: headersFor(r.envelope) }));
+        // Rows that can never be published are set aside with the reason, not retried forever.
+        const poison = records.filter((r) => !PUBLISHABLE.has(r.topic) || Buffer.byteLength(r.value) > MAX_EVENT_BYTES);
+        for (const p of poison) {
+          const reason = PUBLISHABLE.has(p.topic) ? `event of ${Buffer.byteLength(p.value)} bytes exceeds ${MAX_EVENT_BYTES}` : `unknown topic ${JSON.stringify(p.topic)}`;
+          this.options.onError?.(new Error(`outbox row ${p.id} set aside: ${reason}`));
+          await tx.$executeRaw`update outbox set failed_at = now(), last_error = ${reason} where id = ${p.id}::uuid`;
+        }
+        const sendable = records.filter((r) => !poison.includes(r));
+        if (sendable.length > 0) {
+          await this.producer.send(sendable.map(({ id: _id, ...r }) => r));
+          this.options.afterSend?.(sendable.length);
+          await tx.$executeRaw`update outbox set published_at = now() where id = any(${sendable.map((r) => r.id)}::uuid[])`;
+        }
         return rows.length;
       },
       { timeout: 60_000, maxWait: 10_000 },

@@ -1,0 +1,43 @@
+// The relay sets aside an outbox row that can never be published (unknown topic, too large) with
+// the reason, and publishes the events behind it instead of stalling the whole shard.
+import { Topics } from '@hotdash/contracts';
+import { newId } from '@hotdash/platform-db';
+import { KafkaProbe, TestWorld, waitFor } from '@hotdash/testing';
+import { createKafkaClient } from './kafka';
+import { publishInTx } from './outbox';
+import { OutboxRelay } from './relay';
+
+const world = new TestWorld();
+afterAll(() => world.close());
+
+it('sets aside unpublishable rows and publishes the events behind them', async () => {
+  const { a } = await world.twoTenantWorld();
+  const probe = await KafkaProbe.start(Topics.TENANTS);
+  const kafka = createKafkaClient({ brokers: world.config.kafka.brokers, clientId: 'relay-spec' });
+  const errors: string[] = [];
+  const relay = new OutboxRelay(world.dbs, a.shard, await kafka.producer(), { onError: (e) => errors.push(e.message) });
+  const bad = newId();
+  const huge = newId();
+  try {
+    const good = await world.tenantDb.withTenant(a.id, async (tx) => {
+      await tx.$executeRaw`insert into outbox (id, tenant_id, topic, key, type, version, envelope)
+        values (${bad}::uuid, ${a.id}::uuid, 'no.such.topic', ${a.id}, 'tenant.created', 1, '{}'::jsonb)`;
+      await tx.$executeRaw`insert into outbox (id, tenant_id, topic, key, type, version, envelope)
+        values (${huge}::uuid, ${a.id}::uuid, ${Topics.TENANTS}, ${a.id}, 'tenant.created', 1, ${JSON.stringify({ pad: 'x'.repeat(1_000_000) })}::jsonb)`;
+      return publishInTx(tx, 'tenant.created', { tenantId: a.id, name: 'behind the poison', plan: 'basic', shard: a.shard.name, createdBy: 'spec' }, { tenantId: a.id, producer: 'relay-spec', correlationId: 'c' });
+    });
+    relay.start();
+    await waitFor('the good event on Kafka', async () => probe.envelopes().some((e) => e.id === good.id), 30_000);
+    const rows = await world.tenantDb.withTenant(a.id, (tx) => tx.$queryRaw<{ id: string; published_at: Date | null; failed_at: Date | null; last_error: string | null }[]>`
+      select id::text, published_at, failed_at, last_error from outbox where id in (${bad}::uuid, ${huge}::uuid) order by seq`);
+    expect(rows).toEqual([
+      { id: bad, published_at: null, failed_at: expect.any(Date), last_error: 'unknown topic "no.such.topic"' },
+      { id: huge, published_at: null, failed_at: expect.any(Date), last_error: expect.stringMatching(/exceeds/) },
+    ]);
+    expect(errors.some((e) => e.includes(bad))).toBe(true);
+  } finally {
+    await relay.stop();
+    await kafka.close();
+    await probe.close();
+  }
+});
