@@ -89,6 +89,26 @@ it('records the whole provisioning of a tenant in its audit log, verifiably, and
   expect(announced.map((e) => (e.payload as { seq: number }).seq).sort((x, y) => x - y)).toEqual(PROVISIONING_TRAIL.map((_, i) => i + 1));
 }, 90_000);
 
+it('provisions 50 tenants concurrently across processes, each with its whole saga trail in its own verified audit log', async () => {
+  const tenants = await Promise.all(Array.from({ length: 50 }, (_, i) => signUp(`E2E Concurrent ${i}`)));
+  const verify = new VerifyAuditChainHandler(world.tenantDb, repo);
+  for (const t of tenants) {
+    const tenantId = parseTenantId(t.id);
+    const entries = await waitFor(`the audit trail of ${tenantId}`, async () => {
+      const rows = await world.tenantDb.withTenant(tenantId, (tx) => repo.page(tx, tenantId, 0, 100));
+      return rows.length >= PROVISIONING_TRAIL.length ? rows : undefined;
+    }, 60_000);
+    expect(entries.map((e) => e.eventType)).toEqual(PROVISIONING_TRAIL);
+    expect(entries.every((e) => e.tenantId === tenantId)).toBe(true);
+    expect(await verify.execute(tenantId)).toEqual({ ok: true, checked: PROVISIONING_TRAIL.length });
+  }
+  // Exactly one admin each, in its own shard.
+  for (const t of tenants) {
+    const admins = await world.tenantDb.withTenant(parseTenantId(t.id), (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from users where role = 'admin'`);
+    expect(admins[0]!.n).toBe(1);
+  }
+}, 240_000);
+
 it('as tenant B, sees none of tenant A audit entries', async () => {
   const [a, b] = [await signUp('E2E Isolation A'), await signUp('E2E Isolation B')];
   const idA = parseTenantId(a.id);
