@@ -1,14 +1,10 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post } from '@nestjs/common';
-import { parseUuidParam, ProblemException } from '@hotdash/platform-http';
+import { parseHeader, parseUuidParam } from '@hotdash/platform-http';
 import { OperatorDto, OperatorsHandler } from './use-cases/operators/operators.handler';
 
 const ACTOR_HEADER = 'x-hotdash-actor';
 
-function actorOf(v: string | undefined): string {
-  if (v === undefined || v === '') return 'ops:unknown';
-  if (v.length > 200 || !/^[\x21-\x7e]+$/.test(v)) throw new ProblemException(400, 'invalid-header', 'Invalid header', `${ACTOR_HEADER} must be 1-200 visible ASCII characters`);
-  return v;
-}
+const actorOf = (v: string | undefined): string => parseHeader(v, ACTOR_HEADER, 'ops:unknown');
 
 /** A tenant's operators (tenant admins manage them; the gateway will front this with their identity). */
 @Controller()

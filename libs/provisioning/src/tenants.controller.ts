@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put } from '@nestjs/common';
 import { ControlDatabase, newId } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { notFound, parseUuidParam, ProblemException } from '@hotdash/platform-http';
+import { notFound, parseHeader, parseUuidParam } from '@hotdash/platform-http';
 import { CreateTenantCommand } from './use-cases/create-tenant/create-tenant.command';
 import { CreateTenantHandler, SignUpAccepted } from './use-cases/create-tenant/create-tenant.handler';
 import { TenantDto, TenantsRepository } from './tenants.repository';
@@ -13,14 +13,6 @@ import { OffboardingAccepted, OffboardTenantHandler } from './use-cases/offboard
 const ACTOR_HEADER = 'x-hotdash-actor';
 const CORRELATION_HEADER = 'x-correlation-id';
 const IDEMPOTENCY_HEADER = 'idempotency-key';
-
-function headerValue(v: string | undefined, name: string, fallback: string): string;
-function headerValue(v: string | undefined, name: string, fallback?: undefined): string | undefined;
-function headerValue(v: string | undefined, name: string, fallback?: string): string | undefined {
-  if (v === undefined || v === '') return fallback;
-  if (v.length > 200 || !/^[\x21-\x7e]+$/.test(v)) throw new ProblemException(400, 'invalid-header', 'Invalid header', `${name} must be 1-200 visible ASCII characters`);
-  return v;
-}
 
 export interface ProvisioningView {
   tenantId: string;
@@ -50,26 +42,26 @@ export class TenantsController {
   @Post(':id/offboard')
   @HttpCode(202)
   offboard(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string): Promise<OffboardingAccepted> {
-    return this.offboarding.execute(parseUuidParam(id), body, headerValue(actor, ACTOR_HEADER, 'ops:unknown'));
+    return this.offboarding.execute(parseUuidParam(id), body, parseHeader(actor, ACTOR_HEADER, 'ops:unknown'));
   }
 
   /** Suspends an active tenant: its writes are refused, its reads allowed, consumers skip its new work. */
   @Post(':id/suspend')
   @HttpCode(200)
   suspend(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
-    return this.statusChanges.suspend(parseUuidParam(id), body, headerValue(actor, ACTOR_HEADER, 'ops:unknown'), headerValue(correlation, CORRELATION_HEADER, newId()));
+    return this.statusChanges.suspend(parseUuidParam(id), body, parseHeader(actor, ACTOR_HEADER, 'ops:unknown'), parseHeader(correlation, CORRELATION_HEADER, newId()));
   }
 
   @Post(':id/reactivate')
   @HttpCode(200)
   reactivate(@Param('id') id: string, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
-    return this.statusChanges.reactivate(parseUuidParam(id), headerValue(actor, ACTOR_HEADER, 'ops:unknown'), headerValue(correlation, CORRELATION_HEADER, newId()));
+    return this.statusChanges.reactivate(parseUuidParam(id), parseHeader(actor, ACTOR_HEADER, 'ops:unknown'), parseHeader(correlation, CORRELATION_HEADER, newId()));
   }
 
   /** Changes the plan; the new limits apply at once. */
   @Put(':id/plan')
   changePlan(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
-    return this.planChanges.execute(parseUuidParam(id), body, headerValue(actor, ACTOR_HEADER, 'ops:unknown'), headerValue(correlation, CORRELATION_HEADER, newId()));
+    return this.planChanges.execute(parseUuidParam(id), body, parseHeader(actor, ACTOR_HEADER, 'ops:unknown'), parseHeader(correlation, CORRELATION_HEADER, newId()));
   }
 
   /** Starts provisioning; 202 with the saga id. The same Idempotency-Key always answers for the same tenant. */
@@ -83,9 +75,9 @@ export class TenantsController {
   ): Promise<SignUpAccepted> {
     const cmd = CreateTenantCommand.create(
       body,
-      headerValue(actor, ACTOR_HEADER, 'ops:unknown'),
-      headerValue(correlation, CORRELATION_HEADER, newId()),
-      headerValue(idempotencyKey, IDEMPOTENCY_HEADER),
+      parseHeader(actor, ACTOR_HEADER, 'ops:unknown'),
+      parseHeader(correlation, CORRELATION_HEADER, newId()),
+      parseHeader(idempotencyKey, IDEMPOTENCY_HEADER),
     );
     return this.createTenant.execute(cmd);
   }

@@ -35,3 +35,12 @@ export function parseUuidParam(value: string, name = 'id'): string {
   if (!z.uuid().safeParse(value).success) throw new ProblemException(400, 'invalid-uuid', 'Invalid identifier', `${name} must be a UUID`);
   return value.toLowerCase();
 }
+
+/** A header of 1–200 visible ASCII characters, or `fallback` when absent (400 invalid-header otherwise). */
+export function parseHeader(value: string | undefined, name: string, fallback: string): string;
+export function parseHeader(value: string | undefined, name: string, fallback?: undefined): string | undefined;
+export function parseHeader(value: string | undefined, name: string, fallback?: string): string | undefined {
+  if (value === undefined || value === '') return fallback;
+  if (value.length > 200 || !/^[\x21-\x7e]+$/.test(value)) throw new ProblemException(400, 'invalid-header', 'Invalid header', `${name} must be 1-200 visible ASCII characters`);
+  return value;
+}
