@@ -154,7 +154,9 @@ export class SagaEngine {
     };
     if (options.tx) return create(options.tx);
     const result = await this.dbs.control().$transaction(create, { timeout: 10_000, maxWait: 10_000 });
-    await this.kick(result.sagaId);
+    // A new saga waits for its first step (no need to look); a found one may wait for anything.
+    if (result.created) await this.enqueue('run', { id: result.sagaId, tenant_id: options.tenantId ?? null }, 0);
+    else await this.kick(result.sagaId);
     return result;
   }
 
@@ -295,13 +297,14 @@ export class SagaEngine {
     }
     const finished = await this.dbs.control().$transaction(
       async (tx) => {
-        const moved = await tx.$executeRaw`update sagas set current_step = ${index + 1}, updated_at = now(),
+        // One statement moves the saga on and hands back its new state (no reload).
+        const [updated] = await tx.$queryRaw<SagaRow[]>`update sagas set current_step = ${index + 1}, updated_at = now(),
           state = state || jsonb_build_object(${step.id}::text, ${JSON.stringify(output)}::jsonb)
-          where id = ${saga.id}::uuid and status = 'running' and current_step = ${index}`;
-        if (moved === 0) return undefined; // someone else completed it meanwhile
+          where id = ${saga.id}::uuid and status = 'running' and current_step = ${index}
+          returning id::text, type, tenant_id::text, status, input, state, current_step, failed_step, last_error, pending_job, created_at, finished_at`;
+        if (!updated) return undefined; // someone else completed it meanwhile
         await tx.$executeRaw`update saga_steps set status = 'completed', completed_at = now(), last_error = null,
           compensation_registered = ${typeof step.compensate === 'function'} where saga_id = ${saga.id}::uuid and step_index = ${index}`;
-        const updated = (await this.loadSaga(tx, saga.id))!;
         await def.hooks?.onStepCompleted?.(tx, toRecord(updated), step, output);
         const last = index + 1 >= def.steps.length;
         if (last) {
@@ -406,7 +409,7 @@ export class SagaEngine {
    * Enqueues the saga's next job and records it as the one the saga waits for. Ids are deterministic
    * per (saga, kind, step, try), so a repeated call never queues the same job twice.
    */
-  private async enqueue(kind: JobKind, saga: SagaRow, stepIndex: number, delayMs = 0, attempt: number | string = 0): Promise<void> {
+  private async enqueue(kind: JobKind, saga: Pick<SagaRow, 'id' | 'tenant_id'>, stepIndex: number, delayMs = 0, attempt: number | string = 0): Promise<void> {
     const jobId = `${saga.id}.${kind}.${stepIndex}.${attempt}`;
     await this.dbs.control().$executeRaw`update sagas set pending_job = ${jobId} where id = ${saga.id}::uuid`;
     await this.queue.add(kind, { sagaId: saga.id, stepIndex, tenantId: saga.tenant_id }, { jobId, delay: delayMs, removeOnComplete: true, removeOnFail: 1_000, attempts: 1 });
