@@ -3,24 +3,22 @@
 // or fully compensated, and no step's effect exists twice.
 import Redis from 'ioredis';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
-import { LocalKms } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { WeaviateVectorStore } from '@hotdash/platform-vector';
 import { ServiceProcess, startProcess, TestWorld, waitFor } from '@hotdash/testing';
-import { DEFAULT_WORKFLOWS, provisioningSaga, ProvisioningSteps } from './provisioning.saga';
+import { DEFAULT_WORKFLOWS, provisioningDeps, provisioningSaga, ProvisioningSteps } from './provisioning.saga';
 import { startProvisioning } from './start-provisioning';
 
 jest.setTimeout(300_000);
 
 const world = new TestWorld();
 const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
-const kms = LocalKms.fromEnv();
-const vectors = WeaviateVectorStore.fromConfig(world.config);
+const deps = provisioningDeps(world.dbs, world.config, world.router, world.tenantDb);
+const { kms, vectors } = deps;
 const queueName = `provisioning-crash-${newId()}`;
 // Only enqueues (no worker here): the child processes do the work.
 const starter = new SagaEngine(world.dbs, world.config, { queueName });
-starter.register(provisioningSaga({ dbs: world.dbs, control: undefined as never, tenantDb: world.tenantDb, router: world.router, keyring: undefined as never, cipher: undefined as never, kms, vectors }));
+starter.register(provisioningSaga(deps));
 
 afterAll(async () => {
   await starter.close();
@@ -83,7 +81,11 @@ it('ends every saga provisioned or compensated, each effect once, across kills a
   }
   await worker?.stop();
   expect(await done()).toBe(true);
-  expect(crashes).toBe(plans.length); // every planned kill happened
+  // Every planned kill point was reached by a worker that then died there. Two sagas can reach
+  // theirs in the same moment and share one SIGKILL, so exits can be fewer than kill points.
+  for (const s of sagas) expect({ saga: s.sagaId, crash: s.crash, killed: await redis.get(`crash-marker:${s.sagaId}`) }).toEqual({ saga: s.sagaId, crash: s.crash, killed: '1' });
+  expect(crashes).toBeGreaterThanOrEqual(1);
+  expect(crashes).toBeLessThanOrEqual(plans.length);
 
   for (const s of sagas) {
     const st = (await starter.status(s.sagaId))!;

@@ -93,6 +93,7 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
  */
 export class SagaEngine {
   private readonly definitions = new Map<string, SagaDefinition>();
+  private readonly connection: ReturnType<typeof redisConnection>;
   private readonly queue: Queue;
   private worker?: Worker;
   private readonly opts: Required<Omit<SagaEngineOptions, 'log'>> & Pick<SagaEngineOptions, 'log'>;
@@ -115,8 +116,6 @@ export class SagaEngine {
     this.connection = redisConnection(config);
     this.queue = new Queue(this.opts.queueName, { connection: this.connection });
   }
-
-  private readonly connection: ReturnType<typeof redisConnection>;
 
   register<I extends Json>(definition: SagaDefinition<I>): this {
     const ids = new Set(definition.steps.map((s) => s.id));
@@ -164,7 +163,10 @@ export class SagaEngine {
   async kick(sagaId: string): Promise<void> {
     const saga = await this.loadSaga(this.dbs.control(), sagaId);
     if (!saga || (saga.status !== 'running' && saga.status !== 'compensating')) return;
-    if (saga.pending_job) {
+    // The recorded job counts only if it is of the kind the saga waits for now: a run job left
+    // over from before the saga switched to compensating (its worker killed in between) does not.
+    const waitsFor: JobKind = saga.status === 'running' ? 'run' : 'compensate';
+    if (saga.pending_job?.includes(`.${waitsFor}.`)) {
       const job = await this.queue.getJob(saga.pending_job);
       if (job && !(await job.isCompleted()) && !(await job.isFailed())) return;
     }
@@ -268,7 +270,11 @@ export class SagaEngine {
 
   /** Runs one step; returns what happened, or the saga to go on with when the next step may run at once. */
   private async runStep(index: number, def: SagaDefinition, saga: SagaRow, step: SagaStep): Promise<string | { next: number; saga: SagaRow }> {
-    if (saga.status !== 'running') return `skipped: saga ${saga.status}`;
+    if (saga.status !== 'running') {
+      // Switched to compensating by a worker killed before it enqueued the compensation: carry on for it.
+      if (saga.status === 'compensating') await this.kick(saga.id);
+      return `skipped: saga ${saga.status}`;
+    }
     if (saga.current_step > index) {
       // Completed before (a redelivered job, or resume() after a crash): just make sure the saga moves on.
       await this.enqueueAfter(saga.id, index);
@@ -422,4 +428,3 @@ export class SagaEngine {
   }
 }
 
-export { NonRetryableStepError };
