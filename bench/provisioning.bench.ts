@@ -7,11 +7,9 @@
 //
 // Env: BENCH_TENANTS (per path per round, 100), BENCH_ROUNDS (2), BENCH_IN_FLIGHT (20).
 import { performance } from 'node:perf_hooks';
-import { LocalKms, FieldCipher, TenantKeyring } from '@hotdash/platform-crypto';
-import { ControlDatabase, newId } from '@hotdash/platform-db';
+import { newId } from '@hotdash/platform-db';
 import { SagaEngine, SagaStepContext, Json } from '@hotdash/platform-jobs';
-import { WeaviateVectorStore } from '@hotdash/platform-vector';
-import { provisioningSaga, ProvisioningSteps, ProvisionTenantInput, sealInput, startProvisioning, SignUp } from '@hotdash/provisioning';
+import { provisioningDeps, provisioningSaga, ProvisioningSteps, ProvisionTenantInput, sealInput, startProvisioning, SignUp } from '@hotdash/provisioning';
 import { TestWorld } from '@hotdash/testing';
 import { parseTenantId } from '@hotdash/contracts';
 
@@ -20,18 +18,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 20);
 
 const world = new TestWorld({ poolSize: 20 });
-const kms = LocalKms.fromEnv();
-const keyring = new TenantKeyring(world.dbs, kms);
-const deps = {
-  dbs: world.dbs,
-  control: new ControlDatabase(world.dbs),
-  tenantDb: world.tenantDb,
-  router: world.router,
-  keyring,
-  cipher: new FieldCipher(keyring),
-  kms,
-  vectors: WeaviateVectorStore.fromConfig(world.config),
-};
+const deps = provisioningDeps(world.dbs, world.config, world.router, world.tenantDb);
+const { kms } = deps;
 const activatedAt = new Map<string, number>();
 const def = provisioningSaga(deps);
 // Record the moment each tenant is activated (the activation step's work is done).

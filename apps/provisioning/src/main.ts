@@ -37,7 +37,7 @@ void runService('provisioning', Number(process.env.HOTDASH_PROVISIONING_PORT ?? 
     if (mailing) return;
     mailing = true;
     void (async () => {
-      for (const shard of await app.get(ShardRouter).listShards()) while ((await mail.dispatchOnce(shard)) > 0);
+      for (const shard of await app.get(ShardRouter).listShards()) await mail.drain(shard);
     })()
       .catch((e: Error) => console.error(`[mail] ${e.message}`))
       .finally(() => (mailing = false));

@@ -40,7 +40,7 @@ async function provisioned(name: string, email: string): Promise<TenantId> {
 
 /** Delivers the shards' mail outboxes and returns the invitation token mailed to `to` in tenant `t`. */
 async function mailedToken(t: TenantId, to: string): Promise<string> {
-  for (const s of await world.shards()) while ((await mail.dispatchOnce(s, 500)) > 0);
+  for (const s of await world.shards()) await mail.drain(s, 500);
   const files = readdirSync(join(mailDir, t)).map((f) => readFileSync(join(mailDir, t, f), 'utf8'));
   const eml = files.filter((f) => f.includes(`\r\nTo: ${to}\r\n`)).pop();
   if (!eml) throw new Error(`no mail to ${to} in ${files.length} file(s)`);

@@ -65,7 +65,7 @@ export class Databases {
     return pool;
   }
 
-  control(role: Exclude<DbRole, 'relay'> | 'relay' = 'app'): ControlPrisma {
+  control(role: DbRole = 'app'): ControlPrisma {
     let client = this.controlClients.get(role);
     if (!client) {
       client = createControlPrisma(this.pool(this.controlLocation, role));

@@ -5,8 +5,6 @@ export * from './tenant-database';
 export * from './control-database';
 export * from './notifications';
 export type { TenantTx, TenantPrisma, ControlPrisma, ControlTx } from './clients';
-export { Prisma as TenantPrismaNamespace } from './generated/tenant/client';
-export { Prisma as ControlPrismaNamespace } from './generated/control/client';
 export * from './database.module';
 export * from './catalog-guard';
 export * from './tenant-status';

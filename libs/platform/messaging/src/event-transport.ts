@@ -154,11 +154,6 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     await Promise.all(workers);
   }
 
-  /** Handles one record (a batch of one). */
-  handleRecord(record: IncomingRecord): Promise<void> {
-    return this.handleBatch([record]);
-  }
-
   private async handleTenantGroup(items: Item[]): Promise<void> {
     const tenantId = parseTenantId(items[0]!.envelope.tenantId);
     if (this.options.skipTenant && (await this.options.skipTenant(tenantId))) {
@@ -254,7 +249,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     const parsed = envelopeSchema.safeParse(json);
     if (!parsed.success) throw new DeadLetter('invalid-envelope', `invalid envelope: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     const env = parsed.data as Envelope;
-    if (!isKnownEventType(env.type)) return env; // unknown types are skipped by handleRecord (no handler)
+    if (!isKnownEventType(env.type)) return env; // unknown types are skipped by handleBatch (no handler)
     const schema = payloadSchemaOf(env.type, env.version);
     if (!schema) throw new DeadLetter('unknown-version', `${env.type} version ${env.version} is not known to this consumer`);
     const payload = schema.safeParse(env.payload);

@@ -41,6 +41,9 @@ export interface OffboardingDeps {
   drainMs?: number;
 }
 
+/** Erasure cannot be undone, so its steps have no compensation and retry longer than the engine's default. */
+const ERASURE_TRIES = 10;
+
 type Ctx = SagaStepContext<OffboardTenantInput>;
 type Step = SagaStep<OffboardTenantInput>;
 const tenantOf = (ctx: Ctx): TenantId => parseTenantId(ctx.input.tenantId);
@@ -61,15 +64,13 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
     description: "tenant status offboarding: its writes are refused from now on",
     async run(ctx) {
       const tenantId = tenantOf(ctx);
-      const rows = await control.client.$queryRaw<{ status: string }[]>`select status from tenants where id = ${tenantId}::uuid`;
-      if (rows[0]?.status === 'active' || rows[0]?.status === 'suspended')
-        await control.client.$executeRaw`update tenants set status = 'offboarding', updated_at = now() where id = ${tenantId}::uuid and status in ('active', 'suspended')`;
+      await control.client.$executeRaw`update tenants set status = 'offboarding', updated_at = now() where id = ${tenantId}::uuid and status in ('active', 'suspended')`;
       deps.statuses?.invalidate(tenantId);
       // Every service sees the new status within its cache's lifetime; erase only after that.
       await new Promise((r) => setTimeout(r, deps.drainMs ?? 3_000));
-      return { previous: rows[0]?.status ?? null };
+      return null;
     },
-    maxAttempts: 10,
+    maxAttempts: ERASURE_TRIES,
   };
 
   const knowledgeNamespace: Step = {
@@ -79,7 +80,7 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
       await vectors.deleteTenant(tenantOf(ctx));
       return null;
     },
-    maxAttempts: 10,
+    maxAttempts: ERASURE_TRIES,
   };
 
   const queuedJobs: Step = {
@@ -105,7 +106,7 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
       }
       return { removed };
     },
-    maxAttempts: 10,
+    maxAttempts: ERASURE_TRIES,
   };
 
   const redisKeys: Step = {
@@ -127,7 +128,7 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
       }
       return { deleted };
     },
-    maxAttempts: 10,
+    maxAttempts: ERASURE_TRIES,
   };
 
   const shardRows: Step = {
@@ -146,7 +147,7 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
         };
       });
     },
-    maxAttempts: 10,
+    maxAttempts: ERASURE_TRIES,
   };
 
   const recordAndShred: Step = {
@@ -169,7 +170,7 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
       deps.statuses?.invalidate(tenantId);
       return { erasedRows };
     },
-    maxAttempts: 10,
+    maxAttempts: ERASURE_TRIES,
   };
 
   return {

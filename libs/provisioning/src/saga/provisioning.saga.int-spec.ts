@@ -3,12 +3,10 @@
 // once each, last first, and leaves nothing of the tenant behind; one idempotency key, one tenant.
 import Redis from 'ioredis';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
-import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
-import { ControlDatabase, newId } from '@hotdash/platform-db';
+import { newId } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaEngine, SagaStatus } from '@hotdash/platform-jobs';
-import { WeaviateVectorStore } from '@hotdash/platform-vector';
 import { TestWorld, waitFor } from '@hotdash/testing';
-import { DEFAULT_WORKFLOWS, emailHash, provisioningSaga, ProvisioningDeps, ProvisioningSteps } from './provisioning.saga';
+import { DEFAULT_WORKFLOWS, emailHash, provisioningDeps, provisioningSaga, ProvisioningDeps, ProvisioningSteps } from './provisioning.saga';
 import { ProvisionTenantInput } from './provisioning.input';
 import { startProvisioning } from './start-provisioning';
 
@@ -16,18 +14,8 @@ jest.setTimeout(120_000);
 
 const world = new TestWorld();
 const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
-const kms = LocalKms.fromEnv();
-const keyring = new TenantKeyring(world.dbs, kms);
-const deps: ProvisioningDeps = {
-  dbs: world.dbs,
-  control: new ControlDatabase(world.dbs),
-  tenantDb: world.tenantDb,
-  router: world.router,
-  keyring,
-  cipher: new FieldCipher(keyring),
-  kms,
-  vectors: WeaviateVectorStore.fromConfig(world.config),
-};
+const deps: ProvisioningDeps = provisioningDeps(world.dbs, world.config, world.router, world.tenantDb);
+const { kms } = deps;
 const STEP_IDS = Object.values(ProvisioningSteps);
 const engines: SagaEngine[] = [];
 

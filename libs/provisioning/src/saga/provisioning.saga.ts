@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { KnowledgeEvents, parseTenantId, TenantEvents, TenantId } from '@hotdash/contracts';
-import { FieldCipher, KmsPort, TenantKeyring } from '@hotdash/platform-crypto';
+import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, ControlTx, Databases, newId, ShardRouter, TenantDatabase, TenantTx } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaRecord, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
-import { VectorStore } from '@hotdash/platform-vector';
+import type { PlatformConfig } from '@hotdash/platform-config';
+import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { ProvisionTenantInput, SealedInput } from './provisioning.input';
 
 export const PROVISIONING_SAGA = 'tenant-provisioning';
@@ -36,6 +37,17 @@ export interface ProvisioningDeps {
   cipher: FieldCipher;
   kms: KmsPort;
   vectors: VectorStore;
+}
+
+/**
+ * The provisioning saga's dependencies outside Nest (workers in their own process, specs,
+ * benchmarks): the local KMS from the environment, a keyring and cipher on it, Weaviate from the
+ * configuration. The Nest module provides the same through DI.
+ */
+export function provisioningDeps(dbs: Databases, config: PlatformConfig, router: ShardRouter, tenantDb: TenantDatabase): ProvisioningDeps {
+  const kms = LocalKms.fromEnv();
+  const keyring = new TenantKeyring(dbs, kms);
+  return { dbs, control: new ControlDatabase(dbs), tenantDb, router, keyring, cipher: new FieldCipher(keyring), kms, vectors: WeaviateVectorStore.fromConfig(config) };
 }
 
 type Ctx = SagaStepContext<ProvisionTenantInput>;
@@ -84,6 +96,13 @@ async function unseal(kms: KmsPort, ctx: Ctx): Promise<SealedInput> {
 export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<ProvisionTenantInput> {
   const { control, tenantDb, router, keyring, cipher, kms, vectors } = deps;
   const inTenant = <T>(ctx: Ctx, fn: (tx: TenantTx) => Promise<T>): Promise<T> => tenantDb.withTenant(tenantOf(ctx), fn);
+  /** Compensation of the steps that only insert rows: delete the tenant's rows, children first. */
+  const deleteRows =
+    (...tables: string[]) =>
+    (ctx: Ctx): Promise<void> =>
+      inTenant(ctx, async (tx) => {
+        for (const t of tables) await tx.$executeRawUnsafe(`delete from ${t} where tenant_id = $1::uuid`, tenantOf(ctx));
+      });
 
   /** Creates the tenant (status provisioning), its data key and its placement; announces tenant.created. */
   const tenantRecord: Step = {
@@ -148,13 +167,7 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
         return { adminUserId: userId };
       });
     },
-    async compensate(ctx) {
-      await inTenant(ctx, async (tx) => {
-        await tx.$executeRaw`delete from mail_outbox where tenant_id = ${tenantOf(ctx)}::uuid`;
-        await tx.$executeRaw`delete from invitations where tenant_id = ${tenantOf(ctx)}::uuid`;
-        await tx.$executeRaw`delete from users where tenant_id = ${tenantOf(ctx)}::uuid`;
-      });
-    },
+    compensate: deleteRows('mail_outbox', 'invitations', 'users'),
   };
 
   /** Creates the tenant's Weaviate tenant in the knowledge collection. */
@@ -191,12 +204,7 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
       });
       return { workflows: DEFAULT_WORKFLOWS.map((w) => w.key) };
     },
-    async compensate(ctx) {
-      await inTenant(ctx, async (tx) => {
-        await tx.$executeRaw`delete from approval_workflows where tenant_id = ${tenantOf(ctx)}::uuid`;
-        await tx.$executeRaw`delete from tenant_settings where tenant_id = ${tenantOf(ctx)}::uuid`;
-      });
-    },
+    compensate: deleteRows('approval_workflows', 'tenant_settings'),
   };
 
   /** The model configuration: the shared platform key, or the tenant's own key stored encrypted. */
@@ -220,9 +228,7 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
         on conflict (tenant_id) do nothing`);
       return { mode: m.mode };
     },
-    async compensate(ctx) {
-      await inTenant(ctx, (tx) => tx.$executeRaw`delete from model_configs where tenant_id = ${tenantOf(ctx)}::uuid`);
-    },
+    compensate: deleteRows('model_configs'),
   };
 
   /** Stores the sign-up's knowledge-base documents and announces them for indexing. */
@@ -249,9 +255,7 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
       });
       return { documents: docs.length };
     },
-    async compensate(ctx) {
-      await inTenant(ctx, (tx) => tx.$executeRaw`delete from kb_documents where tenant_id = ${tenantOf(ctx)}::uuid`);
-    },
+    compensate: deleteRows('kb_documents'),
   };
 
   /** Activates the tenant and announces tenant.activated. Last step: nothing after it can fail. */

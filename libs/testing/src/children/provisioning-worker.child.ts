@@ -5,29 +5,16 @@
 // makes that step fail for good.
 import Redis from 'ioredis';
 import { loadConfig } from '@hotdash/platform-config';
-import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
-import { ControlDatabase, Databases, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
+import { Databases, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaEngine } from '@hotdash/platform-jobs';
-import { WeaviateVectorStore } from '@hotdash/platform-vector';
-import { provisioningSaga } from '@hotdash/provisioning';
+import { provisioningDeps, provisioningSaga } from '@hotdash/provisioning';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const redis = new Redis({ host: config.redis.host, port: config.redis.port });
   const dbs = new Databases(config);
   const router = new ShardRouter(dbs);
-  const kms = LocalKms.fromEnv();
-  const keyring = new TenantKeyring(dbs, kms);
-  const def = provisioningSaga({
-    dbs,
-    control: new ControlDatabase(dbs),
-    tenantDb: new TenantDatabase(dbs, router),
-    router,
-    keyring,
-    cipher: new FieldCipher(keyring),
-    kms,
-    vectors: WeaviateVectorStore.fromConfig(config),
-  });
+  const def = provisioningSaga(provisioningDeps(dbs, config, router, new TenantDatabase(dbs, router)));
   const crashOnce = async (sagaId: string, point: string): Promise<void> => {
     if ((await redis.get(`crash-point:${sagaId}`)) !== point) return;
     if (await redis.set(`crash-marker:${sagaId}`, '1', 'EX', 3600, 'NX')) process.kill(process.pid, 'SIGKILL');

@@ -25,6 +25,13 @@ export class MailDispatcher {
     private readonly sender: MailSender,
   ) {}
 
+  /** Delivers the shard's mail until none is left; returns how many messages it handled. */
+  async drain(shard: DbLocation, batch = 50): Promise<number> {
+    let total = 0;
+    for (let n = await this.dispatchOnce(shard, batch); n > 0; n = await this.dispatchOnce(shard, batch)) total += n;
+    return total;
+  }
+
   /** Sends (or sets aside as unsendable) up to `limit` messages of the shard; returns how many it handled. */
   async dispatchOnce(shard: DbLocation, limit = 50): Promise<number> {
     return this.dbs.shard(shard, 'relay').$transaction(
