@@ -98,6 +98,16 @@ it("offboarding tenant A erases it from every store and leaves tenant B's data u
 
   await waitFor('tenant A offboarded', async () => ((await (await call('GET', `/tenants/${a}`)).json()) as { status: string }).status === 'offboarded', 60_000, 100);
 
+  // Ops follow it step by step; B, never offboarded, has no such view.
+  const view = (await (await call('GET', `/tenants/${a}/offboarding`)).json()) as { sagaId: string; status: string; steps: { id: string; status: string; attempts: number; completedAt: string | null }[] };
+  expect(view.sagaId).toBe(sagaId);
+  expect(view.status).toBe('offboarded');
+  expect(view.steps.length).toBeGreaterThan(3);
+  for (const step of view.steps) expect(step).toMatchObject({ status: 'completed', attempts: 1, completedAt: expect.any(String) });
+  const none = await call('GET', `/tenants/${b}/offboarding`);
+  expect(none.status).toBe(404);
+  expect(none.headers.get('content-type')).toContain('application/problem+json');
+
   const afterA = await footprint(a);
   expect(Object.entries(afterA).filter(([, v]) => v !== 0 && v !== false)).toEqual([]);
   expect(await footprint(b)).toEqual(beforeB);

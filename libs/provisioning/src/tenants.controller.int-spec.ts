@@ -9,7 +9,7 @@ import { TestWorld, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 import type { TenantDto } from './tenants.repository';
 import type { SignUpAccepted } from './use-cases/create-tenant/create-tenant.handler';
-import type { ProvisioningView } from './tenants.controller';
+import type { SagaProgressView } from './tenants.controller';
 
 jest.setTimeout(60_000);
 
@@ -43,10 +43,10 @@ function post(body: string, headers: Record<string, string> = {}): Promise<Respo
 
 const signUp = (over: Record<string, unknown> = {}) => ({ name: 'Acme Support', plan: 'basic', admin: { email: 'ada@acme.test', displayName: 'Ada' }, ...over });
 
-async function provisioned(tenantId: string): Promise<ProvisioningView> {
+async function provisioned(tenantId: string): Promise<SagaProgressView> {
   return waitFor(`tenant ${tenantId} to be provisioned`, async () => {
     const res = await fetch(`${base}/tenants/${tenantId}/provisioning`);
-    const view = (await res.json()) as ProvisioningView;
+    const view = (await res.json()) as SagaProgressView;
     return ['provisioned', 'compensated', 'failed'].includes(view.status) ? view : undefined;
   }, 30_000, 50);
 }

@@ -6,6 +6,7 @@ import { CreateTenantCommand } from './use-cases/create-tenant/create-tenant.com
 import { CreateTenantHandler, SignUpAccepted } from './use-cases/create-tenant/create-tenant.handler';
 import { TenantDto, TenantsRepository } from './tenants.repository';
 import { PROVISIONING_SAGA } from './saga/provisioning.saga';
+import { OFFBOARDING_SAGA } from './saga/offboarding.saga';
 import { ChangeTenantStatusHandler } from './use-cases/change-tenant-status/change-tenant-status.handler';
 import { ChangePlanHandler } from './use-cases/change-plan/change-plan.handler';
 import { OffboardingAccepted, OffboardTenantHandler } from './use-cases/offboard-tenant/offboard-tenant.handler';
@@ -14,7 +15,8 @@ const ACTOR_HEADER = 'x-hotdash-actor';
 const CORRELATION_HEADER = 'x-correlation-id';
 const IDEMPOTENCY_HEADER = 'idempotency-key';
 
-export interface ProvisioningView {
+/** A lifecycle saga's progress, step by step (provisioning, offboarding). */
+export interface SagaProgressView {
   tenantId: string;
   sagaId: string;
   status: string;
@@ -92,16 +94,26 @@ export class TenantsController {
 
   /** Each provisioning step's state, for the sign-up page and for ops. */
   @Get(':id/provisioning')
-  async provisioning(@Param('id') id: string): Promise<ProvisioningView> {
-    const tenantId = parseUuidParam(id);
+  provisioning(@Param('id') id: string): Promise<SagaProgressView> {
+    return this.progress(parseUuidParam(id), PROVISIONING_SAGA, 'provisioning', { running: 'provisioning', completed: 'provisioned' });
+  }
+
+  /** Each offboarding step's state (erase shard rows, Weaviate tenant, jobs, Redis keys, data key), for ops. */
+  @Get(':id/offboarding')
+  offboardingProgress(@Param('id') id: string): Promise<SagaProgressView> {
+    return this.progress(parseUuidParam(id), OFFBOARDING_SAGA, 'offboarding', { running: 'offboarding', completed: 'offboarded' });
+  }
+
+  /** The tenant's latest saga of a type, with the saga's status named for the reader. */
+  private async progress(tenantId: string, type: string, what: string, names: Record<string, string>): Promise<SagaProgressView> {
     const rows = await this.control.client.$queryRaw<{ id: string }[]>`select id::text from sagas
-      where type = ${PROVISIONING_SAGA} and tenant_id = ${tenantId}::uuid order by created_at desc limit 1`;
+      where type = ${type} and tenant_id = ${tenantId}::uuid order by created_at desc limit 1`;
     const s = rows[0] && (await this.engine.status(rows[0].id));
-    if (!s) throw notFound(`provisioning of tenant ${tenantId}`);
+    if (!s) throw notFound(`${what} of tenant ${tenantId}`);
     return {
       tenantId,
       sagaId: s.id,
-      status: s.status === 'running' ? 'provisioning' : s.status === 'completed' ? 'provisioned' : s.status,
+      status: names[s.status] ?? s.status,
       failedStep: s.failedStep,
       error: s.lastError,
       steps: s.steps.map((x) => ({
