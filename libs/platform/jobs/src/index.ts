@@ -1,3 +1,4 @@
 export * from './queues';
 export * from './saga/saga.types';
 export * from './saga/saga-engine';
+export * from './tenant-limiter';
