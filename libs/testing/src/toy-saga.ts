@@ -45,14 +45,17 @@ export function toySaga(redis: Redis, events: string[] = []): SagaDefinition<Toy
     type: 'toy',
     steps,
     hooks: {
-      async onStarted(_tx, saga) {
+      startedEvents(saga) {
         events.push(`${saga.id} started`);
+        return [];
       },
-      async onStepCompleted(_tx, saga, step) {
+      stepCompletedEvents(saga, step) {
         events.push(`${saga.id} ${step.id} completed`);
+        return [];
       },
-      async onCompleted(_tx, saga) {
+      completedEvents(saga) {
         events.push(`${saga.id} completed`);
+        return [];
       },
       async onFailed(_tx, saga, failedStep, reason) {
         events.push(`${saga.id} failed at ${failedStep}: ${reason}`);

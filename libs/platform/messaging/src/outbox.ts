@@ -42,11 +42,15 @@ export interface OutboxTx {
  * transaction commits. Never publish to Kafka from a request.
  */
 export async function appendToOutbox(tx: OutboxTx, ...envelopes: Envelope[]): Promise<void> {
-  for (const e of envelopes) {
-    const topic = topicOf(e.type as EventType);
+  for (const e of envelopes.map(outboxRow)) {
     await tx.$executeRaw`insert into outbox (id, tenant_id, topic, key, type, version, envelope)
-      values (${e.id}::uuid, ${e.tenantId}::uuid, ${topic}, ${e.tenantId}, ${e.type}, ${e.version}, ${JSON.stringify(e)}::jsonb)`;
+      values (${e.id}::uuid, ${e.tenantId}::uuid, ${e.topic}, ${e.key}, ${e.type}, ${e.version}, ${JSON.stringify(e.envelope)}::jsonb)`;
   }
+}
+
+/** An outbox table row for an envelope, keyed by tenant (per-tenant order), for writers that batch rows into one statement. */
+export function outboxRow(e: Envelope): { id: string; tenantId: string; topic: string; key: string; type: string; version: number; envelope: Envelope } {
+  return { id: e.id, tenantId: e.tenantId, topic: topicOf(e.type as EventType), key: e.tenantId, type: e.type, version: e.version, envelope: e };
 }
 
 /** buildEnvelope + appendToOutbox, for the common case of one event. */

@@ -5,7 +5,7 @@ import type { PlatformConfig } from '@hotdash/platform-config';
 import { TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { Json, QueueName, redisConnection, SagaDefinition, SagaStep, SagaStepContext, tenantKeyPrefix } from '@hotdash/platform-jobs';
-import { publishInTx } from '@hotdash/platform-messaging';
+import { buildEnvelope, outboxRow, publishInTx } from '@hotdash/platform-messaging';
 import { VectorStore } from '@hotdash/platform-vector';
 import { PROVISIONING_PRODUCER } from './provisioning.saga';
 
@@ -177,15 +177,18 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
     type: OFFBOARDING_SAGA,
     steps: [stopWrites, knowledgeNamespace, queuedJobs, redisKeys, shardRows, recordAndShred],
     hooks: {
-      async onStarted(tx, saga) {
+      startedEvents(saga) {
         const input = saga.input as OffboardTenantInput;
         const tenantId = parseTenantId(input.tenantId);
-        await publishInTx(
-          tx,
-          TenantEvents.OFFBOARDING_STARTED,
-          { tenantId, sagaId: saga.id, reason: input.reason, by: input.requestedBy },
-          { tenantId, producer: PROVISIONING_PRODUCER, correlationId: saga.id, causationId: saga.id },
-        );
+        return [
+          outboxRow(
+            buildEnvelope(
+              TenantEvents.OFFBOARDING_STARTED,
+              { tenantId, sagaId: saga.id, reason: input.reason, by: input.requestedBy },
+              { tenantId, producer: PROVISIONING_PRODUCER, correlationId: saga.id, causationId: saga.id },
+            ),
+          ),
+        ];
       },
     },
   };

@@ -3,7 +3,7 @@ import { KnowledgeEvents, parseTenantId, TenantEvents, TenantId } from '@hotdash
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, ControlTx, Databases, newId, ShardRouter, TenantDatabase, TenantTx } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaRecord, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
-import { publishInTx } from '@hotdash/platform-messaging';
+import { buildEnvelope, outboxRow, publishInTx } from '@hotdash/platform-messaging';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { ProvisionTenantInput, SealedInput } from './provisioning.input';
@@ -273,32 +273,33 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
     },
   };
 
-  const emit = async (tx: ControlTx, saga: SagaRecord, type: 'started' | 'step' | 'provisioned' | 'failed', extra: { step?: string; index?: number; reason?: string } = {}) => {
-    const input = saga.input as ProvisionTenantInput;
-    const tenantId = parseTenantId(input.tenantId);
-    const meta = { tenantId, producer: PROVISIONING_PRODUCER, correlationId: saga.id, causationId: saga.id };
-    if (type === 'started') await publishInTx(tx, TenantEvents.PROVISIONING_STARTED, { tenantId, sagaId: saga.id, name: input.name, plan: input.plan, dedicatedShard: input.dedicatedShard }, meta);
-    if (type === 'step') await publishInTx(tx, TenantEvents.PROVISIONING_STEP_COMPLETED, { tenantId, sagaId: saga.id, step: extra.step!, index: extra.index! }, meta);
-    if (type === 'provisioned') await publishInTx(tx, TenantEvents.PROVISIONED, { tenantId, sagaId: saga.id }, meta);
-    if (type === 'failed') await publishInTx(tx, TenantEvents.PROVISIONING_FAILED, { tenantId, sagaId: saga.id, step: extra.step!, reason: extra.reason!.slice(0, 2000) }, meta);
-  };
-  // The sealed secrets are needed only while steps may still run.
-  const forgetSecrets = (tx: ControlTx, saga: SagaRecord) => tx.$executeRaw`update sagas set input = jsonb_set(input, '{sealed}', 'null'::jsonb) where id = ${saga.id}::uuid`;
+  const metaOf = (saga: SagaRecord) => ({ tenantId: parseTenantId((saga.input as ProvisionTenantInput).tenantId), producer: PROVISIONING_PRODUCER, correlationId: saga.id, causationId: saga.id });
 
   const steps = [tenantRecord, adminUser, knowledgeNamespace, defaultWorkflows, modelConfiguration, initialDocuments, activation];
   return {
     type: PROVISIONING_SAGA,
     steps,
+    // The sealed secrets (admin e-mail, own API key) are needed only while steps may still run.
+    forgetOnEnd: ['sealed'],
     hooks: {
-      onStarted: (tx, saga) => emit(tx, saga, 'started'),
-      onStepCompleted: (tx, saga, step) => emit(tx, saga, 'step', { step: step.id, index: steps.findIndex((s) => s.id === step.id) }),
-      onCompleted: async (tx, saga) => {
-        await emit(tx, saga, 'provisioned');
-        await forgetSecrets(tx, saga);
+      startedEvents: (saga) => {
+        const input = saga.input as ProvisionTenantInput;
+        const tenantId = parseTenantId(input.tenantId);
+        return [
+          outboxRow(
+            buildEnvelope(TenantEvents.PROVISIONING_STARTED, { tenantId, sagaId: saga.id, name: input.name, plan: input.plan, dedicatedShard: input.dedicatedShard }, metaOf(saga)),
+          ),
+        ];
       },
-      onFailed: (tx, saga, failedStep, reason) => emit(tx, saga, 'failed', { step: failedStep, reason }),
-      onCompensated: async (tx, saga) => {
-        await forgetSecrets(tx, saga);
+      stepCompletedEvents: (saga, step) => {
+        const tenantId = parseTenantId((saga.input as ProvisionTenantInput).tenantId);
+        const index = steps.findIndex((s) => s.id === step.id);
+        return [outboxRow(buildEnvelope(TenantEvents.PROVISIONING_STEP_COMPLETED, { tenantId, sagaId: saga.id, step: step.id, index }, metaOf(saga)))];
+      },
+      completedEvents: (saga) => [outboxRow(buildEnvelope(TenantEvents.PROVISIONED, { tenantId: metaOf(saga).tenantId, sagaId: saga.id }, metaOf(saga)))],
+      onFailed: async (tx, saga, failedStep, reason) => {
+        const meta = metaOf(saga);
+        await publishInTx(tx, TenantEvents.PROVISIONING_FAILED, { tenantId: meta.tenantId, sagaId: saga.id, step: failedStep, reason: reason.slice(0, 2000) }, meta);
       },
     },
   };

@@ -3,7 +3,7 @@ import type { TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { ControlTx, Databases, newId } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '../queues';
-import { Json, NonRetryableStepError, SagaDefinition, SagaRecord, SagaStatus, SagaStep, SagaStepContext } from './saga.types';
+import { Json, NonRetryableStepError, SagaDefinition, SagaOutboxRow, SagaRecord, SagaStatus, SagaStep, SagaStepContext } from './saga.types';
 
 export interface SagaEngineOptions {
   /** Tries of a step before its failure is permanent (default 5); a step's own maxAttempts wins. */
@@ -74,6 +74,13 @@ function toRecord(r: SagaRow): SagaRecord {
   };
 }
 
+/** The jsonb object that, merged into a saga's input, clears its forgetOnEnd fields. */
+const forgotten = (def: SagaDefinition): string => JSON.stringify(Object.fromEntries((def.forgetOnEnd ?? []).map((k) => [k, null])));
+
+/** Job ids are deterministic per (saga, kind, step, try): enqueueing the same job twice queues it once. */
+const jobIdOf = (sagaId: string, kind: JobKind, stepIndex: number, attempt: number | string): string => `${sagaId}.${kind}.${stepIndex}.${attempt}`;
+const jobOptions = (jobId: string, delay: number) => ({ jobId, delay, removeOnComplete: true, removeOnFail: 1_000, attempts: 1 });
+
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
 
 /**
@@ -83,9 +90,9 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
  *   completed step is never run again (its job just advances the saga), so a redelivered job is
  *   harmless. Steps themselves are idempotent under the saga id for the crash between their effect
  *   and the commit that records them.
- * - Completing a step, registering its compensation and moving the saga on happen in one control
- *   transaction (with the definition's hook, which writes the outbox event); the next job is
- *   enqueued after that commit. A crash in between is repaired by resume(), which re-enqueues the
+ * - Completing a step, registering its compensation, moving the saga on and writing the step's
+ *   outbox events happen in one control-plane statement; the job then runs the next step itself
+ *   (already marked running by that statement), or the next job is enqueued after it commits. A crash in between is repaired by resume(), which re-enqueues the
  *   current job of every unfinished saga (job ids are deterministic, so nothing is enqueued twice).
  * - A failure retries with exponential backoff; when the tries run out, or at once for a
  *   NonRetryableStepError, the step is marked failed and the registered compensations run, last
@@ -135,28 +142,39 @@ export class SagaEngine {
     options: { tenantId?: TenantId | null; idempotencyKey?: string; sagaId?: string; tx?: ControlTx } = {},
   ): Promise<{ sagaId: string; created: boolean }> {
     const def = this.definition(type);
-    const create = async (tx: ControlTx): Promise<{ sagaId: string; created: boolean }> => {
-      const sagaId = options.sagaId ?? newId();
-      const inserted = await tx.$queryRaw<{ id: string }[]>`
-        insert into sagas (id, type, tenant_id, status, input, idempotency_key)
-        values (${sagaId}::uuid, ${type}, ${options.tenantId ?? null}::uuid, 'running', ${JSON.stringify(input)}::jsonb, ${options.idempotencyKey ?? null})
-        on conflict (type, idempotency_key) do nothing returning id::text`;
-      if (inserted.length === 0) {
-        const existing = await tx.$queryRaw<{ id: string }[]>`select id::text from sagas where type = ${type} and idempotency_key = ${options.idempotencyKey ?? null}`;
-        return { sagaId: existing[0]!.id, created: false };
-      }
-      await tx.$executeRaw`insert into saga_steps (saga_id, step_index, step_id, status)
-        select ${sagaId}::uuid, i - 1, s, 'pending' from unnest(${def.steps.map((s) => s.id)}::text[]) with ordinality as t(s, i)`;
-      const saga = await this.loadSaga(tx, sagaId);
-      await def.hooks?.onStarted?.(tx, toRecord(saga!));
+    const sagaId = options.sagaId ?? newId();
+    const tenantId = options.tenantId ?? null;
+    const key = options.idempotencyKey ?? null;
+    const firstJob = jobIdOf(sagaId, 'run', 0, 0);
+    const record: SagaRecord = { id: sagaId, type, tenantId, status: 'running', input, state: {}, currentStep: 0, failedStep: null, lastError: null };
+    const events = def.hooks?.startedEvents?.(record) ?? [];
+    const db = options.tx ?? this.dbs.control();
+    // One statement records the saga, its steps and its started events, and names its first job;
+    // with an idempotency key already used, nothing is written and the existing saga is answered.
+    const [row] = await db.$queryRaw<{ id: string }[]>`
+      with ins as (
+        insert into sagas (id, type, tenant_id, status, input, idempotency_key, pending_job)
+        values (${sagaId}::uuid, ${type}, ${tenantId}::uuid, 'running', ${JSON.stringify(input)}::jsonb, ${key}, ${firstJob})
+        on conflict (type, idempotency_key) do nothing returning id
+      ), steps as (
+        insert into saga_steps (saga_id, step_index, step_id, status)
+        select ins.id, t.i - 1, t.s, 'pending' from ins, unnest(${def.steps.map((s) => s.id)}::text[]) with ordinality as t(s, i)
+      ), events as (
+        insert into outbox (id, tenant_id, topic, key, type, version, envelope)
+        select (e->>'id')::uuid, (e->>'tenantId')::uuid, e->>'topic', e->>'key', e->>'type', (e->>'version')::int, e->'envelope'
+        from jsonb_array_elements(${JSON.stringify(events)}::jsonb) e where exists (select 1 from ins)
+      )
+      select id::text from ins`;
+    if (row) {
+      // A new saga waits for its first step (no need to look). With the caller's transaction, the caller kicks after commit.
+      if (!options.tx) await this.queue.add('run', { sagaId, stepIndex: 0, tenantId }, jobOptions(firstJob, 0));
       return { sagaId, created: true };
-    };
-    if (options.tx) return create(options.tx);
-    const result = await this.dbs.control().$transaction(create, { timeout: 10_000, maxWait: 10_000 });
-    // A new saga waits for its first step (no need to look); a found one may wait for anything.
-    if (result.created) await this.enqueue('run', { id: result.sagaId, tenant_id: options.tenantId ?? null }, 0);
-    else await this.kick(result.sagaId);
-    return result;
+    }
+    // The key's saga (committed by a concurrent sign-up, maybe after this statement's snapshot).
+    const [existing] = await db.$queryRaw<{ id: string }[]>`select id::text from sagas where type = ${type} and idempotency_key = ${key}`;
+    if (!existing) throw new Error(`saga ${type} with idempotency key ${key} neither created nor found`);
+    if (!options.tx) await this.kick(existing.id);
+    return { sagaId: existing.id, created: false };
   }
 
   /** Enqueues the job an unfinished saga waits for, unless that job is still queued or running. */
@@ -256,11 +274,11 @@ export class SagaEngine {
     // still recorded (and resumable) before the next step starts, without a queue hop per step.
     let current: SagaRow = saga;
     let index = job.data.stepIndex;
+    let attempt: number | undefined;
     for (;;) {
-      const result = await this.runStep(index, def, current, def.steps[index]!);
+      const result = await this.runStep(index, def, current, def.steps[index]!, attempt);
       if (typeof result === 'string') return result;
-      current = result.saga;
-      index = result.next;
+      ({ saga: current, next: index, attempt } = result);
     }
   }
 
@@ -268,8 +286,18 @@ export class SagaEngine {
     return { sagaId: saga.id, tenantId: saga.tenant_id as TenantId | null, input: saga.input, state: saga.state ?? {}, attempt };
   }
 
-  /** Runs one step; returns what happened, or the saga to go on with when the next step may run at once. */
-  private async runStep(index: number, def: SagaDefinition, saga: SagaRow, step: SagaStep): Promise<string | { next: number; saga: SagaRow }> {
+  /**
+   * Runs one step; returns what happened, or the saga to go on with when the next step may run at
+   * once (already marked running, with its attempt number). `marked` is the attempt when the step
+   * was marked running by the previous step's completion.
+   */
+  private async runStep(
+    index: number,
+    def: SagaDefinition,
+    saga: SagaRow,
+    step: SagaStep,
+    marked?: number,
+  ): Promise<string | { next: number; saga: SagaRow; attempt: number }> {
     if (saga.status !== 'running') {
       // Switched to compensating by a worker killed before it enqueued the compensation: carry on for it.
       if (saga.status === 'compensating') await this.kick(saga.id);
@@ -281,10 +309,8 @@ export class SagaEngine {
       return 'skipped: already completed';
     }
     if (saga.current_step < index) return 'skipped: not yet';
-    const [row] = await this.dbs.control().$queryRaw<{ attempts: number }[]>`
-      update saga_steps set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now())
-      where saga_id = ${saga.id}::uuid and step_index = ${index} returning attempts`;
-    const attempt = row!.attempts;
+    // Marked running (and its try counted) before it runs, so a step that kills its worker still uses up its tries.
+    const attempt = marked ?? (await this.markRunning(saga.id, index));
     let output: Json;
     try {
       output = ((await step.run(this.context(saga, attempt))) ?? null) as Json;
@@ -301,29 +327,68 @@ export class SagaEngine {
       await this.fail(def, saga, step, index, errorText(err));
       return 'failed';
     }
-    const finished = await this.dbs.control().$transaction(
-      async (tx) => {
-        // One statement moves the saga on and hands back its new state (no reload).
-        const [updated] = await tx.$queryRaw<SagaRow[]>`update sagas set current_step = ${index + 1}, updated_at = now(),
-          state = state || jsonb_build_object(${step.id}::text, ${JSON.stringify(output)}::jsonb)
-          where id = ${saga.id}::uuid and status = 'running' and current_step = ${index}
-          returning id::text, type, tenant_id::text, status, input, state, current_step, failed_step, last_error, pending_job, created_at, finished_at`;
-        if (!updated) return undefined; // someone else completed it meanwhile
-        await tx.$executeRaw`update saga_steps set status = 'completed', completed_at = now(), last_error = null,
-          compensation_registered = ${typeof step.compensate === 'function'} where saga_id = ${saga.id}::uuid and step_index = ${index}`;
-        await def.hooks?.onStepCompleted?.(tx, toRecord(updated), step, output);
-        const last = index + 1 >= def.steps.length;
-        if (last) {
-          await tx.$executeRaw`update sagas set status = 'completed', finished_at = now(), updated_at = now() where id = ${saga.id}::uuid`;
-          await def.hooks?.onCompleted?.(tx, toRecord({ ...updated, status: 'completed' }));
-        }
-        return { last, updated };
-      },
-      { timeout: 15_000, maxWait: 10_000 },
-    );
-    if (!finished) return 'completed elsewhere';
-    if (finished.last) return 'completed';
-    return { next: index + 1, saga: finished.updated };
+    const record = toRecord(saga);
+    const events = def.hooks?.stepCompletedEvents?.(record, step, output) ?? [];
+    const last = index + 1 >= def.steps.length;
+    if (last) events.push(...(def.hooks?.completedEvents?.({ ...record, status: 'completed', currentStep: index + 1, state: { ...record.state, [step.id]: output } }) ?? []));
+    return this.recordCompletion(def, saga, step, index, output, events, last);
+  }
+
+  private async markRunning(sagaId: string, index: number): Promise<number> {
+    const [row] = await this.dbs.control().$queryRaw<{ attempts: number }[]>`
+      update saga_steps set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now())
+      where saga_id = ${sagaId}::uuid and step_index = ${index} returning attempts`;
+    return row!.attempts;
+  }
+
+  /**
+   * Records a step's completion in one statement (no interactive transaction: this is the engine's
+   * hot path): the saga moves on and returns its new state (after the last step: completes, its
+   * forgetOnEnd input fields cleared), the step is completed with its compensation registered, the
+   * next step is marked running, and the outbox events are written. Each part runs only if the saga
+   * was still at this step, so a late duplicate changes nothing.
+   */
+  private async recordCompletion(
+    def: SagaDefinition,
+    saga: SagaRow,
+    step: SagaStep,
+    index: number,
+    output: Json,
+    events: SagaOutboxRow[],
+    last: boolean,
+  ): Promise<string | { next: number; saga: SagaRow; attempt: number }> {
+    const rows = await this.dbs.control().$queryRaw<(SagaRow & { next_attempt: number | null })[]>`
+      with moved as (
+        update sagas set current_step = ${index + 1}, updated_at = now(),
+          state = state || jsonb_build_object(${step.id}::text, ${JSON.stringify(output)}::jsonb),
+          status = case when ${last} then 'completed' else status end,
+          finished_at = case when ${last} then now() else finished_at end,
+          input = case when ${last} then input || ${forgotten(def)}::jsonb else input end
+        where id = ${saga.id}::uuid and status = 'running' and current_step = ${index}
+        returning id, type, tenant_id, status, input, state, current_step, failed_step, last_error, pending_job, created_at, finished_at
+      ), steps as (
+        update saga_steps set
+          status = case when step_index = ${index} then 'completed' else 'running' end,
+          completed_at = case when step_index = ${index} then now() else completed_at end,
+          last_error = case when step_index = ${index} then null else last_error end,
+          compensation_registered = case when step_index = ${index} then ${typeof step.compensate === 'function'} else compensation_registered end,
+          attempts = case when step_index = ${index} then attempts else attempts + 1 end,
+          started_at = case when step_index = ${index} then started_at else coalesce(started_at, now()) end
+        where saga_id = ${saga.id}::uuid and step_index in (${index}, ${index + 1}) and exists (select 1 from moved)
+        returning step_index, attempts
+      ), events as (
+        insert into outbox (id, tenant_id, topic, key, type, version, envelope)
+        select (e->>'id')::uuid, (e->>'tenantId')::uuid, e->>'topic', e->>'key', e->>'type', (e->>'version')::int, e->'envelope'
+        from jsonb_array_elements(${JSON.stringify(events)}::jsonb) e where exists (select 1 from moved)
+      )
+      select m.id::text, m.type, m.tenant_id::text, m.status, m.input, m.state, m.current_step, m.failed_step, m.last_error, m.pending_job,
+        m.created_at, m.finished_at, (select s.attempts from steps s where s.step_index = ${index + 1}) as next_attempt
+      from moved m`;
+    const moved = rows[0];
+    if (!moved) return 'completed elsewhere';
+    if (last) return 'completed';
+    const { next_attempt, ...updated } = moved;
+    return { next: index + 1, saga: updated, attempt: next_attempt! };
   }
 
   /** A step failed for good: mark it, switch the saga to compensating, start with the last registered compensation. */
@@ -388,11 +453,12 @@ export class SagaEngine {
   private async finishCompensation(sagaId: string, def?: SagaDefinition): Promise<void> {
     await this.dbs.control().$transaction(
       async (tx) => {
-        const n = await tx.$executeRaw`update sagas set status = 'compensated', finished_at = now(), updated_at = now()
+        const saga = (await this.loadSaga(tx, sagaId))!;
+        const d = def ?? this.definition(saga.type);
+        const n = await tx.$executeRaw`update sagas set status = 'compensated', finished_at = now(), updated_at = now(), input = input || ${forgotten(d)}::jsonb
           where id = ${sagaId}::uuid and status = 'compensating'`;
         if (n === 0) return;
-        const saga = (await this.loadSaga(tx, sagaId))!;
-        await (def ?? this.definition(saga.type)).hooks?.onCompensated?.(tx, toRecord(saga));
+        await d.hooks?.onCompensated?.(tx, toRecord({ ...saga, status: 'compensated' }));
       },
       { timeout: 15_000, maxWait: 10_000 },
     );
@@ -416,9 +482,9 @@ export class SagaEngine {
    * per (saga, kind, step, try), so a repeated call never queues the same job twice.
    */
   private async enqueue(kind: JobKind, saga: Pick<SagaRow, 'id' | 'tenant_id'>, stepIndex: number, delayMs = 0, attempt: number | string = 0): Promise<void> {
-    const jobId = `${saga.id}.${kind}.${stepIndex}.${attempt}`;
+    const jobId = jobIdOf(saga.id, kind, stepIndex, attempt);
     await this.dbs.control().$executeRaw`update sagas set pending_job = ${jobId} where id = ${saga.id}::uuid`;
-    await this.queue.add(kind, { sagaId: saga.id, stepIndex, tenantId: saga.tenant_id }, { jobId, delay: delayMs, removeOnComplete: true, removeOnFail: 1_000, attempts: 1 });
+    await this.queue.add(kind, { sagaId: saga.id, stepIndex, tenantId: saga.tenant_id }, jobOptions(jobId, delayMs));
   }
 
   private async loadSaga(db: Pick<ControlTx, '$queryRaw'>, sagaId: string): Promise<SagaRow | undefined> {

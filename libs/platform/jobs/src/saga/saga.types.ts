@@ -43,11 +43,30 @@ export interface SagaStep<I extends Json = Json> {
   maxAttempts?: number;
 }
 
-/** Called inside the control-plane transaction that records the transition: write outbox events here. */
+/** A row for the control plane's `outbox` table (see `outboxRow()` in libs/platform/messaging). */
+export interface SagaOutboxRow {
+  id: string;
+  tenantId: string;
+  topic: string;
+  key: string;
+  type: string;
+  version: number;
+  envelope: unknown;
+}
+
+/**
+ * Called inside the control-plane transaction that records the transition: write outbox events
+ * here. A saga's start and a step's completion are the hot path, so their hooks do not get the
+ * transaction: they return the outbox rows, which the engine writes in the same statement that
+ * records the start or the completion.
+ */
 export interface SagaHooks {
-  onStarted?(tx: ControlTx, saga: SagaRecord): Promise<void>;
-  onStepCompleted?(tx: ControlTx, saga: SagaRecord, step: SagaStep, output: Json): Promise<void>;
-  onCompleted?(tx: ControlTx, saga: SagaRecord): Promise<void>;
+  /** Outbox rows to write with the new saga (in the statement that records it). */
+  startedEvents?(saga: SagaRecord): SagaOutboxRow[];
+  /** Outbox rows to write with the step's completion (the saga record is as it was before the step). */
+  stepCompletedEvents?(saga: SagaRecord, step: SagaStep, output: Json): SagaOutboxRow[];
+  /** Outbox rows to write when the last step completes (in the statement that records it). */
+  completedEvents?(saga: SagaRecord): SagaOutboxRow[];
   /** A step failed permanently; compensation starts. */
   onFailed?(tx: ControlTx, saga: SagaRecord, failedStep: string, reason: string): Promise<void>;
   /** Every registered compensation ran. */
@@ -57,6 +76,8 @@ export interface SagaHooks {
 export interface SagaDefinition<I extends Json = Json> {
   type: string;
   steps: SagaStep<I>[];
+  /** Top-level input fields needed only while steps may run (sealed secrets): set to null when the saga ends either way. */
+  forgetOnEnd?: string[];
   hooks?: SagaHooks;
 }
 
