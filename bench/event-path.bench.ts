@@ -7,7 +7,7 @@
  * Per client (HOTDASH_KAFKA_CLIENT values kafkajs and platformatic, via createKafkaClient's second
  * argument), in one process:
  *   a  project path: two tenants created with TestWorld on shard-1 (hotdash_shard_1); events written
- *      with publishInTx inside TenantDatabase.withTenant, 10 per transaction, BENCH_WRITERS
+ *      with publishManyInTx (one multi-row outbox insert) inside TenantDatabase.withTenant, 10 per transaction, BENCH_WRITERS
  *      transactions in flight, alternating tenants; an OutboxRelay on shard-1 publishes them; a
  *      KafkaEventTransport (Nest microservice, unique consumer group, fromBeginning false, its own
  *      pools as a separate consumer service would have) runs an @EventPattern handler that only
@@ -65,6 +65,7 @@ import {
   OutboxRelay,
   OutgoingRecord,
   publishInTx,
+  publishManyInTx,
 } from '@hotdash/platform-messaging';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
 
@@ -225,9 +226,9 @@ async function projectThroughput(world: TestWorld, tenants: WorldTenant[], n: nu
       const k = nextTx++;
       const t = tenants[k % tenants.length]!;
       const written = await world.tenantDb.withTenant(t.id, async (tx) => {
-        const out: string[] = [];
-        for (let j = k * PER_TX; j < Math.min((k + 1) * PER_TX, n); j++) out.push((await publishInTx(tx, EVENT_TYPE, payloadFor(t, j), metaFor(t))).id);
-        return out;
+        const batch = [];
+        for (let j = k * PER_TX; j < Math.min((k + 1) * PER_TX, n); j++) batch.push({ type: EVENT_TYPE, payload: payloadFor(t, j), meta: metaFor(t) });
+        return (await publishManyInTx(tx, batch)).map((e) => e.id);
       });
       const now = performance.now();
       firstCommit = Math.min(firstCommit, now);

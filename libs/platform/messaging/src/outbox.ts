@@ -42,15 +42,29 @@ export interface OutboxTx {
  * transaction commits. Never publish to Kafka from a request.
  */
 export async function appendToOutbox(tx: OutboxTx, ...envelopes: Envelope[]): Promise<void> {
-  for (const e of envelopes.map(outboxRow)) {
+  if (envelopes.length === 0) return;
+  if (envelopes.length === 1) {
+    const e = outboxRow(envelopes[0]!);
     await tx.$executeRaw`insert into outbox (id, tenant_id, topic, key, type, version, envelope)
       values (${e.id}::uuid, ${e.tenantId}::uuid, ${e.topic}, ${e.key}, ${e.type}, ${e.version}, ${JSON.stringify(e.envelope)}::jsonb)`;
+    return;
   }
+  // Several events: one statement, in the given order (the relay publishes by seq).
+  await tx.$executeRaw`insert into outbox (id, tenant_id, topic, key, type, version, envelope)
+    select (e->>'id')::uuid, (e->>'tenantId')::uuid, e->>'topic', e->>'key', e->>'type', (e->>'version')::int, e->'envelope'
+    from jsonb_array_elements(${JSON.stringify(envelopes.map(outboxRow))}::jsonb) with ordinality as t(e, n) order by n`;
 }
 
 /** An outbox table row for an envelope, keyed by tenant (per-tenant order), for writers that batch rows into one statement. */
 export function outboxRow(e: Envelope): { id: string; tenantId: string; topic: string; key: string; type: string; version: number; envelope: Envelope } {
   return { id: e.id, tenantId: e.tenantId, topic: topicOf(e.type as EventType), key: e.tenantId, type: e.type, version: e.version, envelope: e };
+}
+
+/** buildEnvelope + appendToOutbox for several events of one transaction, written in one statement. */
+export async function publishManyInTx<T extends EventType>(tx: OutboxTx, events: { type: T; payload: EventPayloads[T]; meta: EventMeta }[]): Promise<Envelope<T, EventPayloads[T]>[]> {
+  const envelopes = events.map((e) => buildEnvelope(e.type, e.payload, e.meta));
+  await appendToOutbox(tx, ...envelopes);
+  return envelopes;
 }
 
 /** buildEnvelope + appendToOutbox, for the common case of one event. */
