@@ -8,3 +8,10 @@ jest.mock('@platformatic/kafka', () => {
   const nodeProcess = vm.runInThisContext('process') as NodeJS.Process;
   return nodeProcess.getBuiltinModule('node:module').createRequire(__filename)('@platformatic/kafka');
 });
+
+// jose (JWT signing and verification, libs/platform/auth) is ESM-only too: same mapping.
+jest.mock('jose', () => {
+  const vm = jest.requireActual<typeof import('node:vm')>('node:vm');
+  const nodeProcess = vm.runInThisContext('process') as NodeJS.Process;
+  return nodeProcess.getBuiltinModule('node:module').createRequire(__filename)('jose');
+});

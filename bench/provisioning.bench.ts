@@ -71,6 +71,7 @@ async function directPath(round: number): Promise<number[]> {
     const input: ProvisionTenantInput = {
       tenantId,
       name: s.name,
+      slug: null,
       plan: s.plan,
       dedicatedShard: false,
       adminDisplayName: null,

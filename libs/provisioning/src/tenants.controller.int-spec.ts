@@ -69,6 +69,22 @@ it('accepts a sign-up with 202 and the saga id, then provisions the tenant step 
   ]);
   const tenant = (await (await fetch(`${base}/tenants/${accepted.tenantId}`)).json()) as TenantDto;
   expect(tenant).toMatchObject({ id: accepted.tenantId, name: 'Acme Support', plan: 'enterprise', status: 'active', shard: expect.stringMatching(/^shard-/) });
+  // No slug asked for: one derived from the name, unique by the end of the tenant id.
+  expect(tenant.slug).toBe(`acme-support-${accepted.tenantId.replace(/-/g, '').slice(-6)}`);
+});
+
+it('gives the tenant the slug it asked for, and refuses a taken one with 409 slug-taken', async () => {
+  const slug = `acme-${newId().slice(-8)}`;
+  const first = await post(JSON.stringify(signUp({ name: 'Slug One', slug })));
+  expect(first.status).toBe(202);
+  const { tenantId } = (await first.json()) as SignUpAccepted;
+  await provisioned(tenantId);
+  expect(((await (await fetch(`${base}/tenants/${tenantId}`)).json()) as TenantDto).slug).toBe(slug);
+  const before = await counts();
+  const second = await post(JSON.stringify(signUp({ name: 'Slug Two', slug })));
+  expect(second.status).toBe(409);
+  expect(((await second.json()) as ProblemDetails).code).toBe('slug-taken');
+  expect(await counts()).toEqual(before);
 });
 
 it('answers 20 concurrent sign-ups with one Idempotency-Key with one tenant', async () => {
@@ -99,6 +115,9 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
     ['unknown fields', () => body({ tenantId: newId() }), 400, 'unknown-field'],
     ['an unknown field in admin', () => body({ admin: { email: 'ada@acme.test', role: 'owner' } }), 400, 'unknown-field'],
     ['an unknown plan', () => body({ plan: 'platinum' }), 400, 'invalid-plan'],
+    ['a slug with capitals and spaces', () => body({ slug: 'Acme Support' }), 400, 'invalid-slug'],
+    ['a slug of two letters', () => body({ slug: 'ab' }), 400, 'invalid-slug'],
+    ['a slug with SQL in it', () => body({ slug: "acme'; drop table tenants; --" }), 400, 'invalid-slug'],
     ['a plan of the wrong type', () => body({ plan: 7 }), 400, 'invalid-plan'],
     ['an empty name', () => body({ name: '   ' }), 400, 'validation-failed'],
     ['a missing name', () => post(JSON.stringify({ plan: 'basic', admin: { email: 'ada@acme.test' } })), 400, 'validation-failed'],

@@ -4,6 +4,7 @@ import type { ControlTx } from '@hotdash/platform-db';
 export interface TenantDto {
   id: string;
   name: string;
+  slug: string;
   plan: string;
   status: string;
   shard: string;
@@ -16,6 +17,6 @@ export class TenantsRepository {
   async findById(tx: ControlTx, id: string): Promise<TenantDto | undefined> {
     const row = await tx.tenant.findUnique({ where: { id }, include: { placement: { include: { shard: true } } } });
     if (!row) return undefined;
-    return { id: row.id, name: row.name, plan: row.planCode, status: row.status, shard: row.placement?.shard.name ?? '', createdAt: row.createdAt.toISOString() };
+    return { id: row.id, name: row.name, slug: row.slug, plan: row.planCode, status: row.status, shard: row.placement?.shard.name ?? '', createdAt: row.createdAt.toISOString() };
   }
 }

@@ -38,7 +38,7 @@ export class TestWorld {
     const target = shard ?? (await this.shards())[0]!;
     const id = parseTenantId(newId());
     await this.dbs.control().tenant.create({
-      data: { id, name, planCode: 'basic', status: 'active', placement: { create: { shardId: target.id } } },
+      data: { id, name, slug: `t-${id.replace(/-/g, '')}`, planCode: 'basic', status: 'active', placement: { create: { shardId: target.id } } },
     });
     return { id, name, shard: target };
   }

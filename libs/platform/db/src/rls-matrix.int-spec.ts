@@ -35,6 +35,9 @@ const CHECKED_VALUES: Record<string, unknown> = {
   'kb_documents.status': 'stored',
   'model_configs.mode': 'platform',
   'approval_workflows.approver_roles': '{admin}',
+  'refresh_tokens.status': 'active',
+  'api_keys.role': 'operator',
+  'api_keys.scopes': '{drafts:read}',
 };
 
 /** Foreign keys within the shard: (table.column) → referenced table; filled from the seeded row of that table. */

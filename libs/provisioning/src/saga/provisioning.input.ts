@@ -9,6 +9,8 @@ export interface ProvisionTenantInput {
   [key: string]: Json;
   tenantId: string;
   name: string;
+  /** Null in sagas started before slugs existed: the step derives one then. */
+  slug: string | null;
   plan: 'basic' | 'enterprise';
   dedicatedShard: boolean;
   adminDisplayName: string | null;
@@ -21,3 +23,20 @@ export interface SealedInput {
   adminEmail: string;
   apiKey: string | null;
 }
+
+/** A tenant's login name: 3–64 lower-case letters, digits and dashes (the control plane checks the same). */
+export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$/;
+
+/** A slug from the tenant's name, made unique by the random end of its id (UUIDv7's last 6 hex digits). */
+export function slugFor(name: string, tenantId: string): string {
+  const base = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 50)
+    .replace(/-+$/g, '');
+  return `${base || 'tenant'}-${tenantId.replace(/-/g, '').slice(-6)}`;
+}
+

@@ -1,12 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { KnowledgeEvents, parseTenantId, TenantEvents, TenantId } from '@hotdash/contracts';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, ControlTx, Databases, newId, ShardRouter, TenantDatabase, TenantTx } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaRecord, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
 import { buildEnvelope, outboxRow, publishInTx } from '@hotdash/platform-messaging';
+import { emailHash, newTenantSecret, tokenHash } from '@hotdash/platform-auth';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
-import { ProvisionTenantInput, SealedInput } from './provisioning.input';
+import { ProvisionTenantInput, SealedInput, slugFor } from './provisioning.input';
 
 export const PROVISIONING_SAGA = 'tenant-provisioning';
 export const PROVISIONING_PRODUCER = 'provisioning';
@@ -55,17 +55,11 @@ type Step = SagaStep<ProvisionTenantInput>;
 
 const tenantOf = (ctx: Ctx): TenantId => parseTenantId(ctx.input.tenantId);
 
-export function emailHash(tenantId: string, email: string): string {
-  return createHash('sha256').update(`${tenantId}\n${email.trim().toLowerCase()}`).digest('hex');
-}
-
-export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
-}
+export { emailHash, tokenHash } from '@hotdash/platform-auth';
 
 /** An invitation token: the tenant id (to find its shard) and 256 random bits; only its hash is stored. */
 export function newInvitationToken(tenantId: string): string {
-  return `${tenantId}.${randomBytes(32).toString('base64url')}`;
+  return newTenantSecret(tenantId);
 }
 
 export function invitationMail(tenantName: string, token: string, role: string): { subject: string; body: string } {
@@ -114,8 +108,11 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
         const existing = await tx.tenantPlacement.findUnique({ where: { tenantId }, include: { shard: true } });
         if (existing) return { shard: existing.shard.name };
         const shard = await pickShard(tx, ctx.input.dedicatedShard);
+        const slug = ctx.input.slug ?? slugFor(ctx.input.name, tenantId);
+        const taken = await tx.tenant.findUnique({ where: { slug }, select: { id: true } });
+        if (taken) throw new NonRetryableStepError(`the tenant slug "${slug}" is taken: sign up again with another slug`, 'slug-taken');
         await tx.tenant.create({
-          data: { id: tenantId, name: ctx.input.name, planCode: ctx.input.plan, status: 'provisioning', placement: { create: { shardId: shard.id } } },
+          data: { id: tenantId, name: ctx.input.name, slug, planCode: ctx.input.plan, status: 'provisioning', placement: { create: { shardId: shard.id } } },
         });
         await keyring.createKey(tx, tenantId);
         await publishInTx(

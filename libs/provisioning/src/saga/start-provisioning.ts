@@ -3,10 +3,12 @@ import { KmsPort } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { PROVISIONING_SAGA, sealInput } from './provisioning.saga';
-import { ProvisionTenantInput } from './provisioning.input';
+import { ProvisionTenantInput, slugFor } from './provisioning.input';
 
 export interface SignUp {
   name: string;
+  /** Login name of the tenant; derived from the name when not given. */
+  slug?: string | null;
   plan: PlanCode;
   dedicatedShard?: boolean;
   admin: { email: string; displayName?: string | null };
@@ -24,6 +26,7 @@ export async function startProvisioning(engine: SagaEngine, kms: KmsPort, signUp
   const input: ProvisionTenantInput = {
     tenantId,
     name: signUp.name,
+    slug: signUp.slug ?? slugFor(signUp.name, tenantId),
     plan: signUp.plan,
     dedicatedShard: signUp.dedicatedShard ?? false,
     adminDisplayName: signUp.admin.displayName ?? null,

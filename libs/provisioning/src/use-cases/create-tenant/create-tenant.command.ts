@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PlanCodes } from '@hotdash/contracts';
 import { parseInput, ProblemException } from '@hotdash/platform-http';
 import type { SignUp } from '../../saga/start-provisioning';
+import { TENANT_SLUG } from '../../saga/provisioning.input';
 
 const text = (max: number, what: string) =>
   z
@@ -15,6 +16,10 @@ const text = (max: number, what: string) =>
 export const createTenantBody = z
   .object({
     name: text(200, 'name').refine((s) => !/[\n\r\t]/.test(s), 'name must be one line'),
+    slug: z
+      .string()
+      .regex(TENANT_SLUG, 'slug must be 3 to 64 lower-case letters, digits and dashes, starting and ending with a letter or digit')
+      .optional(),
     plan: z.enum(PlanCodes, { message: `plan must be one of: ${PlanCodes.join(', ')}` }),
     dedicatedShard: z.boolean().optional(),
     admin: z
@@ -44,7 +49,7 @@ export const createTenantBody = z
   })
   .strict();
 
-const CODES: Record<string, string> = { plan: 'invalid-plan', 'admin.email': 'invalid-email', admin: 'invalid-email' };
+const CODES: Record<string, string> = { slug: 'invalid-slug', plan: 'invalid-plan', 'admin.email': 'invalid-email', admin: 'invalid-email' };
 
 export class CreateTenantCommand {
   private constructor(
@@ -62,6 +67,7 @@ export class CreateTenantCommand {
     return new CreateTenantCommand(
       {
         name: parsed.name,
+        slug: parsed.slug ?? null,
         plan: parsed.plan,
         dedicatedShard: parsed.dedicatedShard ?? false,
         admin: { email: parsed.admin.email, displayName: parsed.admin.displayName ?? null },

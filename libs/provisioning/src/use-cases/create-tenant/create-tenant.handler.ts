@@ -1,6 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { KmsPort } from '@hotdash/platform-crypto';
 import { SagaEngine } from '@hotdash/platform-jobs';
+import { ControlDatabase } from '@hotdash/platform-db';
+import { PROVISIONING_SAGA } from '../../saga/provisioning.saga';
 import { ProblemException } from '@hotdash/platform-http';
 import { ProvisionTenantInput } from '../../saga/provisioning.input';
 import { startProvisioning } from '../../saga/start-provisioning';
@@ -22,10 +24,21 @@ export class CreateTenantHandler {
   constructor(
     @Inject(SagaEngine) private readonly engine: SagaEngine,
     @Inject(KmsPort) private readonly kms: KmsPort,
+    @Inject(ControlDatabase) private readonly control: ControlDatabase,
   ) {}
+
+  /** An asked-for slug must be free, unless it is this very sign-up's (a retry with the same key). */
+  private async slugFree(slug: string, key: string | undefined): Promise<void> {
+    const rows = await this.control.client.$queryRaw<{ mine: boolean }[]>`
+      select exists (select 1 from sagas s where s.type = ${PROVISIONING_SAGA} and s.idempotency_key = ${key ?? null} and s.input->>'tenantId' = t.id::text) as mine
+      from tenants t where t.slug = ${slug}`;
+    if (rows[0] && !rows[0].mine)
+      throw new ProblemException(409, 'slug-taken', 'Slug taken', `Another tenant already signs in as "${slug}"; choose another slug.`);
+  }
 
   async execute(cmd: CreateTenantCommand): Promise<SignUpAccepted> {
     const key = cmd.idempotencyKey ? `${cmd.actorId}:${cmd.idempotencyKey}` : undefined;
+    if (cmd.signUp.slug) await this.slugFree(cmd.signUp.slug, key);
     const { sagaId, tenantId, created } = await startProvisioning(this.engine, this.kms, cmd.signUp, key);
     if (!created) {
       // The same key with another sign-up is a client bug: say so instead of answering for the first one.

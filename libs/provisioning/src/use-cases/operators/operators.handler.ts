@@ -1,5 +1,3 @@
-import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
-import { promisify } from 'node:util';
 import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { OperatorEvents, OperatorRole, OperatorRoles, parseTenantId, TenantId } from '@hotdash/contracts';
@@ -7,25 +5,10 @@ import { FieldCipher } from '@hotdash/platform-crypto';
 import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
-import { emailHash, INVITATION_TTL_MS, invitationMail, newInvitationToken, PROVISIONING_PRODUCER, tokenHash } from '../../saga/provisioning.saga';
+import { emailHash, hashPassword, tokenHash } from '@hotdash/platform-auth';
+import { INVITATION_TTL_MS, invitationMail, newInvitationToken, PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
 
-const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number }) => Promise<Buffer>;
-const SCRYPT = { N: 16384, r: 8, p: 1 };
-
-/** scrypt with a random salt, stored as `scrypt$N$r$p$salt$hash` (base64url). */
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const hash = await scrypt(password, salt, 32, SCRYPT);
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
-}
-
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const [scheme, n, r, p, salt, hash] = stored.split('$');
-  if (scheme !== 'scrypt' || !salt || !hash) return false;
-  const expected = Buffer.from(hash, 'base64url');
-  const actual = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p) });
-  return timingSafeEqual(actual, expected);
-}
+export { hashPassword, verifyPassword } from '@hotdash/platform-auth';
 
 const roleSchema = z.enum(OperatorRoles, { message: `role must be one of: ${OperatorRoles.join(', ')}` });
 export const inviteBody = z

@@ -1,0 +1,5 @@
+export * from './keys';
+export * from './errors';
+export * from './tokens';
+export * from './revocations';
+export * from './credentials';
