@@ -23,6 +23,8 @@ export default [
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:feature', 'type:platform', 'type:contracts', 'type:util'] },
             { sourceTag: 'scope:provisioning', onlyDependOnLibsWithTags: ['scope:provisioning', 'scope:shared'] },
             { sourceTag: 'scope:audit', onlyDependOnLibsWithTags: ['scope:audit', 'scope:shared'] },
+            { sourceTag: 'scope:identity', onlyDependOnLibsWithTags: ['scope:identity', 'scope:shared'] },
+            { sourceTag: 'scope:gateway', onlyDependOnLibsWithTags: ['scope:gateway', 'scope:identity', 'scope:shared'] },
           ],
         },
       ],
@@ -30,7 +32,7 @@ export default [
   },
   {
     // No raw Kafka client outside the messaging library; no raw pg outside the db library.
-    files: ['apps/**/*.ts', 'libs/provisioning/**/*.ts', 'libs/audit/**/*.ts', 'libs/contracts/**/*.ts'],
+    files: ['apps/**/*.ts', 'libs/provisioning/**/*.ts', 'libs/audit/**/*.ts', 'libs/identity/**/*.ts', 'libs/contracts/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: ['kafkajs', '@platformatic/kafka', 'pg'], patterns: ['**/generated/**'] }],
     },

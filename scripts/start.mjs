@@ -10,6 +10,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SERVICES = [
   { name: 'provisioning', entry: 'apps/provisioning/src/main.ts', color: 36 },
   { name: 'audit', entry: 'apps/audit/src/main.ts', color: 35 },
+  { name: 'gateway', entry: 'apps/gateway/src/main.ts', color: 33 },
 ];
 
 function step(label, cmd, args) {

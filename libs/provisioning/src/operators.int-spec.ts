@@ -14,6 +14,7 @@ import { EmlFileMailSender, MailDispatcher } from '@hotdash/platform-messaging';
 import { TestWorld, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 import { verifyPassword } from './use-cases/operators/operators.handler';
+import { Principal, RevocationList } from '@hotdash/platform-auth';
 
 jest.setTimeout(90_000);
 
@@ -88,14 +89,24 @@ it('invites an operator, changes the role, removes, and keeps the last admin', a
   const list = (await (await call('GET', `/tenants/${a}/operators`)).json()) as { email: string; role: string }[];
   expect(list.map((o) => [o.email, o.role])).toEqual([['owner@a.test', 'admin'], ['op@a.test', 'operator']]);
 
+  // A principal as the gateway would hold it for this operator, issued before each change.
+  const revocations = app.get(RevocationList);
+  const holder = (): Principal => ({ kind: 'user', tenantId: a, subject: op.userId, role: 'operator', sessionId: newId(), scopes: ['*'], issuedAt: Date.now() - 1, tokenId: newId() });
+  const beforeRoleChange = holder();
+  expect(await revocations.isRevoked(beforeRoleChange)).toBe(false);
   const changed = await call('PATCH', `/tenants/${a}/operators/${op.userId}`, { role: 'team_lead' });
   expect(changed.status).toBe(200);
+  // Tokens carrying the old role stop working at once; tokens issued afterwards work.
+  expect(await revocations.isRevoked(beforeRoleChange)).toBe(true);
+  expect(await revocations.isRevoked({ ...holder(), issuedAt: Date.now() + 1 })).toBe(false);
   expect(await changed.json()).toMatchObject({ role: 'team_lead' });
   const dup = await call('POST', `/tenants/${a}/operators`, { email: 'OP@a.test', role: 'manager' });
   expect(dup.status).toBe(409);
   expect(await dup.json()).toMatchObject({ code: 'operator-exists' });
 
   expect((await call('DELETE', `/tenants/${a}/operators/${op.userId}`)).status).toBe(204);
+  // A removed operator's tokens stop working at once, whenever they were issued.
+  expect(await revocations.isRevoked({ ...holder(), issuedAt: Date.now() + 60_000 })).toBe(true);
   const admins = (await (await call('GET', `/tenants/${a}/operators`)).json()) as { userId: string; role: string }[];
   expect(admins).toHaveLength(1);
   const last = await call('DELETE', `/tenants/${a}/operators/${admins[0]!.userId}`);

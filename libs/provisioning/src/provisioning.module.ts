@@ -3,6 +3,8 @@ import type { PlatformConfig } from '@hotdash/platform-config';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
+import { RevocationList } from '@hotdash/platform-auth';
+import Redis from 'ioredis';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { TenantsController } from './tenants.controller';
 import { OperatorsController } from './operators.controller';
@@ -15,10 +17,16 @@ import { provisioningSaga } from './saga/provisioning.saga';
 import { offboardingSaga } from './saga/offboarding.saga';
 import { OffboardTenantHandler } from './use-cases/offboard-tenant/offboard-tenant.handler';
 
+const PROVISIONING_REDIS = Symbol('PROVISIONING_REDIS');
+
 class EngineLifecycle implements OnApplicationShutdown {
-  constructor(@Inject(SagaEngine) private readonly engine: SagaEngine) {}
+  constructor(
+    @Inject(SagaEngine) private readonly engine: SagaEngine,
+    @Inject(PROVISIONING_REDIS) private readonly redis: Redis,
+  ) {}
   async onApplicationShutdown(): Promise<void> {
     await this.engine.close();
+    this.redis.disconnect();
   }
 }
 
@@ -36,6 +44,9 @@ class EngineLifecycle implements OnApplicationShutdown {
     OffboardTenantHandler,
     OperatorsHandler,
     { provide: TenantStatusCache, useFactory: (dbs: Databases) => new TenantStatusCache(dbs), inject: [Databases] },
+    // Revocation markers: removing an operator or changing a role ends their access tokens at once.
+    { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
+    { provide: RevocationList, useFactory: (redis: Redis) => new RevocationList(redis), inject: [PROVISIONING_REDIS] },
     { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
     { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
     { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },

@@ -3,3 +3,4 @@ export * from './errors';
 export * from './tokens';
 export * from './revocations';
 export * from './credentials';
+export * from './auth.module';

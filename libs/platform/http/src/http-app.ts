@@ -1,6 +1,7 @@
 import { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ProblemFilter } from './problem.filter';
 
 export interface HttpAppOptions {
@@ -16,6 +17,26 @@ export async function createHttpApp(module: Type<unknown>, options: HttpAppOptio
   app.useBodyParser('json', { limit: options.bodyLimit ?? '64kb', strict: true });
   app.useGlobalFilters(new ProblemFilter());
   app.getHttpAdapter().getInstance().disable('x-powered-by');
+  app.enableShutdownHooks();
+  return app;
+}
+
+export interface FastifyHttpAppOptions {
+  /** Largest body accepted, in bytes; larger ones get 413 payload-too-large (default 64 KiB). */
+  bodyLimitBytes?: number;
+  logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose')[];
+}
+
+/**
+ * A Nest HTTP app on Fastify (the gateway): JSON bodies with a size limit, problem+json errors,
+ * including the errors Fastify raises before any Nest handler runs (malformed JSON, body too large,
+ * unsupported content type).
+ */
+export async function createFastifyHttpApp(module: Type<unknown>, options: FastifyHttpAppOptions = {}): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimitBytes ?? 64 * 1024, return503OnClosing: true });
+  // bodyParser: false keeps Nest from adding its form parser: Fastify parses JSON (and text), other types get 415.
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bodyParser: false, logger: options.logger ?? ['log', 'error', 'warn'] });
+  app.useGlobalFilters(new ProblemFilter());
   app.enableShutdownHooks();
   return app;
 }

@@ -28,26 +28,43 @@ export class ProblemFilter implements ExceptionFilter {
   }
 
   private toProblem(e: unknown): ProblemException {
-    if (e instanceof ProblemException) return e;
-    if ((e as { name?: string })?.name === 'TenantNotWritableError')
-      return new ProblemException(423, 'tenant-suspended', 'Tenant suspended', (e as Error).message);
-    const bp = (e as { cause?: BodyParserError })?.cause ?? (e as BodyParserError);
-    if (bp?.type === 'entity.parse.failed') return new ProblemException(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.');
-    if (bp?.type === 'entity.too.large')
-      return new ProblemException(413, 'payload-too-large', 'Request body too large', `The request body exceeds the limit of ${bp.limit ?? 'the configured'} bytes.`);
-    if (bp?.type === 'charset.unsupported' || bp?.type === 'encoding.unsupported')
-      return new ProblemException(415, 'unsupported-encoding', 'Unsupported body encoding', 'Send the body as UTF-8 JSON.');
-    if (e instanceof HttpException) {
-      const status = e.getStatus();
-      // Nest turns body-parser's SyntaxError (invalid JSON) into a bare BadRequestException.
-      if (status === 400 && /JSON|Unexpected token|Unexpected end|position \d+/i.test(e.message))
-        return new ProblemException(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.');
-      if (status === 404) return new ProblemException(404, 'route-not-found', 'Not found', 'No such route.');
-      if (status === 405) return new ProblemException(405, 'method-not-allowed', 'Method not allowed');
-      if (status === 413) return new ProblemException(413, 'payload-too-large', 'Request body too large');
-      if (status === 415) return new ProblemException(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.');
-      if (status < 500) return new ProblemException(status, 'bad-request', e.message);
-    }
-    return new ProblemException(500, 'internal-error', 'Internal error', 'Something went wrong on our side; retry later. The error is logged.');
+    return problemOf(e);
   }
+}
+
+/** Fastify's own request errors (body parsing, before any Nest handler): their codes. */
+const FASTIFY_ERRORS: Record<string, () => ProblemException> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: () => new ProblemException(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => new ProblemException(400, 'invalid-body', 'Invalid request body', 'The request body must be a JSON object, sent with Content-Type: application/json.'),
+  FST_ERR_CTP_BODY_TOO_LARGE: () => new ProblemException(413, 'payload-too-large', 'Request body too large', 'The request body exceeds the size this route accepts.'),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new ProblemException(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new ProblemException(400, 'invalid-body', 'Invalid request body', 'The Content-Length does not match the body.'),
+};
+
+/** Any error as the problem the platform answers with: ours as they are, framework errors by stable codes, the rest 500. */
+export function problemOf(e: unknown): ProblemException {
+  if (e instanceof ProblemException) return e;
+  const fastify = FASTIFY_ERRORS[(e as { code?: string })?.code ?? ''];
+  if (fastify) return fastify();
+  if ((e as { code?: string })?.code === 'FST_ERR_BAD_URL') return new ProblemException(400, 'invalid-url', 'Invalid URL', 'The request URL is malformed.');
+  if ((e as { name?: string })?.name === 'TenantNotWritableError')
+    return new ProblemException(423, 'tenant-suspended', 'Tenant suspended', (e as Error).message);
+  const bp = (e as { cause?: BodyParserError })?.cause ?? (e as BodyParserError);
+  if (bp?.type === 'entity.parse.failed') return new ProblemException(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.');
+  if (bp?.type === 'entity.too.large')
+    return new ProblemException(413, 'payload-too-large', 'Request body too large', `The request body exceeds the limit of ${bp.limit ?? 'the configured'} bytes.`);
+  if (bp?.type === 'charset.unsupported' || bp?.type === 'encoding.unsupported')
+    return new ProblemException(415, 'unsupported-encoding', 'Unsupported body encoding', 'Send the body as UTF-8 JSON.');
+  if (e instanceof HttpException) {
+    const status = e.getStatus();
+    // Nest turns body-parser's SyntaxError (invalid JSON) into a bare BadRequestException.
+    if (status === 400 && /JSON|Unexpected token|Unexpected end|position \d+/i.test(e.message))
+      return new ProblemException(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.');
+    if (status === 404) return new ProblemException(404, 'route-not-found', 'Not found', 'No such route.');
+    if (status === 405) return new ProblemException(405, 'method-not-allowed', 'Method not allowed');
+    if (status === 413) return new ProblemException(413, 'payload-too-large', 'Request body too large');
+    if (status === 415) return new ProblemException(415, 'unsupported-media-type', 'Unsupported media type', 'Send the body as application/json.');
+    if (status < 500) return new ProblemException(status, 'bad-request', e.message);
+  }
+  return new ProblemException(500, 'internal-error', 'Internal error', 'Something went wrong on our side; retry later. The error is logged.');
 }

@@ -5,7 +5,7 @@ import { FieldCipher } from '@hotdash/platform-crypto';
 import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
-import { emailHash, hashPassword, tokenHash } from '@hotdash/platform-auth';
+import { emailHash, hashPassword, RevocationList, tokenHash } from '@hotdash/platform-auth';
 import { INVITATION_TTL_MS, invitationMail, newInvitationToken, PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
 
 export { hashPassword, verifyPassword } from '@hotdash/platform-auth';
@@ -49,6 +49,7 @@ export class OperatorsHandler {
     @Inject(ControlDatabase) private readonly control: ControlDatabase,
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
     @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
+    @Inject(RevocationList) private readonly revocations: RevocationList,
   ) {}
 
   private async writable(id: string): Promise<{ tenantId: TenantId; name: string }> {
@@ -127,6 +128,8 @@ export class OperatorsHandler {
       const user = await this.user(tx, tenantId, userIdRaw);
       if (user.role === 'admin' && role !== 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
       if (user.role !== role) {
+        // Tokens issued with the old role stop working at once (before the commit: at worst a re-login).
+        await this.revocations.userChanged(tenantId, user.userId);
         await tx.$executeRaw`update users set role = ${role}, updated_at = now() where id = ${user.userId}::uuid`;
         await publishInTx(tx, OperatorEvents.ROLE_CHANGED, { tenantId, userId: user.userId, from: user.role, to: role, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
       }
@@ -139,6 +142,8 @@ export class OperatorsHandler {
     await this.db.withTenant(tenantId, async (tx) => {
       const user = await this.user(tx, tenantId, userIdRaw);
       if (user.role === 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
+      // The operator's tokens stop working at once, not when they expire; refresh checks the status too.
+      await this.revocations.userRemoved(tenantId, user.userId);
       await tx.$executeRaw`update users set status = 'removed', password_hash = null, updated_at = now() where id = ${user.userId}::uuid`;
       await tx.$executeRaw`delete from invitations where user_id = ${user.userId}::uuid and accepted_at is null`;
       await publishInTx(tx, OperatorEvents.REMOVED, { tenantId, userId: user.userId, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });

@@ -1,0 +1,18 @@
+// Gateway: the one public HTTP API (NestJS on Fastify). Decides who the caller is and which tenant
+// they act for from the credential alone; services behind it join as they are built.
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { loadConfig } from '@hotdash/platform-config';
+import { AuthModule } from '@hotdash/platform-auth';
+import { DatabaseModule } from '@hotdash/platform-db';
+import { createFastifyHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { IdentityModule } from '@hotdash/identity';
+
+const config = loadConfig();
+
+@Module({ imports: [DatabaseModule.forRoot(config), AuthModule.forRoot(config), IdentityModule], controllers: [HealthController] })
+export class GatewayAppModule {}
+
+if (require.main === module) {
+  void runService('gateway', Number(process.env.HOTDASH_GATEWAY_PORT ?? 3100), async () => ({ app: await createFastifyHttpApp(GatewayAppModule) }));
+}

@@ -1,0 +1,49 @@
+import { Body, Controller, Get, Header, HttpCode, Inject, Post, Req } from '@nestjs/common';
+import type { Principal } from '@hotdash/platform-auth';
+import { CurrentPrincipal, Public } from './authentication';
+import { IdentityService, MeDto, TokenPair } from './identity.service';
+
+interface RequestLike {
+  ip?: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** Login, token refresh and logout. Token responses are never cached. */
+@Controller('auth')
+export class AuthController {
+  constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
+
+  @Public()
+  @Post('login')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  login(@Body() body: unknown, @Req() req: RequestLike): Promise<TokenPair> {
+    const ua = req.headers['user-agent'];
+    return this.identity.login(body, { ip: req.ip ?? null, userAgent: typeof ua === 'string' ? ua : null });
+  }
+
+  @Public()
+  @Post('refresh')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  refresh(@Body() body: unknown): Promise<TokenPair> {
+    return this.identity.refresh(body);
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  async logout(@CurrentPrincipal() p: Principal): Promise<void> {
+    await this.identity.logout(p);
+  }
+}
+
+@Controller('me')
+export class MeController {
+  constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
+
+  /** The calling user's own profile. */
+  @Get()
+  me(@CurrentPrincipal() p: Principal): Promise<MeDto> {
+    return this.identity.me(p);
+  }
+}

@@ -1,0 +1,80 @@
+import { CallHandler, CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { Observable } from 'rxjs';
+import { AuthError, Principal, RevocationList, TokenService } from '@hotdash/platform-auth';
+import { newId } from '@hotdash/platform-db';
+import { HealthController, ProblemException } from '@hotdash/platform-http';
+import { runInTenantContext } from '@hotdash/platform-tenancy';
+
+const PUBLIC_ROUTE = 'hotdash:public-route';
+/** A route anyone may call (login, refresh): every other route needs a credential. */
+export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
+
+/** The request's principal, set by AuthGuard from the credential alone. */
+export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
+  const p = ctx.switchToHttp().getRequest<{ principal?: Principal }>().principal;
+  if (!p) throw new AuthError('missing-credentials');
+  return p;
+});
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
+
+/**
+ * Who is calling: an access token (Authorization: Bearer) checked for signature, expiry, audience
+ * and revocation. Revocation markers live in Redis; when Redis cannot be asked, authenticated
+ * requests are refused with 503 (fail closed): a removed operator must never get through.
+ */
+@Injectable()
+export class Authenticator {
+  constructor(
+    @Inject(TokenService) private readonly tokens: TokenService,
+    @Inject(RevocationList) private readonly revocations: RevocationList,
+  ) {}
+
+  async authenticate(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
+    const authorization = headers.authorization;
+    if (authorization === undefined) throw new AuthError('missing-credentials');
+    const m = typeof authorization === 'string' ? BEARER.exec(authorization) : null;
+    if (!m) throw new AuthError('invalid-token');
+    const principal = await this.tokens.verifyAccess(m[1]!);
+    let revoked: boolean;
+    try {
+      revoked = await this.revocations.isRevoked(principal);
+    } catch {
+      throw new ProblemException(503, 'auth-unavailable', 'Authentication unavailable', 'Credentials cannot be checked right now; retry in a few seconds.');
+    }
+    if (revoked) throw new AuthError('token-revoked');
+    return principal;
+  }
+}
+
+/** Every route needs a valid credential unless marked @Public(); health checks are public. */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(
+    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(Authenticator) private readonly authenticator: Authenticator,
+  ) {}
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    if (ctx.getType() !== 'http') return true;
+    if (ctx.getClass() === HealthController || this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [ctx.getHandler(), ctx.getClass()])) return true;
+    const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal }>();
+    req.principal = await this.authenticator.authenticate(req.headers);
+    return true;
+  }
+}
+
+/** Runs an authenticated request's handler in its tenant's context (DESIGN.md §3.3): set from the credential, never from the body. */
+@Injectable()
+export class TenantContextInterceptor implements NestInterceptor {
+  intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const req = ctx.switchToHttp().getRequest<{ principal?: Principal; headers: Record<string, string | string[] | undefined> }>();
+    const p = req.principal;
+    if (!p) return next.handle();
+    const header = req.headers['x-correlation-id'];
+    const correlationId = typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : newId();
+    const actorId = `${p.kind === 'user' ? 'user' : 'api-key'}:${p.subject}`;
+    return new Observable((subscriber) => runInTenantContext({ tenantId: p.tenantId, actorId, correlationId }, () => next.handle().subscribe(subscriber)));
+  }
+}

@@ -1,0 +1,41 @@
+import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import Redis from 'ioredis';
+import type { PlatformConfig } from '@hotdash/platform-config';
+import { AuthKeys } from './keys';
+import { RevocationList } from './revocations';
+import { TokenService, TokenServiceOptions } from './tokens';
+
+/** The Redis connection auth uses (revocation markers). */
+export const AUTH_REDIS = Symbol('AUTH_REDIS');
+
+@Injectable()
+class AuthRedisLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(AUTH_REDIS) private readonly redis: Redis) {}
+  onApplicationShutdown(): void {
+    this.redis.disconnect();
+  }
+}
+
+/**
+ * Tokens and revocations for any service: the gateway signs (it holds the signing key), services
+ * verify internal tokens and write revocation markers (provisioning, when an operator is removed).
+ */
+@Global()
+@Module({})
+export class AuthModule {
+  static forRoot(config: PlatformConfig, options: TokenServiceOptions & { keys?: AuthKeys } = {}): DynamicModule {
+    const keys = options.keys ?? AuthKeys.fromEnv();
+    return {
+      module: AuthModule,
+      providers: [
+        { provide: AuthKeys, useValue: keys },
+        { provide: TokenService, useFactory: () => new TokenService(keys, options) },
+        // Commands fail fast while Redis is away (no offline queue): auth answers 503 rather than hang.
+        { provide: AUTH_REDIS, useFactory: () => new Redis({ host: config.redis.host, port: config.redis.port, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 }) },
+        { provide: RevocationList, useFactory: (redis: Redis, tokens: TokenService) => new RevocationList(redis, tokens.accessTtlSeconds + 30), inject: [AUTH_REDIS, TokenService] },
+        AuthRedisLifecycle,
+      ],
+      exports: [AuthKeys, TokenService, RevocationList, AUTH_REDIS],
+    };
+  }
+}
