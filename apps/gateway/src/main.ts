@@ -6,11 +6,12 @@ import { loadConfig } from '@hotdash/platform-config';
 import { AuthModule } from '@hotdash/platform-auth';
 import { DatabaseModule } from '@hotdash/platform-db';
 import { createFastifyHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { GatewayModule } from '@hotdash/gateway';
 import { IdentityModule } from '@hotdash/identity';
 
 const config = loadConfig();
 
-@Module({ imports: [DatabaseModule.forRoot(config), AuthModule.forRoot(config), IdentityModule], controllers: [HealthController] })
+@Module({ imports: [DatabaseModule.forRoot(config), AuthModule.forRoot(config), IdentityModule, GatewayModule], controllers: [HealthController] })
 export class GatewayAppModule {}
 
 if (require.main === module) {

@@ -1,6 +1,5 @@
 import { Body, Controller, Get, Header, HttpCode, Inject, Post, Req } from '@nestjs/common';
-import type { Principal } from '@hotdash/platform-auth';
-import { CurrentPrincipal, Public } from './authentication';
+import { CurrentPrincipal, Principal, Public } from '@hotdash/platform-auth';
 import { IdentityService, MeDto, TokenPair } from './identity.service';
 
 interface RequestLike {

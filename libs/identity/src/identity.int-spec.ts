@@ -5,13 +5,11 @@
 import { Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SignJWT } from 'jose';
-import { parseTenantId, TenantId } from '@hotdash/contracts';
-import { AuthKeys, AuthModule, hashPassword, RevocationList, TokenService } from '@hotdash/platform-auth';
-import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import type { TenantId } from '@hotdash/contracts';
+import { AuthKeys, AuthModule, RevocationList, TokenService } from '@hotdash/platform-auth';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createFastifyHttpApp, HealthController, ProblemDetails } from '@hotdash/platform-http';
-import { TestWorld } from '@hotdash/testing';
-import { emailHash } from '@hotdash/platform-auth';
+import { createAccount, TEST_PASSWORD, TestAccount, TestWorld } from '@hotdash/testing';
 import { IdentityModule } from './identity.module';
 import type { MeDto, TokenPair } from './identity.service';
 
@@ -24,30 +22,9 @@ class GatewayTestModule {}
 
 let app: NestFastifyApplication;
 let base: string;
-const keyring = new TenantKeyring(world.dbs, LocalKms.fromEnv());
-const cipher = new FieldCipher(keyring);
-const PASSWORD = 'correct horse battery staple';
-
-interface Account {
-  tenantId: TenantId;
-  slug: string;
-  email: string;
-  userId: string;
-}
-
-/** An active tenant with one active operator of the given role (as provisioning and an accepted invitation leave it). */
-async function account(role = 'admin'): Promise<Account> {
-  const t = await world.createTenant(`Identity ${newId().slice(-6)}`);
-  await world.control.transaction((tx) => keyring.createKey(tx, t.id));
-  const email = `ada-${newId().slice(-8)}@example.test`;
-  const userId = newId();
-  const emailEnc = await cipher.encrypt(t.id, 'users.email', email);
-  const passwordHash = await hashPassword(PASSWORD);
-  await world.tenantDb.withTenant(t.id, (tx) => tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status, password_hash)
-    values (${userId}::uuid, ${t.id}::uuid, ${emailEnc}, ${emailHash(t.id, email)}, 'Ada', ${role}, 'active', ${passwordHash})`);
-  const [row] = await world.dbs.control().$queryRaw<{ slug: string }[]>`select slug from tenants where id = ${t.id}::uuid`;
-  return { tenantId: parseTenantId(t.id), slug: row!.slug, email, userId };
-}
+const PASSWORD = TEST_PASSWORD;
+type Account = TestAccount;
+const account = (role: Parameters<typeof createAccount>[1] = 'admin') => createAccount(world, role);
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });

@@ -1,26 +1,28 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { Databases } from '@hotdash/platform-db';
 import { AuthController, MeController } from './auth.controller';
-import { Authenticator, AuthGuard, TenantContextInterceptor } from './authentication';
+import { AuthGuard, RevocationFallback, TenantContextInterceptor } from '@hotdash/platform-auth';
 import { IdentityService } from './identity.service';
 
 /**
  * Identity for the gateway: login, refresh, logout, who-am-I, and the guard that authenticates
  * every other route. Needs DatabaseModule and AuthModule (libs/platform/auth) in the app.
  */
+@Global()
 @Module({
   controllers: [AuthController, MeController],
   providers: [
     IdentityService,
-    Authenticator,
+    { provide: RevocationFallback, useExisting: IdentityService },
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: TenantContextInterceptor },
     { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
     { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
     { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
   ],
-  exports: [IdentityService, Authenticator],
+  // Global: the authenticator (libs/platform/auth) asks identity's database fallback while Redis is away.
+  exports: [IdentityService, RevocationFallback],
 })
 export class IdentityModule {}

@@ -167,6 +167,17 @@ export class IdentityService {
     });
   }
 
+  /** The database's word on a principal (Redis markers' fallback): user active with the token's role, session not ended. */
+  async stillValid(p: Principal): Promise<boolean> {
+    if (p.kind !== 'user') return true;
+    const [row] = await this.db.withTenant(p.tenantId, (tx) =>
+      tx.$queryRaw<{ status: string; role: string; revoked_at: Date | null }[]>`
+        select u.status, u.role, s.revoked_at from users u left join auth_sessions s on s.id = ${p.sessionId}::uuid and s.user_id = u.id
+        where u.id = ${p.subject}::uuid`,
+    );
+    return !!row && row.status === 'active' && row.role === p.role && row.revoked_at === null;
+  }
+
   /** The calling user's own profile. */
   async me(p: Principal): Promise<MeDto> {
     if (p.kind !== 'user') throw notFound('user');

@@ -1,4 +1,3 @@
 export * from './identity.service';
-export * from './authentication';
 export * from './auth.controller';
 export * from './identity.module';

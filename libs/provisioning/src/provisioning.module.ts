@@ -5,6 +5,7 @@ import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabas
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { RevocationList } from '@hotdash/platform-auth';
 import Redis from 'ioredis';
+import { PROVISIONING_REDIS } from './provisioning.tokens';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { TenantsController } from './tenants.controller';
 import { OperatorsController } from './operators.controller';
@@ -17,7 +18,6 @@ import { provisioningSaga } from './saga/provisioning.saga';
 import { offboardingSaga } from './saga/offboarding.saga';
 import { OffboardTenantHandler } from './use-cases/offboard-tenant/offboard-tenant.handler';
 
-const PROVISIONING_REDIS = Symbol('PROVISIONING_REDIS');
 
 class EngineLifecycle implements OnApplicationShutdown {
   constructor(

@@ -6,6 +6,8 @@ import { Controller } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Envelope, TenantEvents } from '@hotdash/contracts';
+import Redis from 'ioredis';
+import { tenantLimitsKey } from '@hotdash/platform-auth';
 import { DatabaseModule, newId, TenantNotWritableError, TenantStatusCache } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { buildEnvelope, createKafkaClient, EventContext, EventErrorsFilter, headersFor, KafkaEventTransport } from '@hotdash/platform-messaging';
@@ -83,6 +85,11 @@ it('changes the plan at once, with its event, and only when it changes', async (
   expect(res.status).toBe(200);
   expect(((await res.json()) as TenantDto).plan).toBe('enterprise');
   expect((await world.dbs.control().tenant.findUnique({ where: { id: b.id } }))!.planCode).toBe('enterprise');
+  // Published to every gateway at once: the tenant's limits hash in Redis holds the new plan's limits.
+  const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
+  const plan = (await world.dbs.control().plan.findUnique({ where: { code: 'enterprise' } }))!;
+  expect(await redis.hgetall(tenantLimitsKey(b.id))).toEqual({ rpm: String(plan.rateLimitPerMinute), inflight: String(plan.concurrencyLimit) });
+  redis.disconnect();
   await call('PUT', `/tenants/${b.id}/plan`, { plan: 'enterprise' });
   const changed = await world.dbs.control().outbox.findMany({ where: { tenantId: b.id, type: 'tenant.plan-changed' } });
   expect(changed.map((r) => (r.envelope as Envelope).payload)).toEqual([{ tenantId: b.id, from: 'basic', to: 'enterprise', by: 'ops:bob' }]);

@@ -3,3 +3,4 @@ export * from './processes';
 export * from './kafka-probe';
 export * from './wait';
 export * from './toy-saga';
+export * from './accounts';

@@ -1,6 +1,7 @@
 import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 import type { PlatformConfig } from '@hotdash/platform-config';
+import { Authenticator } from './authentication';
 import { AuthKeys } from './keys';
 import { RevocationList } from './revocations';
 import { TokenService, TokenServiceOptions } from './tokens';
@@ -34,8 +35,9 @@ export class AuthModule {
         { provide: AUTH_REDIS, useFactory: () => new Redis({ host: config.redis.host, port: config.redis.port, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 }) },
         { provide: RevocationList, useFactory: (redis: Redis, tokens: TokenService) => new RevocationList(redis, tokens.accessTtlSeconds + 30), inject: [AUTH_REDIS, TokenService] },
         AuthRedisLifecycle,
+        Authenticator,
       ],
-      exports: [AuthKeys, TokenService, RevocationList, AUTH_REDIS],
+      exports: [AuthKeys, TokenService, RevocationList, AUTH_REDIS, Authenticator],
     };
   }
 }

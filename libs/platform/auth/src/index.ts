@@ -4,3 +4,5 @@ export * from './tokens';
 export * from './revocations';
 export * from './credentials';
 export * from './auth.module';
+export * from './limits';
+export * from './authentication';

@@ -1,7 +1,9 @@
-import { CallHandler, CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, NestInterceptor, SetMetadata } from '@nestjs/common';
+import { CallHandler, CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, NestInterceptor, Optional, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Observable } from 'rxjs';
-import { AuthError, Principal, RevocationList, TokenService } from '@hotdash/platform-auth';
+import { AuthError } from './errors';
+import { RevocationList } from './revocations';
+import { Principal, TokenService } from './tokens';
 import { newId } from '@hotdash/platform-db';
 import { HealthController, ProblemException } from '@hotdash/platform-http';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
@@ -9,6 +11,16 @@ import { runInTenantContext } from '@hotdash/platform-tenancy';
 const PUBLIC_ROUTE = 'hotdash:public-route';
 /** A route anyone may call (login, refresh): every other route needs a credential. */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
+
+/** True for routes that take no credential: @Public() ones and health checks. */
+export function isPublicRoute(reflector: Reflector, ctx: ExecutionContext): boolean {
+  return ctx.getClass() === HealthController || reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [ctx.getHandler(), ctx.getClass()]) === true;
+}
+
+/** Asks the database whether a principal still holds (user active, same role, session not ended): used while Redis is away. */
+export abstract class RevocationFallback {
+  abstract stillValid(p: Principal): Promise<boolean>;
+}
 
 /** The request's principal, set by AuthGuard from the credential alone. */
 export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
@@ -21,14 +33,17 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 /**
  * Who is calling: an access token (Authorization: Bearer) checked for signature, expiry, audience
- * and revocation. Revocation markers live in Redis; when Redis cannot be asked, authenticated
- * requests are refused with 503 (fail closed): a removed operator must never get through.
+ * and revocation. Revocation markers live in Redis (one round trip); when Redis cannot be asked, the
+ * database answers instead (user still active with the token's role, session not ended), so a
+ * removed operator never gets through and everyone else keeps working. Only when neither can be
+ * asked is the request refused, with 503.
  */
 @Injectable()
 export class Authenticator {
   constructor(
     @Inject(TokenService) private readonly tokens: TokenService,
     @Inject(RevocationList) private readonly revocations: RevocationList,
+    @Optional() @Inject(RevocationFallback) private readonly fallback?: RevocationFallback,
   ) {}
 
   async authenticate(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
@@ -41,7 +56,12 @@ export class Authenticator {
     try {
       revoked = await this.revocations.isRevoked(principal);
     } catch {
-      throw new ProblemException(503, 'auth-unavailable', 'Authentication unavailable', 'Credentials cannot be checked right now; retry in a few seconds.');
+      try {
+        if (!this.fallback) throw new Error('no revocation fallback');
+        revoked = !(await this.fallback.stillValid(principal));
+      } catch {
+        throw new ProblemException(503, 'auth-unavailable', 'Authentication unavailable', 'Credentials cannot be checked right now; retry in a few seconds.');
+      }
     }
     if (revoked) throw new AuthError('token-revoked');
     return principal;
@@ -58,7 +78,7 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
-    if (ctx.getClass() === HealthController || this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [ctx.getHandler(), ctx.getClass()])) return true;
+    if (isPublicRoute(this.reflector, ctx)) return true;
     const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal }>();
     req.principal = await this.authenticator.authenticate(req.headers);
     return true;

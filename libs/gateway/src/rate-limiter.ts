@@ -1,0 +1,88 @@
+import type Redis from 'ioredis';
+import { tenantKeyPrefix } from '@hotdash/platform-jobs';
+import { tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
+
+/**
+ * One script per request decides both limits of the tenant, atomically, for every gateway sharing
+ * the Redis:
+ * - requests per minute, an exact sliding window: the admitted requests of the last 60 s are a
+ *   sorted set scored by time; a request is admitted while fewer than the limit are in it (refused
+ *   ones are not counted);
+ * - requests in flight: a sorted set of the running requests scored by lease end (a gateway that
+ *   dies gives its slots back when the lease ends); released when the response is sent.
+ * Limits come from the tenant's limits hash (written by provisioning on every plan change), or the
+ * caller's defaults when there is none.
+ * Returns {verdict (1 admitted, 0 rate-limited, 2 too many in flight), limit, remaining, reset ms, in-flight limit}.
+ */
+const DECIDE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lim = redis.call('HMGET', KEYS[3], 'rpm', 'inflight')
+local rpm = tonumber(lim[1]) or tonumber(ARGV[2])
+local maxin = tonumber(lim[2]) or tonumber(ARGV[3])
+local window = tonumber(ARGV[4])
+local lease = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local used = redis.call('ZCARD', KEYS[1])
+if used >= rpm then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local reset = window
+  if oldest[2] then reset = tonumber(oldest[2]) + window - now end
+  return {0, rpm, 0, reset, maxin}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= maxin then
+  return {2, rpm, rpm - used, 1000, maxin}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], window)
+redis.call('ZADD', KEYS[2], now + lease, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], lease)
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {1, rpm, rpm - used - 1, tonumber(first[2]) + window - now, maxin}`;
+
+export interface LimitDecision {
+  verdict: 'admitted' | 'rate-limited' | 'too-many-in-flight' | 'degraded';
+  limit: number;
+  remaining: number;
+  /** Milliseconds until the window frees a request (rate limit) or a retry makes sense. */
+  resetMs: number;
+  inFlightLimit: number;
+}
+
+export interface RateLimiterOptions {
+  windowMs?: number;
+  /** Longest a request holds an in-flight slot if its gateway dies (default 60 s). */
+  leaseMs?: number;
+}
+
+export class TenantRateLimiter {
+  private readonly windowMs: number;
+  private readonly leaseMs: number;
+
+  constructor(
+    private readonly redis: Redis,
+    options: RateLimiterOptions = {},
+  ) {
+    this.windowMs = options.windowMs ?? 60_000;
+    this.leaseMs = options.leaseMs ?? 60_000;
+    redis.defineCommand('hotdashRateDecide', { numberOfKeys: 3, lua: DECIDE });
+  }
+
+  private keys(tenantId: string): [string, string, string] {
+    const p = tenantKeyPrefix(tenantId);
+    return [`${p}rl:window`, `${p}rl:inflight`, tenantLimitsKey(tenantId)];
+  }
+
+  /** Admits a request (and takes an in-flight slot) or says why not. Throws when Redis cannot be asked. */
+  async decide(tenantId: string, requestId: string, defaults: TenantLimits): Promise<LimitDecision> {
+    const run = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)['hotdashRateDecide']!;
+    const [v, limit, remaining, reset, inFlight] = await run.call(this.redis, ...this.keys(tenantId), requestId, defaults.requestsPerMinute, defaults.inFlight, this.windowMs, this.leaseMs);
+    return { verdict: v === 1 ? 'admitted' : v === 0 ? 'rate-limited' : 'too-many-in-flight', limit: limit!, remaining: Math.max(0, remaining!), resetMs: Math.max(0, reset!), inFlightLimit: inFlight! };
+  }
+
+  /** Gives the request's in-flight slot back (its window entry stays: it was a request). */
+  async release(tenantId: string, requestId: string): Promise<void> {
+    await this.redis.zrem(this.keys(tenantId)[1], requestId);
+  }
+}

@@ -1,0 +1,33 @@
+import { parseTenantId, TenantId } from '@hotdash/contracts';
+import { emailHash, hashPassword } from '@hotdash/platform-auth';
+import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { newId } from '@hotdash/platform-db';
+import type { TestWorld } from './world';
+
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+export interface TestAccount {
+  tenantId: TenantId;
+  slug: string;
+  email: string;
+  userId: string;
+}
+
+/**
+ * An active tenant with one active operator of the given role and the password TEST_PASSWORD, as
+ * provisioning and an accepted invitation leave them (data key, encrypted e-mail, scrypt hash).
+ */
+export async function createAccount(world: TestWorld, role: 'operator' | 'team_lead' | 'manager' | 'admin' = 'admin'): Promise<TestAccount> {
+  const keyring = new TenantKeyring(world.dbs, LocalKms.fromEnv());
+  const cipher = new FieldCipher(keyring);
+  const t = await world.createTenant(`Account ${newId().slice(-6)}`);
+  await world.control.transaction((tx) => keyring.createKey(tx, t.id));
+  const email = `ada-${newId().slice(-8)}@example.test`;
+  const userId = newId();
+  const emailEnc = await cipher.encrypt(t.id, 'users.email', email);
+  const passwordHash = await hashPassword(TEST_PASSWORD);
+  await world.tenantDb.withTenant(t.id, (tx) => tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status, password_hash)
+    values (${userId}::uuid, ${t.id}::uuid, ${emailEnc}, ${emailHash(t.id, email)}, 'Ada', ${role}, 'active', ${passwordHash})`);
+  const [row] = await world.dbs.control().$queryRaw<{ slug: string }[]>`select slug from tenants where id = ${t.id}::uuid`;
+  return { tenantId: parseTenantId(t.id), slug: row!.slug, email, userId };
+}
