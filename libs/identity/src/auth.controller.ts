@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Header, HttpCode, Inject, Post, Req } from '@nestjs/common';
-import { CurrentPrincipal, Principal, Public } from '@hotdash/platform-auth';
+import { Allow, CurrentPrincipal, Principal, Public } from '@hotdash/platform-auth';
 import { IdentityService, MeDto, TokenPair } from './identity.service';
 
 interface RequestLike {
@@ -29,7 +29,24 @@ export class AuthController {
     return this.identity.refresh(body);
   }
 
+  /** Always 202: a reset link is mailed when the address belongs to an active operator. */
+  @Public()
+  @Post('password-reset')
+  @HttpCode(202)
+  async requestReset(@Body() body: unknown): Promise<{ status: 'accepted' }> {
+    await this.identity.requestPasswordReset(body);
+    return { status: 'accepted' };
+  }
+
+  @Public()
+  @Post('password-reset/confirm')
+  @HttpCode(204)
+  async confirmReset(@Body() body: unknown): Promise<void> {
+    await this.identity.confirmPasswordReset(body);
+  }
+
   @Post('logout')
+  @Allow('profile:read')
   @HttpCode(204)
   async logout(@CurrentPrincipal() p: Principal): Promise<void> {
     await this.identity.logout(p);
@@ -42,6 +59,7 @@ export class MeController {
 
   /** The calling user's own profile. */
   @Get()
+  @Allow('profile:read')
   me(@CurrentPrincipal() p: Principal): Promise<MeDto> {
     return this.identity.me(p);
   }

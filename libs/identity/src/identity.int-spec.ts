@@ -6,7 +6,12 @@ import { Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SignJWT } from 'jose';
 import type { TenantId } from '@hotdash/contracts';
-import { AuthKeys, AuthModule, RevocationList, TokenService } from '@hotdash/platform-auth';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuthKeys, AuthModule, Permission, RevocationList, ROLE_PERMISSIONS, TokenService } from '@hotdash/platform-auth';
+import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { EmlFileMailSender, MailDispatcher } from '@hotdash/platform-messaging';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createFastifyHttpApp, HealthController, ProblemDetails } from '@hotdash/platform-http';
 import { createAccount, TEST_PASSWORD, TestAccount, TestWorld } from '@hotdash/testing';
@@ -187,5 +192,152 @@ describe('bad input on the identity routes gets 4xx problem+json and writes noth
     const before = await sessions(a.tenantId);
     await problem(await send(), status, code);
     expect(await sessions(a.tenantId)).toEqual(before);
+  });
+});
+
+describe('API keys', () => {
+  const create = (token: string, body: unknown) => fetch(`${base}/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+
+  it('shows a key once, stores only its hash, and stops it at once when revoked', async () => {
+    const a = await account('admin');
+    const admin = (await login(a)).accessToken;
+    const res = await create(admin, { name: 'CRM sync', scopes: ['drafts:read'] });
+    expect(res.status).toBe(201);
+    const created = (await res.json()) as { id: string; key: string; prefix: string; role: string; scopes: string[] };
+    expect(created).toMatchObject({ role: 'operator', scopes: ['drafts:read'], key: expect.stringMatching(new RegExp(`^hdk_${a.tenantId}\\.`)) });
+    expect(created.key.startsWith(created.prefix)).toBe(true);
+    const listed = (await (await get('/api-keys', admin)).json()) as Record<string, unknown>[];
+    expect(listed).toHaveLength(1);
+    expect(JSON.stringify(listed)).not.toContain(created.key);
+    const [stored] = await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ key_hash: string }[]>`select key_hash from api_keys`);
+    expect(stored!.key_hash).toMatch(/^[0-9a-f]{64}$/);
+
+    // The key authenticates (its scopes do not include the profile: 403, not 401).
+    const withKey = () => fetch(`${base}/me`, { headers: { 'x-api-key': created.key } });
+    await problem(await withKey(), 403, 'forbidden');
+    const revoke = await fetch(`${base}/api-keys/${created.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } });
+    expect(revoke.status).toBe(204);
+    await problem(await withKey(), 401, 'invalid-api-key');
+    await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': `${created.key.slice(0, -2)}xx` } }), 401, 'invalid-api-key');
+    await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': 'hdk_nonsense' } }), 401, 'invalid-api-key');
+  });
+
+  it('refuses scopes outside the key’s role, the right to mint keys, and bad input, writing nothing', async () => {
+    const a = await account('admin');
+    const admin = (await login(a)).accessToken;
+    const cases: [unknown, number, string][] = [
+      [{ name: 'x', scopes: ['audit:read'] }, 400, 'invalid-scope'], // operator keys cannot read the audit log
+      [{ name: 'x', role: 'admin', scopes: ['api-keys:manage'] }, 400, 'invalid-scope'],
+      [{ name: 'x', scopes: [] }, 400, 'invalid-scope'],
+      [{ name: 'x', role: 'root', scopes: ['drafts:read'] }, 400, 'invalid-role'],
+      [{ name: '', scopes: ['drafts:read'] }, 400, 'validation-failed'],
+      [{ name: 'x', scopes: ['drafts:read'], expiresAt: '2001-01-01T00:00:00Z' }, 400, 'validation-failed'],
+      [{ name: 'x', scopes: ['drafts:read'], owner: 'me' }, 400, 'unknown-field'],
+    ];
+    for (const [body, status, code] of cases) await problem(await create(admin, body), status, code);
+    expect(await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from api_keys`)).toEqual([{ n: 0 }]);
+  });
+});
+
+describe('roles and tenants', () => {
+  // Each route and the permission it needs; the expectation for every role comes from the role table.
+  const routes: { method: string; path: (keyId: string) => string; permission: Permission; body?: unknown }[] = [
+    { method: 'GET', path: () => '/me', permission: 'profile:read' },
+    { method: 'GET', path: () => '/api-keys', permission: 'api-keys:manage' },
+    { method: 'POST', path: () => '/api-keys', permission: 'api-keys:manage', body: { name: 'matrix', scopes: ['drafts:read'] } },
+    { method: 'DELETE', path: (id) => `/api-keys/${id}`, permission: 'api-keys:manage' },
+    { method: 'POST', path: () => '/auth/logout', permission: 'profile:read' },
+  ];
+
+  it.each(['operator', 'team_lead', 'manager', 'admin'] as const)('as %s: allowed exactly where the role table says', async (role) => {
+    const a = await account(role);
+    for (const route of routes) {
+      const token = (await login(a)).accessToken; // fresh: logout ends the session
+      const keyId = newId();
+      const res = await fetch(`${base}${route.path(keyId)}`, {
+        method: route.method,
+        headers: { authorization: `Bearer ${token}`, ...(route.body ? { 'content-type': 'application/json' } : {}) },
+        body: route.body ? JSON.stringify(route.body) : undefined,
+      });
+      const allowed = ROLE_PERMISSIONS[role].has(route.permission);
+      if (allowed) expect([route.method, route.path(keyId), res.status]).not.toEqual([route.method, route.path(keyId), 403]);
+      else {
+        expect([route.method, route.path(keyId), res.status]).toEqual([route.method, route.path(keyId), 403]);
+        expect(((await res.json()) as ProblemDetails).code).toBe('forbidden');
+      }
+      await res.body?.cancel().catch(() => undefined);
+    }
+  });
+
+  it('refuses a request naming another tenant with 403 tenant_mismatch, wherever it names it', async () => {
+    const a = await account('admin');
+    const b = await account('admin');
+    const token = (await login(a)).accessToken;
+    const auth = { authorization: `Bearer ${token}` };
+    await problem(await fetch(`${base}/api-keys?tenantId=${b.tenantId}`, { headers: auth }), 403, 'tenant_mismatch');
+    await problem(await fetch(`${base}/api-keys`, { headers: { ...auth, 'x-tenant-id': b.tenantId } }), 403, 'tenant_mismatch');
+    await problem(
+      await fetch(`${base}/api-keys`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ tenantId: b.tenantId, name: 'x', scopes: ['drafts:read'] }) }),
+      403,
+      'tenant_mismatch',
+    );
+    expect((await fetch(`${base}/api-keys`, { headers: { ...auth, 'x-tenant-id': a.tenantId } })).status).toBe(200); // its own tenant may be named
+  });
+
+  it("as tenant B, tenant A's key is exactly as missing as a key that does not exist", async () => {
+    const a = await account('admin');
+    const b = await account('admin');
+    const tokenA = (await login(a)).accessToken;
+    const tokenB = (await login(b)).accessToken;
+    const created = (await (
+      await fetch(`${base}/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenA}` }, body: JSON.stringify({ name: 'A', scopes: ['drafts:read'] }) })
+    ).json()) as { id: string; key: string };
+    const del = (id: string) => fetch(`${base}/api-keys/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${tokenB}` } });
+    const foreign = await problem(await del(created.id), 404, 'not-found');
+    const missing = await problem(await del(newId()), 404, 'not-found');
+    expect({ ...foreign, detail: undefined, instance: undefined }).toEqual({ ...missing, detail: undefined, instance: undefined });
+    expect(((await (await get('/api-keys', tokenB)).json()) as unknown[]).length).toBe(0);
+    await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': created.key } }), 403, 'forbidden'); // A's key still works (authenticates)
+  });
+});
+
+describe('password reset through the mail outbox', () => {
+  const mailDir = mkdtempSync(join(tmpdir(), 'hotdash-reset-mail-'));
+  afterAll(() => rmSync(mailDir, { recursive: true, force: true }));
+
+  async function mailedResetToken(tenantId: string, to: string): Promise<string> {
+    const mail = new MailDispatcher(world.dbs, new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv())), new EmlFileMailSender(mailDir));
+    for (const s of await world.shards()) await mail.drain(s, 500);
+    const eml = readdirSync(join(mailDir, tenantId))
+      .map((f) => readFileSync(join(mailDir, tenantId, f), 'utf8'))
+      .filter((f) => f.includes(`\r\nTo: ${to}\r\n`))
+      .pop();
+    if (!eml) throw new Error(`no mail to ${to}`);
+    return /\/password-reset\/([^\s]+)/.exec(eml)![1]!;
+  }
+
+  it('mails a one-hour link; the new password works, the old one and every old session do not', async () => {
+    const a = await account('operator');
+    const old = await login(a);
+    const ask = (body: unknown) => post('/auth/password-reset', body);
+    const known = await ask({ tenant: a.slug, email: a.email });
+    const unknown = await ask({ tenant: a.slug, email: `nobody-${a.email}` });
+    expect([known.status, unknown.status]).toEqual([202, 202]);
+    expect(await known.json()).toEqual(await unknown.json());
+    const token = await mailedResetToken(a.tenantId, a.email);
+    expect(token.startsWith(`hdp_${a.tenantId}.`)).toBe(true);
+
+    const newPassword = 'a brand new passphrase';
+    await problem(await post('/auth/password-reset/confirm', { token, password: 'short' }), 400, 'weak-password');
+    expect((await post('/auth/password-reset/confirm', { token, password: newPassword })).status).toBe(204);
+    await problem(await post('/auth/password-reset/confirm', { token, password: newPassword }), 409, 'reset-used');
+    await problem(await post('/auth/password-reset/confirm', { token: `hdp_${a.tenantId}.${'x'.repeat(43)}`, password: newPassword }), 404, 'reset-not-found');
+
+    await problem(await get('/me', old.accessToken), 401, 'token-revoked');
+    await problem(await post('/auth/refresh', { refreshToken: old.refreshToken }), 401, 'invalid-refresh-token');
+    await problem(await post('/auth/login', { tenant: a.slug, email: a.email, password: PASSWORD }), 401, 'invalid-credentials');
+    const fresh = await post('/auth/login', { tenant: a.slug, email: a.email, password: newPassword });
+    expect(fresh.status).toBe(200);
+    expect((await get('/me', ((await fresh.json()) as TokenPair).accessToken)).status).toBe(200);
   });
 });

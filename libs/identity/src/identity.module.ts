@@ -3,7 +3,9 @@ import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { Databases } from '@hotdash/platform-db';
 import { AuthController, MeController } from './auth.controller';
-import { AuthGuard, RevocationFallback, TenantContextInterceptor } from '@hotdash/platform-auth';
+import { ApiKeyVerifier, AuthGuard, RevocationFallback, TenantContextInterceptor } from '@hotdash/platform-auth';
+import { ApiKeysController } from './api-keys.controller';
+import { ApiKeysService } from './api-keys.service';
 import { IdentityService } from './identity.service';
 
 /**
@@ -12,10 +14,12 @@ import { IdentityService } from './identity.service';
  */
 @Global()
 @Module({
-  controllers: [AuthController, MeController],
+  controllers: [AuthController, MeController, ApiKeysController],
   providers: [
     IdentityService,
     { provide: RevocationFallback, useExisting: IdentityService },
+    ApiKeysService,
+    { provide: ApiKeyVerifier, useExisting: ApiKeysService },
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: TenantContextInterceptor },
     { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
@@ -23,6 +27,6 @@ import { IdentityService } from './identity.service';
     { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
   ],
   // Global: the authenticator (libs/platform/auth) asks identity's database fallback while Redis is away.
-  exports: [IdentityService, RevocationFallback],
+  exports: [IdentityService, RevocationFallback, ApiKeyVerifier],
 })
 export class IdentityModule {}

@@ -5,6 +5,7 @@ import {
   AuthError,
   DECOY_PASSWORD_HASH,
   emailHash,
+  hashPassword,
   newTenantSecret,
   Principal,
   RevocationList,
@@ -30,6 +31,16 @@ export const loginBody = z
   })
   .strict();
 export const refreshBody = z.object({ refreshToken: z.string().min(1).max(300) }).strict();
+export const resetRequestBody = z.object({ tenant: z.string().min(1).max(64), email: z.string().min(3).max(254) }).strict();
+export const resetConfirmBody = z
+  .object({
+    token: z.string().min(40).max(300),
+    password: z.string().min(12, 'password must be at least 12 characters').max(200),
+  })
+  .strict();
+/** Password-reset tokens: `hdp_<tenant id>.<256 random bits>`, valid for an hour, once. */
+export const RESET_PREFIX = 'hdp_';
+const RESET_TTL_MS = 3600_000;
 
 export interface TokenPair {
   tokenType: 'Bearer';
@@ -165,6 +176,56 @@ export class IdentityService {
       await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = 'logout' where id = ${sessionId}::uuid and user_id = ${p.subject}::uuid and revoked_at is null`;
       await tx.$executeRaw`update refresh_tokens set status = 'revoked' where session_id = ${sessionId}::uuid and status = 'active'`;
     });
+  }
+
+  /**
+   * Starts a password reset: when the address belongs to an active operator of the tenant, a
+   * one-hour link is mailed to it (through the tenant's mail outbox). The answer is the same either
+   * way, so the route tells nobody which addresses exist.
+   */
+  async requestPasswordReset(body: unknown): Promise<void> {
+    const input = parseInput(resetRequestBody, body);
+    const [tenant] = await this.control.client.$queryRaw<{ id: TenantId; name: string }[]>`
+      select id::text, name from tenants where slug = ${input.tenant.toLowerCase()} and status in ('active', 'suspended')`;
+    if (!tenant) return;
+    const token = newTenantSecret(tenant.id, RESET_PREFIX);
+    const toEnc = await this.cipher.encrypt(tenant.id, 'mail_outbox.to', input.email.trim().toLowerCase());
+    await this.db.withTenant(tenant.id, async (tx) => {
+      const [user] = await tx.$queryRaw<{ id: string }[]>`select id::text from users where email_hash = ${emailHash(tenant.id, input.email)} and status = 'active'`;
+      if (!user) return;
+      await tx.$executeRaw`insert into password_resets (id, tenant_id, user_id, token_hash, expires_at)
+        values (${newId()}::uuid, ${tenant.id}::uuid, ${user.id}::uuid, ${tokenHash(token)}, ${new Date(Date.now() + RESET_TTL_MS)})`;
+      await tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
+        values (${newId()}::uuid, ${tenant.id}::uuid, ${toEnc}, ${`Reset your ${tenant.name} password`},
+          ${`Someone asked to reset your password for ${tenant.name}.\nSet a new one here: /password-reset/${token}\nThe link expires in 1 hour. If it was not you, ignore this message.`}, 'password-reset')`;
+    });
+  }
+
+  /** Sets a new password with a reset token; every session of the user ends (its tokens at once). */
+  async confirmPasswordReset(body: unknown): Promise<void> {
+    const input = parseInput(resetConfirmBody, body, (path) => (path === 'password' ? 'weak-password' : undefined));
+    const invalid = () => new ProblemException(404, 'reset-not-found', 'Reset link not valid', 'This password-reset link is not valid; ask for a new one.');
+    const tenantId = tenantOfSecret(input.token, RESET_PREFIX);
+    if (!tenantId) throw invalid();
+    const passwordHash = await hashPassword(input.password);
+    try {
+      await this.db.withTenant(tenantId, async (tx) => {
+        const [r] = await tx.$queryRaw<{ id: string; user_id: string; expires_at: Date; used_at: Date | null }[]>`
+          select id::text, user_id::text, expires_at, used_at from password_resets where token_hash = ${tokenHash(input.token)} for update`;
+        if (!r) throw invalid();
+        if (r.used_at) throw new ProblemException(409, 'reset-used', 'Reset link already used', 'This link was used already; ask for a new one if needed.');
+        if (r.expires_at.getTime() <= Date.now()) throw new ProblemException(410, 'reset-expired', 'Reset link expired', 'This link expired; ask for a new one.');
+        const n = await tx.$executeRaw`update users set password_hash = ${passwordHash}, updated_at = now() where id = ${r.user_id}::uuid and status = 'active'`;
+        if (n === 0) throw invalid();
+        await this.revocations.userChanged(tenantId, r.user_id);
+        await tx.$executeRaw`update password_resets set used_at = now() where id = ${r.id}::uuid`;
+        await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = 'password-reset' where user_id = ${r.user_id}::uuid and revoked_at is null`;
+        await tx.$executeRaw`update refresh_tokens set status = 'revoked' where status = 'active' and session_id in (select id from auth_sessions where user_id = ${r.user_id}::uuid)`;
+      });
+    } catch (err) {
+      if (err instanceof TenantNotPlacedError) throw invalid();
+      throw err;
+    }
   }
 
   /** The database's word on a principal (Redis markers' fallback): user active with the token's role, session not ended. */

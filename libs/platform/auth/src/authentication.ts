@@ -4,6 +4,7 @@ import { Observable } from 'rxjs';
 import { AuthError } from './errors';
 import { RevocationList } from './revocations';
 import { Principal, TokenService } from './tokens';
+import { authorize } from './permissions';
 import { newId } from '@hotdash/platform-db';
 import { HealthController, ProblemException } from '@hotdash/platform-http';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
@@ -15,6 +16,11 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC
 /** True for routes that take no credential: @Public() ones and health checks. */
 export function isPublicRoute(reflector: Reflector, ctx: ExecutionContext): boolean {
   return ctx.getClass() === HealthController || reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [ctx.getHandler(), ctx.getClass()]) === true;
+}
+
+/** Looks an API key up (by its hash, on its tenant's shard): the principal it acts as, or undefined when it is unknown, revoked or expired. */
+export abstract class ApiKeyVerifier {
+  abstract verify(key: string): Promise<Principal | undefined>;
 }
 
 /** Asks the database whether a principal still holds (user active, same role, session not ended): used while Redis is away. */
@@ -32,8 +38,8 @@ export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: Execution
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 /**
- * Who is calling: an access token (Authorization: Bearer) checked for signature, expiry, audience
- * and revocation. Revocation markers live in Redis (one round trip); when Redis cannot be asked, the
+ * Who is calling: an API key (X-Api-Key, looked up by hash on every request), or an access token
+ * (Authorization: Bearer) checked for signature, expiry, audience and revocation. Revocation markers live in Redis (one round trip); when Redis cannot be asked, the
  * database answers instead (user still active with the token's role, session not ended), so a
  * removed operator never gets through and everyone else keeps working. Only when neither can be
  * asked is the request refused, with 503.
@@ -44,10 +50,18 @@ export class Authenticator {
     @Inject(TokenService) private readonly tokens: TokenService,
     @Inject(RevocationList) private readonly revocations: RevocationList,
     @Optional() @Inject(RevocationFallback) private readonly fallback?: RevocationFallback,
+    @Optional() @Inject(ApiKeyVerifier) private readonly apiKeys?: ApiKeyVerifier,
   ) {}
 
   async authenticate(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
     const authorization = headers.authorization;
+    const apiKey = headers['x-api-key'];
+    if (authorization === undefined && apiKey !== undefined) {
+      // Looked up on every request, so a revoked key stops working at once.
+      const p = typeof apiKey === 'string' && apiKey.length <= 200 && this.apiKeys ? await this.apiKeys.verify(apiKey) : undefined;
+      if (!p) throw new AuthError('invalid-api-key');
+      return p;
+    }
     if (authorization === undefined) throw new AuthError('missing-credentials');
     const m = typeof authorization === 'string' ? BEARER.exec(authorization) : null;
     if (!m) throw new AuthError('invalid-token');
@@ -68,7 +82,10 @@ export class Authenticator {
   }
 }
 
-/** Every route needs a valid credential unless marked @Public(); health checks are public. */
+/**
+ * Every route needs a valid credential unless marked @Public() (health checks are public), and the
+ * permission it names (see permissions.ts: deny by default, tenant_mismatch).
+ */
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
@@ -80,7 +97,9 @@ export class AuthGuard implements CanActivate {
     if (ctx.getType() !== 'http') return true;
     if (isPublicRoute(this.reflector, ctx)) return true;
     const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal }>();
-    req.principal = await this.authenticator.authenticate(req.headers);
+    // Another guard (the gateway's rate limit) may have authenticated the request already.
+    const principal = req.principal ?? (req.principal = await this.authenticator.authenticate(req.headers));
+    authorize(this.reflector, ctx, principal);
     return true;
   }
 }

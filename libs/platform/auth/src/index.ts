@@ -6,3 +6,4 @@ export * from './credentials';
 export * from './auth.module';
 export * from './limits';
 export * from './authentication';
+export * from './permissions';

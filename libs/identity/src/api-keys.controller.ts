@@ -1,0 +1,29 @@
+import { Body, Controller, Delete, Get, Header, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Allow, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
+import { parseUuidParam } from '@hotdash/platform-http';
+import { ApiKeyDto, ApiKeysService } from './api-keys.service';
+
+/** API keys of the caller's tenant (admins). The key itself is in the creation answer only. */
+@Controller('api-keys')
+@Allow('api-keys:manage')
+export class ApiKeysController {
+  constructor(@Inject(ApiKeysService) private readonly keys: ApiKeysService) {}
+
+  @Post()
+  @HttpCode(201)
+  @Header('Cache-Control', 'no-store')
+  create(@CurrentPrincipal() p: Principal, @Body() body: unknown): Promise<ApiKeyDto & { key: string }> {
+    return this.keys.create(p, body);
+  }
+
+  @Get()
+  list(@CurrentPrincipal() p: Principal): Promise<ApiKeyDto[]> {
+    return this.keys.list(p);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  revoke(@CurrentPrincipal() p: Principal, @Param('id') id: string): Promise<void> {
+    return this.keys.revoke(p, parseUuidParam(id));
+  }
+}
