@@ -1,0 +1,144 @@
+/**
+ * An authenticated, tenant-scoped read through the gateway against a plain Fastify route running
+ * the same query with raw `pg`, in one process, same run.
+ *
+ *   scripts/run node -r @swc-node/register bench/gateway-read.bench.ts
+ *
+ * a  gateway: the Nest/Fastify gateway app (DatabaseModule, AuthModule, IdentityModule,
+ *    GatewayModule) serving GET /api-keys with an admin's access token: JWT verification, the
+ *    revocation check (Redis), the rate-limit decision and release (Redis), role check, tenant
+ *    context, withTenant + Prisma under RLS reading the tenant's 5 API keys. (Audit of reads is not
+ *    built yet: when it is, it joins this path.)
+ * b  baseline: a bare Fastify app, GET /plain/:tenantId, the same query with raw `pg` on a Pool as
+ *    the application role: `begin; set_config('app.tenant_id', …); select … from api_keys where
+ *    tenant_id = $1 order by created_at; commit` (the tables force row-level security, so without
+ *    the setting even this query reads nothing). No auth, no limits, no Nest, no Prisma.
+ *
+ * Both answer the same JSON rows. The client is in the same process (keep-alive http.Agent,
+ * BENCH_CONCURRENCY requests in flight); rounds alternate a and b; medians. Tenants: BENCH_TENANTS
+ * accounts (createAccount), 5 keys each, requests spread over them; the limits hash of each tenant
+ * is raised so no request is refused.
+ *
+ * Env: BENCH_REQUESTS (per path per round, 5000), BENCH_ROUNDS (3), BENCH_CONCURRENCY (16), BENCH_TENANTS (10).
+ */
+import 'reflect-metadata';
+import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { Module } from '@nestjs/common';
+import Fastify from 'fastify';
+import Redis from 'ioredis';
+import { Pool } from 'pg';
+import { AuthModule, publishTenantLimits, TokenService } from '@hotdash/platform-auth';
+import { DatabaseModule } from '@hotdash/platform-db';
+import { createFastifyHttpApp } from '@hotdash/platform-http';
+import { GatewayModule } from '@hotdash/gateway';
+import { IdentityModule } from '@hotdash/identity';
+import { createAccount, TestWorld } from '@hotdash/testing';
+
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 5_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 10);
+
+const world = new TestWorld();
+const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+
+function get(port: number, path: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function load(port: number, target: (i: number) => { path: string; headers: Record<string, string> }): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = next++; i < REQUESTS; i = next++) {
+        const { path, headers } = target(i);
+        const status = await get(port, path, headers);
+        if (status !== 200) throw new Error(`GET ${path} answered ${status}`);
+      }
+    }),
+  );
+  return (REQUESTS / (performance.now() - t0)) * 1000;
+}
+
+async function main(): Promise<void> {
+  const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
+  @Module({ imports: [DatabaseModule.forRoot(world.config), AuthModule.forRoot(world.config), IdentityModule, GatewayModule] })
+  class BenchGateway {}
+  const gateway = await createFastifyHttpApp(BenchGateway, { logger: ['error'] });
+  await gateway.listen(0, '127.0.0.1');
+  const gatewayPort = Number(new URL((await gateway.getUrl()).replace('[::1]', '127.0.0.1')).port);
+  const tokens = gateway.get(TokenService);
+
+  const accounts = [];
+  for (let i = 0; i < TENANTS; i++) {
+    const a = await createAccount(world, 'admin');
+    await world.tenantDb.withTenant(a.tenantId, async (tx) => {
+      for (let k = 0; k < 5; k++)
+        await tx.$executeRaw`insert into api_keys (id, tenant_id, name, prefix, key_hash, role, scopes, created_by)
+          values (gen_random_uuid(), ${a.tenantId}::uuid, ${`key ${k}`}, 'hdk_bench', md5(random()::text) || md5(random()::text), 'operator', '{drafts:read}', ${a.userId}::uuid)`;
+    });
+    await publishTenantLimits(redis, a.tenantId, { requestsPerMinute: 10_000_000, inFlight: 100_000 });
+    const token = await tokens.issueAccess({ kind: 'user', tenantId: a.tenantId, subject: a.userId, role: 'admin', sessionId: a.userId, scopes: ['*'] });
+    accounts.push({ ...a, token });
+  }
+
+  const pool = new Pool({ host: world.config.db.controlHost, port: world.config.db.controlPort, database: (await world.shards())[0]!.database, user: world.config.db.app.user, password: world.config.db.app.password, max: world.config.db.poolSize });
+  const plain = Fastify();
+  plain.get<{ Params: { tenantId: string } }>('/plain/:tenantId', async (req) => {
+    const c = await pool.connect();
+    try {
+      await c.query('begin');
+      await c.query(`select set_config('app.tenant_id', $1, true)`, [req.params.tenantId]);
+      const r = await c.query(
+        `select id::text, name, prefix, role, scopes, created_by::text, created_at, expires_at, last_used_at, revoked_at from api_keys where tenant_id = $1 order by created_at`,
+        [req.params.tenantId],
+      );
+      await c.query('commit');
+      return r.rows;
+    } finally {
+      c.release();
+    }
+  });
+  await plain.listen({ port: 0, host: '127.0.0.1' });
+  const plainPort = (plain.server.address() as { port: number }).port;
+
+  const paths = {
+    gateway: () => load(gatewayPort, (i) => ({ path: '/api-keys', headers: { authorization: `Bearer ${accounts[i % accounts.length]!.token}` } })),
+    plain: () => load(plainPort, (i) => ({ path: `/plain/${accounts[i % accounts.length]!.tenantId}`, headers: {} })),
+  };
+  await paths.gateway();
+  await paths.plain();
+  const rates: Record<keyof typeof paths, number[]> = { gateway: [], plain: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of (r % 2 ? ['plain', 'gateway'] : ['gateway', 'plain']) as (keyof typeof paths)[]) {
+      const rate = await paths[name]();
+      rates[name].push(rate);
+      console.log(`round ${r + 1} ${name}: ${rate.toFixed(0)} req/s`);
+    }
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const ratio = med(rates.gateway) / med(rates.plain);
+  console.log(`\n${REQUESTS} requests per path per round, ${ROUNDS} rounds, ${CONCURRENCY} in flight, ${TENANTS} tenants; medians`);
+  console.log(`| path | req/s |\n|---|---:|\n| gateway GET /api-keys | ${med(rates.gateway).toFixed(0)} |\n| plain Fastify + raw pg | ${med(rates.plain).toFixed(0)} |`);
+  console.log(`\ngateway/plain ${ratio.toFixed(2)}× (target ≥ 0.6×: ${ratio >= 0.6 ? 'MET' : 'MISSED'})`);
+  await gateway.close();
+  await plain.close();
+  await pool.end();
+  redis.disconnect();
+  agent.destroy();
+  await world.close();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
