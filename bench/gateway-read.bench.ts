@@ -33,7 +33,7 @@ import { DatabaseModule } from '@hotdash/platform-db';
 import { createFastifyHttpApp } from '@hotdash/platform-http';
 import { GatewayModule } from '@hotdash/gateway';
 import { IdentityModule } from '@hotdash/identity';
-import { createAccount, TestWorld } from '@hotdash/testing';
+import { createAccount, TestAccount, TestWorld } from '@hotdash/testing';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 5_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   const gatewayPort = Number(new URL((await gateway.getUrl()).replace('[::1]', '127.0.0.1')).port);
   const tokens = gateway.get(TokenService);
 
-  const accounts = [];
+  const accounts: (TestAccount & { token: string })[] = [];
   for (let i = 0; i < TENANTS; i++) {
     const a = await createAccount(world, 'admin');
     await world.tenantDb.withTenant(a.tenantId, async (tx) => {

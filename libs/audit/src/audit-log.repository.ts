@@ -53,11 +53,19 @@ export class AuditLogRepository {
     return r ? { seq: Number(r.seq), hash: r.hash } : undefined;
   }
 
+  /** The recorded head of the tenant's chain (seq and hash of its last entry). */
+  async head(tx: TenantTx, tenantId: TenantId): Promise<{ seq: number; hash: string } | undefined> {
+    const rows = await tx.$queryRaw<{ seq: bigint; hash: string }[]>`select seq, hash from audit_heads where tenant_id = ${tenantId}::uuid`;
+    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : undefined;
+  }
+
   async insert(tx: TenantTx, row: AuditRow): Promise<void> {
     await tx.$executeRaw`insert into audit_log
       (id, tenant_id, seq, event_id, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash)
       values (${row.id}::uuid, ${row.tenantId}::uuid, ${row.seq}, ${row.eventId}::uuid, ${row.eventType}, ${row.actorId},
               ${row.occurredAt}::timestamptz, ${row.recordedAt}::timestamptz, ${JSON.stringify(row.payload)}::jsonb, ${row.prevHash}, ${row.hash})`;
+    await tx.$executeRaw`insert into audit_heads (tenant_id, seq, hash) values (${row.tenantId}::uuid, ${row.seq}, ${row.hash})
+      on conflict (tenant_id) do update set seq = excluded.seq, hash = excluded.hash, updated_at = now()`;
   }
 
   /** A page of the tenant's chain in order, after `afterSeq`. */

@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { Envelope, KnowledgeEvents, OperatorEvents, TenantCreatedV1, TenantEvents } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV1, Envelope, KnowledgeEvents, OperatorEvents, TenantCreatedV1, TenantEvents } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { RecordAuditEntryHandler } from './use-cases/record-audit-entry/record-audit-entry.handler';
 
@@ -12,6 +12,12 @@ export class AuditEventsHandler {
   @EventPattern(TenantEvents.CREATED)
   async onTenantCreated(@Payload() event: Envelope<typeof TenantEvents.CREATED, TenantCreatedV1>, @Ctx() ctx: EventContext): Promise<void> {
     await this.record.execute(ctx.tx, event, event.payload.createdBy);
+  }
+
+  /** Reads and changes of tenant data through the gateway, by the caller who made them. */
+  @EventPattern(AccessEvents.RECORDED)
+  async onAccess(@Payload() event: Envelope<typeof AccessEvents.RECORDED, AccessRecordedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.record.execute(ctx.tx, event, event.payload.actor);
   }
 
   @EventPattern([

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AuditEvents, AuditRecordedV1, auditRecordedV1 } from './audit.events';
+import { AccessEvents, AccessRecordedV1, accessRecordedV1 } from './access.events';
 import {
   TenantActivatedV1,
   tenantActivatedV1,
@@ -43,6 +44,7 @@ import { Topic, Topics } from './topics';
 export interface EventPayloads {
   [TenantEvents.CREATED]: TenantCreatedV1;
   [AuditEvents.RECORDED]: AuditRecordedV1;
+  [AccessEvents.RECORDED]: AccessRecordedV1;
   [TenantEvents.PROVISIONING_STARTED]: TenantProvisioningStartedV1;
   [TenantEvents.PROVISIONING_STEP_COMPLETED]: TenantProvisioningStepCompletedV1;
   [TenantEvents.PROVISIONED]: TenantProvisionedV1;
@@ -77,6 +79,7 @@ interface CatalogEntry {
 export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.CREATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantCreatedV1 } },
   [AuditEvents.RECORDED]: { topic: Topics.AUDIT, current: 1, versions: { 1: auditRecordedV1 } },
+  [AccessEvents.RECORDED]: { topic: Topics.ACCESS, current: 1, versions: { 1: accessRecordedV1 } },
   [TenantEvents.PROVISIONING_STARTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningStartedV1 } },
   [TenantEvents.PROVISIONING_STEP_COMPLETED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningStepCompletedV1 } },
   [TenantEvents.PROVISIONED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisionedV1 } },

@@ -6,3 +6,4 @@ export * from './knowledge.events';
 export * from './operator.events';
 export * from './event-map';
 export * from './tenant-id';
+export * from './access.events';

@@ -6,6 +6,7 @@ export const Topics = {
   KNOWLEDGE: 'hotdash.knowledge',
   USAGE: 'hotdash.usage',
   AUDIT: 'hotdash.audit',
+  ACCESS: 'hotdash.access',
 } as const;
 
 export type Topic = (typeof Topics)[keyof typeof Topics];

@@ -1,11 +1,12 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, Inject, Param, Post } from '@nestjs/common';
-import { Allow, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
+import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
 import { parseUuidParam } from '@hotdash/platform-http';
 import { ApiKeyDto, ApiKeysService } from './api-keys.service';
 
 /** API keys of the caller's tenant (admins). The key itself is in the creation answer only. */
 @Controller('api-keys')
 @Allow('api-keys:manage')
+@Audited('api-key')
 export class ApiKeysController {
   constructor(@Inject(ApiKeysService) private readonly keys: ApiKeysService) {}
 

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Header, HttpCode, Inject, Post, Req } from '@nestjs/common';
-import { Allow, CurrentPrincipal, Principal, Public } from '@hotdash/platform-auth';
+import { Allow, Audited, CurrentPrincipal, Principal, Public } from '@hotdash/platform-auth';
 import { IdentityService, MeDto, TokenPair } from './identity.service';
 
 interface RequestLike {
@@ -47,6 +47,7 @@ export class AuthController {
 
   @Post('logout')
   @Allow('profile:read')
+  @Audited('session', 'delete')
   @HttpCode(204)
   async logout(@CurrentPrincipal() p: Principal): Promise<void> {
     await this.identity.logout(p);
@@ -60,6 +61,7 @@ export class MeController {
   /** The calling user's own profile. */
   @Get()
   @Allow('profile:read')
+  @Audited('user')
   me(@CurrentPrincipal() p: Principal): Promise<MeDto> {
     return this.identity.me(p);
   }

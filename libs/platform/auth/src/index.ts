@@ -7,3 +7,4 @@ export * from './auth.module';
 export * from './limits';
 export * from './authentication';
 export * from './permissions';
+export * from './audited';

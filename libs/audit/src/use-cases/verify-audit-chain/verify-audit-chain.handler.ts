@@ -4,19 +4,22 @@ import { TenantDatabase } from '@hotdash/platform-db';
 import { AuditLogRepository } from '../../audit-log.repository';
 import { chainHash, GENESIS_HASH } from '../../hash-chain';
 
-export type BrokenLinkReason = 'hash-mismatch' | 'prev-hash-mismatch' | 'seq-gap';
+export type BrokenLinkReason = 'hash-mismatch' | 'prev-hash-mismatch' | 'seq-gap' | 'missing-entries' | 'head-mismatch' | 'head-missing';
 
 export interface ChainVerification {
   ok: boolean;
   /** Entries checked (all of them when ok). */
   checked: number;
   /** The first entry whose link is broken. */
-  firstBroken?: { seq: number; id: string; reason: BrokenLinkReason; expected: string; actual: string };
+  /** The first entry whose link is broken (id null when the entry is missing from the end). */
+  firstBroken?: { seq: number; id: string | null; reason: BrokenLinkReason; expected: string; actual: string };
 }
 
 /**
  * Walks a tenant's audit chain in order and names the first broken link: an entry whose stored hash
- * is not the hash of its content, whose prev_hash is not the previous entry's hash, or a missing seq.
+ * is not the hash of its content, whose prev_hash is not the previous entry's hash, or a missing seq;
+ * and checks the chain ends at the recorded head (audit_heads), so entries deleted from the end
+ * are named too.
  */
 @Injectable()
 export class VerifyAuditChainHandler {
@@ -41,7 +44,16 @@ export class VerifyAuditChainHandler {
         expectedSeq++;
         checked++;
       }
-      if (page.length < pageSize) return { ok: true, checked };
+      if (page.length < pageSize) {
+        // The chain's end must be the recorded head: entries deleted from the end leave a valid
+        // shorter chain that only the head shows.
+        const head = await this.db.withTenant(tenantId, (tx) => this.log.head(tx, tenantId));
+        if (head && head.seq !== checked)
+          return { ok: false, checked, firstBroken: { seq: checked + 1, id: null, reason: 'missing-entries', expected: String(head.seq), actual: String(checked) } };
+        if (head && head.hash !== prevHash) return { ok: false, checked, firstBroken: { seq: head.seq, id: null, reason: 'head-mismatch', expected: head.hash, actual: prevHash } };
+        if (!head && checked > 0) return { ok: false, checked, firstBroken: { seq: checked, id: null, reason: 'head-missing', expected: 'a recorded head', actual: 'none' } };
+        return { ok: true, checked };
+      }
     }
   }
 }

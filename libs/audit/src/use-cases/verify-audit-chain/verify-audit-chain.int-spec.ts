@@ -66,6 +66,38 @@ it.each([
   expect(await verify.execute(other.id)).toEqual({ ok: true, checked: 6 });
 });
 
+it('detects any single entry altered, deleted or moved, at its position, including the last', async () => {
+  const n = 5;
+  const { t, other } = await tenantWithChain(n);
+  const su = await world.connectSuperuser(t.shard.database);
+  try {
+    const { rows } = await su.query(`select * from audit_log where tenant_id = $1 order by seq`, [t.id]);
+    const restore = async (row: Record<string, unknown>) => {
+      await su.query('delete from audit_log where id = $1', [row.id]);
+      const cols = Object.keys(row);
+      await su.query(`insert into audit_log (${cols.join(', ')}) values (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols.map((c) => (c === 'payload' ? JSON.stringify(row[c]) : row[c])));
+    };
+    for (let seq = 1; seq <= n; seq++) {
+      const row = rows[seq - 1] as Record<string, unknown>;
+      await su.query(`update audit_log set actor_id = 'ops:mallory' where id = $1`, [row.id]);
+      expect([seq, await verify.execute(t.id)]).toMatchObject([seq, { ok: false, firstBroken: { seq, reason: 'hash-mismatch' } }]);
+      await restore(row);
+      await su.query(`delete from audit_log where id = $1`, [row.id]);
+      // A deleted entry is a gap at the next seq; the last one shows against the recorded head.
+      expect([seq, await verify.execute(t.id)]).toMatchObject([seq, { ok: false, firstBroken: seq === n ? { seq, reason: 'missing-entries' } : { seq: seq + 1, reason: 'seq-gap' } }]);
+      await restore(row);
+      expect(await verify.execute(t.id)).toEqual({ ok: true, checked: n });
+    }
+    // Moving an entry: entries 2 and 3 swap places (their seq numbers).
+    await su.query(`update audit_log set seq = seq + 1000 where tenant_id = $1 and seq in (2, 3)`, [t.id]);
+    await su.query(`update audit_log set seq = case when seq = 1002 then 3 else 2 end where tenant_id = $1 and seq in (1002, 1003)`, [t.id]);
+    expect(await verify.execute(t.id)).toMatchObject({ ok: false, checked: 1, firstBroken: { seq: 2, reason: 'prev-hash-mismatch' } });
+  } finally {
+    await su.end();
+  }
+  expect(await verify.execute(other.id)).toEqual({ ok: true, checked: n });
+});
+
 it('refuses updates and deletes of audit entries from the application role', async () => {
   const { t } = await tenantWithChain(1);
   await expect(world.tenantDb.withTenant(t.id, (tx) => tx.$executeRaw`update audit_log set actor_id = 'x' where tenant_id = ${t.id}::uuid`)).rejects.toThrow(/permission denied/);

@@ -1,0 +1,64 @@
+import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { Observable, tap } from 'rxjs';
+import type { AccessAction } from '@hotdash/contracts';
+import { AUDITED, AuditedOptions, Principal } from '@hotdash/platform-auth';
+import { newId } from '@hotdash/platform-db';
+import { problemOf } from '@hotdash/platform-http';
+import { AccessLog } from './access-log';
+
+const ACTIONS: Record<string, AccessAction> = { GET: 'read', HEAD: 'read', POST: 'create', PUT: 'update', PATCH: 'update', DELETE: 'delete' };
+
+interface RequestLike {
+  method: string;
+  ip?: string;
+  params?: Record<string, string>;
+  principal?: Principal;
+  routeOptions?: { url?: string };
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/**
+ * Every request of an authenticated caller that reached its handler (reads and changes, answered
+ * or failed) becomes an access entry: who, what action on which resource, the answer's status, the
+ * caller's IP, when. Requests refused before (401, 403, 429) touched nothing and are not entries.
+ */
+@Injectable()
+export class AccessAuditInterceptor implements NestInterceptor {
+  constructor(
+    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(AccessLog) private readonly log: AccessLog,
+  ) {}
+
+  intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (ctx.getType() !== 'http') return next.handle();
+    const req = ctx.switchToHttp().getRequest<RequestLike>();
+    const p = req.principal;
+    if (!p) return next.handle();
+    const meta = this.reflector.getAllAndOverride<AuditedOptions | undefined>(AUDITED, [ctx.getHandler(), ctx.getClass()]);
+    const route = req.routeOptions?.url ?? '';
+    const record = (status: number, body: unknown) => {
+      const b = (body && typeof body === 'object' ? body : {}) as { id?: unknown; userId?: unknown };
+      const created = typeof b.id === 'string' ? b.id : typeof b.userId === 'string' ? b.userId : null;
+      const header = req.headers['x-correlation-id'];
+      this.log.record(p.tenantId, typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : newId(), {
+        actor: `${p.kind === 'user' ? 'user' : 'api-key'}:${p.subject}`,
+        action: meta?.action ?? ACTIONS[req.method] ?? 'read',
+        resourceType: meta?.resourceType ?? (route.split('/')[1] || 'root'),
+        resourceId: req.params?.id ?? created,
+        method: req.method,
+        route: route.slice(0, 200),
+        status,
+        ip: req.ip ?? null,
+        at: new Date().toISOString(),
+      });
+    };
+    const res = ctx.switchToHttp().getResponse<{ statusCode: number }>();
+    return next.handle().pipe(
+      tap({
+        next: (body) => record(res.statusCode, body),
+        error: (err: unknown) => record(problemOf(err).status, undefined),
+      }),
+    );
+  }
+}
