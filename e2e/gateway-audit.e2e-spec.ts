@@ -4,6 +4,7 @@
 // the tenant's hash chain, in order, naming the actor, the action, the resource and the caller's
 // address; the chain verifies. Requests refused before reaching data (401, 403) leave none.
 import { AuditLogRepository, VerifyAuditChainHandler } from '@hotdash/audit';
+import { AuthKeys, TokenService } from '@hotdash/platform-auth';
 import { createAccount, ServiceProcess, startProcess, TEST_PASSWORD, TestWorld, waitFor } from '@hotdash/testing';
 
 const GATEWAY = 'http://127.0.0.1:3196';
@@ -16,7 +17,7 @@ let audit: ServiceProcess;
 const healthy = (url: string) => fetch(`${url}/health`).then((r) => r.ok, () => false);
 
 beforeAll(async () => {
-  gateway = startProcess('apps/gateway/src/main.ts', { HOTDASH_GATEWAY_PORT: '3196' });
+  gateway = startProcess('apps/gateway/src/main.ts', { HOTDASH_GATEWAY_PORT: '3196', HOTDASH_AUDIT_URL: `http://127.0.0.1:${AUDIT_PORT}` });
   audit = startProcess('apps/audit/src/main.ts', { HOTDASH_AUDIT_PORT: String(AUDIT_PORT) });
   await waitFor('gateway', () => healthy(GATEWAY), 60_000).catch((e: Error) => {
     throw new Error(`${e.message}\n${gateway.output()}`);
@@ -79,3 +80,77 @@ it('records every read and write of a scripted session once, in order, in the te
   expect(entries.every((e) => e.actorId === `user:${a.userId}`)).toBe(true);
   expect(await new VerifyAuditChainHandler(world.tenantDb, repo).execute(a.tenantId)).toEqual({ ok: true, checked: again.length });
 }, 120_000);
+
+describe('the audit log for tenant admins, through the gateway (served by the audit service)', () => {
+  const login = async (a: { slug: string; email: string }) =>
+    ((await (await fetch(`${GATEWAY}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenant: a.slug, email: a.email, password: TEST_PASSWORD }) })).json()) as { accessToken: string })
+      .accessToken;
+  const get = (path: string, token: string) => fetch(`${GATEWAY}${path}`, { headers: { authorization: `Bearer ${token}` } });
+
+  it('lists, filters, pages, exports and verifies the caller’s own log; operators and other tenants see none of it', async () => {
+    const a = await createAccount(world, 'admin');
+    const b = await createAccount(world, 'admin');
+    const op = await createAccount(world, 'operator');
+    const tokenA = await login(a);
+    const tokenB = await login(b);
+    for (let i = 0; i < 3; i++) expect((await get('/me', tokenA)).status).toBe(200);
+    expect((await get('/me', tokenB)).status).toBe(200);
+    await waitFor('A’s three reads in its chain', async () => {
+      const rows = await world.tenantDb.withTenant(a.tenantId, (tx) => repo.page(tx, a.tenantId, 0, 100));
+      return rows.filter((r) => r.eventType === 'access.recorded').length >= 3;
+    }, 60_000, 100);
+
+    const first = await get('/audit-log?eventType=access.recorded&limit=2', tokenA);
+    expect(first.status).toBe(200);
+    const page1 = (await first.json()) as { entries: { seq: number; tenantId: string; actorId: string; eventType: string }[]; next: number | null };
+    expect(page1.entries).toHaveLength(2);
+    expect(page1.next).toBe(page1.entries[1]!.seq);
+    expect(page1.entries.every((e) => e.tenantId === a.tenantId && e.eventType === 'access.recorded' && e.actorId === `user:${a.userId}`)).toBe(true);
+    const page2 = (await (await get(`/audit-log?eventType=access.recorded&limit=2&after=${page1.next}`, tokenA)).json()) as { entries: { seq: number }[] };
+    expect(page2.entries[0]!.seq).toBeGreaterThan(page1.next!);
+    const byActor = (await (await get(`/audit-log?actor=${encodeURIComponent(`user:${b.userId}`)}`, tokenA)).json()) as { entries: unknown[] };
+    expect(byActor.entries).toEqual([]); // B's actor, asked from A's log: nothing
+
+    const exported = await get('/audit-log/export', tokenA);
+    expect(exported.status).toBe(200);
+    expect(exported.headers.get('content-type')).toContain('application/x-ndjson');
+    const lines = (await exported.text()).trim().split('\n').map((l) => JSON.parse(l) as { tenantId: string; seq: number });
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    expect(lines.every((l, i) => l.tenantId === a.tenantId && l.seq === i + 1)).toBe(true);
+    expect(await (await get('/audit-log/verify', tokenA)).json()).toMatchObject({ ok: true });
+
+    const listB = (await (await get('/audit-log?limit=500', tokenB)).json()) as { entries: { tenantId: string }[] };
+    expect(listB.entries.length).toBeGreaterThan(0);
+    expect(listB.entries.every((e) => e.tenantId === b.tenantId)).toBe(true);
+    const forged = await get(`/audit-log?tenantId=${a.tenantId}`, tokenB);
+    expect(forged.status).toBe(403);
+    expect(((await forged.json()) as { code: string }).code).toBe('tenant_mismatch');
+
+    const asOperator = await get('/audit-log', await login(op));
+    expect(asOperator.status).toBe(403);
+    for (const [query, code] of [
+      ['limit=abc', 'validation-failed'],
+      ['limit=100000', 'validation-failed'],
+      ['from=yesterday', 'validation-failed'],
+      ['drop=table', 'unknown-field'],
+    ] as const) {
+      const res = await get(`/audit-log?${query}`, tokenA);
+      expect([query, res.status]).toEqual([query, 400]);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect([query, ((await res.json()) as { code: string }).code]).toEqual([query, code]);
+    }
+  }, 120_000);
+
+  it('the audit service refuses calls without the gateway’s internal token for it', async () => {
+    const a = await createAccount(world, 'admin');
+    const access = await login(a);
+    const direct = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${AUDIT_PORT}/internal/audit-log`, { headers });
+    const statusOf = async (res: Response) => [res.status, ((await res.json()) as { code: string }).code];
+    expect(await statusOf(await direct({}))).toEqual([401, 'missing-credentials']);
+    expect(await statusOf(await direct({ authorization: `Bearer ${access}` }))).toEqual([401, 'invalid-token']); // a public access token
+    const tokens = new TokenService(AuthKeys.development());
+    const principal = await tokens.verifyAccess(access);
+    expect(await statusOf(await direct({ authorization: `Bearer ${await tokens.issueInternal(principal, 'provisioning')}` }))).toEqual([401, 'invalid-token']);
+    expect((await direct({ authorization: `Bearer ${await tokens.issueInternal(principal, 'audit')}` })).status).toBe(200);
+  });
+});

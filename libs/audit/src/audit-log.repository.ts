@@ -76,6 +76,23 @@ export class AuditLogRepository {
     return rows.map(toRow);
   }
 
+  /** Entries after a seq, filtered by event type, actor and time (occurred_at), oldest first. */
+  async search(
+    tx: TenantTx,
+    tenantId: TenantId,
+    f: { after?: number; limit: number; eventType?: string; actor?: string; from?: string; to?: string },
+  ): Promise<AuditRow[]> {
+    const rows = await tx.$queryRaw<RawRow[]>`
+      select id::text, tenant_id::text, seq, event_id::text, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash
+      from audit_log where tenant_id = ${tenantId}::uuid and seq > ${f.after ?? 0}
+        and (${f.eventType ?? null}::text is null or event_type = ${f.eventType ?? null})
+        and (${f.actor ?? null}::text is null or actor_id = ${f.actor ?? null})
+        and (${f.from ?? null}::timestamptz is null or occurred_at >= ${f.from ?? null}::timestamptz)
+        and (${f.to ?? null}::timestamptz is null or occurred_at < ${f.to ?? null}::timestamptz)
+      order by seq limit ${f.limit}`;
+    return rows.map(toRow);
+  }
+
   async findByEvent(tx: TenantTx, tenantId: TenantId, eventId: string): Promise<AuditRow | undefined> {
     const rows = await tx.$queryRaw<RawRow[]>`
       select id::text, tenant_id::text, seq, event_id::text, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash

@@ -4,3 +4,5 @@ export * from './plan-limits';
 export * from './gateway.module';
 export * from './access-log';
 export * from './access-audit.interceptor';
+export * from './service-client';
+export * from './audit-log.proxy.controller';

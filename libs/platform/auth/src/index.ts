@@ -8,3 +8,4 @@ export * from './limits';
 export * from './authentication';
 export * from './permissions';
 export * from './audited';
+export * from './internal-auth';
