@@ -11,6 +11,7 @@ const SERVICES = [
   { name: 'provisioning', entry: 'apps/provisioning/src/main.ts', color: 36 },
   { name: 'audit', entry: 'apps/audit/src/main.ts', color: 35 },
   { name: 'gateway', entry: 'apps/gateway/src/main.ts', color: 33 },
+  { name: 'quota', entry: 'apps/quota/src/main.ts', color: 32 },
 ];
 
 function step(label, cmd, args) {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AuditEvents, AuditRecordedV1, auditRecordedV1 } from './audit.events';
 import { AccessEvents, AccessRecordedV1, accessRecordedV1 } from './access.events';
+import { QuotaEvents, QuotaExceededV1, quotaExceededV1, UsageRecordedV1, usageRecordedV1 } from './quota.events';
 import {
   TenantActivatedV1,
   tenantActivatedV1,
@@ -45,6 +46,8 @@ export interface EventPayloads {
   [TenantEvents.CREATED]: TenantCreatedV1;
   [AuditEvents.RECORDED]: AuditRecordedV1;
   [AccessEvents.RECORDED]: AccessRecordedV1;
+  [QuotaEvents.USAGE_RECORDED]: UsageRecordedV1;
+  [QuotaEvents.EXCEEDED]: QuotaExceededV1;
   [TenantEvents.PROVISIONING_STARTED]: TenantProvisioningStartedV1;
   [TenantEvents.PROVISIONING_STEP_COMPLETED]: TenantProvisioningStepCompletedV1;
   [TenantEvents.PROVISIONED]: TenantProvisionedV1;
@@ -80,6 +83,8 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.CREATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantCreatedV1 } },
   [AuditEvents.RECORDED]: { topic: Topics.AUDIT, current: 1, versions: { 1: auditRecordedV1 } },
   [AccessEvents.RECORDED]: { topic: Topics.ACCESS, current: 1, versions: { 1: accessRecordedV1 } },
+  [QuotaEvents.USAGE_RECORDED]: { topic: Topics.USAGE, current: 1, versions: { 1: usageRecordedV1 } },
+  [QuotaEvents.EXCEEDED]: { topic: Topics.USAGE, current: 1, versions: { 1: quotaExceededV1 } },
   [TenantEvents.PROVISIONING_STARTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningStartedV1 } },
   [TenantEvents.PROVISIONING_STEP_COMPLETED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningStepCompletedV1 } },
   [TenantEvents.PROVISIONED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisionedV1 } },

@@ -7,3 +7,4 @@ export * from './operator.events';
 export * from './event-map';
 export * from './tenant-id';
 export * from './access.events';
+export * from './quota.events';

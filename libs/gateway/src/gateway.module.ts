@@ -5,14 +5,14 @@ import { AUTH_REDIS } from '@hotdash/platform-auth';
 import { PlanLimits } from './plan-limits';
 import { AccessLog } from './access-log';
 import { AccessAuditInterceptor } from './access-audit.interceptor';
-import { AuditLogProxyController } from './audit-log.proxy.controller';
+import { AuditLogProxyController, UsageProxyController } from './service-proxies.controller';
 import { ServiceClient } from './service-client';
 import { RateLimitGuard } from './rate-limit.guard';
 import { TenantRateLimiter } from './rate-limiter';
 
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits and the audit of access (next: the routes to the services). */
 @Module({
-  controllers: [AuditLogProxyController],
+  controllers: [AuditLogProxyController, UsageProxyController],
   providers: [ServiceClient, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, { provide: APP_GUARD, useClass: RateLimitGuard }],
   exports: [TenantRateLimiter, AccessLog],
 })

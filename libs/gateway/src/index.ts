@@ -5,4 +5,4 @@ export * from './gateway.module';
 export * from './access-log';
 export * from './access-audit.interceptor';
 export * from './service-client';
-export * from './audit-log.proxy.controller';
+export * from './service-proxies.controller';

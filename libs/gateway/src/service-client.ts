@@ -1,10 +1,14 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream } from 'node:stream/web';
 import { Inject, Injectable } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { Principal, TokenService } from '@hotdash/platform-auth';
 import { ProblemException } from '@hotdash/platform-http';
 
 /** Where the gateway finds the services behind it (HOTDASH_<SERVICE>_URL, defaults on loopback). */
 export const SERVICE_URLS: Record<string, string> = {
   audit: process.env.HOTDASH_AUDIT_URL ?? `http://127.0.0.1:${process.env.HOTDASH_AUDIT_PORT ?? 3107}`,
+  quota: process.env.HOTDASH_QUOTA_URL ?? `http://127.0.0.1:${process.env.HOTDASH_QUOTA_PORT ?? 3105}`,
   provisioning: process.env.HOTDASH_PROVISIONING_URL ?? `http://127.0.0.1:${process.env.HOTDASH_PROVISIONING_PORT ?? 3101}`,
 };
 
@@ -27,4 +31,22 @@ export class ServiceClient {
       throw new ProblemException(502, 'service-unavailable', 'Service unavailable', `The ${service} service did not answer (${(err as Error).message}); retry in a moment.`);
     }
   }
+}
+
+/** Only plain string query parameters go on; the service validates them (unknown ones are 400 there). */
+export function plainQuery(q: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (q && typeof q === 'object') for (const [k, v] of Object.entries(q)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+/** Sends a service's answer back as it is: status, content type, body (streamed; problem+json errors included). */
+export async function passThrough(reply: FastifyReply, call: Promise<Response>): Promise<void> {
+  const res = await call;
+  for (const h of ['content-type', 'content-disposition']) {
+    const v = res.headers.get(h);
+    if (v) void reply.header(h, v);
+  }
+  void reply.status(res.status);
+  await reply.send(res.body ? Readable.fromWeb(res.body as ReadableStream) : undefined);
 }

@@ -1,0 +1,44 @@
+import { Controller, Get, Inject, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
+import { passThrough, plainQuery, ServiceClient } from './service-client';
+
+/**
+ * The tenant's audit log for its admins: list and filter, export (NDJSON), verify the chain. Served
+ * by the audit service; the gateway passes the caller on in an internal token and the answer back
+ * as it is (problem+json errors included). Every call is itself an access entry.
+ */
+@Controller('audit-log')
+@Allow('audit:read')
+@Audited('audit-log', 'read')
+export class AuditLogProxyController {
+  constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
+
+  @Get()
+  list(@CurrentPrincipal() p: Principal, @Query() q: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('audit', '/internal/audit-log', p, plainQuery(q)));
+  }
+
+  @Get('verify')
+  verify(@CurrentPrincipal() p: Principal, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('audit', '/internal/audit-log/verify', p));
+  }
+
+  @Get('export')
+  export(@CurrentPrincipal() p: Principal, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('audit', '/internal/audit-log/export', p));
+  }
+}
+
+/** Usage per day and the current quotas, for managers and admins (served by the quota service). */
+@Controller('usage')
+@Allow('usage:read')
+@Audited('usage', 'read')
+export class UsageProxyController {
+  constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
+
+  @Get()
+  usage(@CurrentPrincipal() p: Principal, @Query() q: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('quota', '/internal/usage', p, plainQuery(q)));
+  }
+}

@@ -1,0 +1,24 @@
+import { Controller, Inject } from '@nestjs/common';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { AccessEvents, AccessRecordedV1, Envelope, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
+import type { EventContext } from '@hotdash/platform-messaging';
+import { QuotaService } from './quota.service';
+
+/** Usage metered from the events that imply it, in the transport's transaction (with the inbox row): exactly once. */
+@Controller()
+export class QuotaEventsHandler {
+  constructor(@Inject(QuotaService) private readonly quota: QuotaService) {}
+
+  /** Every request through the gateway that reached tenant data is an API call. */
+  @EventPattern(AccessEvents.RECORDED)
+  async onAccess(@Payload() event: Envelope<typeof AccessEvents.RECORDED, AccessRecordedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'api_calls', 1, new Date(event.payload.at), event.id, event.correlationId);
+  }
+
+  /** Stored knowledge-base documents take storage. */
+  @EventPattern(KnowledgeEvents.DOCUMENTS_STORED)
+  async onDocumentsStored(@Payload() event: Envelope<typeof KnowledgeEvents.DOCUMENTS_STORED, KnowledgeDocumentsStoredV1>, @Ctx() ctx: EventContext): Promise<void> {
+    const bytes = event.payload.documents.reduce((n, d) => n + d.bytes, 0);
+    await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'storage_bytes', bytes, new Date(event.occurredAt), event.id, event.correlationId);
+  }
+}
