@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { OpenApiController, OpenApiDocument } from './openapi';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type Redis from 'ioredis';
 import { AUTH_REDIS } from '@hotdash/platform-auth';
@@ -12,8 +14,9 @@ import { TenantRateLimiter } from './rate-limiter';
 
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits and the audit of access (next: the routes to the services). */
 @Module({
-  controllers: [AuditLogProxyController, UsageProxyController],
-  providers: [ServiceClient, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, { provide: APP_GUARD, useClass: RateLimitGuard }],
+  imports: [DiscoveryModule],
+  controllers: [AuditLogProxyController, UsageProxyController, OpenApiController],
+  providers: [OpenApiDocument, ServiceClient, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, { provide: APP_GUARD, useClass: RateLimitGuard }],
   exports: [TenantRateLimiter, AccessLog],
 })
 export class GatewayModule {}

@@ -6,3 +6,4 @@ export * from './access-log';
 export * from './access-audit.interceptor';
 export * from './service-client';
 export * from './service-proxies.controller';
+export * from './openapi';

@@ -2,6 +2,7 @@ import { Controller, Get, Inject, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
 import { passThrough, plainQuery, ServiceClient } from './service-client';
+import { ApiDoc } from '@hotdash/platform-http';
 
 /**
  * The tenant's audit log for its admins: list and filter, export (NDJSON), verify the chain. Served
@@ -14,16 +15,19 @@ import { passThrough, plainQuery, ServiceClient } from './service-client';
 export class AuditLogProxyController {
   constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
 
+  @ApiDoc({ summary: "The tenant's audit log: filter by eventType, actor, from, to; page with after and limit" })
   @Get()
   list(@CurrentPrincipal() p: Principal, @Query() q: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('audit', '/internal/audit-log', p, plainQuery(q)));
   }
 
+  @ApiDoc({ summary: "Verify the tenant's audit chain (names the first broken link)" })
   @Get('verify')
   verify(@CurrentPrincipal() p: Principal, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('audit', '/internal/audit-log/verify', p));
   }
 
+  @ApiDoc({ summary: "Export the tenant's audit log as NDJSON" })
   @Get('export')
   export(@CurrentPrincipal() p: Principal, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('audit', '/internal/audit-log/export', p));
@@ -37,6 +41,7 @@ export class AuditLogProxyController {
 export class UsageProxyController {
   constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
 
+  @ApiDoc({ summary: 'Usage per day (from, to) and the current quotas' })
   @Get()
   usage(@CurrentPrincipal() p: Principal, @Query() q: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('quota', '/internal/usage', p, plainQuery(q)));

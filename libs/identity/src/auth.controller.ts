@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Header, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { Allow, Audited, CurrentPrincipal, Principal, Public } from '@hotdash/platform-auth';
-import { IdentityService, MeDto, TokenPair } from './identity.service';
+import { IdentityService, loginBody, MeDto, refreshBody, resetConfirmBody, resetRequestBody, TokenPair } from './identity.service';
+import { ApiDoc } from '@hotdash/platform-http';
 
 interface RequestLike {
   ip?: string;
@@ -13,6 +14,7 @@ export class AuthController {
   constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
 
   @Public()
+  @ApiDoc({ summary: 'Log in with the tenant slug, e-mail and password', body: loginBody })
   @Post('login')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
@@ -22,6 +24,7 @@ export class AuthController {
   }
 
   @Public()
+  @ApiDoc({ summary: 'Rotate a refresh token for new tokens (reuse ends the session)', body: refreshBody })
   @Post('refresh')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
@@ -31,6 +34,7 @@ export class AuthController {
 
   /** Always 202: a reset link is mailed when the address belongs to an active operator. */
   @Public()
+  @ApiDoc({ summary: 'Mail a password-reset link (always 202)', body: resetRequestBody, status: 202 })
   @Post('password-reset')
   @HttpCode(202)
   async requestReset(@Body() body: unknown): Promise<{ status: 'accepted' }> {
@@ -39,12 +43,14 @@ export class AuthController {
   }
 
   @Public()
+  @ApiDoc({ summary: 'Set a new password with a reset token', body: resetConfirmBody, status: 204 })
   @Post('password-reset/confirm')
   @HttpCode(204)
   async confirmReset(@Body() body: unknown): Promise<void> {
     await this.identity.confirmPasswordReset(body);
   }
 
+  @ApiDoc({ summary: 'End the session (its access token stops working at once)', status: 204 })
   @Post('logout')
   @Allow('profile:read')
   @Audited('session', 'delete')
@@ -59,6 +65,7 @@ export class MeController {
   constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
 
   /** The calling user's own profile. */
+  @ApiDoc({ summary: "The caller's own profile" })
   @Get()
   @Allow('profile:read')
   @Audited('user')

@@ -4,3 +4,4 @@ export * from './validation';
 export * from './http-app';
 export * from './health.controller';
 export * from './service-runner';
+export * from './api-doc';

@@ -14,6 +14,9 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, codeF
     }
     throw new ProblemException(400, 'invalid-body', 'Invalid request body', 'The request body must be a JSON object, sent with Content-Type: application/json.');
   }
+  const nul = pathWithNul(input, '');
+  if (nul !== undefined)
+    throw new ProblemException(400, 'validation-failed', 'Invalid characters', `${nul || '(body)'}: text must not contain NUL characters.`, [{ path: nul || '(body)', message: 'contains a NUL character' }]);
   const r = schema.safeParse(input);
   if (r.success) return r.data;
   const errors = r.error.issues.flatMap((i) =>
@@ -43,4 +46,17 @@ export function parseHeader(value: string | undefined, name: string, fallback?: 
   if (value === undefined || value === '') return fallback;
   if (value.length > 200 || !/^[\x21-\x7e]+$/.test(value)) throw new ProblemException(400, 'invalid-header', 'Invalid header', `${name} must be 1-200 visible ASCII characters`);
   return value;
+}
+
+/** The path of the first string (or key) holding a NUL character: PostgreSQL cannot store one, so it is refused at the edge. */
+function pathWithNul(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (depth > 20 || value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const p = path ? `${path}.${k}` : k;
+    if (k.includes('\u0000')) return p;
+    const found = pathWithNul(v, p, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }

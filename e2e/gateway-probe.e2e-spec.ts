@@ -1,0 +1,157 @@
+// Generated from the gateway's own OpenAPI document (a gateway process): every route that takes an
+// id, called with tenant B's credential and tenant A's id, answers exactly as for an id that does
+// not exist and leaves A's resource alone; tenant ids spoofed in the query, the X-Tenant-Id header
+// or the body are never honoured; and every route with a body refuses bad input (missing fields,
+// unknown fields, wrong types, huge bodies, invalid UUIDs, SQL and script fragments) with a 4xx
+// problem+json, writing nothing.
+import { newId } from '@hotdash/platform-db';
+import { createAccount, ServiceProcess, startProcess, TEST_PASSWORD, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
+
+const GATEWAY = 'http://127.0.0.1:3199';
+const world = new TestWorld();
+let gateway: ServiceProcess;
+
+interface Operation {
+  method: string;
+  path: string;
+  security: unknown[];
+  'x-resource'?: string;
+  requestBody?: { content: { 'application/json': { schema: { properties?: Record<string, { type?: string }>; required?: string[] } } } };
+}
+let operations: Operation[] = [];
+let a: TestAccount;
+let b: TestAccount;
+let tokenA: string;
+let tokenB: string;
+
+const login = async (acc: TestAccount) =>
+  ((await (await fetch(`${GATEWAY}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenant: acc.slug, email: acc.email, password: TEST_PASSWORD }) })).json()) as { accessToken: string })
+    .accessToken;
+
+async function call(method: string, path: string, token: string | null, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: Record<string, unknown> | undefined }> {
+  const res = await fetch(`${GATEWAY}${path}`, {
+    method: method.toUpperCase(),
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: text && res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+}
+
+/** What a tenant holds that a route could reach: counts that must not move when B probes. */
+async function footprint(acc: TestAccount): Promise<Record<string, number>> {
+  const [r] = await world.tenantDb.withTenant(acc.tenantId, (tx) =>
+    tx.$queryRaw<Record<string, number>[]>`select
+      (select count(*)::int from api_keys where revoked_at is null) as live_keys,
+      (select count(*)::int from auth_sessions where revoked_at is null) as live_sessions,
+      (select count(*)::int from users where status = 'active') as active_users,
+      (select count(*)::int from password_resets) as resets`,
+  );
+  return r!;
+}
+
+beforeAll(async () => {
+  gateway = startProcess('apps/gateway/src/main.ts', { HOTDASH_GATEWAY_PORT: '3199' });
+  await waitFor('gateway', () => fetch(`${GATEWAY}/health`).then((r) => r.ok, () => false), 60_000).catch((e: Error) => {
+    throw new Error(`${e.message}\n${gateway.output()}`);
+  });
+  const doc = (await (await fetch(`${GATEWAY}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, Operation>> };
+  expect(doc.openapi).toBe('3.1.0');
+  operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ ...op, method, path })));
+  a = await createAccount(world, 'admin');
+  b = await createAccount(world, 'admin');
+  tokenA = await login(a);
+  tokenB = await login(b);
+}, 90_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await world.close();
+});
+
+/** One resource of A per kind the document names (x-resource), made through the API as A. */
+async function resourceOfA(kind: string): Promise<string> {
+  if (kind === 'api-key') {
+    const res = await call('post', '/api-keys', tokenA, JSON.stringify({ name: 'probe target', scopes: ['drafts:read'] }));
+    return res.body!.id as string;
+  }
+  throw new Error(`the probe does not know how to make a ${kind}: add it here`);
+}
+
+const comparable = (r: Awaited<ReturnType<typeof call>>, id: string) => ({ status: r.status, body: JSON.parse(JSON.stringify(r.body ?? null).split(id).join('<id>')) as unknown });
+
+it('answers tenant B asking for any of tenant A’s resources exactly as for one that does not exist', async () => {
+  const withId = operations.filter((o) => o.path.includes('{id}'));
+  expect(withId.length).toBeGreaterThan(0);
+  for (const op of withId) {
+    const idOfA = await resourceOfA(op['x-resource'] ?? 'unknown');
+    const before = await footprint(a);
+    const missing = newId();
+    const body = op.requestBody ? '{}' : undefined;
+    const foreign = await call(op.method, op.path.replace('{id}', idOfA), tokenB, body);
+    const absent = await call(op.method, op.path.replace('{id}', missing), tokenB, body);
+    expect([op.method, op.path, comparable(foreign, idOfA)]).toEqual([op.method, op.path, comparable(absent, missing)]);
+    expect(foreign.status).toBe(404);
+    expect(await footprint(a)).toEqual(before);
+    // And an id that is not a UUID at all is a 400, not a lookup.
+    const invalid = await call(op.method, op.path.replace('{id}', "1' or '1'='1"), tokenB, body);
+    expect([op.path, invalid.status, invalid.body?.code]).toEqual([op.path, 400, 'invalid-uuid']);
+  }
+});
+
+it('never honours a tenant id spoofed in the query, a header or the body', async () => {
+  const before = await footprint(a);
+  for (const op of operations) {
+    if (op.path === '/health') continue;
+    const path = op.path.replace('{id}', newId());
+    const authenticated = op.security.length > 0;
+    const token = authenticated ? tokenB : null;
+    const spoofs: [string, string, Record<string, string>, string | undefined][] = [
+      ['query', `${path}?tenantId=${a.tenantId}`, {}, op.requestBody ? '{}' : undefined],
+      ['header', path, { 'x-tenant-id': a.tenantId }, op.requestBody ? '{}' : undefined],
+    ];
+    if (op.requestBody) spoofs.push(['body', path, {}, JSON.stringify({ tenantId: a.tenantId })]);
+    for (const [where, url, headers, body] of spoofs) {
+      const r = await call(op.method, url, token, body, headers);
+      if (authenticated) expect([op.method, op.path, where, r.status, r.body?.code]).toEqual([op.method, op.path, where, 403, 'tenant_mismatch']);
+      else expect([op.method, op.path, where, r.status >= 200 && r.status < 300 && r.status !== 202]).toEqual([op.method, op.path, where, false]);
+    }
+  }
+  expect(await footprint(a)).toEqual(before);
+});
+
+describe('bad input on every route with a body', () => {
+  const fragments = ["'; drop table users; --", '<script>alert(1)</script>', '{{7*7}}', '../../etc/passwd', '\u0000'];
+
+  it('answers 4xx problem+json and writes nothing', async () => {
+    const withBody = operations.filter((o) => o.requestBody);
+    expect(withBody.length).toBeGreaterThan(3);
+    const beforeA = await footprint(a);
+    const beforeB = await footprint(b);
+    for (const op of withBody) {
+      const schema = op.requestBody!.content['application/json'].schema;
+      const props = Object.entries(schema.properties ?? {});
+      const path = op.path.replace('{id}', newId());
+      const token = op.security.length > 0 ? tokenB : null;
+      const valid = Object.fromEntries(props.map(([k, s]) => [k, s.type === 'array' ? ['drafts:read'] : s.type === 'number' || s.type === 'integer' ? 1 : `x-${k}`]));
+      const bodies: [string, string][] = [
+        ['missing fields', '{}'],
+        ['unknown field', JSON.stringify({ ...valid, surprise: true })],
+        ['a JSON array', '[]'],
+        ['malformed JSON', '{"a":'],
+        ['a huge body', JSON.stringify({ ...valid, [props[0]?.[0] ?? 'x']: 'x'.repeat(300_000) })],
+        ...props.map(([k, s]): [string, string] => [`${k} of the wrong type`, JSON.stringify({ ...valid, [k]: s.type === 'string' ? { nested: 1 } : 'not-a-number' })]),
+        ...props.flatMap(([k, s]) => (s.type === 'string' ? fragments.map((f): [string, string] => [`${k} = ${JSON.stringify(f)}`, JSON.stringify({ ...valid, [k]: f })]) : [])),
+      ];
+      for (const [label, body] of bodies) {
+        const r = await call(op.method, path, token, body);
+        // A reset request answers 202 to everything (it never says which addresses exist) and writes nothing for nonsense.
+        const accepted = op.path === '/auth/password-reset' && r.status === 202;
+        if (accepted) continue;
+        expect([op.method, op.path, label, r.status >= 400 && r.status < 500, r.type.startsWith('application/problem+json')]).toEqual([op.method, op.path, label, true, true]);
+      }
+    }
+    expect(await footprint(a)).toEqual(beforeA);
+    expect(await footprint(b)).toEqual(beforeB);
+  }, 120_000);
+});
