@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, Header, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, Headers, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
-import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
+import { ApiDoc, parseHeader, parseUuidParam } from '@hotdash/platform-http';
 import { ApiKeyDto, ApiKeysService, createApiKeyBody } from './api-keys.service';
 
 /** API keys of the caller's tenant (admins). The key itself is in the creation answer only. */
@@ -10,12 +10,17 @@ import { ApiKeyDto, ApiKeysService, createApiKeyBody } from './api-keys.service'
 export class ApiKeysController {
   constructor(@Inject(ApiKeysService) private readonly keys: ApiKeysService) {}
 
-  @ApiDoc({ summary: 'Create an API key (the key is in this answer only)', body: createApiKeyBody, status: 201 })
+  @ApiDoc({ summary: 'Create an API key (the key is in this answer only; Idempotency-Key makes retries safe)', body: createApiKeyBody, status: 201 })
   @Post()
   @HttpCode(201)
   @Header('Cache-Control', 'no-store')
-  create(@CurrentPrincipal() p: Principal, @Body() body: unknown): Promise<ApiKeyDto & { key: string }> {
-    return this.keys.create(p, body);
+  async create(
+    @CurrentPrincipal() p: Principal,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+  ): Promise<ApiKeyDto & { key: string | null; replayed: boolean }> {
+    // A replay answers as the first call did (201), with replayed: true and without the secret.
+    return this.keys.create(p, body, parseHeader(idempotencyKey, 'idempotency-key'));
   }
 
   @ApiDoc({ summary: "The tenant's API keys (never the keys themselves)" })

@@ -66,7 +66,12 @@ export class ApiKeysService extends ApiKeyVerifier {
     super();
   }
 
-  async create(p: Principal, body: unknown): Promise<ApiKeyDto & { key: string }> {
+  /**
+   * Creates a key. With an idempotency key, a retry answers the key made the first time — without
+   * its secret, which exists only in the first answer (`replayed: true`, `key: null`); the same
+   * idempotency key with another request is a 422.
+   */
+  async create(p: Principal, body: unknown, idempotencyKey?: string): Promise<ApiKeyDto & { key: string | null; replayed: boolean }> {
     const input = parseInput(createApiKeyBody, body, (path) => (path.startsWith('scopes') ? 'invalid-scope' : path === 'role' ? 'invalid-role' : undefined));
     const role = input.role ?? 'operator';
     const outside = input.scopes.filter((s) => !ROLE_PERMISSIONS[role].has(s));
@@ -77,12 +82,19 @@ export class ApiKeysService extends ApiKeyVerifier {
     const id = newId();
     const prefix = key.slice(0, API_KEY_PREFIX.length + 8);
     const scopes = [...new Set(input.scopes)];
-    const [row] = await this.db.withTenant(p.tenantId, (tx) =>
-      tx.$queryRaw<Row[]>`insert into api_keys (id, tenant_id, name, prefix, key_hash, role, scopes, created_by, expires_at)
-        values (${id}::uuid, ${p.tenantId}::uuid, ${input.name}, ${prefix}, ${tokenHash(key)}, ${role}, ${scopes}::text[], ${p.subject}::uuid, ${expiresAt})
-        returning id::text, name, prefix, role, scopes, created_by::text, created_at, expires_at, last_used_at, revoked_at`,
-    );
-    return { ...dto(row!), key };
+    const { row, replayed } = await this.db.withTenant(p.tenantId, async (tx) => {
+      const [inserted] = await tx.$queryRaw<Row[]>`insert into api_keys (id, tenant_id, name, prefix, key_hash, role, scopes, created_by, expires_at, idempotency_key)
+        values (${id}::uuid, ${p.tenantId}::uuid, ${input.name}, ${prefix}, ${tokenHash(key)}, ${role}, ${scopes}::text[], ${p.subject}::uuid, ${expiresAt}, ${idempotencyKey ?? null})
+        on conflict (tenant_id, idempotency_key) do nothing
+        returning id::text, name, prefix, role, scopes, created_by::text, created_at, expires_at, last_used_at, revoked_at`;
+      if (inserted) return { row: inserted, replayed: false };
+      const [first] = await tx.$queryRaw<Row[]>`select id::text, name, prefix, role, scopes, created_by::text, created_at, expires_at, last_used_at, revoked_at
+        from api_keys where idempotency_key = ${idempotencyKey ?? null}`;
+      return { row: first!, replayed: true };
+    });
+    if (replayed && (row.name !== input.name || row.role !== role || [...row.scopes].sort().join() !== [...scopes].sort().join()))
+      throw new ProblemException(422, 'idempotency-key-reused', 'Idempotency key reused', 'This Idempotency-Key was used for a different key; use a new Idempotency-Key for a new key.');
+    return { ...dto(row), key: replayed ? null : key, replayed };
   }
 
   async list(p: Principal): Promise<ApiKeyDto[]> {

@@ -222,6 +222,21 @@ describe('API keys', () => {
     await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': 'hdk_nonsense' } }), 401, 'invalid-api-key');
   });
 
+  it('creates one key for 20 concurrent requests with one Idempotency-Key; the secret is only in the first answer', async () => {
+    const a = await account('admin');
+    const admin = (await login(a)).accessToken;
+    const send = (body: unknown) =>
+      fetch(`${base}/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}`, 'idempotency-key': 'crm-sync-1' }, body: JSON.stringify(body) });
+    const answers = await Promise.all(Array.from({ length: 20 }, () => send({ name: 'CRM sync', scopes: ['drafts:read'] })));
+    expect(answers.map((r) => r.status)).toEqual(Array(20).fill(201));
+    const bodies = (await Promise.all(answers.map((r) => r.json()))) as { id: string; key: string | null; replayed: boolean }[];
+    expect(new Set(bodies.map((b) => b.id)).size).toBe(1);
+    expect(bodies.filter((b) => !b.replayed && b.key)).toHaveLength(1);
+    expect(bodies.filter((b) => b.replayed && b.key === null)).toHaveLength(19);
+    expect(await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from api_keys`)).toEqual([{ n: 1 }]);
+    await problem(await send({ name: 'Something else', scopes: ['drafts:read'] }), 422, 'idempotency-key-reused');
+  });
+
   it('refuses scopes outside the key’s role, the right to mint keys, and bad input, writing nothing', async () => {
     const a = await account('admin');
     const admin = (await login(a)).accessToken;
