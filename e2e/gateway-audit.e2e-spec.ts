@@ -1,5 +1,5 @@
 // Audit of access across processes: a scripted session through the gateway (its own process) —
-// who-am-I, create, list and revoke an API key, logout — and the audit service (its own process,
+// log in, who-am-I, create, list and revoke an API key, logout — and the audit service (its own process,
 // relaying the shard's outbox and consuming hotdash.access) leave exactly one entry per request in
 // the tenant's hash chain, in order, naming the actor, the action, the resource and the caller's
 // address; the chain verifies. Requests refused before reaching data (401, 403) leave none.
@@ -55,6 +55,7 @@ it('records every read and write of a scripted session once, in order, in the te
   expect((await call('POST', '/auth/logout', accessToken)).status).toBe(204);
 
   const expected = [
+    { action: 'create', resourceType: 'session', resourceId: expect.any(String), route: '/auth/login', status: 200 },
     { action: 'read', resourceType: 'user', resourceId: a.userId, route: '/me', status: 200 },
     { action: 'create', resourceType: 'api-key', resourceId: keyId, route: '/api-keys', status: 201 },
     { action: 'read', resourceType: 'api-key', resourceId: null, route: '/api-keys', status: 200 },
@@ -77,6 +78,7 @@ it('records every read and write of a scripted session once, in order, in the te
   const again = await world.tenantDb.withTenant(a.tenantId, (tx) => repo.page(tx, a.tenantId, 0, 100));
   expect(again.filter((r) => r.eventType === 'access.recorded')).toHaveLength(expected.length);
   expect(entries.map((e) => e.payload)).toEqual(expected.map((x) => ({ ...x, actor: `user:${a.userId}`, method: expect.any(String), ip: '127.0.0.1', at: expect.any(String) })));
+  // The login's session is the one logout ended.
   expect(entries.every((e) => e.actorId === `user:${a.userId}`)).toBe(true);
   expect(await new VerifyAuditChainHandler(world.tenantDb, repo).execute(a.tenantId)).toEqual({ ok: true, checked: again.length });
 }, 120_000);

@@ -76,6 +76,9 @@ it('logs in with tenant slug, e-mail and password, and answers who-am-I', async 
   expect(me.status).toBe(200);
   expect((await me.json()) as MeDto).toEqual({ tenantId: a.tenantId, userId: a.userId, email: a.email, displayName: 'Ada', role: 'manager' });
   expect(await sessions(a.tenantId)).toEqual({ sessions: 1, tokens: 1 });
+  // The login is in the tenant's access log (through its outbox), with the session it made.
+  const [logged] = await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ envelope: { payload: Record<string, unknown> } }[]>`select envelope from outbox where type = 'access.recorded'`);
+  expect(logged!.envelope.payload).toMatchObject({ actor: `user:${a.userId}`, action: 'create', resourceType: 'session', route: '/auth/login', status: 200 });
 });
 
 it('answers every failed login the same way, and writes nothing', async () => {

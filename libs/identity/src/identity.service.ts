@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
-import { OperatorRole, TenantId } from '@hotdash/contracts';
+import { AccessEvents, OperatorRole, TenantId } from '@hotdash/contracts';
 import {
   AuthError,
   DECOY_PASSWORD_HASH,
@@ -15,7 +15,8 @@ import {
   verifyPassword,
 } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
-import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
+import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantTx } from '@hotdash/platform-db';
+import { publishInTx } from '@hotdash/platform-messaging';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 
 /** Refresh tokens: `hdr_<tenant id>.<256 random bits>`; the prefix lets secret scanners recognise them. */
@@ -113,6 +114,8 @@ export class IdentityService {
         values (${sessionId}::uuid, ${tenant.id}::uuid, ${user.id}::uuid, ${sessionExpires}, ${client.ip}, ${client.userAgent?.slice(0, 500) ?? null})`;
       await tx.$executeRaw`insert into refresh_tokens (id, tenant_id, session_id, token_hash, status, expires_at)
         values (${newId()}::uuid, ${tenant.id}::uuid, ${sessionId}::uuid, ${tokenHash(refreshToken)}, 'active', ${refreshExpires})`;
+      // A login is a change of the tenant's data (a session): recorded in its audit log with the session.
+      await this.recordAccess(tx, tenant.id, user.id, 'create', 'session', sessionId, '/auth/login', 200, client.ip);
     });
     return this.pair(tenant.id, user.id, user.role, sessionId, refreshToken, refreshExpires);
   }
@@ -221,11 +224,25 @@ export class IdentityService {
         await tx.$executeRaw`update password_resets set used_at = now() where id = ${r.id}::uuid`;
         await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = 'password-reset' where user_id = ${r.user_id}::uuid and revoked_at is null`;
         await tx.$executeRaw`update refresh_tokens set status = 'revoked' where status = 'active' and session_id in (select id from auth_sessions where user_id = ${r.user_id}::uuid)`;
+        await this.recordAccess(tx, tenantId, r.user_id, 'update', 'user', r.user_id, '/auth/password-reset/confirm', 204, null);
       });
     } catch (err) {
       if (err instanceof TenantNotPlacedError) throw invalid();
       throw err;
     }
+  }
+
+  /**
+   * Public routes have no principal for the gateway's access log: their changes record themselves,
+   * in the transaction that makes them (same event as the gateway's entries).
+   */
+  private async recordAccess(tx: TenantTx, tenantId: TenantId, userId: string, action: 'create' | 'update', resourceType: string, resourceId: string, route: string, status: number, ip: string | null): Promise<void> {
+    await publishInTx(
+      tx,
+      AccessEvents.RECORDED,
+      { actor: `user:${userId}`, action, resourceType, resourceId, method: 'POST', route, status, ip, at: new Date().toISOString() },
+      { tenantId, producer: 'gateway', correlationId: newId() },
+    );
   }
 
   /** The database's word on a principal (Redis markers' fallback): user active with the token's role, session not ended. */
