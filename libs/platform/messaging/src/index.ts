@@ -9,3 +9,4 @@ export * from './event-errors.filter';
 export * from './mail/mail.port';
 export * from './mail/eml-file.mail-sender';
 export * from './mail/mail-dispatcher';
+export * from './service-consumer';

@@ -1,0 +1,43 @@
+import type { INestApplication } from '@nestjs/common';
+import type { TenantId } from '@hotdash/contracts';
+import { TenantDatabase } from '@hotdash/platform-db';
+import { KafkaEventTransport } from './event-transport';
+import type { KafkaClientPort } from './kafka';
+
+export interface ServiceConsumerOptions {
+  /** The consumer group (overridable with HOTDASH_<NAME>_CONSUMER). */
+  group: string;
+  kafka: KafkaClientPort;
+  /** Events of tenants this returns true for are skipped (see KafkaEventTransportOptions.skipTenant). */
+  skipTenant?: (tenantId: TenantId) => Promise<boolean>;
+  /** See KafkaEventTransportOptions.unknownTenant (default here: skip, for consumers of every tenant's events). */
+  unknownTenant?: 'dead-letter' | 'skip';
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Connects a service's `@EventPattern` handlers to Kafka with the platform's settings, the same in
+ * every service: the group (HOTDASH_<NAME>_CONSUMER), tries before dead-lettering
+ * (HOTDASH_CONSUMER_MAX_ATTEMPTS), where a new group starts (HOTDASH_CONSUMER_START) and the session
+ * timeout (HOTDASH_KAFKA_SESSION_TIMEOUT_MS). The app's filters are inherited: the ProblemFilter
+ * hands event-handler errors back to the transport untouched.
+ */
+export function connectServiceConsumer(app: INestApplication, options: ServiceConsumerOptions): void {
+  const env = options.env ?? process.env;
+  app.connectMicroservice(
+    {
+      strategy: new KafkaEventTransport({
+        consumer: env[`HOTDASH_${options.group.toUpperCase()}_CONSUMER`] ?? options.group,
+        kafka: options.kafka,
+        tenantDb: app.get(TenantDatabase),
+        maxAttempts: Number(env.HOTDASH_CONSUMER_MAX_ATTEMPTS ?? 5),
+        fromBeginning: (env.HOTDASH_CONSUMER_START ?? 'earliest') !== 'latest',
+        sessionTimeoutMs: env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS ? Number(env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS) : undefined,
+        unknownTenant: options.unknownTenant ?? 'skip',
+        skipTenant: options.skipTenant,
+        log: (m) => console.warn(m),
+      }),
+    },
+    { inheritAppConfig: true },
+  );
+}
