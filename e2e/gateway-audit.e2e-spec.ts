@@ -51,6 +51,8 @@ it('records every read and write of a scripted session once, in order, in the te
   const keyId = created.body!.id as string;
   expect((await call('GET', '/api-keys', accessToken)).status).toBe(200);
   expect((await call('DELETE', `/api-keys/${keyId}`, accessToken)).status).toBe(204);
+  // A nonsense id is refused by the route, and recorded without it (it must not jam the access log).
+  expect((await call('DELETE', `/api-keys/${'x'.repeat(90)}`, accessToken)).status).toBe(400);
   expect((await call('GET', '/me', 'not-a-token')).status).toBe(401); // refused before any data: no entry
   expect((await call('POST', '/auth/logout', accessToken)).status).toBe(204);
 
@@ -60,6 +62,7 @@ it('records every read and write of a scripted session once, in order, in the te
     { action: 'create', resourceType: 'api-key', resourceId: keyId, route: '/api-keys', status: 201 },
     { action: 'read', resourceType: 'api-key', resourceId: null, route: '/api-keys', status: 200 },
     { action: 'delete', resourceType: 'api-key', resourceId: keyId, route: '/api-keys/:id', status: 204 },
+    { action: 'delete', resourceType: 'api-key', resourceId: null, route: '/api-keys/:id', status: 400 },
     { action: 'delete', resourceType: 'session', resourceId: null, route: '/auth/logout', status: 204 },
   ];
   const entries = await waitFor(
@@ -132,6 +135,7 @@ describe('the audit log for tenant admins, through the gateway (served by the au
     expect(asOperator.status).toBe(403);
     for (const [query, code] of [
       ['limit=abc', 'validation-failed'],
+      ['limit=0', 'validation-failed'],
       ['limit=100000', 'validation-failed'],
       ['from=yesterday', 'validation-failed'],
       ['drop=table', 'unknown-field'],

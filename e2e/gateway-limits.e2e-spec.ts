@@ -73,6 +73,20 @@ describe('three gateway processes', () => {
     await Promise.all([...floodA, ...steadyB].filter((r) => !r.bodyUsed).map((r) => r.body?.cancel()));
   });
 
+  it('stops password guessing on one account after 10 tries a minute, on every gateway; other accounts log in', async () => {
+    const a = await createAccount(world);
+    const b = await createAccount(world);
+    const attempt = (i: number, acc: TestAccount, password: string) =>
+      fetch(`${bases[i % 3]}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenant: acc.slug, email: acc.email.toUpperCase(), password }) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await attempt(i, a, `wrong guess ${i}`)).status);
+    expect(statuses).toEqual([...Array(10).fill(401), 429, 429]);
+    const blocked = await attempt(0, a, TEST_PASSWORD); // even the right password waits out the minute
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await attempt(1, b, TEST_PASSWORD)).status).toBe(200);
+  });
+
   it('applies a plan change at once on every gateway', async () => {
     const a = await createAccount(world);
     const token = await login(bases[2]!, a);

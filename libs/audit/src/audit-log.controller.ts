@@ -8,11 +8,11 @@ import { currentTenantContext } from '@hotdash/platform-tenancy';
 import { AuditLogRepository, AuditRow } from './audit-log.repository';
 import { ChainVerification, VerifyAuditChainHandler } from './use-cases/verify-audit-chain/verify-audit-chain.handler';
 
-const intString = (max: number) => z.string().regex(/^\d{1,12}$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(0).max(max));
+const intString = (min: number, max: number) => z.string().regex(/^\d{1,12}$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 export const auditQuery = z
   .object({
-    after: intString(Number.MAX_SAFE_INTEGER).optional(),
-    limit: intString(500).optional(),
+    after: intString(0, Number.MAX_SAFE_INTEGER).optional(),
+    limit: intString(1, 500).optional(),
     eventType: z.string().min(1).max(100).optional(),
     actor: z.string().min(1).max(100).optional(),
     from: z.iso.datetime({ offset: true }).optional(),

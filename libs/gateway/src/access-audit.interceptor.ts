@@ -7,6 +7,7 @@ import { newId } from '@hotdash/platform-db';
 import { problemOf } from '@hotdash/platform-http';
 import { AccessLog } from './access-log';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTIONS: Record<string, AccessAction> = { GET: 'read', HEAD: 'read', POST: 'create', PUT: 'update', PATCH: 'update', DELETE: 'delete' };
 
 interface RequestLike {
@@ -45,7 +46,8 @@ export class AccessAuditInterceptor implements NestInterceptor {
         actor: `${p.kind === 'user' ? 'user' : 'api-key'}:${p.subject}`,
         action: meta?.action ?? ACTIONS[req.method] ?? 'read',
         resourceType: meta?.resourceType ?? (route.split('/')[1] || 'root'),
-        resourceId: req.params?.id ?? created,
+        // Only an id that names something (a UUID) goes in: a nonsense id was refused by the route anyway.
+        resourceId: [req.params?.id, created].find((v): v is string => typeof v === 'string' && UUID.test(v)) ?? null,
         method: req.method,
         route: route.slice(0, 200),
         status,

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { AccessEvents, AccessRecordedV1, TenantId } from '@hotdash/contracts';
-import { TenantDatabase } from '@hotdash/platform-db';
-import { publishManyInTx } from '@hotdash/platform-messaging';
+import { AccessEvents, AccessRecordedV1, Envelope, TenantId } from '@hotdash/contracts';
+import { TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
+import { appendToOutbox, buildEnvelope } from '@hotdash/platform-messaging';
 
 const FLUSH_EVERY_MS = 100;
 const MAX_PER_TENANT_BATCH = 500;
@@ -52,26 +52,40 @@ export class AccessLog implements OnApplicationShutdown {
   }
 
   private async write(batch: Pending[]): Promise<void> {
-    const byTenant = new Map<TenantId, Pending[]>();
-    for (const p of batch) byTenant.set(p.tenantId, [...(byTenant.get(p.tenantId) ?? []), p]);
+    const byTenant = new Map<TenantId, { entry: Pending; envelope: Envelope }[]>();
+    const retry: Pending[] = [];
+    for (const entry of batch) {
+      // Each entry is validated on its own: one that can never be written is dropped (and logged),
+      // it must not hold back the tenant's other entries.
+      let envelope: Envelope;
+      try {
+        envelope = buildEnvelope(AccessEvents.RECORDED, entry.payload, { tenantId: entry.tenantId, producer: 'gateway', correlationId: entry.correlationId });
+      } catch (err) {
+        this.logger.error(`dropping an access entry of tenant ${entry.tenantId} that is not valid: ${(err as Error).message}`);
+        continue;
+      }
+      const list = byTenant.get(entry.tenantId);
+      if (list) list.push({ entry, envelope });
+      else byTenant.set(entry.tenantId, [{ entry, envelope }]);
+    }
     await Promise.all(
-      [...byTenant].map(async ([tenantId, entries]) => {
-        for (let i = 0; i < entries.length; i += MAX_PER_TENANT_BATCH) {
-          const chunk = entries.slice(i, i + MAX_PER_TENANT_BATCH);
+      [...byTenant].map(async ([tenantId, items]) => {
+        for (let i = 0; i < items.length; i += MAX_PER_TENANT_BATCH) {
+          const chunk = items.slice(i, i + MAX_PER_TENANT_BATCH);
           try {
-            await this.db.withTenant(tenantId, (tx) =>
-              publishManyInTx(
-                tx,
-                chunk.map((e) => ({ type: AccessEvents.RECORDED, payload: e.payload, meta: { tenantId, producer: 'gateway', correlationId: e.correlationId } })),
-              ),
-            );
+            await this.db.withTenant(tenantId, (tx) => appendToOutbox(tx, ...chunk.map((c) => c.envelope)));
           } catch (err) {
+            if (err instanceof TenantNotPlacedError) {
+              this.logger.warn(`dropping ${chunk.length} access entries of tenant ${tenantId}: it is not placed any more (offboarded)`);
+              continue;
+            }
             this.logger.warn(`writing ${chunk.length} access entries of tenant ${tenantId} failed, retrying: ${(err as Error).message}`);
-            this.buffer.unshift(...chunk);
+            retry.push(...chunk.map((c) => c.entry));
           }
         }
       }),
     );
+    if (retry.length) this.buffer.unshift(...retry);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -6,7 +6,8 @@ const CACHE_MS = 30_000;
 
 /**
  * A tenant's limits from its plan, for tenants whose limits hash is not in Redis (published by
- * provisioning at activation and on every plan change, which is what makes a change immediate).
+ * provisioning on every plan change, which is what makes a change immediate; before the first
+ * change a tenant has none and its plan's limits apply).
  */
 @Injectable()
 export class PlanLimits {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply } from 'fastify';
@@ -8,6 +9,8 @@ import { PlanLimits } from './plan-limits';
 import { LimitDecision, TenantRateLimiter } from './rate-limiter';
 
 const DEGRADED_LOG_EVERY_MS = 10_000;
+/** Login attempts and reset requests per tenant and e-mail address per minute. */
+const PER_ACCOUNT = 10;
 
 /**
  * Per-tenant limits on every authenticated request, the same on every gateway process: requests
@@ -32,7 +35,8 @@ export class RateLimitGuard implements CanActivate {
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
-    if (ctx.getType() !== 'http' || isPublicRoute(this.reflector, ctx)) return true;
+    if (ctx.getType() !== 'http') return true;
+    if (isPublicRoute(this.reflector, ctx)) return this.publicRoute(ctx);
     const http = ctx.switchToHttp();
     const req = http.getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal }>();
     const reply = http.getResponse<FastifyReply>();
@@ -60,6 +64,37 @@ export class RateLimitGuard implements CanActivate {
       throw new ProblemException(429, 'too-many-in-flight', 'Too many requests in flight', `Your organisation may have ${d.inFlightLimit} requests in flight at once; retry when some have finished.`);
     }
     reply.raw.once('close', () => void this.limiter.release(p.tenantId, requestId).catch(() => undefined /* the lease ends it */));
+    return true;
+  }
+
+  /**
+   * Login and password-reset requests are limited per tenant and e-mail address (PER_ACCOUNT a
+   * minute), so guessing one account's password and flooding one address with reset mail stop
+   * early. (A per-address limit needs the real client address: behind a proxy, only once the
+   * gateway trusts it; not built yet.) Same Redis policy as the tenant limits.
+   */
+  private async publicRoute(ctx: ExecutionContext): Promise<boolean> {
+    const req = ctx.switchToHttp().getRequest<{ method: string; body?: unknown }>();
+    if (req.method !== 'POST') return true;
+    const reply = ctx.switchToHttp().getResponse<FastifyReply>();
+    const body = (req.body && typeof req.body === 'object' ? req.body : {}) as { tenant?: unknown; email?: unknown };
+    const checks: [string, number][] = [];
+    if (typeof body.tenant === 'string' && typeof body.email === 'string')
+      checks.push([`hotdash:account:${createHash('sha256').update(`${body.tenant.toLowerCase()}\n${body.email.trim().toLowerCase()}`).digest('hex')}:`, PER_ACCOUNT]);
+    for (const [prefix, perMinute] of checks) {
+      let d: LimitDecision;
+      try {
+        d = await this.limiter.decideFor(prefix, newId(), { requestsPerMinute: perMinute, inFlight: 1_000_000 });
+      } catch (err) {
+        this.degraded(err as Error);
+        return true;
+      }
+      if (d.verdict === 'rate-limited') {
+        const retry = Math.max(1, Math.ceil(d.resetMs / 1000));
+        void reply.header('Retry-After', String(retry));
+        throw new ProblemException(429, 'rate-limited', 'Too many attempts', `Too many attempts; retry in ${retry} s.`);
+      }
+    }
     return true;
   }
 

@@ -75,9 +75,24 @@ export class TenantRateLimiter {
   }
 
   /** Admits a request (and takes an in-flight slot) or says why not. Throws when Redis cannot be asked. */
-  async decide(tenantId: string, requestId: string, defaults: TenantLimits): Promise<LimitDecision> {
+  decide(tenantId: string, requestId: string, defaults: TenantLimits): Promise<LimitDecision> {
+    return this.run(this.keys(tenantId), requestId, defaults);
+  }
+
+  /**
+   * The same decision for something that is not a tenant (a client address, a login name on the
+   * public routes), under its own key prefix; the slot is not held after the decision.
+   */
+  async decideFor(prefix: string, requestId: string, limits: TenantLimits): Promise<LimitDecision> {
+    const keys: [string, string, string] = [`${prefix}rl:window`, `${prefix}rl:inflight`, `${prefix}limits`];
+    const d = await this.run(keys, requestId, limits);
+    if (d.verdict === 'admitted') await this.redis.zrem(keys[1], requestId);
+    return d;
+  }
+
+  private async run(keys: [string, string, string], requestId: string, defaults: TenantLimits): Promise<LimitDecision> {
     const run = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)['hotdashRateDecide']!;
-    const [v, limit, remaining, reset, inFlight] = await run.call(this.redis, ...this.keys(tenantId), requestId, defaults.requestsPerMinute, defaults.inFlight, this.windowMs, this.leaseMs);
+    const [v, limit, remaining, reset, inFlight] = await run.call(this.redis, ...keys, requestId, defaults.requestsPerMinute, defaults.inFlight, this.windowMs, this.leaseMs);
     return { verdict: v === 1 ? 'admitted' : v === 0 ? 'rate-limited' : 'too-many-in-flight', limit: limit!, remaining: Math.max(0, remaining!), resetMs: Math.max(0, reset!), inFlightLimit: inFlight! };
   }
 

@@ -25,10 +25,15 @@ export class ServiceClient {
     const url = new URL(path, SERVICE_URLS[service]);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     const token = await this.tokens.issueInternal(caller, service);
+    // The timeout covers the wait for the answer's headers, not the body: an export streams for as long as it takes.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error('no answer within 30 s')), 30_000);
     try {
-      return await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+      return await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
     } catch (err) {
       throw new ProblemException(502, 'service-unavailable', 'Service unavailable', `The ${service} service did not answer (${(err as Error).message}); retry in a moment.`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -118,8 +118,10 @@ export class ApiKeysService extends ApiKeyVerifier {
         // last_used_at is written at most once a minute per key, not on every request.
         const [row] = await tx.$queryRaw<{ id: string; role: OperatorRole; scopes: string[] }[]>`
           with k as (
-            select id, role, scopes, last_used_at from api_keys
-            where key_hash = ${tokenHash(key)} and revoked_at is null and (expires_at is null or expires_at > now())
+            -- A key acts for the admin who made it: removed or no longer an admin, the key stops too.
+            select k.id, k.role, k.scopes, k.last_used_at from api_keys k join users u on u.id = k.created_by
+            where k.key_hash = ${tokenHash(key)} and k.revoked_at is null and (k.expires_at is null or k.expires_at > now())
+              and u.status = 'active' and u.role = 'admin'
           ), used as (
             update api_keys set last_used_at = now() where id = (select id from k) and coalesce((select last_used_at from k), '-infinity') < now() - interval '1 minute'
           )

@@ -222,6 +222,11 @@ describe('API keys', () => {
     expect(revoke.status).toBe(204);
     await problem(await withKey(), 401, 'invalid-api-key');
     await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': `${created.key.slice(0, -2)}xx` } }), 401, 'invalid-api-key');
+    // A key acts for the admin who made it: demoted, their keys stop too.
+    const second = (await (await create(admin, { name: 'ETL', scopes: ['drafts:read'] })).json()) as { key: string };
+    await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': second.key } }), 403, 'forbidden'); // authenticates
+    await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$executeRaw`update users set role = 'manager' where id = ${a.userId}::uuid`);
+    await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': second.key } }), 401, 'invalid-api-key');
     await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': 'hdk_nonsense' } }), 401, 'invalid-api-key');
   });
 

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { AccessEvents, OperatorRole, TenantId } from '@hotdash/contracts';
 import {
@@ -71,7 +71,7 @@ export interface MeDto {
 type RefreshOutcome =
   | { kind: 'invalid' }
   | { kind: 'reused' }
-  | { kind: 'ok'; sessionId: string; userId: string; role: OperatorRole; refreshToken: string; expiresAt: Date };
+  | { kind: 'ok'; sessionId: string; userId: string; role: OperatorRole; refreshToken: string; expiresAt: Date; readAt: number };
 
 /**
  * Login, refresh-token rotation with reuse detection, logout, and who-am-I. Users belong to their
@@ -79,6 +79,8 @@ type RefreshOutcome =
  */
 @Injectable()
 export class IdentityService {
+  private readonly logger = new Logger('identity');
+
   constructor(
     @Inject(ControlDatabase) private readonly control: ControlDatabase,
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
@@ -92,6 +94,8 @@ export class IdentityService {
     const input = parseInput(loginBody, body);
     const rows = await this.control.client.$queryRaw<{ id: TenantId; status: string }[]>`select id::text, status from tenants where slug = ${input.tenant.toLowerCase()}`;
     const tenant = rows[0] && ['active', 'suspended'].includes(rows[0].status) ? rows[0] : undefined;
+    // The token's rights are those read now: a role change marked after this moment revokes it.
+    const readAt = Date.now();
     const user = tenant
       ? (
           await this.db.withTenant(tenant.id, (tx) =>
@@ -117,7 +121,7 @@ export class IdentityService {
       // A login is a change of the tenant's data (a session): recorded in its audit log with the session.
       await this.recordAccess(tx, tenant.id, user.id, 'create', 'session', sessionId, '/auth/login', 200, client.ip);
     });
-    return this.pair(tenant.id, user.id, user.role, sessionId, refreshToken, refreshExpires);
+    return this.pair(tenant.id, user.id, user.role, sessionId, refreshToken, refreshExpires, readAt);
   }
 
   /**
@@ -136,11 +140,14 @@ export class IdentityService {
         >`select rt.id::text, rt.status, rt.expires_at, s.id::text as session_id, s.user_id::text, s.revoked_at, s.expires_at as session_expires,
             u.role, u.status as user_status
           from refresh_tokens rt join auth_sessions s on s.id = rt.session_id join users u on u.id = s.user_id
-          where rt.token_hash = ${tokenHash(refreshToken)} for update of rt, s`;
+          where rt.token_hash = ${tokenHash(refreshToken)} for update of rt, s for share of u`;
+        // The user row stays locked until commit: a role change (which marks after its update) waits
+        // for this refresh, so its marker is later than readAt and revokes the token made here.
+        const readAt = Date.now();
         if (!row) return { kind: 'invalid' };
         const endSession = async (reason: 'reuse' | 'user-removed') => {
           // The marker first: the session's access tokens stop working even if this commit fails.
-          await this.revocations.sessionEnded(tenantId, row.session_id);
+          await this.mark(() => this.revocations.sessionEnded(tenantId, row.session_id));
           await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = ${reason} where id = ${row.session_id}::uuid and revoked_at is null`;
           await tx.$executeRaw`update refresh_tokens set status = 'revoked' where session_id = ${row.session_id}::uuid and status = 'active'`;
         };
@@ -159,7 +166,7 @@ export class IdentityService {
         await tx.$executeRaw`update refresh_tokens set status = 'rotated', used_at = now() where id = ${row.id}::uuid`;
         await tx.$executeRaw`insert into refresh_tokens (id, tenant_id, session_id, token_hash, status, expires_at)
           values (${newId()}::uuid, ${tenantId}::uuid, ${row.session_id}::uuid, ${tokenHash(next)}, 'active', ${expiresAt})`;
-        return { kind: 'ok', sessionId: row.session_id, userId: row.user_id, role: row.role, refreshToken: next, expiresAt };
+        return { kind: 'ok', sessionId: row.session_id, userId: row.user_id, role: row.role, refreshToken: next, expiresAt, readAt };
       });
     } catch (err) {
       if (err instanceof TenantNotPlacedError) throw new AuthError('invalid-refresh-token');
@@ -167,7 +174,7 @@ export class IdentityService {
     }
     if (outcome.kind === 'reused') throw new AuthError('refresh-token-reused');
     if (outcome.kind === 'invalid') throw new AuthError('invalid-refresh-token');
-    return this.pair(tenantId, outcome.userId, outcome.role, outcome.sessionId, outcome.refreshToken, outcome.expiresAt);
+    return this.pair(tenantId, outcome.userId, outcome.role, outcome.sessionId, outcome.refreshToken, outcome.expiresAt, outcome.readAt);
   }
 
   /** Ends the caller's session: its refresh tokens and, at once, its access tokens. */
@@ -175,7 +182,7 @@ export class IdentityService {
     if (p.kind !== 'user' || !p.sessionId) throw new ProblemException(400, 'not-a-session', 'Not a login session', 'API keys have no session to end; revoke the key instead.');
     const sessionId = p.sessionId;
     await this.db.withTenant(p.tenantId, async (tx) => {
-      await this.revocations.sessionEnded(p.tenantId, sessionId);
+      await this.mark(() => this.revocations.sessionEnded(p.tenantId, sessionId));
       await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = 'logout' where id = ${sessionId}::uuid and user_id = ${p.subject}::uuid and revoked_at is null`;
       await tx.$executeRaw`update refresh_tokens set status = 'revoked' where session_id = ${sessionId}::uuid and status = 'active'`;
     });
@@ -220,9 +227,12 @@ export class IdentityService {
         if (r.expires_at.getTime() <= Date.now()) throw new ProblemException(410, 'reset-expired', 'Reset link expired', 'This link expired; ask for a new one.');
         const n = await tx.$executeRaw`update users set password_hash = ${passwordHash}, updated_at = now() where id = ${r.user_id}::uuid and status = 'active'`;
         if (n === 0) throw invalid();
-        await this.revocations.userChanged(tenantId, r.user_id);
+        // After the update (which holds the user row): a refresh in flight finishes first, so its token predates the marker.
+        await this.mark(() => this.revocations.userChanged(tenantId, r.user_id));
         await tx.$executeRaw`update password_resets set used_at = now() where id = ${r.id}::uuid`;
-        await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = 'password-reset' where user_id = ${r.user_id}::uuid and revoked_at is null`;
+        const ended = await tx.$queryRaw<{ id: string }[]>`update auth_sessions set revoked_at = now(), revoked_reason = 'password-reset'
+          where user_id = ${r.user_id}::uuid and revoked_at is null returning id::text`;
+        for (const s of ended) await this.mark(() => this.revocations.sessionEnded(tenantId, s.id));
         await tx.$executeRaw`update refresh_tokens set status = 'revoked' where status = 'active' and session_id in (select id from auth_sessions where user_id = ${r.user_id}::uuid)`;
         await this.recordAccess(tx, tenantId, r.user_id, 'update', 'user', r.user_id, '/auth/password-reset/confirm', 204, null);
       });
@@ -267,8 +277,16 @@ export class IdentityService {
     return { tenantId: p.tenantId, userId: row.id, email: await this.cipher.decrypt(p.tenantId, 'users.email', row.email_enc), displayName: row.display_name, role: row.role };
   }
 
-  private async pair(tenantId: TenantId, userId: string, role: OperatorRole, sessionId: string, refreshToken: string, refreshExpires: Date): Promise<TokenPair> {
-    const accessToken = await this.tokens.issueAccess({ kind: 'user', tenantId, subject: userId, role, sessionId, scopes: ['*'] });
+  /**
+   * Writes a revocation marker. Redis being away must not stop a logout or a reset: the database
+   * change still commits and is what the gateways' fallback reads while Redis is unreachable.
+   */
+  private async mark(write: () => Promise<void>): Promise<void> {
+    await write().catch((err: Error) => this.logger.warn(`revocation marker not written (Redis unreachable?); the database change stands: ${err.message}`));
+  }
+
+  private async pair(tenantId: TenantId, userId: string, role: OperatorRole, sessionId: string, refreshToken: string, refreshExpires: Date, readAt: number): Promise<TokenPair> {
+    const accessToken = await this.tokens.issueAccess({ kind: 'user', tenantId, subject: userId, role, sessionId, scopes: ['*'] }, readAt);
     return { tokenType: 'Bearer', accessToken, expiresIn: this.tokens.accessTtlSeconds, refreshToken, refreshExpiresAt: refreshExpires.toISOString(), tenantId, userId, role };
   }
 }

@@ -77,6 +77,8 @@ export class QuotaService {
     type Outcome = { exceeded: number } | { reservation: ReservationRow; remaining: number };
     const outcome = await this.db.withTenant(tenantId, async (tx): Promise<Outcome> => {
       if (options.idempotencyKey) {
+        // Retries with one key take turns, so the second finds the first's reservation instead of colliding with it.
+        await tx.$executeRaw`select pg_advisory_xact_lock(hashtextextended(${`quota:${tenantId}:${options.idempotencyKey}`}, 0))`;
         const [found] = await tx.$queryRaw<ReservationRow[]>`select id::text, metric, amount, period_start::text, status, expires_at from quota_reservations where idempotency_key = ${options.idempotencyKey}`;
         if (found) return { reservation: found, remaining: limit - (await this.counter(tx, tenantId, metric, found.period_start)).taken };
       }

@@ -13,8 +13,7 @@ export function tenantLimitsKey(tenantId: string): string {
 }
 
 /**
- * Publishes a tenant's limits to every gateway at once (provisioning calls it at activation and on
- * every plan change): the next request of the tenant, on any gateway, is judged by them.
+ * Publishes a tenant's limits to every gateway at once (provisioning calls it on every plan change): the next request of the tenant, on any gateway, is judged by them.
  */
 export async function publishTenantLimits(redis: Redis, tenantId: string, limits: TenantLimits): Promise<void> {
   await redis.hset(tenantLimitsKey(tenantId), { rpm: String(limits.requestsPerMinute), inflight: String(limits.inFlight) });

@@ -9,8 +9,14 @@ const REMOVED = 'removed';
  * Makes a removed operator, a changed role or an ended session take effect at once instead of when
  * the access tokens already handed out expire. Markers live in Redis under the tenant's prefix (so
  * offboarding erases them) for as long as a token issued before them can live; every authenticated
- * request checks them in one round trip. Writers set the marker before their database change
- * commits: if the commit then fails, the worst outcome is a user asked to log in again.
+ * request checks them in one round trip.
+ *
+ * Writers mark "changed" (tokens issued before now) after their update has locked the user row and
+ * before the commit: a refresh in flight holds that row, so the token it makes predates the marker;
+ * if the commit then fails, the worst outcome is a user asked to log in again. "Removed" (every
+ * token, whenever issued) is marked only after the removal commits. Markers are best effort while
+ * Redis is away: the database change stands, and gateways check the database while they cannot
+ * reach Redis.
  */
 export class RevocationList {
   constructor(

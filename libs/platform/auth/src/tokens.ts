@@ -67,9 +67,12 @@ export class TokenService {
     this.clockTolerance = options.clockToleranceSeconds ?? 5;
   }
 
-  /** A short-lived access token for the public API. */
-  issueAccess(p: Omit<Principal, 'issuedAt' | 'tokenId'>): Promise<string> {
-    return this.sign(p, ACCESS_AUDIENCE, ACCESS_TYP, this.accessTtlSeconds);
+  /**
+   * A short-lived access token for the public API. `issuedAtMs` is when the rights it carries were
+   * read (default now): revocation markers written after that moment revoke it.
+   */
+  issueAccess(p: Omit<Principal, 'issuedAt' | 'tokenId'>, issuedAtMs?: number): Promise<string> {
+    return this.sign(p, ACCESS_AUDIENCE, ACCESS_TYP, this.accessTtlSeconds, issuedAtMs);
   }
 
   /** A token for one internal call from the gateway to `service`, carrying the caller's identity and tenant. */
@@ -85,10 +88,10 @@ export class TokenService {
     return this.verify(token, `${INTERNAL_AUDIENCE_PREFIX}${service}`, INTERNAL_TYP);
   }
 
-  private async sign(p: Omit<Principal, 'issuedAt' | 'tokenId'>, audience: string, typ: string, ttl: number): Promise<string> {
+  private async sign(p: Omit<Principal, 'issuedAt' | 'tokenId'>, audience: string, typ: string, ttl: number, issuedAtMs = Date.now()): Promise<string> {
     const signing = this.keys.signing;
     if (!signing) throw new Error('this process has no signing key (only the gateway signs tokens)');
-    const claims: Claims = { tid: p.tenantId, role: p.role, kind: p.kind, sid: p.sessionId, scp: p.scopes, ims: Date.now() };
+    const claims: Claims = { tid: p.tenantId, role: p.role, kind: p.kind, sid: p.sessionId, scp: p.scopes, ims: issuedAtMs };
     return new SignJWT(claims)
       .setProtectedHeader({ alg: ALGORITHM, kid: signing.kid, typ })
       .setIssuer(TOKEN_ISSUER)

@@ -128,9 +128,11 @@ export class OperatorsHandler {
       const user = await this.user(tx, tenantId, userIdRaw);
       if (user.role === 'admin' && role !== 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
       if (user.role !== role) {
-        // Tokens issued with the old role stop working at once (before the commit: at worst a re-login).
-        await this.revocations.userChanged(tenantId, user.userId);
         await tx.$executeRaw`update users set role = ${role}, updated_at = now() where id = ${user.userId}::uuid`;
+        // Tokens issued with the old role stop working at once. After the update, which holds the
+        // user row (a refresh in flight finishes first, so its token predates the marker), before
+        // the commit (if the commit fails: at worst a re-login).
+        await this.mark(() => this.revocations.userChanged(tenantId, user.userId));
         await publishInTx(tx, OperatorEvents.ROLE_CHANGED, { tenantId, userId: user.userId, from: user.role, to: role, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
       }
       return { ...user, role };
@@ -139,15 +141,23 @@ export class OperatorsHandler {
 
   async remove(id: string, userIdRaw: string, actorId: string): Promise<void> {
     const { tenantId } = await this.writable(id);
-    await this.db.withTenant(tenantId, async (tx) => {
+    const userId = await this.db.withTenant(tenantId, async (tx) => {
       const user = await this.user(tx, tenantId, userIdRaw);
       if (user.role === 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
-      // The operator's tokens stop working at once, not when they expire; refresh checks the status too.
-      await this.revocations.userRemoved(tenantId, user.userId);
       await tx.$executeRaw`update users set status = 'removed', password_hash = null, updated_at = now() where id = ${user.userId}::uuid`;
+      // Tokens issued so far stop working at once (refresh and the gateways' database fallback check the status too).
+      await this.mark(() => this.revocations.userChanged(tenantId, user.userId));
       await tx.$executeRaw`delete from invitations where user_id = ${user.userId}::uuid and accepted_at is null`;
       await publishInTx(tx, OperatorEvents.REMOVED, { tenantId, userId: user.userId, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
+      return user.userId;
     });
+    // Committed: now for good, whenever a token was issued.
+    await this.mark(() => this.revocations.userRemoved(tenantId, userId));
+  }
+
+  /** Revocation markers are best effort when Redis is away: the database change is what the gateways' fallback reads. */
+  private async mark(write: () => Promise<void>): Promise<void> {
+    await write().catch((err: Error) => console.warn(`[operators] revocation marker not written (Redis unreachable?); the database change stands: ${err.message}`));
   }
 
   async list(id: string): Promise<OperatorDto[]> {
