@@ -4,11 +4,9 @@ import { Controller, Get, Header, Inject, Injectable, RequestMethod } from '@nes
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { z } from 'zod';
-import { Public } from '@hotdash/platform-auth';
+import { ALLOW, Public, PUBLIC_ROUTE } from '@hotdash/platform-auth';
 import { API_DOC, ApiDocOptions } from '@hotdash/platform-http';
 
-const PUBLIC_ROUTE = 'hotdash:public-route';
-const ALLOW = 'hotdash:allow';
 const METHODS: Record<number, string> = { [RequestMethod.GET]: 'get', [RequestMethod.POST]: 'post', [RequestMethod.PUT]: 'put', [RequestMethod.PATCH]: 'patch', [RequestMethod.DELETE]: 'delete' };
 
 const problem = { $ref: '#/components/schemas/Problem' };

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { AccessEvents, OperatorRole, TenantId } from '@hotdash/contracts';
 import {
@@ -79,8 +79,6 @@ type RefreshOutcome =
  */
 @Injectable()
 export class IdentityService {
-  private readonly logger = new Logger('identity');
-
   constructor(
     @Inject(ControlDatabase) private readonly control: ControlDatabase,
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
@@ -147,7 +145,7 @@ export class IdentityService {
         if (!row) return { kind: 'invalid' };
         const endSession = async (reason: 'reuse' | 'user-removed') => {
           // The marker first: the session's access tokens stop working even if this commit fails.
-          await this.mark(() => this.revocations.sessionEnded(tenantId, row.session_id));
+          await this.revocations.sessionEnded(tenantId, row.session_id);
           await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = ${reason} where id = ${row.session_id}::uuid and revoked_at is null`;
           await tx.$executeRaw`update refresh_tokens set status = 'revoked' where session_id = ${row.session_id}::uuid and status = 'active'`;
         };
@@ -182,7 +180,7 @@ export class IdentityService {
     if (p.kind !== 'user' || !p.sessionId) throw new ProblemException(400, 'not-a-session', 'Not a login session', 'API keys have no session to end; revoke the key instead.');
     const sessionId = p.sessionId;
     await this.db.withTenant(p.tenantId, async (tx) => {
-      await this.mark(() => this.revocations.sessionEnded(p.tenantId, sessionId));
+      await this.revocations.sessionEnded(p.tenantId, sessionId);
       await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = 'logout' where id = ${sessionId}::uuid and user_id = ${p.subject}::uuid and revoked_at is null`;
       await tx.$executeRaw`update refresh_tokens set status = 'revoked' where session_id = ${sessionId}::uuid and status = 'active'`;
     });
@@ -228,11 +226,11 @@ export class IdentityService {
         const n = await tx.$executeRaw`update users set password_hash = ${passwordHash}, updated_at = now() where id = ${r.user_id}::uuid and status = 'active'`;
         if (n === 0) throw invalid();
         // After the update (which holds the user row): a refresh in flight finishes first, so its token predates the marker.
-        await this.mark(() => this.revocations.userChanged(tenantId, r.user_id));
+        await this.revocations.userChanged(tenantId, r.user_id);
         await tx.$executeRaw`update password_resets set used_at = now() where id = ${r.id}::uuid`;
         const ended = await tx.$queryRaw<{ id: string }[]>`update auth_sessions set revoked_at = now(), revoked_reason = 'password-reset'
           where user_id = ${r.user_id}::uuid and revoked_at is null returning id::text`;
-        for (const s of ended) await this.mark(() => this.revocations.sessionEnded(tenantId, s.id));
+        for (const s of ended) await this.revocations.sessionEnded(tenantId, s.id);
         await tx.$executeRaw`update refresh_tokens set status = 'revoked' where status = 'active' and session_id in (select id from auth_sessions where user_id = ${r.user_id}::uuid)`;
         await this.recordAccess(tx, tenantId, r.user_id, 'update', 'user', r.user_id, '/auth/password-reset/confirm', 204, null);
       });
@@ -277,13 +275,6 @@ export class IdentityService {
     return { tenantId: p.tenantId, userId: row.id, email: await this.cipher.decrypt(p.tenantId, 'users.email', row.email_enc), displayName: row.display_name, role: row.role };
   }
 
-  /**
-   * Writes a revocation marker. Redis being away must not stop a logout or a reset: the database
-   * change still commits and is what the gateways' fallback reads while Redis is unreachable.
-   */
-  private async mark(write: () => Promise<void>): Promise<void> {
-    await write().catch((err: Error) => this.logger.warn(`revocation marker not written (Redis unreachable?); the database change stands: ${err.message}`));
-  }
 
   private async pair(tenantId: TenantId, userId: string, role: OperatorRole, sessionId: string, refreshToken: string, refreshExpires: Date, readAt: number): Promise<TokenPair> {
     const accessToken = await this.tokens.issueAccess({ kind: 'user', tenantId, subject: userId, role, sessionId, scopes: ['*'] }, readAt);

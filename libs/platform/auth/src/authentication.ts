@@ -9,7 +9,7 @@ import { newId } from '@hotdash/platform-db';
 import { HealthController, ProblemException } from '@hotdash/platform-http';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
 
-const PUBLIC_ROUTE = 'hotdash:public-route';
+export const PUBLIC_ROUTE = 'hotdash:public-route';
 /** A route anyone may call (login, refresh): every other route needs a credential. */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
 
@@ -37,6 +37,14 @@ export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: Execution
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
+/** The JWT of an `Authorization: Bearer …` header: missing-credentials without one, invalid-token when it is not a JWT. */
+export function bearerToken(header: string | string[] | undefined): string {
+  if (header === undefined) throw new AuthError('missing-credentials');
+  const m = typeof header === 'string' ? BEARER.exec(header) : null;
+  if (!m) throw new AuthError('invalid-token');
+  return m[1]!;
+}
+
 /**
  * Who is calling: an API key (X-Api-Key, looked up by hash on every request), or an access token
  * (Authorization: Bearer) checked for signature, expiry, audience and revocation. Revocation markers live in Redis (one round trip); when Redis cannot be asked, the
@@ -62,10 +70,7 @@ export class Authenticator {
       if (!p) throw new AuthError('invalid-api-key');
       return p;
     }
-    if (authorization === undefined) throw new AuthError('missing-credentials');
-    const m = typeof authorization === 'string' ? BEARER.exec(authorization) : null;
-    if (!m) throw new AuthError('invalid-token');
-    const principal = await this.tokens.verifyAccess(m[1]!);
+    const principal = await this.tokens.verifyAccess(bearerToken(authorization));
     let revoked: boolean;
     try {
       revoked = await this.revocations.isRevoked(principal);

@@ -1,15 +1,12 @@
 import { CanActivate, DynamicModule, ExecutionContext, Inject, Injectable, Module } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthError } from './errors';
-import { isPublicRoute, TenantContextInterceptor } from './authentication';
+import { bearerToken, isPublicRoute, TenantContextInterceptor } from './authentication';
 import { AuthKeys } from './keys';
 import { authorize } from './permissions';
 import { Principal, TokenService } from './tokens';
 
 /** The name a service verifies internal tokens for (their audience is `hotdash-internal:<name>`). */
 export const INTERNAL_SERVICE = Symbol('INTERNAL_SERVICE');
-
-const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 
 /**
  * A service behind the gateway accepts a call only with an internal token minted by the gateway for
@@ -28,11 +25,7 @@ export class InternalAuthGuard implements CanActivate {
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http' || isPublicRoute(this.reflector, ctx)) return true;
     const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal }>();
-    const header = req.headers.authorization;
-    if (header === undefined) throw new AuthError('missing-credentials');
-    const m = typeof header === 'string' ? BEARER.exec(header) : null;
-    if (!m) throw new AuthError('invalid-token');
-    req.principal = await this.tokens.verifyInternal(m[1]!, this.service);
+    req.principal = await this.tokens.verifyInternal(bearerToken(req.headers.authorization), this.service);
     authorize(this.reflector, ctx, req.principal);
     return true;
   }

@@ -41,7 +41,7 @@ export function permissionsOf(p: Principal): Set<Permission> {
   return new Set(p.scopes.filter((s): s is Permission => role.has(s as Permission)));
 }
 
-const ALLOW = 'hotdash:allow';
+export const ALLOW = 'hotdash:allow';
 /** The permission a route needs. A route without one is refused to everyone (deny by default). */
 export const Allow = (permission: Permission): MethodDecorator & ClassDecorator => SetMetadata(ALLOW, permission);
 

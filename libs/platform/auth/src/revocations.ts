@@ -33,27 +33,32 @@ export class RevocationList {
     return `${tenantKeyPrefix(tenantId)}auth:session:${sessionId}`;
   }
 
+  /** Writes a marker; Redis being away is logged, not thrown: the caller's database change stands. */
+  private async write(what: string, op: () => Promise<unknown>): Promise<void> {
+    await op().catch((err: Error) => console.warn(`[revocations] ${what} not marked (Redis unreachable?); the database change stands: ${err.message}`));
+  }
+
   /** Every token of the user stops working, for good (the user is removed). */
   async userRemoved(tenantId: TenantId, userId: string): Promise<void> {
-    await this.redis.set(this.userKey(tenantId, userId), REMOVED, 'EX', this.ttlSeconds);
+    await this.write(`removal of user ${userId}`, () => this.redis.set(this.userKey(tenantId, userId), REMOVED, 'EX', this.ttlSeconds));
   }
 
   /** Tokens issued to the user before now stop working (role changed, password reset); new ones are fine. */
   async userChanged(tenantId: TenantId, userId: string): Promise<void> {
     // A later change wins; a "removed" marker is never downgraded.
-    await this.redis.eval(
+    await this.write(`change of user ${userId}`, () => this.redis.eval(
       `local v = redis.call('GET', KEYS[1]) if v == '${REMOVED}' then return 0 end
        if (not v) or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end return 1`,
       1,
       this.userKey(tenantId, userId),
       String(Date.now()),
       String(this.ttlSeconds),
-    );
+    ));
   }
 
   /** The session's tokens stop working (logout, reuse of a rotated refresh token). */
   async sessionEnded(tenantId: TenantId, sessionId: string): Promise<void> {
-    await this.redis.set(this.sessionKey(tenantId, sessionId), '1', 'EX', this.ttlSeconds);
+    await this.write(`end of session ${sessionId}`, () => this.redis.set(this.sessionKey(tenantId, sessionId), '1', 'EX', this.ttlSeconds));
   }
 
   /** True when the principal's token was issued before a marker that applies to it. */

@@ -132,7 +132,7 @@ export class OperatorsHandler {
         // Tokens issued with the old role stop working at once. After the update, which holds the
         // user row (a refresh in flight finishes first, so its token predates the marker), before
         // the commit (if the commit fails: at worst a re-login).
-        await this.mark(() => this.revocations.userChanged(tenantId, user.userId));
+        await this.revocations.userChanged(tenantId, user.userId);
         await publishInTx(tx, OperatorEvents.ROLE_CHANGED, { tenantId, userId: user.userId, from: user.role, to: role, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
       }
       return { ...user, role };
@@ -146,19 +146,15 @@ export class OperatorsHandler {
       if (user.role === 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
       await tx.$executeRaw`update users set status = 'removed', password_hash = null, updated_at = now() where id = ${user.userId}::uuid`;
       // Tokens issued so far stop working at once (refresh and the gateways' database fallback check the status too).
-      await this.mark(() => this.revocations.userChanged(tenantId, user.userId));
+      await this.revocations.userChanged(tenantId, user.userId);
       await tx.$executeRaw`delete from invitations where user_id = ${user.userId}::uuid and accepted_at is null`;
       await publishInTx(tx, OperatorEvents.REMOVED, { tenantId, userId: user.userId, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
       return user.userId;
     });
     // Committed: now for good, whenever a token was issued.
-    await this.mark(() => this.revocations.userRemoved(tenantId, userId));
+    await this.revocations.userRemoved(tenantId, userId);
   }
 
-  /** Revocation markers are best effort when Redis is away: the database change is what the gateways' fallback reads. */
-  private async mark(write: () => Promise<void>): Promise<void> {
-    await write().catch((err: Error) => console.warn(`[operators] revocation marker not written (Redis unreachable?); the database change stands: ${err.message}`));
-  }
 
   async list(id: string): Promise<OperatorDto[]> {
     const tenantId = parseTenantId(id);
