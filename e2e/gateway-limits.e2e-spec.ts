@@ -141,7 +141,7 @@ describe('Redis stopped mid-test (a Redis of this spec’s own)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('fails open for limits, stays closed for revoked credentials, and recovers', async () => {
+  it('fails open for limits, stays closed for revoked credentials and idempotency keys, and recovers', async () => {
     const local = new Redis({ port, host: '127.0.0.1' });
     const a = await createAccount(world);
     const removed = await createAccount(world);
@@ -159,6 +159,17 @@ describe('Redis stopped mid-test (a Redis of this spec’s own)', () => {
     const r = await me(base, removedToken);
     expect(r.status).toBe(401);
     expect(await r.json()).toMatchObject({ code: 'token-revoked' });
+    // A POST carrying an Idempotency-Key is refused (fail closed: a retry must never create twice), nothing passed on.
+    const users = async () => (await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from users`))[0]!.n;
+    const before = await users();
+    const invite = await fetch(`${base}/operators`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': 'redis-down-1' },
+      body: JSON.stringify({ email: 'while-down@example.test', role: 'operator' }),
+    });
+    expect(invite.status).toBe(503);
+    expect(await invite.json()).toMatchObject({ code: 'idempotency-unavailable' });
+    expect(await users()).toBe(before);
 
     await startRedis(); // empty: limits come from the plan again until provisioning publishes
     const back = new Redis({ port, host: '127.0.0.1' });

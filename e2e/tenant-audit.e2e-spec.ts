@@ -3,7 +3,7 @@
 // the tenant's hash-chained audit log (and audit.recorded back out through the shard's outbox).
 import { AuditLogRepository, VerifyAuditChainHandler } from '@hotdash/audit';
 import { parseTenantId, Topics } from '@hotdash/contracts';
-import { KafkaProbe, ServiceProcess, startProcess, TestWorld, waitFor } from '@hotdash/testing';
+import { KafkaProbe, opsCaller, serviceFetch, ServiceProcess, startProcess, TestWorld, waitFor } from '@hotdash/testing';
 
 const PROV_PORT = 3201;
 const AUDIT_PORT = 3207;
@@ -35,16 +35,19 @@ afterAll(async () => {
   await world.close();
 }, 30_000);
 
+// As the gateway calls provisioning for platform operator e2e (actor ops:e2e).
+const asOps = serviceFetch('provisioning', opsCaller('e2e'));
+
 async function signUp(name: string): Promise<{ id: string }> {
-  const res = await fetch(`http://127.0.0.1:${PROV_PORT}/tenants`, {
+  const res = await asOps(`http://127.0.0.1:${PROV_PORT}/tenants`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-hotdash-actor': 'ops:e2e' },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ name, plan: 'basic', admin: { email: `admin@${name.replace(/\W/g, '').toLowerCase()}.test` } }),
   });
   expect(res.status).toBe(202);
   const accepted = (await res.json()) as { tenantId: string };
   await waitFor(`${name} to be provisioned`, async () => {
-    const view = (await (await fetch(`http://127.0.0.1:${PROV_PORT}/tenants/${accepted.tenantId}/provisioning`)).json()) as { status: string };
+    const view = (await (await asOps(`http://127.0.0.1:${PROV_PORT}/tenants/${accepted.tenantId}/provisioning`)).json()) as { status: string };
     return view.status === 'provisioned';
   }, 60_000).catch((e) => {
     throw new Error(`${e.message}\n--- provisioning ---\n${provisioning.output().slice(-3000)}`);

@@ -15,5 +15,8 @@ const config = loadConfig();
 export class GatewayAppModule {}
 
 if (require.main === module) {
-  void runService('gateway', Number(process.env.HOTDASH_GATEWAY_PORT ?? 3100), async () => ({ app: await createFastifyHttpApp(GatewayAppModule) }));
+  // Behind a load balancer, HOTDASH_TRUSTED_PROXIES (comma-separated addresses or CIDRs) lets the
+  // gateway take the client address from X-Forwarded-For (per-address limits, the audit of access).
+  const trustedProxies = (process.env.HOTDASH_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  void runService('gateway', Number(process.env.HOTDASH_GATEWAY_PORT ?? 3100), async () => ({ app: await createFastifyHttpApp(GatewayAppModule, { trustedProxies }) }));
 }

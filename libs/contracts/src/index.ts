@@ -8,3 +8,4 @@ export * from './event-map';
 export * from './tenant-id';
 export * from './access.events';
 export * from './quota.events';
+export * from './provisioning.api';

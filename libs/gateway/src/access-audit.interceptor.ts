@@ -1,8 +1,8 @@
 import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Observable, tap } from 'rxjs';
-import type { AccessAction } from '@hotdash/contracts';
-import { AUDITED, AuditedOptions, Principal } from '@hotdash/platform-auth';
+import type { AccessAction, TenantId } from '@hotdash/contracts';
+import { actorOf, AUDITED, AuditedOptions, OpsPrincipal, Principal } from '@hotdash/platform-auth';
 import { newId } from '@hotdash/platform-db';
 import { problemOf } from '@hotdash/platform-http';
 import { AccessLog } from './access-log';
@@ -15,6 +15,7 @@ interface RequestLike {
   ip?: string;
   params?: Record<string, string>;
   principal?: Principal;
+  ops?: OpsPrincipal;
   routeOptions?: { url?: string };
   headers: Record<string, string | string[] | undefined>;
 }
@@ -34,20 +35,24 @@ export class AccessAuditInterceptor implements NestInterceptor {
   intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (ctx.getType() !== 'http') return next.handle();
     const req = ctx.switchToHttp().getRequest<RequestLike>();
+    // A tenant's caller, or a platform operator acting on a tenant named in the path: the entry goes to that tenant's log.
     const p = req.principal;
-    if (!p) return next.handle();
+    const opsTenant = !p && req.ops && UUID.test(req.params?.tenantId ?? '') ? (req.params!.tenantId!.toLowerCase() as TenantId) : undefined;
+    const tenantId = p?.tenantId ?? opsTenant;
+    const caller = p ?? req.ops;
+    if (!tenantId || !caller) return next.handle();
     const meta = this.reflector.getAllAndOverride<AuditedOptions | undefined>(AUDITED, [ctx.getHandler(), ctx.getClass()]);
     const route = req.routeOptions?.url ?? '';
     const record = (status: number, body: unknown) => {
       const b = (body && typeof body === 'object' ? body : {}) as { id?: unknown; userId?: unknown };
       const created = typeof b.id === 'string' ? b.id : typeof b.userId === 'string' ? b.userId : null;
       const header = req.headers['x-correlation-id'];
-      this.log.record(p.tenantId, typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : newId(), {
-        actor: `${p.kind === 'user' ? 'user' : 'api-key'}:${p.subject}`,
+      this.log.record(tenantId, typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : newId(), {
+        actor: actorOf(caller),
         action: meta?.action ?? ACTIONS[req.method] ?? 'read',
-        resourceType: meta?.resourceType ?? (route.split('/')[1] || 'root'),
+        resourceType: meta?.resourceType ?? (opsTenant ? 'tenant' : route.split('/')[1] || 'root'),
         // Only an id that names something (a UUID) goes in: a nonsense id was refused by the route anyway.
-        resourceId: [req.params?.id, created].find((v): v is string => typeof v === 'string' && UUID.test(v)) ?? null,
+        resourceId: [req.params?.id, opsTenant, created].find((v): v is string => typeof v === 'string' && UUID.test(v)) ?? null,
         method: req.method,
         route: route.slice(0, 200),
         status,

@@ -9,14 +9,16 @@ import { AccessLog } from './access-log';
 import { AccessAuditInterceptor } from './access-audit.interceptor';
 import { AuditLogProxyController, UsageProxyController } from './service-proxies.controller';
 import { ServiceClient } from './service-client';
+import { IdempotentReplies } from './idempotency';
+import { OperatorsProxyController, OpsTenantsController, PublicProvisioningController, TenantProxyController } from './provisioning-proxies.controller';
 import { RateLimitGuard } from './rate-limit.guard';
 import { TenantRateLimiter } from './rate-limiter';
 
-/** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits and the audit of access (next: the routes to the services). */
+/** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule],
-  controllers: [AuditLogProxyController, UsageProxyController, OpenApiController],
-  providers: [OpenApiDocument, ServiceClient, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, { provide: APP_GUARD, useClass: RateLimitGuard }],
+  controllers: [AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpenApiController],
+  providers: [OpenApiDocument, ServiceClient, IdempotentReplies, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, { provide: APP_GUARD, useClass: RateLimitGuard }],
   exports: [TenantRateLimiter, AccessLog],
 })
 export class GatewayModule {}

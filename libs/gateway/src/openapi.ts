@@ -4,7 +4,7 @@ import { Controller, Get, Header, Inject, Injectable, RequestMethod } from '@nes
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { z } from 'zod';
-import { ALLOW, Public, PUBLIC_ROUTE } from '@hotdash/platform-auth';
+import { ALLOW, OPS_ROUTE, Public, PUBLIC_ROUTE } from '@hotdash/platform-auth';
 import { API_DOC, ApiDocOptions } from '@hotdash/platform-http';
 
 const METHODS: Record<number, string> = { [RequestMethod.GET]: 'get', [RequestMethod.POST]: 'post', [RequestMethod.PUT]: 'put', [RequestMethod.PATCH]: 'patch', [RequestMethod.DELETE]: 'delete' };
@@ -48,6 +48,7 @@ export class OpenApiDocument {
         const path = nestPath.replace(/:(\w+)/g, '{$1}');
         const doc = Reflect.getMetadata(API_DOC, handler) as ApiDocOptions | undefined;
         const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [handler, cls]) === true || nestPath === '/health';
+        const ops = this.reflector.getAllAndOverride<boolean>(OPS_ROUTE, [handler, cls]) === true;
         const permission = this.reflector.getAllAndOverride<string | undefined>(ALLOW, [handler, cls]);
         const params = [...nestPath.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }));
         const query = doc?.query ? this.queryParams(doc.query) : [];
@@ -57,13 +58,18 @@ export class OpenApiDocument {
           summary: doc?.summary ?? name,
           ...(doc?.resource ? { 'x-resource': doc.resource } : {}),
           ...(permission ? { 'x-permission': permission } : {}),
-          security: isPublic ? [] : [{ bearer: [] }, { apiKey: [] }],
+          ...(ops ? { 'x-ops': true, tags: ['ops'] } : {}),
+          security: isPublic ? [] : ops ? [{ opsBearer: [] }] : [{ bearer: [] }, { apiKey: [] }],
           parameters: [...params, ...query],
           ...(doc?.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(doc.body, { io: 'input', unrepresentable: 'any' }) } } } } : {}),
           responses: {
             [status]: { description: 'Success' },
             '400': problemResponse('Invalid input'),
-            ...(isPublic ? {} : { '401': problemResponse('Missing or invalid credential'), '403': problemResponse('Not allowed, or tenant_mismatch'), '429': problemResponse('Rate limit') }),
+            ...(isPublic
+              ? {}
+              : ops
+                ? { '401': problemResponse('Missing or invalid platform operator token (tenant credentials are never accepted here)') }
+                : { '401': problemResponse('Missing or invalid credential'), '403': problemResponse('Not allowed, or tenant_mismatch'), '429': problemResponse('Rate limit') }),
             ...(params.length ? { '404': problemResponse('Not found (also: another tenant’s resource)') } : {}),
           },
         };
@@ -75,7 +81,11 @@ export class OpenApiDocument {
       servers: [{ url: '/' }],
       paths,
       components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' } },
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
+          opsBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A platform operator token from POST /ops/login (ops routes only)' },
+        },
         schemas: {
           Problem: {
             type: 'object',

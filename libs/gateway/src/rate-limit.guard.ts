@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply } from 'fastify';
-import { Authenticator, isPublicRoute, Principal } from '@hotdash/platform-auth';
+import { Authenticator, isOpsRoute, isPublicRoute, Principal } from '@hotdash/platform-auth';
+import { PER_ADDRESS_LIMIT } from './provisioning-proxies.controller';
 import { newId } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
 import { PlanLimits } from './plan-limits';
@@ -37,6 +38,8 @@ export class RateLimitGuard implements CanActivate {
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
     if (isPublicRoute(this.reflector, ctx)) return this.publicRoute(ctx);
+    // The ops team's routes: no tenant, so no tenant limits (their sign-in is limited per account above).
+    if (isOpsRoute(this.reflector, ctx)) return true;
     const http = ctx.switchToHttp();
     const req = http.getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal }>();
     const reply = http.getResponse<FastifyReply>();
@@ -70,17 +73,25 @@ export class RateLimitGuard implements CanActivate {
   /**
    * Login and password-reset requests are limited per tenant and e-mail address (PER_ACCOUNT a
    * minute), so guessing one account's password and flooding one address with reset mail stop
-   * early. (A per-address limit needs the real client address: behind a proxy, only once the
-   * gateway trusts it; not built yet.) Same Redis policy as the tenant limits.
+   * early; platform operators' sign-in per e-mail address likewise. Routes marked
+   * `@LimitPerAddress(n)` (sign-up, accepting an invitation) also take n requests a minute per
+   * client address: the socket's, or behind proxies the gateway trusts
+   * (HOTDASH_TRUSTED_PROXIES) the one they forward. Same Redis policy as the tenant limits.
    */
   private async publicRoute(ctx: ExecutionContext): Promise<boolean> {
-    const req = ctx.switchToHttp().getRequest<{ method: string; body?: unknown }>();
+    const req = ctx.switchToHttp().getRequest<{ method: string; body?: unknown; ip?: string; routeOptions?: { url?: string } }>();
     if (req.method !== 'POST') return true;
     const reply = ctx.switchToHttp().getResponse<FastifyReply>();
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as { tenant?: unknown; email?: unknown };
+    const hash = (s: string) => createHash('sha256').update(s).digest('hex');
     const checks: [string, number][] = [];
     if (typeof body.tenant === 'string' && typeof body.email === 'string')
-      checks.push([`hotdash:account:${createHash('sha256').update(`${body.tenant.toLowerCase()}\n${body.email.trim().toLowerCase()}`).digest('hex')}:`, PER_ACCOUNT]);
+      checks.push([`hotdash:account:${hash(`${body.tenant.toLowerCase()}\n${body.email.trim().toLowerCase()}`)}:`, PER_ACCOUNT]);
+    else if (isOpsRoute(this.reflector, ctx) && typeof body.email === 'string') checks.push([`hotdash:ops-account:${hash(body.email.trim().toLowerCase())}:`, PER_ACCOUNT]);
+    const routeLimit = this.reflector.get<number | undefined>(PER_ADDRESS_LIMIT, ctx.getHandler());
+    // HOTDASH_PER_ADDRESS_PER_MINUTE overrides every route's per-address limit (load tests, a busy office behind one address).
+    const perAddress = routeLimit === undefined ? undefined : Number(process.env.HOTDASH_PER_ADDRESS_PER_MINUTE ?? routeLimit);
+    if (perAddress !== undefined) checks.push([`hotdash:address:${hash(`${req.routeOptions?.url ?? ''}\n${req.ip ?? 'unknown'}`)}:`, perAddress]);
     for (const [prefix, perMinute] of checks) {
       let d: LimitDecision;
       try {

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { Principal, TokenService } from '@hotdash/platform-auth';
+import { InternalCaller, TokenService } from '@hotdash/platform-auth';
 import { ProblemException } from '@hotdash/platform-http';
 
 /** Where the gateway finds the services behind it (HOTDASH_<SERVICE>_URL, defaults on loopback). */
@@ -21,15 +21,32 @@ export const SERVICE_URLS: Record<string, string> = {
 export class ServiceClient {
   constructor(@Inject(TokenService) private readonly tokens: TokenService) {}
 
-  async get(service: keyof typeof SERVICE_URLS, path: string, caller: Principal, query: Record<string, string> = {}): Promise<Response> {
+  get(service: keyof typeof SERVICE_URLS, path: string, caller: InternalCaller, query: Record<string, string> = {}): Promise<Response> {
+    return this.call(service, 'GET', path, caller, { query });
+  }
+
+  /**
+   * Any call: the JSON body (already parsed by the gateway) is sent on as JSON; `headers` adds the
+   * few the service reads (Idempotency-Key, X-Correlation-Id), never the caller's credential.
+   */
+  async call(
+    service: keyof typeof SERVICE_URLS,
+    method: string,
+    path: string,
+    caller: InternalCaller,
+    options: { query?: Record<string, string>; body?: unknown; headers?: Record<string, string | undefined> } = {},
+  ): Promise<Response> {
     const url = new URL(path, SERVICE_URLS[service]);
-    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-    const token = await this.tokens.issueInternal(caller, service);
+    for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
+    const token = await this.tokens.issueInternalFor(caller, service);
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    for (const [k, v] of Object.entries(options.headers ?? {})) if (v !== undefined) headers[k] = v;
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
     // The timeout covers the wait for the answer's headers, not the body: an export streams for as long as it takes.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('no answer within 30 s')), 30_000);
     try {
-      return await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
+      return await fetch(url, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: abort.signal });
     } catch (err) {
       throw new ProblemException(502, 'service-unavailable', 'Service unavailable', `The ${service} service did not answer (${(err as Error).message}); retry in a moment.`);
     } finally {
@@ -48,7 +65,7 @@ export function plainQuery(q: unknown): Record<string, string> {
 /** Sends a service's answer back as it is: status, content type, body (streamed; problem+json errors included). */
 export async function passThrough(reply: FastifyReply, call: Promise<Response>): Promise<void> {
   const res = await call;
-  for (const h of ['content-type', 'content-disposition']) {
+  for (const h of ['content-type', 'content-disposition', 'location', 'retry-after']) {
     const v = res.headers.get(h);
     if (v) void reply.header(h, v);
   }

@@ -3,7 +3,8 @@ import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { Databases } from '@hotdash/platform-db';
 import { AuthController, MeController } from './auth.controller';
-import { ApiKeyVerifier, AuthGuard, RevocationFallback, TenantContextInterceptor } from '@hotdash/platform-auth';
+import { ApiKeyVerifier, AuthGuard, PlatformOperatorCheck, RevocationFallback, TenantContextInterceptor } from '@hotdash/platform-auth';
+import { OpsAuthController, PlatformOperators } from './platform-operators';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
 import { IdentityService } from './identity.service';
@@ -14,12 +15,14 @@ import { IdentityService } from './identity.service';
  */
 @Global()
 @Module({
-  controllers: [AuthController, MeController, ApiKeysController],
+  controllers: [AuthController, MeController, ApiKeysController, OpsAuthController],
   providers: [
     IdentityService,
     { provide: RevocationFallback, useExisting: IdentityService },
     ApiKeysService,
     { provide: ApiKeyVerifier, useExisting: ApiKeysService },
+    PlatformOperators,
+    { provide: PlatformOperatorCheck, useExisting: PlatformOperators },
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: TenantContextInterceptor },
     { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
@@ -27,6 +30,6 @@ import { IdentityService } from './identity.service';
     { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
   ],
   // Global: the authenticator (libs/platform/auth) asks identity's database fallback while Redis is away.
-  exports: [IdentityService, RevocationFallback, ApiKeyVerifier],
+  exports: [IdentityService, RevocationFallback, ApiKeyVerifier, PlatformOperators, PlatformOperatorCheck],
 })
 export class IdentityModule {}

@@ -11,7 +11,7 @@ import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { QueueName, redisConnection, SagaEngine, tenantKeyPrefix } from '@hotdash/platform-jobs';
 import { VectorStore } from '@hotdash/platform-vector';
-import { TestWorld, waitFor } from '@hotdash/testing';
+import { internalAuthorization, opsCaller, TestWorld, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 
 jest.setTimeout(120_000);
@@ -38,8 +38,13 @@ afterAll(async () => {
   await world.close();
 });
 
-const call = (method: string, path: string, body?: unknown) =>
-  fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', 'x-hotdash-actor': 'ops:carol' }, body: body === undefined ? undefined : JSON.stringify(body) });
+// As the gateway calls provisioning for platform operator carol (actor ops:carol).
+const call = async (method: string, path: string, body?: unknown) =>
+  fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: await internalAuthorization('provisioning', opsCaller('carol')) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 
 async function provisioned(name: string): Promise<TenantId> {
   const res = await call('POST', '/tenants', { name, plan: 'basic', admin: { email: `admin@${newId().slice(-6)}.test` }, documents: [{ title: 'FAQ', content: 'Hello' }] });

@@ -1,41 +1,50 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post } from '@nestjs/common';
-import { parseHeader, parseUuidParam } from '@hotdash/platform-http';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, UseGuards, UseInterceptors } from '@nestjs/common';
+import { actorOf, Allow, CallableBy, CurrentCaller, InternalCaller, InternalAuthGuard, TenantContextInterceptor } from '@hotdash/platform-auth';
+import { parseUuidParam } from '@hotdash/platform-http';
 import { OperatorDto, OperatorsHandler } from './use-cases/operators/operators.handler';
 
-const ACTOR_HEADER = 'x-hotdash-actor';
-
-const actorOf = (v: string | undefined): string => parseHeader(v, ACTOR_HEADER, 'ops:unknown');
-
-/** A tenant's operators (tenant admins manage them; the gateway will front this with their identity). */
+/**
+ * A tenant's operators: its admins manage them through the gateway (users:manage; team leads and
+ * managers may list them), the ops team may too. A tenant caller naming another tenant in the path
+ * gets 403 tenant_mismatch. Accepting an invitation is public: the token is the credential.
+ */
 @Controller()
+@UseGuards(InternalAuthGuard)
+@UseInterceptors(TenantContextInterceptor)
+@CallableBy('tenant', 'platform')
 export class OperatorsController {
   constructor(@Inject(OperatorsHandler) private readonly operators: OperatorsHandler) {}
 
-  @Get('tenants/:id/operators')
-  list(@Param('id') id: string): Promise<OperatorDto[]> {
-    return this.operators.list(parseUuidParam(id));
+  @Get('tenants/:tenantId/operators')
+  @Allow('users:read')
+  list(@Param('tenantId') id: string): Promise<OperatorDto[]> {
+    return this.operators.list(parseUuidParam(id, 'tenantId'));
   }
 
-  @Post('tenants/:id/operators')
+  @Post('tenants/:tenantId/operators')
   @HttpCode(201)
-  invite(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string): Promise<OperatorDto & { expiresAt: string }> {
-    return this.operators.invite(parseUuidParam(id), body, actorOf(actor));
+  @Allow('users:manage')
+  invite(@Param('tenantId') id: string, @Body() body: unknown, @CurrentCaller() caller: InternalCaller): Promise<OperatorDto & { expiresAt: string }> {
+    return this.operators.invite(parseUuidParam(id, 'tenantId'), body, actorOf(caller));
   }
 
-  @Patch('tenants/:id/operators/:userId')
-  changeRole(@Param('id') id: string, @Param('userId') userId: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string): Promise<OperatorDto> {
-    return this.operators.changeRole(parseUuidParam(id), parseUuidParam(userId, 'userId'), body, actorOf(actor));
+  @Patch('tenants/:tenantId/operators/:userId')
+  @Allow('users:manage')
+  changeRole(@Param('tenantId') id: string, @Param('userId') userId: string, @Body() body: unknown, @CurrentCaller() caller: InternalCaller): Promise<OperatorDto> {
+    return this.operators.changeRole(parseUuidParam(id, 'tenantId'), parseUuidParam(userId, 'userId'), body, actorOf(caller));
   }
 
-  @Delete('tenants/:id/operators/:userId')
+  @Delete('tenants/:tenantId/operators/:userId')
   @HttpCode(204)
-  async remove(@Param('id') id: string, @Param('userId') userId: string, @Headers(ACTOR_HEADER) actor?: string): Promise<void> {
-    await this.operators.remove(parseUuidParam(id), parseUuidParam(userId, 'userId'), actorOf(actor));
+  @Allow('users:manage')
+  async remove(@Param('tenantId') id: string, @Param('userId') userId: string, @CurrentCaller() caller: InternalCaller): Promise<void> {
+    await this.operators.remove(parseUuidParam(id, 'tenantId'), parseUuidParam(userId, 'userId'), actorOf(caller));
   }
 
   /** Accepts an invitation (the link in the e-mail) and sets the password. */
   @Post('invitations/accept')
   @HttpCode(200)
+  @CallableBy('anonymous', 'platform')
   accept(@Body() body: unknown): Promise<{ tenantId: string; userId: string }> {
     return this.operators.accept(body);
   }

@@ -11,10 +11,10 @@ import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { EmlFileMailSender, MailDispatcher } from '@hotdash/platform-messaging';
-import { TestWorld, waitFor } from '@hotdash/testing';
+import { ANONYMOUS, internalAuthorization, opsCaller, TestWorld, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 import { verifyPassword } from './use-cases/operators/operators.handler';
-import { Principal, RevocationList } from '@hotdash/platform-auth';
+import { InternalCaller, Principal, RevocationList } from '@hotdash/platform-auth';
 
 jest.setTimeout(90_000);
 
@@ -29,8 +29,16 @@ let mail: MailDispatcher;
 let a: TenantId;
 let b: TenantId;
 
-const call = (method: string, path: string, body?: unknown, actor = 'admin:a') =>
-  fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', 'x-hotdash-actor': actor }, body: body === undefined ? undefined : JSON.stringify(body) });
+/** A user of tenant `t` with `role`, as the gateway passes one on in its internal token. */
+const userOf = (t: TenantId, role: Principal['role'] = 'admin'): InternalCaller => ({ kind: 'user', tenantId: t, subject: newId(), role, sessionId: newId(), scopes: ['*'], issuedAt: Date.now(), tokenId: newId() });
+
+/** Calls provisioning as the gateway would: for the ops team by default, or for a given caller. */
+const call = async (method: string, path: string, body?: unknown, caller: InternalCaller = opsCaller()) =>
+  fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: await internalAuthorization('provisioning', caller) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 
 async function provisioned(name: string, email: string): Promise<TenantId> {
   const res = await call('POST', '/tenants', { name, plan: 'basic', admin: { email } });
@@ -134,15 +142,50 @@ it('refuses an expired invitation, and a token moved to another tenant', async (
 
 it("as tenant B, cannot see, change or remove tenant A's operators", async () => {
   const opA = (await (await call('POST', `/tenants/${a}/operators`, { email: 'victim@a.test', role: 'operator' })).json()) as { userId: string };
-  const listB = (await (await call('GET', `/tenants/${b}/operators`, undefined, 'admin:b')).json()) as { email: string }[];
+  const adminB = userOf(b);
+  const listB = (await (await call('GET', `/tenants/${b}/operators`, undefined, adminB)).json()) as { email: string }[];
   expect(listB.map((o) => o.email)).toEqual(['owner@b.test']);
+  // A's operator under B's tenant: as missing as an unknown one.
   for (const [method, body] of [['PATCH', { role: 'admin' }], ['DELETE', undefined]] as const) {
-    const res = await call(method, `/tenants/${b}/operators/${opA.userId}`, body, 'admin:b');
+    const res = await call(method, `/tenants/${b}/operators/${opA.userId}`, body, adminB);
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ code: 'not-found' });
   }
+  // Naming tenant A in the path with B's credential: 403 tenant_mismatch on every route.
+  for (const [method, path, body] of [
+    ['GET', `/tenants/${a}/operators`, undefined],
+    ['POST', `/tenants/${a}/operators`, { email: 'intruder@b.test', role: 'admin' }],
+    ['PATCH', `/tenants/${a}/operators/${opA.userId}`, { role: 'admin' }],
+    ['DELETE', `/tenants/${a}/operators/${opA.userId}`, undefined],
+    ['GET', `/tenants/${a}`, undefined],
+  ] as const) {
+    const res = await call(method, path, body, adminB);
+    expect([method, path, res.status]).toEqual([method, path, 403]);
+    expect(await res.json()).toMatchObject({ code: 'tenant_mismatch' });
+  }
   const still = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ role: string; status: string }[]>`select role, status from users where id = ${opA.userId}::uuid`);
   expect(still[0]).toEqual({ role: 'operator', status: 'invited' });
+});
+
+it('lets team leads and managers list operators, only admins change them, and no tenant user run the lifecycle', async () => {
+  const userCount = async () => (await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from users`))[0]!.n;
+  const before = await userCount();
+  for (const role of ['team_lead', 'manager', 'admin'] as const) expect((await call('GET', `/tenants/${a}/operators`, undefined, userOf(a, role))).status).toBe(200);
+  expect((await call('GET', `/tenants/${a}/operators`, undefined, userOf(a, 'operator'))).status).toBe(403);
+  for (const role of ['operator', 'team_lead', 'manager'] as const) {
+    const res = await call('POST', `/tenants/${a}/operators`, { email: `by-${role}@a.test`, role: 'admin' }, userOf(a, role));
+    expect([role, res.status]).toEqual([role, 403]);
+  }
+  const apiKey: InternalCaller = { kind: 'api-key', tenantId: a, subject: newId(), role: 'admin', sessionId: null, scopes: ['users:read'], issuedAt: Date.now(), tokenId: newId() };
+  expect((await call('GET', `/tenants/${a}/operators`, undefined, apiKey)).status).toBe(200);
+  expect((await call('POST', `/tenants/${a}/operators`, { email: 'by-key@a.test', role: 'operator' }, apiKey)).status).toBe(403);
+  for (const [method, path] of [['POST', `/tenants/${a}/suspend`], ['PUT', `/tenants/${a}/plan`], ['POST', `/tenants/${a}/offboard`], ['GET', `/tenants/${a}/provisioning`]] as const) {
+    const res = await call(method, path, method === 'GET' ? undefined : { plan: 'enterprise' }, userOf(a));
+    expect([path, res.status]).toEqual([path, 403]);
+  }
+  expect((await call('GET', `/tenants/${a}/operators`, undefined, ANONYMOUS)).status).toBe(403);
+  expect(await userCount()).toBe(before);
+  expect(((await (await call('GET', `/tenants/${a}`)).json()) as { status: string }).status).toBe('active');
 });
 
 describe('bad input: 4xx problem+json with a stable code, nothing written', () => {
@@ -173,7 +216,7 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
 it('refuses operator changes of a suspended tenant with 423', async () => {
   expect((await call('POST', `/tenants/${b}/suspend`, { reason: 'spec' })).status).toBe(200);
   try {
-    const res = await call('POST', `/tenants/${b}/operators`, { email: 'new@b.test', role: 'operator' }, 'admin:b');
+    const res = await call('POST', `/tenants/${b}/operators`, { email: 'new@b.test', role: 'operator' }, userOf(b));
     expect(res.status).toBe(423);
     expect(await res.json()).toMatchObject({ code: 'tenant-suspended' });
   } finally {

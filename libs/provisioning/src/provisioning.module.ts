@@ -3,7 +3,7 @@ import type { PlatformConfig } from '@hotdash/platform-config';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { RevocationList } from '@hotdash/platform-auth';
+import { InternalAuthModule, RevocationList } from '@hotdash/platform-auth';
 import Redis from 'ioredis';
 import { PROVISIONING_REDIS } from './provisioning.tokens';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
@@ -35,6 +35,8 @@ class EngineLifecycle implements OnApplicationShutdown {
  * The saga worker is started by the app (apps/provisioning), not by importing the module.
  */
 @Module({
+  // Every route needs the gateway's internal token (audience hotdash-internal:provisioning).
+  imports: [InternalAuthModule.forService('provisioning')],
   controllers: [TenantsController, OperatorsController],
   providers: [
     TenantsRepository,

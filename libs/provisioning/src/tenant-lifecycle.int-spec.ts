@@ -11,7 +11,7 @@ import { tenantLimitsKey } from '@hotdash/platform-auth';
 import { DatabaseModule, newId, TenantNotWritableError, TenantStatusCache } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { buildEnvelope, createKafkaClient, EventContext, EventErrorsFilter, headersFor, KafkaEventTransport } from '@hotdash/platform-messaging';
-import { TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
+import { internalAuthorization, opsCaller, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 import type { TenantDto } from './tenants.repository';
 
@@ -49,8 +49,13 @@ afterAll(async () => {
   await world.close();
 });
 
-const call = (method: string, path: string, body?: unknown) =>
-  fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', 'x-hotdash-actor': 'ops:bob' }, body: body === undefined ? undefined : JSON.stringify(body) });
+// As the gateway calls provisioning for platform operator bob (actor ops:bob).
+const call = async (method: string, path: string, body?: unknown) =>
+  fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: await internalAuthorization('provisioning', opsCaller('bob')) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 
 async function events(tenantId: string): Promise<string[]> {
   const rows = await world.dbs.control().outbox.findMany({ where: { tenantId }, orderBy: { seq: 'asc' } });

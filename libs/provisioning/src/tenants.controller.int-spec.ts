@@ -5,7 +5,7 @@ import { INestApplication, Module } from '@nestjs/common';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp, ProblemDetails } from '@hotdash/platform-http';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { TestWorld, waitFor } from '@hotdash/testing';
+import { ANONYMOUS, internalAuthorization, opsCaller, serviceFetch, TestWorld, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 import type { TenantDto } from './tenants.repository';
 import type { SignUpAccepted } from './use-cases/create-tenant/create-tenant.handler';
@@ -37,22 +37,26 @@ async function counts(): Promise<{ tenants: number; outbox: number; sagas: numbe
   return { tenants: await c.tenant.count(), outbox: await c.outbox.count(), sagas };
 }
 
+// Only the gateway calls provisioning: sign-up as an anonymous caller, everything else as the ops team.
+const asOps = serviceFetch('provisioning', opsCaller('alice'));
+const asAnonymous = serviceFetch('provisioning', ANONYMOUS);
+
 function post(body: string, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${base}/tenants`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  return asAnonymous(`${base}/tenants`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
 }
 
 const signUp = (over: Record<string, unknown> = {}) => ({ name: 'Acme Support', plan: 'basic', admin: { email: 'ada@acme.test', displayName: 'Ada' }, ...over });
 
 async function provisioned(tenantId: string): Promise<SagaProgressView> {
   return waitFor(`tenant ${tenantId} to be provisioned`, async () => {
-    const res = await fetch(`${base}/tenants/${tenantId}/provisioning`);
+    const res = await asOps(`${base}/tenants/${tenantId}/provisioning`);
     const view = (await res.json()) as SagaProgressView;
     return ['provisioned', 'compensated', 'failed'].includes(view.status) ? view : undefined;
   }, 30_000, 50);
 }
 
 it('accepts a sign-up with 202 and the saga id, then provisions the tenant step by step', async () => {
-  const res = await post(JSON.stringify(signUp({ plan: 'enterprise', documents: [{ title: 'FAQ', content: 'We ship worldwide.' }] })), { 'x-hotdash-actor': 'ops:alice' });
+  const res = await post(JSON.stringify(signUp({ plan: 'enterprise', documents: [{ title: 'FAQ', content: 'We ship worldwide.' }] })));
   expect(res.status).toBe(202);
   const accepted = (await res.json()) as SignUpAccepted;
   expect(accepted).toEqual({ sagaId: expect.any(String), tenantId: expect.stringMatching(/^[0-9a-f-]{8}-[0-9a-f]{4}-7/), status: 'provisioning', links: { tenant: `/tenants/${accepted.tenantId}`, provisioning: `/tenants/${accepted.tenantId}/provisioning` } });
@@ -67,7 +71,7 @@ it('accepts a sign-up with 202 and the saga id, then provisions the tenant step 
     ['initial-documents', 'completed'],
     ['activation', 'completed'],
   ]);
-  const tenant = (await (await fetch(`${base}/tenants/${accepted.tenantId}`)).json()) as TenantDto;
+  const tenant = (await (await asOps(`${base}/tenants/${accepted.tenantId}`)).json()) as TenantDto;
   expect(tenant).toMatchObject({ id: accepted.tenantId, name: 'Acme Support', plan: 'enterprise', status: 'active', shard: expect.stringMatching(/^shard-/) });
   // No slug asked for: one derived from the name, unique by the end of the tenant id.
   expect(tenant.slug).toBe(`acme-support-${accepted.tenantId.replace(/-/g, '').slice(-6)}`);
@@ -79,7 +83,7 @@ it('gives the tenant the slug it asked for, and refuses a taken one with 409 slu
   expect(first.status).toBe(202);
   const { tenantId } = (await first.json()) as SignUpAccepted;
   await provisioned(tenantId);
-  expect(((await (await fetch(`${base}/tenants/${tenantId}`)).json()) as TenantDto).slug).toBe(slug);
+  expect(((await (await asOps(`${base}/tenants/${tenantId}`)).json()) as TenantDto).slug).toBe(slug);
   const before = await counts();
   const second = await post(JSON.stringify(signUp({ name: 'Slug Two', slug })));
   expect(second.status).toBe(409);
@@ -110,8 +114,8 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
     ['malformed JSON', () => post('{"name": "Acme", "plan": '), 400, 'malformed-json'],
     ['a JSON string instead of an object', () => post('"Acme"'), 400, 'malformed-json'],
     ['a JSON array', () => post('[{"name":"Acme","plan":"basic"}]'), 400, 'invalid-body'],
-    ['no body at all', () => fetch(`${base}/tenants`, { method: 'POST' }), 400, 'invalid-body'],
-    ['a non-JSON content type', () => fetch(`${base}/tenants`, { method: 'POST', body: 'name=Acme', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 400, 'invalid-body'],
+    ['no body at all', () => asAnonymous(`${base}/tenants`, { method: 'POST' }), 400, 'invalid-body'],
+    ['a non-JSON content type', () => asAnonymous(`${base}/tenants`, { method: 'POST', body: 'name=Acme', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 400, 'invalid-body'],
     ['unknown fields', () => body({ tenantId: newId() }), 400, 'unknown-field'],
     ['an unknown field in admin', () => body({ admin: { email: 'ada@acme.test', role: 'owner' } }), 400, 'unknown-field'],
     ['an unknown plan', () => body({ plan: 'platinum' }), 400, 'invalid-plan'],
@@ -130,9 +134,17 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
     ['a dedicated shard on the Basic plan', () => body({ dedicatedShard: true }), 400, 'dedicated-requires-enterprise'],
     ['an oversized body', () => body({ documents: [{ title: 'big', content: 'x'.repeat(1_100_000) }] }), 413, 'payload-too-large'],
     ['an invalid Idempotency-Key', () => post(JSON.stringify(signUp()), { 'idempotency-key': 'ä'.repeat(3) }), 400, 'invalid-header'],
-    ['an invalid actor header', () => post(JSON.stringify(signUp()), { 'x-hotdash-actor': 'a'.repeat(201) }), 400, 'invalid-header'],
-    ['an invalid UUID in the path', () => fetch(`${base}/tenants/not-a-uuid`), 400, 'invalid-uuid'],
-    ['an invalid UUID for provisioning', () => fetch(`${base}/tenants/01a2233e-13de-71a6-af01-2c9e62e66ebz/provisioning`), 400, 'invalid-uuid'],
+    ['no internal token (a direct call, not through the gateway)', () => fetch(`${base}/tenants`, { method: 'POST', body: JSON.stringify(signUp()), headers: { 'content-type': 'application/json' } }), 401, 'missing-credentials'],
+    [
+      "another service's internal token",
+      async () => fetch(`${base}/tenants`, { method: 'POST', body: JSON.stringify(signUp()), headers: { 'content-type': 'application/json', authorization: await internalAuthorization('audit', ANONYMOUS) } }),
+      401,
+      'invalid-token',
+    ],
+    ['an anonymous caller reading a tenant', () => asAnonymous(`${base}/tenants/${newId()}`), 403, 'forbidden'],
+    ['an anonymous caller suspending a tenant', () => asAnonymous(`${base}/tenants/${newId()}/suspend`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }), 403, 'forbidden'],
+    ['an invalid UUID in the path', () => asOps(`${base}/tenants/not-a-uuid`), 400, 'invalid-uuid'],
+    ['an invalid UUID for provisioning', () => asOps(`${base}/tenants/01a2233e-13de-71a6-af01-2c9e62e66ebz/provisioning`), 400, 'invalid-uuid'],
   ];
 
   it.each(cases)('%s', async (_label, send, status, code) => {
@@ -154,7 +166,7 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
 
 it('answers unknown tenants, their provisioning and unknown routes with 404 problem+json', async () => {
   for (const path of [`/tenants/${newId()}`, `/tenants/${newId()}/provisioning`]) {
-    const res = await fetch(`${base}${path}`);
+    const res = await asOps(`${base}${path}`);
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ code: 'not-found' });
   }

@@ -1,4 +1,5 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put, UseGuards, UseInterceptors } from '@nestjs/common';
+import { actorOf, Allow, CallableBy, CurrentCaller, InternalCaller, InternalAuthGuard, TenantContextInterceptor } from '@hotdash/platform-auth';
 import { ControlDatabase, newId } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { notFound, parseHeader, parseUuidParam } from '@hotdash/platform-http';
@@ -11,7 +12,6 @@ import { ChangeTenantStatusHandler } from './use-cases/change-tenant-status/chan
 import { ChangePlanHandler } from './use-cases/change-plan/change-plan.handler';
 import { OffboardingAccepted, OffboardTenantHandler } from './use-cases/offboard-tenant/offboard-tenant.handler';
 
-const ACTOR_HEADER = 'x-hotdash-actor';
 const CORRELATION_HEADER = 'x-correlation-id';
 const IDEMPOTENCY_HEADER = 'idempotency-key';
 
@@ -27,8 +27,15 @@ export interface SagaProgressView {
   finishedAt: string | null;
 }
 
-/** Tenant sign-up and lookup. The gateway fronts this API for tenant admins; ops call it directly. */
+/**
+ * Tenant sign-up, lookup and lifecycle. Only the gateway calls it, with an internal token: sign-up
+ * for anonymous callers and the ops team, the tenant's own record for its users, the lifecycle
+ * (suspend, reactivate, plan, offboarding, progress) for platform operators only.
+ */
 @Controller('tenants')
+@UseGuards(InternalAuthGuard)
+@UseInterceptors(TenantContextInterceptor)
+@CallableBy('platform')
 export class TenantsController {
   constructor(
     @Inject(CreateTenantHandler) private readonly createTenant: CreateTenantHandler,
@@ -41,67 +48,71 @@ export class TenantsController {
   ) {}
 
   /** Starts offboarding: 202 with the saga id; the tenant's data is erased from every store. */
-  @Post(':id/offboard')
+  @Post(':tenantId/offboard')
   @HttpCode(202)
-  offboard(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string): Promise<OffboardingAccepted> {
-    return this.offboarding.execute(parseUuidParam(id), body, parseHeader(actor, ACTOR_HEADER, 'ops:unknown'));
+  offboard(@Param('tenantId') id: string, @Body() body: unknown, @CurrentCaller() caller: InternalCaller): Promise<OffboardingAccepted> {
+    return this.offboarding.execute(parseUuidParam(id, 'tenantId'), body, actorOf(caller));
   }
 
   /** Suspends an active tenant: its writes are refused, its reads allowed, consumers skip its new work. */
-  @Post(':id/suspend')
+  @Post(':tenantId/suspend')
   @HttpCode(200)
-  suspend(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
-    return this.statusChanges.suspend(parseUuidParam(id), body, parseHeader(actor, ACTOR_HEADER, 'ops:unknown'), parseHeader(correlation, CORRELATION_HEADER, newId()));
+  suspend(@Param('tenantId') id: string, @Body() body: unknown, @CurrentCaller() caller: InternalCaller, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
+    return this.statusChanges.suspend(parseUuidParam(id, 'tenantId'), body, actorOf(caller), parseHeader(correlation, CORRELATION_HEADER, newId()));
   }
 
-  @Post(':id/reactivate')
+  @Post(':tenantId/reactivate')
   @HttpCode(200)
-  reactivate(@Param('id') id: string, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
-    return this.statusChanges.reactivate(parseUuidParam(id), parseHeader(actor, ACTOR_HEADER, 'ops:unknown'), parseHeader(correlation, CORRELATION_HEADER, newId()));
+  reactivate(@Param('tenantId') id: string, @CurrentCaller() caller: InternalCaller, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
+    return this.statusChanges.reactivate(parseUuidParam(id, 'tenantId'), actorOf(caller), parseHeader(correlation, CORRELATION_HEADER, newId()));
   }
 
   /** Changes the plan; the new limits apply at once. */
-  @Put(':id/plan')
-  changePlan(@Param('id') id: string, @Body() body: unknown, @Headers(ACTOR_HEADER) actor?: string, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
-    return this.planChanges.execute(parseUuidParam(id), body, parseHeader(actor, ACTOR_HEADER, 'ops:unknown'), parseHeader(correlation, CORRELATION_HEADER, newId()));
+  @Put(':tenantId/plan')
+  changePlan(@Param('tenantId') id: string, @Body() body: unknown, @CurrentCaller() caller: InternalCaller, @Headers(CORRELATION_HEADER) correlation?: string): Promise<TenantDto> {
+    return this.planChanges.execute(parseUuidParam(id, 'tenantId'), body, actorOf(caller), parseHeader(correlation, CORRELATION_HEADER, newId()));
   }
 
   /** Starts provisioning; 202 with the saga id. The same Idempotency-Key always answers for the same tenant. */
   @Post()
   @HttpCode(202)
+  @CallableBy('anonymous', 'platform')
   async create(
     @Body() body: unknown,
-    @Headers(ACTOR_HEADER) actor?: string,
+    @CurrentCaller() caller: InternalCaller,
     @Headers(CORRELATION_HEADER) correlation?: string,
     @Headers(IDEMPOTENCY_HEADER) idempotencyKey?: string,
   ): Promise<SignUpAccepted> {
     const cmd = CreateTenantCommand.create(
       body,
-      parseHeader(actor, ACTOR_HEADER, 'ops:unknown'),
+      actorOf(caller),
       parseHeader(correlation, CORRELATION_HEADER, newId()),
       parseHeader(idempotencyKey, IDEMPOTENCY_HEADER),
     );
     return this.createTenant.execute(cmd);
   }
 
-  @Get(':id')
-  async get(@Param('id') id: string): Promise<TenantDto> {
-    const tenantId = parseUuidParam(id);
+  /** The tenant's record: its own users (profile:read) and the ops team. */
+  @Get(':tenantId')
+  @CallableBy('tenant', 'platform')
+  @Allow('profile:read')
+  async get(@Param('tenantId') id: string): Promise<TenantDto> {
+    const tenantId = parseUuidParam(id, 'tenantId');
     const t = await this.control.transaction((tx) => this.tenants.findById(tx, tenantId));
     if (!t) throw notFound(`tenant ${tenantId}`);
     return t;
   }
 
   /** Each provisioning step's state, for the sign-up page and for ops. */
-  @Get(':id/provisioning')
-  provisioning(@Param('id') id: string): Promise<SagaProgressView> {
-    return this.progress(parseUuidParam(id), PROVISIONING_SAGA, 'provisioning', { running: 'provisioning', completed: 'provisioned' });
+  @Get(':tenantId/provisioning')
+  provisioning(@Param('tenantId') id: string): Promise<SagaProgressView> {
+    return this.progress(parseUuidParam(id, 'tenantId'), PROVISIONING_SAGA, 'provisioning', { running: 'provisioning', completed: 'provisioned' });
   }
 
   /** Each offboarding step's state (erase shard rows, Weaviate tenant, jobs, Redis keys, data key), for ops. */
-  @Get(':id/offboarding')
-  offboardingProgress(@Param('id') id: string): Promise<SagaProgressView> {
-    return this.progress(parseUuidParam(id), OFFBOARDING_SAGA, 'offboarding', { running: 'offboarding', completed: 'offboarded' });
+  @Get(':tenantId/offboarding')
+  offboardingProgress(@Param('tenantId') id: string): Promise<SagaProgressView> {
+    return this.progress(parseUuidParam(id, 'tenantId'), OFFBOARDING_SAGA, 'offboarding', { running: 'offboarding', completed: 'offboarded' });
   }
 
   /** The tenant's latest saga of a type, with the saga's status named for the reader. */

@@ -1,5 +1,5 @@
 import { parseTenantId, TenantId } from '@hotdash/contracts';
-import { emailHash, hashPassword } from '@hotdash/platform-auth';
+import { addPlatformOperator, emailHash, hashPassword } from '@hotdash/platform-auth';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import type { TestWorld } from './world';
@@ -30,4 +30,22 @@ export async function createAccount(world: TestWorld, role: 'operator' | 'team_l
     values (${userId}::uuid, ${t.id}::uuid, ${emailEnc}, ${emailHash(t.id, email)}, 'Ada', ${role}, 'active', ${passwordHash})`);
   const [row] = await world.dbs.control().$queryRaw<{ slug: string }[]>`select slug from tenants where id = ${t.id}::uuid`;
   return { tenantId: parseTenantId(t.id), slug: row!.slug, email, userId };
+}
+
+export interface TestPlatformOperator {
+  id: string;
+  email: string;
+}
+
+/** A member of the platform's ops team with the password TEST_PASSWORD (added as the owner role, as `npm run ops:operator` does). */
+export async function createPlatformOperator(world: TestWorld): Promise<TestPlatformOperator> {
+  const { controlHost: host, controlPort: port, controlDatabase: database } = world.config.db;
+  const owner = await world.connect({ host, port, database }, 'owner');
+  try {
+    const email = `ops-${newId().slice(-8)}@platform.test`;
+    const id = await addPlatformOperator(owner, { id: newId(), email, password: TEST_PASSWORD, displayName: 'Ops' });
+    return { id, email };
+  } finally {
+    await owner.end();
+  }
 }

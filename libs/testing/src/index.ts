@@ -4,3 +4,4 @@ export * from './kafka-probe';
 export * from './wait';
 export * from './toy-saga';
 export * from './accounts';
+export * from './service-calls';

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { Observable } from 'rxjs';
 import { AuthError } from './errors';
 import { RevocationList } from './revocations';
-import { Principal, TokenService } from './tokens';
+import { actorOf, OpsPrincipal, Principal, TokenService } from './tokens';
 import { authorize } from './permissions';
 import { newId } from '@hotdash/platform-db';
 import { HealthController, ProblemException } from '@hotdash/platform-http';
@@ -17,6 +17,29 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC
 export function isPublicRoute(reflector: Reflector, ctx: ExecutionContext): boolean {
   return ctx.getClass() === HealthController || reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [ctx.getHandler(), ctx.getClass()]) === true;
 }
+
+export const OPS_ROUTE = 'hotdash:ops-route';
+/**
+ * A route of the platform's ops team: only a platform operator's token (audience hotdash-ops) is
+ * accepted, never a tenant's credential, and tenant limits do not apply.
+ */
+export const OpsRoute = (): MethodDecorator & ClassDecorator => SetMetadata(OPS_ROUTE, true);
+
+export function isOpsRoute(reflector: Reflector, ctx: ExecutionContext): boolean {
+  return reflector.getAllAndOverride<boolean>(OPS_ROUTE, [ctx.getHandler(), ctx.getClass()]) === true;
+}
+
+/** Whether a platform operator still holds their access (account active, not disabled since the token was issued). */
+export abstract class PlatformOperatorCheck {
+  abstract stillActive(p: OpsPrincipal): Promise<boolean>;
+}
+
+/** The request's platform operator, set by AuthGuard on ops routes. */
+export const CurrentOps = createParamDecorator((_: unknown, ctx: ExecutionContext): OpsPrincipal => {
+  const p = ctx.switchToHttp().getRequest<{ ops?: OpsPrincipal }>().ops;
+  if (!p) throw new AuthError('missing-credentials');
+  return p;
+});
 
 /** Looks an API key up (by its hash, on its tenant's shard): the principal it acts as, or undefined when it is unknown, revoked or expired. */
 export abstract class ApiKeyVerifier {
@@ -55,7 +78,7 @@ export function bearerToken(header: string | string[] | undefined): string {
 @Injectable()
 export class Authenticator {
   constructor(
-    @Inject(TokenService) private readonly tokens: TokenService,
+    @Inject(TokenService) readonly tokens: TokenService,
     @Inject(RevocationList) private readonly revocations: RevocationList,
     @Optional() @Inject(RevocationFallback) private readonly fallback?: RevocationFallback,
     @Optional() @Inject(ApiKeyVerifier) private readonly apiKeys?: ApiKeyVerifier,
@@ -96,12 +119,20 @@ export class AuthGuard implements CanActivate {
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(Authenticator) private readonly authenticator: Authenticator,
+    @Optional() @Inject(PlatformOperatorCheck) private readonly operators?: PlatformOperatorCheck,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
     if (isPublicRoute(this.reflector, ctx)) return true;
-    const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal }>();
+    const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal; ops?: OpsPrincipal }>();
+    if (isOpsRoute(this.reflector, ctx)) {
+      // Checked against the operator's account on every request (ops traffic is small): a disabled operator stops at once.
+      const ops = await this.authenticator.tokens.verifyOps(bearerToken(req.headers.authorization));
+      if (!this.operators || !(await this.operators.stillActive(ops))) throw new AuthError('token-revoked');
+      req.ops = ops;
+      return true;
+    }
     // Another guard (the gateway's rate limit) may have authenticated the request already.
     const principal = req.principal ?? (req.principal = await this.authenticator.authenticate(req.headers));
     authorize(this.reflector, ctx, principal);
@@ -118,7 +149,7 @@ export class TenantContextInterceptor implements NestInterceptor {
     if (!p) return next.handle();
     const header = req.headers['x-correlation-id'];
     const correlationId = typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : newId();
-    const actorId = `${p.kind === 'user' ? 'user' : 'api-key'}:${p.subject}`;
+    const actorId = actorOf(p);
     return new Observable((subscriber) => runInTenantContext({ tenantId: p.tenantId, actorId, correlationId }, () => next.handle().subscribe(subscriber)));
   }
 }

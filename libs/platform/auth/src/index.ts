@@ -9,3 +9,4 @@ export * from './authentication';
 export * from './permissions';
 export * from './audited';
 export * from './internal-auth';
+export * from './platform-operator-accounts';

@@ -1,18 +1,37 @@
-import { CanActivate, DynamicModule, ExecutionContext, Inject, Injectable, Module } from '@nestjs/common';
+import { CanActivate, createParamDecorator, DynamicModule, ExecutionContext, Inject, Injectable, Module, SetMetadata } from '@nestjs/common';
+import { ProblemException } from '@hotdash/platform-http';
+import { AuthError } from './errors';
 import { Reflector } from '@nestjs/core';
 import { bearerToken, isPublicRoute, TenantContextInterceptor } from './authentication';
 import { AuthKeys } from './keys';
 import { authorize } from './permissions';
-import { Principal, TokenService } from './tokens';
+import { InternalCaller, Principal, TokenService } from './tokens';
 
 /** The name a service verifies internal tokens for (their audience is `hotdash-internal:<name>`). */
 export const INTERNAL_SERVICE = Symbol('INTERNAL_SERVICE');
 
+export type CallerKind = 'tenant' | 'platform' | 'anonymous';
+export const CALLERS = 'hotdash:callers';
+/**
+ * Who may call a route of a service that serves more than a tenant's users (provisioning serves the
+ * ops team and public sign-up too). Without it a route takes tenant callers only.
+ */
+export const CallableBy = (...kinds: CallerKind[]): MethodDecorator & ClassDecorator => SetMetadata(CALLERS, kinds);
+
+/** The request's caller, set by InternalAuthGuard. */
+export const CurrentCaller = createParamDecorator((_: unknown, ctx: ExecutionContext): InternalCaller => {
+  const c = ctx.switchToHttp().getRequest<{ caller?: InternalCaller }>().caller;
+  if (!c) throw new AuthError('missing-credentials');
+  return c;
+});
+
 /**
  * A service behind the gateway accepts a call only with an internal token minted by the gateway for
- * this service (60 s, the caller's identity and tenant): no token, another service's, or a public
- * access token is 401. The route's permission is checked again here, and the handler runs in the
- * caller's tenant context.
+ * this service (60 s): no token, another service's, or a public access token is 401. The token
+ * carries a tenant's principal, a platform operator or an anonymous caller; a route takes tenant
+ * callers only unless it says otherwise (`@CallableBy`). A tenant caller is checked again like at
+ * the gateway (the route's permission, tenant_mismatch on a tenantId in the path) and its handler
+ * runs in its tenant context.
  */
 @Injectable()
 export class InternalAuthGuard implements CanActivate {
@@ -24,9 +43,16 @@ export class InternalAuthGuard implements CanActivate {
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http' || isPublicRoute(this.reflector, ctx)) return true;
-    const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal }>();
-    req.principal = await this.tokens.verifyInternal(bearerToken(req.headers.authorization), this.service);
-    authorize(this.reflector, ctx, req.principal);
+    const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal; caller?: InternalCaller }>();
+    const caller = await this.tokens.verifyInternalCaller(bearerToken(req.headers.authorization), this.service);
+    const allowed = this.reflector.getAllAndOverride<CallerKind[] | undefined>(CALLERS, [ctx.getHandler(), ctx.getClass()]) ?? ['tenant'];
+    const kind: CallerKind = caller.kind === 'platform' || caller.kind === 'anonymous' ? caller.kind : 'tenant';
+    if (!allowed.includes(kind)) throw new ProblemException(403, 'forbidden', 'Forbidden', 'This route is not open to your kind of credential.');
+    req.caller = caller;
+    if (caller.kind === 'user' || caller.kind === 'api-key') {
+      req.principal = caller;
+      authorize(this.reflector, ctx, caller);
+    }
     return true;
   }
 }

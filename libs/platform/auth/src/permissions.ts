@@ -8,6 +8,7 @@ import type { Principal } from './tokens';
 export const Permissions = [
   'profile:read',
   'users:read',
+  'users:manage',
   'api-keys:manage',
   'usage:read',
   'audit:read',
@@ -31,8 +32,8 @@ export const ROLE_PERMISSIONS: Readonly<Record<OperatorRole, ReadonlySet<Permiss
   admin: new Set<Permission>(Permissions),
 };
 
-/** Permissions an API key may be given: never the right to manage keys. */
-export const API_KEY_SCOPES: readonly Permission[] = Permissions.filter((p) => p !== 'api-keys:manage' && p !== 'profile:read');
+/** Permissions an API key may be given: never the right to manage keys or the tenant's operators. */
+export const API_KEY_SCOPES: readonly Permission[] = Permissions.filter((p) => p !== 'api-keys:manage' && p !== 'users:manage' && p !== 'profile:read');
 
 /** What the principal may do: its role's permissions, narrowed to its scopes for an API key. */
 export function permissionsOf(p: Principal): Set<Permission> {

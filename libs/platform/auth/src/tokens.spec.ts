@@ -16,7 +16,7 @@ const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 const parts = (t: string) => t.split('.') as [string, string, string];
 const decode = (s: string) => JSON.parse(Buffer.from(s, 'base64url').toString()) as Record<string, unknown>;
 
-async function refused(token: string, failure = 'invalid-token', verify = (t: string) => tokens.verifyAccess(t)): Promise<void> {
+async function refused(token: string, failure = 'invalid-token', verify: (t: string) => Promise<unknown> = (t) => tokens.verifyAccess(t)): Promise<void> {
   const err = await verify(token).then(
     () => undefined,
     (e: unknown) => e,
@@ -82,4 +82,29 @@ it('refuses tokens missing a claim the platform relies on, or with nonsense in i
   await refused(await tokens.issueAccess({ ...principal, tenantId: 'not-a-uuid' as never }));
   await refused('not.a.jwt');
   await refused('');
+});
+
+it('keeps platform operators apart from tenants: an ops token is no access token and the other way round', async () => {
+  const ops = await tokens.issueOps({ subject: newId() });
+  expect(await tokens.verifyOps(ops)).toMatchObject({ kind: 'platform', tokenId: expect.any(String) });
+  await refused(ops); // not an access token
+  await refused(await tokens.issueAccess(principal), 'invalid-token', (t) => tokens.verifyOps(t));
+  // A tenant slipped into an ops token breaks its signature.
+  const [h, payload, sig] = parts(ops);
+  await refused(`${h}.${b64({ ...decode(payload), tid: tenantId })}.${sig}`, 'invalid-token', (t) => tokens.verifyOps(t));
+});
+
+it('carries platform operators and anonymous callers in internal tokens, which tenant-only services refuse', async () => {
+  const opsCaller = { kind: 'platform' as const, subject: newId(), issuedAt: Date.now(), tokenId: newId() };
+  const forOps = await tokens.issueInternalFor(opsCaller, 'provisioning');
+  expect(await tokens.verifyInternalCaller(forOps, 'provisioning')).toMatchObject({ kind: 'platform', subject: opsCaller.subject });
+  const anonymous = await tokens.issueInternalFor({ kind: 'anonymous', subject: 'anonymous' }, 'provisioning');
+  expect(await tokens.verifyInternalCaller(anonymous, 'provisioning')).toEqual({ kind: 'anonymous', subject: 'anonymous' });
+  const forUser = await tokens.issueInternalFor({ ...principal, issuedAt: Date.now(), tokenId: newId() }, 'provisioning');
+  expect(await tokens.verifyInternalCaller(forUser, 'provisioning')).toMatchObject({ kind: 'user', tenantId });
+  // Services that act for tenants only (audit, quota) refuse the other two.
+  await refused(await tokens.issueInternalFor(opsCaller, 'audit'), 'invalid-token', (t) => tokens.verifyInternal(t, 'audit'));
+  await refused(await tokens.issueInternalFor({ kind: 'anonymous', subject: 'anonymous' }, 'audit'), 'invalid-token', (t) => tokens.verifyInternal(t, 'audit'));
+  // And every internal token stays bound to its service.
+  await refused(forOps, 'invalid-token', (t) => tokens.verifyInternalCaller(t, 'audit'));
 });

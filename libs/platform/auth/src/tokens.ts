@@ -10,8 +10,12 @@ export const TOKEN_ISSUER = 'hotdash-gateway';
 export const ACCESS_AUDIENCE = 'hotdash-api';
 /** Audience prefix of internal tokens: `hotdash-internal:<service>`. */
 export const INTERNAL_AUDIENCE_PREFIX = 'hotdash-internal:';
+/** Audience of platform operators' tokens: the ops routes only (a tenant route never accepts one, nor they a tenant's). */
+export const OPS_AUDIENCE = 'hotdash-ops';
 const ACCESS_TYP = 'at+jwt';
 const INTERNAL_TYP = 'internal+jwt';
+const OPS_TYP = 'ops+jwt';
+const PLATFORM_OPERATOR = 'platform_operator';
 const ALGORITHM = 'EdDSA';
 
 /** Who is calling, for which tenant, with what rights: always from a verified credential, never from the request. */
@@ -30,6 +34,32 @@ export interface Principal {
   tokenId: string;
 }
 
+/** A member of the platform's ops team: reaches the ops routes and nothing of a tenant's own API. */
+export interface OpsPrincipal {
+  kind: 'platform';
+  /** The platform operator's id. */
+  subject: string;
+  issuedAt: number;
+  tokenId: string;
+}
+
+/** A caller without a credential (sign-up, accepting an invitation), as the gateway passes it on. */
+export interface AnonymousCaller {
+  kind: 'anonymous';
+  subject: 'anonymous';
+}
+
+export const ANONYMOUS_CALLER: AnonymousCaller = { kind: 'anonymous', subject: 'anonymous' };
+
+/** Whom an internal call is made for: a tenant's user or key, a platform operator, or an anonymous caller of a public route. */
+export type InternalCaller = Principal | OpsPrincipal | AnonymousCaller;
+
+/** The actor id recorded for a caller (`user:…`, `api-key:…`, `ops:…`, `anonymous`). */
+export function actorOf(c: InternalCaller): string {
+  if (c.kind === 'anonymous') return 'anonymous';
+  return `${c.kind === 'platform' ? 'ops' : c.kind}:${c.subject}`;
+}
+
 export interface TokenServiceOptions {
   /** Access token lifetime in seconds (default 900: 15 minutes). */
   accessTtlSeconds?: number;
@@ -40,7 +70,7 @@ export interface TokenServiceOptions {
 }
 
 interface Claims extends JWTPayload {
-  tid: string;
+  tid?: string;
   role: string;
   kind: string;
   sid?: string | null;
@@ -80,30 +110,61 @@ export class TokenService {
     return this.sign(p, `${INTERNAL_AUDIENCE_PREFIX}${service}`, INTERNAL_TYP, this.internalTtlSeconds);
   }
 
+  /** A platform operator's token for the ops routes (same lifetime as access tokens; no refresh: they sign in again). */
+  issueOps(p: Pick<OpsPrincipal, 'subject'>, issuedAtMs = Date.now()): Promise<string> {
+    return this.signClaims(p.subject, { role: PLATFORM_OPERATOR, kind: 'platform', ims: issuedAtMs }, OPS_AUDIENCE, OPS_TYP, this.accessTtlSeconds);
+  }
+
+  /** A token for one internal call to `service` made for any caller: a tenant's principal, a platform operator, or anonymous (public routes). */
+  issueInternalFor(caller: InternalCaller, service: string): Promise<string> {
+    if (caller.kind === 'user' || caller.kind === 'api-key') return this.issueInternal(caller, service);
+    const role = caller.kind === 'platform' ? PLATFORM_OPERATOR : 'anonymous';
+    return this.signClaims(caller.subject, { role, kind: caller.kind, ims: Date.now() }, `${INTERNAL_AUDIENCE_PREFIX}${service}`, INTERNAL_TYP, this.internalTtlSeconds);
+  }
+
   verifyAccess(token: string): Promise<Principal> {
-    return this.verify(token, ACCESS_AUDIENCE, ACCESS_TYP);
+    return this.verify(token, ACCESS_AUDIENCE, ACCESS_TYP).then(tenantPrincipal);
   }
 
+  verifyOps(token: string): Promise<OpsPrincipal> {
+    return this.verify(token, OPS_AUDIENCE, OPS_TYP).then(opsPrincipal);
+  }
+
+  /** A tenant principal's internal token (services whose every route acts for a tenant: audit, quota). */
   verifyInternal(token: string, service: string): Promise<Principal> {
-    return this.verify(token, `${INTERNAL_AUDIENCE_PREFIX}${service}`, INTERNAL_TYP);
+    return this.verify(token, `${INTERNAL_AUDIENCE_PREFIX}${service}`, INTERNAL_TYP).then(tenantPrincipal);
   }
 
-  private async sign(p: Omit<Principal, 'issuedAt' | 'tokenId'>, audience: string, typ: string, ttl: number, issuedAtMs = Date.now()): Promise<string> {
+  /** Any caller's internal token (services that also serve the ops team or public routes: provisioning). */
+  async verifyInternalCaller(token: string, service: string): Promise<InternalCaller> {
+    const payload = await this.verify(token, `${INTERNAL_AUDIENCE_PREFIX}${service}`, INTERNAL_TYP);
+    if (payload.kind === 'platform') return opsPrincipal(payload);
+    if (payload.kind === 'anonymous') {
+      if (payload.sub !== 'anonymous' || payload.role !== 'anonymous' || payload.tid !== undefined) throw new AuthError('invalid-token');
+      return { kind: 'anonymous', subject: 'anonymous' };
+    }
+    return tenantPrincipal(payload);
+  }
+
+  private sign(p: Omit<Principal, 'issuedAt' | 'tokenId'>, audience: string, typ: string, ttl: number, issuedAtMs = Date.now()): Promise<string> {
+    return this.signClaims(p.subject, { tid: p.tenantId, role: p.role, kind: p.kind, sid: p.sessionId, scp: p.scopes, ims: issuedAtMs }, audience, typ, ttl);
+  }
+
+  private async signClaims(subject: string, claims: Claims, audience: string, typ: string, ttl: number): Promise<string> {
     const signing = this.keys.signing;
     if (!signing) throw new Error('this process has no signing key (only the gateway signs tokens)');
-    const claims: Claims = { tid: p.tenantId, role: p.role, kind: p.kind, sid: p.sessionId, scp: p.scopes, ims: issuedAtMs };
     return new SignJWT(claims)
       .setProtectedHeader({ alg: ALGORITHM, kid: signing.kid, typ })
       .setIssuer(TOKEN_ISSUER)
       .setAudience(audience)
-      .setSubject(p.subject)
+      .setSubject(subject)
       .setIssuedAt()
       .setExpirationTime(`${ttl}s`)
       .setJti(newId())
       .sign(signing.key);
   }
 
-  private async verify(token: string, audience: string, typ: string): Promise<Principal> {
+  private async verify(token: string, audience: string, typ: string): Promise<Claims> {
     let payload: Claims;
     try {
       ({ payload } = (await jwtVerify(token, (header: JWTHeaderParameters) => this.keyFor(header), {
@@ -112,26 +173,14 @@ export class TokenService {
         audience,
         typ,
         clockTolerance: this.clockTolerance,
-        requiredClaims: ['sub', 'exp', 'iat', 'jti', 'tid', 'role', 'kind', 'ims'],
+        requiredClaims: ['sub', 'exp', 'iat', 'jti', 'role', 'kind', 'ims'],
       })) as { payload: Claims });
     } catch (err) {
       if (err instanceof errors.JWTExpired) throw new AuthError('token-expired');
       throw new AuthError('invalid-token');
     }
-    let tenantId: TenantId;
-    try {
-      tenantId = parseTenantId(payload.tid);
-    } catch {
-      throw new AuthError('invalid-token');
-    }
-    const role = payload.role as OperatorRole;
-    const kind = payload.kind;
-    if (!OperatorRoles.includes(role) || (kind !== 'user' && kind !== 'api-key')) throw new AuthError('invalid-token');
-    const sessionId = typeof payload.sid === 'string' ? payload.sid : null;
-    if (kind === 'user' && !sessionId) throw new AuthError('invalid-token');
     if (typeof payload.ims !== 'number' || !Number.isFinite(payload.ims)) throw new AuthError('invalid-token');
-    const scopes = Array.isArray(payload.scp) && payload.scp.every((s) => typeof s === 'string') ? payload.scp : [];
-    return { kind, tenantId, subject: payload.sub!, role, sessionId, scopes, issuedAt: payload.ims, tokenId: payload.jti! };
+    return payload;
   }
 
   private keyFor(header: JWTHeaderParameters) {
@@ -139,4 +188,27 @@ export class TokenService {
     if (!key) throw new AuthError('invalid-token');
     return key;
   }
+}
+
+/** The tenant principal a verified token carries; any other kind of token is invalid here. */
+function tenantPrincipal(payload: Claims): Principal {
+  let tenantId: TenantId;
+  try {
+    tenantId = parseTenantId(payload.tid ?? '');
+  } catch {
+    throw new AuthError('invalid-token');
+  }
+  const role = payload.role as OperatorRole;
+  const kind = payload.kind;
+  if (!OperatorRoles.includes(role) || (kind !== 'user' && kind !== 'api-key')) throw new AuthError('invalid-token');
+  const sessionId = typeof payload.sid === 'string' ? payload.sid : null;
+  if (kind === 'user' && !sessionId) throw new AuthError('invalid-token');
+  const scopes = Array.isArray(payload.scp) && payload.scp.every((s) => typeof s === 'string') ? payload.scp : [];
+  return { kind, tenantId, subject: payload.sub!, role, sessionId, scopes, issuedAt: payload.ims, tokenId: payload.jti! };
+}
+
+/** The platform operator a verified token carries: no tenant, the platform-operator role. */
+function opsPrincipal(payload: Claims): OpsPrincipal {
+  if (payload.kind !== 'platform' || payload.role !== PLATFORM_OPERATOR || payload.tid !== undefined) throw new AuthError('invalid-token');
+  return { kind: 'platform', subject: payload.sub!, issuedAt: payload.ims, tokenId: payload.jti! };
 }

@@ -94,3 +94,18 @@ export class Databases {
     await Promise.allSettled(pools.map((p) => p.end()));
   }
 }
+
+/**
+ * One connection to the control database as the owner role, for ops tooling that changes what
+ * services may only read (platform operators' accounts); closed when `fn` ends.
+ */
+export async function withControlOwner<T>(config: PlatformConfig, fn: (db: { query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }> }) => Promise<T>): Promise<T> {
+  const { Client } = await import('pg');
+  const client = new Client({ host: config.db.controlHost, port: config.db.controlPort, database: config.db.controlDatabase, user: config.db.owner.user, password: config.db.owner.password });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}

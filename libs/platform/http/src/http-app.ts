@@ -25,6 +25,11 @@ export interface FastifyHttpAppOptions {
   /** Largest body accepted, in bytes; larger ones get 413 payload-too-large (default 64 KiB). */
   bodyLimitBytes?: number;
   logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose')[];
+  /**
+   * Proxies whose X-Forwarded-For the app believes (addresses or CIDRs); without any, a request's
+   * address is its socket's, so a client cannot choose its own by sending the header.
+   */
+  trustedProxies?: string[];
 }
 
 /**
@@ -33,7 +38,8 @@ export interface FastifyHttpAppOptions {
  * unsupported content type).
  */
 export async function createFastifyHttpApp(module: Type<unknown>, options: FastifyHttpAppOptions = {}): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimitBytes ?? 64 * 1024, return503OnClosing: true });
+  const trustProxy = options.trustedProxies?.length ? options.trustedProxies : false;
+  const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimitBytes ?? 64 * 1024, return503OnClosing: true, trustProxy });
   // bodyParser: false keeps Nest from adding its form parser: Fastify parses JSON (and text), other types get 415.
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bodyParser: false, logger: options.logger ?? ['log', 'error', 'warn'] });
   app.useGlobalFilters(new ProblemFilter());

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { z } from 'zod';
-import { parseTenantId, PlanCode, PlanCodes, TenantEvents } from '@hotdash/contracts';
+import { changePlanBody, parseTenantId, PlanCode, TenantEvents } from '@hotdash/contracts';
 import { ControlDatabase } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
@@ -16,7 +15,7 @@ async function limitsOf(tx: ControlTx, plan: string): Promise<TenantLimits> {
 }
 import { PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
 
-export const changePlanBody = z.object({ plan: z.enum(PlanCodes, { message: `plan must be one of: ${PlanCodes.join(', ')}` }) }).strict();
+export { changePlanBody } from '@hotdash/contracts';
 
 /** Changes an active or suspended tenant's plan; its limits change at once (tenant.plan-changed). */
 @Injectable()

@@ -1,13 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { z } from 'zod';
-import { parseTenantId, TenantEvents } from '@hotdash/contracts';
+import { parseTenantId, suspendBody, TenantEvents } from '@hotdash/contracts';
 import { ControlDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { TenantDto, TenantsRepository } from '../../tenants.repository';
 import { PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
 
-export const suspendBody = z.object({ reason: z.string().trim().min(1, 'reason must not be empty').max(500) }).strict();
+export { suspendBody } from '@hotdash/contracts';
 
 /**
  * Suspends an active tenant (writes refused, reads allowed, consumers skip its new work) or

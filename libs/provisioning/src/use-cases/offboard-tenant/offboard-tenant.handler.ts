@@ -1,12 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { z } from 'zod';
-import { parseTenantId } from '@hotdash/contracts';
+import { offboardBody, parseTenantId } from '@hotdash/contracts';
 import { ControlDatabase } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { OFFBOARDING_SAGA, OffboardTenantInput } from '../../saga/offboarding.saga';
 
-export const offboardBody = z.object({ reason: z.string().trim().min(1, 'reason must not be empty').max(500) }).strict();
+export { offboardBody } from '@hotdash/contracts';
 
 export interface OffboardingAccepted {
   sagaId: string;

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { z } from 'zod';
-import { OperatorEvents, OperatorRole, OperatorRoles, parseTenantId, TenantId } from '@hotdash/contracts';
+import { acceptInvitationBody as acceptBody, changeRoleBody, inviteOperatorBody as inviteBody, OperatorEvents, OperatorRole, parseTenantId, TenantId } from '@hotdash/contracts';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
@@ -10,22 +9,7 @@ import { INVITATION_TTL_MS, invitationMail, newInvitationToken, PROVISIONING_PRO
 
 export { hashPassword, verifyPassword } from '@hotdash/platform-auth';
 
-const roleSchema = z.enum(OperatorRoles, { message: `role must be one of: ${OperatorRoles.join(', ')}` });
-export const inviteBody = z
-  .object({
-    email: z.email({ message: 'email must be an e-mail address' }).max(254),
-    role: roleSchema,
-    displayName: z.string().trim().min(1).max(200).optional(),
-  })
-  .strict();
-export const acceptBody = z
-  .object({
-    token: z.string().min(40).max(200),
-    password: z.string().min(12, 'password must be at least 12 characters').max(200),
-    displayName: z.string().trim().min(1).max(200).optional(),
-  })
-  .strict();
-export const changeRoleBody = z.object({ role: roleSchema }).strict();
+export { inviteOperatorBody as inviteBody, acceptInvitationBody as acceptBody, changeRoleBody } from '@hotdash/contracts';
 
 const codes = (path: string): string | undefined => (path === 'role' ? 'invalid-role' : path === 'email' ? 'invalid-email' : path === 'password' ? 'weak-password' : undefined);
 

@@ -1,0 +1,76 @@
+// Request bodies of the provisioning API (sign-up, operators, tenant lifecycle): one definition
+// for the service that validates them and for the gateway's OpenAPI document that describes them.
+import { z } from 'zod';
+import { PlanCodes } from './tenant.events';
+import { OperatorRoles } from './operator.events';
+
+/** A tenant's slug: 3 to 64 lower-case letters, digits and dashes, starting and ending with a letter or digit. */
+export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$/;
+
+const text = (max: number, what: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, `${what} must not be empty`)
+    .max(max, `${what} must be at most ${max} characters`)
+    .refine((s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s), `${what} must not contain control characters`);
+
+/** Body of POST /tenants (a sign-up). Unknown fields are refused, not ignored. */
+export const signUpBody = z
+  .object({
+    name: text(200, 'name').refine((s) => !/[\n\r\t]/.test(s), 'name must be one line'),
+    slug: z
+      .string()
+      .regex(TENANT_SLUG, 'slug must be 3 to 64 lower-case letters, digits and dashes, starting and ending with a letter or digit')
+      .optional(),
+    plan: z.enum(PlanCodes, { message: `plan must be one of: ${PlanCodes.join(', ')}` }),
+    dedicatedShard: z.boolean().optional(),
+    admin: z
+      .object({
+        email: z.email({ message: 'admin.email must be an e-mail address' }).max(254),
+        displayName: text(200, 'admin.displayName').optional(),
+      })
+      .strict(),
+    model: z
+      .discriminatedUnion('mode', [
+        z.object({ mode: z.literal('platform') }).strict(),
+        z
+          .object({
+            mode: z.literal('own'),
+            provider: z.literal('openai'),
+            model: text(100, 'model.model'),
+            apiKey: z.string().min(8).max(500),
+            baseUrl: z.url({ protocol: /^https?$/ }).max(500).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    documents: z
+      .array(z.object({ title: text(500, 'documents[].title'), content: z.string().min(1).max(200_000) }).strict())
+      .max(20)
+      .optional(),
+  })
+  .strict();
+
+const roleSchema = z.enum(OperatorRoles, { message: `role must be one of: ${OperatorRoles.join(', ')}` });
+
+/** Body of inviting an operator. */
+export const inviteOperatorBody = z
+  .object({
+    email: z.email({ message: 'email must be an e-mail address' }).max(254),
+    role: roleSchema,
+    displayName: z.string().trim().min(1).max(200).optional(),
+  })
+  .strict();
+/** Body of accepting an invitation (the token from the e-mail) and setting the password. */
+export const acceptInvitationBody = z
+  .object({
+    token: z.string().min(40).max(200),
+    password: z.string().min(12, 'password must be at least 12 characters').max(200),
+    displayName: z.string().trim().min(1).max(200).optional(),
+  })
+  .strict();
+export const changeRoleBody = z.object({ role: roleSchema }).strict();
+export const changePlanBody = z.object({ plan: z.enum(PlanCodes, { message: `plan must be one of: ${PlanCodes.join(', ')}` }) }).strict();
+export const suspendBody = z.object({ reason: z.string().trim().min(1, 'reason must not be empty').max(500) }).strict();
+export const offboardBody = z.object({ reason: z.string().trim().min(1, 'reason must not be empty').max(500) }).strict();

@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { AUTH_REDIS } from '@hotdash/platform-auth';
+import { parseHeader, ProblemException } from '@hotdash/platform-http';
+
+/** A service's answer as the gateway keeps it for replay. */
+export interface StoredReply {
+  status: number;
+  contentType: string | null;
+  body: string;
+}
+
+interface Entry {
+  state: 'running' | 'done';
+  fingerprint: string;
+  reply?: StoredReply;
+}
+
+const DONE_TTL_S = 24 * 3600;
+/** How long a first attempt may run before a retry may try again (a gateway killed mid-call leaves no lock behind for longer). */
+const RUNNING_TTL_S = 60;
+
+/**
+ * Idempotency-Key for the POSTs the gateway passes on to services that have none of their own
+ * (inviting an operator): the first request with a key runs, a retry with the same key and the
+ * same body gets the first answer again (24 hours), the same key with another body is 422
+ * `idempotency-key-reused`, and a retry while the first is still running is 409
+ * `idempotency-in-progress`. Answers of 5xx are not kept, so a retry after a failure runs again.
+ * Keys are per tenant and route. Redis unreachable: a request with a key is refused with 503
+ * (fail closed: a retry must never create twice); requests without a key are unaffected.
+ */
+@Injectable()
+export class IdempotentReplies {
+  constructor(@Inject(AUTH_REDIS) private readonly redis: Redis) {}
+
+  async once(scope: string, rawKey: string | undefined, request: unknown, make: () => Promise<StoredReply>): Promise<StoredReply & { replayed: boolean }> {
+    const key = parseHeader(rawKey, 'idempotency-key');
+    if (key === undefined) return { ...(await make()), replayed: false };
+    const redisKey = `hotdash:idem:${scope}:${createHash('sha256').update(key).digest('hex')}`;
+    const fingerprint = createHash('sha256').update(JSON.stringify(request ?? null)).digest('hex');
+    let taken: string | null;
+    let existing: string | null = null;
+    try {
+      taken = await this.redis.set(redisKey, JSON.stringify({ state: 'running', fingerprint } satisfies Entry), 'EX', RUNNING_TTL_S, 'NX');
+      if (!taken) existing = await this.redis.get(redisKey);
+    } catch {
+      throw new ProblemException(503, 'idempotency-unavailable', 'Idempotency unavailable', 'Requests with an Idempotency-Key cannot be checked right now; retry in a few seconds.');
+    }
+    if (!taken) {
+      const entry = existing ? (JSON.parse(existing) as Entry) : undefined;
+      if (entry && entry.fingerprint !== fingerprint)
+        throw new ProblemException(422, 'idempotency-key-reused', 'Idempotency key reused', 'This Idempotency-Key was used for a different request; use a new key for a new request.');
+      if (entry?.state === 'done' && entry.reply) return { ...entry.reply, replayed: true };
+      throw new ProblemException(409, 'idempotency-in-progress', 'Request in progress', 'A request with this Idempotency-Key is still being processed; retry in a moment.');
+    }
+    let reply: StoredReply;
+    try {
+      reply = await make();
+    } catch (err) {
+      await this.redis.del(redisKey).catch(() => undefined);
+      throw err;
+    }
+    if (reply.status >= 500) await this.redis.del(redisKey).catch(() => undefined);
+    else await this.redis.set(redisKey, JSON.stringify({ state: 'done', fingerprint, reply } satisfies Entry), 'EX', DONE_TTL_S).catch(() => undefined);
+    return { ...reply, replayed: false };
+  }
+}
+
+/** A service's answer read in full (small JSON answers only: replies to creating something). */
+export async function storedReply(res: Response): Promise<StoredReply> {
+  return { status: res.status, contentType: res.headers.get('content-type'), body: await res.text() };
+}
