@@ -34,9 +34,9 @@ export class TestWorld {
   }
 
   /** Creates a tenant and its placement directly (no event), on the given shard or the first. */
-  async createTenant(name = `tenant ${newId().slice(-6)}`, shard?: ShardInfo): Promise<WorldTenant> {
+  async createTenant(name = `tenant ${newId().slice(-6)}`, shard?: ShardInfo, tenantId = newId()): Promise<WorldTenant> {
     const target = shard ?? (await this.shards())[0]!;
-    const id = parseTenantId(newId());
+    const id = parseTenantId(tenantId);
     await this.dbs.control().tenant.create({
       data: { id, name, slug: `t-${id.replace(/-/g, '')}`, planCode: 'basic', status: 'active', placement: { create: { shardId: target.id } } },
     });

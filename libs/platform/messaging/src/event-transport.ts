@@ -36,9 +36,11 @@ export interface EventTransportOptions {
    */
   unknownTenant?: 'dead-letter' | 'skip';
   /**
-   * An unknown tenant is retried only while its event is younger than this (default 30 s): the
-   * tenant may be moments from being placed. An older event (a replay, a tenant whose provisioning
-   * was undone) is final at once, so a consumer catching up does not wait on each of them.
+   * An event of a tenant that is not placed (yet) is retried for as long as the event is younger
+   * than this (default 30 s), beyond maxAttempts if need be (backoff at most 1 s): the tenant may be
+   * moments from being placed — a provisioning saga's first event precedes the tenant's placement.
+   * An older event (a replay, a tenant whose provisioning was undone) is final at once, so a
+   * consumer catching up does not wait on each of them.
    */
   unknownTenantGraceMs?: number;
   /**
@@ -198,9 +200,10 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     for (let attempt = firstAttempt; ; attempt++) {
       if (error !== undefined) {
         const e = toError(error);
-        const stale = e instanceof TenantNotPlacedError && Date.now() - Date.parse(envelope.occurredAt) > (this.options.unknownTenantGraceMs ?? 30_000);
-        const fatal = e instanceof NonRetryableError || stale;
-        if (fatal || attempt > maxAttempts) {
+        const unplaced = e instanceof TenantNotPlacedError;
+        const young = unplaced && Date.now() - Date.parse(envelope.occurredAt) <= (this.options.unknownTenantGraceMs ?? 30_000);
+        const fatal = e instanceof NonRetryableError || (unplaced && !young);
+        if (fatal || (attempt > maxAttempts && !young)) {
           if (e instanceof TenantNotPlacedError && this.options.unknownTenant === 'skip') {
             this.options.log?.(`[${this.options.consumer}] skipping ${envelope.type} ${envelope.id}: ${e.message}`);
             return;
@@ -210,7 +213,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
           return;
         }
         this.options.log?.(`[${this.options.consumer}] ${envelope.type} ${envelope.id} attempt ${attempt - 1}/${maxAttempts} failed: ${e.message}`);
-        await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 100) * 2 ** (attempt - 2)));
+        const delay = (this.options.backoffMs ?? 100) * 2 ** Math.min(attempt - 2, 20);
+        await new Promise((r) => setTimeout(r, unplaced ? Math.min(delay, 1_000) : delay));
       }
       try {
         await this.inTenant(envelope, async (tx, shard) => {
