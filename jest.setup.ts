@@ -15,3 +15,10 @@ jest.mock('jose', () => {
   const nodeProcess = vm.runInThisContext('process') as NodeJS.Process;
   return nodeProcess.getBuiltinModule('node:module').createRequire(__filename)('jose');
 });
+
+// uuid 14 (required by weaviate-client's CommonJS build, libs/platform/vector) is ESM-only too: same mapping.
+jest.mock('uuid', () => {
+  const vm = jest.requireActual<typeof import('node:vm')>('node:vm');
+  const nodeProcess = vm.runInThisContext('process') as NodeJS.Process;
+  return nodeProcess.getBuiltinModule('node:module').createRequire(__filename)('uuid');
+});

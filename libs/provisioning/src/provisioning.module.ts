@@ -23,10 +23,12 @@ class EngineLifecycle implements OnApplicationShutdown {
   constructor(
     @Inject(SagaEngine) private readonly engine: SagaEngine,
     @Inject(PROVISIONING_REDIS) private readonly redis: Redis,
+    @Inject(VectorStore) private readonly vectors: VectorStore,
   ) {}
   async onApplicationShutdown(): Promise<void> {
     await this.engine.close();
     this.redis.disconnect();
+    await this.vectors.close();
   }
 }
 

@@ -24,7 +24,7 @@ export class VectorStoreUnavailableError extends VectorStoreError {
     reason: string,
     options?: { cause?: unknown },
   ) {
-    super(`Weaviate at ${url} is unreachable (${reason}): is Weaviate running? npm run infra:up`, options);
+    super(`Weaviate at ${url} is unreachable (${reason}): is Weaviate running (HTTP and gRPC ports)? npm run infra:up`, options);
     this.name = 'VectorStoreUnavailableError';
   }
 }
@@ -42,17 +42,17 @@ export class VectorStoreTimeoutError extends VectorStoreError {
 }
 
 /**
- * Weaviate refused a request. `status` is the HTTP status (200 for a GraphQL answer that carries
- * errors), `weaviateMessage` what Weaviate said.
+ * The store refused a request. `status` is the HTTP status when it answered over HTTP (undefined
+ * over gRPC or for the embedded store), `weaviateMessage` what the store said.
  */
 export class VectorStoreRequestError extends VectorStoreError {
   readonly code: string = 'vector-store-request-failed';
   constructor(
     readonly operation: string,
-    readonly status: number,
+    readonly status: number | undefined,
     readonly weaviateMessage: string,
   ) {
-    super(`Weaviate refused ${operation} (HTTP ${status}): ${weaviateMessage}`);
+    super(`the vector store refused ${operation}${status === undefined ? '' : ` (HTTP ${status})`}: ${weaviateMessage}`);
     this.name = 'VectorStoreRequestError';
   }
 }
@@ -63,11 +63,11 @@ export class VectorTenantNotFoundError extends VectorStoreRequestError {
   constructor(
     readonly tenantId: string,
     operation: string,
-    status: number,
+    status: number | undefined,
     weaviateMessage: string,
   ) {
     super(operation, status, weaviateMessage);
-    this.message = `tenant ${tenantId} has no vector namespace (${operation}, HTTP ${status}): ${weaviateMessage}`;
+    this.message = `tenant ${tenantId} has no vector namespace (${operation}${status === undefined ? '' : `, HTTP ${status}`}): ${weaviateMessage}`;
     this.name = 'VectorTenantNotFoundError';
   }
 }

@@ -1,3 +1,4 @@
 export * from './errors';
 export * from './vector-store';
 export * from './weaviate-vector-store';
+export * from './lancedb-vector-store';

@@ -24,11 +24,31 @@ export interface ChunkHit {
   distance: number;
 }
 
+/** A chunk found by {@link VectorStore.hybridSearch}, best first. */
+export interface HybridHit {
+  id: string;
+  documentId: string;
+  chunkIndex: number;
+  text: string;
+  title: string;
+  /** The fused relevance of the keyword and vector rankings: higher is better (compare within one answer only). */
+  score: number;
+}
+
+export interface HybridQuery {
+  /** The words to match (BM25 over the chunks' text). */
+  text: string;
+  /** The query's embedding (same model and dimensions as the chunks'). */
+  vector: readonly number[];
+  limit: number;
+}
+
 /**
  * The knowledge-base vector store port: one collection, one namespace per platform tenant
  * (DESIGN 3.5). Every data method takes the tenant explicitly and works only inside that tenant's
  * namespace; there is no call that reads or writes across tenants. Adapters:
- * {@link WeaviateVectorStore}; an embedded store implements the same calls.
+ * {@link WeaviateVectorStore} (the service mode) and {@link LanceDbVectorStore} (embedded, for the
+ * single-process mode), both held to the same contract tests (vector-store.contract.ts).
  *
  * An abstract class rather than an interface so that it can also serve as a Nest injection token.
  */
@@ -56,6 +76,15 @@ export abstract class VectorStore {
   /** The tenant's `limit` chunks nearest to `vector`, nearest first. */
   abstract search(tenantId: TenantId, vector: readonly number[], limit: number): Promise<ChunkHit[]>;
 
+  /**
+   * The tenant's `limit` chunks best matching both the words and the vector (keyword and vector
+   * rankings fused), best first: what retrieval for drafting uses.
+   */
+  abstract hybridSearch(tenantId: TenantId, query: HybridQuery): Promise<HybridHit[]>;
+
   /** How many chunks the tenant's namespace holds. */
   abstract countObjects(tenantId: TenantId): Promise<number>;
+
+  /** Releases the store's connections or files; the store may not be used afterwards. */
+  abstract close(): Promise<void>;
 }

@@ -1,120 +1,63 @@
-import { parseTenantId, type TenantId } from '@hotdash/contracts';
+import weaviate, { type Collection, type WeaviateClient } from 'weaviate-client';
+import type { TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import {
   VectorBatchError,
   VectorStoreConfigError,
+  VectorStoreError,
   VectorStoreRequestError,
   VectorStoreTimeoutError,
   VectorStoreUnavailableError,
   VectorTenantNotFoundError,
 } from './errors';
-import { ChunkHit, KnowledgeChunk, VectorStore } from './vector-store';
+import { checkDocumentId, checkHybridQuery, checkLimit, checkVector, namespaceOf, tenantIdsOf, validChunks } from './validation';
+import { ChunkHit, HybridHit, HybridQuery, KnowledgeChunk, VectorStore } from './vector-store';
 
 export const DEFAULT_KNOWLEDGE_COLLECTION = 'KnowledgeChunk';
 
 export interface WeaviateVectorStoreOptions {
-  /** Base URL of Weaviate's REST API, e.g. `http://127.0.0.1:18080`. */
+  /** Base URL of Weaviate's HTTP API, e.g. `http://127.0.0.1:18080`. */
   url: string;
-  /** Collection (Weaviate class) name: starts with a capital letter, then letters, digits, `_`. */
+  /** Port of Weaviate's gRPC API on the same host (data and queries go over gRPC). Default 50051. */
+  grpcPort?: number;
+  /** Collection name: starts with a capital letter, then letters, digits, `_`. */
   collection?: string;
-  /** Time limit of each HTTP request, in milliseconds. Default 10 000. */
+  /** Time limit of each request, in milliseconds. Default 10 000. */
   timeoutMs?: number;
-  /** Objects per `/v1/batch/objects` request. Default 100. */
+  /** Objects per batch write. Default 100. */
   batchSize?: number;
   /** Highest `limit` accepted by search. Default 1 000. */
   maxSearchLimit?: number;
-  /** The fetch implementation (default: Node's global fetch). */
-  fetch?: typeof fetch;
 }
 
 const COLLECTION_NAME = /^[A-Z][A-Za-z0-9_]{0,254}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Weaviate's rule for tenant names; a platform TenantId (a lowercase UUID) always satisfies it. */
-const WEAVIATE_TENANT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const TENANT_NOT_FOUND = /tenant not found/i;
+const TENANT_NOT_FOUND = /tenant not found|tenant .* not found/i;
 const ALREADY_EXISTS = /already exists/i;
+const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|UNAVAILABLE|fetch failed|connect/i;
+const PROPERTIES = ['documentId', 'chunkIndex', 'text', 'title'] as const;
+
+type ChunkProperties = { documentId: string; chunkIndex: number; text: string; title: string; sourceVersion: number };
+
+/** The Weaviate tenant name of a platform tenant: the TenantId itself (see namespaceOf). */
+export const weaviateTenantName = namespaceOf;
 
 /**
- * The Weaviate tenant name of a platform tenant: the TenantId itself (a lowercase UUID, which
- * Weaviate's `[A-Za-z0-9_-]{1,64}` accepts). Re-validated here so that a value cast to TenantId
- * without parseTenantId() fails before any request is sent.
- */
-export function weaviateTenantName(tenantId: TenantId): string {
-  if (typeof tenantId !== 'string') throw new TypeError('a tenant id is required for every vector store operation');
-  const name: string = parseTenantId(tenantId);
-  if (!WEAVIATE_TENANT_NAME.test(name)) throw new TypeError(`tenant id ${name} cannot be a Weaviate tenant name`);
-  return name;
-}
-
-interface Answer {
-  status: number;
-  ok: boolean;
-  body: unknown;
-  operation: string;
-}
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** What Weaviate said: `{error: [{message}]}` (REST), `{message}` (routing), or the raw text. */
-function weaviateMessage(body: unknown, status: number): string {
-  if (isObject(body)) {
-    if (Array.isArray(body['error'])) {
-      const msgs = body['error'].map((e) => (isObject(e) && typeof e['message'] === 'string' ? e['message'] : JSON.stringify(e)));
-      if (msgs.length > 0) return msgs.join('; ');
-    }
-    if (typeof body['message'] === 'string') return body['message'];
-  }
-  if (typeof body === 'string' && body.trim() !== '') return body.trim().slice(0, 500);
-  return body === undefined || body === '' ? `no message (HTTP ${status})` : JSON.stringify(body).slice(0, 500);
-}
-
-function graphqlErrors(body: unknown): string | undefined {
-  if (!isObject(body) || !Array.isArray(body['errors']) || body['errors'].length === 0) return undefined;
-  return body['errors'].map((e) => (isObject(e) && typeof e['message'] === 'string' ? e['message'] : JSON.stringify(e))).join('; ');
-}
-
-/**
- * Why a fetch failed: the first network error code on its cause chain (`fetch failed` → cause →
- * code, or an AggregateError of them), else the innermost message (e.g. `bad port`).
- */
-function networkReason(err: unknown): string {
-  let cur: unknown = err;
-  let message = 'fetch failed';
-  for (let depth = 0; depth < 6 && isObjectLike(cur); depth++) {
-    if (typeof cur['code'] === 'string') return cur['code'];
-    if (typeof cur['message'] === 'string' && cur['message'] !== '') message = cur['message'];
-    cur = Array.isArray(cur['errors']) && cur['errors'].length > 0 ? cur['errors'][0] : cur['cause'];
-  }
-  return message;
-}
-
-function isObjectLike(v: unknown): v is Record<string, unknown> {
-  return (typeof v === 'object' || typeof v === 'function') && v !== null;
-}
-
-function checkVector(vector: readonly number[], what: string): void {
-  if (!Array.isArray(vector) || vector.length === 0) throw new TypeError(`${what}: the vector must be a non-empty array of numbers`);
-  for (const x of vector) if (typeof x !== 'number' || !Number.isFinite(x)) throw new TypeError(`${what}: the vector holds a value that is not a finite number`);
-}
-
-/**
- * {@link VectorStore} on Weaviate's REST API (native multi-tenancy, DESIGN 3.5): one collection
- * with multi-tenancy enabled and automatic tenant creation off, one Weaviate tenant per platform
- * tenant, named by {@link weaviateTenantName}. Every object request names the tenant; Weaviate
- * itself refuses one that does not. Vectors are supplied by the platform (vectorizer `none`,
- * cosine distance).
+ * {@link VectorStore} on Weaviate through the official client (`weaviate-client` v3: schema and
+ * tenants over HTTP, data and queries over gRPC), with Weaviate's native multi-tenancy (DESIGN 3.5):
+ * one collection with multi-tenancy on and automatic tenant creation off, one Weaviate tenant per
+ * platform tenant. Every data call goes through the tenant's handle (`withTenant`), so Weaviate
+ * itself refuses a request for a tenant that has no namespace. Vectors are supplied by the
+ * platform (no vectorizer, cosine distance); hybrid search fuses BM25 over the text with the
+ * vector ranking (relative score fusion).
  */
 export class WeaviateVectorStore extends VectorStore {
   readonly collection: string;
   readonly url: string;
+  private readonly grpcPort: number;
   private readonly timeoutMs: number;
   private readonly batchSize: number;
   private readonly maxSearchLimit: number;
-  private readonly fetchImpl: typeof fetch;
+  private client: Promise<WeaviateClient> | undefined;
 
   constructor(options: WeaviateVectorStoreOptions) {
     super();
@@ -136,288 +79,239 @@ export class WeaviateVectorStore extends VectorStore {
     };
     this.collection = collection;
     this.url = url.toString().replace(/\/+$/, '');
+    this.grpcPort = positive('grpcPort', options.grpcPort, 50051);
     this.timeoutMs = positive('timeoutMs', options.timeoutMs, 10_000);
     this.batchSize = positive('batchSize', options.batchSize, 100);
     this.maxSearchLimit = positive('maxSearchLimit', options.maxSearchLimit, 1_000);
-    this.fetchImpl = options.fetch ?? fetch;
   }
 
-  /** The store at `config.weaviate.url` (HOTDASH_WEAVIATE_URL). */
-  static fromConfig(config: Pick<PlatformConfig, 'weaviate'>, options: Omit<WeaviateVectorStoreOptions, 'url'> = {}): WeaviateVectorStore {
-    return new WeaviateVectorStore({ ...options, url: config.weaviate.url });
+  /** The store at `config.weaviate` (HOTDASH_WEAVIATE_URL, HOTDASH_WEAVIATE_GRPC_PORT). */
+  static fromConfig(config: Pick<PlatformConfig, 'weaviate'>, options: Omit<WeaviateVectorStoreOptions, 'url' | 'grpcPort'> = {}): WeaviateVectorStore {
+    return new WeaviateVectorStore({ ...options, url: config.weaviate.url, grpcPort: config.weaviate.grpcPort });
+  }
+
+  /** Closes the client's connections (HTTP agent, gRPC channel). */
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    if (c) await (await c.catch(() => undefined))?.close();
   }
 
   // ------------------------------------------------------------------ collection
 
   async ensureCollection(): Promise<void> {
-    const existing = await this.readCollection();
-    if (existing) return this.checkCollection(existing);
-    const created = await this.send('ensureCollection', 'POST', '/v1/schema', this.collectionDefinition());
-    if (created.ok) return;
-    // Another caller created it between our read and our write: success, if it is what we need.
-    if (created.status === 422 && ALREADY_EXISTS.test(weaviateMessage(created.body, created.status))) {
-      const now = await this.readCollection();
-      if (now) return this.checkCollection(now);
-    }
-    throw this.refusal(created);
-  }
-
-  private collectionDefinition(): Json {
-    return {
-      class: this.collection,
-      description: 'Knowledge-base chunks, one Weaviate tenant per platform tenant',
-      vectorizer: 'none',
-      vectorIndexType: 'hnsw',
-      vectorIndexConfig: { distance: 'cosine' },
-      multiTenancyConfig: { enabled: true, autoTenantCreation: false, autoTenantActivation: false },
-      properties: [
-        // Exact-match filter key: `field` tokenization keeps the whole id as one token, so Equal
-        // never matches a document whose id merely shares a hyphen-separated part.
-        { name: 'documentId', dataType: ['text'], tokenization: 'field', indexFilterable: true, indexSearchable: false },
-        { name: 'chunkIndex', dataType: ['int'] },
-        { name: 'text', dataType: ['text'], tokenization: 'word' },
-        { name: 'title', dataType: ['text'], tokenization: 'word' },
-        { name: 'sourceVersion', dataType: ['int'] },
-      ],
-    };
-  }
-
-  private async readCollection(): Promise<Json | undefined> {
-    const r = await this.send('ensureCollection', 'GET', `/v1/schema/${this.collection}`);
-    if (r.status === 404) return undefined;
-    if (!r.ok || !isObject(r.body)) throw this.refusal(r);
-    return r.body;
-  }
-
-  /** Fails closed on a collection of that name that would not isolate tenants. */
-  private checkCollection(definition: Json): void {
-    const mt = definition['multiTenancyConfig'];
-    if (!isObject(mt) || mt['enabled'] !== true) {
-      throw new VectorStoreConfigError(
-        `collection ${this.collection} exists but multi-tenancy is not enabled on it: refusing to use it (tenants would not be isolated); drop it or configure another collection name`,
-      );
-    }
-    if (mt['autoTenantCreation'] === true) {
-      throw new VectorStoreConfigError(
-        `collection ${this.collection} creates tenants automatically on write: refusing to use it (tenants are created by provisioning only); disable autoTenantCreation`,
-      );
-    }
+    await this.run('ensureCollection', undefined, async (client) => {
+      if (!(await client.collections.exists(this.collection))) {
+        try {
+          await client.collections.create<ChunkProperties>({
+            name: this.collection,
+            description: 'Knowledge-base chunks, one Weaviate tenant per platform tenant',
+            vectorizers: weaviate.configure.vectors.selfProvided({ vectorIndexConfig: weaviate.configure.vectorIndex.hnsw({ distanceMetric: 'cosine' }) }),
+            multiTenancy: weaviate.configure.multiTenancy({ enabled: true, autoTenantCreation: false, autoTenantActivation: false }),
+            properties: [
+              // Exact-match filter key: `field` tokenization keeps the whole id as one token, so equal()
+              // never matches a document whose id merely shares a hyphen-separated part.
+              { name: 'documentId', dataType: 'text', tokenization: 'field', indexFilterable: true, indexSearchable: false },
+              { name: 'chunkIndex', dataType: 'int' },
+              { name: 'text', dataType: 'text', tokenization: 'word' },
+              { name: 'title', dataType: 'text', tokenization: 'word' },
+              { name: 'sourceVersion', dataType: 'int' },
+            ],
+          });
+          return;
+        } catch (err) {
+          // Another caller created it between our check and our write: fine, if it is what we need.
+          if (!ALREADY_EXISTS.test((err as Error).message)) throw err;
+        }
+      }
+      const config = await client.collections.use(this.collection).config.get();
+      if (!config.multiTenancy.enabled) {
+        throw new VectorStoreConfigError(
+          `collection ${this.collection} exists but multi-tenancy is not enabled on it: refusing to use it (tenants would not be isolated); drop it or configure another collection name`,
+        );
+      }
+      if (config.multiTenancy.autoTenantCreation) {
+        throw new VectorStoreConfigError(
+          `collection ${this.collection} creates tenants automatically on write: refusing to use it (tenants are created by provisioning only); disable autoTenantCreation`,
+        );
+      }
+    });
   }
 
   // ------------------------------------------------------------------ tenants
 
   async createTenant(tenantId: TenantId): Promise<void> {
-    const name = weaviateTenantName(tenantId);
-    const r = await this.send('createTenant', 'POST', this.tenantsPath(), [{ name, activityStatus: 'ACTIVE' }]);
-    if (r.ok) return;
-    // Weaviate 1.35 answers 200 for an existing tenant; older versions answer 422 "already exists".
-    if (r.status === 422 && ALREADY_EXISTS.test(weaviateMessage(r.body, r.status))) return;
-    throw this.refusal(r);
+    const name = namespaceOf(tenantId);
+    await this.run('createTenant', undefined, async (client) => {
+      try {
+        await this.use(client).tenants.create([{ name }]);
+      } catch (err) {
+        // Weaviate 1.35 answers 200 for an existing tenant; older versions 422 "already exists".
+        if (!ALREADY_EXISTS.test((err as Error).message)) throw err;
+      }
+    });
   }
 
   async deleteTenant(tenantId: TenantId): Promise<void> {
-    const name = weaviateTenantName(tenantId);
-    // Deleting a tenant that does not exist is answered 200.
-    const r = await this.send('deleteTenant', 'DELETE', this.tenantsPath(), [name]);
-    if (!r.ok) throw this.refusal(r);
+    const name = namespaceOf(tenantId);
+    // Deleting a tenant that does not exist succeeds.
+    await this.run('deleteTenant', undefined, (client) => this.use(client).tenants.remove([{ name }]));
   }
 
   async tenantExists(tenantId: TenantId): Promise<boolean> {
-    const name = weaviateTenantName(tenantId);
-    // GET rather than HEAD: a refusal then carries Weaviate's message.
-    const r = await this.send('tenantExists', 'GET', `${this.tenantsPath()}/${name}`);
-    if (r.status === 404) return false;
-    if (r.ok) return true;
-    throw this.refusal(r);
+    const name = namespaceOf(tenantId);
+    return this.run('tenantExists', undefined, async (client) => (await this.use(client).tenants.getByName(name)) !== null);
   }
 
-  /** Tenant names that are not platform TenantIds (none are ever created by this class) are left out. */
   async listTenants(): Promise<TenantId[]> {
-    const r = await this.send('listTenants', 'GET', this.tenantsPath());
-    if (!r.ok || !Array.isArray(r.body)) throw this.refusal(r);
-    const ids: TenantId[] = [];
-    for (const t of r.body) {
-      const name = isObject(t) ? t['name'] : undefined;
-      if (typeof name === 'string' && UUID.test(name)) ids.push(parseTenantId(name));
-    }
-    return ids.sort();
-  }
-
-  private tenantsPath(): string {
-    return `/v1/schema/${this.collection}/tenants`;
+    return this.run('listTenants', undefined, async (client) => tenantIdsOf(Object.keys(await this.use(client).tenants.get())));
   }
 
   // ------------------------------------------------------------------ objects
 
   /**
-   * Writes in batches of `batchSize`. Throws VectorBatchError naming every object Weaviate did not
-   * write (earlier batches stay written; writing the same chunks again is safe), or
-   * VectorTenantNotFoundError when the tenant has no namespace. Weaviate may keep the properties
-   * of an object whose vector it rejected: rewrite or delete those ids.
+   * Writes in batches of `batchSize` (a batch write replaces an object of the same id). Throws
+   * VectorBatchError naming every object Weaviate did not write (earlier batches stay written;
+   * writing the same chunks again is safe), or VectorTenantNotFoundError when the tenant has no
+   * namespace.
    */
   async upsertChunks(tenantId: TenantId, chunks: readonly KnowledgeChunk[]): Promise<void> {
-    const tenant = weaviateTenantName(tenantId);
-    if (!Array.isArray(chunks)) throw new TypeError('chunks must be an array');
-    if (chunks.length === 0) return;
-    const objects = this.toObjects(tenant, chunks);
-    for (let i = 0; i < objects.length; i += this.batchSize) {
-      const slice = objects.slice(i, i + this.batchSize);
-      const r = await this.send('upsertChunks', 'POST', '/v1/batch/objects', { objects: slice }, tenant);
-      if (!r.ok || !Array.isArray(r.body)) throw this.refusal(r, tenant);
-      const failures: { id: string; message: string }[] = [];
-      r.body.forEach((item, k) => {
-        const id = isObject(item) && typeof item['id'] === 'string' ? item['id'] : String(slice[k]?.['id']);
-        const result = isObject(item) ? item['result'] : undefined;
-        const errors = isObject(result) && isObject(result['errors']) ? result['errors']['error'] : undefined;
-        const failed = (isObject(result) && result['status'] === 'FAILED') || (Array.isArray(errors) && errors.length > 0);
-        if (!failed) return;
-        const message = Array.isArray(errors) && errors.length > 0 ? weaviateMessage({ error: errors }, r.status) : 'failed without a message';
-        failures.push({ id, message });
-      });
-      if (r.body.length !== slice.length) failures.push({ id: '(batch)', message: `Weaviate answered ${r.body.length} results for ${slice.length} objects` });
-      if (failures.length === 0) continue;
-      if (failures.every((f) => TENANT_NOT_FOUND.test(f.message))) {
-        throw new VectorTenantNotFoundError(tenant, r.operation, r.status, failures[0]!.message);
+    const tenant = namespaceOf(tenantId);
+    const valid = validChunks(chunks);
+    if (valid.length === 0) return;
+    await this.run('upsertChunks', tenant, async (client) => {
+      const handle = this.use(client).withTenant(tenant);
+      for (let i = 0; i < valid.length; i += this.batchSize) {
+        const slice = valid.slice(i, i + this.batchSize);
+        const result = await handle.data.insertMany(
+          slice.map((c) => ({
+            id: c.id,
+            vectors: c.vector as number[],
+            properties: { documentId: c.documentId, chunkIndex: c.chunkIndex, text: c.text, title: c.title, sourceVersion: c.sourceVersion },
+          })),
+        );
+        if (!result.hasErrors) continue;
+        const failures = Object.entries(result.errors).map(([k, e]) => ({ id: slice[Number(k)]?.id ?? `#${k}`, message: e.message }));
+        if (failures.every((f) => TENANT_NOT_FOUND.test(f.message))) throw new VectorTenantNotFoundError(tenant, 'upsertChunks', undefined, failures[0]!.message);
+        throw new VectorBatchError(tenant, failures, slice.length);
       }
-      throw new VectorBatchError(tenant, failures, slice.length);
-    }
-  }
-
-  private toObjects(tenant: string, chunks: readonly KnowledgeChunk[]): Json[] {
-    const seen = new Set<string>();
-    let dimensions: number | undefined;
-    return chunks.map((c, i) => {
-      const what = `chunk ${i}`;
-      if (!isObject(c)) throw new TypeError(`${what} is not an object`);
-      if (typeof c.id !== 'string' || !UUID.test(c.id)) throw new TypeError(`${what}: id must be a UUID`);
-      const id = c.id.toLowerCase();
-      if (seen.has(id)) throw new TypeError(`${what}: id ${id} appears twice in one call`);
-      seen.add(id);
-      checkVector(c.vector, `chunk ${id}`);
-      dimensions ??= c.vector.length;
-      if (c.vector.length !== dimensions) throw new TypeError(`chunk ${id}: vector has ${c.vector.length} dimensions, the others ${dimensions}`);
-      if (typeof c.documentId !== 'string' || c.documentId === '') throw new TypeError(`chunk ${id}: documentId must be a non-empty string`);
-      for (const k of ['chunkIndex', 'sourceVersion'] as const) {
-        if (!Number.isSafeInteger(c[k]) || c[k] < 0) throw new TypeError(`chunk ${id}: ${k} must be a non-negative integer`);
-      }
-      for (const k of ['text', 'title'] as const) if (typeof c[k] !== 'string') throw new TypeError(`chunk ${id}: ${k} must be a string`);
-      return {
-        class: this.collection,
-        id,
-        tenant,
-        vector: [...c.vector],
-        properties: { documentId: c.documentId, chunkIndex: c.chunkIndex, text: c.text, title: c.title, sourceVersion: c.sourceVersion },
-      };
     });
   }
 
   async deleteByDocument(tenantId: TenantId, documentId: string): Promise<number> {
-    const tenant = weaviateTenantName(tenantId);
-    if (typeof documentId !== 'string' || documentId === '') throw new TypeError('documentId must be a non-empty string');
-    const body = {
-      match: { class: this.collection, where: { path: ['documentId'], operator: 'Equal', valueText: documentId } },
-      output: 'minimal',
-      dryRun: false,
-    };
-    let deleted = 0;
-    // One request deletes at most QUERY_MAXIMUM_RESULTS objects (`limit` in the answer): repeat until done.
-    for (;;) {
-      const r = await this.send('deleteByDocument', 'DELETE', `/v1/batch/objects?tenant=${encodeURIComponent(tenant)}`, body, tenant);
-      if (!r.ok || !isObject(r.body) || !isObject(r.body['results'])) throw this.refusal(r, tenant);
-      const { matches, successful, failed, limit } = r.body['results'];
-      const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
-      deleted += n(successful);
-      if (n(failed) > 0) throw new VectorStoreRequestError(r.operation, r.status, `${n(failed)} of ${n(matches)} objects of document ${JSON.stringify(documentId)} were not deleted`);
-      if (n(successful) === 0 || n(matches) < n(limit) || n(limit) === 0) return deleted;
-    }
+    const tenant = namespaceOf(tenantId);
+    checkDocumentId(documentId);
+    return this.run('deleteByDocument', tenant, async (client) => {
+      const handle = this.use(client).withTenant(tenant);
+      let deleted = 0;
+      // One request deletes at most QUERY_MAXIMUM_RESULTS objects: repeat until none match.
+      for (;;) {
+        const r = await handle.data.deleteMany(handle.filter.byProperty('documentId').equal(documentId));
+        deleted += r.successful;
+        if (r.failed > 0) throw new VectorStoreRequestError('deleteByDocument', undefined, `${r.failed} of ${r.matches} objects of document ${JSON.stringify(documentId)} were not deleted`);
+        if (r.successful === 0 || r.matches === r.successful) return deleted;
+      }
+    });
   }
 
   async search(tenantId: TenantId, vector: readonly number[], limit: number): Promise<ChunkHit[]> {
-    const tenant = weaviateTenantName(tenantId);
+    const tenant = namespaceOf(tenantId);
     checkVector(vector, 'search');
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > this.maxSearchLimit) throw new RangeError(`search limit must be an integer from 1 to ${this.maxSearchLimit}, got ${limit}`);
-    // Every value put into the query was validated above (tenant name, finite numbers, integer).
-    const query =
-      `{ Get { ${this.collection}(tenant: ${JSON.stringify(tenant)}, nearVector: {vector: [${vector.map((x) => String(x)).join(',')}]}, limit: ${limit}) ` +
-      `{ documentId chunkIndex text title _additional { id distance } } } }`;
-    const data = await this.graphql('search', query, tenant);
-    const get = isObject(data['Get']) ? data['Get'][this.collection] : undefined;
-    if (!Array.isArray(get)) throw new VectorStoreRequestError('search', 200, `unexpected GraphQL answer: ${JSON.stringify(data).slice(0, 300)}`);
-    return get.map((o: unknown): ChunkHit => {
-      const obj = isObject(o) ? o : {};
-      const add = isObject(obj['_additional']) ? obj['_additional'] : {};
-      return {
-        id: String(add['id']),
-        documentId: String(obj['documentId'] ?? ''),
-        chunkIndex: typeof obj['chunkIndex'] === 'number' ? obj['chunkIndex'] : -1,
-        text: String(obj['text'] ?? ''),
-        title: String(obj['title'] ?? ''),
-        distance: typeof add['distance'] === 'number' ? add['distance'] : Number.NaN,
-      };
+    checkLimit(limit, this.maxSearchLimit);
+    return this.run('search', tenant, async (client) => {
+      const r = await this.use(client)
+        .withTenant(tenant)
+        .query.nearVector(vector as number[], { limit, returnMetadata: ['distance'], returnProperties: [...PROPERTIES] });
+      return r.objects.map((o) => ({ id: o.uuid, ...hitProperties(o.properties), distance: o.metadata?.distance ?? Number.NaN }));
+    });
+  }
+
+  async hybridSearch(tenantId: TenantId, query: HybridQuery): Promise<HybridHit[]> {
+    const tenant = namespaceOf(tenantId);
+    checkHybridQuery(query, this.maxSearchLimit);
+    return this.run('hybridSearch', tenant, async (client) => {
+      const handle = this.use(client).withTenant(tenant);
+      // No words to match (a query of only punctuation): the vector ranking alone.
+      if (query.text.trim() === '') {
+        const r = await handle.query.nearVector(query.vector as number[], { limit: query.limit, returnMetadata: ['distance'], returnProperties: [...PROPERTIES] });
+        return r.objects.map((o) => ({ id: o.uuid, ...hitProperties(o.properties), score: 1 - (o.metadata?.distance ?? 2) / 2 }));
+      }
+      const r = await handle.query.hybrid(query.text, {
+        vector: query.vector as number[],
+        alpha: 0.5,
+        fusionType: 'RelativeScore',
+        queryProperties: ['text', 'title'],
+        limit: query.limit,
+        returnMetadata: ['score'],
+        returnProperties: [...PROPERTIES],
+      });
+      return r.objects.map((o) => ({ id: o.uuid, ...hitProperties(o.properties), score: o.metadata?.score ?? 0 }));
     });
   }
 
   async countObjects(tenantId: TenantId): Promise<number> {
-    const tenant = weaviateTenantName(tenantId);
-    const data = await this.graphql('countObjects', `{ Aggregate { ${this.collection}(tenant: ${JSON.stringify(tenant)}) { meta { count } } } }`, tenant);
-    const rows = isObject(data['Aggregate']) ? data['Aggregate'][this.collection] : undefined;
-    const meta = Array.isArray(rows) && isObject(rows[0]) ? rows[0]['meta'] : undefined;
-    const count = isObject(meta) ? meta['count'] : undefined;
-    if (typeof count !== 'number') throw new VectorStoreRequestError('countObjects', 200, `unexpected GraphQL answer: ${JSON.stringify(data).slice(0, 300)}`);
-    return count;
+    const tenant = namespaceOf(tenantId);
+    return this.run('countObjects', tenant, async (client) => (await this.use(client).withTenant(tenant).aggregate.overAll()).totalCount);
   }
 
-  // ------------------------------------------------------------------ HTTP
+  // ------------------------------------------------------------------ client
 
-  private async graphql(label: string, query: string, tenant: string): Promise<Json> {
-    const r = await this.send(label, 'POST', '/v1/graphql', { query }, tenant);
-    if (!r.ok) throw this.refusal(r, tenant);
-    const errors = graphqlErrors(r.body);
-    if (errors !== undefined) {
-      if (TENANT_NOT_FOUND.test(errors)) throw new VectorTenantNotFoundError(tenant, r.operation, r.status, errors);
-      throw new VectorStoreRequestError(r.operation, r.status, errors);
+  private use(client: WeaviateClient): Collection<ChunkProperties> {
+    return client.collections.use<string, ChunkProperties>(this.collection);
+  }
+
+  private connect(): Promise<WeaviateClient> {
+    if (!this.client) {
+      const url = new URL(this.url);
+      const secure = url.protocol === 'https:';
+      const seconds = Math.max(1, Math.ceil(this.timeoutMs / 1000));
+      this.client = weaviate
+        .connectToCustom({
+          httpHost: url.hostname,
+          httpPort: Number(url.port || (secure ? 443 : 80)),
+          httpSecure: secure,
+          grpcHost: url.hostname,
+          grpcPort: this.grpcPort,
+          grpcSecure: secure,
+          timeout: { init: seconds, query: seconds, insert: seconds },
+        })
+        .catch((err: unknown) => {
+          // Not kept: the next call tries again (Weaviate may just be starting).
+          this.client = undefined;
+          throw err;
+        });
     }
-    if (!isObject(r.body) || !isObject(r.body['data'])) throw new VectorStoreRequestError(r.operation, r.status, `no data in the GraphQL answer`);
-    return r.body['data'];
+    return this.client;
   }
 
-  /** The error for a refused request: VectorTenantNotFoundError when Weaviate says the tenant is unknown. */
-  private refusal(r: Answer, tenant?: string): VectorStoreRequestError {
-    const message = weaviateMessage(r.body, r.status);
-    if (tenant !== undefined && TENANT_NOT_FOUND.test(message)) return new VectorTenantNotFoundError(tenant, r.operation, r.status, message);
-    return new VectorStoreRequestError(r.operation, r.status, r.ok ? `unexpected answer: ${message}` : message);
-  }
-
-  private async send(label: string, method: string, path: string, body?: unknown, tenant?: string): Promise<Answer> {
-    const operation = `${label} (${method} ${path.split('?')[0]}${tenant === undefined ? '' : `, tenant ${tenant}`})`;
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let status: number;
-    let ok: boolean;
-    let text: string;
+  /** Runs one operation with the client, turning the client's errors into the library's. */
+  private async run<T>(operation: string, tenant: string | undefined, fn: (client: WeaviateClient) => Promise<T>): Promise<T> {
     try {
-      const res = await this.fetchImpl(`${this.url}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      status = res.status;
-      ok = res.ok;
-      text = await res.text();
+      return await fn(await this.connect());
     } catch (err) {
-      // Checked by name: the DOMException may come from another realm (test sandboxes).
-      if (isObjectLike(err) && (err['name'] === 'TimeoutError' || err['name'] === 'AbortError')) throw new VectorStoreTimeoutError(operation, this.timeoutMs);
-      throw new VectorStoreUnavailableError(this.url, networkReason(err), { cause: err });
+      throw this.translate(err, operation, tenant);
     }
-    let parsed: unknown = text;
-    if (text !== '') {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON: kept as text for the error message
-      }
-    }
-    return { status, ok, body: parsed, operation };
   }
+
+  private translate(err: unknown, operation: string, tenant: string | undefined): Error {
+    if (err instanceof VectorStoreError || err instanceof TypeError || err instanceof RangeError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    // The client's error classes are not exported: told apart by name (it names each after its class).
+    const name = err instanceof Error ? err.name : '';
+    const code = (err as { code?: unknown }).code;
+    const status = name === 'WeaviateUnexpectedStatusCodeError' && typeof code === 'number' ? code : undefined;
+    if (tenant !== undefined && TENANT_NOT_FOUND.test(message)) return new VectorTenantNotFoundError(tenant, operation, status, message);
+    if (name === 'WeaviateRequestTimeoutError' || /DEADLINE_EXCEEDED|timed? ?out|aborted/i.test(message)) return new VectorStoreTimeoutError(operation, this.timeoutMs);
+    if (name === 'WeaviateStartUpError' || (status === undefined && UNREACHABLE.test(message))) return new VectorStoreUnavailableError(this.url, message.slice(0, 300), { cause: err });
+    return new VectorStoreRequestError(operation, status, message.slice(0, 1_000));
+  }
+}
+
+function hitProperties(p: Partial<ChunkProperties>): Omit<ChunkHit, 'id' | 'distance'> {
+  return {
+    documentId: String(p.documentId ?? ''),
+    chunkIndex: typeof p.chunkIndex === 'number' ? p.chunkIndex : -1,
+    text: String(p.text ?? ''),
+    title: String(p.title ?? ''),
+  };
 }

@@ -77,6 +77,7 @@ async function controlEvents(sagaId: string): Promise<string[]> {
 afterAll(async () => {
   await Promise.all(engines.map((e) => e.close()));
   redis.disconnect();
+  await deps.vectors.close();
   await world.close();
 });
 
