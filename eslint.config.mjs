@@ -25,6 +25,7 @@ export default [
             { sourceTag: 'scope:audit', onlyDependOnLibsWithTags: ['scope:audit', 'scope:shared'] },
             { sourceTag: 'scope:identity', onlyDependOnLibsWithTags: ['scope:identity', 'scope:shared'] },
             { sourceTag: 'scope:quota', onlyDependOnLibsWithTags: ['scope:quota', 'scope:shared'] },
+            { sourceTag: 'scope:knowledge', onlyDependOnLibsWithTags: ['scope:knowledge', 'scope:shared'] },
             { sourceTag: 'scope:gateway', onlyDependOnLibsWithTags: ['scope:gateway', 'scope:identity', 'scope:shared'] },
           ],
         },
@@ -33,7 +34,7 @@ export default [
   },
   {
     // No raw Kafka client outside the messaging library; no raw pg outside the db library.
-    files: ['apps/**/*.ts', 'libs/provisioning/**/*.ts', 'libs/audit/**/*.ts', 'libs/identity/**/*.ts', 'libs/quota/**/*.ts', 'libs/gateway/**/*.ts', 'libs/contracts/**/*.ts'],
+    files: ['apps/**/*.ts', 'libs/provisioning/**/*.ts', 'libs/audit/**/*.ts', 'libs/identity/**/*.ts', 'libs/quota/**/*.ts', 'libs/knowledge/**/*.ts', 'libs/gateway/**/*.ts', 'libs/contracts/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: ['kafkajs', '@platformatic/kafka', 'pg'], patterns: ['**/generated/**'] }],
     },

@@ -1,0 +1,2 @@
+export * from './documents/extract-text';
+export * from './documents/chunking';

@@ -1,0 +1,5 @@
+export * from './embedder';
+export * from './errors';
+export * from './local-embedder';
+export * from './openai-embedder';
+export * from './openai-http';
