@@ -1,2 +1,3 @@
 export * from './documents/extract-text';
 export * from './documents/chunking';
+export * from './ingestion/ingest';

@@ -3,7 +3,7 @@ import * as lancedb from '@lancedb/lancedb';
 import { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from 'apache-arrow';
 import type { TenantId } from '@hotdash/contracts';
 import { VectorStoreConfigError, VectorStoreError, VectorStoreRequestError, VectorTenantNotFoundError } from './errors';
-import { checkDocumentId, checkHybridQuery, checkLimit, checkVector, namespaceOf, tenantIdsOf, validChunks } from './validation';
+import { checkDocumentId, checkHybridQuery, checkLimit, checkVector, checkVersion, namespaceOf, tenantIdsOf, validChunks } from './validation';
 import { ChunkHit, HybridHit, HybridQuery, KnowledgeChunk, VectorStore } from './vector-store';
 
 export interface LanceDbVectorStoreOptions {
@@ -107,11 +107,12 @@ export class LanceDbVectorStore extends VectorStore {
     }
   }
 
-  async deleteByDocument(tenantId: TenantId, documentId: string): Promise<number> {
+  async deleteByDocument(tenantId: TenantId, documentId: string, options: { olderThanVersion?: number } = {}): Promise<number> {
     const table = tableOf(tenantId);
     checkDocumentId(documentId);
+    checkVersion(options.olderThanVersion);
     const t = await this.table(table, tenantId, 'deleteByDocument');
-    const where = `documentId = ${sqlString(documentId)}`;
+    const where = `documentId = ${sqlString(documentId)}${options.olderThanVersion === undefined ? '' : ` AND sourceVersion < ${options.olderThanVersion}`}`;
     const n = await t.countRows(where);
     if (n > 0) await this.guard('deleteByDocument', () => t.delete(where));
     return n;

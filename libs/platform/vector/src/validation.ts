@@ -36,6 +36,10 @@ export function checkDocumentId(documentId: string): void {
   if (typeof documentId !== 'string' || documentId === '') throw new TypeError('documentId must be a non-empty string');
 }
 
+export function checkVersion(version: number | undefined): void {
+  if (version !== undefined && (!Number.isSafeInteger(version) || version < 0)) throw new TypeError(`olderThanVersion must be a non-negative integer, got ${version}`);
+}
+
 export function checkHybridQuery(q: HybridQuery, maxLimit: number): void {
   if (!q || typeof q !== 'object') throw new TypeError('hybrid search needs a query object');
   if (typeof q.text !== 'string') throw new TypeError('hybrid search: text must be a string');

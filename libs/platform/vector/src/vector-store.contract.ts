@@ -148,6 +148,19 @@ export function vectorStoreContract(store: () => VectorStore): void {
       expect(await s.countObjects(tenantA)).toBe(4);
     });
 
+    it('deleteByDocument with olderThanVersion deletes only the chunks of earlier versions', async () => {
+      const s = store();
+      const doc = `doc-${randomUUID()}`;
+      const v1 = [chunk(doc, 0, 6, 'old one'), chunk(doc, 1, 6, 'old two')];
+      const v2 = [{ ...chunk(doc, 0, 7, 'new one'), sourceVersion: 2 }];
+      await s.upsertChunks(tenantA, [...v1, ...v2]);
+      expect(await s.deleteByDocument(tenantA, doc, { olderThanVersion: 2 })).toBe(2);
+      expect((await s.search(tenantA, vec(7), 10)).filter((h) => h.documentId === doc).map((h) => h.text)).toEqual(['new one']);
+      await expect(s.deleteByDocument(tenantA, doc, { olderThanVersion: -1 })).rejects.toThrow(TypeError);
+      expect(await s.deleteByDocument(tenantA, doc)).toBe(1);
+      expect(await s.countObjects(tenantA)).toBe(4);
+    });
+
     it('deleteTenant removes A’s objects while B’s remain', async () => {
       const s = store();
       expect({ a: await s.countObjects(tenantA), b: await s.countObjects(tenantB) }).toEqual({ a: 4, b: 2 });

@@ -70,8 +70,11 @@ export abstract class VectorStore {
   /** Writes (inserts or replaces by id) chunks into the tenant's namespace. */
   abstract upsertChunks(tenantId: TenantId, chunks: readonly KnowledgeChunk[]): Promise<void>;
 
-  /** Deletes the tenant's chunks of one document; returns how many were deleted. */
-  abstract deleteByDocument(tenantId: TenantId, documentId: string): Promise<number>;
+  /**
+   * Deletes the tenant's chunks of one document (with `olderThanVersion`, only those cut from an
+   * earlier version: a re-indexed document's old chunks); returns how many were deleted.
+   */
+  abstract deleteByDocument(tenantId: TenantId, documentId: string, options?: { olderThanVersion?: number }): Promise<number>;
 
   /** The tenant's `limit` chunks nearest to `vector`, nearest first. */
   abstract search(tenantId: TenantId, vector: readonly number[], limit: number): Promise<ChunkHit[]>;

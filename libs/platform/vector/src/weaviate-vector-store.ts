@@ -1,4 +1,4 @@
-import weaviate, { type Collection, type WeaviateClient } from 'weaviate-client';
+import weaviate, { type Collection, Filters, type WeaviateClient } from 'weaviate-client';
 import type { TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import {
@@ -10,7 +10,7 @@ import {
   VectorStoreUnavailableError,
   VectorTenantNotFoundError,
 } from './errors';
-import { checkDocumentId, checkHybridQuery, checkLimit, checkVector, namespaceOf, tenantIdsOf, validChunks } from './validation';
+import { checkDocumentId, checkHybridQuery, checkLimit, checkVector, checkVersion, namespaceOf, tenantIdsOf, validChunks } from './validation';
 import { ChunkHit, HybridHit, HybridQuery, KnowledgeChunk, VectorStore } from './vector-store';
 
 export const DEFAULT_KNOWLEDGE_COLLECTION = 'KnowledgeChunk';
@@ -198,15 +198,19 @@ export class WeaviateVectorStore extends VectorStore {
     });
   }
 
-  async deleteByDocument(tenantId: TenantId, documentId: string): Promise<number> {
+  async deleteByDocument(tenantId: TenantId, documentId: string, options: { olderThanVersion?: number } = {}): Promise<number> {
     const tenant = namespaceOf(tenantId);
     checkDocumentId(documentId);
+    checkVersion(options.olderThanVersion);
     return this.run('deleteByDocument', tenant, async (client) => {
       const handle = this.use(client).withTenant(tenant);
+      const byDocument = handle.filter.byProperty('documentId').equal(documentId);
+      const where =
+        options.olderThanVersion === undefined ? byDocument : Filters.and(byDocument, handle.filter.byProperty('sourceVersion').lessThan(options.olderThanVersion));
       let deleted = 0;
       // One request deletes at most QUERY_MAXIMUM_RESULTS objects: repeat until none match.
       for (;;) {
-        const r = await handle.data.deleteMany(handle.filter.byProperty('documentId').equal(documentId));
+        const r = await handle.data.deleteMany(where);
         deleted += r.successful;
         if (r.failed > 0) throw new VectorStoreRequestError('deleteByDocument', undefined, `${r.failed} of ${r.matches} objects of document ${JSON.stringify(documentId)} were not deleted`);
         if (r.successful === 0 || r.matches === r.successful) return deleted;
