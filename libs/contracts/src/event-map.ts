@@ -38,7 +38,17 @@ import {
   OperatorRoleChangedV1,
   operatorRoleChangedV1,
 } from './operator.events';
-import { KnowledgeDocumentsStoredV1, knowledgeDocumentsStoredV1, KnowledgeEvents } from './knowledge.events';
+import {
+  KnowledgeDocumentFailedV1,
+  knowledgeDocumentFailedV1,
+  KnowledgeDocumentIndexedV1,
+  knowledgeDocumentIndexedV1,
+  KnowledgeDocumentRemovedV1,
+  knowledgeDocumentRemovedV1,
+  KnowledgeDocumentsStoredV1,
+  knowledgeDocumentsStoredV1,
+  KnowledgeEvents,
+} from './knowledge.events';
 import { Topic, Topics } from './topics';
 
 /** Payload type of the version producers write today, per event type. */
@@ -54,6 +64,9 @@ export interface EventPayloads {
   [TenantEvents.PROVISIONING_FAILED]: TenantProvisioningFailedV1;
   [TenantEvents.ACTIVATED]: TenantActivatedV1;
   [KnowledgeEvents.DOCUMENTS_STORED]: KnowledgeDocumentsStoredV1;
+  [KnowledgeEvents.DOCUMENT_INDEXED]: KnowledgeDocumentIndexedV1;
+  [KnowledgeEvents.DOCUMENT_FAILED]: KnowledgeDocumentFailedV1;
+  [KnowledgeEvents.DOCUMENT_REMOVED]: KnowledgeDocumentRemovedV1;
   [TenantEvents.SUSPENDED]: TenantSuspendedV1;
   [TenantEvents.REACTIVATED]: TenantReactivatedV1;
   [TenantEvents.PLAN_CHANGED]: TenantPlanChangedV1;
@@ -91,6 +104,9 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.PROVISIONING_FAILED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningFailedV1 } },
   [TenantEvents.ACTIVATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantActivatedV1 } },
   [KnowledgeEvents.DOCUMENTS_STORED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentsStoredV1 } },
+  [KnowledgeEvents.DOCUMENT_INDEXED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentIndexedV1 } },
+  [KnowledgeEvents.DOCUMENT_FAILED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentFailedV1 } },
+  [KnowledgeEvents.DOCUMENT_REMOVED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentRemovedV1 } },
   [TenantEvents.SUSPENDED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantSuspendedV1 } },
   [TenantEvents.REACTIVATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantReactivatedV1 } },
   [TenantEvents.PLAN_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantPlanChangedV1 } },

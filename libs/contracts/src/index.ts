@@ -9,3 +9,4 @@ export * from './tenant-id';
 export * from './access.events';
 export * from './quota.events';
 export * from './provisioning.api';
+export * from './knowledge.api';

@@ -1,13 +1,12 @@
 import { convert } from 'html-to-text';
 import { marked } from 'marked';
 import { extractText as extractPdfText, getDocumentProxy } from 'unpdf';
+import { DOCUMENT_TYPE_ALIASES, DOCUMENT_TYPES, type DocumentType } from '@hotdash/contracts';
 import { ProblemException } from '@hotdash/platform-http';
 
-/** The document types the knowledge base takes, by media type. */
-export const DOCUMENT_TYPES = ['text/plain', 'text/markdown', 'text/html', 'application/pdf'] as const;
-export type DocumentType = (typeof DOCUMENT_TYPES)[number];
-
-const ALIASES: Record<string, DocumentType> = { 'text/x-markdown': 'text/markdown', 'application/xhtml+xml': 'text/html' };
+export { DOCUMENT_TYPES, KNOWLEDGE_UPLOAD_TYPES } from '@hotdash/contracts';
+export type { DocumentType } from '@hotdash/contracts';
+const ALIASES = DOCUMENT_TYPE_ALIASES;
 
 /** A Content-Type header's media type, if the knowledge base takes it; 415 otherwise. */
 export function documentTypeOf(contentType: string | undefined): DocumentType {

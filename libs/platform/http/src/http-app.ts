@@ -8,6 +8,8 @@ export interface HttpAppOptions {
   /** Largest JSON body accepted; larger ones get 413 payload-too-large. */
   bodyLimit?: string;
   logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose')[];
+  /** Media types taken as raw bytes (the handler gets a Buffer), with their own size limit (uploads). */
+  raw?: { types: readonly string[]; limit: string };
 }
 
 /** A Nest HTTP app with the platform's conventions: JSON bodies with a size limit, problem+json errors. */
@@ -15,6 +17,7 @@ export async function createHttpApp(module: Type<unknown>, options: HttpAppOptio
   const app = await NestFactory.create<NestExpressApplication>(module, { bodyParser: false, logger: options.logger ?? ['log', 'error', 'warn'] });
   // strict: only objects and arrays; type: JSON only (other types reach the handler without a body).
   app.useBodyParser('json', { limit: options.bodyLimit ?? '64kb', strict: true });
+  if (options.raw) app.useBodyParser('raw', { type: [...options.raw.types], limit: options.raw.limit });
   app.useGlobalFilters(new ProblemFilter());
   app.getHttpAdapter().getInstance().disable('x-powered-by');
   app.enableShutdownHooks();

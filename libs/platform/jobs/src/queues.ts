@@ -5,6 +5,8 @@ import type { PlatformConfig } from '@hotdash/platform-config';
 export enum QueueName {
   /** Saga steps and compensations (libs/platform/jobs/src/saga). */
   SAGA_STEPS = 'hotdash-saga-steps',
+  /** Knowledge-base ingestion: one job per document version (libs/knowledge). */
+  KNOWLEDGE_INGESTION = 'hotdash-knowledge-ingestion',
 }
 
 /** BullMQ connection options for the configured Redis (workers need maxRetriesPerRequest: null). */

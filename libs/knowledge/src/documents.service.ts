@@ -1,0 +1,236 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { documentListQuery, documentReplaceQuery, documentUploadQuery, KnowledgeEvents, MAX_DOCUMENT_BYTES, TenantId } from '@hotdash/contracts';
+import { actorOf, Principal } from '@hotdash/platform-auth';
+import { ControlDatabase, newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
+import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
+import { publishInTx } from '@hotdash/platform-messaging';
+import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
+import { VectorStore } from '@hotdash/platform-vector';
+import { documentTypeOf } from './documents/extract-text';
+
+export const KNOWLEDGE_QUEUE = Symbol('KNOWLEDGE_QUEUE');
+export const KNOWLEDGE_PRODUCER = 'knowledge';
+
+export interface IngestionJob {
+  tenantId: string;
+  documentId: string;
+  version: number;
+}
+
+/** A document as its tenant sees it: what it is, and how far its indexing has come. */
+export interface DocumentDto {
+  id: string;
+  title: string;
+  contentType: string;
+  bytes: number;
+  version: number;
+  /** queued → indexing → indexed, or failed (then `error` says why). */
+  state: 'queued' | 'indexing' | 'indexed' | 'failed';
+  /** Percent of the current version indexed. */
+  progress: number;
+  chunks: number;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+  indexedAt: string | null;
+}
+
+interface Row {
+  id: string;
+  title: string;
+  content_type: string;
+  bytes: bigint | number;
+  version: number;
+  status: string;
+  progress: number;
+  chunk_count: number;
+  error: string | null;
+  created_at: Date;
+  updated_at: Date;
+  indexed_at: Date | null;
+}
+
+const COLUMNS = 'id::text, title, content_type, bytes, version, status, progress, chunk_count, error, created_at, updated_at, indexed_at';
+
+const uploadQuery = documentUploadQuery;
+const replaceQuery = documentReplaceQuery;
+const listQuery = documentListQuery;
+
+export function toDto(r: Row): DocumentDto {
+  return {
+    id: r.id,
+    title: r.title,
+    contentType: r.content_type,
+    bytes: Number(r.bytes),
+    version: r.version,
+    state: r.status === 'stored' ? 'queued' : (r.status as DocumentDto['state']),
+    progress: r.progress,
+    chunks: r.chunk_count,
+    error: r.error,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    indexedAt: r.indexed_at?.toISOString() ?? null,
+  };
+}
+
+/**
+ * A tenant's knowledge-base documents: upload, replace (a new version, indexed at once; the old
+ * version's passages go when the new ones are in), delete (passages gone with it), read state and
+ * progress. The plan's knowledge-base size is enforced on every upload, exactly (one upload of a
+ * tenant at a time decides against the sum of its documents). Indexing runs as ingestion jobs.
+ */
+@Injectable()
+export class DocumentsService {
+  private readonly logger = new Logger('knowledge');
+
+  constructor(
+    @Inject(TenantDatabase) private readonly db: TenantDatabase,
+    @Inject(ControlDatabase) private readonly control: ControlDatabase,
+    @Inject(VectorStore) private readonly vectors: VectorStore,
+    @Inject(KNOWLEDGE_QUEUE) private readonly queue: Queue<IngestionJob>,
+    @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
+  ) {}
+
+  async upload(caller: Principal, contentType: string | undefined, body: unknown, query: unknown): Promise<DocumentDto> {
+    const { title } = parseInput(uploadQuery, query);
+    const type = documentTypeOf(contentType);
+    const bytes = this.bytesOf(body);
+    await this.statuses.assertWritable(caller.tenantId);
+    const limit = await this.planLimit(caller.tenantId);
+    const id = newId();
+    const row = await this.db.withTenant(caller.tenantId, async (tx) => {
+      await this.checkRoom(tx, caller.tenantId, bytes.length, limit);
+      const [r] = await tx.$queryRawUnsafe<Row[]>(
+        `insert into kb_documents (id, tenant_id, title, content, bytes, status, content_type, source, sha256, version, created_by)
+         values ($1::uuid, $2::uuid, $3, '', $4, 'queued', $5, $6, $7, 1, $8) returning ${COLUMNS}`,
+        id,
+        caller.tenantId,
+        title,
+        bytes.length,
+        type,
+        bytes,
+        sha256(bytes),
+        actorOf(caller),
+      );
+      await publishInTx(tx, KnowledgeEvents.DOCUMENTS_STORED, { tenantId: caller.tenantId, documents: [{ documentId: id, title, bytes: bytes.length }] }, this.meta(caller.tenantId));
+      return r!;
+    });
+    await this.enqueue({ tenantId: caller.tenantId, documentId: id, version: 1 });
+    return toDto(row);
+  }
+
+  /** A new version of the document (its type may change): indexed at once, the old version's passages go when the new ones are in. */
+  async replace(caller: Principal, documentId: string, contentType: string | undefined, body: unknown, query: unknown): Promise<DocumentDto> {
+    const { title } = parseInput(replaceQuery, query);
+    const type = documentTypeOf(contentType);
+    const bytes = this.bytesOf(body);
+    await this.statuses.assertWritable(caller.tenantId);
+    const limit = await this.planLimit(caller.tenantId);
+    const row = await this.db.withTenant(caller.tenantId, async (tx) => {
+      const [old] = await tx.$queryRaw<{ version: number; bytes: bigint; title: string }[]>`
+        select version, bytes, title from kb_documents where id = ${documentId}::uuid for update`;
+      if (!old) throw notFound(`document ${documentId}`);
+      await this.checkRoom(tx, caller.tenantId, bytes.length - Number(old.bytes), limit);
+      const version = old.version + 1;
+      const [r] = await tx.$queryRawUnsafe<Row[]>(
+        `update kb_documents set title = $2, content = '', bytes = $3, status = 'queued', content_type = $4, source = $5, sha256 = $6, version = $7,
+           progress = 0, error = null, updated_at = now() where id = $1::uuid returning ${COLUMNS}`,
+        documentId,
+        title ?? old.title,
+        bytes.length,
+        type,
+        bytes,
+        sha256(bytes),
+        version,
+      );
+      const meta = this.meta(caller.tenantId);
+      await publishInTx(tx, KnowledgeEvents.DOCUMENT_REMOVED, { tenantId: caller.tenantId, documentId, version: old.version, bytes: Number(old.bytes), reason: 'replaced', by: actorOf(caller) }, meta);
+      await publishInTx(tx, KnowledgeEvents.DOCUMENTS_STORED, { tenantId: caller.tenantId, documents: [{ documentId, title: r!.title, bytes: bytes.length }] }, meta);
+      return r!;
+    });
+    await this.enqueue({ tenantId: caller.tenantId, documentId, version: row.version });
+    return toDto(row);
+  }
+
+  async get(tenantId: TenantId, documentId: string): Promise<DocumentDto> {
+    const [r] = await this.db.withTenant(tenantId, (tx) => tx.$queryRawUnsafe<Row[]>(`select ${COLUMNS} from kb_documents where id = $1::uuid`, documentId));
+    if (!r) throw notFound(`document ${documentId}`);
+    return toDto(r);
+  }
+
+  async list(tenantId: TenantId, query: unknown): Promise<{ documents: DocumentDto[]; next: string | null }> {
+    const q = parseInput(listQuery, query);
+    const limit = q.limit ?? 50;
+    const rows = await this.db.withTenant(tenantId, (tx) =>
+      tx.$queryRawUnsafe<Row[]>(`select ${COLUMNS} from kb_documents where ($1::timestamptz is null or created_at < $1::timestamptz) order by created_at desc, id desc limit $2`, q.before ?? null, limit + 1),
+    );
+    const page = rows.slice(0, limit);
+    return { documents: page.map(toDto), next: rows.length > limit ? page[page.length - 1]!.created_at.toISOString() : null };
+  }
+
+  /** Deletes the document and its passages; its storage is freed (knowledge.document-removed). */
+  async delete(caller: Principal, documentId: string): Promise<void> {
+    await this.statuses.assertWritable(caller.tenantId);
+    await this.db.withTenant(caller.tenantId, async (tx) => {
+      const [old] = await tx.$queryRaw<{ version: number; bytes: bigint }[]>`delete from kb_documents where id = ${documentId}::uuid returning version, bytes`;
+      if (!old) throw notFound(`document ${documentId}`);
+      await publishInTx(
+        tx,
+        KnowledgeEvents.DOCUMENT_REMOVED,
+        { tenantId: caller.tenantId, documentId, version: old.version, bytes: Number(old.bytes), reason: 'deleted', by: actorOf(caller) },
+        this.meta(caller.tenantId),
+      );
+    });
+    // After the commit: an ingestion job still running finds the row gone and removes what it wrote.
+    await this.vectors.deleteByDocument(caller.tenantId, documentId);
+  }
+
+  /** Queues the indexing of a document version; the job id makes a second request for the same version a no-op. */
+  async enqueue(job: IngestionJob): Promise<void> {
+    try {
+      await this.queue.add('index', job, { jobId: `${job.documentId}-v${job.version}`, attempts: 5, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: 1_000, removeOnFail: 5_000 });
+    } catch (err) {
+      // The row is committed and knowledge.documents-stored is in the outbox: the event's consumer queues it.
+      this.logger.warn(`queueing document ${job.documentId} v${job.version} failed (${(err as Error).message}); the documents-stored event will queue it`);
+    }
+  }
+
+  private bytesOf(body: unknown): Buffer {
+    if (!Buffer.isBuffer(body) || body.length === 0) {
+      throw new ProblemException(400, 'empty-document', 'Empty document', 'Send the document itself as the request body, with its Content-Type.');
+    }
+    if (body.length > MAX_DOCUMENT_BYTES) throw new ProblemException(413, 'payload-too-large', 'Document too large', `A document may be at most ${MAX_DOCUMENT_BYTES} bytes.`);
+    return body;
+  }
+
+  private async planLimit(tenantId: TenantId): Promise<number> {
+    const [row] = await this.control.client.$queryRaw<{ limit: bigint }[]>`
+      select p.knowledge_base_bytes as limit from tenants t join plans p on p.code = t.plan_code where t.id = ${tenantId}::uuid`;
+    if (!row) throw notFound(`tenant ${tenantId}`);
+    return Number(row.limit);
+  }
+
+  /** Refuses an upload that would take the tenant past its plan's knowledge-base size; uploads of one tenant decide one at a time. */
+  private async checkRoom(tx: TenantTx, tenantId: TenantId, adding: number, limit: number): Promise<void> {
+    await tx.$executeRaw`select pg_advisory_xact_lock(hashtextextended(${`kb-size:${tenantId}`}, 0))`;
+    const [{ used }] = (await tx.$queryRaw<{ used: bigint }[]>`select coalesce(sum(bytes), 0)::bigint as used from kb_documents`) as [{ used: bigint }];
+    if (Number(used) + adding > limit) {
+      throw new ProblemException(
+        422,
+        'knowledge-base-full',
+        'Knowledge base full',
+        `The knowledge base holds ${Number(used)} of the plan's ${limit} bytes; this document needs ${adding} more. Delete documents or upgrade the plan.`,
+      );
+    }
+  }
+
+  private meta(tenantId: TenantId) {
+    return { tenantId, producer: KNOWLEDGE_PRODUCER, correlationId: tryCurrentTenantContext()?.correlationId ?? newId() };
+  }
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}

@@ -1,0 +1,138 @@
+import { Job, UnrecoverableError, Worker } from 'bullmq';
+import type Redis from 'ioredis';
+import { KnowledgeEvents, parseTenantId, TenantId } from '@hotdash/contracts';
+import type { PlatformConfig } from '@hotdash/platform-config';
+import { newId, TenantDatabase } from '@hotdash/platform-db';
+import { ProblemException } from '@hotdash/platform-http';
+import { QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { publishInTx } from '@hotdash/platform-messaging';
+import type { Embedder } from '@hotdash/platform-models';
+import type { VectorStore } from '@hotdash/platform-vector';
+import type { DocumentType } from '../documents/extract-text';
+import { IngestionJob, KNOWLEDGE_PRODUCER } from '../documents.service';
+import { indexDocument } from './ingest';
+
+export interface IngestionWorkerOptions {
+  /** Jobs this process runs at once. Default 4. */
+  concurrency?: number;
+  /** Jobs of one tenant running at once across every worker (DESIGN.md §5). Default 2. */
+  perTenant?: number;
+  log?: (message: string) => void;
+}
+
+interface DocumentRow {
+  version: number;
+  status: string;
+  title: string;
+  content_type: DocumentType;
+  source: Buffer | null;
+  content: string;
+}
+
+/**
+ * Indexes document versions (BullMQ, queue hotdash-knowledge-ingestion): reads the version from the
+ * tenant's shard, indexes it (libs/knowledge ingest) with its progress written to the row, then
+ * marks it indexed and announces knowledge.document-indexed in one transaction — only if that
+ * version is still the document's current one: a document deleted meanwhile has what the job wrote
+ * removed, a replaced one is left to the newer version's job. An unreadable document fails at once
+ * (knowledge.document-failed); other errors are retried with backoff, and fail after the last try.
+ * Each tenant runs at most `perTenant` jobs at once across all workers.
+ */
+export class IngestionWorker {
+  private worker: Worker<IngestionJob> | undefined;
+  private readonly limiter: TenantConcurrencyLimiter;
+
+  constructor(
+    private readonly config: PlatformConfig,
+    private readonly db: TenantDatabase,
+    private readonly vectors: VectorStore,
+    private readonly embedder: Embedder,
+    redis: Redis,
+    private readonly options: IngestionWorkerOptions = {},
+  ) {
+    this.limiter = new TenantConcurrencyLimiter(redis, QueueName.KNOWLEDGE_INGESTION, { cap: options.perTenant ?? 2, leaseMs: 15 * 60_000 });
+  }
+
+  start(): void {
+    if (this.worker) return;
+    this.worker = new Worker<IngestionJob>(QueueName.KNOWLEDGE_INGESTION, this.limiter.wrap((job) => this.process(job)), {
+      connection: redisConnection(this.config),
+      concurrency: this.options.concurrency ?? 4,
+    });
+    this.worker.on('failed', (job, err) => {
+      if (!job || err instanceof UnrecoverableError) return;
+      if (job.attemptsMade >= (job.opts.attempts ?? 1)) void this.fail(job.data, 'indexing-failed', err.message).catch(() => undefined);
+    });
+    this.worker.on('error', (err) => this.options.log?.(`[ingestion] ${err.message}`));
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    this.worker = undefined;
+  }
+
+  async process(job: Job<IngestionJob>): Promise<string> {
+    const { documentId, version } = job.data;
+    const tenantId = parseTenantId(job.data.tenantId);
+    const [doc] = await this.db.withTenant(tenantId, (tx) =>
+      tx.$queryRaw<DocumentRow[]>`select version, status, title, content_type, source, content from kb_documents where id = ${documentId}::uuid`,
+    );
+    if (!doc || doc.version !== version || doc.status === 'indexed' || doc.status === 'failed') return 'skipped';
+    await this.db.withTenant(tenantId, (tx) => tx.$executeRaw`update kb_documents set status = 'indexing', progress = 0, updated_at = now() where id = ${documentId}::uuid and version = ${version}`);
+    let last = 0;
+    let outcome;
+    try {
+      outcome = await indexDocument(
+        { tenantId, documentId, version, title: doc.title, type: doc.content_type, bytes: doc.source ?? Buffer.from(doc.content, 'utf8') },
+        { embedder: this.embedder, vectors: this.vectors },
+        async (percent) => {
+          // Written when it moved by 5 points or more (or finished): a progress bar, not a write per chunk.
+          if (percent < 100 && percent - last < 5) return;
+          last = percent;
+          await this.db.withTenant(tenantId, (tx) => tx.$executeRaw`update kb_documents set progress = ${Math.min(percent, 99)} where id = ${documentId}::uuid and version = ${version}`);
+        },
+      );
+    } catch (err) {
+      if (err instanceof ProblemException && err.status < 500) {
+        await this.fail(job.data, err.code, err.detail ?? err.message);
+        throw new UnrecoverableError(err.message);
+      }
+      throw err;
+    }
+    const current = await this.db.withTenant(tenantId, async (tx) => {
+      const n = await tx.$executeRaw`update kb_documents set status = 'indexed', progress = 100, chunk_count = ${outcome.chunks}, embedding_model = ${outcome.model},
+        error = null, indexed_at = now(), updated_at = now() where id = ${documentId}::uuid and version = ${version}`;
+      if (n === 0) return false;
+      await publishInTx(
+        tx,
+        KnowledgeEvents.DOCUMENT_INDEXED,
+        { tenantId, documentId, version, chunks: outcome.chunks, model: outcome.model, tokens: outcome.tokens },
+        { tenantId, producer: KNOWLEDGE_PRODUCER, correlationId: newId(), causationId: null },
+      );
+      return true;
+    });
+    if (!current) {
+      const [still] = await this.db.withTenant(tenantId, (tx) => tx.$queryRaw<{ version: number }[]>`select version from kb_documents where id = ${documentId}::uuid`);
+      // Deleted while this job ran: its passages go too. Replaced: the newer version's job removes this one's.
+      if (!still) await this.vectors.deleteByDocument(tenantId, documentId);
+      return 'superseded';
+    }
+    return 'indexed';
+  }
+
+  /** Marks the version failed (if it is still the current one) and announces it. */
+  private async fail(job: IngestionJob, code: string, reason: string): Promise<void> {
+    const tenantId = parseTenantId(job.tenantId) as TenantId;
+    await this.db.withTenant(tenantId, async (tx) => {
+      const n = await tx.$executeRaw`update kb_documents set status = 'failed', error = ${reason.slice(0, 1000)}, updated_at = now()
+        where id = ${job.documentId}::uuid and version = ${job.version}`;
+      if (n === 0) return;
+      await publishInTx(
+        tx,
+        KnowledgeEvents.DOCUMENT_FAILED,
+        { tenantId, documentId: job.documentId, version: job.version, code: code.slice(0, 100), reason: reason.slice(0, 1000) || 'no reason given' },
+        { tenantId, producer: KNOWLEDGE_PRODUCER, correlationId: newId(), causationId: null },
+      );
+    });
+  }
+}

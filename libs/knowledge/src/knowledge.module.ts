@@ -1,0 +1,83 @@
+import { join } from 'node:path';
+import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import { InternalAuthModule } from '@hotdash/platform-auth';
+import type { PlatformConfig } from '@hotdash/platform-config';
+import { Databases, PLATFORM_CONFIG, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
+import { QueueName, redisConnection } from '@hotdash/platform-jobs';
+import { Embedder, LocalEmbedder, OpenAiEmbedder } from '@hotdash/platform-models';
+import { LanceDbVectorStore, VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { DocumentsController } from './documents.controller';
+import { DocumentsService, KNOWLEDGE_QUEUE } from './documents.service';
+import { IngestionWorker } from './ingestion/ingestion.worker';
+import { KnowledgeEventsHandler } from './knowledge.events-handler';
+
+export const KNOWLEDGE_REDIS = Symbol('KNOWLEDGE_REDIS');
+
+/**
+ * The embedder from the environment: HOTDASH_EMBEDDER=local (default: offline, deterministic) or
+ * openai (HOTDASH_OPENAI_BASE_URL, HOTDASH_OPENAI_API_KEY, HOTDASH_EMBEDDING_MODEL,
+ * HOTDASH_EMBEDDING_DIMENSIONS). Every tenant's chunks share one collection, so one embedder.
+ */
+export function embedderFromEnv(env: NodeJS.ProcessEnv = process.env): Embedder {
+  if ((env.HOTDASH_EMBEDDER ?? 'local') === 'local') return new LocalEmbedder(Number(env.HOTDASH_EMBEDDING_DIMENSIONS ?? 384));
+  if (env.HOTDASH_EMBEDDER !== 'openai') throw new Error(`HOTDASH_EMBEDDER must be local or openai, got ${env.HOTDASH_EMBEDDER}`);
+  return new OpenAiEmbedder({
+    baseUrl: env.HOTDASH_OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
+    apiKey: env.HOTDASH_OPENAI_API_KEY ?? '',
+    model: env.HOTDASH_EMBEDDING_MODEL ?? 'text-embedding-3-small',
+    dimensions: Number(env.HOTDASH_EMBEDDING_DIMENSIONS ?? 1536),
+  });
+}
+
+/** The vector store from the environment: HOTDASH_VECTOR_STORE=weaviate (default) or lancedb (embedded, in HOTDASH_LANCEDB_DIR). */
+export function vectorStoreFromEnv(config: PlatformConfig, dimensions: number, env: NodeJS.ProcessEnv = process.env): VectorStore {
+  const kind = env.HOTDASH_VECTOR_STORE ?? 'weaviate';
+  if (kind === 'weaviate') return WeaviateVectorStore.fromConfig(config);
+  if (kind === 'lancedb') return new LanceDbVectorStore({ directory: env.HOTDASH_LANCEDB_DIR ?? join(process.cwd(), '.local', 'lancedb'), dimensions });
+  throw new Error(`HOTDASH_VECTOR_STORE must be weaviate or lancedb, got ${kind}`);
+}
+
+class KnowledgeLifecycle implements OnApplicationShutdown {
+  constructor(
+    @Inject(IngestionWorker) private readonly worker: IngestionWorker,
+    @Inject(KNOWLEDGE_QUEUE) private readonly queue: Queue,
+    @Inject(KNOWLEDGE_REDIS) private readonly redis: Redis,
+    @Inject(VectorStore) private readonly vectors: VectorStore,
+  ) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.worker.close();
+    await this.queue.close();
+    this.redis.disconnect();
+    await this.vectors.close();
+  }
+}
+
+/**
+ * The knowledge service: tenants' documents (upload, replace, delete, state), their ingestion
+ * (chunked, embedded, written to the tenant's vector namespace) and the events around them. The
+ * ingestion worker is started by the app (`app.get(IngestionWorker).start()`), not by importing
+ * the module. Needs DatabaseModule in the app.
+ */
+@Module({
+  imports: [InternalAuthModule.forService('knowledge')],
+  controllers: [DocumentsController, KnowledgeEventsHandler],
+  providers: [
+    DocumentsService,
+    { provide: TenantStatusCache, useFactory: (dbs: Databases) => new TenantStatusCache(dbs), inject: [Databases] },
+    { provide: Embedder, useFactory: () => embedderFromEnv() },
+    { provide: VectorStore, useFactory: (config: PlatformConfig, embedder: Embedder) => vectorStoreFromEnv(config, embedder.dimensions), inject: [PLATFORM_CONFIG, Embedder] },
+    { provide: KNOWLEDGE_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
+    { provide: KNOWLEDGE_QUEUE, useFactory: (config: PlatformConfig) => new Queue(QueueName.KNOWLEDGE_INGESTION, { connection: redisConnection(config) }), inject: [PLATFORM_CONFIG] },
+    {
+      provide: IngestionWorker,
+      useFactory: (config: PlatformConfig, db: TenantDatabase, vectors: VectorStore, embedder: Embedder, redis: Redis) =>
+        new IngestionWorker(config, db, vectors, embedder, redis, { log: (m) => console.warn(m) }),
+      inject: [PLATFORM_CONFIG, TenantDatabase, VectorStore, Embedder, KNOWLEDGE_REDIS],
+    },
+    KnowledgeLifecycle,
+  ],
+  exports: [DocumentsService, IngestionWorker, VectorStore, Embedder],
+})
+export class KnowledgeModule {}
