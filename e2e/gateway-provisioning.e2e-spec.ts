@@ -4,7 +4,7 @@
 // at /ops/login and run the tenant lifecycle on /ops routes, which no tenant credential reaches,
 // while their token reaches no tenant route; a disabled platform operator stops at once; and
 // provisioning itself refuses any call that does not carry the gateway's internal token.
-import { createAccount, createPlatformOperator, ServiceProcess, startProcess, TEST_PASSWORD, TestAccount, TestPlatformOperator, TestWorld, waitFor } from '@hotdash/testing';
+import { createAccount, createPlatformOperator, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestPlatformOperator, TestWorld, waitFor } from '@hotdash/testing';
 import { newId, withControlOwner } from '@hotdash/platform-db';
 import { disablePlatformOperator } from '@hotdash/platform-auth';
 
@@ -20,17 +20,11 @@ interface Operation {
 }
 let operations: Operation[] = [];
 
-const healthy = (url: string) => fetch(`${url}/health`).then((r) => r.ok, () => false);
-
 beforeAll(async () => {
-  processes = [
-    startProcess('apps/gateway/src/main.ts', { HOTDASH_GATEWAY_PORT: '3196', HOTDASH_PROVISIONING_URL: PROVISIONING, HOTDASH_PER_ADDRESS_PER_MINUTE: '3', HOTDASH_TRUSTED_PROXIES: '127.0.0.1' }),
-    startProcess('apps/provisioning/src/main.ts', { HOTDASH_PROVISIONING_PORT: '3212' }),
-  ];
-  for (const [i, url] of [GATEWAY, PROVISIONING].entries())
-    await waitFor(url, () => healthy(url), 60_000).catch((e: Error) => {
-      throw new Error(`${e.message}\n${processes[i]!.output()}`);
-    });
+  processes = await startServices([
+    { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3196', HOTDASH_PROVISIONING_URL: PROVISIONING, HOTDASH_PER_ADDRESS_PER_MINUTE: '3', HOTDASH_TRUSTED_PROXIES: '127.0.0.1' }, url: GATEWAY },
+    { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3212' }, url: PROVISIONING },
+  ]);
   const doc = (await (await fetch(`${GATEWAY}/openapi.json`)).json()) as { paths: Record<string, Record<string, Omit<Operation, 'method' | 'path'>>> };
   operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ ...op, method, path })));
 }, 90_000);

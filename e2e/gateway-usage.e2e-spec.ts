@@ -2,7 +2,7 @@
 // consuming hotdash.access after the audit service relays the shard's outbox), which meters each
 // as exactly one API call; managers read usage per day and the current quotas, operators cannot,
 // and bad queries get 400 problem+json.
-import { createAccount, ServiceProcess, startProcess, TEST_PASSWORD, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
+import { createAccount, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
 
 const GATEWAY = 'http://127.0.0.1:3197';
 const AUDIT_PORT = 3210;
@@ -10,18 +10,12 @@ const QUOTA_PORT = 3211;
 const world = new TestWorld();
 let processes: ServiceProcess[] = [];
 
-const healthy = (url: string) => fetch(`${url}/health`).then((r) => r.ok, () => false);
-
 beforeAll(async () => {
-  processes = [
-    startProcess('apps/gateway/src/main.ts', { HOTDASH_GATEWAY_PORT: '3197', HOTDASH_QUOTA_URL: `http://127.0.0.1:${QUOTA_PORT}` }),
-    startProcess('apps/audit/src/main.ts', { HOTDASH_AUDIT_PORT: String(AUDIT_PORT) }),
-    startProcess('apps/quota/src/main.ts', { HOTDASH_QUOTA_PORT: String(QUOTA_PORT) }),
-  ];
-  for (const [i, url] of [GATEWAY, `http://127.0.0.1:${AUDIT_PORT}`, `http://127.0.0.1:${QUOTA_PORT}`].entries())
-    await waitFor(url, () => healthy(url), 60_000).catch((e: Error) => {
-      throw new Error(`${e.message}\n${processes[i]!.output()}`);
-    });
+  processes = await startServices([
+    { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3197', HOTDASH_QUOTA_URL: `http://127.0.0.1:${QUOTA_PORT}` }, url: GATEWAY },
+    { entry: 'apps/audit/src/main.ts', env: { HOTDASH_AUDIT_PORT: String(AUDIT_PORT) }, url: `http://127.0.0.1:${AUDIT_PORT}` },
+    { entry: 'apps/quota/src/main.ts', env: { HOTDASH_QUOTA_PORT: String(QUOTA_PORT) }, url: `http://127.0.0.1:${QUOTA_PORT}` },
+  ]);
 }, 90_000);
 
 afterAll(async () => {

@@ -12,6 +12,7 @@ const SERVICES = [
   { name: 'audit', entry: 'apps/audit/src/main.ts', color: 35 },
   { name: 'gateway', entry: 'apps/gateway/src/main.ts', color: 33 },
   { name: 'quota', entry: 'apps/quota/src/main.ts', color: 32 },
+  { name: 'knowledge', entry: 'apps/knowledge/src/main.ts', color: 34 },
 ];
 
 function step(label, cmd, args) {

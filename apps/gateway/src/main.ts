@@ -2,6 +2,7 @@
 // they act for from the credential alone; services behind it join as they are built.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
+import { KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES } from '@hotdash/contracts';
 import { loadConfig } from '@hotdash/platform-config';
 import { AuthModule } from '@hotdash/platform-auth';
 import { DatabaseModule } from '@hotdash/platform-db';
@@ -18,5 +19,8 @@ if (require.main === module) {
   // Behind a load balancer, HOTDASH_TRUSTED_PROXIES (comma-separated addresses or CIDRs) lets the
   // gateway take the client address from X-Forwarded-For (per-address limits, the audit of access).
   const trustedProxies = (process.env.HOTDASH_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  void runService('gateway', Number(process.env.HOTDASH_GATEWAY_PORT ?? 3100), async () => ({ app: await createFastifyHttpApp(GatewayAppModule, { trustedProxies }) }));
+  void runService('gateway', Number(process.env.HOTDASH_GATEWAY_PORT ?? 3100), async () => ({
+    // Knowledge-base uploads are the document itself (up to 20 MB); every other body is JSON (64 KiB).
+    app: await createFastifyHttpApp(GatewayAppModule, { trustedProxies, raw: { types: KNOWLEDGE_UPLOAD_TYPES, limitBytes: MAX_DOCUMENT_BYTES } }),
+  }));
 }

@@ -62,6 +62,7 @@ export class OpenApiDocument {
           security: isPublic ? [] : ops ? [{ opsBearer: [] }] : [{ bearer: [] }, { apiKey: [] }],
           parameters: [...params, ...query],
           ...(doc?.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(doc.body, { io: 'input', unrepresentable: 'any' }) } } } } : {}),
+          ...(doc?.rawBody ? { requestBody: { required: true, content: Object.fromEntries(doc.rawBody.map((t) => [t, { schema: { type: 'string', format: 'binary' } }])) } } : {}),
           responses: {
             [status]: { description: 'Success' },
             '400': problemResponse('Invalid input'),

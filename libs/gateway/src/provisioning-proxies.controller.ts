@@ -3,8 +3,8 @@ import type { FastifyReply } from 'fastify';
 import { acceptInvitationBody, changePlanBody, changeRoleBody, inviteOperatorBody, offboardBody, signUpBody, suspendBody } from '@hotdash/contracts';
 import { Allow, ANONYMOUS_CALLER, Audited, CurrentOps, CurrentPrincipal, OpsPrincipal, OpsRoute, Principal, Public } from '@hotdash/platform-auth';
 import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
-import { IdempotentReplies, StoredReply, storedReply } from './idempotency';
-import { passThrough, ServiceClient } from './service-client';
+import { IdempotentReplies, storedReply } from './idempotency';
+import { passThrough, sendStored, ServiceClient } from './service-client';
 
 export const PER_ADDRESS_LIMIT = 'hotdash:per-address-limit';
 /** Requests a minute one client address may make to a public route (sign-up): see RateLimitGuard. */
@@ -12,13 +12,6 @@ export const LimitPerAddress = (perMinute: number): MethodDecorator => SetMetada
 
 /** Headers a caller may send that the service reads; never a credential. */
 const passOn = (idempotencyKey?: string, correlationId?: string) => ({ 'idempotency-key': idempotencyKey, 'x-correlation-id': correlationId });
-
-async function sendStored(reply: FastifyReply, r: StoredReply & { replayed: boolean }): Promise<void> {
-  if (r.replayed) void reply.header('Idempotent-Replayed', 'true');
-  void reply.status(r.status);
-  if (r.contentType) void reply.header('content-type', r.contentType);
-  await reply.send(r.body === '' ? undefined : r.body);
-}
 
 /** The caller's own organisation: name, slug, plan, status (served by provisioning). */
 @Controller('tenant')

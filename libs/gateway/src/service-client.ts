@@ -10,6 +10,7 @@ export const SERVICE_URLS: Record<string, string> = {
   audit: process.env.HOTDASH_AUDIT_URL ?? `http://127.0.0.1:${process.env.HOTDASH_AUDIT_PORT ?? 3107}`,
   quota: process.env.HOTDASH_QUOTA_URL ?? `http://127.0.0.1:${process.env.HOTDASH_QUOTA_PORT ?? 3105}`,
   provisioning: process.env.HOTDASH_PROVISIONING_URL ?? `http://127.0.0.1:${process.env.HOTDASH_PROVISIONING_PORT ?? 3101}`,
+  knowledge: process.env.HOTDASH_KNOWLEDGE_URL ?? `http://127.0.0.1:${process.env.HOTDASH_KNOWLEDGE_PORT ?? 3103}`,
 };
 
 /**
@@ -34,7 +35,7 @@ export class ServiceClient {
     method: string,
     path: string,
     caller: InternalCaller,
-    options: { query?: Record<string, string>; body?: unknown; headers?: Record<string, string | undefined> } = {},
+    options: { query?: Record<string, string>; body?: unknown; raw?: { body: Buffer; contentType: string }; headers?: Record<string, string | undefined> } = {},
   ): Promise<Response> {
     const url = new URL(path, SERVICE_URLS[service]);
     for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
@@ -42,11 +43,13 @@ export class ServiceClient {
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
     for (const [k, v] of Object.entries(options.headers ?? {})) if (v !== undefined) headers[k] = v;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (options.raw) headers['content-type'] = options.raw.contentType;
     // The timeout covers the wait for the answer's headers, not the body: an export streams for as long as it takes.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('no answer within 30 s')), 30_000);
     try {
-      return await fetch(url, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: abort.signal });
+      const body = options.raw ? new Uint8Array(options.raw.body) : options.body === undefined ? undefined : JSON.stringify(options.body);
+      return await fetch(url, { method, headers, body, signal: abort.signal });
     } catch (err) {
       throw new ProblemException(502, 'service-unavailable', 'Service unavailable', `The ${service} service did not answer (${(err as Error).message}); retry in a moment.`);
     } finally {
@@ -71,4 +74,12 @@ export async function passThrough(reply: FastifyReply, call: Promise<Response>):
   }
   void reply.status(res.status);
   await reply.send(res.body ? Readable.fromWeb(res.body as ReadableStream) : undefined);
+}
+
+/** Sends an answer kept for idempotent replay (or just made), marking a replay. */
+export async function sendStored(reply: FastifyReply, r: { status: number; contentType: string | null; body: string; replayed: boolean }): Promise<void> {
+  if (r.replayed) void reply.header('Idempotent-Replayed', 'true');
+  void reply.status(r.status);
+  if (r.contentType) void reply.header('content-type', r.contentType);
+  await reply.send(r.body === '' ? undefined : r.body);
 }

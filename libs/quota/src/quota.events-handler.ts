@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { AccessEvents, AccessRecordedV1, Envelope, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV1, Envelope, KnowledgeDocumentIndexedV1, KnowledgeDocumentRemovedV1, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { QuotaService } from './quota.service';
 
@@ -20,5 +20,18 @@ export class QuotaEventsHandler {
   async onDocumentsStored(@Payload() event: Envelope<typeof KnowledgeEvents.DOCUMENTS_STORED, KnowledgeDocumentsStoredV1>, @Ctx() ctx: EventContext): Promise<void> {
     const bytes = event.payload.documents.reduce((n, d) => n + d.bytes, 0);
     await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'storage_bytes', bytes, new Date(event.occurredAt), event.id, event.correlationId);
+  }
+
+  /** A document version deleted or replaced frees its storage. */
+  @EventPattern(KnowledgeEvents.DOCUMENT_REMOVED)
+  async onDocumentRemoved(@Payload() event: Envelope<typeof KnowledgeEvents.DOCUMENT_REMOVED, KnowledgeDocumentRemovedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'storage_bytes', -event.payload.bytes, new Date(event.occurredAt), event.id, event.correlationId);
+  }
+
+  /** The embedding model's tokens for indexing a document (none for the offline embedder). */
+  @EventPattern(KnowledgeEvents.DOCUMENT_INDEXED)
+  async onDocumentIndexed(@Payload() event: Envelope<typeof KnowledgeEvents.DOCUMENT_INDEXED, KnowledgeDocumentIndexedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    if (event.payload.tokens === 0) return;
+    await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'model_tokens', event.payload.tokens, new Date(event.occurredAt), event.id, event.correlationId);
   }
 }

@@ -4,6 +4,9 @@
 import { newId } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
+import { KnowledgeEvents } from '@hotdash/contracts';
+import { buildEnvelope } from '@hotdash/platform-messaging';
+import { QuotaEventsHandler } from './quota.events-handler';
 import { periodOf, QuotaService } from './quota.service';
 
 jest.setTimeout(120_000);
@@ -86,4 +89,27 @@ it("as tenant B, tenant A's reservation is exactly as missing as one that does n
 it('refuses nonsense amounts', async () => {
   const t = await tenantWithUsed(0);
   for (const amount of [0, -1, 1.5]) await expect(quota.reserve(t.id, 'tickets', amount)).rejects.toMatchObject({ status: 400 });
+});
+
+it('meters knowledge storage as a level (stored up, removed down) and embedding tokens as model tokens', async () => {
+  const handler = new QuotaEventsHandler(quota);
+  const t = await world.createTenant();
+  const meta = { tenantId: t.id, producer: 'knowledge', correlationId: newId() };
+  const documentId = newId();
+  const ctx = (tx: unknown) => ({ tx }) as never;
+  await world.tenantDb.withTenant(t.id, async (tx) => {
+    await handler.onDocumentsStored(buildEnvelope(KnowledgeEvents.DOCUMENTS_STORED, { tenantId: t.id, documents: [{ documentId, title: 'FAQ', bytes: 1_000 }] }, meta), ctx(tx));
+    await handler.onDocumentRemoved(buildEnvelope(KnowledgeEvents.DOCUMENT_REMOVED, { tenantId: t.id, documentId, version: 1, bytes: 400, reason: 'replaced', by: 'user:x' }, meta), ctx(tx));
+    await handler.onDocumentIndexed(buildEnvelope(KnowledgeEvents.DOCUMENT_INDEXED, { tenantId: t.id, documentId, version: 2, chunks: 3, model: 'text-embedding-3-small', tokens: 42 }, meta), ctx(tx));
+    await handler.onDocumentIndexed(buildEnvelope(KnowledgeEvents.DOCUMENT_INDEXED, { tenantId: t.id, documentId, version: 3, chunks: 3, model: 'local-hash-384', tokens: 0 }, meta), ctx(tx));
+  });
+  const rows = await world.tenantDb.withTenant(t.id, (tx) =>
+    tx.$queryRaw<{ metric: string; used: bigint }[]>`select metric, used from quota_counters where metric = 'storage_bytes'`,
+  );
+  expect(rows).toEqual([{ metric: 'storage_bytes', used: 600n }]);
+  const daily = await world.tenantDb.withTenant(t.id, (tx) => tx.$queryRaw<{ metric: string; amount: bigint }[]>`select metric, amount from usage_daily order by metric`);
+  expect(daily).toEqual([
+    { metric: 'model_tokens', amount: 42n },
+    { metric: 'storage_bytes', amount: 600n },
+  ]);
 });

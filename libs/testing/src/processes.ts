@@ -42,3 +42,27 @@ export function startProcess(entry: string, env: Record<string, string> = {}): S
     },
   };
 }
+
+export interface ServiceSpec {
+  entry: string;
+  env?: Record<string, string>;
+  /** Base URL whose /health answers 200 once the service is up. */
+  url: string;
+}
+
+/**
+ * Starts services as separate processes and waits until each answers /health (60 s each); a
+ * service that does not come up fails with its output. Stop them with `stop()` in afterAll.
+ */
+export async function startServices(specs: ServiceSpec[]): Promise<ServiceProcess[]> {
+  const processes = specs.map((s) => startProcess(s.entry, s.env));
+  for (const [i, s] of specs.entries()) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (await fetch(`${s.url}/health`).then((r) => r.ok, () => false)) break;
+      if (Date.now() > deadline) throw new Error(`${s.entry} did not answer ${s.url}/health within 60 s\n${processes[i]!.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return processes;
+}

@@ -2,12 +2,12 @@ import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { KnowledgeEvents, parseTenantId, TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
-import { newId, TenantDatabase } from '@hotdash/platform-db';
+import { newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
 import { QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import type { Embedder } from '@hotdash/platform-models';
-import type { VectorStore } from '@hotdash/platform-vector';
+import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
 import type { DocumentType } from '../documents/extract-text';
 import { IngestionJob, KNOWLEDGE_PRODUCER } from '../documents.service';
 import { indexDocument } from './ingest';
@@ -74,9 +74,16 @@ export class IngestionWorker {
   async process(job: Job<IngestionJob>): Promise<string> {
     const { documentId, version } = job.data;
     const tenantId = parseTenantId(job.data.tenantId);
-    const [doc] = await this.db.withTenant(tenantId, (tx) =>
-      tx.$queryRaw<DocumentRow[]>`select version, status, title, content_type, source, content from kb_documents where id = ${documentId}::uuid`,
-    );
+    let doc: DocumentRow | undefined;
+    try {
+      [doc] = await this.db.withTenant(tenantId, (tx) =>
+        tx.$queryRaw<DocumentRow[]>`select version, status, title, content_type, source, content from kb_documents where id = ${documentId}::uuid`,
+      );
+    } catch (err) {
+      // The tenant is gone (offboarded, or its provisioning undone): nothing to index.
+      if (err instanceof TenantNotPlacedError) return 'tenant-gone';
+      throw err;
+    }
     if (!doc || doc.version !== version || doc.status === 'indexed' || doc.status === 'failed') return 'skipped';
     await this.db.withTenant(tenantId, (tx) => tx.$executeRaw`update kb_documents set status = 'indexing', progress = 0, updated_at = now() where id = ${documentId}::uuid and version = ${version}`);
     let last = 0;
@@ -95,6 +102,11 @@ export class IngestionWorker {
     } catch (err) {
       if (err instanceof ProblemException && err.status < 500) {
         await this.fail(job.data, err.code, err.detail ?? err.message);
+        throw new UnrecoverableError(err.message);
+      }
+      // No namespace for the tenant: retrying will not make one (provisioning creates it before any document).
+      if (err instanceof VectorTenantNotFoundError) {
+        await this.fail(job.data, err.code, 'the tenant has no knowledge-base namespace; ask the platform team to repair the tenant');
         throw new UnrecoverableError(err.message);
       }
       throw err;

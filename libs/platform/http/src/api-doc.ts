@@ -13,6 +13,8 @@ export interface ApiDocOptions {
   resource?: string;
   /** The success status (default 200). */
   status?: number;
+  /** Media types the route takes as its raw body (an upload) instead of JSON. */
+  rawBody?: readonly string[];
 }
 
 /** Describes a route for the OpenAPI document the gateway serves at /openapi.json and /docs. */

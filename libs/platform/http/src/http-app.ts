@@ -33,6 +33,8 @@ export interface FastifyHttpAppOptions {
    * address is its socket's, so a client cannot choose its own by sending the header.
    */
   trustedProxies?: string[];
+  /** Media types taken as raw bytes (the handler gets a Buffer), with their own size limit (uploads). */
+  raw?: { types: readonly string[]; limitBytes: number };
 }
 
 /**
@@ -45,6 +47,12 @@ export async function createFastifyHttpApp(module: Type<unknown>, options: Fasti
   const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimitBytes ?? 64 * 1024, return503OnClosing: true, trustProxy });
   // bodyParser: false keeps Nest from adding its form parser: Fastify parses JSON (and text), other types get 415.
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bodyParser: false, logger: options.logger ?? ['log', 'error', 'warn'] });
+  if (options.raw) {
+    app
+      .getHttpAdapter()
+      .getInstance()
+      .addContentTypeParser([...options.raw.types], { parseAs: 'buffer', bodyLimit: options.raw.limitBytes }, (_req, body, done) => done(null, body));
+  }
   app.useGlobalFilters(new ProblemFilter());
   app.enableShutdownHooks();
   return app;
