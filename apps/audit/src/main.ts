@@ -19,7 +19,8 @@ void runService('audit', Number(process.env.HOTDASH_AUDIT_PORT ?? 3107), async (
   const statuses = new TenantStatusCache(app.get(Databases));
   // Audit also hears of tenants whose provisioning was undone (nothing to record for them), and
   // skips tenants being offboarded: their data is being erased, their record is in the control plane.
-  connectServiceConsumer(app, { group: 'audit', kafka, skipTenant: (t) => statuses.isLeaving(t) });
+  // A provisioning saga's first event precedes the tenant's placement: audit waits for it while the saga runs.
+  connectServiceConsumer(app, { group: 'audit', kafka, skipTenant: (t) => statuses.isLeaving(t), awaitPlacement: (t) => statuses.mayBePlacedSoon(t) });
   const relays = new RelaySupervisor(app.get(Databases), app.get(ShardRouter), await kafka.producer(), {
     control: false,
     shards: true,

@@ -52,6 +52,15 @@ export class TenantStatusCache {
     return s === 'offboarding' || s === 'offboarded';
   }
 
+  /**
+   * True while a saga is running for a tenant that has no placement yet: its provisioning is under
+   * way and will place it (a saga's first events precede the placement). Not cached.
+   */
+  async mayBePlacedSoon(tenantId: TenantId): Promise<boolean> {
+    const rows = await this.dbs.control().$queryRaw<{ soon: boolean }[]>`select exists (select 1 from sagas where tenant_id = ${tenantId}::uuid and status = 'running') as soon`;
+    return rows[0]?.soon === true;
+  }
+
   invalidate(tenantId?: TenantId): void {
     if (tenantId) this.cache.delete(tenantId);
     else this.cache.clear();

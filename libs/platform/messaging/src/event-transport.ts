@@ -36,13 +36,17 @@ export interface EventTransportOptions {
    */
   unknownTenant?: 'dead-letter' | 'skip';
   /**
-   * An event of a tenant that is not placed (yet) is retried for as long as the event is younger
-   * than this (default 30 s), beyond maxAttempts if need be (backoff at most 1 s): the tenant may be
-   * moments from being placed — a provisioning saga's first event precedes the tenant's placement.
-   * An older event (a replay, a tenant whose provisioning was undone) is final at once, so a
-   * consumer catching up does not wait on each of them.
+   * An event of a tenant that is not placed is retried maxAttempts times, then skipped or
+   * dead-lettered. An event older than this (default 30 s: a replay, a tenant whose provisioning
+   * was undone) is final at once, so a consumer catching up does not wait on each of them.
    */
   unknownTenantGraceMs?: number;
+  /**
+   * True when an unplaced tenant is about to be placed (its provisioning saga is running): its
+   * events keep being retried past maxAttempts, for as long as they are younger than
+   * unknownTenantGraceMs (backoff at most 1 s), instead of being skipped while the saga catches up.
+   */
+  awaitPlacement?: (tenantId: TenantId) => Promise<boolean>;
   /**
    * Events of tenants this returns true for are skipped (logged, offset committed, nothing
    * written): consumers doing work for tenants skip suspended tenants' new work; audit skips tenants
@@ -203,7 +207,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         const unplaced = e instanceof TenantNotPlacedError;
         const young = unplaced && Date.now() - Date.parse(envelope.occurredAt) <= (this.options.unknownTenantGraceMs ?? 30_000);
         const fatal = e instanceof NonRetryableError || (unplaced && !young);
-        if (fatal || (attempt > maxAttempts && !young)) {
+        const awaited = young && attempt > maxAttempts && this.options.awaitPlacement ? await this.options.awaitPlacement(tenantId).catch(() => false) : false;
+        if (fatal || (attempt > maxAttempts && !awaited)) {
           if (e instanceof TenantNotPlacedError && this.options.unknownTenant === 'skip') {
             this.options.log?.(`[${this.options.consumer}] skipping ${envelope.type} ${envelope.id}: ${e.message}`);
             return;

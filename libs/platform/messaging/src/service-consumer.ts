@@ -10,6 +10,8 @@ export interface ServiceConsumerOptions {
   kafka: KafkaClientPort;
   /** Events of tenants this returns true for are skipped (see KafkaEventTransportOptions.skipTenant). */
   skipTenant?: (tenantId: TenantId) => Promise<boolean>;
+  /** See KafkaEventTransportOptions.awaitPlacement. */
+  awaitPlacement?: (tenantId: TenantId) => Promise<boolean>;
   /** See KafkaEventTransportOptions.unknownTenant (default here: skip, for consumers of every tenant's events). */
   unknownTenant?: 'dead-letter' | 'skip';
   env?: NodeJS.ProcessEnv;
@@ -35,6 +37,7 @@ export function connectServiceConsumer(app: INestApplication, options: ServiceCo
         sessionTimeoutMs: env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS ? Number(env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS) : undefined,
         unknownTenant: options.unknownTenant ?? 'skip',
         skipTenant: options.skipTenant,
+        awaitPlacement: options.awaitPlacement,
         log: (m) => console.warn(m),
       }),
     },

@@ -128,7 +128,7 @@ export class LanceDbVectorStore extends VectorStore {
       t
         .vectorSearch(vector as number[])
         .distanceType('cosine')
-        .select(COLUMNS)
+        .select([...COLUMNS, '_distance'])
         .limit(limit)
         .toArray(),
     )) as Row[];
@@ -153,7 +153,7 @@ export class LanceDbVectorStore extends VectorStore {
         .nearestTo(query.vector as number[])
         .distanceType('cosine')
         .rerank(reranker)
-        .select(COLUMNS)
+        // No select(): one projection cannot name both sub-queries' scores (_score, _distance).
         .limit(query.limit)
         .toArray(),
     )) as Row[];
