@@ -1,0 +1,52 @@
+import { chatMessages, citedPassages, DraftingModel, DraftPrompt, DraftResult } from './drafting-model';
+import { ModelError } from './errors';
+import { OpenAiHttpOptions, postJson } from './openai-http';
+
+export interface OpenAiChatOptions extends OpenAiHttpOptions {
+  /** e.g. `gpt-4o-mini`. */
+  model: string;
+  temperature?: number;
+  /** Longest reply, in tokens. Default 600. */
+  maxTokens?: number;
+}
+
+interface ChatAnswer {
+  choices?: { message?: { content?: unknown }; finish_reason?: unknown }[];
+  model?: unknown;
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+}
+
+/**
+ * Drafts from an OpenAI-compatible `/chat/completions` API (configurable base URL: the platform's
+ * key or a tenant's own): the prompt's messages (chatMessages: the tenant's company, voice,
+ * policies and passages only, then the ticket), the reply's text, the passages it cites ([n]) and
+ * the tokens billed.
+ */
+export class OpenAiChatModel extends DraftingModel {
+  readonly model: string;
+
+  constructor(private readonly options: OpenAiChatOptions) {
+    super();
+    if (!options.apiKey) throw new ModelError('model-auth-failed', 'no API key configured for the chat model', false);
+    new URL(options.baseUrl);
+    this.model = options.model;
+  }
+
+  async draft(p: DraftPrompt): Promise<DraftResult> {
+    const answer = (await postJson(this.options, '/chat/completions', {
+      model: this.model,
+      messages: chatMessages(p),
+      temperature: this.options.temperature ?? 0.2,
+      max_tokens: this.options.maxTokens ?? 600,
+    })) as ChatAnswer;
+    const content = answer?.choices?.[0]?.message?.content;
+    if (typeof content !== 'string' || content.trim() === '') throw new ModelError('model-bad-answer', 'the chat answer has no message content', true);
+    const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+    return {
+      text: content.trim(),
+      citations: citedPassages(content, p.passages),
+      model: typeof answer.model === 'string' ? answer.model : this.model,
+      usage: { promptTokens: n(answer.usage?.prompt_tokens), completionTokens: n(answer.usage?.completion_tokens) },
+    };
+  }
+}
