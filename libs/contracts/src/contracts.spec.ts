@@ -58,3 +58,50 @@ describe('event catalogue', () => {
     expect(() => parseTenantId("' or 1=1 --")).toThrow(/not a tenant id/);
   });
 });
+
+describe('support events', () => {
+  const enc = (s: string) => `v1.${Buffer.from(s.slice(0, 12)).toString('base64url')}.${Buffer.from(s).toString('base64url')}`;
+  const ticket = {
+    tenantId: '01a2233e-13de-71a6-af01-2c9e62e66eb6',
+    ticketId: '01a2233e-13de-71a6-af01-2c9e62e66eb7',
+    externalId: 'zendesk-4711',
+    channel: 'integration',
+    customerNameEnc: enc('Dana Smith'),
+    customerEmailEnc: enc('dana@example.com'),
+    subjectEnc: null,
+    bodyEnc: enc('Where is my refund?'),
+    receivedAt: '2026-11-29T00:30:00Z',
+  };
+
+  it('go to the tickets and drafts topics', () => {
+    expect(topicOf('ticket.received')).toBe(Topics.TICKETS);
+    expect(topicOf('reply.sent')).toBe(Topics.TICKETS);
+    for (const t of ['draft.generated', 'draft.failed', 'draft.approved', 'draft.edited', 'draft.rejected']) expect(topicOf(t)).toBe(Topics.DRAFTS);
+  });
+
+  it('carry customer data only encrypted: a plain name, address or message is refused', () => {
+    const schema = payloadSchemaOf('ticket.received', 1)!;
+    expect(schema.safeParse(ticket).success).toBe(true);
+    for (const field of ['customerNameEnc', 'customerEmailEnc', 'bodyEnc', 'subjectEnc'] as const) {
+      expect([field, schema.safeParse({ ...ticket, [field]: 'dana@example.com' }).success]).toEqual([field, false]);
+    }
+    expect(schema.safeParse({ ...ticket, channel: 'fax' }).success).toBe(false);
+  });
+
+  it('describe a generated draft with its citations, model and tokens', () => {
+    const schema = payloadSchemaOf('draft.generated', 1)!;
+    const draft = {
+      tenantId: ticket.tenantId,
+      ticketId: ticket.ticketId,
+      draftId: '01a2233e-13de-71a6-af01-2c9e62e66eb8',
+      attempt: 1,
+      bodyEnc: enc('Hello Dana, refunds take 5 days [1].'),
+      citations: [{ chunkId: '6f1c2d3e-4a5b-5c6d-8e7f-8091a2b3c4d5', documentId: '01a2233e-13de-71a6-af01-2c9e62e66eb9', title: 'Returns' }],
+      model: 'offline-extractive-1',
+      usage: { promptTokens: 120, completionTokens: 14 },
+    };
+    expect(schema.safeParse(draft).success).toBe(true);
+    expect(schema.safeParse({ ...draft, bodyEnc: 'Hello Dana' }).success).toBe(false);
+    expect(schema.safeParse({ ...draft, attempt: 0 }).success).toBe(false);
+  });
+});

@@ -49,6 +49,24 @@ import {
   knowledgeDocumentsStoredV1,
   KnowledgeEvents,
 } from './knowledge.events';
+import {
+  DraftApprovedV1,
+  draftApprovedV1,
+  DraftEditedV1,
+  draftEditedV1,
+  DraftEvents,
+  DraftFailedV1,
+  draftFailedV1,
+  DraftGeneratedV1,
+  draftGeneratedV1,
+  DraftRejectedV1,
+  draftRejectedV1,
+  ReplySentV1,
+  replySentV1,
+  TicketEvents,
+  TicketReceivedV1,
+  ticketReceivedV1,
+} from './support.events';
 import { Topic, Topics } from './topics';
 
 /** Payload type of the version producers write today, per event type. */
@@ -67,6 +85,13 @@ export interface EventPayloads {
   [KnowledgeEvents.DOCUMENT_INDEXED]: KnowledgeDocumentIndexedV1;
   [KnowledgeEvents.DOCUMENT_FAILED]: KnowledgeDocumentFailedV1;
   [KnowledgeEvents.DOCUMENT_REMOVED]: KnowledgeDocumentRemovedV1;
+  [TicketEvents.RECEIVED]: TicketReceivedV1;
+  [TicketEvents.REPLY_SENT]: ReplySentV1;
+  [DraftEvents.GENERATED]: DraftGeneratedV1;
+  [DraftEvents.FAILED]: DraftFailedV1;
+  [DraftEvents.APPROVED]: DraftApprovedV1;
+  [DraftEvents.EDITED]: DraftEditedV1;
+  [DraftEvents.REJECTED]: DraftRejectedV1;
   [TenantEvents.SUSPENDED]: TenantSuspendedV1;
   [TenantEvents.REACTIVATED]: TenantReactivatedV1;
   [TenantEvents.PLAN_CHANGED]: TenantPlanChangedV1;
@@ -107,6 +132,13 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [KnowledgeEvents.DOCUMENT_INDEXED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentIndexedV1 } },
   [KnowledgeEvents.DOCUMENT_FAILED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentFailedV1 } },
   [KnowledgeEvents.DOCUMENT_REMOVED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentRemovedV1 } },
+  [TicketEvents.RECEIVED]: { topic: Topics.TICKETS, current: 1, versions: { 1: ticketReceivedV1 } },
+  [TicketEvents.REPLY_SENT]: { topic: Topics.TICKETS, current: 1, versions: { 1: replySentV1 } },
+  [DraftEvents.GENERATED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftGeneratedV1 } },
+  [DraftEvents.FAILED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftFailedV1 } },
+  [DraftEvents.APPROVED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftApprovedV1 } },
+  [DraftEvents.EDITED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftEditedV1 } },
+  [DraftEvents.REJECTED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftRejectedV1 } },
   [TenantEvents.SUSPENDED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantSuspendedV1 } },
   [TenantEvents.REACTIVATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantReactivatedV1 } },
   [TenantEvents.PLAN_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantPlanChangedV1 } },

@@ -10,3 +10,4 @@ export * from './access.events';
 export * from './quota.events';
 export * from './provisioning.api';
 export * from './knowledge.api';
+export * from './support.events';

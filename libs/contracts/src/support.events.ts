@@ -1,0 +1,95 @@
+// The support workflow's events (issue 5): tickets in, drafts generated and decided, replies out.
+// Customer name, e-mail and message, and reply texts travel encrypted with the tenant's data key
+// (FieldCipher tokens, DESIGN.md §8): a consumer needs the tenant's key to read them, and
+// offboarding (destroying the key) makes every copy unreadable, on Kafka included.
+import { z } from 'zod';
+import { uuidSchema } from './envelope';
+
+export const TicketEvents = {
+  /** A customer ticket arrived (drafts service API, or an integration). Consumed by: ai-drafting, quota (tickets), audit. */
+  RECEIVED: 'ticket.received',
+  /** A reply went to the customer (an approved draft, or the operator's own reply). Consumed by: audit. */
+  REPLY_SENT: 'reply.sent',
+} as const;
+
+export const DraftEvents = {
+  /** The model wrote a draft for a ticket. Consumed by: drafts (the approval queue), quota (model tokens), audit. */
+  GENERATED: 'draft.generated',
+  /** No draft could be written (retries exhausted, or refused); the ticket stays in the queue for a manual reply. */
+  FAILED: 'draft.failed',
+  APPROVED: 'draft.approved',
+  /** Approved after the operator changed it; the change is kept with the draft. */
+  EDITED: 'draft.edited',
+  REJECTED: 'draft.rejected',
+} as const;
+
+/** A value encrypted with the tenant's data key: a FieldCipher token `v1.<iv>.<ciphertext+tag>` (base64url). */
+export const encryptedField = z
+  .string()
+  .max(2_000_000)
+  .regex(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a value encrypted with the tenant data key');
+
+const actor = z.string().min(1).max(200);
+export const TicketChannels = ['api', 'email', 'chat', 'integration'] as const;
+
+export const ticketReceivedV1 = z
+  .object({
+    tenantId: uuidSchema,
+    ticketId: uuidSchema,
+    /** The integration's own id of the ticket (a retried delivery is the same ticket). */
+    externalId: z.string().min(1).max(200).nullable(),
+    channel: z.enum(TicketChannels),
+    customerNameEnc: encryptedField,
+    customerEmailEnc: encryptedField,
+    subjectEnc: encryptedField.nullable(),
+    bodyEnc: encryptedField,
+    receivedAt: z.iso.datetime({ offset: true }),
+  })
+  .strict();
+export type TicketReceivedV1 = z.infer<typeof ticketReceivedV1>;
+
+export const draftCitation = z.object({ chunkId: uuidSchema, documentId: z.string().min(1).max(200), title: z.string().max(500) }).strict();
+
+export const draftGeneratedV1 = z
+  .object({
+    tenantId: uuidSchema,
+    ticketId: uuidSchema,
+    draftId: uuidSchema,
+    /** 1 for the first draft of the ticket, then one more per regeneration. */
+    attempt: z.number().int().min(1),
+    bodyEnc: encryptedField,
+    citations: z.array(draftCitation).max(50),
+    model: z.string().min(1).max(200),
+    usage: z.object({ promptTokens: z.number().int().min(0), completionTokens: z.number().int().min(0) }).strict(),
+  })
+  .strict();
+export type DraftGeneratedV1 = z.infer<typeof draftGeneratedV1>;
+
+export const draftFailedV1 = z
+  .object({ tenantId: uuidSchema, ticketId: uuidSchema, draftId: uuidSchema, attempt: z.number().int().min(1), code: z.string().min(1).max(100), reason: z.string().min(1).max(1000) })
+  .strict();
+export type DraftFailedV1 = z.infer<typeof draftFailedV1>;
+
+export const draftApprovedV1 = z.object({ tenantId: uuidSchema, ticketId: uuidSchema, draftId: uuidSchema, by: actor }).strict();
+export type DraftApprovedV1 = z.infer<typeof draftApprovedV1>;
+
+export const draftEditedV1 = z
+  .object({
+    tenantId: uuidSchema,
+    ticketId: uuidSchema,
+    draftId: uuidSchema,
+    by: actor,
+    editedBodyEnc: encryptedField,
+    /** How much the operator changed (the diff itself is kept with the draft, encrypted). */
+    changed: z.object({ charactersAdded: z.number().int().min(0), charactersRemoved: z.number().int().min(0) }).strict(),
+  })
+  .strict();
+export type DraftEditedV1 = z.infer<typeof draftEditedV1>;
+
+export const draftRejectedV1 = z.object({ tenantId: uuidSchema, ticketId: uuidSchema, draftId: uuidSchema, by: actor, reasonEnc: encryptedField }).strict();
+export type DraftRejectedV1 = z.infer<typeof draftRejectedV1>;
+
+export const replySentV1 = z
+  .object({ tenantId: uuidSchema, ticketId: uuidSchema, draftId: uuidSchema.nullable(), by: actor, bodyEnc: encryptedField, sentAt: z.iso.datetime({ offset: true }) })
+  .strict();
+export type ReplySentV1 = z.infer<typeof replySentV1>;
