@@ -76,7 +76,7 @@ describe('support events', () => {
   it('go to the tickets and drafts topics', () => {
     expect(topicOf('ticket.received')).toBe(Topics.TICKETS);
     expect(topicOf('reply.sent')).toBe(Topics.TICKETS);
-    for (const t of ['draft.generated', 'draft.failed', 'draft.approved', 'draft.edited', 'draft.rejected']) expect(topicOf(t)).toBe(Topics.DRAFTS);
+    for (const t of ['draft.generated', 'draft.failed', 'draft.approved', 'draft.edited', 'draft.rejected'] as const) expect(topicOf(t)).toBe(Topics.DRAFTS);
   });
 
   it('carry customer data only encrypted: a plain name, address or message is refused', () => {
