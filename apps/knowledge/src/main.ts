@@ -8,7 +8,8 @@ import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { VectorStore } from '@hotdash/platform-vector';
-import { IngestionWorker, KNOWLEDGE_UPLOAD_TYPES, KnowledgeModule } from '@hotdash/knowledge';
+import { KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES } from '@hotdash/contracts';
+import { IngestionWorker, KnowledgeModule } from '@hotdash/knowledge';
 
 const config = loadConfig();
 
@@ -17,7 +18,7 @@ export class KnowledgeAppModule {}
 
 if (require.main === module) {
   void runService('knowledge', Number(process.env.HOTDASH_KNOWLEDGE_PORT ?? 3103), async () => {
-    const app = await createHttpApp(KnowledgeAppModule, { raw: { types: KNOWLEDGE_UPLOAD_TYPES, limit: '20mb' } });
+    const app = await createHttpApp(KnowledgeAppModule, { raw: { types: KNOWLEDGE_UPLOAD_TYPES, limit: MAX_DOCUMENT_BYTES } });
     await app.get(VectorStore).ensureCollection();
     app.get(IngestionWorker).start();
     const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'knowledge' });

@@ -1,7 +1,7 @@
 import type { TenantId } from '@hotdash/contracts';
 import { ControlDatabase, TenantDatabase } from '@hotdash/platform-db';
 import { DraftingModel, DraftPrompt, DraftResult, Embedder } from '@hotdash/platform-models';
-import type { VectorStore } from '@hotdash/platform-vector';
+import { retrievePassages, type VectorStore } from '@hotdash/platform-vector';
 
 export interface TicketText {
   customerName: string | null;
@@ -39,8 +39,7 @@ export class DraftComposer {
     if (!tenant) throw new Error(`tenant ${tenantId} is not known to the control plane`);
     const [settings] = await this.db.withTenant(tenantId, (tx) => tx.$queryRaw<{ brand_voice: string; policies: string }[]>`select brand_voice, policies from tenant_settings`);
     const question = [ticket.subject, ticket.body].filter(Boolean).join('\n');
-    const embedded = await this.embedder.embed([question]);
-    const hits = await this.vectors.hybridSearch(tenantId, { text: question, vector: embedded.vectors[0]!, limit: this.passages });
+    const { hits, tokens } = await retrievePassages(tenantId, question, this.passages, { embedder: this.embedder, vectors: this.vectors });
     const policies = (settings?.policies ?? '')
       .split('\n')
       .map((p) => p.replace(/^[-*\s]+/, '').trim())
@@ -53,7 +52,7 @@ export class DraftComposer {
         passages: hits.map((h) => ({ id: h.id, title: h.title, text: h.text })),
         ticket,
       },
-      retrievalTokens: embedded.tokens,
+      retrievalTokens: tokens,
     };
   }
 

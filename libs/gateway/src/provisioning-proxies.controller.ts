@@ -1,14 +1,11 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post, Put, Res, SetMetadata } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post, Put, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { acceptInvitationBody, changePlanBody, changeRoleBody, inviteOperatorBody, offboardBody, signUpBody, suspendBody } from '@hotdash/contracts';
 import { Allow, ANONYMOUS_CALLER, Audited, CurrentOps, CurrentPrincipal, OpsPrincipal, OpsRoute, Principal, Public } from '@hotdash/platform-auth';
 import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, storedReply } from './idempotency';
 import { passThrough, sendStored, ServiceClient } from './service-client';
-
-export const PER_ADDRESS_LIMIT = 'hotdash:per-address-limit';
-/** Requests a minute one client address may make to a public route (sign-up): see RateLimitGuard. */
-export const LimitPerAddress = (perMinute: number): MethodDecorator => SetMetadata(PER_ADDRESS_LIMIT, perMinute);
+import { LimitPerAddress } from './rate-limit.guard';
 
 /** Headers a caller may send that the service reads; never a credential. */
 const passOn = (idempotencyKey?: string, correlationId?: string) => ({ 'idempotency-key': idempotencyKey, 'x-correlation-id': correlationId });

@@ -1,15 +1,18 @@
 import { createHash } from 'node:crypto';
-import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable, Logger, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply } from 'fastify';
 import { Authenticator, isOpsRoute, isPublicRoute, Principal } from '@hotdash/platform-auth';
-import { PER_ADDRESS_LIMIT } from './provisioning-proxies.controller';
 import { newId } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
 import { PlanLimits } from './plan-limits';
 import { LimitDecision, TenantRateLimiter } from './rate-limiter';
 
 const DEGRADED_LOG_EVERY_MS = 10_000;
+
+export const PER_ADDRESS_LIMIT = 'hotdash:per-address-limit';
+/** Requests a minute one client address may make to a public route (sign-up): see RateLimitGuard.publicRoute. */
+export const LimitPerAddress = (perMinute: number): MethodDecorator => SetMetadata(PER_ADDRESS_LIMIT, perMinute);
 /** Login attempts and reset requests per tenant and e-mail address per minute. */
 const PER_ACCOUNT = 10;
 

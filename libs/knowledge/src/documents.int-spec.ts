@@ -4,17 +4,15 @@
 // knowledge-base size enforced exactly under concurrency, roles, bad input, and tenant B probing
 // tenant A's documents.
 import { INestApplication, Module } from '@nestjs/common';
-import { parseTenantId, TenantId } from '@hotdash/contracts';
-import type { InternalCaller, Principal } from '@hotdash/platform-auth';
+import { KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES, parseTenantId, TenantId } from '@hotdash/contracts';
+import type { InternalCaller } from '@hotdash/platform-auth';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { Embedder } from '@hotdash/platform-models';
-import { VectorStore } from '@hotdash/platform-vector';
-import { internalAuthorization, TestWorld, waitFor } from '@hotdash/testing';
-import { KNOWLEDGE_UPLOAD_TYPES } from './documents/extract-text';
+import { retrievePassages, VectorStore } from '@hotdash/platform-vector';
+import { internalAuthorization, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
 import { DocumentDto } from './documents.service';
 import { IngestionWorker } from './ingestion/ingestion.worker';
-import { retrievePassages } from './ingestion/ingest';
 import { KnowledgeModule } from './knowledge.module';
 import { makePdf } from './testing/pdf';
 
@@ -30,8 +28,6 @@ let vectors: VectorStore;
 let a: TenantId;
 let b: TenantId;
 
-const userOf = (t: TenantId, role: Principal['role'] = 'admin'): InternalCaller => ({ kind: 'user', tenantId: t, subject: newId(), role, sessionId: newId(), scopes: ['*'], issuedAt: Date.now(), tokenId: newId() });
-
 async function call(method: string, path: string, caller: InternalCaller, body?: Uint8Array | string, contentType?: string) {
   const res = await fetch(`${base}/internal${path}`, {
     method,
@@ -44,7 +40,7 @@ async function call(method: string, path: string, caller: InternalCaller, body?:
 
 const indexed = (t: TenantId, id: string, version = 1) =>
   waitFor(`document ${id} v${version} indexed`, async () => {
-    const r = await call('GET', `/documents/${id}`, userOf(t, 'operator'));
+    const r = await call('GET', `/documents/${id}`, tenantUser(t, 'operator'));
     if (r.body?.state === 'failed') throw new Error(`failed: ${r.body.error}`);
     return r.body?.state === 'indexed' && r.body.version === version ? r.body : undefined;
   }, 60_000, 100);
@@ -55,7 +51,7 @@ async function events(t: TenantId): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  app = await createHttpApp(TestAppModule, { logger: false, raw: { types: KNOWLEDGE_UPLOAD_TYPES, limit: '20mb' } });
+  app = await createHttpApp(TestAppModule, { logger: false, raw: { types: KNOWLEDGE_UPLOAD_TYPES, limit: MAX_DOCUMENT_BYTES } });
   vectors = app.get(VectorStore);
   await vectors.ensureCollection();
   app.get(IngestionWorker).start();
@@ -75,7 +71,7 @@ afterAll(async () => {
 const md = (marker: string) => `# Returns\n\n${marker}: items may be returned within 30 days.\n\n## Shipping\n\n${marker}: orders ship within 2 business days.`;
 
 it('indexes an upload: 202 queued, then indexed at 100% with its passages searchable', async () => {
-  const r = await call('POST', '/documents?title=Policies', userOf(a, 'manager'), md('ALPHA'), 'text/markdown; charset=utf-8');
+  const r = await call('POST', '/documents?title=Policies', tenantUser(a, 'manager'), md('ALPHA'), 'text/markdown; charset=utf-8');
   expect(r.status).toBe(202);
   expect(r.body).toMatchObject({ title: 'Policies', contentType: 'text/markdown', version: 1, state: 'queued', progress: 0, bytes: Buffer.byteLength(md('ALPHA')) });
   const doc = await indexed(a, r.body!.id);
@@ -86,10 +82,10 @@ it('indexes an upload: 202 queued, then indexed at 100% with its passages search
 });
 
 it('replaces a document with a new version (another type too): indexed at once, the old passages gone', async () => {
-  const up = await call('POST', '/documents?title=Warranty', userOf(a), 'ALPHA warranty: one year on every device.', 'text/plain');
+  const up = await call('POST', '/documents?title=Warranty', tenantUser(a), 'ALPHA warranty: one year on every device.', 'text/plain');
   await indexed(a, up.body!.id);
   const pdf = makePdf([['ALPHA warranty: two years on every device, parts and labour.']]);
-  const r = await call('PUT', `/documents/${up.body!.id}`, userOf(a), pdf, 'application/pdf');
+  const r = await call('PUT', `/documents/${up.body!.id}`, tenantUser(a), pdf, 'application/pdf');
   expect(r.status).toBe(202);
   expect(r.body).toMatchObject({ version: 2, contentType: 'application/pdf', title: 'Warranty', state: 'queued' });
   await indexed(a, up.body!.id, 2);
@@ -100,17 +96,17 @@ it('replaces a document with a new version (another type too): indexed at once, 
 });
 
 it('deletes a document and its passages', async () => {
-  const up = await call('POST', '/documents?title=Temp', userOf(a), 'ALPHA temporary notice about holidays.', 'text/plain');
+  const up = await call('POST', '/documents?title=Temp', tenantUser(a), 'ALPHA temporary notice about holidays.', 'text/plain');
   await indexed(a, up.body!.id);
-  expect((await call('DELETE', `/documents/${up.body!.id}`, userOf(a))).status).toBe(204);
-  expect((await call('GET', `/documents/${up.body!.id}`, userOf(a))).status).toBe(404);
+  expect((await call('DELETE', `/documents/${up.body!.id}`, tenantUser(a))).status).toBe(204);
+  expect((await call('GET', `/documents/${up.body!.id}`, tenantUser(a))).status).toBe(404);
   expect(await vectors.deleteByDocument(a, up.body!.id)).toBe(0);
 });
 
 it('fails an unreadable document with its reason, at once', async () => {
-  const r = await call('POST', '/documents?title=Scan', userOf(a), makePdf([[]]), 'application/pdf');
+  const r = await call('POST', '/documents?title=Scan', tenantUser(a), makePdf([[]]), 'application/pdf');
   const failed = await waitFor('the scan failed', async () => {
-    const d = (await call('GET', `/documents/${r.body!.id}`, userOf(a))).body!;
+    const d = (await call('GET', `/documents/${r.body!.id}`, tenantUser(a))).body!;
     return d.state === 'failed' ? d : undefined;
   }, 30_000, 100);
   expect(failed.error).toMatch(/no text layer/);
@@ -126,7 +122,7 @@ it('holds the plan’s knowledge-base size exactly: 10 concurrent uploads with r
     await su.query(`insert into plans (code, name, monthly_ticket_quota, rate_limit_per_minute, concurrency_limit, knowledge_base_bytes) values ($1, 'KB test', 10, 100, 50, 1000)`, [plan]);
     await su.query('update tenants set plan_code = $1 where id = $2', [plan, t]);
     const doc = 'x'.repeat(300);
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => call('POST', `/documents?title=D${i}`, userOf(t), doc, 'text/plain')));
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => call('POST', `/documents?title=D${i}`, tenantUser(t), doc, 'text/plain')));
     expect(answers.filter((r) => r.status === 202)).toHaveLength(3);
     const refused = answers.filter((r) => r.status === 422);
     expect(refused).toHaveLength(7);
@@ -142,22 +138,22 @@ it('holds the plan’s knowledge-base size exactly: 10 concurrent uploads with r
 
 it('lets every role read, and only managers and admins write', async () => {
   for (const role of ['operator', 'team_lead'] as const) {
-    expect((await call('GET', '/documents', userOf(a, role))).status).toBe(200);
-    const r = await call('POST', '/documents?title=Nope', userOf(a, role), 'text', 'text/plain');
+    expect((await call('GET', '/documents', tenantUser(a, role))).status).toBe(200);
+    const r = await call('POST', '/documents?title=Nope', tenantUser(a, role), 'text', 'text/plain');
     expect([role, r.status, r.body?.code]).toEqual([role, 403, 'forbidden']);
   }
 });
 
 describe('bad input: 4xx problem+json with a stable code, nothing written', () => {
   const cases: [string, () => Promise<{ status: number; body?: { code?: string } }>, number, string][] = [
-    ['an unsupported type', () => call('POST', '/documents?title=x', userOf(a), 'x', 'application/msword'), 415, 'unsupported-media-type'],
-    ['JSON instead of a document', () => call('POST', '/documents?title=x', userOf(a), '{"content":"x"}', 'application/json'), 415, 'unsupported-media-type'],
-    ['no body', () => call('POST', '/documents?title=x', userOf(a), undefined, 'text/plain'), 400, 'empty-document'],
-    ['no title', () => call('POST', '/documents', userOf(a), 'x', 'text/plain'), 400, 'validation-failed'],
-    ['a title with a newline', () => call('POST', '/documents?title=a%0Ab', userOf(a), 'x', 'text/plain'), 400, 'validation-failed'],
-    ['an unknown query parameter', () => call('POST', '/documents?title=x&tenant=y', userOf(a), 'x', 'text/plain'), 400, 'unknown-field'],
-    ['a document over 20 MB', () => call('POST', '/documents?title=x', userOf(a), 'x'.repeat(21 * 1024 * 1024), 'text/plain'), 413, 'payload-too-large'],
-    ['an invalid id', () => call('GET', '/documents/nope', userOf(a)), 400, 'invalid-uuid'],
+    ['an unsupported type', () => call('POST', '/documents?title=x', tenantUser(a), 'x', 'application/msword'), 415, 'unsupported-media-type'],
+    ['JSON instead of a document', () => call('POST', '/documents?title=x', tenantUser(a), '{"content":"x"}', 'application/json'), 415, 'unsupported-media-type'],
+    ['no body', () => call('POST', '/documents?title=x', tenantUser(a), undefined, 'text/plain'), 400, 'empty-document'],
+    ['no title', () => call('POST', '/documents', tenantUser(a), 'x', 'text/plain'), 400, 'validation-failed'],
+    ['a title with a newline', () => call('POST', '/documents?title=a%0Ab', tenantUser(a), 'x', 'text/plain'), 400, 'validation-failed'],
+    ['an unknown query parameter', () => call('POST', '/documents?title=x&tenant=y', tenantUser(a), 'x', 'text/plain'), 400, 'unknown-field'],
+    ['a document over 20 MB', () => call('POST', '/documents?title=x', tenantUser(a), 'x'.repeat(21 * 1024 * 1024), 'text/plain'), 413, 'payload-too-large'],
+    ['an invalid id', () => call('GET', '/documents/nope', tenantUser(a)), 400, 'invalid-uuid'],
   ];
   it.each(cases)('%s', async (_l, send, status, code) => {
     const before = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from kb_documents`);
@@ -168,9 +164,9 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
 });
 
 it("as tenant B, reaches none of tenant A's documents: each is as missing as an unknown id", async () => {
-  const up = await call('POST', '/documents?title=Secret', userOf(a), 'ALPHA secret pricing sheet', 'text/plain');
+  const up = await call('POST', '/documents?title=Secret', tenantUser(a), 'ALPHA secret pricing sheet', 'text/plain');
   await indexed(a, up.body!.id);
-  const adminB = userOf(b);
+  const adminB = tenantUser(b);
   for (const id of [up.body!.id, newId()]) {
     expect((await call('GET', `/documents/${id}`, adminB)).body).toMatchObject({ status: 404, code: 'not-found' });
     expect((await call('PUT', `/documents/${id}`, adminB, 'BRAVO overwrite', 'text/plain')).status).toBe(404);
@@ -178,6 +174,6 @@ it("as tenant B, reaches none of tenant A's documents: each is as missing as an 
   }
   const listB = await call('GET', '/documents', adminB);
   expect(listB.body!.documents!.some((d) => d.id === up.body!.id)).toBe(false);
-  expect((await call('GET', `/documents/${up.body!.id}`, userOf(a))).body).toMatchObject({ state: 'indexed', version: 1, title: 'Secret' });
+  expect((await call('GET', `/documents/${up.body!.id}`, tenantUser(a))).body).toMatchObject({ state: 'indexed', version: 1, title: 'Secret' });
   expect(await vectors.countObjects(b)).toBe(0);
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { documentListQuery, documentReplaceQuery, documentUploadQuery, KnowledgeEvents, MAX_DOCUMENT_BYTES, TenantId } from '@hotdash/contracts';
+import { documentListQuery, documentReplaceQuery, documentUploadQuery, type DocumentType, KnowledgeEvents, MAX_DOCUMENT_BYTES, TenantId } from '@hotdash/contracts';
 import { actorOf, Principal } from '@hotdash/platform-auth';
 import { ControlDatabase, newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
@@ -54,9 +54,6 @@ interface Row {
 
 const COLUMNS = 'id::text, title, content_type, bytes, version, status, progress, chunk_count, error, created_at, updated_at, indexed_at';
 
-const uploadQuery = documentUploadQuery;
-const replaceQuery = documentReplaceQuery;
-const listQuery = documentListQuery;
 
 export function toDto(r: Row): DocumentDto {
   return {
@@ -94,11 +91,8 @@ export class DocumentsService {
   ) {}
 
   async upload(caller: Principal, contentType: string | undefined, body: unknown, query: unknown): Promise<DocumentDto> {
-    const { title } = parseInput(uploadQuery, query);
-    const type = documentTypeOf(contentType);
-    const bytes = this.bytesOf(body);
-    await this.statuses.assertWritable(caller.tenantId);
-    const limit = await this.planLimit(caller.tenantId);
+    const { title } = parseInput(documentUploadQuery, query);
+    const { type, bytes, limit } = await this.incoming(caller.tenantId, contentType, body);
     const id = newId();
     const row = await this.db.withTenant(caller.tenantId, async (tx) => {
       await this.checkRoom(tx, caller.tenantId, bytes.length, limit);
@@ -123,11 +117,8 @@ export class DocumentsService {
 
   /** A new version of the document (its type may change): indexed at once, the old version's passages go when the new ones are in. */
   async replace(caller: Principal, documentId: string, contentType: string | undefined, body: unknown, query: unknown): Promise<DocumentDto> {
-    const { title } = parseInput(replaceQuery, query);
-    const type = documentTypeOf(contentType);
-    const bytes = this.bytesOf(body);
-    await this.statuses.assertWritable(caller.tenantId);
-    const limit = await this.planLimit(caller.tenantId);
+    const { title } = parseInput(documentReplaceQuery, query);
+    const { type, bytes, limit } = await this.incoming(caller.tenantId, contentType, body);
     const row = await this.db.withTenant(caller.tenantId, async (tx) => {
       const [old] = await tx.$queryRaw<{ version: number; bytes: bigint; title: string }[]>`
         select version, bytes, title from kb_documents where id = ${documentId}::uuid for update`;
@@ -161,7 +152,7 @@ export class DocumentsService {
   }
 
   async list(tenantId: TenantId, query: unknown): Promise<{ documents: DocumentDto[]; next: string | null }> {
-    const q = parseInput(listQuery, query);
+    const q = parseInput(documentListQuery, query);
     const limit = q.limit ?? 50;
     const rows = await this.db.withTenant(tenantId, (tx) =>
       tx.$queryRawUnsafe<Row[]>(`select ${COLUMNS} from kb_documents where ($1::timestamptz is null or created_at < $1::timestamptz) order by created_at desc, id desc limit $2`, q.before ?? null, limit + 1),
@@ -195,6 +186,14 @@ export class DocumentsService {
       // The row is committed and knowledge.documents-stored is in the outbox: the event's consumer queues it.
       this.logger.warn(`queueing document ${job.documentId} v${job.version} failed (${(err as Error).message}); the documents-stored event will queue it`);
     }
+  }
+
+  /** An upload's type and bytes, checked, once the tenant is known to take writes; with its plan's knowledge-base size. */
+  private async incoming(tenantId: TenantId, contentType: string | undefined, body: unknown): Promise<{ type: DocumentType; bytes: Buffer; limit: number }> {
+    const type = documentTypeOf(contentType);
+    const bytes = this.bytesOf(body);
+    await this.statuses.assertWritable(tenantId);
+    return { type, bytes, limit: await this.planLimit(tenantId) };
   }
 
   private bytesOf(body: unknown): Buffer {

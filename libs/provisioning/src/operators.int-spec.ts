@@ -11,7 +11,7 @@ import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { EmlFileMailSender, MailDispatcher } from '@hotdash/platform-messaging';
-import { ANONYMOUS, internalAuthorization, opsCaller, TestWorld, waitFor } from '@hotdash/testing';
+import { ANONYMOUS, internalAuthorization, opsCaller, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 import { verifyPassword } from './use-cases/operators/operators.handler';
 import { InternalCaller, Principal, RevocationList } from '@hotdash/platform-auth';
@@ -28,9 +28,6 @@ let base: string;
 let mail: MailDispatcher;
 let a: TenantId;
 let b: TenantId;
-
-/** A user of tenant `t` with `role`, as the gateway passes one on in its internal token. */
-const userOf = (t: TenantId, role: Principal['role'] = 'admin'): InternalCaller => ({ kind: 'user', tenantId: t, subject: newId(), role, sessionId: newId(), scopes: ['*'], issuedAt: Date.now(), tokenId: newId() });
 
 /** Calls provisioning as the gateway would: for the ops team by default, or for a given caller. */
 const call = async (method: string, path: string, body?: unknown, caller: InternalCaller = opsCaller()) =>
@@ -142,7 +139,7 @@ it('refuses an expired invitation, and a token moved to another tenant', async (
 
 it("as tenant B, cannot see, change or remove tenant A's operators", async () => {
   const opA = (await (await call('POST', `/tenants/${a}/operators`, { email: 'victim@a.test', role: 'operator' })).json()) as { userId: string };
-  const adminB = userOf(b);
+  const adminB = tenantUser(b);
   const listB = (await (await call('GET', `/tenants/${b}/operators`, undefined, adminB)).json()) as { email: string }[];
   expect(listB.map((o) => o.email)).toEqual(['owner@b.test']);
   // A's operator under B's tenant: as missing as an unknown one.
@@ -170,17 +167,17 @@ it("as tenant B, cannot see, change or remove tenant A's operators", async () =>
 it('lets team leads and managers list operators, only admins change them, and no tenant user run the lifecycle', async () => {
   const userCount = async () => (await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from users`))[0]!.n;
   const before = await userCount();
-  for (const role of ['team_lead', 'manager', 'admin'] as const) expect((await call('GET', `/tenants/${a}/operators`, undefined, userOf(a, role))).status).toBe(200);
-  expect((await call('GET', `/tenants/${a}/operators`, undefined, userOf(a, 'operator'))).status).toBe(403);
+  for (const role of ['team_lead', 'manager', 'admin'] as const) expect((await call('GET', `/tenants/${a}/operators`, undefined, tenantUser(a, role))).status).toBe(200);
+  expect((await call('GET', `/tenants/${a}/operators`, undefined, tenantUser(a, 'operator'))).status).toBe(403);
   for (const role of ['operator', 'team_lead', 'manager'] as const) {
-    const res = await call('POST', `/tenants/${a}/operators`, { email: `by-${role}@a.test`, role: 'admin' }, userOf(a, role));
+    const res = await call('POST', `/tenants/${a}/operators`, { email: `by-${role}@a.test`, role: 'admin' }, tenantUser(a, role));
     expect([role, res.status]).toEqual([role, 403]);
   }
   const apiKey: InternalCaller = { kind: 'api-key', tenantId: a, subject: newId(), role: 'admin', sessionId: null, scopes: ['users:read'], issuedAt: Date.now(), tokenId: newId() };
   expect((await call('GET', `/tenants/${a}/operators`, undefined, apiKey)).status).toBe(200);
   expect((await call('POST', `/tenants/${a}/operators`, { email: 'by-key@a.test', role: 'operator' }, apiKey)).status).toBe(403);
   for (const [method, path] of [['POST', `/tenants/${a}/suspend`], ['PUT', `/tenants/${a}/plan`], ['POST', `/tenants/${a}/offboard`], ['GET', `/tenants/${a}/provisioning`]] as const) {
-    const res = await call(method, path, method === 'GET' ? undefined : { plan: 'enterprise' }, userOf(a));
+    const res = await call(method, path, method === 'GET' ? undefined : { plan: 'enterprise' }, tenantUser(a));
     expect([path, res.status]).toEqual([path, 403]);
   }
   expect((await call('GET', `/tenants/${a}/operators`, undefined, ANONYMOUS)).status).toBe(403);
@@ -216,7 +213,7 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
 it('refuses operator changes of a suspended tenant with 423', async () => {
   expect((await call('POST', `/tenants/${b}/suspend`, { reason: 'spec' })).status).toBe(200);
   try {
-    const res = await call('POST', `/tenants/${b}/operators`, { email: 'new@b.test', role: 'operator' }, userOf(b));
+    const res = await call('POST', `/tenants/${b}/operators`, { email: 'new@b.test', role: 'operator' }, tenantUser(b));
     expect(res.status).toBe(423);
     expect(await res.json()).toMatchObject({ code: 'tenant-suspended' });
   } finally {

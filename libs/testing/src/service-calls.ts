@@ -1,4 +1,6 @@
-import { ANONYMOUS_CALLER, AuthKeys, InternalCaller, TokenService } from '@hotdash/platform-auth';
+import type { TenantId } from '@hotdash/contracts';
+import { ANONYMOUS_CALLER, AuthKeys, InternalCaller, Principal, TokenService } from '@hotdash/platform-auth';
+import { newId } from '@hotdash/platform-db';
 
 let tokens: TokenService | undefined;
 
@@ -8,6 +10,11 @@ export function opsCaller(subject = 'tests'): InternalCaller {
 }
 
 export const ANONYMOUS: InternalCaller = ANONYMOUS_CALLER;
+
+/** A signed-in user of tenant `t` with `role`, as the gateway passes one on. */
+export function tenantUser(t: TenantId, role: Principal['role'] = 'admin'): InternalCaller {
+  return { kind: 'user', tenantId: t, subject: newId(), role, sessionId: newId(), scopes: ['*'], issuedAt: Date.now(), tokenId: newId() };
+}
 
 /** The Authorization header the gateway would send to `service` for `caller` (a fresh 60 s internal token, dev keys). */
 export async function internalAuthorization(service: string, caller: InternalCaller): Promise<string> {

@@ -4,14 +4,11 @@ import { extractText as extractPdfText, getDocumentProxy } from 'unpdf';
 import { DOCUMENT_TYPE_ALIASES, DOCUMENT_TYPES, type DocumentType } from '@hotdash/contracts';
 import { ProblemException } from '@hotdash/platform-http';
 
-export { DOCUMENT_TYPES, KNOWLEDGE_UPLOAD_TYPES } from '@hotdash/contracts';
-export type { DocumentType } from '@hotdash/contracts';
-const ALIASES = DOCUMENT_TYPE_ALIASES;
 
 /** A Content-Type header's media type, if the knowledge base takes it; 415 otherwise. */
 export function documentTypeOf(contentType: string | undefined): DocumentType {
   const media = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  const type = (DOCUMENT_TYPES as readonly string[]).includes(media) ? (media as DocumentType) : ALIASES[media];
+  const type = (DOCUMENT_TYPES as readonly string[]).includes(media) ? (media as DocumentType) : DOCUMENT_TYPE_ALIASES[media];
   if (!type) {
     throw new ProblemException(415, 'unsupported-media-type', 'Unsupported document type', `Send ${DOCUMENT_TYPES.join(', ')} (Content-Type); got ${media || 'none'}.`);
   }

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { loadConfig } from '@hotdash/platform-config';
 import { LocalEmbedder } from '@hotdash/platform-models';
-import { LanceDbVectorStore, VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { LanceDbVectorStore, retrievePassages, VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { makePdf } from '../testing/pdf';
-import { indexDocument, retrievePassages } from './ingest';
+import { indexDocument } from './ingest';
 
 jest.setTimeout(120_000);
 

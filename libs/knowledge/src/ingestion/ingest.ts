@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { TenantId } from '@hotdash/contracts';
 import type { Embedder } from '@hotdash/platform-models';
-import type { HybridHit, KnowledgeChunk, VectorStore } from '@hotdash/platform-vector';
+import type { KnowledgeChunk, VectorStore } from '@hotdash/platform-vector';
 import { chunkText, ChunkingOptions } from '../documents/chunking';
-import { DocumentType, extractText } from '../documents/extract-text';
+import type { DocumentType } from '@hotdash/contracts';
+import { extractText } from '../documents/extract-text';
 
 export interface DocumentToIndex {
   tenantId: TenantId;
@@ -75,19 +76,4 @@ export async function indexDocument(doc: DocumentToIndex, deps: IngestionDeps, o
   const removed = await deps.vectors.deleteByDocument(doc.tenantId, doc.documentId, { olderThanVersion: doc.version });
   await onProgress(100);
   return { chunks: passages.length, tokens, model, removed, pages };
-}
-
-export interface RetrievalDeps {
-  embedder: Embedder;
-  vectors: VectorStore;
-}
-
-/**
- * The tenant's passages best matching a question (hybrid: its words and its embedding), for the
- * drafting prompt. Only ever the tenant's own namespace: the store takes the tenant explicitly.
- */
-export async function retrievePassages(tenantId: TenantId, question: string, limit: number, deps: RetrievalDeps): Promise<{ hits: HybridHit[]; tokens: number }> {
-  const { vectors, tokens } = await deps.embedder.embed([question]);
-  const hits = await deps.vectors.hybridSearch(tenantId, { text: question, vector: vectors[0]!, limit });
-  return { hits, tokens };
 }

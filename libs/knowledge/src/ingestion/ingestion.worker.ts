@@ -1,6 +1,6 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
-import { KnowledgeEvents, parseTenantId, TenantId } from '@hotdash/contracts';
+import { type DocumentType, KnowledgeEvents, parseTenantId, TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
@@ -8,7 +8,6 @@ import { QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/p
 import { publishInTx } from '@hotdash/platform-messaging';
 import type { Embedder } from '@hotdash/platform-models';
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
-import type { DocumentType } from '../documents/extract-text';
 import { IngestionJob, KNOWLEDGE_PRODUCER } from '../documents.service';
 import { indexDocument } from './ingest';
 

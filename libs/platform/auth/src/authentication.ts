@@ -18,6 +18,15 @@ export function isPublicRoute(reflector: Reflector, ctx: ExecutionContext): bool
   return ctx.getClass() === HealthController || reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [ctx.getHandler(), ctx.getClass()]) === true;
 }
 
+/** A parameter decorator giving the credential a guard put on the request under `key` (401 when there is none). */
+export function credentialOf<T>(key: 'principal' | 'ops' | 'caller'): () => ParameterDecorator {
+  return createParamDecorator((_: unknown, ctx: ExecutionContext): T => {
+    const value = ctx.switchToHttp().getRequest<Record<string, T | undefined>>()[key];
+    if (!value) throw new AuthError('missing-credentials');
+    return value;
+  });
+}
+
 export const OPS_ROUTE = 'hotdash:ops-route';
 /**
  * A route of the platform's ops team: only a platform operator's token (audience hotdash-ops) is
@@ -35,11 +44,7 @@ export abstract class PlatformOperatorCheck {
 }
 
 /** The request's platform operator, set by AuthGuard on ops routes. */
-export const CurrentOps = createParamDecorator((_: unknown, ctx: ExecutionContext): OpsPrincipal => {
-  const p = ctx.switchToHttp().getRequest<{ ops?: OpsPrincipal }>().ops;
-  if (!p) throw new AuthError('missing-credentials');
-  return p;
-});
+export const CurrentOps = credentialOf<OpsPrincipal>('ops');
 
 /** Looks an API key up (by its hash, on its tenant's shard): the principal it acts as, or undefined when it is unknown, revoked or expired. */
 export abstract class ApiKeyVerifier {
@@ -52,11 +57,7 @@ export abstract class RevocationFallback {
 }
 
 /** The request's principal, set by AuthGuard from the credential alone. */
-export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
-  const p = ctx.switchToHttp().getRequest<{ principal?: Principal }>().principal;
-  if (!p) throw new AuthError('missing-credentials');
-  return p;
-});
+export const CurrentPrincipal = credentialOf<Principal>('principal');
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
 

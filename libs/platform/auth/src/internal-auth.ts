@@ -1,8 +1,7 @@
-import { CanActivate, createParamDecorator, DynamicModule, ExecutionContext, Inject, Injectable, Module, SetMetadata } from '@nestjs/common';
+import { CanActivate, DynamicModule, ExecutionContext, Inject, Injectable, Module, SetMetadata } from '@nestjs/common';
 import { ProblemException } from '@hotdash/platform-http';
-import { AuthError } from './errors';
 import { Reflector } from '@nestjs/core';
-import { bearerToken, isPublicRoute, TenantContextInterceptor } from './authentication';
+import { bearerToken, credentialOf, isPublicRoute, TenantContextInterceptor } from './authentication';
 import { AuthKeys } from './keys';
 import { authorize } from './permissions';
 import { InternalCaller, Principal, TokenService } from './tokens';
@@ -19,11 +18,7 @@ export const CALLERS = 'hotdash:callers';
 export const CallableBy = (...kinds: CallerKind[]): MethodDecorator & ClassDecorator => SetMetadata(CALLERS, kinds);
 
 /** The request's caller, set by InternalAuthGuard. */
-export const CurrentCaller = createParamDecorator((_: unknown, ctx: ExecutionContext): InternalCaller => {
-  const c = ctx.switchToHttp().getRequest<{ caller?: InternalCaller }>().caller;
-  if (!c) throw new AuthError('missing-credentials');
-  return c;
-});
+export const CurrentCaller = credentialOf<InternalCaller>('caller');
 
 /**
  * A service behind the gateway accepts a call only with an internal token minted by the gateway for

@@ -9,7 +9,7 @@ export interface HttpAppOptions {
   bodyLimit?: string;
   logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose')[];
   /** Media types taken as raw bytes (the handler gets a Buffer), with their own size limit (uploads). */
-  raw?: { types: readonly string[]; limit: string };
+  raw?: { types: readonly string[]; limit: string | number };
 }
 
 /** A Nest HTTP app with the platform's conventions: JSON bodies with a size limit, problem+json errors. */

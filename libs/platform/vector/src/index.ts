@@ -2,3 +2,4 @@ export * from './errors';
 export * from './vector-store';
 export * from './weaviate-vector-store';
 export * from './lancedb-vector-store';
+export * from './retrieval';

@@ -99,10 +99,9 @@ export class LanceDbVectorStore extends VectorStore {
     const t = await this.table(table, tenantId, 'upsertChunks');
     const rows = valid.map((c) => ({ id: c.id, documentId: c.documentId, chunkIndex: c.chunkIndex, text: c.text, title: c.title, sourceVersion: c.sourceVersion, vector: c.vector as number[] }));
     await this.guard('upsertChunks', () => t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows));
-    if (!this.indexed.has(table)) {
-      // Rows written after the index are still searched (unindexed rows are scanned), so it is made once.
-      const indices = await t.listIndices();
-      if (!indices.some((i) => i.columns.includes('text'))) await this.guard('upsertChunks', () => t.createIndex('text', { config: lancedb.Index.fts() }));
+    // Rows written after the index are still searched (unindexed rows are scanned), so it is made once.
+    if (!(await this.hasTextIndex(table, t))) {
+      await this.guard('upsertChunks', () => t.createIndex('text', { config: lancedb.Index.fts() }));
       this.indexed.add(table);
     }
   }
@@ -142,7 +141,7 @@ export class LanceDbVectorStore extends VectorStore {
     const t = await this.table(table, tenantId, 'hybridSearch');
     const words = query.text.trim();
     // No words to match, or nothing written yet (no full-text index): the vector ranking alone.
-    if (words === '' || !(await t.listIndices()).some((i) => i.columns.includes('text'))) {
+    if (words === '' || !(await this.hasTextIndex(table, t))) {
       return (await this.search(tenantId, query.vector, query.limit)).map(({ distance, ...h }) => ({ ...h, score: 1 - distance / 2 }));
     }
     const reranker = await lancedb.rerankers.RRFReranker.create();
@@ -183,6 +182,14 @@ export class LanceDbVectorStore extends VectorStore {
       if (/not found|does not exist/i.test((err as Error).message)) throw new VectorTenantNotFoundError(tenantId, operation, undefined, 'no table for this tenant');
       throw new VectorStoreRequestError(operation, undefined, (err as Error).message);
     }
+  }
+
+  /** Whether the table's full-text index exists; once seen, remembered (it is never dropped while the table lives). */
+  private async hasTextIndex(table: string, t: lancedb.Table): Promise<boolean> {
+    if (this.indexed.has(table)) return true;
+    if (!(await t.listIndices()).some((i) => i.columns.includes('text'))) return false;
+    this.indexed.add(table);
+    return true;
   }
 
   private async guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {

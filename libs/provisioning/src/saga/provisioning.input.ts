@@ -25,7 +25,6 @@ export interface SealedInput {
 }
 
 /** A tenant's login name: 3–64 lower-case letters, digits and dashes (the control plane checks the same). */
-export { TENANT_SLUG } from '@hotdash/contracts';
 
 /** A slug from the tenant's name, made unique by the random end of its id (UUIDv7's last 6 hex digits). */
 export function slugFor(name: string, tenantId: string): string {

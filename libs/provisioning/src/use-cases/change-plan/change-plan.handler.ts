@@ -15,7 +15,6 @@ async function limitsOf(tx: ControlTx, plan: string): Promise<TenantLimits> {
 }
 import { PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
 
-export { changePlanBody } from '@hotdash/contracts';
 
 /** Changes an active or suspended tenant's plan; its limits change at once (tenant.plan-changed). */
 @Injectable()

@@ -6,7 +6,6 @@ import { publishInTx } from '@hotdash/platform-messaging';
 import { TenantDto, TenantsRepository } from '../../tenants.repository';
 import { PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
 
-export { suspendBody } from '@hotdash/contracts';
 
 /**
  * Suspends an active tenant (writes refused, reads allowed, consumers skip its new work) or

@@ -1,4 +1,4 @@
-import { signUpBody as createTenantBody } from '@hotdash/contracts';
+import { signUpBody } from '@hotdash/contracts';
 import { parseInput, ProblemException } from '@hotdash/platform-http';
 import type { SignUp } from '../../saga/start-provisioning';
 
@@ -14,7 +14,7 @@ export class CreateTenantCommand {
 
   /** Validates an HTTP body (400 problem+json on failure) and who asked. */
   static create(body: unknown, actorId: string, correlationId: string, idempotencyKey?: string): CreateTenantCommand {
-    const parsed = parseInput(createTenantBody, body, (path) => CODES[path] ?? (path.startsWith('model') ? 'invalid-model' : undefined));
+    const parsed = parseInput(signUpBody, body, (path) => CODES[path] ?? (path.startsWith('model') ? 'invalid-model' : undefined));
     if (parsed.dedicatedShard && parsed.plan !== 'enterprise')
       throw new ProblemException(400, 'dedicated-requires-enterprise', 'Dedicated shard needs the Enterprise plan', 'Only Enterprise tenants may ask for a dedicated database.');
     return new CreateTenantCommand(

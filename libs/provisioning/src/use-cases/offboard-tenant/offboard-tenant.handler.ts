@@ -5,7 +5,6 @@ import { SagaEngine } from '@hotdash/platform-jobs';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { OFFBOARDING_SAGA, OffboardTenantInput } from '../../saga/offboarding.saga';
 
-export { offboardBody } from '@hotdash/contracts';
 
 export interface OffboardingAccepted {
   sagaId: string;

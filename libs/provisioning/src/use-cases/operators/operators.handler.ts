@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { acceptInvitationBody as acceptBody, changeRoleBody, inviteOperatorBody as inviteBody, OperatorEvents, OperatorRole, parseTenantId, TenantId } from '@hotdash/contracts';
+import { acceptInvitationBody, changeRoleBody, inviteOperatorBody, OperatorEvents, OperatorRole, parseTenantId, TenantId } from '@hotdash/contracts';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
@@ -8,8 +8,6 @@ import { emailHash, hashPassword, RevocationList, tokenHash } from '@hotdash/pla
 import { INVITATION_TTL_MS, invitationMail, newInvitationToken, PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
 
 export { hashPassword, verifyPassword } from '@hotdash/platform-auth';
-
-export { inviteOperatorBody as inviteBody, acceptInvitationBody as acceptBody, changeRoleBody } from '@hotdash/contracts';
 
 const codes = (path: string): string | undefined => (path === 'role' ? 'invalid-role' : path === 'email' ? 'invalid-email' : path === 'password' ? 'weak-password' : undefined);
 
@@ -45,7 +43,7 @@ export class OperatorsHandler {
   }
 
   async invite(id: string, body: unknown, actorId: string): Promise<OperatorDto & { expiresAt: string }> {
-    const input = parseInput(inviteBody, body, codes);
+    const input = parseInput(inviteOperatorBody, body, codes);
     const { tenantId, name } = await this.writable(id);
     const hash = emailHash(tenantId, input.email);
     const emailEnc = await this.cipher.encrypt(tenantId, 'users.email', input.email);
@@ -72,7 +70,7 @@ export class OperatorsHandler {
 
   /** Accepts an invitation: sets the password and activates the operator. The token works once, before it expires. */
   async accept(body: unknown): Promise<{ tenantId: string; userId: string }> {
-    const input = parseInput(acceptBody, body, codes);
+    const input = parseInput(acceptInvitationBody, body, codes);
     const invalid = () => new ProblemException(404, 'invitation-not-found', 'Invitation not found', 'This invitation link is not valid; ask your administrator for a new one.');
     const dot = input.token.indexOf('.');
     let tenantId: TenantId;
