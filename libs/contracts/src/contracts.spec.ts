@@ -76,7 +76,7 @@ describe('support events', () => {
   it('go to the tickets and drafts topics', () => {
     expect(topicOf('ticket.received')).toBe(Topics.TICKETS);
     expect(topicOf('reply.sent')).toBe(Topics.TICKETS);
-    for (const t of ['draft.generated', 'draft.failed', 'draft.approved', 'draft.edited', 'draft.rejected'] as const) expect(topicOf(t)).toBe(Topics.DRAFTS);
+    for (const t of ['draft.requested', 'draft.generated', 'draft.failed', 'draft.approved', 'draft.edited', 'draft.rejected'] as const) expect(topicOf(t)).toBe(Topics.DRAFTS);
   });
 
   it('carry customer data only encrypted: a plain name, address or message is refused', () => {
@@ -103,5 +103,22 @@ describe('support events', () => {
     expect(schema.safeParse(draft).success).toBe(true);
     expect(schema.safeParse({ ...draft, bodyEnc: 'Hello Dana' }).success).toBe(false);
     expect(schema.safeParse({ ...draft, attempt: 0 }).success).toBe(false);
+  });
+
+  it('ask for a regenerated draft with the ticket encrypted, from the second attempt on', () => {
+    const schema = payloadSchemaOf('draft.requested', 1)!;
+    const request = {
+      tenantId: ticket.tenantId,
+      ticketId: ticket.ticketId,
+      draftId: '01a2233e-13de-71a6-af01-2c9e62e66eb8',
+      attempt: 2,
+      by: 'user:01a2233e-13de-71a6-af01-2c9e62e66eb7',
+      customerNameEnc: ticket.customerNameEnc,
+      subjectEnc: null,
+      bodyEnc: ticket.bodyEnc,
+    };
+    expect(schema.safeParse(request).success).toBe(true);
+    expect(schema.safeParse({ ...request, attempt: 1 }).success).toBe(false);
+    expect(schema.safeParse({ ...request, bodyEnc: 'Where is my refund?' }).success).toBe(false);
   });
 });

@@ -60,6 +60,8 @@ import {
   DraftGeneratedV1,
   draftGeneratedV1,
   DraftRejectedV1,
+  DraftRequestedV1,
+  draftRequestedV1,
   draftRejectedV1,
   ReplySentV1,
   replySentV1,
@@ -87,6 +89,7 @@ export interface EventPayloads {
   [KnowledgeEvents.DOCUMENT_REMOVED]: KnowledgeDocumentRemovedV1;
   [TicketEvents.RECEIVED]: TicketReceivedV1;
   [TicketEvents.REPLY_SENT]: ReplySentV1;
+  [DraftEvents.REQUESTED]: DraftRequestedV1;
   [DraftEvents.GENERATED]: DraftGeneratedV1;
   [DraftEvents.FAILED]: DraftFailedV1;
   [DraftEvents.APPROVED]: DraftApprovedV1;
@@ -134,6 +137,7 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [KnowledgeEvents.DOCUMENT_REMOVED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentRemovedV1 } },
   [TicketEvents.RECEIVED]: { topic: Topics.TICKETS, current: 1, versions: { 1: ticketReceivedV1 } },
   [TicketEvents.REPLY_SENT]: { topic: Topics.TICKETS, current: 1, versions: { 1: replySentV1 } },
+  [DraftEvents.REQUESTED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftRequestedV1 } },
   [DraftEvents.GENERATED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftGeneratedV1 } },
   [DraftEvents.FAILED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftFailedV1 } },
   [DraftEvents.APPROVED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftApprovedV1 } },

@@ -13,6 +13,8 @@ export const TicketEvents = {
 } as const;
 
 export const DraftEvents = {
+  /** An operator asked for a new draft of a ticket (after a rejection, or a failed draft). Consumed by: ai-drafting. */
+  REQUESTED: 'draft.requested',
   /** The model wrote a draft for a ticket. Consumed by: drafts (the approval queue), quota (model tokens), audit. */
   GENERATED: 'draft.generated',
   /** No draft could be written (retries exhausted, or refused); the ticket stays in the queue for a manual reply. */
@@ -21,6 +23,22 @@ export const DraftEvents = {
   /** Approved after the operator changed it; the change is kept with the draft. */
   EDITED: 'draft.edited',
   REJECTED: 'draft.rejected',
+} as const;
+
+/**
+ * The field names the support workflow's values are encrypted under (FieldCipher binds them as
+ * additional data): a ticket's values carry the same token in the drafts service's rows and in
+ * events, so every service that reads them must use these names.
+ */
+export const SupportFields = {
+  CUSTOMER_NAME: 'tickets.customer_name',
+  CUSTOMER_EMAIL: 'tickets.customer_email',
+  SUBJECT: 'tickets.subject',
+  BODY: 'tickets.body',
+  DRAFT_BODY: 'drafts.body',
+  EDITED_BODY: 'drafts.edited_body',
+  REJECT_REASON: 'drafts.reject_reason',
+  REPLY_BODY: 'replies.body',
 } as const;
 
 /** A value encrypted with the tenant's data key: a FieldCipher token `v1.<iv>.<ciphertext+tag>` (base64url). */
@@ -47,6 +65,22 @@ export const ticketReceivedV1 = z
   })
   .strict();
 export type TicketReceivedV1 = z.infer<typeof ticketReceivedV1>;
+
+export const draftRequestedV1 = z
+  .object({
+    tenantId: uuidSchema,
+    ticketId: uuidSchema,
+    /** The id the new draft will have (allocated by the drafts service). */
+    draftId: uuidSchema,
+    /** 2 for the first regeneration, and so on (1 is the draft ticket.received asks for). */
+    attempt: z.number().int().min(2),
+    by: actor,
+    customerNameEnc: encryptedField,
+    subjectEnc: encryptedField.nullable(),
+    bodyEnc: encryptedField,
+  })
+  .strict();
+export type DraftRequestedV1 = z.infer<typeof draftRequestedV1>;
 
 export const draftCitation = z.object({ chunkId: uuidSchema, documentId: z.string().min(1).max(200), title: z.string().max(500) }).strict();
 
