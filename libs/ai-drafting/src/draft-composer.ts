@@ -9,9 +9,18 @@ export interface TicketText {
   body: string;
 }
 
+/** A passage the draft cites, as the draft.generated event names it. */
+export interface CitedPassage {
+  chunkId: string;
+  documentId: string;
+  title: string;
+}
+
 export interface ComposedDraft {
   prompt: DraftPrompt;
   result: DraftResult;
+  /** The passages the model cited, in the order it cited them. */
+  cited: CitedPassage[];
   /** Tokens the embedder billed for the retrieval query (metered with the model's). */
   retrievalTokens: number;
 }
@@ -34,7 +43,7 @@ export class DraftComposer {
     private readonly passages = 5,
   ) {}
 
-  async prompt(tenantId: TenantId, ticket: TicketText): Promise<{ prompt: DraftPrompt; retrievalTokens: number }> {
+  async prompt(tenantId: TenantId, ticket: TicketText): Promise<{ prompt: DraftPrompt; retrievalTokens: number; sources: Map<string, CitedPassage> }> {
     const [tenant] = await this.control.client.$queryRaw<{ name: string }[]>`select name from tenants where id = ${tenantId}::uuid`;
     if (!tenant) throw new Error(`tenant ${tenantId} is not known to the control plane`);
     const [settings] = await this.db.withTenant(tenantId, (tx) => tx.$queryRaw<{ brand_voice: string; policies: string }[]>`select brand_voice, policies from tenant_settings`);
@@ -53,11 +62,14 @@ export class DraftComposer {
         ticket,
       },
       retrievalTokens: tokens,
+      sources: new Map(hits.map((h) => [h.id, { chunkId: h.id, documentId: h.documentId, title: h.title }])),
     };
   }
 
   async compose(tenantId: TenantId, ticket: TicketText, model: DraftingModel): Promise<ComposedDraft> {
-    const { prompt, retrievalTokens } = await this.prompt(tenantId, ticket);
-    return { prompt, result: await model.draft(prompt), retrievalTokens };
+    const { prompt, retrievalTokens, sources } = await this.prompt(tenantId, ticket);
+    const result = await model.draft(prompt);
+    const cited = result.citations.flatMap((id) => sources.get(id) ?? []);
+    return { prompt, result, cited, retrievalTokens };
   }
 }

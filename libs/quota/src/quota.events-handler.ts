@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { AccessEvents, AccessRecordedV1, Envelope, KnowledgeDocumentIndexedV1, KnowledgeDocumentRemovedV1, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV1, DraftEvents, DraftGeneratedV1, Envelope, KnowledgeDocumentIndexedV1, KnowledgeDocumentRemovedV1, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { QuotaService } from './quota.service';
 
@@ -33,5 +33,13 @@ export class QuotaEventsHandler {
   async onDocumentIndexed(@Payload() event: Envelope<typeof KnowledgeEvents.DOCUMENT_INDEXED, KnowledgeDocumentIndexedV1>, @Ctx() ctx: EventContext): Promise<void> {
     if (event.payload.tokens === 0) return;
     await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'model_tokens', event.payload.tokens, new Date(event.occurredAt), event.id, event.correlationId);
+  }
+
+  /** The drafting model's tokens for a draft, the retrieval query's embedding included (the offline drafter reports words). */
+  @EventPattern(DraftEvents.GENERATED)
+  async onDraftGenerated(@Payload() event: Envelope<typeof DraftEvents.GENERATED, DraftGeneratedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    const tokens = event.payload.usage.promptTokens + event.payload.usage.completionTokens;
+    if (tokens === 0) return;
+    await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'model_tokens', tokens, new Date(event.occurredAt), event.id, event.correlationId);
   }
 }

@@ -7,6 +7,8 @@ export enum QueueName {
   SAGA_STEPS = 'hotdash-saga-steps',
   /** Knowledge-base ingestion: one job per document version (libs/knowledge). */
   KNOWLEDGE_INGESTION = 'hotdash-knowledge-ingestion',
+  /** Model calls: one job per draft of a ticket (libs/ai-drafting). */
+  AI_DRAFTING = 'hotdash-ai-drafting',
 }
 
 /** BullMQ connection options for the configured Redis (workers need maxRetriesPerRequest: null). */

@@ -1,0 +1,63 @@
+import type { JobsOptions, Queue } from 'bullmq';
+
+/** The producer name on the events the ai-drafting service publishes. */
+export const AI_DRAFTING_PRODUCER = 'ai-drafting';
+
+/**
+ * One model call: a draft of a ticket (BullMQ queue hotdash-ai-drafting). The ticket's values stay
+ * encrypted with the tenant's data key, in Redis as on Kafka; the worker decrypts them in memory.
+ */
+export interface DraftingJob {
+  tenantId: string;
+  ticketId: string;
+  /** The id the draft gets (ticket.received: allocated when queued; draft.requested: the drafts service's). */
+  draftId: string;
+  /** 1 for the ticket's first draft, then one more per regeneration. */
+  attempt: number;
+  customerNameEnc: string;
+  subjectEnc: string | null;
+  bodyEnc: string;
+  /** The causing event's correlation id and its own id (the draft's events carry them on). */
+  correlationId: string;
+  causationId: string;
+}
+
+export interface DraftingQueueOptions {
+  /** Tries per draft before draft.failed. Default 3. */
+  attempts?: number;
+  /** First retry delay in ms, doubling each try. Default 2 000. */
+  backoffMs?: number;
+}
+
+/**
+ * Queues drafting jobs. The job id is the draft's place in the ticket's history
+ * (`<ticketId>-a<attempt>`), so an event delivered twice queues one job.
+ */
+export class DraftingQueue {
+  private readonly jobOptions: JobsOptions;
+
+  constructor(
+    readonly queue: Queue<DraftingJob>,
+    options: DraftingQueueOptions = {},
+  ) {
+    this.jobOptions = {
+      attempts: options.attempts ?? 3,
+      backoff: { type: 'exponential', delay: options.backoffMs ?? 2_000 },
+      removeOnComplete: 1_000,
+      removeOnFail: 5_000,
+    };
+  }
+
+  static jobId(ticketId: string, attempt: number): string {
+    return `${ticketId}-a${attempt}`;
+  }
+
+  /** Queues the draft; throws when Redis does not take it (the event is then retried). */
+  async enqueue(job: DraftingJob): Promise<void> {
+    await this.queue.add('draft', job, { ...this.jobOptions, jobId: DraftingQueue.jobId(job.ticketId, job.attempt) });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,211 @@
+import { Job, UnrecoverableError, Worker } from 'bullmq';
+import type Redis from 'ioredis';
+import { DraftEvents, parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
+import type { PlatformConfig } from '@hotdash/platform-config';
+import { CryptoError, FieldCipher, TenantKeyDestroyedError } from '@hotdash/platform-crypto';
+import { ControlDatabase, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
+import { QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { publishInTx } from '@hotdash/platform-messaging';
+import { DraftingModel, Embedder, ModelError, OfflineDrafter, OpenAiChatModel, OpenAiHttpOptions } from '@hotdash/platform-models';
+import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
+import { DraftComposer, TicketText } from './draft-composer';
+import { AI_DRAFTING_PRODUCER, DraftingJob } from './drafting.job';
+
+/** The field a tenant's own model API key is encrypted under (written by provisioning). */
+export const MODEL_API_KEY_FIELD = 'model_configs.api_key';
+
+/**
+ * The platform's drafting model from the environment: HOTDASH_DRAFTING_MODEL=offline (default:
+ * extractive, no network) or openai (HOTDASH_OPENAI_BASE_URL, HOTDASH_OPENAI_API_KEY,
+ * HOTDASH_CHAT_MODEL). Tenants in model mode 'platform' draft with it.
+ */
+export function draftingModelFromEnv(env: NodeJS.ProcessEnv = process.env): DraftingModel {
+  const kind = env.HOTDASH_DRAFTING_MODEL ?? 'offline';
+  if (kind === 'offline') return new OfflineDrafter();
+  if (kind !== 'openai') throw new Error(`HOTDASH_DRAFTING_MODEL must be offline or openai, got ${kind}`);
+  return new OpenAiChatModel({
+    baseUrl: env.HOTDASH_OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
+    apiKey: env.HOTDASH_OPENAI_API_KEY ?? '',
+    model: env.HOTDASH_CHAT_MODEL ?? 'gpt-4o-mini',
+  });
+}
+
+export interface DraftingWorkerDeps {
+  config: PlatformConfig;
+  db: TenantDatabase;
+  control: ControlDatabase;
+  cipher: FieldCipher;
+  /** Must be the knowledge service's embedder: the query vector is compared with its chunks'. */
+  embedder: Embedder;
+  vectors: VectorStore;
+  /** For the per-tenant caps. */
+  redis: Redis;
+}
+
+export interface DraftingWorkerOptions {
+  /** Jobs this process runs at once. Default 4. */
+  concurrency?: number;
+  /** Jobs of one tenant running at once across every worker (DESIGN.md §5). Default 4. */
+  perTenant?: number;
+  /** The model of tenants in mode 'platform'. Default: draftingModelFromEnv(). */
+  platformModel?: DraftingModel;
+  /** Time limit and in-call retries of requests to tenants' own models (the job's tries come on top). Default: 1 retry. */
+  ownModelHttp?: Pick<OpenAiHttpOptions, 'timeoutMs' | 'maxRetries' | 'backoffMs'>;
+  /** BullMQ key prefix (specs isolate their queue with it). */
+  prefix?: string;
+  log?: (message: string) => void;
+}
+
+interface ModelConfigRow {
+  mode: 'platform' | 'own';
+  model: string;
+  base_url: string | null;
+  api_key_enc: string | null;
+}
+
+/** Why a draft could not be written: a stable code and a reason fit for the operator (never ticket text). */
+interface Failure {
+  code: string;
+  reason: string;
+  retryable: boolean;
+}
+
+const MODEL_REASONS: Record<ModelError['code'], string> = {
+  'model-unavailable': 'the model provider could not be reached or kept failing',
+  'model-timeout': 'the model provider did not answer in time',
+  'model-auth-failed': 'the model provider refused the API key; check the model settings',
+  'model-rate-limited': 'the model provider kept rate limiting the requests',
+  'model-refused': 'the model provider refused the request',
+  'model-bad-answer': 'the model provider gave an answer that could not be used',
+};
+
+/**
+ * Writes drafts (BullMQ, queue hotdash-ai-drafting): decrypts the ticket in memory, picks the
+ * tenant's model (the platform's, or the tenant's own OpenAI-compatible endpoint with its key),
+ * composes the draft from the tenant's own settings and passages (DraftComposer), and publishes
+ * draft.generated — the body encrypted with the tenant's data key, the cited passages, the model
+ * and the tokens (retrieval embedding included) — from the tenant's shard. A non-retryable error,
+ * or the last try failing, publishes draft.failed instead (the ticket stays for a manual reply). A
+ * tenant that is gone is skipped. Each tenant runs at most `perTenant` jobs at once. Nothing of the
+ * ticket or the draft is logged or kept in the job's failure reason.
+ */
+export class DraftingWorker {
+  private worker: Worker<DraftingJob> | undefined;
+  private readonly limiter: TenantConcurrencyLimiter;
+  private readonly composer: DraftComposer;
+  private readonly platformModel: DraftingModel;
+
+  constructor(
+    private readonly deps: DraftingWorkerDeps,
+    private readonly options: DraftingWorkerOptions = {},
+  ) {
+    this.limiter = new TenantConcurrencyLimiter(deps.redis, QueueName.AI_DRAFTING, { cap: options.perTenant ?? 4, leaseMs: 5 * 60_000 });
+    this.composer = new DraftComposer(deps.db, deps.control, deps.embedder, deps.vectors);
+    this.platformModel = options.platformModel ?? draftingModelFromEnv();
+  }
+
+  start(): void {
+    if (this.worker) return;
+    this.worker = new Worker<DraftingJob>(QueueName.AI_DRAFTING, this.limiter.wrap((job) => this.process(job)), {
+      connection: redisConnection(this.deps.config),
+      concurrency: this.options.concurrency ?? 4,
+      ...(this.options.prefix ? { prefix: this.options.prefix } : {}),
+    });
+    this.worker.on('error', (err) => this.options.log?.(`[ai-drafting] worker: ${err.name}`));
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    this.worker = undefined;
+  }
+
+  async process(job: Job<DraftingJob>): Promise<'generated' | 'tenant-gone'> {
+    const data = job.data;
+    const tenantId = parseTenantId(data.tenantId);
+    try {
+      const model = await this.modelOf(tenantId);
+      const draft = await this.composer.compose(tenantId, await this.ticketOf(tenantId, data), model);
+      const bodyEnc = await this.deps.cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, draft.result.text);
+      const tokens = (n: number) => Math.max(0, Math.round(n));
+      await this.deps.db.withTenant(tenantId, (tx) =>
+        publishInTx(
+          tx,
+          DraftEvents.GENERATED,
+          {
+            tenantId,
+            ticketId: data.ticketId,
+            draftId: data.draftId,
+            attempt: data.attempt,
+            bodyEnc,
+            citations: draft.cited.slice(0, 50).map((c) => ({ ...c, title: c.title.slice(0, 500) })),
+            model: draft.result.model.slice(0, 200) || model.model,
+            usage: { promptTokens: tokens(draft.result.usage.promptTokens + draft.retrievalTokens), completionTokens: tokens(draft.result.usage.completionTokens) },
+          },
+          this.meta(tenantId, data),
+        ),
+      );
+      return 'generated';
+    } catch (err) {
+      if (gone(err)) return 'tenant-gone';
+      const failure = failureOf(err);
+      const tries = job.opts.attempts ?? 1;
+      this.options.log?.(`[ai-drafting] draft ${data.draftId} of tenant ${tenantId}, try ${job.attemptsMade + 1}/${tries}: ${failure.code} (${(err as Error)?.name})`);
+      // The job's failure reason is kept in Redis: the safe reason, never the error's own message.
+      if (failure.retryable && job.attemptsMade + 1 < tries) throw new Error(`${failure.code}: ${failure.reason}`);
+      try {
+        await this.fail(tenantId, data, failure);
+      } catch (e) {
+        if (gone(e)) return 'tenant-gone';
+        throw e;
+      }
+      throw new UnrecoverableError(`${failure.code}: ${failure.reason}`);
+    }
+  }
+
+  private async modelOf(tenantId: TenantId): Promise<DraftingModel> {
+    const [row] = await this.deps.db.withTenant(tenantId, (tx) => tx.$queryRaw<ModelConfigRow[]>`select mode, model, base_url, api_key_enc from model_configs`);
+    if (!row || row.mode === 'platform' || !row.api_key_enc) return this.platformModel;
+    const apiKey = await this.deps.cipher.decrypt(tenantId, MODEL_API_KEY_FIELD, row.api_key_enc);
+    return new OpenAiChatModel({ maxRetries: 1, ...this.options.ownModelHttp, baseUrl: row.base_url ?? 'https://api.openai.com/v1', apiKey, model: row.model });
+  }
+
+  private async ticketOf(tenantId: TenantId, data: DraftingJob): Promise<TicketText> {
+    const { cipher } = this.deps;
+    return {
+      customerName: await cipher.decrypt(tenantId, SupportFields.CUSTOMER_NAME, data.customerNameEnc),
+      subject: data.subjectEnc === null ? null : await cipher.decrypt(tenantId, SupportFields.SUBJECT, data.subjectEnc),
+      body: await cipher.decrypt(tenantId, SupportFields.BODY, data.bodyEnc),
+    };
+  }
+
+  private meta(tenantId: TenantId, data: DraftingJob) {
+    return { tenantId, producer: AI_DRAFTING_PRODUCER, correlationId: data.correlationId, causationId: data.causationId };
+  }
+
+  private async fail(tenantId: TenantId, data: DraftingJob, failure: Failure): Promise<void> {
+    await this.deps.db.withTenant(tenantId, (tx) =>
+      publishInTx(
+        tx,
+        DraftEvents.FAILED,
+        { tenantId, ticketId: data.ticketId, draftId: data.draftId, attempt: data.attempt, code: failure.code, reason: failure.reason },
+        this.meta(tenantId, data),
+      ),
+    );
+  }
+}
+
+/** The tenant is gone (offboarded, provisioning undone) or its data key shredded: nothing to draft for. */
+function gone(err: unknown): boolean {
+  return err instanceof TenantNotPlacedError || err instanceof TenantKeyDestroyedError;
+}
+
+function failureOf(err: unknown): Failure {
+  if (err instanceof ModelError) return { code: err.code, reason: MODEL_REASONS[err.code], retryable: err.retryable };
+  if (err instanceof VectorTenantNotFoundError) {
+    return { code: err.code, reason: 'the tenant has no knowledge-base namespace; ask the platform team to repair the tenant', retryable: false };
+  }
+  if (err instanceof CryptoError) {
+    return { code: err.code, reason: 'the ticket or the model key could not be decrypted with the tenant data key', retryable: false };
+  }
+  return { code: 'drafting-failed', reason: `drafting failed on every try (${err instanceof Error ? err.name : 'unknown error'})`, retryable: true };
+}
