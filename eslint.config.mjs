@@ -26,6 +26,7 @@ export default [
             { sourceTag: 'scope:identity', onlyDependOnLibsWithTags: ['scope:identity', 'scope:shared'] },
             { sourceTag: 'scope:quota', onlyDependOnLibsWithTags: ['scope:quota', 'scope:shared'] },
             { sourceTag: 'scope:knowledge', onlyDependOnLibsWithTags: ['scope:knowledge', 'scope:shared'] },
+            { sourceTag: 'scope:drafts', onlyDependOnLibsWithTags: ['scope:drafts', 'scope:shared'] },
             { sourceTag: 'scope:ai-drafting', onlyDependOnLibsWithTags: ['scope:ai-drafting', 'scope:shared'] },
             { sourceTag: 'scope:gateway', onlyDependOnLibsWithTags: ['scope:gateway', 'scope:identity', 'scope:shared'] },
           ],
@@ -35,7 +36,7 @@ export default [
   },
   {
     // No raw Kafka client outside the messaging library; no raw pg outside the db library.
-    files: ['apps/**/*.ts', 'libs/provisioning/**/*.ts', 'libs/audit/**/*.ts', 'libs/identity/**/*.ts', 'libs/quota/**/*.ts', 'libs/knowledge/**/*.ts', 'libs/ai-drafting/**/*.ts', 'libs/gateway/**/*.ts', 'libs/contracts/**/*.ts'],
+    files: ['apps/**/*.ts', 'libs/provisioning/**/*.ts', 'libs/audit/**/*.ts', 'libs/identity/**/*.ts', 'libs/quota/**/*.ts', 'libs/knowledge/**/*.ts', 'libs/ai-drafting/**/*.ts', 'libs/drafts/**/*.ts', 'libs/gateway/**/*.ts', 'libs/contracts/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: ['kafkajs', '@platformatic/kafka', 'pg'], patterns: ['**/generated/**'] }],
     },

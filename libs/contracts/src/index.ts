@@ -10,4 +10,5 @@ export * from './access.events';
 export * from './quota.events';
 export * from './provisioning.api';
 export * from './knowledge.api';
+export * from './drafts.api';
 export * from './support.events';

@@ -37,6 +37,8 @@ export const SupportFields = {
   BODY: 'tickets.body',
   DRAFT_BODY: 'drafts.body',
   EDITED_BODY: 'drafts.edited_body',
+  /** The operator's change to a draft, as a unified diff. */
+  DIFF: 'drafts.diff',
   REJECT_REASON: 'drafts.reject_reason',
   REPLY_BODY: 'replies.body',
 } as const;

@@ -32,6 +32,18 @@ export async function createAccount(world: TestWorld, role: 'operator' | 'team_l
   return { tenantId: parseTenantId(t.id), slug: row!.slug, email, userId };
 }
 
+/** Another active operator of an existing account's tenant (password TEST_PASSWORD), in a team or none. */
+export async function addOperator(world: TestWorld, account: TestAccount, role: 'operator' | 'team_lead' | 'manager' | 'admin', team: string | null = null): Promise<TestAccount> {
+  const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()));
+  const email = `op-${newId().slice(-8)}@example.test`;
+  const userId = newId();
+  const emailEnc = await cipher.encrypt(account.tenantId, 'users.email', email);
+  const passwordHash = await hashPassword(TEST_PASSWORD);
+  await world.tenantDb.withTenant(account.tenantId, (tx) => tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status, password_hash, team)
+    values (${userId}::uuid, ${account.tenantId}::uuid, ${emailEnc}, ${emailHash(account.tenantId, email)}, 'Op', ${role}, 'active', ${passwordHash}, ${team})`);
+  return { ...account, email, userId };
+}
+
 export interface TestPlatformOperator {
   id: string;
   email: string;

@@ -41,6 +41,9 @@ const CHECKED_VALUES: Record<string, unknown> = {
   'usage_daily.metric': 'api_calls',
   'quota_counters.metric': 'tickets',
   'quota_reservations.status': 'held',
+  'tickets.channel': 'api',
+  'tickets.status': 'drafting',
+  'drafts.status': 'failed',
 };
 
 /** Foreign keys within the shard: (table.column) → referenced table; filled from the seeded row of that table. */

@@ -1,0 +1,27 @@
+// Drafts service: tickets (its API behind the gateway, and ticket.received from integrations), the
+// operators' approval queue, their decisions on drafts (draft.approved / edited / rejected,
+// reply.sent, draft.requested), and the drafts ai-drafting writes (draft.generated / draft.failed).
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { loadConfig } from '@hotdash/platform-config';
+import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
+import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
+import { DraftsModule } from '@hotdash/drafts';
+
+const config = loadConfig();
+
+@Module({ imports: [DatabaseModule.forRoot(config), DraftsModule], controllers: [HealthController] })
+export class DraftsAppModule {}
+
+if (require.main === module) {
+  void runService('drafts', Number(process.env.HOTDASH_DRAFTS_PORT ?? 3102), async () => {
+    const app = await createHttpApp(DraftsAppModule);
+    const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'drafts' });
+    const statuses = new TenantStatusCache(app.get(Databases));
+    // A tenant being offboarded is skipped (its data is being erased).
+    connectServiceConsumer(app, { group: 'drafts', kafka, skipTenant: (t) => statuses.isLeaving(t) });
+    await app.startAllMicroservices();
+    return { app, afterClose: [() => kafka.close()] };
+  });
+}

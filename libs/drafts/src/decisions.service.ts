@@ -1,0 +1,162 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DraftEvents, editDraftBody, manualReplyBody, rejectDraftBody, SupportFields, TenantId, TicketEvents } from '@hotdash/contracts';
+import { actorOf, Principal } from '@hotdash/platform-auth';
+import { FieldCipher } from '@hotdash/platform-crypto';
+import { newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
+import { notFound, parseInput, parseUuidParam, ProblemException } from '@hotdash/platform-http';
+import { EventMeta, publishInTx } from '@hotdash/platform-messaging';
+import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
+import { scopeParams, VISIBLE } from './queue-scope';
+import { textChange } from './text-diff';
+import { DRAFTS_PRODUCER, TicketDto, TicketRow } from './ticket-records';
+import { TicketsService } from './tickets.service';
+
+interface DecisionRow {
+  ticket_id: string;
+  ticket_status: TicketRow['status'];
+  current_draft_id: string | null;
+  draft_status: string;
+  body_enc: string;
+}
+
+const STATE_HINT: Record<string, string> = {
+  approved: 'It was approved and the reply sent.',
+  edited: 'It was edited, approved and the reply sent.',
+  rejected: 'It was rejected: ask for a new draft (POST /tickets/{id}/regenerate) or reply by hand (POST /tickets/{id}/reply).',
+  failed: 'The model gave no draft: reply by hand or ask for a new draft.',
+  superseded: 'A newer draft or a hand-written reply took its place.',
+};
+
+/**
+ * An operator's decisions: approve a pending draft (the reply goes out), edit then approve it (the
+ * change kept as a diff), reject it with a reason; ask for a new draft; reply by hand. Each
+ * decision checks the ticket is in the caller's queue (otherwise: 404, as if it did not exist) and
+ * the draft is still the pending one (otherwise: 409 with what to do), and publishes its events in
+ * the same transaction.
+ */
+@Injectable()
+export class DecisionsService {
+  constructor(
+    @Inject(TenantDatabase) private readonly db: TenantDatabase,
+    @Inject(FieldCipher) private readonly cipher: FieldCipher,
+    @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
+    @Inject(TicketsService) private readonly tickets: TicketsService,
+  ) {}
+
+  async approve(caller: Principal, draftId: string): Promise<TicketDto> {
+    return this.decide(caller, draftId, async (tx, d, meta) => {
+      const by = actorOf(caller);
+      await tx.$executeRaw`update drafts set status = 'approved', decided_by = ${by}, decided_at = now() where id = ${draftId}::uuid`;
+      await publishInTx(tx, DraftEvents.APPROVED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by }, meta);
+      await this.sendReply(tx, caller, d.ticket_id, draftId, await this.cipher.decrypt(caller.tenantId, SupportFields.DRAFT_BODY, d.body_enc), meta);
+    });
+  }
+
+  async edit(caller: Principal, draftId: string, body: unknown): Promise<TicketDto> {
+    const input = parseInput(editDraftBody, body);
+    return this.decide(caller, draftId, async (tx, d, meta) => {
+      const draft = await this.cipher.decrypt(caller.tenantId, SupportFields.DRAFT_BODY, d.body_enc);
+      if (draft.trim() === input.body) throw new ProblemException(400, 'no-change', 'Nothing changed', 'The text is the draft as it is: approve the draft instead.');
+      const change = textChange(draft, input.body);
+      const by = actorOf(caller);
+      const editedBodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, input.body);
+      const diffEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.DIFF, change.patch);
+      await tx.$executeRaw`update drafts set status = 'edited', edited_body_enc = ${editedBodyEnc}, diff_enc = ${diffEnc}, characters_added = ${change.charactersAdded},
+        characters_removed = ${change.charactersRemoved}, decided_by = ${by}, decided_at = now() where id = ${draftId}::uuid`;
+      await publishInTx(
+        tx,
+        DraftEvents.EDITED,
+        { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, editedBodyEnc, changed: { charactersAdded: change.charactersAdded, charactersRemoved: change.charactersRemoved } },
+        meta,
+      );
+      await this.sendReply(tx, caller, d.ticket_id, draftId, input.body, meta);
+    });
+  }
+
+  async reject(caller: Principal, draftId: string, body: unknown): Promise<TicketDto> {
+    const { reason } = parseInput(rejectDraftBody, body);
+    return this.decide(caller, draftId, async (tx, d, meta) => {
+      const by = actorOf(caller);
+      const reasonEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REJECT_REASON, reason);
+      await tx.$executeRaw`update drafts set status = 'rejected', reject_reason_enc = ${reasonEnc}, decided_by = ${by}, decided_at = now() where id = ${draftId}::uuid`;
+      await tx.$executeRaw`update tickets set status = 'rejected', updated_at = now() where id = ${d.ticket_id}::uuid`;
+      await publishInTx(tx, DraftEvents.REJECTED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, reasonEnc }, meta);
+    });
+  }
+
+  /** A new draft for a ticket whose draft was rejected or failed (draft.requested, for ai-drafting). */
+  async regenerate(caller: Principal, ticketId: string): Promise<TicketDto> {
+    parseUuidParam(ticketId);
+    await this.statuses.assertWritable(caller.tenantId);
+    await this.db.withTenant(caller.tenantId, async (tx) => {
+      const t = await this.lockTicket(tx, caller, ticketId);
+      if (t.status !== 'rejected' && t.status !== 'draft_failed')
+        throw new ProblemException(409, 'cannot-regenerate', 'No new draft now', `The ticket is ${t.status}; a new draft is asked for after a rejected or failed one.`);
+      const draftId = newId();
+      const attempt = t.attempt + 1;
+      await tx.$executeRaw`update tickets set status = 'drafting', attempt = ${attempt}, current_draft_id = null, updated_at = now() where id = ${ticketId}::uuid`;
+      await publishInTx(
+        tx,
+        DraftEvents.REQUESTED,
+        { tenantId: caller.tenantId, ticketId, draftId, attempt, by: actorOf(caller), customerNameEnc: t.customer_name_enc, subjectEnc: t.subject_enc, bodyEnc: t.body_enc },
+        this.meta(caller.tenantId),
+      );
+    });
+    return this.tickets.read(caller.tenantId, ticketId);
+  }
+
+  /** The operator's own reply, whatever the draft's state (a pending draft is superseded by it). */
+  async reply(caller: Principal, ticketId: string, body: unknown): Promise<TicketDto> {
+    parseUuidParam(ticketId);
+    const input = parseInput(manualReplyBody, body);
+    await this.statuses.assertWritable(caller.tenantId);
+    await this.db.withTenant(caller.tenantId, async (tx) => {
+      const t = await this.lockTicket(tx, caller, ticketId);
+      if (t.status === 'replied') throw new ProblemException(409, 'already-replied', 'Already replied', 'The customer already got the reply to this ticket.');
+      await tx.$executeRaw`update drafts set status = 'superseded' where ticket_id = ${ticketId}::uuid and status = 'pending'`;
+      await this.sendReply(tx, caller, ticketId, null, input.body, this.meta(caller.tenantId));
+    });
+    return this.tickets.read(caller.tenantId, ticketId);
+  }
+
+  private async decide(caller: Principal, draftId: string, apply: (tx: TenantTx, d: DecisionRow, meta: EventMeta) => Promise<void>): Promise<TicketDto> {
+    parseUuidParam(draftId);
+    await this.statuses.assertWritable(caller.tenantId);
+    const ticketId = await this.db.withTenant(caller.tenantId, async (tx) => {
+      const [d] = await tx.$queryRawUnsafe<DecisionRow[]>(
+        `select t.id::text as ticket_id, t.status as ticket_status, t.current_draft_id::text, d.status as draft_status, d.body_enc
+         from drafts d join tickets t on t.id = d.ticket_id where ${VISIBLE} and d.id = $3::uuid for update of t, d`,
+        ...scopeParams(caller),
+        draftId,
+      );
+      if (!d) throw notFound(`draft ${draftId}`);
+      if (d.draft_status !== 'pending' || d.ticket_status !== 'pending' || d.current_draft_id !== draftId)
+        throw new ProblemException(409, 'draft-not-pending', 'Draft already decided', `The draft is ${d.draft_status}, not pending approval. ${STATE_HINT[d.draft_status] ?? ''}`.trim());
+      await apply(tx, d, this.meta(caller.tenantId));
+      return d.ticket_id;
+    });
+    return this.tickets.read(caller.tenantId, ticketId);
+  }
+
+  private async lockTicket(tx: TenantTx, caller: Principal, ticketId: string): Promise<TicketRow> {
+    const [t] = await tx.$queryRawUnsafe<TicketRow[]>(
+      `select t.status, t.attempt, t.customer_name_enc, t.subject_enc, t.body_enc from tickets t where ${VISIBLE} and t.id = $3::uuid for update`,
+      ...scopeParams(caller),
+      ticketId,
+    );
+    if (!t) throw notFound(`ticket ${ticketId}`);
+    return t;
+  }
+
+  private async sendReply(tx: TenantTx, caller: Principal, ticketId: string, draftId: string | null, text: string, meta: EventMeta): Promise<void> {
+    const by = actorOf(caller);
+    const bodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REPLY_BODY, text);
+    const [sent] = await tx.$queryRaw<{ replied_at: Date }[]>`update tickets set status = 'replied', reply_body_enc = ${bodyEnc}, reply_draft_id = ${draftId}::uuid, replied_by = ${by},
+      replied_at = now(), updated_at = now() where id = ${ticketId}::uuid returning replied_at`;
+    await publishInTx(tx, TicketEvents.REPLY_SENT, { tenantId: caller.tenantId, ticketId, draftId, by, bodyEnc, sentAt: sent!.replied_at.toISOString() }, meta);
+  }
+
+  private meta(tenantId: TenantId): EventMeta {
+    return { tenantId, producer: DRAFTS_PRODUCER, correlationId: tryCurrentTenantContext()?.correlationId ?? newId() };
+  }
+}

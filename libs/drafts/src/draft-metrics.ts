@@ -1,0 +1,72 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { draftMetricsQuery, TenantId, TicketStatus } from '@hotdash/contracts';
+import { TenantDatabase } from '@hotdash/platform-db';
+import { parseInput, ProblemException } from '@hotdash/platform-http';
+
+/** How a tenant's operators use the drafts, over the drafts decided in [from, to] (UTC days). */
+export interface DraftMetricsDto {
+  from: string;
+  to: string;
+  decided: number;
+  approved: number;
+  edited: number;
+  rejected: number;
+  /** Drafts the model could not write in the period. */
+  failed: number;
+  /** (approved + edited) / decided; null with nothing decided. */
+  acceptanceRate: number | null;
+  /** edited / (approved + edited): how often an accepted draft needed a change. */
+  editRate: number | null;
+  /** From the ticket's arrival to its draft's approval, in seconds. */
+  timeToApproval: { p50: number; p90: number; mean: number } | null;
+  /** Tickets in the queue now, by status. */
+  open: Record<Exclude<TicketStatus, 'replied'>, number>;
+}
+
+const MAX_DAYS = 366;
+
+@Injectable()
+export class DraftMetricsService {
+  constructor(@Inject(TenantDatabase) private readonly db: TenantDatabase) {}
+
+  async metrics(tenantId: TenantId, query: unknown): Promise<DraftMetricsDto> {
+    const q = parseInput(draftMetricsQuery, query);
+    const to = q.to ?? new Date().toISOString().slice(0, 10);
+    const from = q.from ?? new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10);
+    if (Date.parse(to) - Date.parse(from) > MAX_DAYS * 86_400_000) throw new ProblemException(400, 'validation-failed', 'Invalid request', `Ask for at most ${MAX_DAYS} days at a time.`);
+    return this.db.withTenant(tenantId, async (tx) => {
+      const [m] = await tx.$queryRaw<{ approved: number; edited: number; rejected: number; failed: number; p50: number | null; p90: number | null; mean: number | null }[]>`
+        select count(*) filter (where d.status = 'approved' and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1)::int as approved,
+               count(*) filter (where d.status = 'edited' and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1)::int as edited,
+               count(*) filter (where d.status = 'rejected' and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1)::int as rejected,
+               count(*) filter (where d.status = 'failed' and d.created_at >= ${from}::date and d.created_at < ${to}::date + 1)::int as failed,
+               percentile_cont(0.5) within group (order by extract(epoch from d.decided_at - t.received_at))
+                 filter (where d.status in ('approved', 'edited') and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1) as p50,
+               percentile_cont(0.9) within group (order by extract(epoch from d.decided_at - t.received_at))
+                 filter (where d.status in ('approved', 'edited') and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1) as p90,
+               avg(extract(epoch from d.decided_at - t.received_at))
+                 filter (where d.status in ('approved', 'edited') and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1)::float8 as mean
+        from drafts d join tickets t on t.id = d.ticket_id`;
+      const open = { drafting: 0, pending: 0, rejected: 0, draft_failed: 0 };
+      for (const r of await tx.$queryRaw<{ status: keyof typeof open; n: number }[]>`select status, count(*)::int as n from tickets where status <> 'replied' group by status`) open[r.status] = r.n;
+      const { approved, edited, rejected, failed } = m!;
+      const decided = approved + edited + rejected;
+      const ratio = (a: number, b: number) => (b === 0 ? null : Math.round((a / b) * 10_000) / 10_000);
+      return {
+        from,
+        to,
+        decided,
+        approved,
+        edited,
+        rejected,
+        failed,
+        acceptanceRate: ratio(approved + edited, decided),
+        editRate: ratio(edited, approved + edited),
+        timeToApproval: m!.p50 === null ? null : { p50: round(m!.p50), p90: round(m!.p90!), mean: round(m!.mean!) },
+        open,
+      };
+    });
+  }
+}
+
+const round = (s: number) => Math.round(Number(s) * 1000) / 1000;

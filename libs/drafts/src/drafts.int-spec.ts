@@ -1,0 +1,257 @@
+// The approval queue against the real shards: who sees which ticket (operators their own, team
+// leads their team's, managers and admins all; another tenant nothing), the draft lifecycle and
+// its events (approve, edit with the diff kept, reject then regenerate, failed then reply by hand),
+// encryption of everything a customer or an operator wrote, and bad input that changes nothing.
+import { DraftEvents, SupportFields, TenantId, TicketEvents } from '@hotdash/contracts';
+import type { Principal } from '@hotdash/platform-auth';
+import { DecryptionFailedError, FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { newId, TenantStatusCache } from '@hotdash/platform-db';
+import { ProblemException } from '@hotdash/platform-http';
+import { addOperator, createAccount, TestAccount, TestWorld } from '@hotdash/testing';
+import { DecisionsService } from './decisions.service';
+import { DraftMetricsService } from './draft-metrics';
+import { TicketsService } from './tickets.service';
+
+jest.setTimeout(60_000);
+
+const world = new TestWorld();
+const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()));
+const statuses = new TenantStatusCache(world.dbs);
+const tickets = new TicketsService(world.tenantDb, cipher, statuses);
+const decisions = new DecisionsService(world.tenantDb, cipher, statuses, tickets);
+const metrics = new DraftMetricsService(world.tenantDb);
+
+const as = (acc: TestAccount, role: Principal['role']): Principal => ({
+  kind: 'user',
+  tenantId: acc.tenantId,
+  subject: acc.userId,
+  role,
+  sessionId: newId(),
+  scopes: ['*'],
+  issuedAt: Date.now(),
+  tokenId: newId(),
+});
+
+let admin: TestAccount;
+let red1: TestAccount;
+let red2: TestAccount;
+let blue: TestAccount;
+let lead: TestAccount;
+let other: TestAccount;
+
+const ticketBody = (n: number) => ({ customer: { name: `Dana Customer ${n}`, email: `dana${n}@customer.test` }, subject: `Refund ${n}`, body: `Where is my refund for order ${n}?` });
+
+/** What ai-drafting would publish for the ticket's current attempt, applied as the event handler does. */
+async function generated(tenantId: TenantId, ticketId: string, attempt: number, text: string): Promise<string> {
+  const draftId = newId();
+  const bodyEnc = await cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, text);
+  await world.tenantDb.withTenant(tenantId, (tx) =>
+    tickets.onGenerated(tx, { tenantId, ticketId, draftId, attempt, bodyEnc, citations: [{ chunkId: newId(), documentId: 'refunds', title: 'Refunds' }], model: 'offline-extractive-1', usage: { promptTokens: 80, completionTokens: 12 } }),
+  );
+  return draftId;
+}
+
+async function events(tenantId: TenantId): Promise<{ type: string; envelope: { payload: Record<string, unknown> } }[]> {
+  return world.tenantDb.withTenant(tenantId, (tx) => tx.$queryRaw`select type, envelope from outbox order by seq`);
+}
+
+async function problem(p: Promise<unknown>): Promise<{ status: number; code: string }> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof ProblemException)) throw new Error(`expected a problem, got ${String(err)}`);
+  return { status: err.status, code: err.code };
+}
+
+beforeAll(async () => {
+  admin = await createAccount(world, 'admin');
+  red1 = await addOperator(world, admin, 'operator', 'red');
+  red2 = await addOperator(world, admin, 'operator', 'red');
+  blue = await addOperator(world, admin, 'operator', 'blue');
+  lead = await addOperator(world, admin, 'team_lead', 'red');
+  other = await createAccount(world, 'admin');
+});
+
+afterAll(() => world.close());
+
+describe('queue visibility', () => {
+  let ids: Record<string, string[]>;
+
+  beforeAll(async () => {
+    const made = [];
+    for (let i = 0; i < 6; i++) made.push((await tickets.create(as(admin, 'admin'), ticketBody(i))).ticket);
+    ids = {};
+    for (const t of made) (ids[t.assigneeId!] ??= []).push(t.id);
+  });
+
+  it('spreads new tickets over the active operators, the least loaded first', () => {
+    expect(Object.keys(ids).sort()).toEqual([red1.userId, red2.userId, blue.userId].sort());
+    for (const owned of Object.values(ids)) expect(owned).toHaveLength(2);
+  });
+
+  it('shows an operator their own tickets only; another operator’s ticket is a 404 like a missing one', async () => {
+    const mine = await tickets.list(as(red1, 'operator'), {});
+    expect(mine.tickets.map((t) => t.id).sort()).toEqual([...ids[red1.userId]!].sort());
+    const foreign = await problem(tickets.get(as(red1, 'operator'), ids[blue.userId]![0]!));
+    const missing = await problem(tickets.get(as(red1, 'operator'), newId()));
+    expect(foreign).toEqual(missing);
+    expect(foreign).toEqual({ status: 404, code: 'not-found' });
+  });
+
+  it('shows a team lead their team’s tickets, a manager and an admin all of them, another tenant none', async () => {
+    const team = await tickets.list(as(lead, 'team_lead'), {});
+    expect(team.tickets.map((t) => t.id).sort()).toEqual([...ids[red1.userId]!, ...ids[red2.userId]!].sort());
+    expect(await problem(tickets.get(as(lead, 'team_lead'), ids[blue.userId]![0]!))).toEqual({ status: 404, code: 'not-found' });
+    expect((await tickets.list(as(admin, 'manager'), {})).tickets).toHaveLength(6);
+    expect((await tickets.list(as(other, 'admin'), {})).tickets).toHaveLength(0);
+    for (const id of Object.values(ids).flat()) expect(await problem(tickets.get(as(other, 'admin'), id))).toEqual({ status: 404, code: 'not-found' });
+  });
+
+  it('lets a team lead reassign within the team only, and applies a move between teams at once', async () => {
+    const id = ids[red1.userId]![0]!;
+    expect((await tickets.assign(as(lead, 'team_lead'), id, { assigneeId: red2.userId })).assigneeId).toBe(red2.userId);
+    expect(await problem(tickets.assign(as(lead, 'team_lead'), id, { assigneeId: blue.userId }))).toEqual({ status: 403, code: 'outside-team' });
+    expect(await problem(tickets.assign(as(lead, 'team_lead'), ids[blue.userId]![0]!, { assigneeId: red1.userId }))).toEqual({ status: 404, code: 'not-found' });
+    expect(await problem(tickets.assign(as(admin, 'admin'), id, { assigneeId: newId() }))).toEqual({ status: 422, code: 'unknown-assignee' });
+    await world.tenantDb.withTenant(admin.tenantId, (tx) => tx.$executeRaw`update users set team = 'blue' where id = ${red2.userId}::uuid`);
+    try {
+      expect(await problem(tickets.get(as(lead, 'team_lead'), id))).toEqual({ status: 404, code: 'not-found' });
+    } finally {
+      await world.tenantDb.withTenant(admin.tenantId, (tx) => tx.$executeRaw`update users set team = 'red' where id = ${red2.userId}::uuid`);
+    }
+    await tickets.assign(as(admin, 'admin'), id, { assigneeId: red1.userId });
+  });
+});
+
+describe('draft lifecycle', () => {
+  it('approve: the draft goes out as the reply (draft.approved, reply.sent); a second decision is a 409', async () => {
+    const t = (await tickets.create(as(admin, 'admin'), ticketBody(10))).ticket;
+    expect(t.status).toBe('drafting');
+    const draftId = await generated(admin.tenantId, t.id, 1, 'Hello Dana, refunds take 5 days.');
+    const owner = t.assigneeId === red1.userId ? red1 : t.assigneeId === red2.userId ? red2 : blue;
+    const pending = await tickets.get(as(owner, 'operator'), t.id);
+    expect(pending).toMatchObject({ status: 'pending', currentDraftId: draftId, drafts: [{ id: draftId, status: 'pending', body: 'Hello Dana, refunds take 5 days.' }] });
+    const done = await decisions.approve(as(owner, 'operator'), draftId);
+    expect(done).toMatchObject({ status: 'replied', reply: { body: 'Hello Dana, refunds take 5 days.', draftId, by: `user:${owner.userId}` } });
+    expect(await problem(decisions.approve(as(owner, 'operator'), draftId))).toEqual({ status: 409, code: 'draft-not-pending' });
+    const mine = (await events(admin.tenantId)).filter((e) => e.envelope.payload.ticketId === t.id).map((e) => e.type);
+    expect(mine).toEqual([TicketEvents.RECEIVED, DraftEvents.APPROVED, TicketEvents.REPLY_SENT]);
+  });
+
+  it('edit: the edited text is sent and the change kept (draft.edited with the counts); another operator cannot touch it', async () => {
+    const t = (await tickets.create(as(admin, 'admin'), ticketBody(11))).ticket;
+    const draftId = await generated(admin.tenantId, t.id, 1, 'Refunds take 5 days.');
+    const stranger = t.assigneeId === blue.userId ? red1 : blue;
+    expect(await problem(decisions.edit(as(stranger, 'operator'), draftId, { body: 'Refunds take 3 days.' }))).toEqual({ status: 404, code: 'not-found' });
+    const done = await decisions.edit(as(admin, 'admin'), draftId, { body: 'Refunds take 3 days.' });
+    expect(done.reply!.body).toBe('Refunds take 3 days.');
+    expect(done.drafts[0]).toMatchObject({ status: 'edited', body: 'Refunds take 5 days.', editedBody: 'Refunds take 3 days.', changed: { charactersAdded: 1, charactersRemoved: 1 } });
+    expect(done.drafts[0]!.diff).toContain('+Refunds take 3 days.');
+    const edited = (await events(admin.tenantId)).find((e) => e.type === DraftEvents.EDITED && e.envelope.payload.draftId === draftId)!;
+    expect(edited.envelope.payload.changed).toEqual({ charactersAdded: 1, charactersRemoved: 1 });
+  });
+
+  it('reject, then regenerate: draft.requested for attempt 2 with the ticket encrypted; the rejected draft can no longer be approved', async () => {
+    const t = (await tickets.create(as(admin, 'admin'), ticketBody(12))).ticket;
+    const first = await generated(admin.tenantId, t.id, 1, 'A poor draft.');
+    expect(await problem(decisions.reject(as(admin, 'admin'), first, { reason: '' }))).toEqual({ status: 400, code: 'validation-failed' });
+    const rejected = await decisions.reject(as(admin, 'admin'), first, { reason: 'Wrong policy cited' });
+    expect(rejected).toMatchObject({ status: 'rejected', drafts: [{ status: 'rejected', rejectReason: 'Wrong policy cited' }] });
+    expect(await problem(decisions.approve(as(admin, 'admin'), first))).toEqual({ status: 409, code: 'draft-not-pending' });
+    const again = await decisions.regenerate(as(admin, 'admin'), t.id);
+    expect(again).toMatchObject({ status: 'drafting', attempt: 2 });
+    expect(await problem(decisions.regenerate(as(admin, 'admin'), t.id))).toEqual({ status: 409, code: 'cannot-regenerate' });
+    const requested = (await events(admin.tenantId)).find((e) => e.type === DraftEvents.REQUESTED && e.envelope.payload.ticketId === t.id)!;
+    expect(requested.envelope.payload).toMatchObject({ attempt: 2, by: `user:${admin.userId}` });
+    expect(await cipher.decrypt(admin.tenantId, SupportFields.BODY, requested.envelope.payload.bodyEnc as string)).toBe('Where is my refund for order 12?');
+    // A late copy of attempt 1 is kept as superseded; attempt 2 is what the operator sees.
+    await generated(admin.tenantId, t.id, 1, 'A late duplicate of the first draft.');
+    const second = await generated(admin.tenantId, t.id, 2, 'A better draft.');
+    const shown = await tickets.get(as(admin, 'admin'), t.id);
+    expect(shown).toMatchObject({ status: 'pending', currentDraftId: second });
+    expect(shown.drafts.map((d) => [d.attempt, d.status])).toEqual([
+      [1, 'rejected'],
+      [2, 'pending'],
+    ]);
+  });
+
+  it('a failed draft leaves the ticket for a hand-written reply; nothing is lost', async () => {
+    const t = (await tickets.create(as(admin, 'admin'), ticketBody(13))).ticket;
+    await world.tenantDb.withTenant(admin.tenantId, (tx) =>
+      tickets.onFailed(tx, { tenantId: admin.tenantId, ticketId: t.id, draftId: newId(), attempt: 1, code: 'model-unavailable', reason: 'the model answered 503 three times' }),
+    );
+    const failed = await tickets.get(as(admin, 'admin'), t.id);
+    expect(failed).toMatchObject({ status: 'draft_failed', body: 'Where is my refund for order 13?', drafts: [{ status: 'failed', failure: { code: 'model-unavailable' } }] });
+    const replied = await decisions.reply(as(admin, 'admin'), t.id, { body: 'Sorry for the wait: your refund left today.' });
+    expect(replied).toMatchObject({ status: 'replied', reply: { body: 'Sorry for the wait: your refund left today.', draftId: null } });
+    expect(await problem(decisions.reply(as(admin, 'admin'), t.id, { body: 'twice' }))).toEqual({ status: 409, code: 'already-replied' });
+  });
+
+  it('measures acceptance rate, edit rate and time to approval', async () => {
+    const m = await metrics.metrics(admin.tenantId, {});
+    expect(m).toMatchObject({ approved: 1, edited: 1, rejected: 1, decided: 3, failed: 1, acceptanceRate: 0.6667, editRate: 0.5 });
+    expect(m.timeToApproval!.p50).toBeGreaterThanOrEqual(0);
+    expect(m.open.pending).toBe(1);
+    expect((await metrics.metrics(other.tenantId, {})).decided).toBe(0);
+  });
+});
+
+describe('encryption and bad input', () => {
+  it('keeps no customer text, draft or reply in plaintext in the rows or the events; another tenant’s key does not open them', async () => {
+    const secret = `Kowalczyk-${newId().slice(-6)}`;
+    const t = (await tickets.create(as(admin, 'admin'), { customer: { name: secret, email: `${secret}@customer.test` }, subject: `${secret} subject`, body: `${secret} body` })).ticket;
+    const draftId = await generated(admin.tenantId, t.id, 1, `Dear ${secret}`);
+    await decisions.edit(as(admin, 'admin'), draftId, { body: `Dear ${secret}, edited` });
+    const raw = await world.tenantDb.withTenant(admin.tenantId, (tx) =>
+      tx.$queryRaw<{ row: string }[]>`select row_to_json(t)::text as row from tickets t where id = ${t.id}::uuid
+        union all select row_to_json(d)::text from drafts d where ticket_id = ${t.id}::uuid
+        union all select envelope::text from outbox where envelope->'payload'->>'ticketId' = ${t.id}`,
+    );
+    expect(raw.length).toBeGreaterThanOrEqual(5);
+    for (const r of raw) expect(r.row).not.toContain(secret);
+    const [row] = await world.tenantDb.withTenant(admin.tenantId, (tx) => tx.$queryRaw<{ body_enc: string }[]>`select body_enc from tickets where id = ${t.id}::uuid`);
+    await expect(cipher.decrypt(other.tenantId, SupportFields.BODY, row!.body_enc)).rejects.toBeInstanceOf(DecryptionFailedError);
+    expect(await cipher.decrypt(admin.tenantId, SupportFields.BODY, row!.body_enc)).toBe(`${secret} body`);
+  });
+
+  it('refuses a ticket without a body, an unknown field or a malformed address with a 400, writing nothing', async () => {
+    const count = () => world.tenantDb.withTenant(admin.tenantId, async (tx) => (await tx.$queryRaw<{ n: number }[]>`select (select count(*) from tickets)::int + (select count(*) from outbox)::int as n`)[0]!.n);
+    const before = await count();
+    const { body: _body, ...noBody } = ticketBody(20);
+    expect(await problem(tickets.create(as(admin, 'admin'), noBody))).toEqual({ status: 400, code: 'validation-failed' });
+    expect(await problem(tickets.create(as(admin, 'admin'), { ...ticketBody(21), body: '   ' }))).toEqual({ status: 400, code: 'validation-failed' });
+    expect(await problem(tickets.create(as(admin, 'admin'), { ...ticketBody(22), priority: 'high' }))).toEqual({ status: 400, code: 'unknown-field' });
+    expect(await problem(tickets.create(as(admin, 'admin'), { ...ticketBody(23), customer: { name: 'Dana', email: 'not-an-address' } }))).toEqual({ status: 400, code: 'validation-failed' });
+    expect(await problem(tickets.create(as(admin, 'admin'), { ...ticketBody(24), body: 'x'.repeat(20_001) }))).toEqual({ status: 400, code: 'validation-failed' });
+    expect(await count()).toBe(before);
+  });
+
+  it('answers a ticket sent again with the same externalId with the ticket already made', async () => {
+    const body = { ...ticketBody(30), externalId: `zendesk-${newId()}` };
+    const results = await Promise.all(Array.from({ length: 5 }, () => tickets.create(as(admin, 'admin'), body)));
+    expect(new Set(results.map((r) => r.ticket.id)).size).toBe(1);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+  });
+
+  it('stores a ticket announced by an integration once, and waits for a draft of a ticket not stored yet', async () => {
+    const ticketId = newId();
+    const enc = (f: string, v: string) => cipher.encrypt(admin.tenantId, f, v);
+    const received = {
+      tenantId: admin.tenantId,
+      ticketId,
+      externalId: `chat-${ticketId}`,
+      channel: 'chat' as const,
+      customerNameEnc: await enc(SupportFields.CUSTOMER_NAME, 'Lee'),
+      customerEmailEnc: await enc(SupportFields.CUSTOMER_EMAIL, 'lee@customer.test'),
+      subjectEnc: null,
+      bodyEnc: await enc(SupportFields.BODY, 'My parcel is late'),
+      receivedAt: new Date().toISOString(),
+    };
+    await expect(generated(admin.tenantId, ticketId, 1, 'early')).rejects.toThrow(/not stored yet/);
+    for (let i = 0; i < 2; i++) await world.tenantDb.withTenant(admin.tenantId, (tx) => tickets.ingest(tx, received));
+    const stored = await tickets.get(as(admin, 'admin'), ticketId);
+    expect(stored).toMatchObject({ channel: 'chat', status: 'drafting', customer: { name: 'Lee' }, body: 'My parcel is late', subject: null });
+    expect(stored.assigneeId).not.toBeNull();
+  });
+});

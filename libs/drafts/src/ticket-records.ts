@@ -1,0 +1,158 @@
+import { SupportFields, TenantId, TicketStatus } from '@hotdash/contracts';
+import type { FieldCipher } from '@hotdash/platform-crypto';
+
+export const DRAFTS_PRODUCER = 'drafts';
+
+export interface TicketRow {
+  id: string;
+  external_id: string | null;
+  channel: string;
+  customer_name_enc: string;
+  customer_email_enc: string;
+  subject_enc: string | null;
+  body_enc: string;
+  status: TicketStatus;
+  attempt: number;
+  current_draft_id: string | null;
+  assignee_id: string | null;
+  reply_body_enc: string | null;
+  reply_draft_id: string | null;
+  replied_by: string | null;
+  replied_at: Date | null;
+  received_at: Date;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const TICKET_COLUMNS = `t.id::text, t.external_id, t.channel, t.customer_name_enc, t.customer_email_enc, t.subject_enc, t.body_enc, t.status, t.attempt,
+  t.current_draft_id::text, t.assignee_id::text, t.reply_body_enc, t.reply_draft_id::text, t.replied_by, t.replied_at, t.received_at, t.created_at, t.updated_at`;
+
+export interface DraftRow {
+  id: string;
+  ticket_id: string;
+  attempt: number;
+  status: DraftDto['status'];
+  body_enc: string | null;
+  citations: DraftDto['citations'];
+  model: string | null;
+  prompt_tokens: number;
+  completion_tokens: number;
+  edited_body_enc: string | null;
+  diff_enc: string | null;
+  characters_added: number | null;
+  characters_removed: number | null;
+  reject_reason_enc: string | null;
+  failure_code: string | null;
+  failure_reason: string | null;
+  decided_by: string | null;
+  decided_at: Date | null;
+  created_at: Date;
+}
+
+export const DRAFT_COLUMNS = `d.id::text, d.ticket_id::text, d.attempt, d.status, d.body_enc, d.citations, d.model, d.prompt_tokens, d.completion_tokens, d.edited_body_enc,
+  d.diff_enc, d.characters_added, d.characters_removed, d.reject_reason_enc, d.failure_code, d.failure_reason, d.decided_by, d.decided_at, d.created_at`;
+
+/** A ticket in the queue, as its operators see it (decrypted for them). */
+export interface TicketSummaryDto {
+  id: string;
+  externalId: string | null;
+  channel: string;
+  /** drafting → pending (a draft awaits approval) → replied; or rejected / draft_failed (regenerate, or reply by hand). */
+  status: TicketStatus;
+  attempt: number;
+  currentDraftId: string | null;
+  assigneeId: string | null;
+  customer: { name: string; email: string };
+  subject: string | null;
+  receivedAt: string;
+  updatedAt: string;
+}
+
+export interface DraftDto {
+  id: string;
+  attempt: number;
+  status: 'pending' | 'approved' | 'edited' | 'rejected' | 'failed' | 'superseded';
+  body: string | null;
+  citations: { chunkId: string; documentId: string; title: string }[];
+  model: string | null;
+  usage: { promptTokens: number; completionTokens: number };
+  /** For an edited draft: what was sent, and the change as a unified diff. */
+  editedBody: string | null;
+  diff: string | null;
+  changed: { charactersAdded: number; charactersRemoved: number } | null;
+  rejectReason: string | null;
+  failure: { code: string; reason: string } | null;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  createdAt: string;
+}
+
+export interface TicketDto extends TicketSummaryDto {
+  body: string;
+  drafts: DraftDto[];
+  reply: { body: string; draftId: string | null; by: string; sentAt: string } | null;
+}
+
+/** Decrypts a ticket's and its drafts' values for a caller who may see them. */
+export class TicketReader {
+  constructor(private readonly cipher: FieldCipher) {}
+
+  async summary(tenantId: TenantId, t: TicketRow): Promise<TicketSummaryDto> {
+    const [name, email, subject] = await Promise.all([
+      this.cipher.decrypt(tenantId, SupportFields.CUSTOMER_NAME, t.customer_name_enc),
+      this.cipher.decrypt(tenantId, SupportFields.CUSTOMER_EMAIL, t.customer_email_enc),
+      t.subject_enc === null ? null : this.cipher.decrypt(tenantId, SupportFields.SUBJECT, t.subject_enc),
+    ]);
+    return {
+      id: t.id,
+      externalId: t.external_id,
+      channel: t.channel,
+      status: t.status,
+      attempt: t.attempt,
+      currentDraftId: t.current_draft_id,
+      assigneeId: t.assignee_id,
+      customer: { name, email },
+      subject,
+      receivedAt: t.received_at.toISOString(),
+      updatedAt: t.updated_at.toISOString(),
+    };
+  }
+
+  async ticket(tenantId: TenantId, t: TicketRow, drafts: DraftRow[]): Promise<TicketDto> {
+    const open = (field: string, token: string | null) => (token === null ? Promise.resolve(null) : this.cipher.decrypt(tenantId, field, token));
+    const [summary, body, reply] = await Promise.all([this.summary(tenantId, t), this.cipher.decrypt(tenantId, SupportFields.BODY, t.body_enc), open(SupportFields.REPLY_BODY, t.reply_body_enc)]);
+    return {
+      ...summary,
+      body,
+      drafts: await Promise.all(drafts.map((d) => this.draft(tenantId, d))),
+      reply: reply === null ? null : { body: reply, draftId: t.reply_draft_id, by: t.replied_by!, sentAt: t.replied_at!.toISOString() },
+    };
+  }
+
+  async draft(tenantId: TenantId, d: DraftRow): Promise<DraftDto> {
+    const open = (field: string, token: string | null) => (token === null ? Promise.resolve(null) : this.cipher.decrypt(tenantId, field, token));
+    const [body, editedBody, diff, rejectReason] = await Promise.all([
+      open(SupportFields.DRAFT_BODY, d.body_enc),
+      open(SupportFields.EDITED_BODY, d.edited_body_enc),
+      open(SupportFields.DIFF, d.diff_enc),
+      open(SupportFields.REJECT_REASON, d.reject_reason_enc),
+    ]);
+    return {
+      id: d.id,
+      attempt: d.attempt,
+      status: d.status,
+      body,
+      citations: d.citations,
+      model: d.model,
+      usage: { promptTokens: d.prompt_tokens, completionTokens: d.completion_tokens },
+      editedBody,
+      diff,
+      changed: d.characters_added === null ? null : { charactersAdded: d.characters_added, charactersRemoved: d.characters_removed ?? 0 },
+      rejectReason,
+      failure: d.failure_code === null ? null : { code: d.failure_code, reason: d.failure_reason ?? '' },
+      decidedBy: d.decided_by,
+      decidedAt: d.decided_at?.toISOString() ?? null,
+      createdAt: d.created_at.toISOString(),
+    };
+  }
+}
