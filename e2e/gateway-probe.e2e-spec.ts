@@ -4,6 +4,8 @@
 // or the body are never honoured; and every route with a body refuses bad input (missing fields,
 // unknown fields, wrong types, huge bodies, invalid UUIDs, SQL and script fragments) with a 4xx
 // problem+json, writing nothing.
+import { SupportFields } from '@hotdash/contracts';
+import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { Permission, ROLE_PERMISSIONS } from '@hotdash/platform-auth';
 import { createAccount, createPlatformOperator, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld } from '@hotdash/testing';
@@ -11,7 +13,9 @@ import { createAccount, createPlatformOperator, ServiceProcess, startServices, T
 const GATEWAY = 'http://127.0.0.1:3199';
 const PROVISIONING = 'http://127.0.0.1:3213';
 const KNOWLEDGE = 'http://127.0.0.1:3215';
+const DRAFTS = 'http://127.0.0.1:3216';
 const world = new TestWorld();
+const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()));
 let processes: ServiceProcess[] = [];
 
 interface Operation {
@@ -52,7 +56,10 @@ async function footprint(acc: TestAccount): Promise<Record<string, number>> {
       (select count(*)::int from auth_sessions where revoked_at is null) as live_sessions,
       (select count(*)::int from users where status = 'active') as active_users,
       (select count(*)::int from users) as users,
-      (select count(*)::int from password_resets) as resets`,
+      (select count(*)::int from password_resets) as resets,
+      (select count(*)::int from tickets where status = 'replied') as replied,
+      (select count(*)::int from tickets where assignee_id is null) as unassigned,
+      (select count(*)::int from drafts where decided_by is not null) as decided`,
   );
   return r!;
 }
@@ -60,9 +67,10 @@ async function footprint(acc: TestAccount): Promise<Record<string, number>> {
 beforeAll(async () => {
   processes = await startServices([
     // Every bad body below goes to the public routes too: their per-address limit must not answer first.
-    { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3199', HOTDASH_PROVISIONING_URL: PROVISIONING, HOTDASH_KNOWLEDGE_URL: KNOWLEDGE, HOTDASH_PER_ADDRESS_PER_MINUTE: '100000' }, url: GATEWAY },
+    { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3199', HOTDASH_PROVISIONING_URL: PROVISIONING, HOTDASH_KNOWLEDGE_URL: KNOWLEDGE, HOTDASH_DRAFTS_URL: DRAFTS, HOTDASH_PER_ADDRESS_PER_MINUTE: '100000' }, url: GATEWAY },
     { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3213' }, url: PROVISIONING },
     { entry: 'apps/knowledge/src/main.ts', env: { HOTDASH_KNOWLEDGE_PORT: '3215' }, url: KNOWLEDGE },
+    { entry: 'apps/drafts/src/main.ts', env: { HOTDASH_DRAFTS_PORT: '3216' }, url: DRAFTS },
   ]);
   const doc = (await (await fetch(`${GATEWAY}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, Operation>> };
   expect(doc.openapi).toBe('3.1.0');
@@ -95,11 +103,30 @@ async function resourceOfA(kind: string): Promise<string> {
     const res = await call('post', '/operators', tokenA, JSON.stringify({ email: `probe-${newId().slice(-8)}@example.test`, role: 'operator' }));
     return res.body!.userId as string;
   }
+  if (kind === 'ticket' || kind === 'draft') {
+    const res = await call('post', '/tickets', tokenA, JSON.stringify({ customer: { name: 'Dana', email: 'dana@customer.test' }, body: 'A probe target ticket.' }));
+    const ticketId = res.body!.id as string;
+    if (kind === 'ticket') return ticketId;
+    // The draft ai-drafting would write (no ai-drafting process here): pending, in front of A's operators.
+    const draftId = newId();
+    const bodyEnc = await cipher.encrypt(a.tenantId, SupportFields.DRAFT_BODY, 'A probe target draft.');
+    await world.tenantDb.withTenant(a.tenantId, async (tx) => {
+      await tx.$executeRaw`insert into drafts (id, tenant_id, ticket_id, attempt, status, body_enc) values (${draftId}::uuid, ${a.tenantId}::uuid, ${ticketId}::uuid, 1, 'pending', ${bodyEnc})`;
+      await tx.$executeRaw`update tickets set status = 'pending', current_draft_id = ${draftId}::uuid where id = ${ticketId}::uuid`;
+    });
+    return draftId;
+  }
   throw new Error(`the probe does not know how to make a ${kind}: add it here`);
 }
 
 /** A body the route would accept, so the probe reaches the lookup of the id (not the body's validation). */
-const VALID_BODIES: Record<string, string> = { 'patch /operators/{id}': JSON.stringify({ role: 'operator' }) };
+const VALID_BODIES: Record<string, string> = {
+  'patch /operators/{id}': JSON.stringify({ role: 'operator' }),
+  'put /tickets/{id}/assignee': JSON.stringify({ assigneeId: null }),
+  'post /tickets/{id}/reply': JSON.stringify({ body: 'A reply.' }),
+  'post /drafts/{id}/edit': JSON.stringify({ body: 'An edited draft.' }),
+  'post /drafts/{id}/reject': JSON.stringify({ reason: 'Not our policy.' }),
+};
 
 /** What the probe sends to a route: JSON, or for an upload route (a raw body) a small text document. */
 function probeBody(op: Operation): { body: string | undefined; headers: Record<string, string> } {

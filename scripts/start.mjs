@@ -13,6 +13,7 @@ const SERVICES = [
   { name: 'gateway', entry: 'apps/gateway/src/main.ts', color: 33 },
   { name: 'quota', entry: 'apps/quota/src/main.ts', color: 32 },
   { name: 'knowledge', entry: 'apps/knowledge/src/main.ts', color: 34 },
+  { name: 'drafts', entry: 'apps/drafts/src/main.ts', color: 31 },
 ];
 
 function step(label, cmd, args) {

@@ -11,6 +11,7 @@ import { AuditLogProxyController, UsageProxyController } from './service-proxies
 import { ServiceClient } from './service-client';
 import { IdempotentReplies } from './idempotency';
 import { DocumentsProxyController } from './knowledge-proxies.controller';
+import { DraftMetricsProxyController, DraftsProxyController, TicketsProxyController } from './drafts-proxies.controller';
 import { OperatorsProxyController, OpsTenantsController, PublicProvisioningController, TenantProxyController } from './provisioning-proxies.controller';
 import { RateLimitGuard } from './rate-limit.guard';
 import { TenantRateLimiter } from './rate-limiter';
@@ -18,7 +19,7 @@ import { TenantRateLimiter } from './rate-limiter';
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule],
-  controllers: [AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, DocumentsProxyController, OpenApiController],
+  controllers: [AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
   providers: [OpenApiDocument, ServiceClient, IdempotentReplies, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, { provide: APP_GUARD, useClass: RateLimitGuard }],
   exports: [TenantRateLimiter, AccessLog],
 })

@@ -10,6 +10,7 @@ export const SERVICE_URLS: Record<string, string> = {
   audit: process.env.HOTDASH_AUDIT_URL ?? `http://127.0.0.1:${process.env.HOTDASH_AUDIT_PORT ?? 3107}`,
   quota: process.env.HOTDASH_QUOTA_URL ?? `http://127.0.0.1:${process.env.HOTDASH_QUOTA_PORT ?? 3105}`,
   provisioning: process.env.HOTDASH_PROVISIONING_URL ?? `http://127.0.0.1:${process.env.HOTDASH_PROVISIONING_PORT ?? 3101}`,
+  drafts: process.env.HOTDASH_DRAFTS_URL ?? `http://127.0.0.1:${process.env.HOTDASH_DRAFTS_PORT ?? 3102}`,
   knowledge: process.env.HOTDASH_KNOWLEDGE_URL ?? `http://127.0.0.1:${process.env.HOTDASH_KNOWLEDGE_PORT ?? 3103}`,
 };
 

@@ -1,0 +1,105 @@
+import { Body, Controller, Get, Headers, Inject, Param, Post, Put, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { assignTicketBody, createTicketBody, draftMetricsQuery, editDraftBody, manualReplyBody, rejectDraftBody, ticketListQuery } from '@hotdash/contracts';
+import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
+import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
+import { IdempotentReplies, storedReply } from './idempotency';
+import { passThrough, plainQuery, sendStored, ServiceClient } from './service-client';
+
+/**
+ * Tickets and the approval queue (served by the drafts service). Tickets come in from the tenant's
+ * tools and integrations; each role sees its own queue (operators their tickets, team leads their
+ * team's, managers and admins all); a ticket outside it answers 404 like one that does not exist.
+ * Every call is an access entry of the tenant.
+ */
+@Controller('tickets')
+@Audited('ticket')
+export class TicketsProxyController {
+  constructor(
+    @Inject(ServiceClient) private readonly services: ServiceClient,
+    @Inject(IdempotentReplies) private readonly idempotency: IdempotentReplies,
+  ) {}
+
+  @ApiDoc({ summary: 'A customer ticket in (201; drafted in the background, follow GET /tickets/{id}); the same externalId or Idempotency-Key answers with the ticket already made', body: createTicketBody, status: 201 })
+  @Post()
+  @Allow('tickets:create')
+  async create(@CurrentPrincipal() p: Principal, @Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res() reply: FastifyReply): Promise<void> {
+    const r = await this.idempotency.once(`${p.tenantId}:POST /tickets`, key, body, async () => storedReply(await this.services.call('drafts', 'POST', '/internal/tickets', p, { body: body ?? {} })));
+    await sendStored(reply, r);
+  }
+
+  @ApiDoc({ summary: "The caller's queue, newest first (status, limit, before)", query: ticketListQuery })
+  @Get()
+  @Allow('drafts:read')
+  list(@CurrentPrincipal() p: Principal, @Query() query: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('drafts', '/internal/tickets', p, plainQuery(query)));
+  }
+
+  @ApiDoc({ summary: 'A ticket with its drafts (pending, decided, failed) and its reply', resource: 'ticket' })
+  @Get(':id')
+  @Allow('drafts:read')
+  get(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('drafts', `/internal/tickets/${parseUuidParam(id)}`, p));
+  }
+
+  @ApiDoc({ summary: 'Give the ticket to an operator (team leads: within their team), or null to unassign (managers, admins)', body: assignTicketBody, resource: 'ticket' })
+  @Put(':id/assignee')
+  @Allow('tickets:assign')
+  assign(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.call('drafts', 'PUT', `/internal/tickets/${parseUuidParam(id)}/assignee`, p, { body: body ?? {} }));
+  }
+
+  @ApiDoc({ summary: 'Ask for a new draft after a rejected or failed one (202)', status: 202, resource: 'ticket' })
+  @Post(':id/regenerate')
+  @Allow('drafts:review')
+  regenerate(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.call('drafts', 'POST', `/internal/tickets/${parseUuidParam(id)}/regenerate`, p));
+  }
+
+  @ApiDoc({ summary: 'Reply by hand (a pending draft is set aside); reply.sent', body: manualReplyBody, resource: 'ticket' })
+  @Post(':id/reply')
+  @Allow('drafts:review')
+  reply(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.call('drafts', 'POST', `/internal/tickets/${parseUuidParam(id)}/reply`, p, { body: body ?? {} }));
+  }
+}
+
+/** Decisions on a pending draft: approve (the reply goes out), edit then approve (the change kept), reject with a reason. */
+@Controller('drafts')
+@Allow('drafts:review')
+@Audited('draft')
+export class DraftsProxyController {
+  constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
+
+  @ApiDoc({ summary: 'Approve the draft: it is sent as the reply (draft.approved, reply.sent)', resource: 'draft' })
+  @Post(':id/approve')
+  approve(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.call('drafts', 'POST', `/internal/drafts/${parseUuidParam(id)}/approve`, p));
+  }
+
+  @ApiDoc({ summary: 'Edit the draft and approve it: the edited text is sent, the change kept as a diff (draft.edited, reply.sent)', body: editDraftBody, resource: 'draft' })
+  @Post(':id/edit')
+  edit(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.call('drafts', 'POST', `/internal/drafts/${parseUuidParam(id)}/edit`, p, { body: body ?? {} }));
+  }
+
+  @ApiDoc({ summary: 'Reject the draft with a reason (then ask for a new one, or reply by hand)', body: rejectDraftBody, resource: 'draft' })
+  @Post(':id/reject')
+  reject(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.call('drafts', 'POST', `/internal/drafts/${parseUuidParam(id)}/reject`, p, { body: body ?? {} }));
+  }
+}
+
+/** Acceptance rate, edit rate and time to approval of the tenant's drafts, for managers and admins. */
+@Controller('draft-metrics')
+@Allow('usage:read')
+@Audited('draft-metrics', 'read')
+export class DraftMetricsProxyController {
+  constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
+
+  @ApiDoc({ summary: 'Acceptance rate, edit rate, time to approval (from, to) and the open queue by status', query: draftMetricsQuery })
+  @Get()
+  metrics(@CurrentPrincipal() p: Principal, @Query() query: unknown, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('drafts', '/internal/draft-metrics', p, plainQuery(query)));
+  }
+}
