@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import type { PlatformConfig } from '@hotdash/platform-config';
@@ -33,21 +33,6 @@ export function retrievalFromEnv(config: PlatformConfig, env: NodeJS.ProcessEnv 
   return { embedder, vectors };
 }
 
-class AiDraftingLifecycle implements OnApplicationShutdown {
-  constructor(
-    @Inject(DraftingWorker) private readonly worker: DraftingWorker,
-    @Inject(DraftingQueue) private readonly queue: DraftingQueue,
-    @Inject(AI_DRAFTING_REDIS) private readonly redis: Redis,
-    @Inject(VectorStore) private readonly vectors: VectorStore,
-  ) {}
-  async onApplicationShutdown(): Promise<void> {
-    await this.worker.close();
-    await this.queue.close();
-    this.redis.disconnect();
-    await this.vectors.close();
-  }
-}
-
 /**
  * The AI drafting service: queues a draft for every ticket received and every regeneration asked
  * for, and writes them (DraftingWorker: the tenant's model, its own knowledge and settings only).
@@ -71,7 +56,19 @@ class AiDraftingLifecycle implements OnApplicationShutdown {
         new DraftingWorker({ config, db, control, cipher, embedder, vectors, redis }, { log: (m) => console.warn(m) }),
       inject: [PLATFORM_CONFIG, TenantDatabase, ControlDatabase, FieldCipher, Embedder, VectorStore, AI_DRAFTING_REDIS],
     },
-    AiDraftingLifecycle,
+    {
+      // One hook, in this order: the worker finishes its jobs before the connections they use close.
+      provide: Symbol('AI_DRAFTING_SHUTDOWN'),
+      useFactory: (worker: DraftingWorker, queue: DraftingQueue, redis: Redis, vectors: VectorStore) => ({
+        async onApplicationShutdown(): Promise<void> {
+          await worker.close();
+          await queue.close();
+          redis.disconnect();
+          await vectors.close();
+        },
+      }),
+      inject: [DraftingWorker, DraftingQueue, AI_DRAFTING_REDIS, VectorStore],
+    },
   ],
   exports: [DraftingQueue, DraftingWorker],
 })

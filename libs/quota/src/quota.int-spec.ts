@@ -4,7 +4,7 @@
 import { newId } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
-import { KnowledgeEvents } from '@hotdash/contracts';
+import { DraftEvents, KnowledgeEvents } from '@hotdash/contracts';
 import { buildEnvelope } from '@hotdash/platform-messaging';
 import { QuotaEventsHandler } from './quota.events-handler';
 import { periodOf, QuotaService } from './quota.service';
@@ -112,4 +112,23 @@ it('meters knowledge storage as a level (stored up, removed down) and embedding 
     { metric: 'model_tokens', amount: 42n },
     { metric: 'storage_bytes', amount: 600n },
   ]);
+});
+
+it('meters a generated draft’s prompt and completion tokens as model tokens, and nothing for a draft without any', async () => {
+  const handler = new QuotaEventsHandler(quota);
+  const t = await world.createTenant();
+  const meta = { tenantId: t.id, producer: 'ai-drafting', correlationId: newId() };
+  const draft = (promptTokens: number, completionTokens: number) =>
+    buildEnvelope(
+      DraftEvents.GENERATED,
+      { tenantId: t.id, ticketId: newId(), draftId: newId(), attempt: 1, bodyEnc: 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA', citations: [], model: 'gpt-test', usage: { promptTokens, completionTokens } },
+      meta,
+    );
+  await world.tenantDb.withTenant(t.id, async (tx) => {
+    await handler.onDraftGenerated(draft(1_200, 80), { tx } as never);
+    await handler.onDraftGenerated(draft(0, 0), { tx } as never);
+    await handler.onDraftGenerated(draft(300, 20), { tx } as never);
+  });
+  const daily = await world.tenantDb.withTenant(t.id, (tx) => tx.$queryRaw<{ metric: string; amount: bigint }[]>`select metric, amount from usage_daily`);
+  expect(daily).toEqual([{ metric: 'model_tokens', amount: 1_600n }]);
 });

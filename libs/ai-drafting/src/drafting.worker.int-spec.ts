@@ -1,0 +1,317 @@
+// The AI drafting service on the real path: ticket.received written to a tenant shard's outbox →
+// relay → Kafka → the events handler (Kafka transport, inbox) → BullMQ → the drafting worker →
+// outbox → Kafka, observed with a probe on the drafts topic. Real PostgreSQL, Redis, Kafka and
+// Weaviate; the only stand-in is the OpenAI API, a local server speaking chat-completions that
+// records what it was sent. Covers: an offline draft citing the tenant's passages with nothing of
+// the ticket readable on Kafka; a regeneration; a model failing every time (one draft.failed
+// after the retries); a 401 and a 400 failing at once; tenant B's prompts carrying nothing of
+// tenant A; and a per-tenant cap of 1 holding while another tenant is served.
+import { randomUUID } from 'node:crypto';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { INestMicroservice, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, SupportFields, TenantId, TicketEvents, Topics } from '@hotdash/contracts';
+import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { newId } from '@hotdash/platform-db';
+import { QueueName, redisConnection } from '@hotdash/platform-jobs';
+import { createKafkaClient, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
+import { LocalEmbedder } from '@hotdash/platform-models';
+import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { KafkaProbe, sleep, TestWorld, waitFor } from '@hotdash/testing';
+import { DraftingEventsHandler } from './drafting.events-handler';
+import { DraftingJob, DraftingQueue } from './drafting.job';
+import { DraftingWorker, MODEL_API_KEY_FIELD } from './drafting.worker';
+
+jest.setTimeout(180_000);
+
+const world = new TestWorld();
+const keyring = new TenantKeyring(world.dbs, LocalKms.fromEnv());
+const cipher = new FieldCipher(keyring);
+const embedder = new LocalEmbedder(256);
+const suffix = randomUUID().replace(/-/g, '').slice(0, 10);
+const vectors = WeaviateVectorStore.fromConfig(world.config, { collection: `DraftingWorker${suffix}` });
+const prefix = `hotdash-spec-${suffix}`;
+const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port, maxRetriesPerRequest: 2 });
+const queue = new DraftingQueue(new Queue<DraftingJob>(QueueName.AI_DRAFTING, { connection: redisConnection(world.config), prefix }), { backoffMs: 50 });
+const worker = new DraftingWorker(
+  { config: world.config, db: world.tenantDb, control: world.control, cipher, embedder, vectors, redis },
+  { perTenant: 1, concurrency: 4, prefix, ownModelHttp: { maxRetries: 0, timeoutMs: 20_000 } },
+);
+
+@Module({ controllers: [DraftingEventsHandler], providers: [{ provide: DraftingQueue, useValue: queue }] })
+class HandlerModule {}
+
+/** What the model server was sent, per route (the tenant's base URL: `/<route>/v1`). */
+const requests: { route: string; body: string; authorization: string }[] = [];
+const inFlight = new Map<string, number>();
+const maxInFlight = new Map<string, number>();
+let server: Server;
+let base: string;
+let kafka: KafkaClientPort;
+let relay: RelaySupervisor;
+let app: INestMicroservice;
+let probe: KafkaProbe;
+
+const TOPICS = ['refund', 'shipping', 'warranty', 'invoice', 'password', 'returns'];
+const chunkIds = new Map<TenantId, Set<string>>();
+
+function answer(route: string, body: string, res: ServerResponse): void {
+  const json = (status: number, value: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+  // The failing routes echo what they were sent, as some servers do: none of it may reach draft.failed.
+  if (route === 'down') return json(500, { error: { message: `upstream failed for ${body}` } });
+  if (route === 'badkey') return json(401, { error: { message: `invalid key for ${body}` } });
+  if (route === 'refuse') return json(400, { error: { message: `bad request: ${body}` } });
+  json(200, { model: `gpt-test-${route}`, choices: [{ index: 0, message: { role: 'assistant', content: 'Thanks for asking: see [1].' } }], usage: { prompt_tokens: 100, completion_tokens: 5 } });
+}
+
+function handle(req: IncomingMessage, res: ServerResponse): void {
+  const route = req.url!.split('/')[1]!;
+  let body = '';
+  req.on('data', (c: Buffer) => (body += c.toString()));
+  req.on('end', () => {
+    requests.push({ route, body, authorization: req.headers.authorization ?? '' });
+    const n = (inFlight.get(route) ?? 0) + 1;
+    inFlight.set(route, n);
+    maxInFlight.set(route, Math.max(n, maxInFlight.get(route) ?? 0));
+    setTimeout(
+      () => {
+        inFlight.set(route, inFlight.get(route)! - 1);
+        answer(route, body, res);
+      },
+      route === 'slow' ? 1_500 : 0,
+    );
+  });
+}
+
+/** A tenant with a data key, settings, passages carrying its marker, and its model: the platform's (offline) or its own at `/<route>/v1`. */
+async function tenant(name: string, marker: string, route?: string): Promise<TenantId> {
+  const t = (await world.createTenant(name)).id;
+  await world.control.transaction((tx) => keyring.createKey(tx, t));
+  const keyEnc = route ? await cipher.encrypt(t, MODEL_API_KEY_FIELD, `sk-${marker.toLowerCase()}`) : null;
+  await world.tenantDb.withTenant(t, async (tx) => {
+    await tx.$executeRaw`insert into tenant_settings (tenant_id, brand_voice, policies, sla)
+      values (${t}::uuid, ${`Speak as the ${marker} crew`}, ${`Never mention ${marker} internal codes.`}, '{}'::jsonb)`;
+    await tx.$executeRaw`insert into model_configs (tenant_id, mode, provider, model, base_url, api_key_enc)
+      values (${t}::uuid, ${route ? 'own' : 'platform'}, ${route ? 'openai' : 'platform'}, ${route ? 'gpt-test' : 'platform-default'}, ${route ? `${base}/${route}/v1` : null}, ${keyEnc})`;
+  });
+  const chunks: KnowledgeChunk[] = TOPICS.map((topic, i) => {
+    const text = `${marker} ${topic} policy: customers asking about ${topic} get an answer within ${i + 1} days from the ${marker} team.`;
+    return { id: randomUUID(), vector: embedder.vector(text), documentId: `${marker}-doc`, chunkIndex: i, text, title: `${marker} ${topic}`, sourceVersion: 1 };
+  });
+  await vectors.createTenant(t);
+  await vectors.upsertChunks(t, chunks);
+  chunkIds.set(t, new Set(chunks.map((c) => c.id)));
+  return t;
+}
+
+interface TicketText {
+  name: string;
+  subject: string | null;
+  body: string;
+}
+
+/** Announces a ticket as the drafts service does: ticket.received, encrypted, through the tenant shard's outbox. */
+async function receive(t: TenantId, text: TicketText): Promise<string> {
+  const ticketId = newId();
+  const payload = {
+    tenantId: t,
+    ticketId,
+    externalId: null,
+    channel: 'api' as const,
+    customerNameEnc: await cipher.encrypt(t, SupportFields.CUSTOMER_NAME, text.name),
+    customerEmailEnc: await cipher.encrypt(t, SupportFields.CUSTOMER_EMAIL, 'dana.secret@example.com'),
+    subjectEnc: text.subject === null ? null : await cipher.encrypt(t, SupportFields.SUBJECT, text.subject),
+    bodyEnc: await cipher.encrypt(t, SupportFields.BODY, text.body),
+    receivedAt: new Date().toISOString(),
+  };
+  await world.tenantDb.withTenant(t, (tx) => publishInTx(tx, TicketEvents.RECEIVED, payload, { tenantId: t, producer: 'drafts', correlationId: newId() }));
+  return ticketId;
+}
+
+type Outcome = Envelope<'draft.generated', DraftGeneratedV1> | Envelope<'draft.failed', DraftFailedV1>;
+const outcomes = (ticketId: string): Outcome[] =>
+  probe.envelopes().filter((e) => (e.type === DraftEvents.GENERATED || e.type === DraftEvents.FAILED) && (e.payload as { ticketId: string }).ticketId === ticketId) as Outcome[];
+const outcome = (ticketId: string) => waitFor(`a draft outcome for ticket ${ticketId}`, async () => outcomes(ticketId)[0], 60_000);
+
+let a: TenantId;
+let b: TenantId;
+
+beforeAll(async () => {
+  server = createServer(handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await vectors.ensureCollection();
+  a = await tenant('Alphacorp', 'ALPHA');
+  b = await tenant('Bravoworks', 'BRAVO', 'bravo');
+
+  kafka = createKafkaClient({ brokers: world.config.kafka.brokers, clientId: 'ai-drafting-spec' });
+  probe = await KafkaProbe.start(Topics.DRAFTS);
+  relay = new RelaySupervisor(world.dbs, world.router, await kafka.producer(), { control: false, shards: true });
+  await relay.start();
+  app = await NestFactory.createMicroservice(HandlerModule, {
+    strategy: new KafkaEventTransport({ consumer: `ai-drafting-spec-${suffix}`, kafka, tenantDb: world.tenantDb, fromBeginning: false, unknownTenant: 'skip', backoffMs: 50 }),
+    logger: false,
+  });
+  app.useGlobalFilters(new EventErrorsFilter());
+  await app.listen();
+  worker.start();
+  // A new group starting at "latest" sees only what is produced after it joined: ping until it answers.
+  await waitFor(
+    'the drafting consumer to be consuming',
+    async () => {
+      const ping = await receive(a, { name: 'Ping', subject: null, body: 'ping' });
+      await sleep(1_000);
+      return (await queue.queue.getJob(DraftingQueue.jobId(ping, 1))) !== undefined;
+    },
+    90_000,
+    0,
+  );
+}, 150_000);
+
+afterAll(async () => {
+  await app?.close();
+  await relay?.stop();
+  await probe?.close();
+  await kafka?.close();
+  await worker.close();
+  await queue.queue.obliterate({ force: true });
+  await queue.close();
+  redis.disconnect();
+  server?.closeAllConnections();
+  await new Promise((r) => server?.close(r));
+  await fetch(`${world.config.weaviate.url}/v1/schema/DraftingWorker${suffix}`, { method: 'DELETE' });
+  await vectors.close();
+  await world.close();
+}, 60_000);
+
+it('drafts a ticket with the platform’s offline model from the tenant’s passages; Kafka and Redis carry none of the ticket in clear', async () => {
+  const text = { name: 'Dana Whitfield', subject: 'Refund question', body: 'What is your refund policy? Order 4711-SECRET arrived broken.' };
+  const ticketId = await receive(a, text);
+  const generated = await outcome(ticketId);
+  expect(generated.type).toBe(DraftEvents.GENERATED);
+  const draft = generated.payload as DraftGeneratedV1;
+  expect(draft).toMatchObject({ tenantId: a, ticketId, attempt: 1, model: 'offline-extractive-1' });
+  expect(generated.producer).toBe('ai-drafting');
+  const body = await cipher.decrypt(a, SupportFields.DRAFT_BODY, draft.bodyEnc);
+  expect(body).toContain('Hello Dana Whitfield');
+  expect(body).toContain('ALPHA refund policy');
+  expect(body).toContain('Alphacorp Support');
+  expect(draft.citations.length).toBeGreaterThan(0);
+  for (const c of draft.citations) {
+    expect(chunkIds.get(a)!.has(c.chunkId)).toBe(true);
+    expect(c).toMatchObject({ documentId: 'ALPHA-doc', title: expect.stringMatching(/^ALPHA /) });
+  }
+  expect(draft.usage.promptTokens).toBeGreaterThan(0);
+  expect(draft.usage.completionTokens).toBeGreaterThan(0);
+
+  const plaintext = [text.name, text.subject, '4711-SECRET', 'dana.secret@example.com', 'ALPHA refund policy'];
+  const records = probe.records.filter((r) => r.value.toString('utf8').includes(ticketId));
+  expect(records.length).toBeGreaterThan(0);
+  for (const r of records) {
+    const bytes = r.value.toString('utf8') + JSON.stringify(r.headers);
+    for (const p of plaintext) expect(bytes).not.toContain(p);
+  }
+  const job = await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1));
+  const stored = JSON.stringify(job?.data) + String(job?.returnvalue);
+  expect(stored).toContain(ticketId);
+  for (const p of plaintext) expect(stored).not.toContain(p);
+});
+
+it('writes the regeneration an operator asks for, with the drafts service’s draft id and attempt', async () => {
+  const ticketId = newId();
+  const draftId = newId();
+  await world.tenantDb.withTenant(a, async (tx) =>
+    publishInTx(
+      tx,
+      DraftEvents.REQUESTED,
+      {
+        tenantId: a,
+        ticketId,
+        draftId,
+        attempt: 2,
+        by: 'user:spec',
+        customerNameEnc: await cipher.encrypt(a, SupportFields.CUSTOMER_NAME, 'Dana'),
+        subjectEnc: null,
+        bodyEnc: await cipher.encrypt(a, SupportFields.BODY, 'How long does shipping take?'),
+      },
+      { tenantId: a, producer: 'drafts', correlationId: newId() },
+    ),
+  );
+  const e = await outcome(ticketId);
+  expect(e.payload).toMatchObject({ draftId, attempt: 2 });
+  expect(e.type).toBe(DraftEvents.GENERATED);
+  expect(await cipher.decrypt(a, SupportFields.DRAFT_BODY, (e.payload as DraftGeneratedV1).bodyEnc)).toContain('ALPHA shipping policy');
+});
+
+it('publishes exactly one draft.failed when the tenant’s model fails on every try, after the retries, and nothing generated', async () => {
+  const t = await tenant('Downcorp', 'DOWN', 'down');
+  const ticketId = await receive(t, { name: 'Erin Secretname', subject: null, body: 'Where is my refund for order 9911-SECRET?' });
+  const failed = await outcome(ticketId);
+  expect(failed.type).toBe(DraftEvents.FAILED);
+  expect(failed.payload).toMatchObject({ tenantId: t, ticketId, attempt: 1, code: 'model-unavailable' });
+  await waitFor('the job to end failed', async () => (await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1)))?.isFailed());
+  await sleep(500);
+  expect(outcomes(ticketId).map((e) => e.type)).toEqual([DraftEvents.FAILED]);
+  expect(requests.filter((r) => r.route === 'down')).toHaveLength(3);
+  const reason = JSON.stringify(failed);
+  for (const p of ['Erin Secretname', '9911-SECRET', 'DOWN refund policy']) expect(reason).not.toContain(p);
+});
+
+it('fails at once, without retries, when the model refuses the key (401) or the request (400)', async () => {
+  for (const [route, code] of [
+    ['badkey', 'model-auth-failed'],
+    ['refuse', 'model-refused'],
+  ] as const) {
+    const t = await tenant(`Refused ${route}`, route.toUpperCase(), route);
+    const ticketId = await receive(t, { name: 'Fay Secretname', subject: 'Warranty', body: 'Is my 5522-SECRET device under warranty?' });
+    const failed = await outcome(ticketId);
+    expect(failed.payload).toMatchObject({ ticketId, code });
+    await sleep(500);
+    expect(outcomes(ticketId)).toHaveLength(1);
+    expect(requests.filter((r) => r.route === route)).toHaveLength(1);
+    const job = await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1));
+    expect(job?.attemptsMade).toBe(1);
+    const leaked = JSON.stringify(failed) + String(job?.failedReason);
+    for (const p of ['Fay Secretname', '5522-SECRET', 'Warranty']) expect(leaked).not.toContain(p);
+  }
+});
+
+it('sends tenant B’s model only B’s company, voice, policies and passages, over vocabulary shared with tenant A', async () => {
+  const tickets: string[] = [];
+  for (const topic of TOPICS) tickets.push(await receive(b, { name: 'Gus', subject: `${topic} question`, body: `What is your ${topic} policy? Is it like ALPHA ${topic}?` }));
+  const drafts = await Promise.all(tickets.map(outcome));
+  for (const d of drafts) {
+    expect(d.type).toBe(DraftEvents.GENERATED);
+    const p = d.payload as DraftGeneratedV1;
+    expect(p).toMatchObject({ model: 'gpt-test-bravo', usage: { promptTokens: 100, completionTokens: 5 } });
+    expect(p.citations).toHaveLength(1);
+    expect(chunkIds.get(b)!.has(p.citations[0]!.chunkId)).toBe(true);
+  }
+  const sent = requests.filter((r) => r.route === 'bravo');
+  expect(sent.length).toBe(TOPICS.length);
+  for (const r of sent) {
+    expect(r.authorization).toBe('Bearer sk-bravo');
+    const { messages } = JSON.parse(r.body) as { messages: { role: string; content: string }[] };
+    expect(messages[0]!.content).toContain('Bravoworks');
+    expect(messages[0]!.content).toContain('Speak as the BRAVO crew');
+    // Nothing of A: its marker appears only where B's own ticket wrote it.
+    expect(r.body).not.toMatch(/Alphacorp|ALPHA crew|ALPHA internal|ALPHA [a-z]+ policy|ALPHA-doc/);
+  }
+});
+
+it('runs one tenant’s drafts one at a time under a cap of 1 while another tenant is served', async () => {
+  const slow = await tenant('Slowcorp', 'SLOW', 'slow');
+  const slowTickets: string[] = [];
+  for (const topic of ['refund', 'shipping', 'warranty']) slowTickets.push(await receive(slow, { name: 'Hal', subject: null, body: `${topic}?` }));
+  await waitFor('the slow tenant’s first model call', async () => requests.some((r) => r.route === 'slow'));
+  const other = await receive(b, { name: 'Ivy', subject: null, body: 'What is your invoice policy?' });
+  await outcome(other);
+  // B's draft came while the slow tenant still had drafts waiting for their turn.
+  expect(slowTickets.filter((t) => outcomes(t).length > 0).length).toBeLessThan(slowTickets.length);
+  const done = await Promise.all(slowTickets.map(outcome));
+  expect(done.every((e) => e.type === DraftEvents.GENERATED)).toBe(true);
+  expect(maxInFlight.get('slow')).toBe(1);
+});
