@@ -5,15 +5,16 @@
 // records what it was sent. Covers: an offline draft citing the tenant's passages with nothing of
 // the ticket readable on Kafka; a regeneration; a model failing every time (one draft.failed
 // after the retries); a 401 and a 400 failing at once; tenant B's prompts carrying nothing of
-// tenant A; and a per-tenant cap of 1 holding while another tenant is served.
+// tenant A; a per-tenant cap of 1 holding while another tenant is served; and a tenant that is
+// gone (or whose data key was destroyed) skipped.
 import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import Redis from 'ioredis';
-import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, SupportFields, TenantId, TicketEvents, Topics } from '@hotdash/contracts';
+import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, parseTenantId, SupportFields, TenantId, TicketEvents, Topics } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '@hotdash/platform-jobs';
@@ -314,4 +315,19 @@ it('runs one tenant’s drafts one at a time under a cap of 1 while another tena
   const done = await Promise.all(slowTickets.map(outcome));
   expect(done.every((e) => e.type === DraftEvents.GENERATED)).toBe(true);
   expect(maxInFlight.get('slow')).toBe(1);
+});
+
+it('skips, without throwing or publishing, a draft whose tenant is gone or whose data key was destroyed', async () => {
+  const job = (t: TenantId) =>
+    ({
+      data: { tenantId: t, ticketId: newId(), draftId: newId(), attempt: 1, customerNameEnc: 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA', subjectEnc: null, bodyEnc: 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA', correlationId: newId(), causationId: newId() },
+      opts: { attempts: 3 },
+      attemptsMade: 0,
+    }) as unknown as Job<DraftingJob>;
+  expect(await worker.process(job(parseTenantId(newId())))).toBe('tenant-gone');
+  const erased = await tenant('Erasedcorp', 'ERASED');
+  await keyring.destroyKey(erased);
+  expect(await worker.process(job(erased))).toBe('tenant-gone');
+  const published = await world.tenantDb.withTenant(erased, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from outbox where type like 'draft.%'`);
+  expect(published[0]!.n).toBe(0);
 });
