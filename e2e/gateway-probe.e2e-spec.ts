@@ -14,6 +14,7 @@ const GATEWAY = 'http://127.0.0.1:3199';
 const PROVISIONING = 'http://127.0.0.1:3213';
 const KNOWLEDGE = 'http://127.0.0.1:3215';
 const DRAFTS = 'http://127.0.0.1:3216';
+const QUOTA = 'http://127.0.0.1:3218';
 const world = new TestWorld();
 const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()));
 let processes: ServiceProcess[] = [];
@@ -67,10 +68,11 @@ async function footprint(acc: TestAccount): Promise<Record<string, number>> {
 beforeAll(async () => {
   processes = await startServices([
     // Every bad body below goes to the public routes too: their per-address limit must not answer first.
-    { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3199', HOTDASH_PROVISIONING_URL: PROVISIONING, HOTDASH_KNOWLEDGE_URL: KNOWLEDGE, HOTDASH_DRAFTS_URL: DRAFTS, HOTDASH_PER_ADDRESS_PER_MINUTE: '100000' }, url: GATEWAY },
+    { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3199', HOTDASH_PROVISIONING_URL: PROVISIONING, HOTDASH_KNOWLEDGE_URL: KNOWLEDGE, HOTDASH_DRAFTS_URL: DRAFTS, HOTDASH_QUOTA_URL: QUOTA, HOTDASH_PER_ADDRESS_PER_MINUTE: '100000' }, url: GATEWAY },
     { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3213' }, url: PROVISIONING },
     { entry: 'apps/knowledge/src/main.ts', env: { HOTDASH_KNOWLEDGE_PORT: '3215' }, url: KNOWLEDGE },
     { entry: 'apps/drafts/src/main.ts', env: { HOTDASH_DRAFTS_PORT: '3216' }, url: DRAFTS },
+    { entry: 'apps/quota/src/main.ts', env: { HOTDASH_QUOTA_PORT: '3218' }, url: QUOTA },
   ]);
   const doc = (await (await fetch(`${GATEWAY}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, Operation>> };
   expect(doc.openapi).toBe('3.1.0');

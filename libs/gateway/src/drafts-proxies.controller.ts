@@ -1,9 +1,9 @@
-import { Body, Controller, Get, Headers, Inject, Param, Post, Put, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, Inject, Logger, Param, Post, Put, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { assignTicketBody, createTicketBody, draftMetricsQuery, editDraftBody, manualReplyBody, rejectDraftBody, ticketListQuery } from '@hotdash/contracts';
 import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
-import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
-import { IdempotentReplies, storedReply } from './idempotency';
+import { ApiDoc, parseInput, parseUuidParam } from '@hotdash/platform-http';
+import { IdempotentReplies, StoredReply, storedReply } from './idempotency';
 import { passThrough, plainQuery, sendStored, ServiceClient } from './service-client';
 
 /**
@@ -15,17 +15,51 @@ import { passThrough, plainQuery, sendStored, ServiceClient } from './service-cl
 @Controller('tickets')
 @Audited('ticket')
 export class TicketsProxyController {
+  private readonly logger = new Logger('tickets');
+
   constructor(
     @Inject(ServiceClient) private readonly services: ServiceClient,
     @Inject(IdempotentReplies) private readonly idempotency: IdempotentReplies,
   ) {}
 
-  @ApiDoc({ summary: 'A customer ticket in (201; drafted in the background, follow GET /tickets/{id}); the same externalId or Idempotency-Key answers with the ticket already made', body: createTicketBody, status: 201 })
+  @ApiDoc({
+    summary: "A customer ticket in (201; drafted in the background, follow GET /tickets/{id}); counts against the plan's monthly tickets (429 quota-exceeded when used up); the same externalId or Idempotency-Key answers with the ticket already made",
+    body: createTicketBody,
+    status: 201,
+  })
   @Post()
   @Allow('tickets:create')
   async create(@CurrentPrincipal() p: Principal, @Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res() reply: FastifyReply): Promise<void> {
-    const r = await this.idempotency.once(`${p.tenantId}:POST /tickets`, key, body, async () => storedReply(await this.services.call('drafts', 'POST', '/internal/tickets', p, { body: body ?? {} })));
+    // Bad input is a 400 before any quota is held.
+    parseInput(createTicketBody, body);
+    const r = await this.idempotency.once(`${p.tenantId}:POST /tickets`, key, body, () => this.createMetered(p, body));
     await sendStored(reply, r);
+  }
+
+  /**
+   * The plan's monthly ticket quota, exact under concurrency: one ticket is reserved with the quota
+   * service before the drafts service stores it, committed when a new ticket was made (201) and
+   * released otherwise (an externalId already known, an error). The quota service unreachable
+   * refuses the ticket (502; the caller retries) rather than take tickets nobody counts.
+   */
+  private async createMetered(p: Principal, body: unknown): Promise<StoredReply> {
+    const held = await this.services.call('quota', 'POST', '/internal/reservations', p, { body: { metric: 'tickets', amount: 1, ttlSeconds: 300 } });
+    if (!held.ok) return storedReply(held);
+    const { reservationId } = (await held.json()) as { reservationId: string };
+    const settle = async (how: 'commit' | 'release') => {
+      const r = await this.services.call('quota', 'POST', `/internal/reservations/${reservationId}/${how}`, p).catch((e: Error) => e);
+      // An unsettled hold expires and gives the ticket back to the quota (5 minutes).
+      if (r instanceof Error || !r.ok) this.logger.warn(`ticket reservation ${reservationId} of tenant ${p.tenantId}: ${how} failed (${r instanceof Error ? r.message : r.status})`);
+    };
+    let res: Response;
+    try {
+      res = await this.services.call('drafts', 'POST', '/internal/tickets', p, { body: body ?? {} });
+    } catch (err) {
+      await settle('release');
+      throw err;
+    }
+    await settle(res.status === 201 ? 'commit' : 'release');
+    return storedReply(res);
   }
 
   @ApiDoc({ summary: "The caller's queue, newest first (status, limit, before)", query: ticketListQuery })

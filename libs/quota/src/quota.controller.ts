@@ -43,7 +43,7 @@ export class QuotaController {
   }
 
   @Post('reservations')
-  @Allow('drafts:review')
+  @Allow('tickets:create')
   @HttpCode(201)
   reserve(@Body() body: unknown): Promise<Reservation> {
     const input = parseInput(reserveBody, body, (path) => (path === 'metric' ? 'invalid-metric' : undefined));
@@ -52,14 +52,14 @@ export class QuotaController {
   }
 
   @Post('reservations/:id/commit')
-  @Allow('drafts:review')
+  @Allow('tickets:create')
   @HttpCode(200)
   commit(@Param('id') id: string): Promise<Reservation> {
     return this.quota.commit(currentTenantContext().tenantId, parseUuidParam(id), currentTenantContext().correlationId);
   }
 
   @Post('reservations/:id/release')
-  @Allow('drafts:review')
+  @Allow('tickets:create')
   @HttpCode(200)
   release(@Param('id') id: string): Promise<Reservation> {
     return this.quota.release(currentTenantContext().tenantId, parseUuidParam(id));
