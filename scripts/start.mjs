@@ -14,6 +14,7 @@ const SERVICES = [
   { name: 'quota', entry: 'apps/quota/src/main.ts', color: 32 },
   { name: 'knowledge', entry: 'apps/knowledge/src/main.ts', color: 34 },
   { name: 'drafts', entry: 'apps/drafts/src/main.ts', color: 31 },
+  { name: 'ai-drafting', entry: 'apps/ai-drafting/src/main.ts', color: 37 },
 ];
 
 function step(label, cmd, args) {

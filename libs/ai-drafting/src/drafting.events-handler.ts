@@ -1,30 +1,46 @@
 import { Controller, Inject } from '@nestjs/common';
-import { EventPattern, Payload } from '@nestjs/microservices';
-import { DraftEvents, DraftRequestedV1, Envelope, TicketEvents, TicketReceivedV1 } from '@hotdash/contracts';
-import { newId } from '@hotdash/platform-db';
-import { DraftingQueue } from './drafting.job';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { DraftEvents, DraftRequestedV1, Envelope, parseTenantId, TicketEvents, TicketReceivedV1 } from '@hotdash/contracts';
+import { newId, TenantStatusCache } from '@hotdash/platform-db';
+import { EventContext, publishInTx } from '@hotdash/platform-messaging';
+import { AI_DRAFTING_PRODUCER, DraftingQueue } from './drafting.job';
 
 /**
  * Queues a draft for every ticket received (its first draft) and every regeneration an operator
  * asks for. A job already queued for the same ticket and attempt is not queued again; a failure to
- * queue throws, so the transport retries the event.
+ * queue throws, so the transport retries the event. A suspended tenant's tickets get no model call
+ * (no new work while suspended): their draft fails at once with `tenant-suspended`, so the ticket
+ * waits for a hand-written reply or a regeneration after reactivation.
  */
 @Controller()
 export class DraftingEventsHandler {
-  constructor(@Inject(DraftingQueue) private readonly queue: DraftingQueue) {}
+  constructor(
+    @Inject(DraftingQueue) private readonly queue: DraftingQueue,
+    @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
+  ) {}
 
   @EventPattern(TicketEvents.RECEIVED)
-  async onTicketReceived(@Payload() event: Envelope<typeof TicketEvents.RECEIVED, TicketReceivedV1>): Promise<void> {
-    await this.enqueue(event, event.payload, newId(), 1);
+  async onTicketReceived(@Payload() event: Envelope<typeof TicketEvents.RECEIVED, TicketReceivedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.enqueue(event, event.payload, newId(), 1, ctx);
   }
 
   @EventPattern(DraftEvents.REQUESTED)
-  async onDraftRequested(@Payload() event: Envelope<typeof DraftEvents.REQUESTED, DraftRequestedV1>): Promise<void> {
-    await this.enqueue(event, event.payload, event.payload.draftId, event.payload.attempt);
+  async onDraftRequested(@Payload() event: Envelope<typeof DraftEvents.REQUESTED, DraftRequestedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.enqueue(event, event.payload, event.payload.draftId, event.payload.attempt, ctx);
   }
 
-  private enqueue(event: Envelope, t: TicketReceivedV1 | DraftRequestedV1, draftId: string, attempt: number): Promise<void> {
-    return this.queue.enqueue({
+  private async enqueue(event: Envelope, t: TicketReceivedV1 | DraftRequestedV1, draftId: string, attempt: number, ctx: EventContext): Promise<void> {
+    const tenantId = parseTenantId(event.tenantId);
+    if (await this.statuses.isSuspended(tenantId)) {
+      await publishInTx(
+        ctx.tx,
+        DraftEvents.FAILED,
+        { tenantId, ticketId: t.ticketId, draftId, attempt, code: 'tenant-suspended', reason: 'The organisation is suspended: no drafts are written until it is reactivated.' },
+        { tenantId, producer: AI_DRAFTING_PRODUCER, correlationId: event.correlationId, causationId: event.id },
+      );
+      return;
+    }
+    await this.queue.enqueue({
       tenantId: event.tenantId,
       ticketId: t.ticketId,
       draftId,

@@ -16,7 +16,7 @@ import { Job, Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, parseTenantId, SupportFields, TenantId, TicketEvents, Topics } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
-import { newId } from '@hotdash/platform-db';
+import { newId, TenantStatusCache } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '@hotdash/platform-jobs';
 import { createKafkaClient, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
 import { LocalEmbedder } from '@hotdash/platform-models';
@@ -42,7 +42,7 @@ const worker = new DraftingWorker(
   { perTenant: 1, concurrency: 4, prefix, ownModelHttp: { maxRetries: 0, timeoutMs: 20_000 } },
 );
 
-@Module({ controllers: [DraftingEventsHandler], providers: [{ provide: DraftingQueue, useValue: queue }] })
+@Module({ controllers: [DraftingEventsHandler], providers: [{ provide: DraftingQueue, useValue: queue }, { provide: TenantStatusCache, useValue: new TenantStatusCache(world.dbs, 0) }] })
 class HandlerModule {}
 
 /** What the model server was sent, per route (the tenant's base URL: `/<route>/v1`). */
@@ -259,6 +259,15 @@ it('publishes exactly one draft.failed when the tenant’s model fails on every 
   expect(requests.filter((r) => r.route === 'down')).toHaveLength(3);
   const reason = JSON.stringify(failed);
   for (const p of ['Erin Secretname', '9911-SECRET', 'DOWN refund policy']) expect(reason).not.toContain(p);
+});
+
+it('writes no draft for a suspended tenant: its draft fails at once with tenant-suspended, no job queued', async () => {
+  const t = await tenant('Pausedcorp', 'PAUSED');
+  await world.dbs.control().tenant.update({ where: { id: t }, data: { status: 'suspended' } });
+  const ticketId = await receive(t, { name: 'Pat', subject: null, body: 'Is my refund coming?' });
+  const failed = await outcome(ticketId);
+  expect(failed).toMatchObject({ type: DraftEvents.FAILED, payload: { ticketId, attempt: 1, code: 'tenant-suspended' } });
+  expect(await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1))).toBeUndefined();
 });
 
 it('fails at once, without retries, when the model refuses the key (401) or the request (400)', async () => {

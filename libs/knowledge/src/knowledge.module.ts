@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
@@ -6,38 +5,14 @@ import { InternalAuthModule } from '@hotdash/platform-auth';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { Databases, PLATFORM_CONFIG, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '@hotdash/platform-jobs';
-import { Embedder, LocalEmbedder, OpenAiEmbedder } from '@hotdash/platform-models';
-import { LanceDbVectorStore, VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
+import { VectorStore, vectorStoreFromEnv } from '@hotdash/platform-vector';
 import { DocumentsController } from './documents.controller';
 import { DocumentsService, KNOWLEDGE_QUEUE } from './documents.service';
 import { IngestionWorker } from './ingestion/ingestion.worker';
 import { KnowledgeEventsHandler } from './knowledge.events-handler';
 
 export const KNOWLEDGE_REDIS = Symbol('KNOWLEDGE_REDIS');
-
-/**
- * The embedder from the environment: HOTDASH_EMBEDDER=local (default: offline, deterministic) or
- * openai (HOTDASH_OPENAI_BASE_URL, HOTDASH_OPENAI_API_KEY, HOTDASH_EMBEDDING_MODEL,
- * HOTDASH_EMBEDDING_DIMENSIONS). Every tenant's chunks share one collection, so one embedder.
- */
-export function embedderFromEnv(env: NodeJS.ProcessEnv = process.env): Embedder {
-  if ((env.HOTDASH_EMBEDDER ?? 'local') === 'local') return new LocalEmbedder(Number(env.HOTDASH_EMBEDDING_DIMENSIONS ?? 384));
-  if (env.HOTDASH_EMBEDDER !== 'openai') throw new Error(`HOTDASH_EMBEDDER must be local or openai, got ${env.HOTDASH_EMBEDDER}`);
-  return new OpenAiEmbedder({
-    baseUrl: env.HOTDASH_OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
-    apiKey: env.HOTDASH_OPENAI_API_KEY ?? '',
-    model: env.HOTDASH_EMBEDDING_MODEL ?? 'text-embedding-3-small',
-    dimensions: Number(env.HOTDASH_EMBEDDING_DIMENSIONS ?? 1536),
-  });
-}
-
-/** The vector store from the environment: HOTDASH_VECTOR_STORE=weaviate (default) or lancedb (embedded, in HOTDASH_LANCEDB_DIR). */
-export function vectorStoreFromEnv(config: PlatformConfig, dimensions: number, env: NodeJS.ProcessEnv = process.env): VectorStore {
-  const kind = env.HOTDASH_VECTOR_STORE ?? 'weaviate';
-  if (kind === 'weaviate') return WeaviateVectorStore.fromConfig(config);
-  if (kind === 'lancedb') return new LanceDbVectorStore({ directory: env.HOTDASH_LANCEDB_DIR ?? join(process.cwd(), '.local', 'lancedb'), dimensions });
-  throw new Error(`HOTDASH_VECTOR_STORE must be weaviate or lancedb, got ${kind}`);
-}
 
 class KnowledgeLifecycle implements OnApplicationShutdown {
   constructor(

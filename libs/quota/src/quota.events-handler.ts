@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { AccessEvents, AccessRecordedV1, DraftEvents, DraftGeneratedV1, Envelope, KnowledgeDocumentIndexedV1, KnowledgeDocumentRemovedV1, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV1, DraftEvents, DraftGeneratedV1, Envelope, TicketEvents, TicketReceivedV1, KnowledgeDocumentIndexedV1, KnowledgeDocumentRemovedV1, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { QuotaService } from './quota.service';
 
@@ -41,5 +41,15 @@ export class QuotaEventsHandler {
     const tokens = event.payload.usage.promptTokens + event.payload.usage.completionTokens;
     if (tokens === 0) return;
     await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'model_tokens', tokens, new Date(event.occurredAt), event.id, event.correlationId);
+  }
+
+  /**
+   * A ticket an integration delivered on Kafka counts against the month's tickets. Tickets made
+   * through the API (channel api) were reserved and committed by the gateway: not counted twice.
+   */
+  @EventPattern(TicketEvents.RECEIVED)
+  async onTicketReceived(@Payload() event: Envelope<typeof TicketEvents.RECEIVED, TicketReceivedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    if (event.payload.channel === 'api') return;
+    await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'tickets', 1, new Date(event.payload.receivedAt), event.id, event.correlationId);
   }
 }

@@ -4,7 +4,7 @@
 import { newId } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
-import { DraftEvents, KnowledgeEvents } from '@hotdash/contracts';
+import { DraftEvents, KnowledgeEvents, TicketEvents } from '@hotdash/contracts';
 import { buildEnvelope } from '@hotdash/platform-messaging';
 import { QuotaEventsHandler } from './quota.events-handler';
 import { periodOf, QuotaService } from './quota.service';
@@ -131,4 +131,22 @@ it('meters a generated draft’s prompt and completion tokens as model tokens, a
   });
   const daily = await world.tenantDb.withTenant(t.id, (tx) => tx.$queryRaw<{ metric: string; amount: bigint }[]>`select metric, amount from usage_daily`);
   expect(daily).toEqual([{ metric: 'model_tokens', amount: 1_600n }]);
+});
+
+it('counts tickets integrations deliver on Kafka against the month, and not the API’s (the gateway reserved those)', async () => {
+  const handler = new QuotaEventsHandler(quota);
+  const t = await tenantWithUsed(10);
+  const token = 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA';
+  const ticket = (channel: 'api' | 'chat' | 'email') =>
+    buildEnvelope(
+      TicketEvents.RECEIVED,
+      { tenantId: t.id, ticketId: newId(), externalId: null, channel, customerNameEnc: token, customerEmailEnc: token, subjectEnc: null, bodyEnc: token, receivedAt: new Date().toISOString() },
+      { tenantId: t.id, producer: 'integration', correlationId: newId() },
+    );
+  await world.tenantDb.withTenant(t.id, async (tx) => {
+    for (const channel of ['chat', 'email', 'api'] as const) await handler.onTicketReceived(ticket(channel), { tx } as never);
+  });
+  expect(await counter(t)).toEqual({ used: 12n, reserved: 0n });
+  const daily = await world.tenantDb.withTenant(t.id, (tx) => tx.$queryRaw<{ metric: string; amount: bigint }[]>`select metric, amount from usage_daily`);
+  expect(daily).toEqual([{ metric: 'tickets', amount: 2n }]);
 });

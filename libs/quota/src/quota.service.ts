@@ -128,7 +128,11 @@ export class QuotaService {
     return this.settle(tenantId, reservationId, 'released', newId());
   }
 
-  /** Meters usage that needs no reservation (API calls, model tokens) or frees storage (negative amount). */
+  /**
+   * Meters usage that needs no reservation (API calls, model tokens, tickets an integration
+   * delivered on Kafka) or frees storage (negative amount). Tickets and storage also move their
+   * quota counter: what arrived through events counts, though only reservations can refuse.
+   */
   async record(tx: TenantTx, tenantId: TenantId, metric: UsageMetric, amount: number, at: Date, sourceEventId: string | null, correlationId: string): Promise<void> {
     await tx.$executeRaw`insert into usage_daily (tenant_id, day, metric, amount) values (${tenantId}::uuid, ${day(at)}::date, ${metric}, ${amount})
       on conflict (tenant_id, day, metric) do update set amount = usage_daily.amount + excluded.amount, updated_at = now()`;
@@ -137,6 +141,10 @@ export class QuotaService {
       // quota through events; reservations are what stop new documents).
       await tx.$executeRaw`insert into quota_counters (tenant_id, metric, period_start, used) values (${tenantId}::uuid, 'storage_bytes', ${EPOCH}::date, greatest(${amount}, 0))
         on conflict (tenant_id, metric, period_start) do update set used = greatest(quota_counters.used + ${amount}, 0)`;
+    } else if (metric === 'tickets') {
+      const period = periodOf('tickets', at);
+      await tx.$executeRaw`insert into quota_counters (tenant_id, metric, period_start, used) values (${tenantId}::uuid, 'tickets', ${period}::date, ${amount})
+        on conflict (tenant_id, metric, period_start) do update set used = quota_counters.used + ${amount}`;
     }
     await publishInTx(tx, QuotaEvents.USAGE_RECORDED, { metric, amount, day: day(at), sourceEventId }, { tenantId, producer: QUOTA_PRODUCER, correlationId, causationId: sourceEventId });
   }

@@ -3,3 +3,4 @@ export * from './vector-store';
 export * from './weaviate-vector-store';
 export * from './lancedb-vector-store';
 export * from './retrieval';
+export * from './vector-store-from-env';
