@@ -222,3 +222,14 @@ it('holds the plan’s monthly tickets exactly: 6 concurrent tickets against 3 l
   const repeat = await call<Ticket>('POST', '/tickets', admin, { customer: { name: 'Fay', email: 'fay@customer.test' }, body: 'Again?', externalId: 'crm-42' });
   expect([first.status, repeat.status, repeat.body.id]).toEqual([201, 200, first.body.id]);
 });
+
+it('records the workflow in the tenant’s audit chain, decisions under the operator who made them', async () => {
+  const types = ['ticket.received', 'draft.generated', 'draft.approved', 'draft.edited', 'draft.rejected', 'draft.requested', 'reply.sent'];
+  const rows = await waitFor('the support events in the audit log', async () => {
+    const r = await world.tenantDb.withTenant(admin.tenantId, (tx) => tx.$queryRaw<{ event_type: string; actor_id: string | null }[]>`select event_type, actor_id from audit_log`);
+    return types.every((t) => r.some((x) => x.event_type === t)) ? r : undefined;
+  }, 60_000, 250);
+  const approvedBy = rows.filter((r) => r.event_type === 'draft.approved').map((r) => r.actor_id);
+  expect(approvedBy.every((a) => ops.some((o) => a === `user:${o.userId}`))).toBe(true);
+  expect((await call('GET', '/audit-log/verify', admin)).body).toMatchObject({ ok: true });
+});

@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { AccessEvents, AccessRecordedV1, Envelope, KnowledgeEvents, OperatorEvents, TenantCreatedV1, TenantEvents } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV1, DraftEvents, Envelope, KnowledgeEvents, OperatorEvents, TenantCreatedV1, TenantEvents, TicketEvents } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { RecordAuditEntryHandler } from './use-cases/record-audit-entry/record-audit-entry.handler';
 
@@ -38,8 +38,25 @@ export class AuditEventsHandler {
     OperatorEvents.JOINED,
     OperatorEvents.ROLE_CHANGED,
     OperatorEvents.REMOVED,
+    OperatorEvents.TEAM_CHANGED,
   ])
   async onStateChange(@Payload() event: Envelope, @Ctx() ctx: EventContext): Promise<void> {
     await this.record.execute(ctx.tx, event, `service:${event.producer}`);
+  }
+
+  /** The support workflow: tickets in, drafts written and decided, replies out; by the operator who decided, where one did. */
+  @EventPattern([
+    TicketEvents.RECEIVED,
+    TicketEvents.REPLY_SENT,
+    DraftEvents.REQUESTED,
+    DraftEvents.GENERATED,
+    DraftEvents.FAILED,
+    DraftEvents.APPROVED,
+    DraftEvents.EDITED,
+    DraftEvents.REJECTED,
+  ])
+  async onSupport(@Payload() event: Envelope, @Ctx() ctx: EventContext): Promise<void> {
+    const by = (event.payload as { by?: unknown }).by;
+    await this.record.execute(ctx.tx, event, typeof by === 'string' ? by : `service:${event.producer}`);
   }
 }

@@ -35,6 +35,8 @@ import {
   operatorJoinedV1,
   OperatorRemovedV1,
   operatorRemovedV1,
+  OperatorTeamChangedV1,
+  operatorTeamChangedV1,
   OperatorRoleChangedV1,
   operatorRoleChangedV1,
 } from './operator.events';
@@ -103,6 +105,7 @@ export interface EventPayloads {
   [OperatorEvents.INVITED]: OperatorInvitedV1;
   [OperatorEvents.JOINED]: OperatorJoinedV1;
   [OperatorEvents.ROLE_CHANGED]: OperatorRoleChangedV1;
+  [OperatorEvents.TEAM_CHANGED]: OperatorTeamChangedV1;
   [OperatorEvents.REMOVED]: OperatorRemovedV1;
 }
 
@@ -151,6 +154,7 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [OperatorEvents.INVITED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorInvitedV1 } },
   [OperatorEvents.JOINED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorJoinedV1 } },
   [OperatorEvents.ROLE_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorRoleChangedV1 } },
+  [OperatorEvents.TEAM_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorTeamChangedV1 } },
   [OperatorEvents.REMOVED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorRemovedV1 } },
 };
 

@@ -11,6 +11,8 @@ export const OperatorEvents = {
   JOINED: 'operator.joined',
   /** An operator's role changed. Consumed by: audit, gateway (permissions). */
   ROLE_CHANGED: 'operator.role-changed',
+  /** An operator moved to another team, or out of any (team leads see their team's tickets). Consumed by: audit. */
+  TEAM_CHANGED: 'operator.team-changed',
   /** An operator was removed from the tenant. Consumed by: audit, gateway (revokes sessions). */
   REMOVED: 'operator.removed',
 } as const;
@@ -22,5 +24,9 @@ export const operatorJoinedV1 = z.object({ tenantId: uuidSchema, userId: uuidSch
 export type OperatorJoinedV1 = z.infer<typeof operatorJoinedV1>;
 export const operatorRoleChangedV1 = z.object({ tenantId: uuidSchema, userId: uuidSchema, from: z.enum(OperatorRoles), to: z.enum(OperatorRoles), by }).strict();
 export type OperatorRoleChangedV1 = z.infer<typeof operatorRoleChangedV1>;
+export const operatorTeamChangedV1 = z
+  .object({ tenantId: uuidSchema, userId: uuidSchema, from: z.string().min(1).max(100).nullable(), to: z.string().min(1).max(100).nullable(), by })
+  .strict();
+export type OperatorTeamChangedV1 = z.infer<typeof operatorTeamChangedV1>;
 export const operatorRemovedV1 = z.object({ tenantId: uuidSchema, userId: uuidSchema, by }).strict();
 export type OperatorRemovedV1 = z.infer<typeof operatorRemovedV1>;

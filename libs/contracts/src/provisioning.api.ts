@@ -70,7 +70,21 @@ export const acceptInvitationBody = z
     displayName: z.string().trim().min(1).max(200).optional(),
   })
   .strict();
-export const changeRoleBody = z.object({ role: roleSchema }).strict();
+/** Body of changing an operator: their role, their team (null: none), or both. */
+export const updateOperatorBody = z
+  .object({
+    role: roleSchema.optional(),
+    team: z
+      .string()
+      .trim()
+      .min(1, 'team must not be empty (null takes the operator out of their team)')
+      .max(100)
+      .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'team must be one line without control characters')
+      .nullable()
+      .optional(),
+  })
+  .strict()
+  .refine((b) => b.role !== undefined || b.team !== undefined, 'give a role, a team, or both');
 export const changePlanBody = z.object({ plan: z.enum(PlanCodes, { message: `plan must be one of: ${PlanCodes.join(', ')}` }) }).strict();
 export const suspendBody = z.object({ reason: z.string().trim().min(1, 'reason must not be empty').max(500) }).strict();
 export const offboardBody = z.object({ reason: z.string().trim().min(1, 'reason must not be empty').max(500) }).strict();

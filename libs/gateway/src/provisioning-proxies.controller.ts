@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post, Put, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { acceptInvitationBody, changePlanBody, changeRoleBody, inviteOperatorBody, offboardBody, signUpBody, suspendBody } from '@hotdash/contracts';
+import { acceptInvitationBody, changePlanBody, inviteOperatorBody, offboardBody, signUpBody, suspendBody, updateOperatorBody } from '@hotdash/contracts';
 import { Allow, ANONYMOUS_CALLER, Audited, CurrentOps, CurrentPrincipal, OpsPrincipal, OpsRoute, Principal, Public } from '@hotdash/platform-auth';
 import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, storedReply } from './idempotency';
@@ -54,10 +54,10 @@ export class OperatorsProxyController {
     await sendStored(reply, r);
   }
 
-  @ApiDoc({ summary: "Change an operator's role", body: changeRoleBody, resource: 'operator' })
+  @ApiDoc({ summary: "Change an operator's role, team (null: none), or both", body: updateOperatorBody, resource: 'operator' })
   @Patch(':id')
   @Allow('users:manage')
-  changeRole(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+  update(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
     const userId = parseUuidParam(id);
     return passThrough(reply, this.services.call('provisioning', 'PATCH', `/tenants/${p.tenantId}/operators/${userId}`, p, { body: body ?? {} }));
   }

@@ -30,8 +30,8 @@ export class OperatorsController {
 
   @Patch('tenants/:tenantId/operators/:userId')
   @Allow('users:manage')
-  changeRole(@Param('tenantId') id: string, @Param('userId') userId: string, @Body() body: unknown, @CurrentCaller() caller: InternalCaller): Promise<OperatorDto> {
-    return this.operators.changeRole(parseUuidParam(id, 'tenantId'), parseUuidParam(userId, 'userId'), body, actorOf(caller));
+  update(@Param('tenantId') id: string, @Param('userId') userId: string, @Body() body: unknown, @CurrentCaller() caller: InternalCaller): Promise<OperatorDto> {
+    return this.operators.update(parseUuidParam(id, 'tenantId'), parseUuidParam(userId, 'userId'), body, actorOf(caller));
   }
 
   @Delete('tenants/:tenantId/operators/:userId')

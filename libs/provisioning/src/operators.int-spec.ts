@@ -104,7 +104,11 @@ it('invites an operator, changes the role, removes, and keeps the last admin', a
   // Tokens carrying the old role stop working at once; tokens issued afterwards work.
   expect(await revocations.isRevoked(beforeRoleChange)).toBe(true);
   expect(await revocations.isRevoked({ ...holder(), issuedAt: Date.now() + 1 })).toBe(false);
-  expect(await changed.json()).toMatchObject({ role: 'team_lead' });
+  expect(await changed.json()).toMatchObject({ role: 'team_lead', team: null });
+  // The team too (team leads see their team's tickets); the same team again changes nothing.
+  const teamed = await call('PATCH', `/tenants/${a}/operators/${op.userId}`, { team: 'Billing' });
+  expect(await teamed.json()).toMatchObject({ role: 'team_lead', team: 'Billing' });
+  expect(await (await call('PATCH', `/tenants/${a}/operators/${op.userId}`, { team: 'Billing', role: 'team_lead' })).json()).toMatchObject({ team: 'Billing' });
   const dup = await call('POST', `/tenants/${a}/operators`, { email: 'OP@a.test', role: 'manager' });
   expect(dup.status).toBe(409);
   expect(await dup.json()).toMatchObject({ code: 'operator-exists' });
@@ -121,7 +125,7 @@ it('invites an operator, changes the role, removes, and keeps the last admin', a
   expect(demote.status).toBe(409);
 
   const events = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ type: string }[]>`select type from outbox where type like 'operator.%' order by seq`);
-  expect(events.map((e) => e.type)).toEqual(['operator.joined', 'operator.invited', 'operator.role-changed', 'operator.removed']);
+  expect(events.map((e) => e.type)).toEqual(['operator.joined', 'operator.invited', 'operator.role-changed', 'operator.team-changed', 'operator.removed']);
 });
 
 it('refuses an expired invitation, and a token moved to another tenant', async () => {
@@ -191,6 +195,8 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
     ['a malformed e-mail', 'POST', () => `/tenants/${a}/operators`, { email: 'not-an-email', role: 'operator' }, 400, 'invalid-email'],
     ['an unknown field', 'POST', () => `/tenants/${a}/operators`, { email: 'x@a.test', role: 'operator', admin: true }, 400, 'unknown-field'],
     ['an invalid role change', 'PATCH', () => `/tenants/${a}/operators/${newId()}`, { role: 'root' }, 400, 'invalid-role'],
+    ['a change of nothing', 'PATCH', () => `/tenants/${a}/operators/${newId()}`, {}, 400, 'validation-failed'],
+    ['an empty team', 'PATCH', () => `/tenants/${a}/operators/${newId()}`, { team: '  ' }, 400, 'validation-failed'],
     ['a weak password', 'POST', () => '/invitations/accept', { token: `${newId()}.${'x'.repeat(43)}`, password: 'short' }, 400, 'weak-password'],
     ['a made-up token', 'POST', () => '/invitations/accept', { token: `${newId()}.${'x'.repeat(43)}`, password: 'a long enough password' }, 404, 'invitation-not-found'],
     ['a token without a tenant', 'POST', () => '/invitations/accept', { token: 'y'.repeat(60), password: 'a long enough password' }, 404, 'invitation-not-found'],

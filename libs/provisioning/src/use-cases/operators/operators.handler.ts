@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { acceptInvitationBody, changeRoleBody, inviteOperatorBody, OperatorEvents, OperatorRole, parseTenantId, TenantId } from '@hotdash/contracts';
+import { acceptInvitationBody, updateOperatorBody, inviteOperatorBody, OperatorEvents, OperatorRole, parseTenantId, TenantId } from '@hotdash/contracts';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
@@ -11,11 +11,22 @@ export { hashPassword, verifyPassword } from '@hotdash/platform-auth';
 
 const codes = (path: string): string | undefined => (path === 'role' ? 'invalid-role' : path === 'email' ? 'invalid-email' : path === 'password' ? 'weak-password' : undefined);
 
+interface UserRow {
+  id: string;
+  email_enc: string;
+  display_name: string | null;
+  role: OperatorRole;
+  team: string | null;
+  status: OperatorDto['status'];
+}
+
 export interface OperatorDto {
   userId: string;
   email: string;
   displayName: string | null;
   role: OperatorRole;
+  /** The team they work in (team leads see their team's tickets); null: none. */
+  team: string | null;
   status: 'invited' | 'active' | 'removed';
 }
 
@@ -64,7 +75,7 @@ export class OperatorsHandler {
       await tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
         values (${newId()}::uuid, ${tenantId}::uuid, ${toEnc}, ${mail.subject}, ${mail.body}, 'invitation')`;
       await publishInTx(tx, OperatorEvents.INVITED, { tenantId, userId, role: input.role, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: userId });
-      return { userId, email: input.email, displayName: input.displayName ?? null, role: input.role, status: 'invited' as const, expiresAt: expiresAt.toISOString() };
+      return { userId, email: input.email, displayName: input.displayName ?? null, role: input.role, team: null, status: 'invited' as const, expiresAt: expiresAt.toISOString() };
     });
   }
 
@@ -103,11 +114,18 @@ export class OperatorsHandler {
     }
   }
 
-  async changeRole(id: string, userIdRaw: string, body: unknown, actorId: string): Promise<OperatorDto> {
-    const { role } = parseInput(changeRoleBody, body, codes);
+  /** Changes an operator's role, team, or both (each change its event). */
+  async update(id: string, userIdRaw: string, body: unknown, actorId: string): Promise<OperatorDto> {
+    const input = parseInput(updateOperatorBody, body, codes);
     const { tenantId } = await this.writable(id);
     return this.db.withTenant(tenantId, async (tx) => {
       const user = await this.user(tx, tenantId, userIdRaw);
+      const role = input.role ?? user.role;
+      const team = input.team === undefined ? user.team : input.team;
+      if (team !== user.team) {
+        await tx.$executeRaw`update users set team = ${team}, updated_at = now() where id = ${user.userId}::uuid`;
+        await publishInTx(tx, OperatorEvents.TEAM_CHANGED, { tenantId, userId: user.userId, from: user.team, to: team, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
+      }
       if (user.role === 'admin' && role !== 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
       if (user.role !== role) {
         await tx.$executeRaw`update users set role = ${role}, updated_at = now() where id = ${user.userId}::uuid`;
@@ -117,7 +135,7 @@ export class OperatorsHandler {
         await this.revocations.userChanged(tenantId, user.userId);
         await publishInTx(tx, OperatorEvents.ROLE_CHANGED, { tenantId, userId: user.userId, from: user.role, to: role, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
       }
-      return { ...user, role };
+      return { ...user, role, team };
     });
   }
 
@@ -141,19 +159,22 @@ export class OperatorsHandler {
   async list(id: string): Promise<OperatorDto[]> {
     const tenantId = parseTenantId(id);
     const rows = await this.db.withTenant(tenantId, (tx) =>
-      tx.$queryRaw<{ id: string; email_enc: string; display_name: string | null; role: OperatorRole; status: OperatorDto['status'] }[]>`
-        select id::text, email_enc, display_name, role, status from users where status <> 'removed' order by created_at`,
+      tx.$queryRaw<UserRow[]>`select id::text, email_enc, display_name, role, team, status from users where status <> 'removed' order by created_at`,
     );
-    return Promise.all(rows.map(async (r) => ({ userId: r.id, email: await this.cipher.decrypt(tenantId, 'users.email', r.email_enc), displayName: r.display_name, role: r.role, status: r.status })));
+    return Promise.all(rows.map((r) => this.dto(tenantId, r)));
   }
 
   private async user(tx: TenantTx, tenantId: TenantId, userIdRaw: string): Promise<OperatorDto> {
-    const rows = await tx.$queryRaw<{ id: string; email_enc: string; display_name: string | null; role: OperatorRole; status: OperatorDto['status'] }[]>`
-      select id::text, email_enc, display_name, role, status from users where id = ${userIdRaw}::uuid and status <> 'removed' for update`;
+    const rows = await tx.$queryRaw<UserRow[]>`
+      select id::text, email_enc, display_name, role, team, status from users where id = ${userIdRaw}::uuid and status <> 'removed' for update`;
     const r = rows[0];
     // Another tenant's operator answers exactly like one that does not exist (RLS hides it anyway).
     if (!r) throw notFound(`operator ${userIdRaw}`);
-    return { userId: r.id, email: await this.cipher.decrypt(tenantId, 'users.email', r.email_enc), displayName: r.display_name, role: r.role, status: r.status };
+    return this.dto(tenantId, r);
+  }
+
+  private async dto(tenantId: TenantId, r: UserRow): Promise<OperatorDto> {
+    return { userId: r.id, email: await this.cipher.decrypt(tenantId, 'users.email', r.email_enc), displayName: r.display_name, role: r.role, team: r.team, status: r.status };
   }
 
   private async keepAnAdmin(tx: TenantTx, tenantId: TenantId, leaving: string): Promise<void> {
