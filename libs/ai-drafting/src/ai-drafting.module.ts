@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import type { PlatformConfig } from '@hotdash/platform-config';
-import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, PLATFORM_CONFIG, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '@hotdash/platform-jobs';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
@@ -23,9 +23,7 @@ const AI_DRAFTING_REDIS = Symbol('AI_DRAFTING_REDIS');
   controllers: [DraftingEventsHandler],
   providers: [
     { provide: TenantStatusCache, useFactory: (dbs: Databases) => new TenantStatusCache(dbs), inject: [Databases] },
-    { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
-    { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
-    { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
+    ...cryptoProviders(),
     // The knowledge service's embedder and store, from the same variables: the query must be embedded as the chunks were.
     { provide: Embedder, useFactory: () => embedderFromEnv() },
     { provide: VectorStore, useFactory: (config: PlatformConfig, embedder: Embedder) => vectorStoreFromEnv(config, embedder.dimensions), inject: [PLATFORM_CONFIG, Embedder] },

@@ -43,7 +43,7 @@ export interface DraftingWorkerDeps {
 }
 
 export interface DraftingWorkerOptions {
-  /** Jobs this process runs at once. Default 4. */
+  /** Jobs this process runs at once (they wait on I/O: the database, the vector store, the model). Default 16. */
   concurrency?: number;
   /** Jobs of one tenant running at once across every worker (DESIGN.md §5). Default 4. */
   perTenant?: number;
@@ -108,7 +108,7 @@ export class DraftingWorker {
     if (this.worker) return;
     this.worker = new Worker<DraftingJob>(QueueName.AI_DRAFTING, this.limiter.wrap((job) => this.process(job)), {
       connection: redisConnection(this.deps.config),
-      concurrency: this.options.concurrency ?? 4,
+      concurrency: this.options.concurrency ?? 16,
       ...(this.options.prefix ? { prefix: this.options.prefix } : {}),
     });
     this.worker.on('error', (err) => this.options.log?.(`[ai-drafting] worker: ${err.name}`));

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { InternalAuthModule } from '@hotdash/platform-auth';
-import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { Databases, TenantStatusCache } from '@hotdash/platform-db';
 import { DecisionsService } from './decisions.service';
 import { DraftMetricsService } from './draft-metrics';
@@ -21,9 +21,7 @@ import { TicketsService } from './tickets.service';
     DecisionsService,
     DraftMetricsService,
     { provide: TenantStatusCache, useFactory: (dbs: Databases) => new TenantStatusCache(dbs), inject: [Databases] },
-    { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
-    { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
-    { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
+    ...cryptoProviders(),
   ],
   exports: [TicketsService, DecisionsService, DraftMetricsService, FieldCipher],
 })

@@ -1,7 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
-import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
-import { Databases } from '@hotdash/platform-db';
+import { cryptoProviders } from '@hotdash/platform-crypto';
 import { AuthController, MeController } from './auth.controller';
 import { ApiKeyVerifier, AuthGuard, PlatformOperatorCheck, RevocationFallback, TenantContextInterceptor } from '@hotdash/platform-auth';
 import { OpsAuthController, PlatformOperators } from './platform-operators';
@@ -25,9 +24,7 @@ import { IdentityService } from './identity.service';
     { provide: PlatformOperatorCheck, useExisting: PlatformOperators },
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: TenantContextInterceptor },
-    { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
-    { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
-    { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
+    ...cryptoProviders(),
   ],
   // Global: the authenticator (libs/platform/auth) asks identity's database fallback while Redis is away.
   exports: [IdentityService, RevocationFallback, ApiKeyVerifier, PlatformOperators, PlatformOperatorCheck],

@@ -1,6 +1,6 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type { PlatformConfig } from '@hotdash/platform-config';
-import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { cryptoProviders, FieldCipher, KmsPort, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { InternalAuthModule, RevocationList } from '@hotdash/platform-auth';
@@ -51,9 +51,7 @@ class EngineLifecycle implements OnApplicationShutdown {
     // Revocation markers: removing an operator or changing a role ends their access tokens at once.
     { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
     { provide: RevocationList, useFactory: (redis: Redis) => new RevocationList(redis), inject: [PROVISIONING_REDIS] },
-    { provide: KmsPort, useFactory: () => LocalKms.fromEnv() },
-    { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
-    { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
+    ...cryptoProviders(),
     { provide: VectorStore, useFactory: (config: PlatformConfig) => WeaviateVectorStore.fromConfig(config), inject: [PLATFORM_CONFIG] },
     {
       provide: SagaEngine,

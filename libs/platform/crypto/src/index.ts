@@ -3,3 +3,4 @@ export * from './kms';
 export * from './local-kms';
 export * from './tenant-keyring';
 export * from './field-cipher';
+export * from './crypto.providers';
