@@ -44,11 +44,14 @@ export class DraftComposer {
   ) {}
 
   async prompt(tenantId: TenantId, ticket: TicketText): Promise<{ prompt: DraftPrompt; retrievalTokens: number; sources: Map<string, CitedPassage> }> {
-    const [tenant] = await this.control.client.$queryRaw<{ name: string }[]>`select name from tenants where id = ${tenantId}::uuid`;
-    if (!tenant) throw new Error(`tenant ${tenantId} is not known to the control plane`);
-    const [settings] = await this.db.withTenant(tenantId, (tx) => tx.$queryRaw<{ brand_voice: string; policies: string }[]>`select brand_voice, policies from tenant_settings`);
     const question = [ticket.subject, ticket.body].filter(Boolean).join('\n');
-    const { hits, tokens } = await retrievePassages(tenantId, question, this.passages, { embedder: this.embedder, vectors: this.vectors });
+    // Three independent reads, all naming the tenant: side by side.
+    const [[tenant], [settings], { hits, tokens }] = await Promise.all([
+      this.control.client.$queryRaw<{ name: string }[]>`select name from tenants where id = ${tenantId}::uuid`,
+      this.db.withTenant(tenantId, (tx) => tx.$queryRaw<{ brand_voice: string; policies: string }[]>`select brand_voice, policies from tenant_settings`),
+      retrievePassages(tenantId, question, this.passages, { embedder: this.embedder, vectors: this.vectors }),
+    ]);
+    if (!tenant) throw new Error(`tenant ${tenantId} is not known to the control plane`);
     const policies = (settings?.policies ?? '')
       .split('\n')
       .map((p) => p.replace(/^[-*\s]+/, '').trim())

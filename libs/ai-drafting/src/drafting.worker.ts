@@ -123,8 +123,8 @@ export class DraftingWorker {
     const data = job.data;
     const tenantId = parseTenantId(data.tenantId);
     try {
-      const model = await this.modelOf(tenantId);
-      const draft = await this.composer.compose(tenantId, await this.ticketOf(tenantId, data), model);
+      const [model, ticket] = await Promise.all([this.modelOf(tenantId), this.ticketOf(tenantId, data)]);
+      const draft = await this.composer.compose(tenantId, ticket, model);
       const bodyEnc = await this.deps.cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, draft.result.text);
       const tokens = (n: number) => Math.max(0, Math.round(n));
       await this.deps.db.withTenant(tenantId, (tx) =>
@@ -171,11 +171,12 @@ export class DraftingWorker {
 
   private async ticketOf(tenantId: TenantId, data: DraftingJob): Promise<TicketText> {
     const { cipher } = this.deps;
-    return {
-      customerName: await cipher.decrypt(tenantId, SupportFields.CUSTOMER_NAME, data.customerNameEnc),
-      subject: data.subjectEnc === null ? null : await cipher.decrypt(tenantId, SupportFields.SUBJECT, data.subjectEnc),
-      body: await cipher.decrypt(tenantId, SupportFields.BODY, data.bodyEnc),
-    };
+    const [customerName, subject, body] = await Promise.all([
+      cipher.decrypt(tenantId, SupportFields.CUSTOMER_NAME, data.customerNameEnc),
+      data.subjectEnc === null ? null : cipher.decrypt(tenantId, SupportFields.SUBJECT, data.subjectEnc),
+      cipher.decrypt(tenantId, SupportFields.BODY, data.bodyEnc),
+    ]);
+    return { customerName, subject, body };
   }
 
   private meta(tenantId: TenantId, data: DraftingJob) {

@@ -1,0 +1,179 @@
+// Ticket to draft with the offline model: the platform's path across processes vs the same steps
+// called directly in one function, same run, same arrival schedule (BENCH_RATE tickets a second
+// spread over BENCH_TENANTS tenants, each with its own knowledge-base passages).
+//
+//   scripts/run node -r @swc-node/register bench/ticket-to-draft.bench.ts
+//
+// a  platform: POST /internal/tickets to the drafts service (internal token, as the gateway sends
+//    it) → ticket row + ticket.received in the outbox → relay (audit process) → Kafka → ai-drafting
+//    consumer → BullMQ job → worker: retrieval (Weaviate hybrid, the tenant's namespace) + offline
+//    drafter → draft.generated in the outbox → relay → Kafka → drafts consumer → the ticket is
+//    pending in its queue. Latency: from sending the ticket to the drafts service's commit of the
+//    pending draft (tickets.updated_at, same host clock).
+// b  direct: one function per ticket: encrypt the customer fields, insert the ticket, retrieve and
+//    draft (DraftComposer + OfflineDrafter, the same retrieval), encrypt the draft, insert it and
+//    mark the ticket pending. No outbox, Kafka, BullMQ or HTTP.
+//
+// Rounds alternate a and b. Env: BENCH_TENANTS (100), BENCH_RATE (50 tickets/s), BENCH_SECONDS
+// (10 per round and path), BENCH_ROUNDS (2).
+import { performance } from 'node:perf_hooks';
+import { parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
+import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
+import { newId } from '@hotdash/platform-db';
+import { LocalEmbedder, OfflineDrafter } from '@hotdash/platform-models';
+import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { DraftComposer } from '@hotdash/ai-drafting';
+import { createAccount, internalAuthorization, ServiceProcess, startServices, tenantUser, TestWorld } from '@hotdash/testing';
+
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 100);
+const RATE = Number(process.env.BENCH_RATE ?? 50);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const DRAFTS = 'http://127.0.0.1:3241';
+
+const world = new TestWorld({ poolSize: 20 });
+const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()));
+// The services' defaults: the local embedder at 384 dimensions, the KnowledgeChunk collection.
+const embedder = new LocalEmbedder(384);
+const vectors = WeaviateVectorStore.fromConfig(world.config);
+const composer = new DraftComposer(world.tenantDb, world.control, embedder, vectors);
+const model = new OfflineDrafter();
+const TOPICS = ['refund', 'shipping', 'warranty', 'invoice', 'password', 'returns', 'delivery', 'exchange', 'discount', 'account'];
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+function ticketText(i: number) {
+  const topic = TOPICS[i % TOPICS.length]!;
+  return { name: `Customer ${i}`, email: `c${i}@customer.test`, subject: `Question about ${topic}`, body: `Hello, I have a question about my ${topic}: how long does it take and what do I need to do? Order ${i}.` };
+}
+
+/** Sends RATE tickets a second for SECONDS seconds, round-robin over the tenants; `send` resolves when its ticket is accepted. */
+async function schedule(tenants: TenantId[], send: (t: TenantId, i: number) => Promise<void>, seconds = SECONDS): Promise<void> {
+  const total = RATE * seconds;
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    await sleep(start + (i * 1000) / RATE - performance.now());
+    pending.push(send(tenants[i % tenants.length]!, i));
+  }
+  await Promise.all(pending);
+}
+
+async function platformRound(tenants: TenantId[], seconds = SECONDS): Promise<number[]> {
+  const auth = new Map<TenantId, string>();
+  for (const t of tenants) auth.set(t, await internalAuthorization('drafts', tenantUser(t, 'admin')));
+  const sentAt = new Map<string, { tenant: TenantId; at: number }>();
+  await schedule(tenants, async (t, i) => {
+    const x = ticketText(i);
+    const at = Date.now();
+    const res = await fetch(`${DRAFTS}/internal/tickets`, {
+      method: 'POST',
+      headers: { authorization: auth.get(t)!, 'content-type': 'application/json' },
+      body: JSON.stringify({ customer: { name: x.name, email: x.email }, subject: x.subject, body: x.body }),
+    });
+    if (res.status !== 201) throw new Error(`ticket refused: ${res.status} ${await res.text()}`);
+    sentAt.set(((await res.json()) as { id: string }).id, { tenant: t, at });
+  }, seconds);
+  // Wait for every draft to be in its queue, then read when each got there.
+  const deadline = Date.now() + 120_000;
+  const done = new Map<string, number>();
+  while (done.size < sentAt.size && Date.now() < deadline) {
+    for (const t of tenants) {
+      const ids = [...sentAt].filter(([id, s]) => s.tenant === t && !done.has(id)).map(([id]) => id);
+      if (ids.length === 0) continue;
+      const rows = await world.tenantDb.withTenant(t, (tx) => tx.$queryRaw<{ id: string; at: Date }[]>`select id::text, updated_at as at from tickets where id = any(${ids}::uuid[]) and status = 'pending'`);
+      for (const r of rows) done.set(r.id, r.at.getTime());
+    }
+    if (done.size < sentAt.size) await sleep(250);
+  }
+  if (done.size < sentAt.size) throw new Error(`${sentAt.size - done.size} of ${sentAt.size} tickets got no draft within 120 s`);
+  return [...done].map(([id, at]) => at - sentAt.get(id)!.at);
+}
+
+async function directRound(tenants: TenantId[]): Promise<number[]> {
+  const latencies: number[] = [];
+  await schedule(tenants, async (t, i) => {
+    const x = ticketText(i);
+    const t0 = performance.now();
+    const ticketId = newId();
+    const [nameEnc, emailEnc, subjectEnc, bodyEnc] = await Promise.all([
+      cipher.encrypt(t, SupportFields.CUSTOMER_NAME, x.name),
+      cipher.encrypt(t, SupportFields.CUSTOMER_EMAIL, x.email),
+      cipher.encrypt(t, SupportFields.SUBJECT, x.subject),
+      cipher.encrypt(t, SupportFields.BODY, x.body),
+    ]);
+    await world.tenantDb.withTenant(t, (tx) => tx.$executeRaw`insert into tickets (id, tenant_id, channel, customer_name_enc, customer_email_enc, subject_enc, body_enc, status, received_at)
+      values (${ticketId}::uuid, ${t}::uuid, 'api', ${nameEnc}, ${emailEnc}, ${subjectEnc}, ${bodyEnc}, 'drafting', now())`);
+    const { result } = await composer.compose(t, { customerName: x.name, subject: x.subject, body: x.body }, model);
+    const draftEnc = await cipher.encrypt(t, SupportFields.DRAFT_BODY, result.text);
+    const draftId = newId();
+    await world.tenantDb.withTenant(t, async (tx) => {
+      await tx.$executeRaw`insert into drafts (id, tenant_id, ticket_id, attempt, status, body_enc, model) values (${draftId}::uuid, ${t}::uuid, ${ticketId}::uuid, 1, 'pending', ${draftEnc}, ${result.model})`;
+      await tx.$executeRaw`update tickets set status = 'pending', current_draft_id = ${draftId}::uuid, updated_at = now() where id = ${ticketId}::uuid`;
+    });
+    latencies.push(performance.now() - t0);
+  });
+  return latencies;
+}
+
+async function main(): Promise<void> {
+  console.log(`[bench] ${TENANTS} tenants, ${RATE} tickets/s for ${SECONDS} s per round and path, ${ROUNDS} rounds`);
+  const tenants: TenantId[] = [];
+  await vectors.ensureCollection();
+  for (let i = 0; i < TENANTS; i++) {
+    const acc = await createAccount(world, 'admin');
+    const t = parseTenantId(acc.tenantId);
+    await vectors.createTenant(t);
+    const chunks: KnowledgeChunk[] = TOPICS.map((topic, k) => {
+      const text = `${topic} policy: customers asking about their ${topic} get an answer within ${k + 1} business days; tenant ${i} handles it.`;
+      return { id: newId(), vector: embedder.vector(text), documentId: `policy-${topic}`, chunkIndex: k, text, title: `${topic} policy`, sourceVersion: 1 };
+    });
+    await vectors.upsertChunks(t, chunks);
+    await world.tenantDb.withTenant(t, (tx) => tx.$executeRaw`insert into tenant_settings (tenant_id, brand_voice, policies, sla) values (${t}::uuid, 'Friendly', 'Be brief.', '{}'::jsonb)`);
+    tenants.push(t);
+    if ((i + 1) % 20 === 0) console.log(`[bench] ${i + 1}/${TENANTS} tenants ready`);
+  }
+  let processes: ServiceProcess[] = [];
+  try {
+    processes = await startServices([
+      { entry: 'apps/drafts/src/main.ts', env: { HOTDASH_DRAFTS_PORT: '3241' }, url: DRAFTS },
+      { entry: 'apps/ai-drafting/src/main.ts', env: { HOTDASH_AI_DRAFTING_PORT: '3242' }, url: 'http://127.0.0.1:3242' },
+      // The outbox relays run in the audit service.
+      { entry: 'apps/audit/src/main.ts', env: { HOTDASH_AUDIT_PORT: '3243' }, url: 'http://127.0.0.1:3243' },
+    ]);
+    // Warm-up: a few tickets through each path, not counted.
+    await platformRound(tenants, 3).catch((e: Error) => console.log(`[bench] warm-up: ${e.message}`));
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      const pa = await platformRound(tenants);
+      console.log(`[bench] round ${r} a platform: ${pa.length} drafts, p50 ${pct(pa, 50).toFixed(0)} ms, p99 ${pct(pa, 99).toFixed(0)} ms`);
+      const pb = await directRound(tenants);
+      console.log(`[bench] round ${r} b direct:   ${pb.length} drafts, p50 ${pct(pb, 50).toFixed(0)} ms, p99 ${pct(pb, 99).toFixed(0)} ms`);
+      a.push(...pa);
+      b.push(...pb);
+    }
+    console.log('');
+    console.log('path        drafts   p50 ms   p99 ms   max ms');
+    for (const [name, xs] of [
+      ['a platform', a],
+      ['b direct', b],
+    ] as const)
+      console.log(`${name.padEnd(10)} ${String(xs.length).padStart(7)} ${pct(xs, 50).toFixed(0).padStart(8)} ${pct(xs, 99).toFixed(0).padStart(8)} ${Math.max(...xs).toFixed(0).padStart(8)}`);
+    console.log(`\nratio a/b p99: ${(pct(a, 99) / pct(b, 99)).toFixed(2)}×   target: a p99 < 1000 ms → ${pct(a, 99) < 1000 ? 'met' : 'missed'}`);
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+    for (const t of tenants) await vectors.deleteTenant(t).catch(() => undefined);
+    await vectors.close();
+    await world.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
