@@ -1,5 +1,6 @@
-// docker-compose.yml describes the same stack as deploy/local: same services, same host ports.
-import { readFileSync } from 'node:fs';
+// docker-compose.yml describes the same stack as deploy/local: same services, same host ports; and
+// every service `npm start` runs also runs on containers (docker-compose.yml, k8s/hotdash.yaml).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { LOCAL_PORTS } from '@hotdash/platform-config';
@@ -57,5 +58,18 @@ describe('docker-compose.yml matches deploy/local', () => {
     const infra = readFileSync(join(__dirname, 'infra.sh'), 'utf8');
     const wv = /HOTDASH_WEAVIATE_VERSION:-v([\d.]+)/.exec(infra)![1];
     expect((compose.services.weaviate as unknown as { image: string }).image).toMatch(new RegExp(`:${wv!.replace(/\./g, '\\.')}$`));
+  });
+});
+
+describe('every service runs on containers too', () => {
+  const apps = readdirSync(join(root, 'apps')).filter((d) => existsSync(join(root, 'apps', d, 'src', 'main.ts')));
+  const start = readFileSync(join(root, 'scripts', 'start.mjs'), 'utf8');
+  const k8s = readFileSync(join(root, 'k8s', 'hotdash.yaml'), 'utf8');
+
+  it.each(apps)('%s is in npm start, docker-compose.yml and k8s/hotdash.yaml', (app) => {
+    const entry = `apps/${app}/src/main.ts`;
+    expect(start).toContain(entry);
+    expect(JSON.stringify(compose.services[app] ?? null)).toContain(entry);
+    expect(k8s).toContain(`"${entry}"`);
   });
 });
