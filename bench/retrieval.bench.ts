@@ -30,7 +30,7 @@
  *
  * Env: BENCH_TENANTS (1000), BENCH_CHUNKS (per tenant, 1000), BENCH_DIMS (64), BENCH_QUERIES (per
  * path per round, 200), BENCH_ROUNDS (3), BENCH_TENANT_BATCH (100), BENCH_LOAD_BATCH (objects per
- * insert request, 500), BENCH_SETTLE_S (pause between loading and querying, 75), BENCH_LOAD_CONCURRENCY (tenants written at once, 16: weaviate-client 3.14's
+ * insert request of b, 500; a writes through upsertChunks, one object per request, 32 in flight), BENCH_SETTLE_S (pause between loading and querying, 75), BENCH_LOAD_CONCURRENCY (tenants written at once, 16: weaviate-client 3.14's
  * insertMany serializes one object per timer tick and polls for the end every 500 ms, so one
  * writer tops out near 1,000 objects/s whatever the server does; writers in parallel overlap that).
  */
@@ -360,7 +360,7 @@ async function start(): Promise<void> {
     grpcPort: config.weaviate.grpcPort,
     timeout: { init: 30, query: 60, insert: 120 },
   });
-  const store = WeaviateVectorStore.fromConfig(config, { collection: MT_COLLECTION, batchSize: LOAD_BATCH, timeoutMs: 120_000 });
+  const store = WeaviateVectorStore.fromConfig(config, { collection: MT_COLLECTION, timeoutMs: 120_000 });
   const interrupt = () => {
     console.error('interrupted: stopping, then deleting the bench collections');
     interrupted = true;
