@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, TicketEvents, TicketReceivedV1 } from '@hotdash/contracts';
+import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, OperatorEvents, OperatorRemovedV1, TicketEvents, TicketReceivedV1 } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { TicketsService } from './tickets.service';
 
@@ -23,5 +23,11 @@ export class DraftsEventsHandler {
   @EventPattern(DraftEvents.FAILED)
   async onFailed(@Payload() event: Envelope<typeof DraftEvents.FAILED, DraftFailedV1>, @Ctx() ctx: EventContext): Promise<void> {
     await this.tickets.onFailed(ctx.tx, event.payload);
+  }
+
+  /** A removed operator's open tickets go to the other operators. */
+  @EventPattern(OperatorEvents.REMOVED)
+  async onOperatorRemoved(@Payload() event: Envelope<typeof OperatorEvents.REMOVED, OperatorRemovedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.tickets.reassignFrom(ctx.tx, event.payload.userId);
   }
 }

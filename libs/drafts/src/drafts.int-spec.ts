@@ -2,14 +2,16 @@
 // leads their team's, managers and admins all; another tenant nothing), the draft lifecycle and
 // its events (approve, edit with the diff kept, reject then regenerate, failed then reply by hand),
 // encryption of everything a customer or an operator wrote, and bad input that changes nothing.
-import { DraftEvents, SupportFields, TenantId, TicketEvents } from '@hotdash/contracts';
+import { DraftEvents, OperatorEvents, SupportFields, TenantId, TicketEvents } from '@hotdash/contracts';
 import type { Principal } from '@hotdash/platform-auth';
 import { DecryptionFailedError, FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, TenantStatusCache } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
+import { buildEnvelope } from '@hotdash/platform-messaging';
 import { addOperator, createAccount, TestAccount, TestWorld } from '@hotdash/testing';
 import { DecisionsService } from './decisions.service';
 import { DraftMetricsService } from './draft-metrics';
+import { DraftsEventsHandler } from './drafts.events-handler';
 import { TicketsService } from './tickets.service';
 
 jest.setTimeout(60_000);
@@ -20,6 +22,8 @@ const statuses = new TenantStatusCache(world.dbs);
 const tickets = new TicketsService(world.tenantDb, cipher, statuses);
 const decisions = new DecisionsService(world.tenantDb, cipher, statuses, tickets);
 const metrics = new DraftMetricsService(world.tenantDb);
+const handler = new DraftsEventsHandler(tickets);
+const removed = (userId: string) => buildEnvelope(OperatorEvents.REMOVED, { tenantId: admin.tenantId, userId, by: `user:${admin.userId}` }, { tenantId: admin.tenantId, producer: 'provisioning', correlationId: newId() });
 
 const as = (acc: TestAccount, role: Principal['role']): Principal => ({
   kind: 'user',
@@ -122,6 +126,22 @@ describe('queue visibility', () => {
     }
     await tickets.assign(as(admin, 'admin'), id, { assigneeId: red1.userId });
   });
+});
+
+it('gives a removed operator’s open tickets to the other operators, and keeps their replied ones', async () => {
+  const leaving = await addOperator(world, admin, 'operator', 'red');
+  const made = [];
+  // The newcomer has the fewest open tickets: the next ones are theirs.
+  for (let i = 0; i < 2; i++) made.push((await tickets.create(as(admin, 'admin'), ticketBody(40 + i))).ticket);
+  expect(made.map((t) => t.assigneeId)).toEqual([leaving.userId, leaving.userId]);
+  await decisions.reply(as(leaving, 'operator'), made[0]!.id, { body: 'Done.' });
+  await world.tenantDb.withTenant(admin.tenantId, async (tx) => {
+    await tx.$executeRaw`update users set status = 'removed' where id = ${leaving.userId}::uuid`;
+    expect(await handler.onOperatorRemoved(removed(leaving.userId), { tx } as never)).toBeUndefined();
+  });
+  const after = await Promise.all(made.map((t) => tickets.get(as(admin, 'admin'), t.id)));
+  expect(after[0]!.assigneeId).toBe(leaving.userId);
+  expect([red1.userId, red2.userId, blue.userId]).toContain(after[1]!.assigneeId);
 });
 
 describe('draft lifecycle', () => {

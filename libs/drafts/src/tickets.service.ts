@@ -164,14 +164,31 @@ export class TicketsService {
     return t.status === 'drafting' && t.attempt === attempt;
   }
 
+  /**
+   * A removed operator's open tickets go to the active operators with the fewest open tickets, one
+   * at a time (operator.removed); replied tickets keep their history.
+   */
+  async reassignFrom(tx: TenantTx, userId: string): Promise<number> {
+    const open = await tx.$queryRaw<{ id: string }[]>`
+      select id::text from tickets where assignee_id = ${userId}::uuid and status <> 'replied' order by created_at for update`;
+    for (const t of open) await tx.$executeRaw`update tickets set assignee_id = ${await this.leastLoaded(tx, userId)}::uuid, updated_at = now() where id = ${t.id}::uuid`;
+    return open.length;
+  }
+
+  /** The active operator with the fewest open tickets (null when there is none), other than `except`. */
+  private async leastLoaded(tx: TenantTx, except: string | null = null): Promise<string | null> {
+    const [u] = await tx.$queryRaw<{ id: string }[]>`
+      select u.id::text from users u where u.role = 'operator' and u.status = 'active' and (${except}::uuid is null or u.id <> ${except}::uuid)
+      order by (select count(*) from tickets t where t.assignee_id = u.id and t.status <> 'replied'), u.created_at, u.id limit 1`;
+    return u?.id ?? null;
+  }
+
   /** Inserts the ticket, assigned to the active operator with the fewest open tickets; false when it is already stored (same id or externalId). */
   private async store(tx: TenantTx, r: TicketReceivedV1): Promise<boolean> {
-    const [assignee] = await tx.$queryRaw<{ id: string }[]>`
-      select u.id::text from users u where u.role = 'operator' and u.status = 'active'
-      order by (select count(*) from tickets t where t.assignee_id = u.id and t.status <> 'replied'), u.created_at, u.id limit 1`;
+    const assignee = await this.leastLoaded(tx);
     const n = await tx.$executeRaw`insert into tickets (id, tenant_id, external_id, channel, customer_name_enc, customer_email_enc, subject_enc, body_enc, status, attempt, assignee_id, received_at)
       values (${r.ticketId}::uuid, ${r.tenantId}::uuid, ${r.externalId}, ${r.channel}, ${r.customerNameEnc}, ${r.customerEmailEnc}, ${r.subjectEnc}, ${r.bodyEnc},
-        'drafting', 1, ${assignee?.id ?? null}::uuid, ${r.receivedAt}::timestamptz)
+        'drafting', 1, ${assignee}::uuid, ${r.receivedAt}::timestamptz)
       on conflict do nothing`;
     return n > 0;
   }
