@@ -97,12 +97,12 @@ export class TicketsService {
 
   /** A ticket with its drafts and reply; one the caller may not see is as missing as one that does not exist. */
   async get(caller: Principal, ticketId: string): Promise<TicketDto> {
-    const found = await this.db.withTenant(caller.tenantId, async (tx) => {
-      const [t] = await tx.$queryRawUnsafe<TicketRow[]>(`select ${TICKET_COLUMNS} from tickets t where ${VISIBLE} and t.id = $3::uuid`, ...scopeParams(caller), parseUuidParam(ticketId));
-      return t;
+    const { t, drafts } = await this.db.withTenant(caller.tenantId, async (tx) => {
+      const [visible] = await tx.$queryRawUnsafe<TicketRow[]>(`select ${TICKET_COLUMNS} from tickets t where ${VISIBLE} and t.id = $3::uuid`, ...scopeParams(caller), parseUuidParam(ticketId));
+      return { t: visible, drafts: visible ? await this.draftsOf(tx, visible.id) : [] };
     });
-    if (!found) throw notFound(`ticket ${ticketId}`);
-    return this.read(caller.tenantId, found.id);
+    if (!t) throw notFound(`ticket ${ticketId}`);
+    return this.reader.ticket(caller.tenantId, t, drafts);
   }
 
   /** Team leads (within their team), managers and admins give a ticket to an active operator of the tenant, or take it back (null). */
@@ -151,10 +151,14 @@ export class TicketsService {
   async read(tenantId: TenantId, ticketId: string): Promise<TicketDto> {
     const { t, drafts } = await this.db.withTenant(tenantId, async (tx) => ({
       t: (await tx.$queryRawUnsafe<TicketRow[]>(`select ${TICKET_COLUMNS} from tickets t where t.id = $1::uuid`, ticketId))[0],
-      drafts: await tx.$queryRawUnsafe<DraftRow[]>(`select ${DRAFT_COLUMNS} from drafts d where d.ticket_id = $1::uuid order by d.attempt`, ticketId),
+      drafts: await this.draftsOf(tx, ticketId),
     }));
     if (!t) throw notFound(`ticket ${ticketId}`);
     return this.reader.ticket(tenantId, t, drafts);
+  }
+
+  private draftsOf(tx: TenantTx, ticketId: string): Promise<DraftRow[]> {
+    return tx.$queryRawUnsafe<DraftRow[]>(`select ${DRAFT_COLUMNS} from drafts d where d.ticket_id = $1::uuid order by d.attempt`, ticketId);
   }
 
   /** Whether the draft is the one the ticket waits for (the ticket row locked); throws while the ticket is not stored yet. */
