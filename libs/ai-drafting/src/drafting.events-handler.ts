@@ -2,8 +2,8 @@ import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { DraftEvents, DraftRequestedV1, Envelope, parseTenantId, TicketEvents, TicketReceivedV1 } from '@hotdash/contracts';
 import { newId, TenantStatusCache } from '@hotdash/platform-db';
-import { EventContext, publishInTx } from '@hotdash/platform-messaging';
-import { AI_DRAFTING_PRODUCER, DraftingQueue } from './drafting.job';
+import type { EventContext } from '@hotdash/platform-messaging';
+import { DraftingQueue, publishDraftFailed } from './drafting.job';
 
 /**
  * Queues a draft for every ticket received (its first draft) and every regeneration an operator
@@ -30,26 +30,11 @@ export class DraftingEventsHandler {
   }
 
   private async enqueue(event: Envelope, t: TicketReceivedV1 | DraftRequestedV1, draftId: string, attempt: number, ctx: EventContext): Promise<void> {
-    const tenantId = parseTenantId(event.tenantId);
-    if (await this.statuses.isSuspended(tenantId)) {
-      await publishInTx(
-        ctx.tx,
-        DraftEvents.FAILED,
-        { tenantId, ticketId: t.ticketId, draftId, attempt, code: 'tenant-suspended', reason: 'The organisation is suspended: no drafts are written until it is reactivated.' },
-        { tenantId, producer: AI_DRAFTING_PRODUCER, correlationId: event.correlationId, causationId: event.id },
-      );
+    const job = { tenantId: event.tenantId, ticketId: t.ticketId, draftId, attempt, correlationId: event.correlationId, causationId: event.id };
+    if (await this.statuses.isSuspended(parseTenantId(event.tenantId))) {
+      await publishDraftFailed(ctx.tx, job, 'tenant-suspended', 'The organisation is suspended: no drafts are written until it is reactivated.');
       return;
     }
-    await this.queue.enqueue({
-      tenantId: event.tenantId,
-      ticketId: t.ticketId,
-      draftId,
-      attempt,
-      customerNameEnc: t.customerNameEnc,
-      subjectEnc: t.subjectEnc,
-      bodyEnc: t.bodyEnc,
-      correlationId: event.correlationId,
-      causationId: event.id,
-    });
+    await this.queue.enqueue({ ...job, customerNameEnc: t.customerNameEnc, subjectEnc: t.subjectEnc, bodyEnc: t.bodyEnc });
   }
 }

@@ -1,4 +1,6 @@
 import type { JobsOptions, Queue } from 'bullmq';
+import { DraftEvents, EncryptedTicketText, parseTenantId } from '@hotdash/contracts';
+import { OutboxTx, publishInTx } from '@hotdash/platform-messaging';
 
 /** The producer name on the events the ai-drafting service publishes. */
 export const AI_DRAFTING_PRODUCER = 'ai-drafting';
@@ -7,19 +9,27 @@ export const AI_DRAFTING_PRODUCER = 'ai-drafting';
  * One model call: a draft of a ticket (BullMQ queue hotdash-ai-drafting). The ticket's values stay
  * encrypted with the tenant's data key, in Redis as on Kafka; the worker decrypts them in memory.
  */
-export interface DraftingJob {
+export interface DraftingJob extends EncryptedTicketText {
   tenantId: string;
   ticketId: string;
   /** The id the draft gets (ticket.received: allocated when queued; draft.requested: the drafts service's). */
   draftId: string;
   /** 1 for the ticket's first draft, then one more per regeneration. */
   attempt: number;
-  customerNameEnc: string;
-  subjectEnc: string | null;
-  bodyEnc: string;
   /** The causing event's correlation id and its own id (the draft's events carry them on). */
   correlationId: string;
   causationId: string;
+}
+
+/** The draft.generated / draft.failed event's metadata: the causing event's correlation, caused by it. */
+export function draftEventMeta(job: Pick<DraftingJob, 'tenantId' | 'correlationId' | 'causationId'>) {
+  return { tenantId: parseTenantId(job.tenantId), producer: AI_DRAFTING_PRODUCER, correlationId: job.correlationId, causationId: job.causationId };
+}
+
+/** Announces that this attempt gets no draft (draft.failed): the ticket waits for a hand-written reply or a regeneration. */
+export async function publishDraftFailed(tx: OutboxTx, job: Omit<DraftingJob, keyof EncryptedTicketText>, code: string, reason: string): Promise<void> {
+  const meta = draftEventMeta(job);
+  await publishInTx(tx, DraftEvents.FAILED, { tenantId: meta.tenantId, ticketId: job.ticketId, draftId: job.draftId, attempt: job.attempt, code, reason }, meta);
 }
 
 export interface DraftingQueueOptions {

@@ -19,12 +19,12 @@ import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, TenantStatusCache } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '@hotdash/platform-jobs';
 import { createKafkaClient, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
-import { LocalEmbedder } from '@hotdash/platform-models';
+import { LocalEmbedder, MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { KafkaProbe, sleep, TestWorld, waitFor } from '@hotdash/testing';
 import { DraftingEventsHandler } from './drafting.events-handler';
 import { DraftingJob, DraftingQueue } from './drafting.job';
-import { DraftingWorker, MODEL_API_KEY_FIELD } from './drafting.worker';
+import { DraftingWorker } from './drafting.worker';
 
 jest.setTimeout(180_000);
 

@@ -6,29 +6,10 @@ import { CryptoError, FieldCipher, TenantKeyDestroyedError } from '@hotdash/plat
 import { ControlDatabase, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
-import { DraftingModel, Embedder, ModelError, OfflineDrafter, OpenAiChatModel, OpenAiHttpOptions } from '@hotdash/platform-models';
+import { DraftingModel, draftingModelFromEnv, Embedder, MODEL_API_KEY_FIELD, ModelError, OpenAiChatModel, OpenAiHttpOptions } from '@hotdash/platform-models';
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
 import { DraftComposer, TicketText } from './draft-composer';
-import { AI_DRAFTING_PRODUCER, DraftingJob } from './drafting.job';
-
-/** The field a tenant's own model API key is encrypted under (written by provisioning). */
-export const MODEL_API_KEY_FIELD = 'model_configs.api_key';
-
-/**
- * The platform's drafting model from the environment: HOTDASH_DRAFTING_MODEL=offline (default:
- * extractive, no network) or openai (HOTDASH_OPENAI_BASE_URL, HOTDASH_OPENAI_API_KEY,
- * HOTDASH_CHAT_MODEL). Tenants in model mode 'platform' draft with it.
- */
-export function draftingModelFromEnv(env: NodeJS.ProcessEnv = process.env): DraftingModel {
-  const kind = env.HOTDASH_DRAFTING_MODEL ?? 'offline';
-  if (kind === 'offline') return new OfflineDrafter();
-  if (kind !== 'openai') throw new Error(`HOTDASH_DRAFTING_MODEL must be offline or openai, got ${kind}`);
-  return new OpenAiChatModel({
-    baseUrl: env.HOTDASH_OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
-    apiKey: env.HOTDASH_OPENAI_API_KEY ?? '',
-    model: env.HOTDASH_CHAT_MODEL ?? 'gpt-4o-mini',
-  });
-}
+import { DraftingJob, draftEventMeta, publishDraftFailed } from './drafting.job';
 
 export interface DraftingWorkerDeps {
   config: PlatformConfig;
@@ -141,7 +122,7 @@ export class DraftingWorker {
             model: draft.result.model.slice(0, 200) || model.model,
             usage: { promptTokens: tokens(draft.result.usage.promptTokens + draft.retrievalTokens), completionTokens: tokens(draft.result.usage.completionTokens) },
           },
-          this.meta(tenantId, data),
+          draftEventMeta(data),
         ),
       );
       return 'generated';
@@ -179,19 +160,8 @@ export class DraftingWorker {
     return { customerName, subject, body };
   }
 
-  private meta(tenantId: TenantId, data: DraftingJob) {
-    return { tenantId, producer: AI_DRAFTING_PRODUCER, correlationId: data.correlationId, causationId: data.causationId };
-  }
-
   private async fail(tenantId: TenantId, data: DraftingJob, failure: Failure): Promise<void> {
-    await this.deps.db.withTenant(tenantId, (tx) =>
-      publishInTx(
-        tx,
-        DraftEvents.FAILED,
-        { tenantId, ticketId: data.ticketId, draftId: data.draftId, attempt: data.attempt, code: failure.code, reason: failure.reason },
-        this.meta(tenantId, data),
-      ),
-    );
+    await this.deps.db.withTenant(tenantId, (tx) => publishDraftFailed(tx, data, failure.code, failure.reason));
   }
 }
 

@@ -52,6 +52,11 @@ export const encryptedField = z
 const actor = z.string().min(1).max(200);
 export const TicketChannels = ['api', 'email', 'chat', 'integration'] as const;
 
+/** What a draft is written from, encrypted: the customer's name, the subject and the message. */
+const encryptedTicketText = { customerNameEnc: encryptedField, subjectEnc: encryptedField.nullable(), bodyEnc: encryptedField };
+/** The encrypted ticket text every drafting request carries (ticket.received, draft.requested). */
+export type EncryptedTicketText = { [K in keyof typeof encryptedTicketText]: z.infer<(typeof encryptedTicketText)[K]> };
+
 export const ticketReceivedV1 = z
   .object({
     tenantId: uuidSchema,
@@ -59,10 +64,8 @@ export const ticketReceivedV1 = z
     /** The integration's own id of the ticket (a retried delivery is the same ticket). */
     externalId: z.string().min(1).max(200).nullable(),
     channel: z.enum(TicketChannels),
-    customerNameEnc: encryptedField,
+    ...encryptedTicketText,
     customerEmailEnc: encryptedField,
-    subjectEnc: encryptedField.nullable(),
-    bodyEnc: encryptedField,
     receivedAt: z.iso.datetime({ offset: true }),
   })
   .strict();
@@ -77,9 +80,7 @@ export const draftRequestedV1 = z
     /** 2 for the first regeneration, and so on (1 is the draft ticket.received asks for). */
     attempt: z.number().int().min(2),
     by: actor,
-    customerNameEnc: encryptedField,
-    subjectEnc: encryptedField.nullable(),
-    bodyEnc: encryptedField,
+    ...encryptedTicketText,
   })
   .strict();
 export type DraftRequestedV1 = z.infer<typeof draftRequestedV1>;

@@ -1,14 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DraftEvents, editDraftBody, manualReplyBody, rejectDraftBody, SupportFields, TenantId, TicketEvents } from '@hotdash/contracts';
+import { DraftEvents, editDraftBody, manualReplyBody, rejectDraftBody, SupportFields, TicketEvents } from '@hotdash/contracts';
 import { actorOf, Principal } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
-import { notFound, parseInput, parseUuidParam, ProblemException } from '@hotdash/platform-http';
+import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { EventMeta, publishInTx } from '@hotdash/platform-messaging';
-import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
 import { scopeParams, VISIBLE } from './queue-scope';
 import { textChange } from './text-diff';
-import { DRAFTS_PRODUCER, TicketDto, TicketRow } from './ticket-records';
+import { draftsEventMeta, TicketDto, TicketRow } from './ticket-records';
 import { TicketsService } from './tickets.service';
 
 interface DecisionRow {
@@ -30,7 +29,7 @@ const STATE_HINT: Record<string, string> = {
 /**
  * An operator's decisions: approve a pending draft (the reply goes out), edit then approve it (the
  * change kept as a diff), reject it with a reason; ask for a new draft; reply by hand. Each
- * decision checks the ticket is in the caller's queue (otherwise: 404, as if it did not exist) and
+ * decision (ids as the controller parsed them) checks the ticket is in the caller's queue (otherwise: 404, as if it did not exist) and
  * the draft is still the pending one (otherwise: 409 with what to do), and publishes its events in
  * the same transaction.
  */
@@ -86,7 +85,6 @@ export class DecisionsService {
 
   /** A new draft for a ticket whose draft was rejected or failed (draft.requested, for ai-drafting). */
   async regenerate(caller: Principal, ticketId: string): Promise<TicketDto> {
-    parseUuidParam(ticketId);
     await this.statuses.assertWritable(caller.tenantId);
     await this.db.withTenant(caller.tenantId, async (tx) => {
       const t = await this.lockTicket(tx, caller, ticketId);
@@ -99,7 +97,7 @@ export class DecisionsService {
         tx,
         DraftEvents.REQUESTED,
         { tenantId: caller.tenantId, ticketId, draftId, attempt, by: actorOf(caller), customerNameEnc: t.customer_name_enc, subjectEnc: t.subject_enc, bodyEnc: t.body_enc },
-        this.meta(caller.tenantId),
+        draftsEventMeta(caller.tenantId),
       );
     });
     return this.tickets.read(caller.tenantId, ticketId);
@@ -107,20 +105,18 @@ export class DecisionsService {
 
   /** The operator's own reply, whatever the draft's state (a pending draft is superseded by it). */
   async reply(caller: Principal, ticketId: string, body: unknown): Promise<TicketDto> {
-    parseUuidParam(ticketId);
     const input = parseInput(manualReplyBody, body);
     await this.statuses.assertWritable(caller.tenantId);
     await this.db.withTenant(caller.tenantId, async (tx) => {
       const t = await this.lockTicket(tx, caller, ticketId);
       if (t.status === 'replied') throw new ProblemException(409, 'already-replied', 'Already replied', 'The customer already got the reply to this ticket.');
       await tx.$executeRaw`update drafts set status = 'superseded' where ticket_id = ${ticketId}::uuid and status = 'pending'`;
-      await this.sendReply(tx, caller, ticketId, null, input.body, this.meta(caller.tenantId));
+      await this.sendReply(tx, caller, ticketId, null, input.body, draftsEventMeta(caller.tenantId));
     });
     return this.tickets.read(caller.tenantId, ticketId);
   }
 
   private async decide(caller: Principal, draftId: string, apply: (tx: TenantTx, d: DecisionRow, meta: EventMeta) => Promise<void>): Promise<TicketDto> {
-    parseUuidParam(draftId);
     await this.statuses.assertWritable(caller.tenantId);
     const ticketId = await this.db.withTenant(caller.tenantId, async (tx) => {
       const [d] = await tx.$queryRawUnsafe<DecisionRow[]>(
@@ -132,7 +128,7 @@ export class DecisionsService {
       if (!d) throw notFound(`draft ${draftId}`);
       if (d.draft_status !== 'pending' || d.ticket_status !== 'pending' || d.current_draft_id !== draftId)
         throw new ProblemException(409, 'draft-not-pending', 'Draft already decided', `The draft is ${d.draft_status}, not pending approval. ${STATE_HINT[d.draft_status] ?? ''}`.trim());
-      await apply(tx, d, this.meta(caller.tenantId));
+      await apply(tx, d, draftsEventMeta(caller.tenantId));
       return d.ticket_id;
     });
     return this.tickets.read(caller.tenantId, ticketId);
@@ -156,7 +152,4 @@ export class DecisionsService {
     await publishInTx(tx, TicketEvents.REPLY_SENT, { tenantId: caller.tenantId, ticketId, draftId, by, bodyEnc, sentAt: sent!.replied_at.toISOString() }, meta);
   }
 
-  private meta(tenantId: TenantId): EventMeta {
-    return { tenantId, producer: DRAFTS_PRODUCER, correlationId: tryCurrentTenantContext()?.correlationId ?? newId() };
-  }
 }

@@ -35,18 +35,21 @@ export class DraftMetricsService {
     const from = q.from ?? new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10);
     if (Date.parse(to) - Date.parse(from) > MAX_DAYS * 86_400_000) throw new ProblemException(400, 'validation-failed', 'Invalid request', `Ask for at most ${MAX_DAYS} days at a time.`);
     return this.db.withTenant(tenantId, async (tx) => {
+      // Drafts decided in the period (approved, edited, rejected) and drafts that failed in it.
       const [m] = await tx.$queryRaw<{ approved: number; edited: number; rejected: number; failed: number; p50: number | null; p90: number | null; mean: number | null }[]>`
-        select count(*) filter (where d.status = 'approved' and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1)::int as approved,
-               count(*) filter (where d.status = 'edited' and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1)::int as edited,
-               count(*) filter (where d.status = 'rejected' and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1)::int as rejected,
-               count(*) filter (where d.status = 'failed' and d.created_at >= ${from}::date and d.created_at < ${to}::date + 1)::int as failed,
-               percentile_cont(0.5) within group (order by extract(epoch from d.decided_at - t.received_at))
-                 filter (where d.status in ('approved', 'edited') and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1) as p50,
-               percentile_cont(0.9) within group (order by extract(epoch from d.decided_at - t.received_at))
-                 filter (where d.status in ('approved', 'edited') and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1) as p90,
-               avg(extract(epoch from d.decided_at - t.received_at))
-                 filter (where d.status in ('approved', 'edited') and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1)::float8 as mean
-        from drafts d join tickets t on t.id = d.ticket_id`;
+        with period as (
+          select d.status, extract(epoch from d.decided_at - t.received_at) as to_approval
+          from drafts d join tickets t on t.id = d.ticket_id
+          where (d.status in ('approved', 'edited', 'rejected') and d.decided_at >= ${from}::date and d.decided_at < ${to}::date + 1)
+             or (d.status = 'failed' and d.created_at >= ${from}::date and d.created_at < ${to}::date + 1))
+        select count(*) filter (where status = 'approved')::int as approved,
+               count(*) filter (where status = 'edited')::int as edited,
+               count(*) filter (where status = 'rejected')::int as rejected,
+               count(*) filter (where status = 'failed')::int as failed,
+               percentile_cont(0.5) within group (order by to_approval) filter (where status in ('approved', 'edited')) as p50,
+               percentile_cont(0.9) within group (order by to_approval) filter (where status in ('approved', 'edited')) as p90,
+               avg(to_approval) filter (where status in ('approved', 'edited'))::float8 as mean
+        from period`;
       const open = { drafting: 0, pending: 0, rejected: 0, draft_failed: 0 };
       for (const r of await tx.$queryRaw<{ status: keyof typeof open; n: number }[]>`select status, count(*)::int as n from tickets where status <> 'replied' group by status`) open[r.status] = r.n;
       const { approved, edited, rejected, failed } = m!;

@@ -7,12 +7,6 @@ import type { Principal } from '@hotdash/platform-auth';
  */
 export type QueueScope = 'own' | 'team' | 'all';
 
-export function scopeOf(p: Principal): { scope: QueueScope; userId: string | null } {
-  const scope: QueueScope = p.role === 'operator' ? 'own' : p.role === 'team_lead' ? 'team' : 'all';
-  // An API key is nobody's assignee: with an operator's role it sees no ticket.
-  return { scope, userId: p.kind === 'user' ? p.subject : null };
-}
-
 /**
  * SQL condition on tickets `t` for the scope; its parameters are always $1 (scope) and $2 (the
  * caller's user id), so every query that uses it numbers its own parameters from $3. The team is
@@ -22,7 +16,7 @@ export const VISIBLE = `($1::text = 'all'
   or t.assignee_id = $2::uuid
   or ($1::text = 'team' and exists (select 1 from users me join users u on u.team = me.team where me.id = $2::uuid and u.id = t.assignee_id)))`;
 
+/** The scope's parameters for VISIBLE ($1, $2). An API key is nobody's assignee: with an operator's role it sees no ticket. */
 export function scopeParams(p: Principal): [QueueScope, string | null] {
-  const { scope, userId } = scopeOf(p);
-  return [scope, userId];
+  return [p.role === 'operator' ? 'own' : p.role === 'team_lead' ? 'team' : 'all', p.kind === 'user' ? p.subject : null];
 }

@@ -1,7 +1,15 @@
 import { SupportFields, TenantId, TicketStatus } from '@hotdash/contracts';
 import type { FieldCipher } from '@hotdash/platform-crypto';
+import { newId } from '@hotdash/platform-db';
+import type { EventMeta } from '@hotdash/platform-messaging';
+import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
 
 export const DRAFTS_PRODUCER = 'drafts';
+
+/** Metadata of the drafts service's events: the request's correlation id when there is one. */
+export function draftsEventMeta(tenantId: TenantId): EventMeta {
+  return { tenantId, producer: DRAFTS_PRODUCER, correlationId: tryCurrentTenantContext()?.correlationId ?? newId() };
+}
 
 export interface TicketRow {
   id: string;
@@ -101,7 +109,7 @@ export class TicketReader {
     const [name, email, subject] = await Promise.all([
       this.cipher.decrypt(tenantId, SupportFields.CUSTOMER_NAME, t.customer_name_enc),
       this.cipher.decrypt(tenantId, SupportFields.CUSTOMER_EMAIL, t.customer_email_enc),
-      t.subject_enc === null ? null : this.cipher.decrypt(tenantId, SupportFields.SUBJECT, t.subject_enc),
+      this.open(tenantId, SupportFields.SUBJECT, t.subject_enc),
     ]);
     return {
       id: t.id,
@@ -119,8 +127,7 @@ export class TicketReader {
   }
 
   async ticket(tenantId: TenantId, t: TicketRow, drafts: DraftRow[]): Promise<TicketDto> {
-    const open = (field: string, token: string | null) => (token === null ? Promise.resolve(null) : this.cipher.decrypt(tenantId, field, token));
-    const [summary, body, reply] = await Promise.all([this.summary(tenantId, t), this.cipher.decrypt(tenantId, SupportFields.BODY, t.body_enc), open(SupportFields.REPLY_BODY, t.reply_body_enc)]);
+    const [summary, body, reply] = await Promise.all([this.summary(tenantId, t), this.cipher.decrypt(tenantId, SupportFields.BODY, t.body_enc), this.open(tenantId, SupportFields.REPLY_BODY, t.reply_body_enc)]);
     return {
       ...summary,
       body,
@@ -130,12 +137,11 @@ export class TicketReader {
   }
 
   async draft(tenantId: TenantId, d: DraftRow): Promise<DraftDto> {
-    const open = (field: string, token: string | null) => (token === null ? Promise.resolve(null) : this.cipher.decrypt(tenantId, field, token));
     const [body, editedBody, diff, rejectReason] = await Promise.all([
-      open(SupportFields.DRAFT_BODY, d.body_enc),
-      open(SupportFields.EDITED_BODY, d.edited_body_enc),
-      open(SupportFields.DIFF, d.diff_enc),
-      open(SupportFields.REJECT_REASON, d.reject_reason_enc),
+      this.open(tenantId, SupportFields.DRAFT_BODY, d.body_enc),
+      this.open(tenantId, SupportFields.EDITED_BODY, d.edited_body_enc),
+      this.open(tenantId, SupportFields.DIFF, d.diff_enc),
+      this.open(tenantId, SupportFields.REJECT_REASON, d.reject_reason_enc),
     ]);
     return {
       id: d.id,
@@ -154,5 +160,10 @@ export class TicketReader {
       decidedAt: d.decided_at?.toISOString() ?? null,
       createdAt: d.created_at.toISOString(),
     };
+  }
+
+  /** A value that may be absent (null stays null). */
+  private open(tenantId: TenantId, field: string, token: string | null): Promise<string | null> {
+    return token === null ? Promise.resolve(null) : this.cipher.decrypt(tenantId, field, token);
   }
 }

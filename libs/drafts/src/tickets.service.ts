@@ -13,11 +13,10 @@ import {
 import type { Principal } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
-import { notFound, parseInput, parseUuidParam, ProblemException } from '@hotdash/platform-http';
+import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
-import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
 import { scopeParams, VISIBLE } from './queue-scope';
-import { DRAFT_COLUMNS, DraftRow, DRAFTS_PRODUCER, TICKET_COLUMNS, TicketDto, TicketReader, TicketRow, TicketSummaryDto } from './ticket-records';
+import { DRAFT_COLUMNS, DraftRow, draftsEventMeta, TICKET_COLUMNS, TicketDto, TicketReader, TicketRow, TicketSummaryDto } from './ticket-records';
 
 /** A draft event for a ticket this service has not stored yet (its ticket.received is still on its way): retried by the transport. */
 export class TicketNotYetKnownError extends Error {
@@ -50,20 +49,26 @@ export class TicketsService {
     const tenantId = caller.tenantId;
     await this.statuses.assertWritable(tenantId);
     const enc = (field: string, value: string) => this.cipher.encrypt(tenantId, field, value);
+    const [customerNameEnc, customerEmailEnc, subjectEnc, bodyEnc] = await Promise.all([
+      enc(SupportFields.CUSTOMER_NAME, input.customer.name),
+      enc(SupportFields.CUSTOMER_EMAIL, input.customer.email),
+      input.subject === undefined ? null : enc(SupportFields.SUBJECT, input.subject),
+      enc(SupportFields.BODY, input.body),
+    ]);
     const received: TicketReceivedV1 = {
       tenantId,
       ticketId: newId(),
       externalId: input.externalId ?? null,
       channel: 'api',
-      customerNameEnc: await enc(SupportFields.CUSTOMER_NAME, input.customer.name),
-      customerEmailEnc: await enc(SupportFields.CUSTOMER_EMAIL, input.customer.email),
-      subjectEnc: input.subject === undefined ? null : await enc(SupportFields.SUBJECT, input.subject),
-      bodyEnc: await enc(SupportFields.BODY, input.body),
+      customerNameEnc,
+      customerEmailEnc,
+      subjectEnc,
+      bodyEnc,
       receivedAt: new Date().toISOString(),
     };
     const { id, created } = await this.db.withTenant(tenantId, async (tx) => {
       if (await this.store(tx, received)) {
-        await publishInTx(tx, TicketEvents.RECEIVED, received, this.meta(tenantId));
+        await publishInTx(tx, TicketEvents.RECEIVED, received, draftsEventMeta(tenantId));
         return { id: received.ticketId, created: true };
       }
       const [existing] = await tx.$queryRaw<{ id: string }[]>`select id::text from tickets where external_id = ${received.externalId}`;
@@ -98,7 +103,7 @@ export class TicketsService {
   /** A ticket with its drafts and reply; one the caller may not see is as missing as one that does not exist. */
   async get(caller: Principal, ticketId: string): Promise<TicketDto> {
     const { t, drafts } = await this.db.withTenant(caller.tenantId, async (tx) => {
-      const [visible] = await tx.$queryRawUnsafe<TicketRow[]>(`select ${TICKET_COLUMNS} from tickets t where ${VISIBLE} and t.id = $3::uuid`, ...scopeParams(caller), parseUuidParam(ticketId));
+      const [visible] = await tx.$queryRawUnsafe<TicketRow[]>(`select ${TICKET_COLUMNS} from tickets t where ${VISIBLE} and t.id = $3::uuid`, ...scopeParams(caller), ticketId);
       return { t: visible, drafts: visible ? await this.draftsOf(tx, visible.id) : [] };
     });
     if (!t) throw notFound(`ticket ${ticketId}`);
@@ -197,7 +202,4 @@ export class TicketsService {
     return n > 0;
   }
 
-  private meta(tenantId: TenantId) {
-    return { tenantId, producer: DRAFTS_PRODUCER, correlationId: tryCurrentTenantContext()?.correlationId ?? newId() };
-  }
 }

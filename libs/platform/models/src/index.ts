@@ -6,4 +6,4 @@ export * from './openai-http';
 export * from './drafting-model';
 export * from './offline-drafter';
 export * from './openai-chat';
-export * from './embedder-from-env';
+export * from './models-from-env';

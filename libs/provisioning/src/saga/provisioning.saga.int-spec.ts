@@ -5,6 +5,7 @@ import Redis from 'ioredis';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { newId } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaEngine, SagaStatus } from '@hotdash/platform-jobs';
+import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { TestWorld, waitFor } from '@hotdash/testing';
 import { DEFAULT_WORKFLOWS, emailHash, provisioningDeps, provisioningSaga, ProvisioningDeps, ProvisioningSteps } from './provisioning.saga';
 import { ProvisionTenantInput } from './provisioning.input';
@@ -108,7 +109,7 @@ it('provisions 50 tenants concurrently: all active, one admin, one knowledge nam
     expect(await deps.cipher.decrypt(tenantId, 'users.email', admin[0]!.email_enc)).toBe(`Admin.c${i}@Example.com`);
     const model = await world.tenantDb.withTenant(tenantId, (tx) => tx.$queryRaw<{ api_key_enc: string }[]>`select api_key_enc from model_configs`);
     expect(model[0]!.api_key_enc).not.toContain('sk-secret');
-    expect(await deps.cipher.decrypt(tenantId, 'model_configs.api_key', model[0]!.api_key_enc)).toBe(`sk-secret-c${i}`);
+    expect(await deps.cipher.decrypt(tenantId, MODEL_API_KEY_FIELD, model[0]!.api_key_enc)).toBe(`sk-secret-c${i}`);
     expect(await controlEvents(s.sagaId)).toEqual([
       'tenant.provisioning.started',
       'tenant.created',

@@ -6,6 +6,7 @@ import { buildEnvelope, outboxRow, publishInTx } from '@hotdash/platform-messagi
 import { emailHash, newTenantSecret, tokenHash } from '@hotdash/platform-auth';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { ProvisionTenantInput, SealedInput, slugFor } from './provisioning.input';
 
 export const PROVISIONING_SAGA = 'tenant-provisioning';
@@ -215,7 +216,7 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
       if (m.mode === 'own') {
         const { apiKey } = await unseal(kms, ctx);
         if (!apiKey) throw new NonRetryableStepError('own model mode without an API key');
-        apiKeyEnc = await cipher.encrypt(tenantId, 'model_configs.api_key', apiKey);
+        apiKeyEnc = await cipher.encrypt(tenantId, MODEL_API_KEY_FIELD, apiKey);
       }
       const provider = m.mode === 'own' ? m.provider : 'platform';
       const model = m.mode === 'own' ? m.model : 'platform-default';
