@@ -91,8 +91,9 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
  *   harmless. Steps themselves are idempotent under the saga id for the crash between their effect
  *   and the commit that records them.
  * - Completing a step, registering its compensation, moving the saga on and writing the step's
- *   outbox events happen in one control-plane statement; the job then runs the next step itself
- *   (already marked running by that statement), or the next job is enqueued after it commits. A crash in between is repaired by resume(), which re-enqueues the
+ *   outbox events happen in one control-plane statement (a PL/pgSQL function, so its plan is kept);
+ *   the job then runs the next step itself (already marked running by that statement). A crash in
+ *   between is repaired by resume(), which re-enqueues the
  *   current job of every unfinished saga (job ids are deterministic, so nothing is enqueued twice).
  * - A failure retries with exponential backoff; when the tries run out, or at once for a
  *   NonRetryableStepError, the step is marked failed and the registered compensations run, last
@@ -149,28 +150,17 @@ export class SagaEngine {
     const record: SagaRecord = { id: sagaId, type, tenantId, status: 'running', input, state: {}, currentStep: 0, failedStep: null, lastError: null };
     const events = def.hooks?.startedEvents?.(record) ?? [];
     const db = options.tx ?? this.dbs.control();
-    // One statement records the saga, its steps and its started events, and names its first job;
-    // with an idempotency key already used, nothing is written and the existing saga is answered.
-    const [row] = await db.$queryRaw<{ id: string }[]>`
-      with ins as (
-        insert into sagas (id, type, tenant_id, status, input, idempotency_key, pending_job)
-        values (${sagaId}::uuid, ${type}, ${tenantId}::uuid, 'running', ${JSON.stringify(input)}::jsonb, ${key}, ${firstJob})
-        on conflict (type, idempotency_key) do nothing returning id
-      ), steps as (
-        insert into saga_steps (saga_id, step_index, step_id, status)
-        select ins.id, t.i - 1, t.s, 'pending' from ins, unnest(${def.steps.map((s) => s.id)}::text[]) with ordinality as t(s, i)
-      ), events as (
-        insert into outbox (id, tenant_id, topic, key, type, version, envelope)
-        select (e->>'id')::uuid, (e->>'tenantId')::uuid, e->>'topic', e->>'key', e->>'type', (e->>'version')::int, e->'envelope'
-        from jsonb_array_elements(${JSON.stringify(events)}::jsonb) e where exists (select 1 from ins)
-      )
-      select id::text from ins`;
-    if (row) {
+    // One call records the saga, its steps and its started events, and names its first job (the
+    // function saga_start, in the control plane's migrations); with an idempotency key already
+    // used, nothing is written and the existing saga is answered.
+    const [row] = await db.$queryRaw<{ id: string | null }[]>`select saga_start(${sagaId}::uuid, ${type}::text, ${tenantId}::uuid,
+      ${JSON.stringify(input)}::jsonb, ${key}::text, ${firstJob}::text, ${def.steps.map((s) => s.id)}::text[], ${JSON.stringify(events)}::jsonb)::text as id`;
+    if (row?.id) {
       // A new saga waits for its first step (no need to look). With the caller's transaction, the caller kicks after commit.
       if (!options.tx) await this.queue.add('run', { sagaId, stepIndex: 0, tenantId }, jobOptions(firstJob, 0));
       return { sagaId, created: true };
     }
-    // The key's saga (committed by a concurrent sign-up, maybe after this statement's snapshot).
+    // The key's saga (committed by a concurrent sign-up, maybe after saga_start's snapshot).
     const [existing] = await db.$queryRaw<{ id: string }[]>`select id::text from sagas where type = ${type} and idempotency_key = ${key}`;
     if (!existing) throw new Error(`saga ${type} with idempotency key ${key} neither created nor found`);
     if (!options.tx) await this.kick(existing.id);
@@ -264,17 +254,26 @@ export class SagaEngine {
 
   private async process(job: Job<StepJob>): Promise<string> {
     const kind = job.name as JobKind;
-    const saga = await this.loadSaga(this.dbs.control(), job.data.sagaId);
-    if (!saga) return 'skipped: saga gone';
+    if (kind !== 'run') {
+      const saga = await this.loadSaga(this.dbs.control(), job.data.sagaId);
+      if (!saga) return 'skipped: saga gone';
+      const def = this.definition(saga.type);
+      const step = def.steps[job.data.stepIndex];
+      if (!step) throw new NonRetryableStepError(`saga ${saga.type} has no step ${job.data.stepIndex}`);
+      return this.compensateStep(job, def, saga, step);
+    }
+    // One call loads the saga and, when it is running at this step, marks the step running and
+    // counts the try (before the step runs, so a step that kills its worker still uses up its tries).
+    const [claimed] = await this.dbs.control().$queryRaw<(SagaRow & { attempt: number | null })[]>`select * from saga_claim_step(${job.data.sagaId}::uuid, ${job.data.stepIndex}::int)`;
+    if (!claimed) return 'skipped: saga gone';
+    const { attempt: claimedAttempt, ...saga } = claimed;
     const def = this.definition(saga.type);
-    const step = def.steps[job.data.stepIndex];
-    if (!step) throw new NonRetryableStepError(`saga ${saga.type} has no step ${job.data.stepIndex}`);
-    if (kind !== 'run') return this.compensateStep(job, def, saga, step);
+    if (!def.steps[job.data.stepIndex]) throw new NonRetryableStepError(`saga ${saga.type} has no step ${job.data.stepIndex}`);
     // The job keeps running the saga's next steps itself while they succeed: each completion is
     // still recorded (and resumable) before the next step starts, without a queue hop per step.
     let current: SagaRow = saga;
     let index = job.data.stepIndex;
-    let attempt: number | undefined;
+    let attempt: number | null = claimedAttempt;
     for (;;) {
       const result = await this.runStep(index, def, current, def.steps[index]!, attempt);
       if (typeof result === 'string') return result;
@@ -288,15 +287,15 @@ export class SagaEngine {
 
   /**
    * Runs one step; returns what happened, or the saga to go on with when the next step may run at
-   * once (already marked running, with its attempt number). `marked` is the attempt when the step
-   * was marked running by the previous step's completion.
+   * once (already marked running, with its attempt number). `marked` is the step's attempt when it
+   * was marked running (by the job's claim or the previous step's completion), null when it was not.
    */
   private async runStep(
     index: number,
     def: SagaDefinition,
     saga: SagaRow,
     step: SagaStep,
-    marked?: number,
+    marked: number | null,
   ): Promise<string | { next: number; saga: SagaRow; attempt: number }> {
     if (saga.status !== 'running') {
       // Switched to compensating by a worker killed before it enqueued the compensation: carry on for it.
@@ -308,9 +307,8 @@ export class SagaEngine {
       await this.enqueueAfter(saga.id, index);
       return 'skipped: already completed';
     }
-    if (saga.current_step < index) return 'skipped: not yet';
-    // Marked running (and its try counted) before it runs, so a step that kills its worker still uses up its tries.
-    const attempt = marked ?? (await this.markRunning(saga.id, index));
+    if (saga.current_step < index || marked === null) return 'skipped: not yet';
+    const attempt = marked;
     let output: Json;
     try {
       output = ((await step.run(this.context(saga, attempt))) ?? null) as Json;
@@ -334,19 +332,12 @@ export class SagaEngine {
     return this.recordCompletion(def, saga, step, index, output, events, last);
   }
 
-  private async markRunning(sagaId: string, index: number): Promise<number> {
-    const [row] = await this.dbs.control().$queryRaw<{ attempts: number }[]>`
-      update saga_steps set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now())
-      where saga_id = ${sagaId}::uuid and step_index = ${index} returning attempts`;
-    return row!.attempts;
-  }
-
   /**
-   * Records a step's completion in one statement (no interactive transaction: this is the engine's
-   * hot path): the saga moves on and returns its new state (after the last step: completes, its
+   * Records a step's completion in one call of saga_complete_step (no interactive transaction: this
+   * is the engine's hot path): the saga moves on (after the last step it completes, its
    * forgetOnEnd input fields cleared), the step is completed with its compensation registered, the
-   * next step is marked running, and the outbox events are written. Each part runs only if the saga
-   * was still at this step, so a late duplicate changes nothing.
+   * next step is marked running, and the outbox events are written. Only if the saga was still at
+   * this step, so a late duplicate changes nothing.
    */
   private async recordCompletion(
     def: SagaDefinition,
@@ -357,38 +348,13 @@ export class SagaEngine {
     events: SagaOutboxRow[],
     last: boolean,
   ): Promise<string | { next: number; saga: SagaRow; attempt: number }> {
-    const rows = await this.dbs.control().$queryRaw<(SagaRow & { next_attempt: number | null })[]>`
-      with moved as (
-        update sagas set current_step = ${index + 1}, updated_at = now(),
-          state = state || jsonb_build_object(${step.id}::text, ${JSON.stringify(output)}::jsonb),
-          status = case when ${last} then 'completed' else status end,
-          finished_at = case when ${last} then now() else finished_at end,
-          input = case when ${last} then input || ${forgotten(def)}::jsonb else input end
-        where id = ${saga.id}::uuid and status = 'running' and current_step = ${index}
-        returning id, type, tenant_id, status, input, state, current_step, failed_step, last_error, pending_job, created_at, finished_at
-      ), steps as (
-        update saga_steps set
-          status = case when step_index = ${index} then 'completed' else 'running' end,
-          completed_at = case when step_index = ${index} then now() else completed_at end,
-          last_error = case when step_index = ${index} then null else last_error end,
-          compensation_registered = case when step_index = ${index} then ${typeof step.compensate === 'function'} else compensation_registered end,
-          attempts = case when step_index = ${index} then attempts else attempts + 1 end,
-          started_at = case when step_index = ${index} then started_at else coalesce(started_at, now()) end
-        where saga_id = ${saga.id}::uuid and step_index in (${index}, ${index + 1}) and exists (select 1 from moved)
-        returning step_index, attempts
-      ), events as (
-        insert into outbox (id, tenant_id, topic, key, type, version, envelope)
-        select (e->>'id')::uuid, (e->>'tenantId')::uuid, e->>'topic', e->>'key', e->>'type', (e->>'version')::int, e->'envelope'
-        from jsonb_array_elements(${JSON.stringify(events)}::jsonb) e where exists (select 1 from moved)
-      )
-      select m.id::text, m.type, m.tenant_id::text, m.status, m.input, m.state, m.current_step, m.failed_step, m.last_error, m.pending_job,
-        m.created_at, m.finished_at, (select s.attempts from steps s where s.step_index = ${index + 1}) as next_attempt
-      from moved m`;
-    const moved = rows[0];
-    if (!moved) return 'completed elsewhere';
+    const [row] = await this.dbs.control().$queryRaw<{ next_attempt: number | null }[]>`select saga_complete_step(${saga.id}::uuid, ${index}::int,
+      ${step.id}::text, ${JSON.stringify(output)}::jsonb, ${typeof step.compensate === 'function'}::boolean, ${last}::boolean,
+      ${forgotten(def)}::jsonb, ${JSON.stringify(events)}::jsonb) as next_attempt`;
+    if (row?.next_attempt == null) return 'completed elsewhere';
     if (last) return 'completed';
-    const { next_attempt, ...updated } = moved;
-    return { next: index + 1, saga: updated, attempt: next_attempt! };
+    const moved: SagaRow = { ...saga, current_step: index + 1, state: { ...(saga.state ?? {}), [step.id]: output } };
+    return { next: index + 1, saga: moved, attempt: row.next_attempt };
   }
 
   /** A step failed for good: mark it, switch the saga to compensating, start with the last registered compensation. */
