@@ -3,11 +3,11 @@
 // once each, last first, and leaves nothing of the tenant behind; one idempotency key, one tenant.
 import Redis from 'ioredis';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
-import { newId } from '@hotdash/platform-db';
+import { ControlTx, newId } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaEngine, SagaStatus } from '@hotdash/platform-jobs';
 import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { TestWorld, waitFor } from '@hotdash/testing';
-import { DEFAULT_WORKFLOWS, emailHash, provisioningDeps, provisioningSaga, ProvisioningDeps, ProvisioningSteps } from './provisioning.saga';
+import { DEFAULT_WORKFLOWS, emailHash, pickShard, provisioningDeps, provisioningSaga, ProvisioningDeps, ProvisioningSteps } from './provisioning.saga';
 import { ProvisionTenantInput } from './provisioning.input';
 import { startProvisioning } from './start-provisioning';
 
@@ -160,4 +160,39 @@ it('starts one tenant for one idempotency key, asked 20 times at once', async ()
   expect(results.filter((r) => r.created)).toHaveLength(1);
   await finished(engine, results[0]!.sagaId);
   expect(await world.dbs.control().tenant.count({ where: { name: `Spec Co idem-${key.slice(-4)}` } })).toBe(1);
+});
+
+it("keeps each shard's tenant count equal to its placements through sign-ups and compensations", async () => {
+  // After the sign-ups and compensated sagas above; other specs placing tenants meanwhile do not
+  // matter: the counts and the placements are read in one snapshot.
+  const rows = await world.dbs.control().$queryRaw<{ name: string; counted: number; placed: number }[]>`select s.name, s.tenant_count as counted,
+    (select count(*)::int from tenant_placements p where p.shard_id = s.id) as placed from shards s order by s.name`;
+  expect(rows.length).toBeGreaterThan(0);
+  expect(rows.map((r) => [r.name, r.counted])).toEqual(rows.map((r) => [r.name, r.placed]));
+  // Not writable by the services: only the database keeps it.
+  await expect(world.dbs.control().$executeRaw`update shards set tenant_count = 0`).rejects.toThrow(/permission denied/);
+});
+
+it('places a tenant on the active shared shard with the fewest tenants', async () => {
+  // In a transaction that is rolled back, each shared shard in turn is made the least loaded.
+  const owner = await world.connect(world.dbs.controlLocation, 'owner');
+  const tx = {
+    $queryRaw: async (q: TemplateStringsArray, ...values: unknown[]) => (await owner.query(q.reduce((text, part, i) => `${text}$${i}${part}`), values)).rows,
+  } as unknown as ControlTx;
+  try {
+    await owner.query('begin');
+    const shared: string[] = (await owner.query(`select name from shards where kind = 'shared' and status = 'active' order by name`)).rows.map((r) => r.name);
+    expect(shared.length).toBeGreaterThan(0);
+    for (const target of shared) {
+      await owner.query(`update shards set tenant_count = case when name = $1 then 10 else 11 end where kind = 'shared'`, [target]);
+      expect((await pickShard(tx, false)).name).toBe(target);
+    }
+    // A draining shard gets no new tenant however empty it is.
+    await owner.query(`update shards set status = 'draining', tenant_count = 0 where name = $1`, [shared[0]]);
+    if (shared.length > 1) expect((await pickShard(tx, false)).name).not.toBe(shared[0]);
+    else await expect(pickShard(tx, false)).rejects.toThrow(/no active shared shard/);
+  } finally {
+    await owner.query('rollback');
+    await owner.end();
+  }
 });

@@ -306,13 +306,14 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
 /** Placement policy: the least-loaded active shared shard, or a free dedicated shard for tenants that ask for one. */
 /**
  * The placement policy: a dedicated shard with no tenant (locked, so two Enterprise sign-ups never
- * share one), or the least-loaded active shared shard. The shared shard is only share-locked: it
- * stays active until the placement commits (an ops status change waits), but concurrent sign-ups
- * do not queue behind each other (with an exclusive lock, each waited for the whole tenant-record
- * transaction of the one before: ~100 ms of a 20-in-flight sign-up's latency). Sign-ups in flight
- * together see the same counts and may land on the same shard; the next ones even it out.
+ * share one), or the active shared shard with the fewest tenants (`shards.tenant_count`, kept by
+ * the database at each placement's commit), ties by name. The shared shard is not locked: sign-ups
+ * in flight together see the same counts and may land on the same shard, and the next ones even it
+ * out (an exclusive lock made each wait for the whole tenant-record transaction of the one before:
+ * ~100 ms of a 20-in-flight sign-up's latency). A drain of a shard must therefore look again for
+ * tenants placed while it was switching the shard's status.
  */
-async function pickShard(tx: ControlTx, dedicated: boolean): Promise<{ id: string; name: string }> {
+export async function pickShard(tx: ControlTx, dedicated: boolean): Promise<{ id: string; name: string }> {
   const rows = dedicated
     ? await tx.$queryRaw<{ id: string; name: string }[]>`
         select s.id::text as id, s.name from shards s
@@ -321,8 +322,7 @@ async function pickShard(tx: ControlTx, dedicated: boolean): Promise<{ id: strin
     : await tx.$queryRaw<{ id: string; name: string }[]>`
         select s.id::text as id, s.name from shards s
         where s.kind = 'shared' and s.status = 'active'
-        order by (select count(*) from tenant_placements p where p.shard_id = s.id), s.name
-        limit 1 for share of s`;
+        order by s.tenant_count, s.name limit 1`;
   const shard = rows[0];
   if (!shard)
     throw new NonRetryableStepError(
