@@ -20,7 +20,8 @@ export interface ShardInfo extends DbLocation {
 
 /**
  * Owns every connection pool of a process: one per (role, database), created on first use. The only
- * place raw `pg` pools exist; everything else goes through Prisma clients or withTenant().
+ * place raw `pg` pools exist; everything else goes through Prisma clients or withTenant(), except
+ * the control plane's hot-path function calls (controlQuery).
  */
 export class Databases {
   private readonly pools = new Map<string, Pool>();
@@ -63,6 +64,17 @@ export class Databases {
       this.pools.set(key, pool);
     }
     return pool;
+  }
+
+  /**
+   * One parameterised statement on the control plane's pool, without Prisma: for the hot-path calls
+   * of the control plane's SQL functions (the saga engine's transitions), where Prisma's raw-query
+   * path costs ~140 µs of CPU per call on the 2-core machine against the driver's ~35 µs. Rows
+   * come back as the driver parses them (jsonb as objects, timestamptz as Date, int4 as number).
+   * Not for tenant data, which is read and written through withTenant().
+   */
+  async controlQuery<T>(text: string, values: unknown[] = [], role: DbRole = 'app'): Promise<T[]> {
+    return (await this.pool(this.controlLocation, role).query(text, values)).rows as T[];
   }
 
   control(role: DbRole = 'app'): ControlPrisma {

@@ -303,7 +303,6 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
   };
 }
 
-/** Placement policy: the least-loaded active shared shard, or a free dedicated shard for tenants that ask for one. */
 /**
  * The placement policy: a dedicated shard with no tenant (locked, so two Enterprise sign-ups never
  * share one), or the active shared shard with the fewest tenants (`shards.tenant_count`, kept by

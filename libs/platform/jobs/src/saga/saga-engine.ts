@@ -77,6 +77,12 @@ function toRecord(r: SagaRow): SagaRecord {
 /** The jsonb object that, merged into a saga's input, clears its forgetOnEnd fields. */
 const forgotten = (def: SagaDefinition): string => JSON.stringify(Object.fromEntries((def.forgetOnEnd ?? []).map((k) => [k, null])));
 
+// The hot-path transitions (SQL functions in the control plane's migrations), called through the
+// driver: Prisma's raw-query path would cost ~100 µs more CPU per call, ~1 ms per saga.
+const SAGA_START = `select saga_start($1::uuid, $2::text, $3::uuid, $4::jsonb, $5::text, $6::text, $7::text[], $8::jsonb)::text as id`;
+const SAGA_CLAIM_STEP = `select * from saga_claim_step($1::uuid, $2::int)`;
+const SAGA_COMPLETE_STEP = `select saga_complete_step($1::uuid, $2::int, $3::text, $4::jsonb, $5::boolean, $6::boolean, $7::jsonb, $8::jsonb) as next_attempt`;
+
 /** Job ids are deterministic per (saga, kind, step, try): enqueueing the same job twice queues it once. */
 const jobIdOf = (sagaId: string, kind: JobKind, stepIndex: number, attempt: number | string): string => `${sagaId}.${kind}.${stepIndex}.${attempt}`;
 const jobOptions = (jobId: string, delay: number) => ({ jobId, delay, removeOnComplete: true, removeOnFail: 1_000, attempts: 1 });
@@ -153,8 +159,10 @@ export class SagaEngine {
     // One call records the saga, its steps and its started events, and names its first job (the
     // function saga_start, in the control plane's migrations); with an idempotency key already
     // used, nothing is written and the existing saga is answered.
-    const [row] = await db.$queryRaw<{ id: string | null }[]>`select saga_start(${sagaId}::uuid, ${type}::text, ${tenantId}::uuid,
-      ${JSON.stringify(input)}::jsonb, ${key}::text, ${firstJob}::text, ${def.steps.map((s) => s.id)}::text[], ${JSON.stringify(events)}::jsonb)::text as id`;
+    const values = [sagaId, type, tenantId, JSON.stringify(input), key, firstJob, def.steps.map((s) => s.id), JSON.stringify(events)];
+    const [row] = options.tx
+      ? await options.tx.$queryRawUnsafe<{ id: string | null }[]>(SAGA_START, ...values)
+      : await this.dbs.controlQuery<{ id: string | null }>(SAGA_START, values);
     if (row?.id) {
       // A new saga waits for its first step (no need to look). With the caller's transaction, the caller kicks after commit.
       if (!options.tx) await this.queue.add('run', { sagaId, stepIndex: 0, tenantId }, jobOptions(firstJob, 0));
@@ -264,7 +272,7 @@ export class SagaEngine {
     }
     // One call loads the saga and, when it is running at this step, marks the step running and
     // counts the try (before the step runs, so a step that kills its worker still uses up its tries).
-    const [claimed] = await this.dbs.control().$queryRaw<(SagaRow & { attempt: number | null })[]>`select * from saga_claim_step(${job.data.sagaId}::uuid, ${job.data.stepIndex}::int)`;
+    const [claimed] = await this.dbs.controlQuery<SagaRow & { attempt: number | null }>(SAGA_CLAIM_STEP, [job.data.sagaId, job.data.stepIndex]);
     if (!claimed) return 'skipped: saga gone';
     const { attempt: claimedAttempt, ...saga } = claimed;
     const def = this.definition(saga.type);
@@ -348,9 +356,16 @@ export class SagaEngine {
     events: SagaOutboxRow[],
     last: boolean,
   ): Promise<string | { next: number; saga: SagaRow; attempt: number }> {
-    const [row] = await this.dbs.control().$queryRaw<{ next_attempt: number | null }[]>`select saga_complete_step(${saga.id}::uuid, ${index}::int,
-      ${step.id}::text, ${JSON.stringify(output)}::jsonb, ${typeof step.compensate === 'function'}::boolean, ${last}::boolean,
-      ${forgotten(def)}::jsonb, ${JSON.stringify(events)}::jsonb) as next_attempt`;
+    const [row] = await this.dbs.controlQuery<{ next_attempt: number | null }>(SAGA_COMPLETE_STEP, [
+      saga.id,
+      index,
+      step.id,
+      JSON.stringify(output),
+      typeof step.compensate === 'function',
+      last,
+      forgotten(def),
+      JSON.stringify(events),
+    ]);
     if (row?.next_attempt == null) return 'completed elsewhere';
     if (last) return 'completed';
     const moved: SagaRow = { ...saga, current_step: index + 1, state: { ...(saga.state ?? {}), [step.id]: output } };
