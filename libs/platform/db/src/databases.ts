@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Pool, PoolConfig } from 'pg';
 import type { PlatformConfig, DbRoleCredentials } from '@hotdash/platform-config';
 import { ControlPrisma, TenantPrisma, createControlPrisma, createTenantPrisma } from './clients';
@@ -16,6 +17,17 @@ export interface ShardInfo extends DbLocation {
   name: string;
   kind: 'shared' | 'dedicated';
   status: 'active' | 'draining' | 'retired';
+}
+
+const statementNames = new Map<string, string>();
+/** A stable prepared-statement name per statement text. */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `hotdash_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 /**
@@ -75,7 +87,8 @@ export class Databases {
    * Not for tenant data, which is read and written through withTenant().
    */
   async controlQuery<T>(text: string, values: unknown[] = [], role: DbRole = 'app'): Promise<T[]> {
-    return (await this.pool(this.controlLocation, role).query(text, values)).rows as T[];
+    // A named statement: each connection parses and plans it once (the texts are a few constants).
+    return (await this.pool(this.controlLocation, role).query({ name: statementName(text), text, values })).rows as T[];
   }
 
   control(role: DbRole = 'app'): ControlPrisma {

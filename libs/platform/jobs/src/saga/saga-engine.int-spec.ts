@@ -130,3 +130,49 @@ it('finishes every saga exactly once across repeated SIGKILLs of the worker', as
     await starter.close();
   }
 }, 300_000);
+
+it("writes a moving-on saga's events without waking the relay, and leaves the rest of the transaction as it was", async () => {
+  // Notifications carry the sending backend's pid, so other specs' outbox writes are told apart;
+  // one backend's notifications arrive in commit order, so a final one on another channel marks
+  // the moment every earlier one has arrived.
+  const listener = await world.connect(world.dbs.controlLocation, 'app');
+  const writer = await world.connect(world.dbs.controlLocation, 'owner');
+  try {
+    const pid: number = (await writer.query('select pg_backend_pid() as pid')).rows[0].pid;
+    const heard: string[] = [];
+    listener.on('notification', (n) => n.processId === pid && heard.push(n.channel));
+    await listener.query('listen hotdash_outbox');
+    await listener.query('listen hotdash_spec_barrier');
+    const row = () => ({ id: newId(), tenantId: newId(), topic: 'hotdash.spec', key: 'k', type: 'spec.event', version: 1, envelope: {} });
+    // Each write in its own transaction, its rows marked published before it commits: no relay sends them anywhere.
+    const written: string[] = [];
+    const tx = async (...statements: [string, unknown[]][]) => {
+      await writer.query('begin');
+      for (const [sql, values] of statements) await writer.query(sql, values);
+      await writer.query(`update outbox set published_at = now() where type = 'spec.event' and published_at is null`);
+      await writer.query('commit');
+    };
+    const sagaOutbox = (quiet: boolean): [string, unknown[]] => {
+      const r = row();
+      written.push(r.id);
+      return ['select saga_outbox($1::jsonb, $2)', [JSON.stringify([r]), quiet]];
+    };
+    const plain = (): [string, unknown[]] => {
+      const r = row();
+      written.push(r.id);
+      return [`insert into outbox (id, tenant_id, topic, key, type, version, envelope) values ($1::uuid, $2::uuid, 'hotdash.spec', 'k', 'spec.event', 1, '{}')`, [r.id, r.tenantId]];
+    };
+    await tx(sagaOutbox(true)); // quiet: no notification
+    await tx(sagaOutbox(false)); // the saga's last events: one
+    await tx(sagaOutbox(true), plain()); // a quiet write, then the caller's own event: one
+    expect((await writer.query(`select current_setting('hotdash.outbox_quiet', true) as s`)).rows[0].s ?? '').toBe('');
+    await writer.query(`select pg_notify('hotdash_spec_barrier', '')`);
+    await waitFor('the barrier notification', async () => heard.includes('hotdash_spec_barrier'), 10_000, 20);
+    expect(heard).toEqual(['hotdash_outbox', 'hotdash_outbox', 'hotdash_spec_barrier']);
+    expect((await writer.query('select count(*)::int as n from outbox where id = any($1::uuid[])', [written])).rows[0].n).toBe(4);
+  } finally {
+    await writer.query(`delete from outbox where type = 'spec.event'`).catch(() => undefined);
+    await listener.end();
+    await writer.end();
+  }
+});
