@@ -81,7 +81,7 @@ export class Databases {
   /**
    * One parameterised statement on the control plane's pool, without Prisma: for the hot-path calls
    * of the control plane's SQL functions (the saga engine's transitions), where Prisma's raw-query
-   * path costs ~3× the driver's CPU per call (157 vs 48 µs on the 2-core machine,
+   * path costs ~3.4× the driver's CPU per call (124 vs 37 µs on the 2-core machine,
    * bench/control-call.bench.ts). Rows
    * come back as the driver parses them (jsonb as objects, timestamptz as Date, int4 as number).
    * Not for tenant data, which is read and written through withTenant().

@@ -78,8 +78,8 @@ function toRecord(r: SagaRow): SagaRecord {
 const forgotten = (def: SagaDefinition): string => JSON.stringify(Object.fromEntries((def.forgetOnEnd ?? []).map((k) => [k, null])));
 
 // The hot-path transitions (SQL functions in the control plane's migrations), called through the
-// driver (Databases.controlQuery): Prisma's raw-query path costs ~110 µs more CPU per call
-// (bench/control-call.bench.ts), ~1 ms per saga of nine calls.
+// driver (Databases.controlQuery): Prisma's raw-query path costs ~90 µs more CPU per call
+// (bench/control-call.bench.ts), ~0.8 ms per saga of nine calls.
 const SAGA_START = `select saga_start($1::uuid, $2::text, $3::uuid, $4::jsonb, $5::text, $6::text, $7::text[], $8::jsonb)::text as id`;
 const SAGA_CLAIM_STEP = `select * from saga_claim_step($1::uuid, $2::int)`;
 const SAGA_COMPLETE_STEP = `select saga_complete_step($1::uuid, $2::int, $3::text, $4::jsonb, $5::boolean, $6::boolean, $7::jsonb, $8::jsonb) as next_attempt`;
