@@ -176,3 +176,26 @@ it("writes a moving-on saga's events without waking the relay, and leaves the re
     await writer.end();
   }
 });
+
+it("starts a saga inside the caller's control transaction: nothing if it rolls back, runs once kicked after it commits", async () => {
+  const rolledBack = newId();
+  await expect(
+    world.dbs.control().$transaction(async (tx) => {
+      await engine.start('toy', input(), { sagaId: rolledBack, tx });
+      throw new Error('the caller gives up');
+    }),
+  ).rejects.toThrow('the caller gives up');
+  expect(await engine.status(rolledBack)).toBeUndefined();
+
+  const key = newId();
+  const { sagaId, created } = await world.dbs.control().$transaction((tx) => engine.start('toy', input(), { tx, idempotencyKey: key }));
+  expect(created).toBe(true);
+  // Recorded but not queued: the caller kicks it after its commit.
+  expect((await engine.status(sagaId))?.steps.map((s) => s.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
+  await engine.kick(sagaId);
+  expect((await finished(sagaId)).status).toBe('completed');
+  expect(await list(sagaId, 'effects')).toEqual([0, 1, 2, 3]);
+  // The same key in another transaction finds it.
+  const again = await world.dbs.control().$transaction((tx) => engine.start('toy', input(), { tx, idempotencyKey: key }));
+  expect(again).toEqual({ sagaId, created: false });
+});
