@@ -79,16 +79,16 @@ export class Databases {
   }
 
   /**
-   * One parameterised statement on the control plane's pool, without Prisma: for the hot-path calls
-   * of the control plane's SQL functions (the saga engine's transitions), where Prisma's raw-query
-   * path costs ~3.4× the driver's CPU per call (124 vs 37 µs on the 2-core machine,
-   * bench/control-call.bench.ts). Rows
-   * come back as the driver parses them (jsonb as objects, timestamptz as Date, int4 as number).
-   * Not for tenant data, which is read and written through withTenant().
+   * One parameterised statement on the control plane's pool as the application role, without
+   * Prisma: for the hot-path calls of the control plane's SQL functions (the saga engine's
+   * transitions), where Prisma's raw-query path costs ~3.4× the driver's CPU per call (124 vs 37 µs
+   * on the 2-core machine, bench/control-call.bench.ts). A named statement, so each connection
+   * parses and plans it once (the texts are a few constants). Rows come back as the driver parses
+   * them (jsonb as objects, timestamptz as Date, int4 as number). Not for tenant data, which is
+   * read and written through withTenant().
    */
-  async controlQuery<T>(text: string, values: unknown[] = [], role: DbRole = 'app'): Promise<T[]> {
-    // A named statement: each connection parses and plans it once (the texts are a few constants).
-    return (await this.pool(this.controlLocation, role).query({ name: statementName(text), text, values })).rows as T[];
+  async controlQuery<T>(text: string, values: unknown[] = []): Promise<T[]> {
+    return (await this.pool(this.controlLocation, 'app').query({ name: statementName(text), text, values })).rows as T[];
   }
 
   control(role: DbRole = 'app'): ControlPrisma {

@@ -173,7 +173,7 @@ it("keeps each shard's tenant count equal to its placements through sign-ups and
   await expect(world.dbs.control().$executeRaw`update shards set tenant_count = 0`).rejects.toThrow(/permission denied/);
 });
 
-it('places a tenant on the active shared shard with the fewest tenants', async () => {
+it('places a tenant on the active shared shard with the fewest tenants, or on a dedicated shard of its own', async () => {
   // In a transaction that is rolled back, each shared shard in turn is made the least loaded.
   const owner = await world.connect(world.dbs.controlLocation, 'owner');
   const tx = {
@@ -191,6 +191,13 @@ it('places a tenant on the active shared shard with the fewest tenants', async (
     await owner.query(`update shards set status = 'draining', tenant_count = 0 where name = $1`, [shared[0]]);
     if (shared.length > 1) expect((await pickShard(tx, false)).name).not.toBe(shared[0]);
     else await expect(pickShard(tx, false)).rejects.toThrow(/no active shared shard/);
+    // A dedicated shard goes to one tenant only: free while it has none, then no more.
+    await owner.query(`update shards set status = 'retired' where kind = 'dedicated'`);
+    const dedicated = `spec-dedicated-${newId().slice(-6)}`;
+    await owner.query(`insert into shards (id, name, host, port, database, kind, status) values ($1, $2, '127.0.0.1', 1, 'none', 'dedicated', 'active')`, [newId(), dedicated]);
+    expect((await pickShard(tx, true)).name).toBe(dedicated);
+    await owner.query(`update shards set tenant_count = 1 where name = $1`, [dedicated]);
+    await expect(pickShard(tx, true)).rejects.toThrow(/no free dedicated shard/);
   } finally {
     await owner.query('rollback');
     await owner.end();

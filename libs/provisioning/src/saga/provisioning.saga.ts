@@ -304,19 +304,19 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
 }
 
 /**
- * The placement policy: a dedicated shard with no tenant (locked, so two Enterprise sign-ups never
- * share one), or the active shared shard with the fewest tenants (`shards.tenant_count`, kept by
- * the database at each placement's commit), ties by name. The shared shard is not locked: sign-ups
- * in flight together see the same counts and may land on the same shard, and the next ones even it
- * out (an exclusive lock made each wait for the whole tenant-record transaction of the one before:
- * ~100 ms of a 20-in-flight sign-up's latency). A drain of a shard must therefore look again for
- * tenants placed while it was switching the shard's status.
+ * The placement policy: a dedicated shard with no tenant (locked, so two Enterprise sign-ups in
+ * flight never share one), or the active shared shard with the fewest tenants, ties by name; both
+ * read `shards.tenant_count`, kept by the database at each placement's commit. The shared shard is
+ * not locked: sign-ups in flight together see the same counts and may land on the same shard, and
+ * the next ones even it out (an exclusive lock made each wait for the whole tenant-record
+ * transaction of the one before: ~100 ms of a 20-in-flight sign-up's latency). A drain of a shard
+ * must therefore look again for tenants placed while it was switching the shard's status.
  */
 export async function pickShard(tx: ControlTx, dedicated: boolean): Promise<{ id: string; name: string }> {
   const rows = dedicated
     ? await tx.$queryRaw<{ id: string; name: string }[]>`
         select s.id::text as id, s.name from shards s
-        where s.kind = 'dedicated' and s.status = 'active' and not exists (select 1 from tenant_placements p where p.shard_id = s.id)
+        where s.kind = 'dedicated' and s.status = 'active' and s.tenant_count = 0
         order by s.name limit 1 for update of s skip locked`
     : await tx.$queryRaw<{ id: string; name: string }[]>`
         select s.id::text as id, s.name from shards s

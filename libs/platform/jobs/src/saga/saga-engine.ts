@@ -100,8 +100,8 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
  * - Completing a step, registering its compensation, moving the saga on and writing the step's
  *   outbox events happen in one control-plane statement (a PL/pgSQL function, so its plan is kept);
  *   the job then runs the next step itself (already marked running by that statement). A crash in
- *   between is repaired by resume(), which re-enqueues the
- *   current job of every unfinished saga (job ids are deterministic, so nothing is enqueued twice).
+ *   between is repaired by resume(), which re-enqueues the current job of every unfinished saga
+ *   (job ids are deterministic, so nothing is enqueued twice).
  * - A failure retries with exponential backoff; when the tries run out, or at once for a
  *   NonRetryableStepError, the step is marked failed and the registered compensations run, last
  *   first, each as its own retried job. A killed worker's job is taken over when its lock expires.
