@@ -1,10 +1,13 @@
 // `npm start`: brings the local infrastructure up, migrates the control database and every shard,
 // creates the Kafka topics, then runs every service built so far, each line prefixed with its name.
-// Ctrl-C stops the services (the infrastructure keeps running; `npm run infra:down` stops it).
-import { spawn, spawnSync } from 'node:child_process';
+// A service that crashes is restarted with a backoff (1 s, 2 s, 4 s … 30 s; see supervisor.cjs)
+// while the others keep running; one that exits with code 0 stays down. Ctrl-C stops the services
+// (the infrastructure keeps running; `npm run infra:down` stops it).
+import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { Supervisor } from './supervisor.cjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SERVICES = [
@@ -31,28 +34,30 @@ step('migrations', process.execPath, ['-r', '@swc-node/register', 'libs/platform
 step('kafka topics', process.execPath, ['-r', '@swc-node/register', 'libs/platform/messaging/src/topics-cli.ts']);
 
 const width = Math.max(...SERVICES.map((s) => s.name.length));
-const children = SERVICES.map((s) => {
-  const child = spawn(process.execPath, ['-r', '@swc-node/register', s.entry], {
-    cwd: root,
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const prefix = process.stdout.isTTY ? `\x1b[${s.color}m${s.name.padEnd(width)}\x1b[0m |` : `${s.name.padEnd(width)} |`;
-  for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', (line) => console.log(`${prefix} ${line}`));
-  child.on('exit', (code, signal) => {
-    console.log(`${prefix} exited (${signal ?? code})`);
-    if (!stopping) shutdown(1);
-  });
-  return child;
-});
+const prefixes = new Map(
+  SERVICES.map((s) => [s.name, process.stdout.isTTY ? `\x1b[${s.color}m${s.name.padEnd(width)}\x1b[0m |` : `${s.name.padEnd(width)} |`]),
+);
+const supervisor = new Supervisor(
+  SERVICES.map((s) => ({
+    name: s.name,
+    command: process.execPath,
+    args: ['-r', '@swc-node/register', s.entry],
+    options: { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  })),
+  {
+    log: (message) => console.log(`[start] ${message}`),
+    onSpawn: (child, spec) => {
+      const prefix = prefixes.get(spec.name);
+      for (const stream of [child.stdout, child.stderr]) if (stream) createInterface({ input: stream }).on('line', (line) => console.log(`${prefix} ${line}`));
+    },
+  },
+).start();
 
-let stopping = false;
-function shutdown(code = 0) {
-  if (stopping) return;
-  stopping = true;
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-  setTimeout(() => process.exit(code), 5_000).unref();
-  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => process.exit(code));
+// Ctrl-C / SIGTERM: no more restarts; SIGTERM to every service, SIGKILL to those still up after 5 s.
+let signals = 0;
+function shutdown(signal) {
+  if (++signals > 1) return console.log(`[start] ${signal}: still stopping (services that ignore SIGTERM get SIGKILL after 5 s)`);
+  supervisor.stop().then(() => process.exit(0));
 }
-process.on('SIGINT', () => shutdown(0));
-process.on('SIGTERM', () => shutdown(0));
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));
