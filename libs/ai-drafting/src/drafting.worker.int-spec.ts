@@ -4,9 +4,10 @@
 // Weaviate; the only stand-in is the OpenAI API, a local server speaking chat-completions that
 // records what it was sent. Covers: an offline draft citing the tenant's passages with nothing of
 // the ticket readable on Kafka; a regeneration; a model failing every time (one draft.failed
-// after the retries); a 401 and a 400 failing at once; tenant B's prompts carrying nothing of
-// tenant A; a per-tenant cap of 1 holding while another tenant is served; and a tenant that is
-// gone (or whose data key was destroyed) skipped.
+// after the retries); a 401 and a 400 failing at once; a tenant endpoint on loopback refused at
+// once by the egress guard (the model server's own origin is allow-listed for these specs);
+// tenant B's prompts carrying nothing of tenant A; a per-tenant cap of 1 holding while another
+// tenant is served; and a tenant that is gone (or whose data key was destroyed) skipped.
 import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,10 +38,7 @@ const vectors = WeaviateVectorStore.fromConfig(world.config, { collection: `Draf
 const prefix = `hotdash-spec-${suffix}`;
 const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port, maxRetriesPerRequest: 2 });
 const queue = new DraftingQueue(new Queue<DraftingJob>(QueueName.AI_DRAFTING, { connection: redisConnection(world.config), prefix }), { backoffMs: 50 });
-const worker = new DraftingWorker(
-  { config: world.config, db: world.tenantDb, control: world.control, cipher, embedder, vectors, redis },
-  { perTenant: 1, concurrency: 4, prefix, ownModelHttp: { maxRetries: 0, timeoutMs: 20_000 } },
-);
+let worker: DraftingWorker;
 
 @Module({ controllers: [DraftingEventsHandler], providers: [{ provide: DraftingQueue, useValue: queue }, { provide: TenantStatusCache, useValue: new TenantStatusCache(world.dbs, 0) }] })
 class HandlerModule {}
@@ -88,7 +86,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
 }
 
 /** A tenant with a data key, settings, passages carrying its marker, and its model: the platform's (offline) or its own at `/<route>/v1`. */
-async function tenant(name: string, marker: string, route?: string): Promise<TenantId> {
+async function tenant(name: string, marker: string, route?: string, baseUrl?: string): Promise<TenantId> {
   const t = (await world.createTenant(name)).id;
   await world.control.transaction((tx) => keyring.createKey(tx, t));
   const keyEnc = route ? await cipher.encrypt(t, MODEL_API_KEY_FIELD, `sk-${marker.toLowerCase()}`) : null;
@@ -96,7 +94,7 @@ async function tenant(name: string, marker: string, route?: string): Promise<Ten
     await tx.$executeRaw`insert into tenant_settings (tenant_id, brand_voice, policies, sla)
       values (${t}::uuid, ${`Speak as the ${marker} crew`}, ${`Never mention ${marker} internal codes.`}, '{}'::jsonb)`;
     await tx.$executeRaw`insert into model_configs (tenant_id, mode, provider, model, base_url, api_key_enc)
-      values (${t}::uuid, ${route ? 'own' : 'platform'}, ${route ? 'openai' : 'platform'}, ${route ? 'gpt-test' : 'platform-default'}, ${route ? `${base}/${route}/v1` : null}, ${keyEnc})`;
+      values (${t}::uuid, ${route ? 'own' : 'platform'}, ${route ? 'openai' : 'platform'}, ${route ? 'gpt-test' : 'platform-default'}, ${route ? (baseUrl ?? `${base}/${route}/v1`) : null}, ${keyEnc})`;
   });
   const chunks: KnowledgeChunk[] = TOPICS.map((topic, i) => {
     const text = `${marker} ${topic} policy: customers asking about ${topic} get an answer within ${i + 1} days from the ${marker} team.`;
@@ -144,6 +142,11 @@ beforeAll(async () => {
   server = createServer(handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // Tenants' own endpoints go through the egress guard: only this plain-http origin is allow-listed.
+  worker = new DraftingWorker(
+    { config: world.config, db: world.tenantDb, control: world.control, cipher, embedder, vectors, redis },
+    { perTenant: 1, concurrency: 4, prefix, ownModelHttp: { maxRetries: 0, timeoutMs: 20_000 }, ownModelEgress: { allow: base } },
+  );
   await vectors.ensureCollection();
   a = await tenant('Alphacorp', 'ALPHA');
   b = await tenant('Bravoworks', 'BRAVO', 'bravo');
@@ -177,7 +180,7 @@ afterAll(async () => {
   await relay?.stop();
   await probe?.close();
   await kafka?.close();
-  await worker.close();
+  await worker?.close();
   await queue.queue.obliterate({ force: true });
   await queue.close();
   redis.disconnect();
@@ -287,6 +290,19 @@ it('fails at once, without retries, when the model refuses the key (401) or the 
     const leaked = JSON.stringify(failed) + String(job?.failedReason);
     for (const p of ['Fay Secretname', '5522-SECRET', 'Warranty']) expect(leaked).not.toContain(p);
   }
+});
+
+it('fails at once, without retries, when a tenant’s endpoint is on loopback (the egress guard refuses it before connecting)', async () => {
+  const t = await tenant('Loopcorp', 'LOOP', 'loop', 'https://127.0.0.1:8443/v1');
+  const ticketId = await receive(t, { name: 'Lou Secretname', subject: null, body: 'Is my 7733-SECRET order late?' });
+  const failed = await outcome(ticketId);
+  expect(failed).toMatchObject({ type: DraftEvents.FAILED, payload: { ticketId, code: 'model-endpoint-refused' } });
+  expect((failed.payload as DraftFailedV1).reason).toMatch(/HOTDASH_EGRESS_ALLOW/);
+  await sleep(500);
+  expect(outcomes(ticketId)).toHaveLength(1);
+  const job = await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1));
+  expect(job?.attemptsMade).toBe(1);
+  expect(JSON.stringify(failed) + String(job?.failedReason)).not.toMatch(/Lou Secretname|7733-SECRET|127\.0\.0\.1/);
 });
 
 it('sends tenant B’s model only B’s company, voice, policies and passages, over vocabulary shared with tenant A', async () => {

@@ -6,7 +6,18 @@ import { CryptoError, FieldCipher, TenantKeyDestroyedError } from '@hotdash/plat
 import { ControlDatabase, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
-import { DraftingModel, draftingModelFromEnv, Embedder, MODEL_API_KEY_FIELD, ModelError, OpenAiChatModel, OpenAiHttpOptions } from '@hotdash/platform-models';
+import {
+  createEgressFetch,
+  DraftingModel,
+  draftingModelFromEnv,
+  EgressOptions,
+  Embedder,
+  GuardedFetch,
+  MODEL_API_KEY_FIELD,
+  ModelError,
+  OpenAiChatModel,
+  OpenAiHttpOptions,
+} from '@hotdash/platform-models';
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
 import { DraftComposer, TicketText } from './draft-composer';
 import { DraftingJob, draftEventMeta, publishDraftFailed } from './drafting.job';
@@ -32,6 +43,11 @@ export interface DraftingWorkerOptions {
   platformModel?: DraftingModel;
   /** Time limit and in-call retries of requests to tenants' own models (the job's tries come on top). Default: 1 retry. */
   ownModelHttp?: Pick<OpenAiHttpOptions, 'timeoutMs' | 'maxRetries' | 'backoffMs'>;
+  /**
+   * The guard on requests to tenants' own endpoints (tenant-supplied URLs): allow-list, time
+   * limit, answer cap. Default: createEgressFetch() from the environment (HOTDASH_EGRESS_ALLOW).
+   */
+  ownModelEgress?: EgressOptions;
   /** BullMQ key prefix (specs isolate their queue with it). */
   prefix?: string;
   log?: (message: string) => void;
@@ -58,11 +74,14 @@ const MODEL_REASONS: Record<ModelError['code'], string> = {
   'model-rate-limited': 'the model provider kept rate limiting the requests',
   'model-refused': 'the model provider refused the request',
   'model-bad-answer': 'the model provider gave an answer that could not be used',
+  'model-endpoint-refused':
+    "the tenant's model endpoint may not be called: it must be a public https address (not loopback, private, link-local or the platform's own); an on-premises endpoint must be allow-listed by the platform team (HOTDASH_EGRESS_ALLOW)",
 };
 
 /**
  * Writes drafts (BullMQ, queue hotdash-ai-drafting): decrypts the ticket in memory, picks the
- * tenant's model (the platform's, or the tenant's own OpenAI-compatible endpoint with its key),
+ * tenant's model (the platform's, or the tenant's own OpenAI-compatible endpoint with its key,
+ * reached only through the egress guard: public https, or what HOTDASH_EGRESS_ALLOW lists),
  * composes the draft from the tenant's own settings and passages (DraftComposer), and publishes
  * draft.generated — the body encrypted with the tenant's data key, the cited passages, the model
  * and the tokens (retrieval embedding included) — from the tenant's shard. A non-retryable error,
@@ -75,6 +94,8 @@ export class DraftingWorker {
   private readonly limiter: TenantConcurrencyLimiter;
   private readonly composer: DraftComposer;
   private readonly platformModel: DraftingModel;
+  /** Tenants' own endpoints only: the platform's endpoint is set by ops and keeps the global fetch. */
+  private readonly ownModelFetch: GuardedFetch;
 
   constructor(
     private readonly deps: DraftingWorkerDeps,
@@ -83,6 +104,7 @@ export class DraftingWorker {
     this.limiter = new TenantConcurrencyLimiter(deps.redis, QueueName.AI_DRAFTING, { cap: options.perTenant ?? 4, leaseMs: 5 * 60_000 });
     this.composer = new DraftComposer(deps.db, deps.control, deps.embedder, deps.vectors);
     this.platformModel = options.platformModel ?? draftingModelFromEnv();
+    this.ownModelFetch = createEgressFetch({ timeoutMs: options.ownModelHttp?.timeoutMs, ...options.ownModelEgress });
   }
 
   start(): void {
@@ -98,6 +120,7 @@ export class DraftingWorker {
   async close(): Promise<void> {
     await this.worker?.close();
     this.worker = undefined;
+    await this.ownModelFetch.close();
   }
 
   async process(job: Job<DraftingJob>): Promise<'generated' | 'tenant-gone'> {
@@ -147,7 +170,7 @@ export class DraftingWorker {
     const [row] = await this.deps.db.withTenant(tenantId, (tx) => tx.$queryRaw<ModelConfigRow[]>`select mode, model, base_url, api_key_enc from model_configs`);
     if (!row || row.mode === 'platform' || !row.api_key_enc) return this.platformModel;
     const apiKey = await this.deps.cipher.decrypt(tenantId, MODEL_API_KEY_FIELD, row.api_key_enc);
-    return new OpenAiChatModel({ maxRetries: 1, ...this.options.ownModelHttp, baseUrl: row.base_url ?? 'https://api.openai.com/v1', apiKey, model: row.model });
+    return new OpenAiChatModel({ maxRetries: 1, ...this.options.ownModelHttp, baseUrl: row.base_url ?? 'https://api.openai.com/v1', apiKey, model: row.model, fetch: this.ownModelFetch });
   }
 
   private async ticketOf(tenantId: TenantId, data: DraftingJob): Promise<TicketText> {

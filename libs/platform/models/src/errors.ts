@@ -4,7 +4,15 @@
  */
 export class ModelError extends Error {
   constructor(
-    readonly code: 'model-unavailable' | 'model-timeout' | 'model-auth-failed' | 'model-rate-limited' | 'model-refused' | 'model-bad-answer',
+    readonly code:
+      | 'model-unavailable'
+      | 'model-timeout'
+      | 'model-auth-failed'
+      | 'model-rate-limited'
+      | 'model-refused'
+      | 'model-bad-answer'
+      /** The endpoint itself is not allowed (a tenant's URL to a private, loopback or platform address, or plain http): never retried. */
+      | 'model-endpoint-refused',
     message: string,
     /** Whether trying again later may succeed (the job's retries decide). */
     readonly retryable: boolean,

@@ -7,3 +7,4 @@ export * from './drafting-model';
 export * from './offline-drafter';
 export * from './openai-chat';
 export * from './models-from-env';
+export * from './egress';

@@ -1,3 +1,4 @@
+import { egressErrorOf } from './egress';
 import { ModelError } from './errors';
 
 export interface OpenAiHttpOptions {
@@ -10,6 +11,8 @@ export interface OpenAiHttpOptions {
   maxRetries?: number;
   /** First backoff in milliseconds (doubles each try; a Retry-After answer wins, up to 20 s). Default 500. */
   backoffMs?: number;
+  /** How requests are sent. Default: the global fetch; a tenant's own endpoint gets createEgressFetch()'s guarded one. */
+  fetch?: typeof globalThis.fetch;
 }
 
 const RETRYABLE = new Set([408, 409, 429, 500, 502, 503, 504]);
@@ -23,16 +26,19 @@ export async function postJson(options: OpenAiHttpOptions, path: string, body: u
   const timeoutMs = options.timeoutMs ?? 30_000;
   const maxRetries = options.maxRetries ?? 3;
   const backoffMs = options.backoffMs ?? 500;
+  const send = options.fetch ?? fetch;
   for (let attempt = 0; ; attempt++) {
     let res: Response;
     try {
-      res = await fetch(url, {
+      res = await send(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${options.apiKey}` },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
+      const refused = egressErrorOf(err);
+      if (refused) throw new ModelError(refused.code === 'egress-refused' ? 'model-endpoint-refused' : 'model-bad-answer', refused.message, false, { cause: err });
       const timeout = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
       if (attempt < maxRetries) {
         await sleep(backoffMs * 2 ** attempt);
@@ -46,6 +52,8 @@ export async function postJson(options: OpenAiHttpOptions, path: string, body: u
       try {
         return await res.json();
       } catch (err) {
+        const cut = egressErrorOf(err);
+        if (cut) throw new ModelError('model-bad-answer', cut.message, false, { cause: err });
         throw new ModelError('model-bad-answer', `${url} answered ${res.status} with a body that is not JSON`, true, { cause: err });
       }
     }
