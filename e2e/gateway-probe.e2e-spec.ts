@@ -166,11 +166,13 @@ it('never honours a tenant id spoofed in the query, a header or the body', async
     const path = op.path.replace('{id}', newId());
     const authenticated = op.security.length > 0;
     const token = authenticated ? tokenB : null;
+    // A body of the kind the route takes (uploads: a document), so the media type is not what refuses it.
+    const { body: probe, headers: probeHeaders } = probeBody(op);
     const spoofs: [string, string, Record<string, string>, string | undefined][] = [
-      ['query', `${path}?tenantId=${a.tenantId}`, {}, op.requestBody ? '{}' : undefined],
-      ['header', path, { 'x-tenant-id': a.tenantId }, op.requestBody ? '{}' : undefined],
+      ['query', `${path}?tenantId=${a.tenantId}`, probeHeaders, probe && (probeHeaders['content-type'] ? probe : '{}')],
+      ['header', path, { ...probeHeaders, 'x-tenant-id': a.tenantId }, probe && (probeHeaders['content-type'] ? probe : '{}')],
     ];
-    if (op.requestBody) spoofs.push(['body', path, {}, JSON.stringify({ tenantId: a.tenantId })]);
+    if (op.requestBody?.content['application/json']) spoofs.push(['body', path, {}, JSON.stringify({ tenantId: a.tenantId })]);
     for (const [where, url, headers, body] of spoofs) {
       const r = await call(op.method, url, token, body, headers);
       if (authenticated) expect([op.method, op.path, where, r.status, r.body?.code]).toEqual([op.method, op.path, where, 403, 'tenant_mismatch']);
@@ -187,7 +189,8 @@ it.each(['operator', 'team_lead', 'manager', 'admin'] as const)('role matrix fro
   expect(routes.length).toBeGreaterThan(8);
   const token = await login(acc);
   for (const op of routes) {
-    const r = await call(op.method, op.path.replace(/\{\w+\}/g, newId()), token, op.requestBody ? '{}' : undefined);
+    const { body, headers } = probeBody(op);
+    const r = await call(op.method, op.path.replace(/\{\w+\}/g, newId()), token, body && (headers['content-type'] ? body : '{}'), headers);
     const allowed = ROLE_PERMISSIONS[role].has(op['x-permission'] as Permission);
     if (allowed) expect([op.method, op.path, r.status === 403 || r.status === 401]).toEqual([op.method, op.path, false]);
     else expect([op.method, op.path, r.status, r.body?.code]).toEqual([op.method, op.path, 403, 'forbidden']);

@@ -4,12 +4,16 @@
 // at /ops/login and run the tenant lifecycle on /ops routes, which no tenant credential reaches,
 // while their token reaches no tenant route; a disabled platform operator stops at once; and
 // provisioning itself refuses any call that does not carry the gateway's internal token.
-import { createAccount, createPlatformOperator, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestPlatformOperator, TestWorld, waitFor } from '@hotdash/testing';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAccount, createPlatformOperator, launchBrowser, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestPlatformOperator, TestWorld, waitFor } from '@hotdash/testing';
 import { newId, withControlOwner } from '@hotdash/platform-db';
 import { disablePlatformOperator } from '@hotdash/platform-auth';
 
 const GATEWAY = 'http://127.0.0.1:3196';
 const PROVISIONING = 'http://127.0.0.1:3212';
+const MAIL_DIR = mkdtempSync(join(tmpdir(), 'hotdash-gw-mail-'));
 const world = new TestWorld();
 let processes: ServiceProcess[] = [];
 
@@ -17,13 +21,15 @@ interface Operation {
   method: string;
   path: string;
   security: Record<string, unknown>[];
+  requestBody?: { content: Record<string, unknown> };
 }
 let operations: Operation[] = [];
 
 beforeAll(async () => {
   processes = await startServices([
     { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3196', HOTDASH_PROVISIONING_URL: PROVISIONING, HOTDASH_PER_ADDRESS_PER_MINUTE: '3', HOTDASH_TRUSTED_PROXIES: '127.0.0.1' }, url: GATEWAY },
-    { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3212' }, url: PROVISIONING },
+    // Links in its e-mails point at this spec's gateway; its mail lands in a folder of the spec's own.
+    { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3212', HOTDASH_PUBLIC_URL: GATEWAY, HOTDASH_MAIL_DIR: MAIL_DIR }, url: PROVISIONING },
   ]);
   const doc = (await (await fetch(`${GATEWAY}/openapi.json`)).json()) as { paths: Record<string, Record<string, Omit<Operation, 'method' | 'path'>>> };
   operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ ...op, method, path })));
@@ -32,6 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
   await world.close();
+  rmSync(MAIL_DIR, { recursive: true, force: true });
 }, 30_000);
 
 async function call(method: string, path: string, auth: { token?: string; apiKey?: string } = {}, body?: unknown, headers: Record<string, string> = {}) {
@@ -101,13 +108,19 @@ describe('ops routes', () => {
       const path = concrete(op.path);
       for (const [who, auth] of [['admin token', { token: adminToken }], ['API key', { apiKey: key.body!.key as string }], ['nobody', {}]] as const) {
         const r = await call(op.method.toUpperCase(), path, auth, op.method === 'get' ? undefined : {});
-        expect([op.method, op.path, who, r.status]).toEqual([op.method, op.path, who, 401]);
+        // A valid tenant credential is known but not allowed here (403, saying what is); none at all is a 401.
+        const expected = who === 'nobody' ? [401, 'missing-credentials'] : [403, 'ops-token-required'];
+        expect([op.method, op.path, who, r.status, r.body?.code]).toEqual([op.method, op.path, who, ...expected]);
       }
     }
     const tenantRoutes = operations.filter((o) => o.security.some((s) => 'bearer' in s));
     expect(tenantRoutes.length).toBeGreaterThan(5);
     for (const op of tenantRoutes) {
-      const r = await call(op.method.toUpperCase(), concrete(op.path), { token: opsToken }, op.method === 'get' || op.method === 'delete' ? undefined : {});
+      // A body the route takes (uploads: a document), so only the credential is wrong.
+      const upload = op.requestBody && !op.requestBody.content['application/json'];
+      const r = upload
+        ? await fetch(`${GATEWAY}${concrete(op.path)}`, { method: op.method.toUpperCase(), headers: { authorization: `Bearer ${opsToken}`, 'content-type': 'text/plain' }, body: 'a document' })
+        : await call(op.method.toUpperCase(), concrete(op.path), { token: opsToken }, op.method === 'get' || op.method === 'delete' ? undefined : {});
       expect([op.method, op.path, r.status]).toEqual([op.method, op.path, 401]);
     }
   });
@@ -211,4 +224,95 @@ describe('public routes', () => {
       expect([path, res.status]).toEqual([path, 401]);
     }
   });
+
+  it('sells only self-serve plans to anonymous callers: no Enterprise, no dedicated database, no model endpoint of their own, nothing written', async () => {
+    const slug = `gw-${newId().slice(-10)}`;
+    const base = { name: 'Greedy', slug, plan: 'basic', admin: { email: 'owner@greedy.test' } };
+    for (const [what, body] of [
+      ['the Enterprise plan', { ...base, plan: 'enterprise' }],
+      ['a dedicated database', { ...base, plan: 'enterprise', dedicatedShard: true }],
+      ['a dedicated database on basic', { ...base, dedicatedShard: true }],
+      ['a model endpoint of its own', { ...base, model: { mode: 'own', provider: 'openai', model: 'gpt-x', apiKey: 'sk-12345678', baseUrl: 'https://models.example.test/v1' } }],
+    ] as const) {
+      const client = { 'x-forwarded-for': `198.51.100.${Math.floor(Math.random() * 250) + 1}` };
+      const r = await call('POST', '/signup', {}, body, { ...client, 'idempotency-key': `greedy-${newId()}` });
+      expect([what, r.status, r.body?.code]).toEqual([what, 403, 'not-self-serve']);
+    }
+    const written = await world.control.client.$queryRaw<{ n: number }[]>`select (select count(*)::int from tenants where slug = ${slug})
+      + (select count(*)::int from sagas where input->>'slug' = ${slug}) as n`;
+    expect(written[0]!.n).toBe(0);
+    // The ops team may sign up an Enterprise tenant with its own database.
+    const ops = await createPlatformOperator(world);
+    const byOps = await call('POST', '/ops/tenants', { token: await opsLogin(ops) }, { ...base, plan: 'enterprise' }, { 'idempotency-key': `ops-${slug}` });
+    expect([byOps.status, byOps.body?.tenant]).toEqual([202, slug]);
+    expect(byOps.body?.links).toEqual({ tenant: `/ops/tenants/${byOps.body!.tenantId}`, provisioning: `/ops/tenants/${byOps.body!.tenantId}/provisioning` });
+  });
+
+  it('lets a new user sign in from what sign-up and the invitation give them, in a browser', async () => {
+    const client = { 'x-forwarded-for': `198.51.100.${Math.floor(Math.random() * 250) + 1}` };
+    const email = `owner-${newId().slice(-8)}@newcomer.test`;
+    const accepted = await call('POST', '/signup', {}, { name: 'Newcomer Ltd', plan: 'basic', admin: { email } }, { ...client, 'idempotency-key': `newcomer-${newId()}` });
+    expect(accepted.status).toBe(202);
+    const slug = accepted.body!.tenant as string;
+    expect(slug).toMatch(/^newcomer-ltd-[0-9a-f]{6}$/);
+    const links = accepted.body!.links as Record<string, string>;
+    expect(links).toEqual({ status: `/signup/${accepted.body!.sagaId}`, login: '/auth/login', docs: '/docs' });
+    expect((await fetch(`${GATEWAY}${links.docs}`)).status).toBe(200);
+
+    // The status link works without a credential and says when the tenant is ready, naming its slug.
+    let progress: Record<string, unknown> | undefined;
+    await waitFor('the sign-up active', async () => {
+      // Each poll from its own address: public routes take 3 a minute per address here.
+      progress = (await call('GET', links.status!, {}, undefined, { 'x-forwarded-for': `203.0.113.${Math.floor(Math.random() * 250) + 1}` })).body;
+      return progress?.status === 'active';
+    }, 30_000, 100);
+    expect(progress).toMatchObject({ tenant: slug, tenantId: accepted.body!.tenantId, steps: { done: 7, total: 7 } });
+    expect(JSON.stringify(progress)).not.toContain(email);
+
+    // The invitation e-mail: an absolute link to this gateway (the token in the fragment), and the slug to sign in with.
+    const tenantMail = join(MAIL_DIR, accepted.body!.tenantId as string);
+    let eml = '';
+    await waitFor('the invitation e-mail', async () => {
+      try {
+        eml = readdirSync(tenantMail).map((f) => readFileSync(join(tenantMail, f), 'utf8')).find((m) => m.includes('X-HotDash-Kind: invitation')) ?? '';
+      } catch {
+        eml = '';
+      }
+      return eml !== '';
+    }, 30_000, 100);
+    const link = new RegExp(`${GATEWAY}/invitations/accept#(\\S+)`).exec(eml);
+    expect(link).not.toBeNull();
+    expect(eml).toContain(`organisation "${slug}"`);
+
+    const browser = await launchBrowser();
+    try {
+      // The spec's gateway trusts loopback as a proxy and limits public routes to 3 a minute per address: the browser gets its own.
+      const page = await browser.newPage({ extraHTTPHeaders: client });
+      await page.goto(link![0]);
+      expect(page.url()).toBe(`${GATEWAY}/invitations/accept`); // the token left the address bar
+      await page.getByLabel('New password').fill(TEST_PASSWORD);
+      await page.getByLabel('The same password again').fill(TEST_PASSWORD);
+      await page.getByRole('button', { name: 'Set password' }).click();
+      await page.getByText(`Sign in with the organisation "${slug}"`).waitFor();
+      expect(await page.getByLabel('Organisation').inputValue()).toBe(slug);
+      await page.getByLabel('E-mail address').fill(email);
+      await page.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByText(`Signed in as ${email} (admin)`).waitFor();
+      // The same link a second time: the page says what happened instead of failing silently.
+      await page.close();
+      const again = await browser.newPage({ extraHTTPHeaders: client });
+      await again.goto(link![0]);
+      const page2 = again;
+      await page2.getByLabel('New password').fill(TEST_PASSWORD);
+      await page2.getByLabel('The same password again').fill(TEST_PASSWORD);
+      await page2.getByRole('button', { name: 'Set password' }).click();
+      await page2.getByText('This invitation was accepted already').waitFor();
+    } finally {
+      await browser.close();
+    }
+    // And by the API alone, as the README shows.
+    const login = await call('POST', links.login!, {}, { tenant: slug, email, password: TEST_PASSWORD });
+    expect(login.status).toBe(200);
+  }, 90_000);
 });

@@ -2,7 +2,7 @@
 // they act for from the credential alone; services behind it join as they are built.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES } from '@hotdash/contracts';
+import { KNOWLEDGE_UPLOAD_TYPES } from '@hotdash/contracts';
 import { loadConfig } from '@hotdash/platform-config';
 import { AuthModule } from '@hotdash/platform-auth';
 import { DatabaseModule } from '@hotdash/platform-db';
@@ -20,7 +20,7 @@ if (require.main === module) {
   // gateway take the client address from X-Forwarded-For (per-address limits, the audit of access).
   const trustedProxies = (process.env.HOTDASH_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   void runService('gateway', Number(process.env.HOTDASH_GATEWAY_PORT ?? 3100), async () => ({
-    // Knowledge-base uploads are the document itself (up to 20 MB); every other body is JSON (64 KiB).
-    app: await createFastifyHttpApp(GatewayAppModule, { trustedProxies, raw: { types: KNOWLEDGE_UPLOAD_TYPES, limitBytes: MAX_DOCUMENT_BYTES } }),
+    // Knowledge-base uploads are the document itself; every other body is JSON (each route's @ApiDoc says which and how large).
+    app: await createFastifyHttpApp(GatewayAppModule, { trustedProxies, rawTypes: KNOWLEDGE_UPLOAD_TYPES }),
   }));
 }

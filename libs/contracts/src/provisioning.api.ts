@@ -40,7 +40,7 @@ export const signUpBody = z
             provider: z.literal('openai'),
             model: text(100, 'model.model'),
             apiKey: z.string().min(8).max(500),
-            baseUrl: z.url({ protocol: /^https?$/ }).max(500).optional(),
+            baseUrl: z.url({ protocol: /^https$/, message: 'model.baseUrl must be an https URL (plain http is refused)' }).max(500).optional(),
           })
           .strict(),
       ])
@@ -49,6 +49,22 @@ export const signUpBody = z
       .array(z.object({ title: text(500, 'documents[].title'), content: z.string().min(1).max(200_000) }).strict())
       .max(20)
       .optional(),
+  })
+  .strict();
+
+/** Plans anyone may sign up for on the public route; the others (Enterprise) are set up by the ops team. */
+export const SelfServePlans = ['basic'] as const satisfies readonly (typeof PlanCodes)[number][];
+
+/**
+ * Body of the public, anonymous sign-up: a self-serve plan on shared infrastructure with the
+ * platform's model. A dedicated database, the Enterprise plan and a model endpoint of the tenant's
+ * own are set by the ops team (POST /ops/tenants) or by the tenant's admin after sign-up.
+ */
+export const publicSignUpBody = signUpBody
+  .omit({ dedicatedShard: true, model: true })
+  .extend({
+    plan: z.enum(SelfServePlans, { message: `plan must be one of: ${SelfServePlans.join(', ')} (Enterprise is set up by our team)` }),
+    model: z.object({ mode: z.literal('platform') }).strict().optional(),
   })
   .strict();
 

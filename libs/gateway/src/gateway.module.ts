@@ -14,12 +14,13 @@ import { DocumentsProxyController } from './knowledge-proxies.controller';
 import { DraftMetricsProxyController, DraftsProxyController, TicketsProxyController } from './drafts-proxies.controller';
 import { OperatorsProxyController, OpsTenantsController, PublicProvisioningController, TenantProxyController } from './provisioning-proxies.controller';
 import { RateLimitGuard } from './rate-limit.guard';
+import { AccountPagesController } from './pages/account-pages.controller';
 import { TenantRateLimiter } from './rate-limiter';
 
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule],
-  controllers: [AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
+  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
   providers: [OpenApiDocument, ServiceClient, IdempotentReplies, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, { provide: APP_GUARD, useClass: RateLimitGuard }],
   exports: [TenantRateLimiter, AccessLog],
 })

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Body, Controller, Delete, Get, Headers, Inject, Param, Post, Put, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { documentListQuery, documentReplaceQuery, documentUploadQuery, KNOWLEDGE_UPLOAD_TYPES } from '@hotdash/contracts';
+import { documentListQuery, documentReplaceQuery, documentUploadQuery, KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES } from '@hotdash/contracts';
 import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
 import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, storedReply } from './idempotency';
@@ -30,7 +30,7 @@ export class DocumentsProxyController {
     @Inject(IdempotentReplies) private readonly idempotency: IdempotentReplies,
   ) {}
 
-  @ApiDoc({ summary: 'Upload a document (202; indexed in the background: follow GET /documents/{id}); Idempotency-Key makes retries safe', query: documentUploadQuery, rawBody: KNOWLEDGE_UPLOAD_TYPES, status: 202 })
+  @ApiDoc({ summary: 'Upload a document (202; indexed in the background: follow GET /documents/{id}); Idempotency-Key makes retries safe', query: documentUploadQuery, rawBody: KNOWLEDGE_UPLOAD_TYPES, bodyLimitBytes: MAX_DOCUMENT_BYTES, status: 202 })
   @Post()
   @Allow('knowledge:write')
   async upload(
@@ -62,7 +62,7 @@ export class DocumentsProxyController {
     return passThrough(reply, this.services.get('knowledge', `/internal/documents/${parseUuidParam(id)}`, p));
   }
 
-  @ApiDoc({ summary: 'Replace a document with a new version (re-indexed at once; its old passages disappear)', query: documentReplaceQuery, rawBody: KNOWLEDGE_UPLOAD_TYPES, status: 202, resource: 'document' })
+  @ApiDoc({ summary: 'Replace a document with a new version (re-indexed at once; its old passages disappear)', query: documentReplaceQuery, rawBody: KNOWLEDGE_UPLOAD_TYPES, bodyLimitBytes: MAX_DOCUMENT_BYTES, status: 202, resource: 'document' })
   @Put(':id')
   @Allow('knowledge:write')
   replace(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Query() query: unknown, @Headers('content-type') type: string | undefined, @Res() reply: FastifyReply): Promise<void> {

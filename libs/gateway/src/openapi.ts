@@ -5,7 +5,7 @@ import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { z } from 'zod';
 import { ALLOW, OPS_ROUTE, Public, PUBLIC_ROUTE } from '@hotdash/platform-auth';
-import { API_DOC, ApiDocOptions } from '@hotdash/platform-http';
+import { API_DOC, ApiDocOptions, NOT_IN_API } from '@hotdash/platform-http';
 
 const METHODS: Record<number, string> = { [RequestMethod.GET]: 'get', [RequestMethod.POST]: 'post', [RequestMethod.PUT]: 'put', [RequestMethod.PATCH]: 'patch', [RequestMethod.DELETE]: 'delete' };
 
@@ -44,7 +44,7 @@ export class OpenApiDocument {
         const method = METHODS[Reflect.getMetadata(METHOD_METADATA, handler) as number];
         if (sub === undefined || !method) continue;
         const nestPath = `/${[base, sub].map((p) => p.replace(/^\/|\/$/g, '')).filter(Boolean).join('/')}`;
-        if (nestPath.startsWith('/openapi') || nestPath.startsWith('/docs')) continue;
+        if (nestPath.startsWith('/openapi') || nestPath.startsWith('/docs') || this.reflector.getAllAndOverride<boolean>(NOT_IN_API, [handler, cls])) continue;
         const path = nestPath.replace(/:(\w+)/g, '{$1}');
         const doc = Reflect.getMetadata(API_DOC, handler) as ApiDocOptions | undefined;
         const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [handler, cls]) === true || nestPath === '/health';

@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post, Put, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { acceptInvitationBody, changePlanBody, inviteOperatorBody, offboardBody, signUpBody, suspendBody, updateOperatorBody } from '@hotdash/contracts';
+import { acceptInvitationBody, changePlanBody, inviteOperatorBody, offboardBody, publicSignUpBody, signUpBody, suspendBody, updateOperatorBody } from '@hotdash/contracts';
 import { Allow, ANONYMOUS_CALLER, Audited, CurrentOps, CurrentPrincipal, OpsPrincipal, OpsRoute, Principal, Public } from '@hotdash/platform-auth';
-import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
+import { ApiDoc, CREDENTIALS_BODY_LIMIT, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, storedReply } from './idempotency';
 import { passThrough, sendStored, ServiceClient } from './service-client';
 import { LimitPerAddress } from './rate-limit.guard';
@@ -77,14 +77,21 @@ export class OperatorsProxyController {
 export class PublicProvisioningController {
   constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
 
-  @ApiDoc({ summary: 'Sign up a new organisation: 202 with the saga id; the admin is mailed an invitation (Idempotency-Key makes retries safe)', body: signUpBody, status: 202 })
+  @ApiDoc({ summary: 'Sign up a new organisation on a self-serve plan: 202 with the saga id, the login slug and links; the admin is mailed an invitation (Idempotency-Key makes retries safe)', body: publicSignUpBody, status: 202 })
   @Post('signup')
   @LimitPerAddress(5)
   signUp(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Headers('x-correlation-id') correlation: string | undefined, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.call('provisioning', 'POST', '/tenants', ANONYMOUS_CALLER, { body: body ?? {}, headers: passOn(key, correlation) }));
   }
 
-  @ApiDoc({ summary: 'Accept an invitation (the token from the e-mail) and set the password', body: acceptInvitationBody })
+  @ApiDoc({ summary: "A sign-up's progress by the saga id it answered: provisioning, active or failed, and the login slug" })
+  @Get('signup/:sagaId')
+  @LimitPerAddress(120)
+  signUpProgress(@Param('sagaId') id: string, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('provisioning', `/signups/${parseUuidParam(id, 'sagaId')}`, ANONYMOUS_CALLER));
+  }
+
+  @ApiDoc({ summary: 'Accept an invitation (the token from the e-mail) and set the password', body: acceptInvitationBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT })
   @Post('invitations/accept')
   @LimitPerAddress(20)
   accept(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { InternalCaller, TokenService } from '@hotdash/platform-auth';
-import { ProblemException } from '@hotdash/platform-http';
+import { PROBLEM_CONTENT_TYPE, ProblemDetails, ProblemException } from '@hotdash/platform-http';
 
 /** Where the gateway finds the services behind it (HOTDASH_<SERVICE>_URL, defaults on loopback). */
 export const SERVICE_URLS: Record<string, string> = {
@@ -21,6 +21,8 @@ export const SERVICE_URLS: Record<string, string> = {
  */
 @Injectable()
 export class ServiceClient {
+  private readonly logger = new Logger('gateway');
+
   constructor(@Inject(TokenService) private readonly tokens: TokenService) {}
 
   get(service: keyof typeof SERVICE_URLS, path: string, caller: InternalCaller, query: Record<string, string> = {}): Promise<Response> {
@@ -52,7 +54,8 @@ export class ServiceClient {
       const body = options.raw ? new Uint8Array(options.raw.body) : options.body === undefined ? undefined : JSON.stringify(options.body);
       return await fetch(url, { method, headers, body, signal: abort.signal });
     } catch (err) {
-      throw new ProblemException(502, 'service-unavailable', 'Service unavailable', `The ${service} service did not answer (${(err as Error).message}); retry in a moment.`);
+      this.logger.warn(`${method} ${service}${path}: ${(err as Error).message}`);
+      throw new ProblemException(502, 'service-unavailable', 'Service unavailable', 'A service behind the gateway did not answer; retry in a moment.');
     } finally {
       clearTimeout(timer);
     }
@@ -66,9 +69,19 @@ export function plainQuery(q: unknown): Record<string, string> {
   return out;
 }
 
-/** Sends a service's answer back as it is: status, content type, body (streamed; problem+json errors included). */
+/**
+ * Sends a service's answer back as it is: status, content type, body (streamed). A problem+json
+ * error is re-issued as the gateway's own: its `instance` is the public path, never the service's
+ * internal one.
+ */
 export async function passThrough(reply: FastifyReply, call: Promise<Response>): Promise<void> {
   const res = await call;
+  if (isProblem(res.headers.get('content-type'))) {
+    const retryAfter = res.headers.get('retry-after');
+    if (retryAfter) void reply.header('retry-after', retryAfter);
+    await sendProblem(reply, res.status, await res.text());
+    return;
+  }
   for (const h of ['content-type', 'content-disposition', 'location', 'retry-after']) {
     const v = res.headers.get(h);
     if (v) void reply.header(h, v);
@@ -80,7 +93,22 @@ export async function passThrough(reply: FastifyReply, call: Promise<Response>):
 /** Sends an answer kept for idempotent replay (or just made), marking a replay. */
 export async function sendStored(reply: FastifyReply, r: { status: number; contentType: string | null; body: string; replayed: boolean }): Promise<void> {
   if (r.replayed) void reply.header('Idempotent-Replayed', 'true');
+  if (isProblem(r.contentType)) return sendProblem(reply, r.status, r.body);
   void reply.status(r.status);
   if (r.contentType) void reply.header('content-type', r.contentType);
   await reply.send(r.body === '' ? undefined : r.body);
+}
+
+const isProblem = (contentType: string | null): boolean => contentType?.startsWith(PROBLEM_CONTENT_TYPE) === true;
+
+/** A service's problem+json as the gateway's own: same status, code and texts, the public path as its instance. */
+async function sendProblem(reply: FastifyReply, status: number, body: string): Promise<void> {
+  let p: Partial<ProblemDetails> = {};
+  try {
+    p = JSON.parse(body) as Partial<ProblemDetails>;
+  } catch {
+    // a service's problem is always JSON; an unreadable one keeps its status with a generic text
+  }
+  const problem = new ProblemException(status, p.code ?? 'service-error', p.title ?? 'Error', p.detail, p.errors).toProblem(reply.request.url.split('?', 1)[0]);
+  await reply.status(status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }

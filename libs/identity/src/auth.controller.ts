@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Header, HttpCode, Inject, Post, Req } from '@nestjs/common';
 import { Allow, Audited, CurrentPrincipal, Principal, Public } from '@hotdash/platform-auth';
 import { IdentityService, loginBody, MeDto, refreshBody, resetConfirmBody, resetRequestBody, TokenPair } from './identity.service';
-import { ApiDoc } from '@hotdash/platform-http';
+import { ApiDoc, CREDENTIALS_BODY_LIMIT } from '@hotdash/platform-http';
 
 interface RequestLike {
   ip?: string;
@@ -14,7 +14,7 @@ export class AuthController {
   constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
 
   @Public()
-  @ApiDoc({ summary: 'Log in with the tenant slug, e-mail and password', body: loginBody })
+  @ApiDoc({ summary: 'Log in with the tenant slug, e-mail and password', body: loginBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT })
   @Post('login')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
@@ -24,7 +24,7 @@ export class AuthController {
   }
 
   @Public()
-  @ApiDoc({ summary: 'Rotate a refresh token for new tokens (reuse ends the session)', body: refreshBody })
+  @ApiDoc({ summary: 'Rotate a refresh token for new tokens (reuse ends the session)', body: refreshBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT })
   @Post('refresh')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
@@ -34,7 +34,7 @@ export class AuthController {
 
   /** Always 202: a reset link is mailed when the address belongs to an active operator. */
   @Public()
-  @ApiDoc({ summary: 'Mail a password-reset link (always 202)', body: resetRequestBody, status: 202 })
+  @ApiDoc({ summary: 'Mail a password-reset link (always 202)', body: resetRequestBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT, status: 202 })
   @Post('password-reset')
   @HttpCode(202)
   async requestReset(@Body() body: unknown): Promise<{ status: 'accepted' }> {
@@ -43,7 +43,7 @@ export class AuthController {
   }
 
   @Public()
-  @ApiDoc({ summary: 'Set a new password with a reset token', body: resetConfirmBody, status: 204 })
+  @ApiDoc({ summary: 'Set a new password with a reset token', body: resetConfirmBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT, status: 204 })
   @Post('password-reset/confirm')
   @HttpCode(204)
   async confirmReset(@Body() body: unknown): Promise<void> {

@@ -17,7 +17,7 @@ import {
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantTx } from '@hotdash/platform-db';
 import { publishInTx } from '@hotdash/platform-messaging';
-import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
+import { notFound, parseInput, ProblemException, PublicLinks } from '@hotdash/platform-http';
 
 /** Refresh tokens: `hdr_<tenant id>.<256 random bits>`; the prefix lets secret scanners recognise them. */
 export const REFRESH_PREFIX = 'hdr_';
@@ -193,8 +193,8 @@ export class IdentityService {
    */
   async requestPasswordReset(body: unknown): Promise<void> {
     const input = parseInput(resetRequestBody, body);
-    const [tenant] = await this.control.client.$queryRaw<{ id: TenantId; name: string }[]>`
-      select id::text, name from tenants where slug = ${input.tenant.toLowerCase()} and status in ('active', 'suspended')`;
+    const [tenant] = await this.control.client.$queryRaw<{ id: TenantId; name: string; slug: string }[]>`
+      select id::text, name, slug from tenants where slug = ${input.tenant.toLowerCase()} and status in ('active', 'suspended')`;
     if (!tenant) return;
     const token = newTenantSecret(tenant.id, RESET_PREFIX);
     const toEnc = await this.cipher.encrypt(tenant.id, 'mail_outbox.to', input.email.trim().toLowerCase());
@@ -205,7 +205,7 @@ export class IdentityService {
         values (${newId()}::uuid, ${tenant.id}::uuid, ${user.id}::uuid, ${tokenHash(token)}, ${new Date(Date.now() + RESET_TTL_MS)})`;
       await tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
         values (${newId()}::uuid, ${tenant.id}::uuid, ${toEnc}, ${`Reset your ${tenant.name} password`},
-          ${`Someone asked to reset your password for ${tenant.name}.\nSet a new one here: /password-reset/${token}\nThe link expires in 1 hour. If it was not you, ignore this message.`}, 'password-reset')`;
+          ${`Someone asked to reset your password for ${tenant.name}.\nSet a new one here: ${PublicLinks.passwordReset(token)}\nThe link expires in 1 hour. If it was not you, ignore this message.\n\nThen sign in with the organisation "${tenant.slug}", this e-mail address and the new password.`}, 'password-reset')`;
     });
   }
 

@@ -2,7 +2,7 @@ import { Body, Controller, Header, HttpCode, Inject, Injectable, Post } from '@n
 import { z } from 'zod';
 import { AuthError, DECOY_PASSWORD_HASH, OpsPrincipal, OpsRoute, PlatformOperatorCheck, Public, TokenService, verifyPassword } from '@hotdash/platform-auth';
 import { ControlDatabase } from '@hotdash/platform-db';
-import { ApiDoc, parseInput } from '@hotdash/platform-http';
+import { ApiDoc, CREDENTIALS_BODY_LIMIT, parseInput } from '@hotdash/platform-http';
 
 export const opsLoginBody = z.object({ email: z.string().min(3).max(254), password: z.string().min(1).max(200) }).strict();
 
@@ -51,7 +51,7 @@ export class OpsAuthController {
   constructor(@Inject(PlatformOperators) private readonly operators: PlatformOperators) {}
 
   @Public()
-  @ApiDoc({ summary: 'Platform operators: sign in for the ops routes', body: opsLoginBody })
+  @ApiDoc({ summary: 'Platform operators: sign in for the ops routes', body: opsLoginBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT })
   @Post('login')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, UseGuards, UseInterceptors } from '@nestjs/common';
 import { actorOf, Allow, CallableBy, CurrentCaller, InternalCaller, InternalAuthGuard, TenantContextInterceptor } from '@hotdash/platform-auth';
 import { parseUuidParam } from '@hotdash/platform-http';
-import { OperatorDto, OperatorsHandler } from './use-cases/operators/operators.handler';
+import { AcceptedInvitation, OperatorDto, OperatorsHandler } from './use-cases/operators/operators.handler';
 
 /**
  * A tenant's operators: its admins manage them through the gateway (users:manage; team leads and
@@ -45,7 +45,7 @@ export class OperatorsController {
   @Post('invitations/accept')
   @HttpCode(200)
   @CallableBy('anonymous', 'platform')
-  accept(@Body() body: unknown): Promise<{ tenantId: string; userId: string }> {
+  accept(@Body() body: unknown): Promise<AcceptedInvitation> {
     return this.operators.accept(body);
   }
 }

@@ -7,7 +7,7 @@ import { InternalAuthModule, RevocationList } from '@hotdash/platform-auth';
 import Redis from 'ioredis';
 import { PROVISIONING_REDIS } from './provisioning.tokens';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
-import { TenantsController } from './tenants.controller';
+import { SignupsController, TenantsController } from './tenants.controller';
 import { OperatorsController } from './operators.controller';
 import { OperatorsHandler } from './use-cases/operators/operators.handler';
 import { TenantsRepository } from './tenants.repository';
@@ -39,7 +39,7 @@ class EngineLifecycle implements OnApplicationShutdown {
 @Module({
   // Every route needs the gateway's internal token (audience hotdash-internal:provisioning).
   imports: [InternalAuthModule.forService('provisioning')],
-  controllers: [TenantsController, OperatorsController],
+  controllers: [TenantsController, SignupsController, OperatorsController],
   providers: [
     TenantsRepository,
     CreateTenantHandler,

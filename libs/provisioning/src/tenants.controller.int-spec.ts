@@ -41,8 +41,8 @@ async function counts(): Promise<{ tenants: number; outbox: number; sagas: numbe
 const asOps = serviceFetch('provisioning', opsCaller('alice'));
 const asAnonymous = serviceFetch('provisioning', ANONYMOUS);
 
-function post(body: string, headers: Record<string, string> = {}): Promise<Response> {
-  return asAnonymous(`${base}/tenants`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+function post(body: string, headers: Record<string, string> = {}, as = asAnonymous): Promise<Response> {
+  return as(`${base}/tenants`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
 }
 
 const signUp = (over: Record<string, unknown> = {}) => ({ name: 'Acme Support', plan: 'basic', admin: { email: 'ada@acme.test', displayName: 'Ada' }, ...over });
@@ -55,11 +55,17 @@ async function provisioned(tenantId: string): Promise<SagaProgressView> {
   }, 30_000, 50);
 }
 
-it('accepts a sign-up with 202 and the saga id, then provisions the tenant step by step', async () => {
-  const res = await post(JSON.stringify(signUp({ plan: 'enterprise', documents: [{ title: 'FAQ', content: 'We ship worldwide.' }] })));
+it('accepts an ops sign-up with 202 and the saga id, then provisions the tenant step by step', async () => {
+  const res = await post(JSON.stringify(signUp({ plan: 'enterprise', documents: [{ title: 'FAQ', content: 'We ship worldwide.' }] })), {}, asOps);
   expect(res.status).toBe(202);
   const accepted = (await res.json()) as SignUpAccepted;
-  expect(accepted).toEqual({ sagaId: expect.any(String), tenantId: expect.stringMatching(/^[0-9a-f-]{8}-[0-9a-f]{4}-7/), status: 'provisioning', links: { tenant: `/tenants/${accepted.tenantId}`, provisioning: `/tenants/${accepted.tenantId}/provisioning` } });
+  expect(accepted).toEqual({
+    sagaId: expect.any(String),
+    tenantId: expect.stringMatching(/^[0-9a-f-]{8}-[0-9a-f]{4}-7/),
+    tenant: `acme-support-${accepted.tenantId.replace(/-/g, '').slice(-6)}`,
+    status: 'provisioning',
+    links: { tenant: `/ops/tenants/${accepted.tenantId}`, provisioning: `/ops/tenants/${accepted.tenantId}/provisioning` },
+  });
   const view = await provisioned(accepted.tenantId);
   expect(view.status).toBe('provisioned');
   expect(view.steps.map((s) => [s.id, s.status])).toEqual([
@@ -74,7 +80,21 @@ it('accepts a sign-up with 202 and the saga id, then provisions the tenant step 
   const tenant = (await (await asOps(`${base}/tenants/${accepted.tenantId}`)).json()) as TenantDto;
   expect(tenant).toMatchObject({ id: accepted.tenantId, name: 'Acme Support', plan: 'enterprise', status: 'active', shard: expect.stringMatching(/^shard-/) });
   // No slug asked for: one derived from the name, unique by the end of the tenant id.
-  expect(tenant.slug).toBe(`acme-support-${accepted.tenantId.replace(/-/g, '').slice(-6)}`);
+  expect(tenant.slug).toBe(accepted.tenant);
+});
+
+it('answers a public sign-up with the login slug and links that work without a credential, and shows its progress to anyone holding its id', async () => {
+  const res = await post(JSON.stringify(signUp({ name: 'Public Signup' })));
+  expect(res.status).toBe(202);
+  const accepted = (await res.json()) as SignUpAccepted;
+  expect(accepted.links).toEqual({ status: `/signup/${accepted.sagaId}`, login: '/auth/login', docs: '/docs' });
+  const progress = await waitFor('the sign-up active', async () => {
+    const view = (await (await asAnonymous(`${base}/signups/${accepted.sagaId}`)).json()) as Record<string, unknown>;
+    return view.status === 'active' ? view : undefined;
+  }, 30_000, 50);
+  expect(progress).toEqual({ sagaId: accepted.sagaId, tenantId: accepted.tenantId, tenant: accepted.tenant, status: 'active', steps: { done: 7, total: 7 }, detail: expect.stringContaining('invitation') });
+  const unknown = await asAnonymous(`${base}/signups/${newId()}`);
+  expect([unknown.status, ((await unknown.json()) as ProblemDetails).code]).toEqual([404, 'not-found']);
 });
 
 it('gives the tenant the slug it asked for, and refuses a taken one with 409 slug-taken', async () => {
@@ -129,9 +149,14 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
     ['a name with control characters', () => body({ name: 'Ac\u0000me' }), 400, 'validation-failed'],
     ['no admin', () => post(JSON.stringify({ name: 'Acme', plan: 'basic' })), 400, 'invalid-email'],
     ['a malformed admin e-mail', () => body({ admin: { email: 'ada-at-acme' } }), 400, 'invalid-email'],
-    ['an own model without a key', () => body({ model: { mode: 'own', provider: 'openai', model: 'gpt-x' } }), 400, 'invalid-model'],
-    ['an unknown model mode', () => body({ model: { mode: 'magic' } }), 400, 'invalid-model'],
-    ['a dedicated shard on the Basic plan', () => body({ dedicatedShard: true }), 400, 'dedicated-requires-enterprise'],
+    ['an own model without a key (ops)', () => post(JSON.stringify(signUp({ model: { mode: 'own', provider: 'openai', model: 'gpt-x' } })), {}, asOps), 400, 'invalid-model'],
+    ['an own model over plain http (ops)', () => post(JSON.stringify(signUp({ model: { mode: 'own', provider: 'openai', model: 'gpt-x', apiKey: 'sk-12345678', baseUrl: 'http://models.example.test/v1' } })), {}, asOps), 400, 'invalid-model'],
+    ['an unknown model mode (ops)', () => post(JSON.stringify(signUp({ model: { mode: 'magic' } })), {}, asOps), 400, 'invalid-model'],
+    ['a dedicated shard on the Basic plan (ops)', () => post(JSON.stringify(signUp({ dedicatedShard: true })), {}, asOps), 400, 'dedicated-requires-enterprise'],
+    ['the Enterprise plan from an anonymous caller', () => body({ plan: 'enterprise' }), 403, 'not-self-serve'],
+    ['a dedicated shard from an anonymous caller', () => body({ plan: 'enterprise', dedicatedShard: true }), 403, 'not-self-serve'],
+    ['an own model from an anonymous caller', () => body({ model: { mode: 'own', provider: 'openai', model: 'gpt-x', apiKey: 'sk-12345678' } }), 403, 'not-self-serve'],
+    ['an unknown model mode from an anonymous caller', () => body({ model: { mode: 'magic' } }), 403, 'not-self-serve'],
     ['an oversized body', () => body({ documents: [{ title: 'big', content: 'x'.repeat(1_100_000) }] }), 413, 'payload-too-large'],
     ['an invalid Idempotency-Key', () => post(JSON.stringify(signUp()), { 'idempotency-key': 'ä'.repeat(3) }), 400, 'invalid-header'],
     ['no internal token (a direct call, not through the gateway)', () => fetch(`${base}/tenants`, { method: 'POST', body: JSON.stringify(signUp()), headers: { 'content-type': 'application/json' } }), 401, 'missing-credentials'],

@@ -8,6 +8,7 @@ import { CreateTenantHandler, SignUpAccepted } from './use-cases/create-tenant/c
 import { TenantDto, TenantsRepository } from './tenants.repository';
 import { PROVISIONING_SAGA } from './saga/provisioning.saga';
 import { OFFBOARDING_SAGA } from './saga/offboarding.saga';
+import { ProvisionTenantInput, slugFor } from './saga/provisioning.input';
 import { ChangeTenantStatusHandler } from './use-cases/change-tenant-status/change-tenant-status.handler';
 import { ChangePlanHandler } from './use-cases/change-plan/change-plan.handler';
 import { OffboardingAccepted, OffboardTenantHandler } from './use-cases/offboard-tenant/offboard-tenant.handler';
@@ -88,6 +89,7 @@ export class TenantsController {
       actorOf(caller),
       parseHeader(correlation, CORRELATION_HEADER, newId()),
       parseHeader(idempotencyKey, IDEMPOTENCY_HEADER),
+      { public: caller.kind === 'anonymous' },
     );
     return this.createTenant.execute(cmd);
   }
@@ -139,6 +141,51 @@ export class TenantsController {
       })),
       startedAt: s.createdAt,
       finishedAt: s.finishedAt,
+    };
+  }
+}
+
+/** A sign-up's progress as its anonymous caller may see it: no name, no e-mail, no step errors. */
+export interface SignUpProgress {
+  sagaId: string;
+  tenantId: string;
+  /** The login slug (`tenant` of POST /auth/login). */
+  tenant: string;
+  /** provisioning, then active (the admin's invitation is on its way) or failed (nothing was kept). */
+  status: 'provisioning' | 'active' | 'failed';
+  steps: { done: number; total: number };
+  detail: string;
+}
+
+/**
+ * A sign-up's progress by its saga id (what the sign-up answered): public, since the one who signed
+ * up holds no credential yet; the id is the capability (UUIDv7, 74 random bits) and the answer names
+ * nothing a stranger could use.
+ */
+@Controller('signups')
+@UseGuards(InternalAuthGuard)
+@CallableBy('anonymous', 'platform')
+export class SignupsController {
+  constructor(@Inject(SagaEngine) private readonly engine: SagaEngine) {}
+
+  @Get(':sagaId')
+  async get(@Param('sagaId') id: string): Promise<SignUpProgress> {
+    const s = await this.engine.status(parseUuidParam(id, 'sagaId'));
+    if (!s || s.type !== PROVISIONING_SAGA) throw notFound(`sign-up ${id}`);
+    const input = s.input as ProvisionTenantInput;
+    const status = s.status === 'completed' ? 'active' : s.status === 'running' ? 'provisioning' : 'failed';
+    return {
+      sagaId: s.id,
+      tenantId: input.tenantId,
+      tenant: input.slug ?? slugFor(input.name, input.tenantId),
+      status,
+      steps: { done: s.steps.filter((x) => x.status === 'completed').length, total: s.steps.length },
+      detail:
+        status === 'active'
+          ? 'Ready: the administrator has been mailed an invitation to set a password, then signs in with this tenant slug.'
+          : status === 'provisioning'
+            ? 'Being set up; this takes a few seconds.'
+            : `The sign-up could not be completed and nothing was kept; sign up again, or contact support with this id (${s.id}).`,
     };
   }
 }

@@ -5,3 +5,4 @@ export * from './wait';
 export * from './toy-saga';
 export * from './accounts';
 export * from './service-calls';
+export * from './browser';

@@ -1,8 +1,8 @@
-import { DynamicModule, Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DynamicModule, Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { Authenticator } from './authentication';
-import { AuthKeys } from './keys';
+import { AUTH_SIGNING_KEY_ENV, AUTH_VERIFY_KEYS_ENV, AuthKeys } from './keys';
 import { RevocationList } from './revocations';
 import { TokenService, TokenServiceOptions } from './tokens';
 
@@ -26,6 +26,10 @@ class AuthRedisLifecycle implements OnApplicationShutdown {
 export class AuthModule {
   static forRoot(config: PlatformConfig, options: TokenServiceOptions & { keys?: AuthKeys } = {}): DynamicModule {
     const keys = options.keys ?? AuthKeys.fromEnv();
+    if (keys.development)
+      new Logger('auth').warn(
+        `tokens are signed and checked with the PUBLIC development key: anyone can mint a token this service accepts. Fine on a developer's machine; anywhere else set ${AUTH_SIGNING_KEY_ENV} (gateway) and ${AUTH_VERIFY_KEYS_ENV} (every service), see docs/operations.md`,
+      );
     return {
       module: AuthModule,
       providers: [

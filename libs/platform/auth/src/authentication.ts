@@ -129,7 +129,14 @@ export class AuthGuard implements CanActivate {
     const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal; ops?: OpsPrincipal }>();
     if (isOpsRoute(this.reflector, ctx)) {
       // Checked against the operator's account on every request (ops traffic is small): a disabled operator stops at once.
-      const ops = await this.authenticator.tokens.verifyOps(bearerToken(req.headers.authorization));
+      const ops = await Promise.resolve()
+        .then(() => this.authenticator.tokens.verifyOps(bearerToken(req.headers.authorization)))
+        .catch(async (err: unknown) => {
+        // A valid tenant credential is known but not allowed here: 403, so the caller knows to use an ops token.
+        if (await this.authenticator.authenticate(req.headers).then(() => true, () => false))
+          throw new ProblemException(403, 'ops-token-required', 'Forbidden', 'Ops routes take a platform operator token (POST /ops/login); tenant credentials are never accepted here.');
+        throw err;
+      });
       if (!this.operators || !(await this.operators.stillActive(ops))) throw new AuthError('token-revoked');
       req.ops = ops;
       return true;

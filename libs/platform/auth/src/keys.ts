@@ -27,6 +27,8 @@ export class AuthKeys {
   constructor(
     readonly signing: { kid: string; key: KeyObject } | undefined,
     readonly verifying: ReadonlyMap<string, KeyObject>,
+    /** True for the public development pair: anyone can mint tokens it accepts. */
+    readonly development = false,
   ) {}
 
   /**
@@ -59,7 +61,7 @@ export class AuthKeys {
 
   static development(): AuthKeys {
     const key = createPrivateKey({ key: Buffer.from(DEV_PRIVATE_PKCS8, 'base64'), format: 'der', type: 'pkcs8' });
-    return new AuthKeys({ kid: DEV_KID, key }, new Map([[DEV_KID, createPublicKey({ key: Buffer.from(DEV_PUBLIC_SPKI, 'base64'), format: 'der', type: 'spki' })]]));
+    return new AuthKeys({ kid: DEV_KID, key }, new Map([[DEV_KID, createPublicKey({ key: Buffer.from(DEV_PUBLIC_SPKI, 'base64'), format: 'der', type: 'spki' })]]), true);
   }
 }
 

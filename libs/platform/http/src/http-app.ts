@@ -2,7 +2,13 @@ import { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyReply } from 'fastify';
 import { ProblemFilter } from './problem.filter';
+import { PROBLEM_CONTENT_TYPE, ProblemException } from './problem';
+import { BODY_POLICY, BodyPolicy, DEFAULT_BODY_POLICY, NO_BODY_LIMIT } from './api-doc';
 
 export interface HttpAppOptions {
   /** Largest JSON body accepted; larger ones get 413 payload-too-large. */
@@ -25,35 +31,98 @@ export async function createHttpApp(module: Type<unknown>, options: HttpAppOptio
 }
 
 export interface FastifyHttpAppOptions {
-  /** Largest body accepted, in bytes; larger ones get 413 payload-too-large (default 64 KiB). */
-  bodyLimitBytes?: number;
   logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose')[];
   /**
    * Proxies whose X-Forwarded-For the app believes (addresses or CIDRs); without any, a request's
    * address is its socket's, so a client cannot choose its own by sending the header.
    */
   trustedProxies?: string[];
-  /** Media types taken as raw bytes (the handler gets a Buffer), with their own size limit (uploads). */
-  raw?: { types: readonly string[]; limitBytes: number };
+  /** Media types some routes take as raw bytes (the handler gets a Buffer: uploads); each route's @ApiDoc says which and how large. */
+  rawTypes?: readonly string[];
 }
 
 /**
- * A Nest HTTP app on Fastify (the gateway): JSON bodies with a size limit, problem+json errors,
- * including the errors Fastify raises before any Nest handler runs (malformed JSON, body too large,
- * unsupported content type).
+ * A Nest HTTP app on Fastify (the gateway), with problem+json errors, including the errors Fastify
+ * and Node raise before any Nest handler runs. Each route takes only the body its `@ApiDoc` declares
+ * (JSON by default, 1 KiB without a declared body, 64 KiB with one, less for credentials): another
+ * media type is a 415 naming the right one, and a larger body a 413, both before the body is read,
+ * so no caller can make the gateway buffer, parse or describe megabytes it never wanted.
  */
 export async function createFastifyHttpApp(module: Type<unknown>, options: FastifyHttpAppOptions = {}): Promise<NestFastifyApplication> {
   const trustProxy = options.trustedProxies?.length ? options.trustedProxies : false;
-  const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimitBytes ?? 64 * 1024, return503OnClosing: true, trustProxy });
-  // bodyParser: false keeps Nest from adding its form parser: Fastify parses JSON (and text), other types get 415.
+  const adapter = new FastifyAdapter({ bodyLimit: NO_BODY_LIMIT, return503OnClosing: true, trustProxy, clientErrorHandler: problemOnClientError });
+  const fastify = adapter.getInstance();
+  // Runs as Nest registers each route (at init, after this): the route's own body limit.
+  fastify.addHook('onRoute', (route) => {
+    route.bodyLimit = policyOf(route.config).limitBytes;
+  });
+  fastify.addHook('preParsing', async (request, reply, payload) => {
+    if (request.is404 || !hasBody(request.headers)) return payload;
+    const policy = policyOf(request.routeOptions.config);
+    const type = mediaType(request.headers['content-type']);
+    if (policy.credentialFirst && request.headers.authorization === undefined && request.headers['x-api-key'] === undefined)
+      throw refuseUnread(request.raw, reply, new ProblemException(401, 'missing-credentials', 'Unauthorized', 'Send an access token (Authorization: Bearer …) or an API key (X-Api-Key).'));
+    if (!type || !policy.types.includes(type)) throw refuseUnread(request.raw, reply, new ProblemException(415, 'unsupported-media-type', 'Unsupported media type', policy.hint));
+    const length = Number(request.headers['content-length']);
+    if (length > policy.limitBytes) throw refuseUnread(request.raw, reply, new ProblemException(413, 'payload-too-large', 'Request body too large', `This route takes at most ${policy.limitBytes} bytes.`));
+    return payload;
+  });
+  // bodyParser: false keeps Nest from adding its form parser: Fastify parses JSON, uploads are raw.
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bodyParser: false, logger: options.logger ?? ['log', 'error', 'warn'] });
-  if (options.raw) {
-    app
-      .getHttpAdapter()
-      .getInstance()
-      .addContentTypeParser([...options.raw.types], { parseAs: 'buffer', bodyLimit: options.raw.limitBytes }, (_req, body, done) => done(null, body));
-  }
+  if (options.rawTypes?.length) fastify.addContentTypeParser([...options.rawTypes], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.useGlobalFilters(new ProblemFilter());
   app.enableShutdownHooks();
   return app;
+}
+
+/** How long a refused request's connection stays open, unread, so the client can read the answer before it closes. */
+const REFUSED_LINGER_MS = 2_000;
+
+/**
+ * A body refused before it was read is never read: Node would drain it to keep the connection alive
+ * (megabytes of garbage through the event loop), and closing at once resets the connection under the
+ * client before it reads the answer. So the socket stops reading (TCP pushes back on the sender), the
+ * answer goes out with Connection: close, and the socket is destroyed a moment later.
+ */
+function refuseUnread(req: IncomingMessage, reply: FastifyReply, problem: ProblemException): ProblemException {
+  void reply.header('connection', 'close');
+  const socket = req.socket;
+  // Node drains an unread body once the answer is sent unless the request counts as dumped already.
+  (req as IncomingMessage & { _dumped?: boolean })._dumped = true;
+  socket.pause();
+  // Sending the answer ends the socket's write side; the socket itself closes after the linger time.
+  socket.destroySoon = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+  };
+  return problem;
+}
+
+function policyOf(config: unknown): BodyPolicy {
+  return ((config as Record<string, unknown> | undefined)?.[BODY_POLICY] as BodyPolicy | undefined) ?? DEFAULT_BODY_POLICY;
+}
+
+function hasBody(headers: Record<string, string | string[] | undefined>): boolean {
+  return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+}
+
+/** The media type of a Content-Type header, lower-cased, without parameters; undefined when absent. */
+function mediaType(header: string | undefined): string | undefined {
+  const t = header?.split(';', 1)[0]!.trim().toLowerCase();
+  return t || undefined;
+}
+
+/** Errors Node's HTTP parser raises before Fastify sees a request (oversized headers, malformed requests, timeouts), as problem+json. */
+function problemOnClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, title, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers-too-large', 'Request headers too large', 'The request headers exceed the size the API accepts; send fewer or shorter headers.']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request-timeout', 'Request timeout', 'The request did not arrive in time; send it again.']
+        : [400, 'malformed-request', 'Malformed request', 'The request is not valid HTTP.'];
+  const body = JSON.stringify(new ProblemException(status, code, title, detail).toProblem());
+  if (socket.writable)
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroy(err);
 }

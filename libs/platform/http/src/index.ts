@@ -5,3 +5,4 @@ export * from './http-app';
 export * from './health.controller';
 export * from './service-runner';
 export * from './api-doc';
+export * from './public-links';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProblemException } from './problem';
+import { clip, MAX_PROBLEM_ERRORS, ProblemException } from './problem';
 
 /**
  * Parses an HTTP input with a zod schema, turning failures into a 400 problem with a stable code:
@@ -7,7 +7,7 @@ import { ProblemException } from './problem';
  * `validation-failed`. Every failing field is listed in `errors`.
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, codeFor?: (path: string) => string | undefined): z.infer<S> {
-  if (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input)) {
+  if (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input) || Buffer.isBuffer(input)) {
     if (!(schema instanceof z.ZodObject)) {
       const r = schema.safeParse(input);
       if (r.success) return r.data;
@@ -25,12 +25,14 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, codeF
       : [{ path: i.path.join('.') || '(body)', message: i.message, code: codeFor?.(i.path.join('.')) ?? 'validation-failed' }],
   );
   const code = errors[0]!.code;
+  const listed = errors.slice(0, MAX_PROBLEM_ERRORS).map(({ path, message }) => ({ path: clip(path, 100), message: clip(message, 200) }));
+  const more = errors.length - listed.length;
   throw new ProblemException(
     400,
     code,
     code === 'unknown-field' ? 'Unknown field' : 'Invalid request',
-    errors.map((e) => `${e.path}: ${e.message}`).join('; '),
-    errors.map(({ path, message }) => ({ path, message })),
+    (more > 0 ? `${errors.length} errors, the first ${listed.length} listed: ` : '') + listed.map((e) => `${clip(e.path, 40)}: ${e.message}`).join('; '),
+    listed,
   );
 }
 

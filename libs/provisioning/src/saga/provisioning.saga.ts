@@ -5,6 +5,7 @@ import { NonRetryableStepError, SagaDefinition, SagaRecord, SagaStep, SagaStepCo
 import { buildEnvelope, outboxRow, publishInTx } from '@hotdash/platform-messaging';
 import { emailHash, newTenantSecret, tokenHash } from '@hotdash/platform-auth';
 import type { PlatformConfig } from '@hotdash/platform-config';
+import { PublicLinks } from '@hotdash/platform-http';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { ProvisionTenantInput, SealedInput, slugFor } from './provisioning.input';
@@ -63,10 +64,18 @@ export function newInvitationToken(tenantId: string): string {
   return newTenantSecret(tenantId);
 }
 
-export function invitationMail(tenantName: string, token: string, role: string): { subject: string; body: string } {
+/** The invitation e-mail: a working link to set the password, and what to sign in with afterwards (the tenant's login slug). */
+export function invitationMail(tenantName: string, slug: string, token: string, role: string): { subject: string; body: string } {
   return {
     subject: `You are invited to ${tenantName} on HotDash`,
-    body: `You have been invited as ${role.replace('_', ' ')} of ${tenantName}.\nSet your password to start: /invitations/${token}\nThe link expires in 7 days.`,
+    body: [
+      `You have been invited as ${role.replace('_', ' ')} of ${tenantName}.`,
+      `Set your password to start: ${PublicLinks.invitation(token)}`,
+      'The link expires in 7 days.',
+      '',
+      `Then sign in with the organisation "${slug}", this e-mail address and your password.`,
+      `The API and its documentation: ${PublicLinks.docs()}`,
+    ].join('\n'),
   };
 }
 
@@ -154,7 +163,7 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
         if (found[0]) return { adminUserId: found[0].id };
         const userId = newId();
         const token = newInvitationToken(tenantId);
-        const mail = invitationMail(ctx.input.name, token, 'admin');
+        const mail = invitationMail(ctx.input.name, ctx.input.slug ?? slugFor(ctx.input.name, tenantId), token, 'admin');
         await tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status)
           values (${userId}::uuid, ${tenantId}::uuid, ${emailEnc}, ${hash}, ${ctx.input.adminDisplayName}, 'admin', 'invited')`;
         await tx.$executeRaw`insert into invitations (id, tenant_id, user_id, token_hash, expires_at)

@@ -20,7 +20,7 @@ export interface SignUp {
  * Starts the provisioning saga for a sign-up. The tenant id is chosen here, once: retries of the
  * same sign-up (same idempotency key) find the saga, and so the tenant, of the first call.
  */
-export async function startProvisioning(engine: SagaEngine, kms: KmsPort, signUp: SignUp, idempotencyKey?: string): Promise<{ sagaId: string; tenantId: string; created: boolean }> {
+export async function startProvisioning(engine: SagaEngine, kms: KmsPort, signUp: SignUp, idempotencyKey?: string): Promise<{ sagaId: string; tenantId: string; slug: string; created: boolean }> {
   const tenantId = parseTenantId(newId());
   const model = signUp.model ?? { mode: 'platform' as const };
   const input: ProvisionTenantInput = {
@@ -35,7 +35,7 @@ export async function startProvisioning(engine: SagaEngine, kms: KmsPort, signUp
     sealed: await sealInput(kms, tenantId, { adminEmail: signUp.admin.email, apiKey: model.mode === 'own' ? model.apiKey : null }),
   };
   const { sagaId, created } = await engine.start(PROVISIONING_SAGA, input, { tenantId, idempotencyKey });
-  if (created) return { sagaId, tenantId, created };
-  const status = await engine.status(sagaId);
-  return { sagaId, tenantId: (status!.input as ProvisionTenantInput).tenantId, created };
+  if (created) return { sagaId, tenantId, slug: input.slug!, created };
+  const first = (await engine.status(sagaId))!.input as ProvisionTenantInput;
+  return { sagaId, tenantId: first.tenantId, slug: first.slug ?? slugFor(first.name, first.tenantId), created };
 }

@@ -11,8 +11,11 @@ import { CreateTenantCommand } from './create-tenant.command';
 export interface SignUpAccepted {
   sagaId: string;
   tenantId: string;
+  /** The login slug: what the tenant's users sign in with (`tenant` of POST /auth/login). */
+  tenant: string;
   status: 'provisioning';
-  links: { tenant: string; provisioning: string };
+  /** Where to follow the sign-up and sign in, as paths of the public API (ops: the ops routes). */
+  links: Record<string, string>;
 }
 
 /**
@@ -39,13 +42,16 @@ export class CreateTenantHandler {
   async execute(cmd: CreateTenantCommand): Promise<SignUpAccepted> {
     const key = cmd.idempotencyKey ? `${cmd.actorId}:${cmd.idempotencyKey}` : undefined;
     if (cmd.signUp.slug) await this.slugFree(cmd.signUp.slug, key);
-    const { sagaId, tenantId, created } = await startProvisioning(this.engine, this.kms, cmd.signUp, key);
+    const { sagaId, tenantId, slug, created } = await startProvisioning(this.engine, this.kms, cmd.signUp, key);
     if (!created) {
       // The same key with another sign-up is a client bug: say so instead of answering for the first one.
       const first = (await this.engine.status(sagaId))!.input as ProvisionTenantInput;
       if (first.name !== cmd.signUp.name || first.plan !== cmd.signUp.plan)
         throw new ProblemException(422, 'idempotency-key-reused', 'Idempotency key reused', 'This Idempotency-Key was used for a different sign-up; use a new key for a new sign-up.');
     }
-    return { sagaId, tenantId, status: 'provisioning', links: { tenant: `/tenants/${tenantId}`, provisioning: `/tenants/${tenantId}/provisioning` } };
+    const links: Record<string, string> = cmd.publicSignUp
+      ? { status: `/signup/${sagaId}`, login: '/auth/login', docs: '/docs' }
+      : { tenant: `/ops/tenants/${tenantId}`, provisioning: `/ops/tenants/${tenantId}/provisioning` };
+    return { sagaId, tenantId, tenant: slug, status: 'provisioning', links };
   }
 }

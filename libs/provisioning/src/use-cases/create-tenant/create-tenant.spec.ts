@@ -44,4 +44,33 @@ describe('CreateTenantCommand.create', () => {
     expect(p.status).toBe(400);
     expect(p.code).toBe(code);
   });
+
+  describe('on the public (anonymous) route', () => {
+    const publicProblem = (body: unknown): ProblemException => {
+      try {
+        CreateTenantCommand.create(body, 'anonymous', 'corr', undefined, { public: true });
+      } catch (e) {
+        return e as ProblemException;
+      }
+      throw new Error('expected a problem');
+    };
+    it('takes a self-serve plan with the platform model', () => {
+      const cmd = CreateTenantCommand.create({ name: 'Acme', plan: 'basic', admin, model: { mode: 'platform' } }, 'anonymous', 'c', undefined, { public: true });
+      expect(cmd).toMatchObject({ publicSignUp: true, signUp: { plan: 'basic', dedicatedShard: false, model: { mode: 'platform' } } });
+    });
+    it.each([
+      [{ name: 'Acme', plan: 'enterprise', admin }, /enterprise plan is set up by our team/],
+      [{ name: 'Acme', plan: 'basic', admin, dedicatedShard: false }, /dedicated database/],
+      [{ name: 'Acme', plan: 'enterprise', admin, dedicatedShard: true }, /enterprise plan/],
+      [{ name: 'Acme', plan: 'basic', admin, model: { mode: 'own', provider: 'openai', model: 'gpt-x', apiKey: 'sk-12345678' } }, /model endpoint/],
+      [{ name: 'Acme', plan: 'basic', admin, model: null }, /model endpoint/],
+    ])('refuses %j with 403 not-self-serve', (body, detail) => {
+      const p = publicProblem(body);
+      expect([p.status, p.code]).toEqual([403, 'not-self-serve']);
+      expect(p.detail).toMatch(detail);
+    });
+    it('still answers bad input with 400', () => {
+      expect([publicProblem({ name: 'Acme', plan: 'gold', admin }).code, publicProblem('x').code]).toEqual(['invalid-plan', 'invalid-body']);
+    });
+  });
 });

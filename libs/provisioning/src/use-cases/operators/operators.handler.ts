@@ -35,6 +35,14 @@ export interface OperatorDto {
  * the tenant's mail outbox), accept (set a password), change role, remove. Every change is one
  * transaction on the tenant's shard with its event; a suspended tenant's writes are refused.
  */
+/** An accepted invitation: who the operator is, and what they sign in with (the tenant's login slug). */
+export interface AcceptedInvitation {
+  tenantId: string;
+  userId: string;
+  tenant: string;
+  links: { login: string };
+}
+
 @Injectable()
 export class OperatorsHandler {
   constructor(
@@ -45,22 +53,22 @@ export class OperatorsHandler {
     @Inject(RevocationList) private readonly revocations: RevocationList,
   ) {}
 
-  private async writable(id: string): Promise<{ tenantId: TenantId; name: string }> {
+  private async writable(id: string): Promise<{ tenantId: TenantId; name: string; slug: string }> {
     const tenantId = parseTenantId(id);
     const t = await this.control.client.tenant.findUnique({ where: { id: tenantId } });
     if (!t || t.status === 'offboarded' || t.status === 'provisioning') throw notFound(`tenant ${tenantId}`);
     await this.statuses.assertWritable(tenantId);
-    return { tenantId, name: t.name };
+    return { tenantId, name: t.name, slug: t.slug };
   }
 
   async invite(id: string, body: unknown, actorId: string): Promise<OperatorDto & { expiresAt: string }> {
     const input = parseInput(inviteOperatorBody, body, codes);
-    const { tenantId, name } = await this.writable(id);
+    const { tenantId, name, slug } = await this.writable(id);
     const hash = emailHash(tenantId, input.email);
     const emailEnc = await this.cipher.encrypt(tenantId, 'users.email', input.email);
     const toEnc = await this.cipher.encrypt(tenantId, 'mail_outbox.to', input.email);
     const token = newInvitationToken(tenantId);
-    const mail = invitationMail(name, token, input.role);
+    const mail = invitationMail(name, slug, token, input.role);
     const expiresAt = new Date(Date.now() + INVITATION_TTL_MS);
     return this.db.withTenant(tenantId, async (tx) => {
       const existing = await tx.$queryRaw<{ status: string }[]>`select status from users where tenant_id = ${tenantId}::uuid and email_hash = ${hash}`;
@@ -80,7 +88,7 @@ export class OperatorsHandler {
   }
 
   /** Accepts an invitation: sets the password and activates the operator. The token works once, before it expires. */
-  async accept(body: unknown): Promise<{ tenantId: string; userId: string }> {
+  async accept(body: unknown): Promise<AcceptedInvitation> {
     const input = parseInput(acceptInvitationBody, body, codes);
     const invalid = () => new ProblemException(404, 'invitation-not-found', 'Invitation not found', 'This invitation link is not valid; ask your administrator for a new one.');
     const dot = input.token.indexOf('.');
@@ -93,7 +101,7 @@ export class OperatorsHandler {
     const passwordHash = await hashPassword(input.password);
     try {
       await this.statuses.assertWritable(tenantId);
-      return await this.db.withTenant(tenantId, async (tx) => {
+      const accepted = await this.db.withTenant(tenantId, async (tx) => {
         const rows = await tx.$queryRaw<{ id: string; user_id: string; expires_at: Date; accepted_at: Date | null }[]>`
           select id::text, user_id::text, expires_at, accepted_at from invitations where token_hash = ${tokenHash(input.token)} for update`;
         const inv = rows[0];
@@ -108,6 +116,8 @@ export class OperatorsHandler {
         await publishInTx(tx, OperatorEvents.JOINED, { tenantId, userId: inv.user_id }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: inv.user_id });
         return { tenantId, userId: inv.user_id };
       });
+      const t = await this.control.client.tenant.findUnique({ where: { id: tenantId }, select: { slug: true } });
+      return { ...accepted, tenant: t!.slug, links: { login: '/auth/login' } };
     } catch (err) {
       if (err instanceof TenantNotPlacedError) throw invalid();
       throw err;

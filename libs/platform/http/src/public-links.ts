@@ -1,0 +1,25 @@
+/**
+ * Links people follow from what the platform sends them (sign-up answers, e-mails), absolute on the
+ * public address of the gateway: HOTDASH_PUBLIC_URL (default the local gateway). Secrets travel in
+ * the fragment (`#token`): browsers never send it to a server, so it stays out of access logs,
+ * proxies and Referer headers; the page reads it and posts it.
+ */
+export function publicUrl(path: string, env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.HOTDASH_PUBLIC_URL || `http://127.0.0.1:${env.HOTDASH_GATEWAY_PORT || 3100}`;
+  return `${base.replace(/\/+$/, '')}${path}`;
+}
+
+/** The gateway pages behind the links (GET serves the page; the same path's POST is the API it calls). */
+export const PUBLIC_PAGES = {
+  invitation: '/invitations/accept',
+  passwordReset: '/auth/password-reset/confirm',
+} as const;
+
+export const PublicLinks = {
+  /** The page that accepts an invitation and sets the password. */
+  invitation: (token: string): string => publicUrl(`${PUBLIC_PAGES.invitation}#${token}`),
+  /** The page that sets a new password with a reset token. */
+  passwordReset: (token: string): string => publicUrl(`${PUBLIC_PAGES.passwordReset}#${token}`),
+  /** The interactive API documentation. */
+  docs: (): string => publicUrl('/docs'),
+};
