@@ -129,6 +129,7 @@ async function main(): Promise<void> {
     const attacked: number[] = [];
     const totals = { sent: 0, refused: 0, failed: 0, largest: 0, kinds: 0, seconds: 0 };
     let peakRss = rssStart;
+    const roundPeaks: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       idle.push(...(await read()));
       const attackers = fork(__filename, ['attack', attackerToken], { execArgv: ['-r', '@swc-node/register'] });
@@ -140,13 +141,14 @@ async function main(): Promise<void> {
       attackers.send('stop');
       const r = await report;
       clearInterval(sampler);
+      roundPeaks.push(peakRss);
       for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] = k === 'largest' || k === 'kinds' ? Math.max(totals[k], r[k]) : totals[k] + r[k];
     }
     console.log(`reader idle:     n=${idle.length} p50=${pct(idle, 50).toFixed(2)} ms p99=${pct(idle, 99).toFixed(2)} ms`);
     console.log(`reader attacked: n=${attacked.length} p50=${pct(attacked, 50).toFixed(2)} ms p99=${pct(attacked, 99).toFixed(2)} ms`);
     console.log(`ratio attacked/idle: p50 ${(pct(attacked, 50) / pct(idle, 50)).toFixed(2)}x, p99 ${(pct(attacked, 99) / pct(idle, 99)).toFixed(2)}x (target p99 <= 2x)`);
     console.log(`attackers (${ATTACKERS} at once, own process): ${totals.sent} bodies of 1 MB, ${(totals.sent / totals.seconds).toFixed(0)}/s, ${totals.kinds} kinds; ${totals.refused} answered 4xx, ${totals.failed} without an answer; largest answer ${totals.largest} B`);
-    console.log(`gateway RSS: ${rssStart.toFixed(0)} MiB after warm-up, peak ${peakRss.toFixed(0)} MiB under attack, ${rssOf(gatewayPid).toFixed(0)} MiB at the end`);
+    console.log(`gateway RSS: ${rssStart.toFixed(0)} MiB after warm-up, peak by the end of each round ${roundPeaks.map((p) => p.toFixed(0)).join(', ')} MiB, ${rssOf(gatewayPid).toFixed(0)} MiB at the end`);
   } finally {
     agent.destroy();
     for (const a of accounts) {
