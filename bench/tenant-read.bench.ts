@@ -1,5 +1,5 @@
 /**
- * Tenant reads: the project's path (withTenant + Prisma, under RLS) against raw `pg` baselines.
+ * Tenant reads: the project's path (withTenant + Kysely on the driver, under RLS) against raw `pg` baselines.
  *
  *   scripts/run node -r @swc-node/register bench/tenant-read.bench.ts
  *
@@ -13,7 +13,7 @@
  *
  * Variants, each a fixed number of operations per round with the same number in flight, a random
  * tenant per operation, every connection as hotdash_app, one pool of the same size per path:
- *   a   withTenantOnShard(shard, t, tx => tx.auditLog.findMany({ where: { tenantId }, orderBy: { seq: 'desc' }, take: 20 }))
+ *   a   withTenantOnShard(shard, t, tx => tx.db.selectFrom('audit_log').select([...]).orderBy('seq', 'desc').limit(20).execute()) (Kysely, RLS)
  *   a2  (diagnostic) withTenantOnShard(shard, t, tx => tx.$queryRaw`select … from audit_log order by seq desc limit 20`)
  *   b   pool.query(`select … from audit_log_norls where tenant_id = $1 order by seq desc limit 20`), no transaction
  *   c   begin; select set_config('app.tenant_id', $1, true); select … from audit_log order by seq desc limit 20; commit
@@ -167,7 +167,16 @@ async function inTx(pool: Pool, tenantId: string, sql: string, params: unknown[]
 
 const ops: Record<VariantName, (ctx: Ctx, tenantId: TenantId) => Promise<number>> = {
   a: async ({ tenantDb, shard }, tenantId) =>
-    (await tenantDb.withTenantOnShard(shard, tenantId, (tx) => tx.auditLog.findMany({ where: { tenantId }, orderBy: { seq: 'desc' }, take: 20 }))).length,
+    (
+      await tenantDb.withTenantOnShard(shard, tenantId, (tx) =>
+        tx.db
+          .selectFrom('audit_log')
+          .select(['id', 'tenant_id', 'seq', 'event_id', 'event_type', 'actor_id', 'occurred_at', 'recorded_at', 'payload', 'prev_hash', 'hash'])
+          .orderBy('seq', 'desc')
+          .limit(20)
+          .execute(),
+      )
+    ).length,
   a2: async ({ tenantDb, shard }, tenantId) =>
     (
       await tenantDb.withTenantOnShard(shard, tenantId, (tx) =>

@@ -1,13 +1,11 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { Pool } from 'pg';
 import { PrismaClient as ControlClient } from './generated/control/client';
-import { PrismaClient as TenantClient, Prisma as TenantPrismaNs } from './generated/tenant/client';
+import { PrismaClient as TenantClient } from './generated/tenant/client';
 import type { Prisma as ControlPrismaNs } from './generated/control/client';
 
 export type TenantPrisma = InstanceType<typeof TenantClient>;
 export type ControlPrisma = InstanceType<typeof ControlClient>;
-/** The transaction handed to withTenant() callbacks: every query in it runs under the tenant's RLS. */
-export type TenantTx = TenantPrismaNs.TransactionClient;
 export type ControlTx = ControlPrismaNs.TransactionClient;
 
 export function createTenantPrisma(pool: Pool): TenantPrisma {

@@ -1,6 +1,8 @@
 import type { TenantId } from '@hotdash/contracts';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
-import type { TenantTx } from './clients';
+import { TenantTransaction, TenantTransactionTimeoutError } from './tenant-transaction';
+
+export type TenantTx = TenantTransaction;
 import { Databases, ShardInfo } from './databases';
 import { ShardRouter } from './shard-router';
 
@@ -16,11 +18,18 @@ export interface WithTenantOptions {
   timeoutMs?: number;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * The only way services reach tenant data. Runs `fn` in a transaction on the tenant's shard, as the
  * application role, after `set_config('app.tenant_id', tenantId, true)`: every statement in it is
  * filtered by the tenant_isolation policies, and the setting ends with the transaction, so a pooled
  * connection never carries one tenant's context into another's work.
+ *
+ * On the driver, not Prisma Client (DESIGN.md §3.2): a connection is checked out of the shard's
+ * pool, `begin` and the setting go in one round trip, and `fn` gets a {@link TenantTransaction}
+ * (Kysely as `tx.db`, parameterised raw SQL, savepoints). An error rolls back; a timeout or a broken
+ * connection destroys the connection instead of returning it to the pool.
  */
 export class TenantDatabase {
   constructor(
@@ -37,14 +46,40 @@ export class TenantDatabase {
 
   /** withTenant() against a given shard, for workflows that address a shard explicitly (tenant moves). */
   async withTenantOnShard<T>(shard: ShardInfo, tenantId: TenantId, fn: (tx: TenantTx) => Promise<T>, options: WithTenantOptions = {}): Promise<T> {
-    const prisma = this.dbs.shard(shard, 'app');
-    return prisma.$transaction(
-      async (tx) => {
-        // Must be the first statement of the transaction: everything after it runs under the tenant's RLS.
-        await tx.$executeRaw`select set_config('app.tenant_id', ${tenantId}, true)`;
-        return fn(tx);
-      },
-      { timeout: options.timeoutMs ?? 10_000, maxWait: 10_000 },
-    );
+    // The id goes into the statement as a literal (one round trip needs the simple protocol, which takes no parameters): only a UUID may.
+    if (!UUID.test(tenantId)) throw new Error(`withTenant: ${JSON.stringify(String(tenantId).slice(0, 60))} is not a tenant id`);
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const client = await this.dbs.pool(shard, 'app').connect();
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken ??= err;
+    };
+    client.on('error', onError);
+    const tx = new TenantTransaction(client);
+    const timer = setTimeout(() => {
+      const err = new TenantTransactionTimeoutError(timeoutMs);
+      tx.close(err);
+      broken ??= err;
+      // Ends a statement still running: the server rolls the transaction back when the connection goes.
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    }, timeoutMs);
+    try {
+      // Must be the first statement of the transaction: everything after it runs under the tenant's RLS.
+      await client.query(`begin; select set_config('app.tenant_id', '${tenantId.toLowerCase()}', true)`);
+      const result = await fn(tx);
+      if (tx.closedBy) throw tx.closedBy;
+      tx.close(new Error('withTenant returned'));
+      await client.query('commit');
+      return result;
+    } catch (err) {
+      tx.close(err instanceof Error ? err : new Error(String(err)));
+      if (!broken) await client.query('rollback').catch((e: Error) => (broken = e));
+      throw tx.closedBy instanceof TenantTransactionTimeoutError ? tx.closedBy : err;
+    } finally {
+      clearTimeout(timer);
+      client.off('error', onError);
+      // A connection that broke or timed out is destroyed, never handed to the next tenant's work.
+      client.release(broken);
+    }
   }
 }

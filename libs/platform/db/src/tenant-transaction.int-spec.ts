@@ -1,0 +1,129 @@
+// withTenant on the driver (DESIGN.md §3.2): the typed layer (Kysely) and parameterised raw SQL run
+// in the tenant's transaction under RLS; savepoints nest; and an error, a timeout or a backend killed
+// in mid-transaction rolls back and leaves no tenant setting on any pooled connection (a broken or
+// timed-out connection is destroyed, not returned to the pool).
+import { newId } from './ids';
+import { TenantTransactionClosedError, TenantTransactionTimeoutError } from './tenant-transaction';
+import { TestWorld, WorldTenant } from '@hotdash/testing';
+
+const POOL = 3;
+const world = new TestWorld({ poolSize: POOL });
+let a: WorldTenant;
+let b: WorldTenant;
+const consumer = `tx-spec-${newId()}`;
+
+beforeAll(async () => {
+  const [s1] = await world.shards();
+  a = await world.createTenant('tx tenant A', s1);
+  b = await world.createTenant('tx tenant B', s1);
+});
+afterAll(async () => {
+  for (const t of [a, b]) await world.tenantDb.withTenant(t.id, (tx) => tx.$executeRaw`delete from inbox where consumer = ${consumer}`);
+  await world.close();
+});
+
+const inboxOf = (t: WorldTenant) =>
+  world.tenantDb.withTenant(t.id, (tx) => tx.db.selectFrom('inbox').select('event_id').where('consumer', '=', consumer).execute()).then((rows) => rows.map((r) => r.event_id).sort());
+
+/** Every connection of the shard's pool, checked out at once outside any transaction: none carries a tenant setting. */
+async function pooledSettings(): Promise<string[]> {
+  const pool = world.dbs.pool(a.shard, 'app');
+  const clients = await Promise.all(Array.from({ length: POOL }, () => pool.connect()));
+  try {
+    return await Promise.all(clients.map(async (c) => (await c.query<{ s: string | null }>(`select current_setting('app.tenant_id', true) as s`)).rows[0]!.s ?? ''));
+  } finally {
+    clients.forEach((c) => c.release());
+  }
+}
+
+it('runs Kysely and raw SQL in the tenant transaction, each under the tenant’s RLS', async () => {
+  const id = newId();
+  await world.tenantDb.withTenant(a.id, async (tx) => {
+    await tx.db.insertInto('inbox').values({ tenant_id: a.id, consumer, event_id: id }).execute();
+    const raw = await tx.$queryRaw<{ s: string; n: number }[]>`select current_setting('app.tenant_id', true) as s, count(*)::int as n from inbox where consumer = ${consumer}`;
+    expect(raw).toEqual([{ s: a.id, n: 1 }]);
+  });
+  expect(await inboxOf(a)).toEqual([id]);
+  expect(await inboxOf(b)).toEqual([]);
+  // Writing another tenant's row is refused by the policy, whichever API writes it.
+  await expect(world.tenantDb.withTenant(b.id, (tx) => tx.db.insertInto('inbox').values({ tenant_id: a.id, consumer, event_id: newId() }).execute())).rejects.toThrow(/row-level security/);
+  expect(await inboxOf(a)).toEqual([id]);
+});
+
+it('nests savepoints: an inner failure undoes only its own writes', async () => {
+  const [outer, kept, undone, deep] = [newId(), newId(), newId(), newId()];
+  const insert = (tx: Parameters<Parameters<typeof world.tenantDb.withTenant>[1]>[0], eventId: string) => tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${b.id}::uuid, ${consumer}, ${eventId}::uuid)`;
+  await world.tenantDb.withTenant(b.id, async (tx) => {
+    await insert(tx, outer);
+    await tx.savepoint(async () => {
+      await insert(tx, kept);
+      await expect(
+        tx.savepoint(async () => {
+          await insert(tx, undone);
+          await tx.savepoint(() => insert(tx, deep));
+          throw new Error('inner failure');
+        }),
+      ).rejects.toThrow('inner failure');
+    });
+  });
+  expect(await inboxOf(b)).toEqual([outer, kept].sort());
+});
+
+it('rolls back on an error and on a timeout, and leaves no tenant setting on any pooled connection', async () => {
+  const lost = newId();
+  await expect(
+    world.tenantDb.withTenant(a.id, async (tx) => {
+      await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${a.id}::uuid, ${consumer}, ${lost}::uuid)`;
+      throw new Error('handler failed');
+    }),
+  ).rejects.toThrow('handler failed');
+
+  const slow = newId();
+  let late: unknown;
+  await expect(
+    world.tenantDb.withTenant(
+      a.id,
+      async (tx) => {
+        await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${a.id}::uuid, ${consumer}, ${slow}::uuid)`;
+        await tx.$queryRaw`select pg_sleep(5)`.catch(() => undefined);
+        late = await tx.$queryRaw`select 1`.catch((e: unknown) => e);
+      },
+      { timeoutMs: 300 },
+    ),
+  ).rejects.toBeInstanceOf(TenantTransactionTimeoutError);
+  // A statement after the time limit is refused, not run on a connection that is no longer the tenant's.
+  expect(late).toBeInstanceOf(TenantTransactionTimeoutError);
+
+  expect((await inboxOf(a)).filter((e) => e === lost || e === slow)).toEqual([]);
+  expect(await pooledSettings()).toEqual(Array(POOL).fill(''));
+});
+
+it('survives a backend killed in mid-transaction: the work fails, nothing is written, the pool stays clean', async () => {
+  const id = newId();
+  const admin = await world.connectSuperuser(a.shard.database);
+  try {
+    await expect(
+      world.tenantDb.withTenant(a.id, async (tx) => {
+        await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${a.id}::uuid, ${consumer}, ${id}::uuid)`;
+        const [backend] = await tx.$queryRaw<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        await admin.query('select pg_terminate_backend($1)', [backend!.pid]);
+        await tx.$queryRaw`select 1`;
+      }),
+    ).rejects.toThrow();
+  } finally {
+    await admin.end();
+  }
+  expect(await inboxOf(a)).not.toContain(id);
+  expect(await pooledSettings()).toEqual(Array(POOL).fill(''));
+  // The pool still serves the tenant.
+  expect(await world.tenantDb.withTenant(a.id, async (tx) => (await tx.$queryRaw<{ s: string }[]>`select current_setting('app.tenant_id', true) as s`)[0]!.s)).toBe(a.id);
+});
+
+it('refuses a statement once withTenant has returned', async () => {
+  let kept: Parameters<Parameters<typeof world.tenantDb.withTenant>[1]>[0] | undefined;
+  await world.tenantDb.withTenant(a.id, async (tx) => {
+    kept = tx;
+  });
+  await expect(kept!.$queryRaw`select 1`).rejects.toBeInstanceOf(TenantTransactionClosedError);
+  await expect(kept!.db.selectFrom('inbox').selectAll().execute()).rejects.toBeInstanceOf(TenantTransactionClosedError);
+});
