@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { TenantLimits } from '@hotdash/platform-auth';
-import { ControlDatabase } from '@hotdash/platform-db';
+import { TenantDirectory } from '@hotdash/platform-db';
 
-const CACHE_MS = 30_000;
+/** Plan limits change rarely and reach every gateway through Redis at once (below): a directory answer of this age will do. */
+const MAX_AGE_MS = 30_000;
 
 /**
  * A tenant's limits from its plan, for tenants whose limits hash is not in Redis (published by
@@ -11,19 +12,11 @@ const CACHE_MS = 30_000;
  */
 @Injectable()
 export class PlanLimits {
-  private readonly cache = new Map<string, { limits: TenantLimits; at: number }>();
-
-  constructor(@Inject(ControlDatabase) private readonly control: ControlDatabase) {}
+  constructor(@Inject(TenantDirectory) private readonly directory: TenantDirectory) {}
 
   async of(tenantId: string): Promise<TenantLimits> {
-    const hit = this.cache.get(tenantId);
-    if (hit && Date.now() - hit.at < CACHE_MS) return hit.limits;
-    const [row] = await this.control.client.$queryRaw<{ rpm: number; inflight: number }[]>`
-      select p.rate_limit_per_minute as rpm, p.concurrency_limit as inflight from tenants t join plans p on p.code = t.plan_code where t.id = ${tenantId}::uuid`;
+    const t = await this.directory.of(tenantId, { maxAgeMs: MAX_AGE_MS });
     // A tenant unknown to the control plane has no valid token anyway; the smallest limits are the safe answer.
-    const limits = row ? { requestsPerMinute: row.rpm, inFlight: row.inflight } : { requestsPerMinute: 1, inFlight: 1 };
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(tenantId, { limits, at: Date.now() });
-    return limits;
+    return t ? { requestsPerMinute: t.plan.rateLimitPerMinute, inFlight: t.plan.concurrencyLimit } : { requestsPerMinute: 1, inFlight: 1 };
   }
 }

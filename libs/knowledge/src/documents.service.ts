@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { documentListQuery, documentReplaceQuery, documentUploadQuery, type DocumentType, KnowledgeEvents, MAX_DOCUMENT_BYTES, TenantId } from '@hotdash/contracts';
 import { actorOf, Principal } from '@hotdash/platform-auth';
-import { ControlDatabase, newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
+import { newId, TenantDatabase, TenantDirectory, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
@@ -84,7 +84,7 @@ export class DocumentsService {
 
   constructor(
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
-    @Inject(ControlDatabase) private readonly control: ControlDatabase,
+    @Inject(TenantDirectory) private readonly directory: TenantDirectory,
     @Inject(VectorStore) private readonly vectors: VectorStore,
     @Inject(KNOWLEDGE_QUEUE) private readonly queue: Queue<IngestionJob>,
     @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
@@ -205,10 +205,9 @@ export class DocumentsService {
   }
 
   private async planLimit(tenantId: TenantId): Promise<number> {
-    const [row] = await this.control.client.$queryRaw<{ limit: bigint }[]>`
-      select p.knowledge_base_bytes as limit from tenants t join plans p on p.code = t.plan_code where t.id = ${tenantId}::uuid`;
-    if (!row) throw notFound(`tenant ${tenantId}`);
-    return Number(row.limit);
+    const t = await this.directory.of(tenantId, { maxAgeMs: 0 });
+    if (!t) throw notFound(`tenant ${tenantId}`);
+    return t.plan.knowledgeBaseBytes;
   }
 
   /** Refuses an upload that would take the tenant past its plan's knowledge-base size; uploads of one tenant decide one at a time. */

@@ -1,7 +1,7 @@
 // Quota reservations against the real shards: exact under concurrency, idempotent, committed and
 // released once, expired holds given back, plan changes applied to the next reservation, one
 // quota.exceeded per period, and another tenant's reservation exactly as missing as none.
-import { newId } from '@hotdash/platform-db';
+import { newId, TenantDirectory } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
 import { DraftEvents, KnowledgeEvents, TicketEvents } from '@hotdash/contracts';
@@ -12,7 +12,7 @@ import { periodOf, QuotaService } from './quota.service';
 jest.setTimeout(120_000);
 
 const world = new TestWorld({ poolSize: 10 });
-const quota = new QuotaService(world.tenantDb, world.control);
+const quota = new QuotaService(world.tenantDb, new TenantDirectory(world.dbs));
 afterAll(() => world.close());
 
 /** A tenant whose ticket counter for this month already has `used` tickets. */

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { QuotaEvents, TenantId, UsageMetric } from '@hotdash/contracts';
-import { ControlDatabase, newId, TenantDatabase, TenantTx } from '@hotdash/platform-db';
+import { newId, TenantDatabase, TenantDirectory, TenantTx } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
 
@@ -57,15 +57,14 @@ const day = (at: Date) => at.toISOString().slice(0, 10);
 export class QuotaService {
   constructor(
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
-    @Inject(ControlDatabase) private readonly control: ControlDatabase,
+    @Inject(TenantDirectory) private readonly directory: TenantDirectory,
   ) {}
 
   async quotasOf(tenantId: TenantId): Promise<PlanQuotas> {
-    const [row] = await this.control.client.$queryRaw<{ plan: string; tickets: number; storage: bigint }[]>`
-      select p.code as plan, p.monthly_ticket_quota as tickets, p.knowledge_base_bytes as storage
-      from tenants t join plans p on p.code = t.plan_code where t.id = ${tenantId}::uuid`;
-    if (!row) throw new ProblemException(404, 'not-found', 'Not found', `tenant ${tenantId}`);
-    return { plan: row.plan, tickets: row.tickets, storage_bytes: Number(row.storage) };
+    // Fresh, never cached: a plan change applies to the very next reservation.
+    const t = await this.directory.of(tenantId, { maxAgeMs: 0 });
+    if (!t) throw new ProblemException(404, 'not-found', 'Not found', `tenant ${tenantId}`);
+    return { plan: t.plan.code, tickets: t.plan.monthlyTicketQuota, storage_bytes: t.plan.knowledgeBaseBytes };
   }
 
   async reserve(tenantId: TenantId, metric: QuotaMetric, amount: number, options: { idempotencyKey?: string; ttlMs?: number; correlationId?: string } = {}): Promise<Reservation> {

@@ -25,6 +25,30 @@ it('every registered shard passes the guard', async () => {
   }
 });
 
+it('puts a new table under tenant isolation with one call of enable_tenant_rls, which only the owner may make', async () => {
+  const [shard] = await world.shards();
+  const owner = await world.connect(shard!, 'owner');
+  const table = `scratch_${newId().replace(/-/g, '').slice(-12)}`;
+  try {
+    await owner.query('begin');
+    await owner.query(`create table ${table} (id uuid primary key, tenant_id uuid not null)`);
+    await owner.query(`create index ${table}_tenant_idx on ${table} (tenant_id, id)`);
+    const before = (await checkTenantCatalog(owner, world.config.db.app.user)).filter((v) => v.table === table).map((v) => v.problem);
+    expect(before).toEqual(['row level security is not enabled', 'row level security is not forced', 'tenant_isolation policy missing']);
+    await owner.query(`select enable_tenant_rls('${table}')`);
+    expect((await checkTenantCatalog(owner, world.config.db.app.user)).filter((v) => v.table === table)).toEqual([]);
+  } finally {
+    await owner.query('rollback');
+    await owner.end();
+  }
+  const app = await world.connect(shard!, 'app');
+  try {
+    await expect(app.query(`select enable_tenant_rls('audit_log')`)).rejects.toThrow(/permission denied/);
+  } finally {
+    await app.end();
+  }
+});
+
 it('the application role cannot bypass RLS even by asking', async () => {
   const [shard] = await world.shards();
   const c = await world.connect(shard!, 'app');

@@ -4,6 +4,7 @@ import { Databases } from './databases';
 import { ShardRouter } from './shard-router';
 import { TenantDatabase } from './tenant-database';
 import { ControlDatabase } from './control-database';
+import { TenantDirectory } from './tenant-directory';
 
 export const PLATFORM_CONFIG = Symbol('PLATFORM_CONFIG');
 
@@ -14,7 +15,7 @@ class DatabasesLifecycle implements OnApplicationShutdown {
   }
 }
 
-/** Provides the platform configuration, the pools, the shard router, withTenant() and the control plane. */
+/** Provides the platform configuration, the pools, the shard router, withTenant(), the control plane and the tenant directory. */
 @Global()
 @Module({})
 export class DatabaseModule {
@@ -27,9 +28,10 @@ export class DatabaseModule {
         { provide: ShardRouter, useFactory: (dbs: Databases) => new ShardRouter(dbs), inject: [Databases] },
         { provide: TenantDatabase, useFactory: (dbs: Databases, r: ShardRouter) => new TenantDatabase(dbs, r), inject: [Databases, ShardRouter] },
         { provide: ControlDatabase, useFactory: (dbs: Databases) => new ControlDatabase(dbs), inject: [Databases] },
+        { provide: TenantDirectory, useFactory: (dbs: Databases) => new TenantDirectory(dbs), inject: [Databases] },
         DatabasesLifecycle,
       ],
-      exports: [PLATFORM_CONFIG, Databases, ShardRouter, TenantDatabase, ControlDatabase],
+      exports: [PLATFORM_CONFIG, Databases, ShardRouter, TenantDatabase, ControlDatabase, TenantDirectory],
     };
   }
 }

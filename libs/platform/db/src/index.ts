@@ -3,6 +3,7 @@ export * from './databases';
 export * from './shard-router';
 export * from './tenant-database';
 export * from './control-database';
+export * from './tenant-directory';
 export * from './notifications';
 export type { TenantPrisma, ControlPrisma, ControlTx } from './clients';
 export * from './tenant-transaction';

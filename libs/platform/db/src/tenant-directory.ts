@@ -1,0 +1,65 @@
+import type { TenantId } from '@hotdash/contracts';
+import { Databases } from './databases';
+
+/** A tenant as the services other than provisioning need it: who it is, its status and its plan's limits. */
+export interface TenantRecord {
+  id: string;
+  slug: string;
+  name: string;
+  status: 'provisioning' | 'active' | 'suspended' | 'offboarding' | 'offboarded';
+  plan: {
+    code: string;
+    monthlyTicketQuota: number;
+    rateLimitPerMinute: number;
+    concurrencyLimit: number;
+    knowledgeBaseBytes: number;
+  };
+}
+
+interface Row {
+  id: string;
+  slug: string;
+  name: string;
+  status: TenantRecord['status'];
+  plan: string;
+  tickets: number;
+  rpm: number;
+  inflight: number;
+  kb_bytes: string;
+}
+
+const TENANT_WITH_PLAN = `select t.id::text, t.slug, t.name, t.status, p.code as plan, p.monthly_ticket_quota as tickets,
+  p.rate_limit_per_minute as rpm, p.concurrency_limit as inflight, p.knowledge_base_bytes::text as kb_bytes
+  from tenants t join plans p on p.code = t.plan_code where t.id = $1::uuid`;
+
+const CACHE_LIMIT = 10_000;
+
+/**
+ * The one read of a tenant joined with its plan (tenants and plans belong to provisioning): a
+ * prepared statement on the control plane's driver pool, cached per process. Each caller says how
+ * old an answer it can use: the gateway's rate limits take one of 30 s (plan changes reach them
+ * through Redis at once), while counting money — quotas, the knowledge base's size — asks for a
+ * fresh one (`maxAgeMs: 0`), so a plan change applies to the very next reservation.
+ */
+export class TenantDirectory {
+  private readonly cache = new Map<string, { record: TenantRecord | undefined; at: number }>();
+
+  constructor(private readonly dbs: Databases) {}
+
+  /** The tenant and its plan; undefined for a tenant the control plane does not know. */
+  async of(tenantId: TenantId | string, options: { maxAgeMs: number }): Promise<TenantRecord | undefined> {
+    const hit = this.cache.get(tenantId);
+    if (hit && Date.now() - hit.at <= options.maxAgeMs) return hit.record;
+    const [row] = await this.dbs.controlQuery<Row>(TENANT_WITH_PLAN, [tenantId]);
+    const record = row && {
+      id: row.id,
+      slug: row.slug,
+      name: row.name,
+      status: row.status,
+      plan: { code: row.plan, monthlyTicketQuota: row.tickets, rateLimitPerMinute: row.rpm, concurrencyLimit: row.inflight, knowledgeBaseBytes: Number(row.kb_bytes) },
+    };
+    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+    this.cache.set(tenantId, { record, at: Date.now() });
+    return record;
+  }
+}
