@@ -1,4 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put, UseGuards, UseInterceptors } from '@nestjs/common';
+import { parseTenantId } from '@hotdash/contracts';
 import { actorOf, Allow, CallableBy, CurrentCaller, InternalCaller, InternalAuthGuard, TenantContextInterceptor } from '@hotdash/platform-auth';
 import { ControlDatabase, newId } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
@@ -119,9 +120,8 @@ export class TenantsController {
 
   /** The tenant's latest saga of a type, with the saga's status named for the reader. */
   private async progress(tenantId: string, type: string, what: string, names: Record<string, string>): Promise<SagaProgressView> {
-    const rows = await this.control.client.$queryRaw<{ id: string }[]>`select id::text from sagas
-      where type = ${type} and tenant_id = ${tenantId}::uuid order by created_at desc limit 1`;
-    const s = rows[0] && (await this.engine.status(rows[0].id));
+    const latest = await this.engine.latestOf(type, parseTenantId(tenantId));
+    const s = latest && (await this.engine.status(latest));
     if (!s) throw notFound(`${what} of tenant ${tenantId}`);
     return {
       tenantId,

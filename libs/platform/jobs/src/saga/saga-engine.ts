@@ -220,6 +220,19 @@ export class SagaEngine {
     this.worker.on('failed', (job, err) => this.opts.log?.(`[saga] job ${job?.id} failed: ${err.message}`));
   }
 
+  /** The id of a tenant's latest saga of a type (its provisioning, its offboarding), if it has one. */
+  async latestOf(type: string, tenantId: TenantId): Promise<string | undefined> {
+    const [row] = await this.dbs.control().$queryRaw<{ id: string }[]>`select id::text from sagas
+      where type = ${type} and tenant_id = ${tenantId}::uuid order by created_at desc limit 1`;
+    return row?.id;
+  }
+
+  /** The id of the saga of a type started with an idempotency key, if there is one. */
+  async byIdempotencyKey(type: string, idempotencyKey: string): Promise<string | undefined> {
+    const [row] = await this.dbs.control().$queryRaw<{ id: string }[]>`select id::text from sagas where type = ${type} and idempotency_key = ${idempotencyKey}`;
+    return row?.id;
+  }
+
   async status(sagaId: string): Promise<SagaStatus | undefined> {
     const control = this.dbs.control();
     const saga = await this.loadSaga(control, sagaId);

@@ -32,10 +32,11 @@ export class CreateTenantHandler {
 
   /** An asked-for slug must be free, unless it is this very sign-up's (a retry with the same key). */
   private async slugFree(slug: string, key: string | undefined): Promise<void> {
-    const rows = await this.control.client.$queryRaw<{ mine: boolean }[]>`
-      select exists (select 1 from sagas s where s.type = ${PROVISIONING_SAGA} and s.idempotency_key = ${key ?? null} and s.input->>'tenantId' = t.id::text) as mine
-      from tenants t where t.slug = ${slug}`;
-    if (rows[0] && !rows[0].mine)
+    const holder = await this.control.client.tenant.findUnique({ where: { slug }, select: { id: true } });
+    if (!holder) return;
+    const mine = key ? await this.engine.byIdempotencyKey(PROVISIONING_SAGA, key) : undefined;
+    const mineFor = mine && ((await this.engine.status(mine))?.input as ProvisionTenantInput | undefined)?.tenantId;
+    if (mineFor !== holder.id)
       throw new ProblemException(409, 'slug-taken', 'Slug taken', `Another tenant already signs in as "${slug}"; choose another slug.`);
   }
 

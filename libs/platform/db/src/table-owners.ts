@@ -1,0 +1,72 @@
+/**
+ * One owner per table (DESIGN.md §2): the only lib whose code may read or write it. What another
+ * service needs reaches it as an event into its own projection, or through the owner's API.
+ * `table-owners.spec.ts` reads every lib's queries (SQL texts, Kysely, Prisma models) and fails
+ * when a lib touches a table it does not own, unless the touch is one of the debts below; it also
+ * fails when a debt is paid (so the list only shrinks) and when a table of the schemas has no owner.
+ */
+export const TABLE_OWNERS: Record<string, string> = {
+  // control plane
+  plans: 'provisioning',
+  tenants: 'provisioning',
+  shards: 'provisioning',
+  tenant_placements: 'provisioning',
+  offboarding_records: 'provisioning',
+  sagas: 'platform/jobs',
+  saga_steps: 'platform/jobs',
+  tenant_keys: 'platform/crypto',
+  platform_operators: 'identity',
+  // tenant shards
+  users: 'provisioning',
+  invitations: 'provisioning',
+  tenant_settings: 'provisioning',
+  approval_workflows: 'provisioning',
+  model_configs: 'provisioning',
+  auth_sessions: 'identity',
+  refresh_tokens: 'identity',
+  password_resets: 'identity',
+  api_keys: 'identity',
+  audit_log: 'audit',
+  audit_heads: 'audit',
+  usage_daily: 'quota',
+  quota_counters: 'quota',
+  quota_reservations: 'quota',
+  kb_documents: 'knowledge',
+  tickets: 'drafts',
+  drafts: 'drafts',
+  outbox: 'platform/messaging',
+  inbox: 'platform/messaging',
+  mail_outbox: 'platform/messaging',
+};
+
+/**
+ * Infrastructure that reads another lib's tables by design, each through one named path:
+ * the shard router (placements), the tenant directory and status cache (tenants with plans),
+ * the migration runner (shards), test fixtures.
+ */
+export const INFRASTRUCTURE_READS: Record<string, readonly string[]> = {
+  'platform/db': ['tenants', 'plans', 'shards', 'tenant_placements'],
+  'platform/auth': ['platform_operators'],
+  testing: ['tenants', 'users', 'shards', 'tenant_placements'],
+};
+
+/** A lib touching a table it does not own, known and to be removed (issue 13, item 4), with what replaces it. */
+export interface OwnershipDebt {
+  lib: string;
+  table: string;
+  why: string;
+}
+
+export const OWNERSHIP_DEBTS: readonly OwnershipDebt[] = [
+  { lib: 'drafts', table: 'users', why: 'queue members (role, team, status): to come from operator.* events into a projection of its own' },
+  { lib: 'ai-drafting', table: 'tenants', why: 'company name for the drafting profile: to come from tenant-settings events' },
+  { lib: 'ai-drafting', table: 'tenant_settings', why: 'brand voice and policies: to come from tenant-settings events' },
+  { lib: 'ai-drafting', table: 'model_configs', why: 'model settings: to come from tenant-settings events (the key stays encrypted)' },
+  { lib: 'provisioning', table: 'kb_documents', why: 'initial documents at sign-up: to be asked of knowledge by an event or its API' },
+  { lib: 'provisioning', table: 'mail_outbox', why: 'invitation e-mails: to go through the mail port of platform/messaging' },
+  { lib: 'provisioning', table: 'audit_log', why: 'the offboarding record counts the audit chain before erasing it: to ask audit' },
+  { lib: 'identity', table: 'mail_outbox', why: 'password-reset e-mails: to go through the mail port of platform/messaging' },
+  { lib: 'identity', table: 'users', why: 'login, password reset and API keys read and set the credentials of users, which provisioning owns' },
+  { lib: 'platform/db', table: 'sagas', why: 'the tenant status cache asks whether a saga of the tenant is running: to ask the saga engine' },
+  { lib: 'identity', table: 'tenants', why: 'login and reset look the tenant up by slug: to go through the tenant directory' },
+];
