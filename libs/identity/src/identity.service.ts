@@ -15,7 +15,7 @@ import {
   verifyPassword,
 } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
-import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantTx } from '@hotdash/platform-db';
+import { newId, TenantDatabase, TenantDirectory, TenantNotPlacedError, TenantTx } from '@hotdash/platform-db';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { notFound, parseInput, ProblemException, PublicLinks } from '@hotdash/platform-http';
 
@@ -80,7 +80,7 @@ type RefreshOutcome =
 @Injectable()
 export class IdentityService {
   constructor(
-    @Inject(ControlDatabase) private readonly control: ControlDatabase,
+    @Inject(TenantDirectory) private readonly directory: TenantDirectory,
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
     @Inject(TokenService) private readonly tokens: TokenService,
     @Inject(RevocationList) private readonly revocations: RevocationList,
@@ -90,8 +90,8 @@ export class IdentityService {
   /** Tenant slug, e-mail and password → an access token and a refresh token. Every failure looks the same. */
   async login(body: unknown, client: ClientInfo): Promise<TokenPair> {
     const input = parseInput(loginBody, body);
-    const rows = await this.control.client.$queryRaw<{ id: TenantId; status: string }[]>`select id::text, status from tenants where slug = ${input.tenant.toLowerCase()}`;
-    const tenant = rows[0] && ['active', 'suspended'].includes(rows[0].status) ? rows[0] : undefined;
+    const found = await this.directory.bySlug(input.tenant.toLowerCase(), { maxAgeMs: 0 });
+    const tenant = found && ['active', 'suspended'].includes(found.status) ? { id: found.id as TenantId } : undefined;
     // The token's rights are those read now: a role change marked after this moment revokes it.
     const readAt = Date.now();
     const user = tenant
@@ -193,9 +193,9 @@ export class IdentityService {
    */
   async requestPasswordReset(body: unknown): Promise<void> {
     const input = parseInput(resetRequestBody, body);
-    const [tenant] = await this.control.client.$queryRaw<{ id: TenantId; name: string; slug: string }[]>`
-      select id::text, name, slug from tenants where slug = ${input.tenant.toLowerCase()} and status in ('active', 'suspended')`;
-    if (!tenant) return;
+    const found = await this.directory.bySlug(input.tenant.toLowerCase(), { maxAgeMs: 0 });
+    if (!found || !['active', 'suspended'].includes(found.status)) return;
+    const tenant = { id: found.id as TenantId, name: found.name, slug: found.slug };
     const token = newTenantSecret(tenant.id, RESET_PREFIX);
     const toEnc = await this.cipher.encrypt(tenant.id, 'mail_outbox.to', input.email.trim().toLowerCase());
     await this.db.withTenant(tenant.id, async (tx) => {

@@ -68,5 +68,4 @@ export const OWNERSHIP_DEBTS: readonly OwnershipDebt[] = [
   { lib: 'identity', table: 'mail_outbox', why: 'password-reset e-mails: to go through the mail port of platform/messaging' },
   { lib: 'identity', table: 'users', why: 'login, password reset and API keys read and set the credentials of users, which provisioning owns' },
   { lib: 'platform/db', table: 'sagas', why: 'the tenant status cache asks whether a saga of the tenant is running: to ask the saga engine' },
-  { lib: 'identity', table: 'tenants', why: 'login and reset look the tenant up by slug: to go through the tenant directory' },
 ];

@@ -25,4 +25,7 @@ it('answers a tenant with its plan, fresh or from the cache as the caller allows
   expect((await directory.of(t.id, { maxAgeMs: 0 }))!.plan).toMatchObject({ code: 'enterprise', monthlyTicketQuota: 20_000 });
   expect((await directory.of(t.id, { maxAgeMs: 60_000 }))!.plan.code).toBe('enterprise');
   expect(await directory.of(newId(), { maxAgeMs: 0 })).toBeUndefined();
+  // By the login slug, the same record.
+  expect(await directory.bySlug(first!.slug, { maxAgeMs: 0 })).toMatchObject({ id: t.id, plan: { code: 'enterprise' } });
+  expect(await directory.bySlug(`no-such-${newId().slice(-6)}`, { maxAgeMs: 0 })).toBeUndefined();
 });

@@ -28,9 +28,11 @@ interface Row {
   kb_bytes: string;
 }
 
-const TENANT_WITH_PLAN = `select t.id::text, t.slug, t.name, t.status, p.code as plan, p.monthly_ticket_quota as tickets,
+const SELECT = `select t.id::text, t.slug, t.name, t.status, p.code as plan, p.monthly_ticket_quota as tickets,
   p.rate_limit_per_minute as rpm, p.concurrency_limit as inflight, p.knowledge_base_bytes::text as kb_bytes
-  from tenants t join plans p on p.code = t.plan_code where t.id = $1::uuid`;
+  from tenants t join plans p on p.code = t.plan_code`;
+const BY_ID = `${SELECT} where t.id = $1::uuid`;
+const BY_SLUG = `${SELECT} where t.slug = $1`;
 
 const CACHE_LIMIT = 10_000;
 
@@ -47,10 +49,19 @@ export class TenantDirectory {
   constructor(private readonly dbs: Databases) {}
 
   /** The tenant and its plan; undefined for a tenant the control plane does not know. */
-  async of(tenantId: TenantId | string, options: { maxAgeMs: number }): Promise<TenantRecord | undefined> {
-    const hit = this.cache.get(tenantId);
-    if (hit && Date.now() - hit.at <= options.maxAgeMs) return hit.record;
-    const [row] = await this.dbs.controlQuery<Row>(TENANT_WITH_PLAN, [tenantId]);
+  of(tenantId: TenantId | string, options: { maxAgeMs: number }): Promise<TenantRecord | undefined> {
+    return this.lookup(`id:${tenantId}`, BY_ID, tenantId, options.maxAgeMs);
+  }
+
+  /** The tenant its users sign in as (the login slug, lower case), with its plan. */
+  bySlug(slug: string, options: { maxAgeMs: number }): Promise<TenantRecord | undefined> {
+    return this.lookup(`slug:${slug}`, BY_SLUG, slug, options.maxAgeMs);
+  }
+
+  private async lookup(key: string, text: string, value: string, maxAgeMs: number): Promise<TenantRecord | undefined> {
+    const hit = this.cache.get(key);
+    if (hit && Date.now() - hit.at <= maxAgeMs) return hit.record;
+    const [row] = await this.dbs.controlQuery<Row>(text, [value]);
     const record = row && {
       id: row.id,
       slug: row.slug,
@@ -59,7 +70,7 @@ export class TenantDirectory {
       plan: { code: row.plan, monthlyTicketQuota: row.tickets, rateLimitPerMinute: row.rpm, concurrencyLimit: row.inflight, knowledgeBaseBytes: Number(row.kb_bytes) },
     };
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(tenantId, { record, at: Date.now() });
+    this.cache.set(key, { record, at: Date.now() });
     return record;
   }
 }
