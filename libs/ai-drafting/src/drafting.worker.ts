@@ -4,7 +4,7 @@ import { DraftEvents, parseTenantId, SupportFields, TenantId } from '@hotdash/co
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { CryptoError, FieldCipher, TenantKeyDestroyedError } from '@hotdash/platform-crypto';
 import { ControlDatabase, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
-import { QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { inTenantJob, QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import {
   createEgressFetch,
@@ -123,7 +123,12 @@ export class DraftingWorker {
     await this.ownModelFetch.close();
   }
 
-  async process(job: Job<DraftingJob>): Promise<'generated' | 'tenant-gone'> {
+  /** Writes one draft, in the tenant's context with the correlation of the event that queued it. */
+  process(job: Job<DraftingJob>): Promise<'generated' | 'tenant-gone'> {
+    return inTenantJob(QueueName.AI_DRAFTING, job.data, () => this.draft(job));
+  }
+
+  private async draft(job: Job<DraftingJob>): Promise<'generated' | 'tenant-gone'> {
     const data = job.data;
     const tenantId = parseTenantId(data.tenantId);
     try {

@@ -79,6 +79,11 @@ it('indexes an upload: 202 queued, then indexed at 100% with its passages search
   const { hits } = await retrievePassages(a, 'how long do returns take', 3, { embedder: app.get(Embedder), vectors });
   expect(hits[0]).toMatchObject({ documentId: r.body!.id, text: expect.stringContaining('ALPHA: items may be returned within 30 days') });
   expect(await events(a)).toEqual(['knowledge.documents-stored', 'knowledge.document-indexed']);
+  // The indexing job ran in the upload's correlation: the event it published carries it.
+  const correlations = await world.tenantDb.withTenant(a, (tx) =>
+    tx.db.selectFrom('outbox').select(['type', 'envelope']).where('type', 'like', 'knowledge.%').orderBy('seq').execute(),
+  );
+  expect(new Set(correlations.map((c) => (c.envelope as { correlationId: string }).correlationId)).size).toBe(1);
 });
 
 it('replaces a document with a new version (another type too): indexed at once, the old passages gone', async () => {

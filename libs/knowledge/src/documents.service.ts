@@ -5,6 +5,7 @@ import { documentListQuery, documentReplaceQuery, documentUploadQuery, type Docu
 import { actorOf, Principal } from '@hotdash/platform-auth';
 import { newId, TenantDatabase, TenantDirectory, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
+import { jobCorrelation, TenantJobData } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
 import { VectorStore } from '@hotdash/platform-vector';
@@ -13,7 +14,7 @@ import { documentTypeOf } from './documents/extract-text';
 export const KNOWLEDGE_QUEUE = Symbol('KNOWLEDGE_QUEUE');
 export const KNOWLEDGE_PRODUCER = 'knowledge';
 
-export interface IngestionJob {
+export interface IngestionJob extends TenantJobData {
   tenantId: string;
   documentId: string;
   version: number;
@@ -111,7 +112,7 @@ export class DocumentsService {
       await publishInTx(tx, KnowledgeEvents.DOCUMENTS_STORED, { tenantId: caller.tenantId, documents: [{ documentId: id, title, bytes: bytes.length }] }, this.meta(caller.tenantId));
       return r!;
     });
-    await this.enqueue({ tenantId: caller.tenantId, documentId: id, version: 1 });
+    await this.enqueue({ tenantId: caller.tenantId, documentId: id, version: 1, ...jobCorrelation(tryCurrentTenantContext()) });
     return toDto(row);
   }
 
@@ -141,7 +142,7 @@ export class DocumentsService {
       await publishInTx(tx, KnowledgeEvents.DOCUMENTS_STORED, { tenantId: caller.tenantId, documents: [{ documentId, title: r!.title, bytes: bytes.length }] }, meta);
       return r!;
     });
-    await this.enqueue({ tenantId: caller.tenantId, documentId, version: row.version });
+    await this.enqueue({ tenantId: caller.tenantId, documentId, version: row.version, ...jobCorrelation(tryCurrentTenantContext()) });
     return toDto(row);
   }
 

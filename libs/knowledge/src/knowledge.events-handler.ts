@@ -1,6 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { Envelope, KnowledgeDocumentsStoredV1, KnowledgeEvents } from '@hotdash/contracts';
+import { jobCorrelation } from '@hotdash/platform-jobs';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { DocumentsService } from './documents.service';
 
@@ -18,6 +19,6 @@ export class KnowledgeEventsHandler {
     const ids = event.payload.documents.map((d) => d.documentId);
     const rows = await ctx.tx.$queryRaw<{ id: string; version: number }[]>`
       select id::text, version from kb_documents where id = any(${ids}::uuid[]) and status in ('stored', 'queued')`;
-    for (const r of rows) await this.documents.enqueue({ tenantId: event.tenantId, documentId: r.id, version: r.version });
+    for (const r of rows) await this.documents.enqueue({ tenantId: event.tenantId, documentId: r.id, version: r.version, ...jobCorrelation(event) });
   }
 }

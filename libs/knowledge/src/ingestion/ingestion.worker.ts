@@ -4,7 +4,7 @@ import { type DocumentType, KnowledgeEvents, parseTenantId, TenantId } from '@ho
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
-import { QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { inTenantJob, QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import type { Embedder } from '@hotdash/platform-models';
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
@@ -70,7 +70,12 @@ export class IngestionWorker {
     this.worker = undefined;
   }
 
-  async process(job: Job<IngestionJob>): Promise<string> {
+  /** Indexes one document version, in the tenant's context with the correlation of what queued it. */
+  process(job: Job<IngestionJob>): Promise<string> {
+    return inTenantJob(QueueName.KNOWLEDGE_INGESTION, job.data, () => this.index(job));
+  }
+
+  private async index(job: Job<IngestionJob>): Promise<string> {
     const { documentId, version } = job.data;
     const tenantId = parseTenantId(job.data.tenantId);
     let doc: DocumentRow | undefined;
@@ -118,7 +123,7 @@ export class IngestionWorker {
         tx,
         KnowledgeEvents.DOCUMENT_INDEXED,
         { tenantId, documentId, version, chunks: outcome.chunks, model: outcome.model, tokens: outcome.tokens },
-        { tenantId, producer: KNOWLEDGE_PRODUCER, correlationId: newId(), causationId: null },
+        { tenantId, producer: KNOWLEDGE_PRODUCER, correlationId: job.data.correlationId ?? newId(), causationId: job.data.causationId ?? null },
       );
       return true;
     });
@@ -142,7 +147,7 @@ export class IngestionWorker {
         tx,
         KnowledgeEvents.DOCUMENT_FAILED,
         { tenantId, documentId: job.documentId, version: job.version, code: code.slice(0, 100), reason: reason.slice(0, 1000) || 'no reason given' },
-        { tenantId, producer: KNOWLEDGE_PRODUCER, correlationId: newId(), causationId: null },
+        { tenantId, producer: KNOWLEDGE_PRODUCER, correlationId: job.correlationId ?? newId(), causationId: job.causationId ?? null },
       );
     });
   }

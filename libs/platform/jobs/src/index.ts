@@ -2,3 +2,4 @@ export * from './queues';
 export * from './saga/saga.types';
 export * from './saga/saga-engine';
 export * from './tenant-limiter';
+export * from './tenant-job';
