@@ -5,7 +5,7 @@ import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { EventMeta, publishInTx } from '@hotdash/platform-messaging';
-import { scopeParams, VISIBLE } from './queue-scope';
+import { visibleTo } from './queue-scope';
 import { textChange } from './text-diff';
 import { draftsEventMeta, TicketDto, TicketRow } from './ticket-records';
 import { TicketsService } from './tickets.service';
@@ -119,12 +119,15 @@ export class DecisionsService {
   private async decide(caller: Principal, draftId: string, apply: (tx: TenantTx, d: DecisionRow, meta: EventMeta) => Promise<void>): Promise<TicketDto> {
     await this.statuses.assertWritable(caller.tenantId);
     const ticketId = await this.db.withTenant(caller.tenantId, async (tx) => {
-      const [d] = await tx.$queryRawUnsafe<DecisionRow[]>(
-        `select t.id::text as ticket_id, t.status as ticket_status, t.current_draft_id::text, d.status as draft_status, d.body_enc
-         from drafts d join tickets t on t.id = d.ticket_id where ${VISIBLE} and d.id = $3::uuid for update of t, d`,
-        ...scopeParams(caller),
-        draftId,
-      );
+      const d = await tx.db
+        .selectFrom('drafts as d')
+        .innerJoin('tickets as t', 't.id', 'd.ticket_id')
+        .select(['t.id as ticket_id', 't.status as ticket_status', 't.current_draft_id', 'd.status as draft_status', 'd.body_enc'])
+        .where(visibleTo(caller))
+        .where('d.id', '=', draftId)
+        .forUpdate(['t', 'd'])
+        .$castTo<DecisionRow>()
+        .executeTakeFirst();
       if (!d) throw notFound(`draft ${draftId}`);
       if (d.draft_status !== 'pending' || d.ticket_status !== 'pending' || d.current_draft_id !== draftId)
         throw new ProblemException(409, 'draft-not-pending', 'Draft already decided', `The draft is ${d.draft_status}, not pending approval. ${STATE_HINT[d.draft_status] ?? ''}`.trim());
@@ -135,11 +138,14 @@ export class DecisionsService {
   }
 
   private async lockTicket(tx: TenantTx, caller: Principal, ticketId: string): Promise<TicketRow> {
-    const [t] = await tx.$queryRawUnsafe<TicketRow[]>(
-      `select t.status, t.attempt, t.customer_name_enc, t.subject_enc, t.body_enc from tickets t where ${VISIBLE} and t.id = $3::uuid for update`,
-      ...scopeParams(caller),
-      ticketId,
-    );
+    const t = await tx.db
+      .selectFrom('tickets as t')
+      .select(['t.status', 't.attempt', 't.customer_name_enc', 't.subject_enc', 't.body_enc'])
+      .where(visibleTo(caller))
+      .where('t.id', '=', ticketId)
+      .forUpdate()
+      .$castTo<TicketRow>()
+      .executeTakeFirst();
     if (!t) throw notFound(`ticket ${ticketId}`);
     return t;
   }

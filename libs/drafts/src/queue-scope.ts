@@ -1,3 +1,4 @@
+import { RawBuilder, sql } from 'kysely';
 import type { Principal } from '@hotdash/platform-auth';
 
 /**
@@ -8,15 +9,18 @@ import type { Principal } from '@hotdash/platform-auth';
 export type QueueScope = 'own' | 'team' | 'all';
 
 /**
- * SQL condition on tickets `t` for the scope; its parameters are always $1 (scope) and $2 (the
- * caller's user id), so every query that uses it numbers its own parameters from $3. The team is
- * read from the caller's and the assignee's rows at query time: a move between teams applies at once.
+ * The condition on tickets `t` that the caller may see, for a Kysely `where`: one `sql` fragment
+ * whose values are bind parameters. The team is read from the caller's and the assignee's rows at
+ * query time: a move between teams applies at once.
  */
-export const VISIBLE = `($1::text = 'all'
-  or t.assignee_id = $2::uuid
-  or ($1::text = 'team' and exists (select 1 from users me join users u on u.team = me.team where me.id = $2::uuid and u.id = t.assignee_id)))`;
+export function visibleTo(p: Principal): RawBuilder<boolean> {
+  const [scope, me] = scopeParams(p);
+  return sql<boolean>`(${scope}::text = 'all'
+    or t.assignee_id = ${me}::uuid
+    or (${scope}::text = 'team' and exists (select 1 from users me join users u on u.team = me.team where me.id = ${me}::uuid and u.id = t.assignee_id)))`;
+}
 
-/** The scope's parameters for VISIBLE ($1, $2). An API key is nobody's assignee: with an operator's role it sees no ticket. */
+/** The caller's scope and user id. An API key is nobody's assignee: with an operator's role it sees no ticket. */
 export function scopeParams(p: Principal): [QueueScope, string | null] {
   return [p.role === 'operator' ? 'own' : p.role === 'team_lead' ? 'team' : 'all', p.kind === 'user' ? p.subject : null];
 }

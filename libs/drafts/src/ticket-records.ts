@@ -32,8 +32,27 @@ export interface TicketRow {
   updated_at: Date;
 }
 
-export const TICKET_COLUMNS = `t.id::text, t.external_id, t.channel, t.customer_name_enc, t.customer_email_enc, t.subject_enc, t.body_enc, t.status, t.attempt,
-  t.current_draft_id::text, t.assignee_id::text, t.reply_body_enc, t.reply_draft_id::text, t.replied_by, t.replied_at, t.received_at, t.created_at, t.updated_at`;
+/** The columns of a TicketRow, for Kysely selects on `tickets as t`. */
+export const TICKET_COLUMNS = [
+  't.id',
+  't.external_id',
+  't.channel',
+  't.customer_name_enc',
+  't.customer_email_enc',
+  't.subject_enc',
+  't.body_enc',
+  't.status',
+  't.attempt',
+  't.current_draft_id',
+  't.assignee_id',
+  't.reply_body_enc',
+  't.reply_draft_id',
+  't.replied_by',
+  't.replied_at',
+  't.received_at',
+  't.created_at',
+  't.updated_at',
+] as const;
 
 export interface DraftRow {
   id: string;
@@ -57,8 +76,28 @@ export interface DraftRow {
   created_at: Date;
 }
 
-export const DRAFT_COLUMNS = `d.id::text, d.ticket_id::text, d.attempt, d.status, d.body_enc, d.citations, d.model, d.prompt_tokens, d.completion_tokens, d.edited_body_enc,
-  d.diff_enc, d.characters_added, d.characters_removed, d.reject_reason_enc, d.failure_code, d.failure_reason, d.decided_by, d.decided_at, d.created_at`;
+/** The columns of a DraftRow, for Kysely selects on `drafts as d`. */
+export const DRAFT_COLUMNS = [
+  'd.id',
+  'd.ticket_id',
+  'd.attempt',
+  'd.status',
+  'd.body_enc',
+  'd.citations',
+  'd.model',
+  'd.prompt_tokens',
+  'd.completion_tokens',
+  'd.edited_body_enc',
+  'd.diff_enc',
+  'd.characters_added',
+  'd.characters_removed',
+  'd.reject_reason_enc',
+  'd.failure_code',
+  'd.failure_reason',
+  'd.decided_by',
+  'd.decided_at',
+  'd.created_at',
+] as const;
 
 /** A ticket in the queue, as its operators see it (decrypted for them). */
 export interface TicketSummaryDto {

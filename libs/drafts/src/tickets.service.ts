@@ -15,7 +15,7 @@ import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
-import { scopeParams, VISIBLE } from './queue-scope';
+import { scopeParams, visibleTo } from './queue-scope';
 import { DRAFT_COLUMNS, DraftRow, draftsEventMeta, TICKET_COLUMNS, TicketDto, TicketReader, TicketRow, TicketSummaryDto } from './ticket-records';
 
 /** A draft event for a ticket this service has not stored yet (its ticket.received is still on its way): retried by the transport. */
@@ -85,17 +85,12 @@ export class TicketsService {
   async list(caller: Principal, query: unknown): Promise<{ tickets: TicketSummaryDto[]; next: string | null }> {
     const q = parseInput(ticketListQuery, query);
     const limit = q.limit ?? 50;
-    const rows = await this.db.withTenant(caller.tenantId, (tx) =>
-      tx.$queryRawUnsafe<TicketRow[]>(
-        `select ${TICKET_COLUMNS} from tickets t where ${VISIBLE}
-           and ($3::text is null or t.status = $3) and ($4::timestamptz is null or t.created_at < $4::timestamptz)
-         order by t.created_at desc, t.id desc limit $5`,
-        ...scopeParams(caller),
-        q.status ?? null,
-        q.before ?? null,
-        limit + 1,
-      ),
-    );
+    const rows = await this.db.withTenant(caller.tenantId, (tx) => {
+      let select = tx.db.selectFrom('tickets as t').select(TICKET_COLUMNS).where(visibleTo(caller));
+      if (q.status) select = select.where('t.status', '=', q.status);
+      if (q.before) select = select.where('t.created_at', '<', new Date(q.before));
+      return select.orderBy('t.created_at', 'desc').orderBy('t.id', 'desc').limit(limit + 1).$castTo<TicketRow>().execute();
+    });
     const page = rows.slice(0, limit);
     return { tickets: await Promise.all(page.map((t) => this.reader.summary(caller.tenantId, t))), next: rows.length > limit ? page[page.length - 1]!.created_at.toISOString() : null };
   }
@@ -103,7 +98,7 @@ export class TicketsService {
   /** A ticket with its drafts and reply; one the caller may not see is as missing as one that does not exist. */
   async get(caller: Principal, ticketId: string): Promise<TicketDto> {
     const { t, drafts } = await this.db.withTenant(caller.tenantId, async (tx) => {
-      const [visible] = await tx.$queryRawUnsafe<TicketRow[]>(`select ${TICKET_COLUMNS} from tickets t where ${VISIBLE} and t.id = $3::uuid`, ...scopeParams(caller), ticketId);
+      const visible = await tx.db.selectFrom('tickets as t').select(TICKET_COLUMNS).where(visibleTo(caller)).where('t.id', '=', ticketId).$castTo<TicketRow>().executeTakeFirst();
       return { t: visible, drafts: visible ? await this.draftsOf(tx, visible.id) : [] };
     });
     if (!t) throw notFound(`ticket ${ticketId}`);
@@ -116,7 +111,7 @@ export class TicketsService {
     await this.statuses.assertWritable(caller.tenantId);
     const [scope, me] = scopeParams(caller);
     await this.db.withTenant(caller.tenantId, async (tx) => {
-      const [t] = await tx.$queryRawUnsafe<{ id: string }[]>(`select t.id::text from tickets t where ${VISIBLE} and t.id = $3::uuid for update`, scope, me, ticketId);
+      const t = await tx.db.selectFrom('tickets as t').select('t.id').where(visibleTo(caller)).where('t.id', '=', ticketId).forUpdate().executeTakeFirst();
       if (!t) throw notFound(`ticket ${ticketId}`);
       if (assigneeId !== null) {
         const [u] = await tx.$queryRaw<{ team: string | null }[]>`select team from users where id = ${assigneeId}::uuid and status = 'active'`;
@@ -155,7 +150,7 @@ export class TicketsService {
 
   async read(tenantId: TenantId, ticketId: string): Promise<TicketDto> {
     const { t, drafts } = await this.db.withTenant(tenantId, async (tx) => ({
-      t: (await tx.$queryRawUnsafe<TicketRow[]>(`select ${TICKET_COLUMNS} from tickets t where t.id = $1::uuid`, ticketId))[0],
+      t: await tx.db.selectFrom('tickets as t').select(TICKET_COLUMNS).where('t.id', '=', ticketId).$castTo<TicketRow>().executeTakeFirst(),
       drafts: await this.draftsOf(tx, ticketId),
     }));
     if (!t) throw notFound(`ticket ${ticketId}`);
@@ -163,7 +158,7 @@ export class TicketsService {
   }
 
   private draftsOf(tx: TenantTx, ticketId: string): Promise<DraftRow[]> {
-    return tx.$queryRawUnsafe<DraftRow[]>(`select ${DRAFT_COLUMNS} from drafts d where d.ticket_id = $1::uuid order by d.attempt`, ticketId);
+    return tx.db.selectFrom('drafts as d').select(DRAFT_COLUMNS).where('d.ticket_id', '=', ticketId).orderBy('d.attempt').$castTo<DraftRow>().execute();
   }
 
   /** Whether the draft is the one the ticket waits for (the ticket row locked); throws while the ticket is not stored yet. */
