@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
+import { sql } from 'kysely';
 import { documentListQuery, documentReplaceQuery, documentUploadQuery, type DocumentType, KnowledgeEvents, MAX_DOCUMENT_BYTES, TenantId } from '@hotdash/contracts';
 import { actorOf, Principal } from '@hotdash/platform-auth';
 import { newId, TenantDatabase, TenantDirectory, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
@@ -42,7 +43,8 @@ interface Row {
   id: string;
   title: string;
   content_type: string;
-  bytes: bigint | number;
+  /** int8: a string from Kysely, as the driver reads it. */
+  bytes: bigint | number | string;
   version: number;
   status: string;
   progress: number;
@@ -53,7 +55,8 @@ interface Row {
   indexed_at: Date | null;
 }
 
-const COLUMNS = 'id::text, title, content_type, bytes, version, status, progress, chunk_count, error, created_at, updated_at, indexed_at';
+/** The columns of a Row, for Kysely selects and returning clauses on kb_documents. */
+const COLUMNS = ['id', 'title', 'content_type', 'bytes', 'version', 'status', 'progress', 'chunk_count', 'error', 'created_at', 'updated_at', 'indexed_at'] as const;
 
 
 export function toDto(r: Row): DocumentDto {
@@ -97,18 +100,12 @@ export class DocumentsService {
     const id = newId();
     const row = await this.db.withTenant(caller.tenantId, async (tx) => {
       await this.checkRoom(tx, caller.tenantId, bytes.length, limit);
-      const [r] = await tx.$queryRawUnsafe<Row[]>(
-        `insert into kb_documents (id, tenant_id, title, content, bytes, status, content_type, source, sha256, version, created_by)
-         values ($1::uuid, $2::uuid, $3, '', $4, 'queued', $5, $6, $7, 1, $8) returning ${COLUMNS}`,
-        id,
-        caller.tenantId,
-        title,
-        bytes.length,
-        type,
-        bytes,
-        sha256(bytes),
-        actorOf(caller),
-      );
+      const r = await tx.db
+        .insertInto('kb_documents')
+        .values({ id, tenant_id: caller.tenantId, title, content: '', bytes: String(bytes.length), status: 'queued', content_type: type, source: bytes, sha256: sha256(bytes), version: 1, created_by: actorOf(caller) })
+        .returning(COLUMNS)
+        .$castTo<Row>()
+        .executeTakeFirst();
       await publishInTx(tx, KnowledgeEvents.DOCUMENTS_STORED, { tenantId: caller.tenantId, documents: [{ documentId: id, title, bytes: bytes.length }] }, this.meta(caller.tenantId));
       return r!;
     });
@@ -126,17 +123,13 @@ export class DocumentsService {
       if (!old) throw notFound(`document ${documentId}`);
       await this.checkRoom(tx, caller.tenantId, bytes.length - Number(old.bytes), limit);
       const version = old.version + 1;
-      const [r] = await tx.$queryRawUnsafe<Row[]>(
-        `update kb_documents set title = $2, content = '', bytes = $3, status = 'queued', content_type = $4, source = $5, sha256 = $6, version = $7,
-           progress = 0, error = null, updated_at = now() where id = $1::uuid returning ${COLUMNS}`,
-        documentId,
-        title ?? old.title,
-        bytes.length,
-        type,
-        bytes,
-        sha256(bytes),
-        version,
-      );
+      const r = await tx.db
+        .updateTable('kb_documents')
+        .set({ title: title ?? old.title, content: '', bytes: String(bytes.length), status: 'queued', content_type: type, source: bytes, sha256: sha256(bytes), version, progress: 0, error: null, updated_at: sql`now()` })
+        .where('id', '=', documentId)
+        .returning(COLUMNS)
+        .$castTo<Row>()
+        .executeTakeFirst();
       const meta = this.meta(caller.tenantId);
       await publishInTx(tx, KnowledgeEvents.DOCUMENT_REMOVED, { tenantId: caller.tenantId, documentId, version: old.version, bytes: Number(old.bytes), reason: 'replaced', by: actorOf(caller) }, meta);
       await publishInTx(tx, KnowledgeEvents.DOCUMENTS_STORED, { tenantId: caller.tenantId, documents: [{ documentId, title: r!.title, bytes: bytes.length }] }, meta);
@@ -147,7 +140,7 @@ export class DocumentsService {
   }
 
   async get(tenantId: TenantId, documentId: string): Promise<DocumentDto> {
-    const [r] = await this.db.withTenant(tenantId, (tx) => tx.$queryRawUnsafe<Row[]>(`select ${COLUMNS} from kb_documents where id = $1::uuid`, documentId));
+    const r = await this.db.withTenant(tenantId, (tx) => tx.db.selectFrom('kb_documents').select(COLUMNS).where('id', '=', documentId).$castTo<Row>().executeTakeFirst());
     if (!r) throw notFound(`document ${documentId}`);
     return toDto(r);
   }
@@ -155,9 +148,11 @@ export class DocumentsService {
   async list(tenantId: TenantId, query: unknown): Promise<{ documents: DocumentDto[]; next: string | null }> {
     const q = parseInput(documentListQuery, query);
     const limit = q.limit ?? 50;
-    const rows = await this.db.withTenant(tenantId, (tx) =>
-      tx.$queryRawUnsafe<Row[]>(`select ${COLUMNS} from kb_documents where ($1::timestamptz is null or created_at < $1::timestamptz) order by created_at desc, id desc limit $2`, q.before ?? null, limit + 1),
-    );
+    const rows = await this.db.withTenant(tenantId, (tx) => {
+      let select = tx.db.selectFrom('kb_documents').select(COLUMNS);
+      if (q.before) select = select.where('created_at', '<', new Date(q.before));
+      return select.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).$castTo<Row>().execute();
+    });
     const page = rows.slice(0, limit);
     return { documents: page.map(toDto), next: rows.length > limit ? page[page.length - 1]!.created_at.toISOString() : null };
   }

@@ -7,6 +7,8 @@ export * from './tenant-directory';
 export * from './notifications';
 export type { TenantPrisma, ControlPrisma, ControlTx } from './clients';
 export * from './tenant-transaction';
+export type { TenantDB } from './generated/kysely/tenant';
+export type { ControlDB } from './generated/kysely/control';
 export * from './database.module';
 export * from './catalog-guard';
 export * from './tenant-status';

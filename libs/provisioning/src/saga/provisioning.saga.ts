@@ -1,6 +1,6 @@
 import { KnowledgeEvents, parseTenantId, TenantEvents, TenantId } from '@hotdash/contracts';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
-import { ControlDatabase, ControlTx, Databases, newId, ShardRouter, TenantDatabase, TenantTx } from '@hotdash/platform-db';
+import { ControlDatabase, ControlTx, Databases, newId, ShardRouter, TenantDatabase, type TenantDB, TenantTx } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaRecord, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
 import { buildEnvelope, outboxRow, publishInTx } from '@hotdash/platform-messaging';
 import { emailHash, newTenantSecret, tokenHash } from '@hotdash/platform-auth';
@@ -102,10 +102,10 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
   const inTenant = <T>(ctx: Ctx, fn: (tx: TenantTx) => Promise<T>): Promise<T> => tenantDb.withTenant(tenantOf(ctx), fn);
   /** Compensation of the steps that only insert rows: delete the tenant's rows, children first. */
   const deleteRows =
-    (...tables: string[]) =>
+    (...tables: (keyof TenantDB)[]) =>
     (ctx: Ctx): Promise<void> =>
       inTenant(ctx, async (tx) => {
-        for (const t of tables) await tx.$executeRawUnsafe(`delete from ${t} where tenant_id = $1::uuid`, tenantOf(ctx));
+        for (const t of tables) await tx.db.deleteFrom(t).where('tenant_id', '=', tenantOf(ctx)).execute();
       });
 
   /** Creates the tenant (status provisioning), its data key and its placement; announces tenant.created. */
