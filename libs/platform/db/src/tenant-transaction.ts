@@ -99,16 +99,6 @@ export class TenantTransaction {
     return (await this.run(textOf(strings), values)).rowCount ?? 0;
   }
 
-  /** Rows of a statement whose text is a constant of the caller with `$n` placeholders (never built from input). */
-  async $queryRawUnsafe<T = unknown>(text: string, ...values: unknown[]): Promise<T> {
-    return (await this.run(text, values)).rows as T;
-  }
-
-  /** The number of rows a statement with a constant text and `$n` placeholders changed. */
-  async $executeRawUnsafe(text: string, ...values: unknown[]): Promise<number> {
-    return (await this.run(text, values)).rowCount ?? 0;
-  }
-
   /** Runs `fn` in a savepoint: what it did is undone if it throws (and the error rethrown); the transaction goes on either way. */
   async savepoint<T>(fn: (tx: this) => Promise<T>): Promise<T> {
     const name = `hotdash_sp_${++this.savepoints}`;
