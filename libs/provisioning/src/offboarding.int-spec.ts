@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { FieldCipher, TenantKeyDestroyedError, TenantKeyring, KmsPort } from '@hotdash/platform-crypto';
-import { DatabaseModule, newId } from '@hotdash/platform-db';
+import { DatabaseModule, newId, type TenantDB } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { QueueName, redisConnection, SagaEngine, tenantKeyPrefix } from '@hotdash/platform-jobs';
 import { VectorStore } from '@hotdash/platform-vector';
@@ -60,7 +60,7 @@ async function footprint(tenantId: TenantId): Promise<Record<string, number | bo
   await world.tenantDb.withTenantOnShard(shard, tenantId, async (tx) => {
     const tables = await tx.$queryRaw<{ t: string }[]>`select c.relname as t from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id'
       join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r' order by 1`;
-    for (const { t } of tables) out[t] = (await tx.$queryRawUnsafe<{ n: number }[]>(`select count(*)::int as n from ${t}`))[0]!.n;
+    for (const { t } of tables) out[t] = Number((await tx.db.selectFrom(t as keyof TenantDB).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
   });
   const vectors = app.get(VectorStore);
   out.weaviateTenant = await vectors.tenantExists(tenantId);

@@ -3,7 +3,7 @@
 // or fully compensated, and no step's effect exists twice.
 import Redis from 'ioredis';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
-import { newId } from '@hotdash/platform-db';
+import { newId, type TenantDB } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { ServiceProcess, startProcess, TestWorld, waitFor } from '@hotdash/testing';
 import { DEFAULT_WORKFLOWS, provisioningDeps, provisioningSaga, ProvisioningSteps } from './provisioning.saga';
@@ -32,7 +32,7 @@ async function rows(tenantId: TenantId): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const shard of await world.shards()) {
     await world.tenantDb.withTenantOnShard(shard, tenantId, async (tx) => {
-      for (const t of TABLES) out[t] = (out[t] ?? 0) + (await tx.$queryRawUnsafe<{ n: number }[]>(`select count(*)::int as n from ${t}`))[0]!.n;
+      for (const t of TABLES) out[t] = (out[t] ?? 0) + Number((await tx.db.selectFrom(t as keyof TenantDB).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
     });
   }
   out.tenants = await world.dbs.control().tenant.count({ where: { id: tenantId } });

@@ -3,7 +3,7 @@
 // once each, last first, and leaves nothing of the tenant behind; one idempotency key, one tenant.
 import Redis from 'ioredis';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
-import { ControlTx, newId } from '@hotdash/platform-db';
+import { ControlTx, newId, type TenantDB } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaEngine, SagaStatus } from '@hotdash/platform-jobs';
 import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { TestWorld, waitFor } from '@hotdash/testing';
@@ -54,7 +54,7 @@ async function footprint(tenantId: TenantId): Promise<Record<string, number>> {
         join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = 'public' and c.relkind = 'r' order by 1`;
       const r: Record<string, number> = {};
-      for (const { t } of tables) r[`${shard.name}.${t}`] = (await tx.$queryRawUnsafe<{ n: number }[]>(`select count(*)::int as n from ${t}`))[0]!.n;
+      for (const { t } of tables) r[`${shard.name}.${t}`] = Number((await tx.db.selectFrom(t as keyof TenantDB).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
       expect(tables.map((x) => x.t)).toEqual(expect.arrayContaining(TENANT_TABLES));
       return r;
     });
