@@ -29,6 +29,7 @@ export default [
             { sourceTag: 'scope:drafts', onlyDependOnLibsWithTags: ['scope:drafts', 'scope:shared'] },
             { sourceTag: 'scope:ai-drafting', onlyDependOnLibsWithTags: ['scope:ai-drafting', 'scope:shared'] },
             { sourceTag: 'scope:gateway', onlyDependOnLibsWithTags: ['scope:gateway', 'scope:identity', 'scope:shared'] },
+            { sourceTag: 'scope:relay', onlyDependOnLibsWithTags: ['scope:shared'] },
           ],
         },
       ],

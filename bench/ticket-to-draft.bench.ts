@@ -142,8 +142,8 @@ async function main(): Promise<void> {
     processes = await startServices([
       { entry: 'apps/drafts/src/main.ts', env: { HOTDASH_DRAFTS_PORT: '3241' }, url: DRAFTS },
       { entry: 'apps/ai-drafting/src/main.ts', env: { HOTDASH_AI_DRAFTING_PORT: '3242' }, url: 'http://127.0.0.1:3242' },
-      // The outbox relays run in the audit service.
-      { entry: 'apps/audit/src/main.ts', env: { HOTDASH_AUDIT_PORT: '3243' }, url: 'http://127.0.0.1:3243' },
+      // The outbox relays.
+      { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3243' }, url: 'http://127.0.0.1:3243' },
     ]);
     // Warm-up: a few tickets through each path, not counted.
     await platformRound(tenants, 3).catch((e: Error) => console.log(`[bench] warm-up: ${e.message}`));

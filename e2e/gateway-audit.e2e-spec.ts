@@ -1,6 +1,6 @@
 // Audit of access across processes: a scripted session through the gateway (its own process) —
-// log in, who-am-I, create, list and revoke an API key, logout — and the audit service (its own process,
-// relaying the shard's outbox and consuming hotdash.access) leave exactly one entry per request in
+// log in, who-am-I, create, list and revoke an API key, logout — the relay (its own process, relaying
+// the shard's outbox) and the audit service (its own process, consuming hotdash.access) leave exactly one entry per request in
 // the tenant's hash chain, in order, naming the actor, the action, the resource and the caller's
 // address; the chain verifies. Requests refused before reaching data (401, 403) leave none.
 import { AuditLogRepository, VerifyAuditChainHandler } from '@hotdash/audit';
@@ -9,26 +9,32 @@ import { createAccount, ServiceProcess, startProcess, TEST_PASSWORD, TestWorld, 
 
 const GATEWAY = 'http://127.0.0.1:3196';
 const AUDIT_PORT = 3209;
+const RELAY_PORT = 3260;
 const world = new TestWorld();
 const repo = new AuditLogRepository();
 let gateway: ServiceProcess;
 let audit: ServiceProcess;
+let relay: ServiceProcess;
 
 const healthy = (url: string) => fetch(`${url}/health`).then((r) => r.ok, () => false);
 
 beforeAll(async () => {
   gateway = startProcess('apps/gateway/src/main.ts', { HOTDASH_GATEWAY_PORT: '3196', HOTDASH_AUDIT_URL: `http://127.0.0.1:${AUDIT_PORT}` });
   audit = startProcess('apps/audit/src/main.ts', { HOTDASH_AUDIT_PORT: String(AUDIT_PORT) });
+  relay = startProcess('apps/relay/src/main.ts', { HOTDASH_RELAY_PORT: String(RELAY_PORT) });
   await waitFor('gateway', () => healthy(GATEWAY), 60_000).catch((e: Error) => {
     throw new Error(`${e.message}\n${gateway.output()}`);
   });
   await waitFor('audit', () => healthy(`http://127.0.0.1:${AUDIT_PORT}`), 60_000).catch((e: Error) => {
     throw new Error(`${e.message}\n${audit.output()}`);
   });
+  await waitFor('relay', () => healthy(`http://127.0.0.1:${RELAY_PORT}`), 60_000).catch((e: Error) => {
+    throw new Error(`${e.message}\n${relay.output()}`);
+  });
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([gateway?.stop(), audit?.stop()]);
+  await Promise.all([gateway?.stop(), audit?.stop(), relay?.stop()]);
   await world.close();
 }, 30_000);
 

@@ -28,8 +28,10 @@ let operations: Operation[] = [];
 beforeAll(async () => {
   processes = await startServices([
     { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3196', HOTDASH_PROVISIONING_URL: PROVISIONING, HOTDASH_PER_ADDRESS_PER_MINUTE: '3', HOTDASH_TRUSTED_PROXIES: '127.0.0.1' }, url: GATEWAY },
-    // Links in its e-mails point at this spec's gateway; its mail lands in a folder of the spec's own.
-    { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3212', HOTDASH_PUBLIC_URL: GATEWAY, HOTDASH_MAIL_DIR: MAIL_DIR }, url: PROVISIONING },
+    // Links in its e-mails point at this spec's gateway.
+    { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3212', HOTDASH_PUBLIC_URL: GATEWAY }, url: PROVISIONING },
+    // The relay delivers the mail into a folder of the spec's own.
+    { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3263', HOTDASH_MAIL_DIR: MAIL_DIR }, url: 'http://127.0.0.1:3263' },
   ]);
   const doc = (await (await fetch(`${GATEWAY}/openapi.json`)).json()) as { paths: Record<string, Record<string, Omit<Operation, 'method' | 'path'>>> };
   operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ ...op, method, path })));

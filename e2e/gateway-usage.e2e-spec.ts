@@ -1,5 +1,5 @@
 // Usage through the gateway: the gateway's access entries reach the quota service (its own process,
-// consuming hotdash.access after the audit service relays the shard's outbox), which meters each
+// consuming hotdash.access after the relay service publishes the shard's outbox), which meters each
 // as exactly one API call; managers read usage per day and the current quotas, operators cannot,
 // and bad queries get 400 problem+json.
 import { createAccount, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
@@ -7,6 +7,7 @@ import { createAccount, ServiceProcess, startServices, TEST_PASSWORD, TestAccoun
 const GATEWAY = 'http://127.0.0.1:3197';
 const AUDIT_PORT = 3210;
 const QUOTA_PORT = 3211;
+const RELAY_PORT = 3261;
 const world = new TestWorld();
 let processes: ServiceProcess[] = [];
 
@@ -14,6 +15,7 @@ beforeAll(async () => {
   processes = await startServices([
     { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3197', HOTDASH_QUOTA_URL: `http://127.0.0.1:${QUOTA_PORT}` }, url: GATEWAY },
     { entry: 'apps/audit/src/main.ts', env: { HOTDASH_AUDIT_PORT: String(AUDIT_PORT) }, url: `http://127.0.0.1:${AUDIT_PORT}` },
+    { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: String(RELAY_PORT) }, url: `http://127.0.0.1:${RELAY_PORT}` },
     { entry: 'apps/quota/src/main.ts', env: { HOTDASH_QUOTA_PORT: String(QUOTA_PORT) }, url: `http://127.0.0.1:${QUOTA_PORT}` },
   ]);
 }, 90_000);

@@ -1,5 +1,5 @@
-// The support workflow across processes (gateway, drafts, ai-drafting, knowledge, quota, and audit
-// for the outbox relays; real shards, Redis, Kafka, Weaviate, the offline drafter): an admin's
+// The support workflow across processes (gateway, drafts, ai-drafting, knowledge, quota, audit, and
+// the relay for the outboxes; real shards, Redis, Kafka, Weaviate, the offline drafter): an admin's
 // document is indexed; a ticket in through the gateway — or from an integration on Kafka — gets a
 // draft citing that document in its operator's queue; the operator approves it (reply.sent), edits
 // it (the diff kept), or rejects it and asks for another; another operator sees none of it; no
@@ -87,6 +87,7 @@ beforeAll(async () => {
     { entry: 'apps/quota/src/main.ts', env: { HOTDASH_QUOTA_PORT: '3233' }, url: QUOTA },
     { entry: 'apps/knowledge/src/main.ts', env: { HOTDASH_KNOWLEDGE_PORT: '3234' }, url: KNOWLEDGE },
     { entry: 'apps/audit/src/main.ts', env: { HOTDASH_AUDIT_PORT: '3235' }, url: AUDIT },
+    { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3264' }, url: 'http://127.0.0.1:3264' },
   ]);
   tickets = await KafkaProbe.start(Topics.TICKETS);
   drafts = await KafkaProbe.start(Topics.DRAFTS);

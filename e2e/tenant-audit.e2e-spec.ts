@@ -1,5 +1,5 @@
-// First slice, across processes: provisioning and audit run as separate Node processes against the
-// real PostgreSQL and Kafka. POST /tenants → control outbox → relay → Kafka → audit consumer →
+// First slice, across processes: provisioning, the relay and audit run as separate Node processes
+// against the real PostgreSQL and Kafka. POST /tenants → control outbox → relay → Kafka → audit consumer →
 // the tenant's hash-chained audit log (and audit.recorded back out through the shard's outbox).
 import { AuditLogRepository, VerifyAuditChainHandler } from '@hotdash/audit';
 import { parseTenantId, Topics } from '@hotdash/contracts';
@@ -7,10 +7,12 @@ import { KafkaProbe, opsCaller, serviceFetch, ServiceProcess, startProcess, Test
 
 const PROV_PORT = 3201;
 const AUDIT_PORT = 3207;
+const RELAY_PORT = 3262;
 const world = new TestWorld();
 const repo = new AuditLogRepository();
 let provisioning: ServiceProcess;
 let audit: ServiceProcess;
+let relay: ServiceProcess;
 let probe: KafkaProbe;
 
 async function healthy(port: number): Promise<boolean> {
@@ -20,6 +22,7 @@ async function healthy(port: number): Promise<boolean> {
 beforeAll(async () => {
   provisioning = startProcess('apps/provisioning/src/main.ts', { HOTDASH_PROVISIONING_PORT: String(PROV_PORT) });
   audit = startProcess('apps/audit/src/main.ts', { HOTDASH_AUDIT_PORT: String(AUDIT_PORT) });
+  relay = startProcess('apps/relay/src/main.ts', { HOTDASH_RELAY_PORT: String(RELAY_PORT) });
   probe = await KafkaProbe.start(Topics.AUDIT);
   await waitFor('provisioning to be healthy', () => healthy(PROV_PORT), 60_000).catch((e) => {
     throw new Error(`${e.message}\n${provisioning.output()}`);
@@ -27,10 +30,13 @@ beforeAll(async () => {
   await waitFor('audit to be healthy', () => healthy(AUDIT_PORT), 60_000).catch((e) => {
     throw new Error(`${e.message}\n${audit.output()}`);
   });
+  await waitFor('relay to be healthy', () => healthy(RELAY_PORT), 60_000).catch((e) => {
+    throw new Error(`${e.message}\n${relay.output()}`);
+  });
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([provisioning?.stop(), audit?.stop()]);
+  await Promise.all([provisioning?.stop(), audit?.stop(), relay?.stop()]);
   await probe?.close();
   await world.close();
 }, 30_000);

@@ -18,6 +18,7 @@ const SERVICES = [
   { name: 'knowledge', entry: 'apps/knowledge/src/main.ts', color: 34 },
   { name: 'drafts', entry: 'apps/drafts/src/main.ts', color: 31 },
   { name: 'ai-drafting', entry: 'apps/ai-drafting/src/main.ts', color: 37 },
+  { name: 'relay', entry: 'apps/relay/src/main.ts', color: 90 },
 ];
 
 function step(label, cmd, args) {

@@ -1,11 +1,10 @@
-// Audit service: consumes every domain event over Kafka into per-tenant hash-chained audit logs,
-// and relays the shards' outboxes (audit.recorded).
+// Audit service: consumes every domain event over Kafka into per-tenant hash-chained audit logs.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { loadConfig } from '@hotdash/platform-config';
-import { DatabaseModule, Databases, ShardRouter, TenantStatusCache } from '@hotdash/platform-db';
+import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
-import { connectServiceConsumer, createKafkaClient, RelaySupervisor } from '@hotdash/platform-messaging';
+import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { AuditModule } from '@hotdash/audit';
 
 const config = loadConfig();
@@ -21,12 +20,6 @@ void runService('audit', Number(process.env.HOTDASH_AUDIT_PORT ?? 3107), async (
   // skips tenants being offboarded: their data is being erased, their record is in the control plane.
   // A provisioning saga's first event precedes the tenant's placement: audit waits for it while the saga runs.
   connectServiceConsumer(app, { group: 'audit', kafka, skipTenant: (t) => statuses.isLeaving(t), awaitPlacement: (t) => statuses.mayBePlacedSoon(t) });
-  const relays = new RelaySupervisor(app.get(Databases), app.get(ShardRouter), await kafka.producer(), {
-    control: false,
-    shards: true,
-    onError: (e) => console.error(`[relay] ${e.message}`),
-  });
   await app.startAllMicroservices();
-  await relays.start();
-  return { app, beforeClose: [() => relays.stop()], afterClose: [() => kafka.close()] };
+  return { app, afterClose: [() => kafka.close()] };
 });

@@ -376,7 +376,7 @@ describe('platformServiceAddresses and the allow-list', () => {
     expect(listed.some((s) => s.host === 'api.openai.com')).toBe(false);
     expect(listed.some((s) => s.port === 3102)).toBe(false);
     const defaults = platformServiceAddresses({}).map((s) => `${s.host}:${s.port}`);
-    expect(defaults).toEqual(expect.arrayContaining(['127.0.0.1:54329', '127.0.0.1:63790', '127.0.0.1:19092', '127.0.0.1:18080', '127.0.0.1:50052', '127.0.0.1:3101', '127.0.0.1:3107']));
+    expect(defaults).toEqual(expect.arrayContaining(['127.0.0.1:54329', '127.0.0.1:63790', '127.0.0.1:19092', '127.0.0.1:18080', '127.0.0.1:50052', '127.0.0.1:3101', '127.0.0.1:3107', '127.0.0.1:3108']));
   });
 
   it('reads IPs, CIDRs and host names with optional ports and http origins, and throws on an entry it cannot read', () => {

@@ -70,7 +70,7 @@ const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 /** HOTDASH_*_URL variables that name outside providers, not the platform's services. */
 const EXTERNAL_URL_VARIABLES = new Set(['HOTDASH_OPENAI_BASE_URL']);
 /** The services' default HTTP ports (apps/<service>/src/main.ts), each overridden by HOTDASH_<SERVICE>_PORT. */
-const SERVICE_DEFAULT_PORTS: Record<string, number> = { GATEWAY: 3100, PROVISIONING: 3101, DRAFTS: 3102, KNOWLEDGE: 3103, AI_DRAFTING: 3104, QUOTA: 3105, AUDIT: 3107 };
+const SERVICE_DEFAULT_PORTS: Record<string, number> = { GATEWAY: 3100, PROVISIONING: 3101, DRAFTS: 3102, KNOWLEDGE: 3103, AI_DRAFTING: 3104, QUOTA: 3105, AUDIT: 3107, RELAY: 3108 };
 
 /**
  * The platform's own service addresses, refused to tenant URLs whatever the allow-list says:

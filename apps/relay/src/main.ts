@@ -1,0 +1,58 @@
+// Relay: publishes the control database's outbox and every registered shard's outbox to Kafka
+// (a shard registered while it runs is picked up on the control plane's hotdash_shards
+// notification, or at the latest after HOTDASH_RELAY_SHARD_REFRESH_MS, default 5 s), and delivers
+// the shards' mail outboxes (as .eml files into HOTDASH_MAIL_DIR locally). Several replicas may
+// run: each outbox is drained by one relay at a time, mail rows are locked with SKIP LOCKED.
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { join } from 'node:path';
+import { loadConfig } from '@hotdash/platform-config';
+import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
+import { DatabaseModule, Databases, ShardRouter } from '@hotdash/platform-db';
+import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { createKafkaClient, EmlFileMailSender, MailDispatcher, RelaySupervisor } from '@hotdash/platform-messaging';
+
+const config = loadConfig();
+
+@Module({ imports: [DatabaseModule.forRoot(config)], providers: cryptoProviders(), controllers: [HealthController] })
+class RelayAppModule {}
+
+void runService('relay', Number(process.env.HOTDASH_RELAY_PORT ?? 3108), async () => {
+  const app = await createHttpApp(RelayAppModule);
+  const dbs = app.get(Databases);
+  const router = app.get(ShardRouter);
+  const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'relay' });
+  const refresh = Number(process.env.HOTDASH_RELAY_SHARD_REFRESH_MS ?? 5_000);
+  const relays = new RelaySupervisor(dbs, router, await kafka.producer(), {
+    control: true,
+    shards: true,
+    shardRefreshMs: refresh,
+    onError: (e) => console.error(`[relay] ${e.message}`),
+  });
+  await relays.start();
+
+  // Mail (invitations): every non-retired shard's mail outbox, every second.
+  const mailDir = process.env.HOTDASH_MAIL_DIR ?? join(__dirname, '..', '..', '..', '.local', 'mail');
+  const mail = new MailDispatcher(dbs, app.get(FieldCipher), new EmlFileMailSender(mailDir));
+  let mailing: Promise<void> | undefined;
+  const mailTimer = setInterval(() => {
+    if (mailing) return;
+    mailing = (async () => {
+      for (const shard of await router.listShards()) if (shard.status !== 'retired') await mail.drain(shard);
+    })()
+      .catch((e: Error) => console.error(`[mail] ${e.message}`))
+      .finally(() => (mailing = undefined));
+  }, 1_000);
+
+  return {
+    app,
+    beforeClose: [
+      async () => {
+        clearInterval(mailTimer);
+        await mailing;
+      },
+      () => relays.stop(),
+    ],
+    afterClose: [() => kafka.close()],
+  };
+});
