@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import Redis from 'ioredis';
-import { publishTenantLimits } from '@hotdash/platform-auth';
+import { publishTenantLimits, tenantLimitsKey } from '@hotdash/platform-auth';
 import { newId } from '@hotdash/platform-db';
 import { createAccount, startServices, TEST_PASSWORD, TestAccount, TestWorld } from '@hotdash/testing';
 
@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3251' }, url: 'http://127.0.0.1:3251' },
   ]);
   const accounts: TestAccount[] = [];
+  let limitsKey: string | undefined;
   try {
     const login = async (a: TestAccount) =>
       ((await (await fetch(`${GATEWAY}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenant: a.slug, email: a.email, password: TEST_PASSWORD }) })).json()) as { accessToken: string }).accessToken;
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
     // The reader's plan would stop it at 100 a minute: raised, so every read is served and timed.
     const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
     await publishTenantLimits(redis, accounts[0]!.tenantId, { requestsPerMinute: 10_000_000, inFlight: 100_000 });
+    limitsKey = tenantLimitsKey(accounts[0]!.tenantId);
     redis.disconnect();
     const readerAuth = { authorization: `Bearer ${await login(accounts[0]!)}` };
     const attackerToken = await login(accounts[1]!);
@@ -151,6 +153,11 @@ async function main(): Promise<void> {
     console.log(`gateway RSS: ${rssStart.toFixed(0)} MiB after warm-up, peak by the end of each round ${roundPeaks.map((p) => p.toFixed(0)).join(', ')} MiB, ${rssOf(gatewayPid).toFixed(0)} MiB at the end`);
   } finally {
     agent.destroy();
+    if (limitsKey) {
+      const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
+      await redis.del(limitsKey);
+      redis.disconnect();
+    }
     for (const a of accounts) {
       await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw`select * from erase_tenant(${a.tenantId}::uuid)`);
       await world.control.client.tenant.update({ where: { id: a.tenantId }, data: { status: 'offboarded' } });

@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import Redis from 'ioredis';
+import { publishTenantLimits, tenantLimitsKey } from '@hotdash/platform-auth';
 import { newId } from '@hotdash/platform-db';
 import { createAccount, ServiceProcess, startServices, TEST_PASSWORD, TestWorld } from '@hotdash/testing';
 
@@ -15,6 +17,7 @@ const world = new TestWorld();
 let processes: ServiceProcess[] = [];
 let readerToken: string;
 let attackerToken: string;
+let readerLimitsKey: string | undefined;
 
 interface Operation {
   method: string;
@@ -87,12 +90,22 @@ beforeAll(async () => {
     .filter((op) => op.method !== 'GET');
   const reader = await createAccount(world, 'admin');
   const attacker = await createAccount(world, 'admin');
+  // The reader reads as fast as it can for the whole attack: its plan's 100 a minute would refuse it, which is not what is tested here.
+  const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
+  await publishTenantLimits(redis, reader.tenantId, { requestsPerMinute: 1_000_000, inFlight: 1_000 });
+  readerLimitsKey = tenantLimitsKey(reader.tenantId);
+  redis.disconnect();
   readerToken = await login(reader.slug, reader.email);
   attackerToken = await login(attacker.slug, attacker.email);
 }, 120_000);
 
 afterAll(async () => {
   agent.destroy();
+  if (readerLimitsKey) {
+    const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
+    await redis.del(readerLimitsKey);
+    redis.disconnect();
+  }
   await Promise.all(processes.map((p) => p.stop()));
   await world.close();
 });

@@ -1,9 +1,9 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { OpenApiController, OpenApiDocument } from './openapi';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type Redis from 'ioredis';
-import { AUTH_REDIS } from '@hotdash/platform-auth';
+import { AUTH_REDIS, RequestAdmission } from '@hotdash/platform-auth';
 import { PlanLimits } from './plan-limits';
 import { AccessLog } from './access-log';
 import { AccessAuditInterceptor } from './access-audit.interceptor';
@@ -17,11 +17,22 @@ import { RateLimitGuard } from './rate-limit.guard';
 import { AccountPagesController } from './pages/account-pages.controller';
 import { TenantRateLimiter } from './rate-limiter';
 
+/**
+ * How the gateway admits a tenant request (global, so the identity module's auth guard uses it
+ * too): the token's revocation and the tenant's limits in one Redis round trip.
+ */
+@Global()
+@Module({
+  providers: [PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, RateLimitGuard, { provide: RequestAdmission, useExisting: RateLimitGuard }],
+  exports: [PlanLimits, TenantRateLimiter, RateLimitGuard, RequestAdmission],
+})
+export class GatewayAdmissionModule {}
+
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
-  imports: [DiscoveryModule],
+  imports: [DiscoveryModule, GatewayAdmissionModule],
   controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
-  providers: [OpenApiDocument, ServiceClient, IdempotentReplies, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, { provide: APP_GUARD, useClass: RateLimitGuard }],
-  exports: [TenantRateLimiter, AccessLog],
+  providers: [OpenApiDocument, ServiceClient, IdempotentReplies, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, { provide: APP_GUARD, useExisting: RateLimitGuard }],
+  exports: [GatewayAdmissionModule, AccessLog],
 })
 export class GatewayModule {}

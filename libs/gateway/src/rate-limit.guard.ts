@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply } from 'fastify';
-import { Authenticator, isOpsRoute, isPublicRoute, Principal } from '@hotdash/platform-auth';
+import { AuthError, Authenticator, isOpsRoute, isPublicRoute, Principal, RequestAdmission } from '@hotdash/platform-auth';
 import { newId } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
 import { PlanLimits } from './plan-limits';
@@ -27,7 +27,7 @@ const PER_ACCOUNT = 10;
  * again with the first request after Redis is back.
  */
 @Injectable()
-export class RateLimitGuard implements CanActivate {
+export class RateLimitGuard implements CanActivate, RequestAdmission {
   private readonly logger = new Logger('rate-limit');
   private lastDegradedLog = 0;
 
@@ -43,19 +43,26 @@ export class RateLimitGuard implements CanActivate {
     if (isPublicRoute(this.reflector, ctx)) return this.publicRoute(ctx);
     // The ops team's routes: no tenant, so no tenant limits (their sign-in is limited per account above).
     if (isOpsRoute(this.reflector, ctx)) return true;
-    const http = ctx.switchToHttp();
-    const req = http.getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal }>();
-    const reply = http.getResponse<FastifyReply>();
-    // Guards may run in any order: authenticate here if the auth guard has not yet.
-    const p = req.principal ?? (req.principal = await this.authenticator.authenticate(req.headers));
+    // A tenant's request is admitted by the auth guard through admit() (the platform's RequestAdmission).
+    return true;
+  }
+
+  /**
+   * Admits a tenant request in one Redis round trip: the token's revocation markers and both of
+   * the tenant's limits in one script. If Redis cannot be asked, the database decides revocation
+   * and the limits fail open.
+   */
+  async admit(ctx: ExecutionContext, p: Principal): Promise<Principal> {
+    const reply = ctx.switchToHttp().getResponse<FastifyReply>();
     const requestId = newId();
     let d: LimitDecision;
     try {
-      d = await this.limiter.decide(p.tenantId, requestId, await this.plans.of(p.tenantId));
+      d = await this.limiter.decide(p.tenantId, requestId, await this.plans.of(p.tenantId), this.authenticator.revocationMarkers(p));
     } catch (err) {
       this.degraded(err as Error);
-      return true;
+      return this.authenticator.checkedWithoutRedis(p);
     }
+    if (d.verdict === 'revoked') throw new AuthError('token-revoked');
     const resetS = Math.ceil(d.resetMs / 1000);
     void reply.header('RateLimit-Limit', String(d.limit));
     void reply.header('RateLimit-Remaining', String(d.remaining));
@@ -70,7 +77,7 @@ export class RateLimitGuard implements CanActivate {
       throw new ProblemException(429, 'too-many-in-flight', 'Too many requests in flight', `Your organisation may have ${d.inFlightLimit} requests in flight at once; retry when some have finished.`);
     }
     reply.raw.once('close', () => void this.limiter.release(p.tenantId, requestId).catch(() => undefined /* the lease ends it */));
-    return true;
+    return p;
   }
 
   /**

@@ -12,9 +12,16 @@ import { tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
  *   dies gives its slots back when the lease ends); released when the response is sent.
  * Limits come from the tenant's limits hash (written by provisioning on every plan change), or the
  * caller's defaults when there is none.
- * Returns {verdict (1 admitted, 0 rate-limited, 2 too many in flight), limit, remaining, reset ms, in-flight limit}.
+ * With a user's token, its revocation markers are read first in the same script (the one Redis round
+ * trip of a request): a revoked token is refused before it counts.
+ * Returns {verdict (1 admitted, 0 rate-limited, 2 too many in flight, 3 revoked), limit, remaining, reset ms, in-flight limit}.
  */
 const DECIDE = `
+if ARGV[6] == '1' then
+  if redis.call('EXISTS', KEYS[5]) == 1 then return {3, 0, 0, 0, 0} end
+  local user = redis.call('GET', KEYS[4])
+  if user == 'removed' or (user and tonumber(user) >= tonumber(ARGV[7])) then return {3, 0, 0, 0, 0} end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lim = redis.call('HMGET', KEYS[3], 'rpm', 'inflight')
@@ -42,7 +49,7 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {1, rpm, rpm - used - 1, tonumber(first[2]) + window - now, maxin}`;
 
 export interface LimitDecision {
-  verdict: 'admitted' | 'rate-limited' | 'too-many-in-flight' | 'degraded';
+  verdict: 'admitted' | 'rate-limited' | 'too-many-in-flight' | 'revoked';
   limit: number;
   remaining: number;
   /** Milliseconds until the window frees a request (rate limit) or a retry makes sense. */
@@ -66,7 +73,7 @@ export class TenantRateLimiter {
   ) {
     this.windowMs = options.windowMs ?? 60_000;
     this.leaseMs = options.leaseMs ?? 60_000;
-    redis.defineCommand('hotdashRateDecide', { numberOfKeys: 3, lua: DECIDE });
+    redis.defineCommand('hotdashRateDecide', { numberOfKeys: 5, lua: DECIDE });
   }
 
   private keys(tenantId: string): [string, string, string] {
@@ -74,9 +81,12 @@ export class TenantRateLimiter {
     return [`${p}rl:window`, `${p}rl:inflight`, tenantLimitsKey(tenantId)];
   }
 
-  /** Admits a request (and takes an in-flight slot) or says why not. Throws when Redis cannot be asked. */
-  decide(tenantId: string, requestId: string, defaults: TenantLimits): Promise<LimitDecision> {
-    return this.run(this.keys(tenantId), requestId, defaults);
+  /**
+   * Admits a request (and takes an in-flight slot) or says why not; with `revocation`, a revoked
+   * token first. Throws when Redis cannot be asked.
+   */
+  decide(tenantId: string, requestId: string, defaults: TenantLimits, revocation?: { keys: [string, string]; issuedAt: number }): Promise<LimitDecision> {
+    return this.run(this.keys(tenantId), requestId, defaults, revocation);
   }
 
   /**
@@ -90,10 +100,13 @@ export class TenantRateLimiter {
     return d;
   }
 
-  private async run(keys: [string, string, string], requestId: string, defaults: TenantLimits): Promise<LimitDecision> {
+  private async run(keys: [string, string, string], requestId: string, defaults: TenantLimits, revocation?: { keys: [string, string]; issuedAt: number }): Promise<LimitDecision> {
     const run = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)['hotdashRateDecide']!;
-    const [v, limit, remaining, reset, inFlight] = await run.call(this.redis, ...keys, requestId, defaults.requestsPerMinute, defaults.inFlight, this.windowMs, this.leaseMs);
-    return { verdict: v === 1 ? 'admitted' : v === 0 ? 'rate-limited' : 'too-many-in-flight', limit: limit!, remaining: Math.max(0, remaining!), resetMs: Math.max(0, reset!), inFlightLimit: inFlight! };
+    // Without a token to check, the marker keys are the window's (never read).
+    const markers = revocation?.keys ?? [keys[0], keys[0]];
+    const [v, limit, remaining, reset, inFlight] = await run.call(this.redis, ...keys, ...markers, requestId, defaults.requestsPerMinute, defaults.inFlight, this.windowMs, this.leaseMs, revocation ? '1' : '0', revocation?.issuedAt ?? 0);
+    const verdict = v === 1 ? 'admitted' : v === 0 ? 'rate-limited' : v === 3 ? 'revoked' : 'too-many-in-flight';
+    return { verdict, limit: limit!, remaining: Math.max(0, remaining!), resetMs: Math.max(0, reset!), inFlightLimit: inFlight! };
   }
 
   /** Gives the request's in-flight slot back (its window entry stays: it was a request). */

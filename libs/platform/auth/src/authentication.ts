@@ -38,6 +38,16 @@ export function isOpsRoute(reflector: Reflector, ctx: ExecutionContext): boolean
   return reflector.getAllAndOverride<boolean>(OPS_ROUTE, [ctx.getHandler(), ctx.getClass()]) === true;
 }
 
+/**
+ * Admits an authenticated request in one step where an app can do better than the plain
+ * revocation check (the gateway: revocation and the tenant's rate limits in one Redis round trip).
+ * The auth guard calls it with the identified principal once the route has allowed it; it returns
+ * the principal, revocation checked, or throws (401 revoked, 429, 503).
+ */
+export abstract class RequestAdmission {
+  abstract admit(ctx: ExecutionContext, identified: Principal): Promise<Principal>;
+}
+
 /** Whether a platform operator still holds their access (account active, not disabled since the token was issued). */
 export abstract class PlatformOperatorCheck {
   abstract stillActive(p: OpsPrincipal): Promise<boolean>;
@@ -86,6 +96,23 @@ export class Authenticator {
   ) {}
 
   async authenticate(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
+    const principal = await this.identify(headers);
+    let revoked: boolean;
+    try {
+      revoked = await this.revocations.isRevoked(principal);
+    } catch {
+      return this.checkedWithoutRedis(principal);
+    }
+    if (revoked) throw new AuthError('token-revoked');
+    return principal;
+  }
+
+  /**
+   * Who the credential names, without the revocation check: an API key looked up (a revoked key is
+   * unknown), or an access token's signature, expiry and audience. For a caller that checks
+   * revocation itself in the same Redis round trip as other work (RequestAdmission).
+   */
+  async identify(headers: Record<string, string | string[] | undefined>): Promise<Principal> {
     const authorization = headers.authorization;
     const apiKey = headers['x-api-key'];
     if (authorization === undefined && apiKey !== undefined) {
@@ -94,17 +121,22 @@ export class Authenticator {
       if (!p) throw new AuthError('invalid-api-key');
       return p;
     }
-    const principal = await this.tokens.verifyAccess(bearerToken(authorization));
+    return this.tokens.verifyAccess(bearerToken(authorization));
+  }
+
+  /** The revocation markers of a principal in Redis (users' tokens only). */
+  revocationMarkers(p: Principal): { keys: [string, string]; issuedAt: number } | undefined {
+    return this.revocations.markersOf(p);
+  }
+
+  /** Redis could not be asked: the database decides (user active with the token's role, session not ended); 503 when it cannot either. */
+  async checkedWithoutRedis(principal: Principal): Promise<Principal> {
     let revoked: boolean;
     try {
-      revoked = await this.revocations.isRevoked(principal);
+      if (!this.fallback) throw new Error('no revocation fallback');
+      revoked = !(await this.fallback.stillValid(principal));
     } catch {
-      try {
-        if (!this.fallback) throw new Error('no revocation fallback');
-        revoked = !(await this.fallback.stillValid(principal));
-      } catch {
-        throw new ProblemException(503, 'auth-unavailable', 'Authentication unavailable', 'Credentials cannot be checked right now; retry in a few seconds.');
-      }
+      throw new ProblemException(503, 'auth-unavailable', 'Authentication unavailable', 'Credentials cannot be checked right now; retry in a few seconds.');
     }
     if (revoked) throw new AuthError('token-revoked');
     return principal;
@@ -121,6 +153,7 @@ export class AuthGuard implements CanActivate {
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(Authenticator) private readonly authenticator: Authenticator,
     @Optional() @Inject(PlatformOperatorCheck) private readonly operators?: PlatformOperatorCheck,
+    @Optional() @Inject(RequestAdmission) private readonly admission?: RequestAdmission,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -141,9 +174,20 @@ export class AuthGuard implements CanActivate {
       req.ops = ops;
       return true;
     }
-    // Another guard (the gateway's rate limit) may have authenticated the request already.
-    const principal = req.principal ?? (req.principal = await this.authenticator.authenticate(req.headers));
-    authorize(this.reflector, ctx, principal);
+    if (req.principal) {
+      authorize(this.reflector, ctx, req.principal);
+      return true;
+    }
+    if (!this.admission) {
+      req.principal = await this.authenticator.authenticate(req.headers);
+      authorize(this.reflector, ctx, req.principal);
+      return true;
+    }
+    // Who it is, then whether the route allows them, then admission (revocation and whatever the app
+    // adds, such as the gateway's limits): a request the route refuses is not counted against the tenant.
+    const identified = await this.authenticator.identify(req.headers);
+    authorize(this.reflector, ctx, identified);
+    req.principal = await this.admission.admit(ctx, identified);
     return true;
   }
 }

@@ -62,6 +62,12 @@ export class RevocationList {
   }
 
   /** True when the principal's token was issued before a marker that applies to it. */
+  /** The keys a principal's revocation is read from, and when its rights were read (users' tokens only; API keys are looked up). */
+  markersOf(p: Principal): { keys: [string, string]; issuedAt: number } | undefined {
+    if (p.kind !== 'user') return undefined;
+    return { keys: [this.userKey(p.tenantId, p.subject), this.sessionKey(p.tenantId, p.sessionId!)], issuedAt: p.issuedAt };
+  }
+
   async isRevoked(p: Principal): Promise<boolean> {
     if (p.kind !== 'user') return false; // API keys are looked up on every request
     const [user, session] = await this.redis.mget(this.userKey(p.tenantId, p.subject), this.sessionKey(p.tenantId, p.sessionId!));
