@@ -11,8 +11,6 @@ import { join } from 'node:path';
 import { Topics } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, ShardInfo } from '@hotdash/platform-db';
-import { PRISMA_DIR } from '@hotdash/platform-db/src/migrate/migrate-all';
-import { migrateDatabase, readMigrations } from '@hotdash/platform-db/src/migrate/runner';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { createAccount, KafkaProbe, ServiceProcess, startServices, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
 
@@ -50,14 +48,7 @@ const unregisterScratchShard = () => as('owner', controlDb(), (c) => c.query('de
 
 beforeAll(async () => {
   // The scratch shard's database, migrated as `npm run db:migrate` migrates a shard (not registered yet).
-  const su = await world.connectSuperuser('postgres');
-  await su.query(`create database ${scratchDb} owner ${world.config.db.owner.user}`);
-  await su.end();
-  const su2 = await world.connectSuperuser(scratchDb);
-  await su2.query(`revoke all on schema public from public; alter schema public owner to ${world.config.db.owner.user}; grant usage on schema public to ${world.config.db.app.user}, ${world.config.db.relay.user}`);
-  await su2.end();
-  const report = await migrateDatabase(scratchShard, world.config.db.owner, readMigrations(join(PRISMA_DIR, 'tenant', 'migrations')));
-  expect(report.error).toBeUndefined();
+  await world.createScratchShardDatabase(scratchDb);
 
   account = await createAccount(world, 'admin');
   probe = await KafkaProbe.start(Topics.TENANTS);
@@ -77,10 +68,8 @@ afterAll(async () => {
       await tx.$executeRaw`delete from mail_outbox where tenant_id = ${account.tenantId}::uuid`;
     });
   }
+  await world.dropScratchDatabase(scratchDb);
   await world.close();
-  const su = await world.connectSuperuser('postgres');
-  await su.query(`drop database if exists ${scratchDb} with (force)`);
-  await su.end();
   rmSync(MAIL_DIR, { recursive: true, force: true });
 });
 

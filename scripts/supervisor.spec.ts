@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '@hotdash/testing';
 import { Supervisor } from './supervisor.cjs';
 
 interface Spec {
@@ -58,14 +59,11 @@ function run(specs: Spec[], timings: { baseDelayMs?: number; maxDelayMs?: number
   return supervisor.start();
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; log:\n${lines.map((l) => l.text).join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** The supervisor's log goes with a timeout, so a failure shows what it did. */
+function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  return waitFor(what, async () => probe(), timeoutMs, 10).catch((err: Error) => {
+    throw new Error(`${err.message}; log:\n${lines.map((l) => l.text).join('\n')}`);
+  });
 }
 
 const line = (pattern: RegExp) => lines.find((l) => pattern.test(l.text));

@@ -298,7 +298,8 @@ it('fails at once, without retries, when a tenant’s endpoint is on loopback (t
   const failed = await outcome(ticketId);
   expect(failed).toMatchObject({ type: DraftEvents.FAILED, payload: { ticketId, code: 'model-endpoint-refused' } });
   expect((failed.payload as DraftFailedV1).reason).toMatch(/HOTDASH_EGRESS_ALLOW/);
-  await sleep(500);
+  // Refused for good: the job ends failed at once, so no later try can publish a second outcome.
+  await waitFor('the job to end failed', async () => (await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1)))?.isFailed());
   expect(outcomes(ticketId)).toHaveLength(1);
   const job = await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1));
   expect(job?.attemptsMade).toBe(1);

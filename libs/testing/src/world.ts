@@ -1,4 +1,7 @@
+import { join } from 'node:path';
 import { Client } from 'pg';
+import { PRISMA_DIR } from '@hotdash/platform-db/src/migrate/migrate-all';
+import { migrateDatabase, readMigrations } from '@hotdash/platform-db/src/migrate/runner';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { loadConfig, PlatformConfig } from '@hotdash/platform-config';
 import { Databases, DbLocation, newId, ShardInfo, ShardRouter, TenantDatabase, ControlDatabase, toShardInfo } from '@hotdash/platform-db';
@@ -63,6 +66,38 @@ export class TestWorld {
     const c = new Client({ host: socketDir, port: this.config.db.controlPort, database, user: 'postgres' });
     await c.connect();
     return c;
+  }
+
+  /**
+   * A scratch database on the local cluster, prepared and migrated as `npm run db:migrate` prepares
+   * a shard (not registered in the control plane). Drop it with dropScratchDatabase().
+   */
+  async createScratchShardDatabase(name: string): Promise<DbLocation> {
+    const location = { host: this.config.db.controlHost, port: this.config.db.controlPort, database: name };
+    const su = await this.connectSuperuser('postgres');
+    try {
+      await su.query(`create database ${name} owner ${this.config.db.owner.user}`);
+    } finally {
+      await su.end();
+    }
+    const db = await this.connectSuperuser(name);
+    try {
+      await db.query(`revoke all on schema public from public; alter schema public owner to ${this.config.db.owner.user}; grant usage on schema public to ${this.config.db.app.user}, ${this.config.db.relay.user}`);
+    } finally {
+      await db.end();
+    }
+    const report = await migrateDatabase(location, this.config.db.owner, readMigrations(join(PRISMA_DIR, 'tenant', 'migrations')));
+    if (report.error) throw new Error(`migrating the scratch database ${name} failed: ${report.error}`);
+    return location;
+  }
+
+  async dropScratchDatabase(name: string): Promise<void> {
+    const su = await this.connectSuperuser('postgres');
+    try {
+      await su.query(`drop database if exists ${name} with (force)`);
+    } finally {
+      await su.end();
+    }
   }
 
   async close(): Promise<void> {

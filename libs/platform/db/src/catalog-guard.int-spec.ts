@@ -2,11 +2,8 @@
 // policy; the application role cannot bypass RLS and owns nothing. The guard is also proven able to
 // fail: in a scratch database migrated like a shard, dropping one policy (or un-forcing RLS) makes it
 // report exactly that table.
-import { join } from 'node:path';
 import { checkTenantCatalog } from './catalog-guard';
 import { newId } from './ids';
-import { migrateDatabase, readMigrations } from './migrate/runner';
-import { PRISMA_DIR } from './migrate/migrate-all';
 import { TestWorld } from '@hotdash/testing';
 
 const world = new TestWorld();
@@ -67,22 +64,8 @@ describe('in a scratch database', () => {
   const name = `hotdash_scratch_${newId().replace(/-/g, '').slice(-12)}`;
   const location = () => ({ host: world.config.db.controlHost, port: world.config.db.controlPort, database: name });
 
-  beforeAll(async () => {
-    const su = await world.connectSuperuser('postgres');
-    await su.query(`create database ${name} owner ${world.config.db.owner.user}`);
-    await su.end();
-    const su2 = await world.connectSuperuser(name);
-    await su2.query(`revoke all on schema public from public; alter schema public owner to ${world.config.db.owner.user}; grant usage on schema public to ${world.config.db.app.user}, ${world.config.db.relay.user}`);
-    await su2.end();
-    const report = await migrateDatabase(location(), world.config.db.owner, readMigrations(join(PRISMA_DIR, 'tenant', 'migrations')));
-    expect(report.error).toBeUndefined();
-  });
-
-  afterAll(async () => {
-    const su = await world.connectSuperuser('postgres');
-    await su.query(`drop database if exists ${name} with (force)`);
-    await su.end();
-  });
+  beforeAll(() => world.createScratchShardDatabase(name));
+  afterAll(() => world.dropScratchDatabase(name));
 
   async function violations(): Promise<{ table: string; problem: string }[]> {
     const c = await world.connect(location(), 'owner');

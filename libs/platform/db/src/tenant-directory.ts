@@ -58,6 +58,12 @@ export class TenantDirectory {
     return this.lookup(`slug:${slug}`, BY_SLUG, slug, options.maxAgeMs);
   }
 
+  /** Drops what is cached of one tenant (by id; its slug entry ages out), or of every tenant. */
+  forget(tenantId?: TenantId | string): void {
+    if (tenantId) this.cache.delete(`id:${tenantId}`);
+    else this.cache.clear();
+  }
+
   private async lookup(key: string, text: string, value: string, maxAgeMs: number): Promise<TenantRecord | undefined> {
     const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at <= maxAgeMs) return hit.record;

@@ -1,5 +1,6 @@
 import type { TenantId } from '@hotdash/contracts';
 import { Databases } from './databases';
+import { TenantDirectory } from './tenant-directory';
 
 export type TenantStatusName = 'provisioning' | 'active' | 'suspended' | 'offboarding' | 'offboarded';
 
@@ -21,20 +22,18 @@ export class TenantNotWritableError extends Error {
  * event consumers use isSuspended() to skip a suspended tenant's new work.
  */
 export class TenantStatusCache {
-  private readonly cache = new Map<string, { status: TenantStatusName | undefined; expiresAt: number }>();
+  /** The tenant's record comes from the one tenant directory; this cache only says how old an answer may be. */
+  private readonly directory: TenantDirectory;
 
   constructor(
     private readonly dbs: Databases,
     private readonly ttlMs = 2_000,
-  ) {}
+  ) {
+    this.directory = new TenantDirectory(dbs);
+  }
 
   async status(tenantId: TenantId): Promise<TenantStatusName | undefined> {
-    const hit = this.cache.get(tenantId);
-    if (hit && hit.expiresAt > Date.now()) return hit.status;
-    const row = await this.dbs.control().tenant.findUnique({ where: { id: tenantId }, select: { status: true } });
-    const status = row?.status as TenantStatusName | undefined;
-    this.cache.set(tenantId, { status, expiresAt: Date.now() + this.ttlMs });
-    return status;
+    return (await this.directory.of(tenantId, { maxAgeMs: this.ttlMs }))?.status;
   }
 
   async assertWritable(tenantId: TenantId): Promise<void> {
@@ -62,7 +61,6 @@ export class TenantStatusCache {
   }
 
   invalidate(tenantId?: TenantId): void {
-    if (tenantId) this.cache.delete(tenantId);
-    else this.cache.clear();
+    this.directory.forget(tenantId);
   }
 }

@@ -10,6 +10,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '@hotdash/testing';
 import { createEgressFetch, DraftPrompt, EgressError, GuardedFetch, ModelError, OpenAiChatModel, parseEgressAllowList, platformServiceAddresses } from './index';
 
 jest.setTimeout(20_000);
@@ -318,7 +319,7 @@ describe('createEgressFetch', () => {
     const err = await refusal(streamed.text());
     expect(err).toMatchObject({ code: 'egress-response-too-large', reason: 'too-large' });
     expect(err.message).toBe(`https://127.0.0.1:${big.port} answered with more than 262144 bytes, the most read from a tenant's endpoint; the answer was cut`);
-    await waitUntil(() => closedEarly);
+    await waitFor('the server to see the connection cut', async () => closedEarly, 5_000, 20);
     expect(sent).toBeLessThan(total);
 
     expect(await refusal(g(`https://127.0.0.1:${big.port}/declared`))).toMatchObject({ code: 'egress-response-too-large' });
@@ -415,11 +416,3 @@ describe('OpenAiChatModel with the guarded fetch (a tenant’s own endpoint)', (
     expect(await model.draft(prompt).catch((e: unknown) => e)).toMatchObject({ code: 'model-bad-answer', retryable: false });
   });
 });
-
-async function waitUntil(condition: () => boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
