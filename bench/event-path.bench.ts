@@ -41,6 +41,7 @@
  * Env: BENCH_N (5000), BENCH_ROUNDS (2), BENCH_WRITERS (4), BENCH_RATES (1000,200), BENCH_LATENCY_S (10),
  * BENCH_CLIENTS (kafkajs,platformatic), BENCH_EVENT_TYPE.
  */
+import { sql } from 'kysely';
 import 'reflect-metadata';
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
@@ -337,8 +338,8 @@ async function consumerCost(consumerWorld: TestWorld, t: WorldTenant, consumer: 
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       await consumerWorld.tenantDb.withTenant(t.id, async (tx) => {
-        if (async) await tx.$executeRaw`set local synchronous_commit = off`;
-        await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${t.id}::uuid, ${consumer}, ${newId()}::uuid) on conflict do nothing`;
+        if (async) await sql`set local synchronous_commit = off`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
+        await sql`insert into inbox (tenant_id, consumer, event_id) values (${t.id}::uuid, ${consumer}, ${newId()}::uuid) on conflict do nothing`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
       });
     }
     return (performance.now() - t0) / n;
@@ -346,7 +347,7 @@ async function consumerCost(consumerWorld: TestWorld, t: WorldTenant, consumer: 
   await run(false); // warm-up
   const syncMs = await run(false);
   const asyncMs = await run(true);
-  const fsync = await consumerWorld.tenantDb.withTenant(t.id, (tx) => tx.$queryRaw<{ fsync: string }[]>`select current_setting('fsync') as fsync`);
+  const fsync = await consumerWorld.tenantDb.withTenant(t.id, (tx) => sql<{ fsync: string }>`select current_setting('fsync') as fsync`.execute(tx.db).then((r) => r.rows));
   return { syncMs, asyncMs, fsyncOff: fsync[0]?.fsync === 'off' };
 }
 

@@ -11,6 +11,7 @@
  * bench's two tenants are erased when it ends. Env: BENCH_SECONDS (8 per phase), BENCH_ROUNDS (3:
  * idle and attacked alternate), BENCH_ATTACKERS (20).
  */
+import { sql } from 'kysely';
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
       redis.disconnect();
     }
     for (const a of accounts) {
-      await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw`select * from erase_tenant(${a.tenantId}::uuid)`);
+      await world.tenantDb.withTenant(a.tenantId, (tx) => sql<Record<string, unknown>>`select * from erase_tenant(${a.tenantId}::uuid)`.execute(tx.db).then((r) => r.rows));
       await world.control.client.tenant.update({ where: { id: a.tenantId }, data: { status: 'offboarded' } });
     }
     await Promise.all(processes.map((p) => p.stop()));

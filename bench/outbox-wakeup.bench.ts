@@ -16,6 +16,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { sql } from 'kysely';
 import { newId } from '@hotdash/platform-db';
 import { TestWorld } from '@hotdash/testing';
 
@@ -56,7 +57,8 @@ async function round(quiet: boolean): Promise<{ pgUs: number; wallUs: number }> 
   const cpu0 = postgresCpuMs();
   const t0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => { while (next++ < CALLS) await world.dbs.controlQuery('select saga_outbox($1::jsonb, $2::boolean)', [event(), quiet]); }));
+  const db = world.dbs.controlDb();
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => { while (next++ < CALLS) await sql`select saga_outbox(${event()}::jsonb, ${quiet}::boolean)`.execute(db); }));
   return { pgUs: ((postgresCpuMs() - cpu0) * 1000) / CALLS, wallUs: ((performance.now() - t0) * 1000) / CALLS };
 }
 

@@ -14,7 +14,7 @@
  * Variants, each a fixed number of operations per round with the same number in flight, a random
  * tenant per operation, every connection as hotdash_app, one pool of the same size per path:
  *   a   withTenantOnShard(shard, t, tx => tx.db.selectFrom('audit_log').select([...]).orderBy('seq', 'desc').limit(20).execute()) (Kysely, RLS)
- *   a2  withTenantOnShard(shard, t, tx => tx.$queryRaw`select … from audit_log order by seq desc limit 20`) (a parameterised template)
+ *   a2  withTenantOnShard(shard, t, tx => sql<Record<string, unknown>>`select … from audit_log order by seq desc limit 20`.execute(tx.db).then((r) => r.rows)) (a parameterised template)
  *   b   pool.query(`select … from audit_log_norls where tenant_id = $1 order by seq desc limit 20`), no transaction
  *   c   begin; select set_config('app.tenant_id', $1, true); select … from audit_log order by seq desc limit 20; commit
  *   d   the same four statements on audit_log_norls with `where tenant_id = $1` (no RLS)
@@ -24,6 +24,7 @@
  * Env: BENCH_OPS (per variant per round, 4000), BENCH_ROUNDS (5), BENCH_CONCURRENCY (8),
  * HOTDASH_PG_SOCKET_DIR (superuser socket, default .local/pg/run).
  */
+import { sql } from 'kysely';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -180,8 +181,8 @@ const ops: Record<VariantName, (ctx: Ctx, tenantId: TenantId) => Promise<number>
   a2: async ({ tenantDb, shard }, tenantId) =>
     (
       await tenantDb.withTenantOnShard(shard, tenantId, (tx) =>
-        tx.$queryRaw<unknown[]>`select id, tenant_id, seq, event_id, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash
-          from audit_log order by seq desc limit 20`,
+        sql<unknown>`select id, tenant_id, seq, event_id, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash
+          from audit_log order by seq desc limit 20`.execute(tx.db).then((r) => r.rows),
       )
     ).length,
   b: async ({ pool }, tenantId) =>

@@ -16,14 +16,15 @@
 //
 // Rounds alternate a and b. Env: BENCH_TENANTS (100), BENCH_RATE (50 tickets/s), BENCH_SECONDS
 // (10 per round and path), BENCH_ROUNDS (2).
+import { sql } from 'kysely';
 import { performance } from 'node:perf_hooks';
 import { parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { LocalEmbedder, OfflineDrafter } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
-import { DraftComposer } from '@hotdash/ai-drafting';
-import { createAccount, internalAuthorization, ServiceProcess, startServices, tenantUser, TestWorld } from '@hotdash/testing';
+import { DraftComposer, DraftingProfiles } from '@hotdash/ai-drafting';
+import { createAccount, internalAuthorization, publishSettingsChanged, ServiceProcess, startServices, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 100);
 const RATE = Number(process.env.BENCH_RATE ?? 50);
@@ -36,7 +37,8 @@ const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()))
 // The services' defaults: the local embedder at 384 dimensions, the KnowledgeChunk collection.
 const embedder = new LocalEmbedder(384);
 const vectors = WeaviateVectorStore.fromConfig(world.config);
-const composer = new DraftComposer(world.tenantDb, world.control, embedder, vectors);
+const composer = new DraftComposer(embedder, vectors);
+const profiles = new DraftingProfiles(world.tenantDb);
 const model = new OfflineDrafter();
 const TOPICS = ['refund', 'shipping', 'warranty', 'invoice', 'password', 'returns', 'delivery', 'exchange', 'discount', 'account'];
 
@@ -85,7 +87,7 @@ async function platformRound(tenants: TenantId[], seconds = SECONDS): Promise<nu
     for (const t of tenants) {
       const ids = [...sentAt].filter(([id, s]) => s.tenant === t && !done.has(id)).map(([id]) => id);
       if (ids.length === 0) continue;
-      const rows = await world.tenantDb.withTenant(t, (tx) => tx.$queryRaw<{ id: string; at: Date }[]>`select id::text, updated_at as at from tickets where id = any(${ids}::uuid[]) and status = 'pending'`);
+      const rows = await world.tenantDb.withTenant(t, (tx) => sql<{ id: string; at: Date }>`select id::text, updated_at as at from tickets where id = any(${ids}::uuid[]) and status = 'pending'`.execute(tx.db).then((r) => r.rows));
       for (const r of rows) done.set(r.id, r.at.getTime());
     }
     if (done.size < sentAt.size) await sleep(250);
@@ -106,14 +108,14 @@ async function directRound(tenants: TenantId[]): Promise<number[]> {
       cipher.encrypt(t, SupportFields.SUBJECT, x.subject),
       cipher.encrypt(t, SupportFields.BODY, x.body),
     ]);
-    await world.tenantDb.withTenant(t, (tx) => tx.$executeRaw`insert into tickets (id, tenant_id, channel, customer_name_enc, customer_email_enc, subject_enc, body_enc, status, received_at)
-      values (${ticketId}::uuid, ${t}::uuid, 'api', ${nameEnc}, ${emailEnc}, ${subjectEnc}, ${bodyEnc}, 'drafting', now())`);
-    const { result } = await composer.compose(t, { customerName: x.name, subject: x.subject, body: x.body }, model);
+    await world.tenantDb.withTenant(t, (tx) => sql`insert into tickets (id, tenant_id, channel, customer_name_enc, customer_email_enc, subject_enc, body_enc, status, received_at)
+      values (${ticketId}::uuid, ${t}::uuid, 'api', ${nameEnc}, ${emailEnc}, ${subjectEnc}, ${bodyEnc}, 'drafting', now())`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0)));
+    const { result } = await composer.compose(t, await profiles.require(t), { customerName: x.name, subject: x.subject, body: x.body }, model);
     const draftEnc = await cipher.encrypt(t, SupportFields.DRAFT_BODY, result.text);
     const draftId = newId();
     await world.tenantDb.withTenant(t, async (tx) => {
-      await tx.$executeRaw`insert into drafts (id, tenant_id, ticket_id, attempt, status, body_enc, model) values (${draftId}::uuid, ${t}::uuid, ${ticketId}::uuid, 1, 'pending', ${draftEnc}, ${result.model})`;
-      await tx.$executeRaw`update tickets set status = 'pending', current_draft_id = ${draftId}::uuid, updated_at = now() where id = ${ticketId}::uuid`;
+      await sql`insert into drafts (id, tenant_id, ticket_id, attempt, status, body_enc, model) values (${draftId}::uuid, ${t}::uuid, ${ticketId}::uuid, 1, 'pending', ${draftEnc}, ${result.model})`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
+      await sql`update tickets set status = 'pending', current_draft_id = ${draftId}::uuid, updated_at = now() where id = ${ticketId}::uuid`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
     });
     latencies.push(performance.now() - t0);
   });
@@ -133,7 +135,8 @@ async function main(): Promise<void> {
       return { id: newId(), vector: embedder.vector(text), documentId: `policy-${topic}`, chunkIndex: k, text, title: `${topic} policy`, sourceVersion: 1 };
     });
     await vectors.upsertChunks(t, chunks);
-    await world.tenantDb.withTenant(t, (tx) => tx.$executeRaw`insert into tenant_settings (tenant_id, brand_voice, policies, sla) values (${t}::uuid, 'Friendly', 'Be brief.', '{}'::jsonb)`);
+    // Its drafting profile, as provisioning announces it (the ai-drafting service keeps it).
+    await publishSettingsChanged(world, t, { companyName: `Bench tenant ${i}`, brandVoice: 'Friendly', policies: ['Be brief.'] });
     tenants.push(t);
     if ((i + 1) % 20 === 0) console.log(`[bench] ${i + 1}/${TENANTS} tenants ready`);
   }
@@ -145,6 +148,7 @@ async function main(): Promise<void> {
       // The outbox relays.
       { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3243' }, url: 'http://127.0.0.1:3243' },
     ]);
+    for (const t of tenants) await waitFor(`the drafting profile of ${t}`, async () => (await profiles.of(t)) !== undefined, 120_000, 200);
     // Warm-up: a few tickets through each path, not counted.
     await platformRound(tenants, 3).catch((e: Error) => console.log(`[bench] warm-up: ${e.message}`));
     const a: number[] = [];

@@ -1,6 +1,7 @@
 // Consumer kill: the audit service is SIGKILLed mid-batch 20 times while 2,000 events flow through
 // outbox → relay → Kafka → audit. Every event's effect (its audit entry) is applied exactly once:
 // the effects are exactly the produced ids, none missing, none twice, and every chain verifies.
+import { sql } from 'kysely';
 import { AuditLogRepository, VerifyAuditChainHandler } from '@hotdash/audit';
 import { TenantId } from '@hotdash/contracts';
 import { newId } from '@hotdash/platform-db';
@@ -47,8 +48,8 @@ async function produce(count: number, label: string): Promise<string[]> {
 async function effects(): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   for (const t of tenants) {
-    const rows = await world.tenantDb.withTenant(t.id, (tx) => tx.$queryRaw<{ event_id: string; n: number }[]>`
-      select event_id::text, count(*)::int as n from audit_log where tenant_id = ${t.id}::uuid and payload->>'createdBy' = 'kill-spec' group by event_id`);
+    const rows = await world.tenantDb.withTenant(t.id, (tx) => sql<{ event_id: string; n: number }>`
+      select event_id::text, count(*)::int as n from audit_log where tenant_id = ${t.id}::uuid and payload->>'createdBy' = 'kill-spec' group by event_id`.execute(tx.db).then((r) => r.rows));
     for (const r of rows) counts.set(r.event_id, r.n);
   }
   return counts;
@@ -121,7 +122,7 @@ it(`applies ${EVENTS} events exactly once across ${KILLS} SIGKILLs of the consum
   expect(effectIds).toEqual([...produced].sort());
   expect([...final.values()].filter((n) => n !== 1)).toEqual([]);
   const inbox = await Promise.all(
-    tenants.map((t) => world.tenantDb.withTenant(t.id, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from inbox where consumer = ${consumer}`)),
+    tenants.map((t) => world.tenantDb.withTenant(t.id, (tx) => sql<{ n: number }>`select count(*)::int as n from inbox where consumer = ${consumer}`.execute(tx.db).then((r) => r.rows))),
   );
   expect(inbox.reduce((s, r) => s + r[0]!.n, 0)).toBe(produced.length);
 

@@ -3,6 +3,7 @@
 // replaces it with a PDF, lists and deletes; a retried upload with the same Idempotency-Key is one
 // document; operators read but cannot write; tenant B gets 404 for tenant A's document, exactly as
 // for one that does not exist; and every call is an access entry of the tenant.
+import { sql } from 'kysely';
 import { newId } from '@hotdash/platform-db';
 import { WeaviateVectorStore } from '@hotdash/platform-vector';
 import { makePdf } from '@hotdash/knowledge/src/testing/pdf';
@@ -72,7 +73,7 @@ it('uploads, follows indexing to 100%, replaces with a PDF, lists and deletes th
   // Every call above is an access entry of this tenant, about documents.
   await waitFor('document access entries', async () => {
     const rows = await world.tenantDb.withTenant(manager.tenantId, (tx) =>
-      tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from outbox where type = 'access.recorded' and envelope->'payload'->>'resourceType' = 'document'`,
+      sql<{ n: number }>`select count(*)::int as n from outbox where type = 'access.recorded' and envelope->'payload'->>'resourceType' = 'document'`.execute(tx.db).then((r) => r.rows),
     );
     return rows[0]!.n >= 7;
   }, 15_000, 100);
@@ -86,7 +87,7 @@ it('makes a retried upload with the same Idempotency-Key one document, and refus
   expect([first.status, again.status, again.headers.get('idempotent-replayed'), again.body?.id]).toEqual([202, 202, 'true', first.body!.id]);
   const other = await call('POST', '/documents?title=FAQ', admin.token, 'Something else entirely.', { 'content-type': 'text/plain', 'idempotency-key': key });
   expect([other.status, other.body?.code]).toEqual([422, 'idempotency-key-reused']);
-  const n = await world.tenantDb.withTenant(admin.tenantId, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from kb_documents`);
+  const n = await world.tenantDb.withTenant(admin.tenantId, (tx) => sql<{ n: number }>`select count(*)::int as n from kb_documents`.execute(tx.db).then((r) => r.rows));
   expect(n[0]!.n).toBe(1);
 });
 

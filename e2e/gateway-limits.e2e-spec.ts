@@ -4,6 +4,7 @@
 // gateway; 429s carry Retry-After and RateLimit headers. Then Redis is stopped mid-test (a Redis of
 // the spec's own): limits fail open, revoked credentials are still refused (database fallback), and
 // limits apply again when Redis is back.
+import { sql } from 'kysely';
 import { spawn, ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -155,12 +156,12 @@ describe('Redis stopped mid-test (a Redis of this spec’s own)', () => {
     // Limits fail open: served beyond the limit while Redis is away.
     for (let i = 0; i < 3; i++) expect((await me(base, token)).status).toBe(200);
     // Revocation falls back to the database: a removed operator is still refused.
-    await world.tenantDb.withTenant(removed.tenantId, (tx) => tx.$executeRaw`update users set status = 'removed', password_hash = null where id = ${removed.userId}::uuid`);
+    await world.tenantDb.withTenant(removed.tenantId, (tx) => sql`update users set status = 'removed', password_hash = null where id = ${removed.userId}::uuid`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0)));
     const r = await me(base, removedToken);
     expect(r.status).toBe(401);
     expect(await r.json()).toMatchObject({ code: 'token-revoked' });
     // A POST carrying an Idempotency-Key is refused (fail closed: a retry must never create twice), nothing passed on.
-    const users = async () => (await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from users`))[0]!.n;
+    const users = async () => (await world.tenantDb.withTenant(a.tenantId, (tx) => sql<{ n: number }>`select count(*)::int as n from users`.execute(tx.db).then((r) => r.rows)))[0]!.n;
     const before = await users();
     const invite = await fetch(`${base}/operators`, {
       method: 'POST',

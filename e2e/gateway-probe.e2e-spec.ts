@@ -4,6 +4,7 @@
 // or the body are never honoured; and every route with a body refuses bad input (missing fields,
 // unknown fields, wrong types, huge bodies, invalid UUIDs, SQL and script fragments) with a 4xx
 // problem+json, writing nothing.
+import { sql } from 'kysely';
 import { SupportFields } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
@@ -52,7 +53,7 @@ async function call(method: string, path: string, token: string | null, body?: s
 /** What a tenant holds that a route could reach: counts that must not move when B probes. */
 async function footprint(acc: TestAccount): Promise<Record<string, number>> {
   const [r] = await world.tenantDb.withTenant(acc.tenantId, (tx) =>
-    tx.$queryRaw<Record<string, number>[]>`select
+    sql<Record<string, number>>`select
       (select count(*)::int from api_keys where revoked_at is null) as live_keys,
       (select count(*)::int from auth_sessions where revoked_at is null) as live_sessions,
       (select count(*)::int from users where status = 'active') as active_users,
@@ -60,7 +61,7 @@ async function footprint(acc: TestAccount): Promise<Record<string, number>> {
       (select count(*)::int from password_resets) as resets,
       (select count(*)::int from tickets where status = 'replied') as replied,
       (select count(*)::int from tickets where assignee_id is null) as unassigned,
-      (select count(*)::int from drafts where decided_by is not null) as decided`,
+      (select count(*)::int from drafts where decided_by is not null) as decided`.execute(tx.db).then((r) => r.rows),
   );
   return r!;
 }
@@ -113,8 +114,8 @@ async function resourceOfA(kind: string): Promise<string> {
     const draftId = newId();
     const bodyEnc = await cipher.encrypt(a.tenantId, SupportFields.DRAFT_BODY, 'A probe target draft.');
     await world.tenantDb.withTenant(a.tenantId, async (tx) => {
-      await tx.$executeRaw`insert into drafts (id, tenant_id, ticket_id, attempt, status, body_enc) values (${draftId}::uuid, ${a.tenantId}::uuid, ${ticketId}::uuid, 1, 'pending', ${bodyEnc})`;
-      await tx.$executeRaw`update tickets set status = 'pending', current_draft_id = ${draftId}::uuid where id = ${ticketId}::uuid`;
+      await sql`insert into drafts (id, tenant_id, ticket_id, attempt, status, body_enc) values (${draftId}::uuid, ${a.tenantId}::uuid, ${ticketId}::uuid, 1, 'pending', ${bodyEnc})`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
+      await sql`update tickets set status = 'pending', current_draft_id = ${draftId}::uuid where id = ${ticketId}::uuid`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
     });
     return draftId;
   }

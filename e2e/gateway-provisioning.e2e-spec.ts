@@ -4,6 +4,7 @@
 // at /ops/login and run the tenant lifecycle on /ops routes, which no tenant credential reaches,
 // while their token reaches no tenant route; a disabled platform operator stops at once; and
 // provisioning itself refuses any call that does not carry the gateway's internal token.
+import { sql } from 'kysely';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,8 +95,8 @@ describe('ops routes', () => {
     // The ops team's reads and changes are entries in the tenant's own audit trail, with the operator as actor.
     await waitFor('ops access entries in the tenant outbox', async () => {
       const rows = await world.tenantDb.withTenant(tenant.tenantId, (tx) =>
-        tx.$queryRaw<{ actor: string; action: string }[]>`select envelope->'payload'->>'actor' as actor, envelope->'payload'->>'action' as action
-          from outbox where type = 'access.recorded' and envelope->'payload'->>'actor' = ${`ops:${ops.id}`}`,
+        sql<{ actor: string; action: string }>`select envelope->'payload'->>'actor' as actor, envelope->'payload'->>'action' as action
+          from outbox where type = 'access.recorded' and envelope->'payload'->>'actor' = ${`ops:${ops.id}`}`.execute(tx.db).then((r) => r.rows),
       );
       return rows.length >= 5 ? rows : undefined;
     }, 15_000, 100);
@@ -165,8 +166,8 @@ describe('operators, managed by tenant admins through the gateway', () => {
     // Every one of those requests is an access entry of this tenant, with the operator's id where there is one.
     await waitFor('access entries for the operator changes', async () => {
       const rows = await world.tenantDb.withTenant(admin.tenantId, (tx) =>
-        tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from outbox where type = 'access.recorded'
-          and envelope->'payload'->>'resourceType' = 'user' and envelope->'payload'->>'resourceId' = ${userId}`,
+        sql<{ n: number }>`select count(*)::int as n from outbox where type = 'access.recorded'
+          and envelope->'payload'->>'resourceType' = 'user' and envelope->'payload'->>'resourceId' = ${userId}`.execute(tx.db).then((r) => r.rows),
       );
       return rows[0]!.n >= 3;
     }, 15_000, 100);

@@ -2,6 +2,7 @@
 // consuming hotdash.access after the relay service publishes the shard's outbox), which meters each
 // as exactly one API call; managers read usage per day and the current quotas, operators cannot,
 // and bad queries get 400 problem+json.
+import { sql } from 'kysely';
 import { createAccount, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
 
 const GATEWAY = 'http://127.0.0.1:3197';
@@ -30,7 +31,7 @@ const login = async (a: TestAccount) =>
     .accessToken;
 const get = (path: string, token: string) => fetch(`${GATEWAY}${path}`, { headers: { authorization: `Bearer ${token}` } });
 const apiCalls = async (a: TestAccount) =>
-  Number((await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ n: bigint }[]>`select coalesce(sum(amount), 0)::bigint as n from usage_daily where metric = 'api_calls'`))[0]!.n);
+  Number((await world.tenantDb.withTenant(a.tenantId, (tx) => sql<{ n: bigint }>`select coalesce(sum(amount), 0)::bigint as n from usage_daily where metric = 'api_calls'`.execute(tx.db).then((r) => r.rows)))[0]!.n);
 
 it('meters every request as one API call and shows managers their usage per day and quotas', async () => {
   const manager = await createAccount(world, 'manager');

@@ -5,6 +5,7 @@
 // sign-up is ever placed on it) is relayed without a restart. The relay's periodic re-read of the
 // shard list is set to 10 minutes here, so only the control plane's hotdash_shards notification
 // can have woken it.
+import { sql } from 'kysely';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,8 +65,8 @@ afterAll(async () => {
   await as('owner', controlDb(), (c) => c.query('delete from outbox where id = any($1::uuid[])', [written.control]));
   if (account) {
     await world.tenantDb.withTenant(account.tenantId, async (tx) => {
-      await tx.$executeRaw`delete from outbox where id = any(${written.shard}::uuid[])`;
-      await tx.$executeRaw`delete from mail_outbox where tenant_id = ${account.tenantId}::uuid`;
+      await sql`delete from outbox where id = any(${written.shard}::uuid[])`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
+      await sql`delete from mail_outbox where tenant_id = ${account.tenantId}::uuid`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
     });
   }
   await world.dropScratchDatabase(scratchDb);
@@ -100,15 +101,15 @@ it("delivers a shard's mail as an .eml file into HOTDASH_MAIL_DIR", async () => 
   const id = newId();
   const to = `grace-${id.slice(-6)}@example.test`;
   const toEnc = await cipher.encrypt(account.tenantId, 'mail_outbox.to', to);
-  await world.tenantDb.withTenant(account.tenantId, (tx) => tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
-    values (${id}::uuid, ${account.tenantId}::uuid, ${toEnc}, 'Relay spec', ${`Hello from the relay spec ${id}`}, 'invitation')`);
+  await world.tenantDb.withTenant(account.tenantId, (tx) => sql`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
+    values (${id}::uuid, ${account.tenantId}::uuid, ${toEnc}, 'Relay spec', ${`Hello from the relay spec ${id}`}, 'invitation')`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0)));
   const file = join(MAIL_DIR, account.tenantId, `${id}.eml`);
   await waitFor('the .eml file', async () => existsSync(file), 30_000);
   const eml = readFileSync(file, 'utf8');
   expect(eml).toContain(`To: ${to}`);
   expect(eml).toContain('Subject: Relay spec');
   expect(eml).toContain(`Hello from the relay spec ${id}`);
-  const [row] = await world.tenantDb.withTenant(account.tenantId, (tx) => tx.$queryRaw<{ sent: boolean }[]>`select sent_at is not null as sent from mail_outbox where id = ${id}::uuid`);
+  const [row] = await world.tenantDb.withTenant(account.tenantId, (tx) => sql<{ sent: boolean }>`select sent_at is not null as sent from mail_outbox where id = ${id}::uuid`.execute(tx.db).then((r) => r.rows));
   expect(row?.sent).toBe(true);
 });
 

@@ -2,8 +2,9 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { loadConfig } from '@hotdash/platform-config';
-import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
+import { DatabaseModule, Databases } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { tenantStatusCacheWithSagas } from '@hotdash/platform-jobs';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { AuditModule } from '@hotdash/audit';
 
@@ -15,7 +16,8 @@ class AuditAppModule {}
 void runService('audit', Number(process.env.HOTDASH_AUDIT_PORT ?? 3107), async () => {
   const app = await createHttpApp(AuditAppModule);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'audit' });
-  const statuses = new TenantStatusCache(app.get(Databases));
+  // Knows of running sagas (asked of the saga engine): see awaitPlacement below.
+  const statuses = tenantStatusCacheWithSagas(app.get(Databases));
   // Audit also hears of tenants whose provisioning was undone (nothing to record for them), and
   // skips tenants being offboarded: their data is being erased, their record is in the control plane.
   // A provisioning saga's first event precedes the tenant's placement: audit waits for it while the saga runs.

@@ -3,11 +3,12 @@ import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
-import { ControlDatabase, Databases, PLATFORM_CONFIG, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
+import { Databases, PLATFORM_CONFIG, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '@hotdash/platform-jobs';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
 import { VectorStore, vectorStoreFromEnv } from '@hotdash/platform-vector';
 import { DraftingEventsHandler } from './drafting.events-handler';
+import { DraftingProfilesEventsHandler } from './drafting-profiles.events-handler';
 import { DraftingQueue } from './drafting.job';
 import { DraftingWorker } from './drafting.worker';
 
@@ -15,12 +16,13 @@ const AI_DRAFTING_REDIS = Symbol('AI_DRAFTING_REDIS');
 
 /**
  * The AI drafting service: queues a draft for every ticket received and every regeneration asked
- * for, and writes them (DraftingWorker: the tenant's model, its own knowledge and settings only).
+ * for, and writes them (DraftingWorker: the tenant's model, its own knowledge and settings only);
+ * keeps each tenant's drafting profile from tenant.settings-changed (DraftingProfilesEventsHandler).
  * The worker is started by the app (`app.get(DraftingWorker).start()`), not by importing the
  * module. Needs DatabaseModule in the app; the KMS master keys come from HOTDASH_KMS_MASTER_KEYS.
  */
 @Module({
-  controllers: [DraftingEventsHandler],
+  controllers: [DraftingEventsHandler, DraftingProfilesEventsHandler],
   providers: [
     { provide: TenantStatusCache, useFactory: (dbs: Databases) => new TenantStatusCache(dbs), inject: [Databases] },
     ...cryptoProviders(),
@@ -31,9 +33,9 @@ const AI_DRAFTING_REDIS = Symbol('AI_DRAFTING_REDIS');
     { provide: DraftingQueue, useFactory: (config: PlatformConfig) => new DraftingQueue(new Queue(QueueName.AI_DRAFTING, { connection: redisConnection(config) })), inject: [PLATFORM_CONFIG] },
     {
       provide: DraftingWorker,
-      useFactory: (config: PlatformConfig, db: TenantDatabase, control: ControlDatabase, cipher: FieldCipher, embedder: Embedder, vectors: VectorStore, redis: Redis) =>
-        new DraftingWorker({ config, db, control, cipher, embedder, vectors, redis }, { log: (m) => console.warn(m) }),
-      inject: [PLATFORM_CONFIG, TenantDatabase, ControlDatabase, FieldCipher, Embedder, VectorStore, AI_DRAFTING_REDIS],
+      useFactory: (config: PlatformConfig, db: TenantDatabase, cipher: FieldCipher, embedder: Embedder, vectors: VectorStore, redis: Redis) =>
+        new DraftingWorker({ config, db, cipher, embedder, vectors, redis }, { log: (m) => console.warn(m) }),
+      inject: [PLATFORM_CONFIG, TenantDatabase, FieldCipher, Embedder, VectorStore, AI_DRAFTING_REDIS],
     },
     {
       // One hook, in this order: the worker finishes its jobs before the connections they use close.

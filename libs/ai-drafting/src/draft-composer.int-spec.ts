@@ -1,16 +1,21 @@
-// Drafting from the tenant's own knowledge only, against the real shards and Weaviate: two tenants
-// whose knowledge bases share their vocabulary; drafts for tenant B's tickets — written with the
-// OpenAI chat adapter against a local server speaking chat-completions — send the model none of
-// tenant A's passages, name or settings (asserted on every request the server received), and the
-// offline drafter cites B's passages only.
+// Drafting from the tenant's own knowledge and drafting profile only, against the real shards and
+// Weaviate: two tenants whose knowledge bases share their vocabulary; drafts for tenant B's tickets
+// — written with the OpenAI chat adapter against a local server speaking chat-completions — send
+// the model none of tenant A's passages, name or settings (asserted on every request the server
+// received), and the offline drafter cites B's passages only. The profiles are ai-drafting's own
+// (drafting_profiles), applied from tenant.settings-changed payloads as the consumer applies them:
+// the profile shapes the prompt (company, voice, policies in order), a newer version replaces it,
+// an older one is ignored, and one tenant's event never reaches another tenant's profile.
 import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
-import { LocalEmbedder, OfflineDrafter, OpenAiChatModel } from '@hotdash/platform-models';
+import { newId } from '@hotdash/platform-db';
+import { chatMessages, LocalEmbedder, OfflineDrafter, OpenAiChatModel } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
-import { TestWorld } from '@hotdash/testing';
-import { DraftComposer } from './draft-composer';
+import { DraftingProfileFixture, settingsChanged, TestWorld } from '@hotdash/testing';
+import { DraftComposer, UNNAMED_COMPANY } from './draft-composer';
+import { DraftingProfile, DraftingProfiles } from './drafting-profiles.repository';
 
 jest.setTimeout(120_000);
 
@@ -18,7 +23,8 @@ const world = new TestWorld();
 const embedder = new LocalEmbedder(256);
 const collection = `DraftingTest${randomUUID().replace(/-/g, '').slice(0, 10)}`;
 const vectors = WeaviateVectorStore.fromConfig(world.config, { collection });
-const composer = new DraftComposer(world.tenantDb, world.control, embedder, vectors);
+const composer = new DraftComposer(embedder, vectors);
+const profiles = new DraftingProfiles(world.tenantDb);
 let server: Server;
 let base: string;
 const received: string[] = [];
@@ -34,10 +40,14 @@ function passages(marker: string): KnowledgeChunk[] {
   });
 }
 
+/** Applies a settings event's payload to the tenant's profile, as the ai-drafting consumer does (in the tenant's transaction). */
+const apply = (t: TenantId, profile: DraftingProfileFixture): Promise<boolean> =>
+  world.tenantDb.withTenant(t, (tx) => DraftingProfiles.apply(tx, t, settingsChanged(t, profile), newId()));
+const profileOf = async (t: TenantId): Promise<DraftingProfile> => (await profiles.of(t))!;
+
 async function tenant(name: string, marker: string): Promise<TenantId> {
   const t = parseTenantId((await world.createTenant(name)).id);
-  await world.tenantDb.withTenant(t, (tx) => tx.$executeRaw`insert into tenant_settings (tenant_id, brand_voice, policies, sla)
-    values (${t}::uuid, ${`Speak as the ${marker} crew`}, ${`Never mention ${marker} internal codes.`}, '{}'::jsonb)`);
+  await apply(t, { companyName: name, brandVoice: `Speak as the ${marker} crew`, policies: [`Never mention ${marker} internal codes.`] });
   await vectors.createTenant(t);
   await vectors.upsertChunks(t, passages(marker));
   return t;
@@ -74,7 +84,7 @@ it('sends the model only the tenant’s own company, voice, policies and passage
   for (let i = 0; i < 50; i++) {
     const topic = TOPICS[i % TOPICS.length]!;
     // The tickets even name tenant A's marker: retrieval still looks only in B's namespace.
-    const { result, prompt } = await composer.compose(b, { customerName: 'Dana', subject: `${topic} question`, body: `What is your ${topic} policy? Is it like ALPHA ${topic}?` }, model);
+    const { result, prompt } = await composer.compose(b, await profileOf(b), { customerName: 'Dana', subject: `${topic} question`, body: `What is your ${topic} policy? Is it like ALPHA ${topic}?` }, model);
     expect(prompt.passages.length).toBeGreaterThan(0);
     expect(prompt.passages.every((p) => p.text.startsWith('BRAVO'))).toBe(true);
     expect(result.citations.length).toBeLessThanOrEqual(1);
@@ -95,12 +105,76 @@ it('lets the offline drafter cite only the tenant’s own passages', async () =>
   const drafter = new OfflineDrafter();
   const bIds = new Set((await vectors.search(b, embedder.vector('BRAVO'), 100)).map((h) => h.id));
   for (const topic of TOPICS) {
-    const { result } = await composer.compose(b, { customerName: null, subject: null, body: `How fast is your ${topic} answer?` }, drafter);
+    const { result } = await composer.compose(b, await profileOf(b), { customerName: null, subject: null, body: `How fast is your ${topic} answer?` }, drafter);
     expect(result.citations.length).toBeGreaterThan(0);
     expect(result.citations.every((id) => bIds.has(id))).toBe(true);
     expect(result.text).not.toContain('ALPHA');
   }
   // And A's drafts are A's.
-  const { result } = await composer.compose(a, { customerName: null, subject: null, body: 'How fast is your refund answer?' }, drafter);
+  const { result } = await composer.compose(a, await profileOf(a), { customerName: null, subject: null, body: 'How fast is your refund answer?' }, drafter);
   expect(result.text).toContain('ALPHA refund policy');
+});
+
+describe('the drafting profile', () => {
+  const ticket = { customerName: 'Dana', subject: 'Refund', body: 'What is your refund policy?' };
+  const system = async (t: TenantId) => chatMessages((await composer.prompt(t, await profileOf(t), ticket)).prompt)[0]!.content;
+
+  it('shapes the prompt from the settings event: company, voice and policies in the tenant’s order', async () => {
+    const t = await tenant('Charliefield', 'CHARLIE');
+    const policies = ['Never promise a refund above 100 EUR.', 'Always name the order number.', 'Do not mention competitors.'];
+    expect(await apply(t, { version: 2, companyName: 'Charliefield Goods', brandVoice: 'Crisp, warm, no exclamation marks', policies })).toBe(true);
+    const { prompt } = await composer.prompt(t, await profileOf(t), ticket);
+    expect(prompt).toMatchObject({ companyName: 'Charliefield Goods', brandVoice: 'Crisp, warm, no exclamation marks', policies });
+    const text = await system(t);
+    expect(text).toContain('customer support of Charliefield Goods');
+    expect(text).toContain('Voice: Crisp, warm, no exclamation marks.');
+    expect(text).toContain(`Policies you must keep:\n${policies.map((p) => `- ${p}`).join('\n')}`);
+    // No policies: no policies section at all, and nothing made up in its place.
+    expect(await apply(t, { version: 3, companyName: 'Charliefield Goods', brandVoice: 'Crisp', policies: [] })).toBe(true);
+    expect((await composer.prompt(t, await profileOf(t), ticket)).prompt.policies).toEqual([]);
+    expect(await system(t)).not.toMatch(/Polic/);
+  });
+
+  it('is replaced by a newer settings event and kept against an older or repeated one', async () => {
+    const t = await tenant('Deltaworks', 'DELTA');
+    expect(await apply(t, { version: 5, companyName: 'Deltaworks', brandVoice: 'Voice five', policies: ['Policy five'] })).toBe(true);
+    expect(await profileOf(t)).toMatchObject({ version: 5, brandVoice: 'Voice five', policies: ['Policy five'] });
+    // Late arrivals of older versions, and the same version again, change nothing.
+    expect(await apply(t, { version: 4, companyName: 'Old name', brandVoice: 'Voice four', policies: [], model: { mode: 'platform', model: 'old' } })).toBe(false);
+    expect(await apply(t, { version: 5, companyName: 'Same version', brandVoice: 'Voice five again', policies: [] })).toBe(false);
+    expect(await profileOf(t)).toMatchObject({ version: 5, companyName: 'Deltaworks', brandVoice: 'Voice five', policies: ['Policy five'], model: { model: 'platform-default' } });
+    expect(await system(t)).toContain('Voice: Voice five.');
+    // A newer one replaces all of it, model settings included (the key stays a token).
+    const keyEnc = 'v1.AAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBB';
+    expect(
+      await apply(t, { version: 6, companyName: 'Delta Works Ltd', brandVoice: 'Voice six', policies: ['Six a', 'Six b'], model: { mode: 'own', provider: 'openai', model: 'gpt-six', baseUrl: 'https://models.delta.example/v1', apiKeyEnc: keyEnc, temperature: 0.5, maxTokens: 300 } }),
+    ).toBe(true);
+    expect(await profileOf(t)).toMatchObject({
+      version: 6,
+      companyName: 'Delta Works Ltd',
+      policies: ['Six a', 'Six b'],
+      model: { mode: 'own', provider: 'openai', model: 'gpt-six', baseUrl: 'https://models.delta.example/v1', apiKeyEnc: keyEnc, temperature: 0.5, maxTokens: 300 },
+    });
+    expect(await system(t)).toMatch(/Delta Works Ltd[\s\S]*Voice: Voice six\.[\s\S]*- Six a\n- Six b/);
+  });
+
+  it('of one tenant is never changed by another tenant’s event', async () => {
+    const before = await profileOf(a);
+    // B's newer settings land in B's profile only.
+    expect(await apply(b, { version: 99, companyName: 'Bravoworks', brandVoice: 'Speak as the BRAVO crew, louder', policies: ['BRAVO only'] })).toBe(true);
+    expect(await profileOf(a)).toEqual(before);
+    // An event naming A applied in B's transaction is refused by row-level security: nothing of A changes.
+    await expect(world.tenantDb.withTenant(b, (tx) => DraftingProfiles.apply(tx, a, settingsChanged(a, { version: 100, companyName: 'Hijacked' }), newId()))).rejects.toThrow(/row-level security/);
+    expect(await profileOf(a)).toEqual(before);
+    expect(await system(a)).not.toMatch(/BRAVO|Hijacked/);
+  });
+
+  it('falls back to a neutral company while a backfilled profile has no name yet', async () => {
+    const t = await tenant('Echoline', 'ECHO');
+    await world.tenantDb.withTenant(t, (tx) => tx.db.updateTable('drafting_profiles').set({ company_name: null, version: 0 }).where('tenant_id', '=', t).execute());
+    expect((await composer.prompt(t, await profileOf(t), ticket)).prompt.companyName).toBe(UNNAMED_COMPANY);
+    // The first settings event replaces the backfill.
+    expect(await apply(t, { version: 1, companyName: 'Echoline' })).toBe(true);
+    expect((await composer.prompt(t, await profileOf(t), ticket)).prompt.companyName).toBe('Echoline');
+  });
 });

@@ -1,7 +1,7 @@
 import type { TenantId } from '@hotdash/contracts';
-import { ControlDatabase, TenantDatabase } from '@hotdash/platform-db';
 import { DraftingModel, DraftPrompt, DraftResult, Embedder } from '@hotdash/platform-models';
 import { retrievePassages, type VectorStore } from '@hotdash/platform-vector';
+import type { DraftingProfile } from './drafting-profiles.repository';
 
 export interface TicketText {
   customerName: string | null;
@@ -25,42 +25,36 @@ export interface ComposedDraft {
   retrievalTokens: number;
 }
 
-/** Placeholder policies provisioning writes until an admin sets real ones: not sent to the model. */
-const PLACEHOLDER = /^No policies yet/i;
+/**
+ * The company a backfilled profile (made when the projection was created, from the shard's settings
+ * only) is drafted for until the tenant's next settings event brings its name.
+ */
+export const UNNAMED_COMPANY = 'our company';
 
 /**
  * Writes a draft for one ticket of one tenant: retrieves the tenant's best passages for the
  * ticket (hybrid search in the tenant's own namespace), builds the prompt from the tenant's
- * company name, brand voice and policies and those passages only, and calls the model. Every
- * read names the tenant: nothing of another tenant can reach the prompt.
+ * drafting profile (company name, brand voice, policies in the tenant's order: ai-drafting's own
+ * copy, see DraftingProfiles) and those passages only, and calls the model. Nothing of another
+ * tenant can reach the prompt: the search names the tenant, and the caller reads the profile of
+ * the same tenant.
  */
 export class DraftComposer {
   constructor(
-    private readonly db: TenantDatabase,
-    private readonly control: ControlDatabase,
     private readonly embedder: Embedder,
     private readonly vectors: VectorStore,
     private readonly passages = 5,
   ) {}
 
-  async prompt(tenantId: TenantId, ticket: TicketText): Promise<{ prompt: DraftPrompt; retrievalTokens: number; sources: Map<string, CitedPassage> }> {
+  async prompt(tenantId: TenantId, profile: DraftingProfile, ticket: TicketText): Promise<{ prompt: DraftPrompt; retrievalTokens: number; sources: Map<string, CitedPassage> }> {
     const question = [ticket.subject, ticket.body].filter(Boolean).join('\n');
-    // Three independent reads, all naming the tenant: side by side.
-    const [[tenant], [settings], { hits, tokens }] = await Promise.all([
-      this.control.client.$queryRaw<{ name: string }[]>`select name from tenants where id = ${tenantId}::uuid`,
-      this.db.withTenant(tenantId, (tx) => tx.$queryRaw<{ brand_voice: string; policies: string }[]>`select brand_voice, policies from tenant_settings`),
-      retrievePassages(tenantId, question, this.passages, { embedder: this.embedder, vectors: this.vectors }),
-    ]);
-    if (!tenant) throw new Error(`tenant ${tenantId} is not known to the control plane`);
-    const policies = (settings?.policies ?? '')
-      .split('\n')
-      .map((p) => p.replace(/^[-*\s]+/, '').trim())
-      .filter((p) => p !== '' && !PLACEHOLDER.test(p));
+    const { hits, tokens } = await retrievePassages(tenantId, question, this.passages, { embedder: this.embedder, vectors: this.vectors });
     return {
       prompt: {
-        companyName: tenant.name,
-        brandVoice: settings?.brand_voice ?? '',
-        policies,
+        companyName: profile.companyName ?? UNNAMED_COMPANY,
+        brandVoice: profile.brandVoice,
+        // An empty list: the prompt has no policies section (chatMessages leaves it out).
+        policies: [...profile.policies],
         passages: hits.map((h) => ({ id: h.id, title: h.title, text: h.text })),
         ticket,
       },
@@ -69,8 +63,8 @@ export class DraftComposer {
     };
   }
 
-  async compose(tenantId: TenantId, ticket: TicketText, model: DraftingModel): Promise<ComposedDraft> {
-    const { prompt, retrievalTokens, sources } = await this.prompt(tenantId, ticket);
+  async compose(tenantId: TenantId, profile: DraftingProfile, ticket: TicketText, model: DraftingModel): Promise<ComposedDraft> {
+    const { prompt, retrievalTokens, sources } = await this.prompt(tenantId, profile, ticket);
     const result = await model.draft(prompt);
     const cited = result.citations.flatMap((id) => sources.get(id) ?? []);
     return { prompt, result, cited, retrievalTokens };

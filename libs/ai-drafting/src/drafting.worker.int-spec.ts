@@ -7,7 +7,13 @@
 // after the retries); a 401 and a 400 failing at once; a tenant endpoint on loopback refused at
 // once by the egress guard (the model server's own origin is allow-listed for these specs);
 // tenant B's prompts carrying nothing of tenant A; a per-tenant cap of 1 holding while another
-// tenant is served; and a tenant that is gone (or whose data key was destroyed) skipped.
+// tenant is served; and a tenant that is gone (or whose data key was destroyed) skipped. The
+// tenants' drafting profiles reach the worker as provisioning sends them: tenant.settings-changed
+// through the shard's outbox, Kafka and the profile handler (inbox) into drafting_profiles; a newer
+// version shapes the next prompt, an older one arriving late changes nothing, an event of tenant B
+// naming tenant A is dead-lettered without touching A, and a ticket whose tenant has no profile
+// yet fails (drafting-profile-missing) after its tries instead of drafting with made-up settings.
+import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,15 +21,30 @@ import { INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Job, Queue } from 'bullmq';
 import Redis from 'ioredis';
-import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, parseTenantId, SupportFields, TenantId, TicketEvents, Topics } from '@hotdash/contracts';
+import {
+  DraftEvents,
+  DraftFailedV1,
+  DraftGeneratedV1,
+  DraftingModelSettingsV1,
+  Envelope,
+  EventHeaders,
+  parseTenantId,
+  SupportFields,
+  TenantEvents,
+  TenantId,
+  TicketEvents,
+  Topics,
+  deadLetterTopic,
+} from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, TenantStatusCache } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '@hotdash/platform-jobs';
-import { createKafkaClient, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
+import { createKafkaClient, DlqHeaders, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
 import { LocalEmbedder, MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
-import { KafkaProbe, sleep, TestWorld, waitFor } from '@hotdash/testing';
+import { DraftingProfileFixture, KafkaProbe, publishSettingsChanged, settingsChanged, sleep, TestWorld, waitFor } from '@hotdash/testing';
 import { DraftingEventsHandler } from './drafting.events-handler';
+import { DraftingProfilesEventsHandler } from './drafting-profiles.events-handler';
 import { DraftingJob, DraftingQueue } from './drafting.job';
 import { DraftingWorker } from './drafting.worker';
 
@@ -40,7 +61,7 @@ const redis = new Redis({ host: world.config.redis.host, port: world.config.redi
 const queue = new DraftingQueue(new Queue<DraftingJob>(QueueName.AI_DRAFTING, { connection: redisConnection(world.config), prefix }), { backoffMs: 50 });
 let worker: DraftingWorker;
 
-@Module({ controllers: [DraftingEventsHandler], providers: [{ provide: DraftingQueue, useValue: queue }, { provide: TenantStatusCache, useValue: new TenantStatusCache(world.dbs, 0) }] })
+@Module({ controllers: [DraftingEventsHandler, DraftingProfilesEventsHandler], providers: [{ provide: DraftingQueue, useValue: queue }, { provide: TenantStatusCache, useValue: new TenantStatusCache(world.dbs, 0) }] })
 class HandlerModule {}
 
 /** What the model server was sent, per route (the tenant's base URL: `/<route>/v1`). */
@@ -85,17 +106,33 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   });
 }
 
-/** A tenant with a data key, settings, passages carrying its marker, and its model: the platform's (offline) or its own at `/<route>/v1`. */
-async function tenant(name: string, marker: string, route?: string, baseUrl?: string): Promise<TenantId> {
+const CONSUMER = `ai-drafting-spec-${suffix}`;
+/** Each tenant's model settings, as its settings events carry them. */
+const models = new Map<TenantId, DraftingModelSettingsV1>();
+
+/** Whether the drafting consumer has taken the event (applied, or found older than the profile): its inbox row. */
+const consumed = async (t: TenantId, eventId: string): Promise<boolean> =>
+  (await world.tenantDb.withTenant(t, (tx) => tx.db.selectFrom('inbox').select('event_id').where('consumer', '=', CONSUMER).where('event_id', '=', eventId).executeTakeFirst())) !== undefined;
+/** The tenant's profile as ai-drafting keeps it. */
+const profileRow = (t: TenantId) => world.tenantDb.withTenant(t, (tx) => tx.db.selectFrom('drafting_profiles').selectAll().where('tenant_id', '=', t).executeTakeFirst());
+
+/** Publishes the tenant's settings as provisioning does (tenant.settings-changed through its shard's outbox) and waits until the drafting consumer took them. */
+async function settings(t: TenantId, profile: DraftingProfileFixture): Promise<void> {
+  const e = await publishSettingsChanged(world, t, { model: models.get(t), ...profile });
+  await waitFor(`settings v${e.payload.version} of tenant ${t} consumed`, () => consumed(t, e.id), 60_000);
+}
+
+/**
+ * A tenant with a data key, passages carrying its marker, and (unless `profile` is false) its
+ * drafting profile: its name, voice and policy, and its model: the platform's (offline) or its own
+ * at `/<route>/v1`.
+ */
+async function tenant(name: string, marker: string, route?: string, baseUrl?: string, profile = true): Promise<TenantId> {
   const t = (await world.createTenant(name)).id;
   await world.control.transaction((tx) => keyring.createKey(tx, t));
   const keyEnc = route ? await cipher.encrypt(t, MODEL_API_KEY_FIELD, `sk-${marker.toLowerCase()}`) : null;
-  await world.tenantDb.withTenant(t, async (tx) => {
-    await tx.$executeRaw`insert into tenant_settings (tenant_id, brand_voice, policies, sla)
-      values (${t}::uuid, ${`Speak as the ${marker} crew`}, ${`Never mention ${marker} internal codes.`}, '{}'::jsonb)`;
-    await tx.$executeRaw`insert into model_configs (tenant_id, mode, provider, model, base_url, api_key_enc)
-      values (${t}::uuid, ${route ? 'own' : 'platform'}, ${route ? 'openai' : 'platform'}, ${route ? 'gpt-test' : 'platform-default'}, ${route ? (baseUrl ?? `${base}/${route}/v1`) : null}, ${keyEnc})`;
-  });
+  models.set(t, settingsChanged(t, route ? { model: { mode: 'own', provider: 'openai', model: 'gpt-test', baseUrl: baseUrl ?? `${base}/${route}/v1`, apiKeyEnc: keyEnc } } : {}).model);
+  if (profile) await settings(t, { companyName: name, brandVoice: `Speak as the ${marker} crew`, policies: [`Never mention ${marker} internal codes.`] });
   const chunks: KnowledgeChunk[] = TOPICS.map((topic, i) => {
     const text = `${marker} ${topic} policy: customers asking about ${topic} get an answer within ${i + 1} days from the ${marker} team.`;
     return { id: randomUUID(), vector: embedder.vector(text), documentId: `${marker}-doc`, chunkIndex: i, text, title: `${marker} ${topic}`, sourceVersion: 1 };
@@ -125,6 +162,8 @@ async function receive(t: TenantId, text: TicketText): Promise<string> {
     subjectEnc: text.subject === null ? null : await cipher.encrypt(t, SupportFields.SUBJECT, text.subject),
     bodyEnc: await cipher.encrypt(t, SupportFields.BODY, text.body),
     receivedAt: new Date().toISOString(),
+    draftId: newId(),
+    quotaReservationId: null,
   };
   await world.tenantDb.withTenant(t, (tx) => publishInTx(tx, TicketEvents.RECEIVED, payload, { tenantId: t, producer: 'drafts', correlationId: newId() }));
   return ticketId;
@@ -144,35 +183,40 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // Tenants' own endpoints go through the egress guard: only this plain-http origin is allow-listed.
   worker = new DraftingWorker(
-    { config: world.config, db: world.tenantDb, control: world.control, cipher, embedder, vectors, redis },
+    { config: world.config, db: world.tenantDb, cipher, embedder, vectors, redis },
     { perTenant: 1, concurrency: 4, prefix, ownModelHttp: { maxRetries: 0, timeoutMs: 20_000 }, ownModelEgress: { allow: base } },
   );
   await vectors.ensureCollection();
-  a = await tenant('Alphacorp', 'ALPHA');
-  b = await tenant('Bravoworks', 'BRAVO', 'bravo');
+  const pinger = (await world.createTenant('Pingcorp')).id;
+  await world.control.transaction((tx) => keyring.createKey(tx, pinger));
 
   kafka = createKafkaClient({ brokers: world.config.kafka.brokers, clientId: 'ai-drafting-spec' });
   probe = await KafkaProbe.start(Topics.DRAFTS);
   relay = new RelaySupervisor(world.dbs, world.router, await kafka.producer(), { control: false, shards: true });
   await relay.start();
   app = await NestFactory.createMicroservice(HandlerModule, {
-    strategy: new KafkaEventTransport({ consumer: `ai-drafting-spec-${suffix}`, kafka, tenantDb: world.tenantDb, fromBeginning: false, unknownTenant: 'skip', backoffMs: 50 }),
+    strategy: new KafkaEventTransport({ consumer: CONSUMER, kafka, tenantDb: world.tenantDb, fromBeginning: false, unknownTenant: 'skip', backoffMs: 50 }),
     logger: false,
   });
   app.useGlobalFilters(new EventErrorsFilter());
   await app.listen();
   worker.start();
-  // A new group starting at "latest" sees only what is produced after it joined: ping until it answers.
+  // A new group starting at "latest" sees only what is produced after it joined: ping (a ticket and
+  // a settings event) until it answers on both topics.
+  let pings = 0;
   await waitFor(
     'the drafting consumer to be consuming',
     async () => {
-      const ping = await receive(a, { name: 'Ping', subject: null, body: 'ping' });
+      const ping = await receive(pinger, { name: 'Ping', subject: null, body: 'ping' });
+      const profile = await publishSettingsChanged(world, pinger, { version: ++pings, companyName: 'Pingcorp' });
       await sleep(1_000);
-      return (await queue.queue.getJob(DraftingQueue.jobId(ping, 1))) !== undefined;
+      return (await queue.queue.getJob(DraftingQueue.jobId(ping, 1))) !== undefined && (await consumed(pinger, profile.id));
     },
     90_000,
     0,
   );
+  a = await tenant('Alphacorp', 'ALPHA');
+  b = await tenant('Bravoworks', 'BRAVO', 'bravo');
 }, 150_000);
 
 afterAll(async () => {
@@ -354,6 +398,69 @@ it('skips, without throwing or publishing, a draft whose tenant is gone or whose
   const erased = await tenant('Erasedcorp', 'ERASED');
   await keyring.destroyKey(erased);
   expect(await worker.process(job(erased))).toBe('tenant-gone');
-  const published = await world.tenantDb.withTenant(erased, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from outbox where type like 'draft.%'`);
+  const published = await world.tenantDb.withTenant(erased, (tx) => sql<{ n: number }>`select count(*)::int as n from outbox where type like 'draft.%'`.execute(tx.db).then((r) => r.rows));
   expect(published[0]!.n).toBe(0);
+});
+
+describe('drafting profiles from tenant.settings-changed', () => {
+  /** The system messages a tenant's own model was sent, in order. */
+  const systems = (route: string) => requests.filter((r) => r.route === route).map((r) => (JSON.parse(r.body) as { messages: { content: string }[] }).messages[0]!.content);
+
+  it('drafts with the profile of the newest settings event, policies in order; an older event arriving late changes nothing', async () => {
+    const t = await tenant('Foxtrotco', 'FOX', 'fox');
+    const policies = ['Greet the customer by name.', 'Never promise a delivery date.', 'Sign as the Foxtrot team.'];
+    await settings(t, { version: 2, companyName: 'Foxtrot & Sons', brandVoice: 'Dry and exact', policies });
+    expect(await profileRow(t)).toMatchObject({ version: 2, company_name: 'Foxtrot & Sons', policies });
+    expect((await outcome(await receive(t, { name: 'Jo', subject: null, body: 'Where is my refund?' }))).type).toBe(DraftEvents.GENERATED);
+    const first = systems('fox').at(-1)!;
+    expect(first).toContain('customer support of Foxtrot & Sons');
+    expect(first).toContain('Voice: Dry and exact.');
+    expect(first).toContain(`Policies you must keep:\n${policies.map((p) => `- ${p}`).join('\n')}`);
+    expect(first).not.toContain('Foxtrotco');
+
+    // Version 1 again (a late or replayed event): taken by the consumer, and ignored.
+    await settings(t, { version: 1, companyName: 'Stale Foxtrot', brandVoice: 'Stale voice', policies: ['Stale policy'] });
+    expect(await profileRow(t)).toMatchObject({ version: 2, company_name: 'Foxtrot & Sons', brand_voice: 'Dry and exact', policies });
+    expect((await outcome(await receive(t, { name: 'Jo', subject: null, body: 'And my shipping?' }))).type).toBe(DraftEvents.GENERATED);
+    const second = systems('fox').at(-1)!;
+    expect(second).toContain('Foxtrot & Sons');
+    expect(second).not.toMatch(/Stale/);
+  });
+
+  it('never lets tenant B’s event change tenant A’s profile: a payload naming A in B’s event is dead-lettered', async () => {
+    const dlq = await KafkaProbe.start(deadLetterTopic(Topics.TENANTS));
+    try {
+      const before = await profileRow(a);
+      expect(before).toMatchObject({ company_name: 'Alphacorp' });
+      const forged = await world.tenantDb.withTenant(b, (tx) =>
+        publishInTx(tx, TenantEvents.SETTINGS_CHANGED, settingsChanged(a, { version: 50, companyName: 'Hijacked', brandVoice: 'HIJACK' }), { tenantId: b, producer: 'provisioning', correlationId: newId() }),
+      );
+      // B's own next settings, behind the forged one in B's partition: applied to B only.
+      await settings(b, { version: 2, companyName: 'Bravoworks', brandVoice: 'Speak as the BRAVO crew', policies: ['Never mention BRAVO internal codes.', 'BRAVO v2'] });
+      const dead = await waitFor('the forged event in the dead-letter topic', async () => dlq.records.find((r) => r.headers[EventHeaders.ID] === forged.id), 30_000);
+      expect(dead.headers).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'tenant-mismatch', [DlqHeaders.CONSUMER]: CONSUMER });
+      expect(await consumed(b, forged.id)).toBe(false);
+      expect(await profileRow(a)).toEqual(before);
+      expect(await profileRow(b)).toMatchObject({ version: 2, company_name: 'Bravoworks', policies: ['Never mention BRAVO internal codes.', 'BRAVO v2'] });
+      // And A's drafts are still A's.
+      const draft = await outcome(await receive(a, { name: 'Kim', subject: null, body: 'What is your refund policy?' }));
+      const body = await cipher.decrypt(a, SupportFields.DRAFT_BODY, (draft.payload as DraftGeneratedV1).bodyEnc);
+      expect(body).toContain('Alphacorp Support');
+      expect(body).not.toMatch(/Hijacked|BRAVO/);
+    } finally {
+      await dlq.close();
+    }
+  });
+
+  it('gives a ticket whose tenant has no profile yet no draft with made-up settings: draft.failed drafting-profile-missing after its tries', async () => {
+    const t = await tenant('Golfco', 'GOLF', 'golf', undefined, false);
+    const ticketId = await receive(t, { name: 'Lee', subject: null, body: 'What is your refund policy?' });
+    const failed = await outcome(ticketId);
+    expect(failed).toMatchObject({ type: DraftEvents.FAILED, payload: { ticketId, code: 'drafting-profile-missing' } });
+    await waitFor('the job to end failed', async () => (await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1)))?.isFailed());
+    expect((await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1)))?.attemptsMade).toBe(3);
+    expect(outcomes(ticketId)).toHaveLength(1);
+    // No model was called: neither the tenant's own nor the platform's.
+    expect(requests.filter((r) => r.route === 'golf')).toHaveLength(0);
+  });
 });

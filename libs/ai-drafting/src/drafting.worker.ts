@@ -1,9 +1,9 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
-import { DraftEvents, parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
+import { DraftEvents, DraftingModelSettingsV1, parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { CryptoError, FieldCipher, TenantKeyDestroyedError } from '@hotdash/platform-crypto';
-import { ControlDatabase, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
+import { TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { inTenantJob, QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import {
@@ -20,12 +20,12 @@ import {
 } from '@hotdash/platform-models';
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
 import { DraftComposer, TicketText } from './draft-composer';
+import { DraftingProfileMissingError, DraftingProfiles } from './drafting-profiles.repository';
 import { DraftingJob, draftEventMeta, publishDraftFailed } from './drafting.job';
 
 export interface DraftingWorkerDeps {
   config: PlatformConfig;
   db: TenantDatabase;
-  control: ControlDatabase;
   cipher: FieldCipher;
   /** Must be the knowledge service's embedder: the query vector is compared with its chunks'. */
   embedder: Embedder;
@@ -53,13 +53,6 @@ export interface DraftingWorkerOptions {
   log?: (message: string) => void;
 }
 
-interface ModelConfigRow {
-  mode: 'platform' | 'own';
-  model: string;
-  base_url: string | null;
-  api_key_enc: string | null;
-}
-
 /** Why a draft could not be written: a stable code and a reason fit for the operator (never ticket text). */
 interface Failure {
   code: string;
@@ -79,20 +72,29 @@ const MODEL_REASONS: Record<ModelError['code'], string> = {
 };
 
 /**
- * Writes drafts (BullMQ, queue hotdash-ai-drafting): decrypts the ticket in memory, picks the
- * tenant's model (the platform's, or the tenant's own OpenAI-compatible endpoint with its key,
- * reached only through the egress guard: public https, or what HOTDASH_EGRESS_ALLOW lists),
- * composes the draft from the tenant's own settings and passages (DraftComposer), and publishes
+ * Writes drafts (BullMQ, queue hotdash-ai-drafting): decrypts the ticket in memory, reads the
+ * tenant's drafting profile (ai-drafting's own copy, kept from tenant.settings-changed), picks the
+ * tenant's model from it (the platform's, or the tenant's own OpenAI-compatible endpoint with its
+ * key, reached only through the egress guard: public https, or what HOTDASH_EGRESS_ALLOW lists),
+ * composes the draft from the profile and the tenant's passages (DraftComposer), and publishes
  * draft.generated — the body encrypted with the tenant's data key, the cited passages, the model
  * and the tokens (retrieval embedding included) — from the tenant's shard. A non-retryable error,
  * or the last try failing, publishes draft.failed instead (the ticket stays for a manual reply). A
  * tenant that is gone is skipped. Each tenant runs at most `perTenant` jobs at once. Nothing of the
  * ticket or the draft is logged or kept in the job's failure reason.
+ *
+ * A tenant without a profile yet (its settings event still on its way) gets no draft with made-up
+ * settings: the profile says which model may see the tenant's tickets (a tenant with its own
+ * endpoint must never have them sent to the platform's) and which policies bind the reply. The
+ * try fails retryably and the job's backoff waits for the event; provisioning publishes the profile
+ * before the tenant is activated, so this is a consumer catching up, and after the last try the
+ * draft fails (draft.failed) and can be asked for again.
  */
 export class DraftingWorker {
   private worker: Worker<DraftingJob> | undefined;
   private readonly limiter: TenantConcurrencyLimiter;
   private readonly composer: DraftComposer;
+  private readonly profiles: DraftingProfiles;
   private readonly platformModel: DraftingModel;
   /** Tenants' own endpoints only: the platform's endpoint is set by ops and keeps the global fetch. */
   private readonly ownModelFetch: GuardedFetch;
@@ -102,7 +104,8 @@ export class DraftingWorker {
     private readonly options: DraftingWorkerOptions = {},
   ) {
     this.limiter = new TenantConcurrencyLimiter(deps.redis, QueueName.AI_DRAFTING, { cap: options.perTenant ?? 4, leaseMs: 5 * 60_000 });
-    this.composer = new DraftComposer(deps.db, deps.control, deps.embedder, deps.vectors);
+    this.composer = new DraftComposer(deps.embedder, deps.vectors);
+    this.profiles = new DraftingProfiles(deps.db);
     this.platformModel = options.platformModel ?? draftingModelFromEnv();
     this.ownModelFetch = createEgressFetch({ timeoutMs: options.ownModelHttp?.timeoutMs, ...options.ownModelEgress });
   }
@@ -132,8 +135,11 @@ export class DraftingWorker {
     const data = job.data;
     const tenantId = parseTenantId(data.tenantId);
     try {
-      const [model, ticket] = await Promise.all([this.modelOf(tenantId), this.ticketOf(tenantId, data)]);
-      const draft = await this.composer.compose(tenantId, ticket, model);
+      const [[profile, model], ticket] = await Promise.all([
+        this.profiles.require(tenantId).then(async (p) => [p, await this.modelOf(tenantId, p.model)] as const),
+        this.ticketOf(tenantId, data),
+      ]);
+      const draft = await this.composer.compose(tenantId, profile, ticket, model);
       const bodyEnc = await this.deps.cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, draft.result.text);
       const tokens = (n: number) => Math.max(0, Math.round(n));
       await this.deps.db.withTenant(tenantId, (tx) =>
@@ -171,11 +177,21 @@ export class DraftingWorker {
     }
   }
 
-  private async modelOf(tenantId: TenantId): Promise<DraftingModel> {
-    const [row] = await this.deps.db.withTenant(tenantId, (tx) => tx.$queryRaw<ModelConfigRow[]>`select mode, model, base_url, api_key_enc from model_configs`);
-    if (!row || row.mode === 'platform' || !row.api_key_enc) return this.platformModel;
-    const apiKey = await this.deps.cipher.decrypt(tenantId, MODEL_API_KEY_FIELD, row.api_key_enc);
-    return new OpenAiChatModel({ maxRetries: 1, ...this.options.ownModelHttp, baseUrl: row.base_url ?? 'https://api.openai.com/v1', apiKey, model: row.model, fetch: this.ownModelFetch });
+  /** The platform's model (set by the platform team: the profile's temperature and length do not apply), or the tenant's own. */
+  private async modelOf(tenantId: TenantId, m: DraftingModelSettingsV1): Promise<DraftingModel> {
+    if (m.mode === 'platform') return this.platformModel;
+    if (!m.apiKeyEnc) throw new ModelError('model-auth-failed', "the tenant's own model has no API key", false);
+    const apiKey = await this.deps.cipher.decrypt(tenantId, MODEL_API_KEY_FIELD, m.apiKeyEnc);
+    return new OpenAiChatModel({
+      maxRetries: 1,
+      ...this.options.ownModelHttp,
+      baseUrl: m.baseUrl ?? 'https://api.openai.com/v1',
+      apiKey,
+      model: m.model,
+      temperature: m.temperature ?? undefined,
+      maxTokens: m.maxTokens ?? undefined,
+      fetch: this.ownModelFetch,
+    });
   }
 
   private async ticketOf(tenantId: TenantId, data: DraftingJob): Promise<TicketText> {
@@ -200,6 +216,9 @@ function gone(err: unknown): boolean {
 
 function failureOf(err: unknown): Failure {
   if (err instanceof ModelError) return { code: err.code, reason: MODEL_REASONS[err.code], retryable: err.retryable };
+  if (err instanceof DraftingProfileMissingError) {
+    return { code: err.code, reason: "the organisation's drafting settings had not reached the drafting service yet; ask for a new draft", retryable: true };
+  }
   if (err instanceof VectorTenantNotFoundError) {
     return { code: err.code, reason: 'the tenant has no knowledge-base namespace; ask the platform team to repair the tenant', retryable: false };
   }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
 import type { TenantTx } from '@hotdash/platform-db';
 import type { AuditEntryContent } from './hash-chain';
@@ -8,10 +9,11 @@ export interface AuditRow extends AuditEntryContent {
   hash: string;
 }
 
+/** An audit_log row as Kysely reads it (the driver's types: int8 as a string, timestamptz as a Date, jsonb parsed). */
 interface RawRow {
   id: string;
   tenant_id: string;
-  seq: bigint | number;
+  seq: string;
   event_id: string;
   event_type: string;
   actor_id: string | null;
@@ -22,6 +24,10 @@ interface RawRow {
   hash: string;
 }
 
+/** Every column of an entry: what its hash covers and the hashes. */
+const COLUMNS = ['id', 'tenant_id', 'seq', 'event_id', 'event_type', 'actor_id', 'occurred_at', 'recorded_at', 'payload', 'prev_hash', 'hash'] as const;
+
+/** The entry as the chain hashes it: the same values whichever way it was read (seq a number, times ISO strings). */
 function toRow(r: RawRow): AuditRow {
   return {
     id: r.id,
@@ -43,60 +49,72 @@ function toRow(r: RawRow): AuditRow {
 export class AuditLogRepository {
   /**
    * Locks the tenant's chain for the rest of the transaction, so concurrent appends take turns,
-   * and returns its last entry.
+   * and returns its last entry. Two statements: the read must take its snapshot after the lock is held.
    */
   async lockHead(tx: TenantTx, tenantId: TenantId): Promise<{ seq: number; hash: string } | undefined> {
-    await tx.$executeRaw`select pg_advisory_xact_lock(hashtextextended(${`audit:${tenantId}`}, 0))`;
-    const rows = await tx.$queryRaw<{ seq: bigint; hash: string }[]>`
-      select seq, hash from audit_log where tenant_id = ${tenantId}::uuid order by seq desc limit 1`;
-    const r = rows[0];
+    await tx.db.selectNoFrom((eb) => eb.fn('pg_advisory_xact_lock', [eb.fn('hashtextextended', [eb.val(`audit:${tenantId}`), eb.lit(0)])]).as('locked')).execute();
+    const r = await tx.db.selectFrom('audit_log').select(['seq', 'hash']).where('tenant_id', '=', tenantId).orderBy('seq', 'desc').limit(1).executeTakeFirst();
     return r ? { seq: Number(r.seq), hash: r.hash } : undefined;
   }
 
   /** The recorded head of the tenant's chain (seq and hash of its last entry). */
   async head(tx: TenantTx, tenantId: TenantId): Promise<{ seq: number; hash: string } | undefined> {
-    const rows = await tx.$queryRaw<{ seq: bigint; hash: string }[]>`select seq, hash from audit_heads where tenant_id = ${tenantId}::uuid`;
-    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : undefined;
+    const r = await tx.db.selectFrom('audit_heads').select(['seq', 'hash']).where('tenant_id', '=', tenantId).executeTakeFirst();
+    return r ? { seq: Number(r.seq), hash: r.hash } : undefined;
   }
 
   async insert(tx: TenantTx, row: AuditRow): Promise<void> {
-    await tx.$executeRaw`insert into audit_log
-      (id, tenant_id, seq, event_id, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash)
-      values (${row.id}::uuid, ${row.tenantId}::uuid, ${row.seq}, ${row.eventId}::uuid, ${row.eventType}, ${row.actorId},
-              ${row.occurredAt}::timestamptz, ${row.recordedAt}::timestamptz, ${JSON.stringify(row.payload)}::jsonb, ${row.prevHash}, ${row.hash})`;
-    await tx.$executeRaw`insert into audit_heads (tenant_id, seq, hash) values (${row.tenantId}::uuid, ${row.seq}, ${row.hash})
-      on conflict (tenant_id) do update set seq = excluded.seq, hash = excluded.hash, updated_at = now()`;
+    await tx.db
+      .insertInto('audit_log')
+      .values({
+        id: row.id,
+        tenant_id: row.tenantId,
+        seq: String(row.seq),
+        event_id: row.eventId,
+        event_type: row.eventType,
+        actor_id: row.actorId,
+        occurred_at: row.occurredAt,
+        recorded_at: row.recordedAt,
+        // As JSON text: the driver would send an array as a PostgreSQL array, and a string unquoted.
+        payload: JSON.stringify(row.payload),
+        prev_hash: row.prevHash,
+        hash: row.hash,
+      })
+      .execute();
+    await tx.db
+      .insertInto('audit_heads')
+      .values({ tenant_id: row.tenantId, seq: String(row.seq), hash: row.hash })
+      .onConflict((oc) => oc.column('tenant_id').doUpdateSet((eb) => ({ seq: eb.ref('excluded.seq'), hash: eb.ref('excluded.hash'), updated_at: sql`now()` })))
+      .execute();
   }
 
   /** A page of the tenant's chain in order, after `afterSeq`. */
   async page(tx: TenantTx, tenantId: TenantId, afterSeq: number, limit: number): Promise<AuditRow[]> {
-    const rows = await tx.$queryRaw<RawRow[]>`
-      select id::text, tenant_id::text, seq, event_id::text, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash
-      from audit_log where tenant_id = ${tenantId}::uuid and seq > ${afterSeq} order by seq limit ${limit}`;
+    const rows = await tx.db.selectFrom('audit_log').select(COLUMNS).where('tenant_id', '=', tenantId).where('seq', '>', String(afterSeq)).orderBy('seq').limit(limit).execute();
     return rows.map(toRow);
   }
 
-  /** Entries after a seq, filtered by event type, actor and time (occurred_at), oldest first. */
+  /** Entries after a seq, filtered by event type, actor and time (occurred_at, ISO 8601 with an offset), oldest first. */
   async search(
     tx: TenantTx,
     tenantId: TenantId,
     f: { after?: number; limit: number; eventType?: string; actor?: string; from?: string; to?: string },
   ): Promise<AuditRow[]> {
-    const rows = await tx.$queryRaw<RawRow[]>`
-      select id::text, tenant_id::text, seq, event_id::text, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash
-      from audit_log where tenant_id = ${tenantId}::uuid and seq > ${f.after ?? 0}
-        and (${f.eventType ?? null}::text is null or event_type = ${f.eventType ?? null})
-        and (${f.actor ?? null}::text is null or actor_id = ${f.actor ?? null})
-        and (${f.from ?? null}::timestamptz is null or occurred_at >= ${f.from ?? null}::timestamptz)
-        and (${f.to ?? null}::timestamptz is null or occurred_at < ${f.to ?? null}::timestamptz)
-      order by seq limit ${f.limit}`;
+    let q = tx.db.selectFrom('audit_log').select(COLUMNS).where('tenant_id', '=', tenantId).where('seq', '>', String(f.after ?? 0));
+    // A filter left out (undefined or null) does not filter.
+    if (f.eventType != null) q = q.where('event_type', '=', f.eventType);
+    if (f.actor != null) q = q.where('actor_id', '=', f.actor);
+    // Compared as timestamptz in the database, to the microsecond the caller gave.
+    const from = f.from;
+    const to = f.to;
+    if (from != null) q = q.where((eb) => eb('occurred_at', '>=', eb.cast<Date>(eb.val(from), 'timestamptz')));
+    if (to != null) q = q.where((eb) => eb('occurred_at', '<', eb.cast<Date>(eb.val(to), 'timestamptz')));
+    const rows = await q.orderBy('seq').limit(f.limit).execute();
     return rows.map(toRow);
   }
 
   async findByEvent(tx: TenantTx, tenantId: TenantId, eventId: string): Promise<AuditRow | undefined> {
-    const rows = await tx.$queryRaw<RawRow[]>`
-      select id::text, tenant_id::text, seq, event_id::text, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash
-      from audit_log where tenant_id = ${tenantId}::uuid and event_id = ${eventId}::uuid`;
-    return rows[0] ? toRow(rows[0]) : undefined;
+    const r = await tx.db.selectFrom('audit_log').select(COLUMNS).where('tenant_id', '=', tenantId).where('event_id', '=', eventId).executeTakeFirst();
+    return r ? toRow(r) : undefined;
   }
 }

@@ -30,6 +30,7 @@ export class AuditEventsHandler {
     TenantEvents.REACTIVATED,
     TenantEvents.PLAN_CHANGED,
     TenantEvents.OFFBOARDING_STARTED,
+    TenantEvents.SETTINGS_CHANGED,
     KnowledgeEvents.DOCUMENTS_STORED,
     KnowledgeEvents.DOCUMENT_INDEXED,
     KnowledgeEvents.DOCUMENT_FAILED,

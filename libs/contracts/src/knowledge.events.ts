@@ -3,8 +3,15 @@ import { uuidSchema } from './envelope';
 
 export const KnowledgeEvents = {
   /**
+   * Another service handed a document in for a tenant's knowledge base (provisioning: the sign-up's
+   * initial documents). A request, not a fact: knowledge stores it as an upload is stored (once per
+   * document id) and publishes knowledge.documents-stored. The content travels encrypted with the
+   * tenant's data key. Consumed by: knowledge.
+   */
+  DOCUMENT_SUBMITTED: 'knowledge.document-submitted',
+  /**
    * Documents were stored for a tenant's knowledge base and wait to be chunked, embedded and indexed.
-   * Consumed by: knowledge (once it exists), audit.
+   * Published by knowledge only. Consumed by: knowledge (queues the indexing), quota, audit.
    */
   DOCUMENTS_STORED: 'knowledge.documents-stored',
   /** A document version is indexed: its passages are searchable. Consumed by: quota (embedding tokens), audit. */
@@ -14,6 +21,34 @@ export const KnowledgeEvents = {
   /** A document version left the knowledge base (deleted, or replaced by a new one): its storage is freed. Consumed by: quota, audit. */
   DOCUMENT_REMOVED: 'knowledge.document-removed',
 } as const;
+
+/** The field name a submitted document's content is encrypted under (FieldCipher binds it with the tenant). */
+export const SUBMITTED_DOCUMENT_CONTENT_FIELD = 'kb_documents.submitted_content';
+
+/** Most characters of a submitted document's text (the sign-up's limit per document). */
+export const MAX_SUBMITTED_DOCUMENT_CHARS = 200_000;
+
+export const knowledgeDocumentSubmittedV1 = z
+  .object({
+    tenantId: uuidSchema,
+    /** Chosen by the submitter: the document's id in the knowledge base, so a second submission of it is a no-op. */
+    documentId: uuidSchema,
+    title: z.string().min(1).max(500),
+    contentType: z.enum(['text/plain', 'text/markdown']),
+    /**
+     * The text (UTF-8), a FieldCipher token under SUBMITTED_DOCUMENT_CONTENT_FIELD. At most
+     * MAX_SUBMITTED_DOCUMENT_CHARS characters (≤ 600 kB of UTF-8, ~800 k token characters), so one
+     * document is one event under the relay's 900 kB per event.
+     */
+    content: z
+      .string()
+      .max(820_000)
+      .regex(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a value encrypted with the tenant data key'),
+    /** Who handed it in (`saga:<id>`, `service:<name>`), recorded as the document's creator. */
+    by: z.string().min(1).max(200),
+  })
+  .strict();
+export type KnowledgeDocumentSubmittedV1 = z.infer<typeof knowledgeDocumentSubmittedV1>;
 
 export const knowledgeDocumentsStoredV1 = z
   .object({

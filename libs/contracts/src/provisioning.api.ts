@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { PlanCodes } from './tenant.events';
 import { OperatorRoles } from './operator.events';
+import { MAX_SUBMITTED_DOCUMENT_CHARS } from './knowledge.events';
 
 /** A tenant's slug: 3 to 64 lower-case letters, digits and dashes, starting and ending with a letter or digit. */
 export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$/;
@@ -46,7 +47,7 @@ export const signUpBody = z
       ])
       .optional(),
     documents: z
-      .array(z.object({ title: text(500, 'documents[].title'), content: z.string().min(1).max(200_000) }).strict())
+      .array(z.object({ title: text(500, 'documents[].title'), content: z.string().min(1).max(MAX_SUBMITTED_DOCUMENT_CHARS) }).strict())
       .max(20)
       .optional(),
   })

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { uuidSchema } from './envelope';
+import { encryptedField } from './support.events';
 
 /** Plans a tenant can be on. */
 export const PlanCodes = ['basic', 'enterprise'] as const;
@@ -31,6 +32,14 @@ export const TenantEvents = {
   OFFBOARDING_STARTED: 'tenant.offboarding.started',
   /** The tenant's data is erased from every store and its data key destroyed. Consumed by: every service holding caches. */
   OFFBOARDED: 'tenant.offboarded',
+  /**
+   * The tenant's drafting profile was set (by the provisioning saga, before the tenant is active) or
+   * changed (by whatever changes the company name, brand voice, policies or model settings: the
+   * settings API of issue 16 publishes the same event). Carries the complete profile, not a diff,
+   * with a version that grows with every change. The one contract for drafting settings.
+   * Consumed by: ai-drafting (its drafting_profiles projection).
+   */
+  SETTINGS_CHANGED: 'tenant.settings-changed',
 } as const;
 
 export const tenantCreatedV1 = z
@@ -79,3 +88,52 @@ export type TenantOffboardingStartedV1 = z.infer<typeof tenantOffboardingStarted
 
 export const tenantOffboardedV1 = z.object({ tenantId: uuidSchema, sagaId: uuidSchema, erasedRows: z.number().int().min(0) }).strict();
 export type TenantOffboardedV1 = z.infer<typeof tenantOffboardedV1>;
+
+/** How a tenant's drafts are written: the platform's model, or the tenant's own OpenAI-compatible endpoint. */
+export const DraftingModelModes = ['platform', 'own'] as const;
+
+/**
+ * The model settings of a drafting profile. The tenant's own API key travels only as a FieldCipher
+ * token under the tenant's data key (field `model_configs.api_key`, MODEL_API_KEY_FIELD of
+ * platform/models), never in plaintext; the platform's model has none.
+ */
+export const draftingModelSettingsV1 = z
+  .object({
+    mode: z.enum(DraftingModelModes),
+    provider: z.string().min(1).max(100),
+    /** The model's name at its endpoint (`platform-default` for the platform's model). */
+    model: z.string().min(1).max(200),
+    /** The endpoint of the tenant's own model; null for the platform's model (its endpoint is the platform's configuration). */
+    baseUrl: z.url().max(500).nullable(),
+    apiKeyEnc: encryptedField.max(10_000).nullable(),
+    /** Sampling temperature; null: the model adapter's default. */
+    temperature: z.number().min(0).max(2).nullable(),
+    /** Longest reply in tokens; null: the model adapter's default. */
+    maxTokens: z.number().int().min(1).max(32_000).nullable(),
+  })
+  .strict()
+  .refine((m) => (m.mode === 'own') === (m.apiKeyEnc !== null), { message: 'an own model carries its encrypted API key, the platform model none', path: ['apiKeyEnc'] });
+export type DraftingModelSettingsV1 = z.infer<typeof draftingModelSettingsV1>;
+
+export const tenantSettingsChangedV1 = z
+  .object({
+    tenantId: uuidSchema,
+    /**
+     * Grows with every change of the tenant's drafting settings (1: set by the provisioning saga).
+     * A consumer keeps the profile of the highest version it has seen and ignores an event whose
+     * version is not higher, so an older event arriving late never overwrites a newer profile.
+     */
+    version: z.number().int().min(1).max(2_147_483_647),
+    /** When the change was made. */
+    changedAt: z.iso.datetime({ offset: true }),
+    /** Who made it: `saga:<id>` at provisioning, `user:<id>`, `ops:<id>`. */
+    by: z.string().min(1).max(200),
+    companyName: z.string().min(1).max(200),
+    /** How the tenant's replies sound; empty when none is set. */
+    brandVoice: z.string().max(2_000),
+    /** The rules every reply must keep, in the tenant's order; empty when none are set (never a placeholder). */
+    policies: z.array(z.string().trim().min(1).max(2_000)).max(100),
+    model: draftingModelSettingsV1,
+  })
+  .strict();
+export type TenantSettingsChangedV1 = z.infer<typeof tenantSettingsChangedV1>;

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
 import { DraftEvents, editDraftBody, manualReplyBody, rejectDraftBody, SupportFields, TicketEvents } from '@hotdash/contracts';
 import { actorOf, Principal } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
@@ -8,6 +9,9 @@ import { EventMeta, publishInTx } from '@hotdash/platform-messaging';
 import { visibleTo } from './queue-scope';
 import { textChange } from './text-diff';
 import { draftsEventMeta, TicketDto, TicketRow } from './ticket-records';
+
+/** The transaction's time, as the decisions record it. */
+const now = sql<Date>`now()`;
 import { TicketsService } from './tickets.service';
 
 interface DecisionRow {
@@ -45,7 +49,7 @@ export class DecisionsService {
   async approve(caller: Principal, draftId: string): Promise<TicketDto> {
     return this.decide(caller, draftId, async (tx, d, meta) => {
       const by = actorOf(caller);
-      await tx.$executeRaw`update drafts set status = 'approved', decided_by = ${by}, decided_at = now() where id = ${draftId}::uuid`;
+      await tx.db.updateTable('drafts').set({ status: 'approved', decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
       await publishInTx(tx, DraftEvents.APPROVED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by }, meta);
       await this.sendReply(tx, caller, d.ticket_id, draftId, await this.cipher.decrypt(caller.tenantId, SupportFields.DRAFT_BODY, d.body_enc), meta);
     });
@@ -60,8 +64,11 @@ export class DecisionsService {
       const by = actorOf(caller);
       const editedBodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, input.body);
       const diffEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.DIFF, change.patch);
-      await tx.$executeRaw`update drafts set status = 'edited', edited_body_enc = ${editedBodyEnc}, diff_enc = ${diffEnc}, characters_added = ${change.charactersAdded},
-        characters_removed = ${change.charactersRemoved}, decided_by = ${by}, decided_at = now() where id = ${draftId}::uuid`;
+      await tx.db
+        .updateTable('drafts')
+        .set({ status: 'edited', edited_body_enc: editedBodyEnc, diff_enc: diffEnc, characters_added: change.charactersAdded, characters_removed: change.charactersRemoved, decided_by: by, decided_at: now })
+        .where('id', '=', draftId)
+        .execute();
       await publishInTx(
         tx,
         DraftEvents.EDITED,
@@ -77,8 +84,8 @@ export class DecisionsService {
     return this.decide(caller, draftId, async (tx, d, meta) => {
       const by = actorOf(caller);
       const reasonEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REJECT_REASON, reason);
-      await tx.$executeRaw`update drafts set status = 'rejected', reject_reason_enc = ${reasonEnc}, decided_by = ${by}, decided_at = now() where id = ${draftId}::uuid`;
-      await tx.$executeRaw`update tickets set status = 'rejected', updated_at = now() where id = ${d.ticket_id}::uuid`;
+      await tx.db.updateTable('drafts').set({ status: 'rejected', reject_reason_enc: reasonEnc, decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
+      await tx.db.updateTable('tickets').set({ status: 'rejected', updated_at: now }).where('id', '=', d.ticket_id).execute();
       await publishInTx(tx, DraftEvents.REJECTED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, reasonEnc }, meta);
     });
   }
@@ -92,7 +99,7 @@ export class DecisionsService {
         throw new ProblemException(409, 'cannot-regenerate', 'No new draft now', `The ticket is ${t.status}; a new draft is asked for after a rejected or failed one.`);
       const draftId = newId();
       const attempt = t.attempt + 1;
-      await tx.$executeRaw`update tickets set status = 'drafting', attempt = ${attempt}, current_draft_id = null, updated_at = now() where id = ${ticketId}::uuid`;
+      await tx.db.updateTable('tickets').set({ status: 'drafting', attempt, current_draft_id: null, updated_at: now }).where('id', '=', ticketId).execute();
       await publishInTx(
         tx,
         DraftEvents.REQUESTED,
@@ -110,7 +117,7 @@ export class DecisionsService {
     await this.db.withTenant(caller.tenantId, async (tx) => {
       const t = await this.lockTicket(tx, caller, ticketId);
       if (t.status === 'replied') throw new ProblemException(409, 'already-replied', 'Already replied', 'The customer already got the reply to this ticket.');
-      await tx.$executeRaw`update drafts set status = 'superseded' where ticket_id = ${ticketId}::uuid and status = 'pending'`;
+      await tx.db.updateTable('drafts').set({ status: 'superseded' }).where('ticket_id', '=', ticketId).where('status', '=', 'pending').execute();
       await this.sendReply(tx, caller, ticketId, null, input.body, draftsEventMeta(caller.tenantId));
     });
     return this.tickets.read(caller.tenantId, ticketId);
@@ -153,9 +160,13 @@ export class DecisionsService {
   private async sendReply(tx: TenantTx, caller: Principal, ticketId: string, draftId: string | null, text: string, meta: EventMeta): Promise<void> {
     const by = actorOf(caller);
     const bodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REPLY_BODY, text);
-    const [sent] = await tx.$queryRaw<{ replied_at: Date }[]>`update tickets set status = 'replied', reply_body_enc = ${bodyEnc}, reply_draft_id = ${draftId}::uuid, replied_by = ${by},
-      replied_at = now(), updated_at = now() where id = ${ticketId}::uuid returning replied_at`;
-    await publishInTx(tx, TicketEvents.REPLY_SENT, { tenantId: caller.tenantId, ticketId, draftId, by, bodyEnc, sentAt: sent!.replied_at.toISOString() }, meta);
+    const sent = await tx.db
+      .updateTable('tickets')
+      .set({ status: 'replied', reply_body_enc: bodyEnc, reply_draft_id: draftId, replied_by: by, replied_at: now, updated_at: now })
+      .where('id', '=', ticketId)
+      .returning('replied_at')
+      .executeTakeFirstOrThrow();
+    await publishInTx(tx, TicketEvents.REPLY_SENT, { tenantId: caller.tenantId, ticketId, draftId, by, bodyEnc, sentAt: sent.replied_at!.toISOString() }, meta);
   }
 
 }

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
 import { draftMetricsQuery, TenantId, TicketStatus } from '@hotdash/contracts';
 import { TenantDatabase } from '@hotdash/platform-db';
 import { parseInput, ProblemException } from '@hotdash/platform-http';
@@ -36,7 +37,10 @@ export class DraftMetricsService {
     if (Date.parse(to) - Date.parse(from) > MAX_DAYS * 86_400_000) throw new ProblemException(400, 'validation-failed', 'Invalid request', `Ask for at most ${MAX_DAYS} days at a time.`);
     return this.db.withTenant(tenantId, async (tx) => {
       // Drafts decided in the period (approved, edited, rejected) and drafts that failed in it.
-      const [m] = await tx.$queryRaw<{ approved: number; edited: number; rejected: number; failed: number; p50: number | null; p90: number | null; mean: number | null }[]>`
+      // Percentiles over a filtered aggregate: beyond the query builder, so one sql statement (every value a parameter).
+      const {
+        rows: [m],
+      } = await sql<{ approved: number; edited: number; rejected: number; failed: number; p50: number | null; p90: number | null; mean: number | null }>`
         with period as (
           select d.status, extract(epoch from d.decided_at - t.received_at) as to_approval
           from drafts d join tickets t on t.id = d.ticket_id
@@ -49,9 +53,10 @@ export class DraftMetricsService {
                percentile_cont(0.5) within group (order by to_approval) filter (where status in ('approved', 'edited')) as p50,
                percentile_cont(0.9) within group (order by to_approval) filter (where status in ('approved', 'edited')) as p90,
                avg(to_approval) filter (where status in ('approved', 'edited'))::float8 as mean
-        from period`;
+        from period`.execute(tx.db);
       const open = { drafting: 0, pending: 0, rejected: 0, draft_failed: 0 };
-      for (const r of await tx.$queryRaw<{ status: keyof typeof open; n: number }[]>`select status, count(*)::int as n from tickets where status <> 'replied' group by status`) open[r.status] = r.n;
+      const queued = await tx.db.selectFrom('tickets').select(['status', sql<number>`count(*)::int`.as('n')]).where('status', '<>', 'replied').groupBy('status').execute();
+      for (const r of queued) open[r.status as keyof typeof open] = r.n;
       const { approved, edited, rejected, failed } = m!;
       const decided = approved + edited + rejected;
       const ratio = (a: number, b: number) => (b === 0 ? null : Math.round((a / b) * 10_000) / 10_000);

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { OperatorRole, OperatorRoles, TenantId } from '@hotdash/contracts';
 import { API_KEY_SCOPES, ApiKeyVerifier, newTenantSecret, Permission, Principal, ROLE_PERMISSIONS, tenantOfSecret, tokenHash } from '@hotdash/platform-auth';
@@ -46,6 +47,9 @@ interface Row {
   revoked_at: Date | null;
 }
 
+/** The columns a key is shown with. */
+const COLUMNS = ['id', 'name', 'prefix', 'role', 'scopes', 'created_by', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'] as const;
+
 const dto = (r: Row): ApiKeyDto => ({
   id: r.id,
   name: r.name,
@@ -83,14 +87,32 @@ export class ApiKeysService extends ApiKeyVerifier {
     const prefix = key.slice(0, API_KEY_PREFIX.length + 8);
     const scopes = [...new Set(input.scopes)];
     const { row, replayed } = await this.db.withTenant(p.tenantId, async (tx) => {
-      const [inserted] = await tx.$queryRaw<Row[]>`insert into api_keys (id, tenant_id, name, prefix, key_hash, role, scopes, created_by, expires_at, idempotency_key)
-        values (${id}::uuid, ${p.tenantId}::uuid, ${input.name}, ${prefix}, ${tokenHash(key)}, ${role}, ${scopes}::text[], ${p.subject}::uuid, ${expiresAt}, ${idempotencyKey ?? null})
-        on conflict (tenant_id, idempotency_key) do nothing
-        returning id::text, name, prefix, role, scopes, created_by::text, created_at, expires_at, last_used_at, revoked_at`;
+      const inserted = await tx.db
+        .insertInto('api_keys')
+        .values({
+          id,
+          tenant_id: p.tenantId,
+          name: input.name,
+          prefix,
+          key_hash: tokenHash(key),
+          role,
+          scopes,
+          created_by: p.subject,
+          expires_at: expiresAt,
+          idempotency_key: idempotencyKey ?? null,
+        })
+        .onConflict((oc) => oc.columns(['tenant_id', 'idempotency_key']).doNothing())
+        .returning(COLUMNS)
+        .$narrowType<{ role: OperatorRole }>()
+        .executeTakeFirst();
       if (inserted) return { row: inserted, replayed: false };
-      const [first] = await tx.$queryRaw<Row[]>`select id::text, name, prefix, role, scopes, created_by::text, created_at, expires_at, last_used_at, revoked_at
-        from api_keys where idempotency_key = ${idempotencyKey ?? null}`;
-      return { row: first!, replayed: true };
+      const first = await tx.db
+        .selectFrom('api_keys')
+        .select(COLUMNS)
+        .where('idempotency_key', '=', idempotencyKey ?? null)
+        .$narrowType<{ role: OperatorRole }>()
+        .executeTakeFirstOrThrow();
+      return { row: first, replayed: true };
     });
     if (replayed && (row.name !== input.name || row.role !== role || [...row.scopes].sort().join() !== [...scopes].sort().join()))
       throw new ProblemException(422, 'idempotency-key-reused', 'Idempotency key reused', 'This Idempotency-Key was used for a different key; use a new Idempotency-Key for a new key.');
@@ -98,16 +120,20 @@ export class ApiKeysService extends ApiKeyVerifier {
   }
 
   async list(p: Principal): Promise<ApiKeyDto[]> {
-    const rows = await this.db.withTenant(p.tenantId, (tx) =>
-      tx.$queryRaw<Row[]>`select id::text, name, prefix, role, scopes, created_by::text, created_at, expires_at, last_used_at, revoked_at from api_keys order by created_at`,
-    );
+    const rows = await this.db.withTenant(p.tenantId, (tx) => tx.db.selectFrom('api_keys').select(COLUMNS).orderBy('created_at').$narrowType<{ role: OperatorRole }>().execute());
     return rows.map(dto);
   }
 
   /** Revokes a key: the next request with it is refused. Another tenant's key answers 404 like a missing one. */
   async revoke(p: Principal, id: string): Promise<void> {
-    const n = await this.db.withTenant(p.tenantId, (tx) => tx.$executeRaw`update api_keys set revoked_at = coalesce(revoked_at, now()) where id = ${id}::uuid`);
-    if (n === 0) throw notFound(`API key ${id}`);
+    const { numUpdatedRows } = await this.db.withTenant(p.tenantId, (tx) =>
+      tx.db
+        .updateTable('api_keys')
+        .set((eb) => ({ revoked_at: eb.fn.coalesce('revoked_at', sql<Date>`now()`) }))
+        .where('id', '=', id)
+        .executeTakeFirst(),
+    );
+    if (numUpdatedRows === 0n) throw notFound(`API key ${id}`);
   }
 
   async verify(key: string): Promise<Principal | undefined> {
@@ -116,16 +142,30 @@ export class ApiKeysService extends ApiKeyVerifier {
     try {
       return await this.db.withTenant(tenantId, async (tx) => {
         // last_used_at is written at most once a minute per key, not on every request.
-        const [row] = await tx.$queryRaw<{ id: string; role: OperatorRole; scopes: string[] }[]>`
-          with k as (
-            -- A key acts for the admin who made it: removed or no longer an admin, the key stops too.
-            select k.id, k.role, k.scopes, k.last_used_at from api_keys k join users u on u.id = k.created_by
-            where k.key_hash = ${tokenHash(key)} and k.revoked_at is null and (k.expires_at is null or k.expires_at > now())
-              and u.status = 'active' and u.role = 'admin'
-          ), used as (
-            update api_keys set last_used_at = now() where id = (select id from k) and coalesce((select last_used_at from k), '-infinity') < now() - interval '1 minute'
+        const row = await tx.db
+          // A key acts for the admin who made it: removed or no longer an admin, the key stops too.
+          .with('k', (db) =>
+            db
+              .selectFrom('api_keys as ak')
+              .innerJoin('users as u', 'u.id', 'ak.created_by')
+              .select(['ak.id', 'ak.role', 'ak.scopes', 'ak.last_used_at'])
+              .where('ak.key_hash', '=', tokenHash(key))
+              .where('ak.revoked_at', 'is', null)
+              .where((eb) => eb.or([eb('ak.expires_at', 'is', null), eb('ak.expires_at', '>', sql<Date>`now()`)]))
+              .where('u.status', '=', 'active')
+              .where('u.role', '=', 'admin'),
           )
-          select id::text, role, scopes from k`;
+          .with('used', (db) =>
+            db
+              .updateTable('api_keys')
+              .set({ last_used_at: sql`now()` })
+              .where('id', '=', (eb) => eb.selectFrom('k').select('id'))
+              .where(sql<boolean>`coalesce((select last_used_at from k), '-infinity') < now() - interval '1 minute'`),
+          )
+          .selectFrom('k')
+          .select(['id', 'role', 'scopes'])
+          .$narrowType<{ role: OperatorRole }>()
+          .executeTakeFirst();
         if (!row) return undefined;
         return { kind: 'api-key' as const, tenantId: tenantId as TenantId, subject: row.id, role: row.role, sessionId: null, scopes: row.scopes, issuedAt: Date.now(), tokenId: row.id };
       });

@@ -5,6 +5,7 @@
 import { Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SignJWT } from 'jose';
+import { sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { AuthKeys, AuthModule, Permission, RevocationList, ROLE_PERMISSIONS, TokenService } from '@hotdash/platform-auth';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { EmlFileMailSender, MailDispatcher } from '@hotdash/platform-messaging';
-import { DatabaseModule, newId } from '@hotdash/platform-db';
+import { DatabaseModule, newId, TenantTx } from '@hotdash/platform-db';
 import { createFastifyHttpApp, HealthController, ProblemDetails } from '@hotdash/platform-http';
 import { createAccount, TEST_PASSWORD, TestAccount, TestWorld } from '@hotdash/testing';
 import { IdentityModule } from './identity.module';
@@ -51,11 +52,18 @@ async function problem(res: Response, status: number, code: string): Promise<Pro
 }
 
 async function sessions(tenantId: TenantId): Promise<{ sessions: number; tokens: number }> {
-  const [r] = await world.tenantDb.withTenant(tenantId, (tx) =>
-    tx.$queryRaw<{ sessions: number; tokens: number }[]>`select (select count(*)::int from auth_sessions) as sessions, (select count(*)::int from refresh_tokens) as tokens`,
+  return world.tenantDb.withTenant(tenantId, (tx) =>
+    tx.db
+      .selectNoFrom((eb) => [
+        eb.selectFrom('auth_sessions').select(sql<number>`count(*)::int`.as('n')).as('sessions'),
+        eb.selectFrom('refresh_tokens').select(sql<number>`count(*)::int`.as('n')).as('tokens'),
+      ])
+      .$narrowType<{ sessions: number; tokens: number }>()
+      .executeTakeFirstOrThrow(),
   );
-  return r!;
 }
+
+const countApiKeys = (tx: TenantTx) => tx.db.selectFrom('api_keys').select(sql<number>`count(*)::int`.as('n')).execute();
 
 beforeAll(async () => {
   app = await createFastifyHttpApp(GatewayTestModule, { logger: ['error'] });
@@ -77,8 +85,8 @@ it('logs in with tenant slug, e-mail and password, and answers who-am-I', async 
   expect((await me.json()) as MeDto).toEqual({ tenantId: a.tenantId, userId: a.userId, email: a.email, displayName: 'Ada', role: 'manager' });
   expect(await sessions(a.tenantId)).toEqual({ sessions: 1, tokens: 1 });
   // The login is in the tenant's access log (through its outbox), with the session it made.
-  const [logged] = await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ envelope: { payload: Record<string, unknown> } }[]>`select envelope from outbox where type = 'access.recorded'`);
-  expect(logged!.envelope.payload).toMatchObject({ actor: `user:${a.userId}`, action: 'create', resourceType: 'session', route: '/auth/login', status: 200 });
+  const [logged] = await world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.selectFrom('outbox').select('envelope').where('type', '=', 'access.recorded').execute());
+  expect((logged!.envelope as { payload: Record<string, unknown> }).payload).toMatchObject({ actor: `user:${a.userId}`, action: 'create', resourceType: 'session', route: '/auth/login', status: 200 });
 });
 
 it('answers every failed login the same way, and writes nothing', async () => {
@@ -94,7 +102,7 @@ it('answers every failed login the same way, and writes nothing', async () => {
   expect(new Set(bodies.map((b) => JSON.stringify(b))).size).toBe(1);
   expect(await sessions(a.tenantId)).toEqual(before);
   // A removed operator cannot log in either.
-  await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$executeRaw`update users set status = 'removed' where id = ${a.userId}::uuid`);
+  await world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.updateTable('users').set({ status: 'removed' }).where('id', '=', a.userId).execute());
   await problem(await post('/auth/login', { tenant: a.slug, email: a.email, password: PASSWORD }), 401, 'invalid-credentials');
 });
 
@@ -112,7 +120,7 @@ it('rotates refresh tokens; reusing a rotated one ends the whole session at once
   await problem(await get('/me', second.accessToken), 401, 'token-revoked');
   await problem(await get('/me', first.accessToken), 401, 'token-revoked');
   await problem(await post('/auth/refresh', { refreshToken: second.refreshToken }), 401, 'invalid-refresh-token');
-  const [s] = await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ revoked_reason: string }[]>`select revoked_reason from auth_sessions`);
+  const [s] = await world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.selectFrom('auth_sessions').select('revoked_reason').execute());
   expect(s!.revoked_reason).toBe('reuse');
   // A new login works.
   expect((await get('/me', (await login(a)).accessToken)).status).toBe(200);
@@ -134,7 +142,7 @@ it('a removed operator is refused at once, and cannot refresh', async () => {
   const pair = await login(a);
   // What provisioning does when an operator is removed (libs/provisioning OperatorsHandler.remove).
   await app.get(RevocationList).userRemoved(a.tenantId, a.userId);
-  await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$executeRaw`update users set status = 'removed', password_hash = null where id = ${a.userId}::uuid`);
+  await world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.updateTable('users').set({ status: 'removed', password_hash: null }).where('id', '=', a.userId).execute());
   await problem(await get('/me', pair.accessToken), 401, 'token-revoked');
   await problem(await post('/auth/refresh', { refreshToken: pair.refreshToken }), 401, 'invalid-refresh-token');
 });
@@ -213,7 +221,7 @@ describe('API keys', () => {
     const listed = (await (await get('/api-keys', admin)).json()) as Record<string, unknown>[];
     expect(listed).toHaveLength(1);
     expect(JSON.stringify(listed)).not.toContain(created.key);
-    const [stored] = await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ key_hash: string }[]>`select key_hash from api_keys`);
+    const [stored] = await world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.selectFrom('api_keys').select('key_hash').execute());
     expect(stored!.key_hash).toMatch(/^[0-9a-f]{64}$/);
 
     // The key authenticates (its scopes do not include the profile: 403, not 401).
@@ -226,7 +234,7 @@ describe('API keys', () => {
     // A key acts for the admin who made it: demoted, their keys stop too.
     const second = (await (await create(admin, { name: 'ETL', scopes: ['drafts:read'] })).json()) as { key: string };
     await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': second.key } }), 403, 'forbidden'); // authenticates
-    await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$executeRaw`update users set role = 'manager' where id = ${a.userId}::uuid`);
+    await world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.updateTable('users').set({ role: 'manager' }).where('id', '=', a.userId).execute());
     await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': second.key } }), 401, 'invalid-api-key');
     await problem(await fetch(`${base}/me`, { headers: { 'x-api-key': 'hdk_nonsense' } }), 401, 'invalid-api-key');
   });
@@ -242,7 +250,7 @@ describe('API keys', () => {
     expect(new Set(bodies.map((b) => b.id)).size).toBe(1);
     expect(bodies.filter((b) => !b.replayed && b.key)).toHaveLength(1);
     expect(bodies.filter((b) => b.replayed && b.key === null)).toHaveLength(19);
-    expect(await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from api_keys`)).toEqual([{ n: 1 }]);
+    expect(await world.tenantDb.withTenant(a.tenantId, countApiKeys)).toEqual([{ n: 1 }]);
     await problem(await send({ name: 'Something else', scopes: ['drafts:read'] }), 422, 'idempotency-key-reused');
   });
 
@@ -259,7 +267,7 @@ describe('API keys', () => {
       [{ name: 'x', scopes: ['drafts:read'], owner: 'me' }, 400, 'unknown-field'],
     ];
     for (const [body, status, code] of cases) await problem(await create(admin, body), status, code);
-    expect(await world.tenantDb.withTenant(a.tenantId, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from api_keys`)).toEqual([{ n: 0 }]);
+    expect(await world.tenantDb.withTenant(a.tenantId, countApiKeys)).toEqual([{ n: 0 }]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
-import { cryptoProviders } from '@hotdash/platform-crypto';
+import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
+import { MailOutbox } from '@hotdash/platform-messaging';
 import { AuthController, MeController } from './auth.controller';
 import { ApiKeyVerifier, AuthGuard, PlatformOperatorCheck, RevocationFallback, TenantContextInterceptor } from '@hotdash/platform-auth';
 import { OpsAuthController, PlatformOperators } from './platform-operators';
@@ -25,6 +26,8 @@ import { IdentityService } from './identity.service';
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: TenantContextInterceptor },
     ...cryptoProviders(),
+    // Password-reset e-mails go through the platform's mail port.
+    { provide: MailOutbox, useFactory: (cipher: FieldCipher) => new MailOutbox(cipher), inject: [FieldCipher] },
   ],
   // Global: the authenticator (libs/platform/auth) asks identity's database fallback while Redis is away.
   exports: [IdentityService, RevocationFallback, ApiKeyVerifier, PlatformOperators, PlatformOperatorCheck],

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { AccessEvents, OperatorRole, TenantId } from '@hotdash/contracts';
 import {
@@ -16,7 +17,7 @@ import {
 } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantDirectory, TenantNotPlacedError, TenantTx } from '@hotdash/platform-db';
-import { publishInTx } from '@hotdash/platform-messaging';
+import { MailOutbox, publishInTx } from '@hotdash/platform-messaging';
 import { notFound, parseInput, ProblemException, PublicLinks } from '@hotdash/platform-http';
 
 /** Refresh tokens: `hdr_<tenant id>.<256 random bits>`; the prefix lets secret scanners recognise them. */
@@ -85,6 +86,7 @@ export class IdentityService {
     @Inject(TokenService) private readonly tokens: TokenService,
     @Inject(RevocationList) private readonly revocations: RevocationList,
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
+    @Inject(MailOutbox) private readonly mail: MailOutbox,
   ) {}
 
   /** Tenant slug, e-mail and password → an access token and a refresh token. Every failure looks the same. */
@@ -95,12 +97,14 @@ export class IdentityService {
     // The token's rights are those read now: a role change marked after this moment revokes it.
     const readAt = Date.now();
     const user = tenant
-      ? (
-          await this.db.withTenant(tenant.id, (tx) =>
-            tx.$queryRaw<{ id: string; role: OperatorRole; status: string; password_hash: string | null }[]>`
-              select id::text, role, status, password_hash from users where email_hash = ${emailHash(tenant.id, input.email)}`,
-          )
-        )[0]
+      ? await this.db.withTenant(tenant.id, (tx) =>
+          tx.db
+            .selectFrom('users')
+            .select(['id', 'role', 'status', 'password_hash'])
+            .where('email_hash', '=', emailHash(tenant.id, input.email))
+            .$narrowType<{ role: OperatorRole }>()
+            .executeTakeFirst(),
+        )
       : undefined;
     // The password is checked even when there is no such user, so a wrong address takes as long as a wrong password.
     const ok = await verifyPassword(input.password, user?.password_hash ?? DECOY_PASSWORD_HASH);
@@ -112,10 +116,14 @@ export class IdentityService {
     const sessionExpires = new Date(now + SESSION_LIFETIME_MS);
     const refreshExpires = new Date(now + REFRESH_IDLE_MS);
     await this.db.withTenant(tenant.id, async (tx) => {
-      await tx.$executeRaw`insert into auth_sessions (id, tenant_id, user_id, expires_at, ip, user_agent)
-        values (${sessionId}::uuid, ${tenant.id}::uuid, ${user.id}::uuid, ${sessionExpires}, ${client.ip}, ${client.userAgent?.slice(0, 500) ?? null})`;
-      await tx.$executeRaw`insert into refresh_tokens (id, tenant_id, session_id, token_hash, status, expires_at)
-        values (${newId()}::uuid, ${tenant.id}::uuid, ${sessionId}::uuid, ${tokenHash(refreshToken)}, 'active', ${refreshExpires})`;
+      await tx.db
+        .insertInto('auth_sessions')
+        .values({ id: sessionId, tenant_id: tenant.id, user_id: user.id, expires_at: sessionExpires, ip: client.ip, user_agent: client.userAgent?.slice(0, 500) ?? null })
+        .execute();
+      await tx.db
+        .insertInto('refresh_tokens')
+        .values({ id: newId(), tenant_id: tenant.id, session_id: sessionId, token_hash: tokenHash(refreshToken), status: 'active', expires_at: refreshExpires })
+        .execute();
       // A login is a change of the tenant's data (a session): recorded in its audit log with the session.
       await this.recordAccess(tx, tenant.id, user.id, 'create', 'session', sessionId, '/auth/login', 200, client.ip);
     });
@@ -133,12 +141,16 @@ export class IdentityService {
     let outcome: RefreshOutcome;
     try {
       outcome = await this.db.withTenant(tenantId, async (tx): Promise<RefreshOutcome> => {
-        const [row] = await tx.$queryRaw<
-          { id: string; status: string; expires_at: Date; session_id: string; user_id: string; revoked_at: Date | null; session_expires: Date; role: OperatorRole; user_status: string }[]
-        >`select rt.id::text, rt.status, rt.expires_at, s.id::text as session_id, s.user_id::text, s.revoked_at, s.expires_at as session_expires,
-            u.role, u.status as user_status
-          from refresh_tokens rt join auth_sessions s on s.id = rt.session_id join users u on u.id = s.user_id
-          where rt.token_hash = ${tokenHash(refreshToken)} for update of rt, s for share of u`;
+        const row = await tx.db
+          .selectFrom('refresh_tokens as rt')
+          .innerJoin('auth_sessions as s', 's.id', 'rt.session_id')
+          .innerJoin('users as u', 'u.id', 's.user_id')
+          .select(['rt.id', 'rt.status', 'rt.expires_at', 's.id as session_id', 's.user_id', 's.revoked_at', 's.expires_at as session_expires', 'u.role', 'u.status as user_status'])
+          .where('rt.token_hash', '=', tokenHash(refreshToken))
+          .forUpdate(['rt', 's'])
+          .forShare('u')
+          .$narrowType<{ role: OperatorRole }>()
+          .executeTakeFirst();
         // The user row stays locked until commit: a role change (which marks after its update) waits
         // for this refresh, so its marker is later than readAt and revokes the token made here.
         const readAt = Date.now();
@@ -146,8 +158,13 @@ export class IdentityService {
         const endSession = async (reason: 'reuse' | 'user-removed') => {
           // The marker first: the session's access tokens stop working even if this commit fails.
           await this.revocations.sessionEnded(tenantId, row.session_id);
-          await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = ${reason} where id = ${row.session_id}::uuid and revoked_at is null`;
-          await tx.$executeRaw`update refresh_tokens set status = 'revoked' where session_id = ${row.session_id}::uuid and status = 'active'`;
+          await tx.db
+            .updateTable('auth_sessions')
+            .set({ revoked_at: sql`now()`, revoked_reason: reason })
+            .where('id', '=', row.session_id)
+            .where('revoked_at', 'is', null)
+            .execute();
+          await tx.db.updateTable('refresh_tokens').set({ status: 'revoked' }).where('session_id', '=', row.session_id).where('status', '=', 'active').execute();
         };
         if (row.status === 'rotated') {
           if (!row.revoked_at) await endSession('reuse');
@@ -161,9 +178,11 @@ export class IdentityService {
         }
         const next = newTenantSecret(tenantId, REFRESH_PREFIX);
         const expiresAt = new Date(Math.min(now + REFRESH_IDLE_MS, row.session_expires.getTime()));
-        await tx.$executeRaw`update refresh_tokens set status = 'rotated', used_at = now() where id = ${row.id}::uuid`;
-        await tx.$executeRaw`insert into refresh_tokens (id, tenant_id, session_id, token_hash, status, expires_at)
-          values (${newId()}::uuid, ${tenantId}::uuid, ${row.session_id}::uuid, ${tokenHash(next)}, 'active', ${expiresAt})`;
+        await tx.db.updateTable('refresh_tokens').set({ status: 'rotated', used_at: sql`now()` }).where('id', '=', row.id).execute();
+        await tx.db
+          .insertInto('refresh_tokens')
+          .values({ id: newId(), tenant_id: tenantId, session_id: row.session_id, token_hash: tokenHash(next), status: 'active', expires_at: expiresAt })
+          .execute();
         return { kind: 'ok', sessionId: row.session_id, userId: row.user_id, role: row.role, refreshToken: next, expiresAt, readAt };
       });
     } catch (err) {
@@ -181,14 +200,20 @@ export class IdentityService {
     const sessionId = p.sessionId;
     await this.db.withTenant(p.tenantId, async (tx) => {
       await this.revocations.sessionEnded(p.tenantId, sessionId);
-      await tx.$executeRaw`update auth_sessions set revoked_at = now(), revoked_reason = 'logout' where id = ${sessionId}::uuid and user_id = ${p.subject}::uuid and revoked_at is null`;
-      await tx.$executeRaw`update refresh_tokens set status = 'revoked' where session_id = ${sessionId}::uuid and status = 'active'`;
+      await tx.db
+        .updateTable('auth_sessions')
+        .set({ revoked_at: sql`now()`, revoked_reason: 'logout' })
+        .where('id', '=', sessionId)
+        .where('user_id', '=', p.subject)
+        .where('revoked_at', 'is', null)
+        .execute();
+      await tx.db.updateTable('refresh_tokens').set({ status: 'revoked' }).where('session_id', '=', sessionId).where('status', '=', 'active').execute();
     });
   }
 
   /**
    * Starts a password reset: when the address belongs to an active operator of the tenant, a
-   * one-hour link is mailed to it (through the tenant's mail outbox). The answer is the same either
+   * one-hour link is mailed to it (through the platform's mail port). The answer is the same either
    * way, so the route tells nobody which addresses exist.
    */
   async requestPasswordReset(body: unknown): Promise<void> {
@@ -197,15 +222,22 @@ export class IdentityService {
     if (!found || !['active', 'suspended'].includes(found.status)) return;
     const tenant = { id: found.id as TenantId, name: found.name, slug: found.slug };
     const token = newTenantSecret(tenant.id, RESET_PREFIX);
-    const toEnc = await this.cipher.encrypt(tenant.id, 'mail_outbox.to', input.email.trim().toLowerCase());
+    // Sealed whether or not the address is known: the answer takes as long either way.
+    const to = await this.mail.seal(tenant.id, input.email.trim().toLowerCase());
     await this.db.withTenant(tenant.id, async (tx) => {
-      const [user] = await tx.$queryRaw<{ id: string }[]>`select id::text from users where email_hash = ${emailHash(tenant.id, input.email)} and status = 'active'`;
+      const user = await tx.db.selectFrom('users').select('id').where('email_hash', '=', emailHash(tenant.id, input.email)).where('status', '=', 'active').executeTakeFirst();
       if (!user) return;
-      await tx.$executeRaw`insert into password_resets (id, tenant_id, user_id, token_hash, expires_at)
-        values (${newId()}::uuid, ${tenant.id}::uuid, ${user.id}::uuid, ${tokenHash(token)}, ${new Date(Date.now() + RESET_TTL_MS)})`;
-      await tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
-        values (${newId()}::uuid, ${tenant.id}::uuid, ${toEnc}, ${`Reset your ${tenant.name} password`},
-          ${`Someone asked to reset your password for ${tenant.name}.\nSet a new one here: ${PublicLinks.passwordReset(token)}\nThe link expires in 1 hour. If it was not you, ignore this message.\n\nThen sign in with the organisation "${tenant.slug}", this e-mail address and the new password.`}, 'password-reset')`;
+      await tx.db
+        .insertInto('password_resets')
+        .values({ id: newId(), tenant_id: tenant.id, user_id: user.id, token_hash: tokenHash(token), expires_at: new Date(Date.now() + RESET_TTL_MS) })
+        .execute();
+      await this.mail.queue(tx, {
+        tenantId: tenant.id,
+        to,
+        subject: `Reset your ${tenant.name} password`,
+        body: `Someone asked to reset your password for ${tenant.name}.\nSet a new one here: ${PublicLinks.passwordReset(token)}\nThe link expires in 1 hour. If it was not you, ignore this message.\n\nThen sign in with the organisation "${tenant.slug}", this e-mail address and the new password.`,
+        kind: 'password-reset',
+      });
     });
   }
 
@@ -218,20 +250,39 @@ export class IdentityService {
     const passwordHash = await hashPassword(input.password);
     try {
       await this.db.withTenant(tenantId, async (tx) => {
-        const [r] = await tx.$queryRaw<{ id: string; user_id: string; expires_at: Date; used_at: Date | null }[]>`
-          select id::text, user_id::text, expires_at, used_at from password_resets where token_hash = ${tokenHash(input.token)} for update`;
+        const r = await tx.db
+          .selectFrom('password_resets')
+          .select(['id', 'user_id', 'expires_at', 'used_at'])
+          .where('token_hash', '=', tokenHash(input.token))
+          .forUpdate()
+          .executeTakeFirst();
         if (!r) throw invalid();
         if (r.used_at) throw new ProblemException(409, 'reset-used', 'Reset link already used', 'This link was used already; ask for a new one if needed.');
         if (r.expires_at.getTime() <= Date.now()) throw new ProblemException(410, 'reset-expired', 'Reset link expired', 'This link expired; ask for a new one.');
-        const n = await tx.$executeRaw`update users set password_hash = ${passwordHash}, updated_at = now() where id = ${r.user_id}::uuid and status = 'active'`;
-        if (n === 0) throw invalid();
+        const { numUpdatedRows } = await tx.db
+          .updateTable('users')
+          .set({ password_hash: passwordHash, updated_at: sql`now()` })
+          .where('id', '=', r.user_id)
+          .where('status', '=', 'active')
+          .executeTakeFirst();
+        if (numUpdatedRows === 0n) throw invalid();
         // After the update (which holds the user row): a refresh in flight finishes first, so its token predates the marker.
         await this.revocations.userChanged(tenantId, r.user_id);
-        await tx.$executeRaw`update password_resets set used_at = now() where id = ${r.id}::uuid`;
-        const ended = await tx.$queryRaw<{ id: string }[]>`update auth_sessions set revoked_at = now(), revoked_reason = 'password-reset'
-          where user_id = ${r.user_id}::uuid and revoked_at is null returning id::text`;
+        await tx.db.updateTable('password_resets').set({ used_at: sql`now()` }).where('id', '=', r.id).execute();
+        const ended = await tx.db
+          .updateTable('auth_sessions')
+          .set({ revoked_at: sql`now()`, revoked_reason: 'password-reset' })
+          .where('user_id', '=', r.user_id)
+          .where('revoked_at', 'is', null)
+          .returning('id')
+          .execute();
         for (const s of ended) await this.revocations.sessionEnded(tenantId, s.id);
-        await tx.$executeRaw`update refresh_tokens set status = 'revoked' where status = 'active' and session_id in (select id from auth_sessions where user_id = ${r.user_id}::uuid)`;
+        await tx.db
+          .updateTable('refresh_tokens')
+          .set({ status: 'revoked' })
+          .where('status', '=', 'active')
+          .where('session_id', 'in', tx.db.selectFrom('auth_sessions').select('id').where('user_id', '=', r.user_id))
+          .execute();
         await this.recordAccess(tx, tenantId, r.user_id, 'update', 'user', r.user_id, '/auth/password-reset/confirm', 204, null);
       });
     } catch (err) {
@@ -256,10 +307,13 @@ export class IdentityService {
   /** The database's word on a principal (Redis markers' fallback): user active with the token's role, session not ended. */
   async stillValid(p: Principal): Promise<boolean> {
     if (p.kind !== 'user') return true;
-    const [row] = await this.db.withTenant(p.tenantId, (tx) =>
-      tx.$queryRaw<{ status: string; role: string; revoked_at: Date | null }[]>`
-        select u.status, u.role, s.revoked_at from users u left join auth_sessions s on s.id = ${p.sessionId}::uuid and s.user_id = u.id
-        where u.id = ${p.subject}::uuid`,
+    const row = await this.db.withTenant(p.tenantId, (tx) =>
+      tx.db
+        .selectFrom('users as u')
+        .leftJoin('auth_sessions as s', (join) => join.on('s.id', '=', p.sessionId).onRef('s.user_id', '=', 'u.id'))
+        .select(['u.status', 'u.role', 's.revoked_at'])
+        .where('u.id', '=', p.subject)
+        .executeTakeFirst(),
     );
     return !!row && row.status === 'active' && row.role === p.role && row.revoked_at === null;
   }
@@ -267,9 +321,14 @@ export class IdentityService {
   /** The calling user's own profile. */
   async me(p: Principal): Promise<MeDto> {
     if (p.kind !== 'user') throw notFound('user');
-    const [row] = await this.db.withTenant(p.tenantId, (tx) =>
-      tx.$queryRaw<{ id: string; email_enc: string; display_name: string | null; role: OperatorRole }[]>`
-        select id::text, email_enc, display_name, role from users where id = ${p.subject}::uuid and status = 'active'`,
+    const row = await this.db.withTenant(p.tenantId, (tx) =>
+      tx.db
+        .selectFrom('users')
+        .select(['id', 'email_enc', 'display_name', 'role'])
+        .where('id', '=', p.subject)
+        .where('status', '=', 'active')
+        .$narrowType<{ role: OperatorRole }>()
+        .executeTakeFirst(),
     );
     if (!row) throw notFound('user');
     return { tenantId: p.tenantId, userId: row.id, email: await this.cipher.decrypt(p.tenantId, 'users.email', row.email_enc), displayName: row.display_name, role: row.role };

@@ -1,4 +1,5 @@
 import { Body, Controller, Header, HttpCode, Inject, Injectable, Post } from '@nestjs/common';
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { AuthError, DECOY_PASSWORD_HASH, OpsPrincipal, OpsRoute, PlatformOperatorCheck, Public, TokenService, verifyPassword } from '@hotdash/platform-auth';
 import { ControlDatabase } from '@hotdash/platform-db';
@@ -27,20 +28,23 @@ export class PlatformOperators implements PlatformOperatorCheck {
   /** E-mail and password → an ops token (15 minutes; no refresh). Every failure looks the same. */
   async login(body: unknown): Promise<OpsToken> {
     const input = parseInput(opsLoginBody, body);
-    const rows = await this.control.client.$queryRaw<{ id: string; status: string; password_hash: string }[]>`
-      select id::text, status, password_hash from platform_operators where email = ${input.email.trim().toLowerCase()}`;
-    const op = rows[0];
+    const op = await this.control.db
+      .selectFrom('platform_operators')
+      .select(['id', 'status', 'password_hash'])
+      .where('email', '=', input.email.trim().toLowerCase())
+      .executeTakeFirst();
     // Checked even for an unknown address, so it takes as long as a wrong password.
     const ok = await verifyPassword(input.password, op?.password_hash ?? DECOY_PASSWORD_HASH);
     if (!op || op.status !== 'active' || !ok) throw new AuthError('invalid-credentials');
-    await this.control.client.$executeRaw`update platform_operators set last_login_at = now() where id = ${op.id}::uuid`;
+    await this.control.db.updateTable('platform_operators').set({ last_login_at: sql`now()` }).where('id', '=', op.id).execute();
     return { tokenType: 'Bearer', accessToken: await this.tokens.issueOps({ subject: op.id }), expiresIn: this.tokens.accessTtlSeconds, operatorId: op.id };
   }
 
   async stillActive(p: OpsPrincipal): Promise<boolean> {
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(p.subject)) return false;
-    const rows = await this.control.client.$queryRaw<{ status: string }[]>`select status from platform_operators where id = ${p.subject}::uuid`;
-    return rows[0]?.status === 'active';
+    // Every ops request asks: one prepared statement on the control plane's typed layer.
+    const op = await this.control.db.selectFrom('platform_operators').select('status').where('id', '=', p.subject).executeTakeFirst();
+    return op?.status === 'active';
   }
 }
 

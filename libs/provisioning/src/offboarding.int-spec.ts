@@ -2,8 +2,10 @@
 // data is removed from every store (rows of every tenant table, Weaviate objects, queued jobs, Redis
 // keys), its data key destroyed and the offboarding recorded, while tenant B's data is untouched
 // (counts per table and per Weaviate tenant before and after).
+import { createHash } from 'node:crypto';
 import { INestApplication, Module } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import { sql } from 'kysely';
 import Redis from 'ioredis';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { FieldCipher, TenantKeyDestroyedError, TenantKeyring, KmsPort } from '@hotdash/platform-crypto';
@@ -47,7 +49,7 @@ const call = async (method: string, path: string, body?: unknown) =>
   });
 
 async function provisioned(name: string): Promise<TenantId> {
-  const res = await call('POST', '/tenants', { name, plan: 'basic', admin: { email: `admin@${newId().slice(-6)}.test` }, documents: [{ title: 'FAQ', content: 'Hello' }] });
+  const res = await call('POST', '/tenants', { name, plan: 'basic', admin: { email: `admin@${newId().slice(-6)}.test` } });
   const { tenantId } = (await res.json()) as { tenantId: string };
   await waitFor(`${name} provisioned`, async () => ((await (await call('GET', `/tenants/${tenantId}`)).json()) as { status: string }).status === 'active', 30_000, 50);
   return parseTenantId(tenantId);
@@ -58,8 +60,8 @@ async function footprint(tenantId: TenantId): Promise<Record<string, number | bo
   const shard = await world.router.shardOf(tenantId);
   const out: Record<string, number | boolean> = {};
   await world.tenantDb.withTenantOnShard(shard, tenantId, async (tx) => {
-    const tables = await tx.$queryRaw<{ t: string }[]>`select c.relname as t from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id'
-      join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r' order by 1`;
+    const { rows: tables } = await sql<{ t: string }>`select c.relname as t from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id'
+      join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r' order by 1`.execute(tx.db);
     for (const { t } of tables) out[t] = Number((await tx.db.selectFrom(t as keyof TenantDB).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
   });
   const vectors = app.get(VectorStore);
@@ -71,12 +73,32 @@ async function footprint(tenantId: TenantId): Promise<Record<string, number | bo
 }
 
 async function seed(tenantId: TenantId): Promise<string> {
-  // Audit entries, knowledge chunks, Redis keys and a queued job: data in every store.
+  // Audit entries (a chain of three and its head, each tenant's hashes its own), a knowledge
+  // document and its chunks, Redis keys and a queued job: data in every store.
   await world.tenantDb.withTenant(tenantId, async (tx) => {
+    await tx.db.insertInto('kb_documents').values({ id: newId(), tenant_id: tenantId, title: 'FAQ', content: '', bytes: '5', status: 'indexed', source: Buffer.from('Hello') }).execute();
+    let prev = '0'.repeat(64);
     for (let seq = 1; seq <= 3; seq++) {
-      await tx.$executeRaw`insert into audit_log (id, tenant_id, seq, event_id, event_type, actor_id, occurred_at, recorded_at, payload, prev_hash, hash)
-        values (${newId()}::uuid, ${tenantId}::uuid, ${seq}, ${newId()}::uuid, 'spec.event', 'spec', now(), now(), '{}'::jsonb, ${'0'.repeat(64)}, ${String(seq).repeat(64).slice(0, 64)})`;
+      const hash = createHash('sha256').update(`${tenantId}:${seq}:${newId()}`).digest('hex');
+      await tx.db
+        .insertInto('audit_log')
+        .values({
+          id: newId(),
+          tenant_id: tenantId,
+          seq: String(seq),
+          event_id: newId(),
+          event_type: 'spec.event',
+          actor_id: 'spec',
+          occurred_at: sql`now()`,
+          recorded_at: sql`now()`,
+          payload: '{}',
+          prev_hash: prev,
+          hash,
+        })
+        .execute();
+      prev = hash;
     }
+    await tx.db.insertInto('audit_heads').values({ tenant_id: tenantId, seq: '3', hash: prev }).execute();
   });
   const vectors = app.get(VectorStore);
   await vectors.upsertChunks(tenantId, [0, 1, 2].map((i) => ({ id: newId(), vector: [1, i, 0, 0], documentId: newId(), chunkIndex: i, text: `chunk ${i}`, title: 'FAQ', sourceVersion: 1 })));
@@ -93,7 +115,10 @@ it("offboarding tenant A erases it from every store and leaves tenant B's data u
   const tokenB = await seed(b);
   const beforeA = await footprint(a);
   const beforeB = await footprint(b);
-  expect(beforeA).toMatchObject({ audit_log: 3, users: 1, weaviateTenant: true, weaviateObjects: 3, redisKeys: 2, queuedJobs: 1 });
+  expect(beforeA).toMatchObject({ audit_log: 3, audit_heads: 1, users: 1, kb_documents: 1, weaviateTenant: true, weaviateObjects: 3, redisKeys: 2, queuedJobs: 1 });
+  // The head of A's audit chain before erasure, as audit keeps it.
+  const headA = await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('audit_heads').select(['seq', 'hash']).executeTakeFirstOrThrow());
+  expect(headA.seq).toBe('3');
 
   const res = await call('POST', `/tenants/${a}/offboard`, { reason: 'contract ended' });
   expect(res.status).toBe(202);
@@ -122,11 +147,13 @@ it("offboarding tenant A erases it from every store and leaves tenant B's data u
   await expect(fresh.decrypt(a, 'spec.field', tokenA)).rejects.toBeInstanceOf(TenantKeyDestroyedError);
   await expect(fresh.decrypt(b, 'spec.field', tokenB)).resolves.toBe('personal data');
 
-  const record = await world.dbs.control().$queryRaw<{ requested_by: string; reason: string; audit_entries: bigint; audit_head_hash: string; erased: Record<string, number> }[]>`
+  const record = await world.dbs.control().$queryRaw<{ requested_by: string; reason: string; audit_entries: bigint; audit_head_hash: string | null; erased: Record<string, number> }[]>`
     select requested_by, reason, audit_entries, audit_head_hash, erased from offboarding_records where tenant_id = ${a}::uuid`;
-  expect(record[0]).toMatchObject({ requested_by: 'ops:carol', reason: 'contract ended', audit_head_hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  // What erase_tenant erased, table by table; the audit entries are its count of the audit log and
+  // the head hash the chain's head it read before erasing (provisioning reads no table of audit's).
+  expect(record[0]).toMatchObject({ requested_by: 'ops:carol', reason: 'contract ended', audit_head_hash: headA.hash });
   expect(Number(record[0]!.audit_entries)).toBe(beforeA.audit_log);
-  expect(record[0]!.erased).toMatchObject({ audit_log: beforeA.audit_log, users: 1, kb_documents: 1 });
+  expect(record[0]!.erased).toMatchObject({ audit_log: beforeA.audit_log, audit_heads: 1, users: 1, kb_documents: 1 });
   const offboarded = await world.dbs.control().outbox.findMany({ where: { tenantId: a, type: { in: ['tenant.offboarding.started', 'tenant.offboarded'] } }, orderBy: { seq: 'asc' } });
   expect(offboarded.map((o) => o.type)).toEqual(['tenant.offboarding.started', 'tenant.offboarded']);
 

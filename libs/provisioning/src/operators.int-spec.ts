@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INestApplication, Module } from '@nestjs/common';
+import { sql } from 'kysely';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
@@ -76,10 +77,10 @@ it('mails the admin invitation; accepting sets the password once', async () => {
   const res = await call('POST', '/invitations/accept', { token, password: 'correct horse battery', displayName: 'Owner' });
   expect(res.status).toBe(200);
   const { userId } = (await res.json()) as { userId: string };
-  const row = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ status: string; password_hash: string; display_name: string }[]>`select status, password_hash, display_name from users where id = ${userId}::uuid`);
-  expect(row[0]).toMatchObject({ status: 'active', display_name: 'Owner' });
-  expect(await verifyPassword('correct horse battery', row[0]!.password_hash)).toBe(true);
-  expect(await verifyPassword('wrong horse battery', row[0]!.password_hash)).toBe(false);
+  const row = await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('users').select(['status', 'password_hash', 'display_name']).where('id', '=', userId).executeTakeFirstOrThrow());
+  expect(row).toMatchObject({ status: 'active', display_name: 'Owner' });
+  expect(await verifyPassword('correct horse battery', row.password_hash!)).toBe(true);
+  expect(await verifyPassword('wrong horse battery', row.password_hash!)).toBe(false);
   const reused = await call('POST', '/invitations/accept', { token, password: 'another long password' });
   expect(reused.status).toBe(409);
   expect(await reused.json()).toMatchObject({ code: 'invitation-used' });
@@ -124,15 +125,31 @@ it('invites an operator, changes the role, removes, and keeps the last admin', a
   const demote = await call('PATCH', `/tenants/${a}/operators/${admins[0]!.userId}`, { role: 'operator' });
   expect(demote.status).toBe(409);
 
-  const events = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ type: string }[]>`select type from outbox where type like 'operator.%' order by seq`);
-  expect(events.map((e) => e.type)).toEqual(['operator.joined', 'operator.invited', 'operator.role-changed', 'operator.team-changed', 'operator.removed']);
+  const events = await world.tenantDb.withTenant(a, (tx) =>
+    tx.db.selectFrom('outbox').select(['type', 'envelope']).where('type', 'like', 'operator.%').orderBy('seq').execute(),
+  );
+  // The saga's admin invitation first. Each event carries the operator's state after the change
+  // (what drafts keeps its queue members from), stamped later than the change before it.
+  expect(events.map((e) => e.type)).toEqual(['operator.invited', 'operator.joined', 'operator.invited', 'operator.role-changed', 'operator.team-changed', 'operator.removed']);
+  const states = events.map((e) => (e.envelope as { payload: { userId: string; state: { role: string; team: string | null; status: string; at: string } } }).payload);
+  expect(states.map((p) => [p.userId === op.userId ? 'op' : 'owner', p.state.role, p.state.team, p.state.status])).toEqual([
+    ['owner', 'admin', null, 'invited'],
+    ['owner', 'admin', null, 'active'],
+    ['op', 'operator', null, 'invited'],
+    ['op', 'team_lead', null, 'invited'],
+    ['op', 'team_lead', 'Billing', 'invited'],
+    ['op', 'team_lead', 'Billing', 'removed'],
+  ]);
+  const ats = states.filter((p) => p.userId === op.userId).map((p) => p.state.at);
+  expect([...ats].sort()).toEqual(ats);
+  expect(new Set(ats).size).toBe(ats.length);
 });
 
 it('refuses an expired invitation, and a token moved to another tenant', async () => {
   const res = await call('POST', `/tenants/${a}/operators`, { email: 'late@a.test', role: 'manager' });
   const { userId } = (await res.json()) as { userId: string };
   const token = await mailedToken(a, 'late@a.test');
-  await world.tenantDb.withTenant(a, (tx) => tx.$executeRaw`update invitations set expires_at = now() - interval '1 minute' where user_id = ${userId}::uuid`);
+  await world.tenantDb.withTenant(a, (tx) => tx.db.updateTable('invitations').set({ expires_at: sql`now() - interval '1 minute'` }).where('user_id', '=', userId).execute());
   const expired = await call('POST', '/invitations/accept', { token, password: 'a long enough password' });
   expect(expired.status).toBe(410);
   expect(await expired.json()).toMatchObject({ code: 'invitation-expired' });
@@ -164,12 +181,13 @@ it("as tenant B, cannot see, change or remove tenant A's operators", async () =>
     expect([method, path, res.status]).toEqual([method, path, 403]);
     expect(await res.json()).toMatchObject({ code: 'tenant_mismatch' });
   }
-  const still = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ role: string; status: string }[]>`select role, status from users where id = ${opA.userId}::uuid`);
+  const still = await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('users').select(['role', 'status']).where('id', '=', opA.userId).execute());
   expect(still[0]).toEqual({ role: 'operator', status: 'invited' });
 });
 
 it('lets team leads and managers list operators, only admins change them, and no tenant user run the lifecycle', async () => {
-  const userCount = async () => (await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from users`))[0]!.n;
+  const userCount = async () =>
+    Number((await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('users').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow())).n);
   const before = await userCount();
   for (const role of ['team_lead', 'manager', 'admin'] as const) expect((await call('GET', `/tenants/${a}/operators`, undefined, tenantUser(a, role))).status).toBe(200);
   expect((await call('GET', `/tenants/${a}/operators`, undefined, tenantUser(a, 'operator'))).status).toBe(403);
@@ -190,6 +208,12 @@ it('lets team leads and managers list operators, only admins change them, and no
 });
 
 describe('bad input: 4xx problem+json with a stable code, nothing written', () => {
+  const counts = () =>
+    world.tenantDb.withTenant(a, (tx) =>
+      sql<{ u: number; i: number; m: number }>`select (select count(*)::int from users) as u, (select count(*)::int from invitations) as i, (select count(*)::int from mail_outbox) as m`
+        .execute(tx.db)
+        .then((r) => r.rows),
+    );
   const cases: [string, string, () => string, unknown, number, string][] = [
     ['an invalid role', 'POST', () => `/tenants/${a}/operators`, { email: 'x@a.test', role: 'owner' }, 400, 'invalid-role'],
     ['a malformed e-mail', 'POST', () => `/tenants/${a}/operators`, { email: 'not-an-email', role: 'operator' }, 400, 'invalid-email'],
@@ -204,14 +228,12 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
     ['an unknown operator', 'DELETE', () => `/tenants/${a}/operators/${newId()}`, undefined, 404, 'not-found'],
   ];
   it.each(cases)('%s', async (_l, method, path, body, status, code) => {
-    const before = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ u: number; i: number; m: number }[]>`
-      select (select count(*)::int from users) as u, (select count(*)::int from invitations) as i, (select count(*)::int from mail_outbox) as m`);
+    const before = await counts();
     const res = await call(method, path(), body);
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toMatch(/problem\+json/);
     expect(await res.json()).toMatchObject({ code });
-    const after = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ u: number; i: number; m: number }[]>`
-      select (select count(*)::int from users) as u, (select count(*)::int from invitations) as i, (select count(*)::int from mail_outbox) as m`);
+    const after = await counts();
     expect(after).toEqual(before);
   });
 });
@@ -229,11 +251,11 @@ it('refuses operator changes of a suspended tenant with 423', async () => {
 
 it('sets aside a message whose address cannot be decrypted, and delivers the ones behind it', async () => {
   const bad = newId();
-  await world.tenantDb.withTenant(a, (tx) => tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
-    values (${bad}::uuid, ${a}::uuid, 'v1.not-a-token', 'broken', 'broken', 'invitation')`);
+  await world.tenantDb.withTenant(a, (tx) =>
+    tx.db.insertInto('mail_outbox').values({ id: bad, tenant_id: a, to_enc: 'v1.not-a-token', subject: 'broken', body: 'broken', kind: 'invitation' }).execute(),
+  );
   await call('POST', `/tenants/${a}/operators`, { email: 'after@a.test', role: 'operator' });
   expect(await mailedToken(a, 'after@a.test')).toMatch(new RegExp(`^${a}\\.`));
-  const row = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ failed_at: Date | null; sent_at: Date | null; last_error: string }[]>`
-    select failed_at, sent_at, last_error from mail_outbox where id = ${bad}::uuid`);
+  const row = await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('mail_outbox').select(['failed_at', 'sent_at', 'last_error']).where('id', '=', bad).execute());
   expect(row[0]).toMatchObject({ sent_at: null, failed_at: expect.any(Date), last_error: expect.stringMatching(/could not be decrypted|token/) });
 });

@@ -2,7 +2,8 @@ import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher, KmsPort, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
-import { SagaEngine } from '@hotdash/platform-jobs';
+import { SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
+import { MailOutbox } from '@hotdash/platform-messaging';
 import { InternalAuthModule, RevocationList } from '@hotdash/platform-auth';
 import Redis from 'ioredis';
 import { PROVISIONING_REDIS } from './provisioning.tokens';
@@ -47,7 +48,9 @@ class EngineLifecycle implements OnApplicationShutdown {
     ChangePlanHandler,
     OffboardTenantHandler,
     OperatorsHandler,
-    { provide: TenantStatusCache, useFactory: (dbs: Databases) => new TenantStatusCache(dbs), inject: [Databases] },
+    TenantStatusCacheProvider,
+    // Invitation e-mails go through the platform's mail port.
+    { provide: MailOutbox, useFactory: (cipher: FieldCipher) => new MailOutbox(cipher), inject: [FieldCipher] },
     // Revocation markers: removing an operator or changing a role ends their access tokens at once.
     { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
     { provide: RevocationList, useFactory: (redis: Redis) => new RevocationList(redis), inject: [PROVISIONING_REDIS] },

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { ControlTx } from '@hotdash/platform-db';
+import { ControlTransaction, type ControlTx } from '@hotdash/platform-db';
 
 export interface TenantDto {
   id: string;
@@ -14,7 +14,19 @@ export interface TenantDto {
 /** Control-plane tenants and placements (provisioning's own tables). */
 @Injectable()
 export class TenantsRepository {
-  async findById(tx: ControlTx, id: string): Promise<TenantDto | undefined> {
+  /** The tenant with its shard, in a control-plane transaction of either kind (withControl's, or Prisma Client's on cold paths). */
+  async findById(tx: ControlTx | ControlTransaction, id: string): Promise<TenantDto | undefined> {
+    if (tx instanceof ControlTransaction) {
+      const row = await tx.db
+        .selectFrom('tenants as t')
+        .leftJoin('tenant_placements as p', 'p.tenant_id', 't.id')
+        .leftJoin('shards as s', 's.id', 'p.shard_id')
+        .select(['t.id', 't.name', 't.slug', 't.plan_code', 't.status', 't.created_at', 's.name as shard'])
+        .where('t.id', '=', id)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      return { id: row.id, name: row.name, slug: row.slug, plan: row.plan_code, status: row.status, shard: row.shard ?? '', createdAt: row.created_at.toISOString() };
+    }
     const row = await tx.tenant.findUnique({ where: { id }, include: { placement: { include: { shard: true } } } });
     if (!row) return undefined;
     return { id: row.id, name: row.name, slug: row.slug, plan: row.planCode, status: row.status, shard: row.placement?.shard.name ?? '', createdAt: row.createdAt.toISOString() };

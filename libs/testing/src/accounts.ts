@@ -1,7 +1,7 @@
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { addPlatformOperator, emailHash, hashPassword } from '@hotdash/platform-auth';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
-import { newId } from '@hotdash/platform-db';
+import { newId, type TenantTx } from '@hotdash/platform-db';
 import type { TestWorld } from './world';
 
 export const TEST_PASSWORD = 'correct horse battery staple';
@@ -26,10 +26,15 @@ export async function createAccount(world: TestWorld, role: 'operator' | 'team_l
   const userId = newId();
   const emailEnc = await cipher.encrypt(t.id, 'users.email', email);
   const passwordHash = await hashPassword(TEST_PASSWORD);
-  await world.tenantDb.withTenant(t.id, (tx) => tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status, password_hash)
-    values (${userId}::uuid, ${t.id}::uuid, ${emailEnc}, ${emailHash(t.id, email)}, 'Ada', ${role}, 'active', ${passwordHash})`);
-  const [row] = await world.dbs.control().$queryRaw<{ slug: string }[]>`select slug from tenants where id = ${t.id}::uuid`;
-  return { tenantId: parseTenantId(t.id), slug: row!.slug, email, userId };
+  await world.tenantDb.withTenant(t.id, (tx) =>
+    tx.db
+      .insertInto('users')
+      .values({ id: userId, tenant_id: t.id, email_enc: emailEnc, email_hash: emailHash(t.id, email), display_name: 'Ada', role, status: 'active', password_hash: passwordHash })
+      .execute(),
+  );
+  await world.tenantDb.withTenant(t.id, (tx) => seedQueueMember(tx, t.id, userId, role, null));
+  const { slug } = await world.dbs.control().tenant.findUniqueOrThrow({ where: { id: t.id }, select: { slug: true } });
+  return { tenantId: parseTenantId(t.id), slug, email, userId };
 }
 
 /** Another active operator of an existing account's tenant (password TEST_PASSWORD), in a team or none. */
@@ -39,9 +44,22 @@ export async function addOperator(world: TestWorld, account: TestAccount, role: 
   const userId = newId();
   const emailEnc = await cipher.encrypt(account.tenantId, 'users.email', email);
   const passwordHash = await hashPassword(TEST_PASSWORD);
-  await world.tenantDb.withTenant(account.tenantId, (tx) => tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status, password_hash, team)
-    values (${userId}::uuid, ${account.tenantId}::uuid, ${emailEnc}, ${emailHash(account.tenantId, email)}, 'Op', ${role}, 'active', ${passwordHash}, ${team})`);
+  await world.tenantDb.withTenant(account.tenantId, (tx) =>
+    tx.db
+      .insertInto('users')
+      .values({ id: userId, tenant_id: account.tenantId, email_enc: emailEnc, email_hash: emailHash(account.tenantId, email), display_name: 'Op', role, status: 'active', password_hash: passwordHash, team })
+      .execute(),
+  );
+  await world.tenantDb.withTenant(account.tenantId, (tx) => seedQueueMember(tx, account.tenantId, userId, role, team));
   return { ...account, email, userId };
+}
+
+/**
+ * The drafts service's queue member of an operator these fixtures create, as its consumer leaves it
+ * once the operator's invited and joined events are in (the fixtures write no events).
+ */
+async function seedQueueMember(tx: TenantTx, tenantId: string, userId: string, role: string, team: string | null): Promise<void> {
+  await tx.db.insertInto('queue_members').values({ tenant_id: tenantId, user_id: userId, role, team, status: 'active', updated_at: new Date() }).execute();
 }
 
 export interface TestPlatformOperator {

@@ -1,6 +1,7 @@
 import { createSecretKey, KeyObject, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
-import type { ControlTx, Databases } from '@hotdash/platform-db';
+import type { ControlTransaction, ControlTx, Databases } from '@hotdash/platform-db';
 import { KeyUnwrapFailedError, TenantKeyDestroyedError, TenantKeyMissingError } from './errors';
 import { KmsPort } from './kms';
 
@@ -25,7 +26,7 @@ type CacheEntry = { kind: 'key'; key: KeyObject; expiresAt: number } | { kind: '
 
 interface KeyRow {
   kek_id: string;
-  wrapped_key: Uint8Array | null;
+  wrapped_key: Buffer | null;
   destroyed_at: Date | null;
 }
 
@@ -56,17 +57,22 @@ export class TenantKeyring implements DataKeySource {
   }
 
   /**
-   * Creates the tenant's data key inside the caller's control-plane transaction (from
-   * `ControlDatabase.transaction`). Idempotent: when the tenant already has a key, live or
-   * destroyed, it is kept and false is returned. A destroyed key is never replaced.
+   * Creates the tenant's data key inside the caller's control-plane transaction: withControl's
+   * (typed layer), or Prisma's interactive one (`ControlDatabase.transaction`, which the
+   * provisioning saga's tenant-record step still uses). Idempotent: when the tenant already has a
+   * key, live or destroyed, it is kept and false is returned. A destroyed key is never replaced.
    */
-  async createKey(tx: ControlTx, tenantId: TenantId): Promise<boolean> {
+  async createKey(tx: ControlTransaction | ControlTx, tenantId: TenantId): Promise<boolean> {
     const dataKey = randomBytes(DATA_KEY_BYTES);
     try {
       const { kekId, wrapped } = await this.kms.wrap(tenantId, dataKey);
-      const inserted = await tx.$executeRaw`
-        insert into tenant_keys (tenant_id, kek_id, wrapped_key) values (${tenantId}::uuid, ${kekId}, ${wrapped})
-        on conflict (tenant_id) do nothing`;
+      const inserted =
+        'db' in tx
+          ? Number(
+              (await tx.db.insertInto('tenant_keys').values({ tenant_id: tenantId, kek_id: kekId, wrapped_key: wrapped }).onConflict((oc) => oc.column('tenant_id').doNothing()).executeTakeFirst())
+                .numInsertedOrUpdatedRows ?? 0n,
+            )
+          : (await tx.tenantKey.createMany({ data: { tenantId, kekId, wrappedKey: new Uint8Array(wrapped) }, skipDuplicates: true })).count;
       // Not cached: the caller's transaction may still roll back, and a cached key that was never
       // stored would encrypt data nobody can read again.
       return inserted === 1;
@@ -81,9 +87,14 @@ export class TenantKeyring implements DataKeySource {
    * createKey can mint a fresh key for an erased tenant.
    */
   async destroyKey(tenantId: TenantId): Promise<void> {
-    await this.dbs.control().$executeRaw`
-      insert into tenant_keys (tenant_id, kek_id, wrapped_key, destroyed_at) values (${tenantId}::uuid, ${this.kms.currentKekId}, null, now())
-      on conflict (tenant_id) do update set wrapped_key = null, destroyed_at = coalesce(tenant_keys.destroyed_at, excluded.destroyed_at)`;
+    await this.dbs
+      .controlDb()
+      .insertInto('tenant_keys')
+      .values({ tenant_id: tenantId, kek_id: this.kms.currentKekId, wrapped_key: null, destroyed_at: sql`now()` })
+      .onConflict((oc) =>
+        oc.column('tenant_id').doUpdateSet((eb) => ({ wrapped_key: null, destroyed_at: eb.fn.coalesce('tenant_keys.destroyed_at', 'excluded.destroyed_at') })),
+      )
+      .execute();
     // After the write, not before: a load that read the old key meanwhile is overwritten here, and
     // one still in flight sees the epoch moved and caches nothing.
     this.epoch++;
@@ -124,10 +135,16 @@ export class TenantKeyring implements DataKeySource {
     try {
       const { kekId, wrapped } = await this.kms.wrap(tenantId, dataKey);
       // Conditional on the row being as read, so a concurrent destroyKey is never undone.
-      const updated = await this.dbs.control().$executeRaw`
-        update tenant_keys set kek_id = ${kekId}, wrapped_key = ${wrapped}
-        where tenant_id = ${tenantId}::uuid and kek_id = ${row.kek_id} and wrapped_key = ${old} and destroyed_at is null`;
-      return updated === 1;
+      const { numUpdatedRows } = await this.dbs
+        .controlDb()
+        .updateTable('tenant_keys')
+        .set({ kek_id: kekId, wrapped_key: wrapped })
+        .where('tenant_id', '=', tenantId)
+        .where('kek_id', '=', row.kek_id)
+        .where('wrapped_key', '=', old)
+        .where('destroyed_at', 'is', null)
+        .executeTakeFirst();
+      return numUpdatedRows === 1n;
     } finally {
       dataKey.fill(0);
     }
@@ -162,9 +179,7 @@ export class TenantKeyring implements DataKeySource {
 
   /** The tenant's live key row; TenantKeyMissingError / TenantKeyDestroyedError otherwise. */
   private async read(tenantId: TenantId): Promise<KeyRow> {
-    const rows = await this.dbs.control().$queryRaw<KeyRow[]>`
-      select kek_id, wrapped_key, destroyed_at from tenant_keys where tenant_id = ${tenantId}::uuid`;
-    const row = rows[0];
+    const row: KeyRow | undefined = await this.dbs.controlDb().selectFrom('tenant_keys').select(['kek_id', 'wrapped_key', 'destroyed_at']).where('tenant_id', '=', tenantId).executeTakeFirst();
     if (!row) throw new TenantKeyMissingError(tenantId);
     if (row.destroyed_at !== null || row.wrapped_key === null) throw new TenantKeyDestroyedError(tenantId);
     return row;

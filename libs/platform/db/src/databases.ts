@@ -1,7 +1,9 @@
-import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import { Pool, PoolConfig } from 'pg';
 import type { PlatformConfig, DbRoleCredentials } from '@hotdash/platform-config';
 import { ControlPrisma, TenantPrisma, createControlPrisma, createTenantPrisma } from './clients';
+import { ControlTransaction, controlKysely, runControlTransaction, WithControlOptions } from './control-transaction';
+import type { ControlDB } from './generated/kysely/control';
 
 /** Which database role a connection uses. Services use `app`; the outbox relay `relay`; migrations `owner`. */
 export type DbRole = 'app' | 'relay' | 'owner';
@@ -19,26 +21,17 @@ export interface ShardInfo extends DbLocation {
   status: 'active' | 'draining' | 'retired';
 }
 
-const statementNames = new Map<string, string>();
-/** A stable prepared-statement name per statement text. */
-function statementName(text: string): string {
-  let name = statementNames.get(text);
-  if (!name) {
-    name = `hotdash_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
-    statementNames.set(text, name);
-  }
-  return name;
-}
-
 /**
  * Owns every connection pool of a process: one per (role, database), created on first use. The only
- * place raw `pg` pools exist; everything else goes through Prisma clients or withTenant(), except
- * the control plane's hot-path function calls (controlQuery).
+ * place raw `pg` pools exist; everything else goes through withTenant() (tenant data), the control
+ * plane's Kysely (`controlDb()`, `withControl()`: the saga engine, the tenant directory, keys,
+ * operators) or, on cold control-plane paths, Prisma Client (`control()`).
  */
 export class Databases {
   private readonly pools = new Map<string, Pool>();
   private readonly tenantClients = new Map<string, TenantPrisma>();
   private readonly controlClients = new Map<DbRole, ControlPrisma>();
+  private readonly controlKyselys = new Map<DbRole, Kysely<ControlDB>>();
 
   constructor(
     readonly config: PlatformConfig,
@@ -79,16 +72,30 @@ export class Databases {
   }
 
   /**
-   * One parameterised statement on the control plane's pool as the application role, without
-   * Prisma: for the hot-path calls of the control plane's SQL functions (the saga engine's
-   * transitions), where Prisma's raw-query path costs ~3.4× the driver's CPU per call (124 vs 37 µs
-   * on the 2-core machine, bench/control-call.bench.ts). A named statement, so each connection
-   * parses and plans it once (the texts are a few constants). Rows come back as the driver parses
-   * them (jsonb as objects, timestamptz as Date, int4 as number). Not for tenant data, which is
-   * read and written through withTenant().
+   * The control plane as typed SQL (Kysely, table types generated from prisma/control/schema.prisma)
+   * on the driver pool, without Prisma's query engine: each statement runs on its own (autocommit).
+   * For the hot paths (saga transitions, the tenant directory, data keys, operators' checks), where
+   * Prisma's raw-query path costs ~4× the driver's Node CPU per call (bench/control-call.bench.ts).
+   * Hand-written SQL only as Kysely `sql` templates (`sql\`select f(${x})\`.execute(db)`).
+   * Transactions: withControl().
    */
-  async controlQuery<T>(text: string, values: unknown[] = []): Promise<T[]> {
-    return (await this.pool(this.controlLocation, 'app').query({ name: statementName(text), text, values })).rows as T[];
+  controlDb(role: DbRole = 'app'): Kysely<ControlDB> {
+    let db = this.controlKyselys.get(role);
+    if (!db) {
+      db = controlKysely(this.pool(this.controlLocation, role));
+      this.controlKyselys.set(role, db);
+    }
+    return db;
+  }
+
+  /**
+   * Runs `fn` in a control-plane transaction on the driver (`tx.db` is Kysely on its connection):
+   * an error rolls back, a time limit (default 10 s) or a broken connection destroys the connection
+   * instead of returning it to the pool, and statements after the end are refused. Nested work
+   * uses `tx.savepoint(fn)`.
+   */
+  withControl<T>(fn: (tx: ControlTransaction) => Promise<T>, options: WithControlOptions & { role?: DbRole } = {}): Promise<T> {
+    return runControlTransaction(this.pool(this.controlLocation, options.role ?? 'app'), fn, options);
   }
 
   control(role: DbRole = 'app'): ControlPrisma {
@@ -114,6 +121,7 @@ export class Databases {
     const clients = [...this.tenantClients.values(), ...this.controlClients.values()];
     this.tenantClients.clear();
     this.controlClients.clear();
+    this.controlKyselys.clear();
     await Promise.allSettled(clients.map((c) => c.$disconnect()));
     const pools = [...this.pools.values()];
     this.pools.clear();

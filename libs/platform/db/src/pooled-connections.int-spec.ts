@@ -1,6 +1,7 @@
 // Pooled connections: 10,000 interleaved operations from 50 tenants over a pool of only 5
 // connections, through withTenant(). Every read sees only its own tenant's rows, every write lands
 // in its own tenant, and outside a transaction no pooled connection carries a tenant setting.
+import { sql } from 'kysely';
 import { TenantId } from '@hotdash/contracts';
 import { newId } from './ids';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
@@ -29,13 +30,13 @@ it(`${OPERATIONS} interleaved operations from ${TENANTS} tenants over ${POOL} co
   async function operation(i: number): Promise<void> {
     const t = tenants[(i * 7919) % TENANTS]!; // a scrambled but deterministic interleaving
     await world.tenantDb.withTenant(t.id, async (tx) => {
-      const setting = await tx.$queryRaw<{ s: string }[]>`select current_setting('app.tenant_id', true) as s`;
+      const setting = await sql<{ s: string }>`select current_setting('app.tenant_id', true) as s`.execute(tx.db).then((r) => r.rows);
       if (setting[0]!.s !== t.id) leaks.push(`op ${i}: setting ${setting[0]!.s} inside ${t.id}`);
       if (i % 3 === 0) {
-        await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${t.id}::uuid, ${consumer}, ${newId()}::uuid)`;
+        await sql`insert into inbox (tenant_id, consumer, event_id) values (${t.id}::uuid, ${consumer}, ${newId()}::uuid)`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
         written.set(t.id, written.get(t.id)! + 1);
       } else {
-        const rows = await tx.$queryRaw<{ tenant_id: string }[]>`select distinct tenant_id::text from inbox where consumer = ${consumer}`;
+        const rows = await sql<{ tenant_id: string }>`select distinct tenant_id::text from inbox where consumer = ${consumer}`.execute(tx.db).then((r) => r.rows);
         for (const r of rows) if (r.tenant_id !== t.id) leaks.push(`op ${i}: ${t.id} saw a row of ${r.tenant_id}`);
       }
     });
@@ -50,7 +51,7 @@ it(`${OPERATIONS} interleaved operations from ${TENANTS} tenants over ${POOL} co
 
   // Each tenant sees exactly what it wrote, however its operations were spread over the pool.
   for (const t of tenants) {
-    const rows = await world.tenantDb.withTenant(t.id, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from inbox where consumer = ${consumer}`);
+    const rows = await world.tenantDb.withTenant(t.id, (tx) => sql<{ n: number }>`select count(*)::int as n from inbox where consumer = ${consumer}`.execute(tx.db).then((r) => r.rows));
     expect({ tenant: t.id, rows: rows[0]!.n }).toEqual({ tenant: t.id, rows: written.get(t.id) });
   }
 

@@ -44,6 +44,9 @@ const CHECKED_VALUES: Record<string, unknown> = {
   'tickets.channel': 'api',
   'tickets.status': 'drafting',
   'drafts.status': 'failed',
+  'drafting_profiles.model_mode': 'platform',
+  'queue_members.role': 'operator',
+  'queue_members.status': 'active',
 };
 
 /** Foreign keys within the shard: (table.column) → referenced table; filled from the seeded row of that table. */

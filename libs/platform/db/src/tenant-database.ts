@@ -1,5 +1,6 @@
 import type { TenantId } from '@hotdash/contracts';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
+import { runTransaction } from './driver-transaction';
 import { TenantTransaction, TenantTransactionTimeoutError } from './tenant-transaction';
 
 export type TenantTx = TenantTransaction;
@@ -48,38 +49,10 @@ export class TenantDatabase {
   async withTenantOnShard<T>(shard: ShardInfo, tenantId: TenantId, fn: (tx: TenantTx) => Promise<T>, options: WithTenantOptions = {}): Promise<T> {
     // The id goes into the statement as a literal (one round trip needs the simple protocol, which takes no parameters): only a UUID may.
     if (!UUID.test(tenantId)) throw new Error(`withTenant: ${JSON.stringify(String(tenantId).slice(0, 60))} is not a tenant id`);
-    const timeoutMs = options.timeoutMs ?? 10_000;
     const client = await this.dbs.pool(shard, 'app').connect();
-    let broken: Error | undefined;
-    const onError = (err: Error): void => {
-      broken ??= err;
-    };
-    client.on('error', onError);
-    const tx = new TenantTransaction(client);
-    const timer = setTimeout(() => {
-      const err = new TenantTransactionTimeoutError(timeoutMs);
-      tx.close(err);
-      broken ??= err;
-      // Ends a statement still running: the server rolls the transaction back when the connection goes.
-      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-    }, timeoutMs);
-    try {
-      // Must be the first statement of the transaction: everything after it runs under the tenant's RLS.
-      await client.query(`begin; select set_config('app.tenant_id', '${tenantId.toLowerCase()}', true)`);
-      const result = await fn(tx);
-      if (tx.closedBy) throw tx.closedBy;
-      tx.close(new Error('withTenant returned'));
-      await client.query('commit');
-      return result;
-    } catch (err) {
-      tx.close(err instanceof Error ? err : new Error(String(err)));
-      if (!broken) await client.query('rollback').catch((e: Error) => (broken = e));
-      throw tx.closedBy instanceof TenantTransactionTimeoutError ? tx.closedBy : err;
-    } finally {
-      clearTimeout(timer);
-      client.off('error', onError);
-      // A connection that broke or timed out is destroyed, never handed to the next tenant's work.
-      client.release(broken);
-    }
+    // The setting must be the first statement of the transaction: everything after it runs under the tenant's RLS.
+    const begin = `begin; select set_config('app.tenant_id', '${tenantId.toLowerCase()}', true)`;
+    const run = { begin, timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withTenant' };
+    return runTransaction(client, new TenantTransaction(client), run, fn);
   }
 }

@@ -17,6 +17,18 @@ export class TenantNotWritableError extends Error {
 }
 
 /**
+ * Whether a saga of the tenant is running. The saga engine (libs/platform/jobs, owner of `sagas`)
+ * provides it (`sagaRunningProbe`); platform/db cannot ask it itself, since platform/jobs depends on
+ * platform/db.
+ */
+export type SagaRunningProbe = (tenantId: TenantId) => Promise<boolean>;
+
+export interface TenantStatusCacheOptions {
+  /** Answers mayBePlacedSoon(); without it, no saga is known to be running. */
+  sagaRunning?: SagaRunningProbe;
+}
+
+/**
  * The lifecycle status of tenants, from the control plane, cached for `ttlMs` (a suspension takes
  * effect everywhere within that time). Services call assertWritable() before a tenant's writes;
  * event consumers use isSuspended() to skip a suspended tenant's new work.
@@ -26,8 +38,9 @@ export class TenantStatusCache {
   private readonly directory: TenantDirectory;
 
   constructor(
-    private readonly dbs: Databases,
+    dbs: Databases,
     private readonly ttlMs = 2_000,
+    private readonly options: TenantStatusCacheOptions = {},
   ) {
     this.directory = new TenantDirectory(dbs);
   }
@@ -53,11 +66,11 @@ export class TenantStatusCache {
 
   /**
    * True while a saga is running for a tenant that has no placement yet: its provisioning is under
-   * way and will place it (a saga's first events precede the placement). Not cached.
+   * way and will place it (a saga's first events precede the placement). Asked of the saga engine
+   * through the probe given at construction (false without one); not cached.
    */
   async mayBePlacedSoon(tenantId: TenantId): Promise<boolean> {
-    const rows = await this.dbs.control().$queryRaw<{ soon: boolean }[]>`select exists (select 1 from sagas where tenant_id = ${tenantId}::uuid and status = 'running') as soon`;
-    return rows[0]?.soon === true;
+    return (await this.options.sagaRunning?.(tenantId)) === true;
   }
 
   invalidate(tenantId?: TenantId): void {

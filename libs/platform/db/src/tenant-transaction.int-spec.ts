@@ -2,6 +2,7 @@
 // in the tenant's transaction under RLS; savepoints nest; and an error, a timeout or a backend killed
 // in mid-transaction rolls back and leaves no tenant setting on any pooled connection (a broken or
 // timed-out connection is destroyed, not returned to the pool).
+import { sql } from 'kysely';
 import { newId } from './ids';
 import { TenantTransactionClosedError, TenantTransactionTimeoutError } from './tenant-transaction';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
@@ -18,7 +19,7 @@ beforeAll(async () => {
   b = await world.createTenant('tx tenant B', s1);
 });
 afterAll(async () => {
-  for (const t of [a, b]) await world.tenantDb.withTenant(t.id, (tx) => tx.$executeRaw`delete from inbox where consumer = ${consumer}`);
+  for (const t of [a, b]) await world.tenantDb.withTenant(t.id, (tx) => sql`delete from inbox where consumer = ${consumer}`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0)));
   await world.close();
 });
 
@@ -40,7 +41,7 @@ it('runs Kysely and raw SQL in the tenant transaction, each under the tenant’s
   const id = newId();
   await world.tenantDb.withTenant(a.id, async (tx) => {
     await tx.db.insertInto('inbox').values({ tenant_id: a.id, consumer, event_id: id }).execute();
-    const raw = await tx.$queryRaw<{ s: string; n: number }[]>`select current_setting('app.tenant_id', true) as s, count(*)::int as n from inbox where consumer = ${consumer}`;
+    const raw = await sql<{ s: string; n: number }>`select current_setting('app.tenant_id', true) as s, count(*)::int as n from inbox where consumer = ${consumer}`.execute(tx.db).then((r) => r.rows);
     expect(raw).toEqual([{ s: a.id, n: 1 }]);
   });
   expect(await inboxOf(a)).toEqual([id]);
@@ -52,7 +53,7 @@ it('runs Kysely and raw SQL in the tenant transaction, each under the tenant’s
 
 it('nests savepoints: an inner failure undoes only its own writes', async () => {
   const [outer, kept, undone, deep] = [newId(), newId(), newId(), newId()];
-  const insert = (tx: Parameters<Parameters<typeof world.tenantDb.withTenant>[1]>[0], eventId: string) => tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${b.id}::uuid, ${consumer}, ${eventId}::uuid)`;
+  const insert = (tx: Parameters<Parameters<typeof world.tenantDb.withTenant>[1]>[0], eventId: string) => sql`insert into inbox (tenant_id, consumer, event_id) values (${b.id}::uuid, ${consumer}, ${eventId}::uuid)`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
   await world.tenantDb.withTenant(b.id, async (tx) => {
     await insert(tx, outer);
     await tx.savepoint(async () => {
@@ -73,7 +74,7 @@ it('rolls back on an error and on a timeout, and leaves no tenant setting on any
   const lost = newId();
   await expect(
     world.tenantDb.withTenant(a.id, async (tx) => {
-      await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${a.id}::uuid, ${consumer}, ${lost}::uuid)`;
+      await sql`insert into inbox (tenant_id, consumer, event_id) values (${a.id}::uuid, ${consumer}, ${lost}::uuid)`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
       throw new Error('handler failed');
     }),
   ).rejects.toThrow('handler failed');
@@ -84,9 +85,9 @@ it('rolls back on an error and on a timeout, and leaves no tenant setting on any
     world.tenantDb.withTenant(
       a.id,
       async (tx) => {
-        await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${a.id}::uuid, ${consumer}, ${slow}::uuid)`;
-        await tx.$queryRaw`select pg_sleep(5)`.catch(() => undefined);
-        late = await tx.$queryRaw`select 1`.catch((e: unknown) => e);
+        await sql`insert into inbox (tenant_id, consumer, event_id) values (${a.id}::uuid, ${consumer}, ${slow}::uuid)`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
+        await sql<Record<string, unknown>>`select pg_sleep(5)`.execute(tx.db).then((r) => r.rows).catch(() => undefined);
+        late = await sql<Record<string, unknown>>`select 1`.execute(tx.db).then((r) => r.rows).catch((e: unknown) => e);
       },
       { timeoutMs: 300 },
     ),
@@ -104,10 +105,10 @@ it('survives a backend killed in mid-transaction: the work fails, nothing is wri
   try {
     await expect(
       world.tenantDb.withTenant(a.id, async (tx) => {
-        await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id) values (${a.id}::uuid, ${consumer}, ${id}::uuid)`;
-        const [backend] = await tx.$queryRaw<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        await sql`insert into inbox (tenant_id, consumer, event_id) values (${a.id}::uuid, ${consumer}, ${id}::uuid)`.execute(tx.db).then((r) => Number(r.numAffectedRows ?? 0));
+        const [backend] = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(tx.db).then((r) => r.rows);
         await admin.query('select pg_terminate_backend($1)', [backend!.pid]);
-        await tx.$queryRaw`select 1`;
+        await sql<Record<string, unknown>>`select 1`.execute(tx.db).then((r) => r.rows);
       }),
     ).rejects.toThrow();
   } finally {
@@ -116,7 +117,7 @@ it('survives a backend killed in mid-transaction: the work fails, nothing is wri
   expect(await inboxOf(a)).not.toContain(id);
   expect(await pooledSettings()).toEqual(Array(POOL).fill(''));
   // The pool still serves the tenant.
-  expect(await world.tenantDb.withTenant(a.id, async (tx) => (await tx.$queryRaw<{ s: string }[]>`select current_setting('app.tenant_id', true) as s`)[0]!.s)).toBe(a.id);
+  expect(await world.tenantDb.withTenant(a.id, async (tx) => (await sql<{ s: string }>`select current_setting('app.tenant_id', true) as s`.execute(tx.db).then((r) => r.rows))[0]!.s)).toBe(a.id);
 });
 
 it('refuses a statement once withTenant has returned', async () => {
@@ -124,6 +125,6 @@ it('refuses a statement once withTenant has returned', async () => {
   await world.tenantDb.withTenant(a.id, async (tx) => {
     kept = tx;
   });
-  await expect(kept!.$queryRaw`select 1`).rejects.toBeInstanceOf(TenantTransactionClosedError);
+  await expect(sql`select 1`.execute(kept!.db)).rejects.toBeInstanceOf(TenantTransactionClosedError);
   await expect(kept!.db.selectFrom('inbox').selectAll().execute()).rejects.toBeInstanceOf(TenantTransactionClosedError);
 });

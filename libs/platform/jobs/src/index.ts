@@ -1,5 +1,6 @@
 export * from './queues';
 export * from './saga/saga.types';
 export * from './saga/saga-engine';
+export * from './saga/saga-probe';
 export * from './tenant-limiter';
 export * from './tenant-job';

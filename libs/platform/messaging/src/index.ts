@@ -9,4 +9,5 @@ export * from './event-errors.filter';
 export * from './mail/mail.port';
 export * from './mail/eml-file.mail-sender';
 export * from './mail/mail-dispatcher';
+export * from './mail/mail-outbox';
 export * from './service-consumer';

@@ -1,6 +1,7 @@
 import type { Envelope, EventPayloads, EventType, TenantId } from '@hotdash/contracts';
 import { EventCatalog, topicOf } from '@hotdash/contracts';
-import { newId } from '@hotdash/platform-db';
+import type { Kysely } from 'kysely';
+import { ControlTransaction, newId, TenantTransaction, type ControlTx, type TenantDB } from '@hotdash/platform-db';
 
 /** What an event is about and who caused it. The tenant always comes from the caller's context. */
 export interface EventMeta {
@@ -32,27 +33,38 @@ export function buildEnvelope<T extends EventType>(type: T, payload: EventPayloa
   };
 }
 
-/** The part of a Prisma transaction (tenant shard or control plane) the outbox needs. */
-export interface OutboxTx {
-  $executeRaw(query: TemplateStringsArray, ...values: unknown[]): Promise<number>;
-}
+/**
+ * The transaction events are written in: a tenant shard's (`withTenant`), or the control plane's on
+ * the driver (`withControl`) or in Prisma Client (`ControlDatabase.transaction`, cold paths). Each
+ * database has its own outbox, of the same shape.
+ */
+export type OutboxTx = TenantTransaction | ControlTransaction | ControlTx;
+
+/** The outbox table, the same in the control database and in every shard. */
+type OutboxDB = Pick<TenantDB, 'outbox'>;
 
 /**
  * Writes events to the outbox in the caller's transaction: they are published if and only if the
- * transaction commits. Never publish to Kafka from a request.
+ * transaction commits. Never publish to Kafka from a request. Several events go in one statement,
+ * in the given order (the relay publishes by seq).
  */
 export async function appendToOutbox(tx: OutboxTx, ...envelopes: Envelope[]): Promise<void> {
   if (envelopes.length === 0) return;
-  if (envelopes.length === 1) {
-    const e = outboxRow(envelopes[0]!);
-    await tx.$executeRaw`insert into outbox (id, tenant_id, topic, key, type, version, envelope)
-      values (${e.id}::uuid, ${e.tenantId}::uuid, ${e.topic}, ${e.key}, ${e.type}, ${e.version}, ${JSON.stringify(e.envelope)}::jsonb)`;
+  const rows = envelopes.map(outboxRow);
+  if (tx instanceof TenantTransaction || tx instanceof ControlTransaction) {
+    const db: Kysely<OutboxDB> = tx.db;
+    await db
+      .insertInto('outbox')
+      // The envelope as JSON text (the driver would send an array as a PostgreSQL array).
+      .values(rows.map((r) => ({ id: r.id, tenant_id: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: JSON.stringify(r.envelope) })))
+      .execute();
     return;
   }
-  // Several events: one statement, in the given order (the relay publishes by seq).
-  await tx.$executeRaw`insert into outbox (id, tenant_id, topic, key, type, version, envelope)
-    select (e->>'id')::uuid, (e->>'tenantId')::uuid, e->>'topic', e->>'key', e->>'type', (e->>'version')::int, e->'envelope'
-    from jsonb_array_elements(${JSON.stringify(envelopes.map(outboxRow))}::jsonb) with ordinality as t(e, n) order by n`;
+  // Prisma Client (the control plane's cold paths): the same rows, one statement, in order. An
+  // Envelope is plain JSON by construction; Prisma's Json input type wants an index signature.
+  await tx.outbox.createMany({
+    data: rows.map((r) => ({ id: r.id, tenantId: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: r.envelope as never })),
+  });
 }
 
 /** An outbox table row for an envelope, keyed by tenant (per-tenant order), for writers that batch rows into one statement. */

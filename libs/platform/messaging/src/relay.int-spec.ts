@@ -23,16 +23,19 @@ it('sets aside unpublishable rows and publishes the events behind them', async (
   const huge = newId();
   try {
     const good = await world.tenantDb.withTenant(a.id, async (tx) => {
-      await tx.$executeRaw`insert into outbox (id, tenant_id, topic, key, type, version, envelope)
-        values (${bad}::uuid, ${a.id}::uuid, 'no.such.topic', ${a.id}, 'tenant.created', 1, '{}'::jsonb)`;
-      await tx.$executeRaw`insert into outbox (id, tenant_id, topic, key, type, version, envelope)
-        values (${huge}::uuid, ${a.id}::uuid, ${Topics.TENANTS}, ${a.id}, 'tenant.created', 1, ${JSON.stringify({ pad: 'x'.repeat(1_000_000) })}::jsonb)`;
+      await tx.db.insertInto('outbox').values({ id: bad, tenant_id: a.id, topic: 'no.such.topic', key: a.id, type: 'tenant.created', version: 1, envelope: '{}' }).execute();
+      await tx.db.insertInto('outbox').values({ id: huge, tenant_id: a.id, topic: Topics.TENANTS, key: a.id, type: 'tenant.created', version: 1, envelope: JSON.stringify({ pad: 'x'.repeat(1_000_000) }) }).execute();
       return publishInTx(tx, 'tenant.created', { tenantId: a.id, name: 'behind the poison', plan: 'basic', shard: a.shard.name, createdBy: 'spec' }, { tenantId: a.id, producer: 'relay-spec', correlationId: 'c' });
     });
     relay.start();
     await waitFor('the good event on Kafka', async () => probe.envelopes().some((e) => e.id === good.id), 30_000);
-    const rows = await world.tenantDb.withTenant(a.id, (tx) => tx.$queryRaw<{ id: string; published_at: Date | null; failed_at: Date | null; last_error: string | null }[]>`
-      select id::text, published_at, failed_at, last_error from outbox where id in (${bad}::uuid, ${huge}::uuid) order by seq`);
+    // The relay commits its marks after Kafka acknowledged the batch: the event can be read before that.
+    const rows = await waitFor('the unpublishable rows set aside', async () => {
+      const r = await world.tenantDb.withTenant(a.id, (tx) =>
+        tx.db.selectFrom('outbox').select(['id', 'published_at', 'failed_at', 'last_error']).where('id', 'in', [bad, huge]).orderBy('seq').execute(),
+      );
+      return r.every((row) => row.failed_at !== null) ? r : undefined;
+    }, 10_000);
     expect(rows).toEqual([
       { id: bad, published_at: null, failed_at: expect.any(Date), last_error: 'unknown topic "no.such.topic"' },
       { id: huge, published_at: null, failed_at: expect.any(Date), last_error: expect.stringMatching(/exceeds/) },

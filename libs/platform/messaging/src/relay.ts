@@ -1,5 +1,6 @@
 import { ALL_TOPICS, deadLetterTopic, type Envelope } from '@hotdash/contracts';
-import { Databases, DbLocation, listen, Listener } from '@hotdash/platform-db';
+import { Kysely, sql } from 'kysely';
+import { Databases, DbLocation, listen, Listener, withShardTransaction, type TenantDB } from '@hotdash/platform-db';
 import { headersFor } from './headers';
 import type { KafkaProducerPort } from './kafka/kafka.port';
 
@@ -14,6 +15,9 @@ export interface RelayOptions {
   /** Test seam: called after Kafka acknowledged a batch and before the rows are marked published. */
   afterSend?: (count: number) => void;
 }
+
+/** The outbox table, the same in the control database and in every shard. */
+type OutboxDB = Pick<TenantDB, 'outbox'>;
 
 interface OutboxRow {
   id: string;
@@ -43,13 +47,17 @@ export class OutboxRelay {
   private listener?: Listener;
   private loop?: Promise<void>;
   private pending = true;
+  private readonly isControl: boolean;
 
   constructor(
     private readonly dbs: Databases,
     readonly location: DbLocation,
     private readonly producer: KafkaProducerPort,
     private readonly options: RelayOptions = {},
-  ) {}
+  ) {
+    const c = dbs.controlLocation;
+    this.isControl = location.host === c.host && location.port === c.port && location.database === c.database;
+  }
 
   start(): void {
     if (this.running) return;
@@ -91,35 +99,52 @@ export class OutboxRelay {
 
   /** Publishes one batch; returns how many events it published (0 when idle or another relay holds the lock). */
   async drainOnce(): Promise<number> {
-    const batchSize = this.options.batchSize ?? 500;
-    const prisma = this.dbs.shard(this.location, 'relay');
-    const count = await prisma.$transaction(
-      async (tx) => {
-        const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(${DRAIN_LOCK_KEY}::bigint) as locked`;
-        if (!lock?.locked) return 0;
-        const rows = await tx.$queryRaw<OutboxRow[]>`select id::text as id, topic, key, envelope from outbox
-          where published_at is null and failed_at is null order by seq limit ${batchSize} for update skip locked`;
-        if (rows.length === 0) return 0;
-        const records = rows.map((r) => ({ id: r.id, topic: r.topic, key: r.key, value: JSON.stringify(r.envelope), headers: headersFor(r.envelope) }));
-        // Rows that can never be published are set aside with the reason, not retried forever.
-        const poison = records.filter((r) => !PUBLISHABLE.has(r.topic) || Buffer.byteLength(r.value) > MAX_EVENT_BYTES);
-        for (const p of poison) {
-          const reason = PUBLISHABLE.has(p.topic) ? `event of ${Buffer.byteLength(p.value)} bytes exceeds ${MAX_EVENT_BYTES}` : `unknown topic ${JSON.stringify(p.topic)}`;
-          this.options.onError?.(new Error(`outbox row ${p.id} set aside: ${reason}`));
-          await tx.$executeRaw`update outbox set failed_at = now(), last_error = ${reason} where id = ${p.id}::uuid`;
-        }
-        const sendable = records.filter((r) => !poison.includes(r));
-        if (sendable.length > 0) {
-          await this.producer.send(sendable.map(({ id: _id, ...r }) => r));
-          this.options.afterSend?.(sendable.length);
-          await tx.$executeRaw`update outbox set published_at = now() where id = any(${sendable.map((r) => r.id)}::uuid[])`;
-        }
-        return rows.length;
-      },
-      { timeout: 60_000, maxWait: 10_000 },
-    );
+    // One transaction as the relay role, on the driver: the control database's or a shard's (same outbox table).
+    const options = { timeoutMs: 60_000 };
+    const count = this.isControl
+      ? await this.dbs.withControl((tx) => this.drainIn(tx.db), { ...options, role: 'relay' })
+      : await withShardTransaction(this.dbs, this.location, (tx) => this.drainIn(tx.db), options);
     if (count > 0) this.options.onPublished?.(count);
     return count;
+  }
+
+  private async drainIn(db: Kysely<OutboxDB>): Promise<number> {
+    const batchSize = this.options.batchSize ?? 500;
+    const lock = await db.selectNoFrom((eb) => eb.fn<boolean>('pg_try_advisory_xact_lock', [eb.lit(DRAIN_LOCK_KEY)]).as('locked')).executeTakeFirst();
+    if (!lock?.locked) return 0;
+    const rows = await db
+      .selectFrom('outbox')
+      .select(['id', 'topic', 'key', 'envelope'])
+      .where('published_at', 'is', null)
+      .where('failed_at', 'is', null)
+      .orderBy('seq')
+      .limit(batchSize)
+      .forUpdate()
+      .skipLocked()
+      .$castTo<OutboxRow>()
+      .execute();
+    if (rows.length === 0) return 0;
+    const records = rows.map((r) => ({ id: r.id, topic: r.topic, key: r.key, value: JSON.stringify(r.envelope), headers: headersFor(r.envelope) }));
+    // Rows that can never be published are set aside with the reason, not retried forever.
+    const poison = records.filter((r) => !PUBLISHABLE.has(r.topic) || Buffer.byteLength(r.value) > MAX_EVENT_BYTES);
+    for (const p of poison) {
+      const reason = PUBLISHABLE.has(p.topic) ? `event of ${Buffer.byteLength(p.value)} bytes exceeds ${MAX_EVENT_BYTES}` : `unknown topic ${JSON.stringify(p.topic)}`;
+      this.options.onError?.(new Error(`outbox row ${p.id} set aside: ${reason}`));
+      await db.updateTable('outbox').set({ failed_at: sql`now()`, last_error: reason }).where('id', '=', p.id).execute();
+    }
+    const sendable = records.filter((r) => !poison.includes(r));
+    if (sendable.length > 0) {
+      await this.producer.send(sendable.map(({ id: _id, ...r }) => r));
+      this.options.afterSend?.(sendable.length);
+      // One array parameter (`= any($1)`): the same statement text whatever the batch's size.
+      const ids = sendable.map((r) => r.id);
+      await db
+        .updateTable('outbox')
+        .set({ published_at: sql`now()` })
+        .where((eb) => eb('id', '=', eb.fn.any(eb.val(ids))))
+        .execute();
+    }
+    return rows.length;
   }
 
   async stop(): Promise<void> {

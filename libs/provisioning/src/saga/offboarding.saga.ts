@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { sql } from 'kysely';
 import Redis from 'ioredis';
 import { parseTenantId, TenantEvents, TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
@@ -51,10 +52,10 @@ const tenantOf = (ctx: Ctx): TenantId => parseTenantId(ctx.input.tenantId);
 /**
  * Offboarding: stop the tenant's writes, then erase it from every store — its Weaviate tenant, its
  * queued jobs, its Redis keys, its rows on its shard (the audit log included) — record the
- * offboarding in the control plane (with the head of the erased audit chain) and destroy its data
- * key, so whatever copies remain (Kafka, backups) can no longer be read. Erasure cannot be undone,
- * so the steps have no compensation: they retry, and a saga that still fails stays for ops to
- * finish with the tenant kept in `offboarding` (no writes).
+ * offboarding in the control plane (with what was erased, table by table, and the head of the
+ * erased audit chain) and destroy its data key, so whatever copies remain (Kafka, backups) can no
+ * longer be read. Erasure cannot be undone, so the steps have no compensation: they retry, and a
+ * saga that still fails stays for ops to finish with the tenant kept in `offboarding` (no writes).
  */
 export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardTenantInput> {
   const { config, control, tenantDb, keyring, vectors } = deps;
@@ -64,7 +65,12 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
     description: "tenant status offboarding: its writes are refused from now on",
     async run(ctx) {
       const tenantId = tenantOf(ctx);
-      await control.client.$executeRaw`update tenants set status = 'offboarding', updated_at = now() where id = ${tenantId}::uuid and status in ('active', 'suspended')`;
+      await control.db
+        .updateTable('tenants')
+        .set({ status: 'offboarding', updated_at: sql`now()` })
+        .where('id', '=', tenantId)
+        .where('status', 'in', ['active', 'suspended'])
+        .execute();
       deps.statuses?.invalidate(tenantId);
       // Every service sees the new status within its cache's lifetime; erase only after that.
       await new Promise((r) => setTimeout(r, deps.drainMs ?? 3_000));
@@ -131,21 +137,25 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
     maxAttempts: ERASURE_TRIES,
   };
 
+  /**
+   * Erases the tenant's rows on its shard with the platform's erasure function (erase_tenant, a
+   * security definer: every table with a tenant_id, the audit log included, which the application
+   * role may not delete from). What was erased comes back from the function, table by table, with
+   * the audit chain's head as it was before the erasure (the hash of the audit_heads row it deleted):
+   * the number of audit entries is the audit log's count there and the head hash the function's, so
+   * provisioning reads no table of audit's.
+   */
   const shardRows: Step = {
     id: OffboardingSteps.SHARD_ROWS,
     description: "every row of the tenant on its shard, the audit log included (erase_tenant)",
     async run(ctx) {
       const tenantId = tenantOf(ctx);
-      return tenantDb.withTenant(tenantId, async (tx) => {
-        const head = await tx.$queryRaw<{ n: bigint; hash: string | null }[]>`
-          select count(*) as n, (select hash from audit_log order by seq desc limit 1) as hash from audit_log`;
-        const erased = await tx.$queryRaw<{ table_name: string; deleted: bigint }[]>`select * from erase_tenant(${tenantId}::uuid)`;
-        return {
-          auditEntries: Number(head[0]!.n),
-          auditHeadHash: head[0]!.hash,
-          erased: Object.fromEntries(erased.map((r) => [r.table_name, Number(r.deleted)])),
-        };
-      });
+      const erased = await tenantDb.withTenant(tenantId, (tx) =>
+        sql<{ table_name: string; deleted: string; audit_head_hash: string | null }>`select table_name, deleted, audit_head_hash from erase_tenant(${tenantId}::uuid)`.execute(tx.db),
+      );
+      const counts = Object.fromEntries(erased.rows.map((r) => [r.table_name, Number(r.deleted)]));
+      const auditHeadHash = erased.rows.find((r) => r.audit_head_hash !== null)?.audit_head_hash ?? null;
+      return { auditEntries: counts.audit_log ?? 0, auditHeadHash, erased: counts };
     },
     maxAttempts: ERASURE_TRIES,
   };
@@ -159,12 +169,22 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
       await keyring.destroyKey(tenantId);
       const rows = ctx.state[OffboardingSteps.SHARD_ROWS] as { auditEntries: number; auditHeadHash: string | null; erased: Record<string, number> };
       const erasedRows = Object.values(rows.erased).reduce((a, b) => a + b, 0);
-      await control.transaction(async (tx) => {
-        const n = await tx.$executeRaw`insert into offboarding_records (tenant_id, saga_id, requested_by, reason, audit_entries, audit_head_hash, erased)
-          values (${tenantId}::uuid, ${ctx.sagaId}::uuid, ${ctx.input.requestedBy}, ${ctx.input.reason}, ${rows.auditEntries}, ${rows.auditHeadHash}, ${JSON.stringify(rows.erased)}::jsonb)
-          on conflict (tenant_id) do nothing`;
-        if (n === 0) return; // recorded before a crash
-        await tx.$executeRaw`update tenants set status = 'offboarded', updated_at = now() where id = ${tenantId}::uuid`;
+      await control.withControl(async (tx) => {
+        const recorded = await tx.db
+          .insertInto('offboarding_records')
+          .values({
+            tenant_id: tenantId,
+            saga_id: ctx.sagaId,
+            requested_by: ctx.input.requestedBy,
+            reason: ctx.input.reason,
+            audit_entries: String(rows.auditEntries),
+            audit_head_hash: rows.auditHeadHash ?? null,
+            erased: JSON.stringify(rows.erased),
+          })
+          .onConflict((oc) => oc.column('tenant_id').doNothing())
+          .executeTakeFirst();
+        if (recorded.numInsertedOrUpdatedRows === 0n) return; // recorded before a crash
+        await tx.db.updateTable('tenants').set({ status: 'offboarded', updated_at: sql`now()` }).where('id', '=', tenantId).execute();
         await publishInTx(tx, TenantEvents.OFFBOARDED, { tenantId, sagaId: ctx.sagaId, erasedRows }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId });
       });
       deps.statuses?.invalidate(tenantId);

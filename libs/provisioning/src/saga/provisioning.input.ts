@@ -3,7 +3,8 @@ import type { Json } from '@hotdash/platform-jobs';
 /**
  * What the provisioning saga is started with (persisted as the saga's input). Secrets and PII (the
  * admin's e-mail, a tenant's own model API key) are not in clear here: `sealed` is the KMS-wrapped
- * JSON of {@link SealedInput}, bound to the tenant id, and is removed from the saga when it ends.
+ * JSON of {@link SealedInput}, bound to the tenant id, and is removed from the saga when it ends,
+ * as are the initial documents (forgetOnEnd).
  */
 export interface ProvisionTenantInput {
   [key: string]: Json;
@@ -15,7 +16,8 @@ export interface ProvisionTenantInput {
   dedicatedShard: boolean;
   adminDisplayName: string | null;
   model: { mode: 'platform' } | { mode: 'own'; provider: 'openai'; model: string; baseUrl: string | null };
-  documents: { id: string; title: string; content: string }[];
+  /** The sign-up's initial knowledge-base documents (ids chosen at sign-up); null once the saga has ended: their text is kept no longer than the saga needs it. */
+  documents: { id: string; title: string; content: string }[] | null;
   sealed: { kekId: string; wrapped: string } | null;
 }
 

@@ -2,9 +2,11 @@
 // sign-ups end active and complete; a permanent failure at any step undoes the steps before it,
 // once each, last first, and leaves nothing of the tenant behind; one idempotency key, one tenant.
 import Redis from 'ioredis';
-import { parseTenantId, TenantId } from '@hotdash/contracts';
-import { ControlTx, newId, type TenantDB } from '@hotdash/platform-db';
+import { sql } from 'kysely';
+import { parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantId } from '@hotdash/contracts';
+import { ControlTransaction, newId, type TenantDB } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaEngine, SagaStatus } from '@hotdash/platform-jobs';
+import { MAIL_ADDRESS_FIELD } from '@hotdash/platform-messaging';
 import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { TestWorld, waitFor } from '@hotdash/testing';
 import { DEFAULT_WORKFLOWS, emailHash, pickShard, provisioningDeps, provisioningSaga, ProvisioningDeps, ProvisioningSteps } from './provisioning.saga';
@@ -50,9 +52,9 @@ async function footprint(tenantId: TenantId): Promise<Record<string, number>> {
   for (const shard of await world.shards()) {
     const counts = await world.tenantDb.withTenantOnShard(shard, tenantId, async (tx) => {
       // Every table with a tenant_id column (audit log, outbox and inbox included), from the catalogue.
-      const tables = await tx.$queryRaw<{ t: string }[]>`select c.relname as t from pg_class c
+      const { rows: tables } = await sql<{ t: string }>`select c.relname as t from pg_class c
         join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname = 'public' and c.relkind = 'r' order by 1`;
+        where n.nspname = 'public' and c.relkind = 'r' order by 1`.execute(tx.db);
       const r: Record<string, number> = {};
       for (const { t } of tables) r[`${shard.name}.${t}`] = Number((await tx.db.selectFrom(t as keyof TenantDB).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
       expect(tables.map((x) => x.t)).toEqual(expect.arrayContaining(TENANT_TABLES));
@@ -67,6 +69,18 @@ async function footprint(tenantId: TenantId): Promise<Record<string, number>> {
   out['weaviate.tenant'] = (await deps.vectors.tenantExists(tenantId)) ? 1 : 0;
   out['redis.keys'] = (await redis.keys(`*${tenantId}*`)).length;
   return out;
+}
+
+/** The knowledge.document-submitted events in the tenant's outbox, their content decrypted. */
+async function submissions(tenantId: TenantId): Promise<Record<string, string>[]> {
+  const rows = await world.tenantDb.withTenant(tenantId, (tx) => tx.db.selectFrom('outbox').select(['envelope']).where('type', '=', 'knowledge.document-submitted').orderBy('seq').execute());
+  return Promise.all(
+    rows.map(async ({ envelope }) => {
+      const e = envelope as { producer: string; payload: { documentId: string; title: string; contentType: string; content: string; by: string } };
+      const { content, ...rest } = e.payload;
+      return { ...rest, text: await deps.cipher.decrypt(tenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, content), producer: e.producer };
+    }),
+  );
 }
 
 async function controlEvents(sagaId: string): Promise<string[]> {
@@ -99,17 +113,25 @@ it('provisions 50 tenants concurrently: all active, one admin, one knowledge nam
       [`${shard}.approval_workflows`]: DEFAULT_WORKFLOWS.length,
       [`${shard}.tenant_settings`]: 1,
       [`${shard}.model_configs`]: 1,
-      [`${shard}.kb_documents`]: 1,
       [`${shard}.mail_outbox`]: 1,
       'control.tenant_keys': 1,
       'weaviate.tenant': 1,
     });
-    const admin = await world.tenantDb.withTenant(tenantId, (tx) => tx.$queryRaw<{ role: string; status: string; email_enc: string; email_hash: string }[]>`select role, status, email_enc, email_hash from users`);
+    const admin = await world.tenantDb.withTenant(tenantId, (tx) => tx.db.selectFrom('users').select(['role', 'status', 'email_enc', 'email_hash']).execute());
     expect(admin).toEqual([expect.objectContaining({ role: 'admin', status: 'invited', email_hash: emailHash(tenantId, `admin.c${i}@example.com`) })]);
     expect(await deps.cipher.decrypt(tenantId, 'users.email', admin[0]!.email_enc)).toBe(`Admin.c${i}@Example.com`);
-    const model = await world.tenantDb.withTenant(tenantId, (tx) => tx.$queryRaw<{ api_key_enc: string }[]>`select api_key_enc from model_configs`);
+    // One knowledge.document-submitted per sign-up document, its text encrypted with the tenant's key
+    // (the id chosen at sign-up: the saga's input no longer holds the documents, see below).
+    expect(await submissions(tenantId)).toEqual([
+      { tenantId, documentId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/), title: 'Returns policy', contentType: 'text/plain', text: `Returns within 30 days (c${i}).`, by: `saga:${s.sagaId}`, producer: 'provisioning' },
+    ]);
+    // The invitation e-mail, through the mail port: to the admin's address, encrypted.
+    const mails = await world.tenantDb.withTenant(tenantId, (tx) => tx.db.selectFrom('mail_outbox').select(['to_enc', 'kind', 'subject']).execute());
+    expect(mails).toEqual([{ to_enc: expect.not.stringContaining('xample'), kind: 'invitation', subject: `You are invited to Spec Co c${i} on HotDash` }]);
+    expect(await deps.cipher.decrypt(tenantId, MAIL_ADDRESS_FIELD, mails[0]!.to_enc)).toBe(`Admin.c${i}@Example.com`);
+    const model = await world.tenantDb.withTenant(tenantId, (tx) => tx.db.selectFrom('model_configs').select('api_key_enc').execute());
     expect(model[0]!.api_key_enc).not.toContain('sk-secret');
-    expect(await deps.cipher.decrypt(tenantId, MODEL_API_KEY_FIELD, model[0]!.api_key_enc)).toBe(`sk-secret-c${i}`);
+    expect(await deps.cipher.decrypt(tenantId, MODEL_API_KEY_FIELD, model[0]!.api_key_enc!)).toBe(`sk-secret-c${i}`);
     expect(await controlEvents(s.sagaId)).toEqual([
       'tenant.provisioning.started',
       'tenant.created',
@@ -122,9 +144,11 @@ it('provisions 50 tenants concurrently: all active, one admin, one knowledge nam
   // Compensation's discard function refuses a tenant that is no longer being provisioned.
   await expect(world.dbs.control().$queryRaw`select discard_provisioning_tenant(${started[0]!.tenantId}::uuid)`).rejects.toThrow(/not provisioning/);
   await expect(world.dbs.control().$executeRaw`delete from tenants where id = ${started[0]!.tenantId}::uuid`).rejects.toThrow(/permission denied/);
-  // The sign-up secrets do not outlive the saga.
-  const inputs = await world.dbs.control().$queryRaw<{ sealed: unknown }[]>`select input->'sealed' as sealed from sagas where id = any(${started.map((s) => s.sagaId)}::uuid[])`;
-  expect(inputs.every((r) => r.sealed === null)).toBe(true);
+  // The sign-up secrets and the initial documents' text do not outlive the saga (the rest of the input stays).
+  const inputs = await world.dbs.control().$queryRaw<{ sealed: unknown; documents: unknown; name: string }[]>`
+    select input->'sealed' as sealed, input->'documents' as documents, input->>'name' as name from sagas where id = any(${started.map((s) => s.sagaId)}::uuid[])`;
+  expect(inputs).toHaveLength(started.length);
+  for (const r of inputs) expect(r).toEqual({ sealed: null, documents: null, name: expect.stringMatching(/^Spec Co c\d+$/) });
 });
 
 describe.each(STEP_IDS.map((id, k) => [k, id] as const))('when step %i (%s) fails for good', (k, stepId) => {
@@ -136,6 +160,8 @@ describe.each(STEP_IDS.map((id, k) => [k, id] as const))('when step %i (%s) fail
     const s = await finished(engine, sagaId);
     expect(s.status).toBe('compensated');
     expect(s.failedStep).toBe(stepId);
+    // Undone sign-ups forget their secrets and documents too.
+    expect(s.input).toMatchObject({ sealed: null, documents: null });
     const compensated = s.steps.filter((x) => x.status === 'compensated').map((x) => x.index);
     const withCompensation = def.steps.map((x, i) => (i < k && x.compensate ? i : -1)).filter((i) => i >= 0);
     expect(compensated).toEqual(withCompensation);
@@ -176,9 +202,8 @@ it("keeps each shard's tenant count equal to its placements through sign-ups and
 it('places a tenant on the active shared shard with the fewest tenants, or on a dedicated shard of its own', async () => {
   // In a transaction that is rolled back, each shared shard in turn is made the least loaded.
   const owner = await world.connect(world.dbs.controlLocation, 'owner');
-  const tx = {
-    $queryRaw: async (q: TemplateStringsArray, ...values: unknown[]) => (await owner.query(q.reduce((text, part, i) => `${text}$${i}${part}`), values)).rows,
-  } as unknown as ControlTx;
+  // The placement policy's statements on the owner's connection (a control-plane transaction's handle on it).
+  const tx = new ControlTransaction(owner as unknown as ConstructorParameters<typeof ControlTransaction>[0]);
   try {
     await owner.query('begin');
     const shared: string[] = (await owner.query(`select name from shards where kind = 'shared' and status = 'active' order by name`)).rows.map((r) => r.name);

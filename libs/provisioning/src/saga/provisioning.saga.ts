@@ -1,18 +1,23 @@
-import { KnowledgeEvents, parseTenantId, TenantEvents, TenantId } from '@hotdash/contracts';
+import { sql } from 'kysely';
+import { KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantEvents, TenantId } from '@hotdash/contracts';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
-import { ControlDatabase, ControlTx, Databases, newId, ShardRouter, TenantDatabase, type TenantDB, TenantTx } from '@hotdash/platform-db';
+import { ControlDatabase, ControlTransaction, Databases, newId, ShardRouter, TenantDatabase, type TenantDB, TenantTx } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaRecord, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
-import { buildEnvelope, outboxRow, publishInTx } from '@hotdash/platform-messaging';
+import { buildEnvelope, MailOutbox, outboxRow, publishInTx } from '@hotdash/platform-messaging';
 import { emailHash, newTenantSecret, tokenHash } from '@hotdash/platform-auth';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { PublicLinks } from '@hotdash/platform-http';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { ProvisionTenantInput, SealedInput, slugFor } from './provisioning.input';
+import { OperatorEvents } from '@hotdash/contracts';
+import { operatorState } from '../use-cases/operators/operator-state';
 
 export const PROVISIONING_SAGA = 'tenant-provisioning';
 export const PROVISIONING_PRODUCER = 'provisioning';
 export const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
+/** The kind of the invitation e-mails in the mail outbox. */
+export const INVITATION_MAIL_KIND = 'invitation';
 
 /** Step ids: persisted with every saga, never renamed. */
 export const ProvisioningSteps = {
@@ -99,6 +104,7 @@ async function unseal(kms: KmsPort, ctx: Ctx): Promise<SealedInput> {
  */
 export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<ProvisionTenantInput> {
   const { control, tenantDb, router, keyring, cipher, kms, vectors } = deps;
+  const mail = new MailOutbox(cipher);
   const inTenant = <T>(ctx: Ctx, fn: (tx: TenantTx) => Promise<T>): Promise<T> => tenantDb.withTenant(tenantOf(ctx), fn);
   /** Compensation of the steps that only insert rows: delete the tenant's rows, children first. */
   const deleteRows =
@@ -114,16 +120,20 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
     description: 'tenant row, data key and shard placement in the control plane',
     async run(ctx) {
       const tenantId = tenantOf(ctx);
-      return control.transaction(async (tx) => {
-        const existing = await tx.tenantPlacement.findUnique({ where: { tenantId }, include: { shard: true } });
-        if (existing) return { shard: existing.shard.name };
+      return control.withControl(async (tx) => {
+        const existing = await tx.db
+          .selectFrom('tenant_placements as p')
+          .innerJoin('shards as s', 's.id', 'p.shard_id')
+          .select('s.name')
+          .where('p.tenant_id', '=', tenantId)
+          .executeTakeFirst();
+        if (existing) return { shard: existing.name };
         const shard = await pickShard(tx, ctx.input.dedicatedShard);
         const slug = ctx.input.slug ?? slugFor(ctx.input.name, tenantId);
-        const taken = await tx.tenant.findUnique({ where: { slug }, select: { id: true } });
+        const taken = await tx.db.selectFrom('tenants').select('id').where('slug', '=', slug).executeTakeFirst();
         if (taken) throw new NonRetryableStepError(`the tenant slug "${slug}" is taken: sign up again with another slug`, 'slug-taken');
-        await tx.tenant.create({
-          data: { id: tenantId, name: ctx.input.name, slug, planCode: ctx.input.plan, status: 'provisioning', placement: { create: { shardId: shard.id } } },
-        });
+        await tx.db.insertInto('tenants').values({ id: tenantId, name: ctx.input.name, slug, plan_code: ctx.input.plan, status: 'provisioning' }).execute();
+        await tx.db.insertInto('tenant_placements').values({ tenant_id: tenantId, shard_id: shard.id }).execute();
         await keyring.createKey(tx, tenantId);
         await publishInTx(
           tx,
@@ -139,10 +149,10 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
       // Whatever else reached the tenant's shard meanwhile (the audit consumer's entries for its
       // provisioning events, inbox rows) goes too, while the placement still says where it is.
       const placed = await control.client.tenantPlacement.findUnique({ where: { tenantId } });
-      if (placed) await tenantDb.withTenant(tenantId, (tx) => tx.$queryRaw`select * from erase_tenant(${tenantId}::uuid)`);
+      if (placed) await tenantDb.withTenant(tenantId, (tx) => sql`select table_name from erase_tenant(${tenantId}::uuid)`.execute(tx.db));
       // A security-definer function: the application role cannot delete tenants, placements or keys,
       // and the function refuses any tenant that is not still being provisioned.
-      await control.client.$queryRaw`select discard_provisioning_tenant(${tenantId}::uuid)`;
+      await sql`select discard_provisioning_tenant(${tenantId}::uuid)`.execute(control.db);
       keyring.invalidate(tenantId);
       router.invalidate(tenantId);
     },
@@ -157,24 +167,35 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
       const { adminEmail } = await unseal(kms, ctx);
       const hash = emailHash(tenantId, adminEmail);
       const emailEnc = await cipher.encrypt(tenantId, 'users.email', adminEmail);
-      const toEnc = await cipher.encrypt(tenantId, 'mail_outbox.to', adminEmail);
+      const to = await mail.seal(tenantId, adminEmail);
       return inTenant(ctx, async (tx) => {
-        const found = await tx.$queryRaw<{ id: string }[]>`select id::text from users where tenant_id = ${tenantId}::uuid and email_hash = ${hash}`;
-        if (found[0]) return { adminUserId: found[0].id };
+        const found = await tx.db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('email_hash', '=', hash).executeTakeFirst();
+        if (found) return { adminUserId: found.id };
         const userId = newId();
         const token = newInvitationToken(tenantId);
-        const mail = invitationMail(ctx.input.name, ctx.input.slug ?? slugFor(ctx.input.name, tenantId), token, 'admin');
-        await tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status)
-          values (${userId}::uuid, ${tenantId}::uuid, ${emailEnc}, ${hash}, ${ctx.input.adminDisplayName}, 'admin', 'invited')`;
-        await tx.$executeRaw`insert into invitations (id, tenant_id, user_id, token_hash, expires_at)
-          values (${newId()}::uuid, ${tenantId}::uuid, ${userId}::uuid, ${tokenHash(token)}, ${new Date(Date.now() + INVITATION_TTL_MS)})`;
-        await tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
-          values (${newId()}::uuid, ${tenantId}::uuid, ${toEnc}, ${mail.subject},
-                  ${mail.body}, 'invitation')`;
+        const invitation = invitationMail(ctx.input.name, ctx.input.slug ?? slugFor(ctx.input.name, tenantId), token, 'admin');
+        await tx.db
+          .insertInto('users')
+          .values({ id: userId, tenant_id: tenantId, email_enc: emailEnc, email_hash: hash, display_name: ctx.input.adminDisplayName, role: 'admin', status: 'invited' })
+          .execute();
+        await tx.db
+          .insertInto('invitations')
+          .values({ id: newId(), tenant_id: tenantId, user_id: userId, token_hash: tokenHash(token), expires_at: new Date(Date.now() + INVITATION_TTL_MS) })
+          .execute();
+        await mail.queue(tx, { tenantId, to, subject: invitation.subject, body: invitation.body, kind: INVITATION_MAIL_KIND });
+        // Like any invited operator (drafts keeps its queue members from these events).
+        const state = await operatorState(tx, userId);
+        await publishInTx(tx, OperatorEvents.INVITED, { tenantId, userId, role: 'admin', by: `saga:${ctx.sagaId}`, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId });
         return { adminUserId: userId };
       });
     },
-    compensate: deleteRows('mail_outbox', 'invitations', 'users'),
+    async compensate(ctx) {
+      await inTenant(ctx, async (tx) => {
+        // The invitation e-mail is withdrawn unless it went out already (the mail port's call: the outbox is platform/messaging's).
+        await mail.cancelUnsent(tx, tenantOf(ctx), INVITATION_MAIL_KIND);
+        for (const t of ['invitations', 'users'] as const) await tx.db.deleteFrom(t).where('tenant_id', '=', tenantOf(ctx)).execute();
+      });
+    },
   };
 
   /** Creates the tenant's Weaviate tenant in the knowledge collection. */
@@ -191,22 +212,30 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
     },
   };
 
-  /** Default approval workflows, SLA settings, brand voice and policy placeholders. */
+  /** Default approval workflows, SLA settings and brand voice; no policies until an admin writes them (none, not a placeholder). */
   const defaultWorkflows: Step = {
     id: ProvisioningSteps.DEFAULT_WORKFLOWS,
     description: 'default approval workflows and tenant settings (SLA, brand voice, policies)',
     async run(ctx) {
       const tenantId = tenantOf(ctx);
       await inTenant(ctx, async (tx) => {
-        await tx.$executeRaw`insert into tenant_settings (tenant_id, brand_voice, policies, sla)
-          values (${tenantId}::uuid, ${`Friendly, concise and accurate; speak as ${ctx.input.name}.`},
-                  ${'No policies yet: a tenant admin writes them in Settings → Policies.'},
-                  ${JSON.stringify({ firstResponseMinutes: 240, escalationMinutes: 60, businessHours: 'Mon-Fri 09:00-17:00' })}::jsonb)
-          on conflict (tenant_id) do nothing`;
+        await tx.db
+          .insertInto('tenant_settings')
+          .values({
+            tenant_id: tenantId,
+            brand_voice: `Friendly, concise and accurate; speak as ${ctx.input.name}.`,
+            policies: '',
+            // jsonb sent as its text (an array would otherwise go as a PostgreSQL array)
+            sla: JSON.stringify({ firstResponseMinutes: 240, escalationMinutes: 60, businessHours: 'Mon-Fri 09:00-17:00' }),
+          })
+          .onConflict((oc) => oc.column('tenant_id').doNothing())
+          .execute();
         for (const w of DEFAULT_WORKFLOWS) {
-          await tx.$executeRaw`insert into approval_workflows (id, tenant_id, key, name, approver_roles, sla_minutes, is_default)
-            values (${newId()}::uuid, ${tenantId}::uuid, ${w.key}, ${w.name}, ${w.approverRoles}::text[], ${w.slaMinutes}, ${w.isDefault})
-            on conflict (tenant_id, key) do nothing`;
+          await tx.db
+            .insertInto('approval_workflows')
+            .values({ id: newId(), tenant_id: tenantId, key: w.key, name: w.name, approver_roles: w.approverRoles, sla_minutes: w.slaMinutes, is_default: w.isDefault })
+            .onConflict((oc) => oc.columns(['tenant_id', 'key']).doNothing())
+            .execute();
         }
       });
       return { workflows: DEFAULT_WORKFLOWS.map((w) => w.key) };
@@ -214,10 +243,15 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
     compensate: deleteRows('approval_workflows', 'tenant_settings'),
   };
 
-  /** The model configuration: the shared platform key, or the tenant's own key stored encrypted. */
+  /**
+   * The model configuration (the shared platform key, or the tenant's own key stored encrypted) and,
+   * in the same transaction, the tenant's complete drafting profile announced: tenant.settings-changed
+   * version 1 (company name, brand voice, policies, model settings with the key still encrypted),
+   * before the tenant is activated, so ai-drafting has it when the first ticket comes.
+   */
   const modelConfiguration: Step = {
     id: ProvisioningSteps.MODEL_CONFIGURATION,
-    description: 'model configuration (platform key, or the tenant key encrypted with its data key)',
+    description: 'model configuration (platform key, or the tenant key encrypted with its data key), tenant.settings-changed',
     async run(ctx) {
       const tenantId = tenantOf(ctx);
       const m = ctx.input.model;
@@ -230,39 +264,65 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
       const provider = m.mode === 'own' ? m.provider : 'platform';
       const model = m.mode === 'own' ? m.model : 'platform-default';
       const baseUrl = m.mode === 'own' ? m.baseUrl : null;
-      await inTenant(ctx, (tx) => tx.$executeRaw`insert into model_configs (tenant_id, mode, provider, model, base_url, api_key_enc)
-        values (${tenantId}::uuid, ${m.mode}, ${provider}, ${model}, ${baseUrl}, ${apiKeyEnc})
-        on conflict (tenant_id) do nothing`);
+      await inTenant(ctx, async (tx) => {
+        const inserted = await tx.db
+          .insertInto('model_configs')
+          .values({ tenant_id: tenantId, mode: m.mode, provider, model, base_url: baseUrl, api_key_enc: apiKeyEnc })
+          .onConflict((oc) => oc.column('tenant_id').doNothing())
+          .returning('tenant_id')
+          .executeTakeFirst();
+        if (!inserted) return; // configured and announced before a crash
+        const settings = await tx.db.selectFrom('tenant_settings').select(['brand_voice', 'policies']).where('tenant_id', '=', tenantId).executeTakeFirstOrThrow();
+        await publishInTx(
+          tx,
+          TenantEvents.SETTINGS_CHANGED,
+          {
+            tenantId,
+            version: 1,
+            changedAt: new Date().toISOString(),
+            by: `saga:${ctx.sagaId}`,
+            companyName: ctx.input.name,
+            brandVoice: settings.brand_voice,
+            policies: policyList(settings.policies),
+            model: { mode: m.mode, provider, model, baseUrl, apiKeyEnc, temperature: null, maxTokens: null },
+          },
+          { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId },
+        );
+      });
       return { mode: m.mode };
     },
     compensate: deleteRows('model_configs'),
   };
 
-  /** Stores the sign-up's knowledge-base documents and announces them for indexing. */
+  /**
+   * Hands the sign-up's knowledge-base documents to knowledge: one knowledge.document-submitted per
+   * document (its id chosen at sign-up, its text encrypted with the tenant's data key), in the
+   * tenant's outbox. Knowledge stores each as an upload (once per id, so a step run again after a
+   * crash asks again harmlessly), announces it with knowledge.documents-stored and indexes it.
+   * No compensation: once stored the documents are knowledge's, and an undone sign-up is erased
+   * whole by the tenant record's compensation (erase_tenant: stored documents and submissions still
+   * in the outbox alike); a submission that arrives after that finds no tenant and is skipped.
+   */
   const initialDocuments: Step = {
     id: ProvisioningSteps.INITIAL_DOCUMENTS,
-    description: 'initial knowledge-base documents, announced with knowledge.documents-stored',
+    description: 'initial knowledge-base documents, handed to knowledge (knowledge.document-submitted)',
     async run(ctx) {
       const tenantId = tenantOf(ctx);
-      const docs = ctx.input.documents;
+      const docs = ctx.input.documents ?? []; // null only once the saga has ended (forgetOnEnd)
       if (docs.length === 0) return { documents: 0 };
+      const sealed = await Promise.all(docs.map(async (d) => ({ ...d, content: await cipher.encrypt(tenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, d.content) })));
       await inTenant(ctx, async (tx) => {
-        const present = await tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from kb_documents where id = any(${docs.map((d) => d.id)}::uuid[])`;
-        if (present[0]!.n === docs.length) return; // stored before a crash
-        for (const d of docs) {
-          await tx.$executeRaw`insert into kb_documents (id, tenant_id, title, content, bytes, status)
-            values (${d.id}::uuid, ${tenantId}::uuid, ${d.title}, ${d.content}, ${Buffer.byteLength(d.content)}, 'stored') on conflict (id) do nothing`;
+        for (const d of sealed) {
+          await publishInTx(
+            tx,
+            KnowledgeEvents.DOCUMENT_SUBMITTED,
+            { tenantId, documentId: d.id, title: d.title, contentType: 'text/plain', content: d.content, by: `saga:${ctx.sagaId}` },
+            { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId },
+          );
         }
-        await publishInTx(
-          tx,
-          KnowledgeEvents.DOCUMENTS_STORED,
-          { tenantId, documents: docs.map((d) => ({ documentId: d.id, title: d.title, bytes: Buffer.byteLength(d.content) })) },
-          { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId },
-        );
       });
       return { documents: docs.length };
     },
-    compensate: deleteRows('kb_documents'),
   };
 
   /** Activates the tenant and announces tenant.activated. Last step: nothing after it can fail. */
@@ -271,9 +331,14 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
     description: 'tenant status active, tenant.activated',
     async run(ctx) {
       const tenantId = tenantOf(ctx);
-      await control.transaction(async (tx) => {
-        const n = await tx.$executeRaw`update tenants set status = 'active', updated_at = now() where id = ${tenantId}::uuid and status = 'provisioning'`;
-        if (n === 0) return; // activated before a crash
+      await control.withControl(async (tx) => {
+        const { numUpdatedRows } = await tx.db
+          .updateTable('tenants')
+          .set({ status: 'active', updated_at: sql`now()` })
+          .where('id', '=', tenantId)
+          .where('status', '=', 'provisioning')
+          .executeTakeFirst();
+        if (numUpdatedRows === 0n) return; // activated before a crash
         await publishInTx(tx, TenantEvents.ACTIVATED, { tenantId, plan: ctx.input.plan }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId });
       });
       return { status: 'active' };
@@ -286,8 +351,9 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
   return {
     type: PROVISIONING_SAGA,
     steps,
-    // The sealed secrets (admin e-mail, own API key) are needed only while steps may still run.
-    forgetOnEnd: ['sealed'],
+    // The sealed secrets (admin e-mail, own API key) and the initial documents' text are needed
+    // only while steps may still run.
+    forgetOnEnd: ['sealed', 'documents'],
     hooks: {
       startedEvents: (saga) => {
         const input = saga.input as ProvisionTenantInput;
@@ -312,6 +378,14 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
   };
 }
 
+/** tenant_settings.policies (one policy a line, as an admin writes them) as the ordered list drafting takes: list bullets, blank lines and surrounding spaces dropped. */
+export function policyList(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.replace(/^[-*\s]+/, '').trim())
+    .filter((line) => line !== '');
+}
+
 /**
  * The placement policy: a dedicated shard with no tenant (locked, so two Enterprise sign-ups in
  * flight never share one), or the active shared shard with the fewest tenants, ties by name; both
@@ -321,17 +395,11 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
  * transaction of the one before: ~100 ms of a 20-in-flight sign-up's latency). A drain of a shard
  * must therefore look again for tenants placed while it was switching the shard's status.
  */
-export async function pickShard(tx: ControlTx, dedicated: boolean): Promise<{ id: string; name: string }> {
-  const rows = dedicated
-    ? await tx.$queryRaw<{ id: string; name: string }[]>`
-        select s.id::text as id, s.name from shards s
-        where s.kind = 'dedicated' and s.status = 'active' and s.tenant_count = 0
-        order by s.name limit 1 for update of s skip locked`
-    : await tx.$queryRaw<{ id: string; name: string }[]>`
-        select s.id::text as id, s.name from shards s
-        where s.kind = 'shared' and s.status = 'active'
-        order by s.tenant_count, s.name limit 1`;
-  const shard = rows[0];
+export async function pickShard(tx: ControlTransaction, dedicated: boolean): Promise<{ id: string; name: string }> {
+  const active = tx.db.selectFrom('shards').select(['id', 'name']).where('status', '=', 'active');
+  const shard = dedicated
+    ? await active.where('kind', '=', 'dedicated').where('tenant_count', '=', 0).orderBy('name').limit(1).forUpdate().skipLocked().executeTakeFirst()
+    : await active.where('kind', '=', 'shared').orderBy('tenant_count').orderBy('name').limit(1).executeTakeFirst();
   if (!shard)
     throw new NonRetryableStepError(
       dedicated ? 'no free dedicated shard: ask ops to add one (a dedicated shard is a shard of kind dedicated with no tenant)' : 'no active shared shard is registered: ask ops to add one',

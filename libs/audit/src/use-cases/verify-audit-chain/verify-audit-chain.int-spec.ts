@@ -27,7 +27,7 @@ async function tenantWithChain(n: number): Promise<{ t: WorldTenant; other: Worl
 async function tamper(t: WorldTenant, sql: string, seq: number): Promise<void> {
   const su = await world.connectSuperuser(t.shard.database);
   try {
-    await su.query(sql.replace('$T', `'${t.id}'`).replace('$S', String(seq)));
+    await su.query(sql, [t.id, seq]);
   } finally {
     await su.end();
   }
@@ -52,11 +52,11 @@ it('records the same event only once', async () => {
 });
 
 it.each([
-  ['an edited payload', `update audit_log set payload = jsonb_set(payload, '{name}', '"forged"') where tenant_id = $T and seq = $S`, 'hash-mismatch'],
-  ['an edited actor', `update audit_log set actor_id = 'ops:mallory' where tenant_id = $T and seq = $S`, 'hash-mismatch'],
-  ['a recomputed-looking hash', `update audit_log set hash = repeat('a', 64) where tenant_id = $T and seq = $S`, 'hash-mismatch'],
-  ['a re-pointed link', `update audit_log set prev_hash = repeat('0', 64) where tenant_id = $T and seq = $S`, 'prev-hash-mismatch'],
-  ['a deleted entry', `delete from audit_log where tenant_id = $T and seq = $S`, 'seq-gap'],
+  ['an edited payload', `update audit_log set payload = jsonb_set(payload, '{name}', '"forged"') where tenant_id = $1 and seq = $2`, 'hash-mismatch'],
+  ['an edited actor', `update audit_log set actor_id = 'ops:mallory' where tenant_id = $1 and seq = $2`, 'hash-mismatch'],
+  ['a recomputed-looking hash', `update audit_log set hash = repeat('a', 64) where tenant_id = $1 and seq = $2`, 'hash-mismatch'],
+  ['a re-pointed link', `update audit_log set prev_hash = repeat('0', 64) where tenant_id = $1 and seq = $2`, 'prev-hash-mismatch'],
+  ['a deleted entry', `delete from audit_log where tenant_id = $1 and seq = $2`, 'seq-gap'],
 ])('names the first broken link after %s', async (_label, sql, reason) => {
   const { t, other } = await tenantWithChain(6);
   await tamper(t, sql, 3);
@@ -74,8 +74,7 @@ it('detects any single entry altered, deleted or moved, at its position, includi
     const { rows } = await su.query(`select * from audit_log where tenant_id = $1 order by seq`, [t.id]);
     const restore = async (row: Record<string, unknown>) => {
       await su.query('delete from audit_log where id = $1', [row.id]);
-      const cols = Object.keys(row);
-      await su.query(`insert into audit_log (${cols.join(', ')}) values (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, cols.map((c) => (c === 'payload' ? JSON.stringify(row[c]) : row[c])));
+      await su.query('insert into audit_log select * from jsonb_populate_record(null::audit_log, $1::jsonb)', [JSON.stringify(row)]);
     };
     for (let seq = 1; seq <= n; seq++) {
       const row = rows[seq - 1] as Record<string, unknown>;
@@ -100,6 +99,6 @@ it('detects any single entry altered, deleted or moved, at its position, includi
 
 it('refuses updates and deletes of audit entries from the application role', async () => {
   const { t } = await tenantWithChain(1);
-  await expect(world.tenantDb.withTenant(t.id, (tx) => tx.$executeRaw`update audit_log set actor_id = 'x' where tenant_id = ${t.id}::uuid`)).rejects.toThrow(/permission denied/);
-  await expect(world.tenantDb.withTenant(t.id, (tx) => tx.$executeRaw`delete from audit_log where tenant_id = ${t.id}::uuid`)).rejects.toThrow(/permission denied/);
+  await expect(world.tenantDb.withTenant(t.id, (tx) => tx.db.updateTable('audit_log').set({ actor_id: 'x' }).where('tenant_id', '=', t.id).execute())).rejects.toThrow(/permission denied/);
+  await expect(world.tenantDb.withTenant(t.id, (tx) => tx.db.deleteFrom('audit_log').where('tenant_id', '=', t.id).execute())).rejects.toThrow(/permission denied/);
 });

@@ -180,7 +180,7 @@ it("writes a moving-on saga's events without waking the relay, and leaves the re
 it("starts a saga inside the caller's control transaction: nothing if it rolls back, runs once kicked after it commits", async () => {
   const rolledBack = newId();
   await expect(
-    world.dbs.control().$transaction(async (tx) => {
+    world.dbs.withControl(async (tx) => {
       await engine.start('toy', input(), { sagaId: rolledBack, tx });
       throw new Error('the caller gives up');
     }),
@@ -188,7 +188,7 @@ it("starts a saga inside the caller's control transaction: nothing if it rolls b
   expect(await engine.status(rolledBack)).toBeUndefined();
 
   const key = newId();
-  const { sagaId, created } = await world.dbs.control().$transaction((tx) => engine.start('toy', input(), { tx, idempotencyKey: key }));
+  const { sagaId, created } = await world.dbs.withControl((tx) => engine.start('toy', input(), { tx, idempotencyKey: key }));
   expect(created).toBe(true);
   // Recorded but not queued: the caller kicks it after its commit.
   expect((await engine.status(sagaId))?.steps.map((s) => s.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
@@ -196,6 +196,6 @@ it("starts a saga inside the caller's control transaction: nothing if it rolls b
   expect((await finished(sagaId)).status).toBe('completed');
   expect(await list(sagaId, 'effects')).toEqual([0, 1, 2, 3]);
   // The same key in another transaction finds it.
-  const again = await world.dbs.control().$transaction((tx) => engine.start('toy', input(), { tx, idempotencyKey: key }));
+  const again = await world.dbs.withControl((tx) => engine.start('toy', input(), { tx, idempotencyKey: key }));
   expect(again).toEqual({ sagaId, created: false });
 });

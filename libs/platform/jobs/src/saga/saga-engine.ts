@@ -1,7 +1,8 @@
 import { Job, Queue, Worker } from 'bullmq';
+import { type Kysely, sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
-import { ControlTx, Databases, newId } from '@hotdash/platform-db';
+import { type ControlDB, type ControlTransaction, Databases, newId } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '../queues';
 import { Json, NonRetryableStepError, SagaDefinition, SagaOutboxRow, SagaRecord, SagaStatus, SagaStep, SagaStepContext } from './saga.types';
 
@@ -77,12 +78,24 @@ function toRecord(r: SagaRow): SagaRecord {
 /** The jsonb object that, merged into a saga's input, clears its forgetOnEnd fields. */
 const forgotten = (def: SagaDefinition): string => JSON.stringify(Object.fromEntries((def.forgetOnEnd ?? []).map((k) => [k, null])));
 
-// The hot-path transitions (SQL functions in the control plane's migrations), called through the
-// driver (Databases.controlQuery): Prisma's raw-query path costs ~90 µs more CPU per call
-// (bench/control-call.bench.ts), ~0.8 ms per saga of nine calls.
-const SAGA_START = `select saga_start($1::uuid, $2::text, $3::uuid, $4::jsonb, $5::text, $6::text, $7::text[], $8::jsonb)::text as id`;
-const SAGA_CLAIM_STEP = `select * from saga_claim_step($1::uuid, $2::int)`;
-const SAGA_COMPLETE_STEP = `select saga_complete_step($1::uuid, $2::int, $3::text, $4::jsonb, $5::boolean, $6::boolean, $7::jsonb, $8::jsonb) as next_attempt`;
+type ControlKysely = Kysely<ControlDB>;
+
+/** The columns of a saga the engine works with (SagaRow). */
+const SAGA_COLUMNS = ['id', 'type', 'tenant_id', 'status', 'input', 'state', 'current_step', 'failed_step', 'last_error', 'pending_job', 'created_at', 'finished_at'] as const;
+
+// The hot-path transitions: SQL functions in the control plane's migrations, called on the control
+// plane's typed layer (Databases.controlDb(): the driver pool, named prepared statements) as Kysely
+// `sql` templates, the builder having no form for a call of a set-returning function. Prisma's
+// raw-query path cost ~3× the Node CPU per call (bench/control-call.bench.ts), ~0.8 ms per saga of
+// nine calls.
+const sagaStart = (id: string, type: string, tenantId: string | null, input: string, key: string | null, firstJob: string, steps: string[], events: string) =>
+  sql<{ id: string | null }>`select saga_start(${id}::uuid, ${type}::text, ${tenantId}::uuid, ${input}::jsonb, ${key}::text, ${firstJob}::text, ${steps}::text[], ${events}::jsonb)::text as id`;
+const sagaClaimStep = (sagaId: string, index: number) =>
+  sql<SagaRow & { attempt: number | null }>`select id, type, tenant_id, status, input, state, current_step, failed_step, last_error, pending_job, created_at, finished_at, attempt
+    from saga_claim_step(${sagaId}::uuid, ${index}::int)`;
+const sagaCompleteStep = (sagaId: string, index: number, stepId: string, output: string, compensable: boolean, last: boolean, forget: string, events: string) =>
+  sql<{ next_attempt: number | null }>`select saga_complete_step(${sagaId}::uuid, ${index}::int, ${stepId}::text, ${output}::jsonb, ${compensable}::boolean,
+    ${last}::boolean, ${forget}::jsonb, ${events}::jsonb) as next_attempt`;
 
 /** Job ids are deterministic per (saga, kind, step, try): enqueueing the same job twice queues it once. */
 const jobIdOf = (sagaId: string, kind: JobKind, stepIndex: number, attempt: number | string): string => `${sagaId}.${kind}.${stepIndex}.${attempt}`;
@@ -147,7 +160,7 @@ export class SagaEngine {
   async start<I extends Json>(
     type: string,
     input: I,
-    options: { tenantId?: TenantId | null; idempotencyKey?: string; sagaId?: string; tx?: ControlTx } = {},
+    options: { tenantId?: TenantId | null; idempotencyKey?: string; sagaId?: string; tx?: ControlTransaction } = {},
   ): Promise<{ sagaId: string; created: boolean }> {
     const def = this.definition(type);
     const sagaId = options.sagaId ?? newId();
@@ -156,21 +169,20 @@ export class SagaEngine {
     const firstJob = jobIdOf(sagaId, 'run', 0, 0);
     const record: SagaRecord = { id: sagaId, type, tenantId, status: 'running', input, state: {}, currentStep: 0, failedStep: null, lastError: null };
     const events = def.hooks?.startedEvents?.(record) ?? [];
-    const db = options.tx ?? this.dbs.control();
+    const db = options.tx?.db ?? this.dbs.controlDb();
     // One call records the saga, its steps and its started events, and names its first job (the
     // function saga_start, in the control plane's migrations); with an idempotency key already
     // used, nothing is written and the existing saga is answered.
-    const values = [sagaId, type, tenantId, JSON.stringify(input), key, firstJob, def.steps.map((s) => s.id), JSON.stringify(events)];
-    const [row] = options.tx
-      ? await options.tx.$queryRawUnsafe<{ id: string | null }[]>(SAGA_START, ...values)
-      : await this.dbs.controlQuery<{ id: string | null }>(SAGA_START, values);
+    const {
+      rows: [row],
+    } = await sagaStart(sagaId, type, tenantId, JSON.stringify(input), key, firstJob, def.steps.map((s) => s.id), JSON.stringify(events)).execute(db);
     if (row?.id) {
       // A new saga waits for its first step (no need to look). With the caller's transaction, the caller kicks after commit.
       if (!options.tx) await this.queue.add('run', { sagaId, stepIndex: 0, tenantId }, jobOptions(firstJob, 0));
       return { sagaId, created: true };
     }
     // The key's saga (committed by a concurrent sign-up, maybe after saga_start's snapshot).
-    const [existing] = await db.$queryRaw<{ id: string }[]>`select id::text from sagas where type = ${type} and idempotency_key = ${key}`;
+    const existing = key === null ? undefined : await this.sagaByKey(db, type, key);
     if (!existing) throw new Error(`saga ${type} with idempotency key ${key} neither created nor found`);
     if (!options.tx) await this.kick(existing.id);
     return { sagaId: existing.id, created: false };
@@ -178,7 +190,7 @@ export class SagaEngine {
 
   /** Enqueues the job an unfinished saga waits for, unless that job is still queued or running. */
   async kick(sagaId: string): Promise<void> {
-    const saga = await this.loadSaga(this.dbs.control(), sagaId);
+    const saga = await this.loadSaga(this.dbs.controlDb(), sagaId);
     if (!saga || (saga.status !== 'running' && saga.status !== 'compensating')) return;
     // The recorded job counts only if it is of the kind the saga waits for now: a run job left
     // over from before the saga switched to compensating (its worker killed in between) does not.
@@ -189,7 +201,7 @@ export class SagaEngine {
     }
     if (saga.status === 'running') await this.enqueue('run', saga, saga.current_step, 0, Date.now());
     else {
-      const next = await this.nextCompensation(this.dbs.control(), sagaId, Number.MAX_SAFE_INTEGER);
+      const next = await this.nextCompensation(this.dbs.controlDb(), sagaId, Number.MAX_SAFE_INTEGER);
       if (next !== undefined) await this.enqueue('compensate', saga, next, 0, Date.now());
       else await this.finishCompensation(sagaId);
     }
@@ -198,8 +210,13 @@ export class SagaEngine {
   /** Re-enqueues the pending job of every unfinished saga of the registered types: call at start-up, after a crash. */
   async resume(): Promise<number> {
     const types = [...this.definitions.keys()];
-    const rows = await this.dbs.control().$queryRaw<{ id: string }[]>`select id::text from sagas
-      where status in ('running', 'compensating') and type = any(${types}::text[])`;
+    const rows = await this.dbs
+      .controlDb()
+      .selectFrom('sagas')
+      .select('id')
+      .where('status', 'in', ['running', 'compensating'])
+      .where((eb) => eb('type', '=', eb.fn.any(eb.val(types))))
+      .execute();
     for (const r of rows) await this.kick(r.id);
     return rows.length;
   }
@@ -222,24 +239,34 @@ export class SagaEngine {
 
   /** The id of a tenant's latest saga of a type (its provisioning, its offboarding), if it has one. */
   async latestOf(type: string, tenantId: TenantId): Promise<string | undefined> {
-    const [row] = await this.dbs.control().$queryRaw<{ id: string }[]>`select id::text from sagas
-      where type = ${type} and tenant_id = ${tenantId}::uuid order by created_at desc limit 1`;
+    const row = await this.dbs
+      .controlDb()
+      .selectFrom('sagas')
+      .select('id')
+      .where('type', '=', type)
+      .where('tenant_id', '=', tenantId)
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return row?.id;
   }
 
   /** The id of the saga of a type started with an idempotency key, if there is one. */
   async byIdempotencyKey(type: string, idempotencyKey: string): Promise<string | undefined> {
-    const [row] = await this.dbs.control().$queryRaw<{ id: string }[]>`select id::text from sagas where type = ${type} and idempotency_key = ${idempotencyKey}`;
-    return row?.id;
+    return (await this.sagaByKey(this.dbs.controlDb(), type, idempotencyKey))?.id;
   }
 
   async status(sagaId: string): Promise<SagaStatus | undefined> {
-    const control = this.dbs.control();
+    const control = this.dbs.controlDb();
     const saga = await this.loadSaga(control, sagaId);
     if (!saga) return undefined;
     const def = this.definitions.get(saga.type);
-    const steps = await control.$queryRaw<StepRow[]>`select step_index, step_id, status, attempts, compensation_attempts, compensation_registered,
-      non_retryable, last_error, started_at, completed_at, compensated_at from saga_steps where saga_id = ${sagaId}::uuid order by step_index`;
+    const steps = (await control
+      .selectFrom('saga_steps')
+      .select(['step_index', 'step_id', 'status', 'attempts', 'compensation_attempts', 'compensation_registered', 'non_retryable', 'last_error', 'started_at', 'completed_at', 'compensated_at'])
+      .where('saga_id', '=', sagaId)
+      .orderBy('step_index')
+      .execute()) as StepRow[];
     return {
       ...toRecord(saga),
       createdAt: saga.created_at.toISOString(),
@@ -277,7 +304,7 @@ export class SagaEngine {
   private async process(job: Job<StepJob>): Promise<string> {
     const kind = job.name as JobKind;
     if (kind !== 'run') {
-      const saga = await this.loadSaga(this.dbs.control(), job.data.sagaId);
+      const saga = await this.loadSaga(this.dbs.controlDb(), job.data.sagaId);
       if (!saga) return 'skipped: saga gone';
       const def = this.definition(saga.type);
       const step = def.steps[job.data.stepIndex];
@@ -286,7 +313,9 @@ export class SagaEngine {
     }
     // One call loads the saga and, when it is running at this step, marks the step running and
     // counts the try (before the step runs, so a step that kills its worker still uses up its tries).
-    const [claimed] = await this.dbs.controlQuery<SagaRow & { attempt: number | null }>(SAGA_CLAIM_STEP, [job.data.sagaId, job.data.stepIndex]);
+    const {
+      rows: [claimed],
+    } = await sagaClaimStep(job.data.sagaId, job.data.stepIndex).execute(this.dbs.controlDb());
     if (!claimed) return 'skipped: saga gone';
     const { attempt: claimedAttempt, ...saga } = claimed;
     const def = this.definition(saga.type);
@@ -337,8 +366,13 @@ export class SagaEngine {
     } catch (err) {
       const maxAttempts = step.maxAttempts ?? this.opts.maxAttempts;
       const permanent = err instanceof NonRetryableStepError || attempt >= maxAttempts;
-      await this.dbs.control().$executeRaw`update saga_steps set last_error = ${errorText(err)}, non_retryable = ${err instanceof NonRetryableStepError}
-        where saga_id = ${saga.id}::uuid and step_index = ${index}`;
+      await this.dbs
+        .controlDb()
+        .updateTable('saga_steps')
+        .set({ last_error: errorText(err), non_retryable: err instanceof NonRetryableStepError })
+        .where('saga_id', '=', saga.id)
+        .where('step_index', '=', index)
+        .execute();
       if (!permanent) {
         this.opts.log?.(`[saga] ${saga.type} ${saga.id} step ${step.id} attempt ${attempt}/${maxAttempts} failed: ${errorText(err)}`);
         await this.enqueue('run', saga, index, this.opts.backoffMs * 2 ** (attempt - 1), attempt);
@@ -370,16 +404,11 @@ export class SagaEngine {
     events: SagaOutboxRow[],
     last: boolean,
   ): Promise<string | { next: number; saga: SagaRow; attempt: number }> {
-    const [row] = await this.dbs.controlQuery<{ next_attempt: number | null }>(SAGA_COMPLETE_STEP, [
-      saga.id,
-      index,
-      step.id,
-      JSON.stringify(output),
-      typeof step.compensate === 'function',
-      last,
-      forgotten(def),
-      JSON.stringify(events),
-    ]);
+    const {
+      rows: [row],
+    } = await sagaCompleteStep(saga.id, index, step.id, JSON.stringify(output), typeof step.compensate === 'function', last, forgotten(def), JSON.stringify(events)).execute(
+      this.dbs.controlDb(),
+    );
     if (row?.next_attempt == null) return 'completed elsewhere';
     if (last) return 'completed';
     const moved: SagaRow = { ...saga, current_step: index + 1, state: { ...(saga.state ?? {}), [step.id]: output } };
@@ -388,16 +417,21 @@ export class SagaEngine {
 
   /** A step failed for good: mark it, switch the saga to compensating, start with the last registered compensation. */
   private async fail(def: SagaDefinition, saga: SagaRow, step: SagaStep, index: number, reason: string): Promise<void> {
-    const switched = await this.dbs.control().$transaction(
+    const switched = await this.dbs.withControl(
       async (tx) => {
-        const n = await tx.$executeRaw`update sagas set status = 'compensating', failed_step = ${step.id}, last_error = ${reason}, updated_at = now()
-          where id = ${saga.id}::uuid and status = 'running' and current_step = ${index}`;
-        if (n === 0) return false;
-        await tx.$executeRaw`update saga_steps set status = 'failed' where saga_id = ${saga.id}::uuid and step_index = ${index}`;
+        const { numUpdatedRows } = await tx.db
+          .updateTable('sagas')
+          .set({ status: 'compensating', failed_step: step.id, last_error: reason, updated_at: sql`now()` })
+          .where('id', '=', saga.id)
+          .where('status', '=', 'running')
+          .where('current_step', '=', index)
+          .executeTakeFirst();
+        if (numUpdatedRows === 0n) return false;
+        await tx.db.updateTable('saga_steps').set({ status: 'failed' }).where('saga_id', '=', saga.id).where('step_index', '=', index).execute();
         await def.hooks?.onFailed?.(tx, toRecord({ ...saga, status: 'compensating', failed_step: step.id, last_error: reason }), step.id, reason);
         return true;
       },
-      { timeout: 15_000, maxWait: 10_000 },
+      { timeoutMs: 15_000 },
     );
     if (!switched) return;
     this.opts.log?.(`[saga] ${saga.type} ${saga.id} step ${step.id} failed for good, compensating: ${reason}`);
@@ -408,10 +442,18 @@ export class SagaEngine {
   private async compensateStep(job: Job<StepJob>, def: SagaDefinition, saga: SagaRow, step: SagaStep): Promise<string> {
     const index = job.data.stepIndex;
     if (saga.status !== 'compensating') return `skipped: saga ${saga.status}`;
-    const [row] = await this.dbs.control().$queryRaw<{ compensation_attempts: number; status: string; compensation_registered: boolean }[]>`
-      update saga_steps set status = case when status = 'completed' then 'compensating' else status end,
-        compensation_attempts = compensation_attempts + case when status in ('completed', 'compensating') then 1 else 0 end
-      where saga_id = ${saga.id}::uuid and step_index = ${index} returning compensation_attempts, status, compensation_registered`;
+    // Both expressions read the row as it was before this update.
+    const row = await this.dbs
+      .controlDb()
+      .updateTable('saga_steps')
+      .set((eb) => ({
+        status: eb.case().when('status', '=', 'completed').then('compensating').else(eb.ref('status')).end(),
+        compensation_attempts: eb('compensation_attempts', '+', eb.case().when('status', 'in', ['completed', 'compensating']).then(1).else(0).end()),
+      }))
+      .where('saga_id', '=', saga.id)
+      .where('step_index', '=', index)
+      .returning(['compensation_attempts', 'status', 'compensation_registered'])
+      .executeTakeFirst();
     if (!row || !row.compensation_registered || row.status !== 'compensating') {
       await this.afterCompensation(def, saga.id, index);
       return 'skipped: nothing to compensate';
@@ -420,55 +462,78 @@ export class SagaEngine {
     try {
       await step.compensate!(this.context(saga, attempt));
     } catch (err) {
-      await this.dbs.control().$executeRaw`update saga_steps set last_error = ${errorText(err)} where saga_id = ${saga.id}::uuid and step_index = ${index}`;
+      await this.dbs.controlDb().updateTable('saga_steps').set({ last_error: errorText(err) }).where('saga_id', '=', saga.id).where('step_index', '=', index).execute();
       if (attempt < this.opts.maxCompensationAttempts) {
         this.opts.log?.(`[saga] ${saga.type} ${saga.id} compensation of ${step.id} attempt ${attempt} failed: ${errorText(err)}`);
         await this.enqueue('compensate', saga, index, this.opts.backoffMs * 2 ** (attempt - 1), attempt);
         return 'retrying';
       }
       // Compensations must not give up silently: the saga stops here, failed, for ops to finish by hand.
-      await this.dbs.control().$executeRaw`update sagas set status = 'failed', finished_at = now(), updated_at = now(),
-        last_error = ${`compensation of ${step.id} failed: ${errorText(err)}`} where id = ${saga.id}::uuid and status = 'compensating'`;
+      await this.dbs
+        .controlDb()
+        .updateTable('sagas')
+        .set({ status: 'failed', finished_at: sql`now()`, updated_at: sql`now()`, last_error: `compensation of ${step.id} failed: ${errorText(err)}` })
+        .where('id', '=', saga.id)
+        .where('status', '=', 'compensating')
+        .execute();
       return 'failed';
     }
-    await this.dbs.control().$executeRaw`update saga_steps set status = 'compensated', compensated_at = now()
-      where saga_id = ${saga.id}::uuid and step_index = ${index} and status = 'compensating'`;
+    await this.dbs
+      .controlDb()
+      .updateTable('saga_steps')
+      .set({ status: 'compensated', compensated_at: sql`now()` })
+      .where('saga_id', '=', saga.id)
+      .where('step_index', '=', index)
+      .where('status', '=', 'compensating')
+      .execute();
     await this.afterCompensation(def, saga.id, index);
     return 'compensated';
   }
 
   private async afterCompensation(def: SagaDefinition, sagaId: string, index: number): Promise<void> {
-    const next = await this.nextCompensation(this.dbs.control(), sagaId, index);
+    const next = await this.nextCompensation(this.dbs.controlDb(), sagaId, index);
     if (next !== undefined) {
-      const saga = (await this.loadSaga(this.dbs.control(), sagaId))!;
+      const saga = (await this.loadSaga(this.dbs.controlDb(), sagaId))!;
       await this.enqueue('compensate', saga, next);
     } else await this.finishCompensation(sagaId, def);
   }
 
   private async finishCompensation(sagaId: string, def?: SagaDefinition): Promise<void> {
-    await this.dbs.control().$transaction(
+    await this.dbs.withControl(
       async (tx) => {
-        const saga = (await this.loadSaga(tx, sagaId))!;
+        const saga = (await this.loadSaga(tx.db, sagaId))!;
         const d = def ?? this.definition(saga.type);
-        const n = await tx.$executeRaw`update sagas set status = 'compensated', finished_at = now(), updated_at = now(), input = input || ${forgotten(d)}::jsonb
-          where id = ${sagaId}::uuid and status = 'compensating'`;
-        if (n === 0) return;
+        const { numUpdatedRows } = await tx.db
+          .updateTable('sagas')
+          .set((eb) => ({ status: 'compensated', finished_at: sql`now()`, updated_at: sql`now()`, input: eb('input', '||', eb.cast(eb.val(forgotten(d)), 'jsonb')) }))
+          .where('id', '=', sagaId)
+          .where('status', '=', 'compensating')
+          .executeTakeFirst();
+        if (numUpdatedRows === 0n) return;
         await d.hooks?.onCompensated?.(tx, toRecord({ ...saga, status: 'compensated' }));
       },
-      { timeout: 15_000, maxWait: 10_000 },
+      { timeoutMs: 15_000 },
     );
   }
 
   /** Highest step below `below` whose compensation is registered and has not run to completion. */
-  private async nextCompensation(db: Pick<ControlTx, '$queryRaw'>, sagaId: string, below: number): Promise<number | undefined> {
-    const rows = await db.$queryRaw<{ step_index: number }[]>`select step_index from saga_steps
-      where saga_id = ${sagaId}::uuid and step_index < ${below}::bigint and compensation_registered and status in ('completed', 'compensating')
-      order by step_index desc limit 1`;
-    return rows[0]?.step_index;
+  private async nextCompensation(db: ControlKysely, sagaId: string, below: number): Promise<number | undefined> {
+    const row = await db
+      .selectFrom('saga_steps')
+      .select('step_index')
+      .where('saga_id', '=', sagaId)
+      // bigint: `below` may be past the int4 range (Number.MAX_SAFE_INTEGER for "any step").
+      .where((eb) => eb('step_index', '<', eb.cast<number>(eb.val(below), 'bigint')))
+      .where('compensation_registered', '=', true)
+      .where('status', 'in', ['completed', 'compensating'])
+      .orderBy('step_index', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.step_index;
   }
 
   private async enqueueAfter(sagaId: string, index: number): Promise<void> {
-    const saga = await this.loadSaga(this.dbs.control(), sagaId);
+    const saga = await this.loadSaga(this.dbs.controlDb(), sagaId);
     if (saga?.status === 'running' && saga.current_step > index) await this.enqueue('run', saga, saga.current_step);
   }
 
@@ -478,14 +543,17 @@ export class SagaEngine {
    */
   private async enqueue(kind: JobKind, saga: Pick<SagaRow, 'id' | 'tenant_id'>, stepIndex: number, delayMs = 0, attempt: number | string = 0): Promise<void> {
     const jobId = jobIdOf(saga.id, kind, stepIndex, attempt);
-    await this.dbs.control().$executeRaw`update sagas set pending_job = ${jobId} where id = ${saga.id}::uuid`;
+    await this.dbs.controlDb().updateTable('sagas').set({ pending_job: jobId }).where('id', '=', saga.id).execute();
     await this.queue.add(kind, { sagaId: saga.id, stepIndex, tenantId: saga.tenant_id }, jobOptions(jobId, delayMs));
   }
 
-  private async loadSaga(db: Pick<ControlTx, '$queryRaw'>, sagaId: string): Promise<SagaRow | undefined> {
-    const rows = await db.$queryRaw<SagaRow[]>`select id::text, type, tenant_id::text, status, input, state, current_step, failed_step, last_error, pending_job, created_at, finished_at
-      from sagas where id = ${sagaId}::uuid`;
-    return rows[0];
+  private async loadSaga(db: ControlKysely, sagaId: string): Promise<SagaRow | undefined> {
+    return (await db.selectFrom('sagas').select(SAGA_COLUMNS).where('id', '=', sagaId).executeTakeFirst()) as SagaRow | undefined;
+  }
+
+  /** The saga of a type started with an idempotency key. */
+  private sagaByKey(db: ControlKysely, type: string, key: string): Promise<{ id: string } | undefined> {
+    return db.selectFrom('sagas').select('id').where('type', '=', type).where('idempotency_key', '=', key).executeTakeFirst();
   }
 }
 

@@ -1,5 +1,5 @@
 import type { TenantId } from '@hotdash/contracts';
-import type { ControlTx } from '@hotdash/platform-db';
+import type { ControlTransaction } from '@hotdash/platform-db';
 
 /** JSON-serialisable values: step outputs and saga input are persisted as jsonb. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
@@ -55,8 +55,8 @@ export interface SagaOutboxRow {
 }
 
 /**
- * Called inside the control-plane transaction that records the transition: write outbox events
- * here. A saga's start and a step's completion are the hot path, so their hooks do not get the
+ * Called inside the control-plane transaction that records the transition (withControl: `tx.db` is
+ * Kysely on it; `publishInTx(tx, …)` writes outbox events in it): write outbox events here. A saga's start and a step's completion are the hot path, so their hooks do not get the
  * transaction: they return the outbox rows, which the engine writes in the same statement that
  * records the start or the completion.
  */
@@ -68,9 +68,9 @@ export interface SagaHooks {
   /** Outbox rows to write when the last step completes (in the statement that records it). */
   completedEvents?(saga: SagaRecord): SagaOutboxRow[];
   /** A step failed permanently; compensation starts. */
-  onFailed?(tx: ControlTx, saga: SagaRecord, failedStep: string, reason: string): Promise<void>;
+  onFailed?(tx: ControlTransaction, saga: SagaRecord, failedStep: string, reason: string): Promise<void>;
   /** Every registered compensation ran. */
-  onCompensated?(tx: ControlTx, saga: SagaRecord): Promise<void>;
+  onCompensated?(tx: ControlTransaction, saga: SagaRecord): Promise<void>;
 }
 
 export interface SagaDefinition<I extends Json = Json> {

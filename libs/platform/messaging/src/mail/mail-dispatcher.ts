@@ -1,16 +1,9 @@
+import { sql } from 'kysely';
 import { parseTenantId } from '@hotdash/contracts';
 import type { FieldCipher } from '@hotdash/platform-crypto';
-import { Databases, DbLocation } from '@hotdash/platform-db';
+import { Databases, DbLocation, withShardTransaction } from '@hotdash/platform-db';
+import { MAIL_ADDRESS_FIELD } from './mail-outbox';
 import type { MailSender } from './mail.port';
-
-interface MailRow {
-  id: string;
-  tenant_id: string;
-  to_enc: string;
-  subject: string;
-  body: string;
-  kind: string;
-}
 
 /**
  * Delivers one shard's mail outbox: unsent rows in order, `FOR UPDATE SKIP LOCKED` so several
@@ -34,27 +27,37 @@ export class MailDispatcher {
 
   /** Sends (or sets aside as unsendable) up to `limit` messages of the shard; returns how many it handled. */
   async dispatchOnce(shard: DbLocation, limit = 50): Promise<number> {
-    return this.dbs.shard(shard, 'relay').$transaction(
+    return withShardTransaction(
+      this.dbs,
+      shard,
       async (tx) => {
-        const rows = await tx.$queryRaw<MailRow[]>`select id::text, tenant_id::text, to_enc, subject, body, kind from mail_outbox
-          where sent_at is null and failed_at is null order by created_at limit ${limit} for update skip locked`;
+        const rows = await tx.db
+          .selectFrom('mail_outbox')
+          .select(['id', 'tenant_id', 'to_enc', 'subject', 'body', 'kind'])
+          .where('sent_at', 'is', null)
+          .where('failed_at', 'is', null)
+          .orderBy('created_at')
+          .limit(limit)
+          .forUpdate()
+          .skipLocked()
+          .execute();
         for (const r of rows) {
           const tenantId = parseTenantId(r.tenant_id);
           let to: string;
           try {
-            to = await this.cipher.decrypt(tenantId, 'mail_outbox.to', r.to_enc);
+            to = await this.cipher.decrypt(tenantId, MAIL_ADDRESS_FIELD, r.to_enc);
           } catch (err) {
             // Never sendable (the tenant's key is gone, or the row is corrupt): set it aside, go on.
-            await tx.$executeRaw`update mail_outbox set failed_at = now(), last_error = ${(err as Error).message.slice(0, 500)} where id = ${r.id}::uuid`;
+            await tx.db.updateTable('mail_outbox').set({ failed_at: sql`now()`, last_error: (err as Error).message.slice(0, 500) }).where('id', '=', r.id).execute();
             continue;
           }
           // A sender failure (SMTP down) aborts the batch: it is retried as a whole later.
           await this.sender.send({ id: r.id, tenantId, to, subject: r.subject, body: r.body, kind: r.kind });
-          await tx.$executeRaw`update mail_outbox set sent_at = now() where id = ${r.id}::uuid`;
+          await tx.db.updateTable('mail_outbox').set({ sent_at: sql`now()` }).where('id', '=', r.id).execute();
         }
         return rows.length;
       },
-      { timeout: 60_000, maxWait: 10_000 },
+      { timeoutMs: 60_000 },
     );
   }
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { parseTenantId, suspendBody, TenantEvents } from '@hotdash/contracts';
-import { ControlDatabase, TenantStatusCache } from '@hotdash/platform-db';
+import { sql } from 'kysely';
+import { parseTenantId, suspendBody, TenantEvents, TenantId } from '@hotdash/contracts';
+import { ControlDatabase, ControlTransaction, TenantStatusCache } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { TenantDto, TenantsRepository } from '../../tenants.repository';
@@ -37,12 +38,12 @@ export class ChangeTenantStatusHandler {
     id: string,
     from: string,
     to: string,
-    announce: (tx: Parameters<Parameters<ControlDatabase['transaction']>[0]>[0], tenantId: ReturnType<typeof parseTenantId>) => Promise<unknown>,
+    announce: (tx: ControlTransaction, tenantId: TenantId) => Promise<unknown>,
   ): Promise<TenantDto> {
     const tenantId = parseTenantId(id);
-    return this.control.transaction(async (tx) => {
-      const n = await tx.$executeRaw`update tenants set status = ${to}, updated_at = now() where id = ${tenantId}::uuid and status = ${from}`;
-      if (n === 0) {
+    return this.control.withControl(async (tx) => {
+      const { numUpdatedRows } = await tx.db.updateTable('tenants').set({ status: to, updated_at: sql`now()` }).where('id', '=', tenantId).where('status', '=', from).executeTakeFirst();
+      if (numUpdatedRows === 0n) {
         const t = await this.tenants.findById(tx, tenantId);
         if (!t) throw notFound(`tenant ${tenantId}`);
         throw new ProblemException(409, 'invalid-tenant-status', 'Invalid tenant status', `tenant ${tenantId} is ${t.status}; only a ${from} tenant can be made ${to}`);

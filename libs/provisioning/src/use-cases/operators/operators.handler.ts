@@ -1,11 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
 import { acceptInvitationBody, updateOperatorBody, inviteOperatorBody, OperatorEvents, OperatorRole, parseTenantId, TenantId } from '@hotdash/contracts';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
-import { publishInTx } from '@hotdash/platform-messaging';
+import { MailOutbox, publishInTx } from '@hotdash/platform-messaging';
 import { emailHash, hashPassword, RevocationList, tokenHash } from '@hotdash/platform-auth';
-import { INVITATION_TTL_MS, invitationMail, newInvitationToken, PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
+import { INVITATION_MAIL_KIND, INVITATION_TTL_MS, invitationMail, newInvitationToken, PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
+import { operatorState } from './operator-state';
 
 export { hashPassword, verifyPassword } from '@hotdash/platform-auth';
 
@@ -15,10 +17,12 @@ interface UserRow {
   id: string;
   email_enc: string;
   display_name: string | null;
-  role: OperatorRole;
+  role: string;
   team: string | null;
-  status: OperatorDto['status'];
+  status: string;
 }
+
+const USER_COLUMNS = ['id', 'email_enc', 'display_name', 'role', 'team', 'status'] as const;
 
 export interface OperatorDto {
   userId: string;
@@ -32,7 +36,7 @@ export interface OperatorDto {
 
 /**
  * Operators of a tenant: invite (role, invitation token with an expiry, invitation e-mail through
- * the tenant's mail outbox), accept (set a password), change role, remove. Every change is one
+ * the platform's mail port), accept (set a password), change role, remove. Every change is one
  * transaction on the tenant's shard with its event; a suspended tenant's writes are refused.
  */
 /** An accepted invitation: who the operator is, and what they sign in with (the tenant's login slug). */
@@ -51,6 +55,7 @@ export class OperatorsHandler {
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
     @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
     @Inject(RevocationList) private readonly revocations: RevocationList,
+    @Inject(MailOutbox) private readonly mail: MailOutbox,
   ) {}
 
   private async writable(id: string): Promise<{ tenantId: TenantId; name: string; slug: string }> {
@@ -66,23 +71,24 @@ export class OperatorsHandler {
     const { tenantId, name, slug } = await this.writable(id);
     const hash = emailHash(tenantId, input.email);
     const emailEnc = await this.cipher.encrypt(tenantId, 'users.email', input.email);
-    const toEnc = await this.cipher.encrypt(tenantId, 'mail_outbox.to', input.email);
+    const to = await this.mail.seal(tenantId, input.email);
     const token = newInvitationToken(tenantId);
-    const mail = invitationMail(name, slug, token, input.role);
+    const invitation = invitationMail(name, slug, token, input.role);
     const expiresAt = new Date(Date.now() + INVITATION_TTL_MS);
     return this.db.withTenant(tenantId, async (tx) => {
-      const existing = await tx.$queryRaw<{ status: string }[]>`select status from users where tenant_id = ${tenantId}::uuid and email_hash = ${hash}`;
-      if (existing[0] && existing[0].status !== 'removed')
-        throw new ProblemException(409, 'operator-exists', 'Operator exists', `this address already belongs to an ${existing[0].status} operator of the tenant`);
+      const existing = await tx.db.selectFrom('users').select('status').where('tenant_id', '=', tenantId).where('email_hash', '=', hash).executeTakeFirst();
+      if (existing && existing.status !== 'removed')
+        throw new ProblemException(409, 'operator-exists', 'Operator exists', `this address already belongs to an ${existing.status} operator of the tenant`);
       const userId = newId();
-      if (existing[0]) await tx.$executeRaw`delete from users where tenant_id = ${tenantId}::uuid and email_hash = ${hash}`;
-      await tx.$executeRaw`insert into users (id, tenant_id, email_enc, email_hash, display_name, role, status)
-        values (${userId}::uuid, ${tenantId}::uuid, ${emailEnc}, ${hash}, ${input.displayName ?? null}, ${input.role}, 'invited')`;
-      await tx.$executeRaw`insert into invitations (id, tenant_id, user_id, token_hash, expires_at)
-        values (${newId()}::uuid, ${tenantId}::uuid, ${userId}::uuid, ${tokenHash(token)}, ${expiresAt})`;
-      await tx.$executeRaw`insert into mail_outbox (id, tenant_id, to_enc, subject, body, kind)
-        values (${newId()}::uuid, ${tenantId}::uuid, ${toEnc}, ${mail.subject}, ${mail.body}, 'invitation')`;
-      await publishInTx(tx, OperatorEvents.INVITED, { tenantId, userId, role: input.role, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: userId });
+      if (existing) await tx.db.deleteFrom('users').where('tenant_id', '=', tenantId).where('email_hash', '=', hash).execute();
+      await tx.db
+        .insertInto('users')
+        .values({ id: userId, tenant_id: tenantId, email_enc: emailEnc, email_hash: hash, display_name: input.displayName ?? null, role: input.role, status: 'invited' })
+        .execute();
+      await tx.db.insertInto('invitations').values({ id: newId(), tenant_id: tenantId, user_id: userId, token_hash: tokenHash(token), expires_at: expiresAt }).execute();
+      await this.mail.queue(tx, { tenantId, to, subject: invitation.subject, body: invitation.body, kind: INVITATION_MAIL_KIND });
+      const state = await operatorState(tx, userId);
+      await publishInTx(tx, OperatorEvents.INVITED, { tenantId, userId, role: input.role, by: actorId, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: userId });
       return { userId, email: input.email, displayName: input.displayName ?? null, role: input.role, team: null, status: 'invited' as const, expiresAt: expiresAt.toISOString() };
     });
   }
@@ -102,18 +108,25 @@ export class OperatorsHandler {
     try {
       await this.statuses.assertWritable(tenantId);
       const accepted = await this.db.withTenant(tenantId, async (tx) => {
-        const rows = await tx.$queryRaw<{ id: string; user_id: string; expires_at: Date; accepted_at: Date | null }[]>`
-          select id::text, user_id::text, expires_at, accepted_at from invitations where token_hash = ${tokenHash(input.token)} for update`;
-        const inv = rows[0];
+        const inv = await tx.db
+          .selectFrom('invitations')
+          .select(['id', 'user_id', 'expires_at', 'accepted_at'])
+          .where('token_hash', '=', tokenHash(input.token))
+          .forUpdate()
+          .executeTakeFirst();
         if (!inv) throw invalid();
         if (inv.accepted_at) throw new ProblemException(409, 'invitation-used', 'Invitation already used', 'This invitation was accepted already; sign in, or ask for a new invitation.');
         if (inv.expires_at.getTime() < Date.now()) throw new ProblemException(410, 'invitation-expired', 'Invitation expired', 'This invitation expired; ask your administrator for a new one.');
-        const n = await tx.$executeRaw`update users set status = 'active', password_hash = ${passwordHash},
-          display_name = coalesce(${input.displayName ?? null}, display_name), updated_at = now()
-          where id = ${inv.user_id}::uuid and status = 'invited'`;
-        if (n === 0) throw invalid(); // removed meanwhile
-        await tx.$executeRaw`update invitations set accepted_at = now() where id = ${inv.id}::uuid`;
-        await publishInTx(tx, OperatorEvents.JOINED, { tenantId, userId: inv.user_id }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: inv.user_id });
+        const { numUpdatedRows } = await tx.db
+          .updateTable('users')
+          .set((eb) => ({ status: 'active', password_hash: passwordHash, display_name: eb.fn.coalesce(eb.val(input.displayName ?? null), 'display_name'), updated_at: sql`now()` }))
+          .where('id', '=', inv.user_id)
+          .where('status', '=', 'invited')
+          .executeTakeFirst();
+        if (numUpdatedRows === 0n) throw invalid(); // removed meanwhile
+        await tx.db.updateTable('invitations').set({ accepted_at: sql`now()` }).where('id', '=', inv.id).execute();
+        const state = await operatorState(tx, inv.user_id);
+        await publishInTx(tx, OperatorEvents.JOINED, { tenantId, userId: inv.user_id, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: inv.user_id });
         return { tenantId, userId: inv.user_id };
       });
       const t = await this.control.client.tenant.findUnique({ where: { id: tenantId }, select: { slug: true } });
@@ -132,19 +145,21 @@ export class OperatorsHandler {
       const user = await this.user(tx, tenantId, userIdRaw);
       const role = input.role ?? user.role;
       const team = input.team === undefined ? user.team : input.team;
-      if (team !== user.team) {
-        await tx.$executeRaw`update users set team = ${team}, updated_at = now() where id = ${user.userId}::uuid`;
-        await publishInTx(tx, OperatorEvents.TEAM_CHANGED, { tenantId, userId: user.userId, from: user.team, to: team, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
-      }
+      if (team !== user.team) await tx.db.updateTable('users').set({ team, updated_at: sql`now()` }).where('id', '=', user.userId).execute();
       if (user.role === 'admin' && role !== 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
       if (user.role !== role) {
-        await tx.$executeRaw`update users set role = ${role}, updated_at = now() where id = ${user.userId}::uuid`;
+        await tx.db.updateTable('users').set({ role, updated_at: sql`now()` }).where('id', '=', user.userId).execute();
         // Tokens issued with the old role stop working at once. After the update, which holds the
         // user row (a refresh in flight finishes first, so its token predates the marker), before
         // the commit (if the commit fails: at worst a re-login).
         await this.revocations.userChanged(tenantId, user.userId);
-        await publishInTx(tx, OperatorEvents.ROLE_CHANGED, { tenantId, userId: user.userId, from: user.role, to: role, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
       }
+      // Each change its event, both with the state the whole update leaves.
+      const state = team !== user.team || user.role !== role ? await operatorState(tx, user.userId) : undefined;
+      if (team !== user.team)
+        await publishInTx(tx, OperatorEvents.TEAM_CHANGED, { tenantId, userId: user.userId, from: user.team, to: team, by: actorId, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
+      if (user.role !== role)
+        await publishInTx(tx, OperatorEvents.ROLE_CHANGED, { tenantId, userId: user.userId, from: user.role, to: role, by: actorId, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
       return { ...user, role, team };
     });
   }
@@ -154,11 +169,12 @@ export class OperatorsHandler {
     const userId = await this.db.withTenant(tenantId, async (tx) => {
       const user = await this.user(tx, tenantId, userIdRaw);
       if (user.role === 'admin') await this.keepAnAdmin(tx, tenantId, user.userId);
-      await tx.$executeRaw`update users set status = 'removed', password_hash = null, updated_at = now() where id = ${user.userId}::uuid`;
+      await tx.db.updateTable('users').set({ status: 'removed', password_hash: null, updated_at: sql`now()` }).where('id', '=', user.userId).execute();
       // Tokens issued so far stop working at once (refresh and the gateways' database fallback check the status too).
       await this.revocations.userChanged(tenantId, user.userId);
-      await tx.$executeRaw`delete from invitations where user_id = ${user.userId}::uuid and accepted_at is null`;
-      await publishInTx(tx, OperatorEvents.REMOVED, { tenantId, userId: user.userId, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
+      await tx.db.deleteFrom('invitations').where('user_id', '=', user.userId).where('accepted_at', 'is', null).execute();
+      const state = await operatorState(tx, user.userId);
+      await publishInTx(tx, OperatorEvents.REMOVED, { tenantId, userId: user.userId, by: actorId, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
       return user.userId;
     });
     // Committed: now for good, whenever a token was issued.
@@ -168,28 +184,37 @@ export class OperatorsHandler {
 
   async list(id: string): Promise<OperatorDto[]> {
     const tenantId = parseTenantId(id);
-    const rows = await this.db.withTenant(tenantId, (tx) =>
-      tx.$queryRaw<UserRow[]>`select id::text, email_enc, display_name, role, team, status from users where status <> 'removed' order by created_at`,
-    );
+    const rows = await this.db.withTenant(tenantId, (tx) => tx.db.selectFrom('users').select(USER_COLUMNS).where('status', '<>', 'removed').orderBy('created_at').execute());
     return Promise.all(rows.map((r) => this.dto(tenantId, r)));
   }
 
   private async user(tx: TenantTx, tenantId: TenantId, userIdRaw: string): Promise<OperatorDto> {
-    const rows = await tx.$queryRaw<UserRow[]>`
-      select id::text, email_enc, display_name, role, team, status from users where id = ${userIdRaw}::uuid and status <> 'removed' for update`;
-    const r = rows[0];
+    const r = await tx.db.selectFrom('users').select(USER_COLUMNS).where('id', '=', userIdRaw).where('status', '<>', 'removed').forUpdate().executeTakeFirst();
     // Another tenant's operator answers exactly like one that does not exist (RLS hides it anyway).
     if (!r) throw notFound(`operator ${userIdRaw}`);
     return this.dto(tenantId, r);
   }
 
   private async dto(tenantId: TenantId, r: UserRow): Promise<OperatorDto> {
-    return { userId: r.id, email: await this.cipher.decrypt(tenantId, 'users.email', r.email_enc), displayName: r.display_name, role: r.role, team: r.team, status: r.status };
+    return {
+      userId: r.id,
+      email: await this.cipher.decrypt(tenantId, 'users.email', r.email_enc),
+      displayName: r.display_name,
+      role: r.role as OperatorRole,
+      team: r.team,
+      status: r.status as OperatorDto['status'],
+    };
   }
 
   private async keepAnAdmin(tx: TenantTx, tenantId: TenantId, leaving: string): Promise<void> {
-    const others = await tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from users
-      where tenant_id = ${tenantId}::uuid and role = 'admin' and status <> 'removed' and id <> ${leaving}::uuid`;
-    if (others[0]!.n === 0) throw new ProblemException(409, 'last-admin', 'Last administrator', 'A tenant keeps at least one administrator: make someone else admin first.');
+    const others = await tx.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('tenant_id', '=', tenantId)
+      .where('role', '=', 'admin')
+      .where('status', '<>', 'removed')
+      .where('id', '<>', leaving)
+      .executeTakeFirstOrThrow();
+    if (Number(others.n) === 0) throw new ProblemException(409, 'last-admin', 'Last administrator', 'A tenant keeps at least one administrator: make someone else admin first.');
   }
 }

@@ -1,0 +1,176 @@
+import {
+  type CompiledQuery,
+  type ConnectionProvider,
+  type DatabaseConnection,
+  DefaultQueryExecutor,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  type QueryResult as KyselyResult,
+  SingleConnectionProvider,
+} from 'kysely';
+import type { PoolClient, QueryResult } from 'pg';
+
+/**
+ * Kysely's PostgreSQL parts, made once per process and shared by every Kysely of the platform (each
+ * transaction's, and the control plane's pool-level one): a Kysely costs no dialect, compiler or
+ * driver, only an executor over its connection. The dialect's own pool is never used: connections
+ * come from withTenant, withControl and withShardTransaction.
+ */
+const dialect = new PostgresDialect({
+  pool: {
+    connect: () => Promise.reject(new Error('Kysely gets its connections from withTenant, withControl or withShardTransaction')),
+    end: async () => undefined,
+  },
+});
+const compiler = dialect.createQueryCompiler();
+const adapter = dialect.createAdapter();
+
+/**
+ * Transactions are opened by the platform (time limit, a broken connection destroyed, statements
+ * after the end refused), never by Kysely's `transaction()`: on a pool's Kysely that would send
+ * `begin` on one pooled connection and the next statement on another. Nest with `tx.savepoint()`.
+ */
+const refuse = (what: string) => () => Promise.reject(new Error(`${what}: open transactions with withTenant or withControl (nest with tx.savepoint)`));
+const driver: Driver = {
+  init: async () => undefined,
+  acquireConnection: refuse('no connection of its own'),
+  beginTransaction: refuse('Kysely transaction() is not offered'),
+  commitTransaction: refuse('Kysely transaction() is not offered'),
+  rollbackTransaction: refuse('Kysely transaction() is not offered'),
+  releaseConnection: async () => undefined,
+  destroy: async () => undefined,
+};
+
+const CHANGES = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+
+/** A driver result as Kysely reads it: rows as the driver parsed them, and the count of changed rows for writes. */
+export function toKysely<R>(result: QueryResult): KyselyResult<R> {
+  return { rows: (result.rows ?? []) as R[], numAffectedRows: CHANGES.has(result.command) ? BigInt(result.rowCount ?? 0) : undefined };
+}
+
+export const noStreaming = (): never => {
+  throw new Error('streaming is not offered; page with limit and a cursor column');
+};
+
+/** A Kysely over the given connections, on the shared dialect parts. */
+export function kyselyOn<DB>(connections: ConnectionProvider): Kysely<DB> {
+  return new Kysely<DB>({ config: { dialect }, dialect, driver, executor: new DefaultQueryExecutor(compiler, adapter, connections) });
+}
+
+/**
+ * One connection inside a transaction the platform opened (withTenant, withControl,
+ * withShardTransaction): `db` is Kysely on it, typed by the database's generated tables; where the
+ * builder cannot say something, a Kysely `sql` template runs on it (`sql<Row>\`…\`.execute(tx.db)`,
+ * every `${value}` a bind parameter). `savepoint()` nests. Once the transaction has ended (its
+ * callback returned, it timed out, its connection broke) every statement is refused.
+ */
+export abstract class DriverTransaction<DB> {
+  private kysely: Kysely<DB> | undefined;
+  private closed: Error | undefined;
+  private savepoints = 0;
+
+  constructor(private readonly client: PoolClient) {}
+
+  /** The error a statement gets once the transaction is closed for `reason`. */
+  protected abstract closedError(reason: Error): Error;
+
+  /** Kysely on this transaction's connection (made on first use). */
+  get db(): Kysely<DB> {
+    if (!this.kysely) {
+      const connection: DatabaseConnection = {
+        executeQuery: async <R>(query: CompiledQuery): Promise<KyselyResult<R>> => {
+          this.assertOpen();
+          return toKysely<R>(await this.client.query(query.sql, query.parameters as unknown[]));
+        },
+        streamQuery: noStreaming,
+      };
+      // The transaction's own connection: Kysely never begins, commits or releases it.
+      this.kysely = kyselyOn<DB>(new SingleConnectionProvider(connection));
+    }
+    return this.kysely;
+  }
+
+  /** Runs `fn` in a savepoint: what it did is undone if it throws (and the error rethrown); the transaction goes on either way. */
+  async savepoint<T>(fn: (tx: this) => Promise<T>): Promise<T> {
+    const name = `hotdash_sp_${++this.savepoints}`;
+    await this.run(`savepoint ${name}`);
+    try {
+      const result = await fn(this);
+      await this.run(`release savepoint ${name}`);
+      return result;
+    } catch (err) {
+      if (!this.closed) await this.run(`rollback to savepoint ${name}`);
+      throw err;
+    }
+  }
+
+  /** @internal runTransaction: no statement runs after this. */
+  close(reason: Error): void {
+    this.closed ??= reason;
+  }
+
+  /** @internal why the transaction closed early, if it did. */
+  get closedBy(): Error | undefined {
+    return this.closed;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw this.closedError(this.closed);
+  }
+
+  private async run(statement: string): Promise<void> {
+    this.assertOpen();
+    await this.client.query(statement);
+  }
+}
+
+export interface TransactionRun {
+  /** What opens the transaction, in one round trip (`begin`, or `begin; select set_config(…)`). */
+  begin: string;
+  timeoutMs: number;
+  /** The error of a transaction that ran past its time limit. */
+  timeoutError: (timeoutMs: number) => Error;
+  /** Who ended the transaction, for the error of a statement sent after it. */
+  endedBy: string;
+}
+
+/**
+ * Runs `fn` in a transaction on `client` (checked out of a pool by the caller, released here). An
+ * error rolls back and rethrows; past the time limit the statement running is cut off (the
+ * connection is destroyed, so the server rolls back) and the timeout is what the caller gets; a
+ * connection that broke or timed out is destroyed rather than returned to the pool, never handed to
+ * the next piece of work.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any database: only close() and closedBy are used here
+export async function runTransaction<T, X extends DriverTransaction<any>>(client: PoolClient, tx: X, run: TransactionRun, fn: (tx: X) => Promise<T>): Promise<T> {
+  let broken: Error | undefined;
+  const onError = (err: Error): void => {
+    broken ??= err;
+  };
+  client.on('error', onError);
+  let timedOut: Error | undefined;
+  const timer = setTimeout(() => {
+    timedOut = run.timeoutError(run.timeoutMs);
+    tx.close(timedOut);
+    broken ??= timedOut;
+    // Ends a statement still running: the server rolls the transaction back when the connection goes.
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  }, run.timeoutMs);
+  try {
+    await client.query(run.begin);
+    const result = await fn(tx);
+    if (tx.closedBy) throw tx.closedBy;
+    tx.close(new Error(`${run.endedBy} returned`));
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    tx.close(err instanceof Error ? err : new Error(String(err)));
+    if (!broken) await client.query('rollback').catch((e: Error) => (broken = e));
+    throw timedOut && tx.closedBy === timedOut ? timedOut : err;
+  } finally {
+    clearTimeout(timer);
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
