@@ -5,12 +5,13 @@
 // it (the diff kept), or rejects it and asks for another; another operator sees none of it; no
 // customer text crosses Kafka in plaintext; the plan's monthly tickets hold exactly under
 // concurrency.
+import { sql } from 'kysely';
 import { Envelope, SupportFields, TicketEvents, Topics } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { buildEnvelope, headersFor } from '@hotdash/platform-messaging';
 import { WeaviateVectorStore } from '@hotdash/platform-vector';
-import { addOperator, createAccount, KafkaProbe, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
+import { addOperator, createAccount, KafkaProbe, publishSettingsChanged, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
 
 jest.setTimeout(180_000);
 
@@ -93,8 +94,14 @@ beforeAll(async () => {
   drafts = await KafkaProbe.start(Topics.DRAFTS);
   const acc = await createAccount(world, 'admin');
   await vectors.createTenant(acc.tenantId);
-  await world.tenantDb.withTenant(acc.tenantId, (tx) => tx.$executeRaw`insert into tenant_settings (tenant_id, brand_voice, policies, sla)
-    values (${acc.tenantId}::uuid, 'Warm and brief', 'Never promise a date.', '{}'::jsonb)`);
+  // Its drafting profile, as provisioning announces it: ai-drafting keeps it from the event.
+  await publishSettingsChanged(world, acc.tenantId, { companyName: 'Support Workflow Co', brandVoice: 'Warm and brief', policies: ['Never promise a date.'] });
+  await waitFor(
+    'the drafting profile kept by ai-drafting',
+    async () => (await world.tenantDb.withTenant(acc.tenantId, (tx) => tx.db.selectFrom('drafting_profiles').select('version').where('tenant_id', '=', acc.tenantId).executeTakeFirst())) !== undefined,
+    60_000,
+    200,
+  );
   admin = await login(acc);
   ops = [await login(await addOperator(world, acc, 'operator', 'red')), await login(await addOperator(world, acc, 'operator', 'red'))];
   const up = await call<{ id: string }>('POST', '/documents?title=Refunds', admin, '# Refunds\n\nA refund takes five business days to reach the card the customer paid with.\n');
@@ -121,6 +128,8 @@ it('ticket in → a draft citing the tenant’s document in the assigned operato
   expect(draft).toMatchObject({ status: 'pending', model: 'offline-extractive-1' });
   expect(draft.citations.map((c) => c.documentId)).toContain(documentId);
   expect(draft.body).toMatch(/five business days/);
+  // Signed with the company name of the drafting profile ai-drafting keeps from tenant.settings-changed.
+  expect(draft.body).toMatch(/Support Workflow Co Support$/);
   // The owner's queue has it; the other operator's does not, and fetching it is a 404 like a missing ticket.
   expect((await call<{ tickets: { id: string }[] }>('GET', '/tickets?status=pending', owner)).body.tickets.map((x) => x.id)).toContain(t.id);
   expect((await call<{ tickets: { id: string }[] }>('GET', '/tickets', other)).body.tickets.map((x) => x.id)).not.toContain(t.id);
@@ -166,15 +175,14 @@ it('reject path: rejected with a reason, a new draft asked for and written, then
   await waitFor('reply.sent on Kafka', async () => seen(tickets, TicketEvents.REPLY_SENT, t.id));
 });
 
-it('takes a ticket an integration publishes on Kafka into the queue with its draft', async () => {
-  const ticketId = newId();
+it('takes a ticket an integration submits on Kafka into the queue with its draft, under the draft id ticket.received named', async () => {
+  const externalId = `chat-${newId()}`;
   const enc = (f: string, v: string) => cipher.encrypt(admin.tenantId, f, v);
   const envelope = buildEnvelope(
-    TicketEvents.RECEIVED,
+    TicketEvents.SUBMITTED,
     {
       tenantId: admin.tenantId,
-      ticketId,
-      externalId: `chat-${ticketId}`,
+      externalId,
       channel: 'chat',
       customerNameEnc: await enc(SupportFields.CUSTOMER_NAME, 'Lee Delta'),
       customerEmailEnc: await enc(SupportFields.CUSTOMER_EMAIL, 'lee@customer.test'),
@@ -185,10 +193,18 @@ it('takes a ticket an integration publishes on Kafka into the queue with its dra
     { tenantId: admin.tenantId, producer: 'chat-integration', correlationId: newId() },
   );
   const producer = await tickets.producer();
-  await producer.send([{ topic: Topics.TICKETS, key: admin.tenantId, value: JSON.stringify(envelope), headers: headersFor(envelope) }]);
+  // Delivered twice by the integration: stored and announced once.
+  for (let i = 0; i < 2; i++) await producer.send([{ topic: Topics.TICKETS, key: admin.tenantId, value: JSON.stringify(envelope), headers: headersFor(envelope) }]);
+  const announced = () => tickets.envelopes().filter((e) => e.type === TicketEvents.RECEIVED && (e.payload as { externalId: string | null }).externalId === externalId);
+  await waitFor('ticket.received for the submitted ticket', async () => announced().length > 0);
+  const received = announced()[0]!;
+  expect(received).toMatchObject({ producer: 'drafts', causationId: envelope.id, correlationId: envelope.correlationId });
+  const { ticketId, draftId } = received.payload as { ticketId: string; draftId: string };
   const t = await pendingDraft(ticketId);
   expect(t.assigneeId).not.toBeNull();
+  expect(t.currentDraftId).toBe(draftId);
   expect(t.drafts[0]!.citations.map((c) => c.documentId)).toContain(documentId);
+  expect(announced()).toHaveLength(1);
 });
 
 it('sends no customer text, draft or reply over Kafka in plaintext', async () => {
@@ -216,8 +232,10 @@ it('holds the plan’s monthly tickets exactly: 6 concurrent tickets against 3 l
   );
   expect(results.map((r) => r.status).sort()).toEqual([201, 201, 201, 429, 429, 429]);
   expect(results.filter((r) => r.status === 429).every((r) => r.body.code === 'quota-exceeded')).toBe(true);
-  const usage = await call<{ quotas: { metric: string; used: number; reserved: number }[] }>('GET', '/usage', small);
-  expect(usage.body.quotas.find((q) => q.metric === 'tickets')).toMatchObject({ used: 3, reserved: 0 });
+  // The holds become usage when quota counts each stored ticket from its ticket.received.
+  const ticketQuota = async () => (await call<{ quotas: { metric: string; used: number; reserved: number }[] }>('GET', '/usage', small)).body.quotas.find((q) => q.metric === 'tickets');
+  await waitFor('the three tickets counted', async () => (await ticketQuota())?.used === 3);
+  expect(await ticketQuota()).toMatchObject({ used: 3, reserved: 0 });
   // A ticket sent again with its externalId is the same ticket, and holds no quota.
   const first = await call<Ticket>('POST', '/tickets', admin, { customer: { name: 'Fay', email: 'fay@customer.test' }, body: 'Again?', externalId: 'crm-42' });
   const repeat = await call<Ticket>('POST', '/tickets', admin, { customer: { name: 'Fay', email: 'fay@customer.test' }, body: 'Again?', externalId: 'crm-42' });
@@ -227,7 +245,7 @@ it('holds the plan’s monthly tickets exactly: 6 concurrent tickets against 3 l
 it('records the workflow in the tenant’s audit chain, decisions under the operator who made them', async () => {
   const types = ['ticket.received', 'draft.generated', 'draft.approved', 'draft.edited', 'draft.rejected', 'draft.requested', 'reply.sent'];
   const rows = await waitFor('the support events in the audit log', async () => {
-    const r = await world.tenantDb.withTenant(admin.tenantId, (tx) => tx.$queryRaw<{ event_type: string; actor_id: string | null }[]>`select event_type, actor_id from audit_log`);
+    const r = await world.tenantDb.withTenant(admin.tenantId, (tx) => sql<{ event_type: string; actor_id: string | null }>`select event_type, actor_id from audit_log`.execute(tx.db).then((r) => r.rows));
     return types.every((t) => r.some((x) => x.event_type === t)) ? r : undefined;
   }, 60_000, 250);
   const approvedBy = rows.filter((r) => r.event_type === 'draft.approved').map((r) => r.actor_id);

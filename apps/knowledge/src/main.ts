@@ -1,6 +1,7 @@
 // Knowledge service: tenants' knowledge-base documents behind the gateway (internal tokens), their
 // ingestion (BullMQ jobs: chunked, embedded, written to the tenant's vector namespace, with
-// progress), and the indexing of documents other services store (knowledge.documents-stored).
+// progress), the documents other services submit (knowledge.document-submitted), and the sweep that
+// queues documents whose queueing was lost.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { loadConfig } from '@hotdash/platform-config';

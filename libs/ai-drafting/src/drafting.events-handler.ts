@@ -1,13 +1,13 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { DraftEvents, DraftRequestedV1, Envelope, parseTenantId, TicketEvents, TicketReceivedV1 } from '@hotdash/contracts';
-import { newId, TenantStatusCache } from '@hotdash/platform-db';
+import { DraftEvents, DraftRequestedV1, Envelope, parseTenantId, TicketEvents, TicketReceivedV2 } from '@hotdash/contracts';
+import { TenantStatusCache } from '@hotdash/platform-db';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { DraftingQueue, publishDraftFailed } from './drafting.job';
 
 /**
  * Queues a draft for every ticket received (its first draft) and every regeneration an operator
- * asks for. A job already queued for the same ticket and attempt is not queued again; a failure to
+ * asks for, each under the draft id the drafts service minted (ticket.received, draft.requested). A job already queued for the same ticket and attempt is not queued again; a failure to
  * queue throws, so the transport retries the event. A suspended tenant's tickets get no model call
  * (no new work while suspended): their draft fails at once with `tenant-suspended`, so the ticket
  * waits for a hand-written reply or a regeneration after reactivation.
@@ -20,8 +20,8 @@ export class DraftingEventsHandler {
   ) {}
 
   @EventPattern(TicketEvents.RECEIVED)
-  async onTicketReceived(@Payload() event: Envelope<typeof TicketEvents.RECEIVED, TicketReceivedV1>, @Ctx() ctx: EventContext): Promise<void> {
-    await this.enqueue(event, event.payload, newId(), 1, ctx);
+  async onTicketReceived(@Payload() event: Envelope<typeof TicketEvents.RECEIVED, TicketReceivedV2>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.enqueue(event, event.payload, event.payload.draftId, 1, ctx);
   }
 
   @EventPattern(DraftEvents.REQUESTED)
@@ -29,7 +29,7 @@ export class DraftingEventsHandler {
     await this.enqueue(event, event.payload, event.payload.draftId, event.payload.attempt, ctx);
   }
 
-  private async enqueue(event: Envelope, t: TicketReceivedV1 | DraftRequestedV1, draftId: string, attempt: number, ctx: EventContext): Promise<void> {
+  private async enqueue(event: Envelope, t: TicketReceivedV2 | DraftRequestedV1, draftId: string, attempt: number, ctx: EventContext): Promise<void> {
     const job = { tenantId: event.tenantId, ticketId: t.ticketId, draftId, attempt, correlationId: event.correlationId, causationId: event.id };
     if (await this.statuses.isSuspended(parseTenantId(event.tenantId))) {
       await publishDraftFailed(ctx.tx, job, 'tenant-suspended', 'The organisation is suspended: no drafts are written until it is reactivated.');

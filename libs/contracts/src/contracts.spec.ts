@@ -71,21 +71,38 @@ describe('support events', () => {
     subjectEnc: null,
     bodyEnc: enc('Where is my refund?'),
     receivedAt: '2026-11-29T00:30:00Z',
+    draftId: '01a2233e-13de-71a6-af01-2c9e62e66eb8',
+    quotaReservationId: null,
   };
 
   it('go to the tickets and drafts topics', () => {
+    expect(topicOf('ticket.submitted')).toBe(Topics.TICKETS);
     expect(topicOf('ticket.received')).toBe(Topics.TICKETS);
     expect(topicOf('reply.sent')).toBe(Topics.TICKETS);
     for (const t of ['draft.requested', 'draft.generated', 'draft.failed', 'draft.approved', 'draft.edited', 'draft.rejected'] as const) expect(topicOf(t)).toBe(Topics.DRAFTS);
   });
 
   it('carry customer data only encrypted: a plain name, address or message is refused', () => {
-    const schema = payloadSchemaOf('ticket.received', 1)!;
+    const schema = payloadSchemaOf('ticket.received', 2)!;
     expect(schema.safeParse(ticket).success).toBe(true);
     for (const field of ['customerNameEnc', 'customerEmailEnc', 'bodyEnc', 'subjectEnc'] as const) {
       expect([field, schema.safeParse({ ...ticket, [field]: 'dana@example.com' }).success]).toEqual([field, false]);
     }
     expect(schema.safeParse({ ...ticket, channel: 'fax' }).success).toBe(false);
+  });
+
+  it('name the first draft in the stored ticket, and let an integration submit a ticket without ids of its own', () => {
+    // ticket.received is the stored fact: its first draft's id is the drafts service's, and version 1 (without it) is not read.
+    expect(payloadSchemaOf('ticket.received', 1)).toBeUndefined();
+    const { draftId: _draft, ...withoutDraft } = ticket;
+    expect(payloadSchemaOf('ticket.received', 2)!.safeParse(withoutDraft).success).toBe(false);
+    const submitted = payloadSchemaOf('ticket.submitted', 1)!;
+    const { ticketId: _t, draftId: _d, quotaReservationId: _q, ...submission } = ticket;
+    expect(submitted.safeParse(submission).success).toBe(true);
+    // An integration mints no ticket or draft ids, holds no quota and cannot claim the API channel.
+    expect(submitted.safeParse({ ...submission, ticketId: ticket.ticketId }).success).toBe(false);
+    expect(submitted.safeParse({ ...submission, draftId: ticket.draftId }).success).toBe(false);
+    expect(submitted.safeParse({ ...submission, channel: 'api' }).success).toBe(false);
   });
 
   it('describe a generated draft with its citations, model and tokens', () => {

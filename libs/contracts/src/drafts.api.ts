@@ -15,6 +15,13 @@ const oneLine = (max: number, what: string) =>
     .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), `${what} must be one line without control characters`);
 const message = (what: string) => z.string().trim().min(1, `${what} must not be empty`).max(MAX_MESSAGE_CHARS, `${what} must be at most ${MAX_MESSAGE_CHARS} characters`);
 
+/**
+ * The internal header with which the gateway hands the drafts service its hold on the month's ticket
+ * quota (a reservation id of the quota service): the ticket's ticket.received carries it, and quota
+ * settles the hold when it counts the ticket.
+ */
+export const QUOTA_RESERVATION_HEADER = 'x-hotdash-quota-reservation';
+
 /** A ticket as an integration or the tenant's own tools send it (channel api). */
 export const createTicketBody = z
   .object({

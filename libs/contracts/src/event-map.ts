@@ -26,6 +26,8 @@ import {
   tenantOffboardingStartedV1,
   TenantOffboardedV1,
   tenantOffboardedV1,
+  TenantSettingsChangedV1,
+  tenantSettingsChangedV1,
 } from './tenant.events';
 import {
   OperatorEvents,
@@ -49,6 +51,8 @@ import {
   knowledgeDocumentRemovedV1,
   KnowledgeDocumentsStoredV1,
   knowledgeDocumentsStoredV1,
+  KnowledgeDocumentSubmittedV1,
+  knowledgeDocumentSubmittedV1,
   KnowledgeEvents,
 } from './knowledge.events';
 import {
@@ -68,8 +72,10 @@ import {
   ReplySentV1,
   replySentV1,
   TicketEvents,
-  TicketReceivedV1,
-  ticketReceivedV1,
+  TicketReceivedV2,
+  ticketReceivedV2,
+  TicketSubmittedV1,
+  ticketSubmittedV1,
 } from './support.events';
 import { Topic, Topics } from './topics';
 
@@ -85,11 +91,13 @@ export interface EventPayloads {
   [TenantEvents.PROVISIONED]: TenantProvisionedV1;
   [TenantEvents.PROVISIONING_FAILED]: TenantProvisioningFailedV1;
   [TenantEvents.ACTIVATED]: TenantActivatedV1;
+  [KnowledgeEvents.DOCUMENT_SUBMITTED]: KnowledgeDocumentSubmittedV1;
   [KnowledgeEvents.DOCUMENTS_STORED]: KnowledgeDocumentsStoredV1;
   [KnowledgeEvents.DOCUMENT_INDEXED]: KnowledgeDocumentIndexedV1;
   [KnowledgeEvents.DOCUMENT_FAILED]: KnowledgeDocumentFailedV1;
   [KnowledgeEvents.DOCUMENT_REMOVED]: KnowledgeDocumentRemovedV1;
-  [TicketEvents.RECEIVED]: TicketReceivedV1;
+  [TicketEvents.SUBMITTED]: TicketSubmittedV1;
+  [TicketEvents.RECEIVED]: TicketReceivedV2;
   [TicketEvents.REPLY_SENT]: ReplySentV1;
   [DraftEvents.REQUESTED]: DraftRequestedV1;
   [DraftEvents.GENERATED]: DraftGeneratedV1;
@@ -102,6 +110,7 @@ export interface EventPayloads {
   [TenantEvents.PLAN_CHANGED]: TenantPlanChangedV1;
   [TenantEvents.OFFBOARDING_STARTED]: TenantOffboardingStartedV1;
   [TenantEvents.OFFBOARDED]: TenantOffboardedV1;
+  [TenantEvents.SETTINGS_CHANGED]: TenantSettingsChangedV1;
   [OperatorEvents.INVITED]: OperatorInvitedV1;
   [OperatorEvents.JOINED]: OperatorJoinedV1;
   [OperatorEvents.ROLE_CHANGED]: OperatorRoleChangedV1;
@@ -134,11 +143,13 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.PROVISIONED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisionedV1 } },
   [TenantEvents.PROVISIONING_FAILED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningFailedV1 } },
   [TenantEvents.ACTIVATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantActivatedV1 } },
+  [KnowledgeEvents.DOCUMENT_SUBMITTED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentSubmittedV1 } },
   [KnowledgeEvents.DOCUMENTS_STORED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentsStoredV1 } },
   [KnowledgeEvents.DOCUMENT_INDEXED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentIndexedV1 } },
   [KnowledgeEvents.DOCUMENT_FAILED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentFailedV1 } },
   [KnowledgeEvents.DOCUMENT_REMOVED]: { topic: Topics.KNOWLEDGE, current: 1, versions: { 1: knowledgeDocumentRemovedV1 } },
-  [TicketEvents.RECEIVED]: { topic: Topics.TICKETS, current: 1, versions: { 1: ticketReceivedV1 } },
+  [TicketEvents.SUBMITTED]: { topic: Topics.TICKETS, current: 1, versions: { 1: ticketSubmittedV1 } },
+  [TicketEvents.RECEIVED]: { topic: Topics.TICKETS, current: 2, versions: { 2: ticketReceivedV2 } },
   [TicketEvents.REPLY_SENT]: { topic: Topics.TICKETS, current: 1, versions: { 1: replySentV1 } },
   [DraftEvents.REQUESTED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftRequestedV1 } },
   [DraftEvents.GENERATED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftGeneratedV1 } },
@@ -151,6 +162,7 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.PLAN_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantPlanChangedV1 } },
   [TenantEvents.OFFBOARDING_STARTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantOffboardingStartedV1 } },
   [TenantEvents.OFFBOARDED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantOffboardedV1 } },
+  [TenantEvents.SETTINGS_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantSettingsChangedV1 } },
   [OperatorEvents.INVITED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorInvitedV1 } },
   [OperatorEvents.JOINED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorJoinedV1 } },
   [OperatorEvents.ROLE_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorRoleChangedV1 } },

@@ -6,7 +6,16 @@ import { z } from 'zod';
 import { uuidSchema } from './envelope';
 
 export const TicketEvents = {
-  /** A customer ticket arrived (drafts service API, or an integration). Consumed by: ai-drafting, quota (tickets), audit. */
+  /**
+   * An integration hands in a customer ticket (e-mail, chat, a helpdesk connector). A request, not a
+   * fact: the drafts service stores it and publishes ticket.received. Consumed by: drafts.
+   */
+  SUBMITTED: 'ticket.submitted',
+  /**
+   * A customer ticket is stored (from the drafts service API or a ticket.submitted), with the id of
+   * its first draft. Published by drafts only. Consumed by: ai-drafting (writes that draft), quota
+   * (counts the ticket against the month, settling the gateway's hold when there is one), audit.
+   */
   RECEIVED: 'ticket.received',
   /** A reply went to the customer (an approved draft, or the operator's own reply). Consumed by: audit. */
   REPLY_SENT: 'reply.sent',
@@ -57,7 +66,29 @@ const encryptedTicketText = { customerNameEnc: encryptedField, subjectEnc: encry
 /** The encrypted ticket text every drafting request carries (ticket.received, draft.requested). */
 export type EncryptedTicketText = { [K in keyof typeof encryptedTicketText]: z.infer<(typeof encryptedTicketText)[K]> };
 
-export const ticketReceivedV1 = z
+/** Channels an integration submits tickets through (tickets made through the API are the drafts service's own). */
+export const SubmittedTicketChannels = ['email', 'chat', 'integration'] as const;
+
+export const ticketSubmittedV1 = z
+  .object({
+    tenantId: uuidSchema,
+    /** The integration's own id of the ticket: submitted again, it is the same ticket (stored once). */
+    externalId: z.string().min(1).max(200).nullable(),
+    channel: z.enum(SubmittedTicketChannels),
+    ...encryptedTicketText,
+    customerEmailEnc: encryptedField,
+    /** When the customer's message reached the integration. */
+    receivedAt: z.iso.datetime({ offset: true }),
+  })
+  .strict();
+export type TicketSubmittedV1 = z.infer<typeof ticketSubmittedV1>;
+
+/**
+ * Version 2 (issue 13): the stored ticket carries the id of its first draft (minted by the drafts
+ * service, as for every later draft) and the quota hold taken for it. Version 1 was never published
+ * outside development builds and is no longer read.
+ */
+export const ticketReceivedV2 = z
   .object({
     tenantId: uuidSchema,
     ticketId: uuidSchema,
@@ -67,9 +98,13 @@ export const ticketReceivedV1 = z
     ...encryptedTicketText,
     customerEmailEnc: encryptedField,
     receivedAt: z.iso.datetime({ offset: true }),
+    /** The id the ticket's first draft will have (attempt 1). */
+    draftId: uuidSchema,
+    /** The gateway's hold on the month's ticket quota for this ticket (API tickets), settled by quota when it counts the ticket; null when none was taken. */
+    quotaReservationId: uuidSchema.nullable(),
   })
   .strict();
-export type TicketReceivedV1 = z.infer<typeof ticketReceivedV1>;
+export type TicketReceivedV2 = z.infer<typeof ticketReceivedV2>;
 
 export const draftRequestedV1 = z
   .object({
@@ -77,7 +112,7 @@ export const draftRequestedV1 = z
     ticketId: uuidSchema,
     /** The id the new draft will have (allocated by the drafts service). */
     draftId: uuidSchema,
-    /** 2 for the first regeneration, and so on (1 is the draft ticket.received asks for). */
+    /** 2 for the first regeneration, and so on (1 is the draft ticket.received names). */
     attempt: z.number().int().min(2),
     by: actor,
     ...encryptedTicketText,

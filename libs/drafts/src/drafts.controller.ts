@@ -1,7 +1,8 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Res, UseGuards, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put, Query, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { Allow, CurrentPrincipal, InternalAuthGuard, Principal, TenantContextInterceptor } from '@hotdash/platform-auth';
 import { parseUuidParam } from '@hotdash/platform-http';
+import { QUOTA_RESERVATION_HEADER } from '@hotdash/contracts';
 import { DecisionsService } from './decisions.service';
 import { DraftMetricsDto, DraftMetricsService } from './draft-metrics';
 import type { TicketDto, TicketSummaryDto } from './ticket-records';
@@ -24,8 +25,13 @@ export class DraftsController {
 
   @Post('tickets')
   @Allow('tickets:create')
-  async create(@CurrentPrincipal() p: Principal, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<TicketDto> {
-    const { ticket, created } = await this.tickets.create(p, body);
+  async create(
+    @CurrentPrincipal() p: Principal,
+    @Body() body: unknown,
+    @Headers(QUOTA_RESERVATION_HEADER) reservation: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TicketDto> {
+    const { ticket, created } = await this.tickets.create(p, body, reservation === undefined ? null : parseUuidParam(reservation, QUOTA_RESERVATION_HEADER));
     void reply.status(created ? 201 : 200);
     return ticket;
   }

@@ -1,7 +1,9 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, OperatorEvents, OperatorRemovedV1, TicketEvents, TicketReceivedV1 } from '@hotdash/contracts';
+import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, OperatorEvents, OperatorRemovedV1, TicketEvents, TicketSubmittedV1 } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
+import type { OperatorInvitedV1, OperatorJoinedV1, OperatorRoleChangedV1, OperatorTeamChangedV1 } from '@hotdash/contracts';
+import { projectOperator } from './queue-members';
 import { TicketsService } from './tickets.service';
 
 /** The approval queue fed by events, each applied once (in the transport's transaction, with its inbox row). */
@@ -9,10 +11,10 @@ import { TicketsService } from './tickets.service';
 export class DraftsEventsHandler {
   constructor(@Inject(TicketsService) private readonly tickets: TicketsService) {}
 
-  /** Tickets from integrations (the service's own API tickets are already stored: a no-op). */
-  @EventPattern(TicketEvents.RECEIVED)
-  async onTicket(@Payload() event: Envelope<typeof TicketEvents.RECEIVED, TicketReceivedV1>, @Ctx() ctx: EventContext): Promise<void> {
-    await this.tickets.ingest(ctx.tx, event.payload);
+  /** Tickets integrations submit: stored once and announced as ticket.received (this service never consumes its own events). */
+  @EventPattern(TicketEvents.SUBMITTED)
+  async onSubmitted(@Payload() event: Envelope<typeof TicketEvents.SUBMITTED, TicketSubmittedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.tickets.onSubmitted(ctx.tx, event.payload, { correlationId: event.correlationId, causationId: event.id });
   }
 
   @EventPattern(DraftEvents.GENERATED)
@@ -25,9 +27,31 @@ export class DraftsEventsHandler {
     await this.tickets.onFailed(ctx.tx, event.payload);
   }
 
-  /** A removed operator's open tickets go to the other operators. */
+  /** The queue members (queue-members.ts): who is given tickets, which team a team lead sees. */
+  @EventPattern(OperatorEvents.INVITED)
+  async onOperatorInvited(@Payload() event: Envelope<typeof OperatorEvents.INVITED, OperatorInvitedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await projectOperator(ctx.tx, event);
+  }
+
+  @EventPattern(OperatorEvents.JOINED)
+  async onOperatorJoined(@Payload() event: Envelope<typeof OperatorEvents.JOINED, OperatorJoinedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await projectOperator(ctx.tx, event);
+  }
+
+  @EventPattern(OperatorEvents.ROLE_CHANGED)
+  async onOperatorRoleChanged(@Payload() event: Envelope<typeof OperatorEvents.ROLE_CHANGED, OperatorRoleChangedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await projectOperator(ctx.tx, event);
+  }
+
+  @EventPattern(OperatorEvents.TEAM_CHANGED)
+  async onOperatorTeamChanged(@Payload() event: Envelope<typeof OperatorEvents.TEAM_CHANGED, OperatorTeamChangedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await projectOperator(ctx.tx, event);
+  }
+
+  /** A removed operator is given no more tickets, and their open tickets go to the other operators. */
   @EventPattern(OperatorEvents.REMOVED)
   async onOperatorRemoved(@Payload() event: Envelope<typeof OperatorEvents.REMOVED, OperatorRemovedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await projectOperator(ctx.tx, event);
     await this.tickets.reassignFrom(ctx.tx, event.payload.userId);
   }
 }

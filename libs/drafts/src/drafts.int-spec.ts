@@ -2,6 +2,7 @@
 // leads their team's, managers and admins all; another tenant nothing), the draft lifecycle and
 // its events (approve, edit with the diff kept, reject then regenerate, failed then reply by hand),
 // encryption of everything a customer or an operator wrote, and bad input that changes nothing.
+import { sql } from 'kysely';
 import { DraftEvents, OperatorEvents, SupportFields, TenantId, TicketEvents } from '@hotdash/contracts';
 import type { Principal } from '@hotdash/platform-auth';
 import { DecryptionFailedError, FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
@@ -24,6 +25,18 @@ const decisions = new DecisionsService(world.tenantDb, cipher, statuses, tickets
 const metrics = new DraftMetricsService(world.tenantDb);
 const handler = new DraftsEventsHandler(tickets);
 const removed = (userId: string) => buildEnvelope(OperatorEvents.REMOVED, { tenantId: admin.tenantId, userId, by: `user:${admin.userId}` }, { tenantId: admin.tenantId, producer: 'provisioning', correlationId: newId() });
+/** An operator moved between teams, as provisioning publishes it, applied as the transport does (in the tenant's transaction). */
+const moveTeam = (userId: string, from: string, to: string) =>
+  world.tenantDb.withTenant(admin.tenantId, (tx) =>
+    handler.onOperatorTeamChanged(
+      buildEnvelope(
+        OperatorEvents.TEAM_CHANGED,
+        { tenantId: admin.tenantId, userId, from, to, by: `user:${admin.userId}`, state: { role: 'operator', team: to, status: 'active', at: new Date().toISOString() } },
+        { tenantId: admin.tenantId, producer: 'provisioning', correlationId: newId() },
+      ),
+      { tx } as never,
+    ),
+  );
 
 const as = (acc: TestAccount, role: Principal['role']): Principal => ({
   kind: 'user',
@@ -46,8 +59,7 @@ let other: TestAccount;
 const ticketBody = (n: number) => ({ customer: { name: `Dana Customer ${n}`, email: `dana${n}@customer.test` }, subject: `Refund ${n}`, body: `Where is my refund for order ${n}?` });
 
 /** What ai-drafting would publish for the ticket's current attempt, applied as the event handler does. */
-async function generated(tenantId: TenantId, ticketId: string, attempt: number, text: string): Promise<string> {
-  const draftId = newId();
+async function generated(tenantId: TenantId, ticketId: string, attempt: number, text: string, draftId = newId()): Promise<string> {
   const bodyEnc = await cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, text);
   await world.tenantDb.withTenant(tenantId, (tx) =>
     tickets.onGenerated(tx, { tenantId, ticketId, draftId, attempt, bodyEnc, citations: [{ chunkId: newId(), documentId: 'refunds', title: 'Refunds' }], model: 'offline-extractive-1', usage: { promptTokens: 80, completionTokens: 12 } }),
@@ -55,8 +67,9 @@ async function generated(tenantId: TenantId, ticketId: string, attempt: number, 
   return draftId;
 }
 
-async function events(tenantId: TenantId): Promise<{ type: string; envelope: { payload: Record<string, unknown> } }[]> {
-  return world.tenantDb.withTenant(tenantId, (tx) => tx.$queryRaw`select type, envelope from outbox order by seq`);
+type OutboxEvent = { type: string; envelope: { payload: Record<string, unknown>; causationId?: string; correlationId?: string } };
+async function events(tenantId: TenantId): Promise<OutboxEvent[]> {
+  return world.tenantDb.withTenant(tenantId, (tx) => tx.db.selectFrom('outbox').select(['type', 'envelope']).orderBy('seq').$castTo<OutboxEvent>().execute());
 }
 
 async function problem(p: Promise<unknown>): Promise<{ status: number; code: string }> {
@@ -112,17 +125,17 @@ describe('queue visibility', () => {
     for (const id of Object.values(ids).flat()) expect(await problem(tickets.get(as(other, 'admin'), id))).toEqual({ status: 404, code: 'not-found' });
   });
 
-  it('lets a team lead reassign within the team only, and applies a move between teams at once', async () => {
+  it('lets a team lead reassign within the team only, and applies a move between teams as soon as its event is in', async () => {
     const id = ids[red1.userId]![0]!;
     expect((await tickets.assign(as(lead, 'team_lead'), id, { assigneeId: red2.userId })).assigneeId).toBe(red2.userId);
     expect(await problem(tickets.assign(as(lead, 'team_lead'), id, { assigneeId: blue.userId }))).toEqual({ status: 403, code: 'outside-team' });
     expect(await problem(tickets.assign(as(lead, 'team_lead'), ids[blue.userId]![0]!, { assigneeId: red1.userId }))).toEqual({ status: 404, code: 'not-found' });
     expect(await problem(tickets.assign(as(admin, 'admin'), id, { assigneeId: newId() }))).toEqual({ status: 422, code: 'unknown-assignee' });
-    await world.tenantDb.withTenant(admin.tenantId, (tx) => tx.$executeRaw`update users set team = 'blue' where id = ${red2.userId}::uuid`);
+    await moveTeam(red2.userId, 'red', 'blue');
     try {
       expect(await problem(tickets.get(as(lead, 'team_lead'), id))).toEqual({ status: 404, code: 'not-found' });
     } finally {
-      await world.tenantDb.withTenant(admin.tenantId, (tx) => tx.$executeRaw`update users set team = 'red' where id = ${red2.userId}::uuid`);
+      await moveTeam(red2.userId, 'blue', 'red');
     }
     await tickets.assign(as(admin, 'admin'), id, { assigneeId: red1.userId });
   });
@@ -136,7 +149,7 @@ it('gives a removed operator’s open tickets to the other operators, and keeps 
   expect(made.map((t) => t.assigneeId)).toEqual([leaving.userId, leaving.userId]);
   await decisions.reply(as(leaving, 'operator'), made[0]!.id, { body: 'Done.' });
   await world.tenantDb.withTenant(admin.tenantId, async (tx) => {
-    await tx.$executeRaw`update users set status = 'removed' where id = ${leaving.userId}::uuid`;
+    // An event written before events carried the operator's state: the removal alone.
     expect(await handler.onOperatorRemoved(removed(leaving.userId), { tx } as never)).toBeUndefined();
   });
   const after = await Promise.all(made.map((t) => tickets.get(as(admin, 'admin'), t.id)));
@@ -224,19 +237,19 @@ describe('encryption and bad input', () => {
     const draftId = await generated(admin.tenantId, t.id, 1, `Dear ${secret}`);
     await decisions.edit(as(admin, 'admin'), draftId, { body: `Dear ${secret}, edited` });
     const raw = await world.tenantDb.withTenant(admin.tenantId, (tx) =>
-      tx.$queryRaw<{ row: string }[]>`select row_to_json(t)::text as row from tickets t where id = ${t.id}::uuid
+      sql<{ row: string }>`select row_to_json(t)::text as row from tickets t where id = ${t.id}::uuid
         union all select row_to_json(d)::text from drafts d where ticket_id = ${t.id}::uuid
-        union all select envelope::text from outbox where envelope->'payload'->>'ticketId' = ${t.id}`,
+        union all select envelope::text from outbox where envelope->'payload'->>'ticketId' = ${t.id}`.execute(tx.db).then((r) => r.rows),
     );
     expect(raw.length).toBeGreaterThanOrEqual(5);
     for (const r of raw) expect(r.row).not.toContain(secret);
-    const [row] = await world.tenantDb.withTenant(admin.tenantId, (tx) => tx.$queryRaw<{ body_enc: string }[]>`select body_enc from tickets where id = ${t.id}::uuid`);
+    const [row] = await world.tenantDb.withTenant(admin.tenantId, (tx) => sql<{ body_enc: string }>`select body_enc from tickets where id = ${t.id}::uuid`.execute(tx.db).then((r) => r.rows));
     await expect(cipher.decrypt(other.tenantId, SupportFields.BODY, row!.body_enc)).rejects.toBeInstanceOf(DecryptionFailedError);
     expect(await cipher.decrypt(admin.tenantId, SupportFields.BODY, row!.body_enc)).toBe(`${secret} body`);
   });
 
   it('refuses a ticket without a body, an unknown field or a malformed address with a 400, writing nothing', async () => {
-    const count = () => world.tenantDb.withTenant(admin.tenantId, async (tx) => (await tx.$queryRaw<{ n: number }[]>`select (select count(*) from tickets)::int + (select count(*) from outbox)::int as n`)[0]!.n);
+    const count = () => world.tenantDb.withTenant(admin.tenantId, async (tx) => (await sql<{ n: number }>`select (select count(*) from tickets)::int + (select count(*) from outbox)::int as n`.execute(tx.db).then((r) => r.rows))[0]!.n);
     const before = await count();
     const { body: _body, ...noBody } = ticketBody(20);
     expect(await problem(tickets.create(as(admin, 'admin'), noBody))).toEqual({ status: 400, code: 'validation-failed' });
@@ -254,13 +267,12 @@ describe('encryption and bad input', () => {
     expect(results.filter((r) => r.created)).toHaveLength(1);
   });
 
-  it('stores a ticket announced by an integration once, and waits for a draft of a ticket not stored yet', async () => {
-    const ticketId = newId();
+  it('stores a ticket an integration submits once, announces it as ticket.received with its first draft id, and waits for a draft of a ticket not stored yet', async () => {
     const enc = (f: string, v: string) => cipher.encrypt(admin.tenantId, f, v);
-    const received = {
+    const externalId = `chat-${newId()}`;
+    const submitted = {
       tenantId: admin.tenantId,
-      ticketId,
-      externalId: `chat-${ticketId}`,
+      externalId,
       channel: 'chat' as const,
       customerNameEnc: await enc(SupportFields.CUSTOMER_NAME, 'Lee'),
       customerEmailEnc: await enc(SupportFields.CUSTOMER_EMAIL, 'lee@customer.test'),
@@ -268,10 +280,23 @@ describe('encryption and bad input', () => {
       bodyEnc: await enc(SupportFields.BODY, 'My parcel is late'),
       receivedAt: new Date().toISOString(),
     };
-    await expect(generated(admin.tenantId, ticketId, 1, 'early')).rejects.toThrow(/not stored yet/);
-    for (let i = 0; i < 2; i++) await world.tenantDb.withTenant(admin.tenantId, (tx) => tickets.ingest(tx, received));
-    const stored = await tickets.get(as(admin, 'admin'), ticketId);
-    expect(stored).toMatchObject({ channel: 'chat', status: 'drafting', customer: { name: 'Lee' }, body: 'My parcel is late', subject: null });
-    expect(stored.assigneeId).not.toBeNull();
+    await expect(generated(admin.tenantId, newId(), 1, 'early')).rejects.toThrow(/not stored yet/);
+    const meta = { correlationId: newId(), causationId: newId() };
+    // Delivered twice (a retried integration): one ticket, one ticket.received.
+    const stored: boolean[] = [];
+    for (let i = 0; i < 2; i++) stored.push(await world.tenantDb.withTenant(admin.tenantId, (tx) => tickets.onSubmitted(tx, submitted, meta)));
+    expect(stored).toEqual([true, false]);
+    const announced = (await events(admin.tenantId)).filter((e) => e.type === TicketEvents.RECEIVED && e.envelope.payload.externalId === externalId);
+    expect(announced).toHaveLength(1);
+    const received = announced[0]!.envelope.payload;
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    expect(received).toMatchObject({ externalId, channel: 'chat', quotaReservationId: null, draftId: expect.stringMatching(uuid), ticketId: expect.stringMatching(uuid) });
+    expect(announced[0]!.envelope).toMatchObject({ causationId: meta.causationId, correlationId: meta.correlationId });
+    const ticket = await tickets.get(as(admin, 'admin'), received.ticketId as string);
+    expect(ticket).toMatchObject({ channel: 'chat', status: 'drafting', customer: { name: 'Lee' }, body: 'My parcel is late', subject: null });
+    expect(ticket.assigneeId).not.toBeNull();
+    // The draft ai-drafting writes under that id puts the ticket in front of its operator.
+    await generated(admin.tenantId, ticket.id, 1, 'Sorry about the delay', received.draftId as string);
+    expect((await tickets.get(as(admin, 'admin'), ticket.id)).drafts[0]).toMatchObject({ id: received.draftId, status: 'pending' });
   });
 });

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
 import {
   assignTicketBody,
   createTicketBody,
@@ -8,7 +9,8 @@ import {
   TenantId,
   TicketEvents,
   ticketListQuery,
-  TicketReceivedV1,
+  TicketReceivedV2,
+  TicketSubmittedV1,
 } from '@hotdash/contracts';
 import type { Principal } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
@@ -43,8 +45,12 @@ export class TicketsService {
     this.reader = new TicketReader(cipher);
   }
 
-  /** A ticket from the API. Sent again with the same externalId, it answers with the ticket already created (`created: false`). */
-  async create(caller: Principal, body: unknown): Promise<{ ticket: TicketDto; created: boolean }> {
+  /**
+   * A ticket from the API. Sent again with the same externalId, it answers with the ticket already
+   * created (`created: false`). `quotaReservationId` is the gateway's hold on the month's ticket
+   * quota: it travels in ticket.received, and quota settles it when it counts the ticket.
+   */
+  async create(caller: Principal, body: unknown, quotaReservationId: string | null = null): Promise<{ ticket: TicketDto; created: boolean }> {
     const input = parseInput(createTicketBody, body);
     const tenantId = caller.tenantId;
     await this.statuses.assertWritable(tenantId);
@@ -55,9 +61,7 @@ export class TicketsService {
       input.subject === undefined ? null : enc(SupportFields.SUBJECT, input.subject),
       enc(SupportFields.BODY, input.body),
     ]);
-    const received: TicketReceivedV1 = {
-      tenantId,
-      ticketId: newId(),
+    const received = this.receive(tenantId, {
       externalId: input.externalId ?? null,
       channel: 'api',
       customerNameEnc,
@@ -65,21 +69,28 @@ export class TicketsService {
       subjectEnc,
       bodyEnc,
       receivedAt: new Date().toISOString(),
-    };
+    }, quotaReservationId);
     const { id, created } = await this.db.withTenant(tenantId, async (tx) => {
       if (await this.store(tx, received)) {
         await publishInTx(tx, TicketEvents.RECEIVED, received, draftsEventMeta(tenantId));
         return { id: received.ticketId, created: true };
       }
-      const [existing] = await tx.$queryRaw<{ id: string }[]>`select id::text from tickets where external_id = ${received.externalId}`;
-      return { id: existing!.id, created: false };
+      const existing = await tx.db.selectFrom('tickets').select('id').where('external_id', '=', received.externalId).executeTakeFirstOrThrow();
+      return { id: existing.id, created: false };
     });
     return { ticket: await this.read(tenantId, id), created };
   }
 
-  /** A ticket announced by an integration (ticket.received): stored once, assigned; its draft is ai-drafting's. */
-  async ingest(tx: TenantTx, ticket: TicketReceivedV1): Promise<void> {
-    await this.store(tx, ticket);
+  /**
+   * A ticket an integration submitted (ticket.submitted, in the transport's transaction): stored once
+   * (a known externalId is the same ticket) and announced as ticket.received, caused by the submission.
+   */
+  async onSubmitted(tx: TenantTx, submitted: TicketSubmittedV1, meta: { correlationId: string; causationId: string }): Promise<boolean> {
+    const { tenantId, ...ticket } = submitted;
+    const received = this.receive(tenantId as TenantId, ticket, null);
+    if (!(await this.store(tx, received))) return false;
+    await publishInTx(tx, TicketEvents.RECEIVED, received, { ...draftsEventMeta(tenantId as TenantId), correlationId: meta.correlationId, causationId: meta.causationId });
+    return true;
   }
 
   async list(caller: Principal, query: unknown): Promise<{ tickets: TicketSummaryDto[]; next: string | null }> {
@@ -114,17 +125,17 @@ export class TicketsService {
       const t = await tx.db.selectFrom('tickets as t').select('t.id').where(visibleTo(caller)).where('t.id', '=', ticketId).forUpdate().executeTakeFirst();
       if (!t) throw notFound(`ticket ${ticketId}`);
       if (assigneeId !== null) {
-        const [u] = await tx.$queryRaw<{ team: string | null }[]>`select team from users where id = ${assigneeId}::uuid and status = 'active'`;
+        const u = await tx.db.selectFrom('queue_members').select('team').where('user_id', '=', assigneeId).where('status', '=', 'active').executeTakeFirst();
         if (!u) throw new ProblemException(422, 'unknown-assignee', 'Unknown assignee', `No active operator ${assigneeId} in this tenant.`);
         if (scope === 'team') {
-          const [mine] = await tx.$queryRaw<{ team: string | null }[]>`select team from users where id = ${me}::uuid`;
+          const mine = me === null ? undefined : await tx.db.selectFrom('queue_members').select('team').where('user_id', '=', me).executeTakeFirst();
           if (assigneeId !== me && (mine?.team == null || mine.team !== u.team))
             throw new ProblemException(403, 'outside-team', 'Outside your team', 'A team lead assigns tickets to the operators of their own team only.');
         }
       } else if (scope === 'team') {
         throw new ProblemException(403, 'outside-team', 'Outside your team', 'Only managers and admins leave tickets unassigned.');
       }
-      await tx.$executeRaw`update tickets set assignee_id = ${assigneeId}::uuid, updated_at = now() where id = ${ticketId}::uuid`;
+      await tx.db.updateTable('tickets').set({ assignee_id: assigneeId, updated_at: sql<Date>`now()` }).where('id', '=', ticketId).execute();
     });
     return this.read(caller.tenantId, ticketId);
   }
@@ -132,20 +143,39 @@ export class TicketsService {
   /** A draft from ai-drafting: the ticket's current attempt puts it in front of its operator; an outdated one is kept as superseded. */
   async onGenerated(tx: TenantTx, d: DraftGeneratedV1): Promise<void> {
     const current = await this.lockForDraft(tx, d.ticketId, d.attempt);
-    const n = await tx.$executeRaw`insert into drafts (id, tenant_id, ticket_id, attempt, status, body_enc, citations, model, prompt_tokens, completion_tokens)
-      values (${d.draftId}::uuid, ${d.tenantId}::uuid, ${d.ticketId}::uuid, ${d.attempt}, ${current ? 'pending' : 'superseded'}, ${d.bodyEnc},
-        ${JSON.stringify(d.citations)}::jsonb, ${d.model}, ${d.usage.promptTokens}, ${d.usage.completionTokens})
-      on conflict do nothing`;
-    if (n && current) await tx.$executeRaw`update tickets set status = 'pending', current_draft_id = ${d.draftId}::uuid, updated_at = now() where id = ${d.ticketId}::uuid`;
+    const inserted = await tx.db
+      .insertInto('drafts')
+      .values({
+        id: d.draftId,
+        tenant_id: d.tenantId,
+        ticket_id: d.ticketId,
+        attempt: d.attempt,
+        status: current ? 'pending' : 'superseded',
+        body_enc: d.bodyEnc,
+        citations: JSON.stringify(d.citations),
+        model: d.model,
+        prompt_tokens: d.usage.promptTokens,
+        completion_tokens: d.usage.completionTokens,
+      })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows) > 0 && current) await this.showDraft(tx, d.ticketId, d.draftId, 'pending');
   }
 
   /** No draft could be written: the ticket waits for a hand-written reply (or a regeneration). */
   async onFailed(tx: TenantTx, d: DraftFailedV1): Promise<void> {
     const current = await this.lockForDraft(tx, d.ticketId, d.attempt);
-    const n = await tx.$executeRaw`insert into drafts (id, tenant_id, ticket_id, attempt, status, failure_code, failure_reason)
-      values (${d.draftId}::uuid, ${d.tenantId}::uuid, ${d.ticketId}::uuid, ${d.attempt}, 'failed', ${d.code}, ${d.reason})
-      on conflict do nothing`;
-    if (n && current) await tx.$executeRaw`update tickets set status = 'draft_failed', current_draft_id = ${d.draftId}::uuid, updated_at = now() where id = ${d.ticketId}::uuid`;
+    const inserted = await tx.db
+      .insertInto('drafts')
+      .values({ id: d.draftId, tenant_id: d.tenantId, ticket_id: d.ticketId, attempt: d.attempt, status: 'failed', failure_code: d.code, failure_reason: d.reason })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows) > 0 && current) await this.showDraft(tx, d.ticketId, d.draftId, 'draft_failed');
+  }
+
+  /** The ticket now shows this draft (pending) or its failure. */
+  private async showDraft(tx: TenantTx, ticketId: string, draftId: string, status: 'pending' | 'draft_failed'): Promise<void> {
+    await tx.db.updateTable('tickets').set({ status, current_draft_id: draftId, updated_at: sql<Date>`now()` }).where('id', '=', ticketId).execute();
   }
 
   async read(tenantId: TenantId, ticketId: string): Promise<TicketDto> {
@@ -163,7 +193,7 @@ export class TicketsService {
 
   /** Whether the draft is the one the ticket waits for (the ticket row locked); throws while the ticket is not stored yet. */
   private async lockForDraft(tx: TenantTx, ticketId: string, attempt: number): Promise<boolean> {
-    const [t] = await tx.$queryRaw<{ status: string; attempt: number }[]>`select status, attempt from tickets where id = ${ticketId}::uuid for update`;
+    const t = await tx.db.selectFrom('tickets').select(['status', 'attempt']).where('id', '=', ticketId).forUpdate().executeTakeFirst();
     if (!t) throw new TicketNotYetKnownError(ticketId);
     return t.status === 'drafting' && t.attempt === attempt;
   }
@@ -173,28 +203,55 @@ export class TicketsService {
    * at a time (operator.removed); replied tickets keep their history.
    */
   async reassignFrom(tx: TenantTx, userId: string): Promise<number> {
-    const open = await tx.$queryRaw<{ id: string }[]>`
-      select id::text from tickets where assignee_id = ${userId}::uuid and status <> 'replied' order by created_at for update`;
-    for (const t of open) await tx.$executeRaw`update tickets set assignee_id = ${await this.leastLoaded(tx, userId)}::uuid, updated_at = now() where id = ${t.id}::uuid`;
+    const open = await tx.db.selectFrom('tickets').select('id').where('assignee_id', '=', userId).where('status', '<>', 'replied').orderBy('created_at').forUpdate().execute();
+    for (const t of open) await tx.db.updateTable('tickets').set({ assignee_id: await this.leastLoaded(tx, userId), updated_at: sql<Date>`now()` }).where('id', '=', t.id).execute();
     return open.length;
   }
 
-  /** The active operator with the fewest open tickets (null when there is none), other than `except`. */
+  /**
+   * The active operator with the fewest open tickets (null when there is none), other than `except`;
+   * of equally loaded ones the longest-standing (user ids are UUIDv7). Drafts' own queue members.
+   */
   private async leastLoaded(tx: TenantTx, except: string | null = null): Promise<string | null> {
-    const [u] = await tx.$queryRaw<{ id: string }[]>`
-      select u.id::text from users u where u.role = 'operator' and u.status = 'active' and (${except}::uuid is null or u.id <> ${except}::uuid)
-      order by (select count(*) from tickets t where t.assignee_id = u.id and t.status <> 'replied'), u.created_at, u.id limit 1`;
-    return u?.id ?? null;
+    const u = await tx.db
+      .selectFrom('queue_members as m')
+      .select('m.user_id')
+      .where('m.role', '=', 'operator')
+      .where('m.status', '=', 'active')
+      .$if(except !== null, (qb) => qb.where('m.user_id', '<>', except!))
+      .orderBy((eb) => eb.selectFrom('tickets as t').select(eb.fn.countAll().as('n')).whereRef('t.assignee_id', '=', 'm.user_id').where('t.status', '<>', 'replied'))
+      .orderBy('m.user_id')
+      .limit(1)
+      .executeTakeFirst();
+    return u?.user_id ?? null;
+  }
+
+  /** The stored fact of a ticket: its id and its first draft's id are minted here, and nowhere else. */
+  private receive(tenantId: TenantId, t: Omit<TicketReceivedV2, 'tenantId' | 'ticketId' | 'draftId' | 'quotaReservationId'>, quotaReservationId: string | null): TicketReceivedV2 {
+    return { tenantId, ticketId: newId(), ...t, draftId: newId(), quotaReservationId };
   }
 
   /** Inserts the ticket, assigned to the active operator with the fewest open tickets; false when it is already stored (same id or externalId). */
-  private async store(tx: TenantTx, r: TicketReceivedV1): Promise<boolean> {
+  private async store(tx: TenantTx, r: TicketReceivedV2): Promise<boolean> {
     const assignee = await this.leastLoaded(tx);
-    const n = await tx.$executeRaw`insert into tickets (id, tenant_id, external_id, channel, customer_name_enc, customer_email_enc, subject_enc, body_enc, status, attempt, assignee_id, received_at)
-      values (${r.ticketId}::uuid, ${r.tenantId}::uuid, ${r.externalId}, ${r.channel}, ${r.customerNameEnc}, ${r.customerEmailEnc}, ${r.subjectEnc}, ${r.bodyEnc},
-        'drafting', 1, ${assignee}::uuid, ${r.receivedAt}::timestamptz)
-      on conflict do nothing`;
-    return n > 0;
+    const inserted = await tx.db
+      .insertInto('tickets')
+      .values({
+        id: r.ticketId,
+        tenant_id: r.tenantId,
+        external_id: r.externalId,
+        channel: r.channel,
+        customer_name_enc: r.customerNameEnc,
+        customer_email_enc: r.customerEmailEnc,
+        subject_enc: r.subjectEnc,
+        body_enc: r.bodyEnc,
+        status: 'drafting',
+        attempt: 1,
+        assignee_id: assignee,
+        received_at: r.receivedAt,
+      })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    return Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
   }
-
 }

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, Inject, Logger, Param, Post, Put, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { assignTicketBody, createTicketBody, draftMetricsQuery, editDraftBody, manualReplyBody, rejectDraftBody, ticketListQuery } from '@hotdash/contracts';
+import { assignTicketBody, createTicketBody, QUOTA_RESERVATION_HEADER, draftMetricsQuery, editDraftBody, manualReplyBody, rejectDraftBody, ticketListQuery } from '@hotdash/contracts';
 import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
 import { ApiDoc, parseInput, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, StoredReply, storedReply } from './idempotency';
@@ -37,28 +37,32 @@ export class TicketsProxyController {
   }
 
   /**
-   * The plan's monthly ticket quota, exact under concurrency: one ticket is reserved with the quota
-   * service before the drafts service stores it, committed when a new ticket was made (201) and
-   * released otherwise (an externalId already known, an error). The quota service unreachable
+   * The plan's monthly ticket quota, exact under concurrency: one ticket is held with the quota
+   * service before the drafts service stores it. The hold travels with the ticket (its
+   * ticket.received names it) and the quota service settles it when it counts the ticket, so a
+   * stored ticket counts exactly once whatever happens to this process afterwards. The hold is
+   * released here when no ticket was made (an externalId already known, an error answer); when the
+   * drafts service cannot be reached the hold is released too, and should the ticket have been
+   * stored after all, quota still counts it from its ticket.received. The quota service unreachable
    * refuses the ticket (502; the caller retries) rather than take tickets nobody counts.
    */
   private async createMetered(p: Principal, body: unknown): Promise<StoredReply> {
     const held = await this.services.call('quota', 'POST', '/internal/reservations', p, { body: { metric: 'tickets', amount: 1, ttlSeconds: 300 } });
     if (!held.ok) return storedReply(held);
     const { reservationId } = (await held.json()) as { reservationId: string };
-    const settle = async (how: 'commit' | 'release') => {
-      const r = await this.services.call('quota', 'POST', `/internal/reservations/${reservationId}/${how}`, p).catch((e: Error) => e);
-      // An unsettled hold expires and gives the ticket back to the quota (5 minutes).
-      if (r instanceof Error || !r.ok) this.logger.warn(`ticket reservation ${reservationId} of tenant ${p.tenantId}: ${how} failed (${r instanceof Error ? r.message : r.status})`);
+    const release = async () => {
+      const r = await this.services.call('quota', 'POST', `/internal/reservations/${reservationId}/release`, p).catch((e: Error) => e);
+      // An unreleased hold expires and gives the ticket back to the quota (5 minutes).
+      if (r instanceof Error || !r.ok) this.logger.warn(`ticket reservation ${reservationId} of tenant ${p.tenantId}: release failed (${r instanceof Error ? r.message : r.status})`);
     };
     let res: Response;
     try {
-      res = await this.services.call('drafts', 'POST', '/internal/tickets', p, { body: body ?? {} });
+      res = await this.services.call('drafts', 'POST', '/internal/tickets', p, { body: body ?? {}, headers: { [QUOTA_RESERVATION_HEADER]: reservationId } });
     } catch (err) {
-      await settle('release');
+      await release();
       throw err;
     }
-    await settle(res.status === 201 ? 'commit' : 'release');
+    if (res.status !== 201) await release();
     return storedReply(res);
   }
 

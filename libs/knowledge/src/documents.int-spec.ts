@@ -46,7 +46,7 @@ const indexed = (t: TenantId, id: string, version = 1) =>
   }, 60_000, 100);
 
 async function events(t: TenantId): Promise<string[]> {
-  const rows = await world.tenantDb.withTenant(t, (tx) => tx.$queryRaw<{ type: string }[]>`select type from outbox where type like 'knowledge.%' order by seq`);
+  const rows = await world.tenantDb.withTenant(t, (tx) => tx.db.selectFrom('outbox').select('type').where('type', 'like', 'knowledge.%').orderBy('seq').execute());
   return rows.map((r) => r.type);
 }
 
@@ -132,8 +132,10 @@ it('holds the plan’s knowledge-base size exactly: 10 concurrent uploads with r
     const refused = answers.filter((r) => r.status === 422);
     expect(refused).toHaveLength(7);
     expect(refused[0]!.body).toMatchObject({ code: 'knowledge-base-full', detail: expect.stringMatching(/holds 900 of the plan's 1000 bytes/) });
-    const stored = await world.tenantDb.withTenant(t, (tx) => tx.$queryRaw<{ n: number; sum: number }[]>`select count(*)::int as n, sum(bytes)::int as sum from kb_documents`);
-    expect(stored[0]).toEqual({ n: 3, sum: 900 });
+    const stored = await world.tenantDb.withTenant(t, (tx) =>
+      tx.db.selectFrom('kb_documents').select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.sum<string>('bytes').as('sum')]).executeTakeFirstOrThrow(),
+    );
+    expect({ n: Number(stored.n), sum: Number(stored.sum) }).toEqual({ n: 3, sum: 900 });
   } finally {
     await su.query(`update tenants set plan_code = 'basic' where id = $1`, [t]);
     await su.query('delete from plans where code = $1', [plan]);
@@ -161,10 +163,11 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
     ['an invalid id', () => call('GET', '/documents/nope', tenantUser(a)), 400, 'invalid-uuid'],
   ];
   it.each(cases)('%s', async (_l, send, status, code) => {
-    const before = await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from kb_documents`);
+    const count = () => world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('kb_documents').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow());
+    const before = await count();
     const r = await send();
     expect([r.status, r.body?.code]).toEqual([status, code]);
-    expect(await world.tenantDb.withTenant(a, (tx) => tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from kb_documents`)).toEqual(before);
+    expect(await count()).toEqual(before);
   });
 });
 

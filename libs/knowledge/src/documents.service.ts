@@ -21,6 +21,18 @@ export interface IngestionJob extends TenantJobData {
   version: number;
 }
 
+/** A document handed in by another service (knowledge.document-submitted), its text decrypted. */
+export interface SubmittedDocument {
+  documentId: string;
+  title: string;
+  contentType: DocumentType;
+  text: string;
+  /** Who handed it in: the document's creator. */
+  by: string;
+  correlationId: string;
+  causationId: string;
+}
+
 /** A document as its tenant sees it: what it is, and how far its indexing has come. */
 export interface DocumentDto {
   id: string;
@@ -118,8 +130,7 @@ export class DocumentsService {
     const { title } = parseInput(documentReplaceQuery, query);
     const { type, bytes, limit } = await this.incoming(caller.tenantId, contentType, body);
     const row = await this.db.withTenant(caller.tenantId, async (tx) => {
-      const [old] = await tx.$queryRaw<{ version: number; bytes: bigint; title: string }[]>`
-        select version, bytes, title from kb_documents where id = ${documentId}::uuid for update`;
+      const old = await tx.db.selectFrom('kb_documents').select(['version', 'bytes', 'title']).where('id', '=', documentId).forUpdate().executeTakeFirst();
       if (!old) throw notFound(`document ${documentId}`);
       await this.checkRoom(tx, caller.tenantId, bytes.length - Number(old.bytes), limit);
       const version = old.version + 1;
@@ -161,7 +172,7 @@ export class DocumentsService {
   async delete(caller: Principal, documentId: string): Promise<void> {
     await this.statuses.assertWritable(caller.tenantId);
     await this.db.withTenant(caller.tenantId, async (tx) => {
-      const [old] = await tx.$queryRaw<{ version: number; bytes: bigint }[]>`delete from kb_documents where id = ${documentId}::uuid returning version, bytes`;
+      const old = await tx.db.deleteFrom('kb_documents').where('id', '=', documentId).returning(['version', 'bytes']).executeTakeFirst();
       if (!old) throw notFound(`document ${documentId}`);
       await publishInTx(
         tx,
@@ -174,14 +185,48 @@ export class DocumentsService {
     await this.vectors.deleteByDocument(caller.tenantId, documentId);
   }
 
-  /** Queues the indexing of a document version; the job id makes a second request for the same version a no-op. */
-  async enqueue(job: IngestionJob): Promise<void> {
+  /**
+   * Queues the indexing of a document version; the job id makes a second request for the same
+   * version a no-op. Never throws: false when the queue refused it (logged; the sweep retries).
+   */
+  async enqueue(job: IngestionJob): Promise<boolean> {
     try {
       await this.queue.add('index', job, { jobId: `${job.documentId}-v${job.version}`, attempts: 5, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: 1_000, removeOnFail: 5_000 });
+      return true;
     } catch (err) {
-      // The row is committed and knowledge.documents-stored is in the outbox: the event's consumer queues it.
-      this.logger.warn(`queueing document ${job.documentId} v${job.version} failed (${(err as Error).message}); the documents-stored event will queue it`);
+      // The row is committed, waiting to be indexed: the stored-documents sweep queues it.
+      this.logger.warn(`queueing document ${job.documentId} v${job.version} of tenant ${job.tenantId} failed (${(err as Error).message}); the stored-documents sweep will queue it`);
+      return false;
     }
+  }
+
+  /**
+   * Stores a document another service submitted (knowledge.document-submitted: provisioning's
+   * initial documents) as an upload is stored — against the plan's knowledge-base size, version 1,
+   * queued, announced with knowledge.documents-stored — in the caller's transaction (the event
+   * consumer's, with its inbox row). Once per document id: one already stored is left as it is
+   * (false). The caller queues its indexing once the transaction has committed (the event handler
+   * with ctx.afterCommit); the stored-documents sweep catches a queueing that never happened.
+   */
+  async storeSubmitted(tx: TenantTx, tenantId: TenantId, doc: SubmittedDocument): Promise<boolean> {
+    const known = await tx.db.selectFrom('kb_documents').select('id').where('id', '=', doc.documentId).executeTakeFirst();
+    if (known) return false;
+    const bytes = Buffer.from(doc.text, 'utf8');
+    await this.checkRoom(tx, tenantId, bytes.length, await this.planLimit(tenantId));
+    const stored = await tx.db
+      .insertInto('kb_documents')
+      .values({ id: doc.documentId, tenant_id: tenantId, title: doc.title, content: '', bytes: String(bytes.length), status: 'queued', content_type: doc.contentType, source: bytes, sha256: sha256(bytes), version: 1, created_by: doc.by })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!stored) return false;
+    await publishInTx(
+      tx,
+      KnowledgeEvents.DOCUMENTS_STORED,
+      { tenantId, documents: [{ documentId: doc.documentId, title: doc.title, bytes: bytes.length }] },
+      { tenantId, producer: KNOWLEDGE_PRODUCER, correlationId: doc.correlationId, causationId: doc.causationId },
+    );
+    return true;
   }
 
   /** An upload's type and bytes, checked, once the tenant is known to take writes; with its plan's knowledge-base size. */
@@ -208,8 +253,9 @@ export class DocumentsService {
 
   /** Refuses an upload that would take the tenant past its plan's knowledge-base size; uploads of one tenant decide one at a time. */
   private async checkRoom(tx: TenantTx, tenantId: TenantId, adding: number, limit: number): Promise<void> {
-    await tx.$executeRaw`select pg_advisory_xact_lock(hashtextextended(${`kb-size:${tenantId}`}, 0))`;
-    const [{ used }] = (await tx.$queryRaw<{ used: bigint }[]>`select coalesce(sum(bytes), 0)::bigint as used from kb_documents`) as [{ used: bigint }];
+    await tx.db.selectNoFrom((eb) => eb.fn('pg_advisory_xact_lock', [eb.fn('hashtextextended', [eb.val(`kb-size:${tenantId}`), eb.lit(0)])]).as('locked')).execute();
+    // sum(int8) is numeric: a string from the driver, exact.
+    const { used } = await tx.db.selectFrom('kb_documents').select((eb) => eb.fn.coalesce(eb.fn.sum<string | null>('bytes'), eb.val('0')).as('used')).executeTakeFirstOrThrow();
     if (Number(used) + adding > limit) {
       throw new ProblemException(
         422,

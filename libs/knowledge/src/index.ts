@@ -6,3 +6,4 @@ export * from './documents.service';
 export * from './documents.controller';
 export * from './knowledge.events-handler';
 export * from './knowledge.module';
+export * from './stored-documents.sweep';

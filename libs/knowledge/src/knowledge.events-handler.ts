@@ -1,24 +1,56 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { Envelope, KnowledgeDocumentsStoredV1, KnowledgeEvents } from '@hotdash/contracts';
+import { Envelope, KnowledgeDocumentSubmittedV1, KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD } from '@hotdash/contracts';
+import { FieldCipher } from '@hotdash/platform-crypto';
+import { ProblemException } from '@hotdash/platform-http';
 import { jobCorrelation } from '@hotdash/platform-jobs';
-import type { EventContext } from '@hotdash/platform-messaging';
+import { type EventContext, NonRetryableError } from '@hotdash/platform-messaging';
 import { DocumentsService } from './documents.service';
 
 /**
- * Queues the indexing of stored documents announced by any service (provisioning's initial
- * documents; the knowledge service's own uploads, in case queueing after the upload failed). The
- * job id is the document version's, so a version already queued is not queued twice.
+ * Knowledge's event handlers: documents other services hand in (provisioning's initial documents)
+ * are stored as uploads are, and queued for indexing once the consumer's transaction has committed
+ * (ctx.afterCommit). Knowledge does not consume its own knowledge.documents-stored (issue 13 item 5):
+ * a queueing that failed, or a process that died between the commit and the queueing, is caught by
+ * the stored-documents sweep (StoredDocumentsSweep).
  */
 @Controller()
 export class KnowledgeEventsHandler {
-  constructor(@Inject(DocumentsService) private readonly documents: DocumentsService) {}
+  constructor(
+    @Inject(DocumentsService) private readonly documents: DocumentsService,
+    @Inject(FieldCipher) private readonly cipher: FieldCipher,
+  ) {}
 
-  @EventPattern(KnowledgeEvents.DOCUMENTS_STORED)
-  async onStored(@Payload() event: Envelope<typeof KnowledgeEvents.DOCUMENTS_STORED, KnowledgeDocumentsStoredV1>, @Ctx() ctx: EventContext): Promise<void> {
-    const ids = event.payload.documents.map((d) => d.documentId);
-    const rows = await ctx.tx.$queryRaw<{ id: string; version: number }[]>`
-      select id::text, version from kb_documents where id = any(${ids}::uuid[]) and status in ('stored', 'queued')`;
-    for (const r of rows) await this.documents.enqueue({ tenantId: event.tenantId, documentId: r.id, version: r.version, ...jobCorrelation(event) });
+  /** Stores a submitted document once per id, and queues its indexing after the commit. */
+  @EventPattern(KnowledgeEvents.DOCUMENT_SUBMITTED)
+  async onSubmitted(@Payload() event: Envelope<typeof KnowledgeEvents.DOCUMENT_SUBMITTED, KnowledgeDocumentSubmittedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    const p = event.payload;
+    const tenantId = parseTenantId(event.tenantId);
+    let text: string;
+    try {
+      text = await this.cipher.decrypt(tenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, p.content);
+    } catch (err) {
+      throw new NonRetryableError(`the submitted document ${p.documentId} cannot be decrypted: ${(err as Error).message}`, 'undecryptable');
+    }
+    let stored: boolean;
+    try {
+      stored = await this.documents.storeSubmitted(ctx.tx, tenantId, {
+        documentId: p.documentId,
+        title: p.title,
+        contentType: p.contentType,
+        text,
+        by: p.by,
+        correlationId: event.correlationId,
+        causationId: event.id,
+      });
+    } catch (err) {
+      // The knowledge base is full: asking again will not make room.
+      if (err instanceof ProblemException && err.status < 500) throw new NonRetryableError(`${err.code}: ${err.detail ?? err.message}`, err.code);
+      throw err;
+    }
+    // Queued only once the row is committed (a job that ran before the commit would not find it);
+    // if this fails or the process dies first, the sweep queues it. A submission already stored
+    // was queued when it was stored (or is the sweep's to catch).
+    if (stored) ctx.afterCommit(() => this.documents.enqueue({ tenantId, documentId: p.documentId, version: 1, ...jobCorrelation(event) }));
   }
 }

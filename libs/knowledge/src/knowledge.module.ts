@@ -2,15 +2,17 @@ import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { InternalAuthModule } from '@hotdash/platform-auth';
+import { cryptoProviders } from '@hotdash/platform-crypto';
 import type { PlatformConfig } from '@hotdash/platform-config';
-import { Databases, PLATFORM_CONFIG, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
-import { QueueName, redisConnection } from '@hotdash/platform-jobs';
+import { Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
+import { QueueName, redisConnection, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
 import { VectorStore, vectorStoreFromEnv } from '@hotdash/platform-vector';
 import { DocumentsController } from './documents.controller';
 import { DocumentsService, KNOWLEDGE_QUEUE } from './documents.service';
 import { IngestionWorker } from './ingestion/ingestion.worker';
 import { KnowledgeEventsHandler } from './knowledge.events-handler';
+import { StoredDocumentsSweep, storedDocumentsSweepOptions } from './stored-documents.sweep';
 
 export const KNOWLEDGE_REDIS = Symbol('KNOWLEDGE_REDIS');
 
@@ -33,14 +35,17 @@ class KnowledgeLifecycle implements OnApplicationShutdown {
  * The knowledge service: tenants' documents (upload, replace, delete, state), their ingestion
  * (chunked, embedded, written to the tenant's vector namespace) and the events around them. The
  * ingestion worker is started by the app (`app.get(IngestionWorker).start()`), not by importing
- * the module. Needs DatabaseModule in the app.
+ * the module. The stored-documents sweep starts with the app and stops when it closes
+ * (HOTDASH_KNOWLEDGE_SWEEP_MS / _GRACE_MS / _DELAY_MS). Needs DatabaseModule in the app.
  */
 @Module({
   imports: [InternalAuthModule.forService('knowledge')],
   controllers: [DocumentsController, KnowledgeEventsHandler],
   providers: [
     DocumentsService,
-    { provide: TenantStatusCache, useFactory: (dbs: Databases) => new TenantStatusCache(dbs), inject: [Databases] },
+    TenantStatusCacheProvider,
+    // Documents submitted by other services arrive encrypted with the tenant's data key.
+    ...cryptoProviders(),
     { provide: Embedder, useFactory: () => embedderFromEnv() },
     { provide: VectorStore, useFactory: (config: PlatformConfig, embedder: Embedder) => vectorStoreFromEnv(config, embedder.dimensions), inject: [PLATFORM_CONFIG, Embedder] },
     { provide: KNOWLEDGE_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
@@ -51,8 +56,14 @@ class KnowledgeLifecycle implements OnApplicationShutdown {
         new IngestionWorker(config, db, vectors, embedder, redis, { log: (m) => console.warn(m) }),
       inject: [PLATFORM_CONFIG, TenantDatabase, VectorStore, Embedder, KNOWLEDGE_REDIS],
     },
+    // Queues documents committed but never queued (a crash or a failed queueing after the commit).
+    {
+      provide: StoredDocumentsSweep,
+      useFactory: (dbs: Databases, router: ShardRouter, documents: DocumentsService) => new StoredDocumentsSweep(dbs, router, documents, storedDocumentsSweepOptions()),
+      inject: [Databases, ShardRouter, DocumentsService],
+    },
     KnowledgeLifecycle,
   ],
-  exports: [DocumentsService, IngestionWorker, VectorStore, Embedder],
+  exports: [DocumentsService, IngestionWorker, VectorStore, Embedder, StoredDocumentsSweep],
 })
 export class KnowledgeModule {}

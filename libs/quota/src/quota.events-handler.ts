@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { AccessEvents, AccessRecordedV1, DraftEvents, DraftGeneratedV1, Envelope, TicketEvents, TicketReceivedV1, KnowledgeDocumentIndexedV1, KnowledgeDocumentRemovedV1, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV1, DraftEvents, DraftGeneratedV1, Envelope, TicketEvents, TicketReceivedV2, KnowledgeDocumentIndexedV1, KnowledgeDocumentRemovedV1, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { QuotaService } from './quota.service';
 
@@ -44,12 +44,13 @@ export class QuotaEventsHandler {
   }
 
   /**
-   * A ticket an integration delivered on Kafka counts against the month's tickets. Tickets made
-   * through the API (channel api) were reserved and committed by the gateway: not counted twice.
+   * Every stored ticket counts against the month's tickets, once, from its ticket.received: the
+   * gateway's hold on the quota (API tickets) becomes the usage, a ticket without one is counted as it
+   * arrives.
    */
   @EventPattern(TicketEvents.RECEIVED)
-  async onTicketReceived(@Payload() event: Envelope<typeof TicketEvents.RECEIVED, TicketReceivedV1>, @Ctx() ctx: EventContext): Promise<void> {
-    if (event.payload.channel === 'api') return;
-    await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'tickets', 1, new Date(event.payload.receivedAt), event.id, event.correlationId);
+  async onTicketReceived(@Payload() event: Envelope<typeof TicketEvents.RECEIVED, TicketReceivedV2>, @Ctx() ctx: EventContext): Promise<void> {
+    const t = event.payload;
+    await this.quota.countTicket(ctx.tx, parseTenantId(event.tenantId), t.quotaReservationId, new Date(t.receivedAt), event.id, event.correlationId);
   }
 }

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
 import { QuotaEvents, TenantId, UsageMetric } from '@hotdash/contracts';
 import { newId, TenantDatabase, TenantDirectory, TenantTx } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
@@ -43,6 +44,8 @@ export function periodOf(metric: QuotaMetric, at = new Date()): string {
 }
 
 const day = (at: Date) => at.toISOString().slice(0, 10);
+/** A `YYYY-MM-DD` day as a date parameter (compared with date columns as the day it names, whatever the time zone). */
+const dateOf = (d: string) => sql<Date>`${d}::date`;
 
 /**
  * Plans' quotas, metered usage and reservations.
@@ -77,27 +80,47 @@ export class QuotaService {
     const outcome = await this.db.withTenant(tenantId, async (tx): Promise<Outcome> => {
       if (options.idempotencyKey) {
         // Retries with one key take turns, so the second finds the first's reservation instead of colliding with it.
-        await tx.$executeRaw`select pg_advisory_xact_lock(hashtextextended(${`quota:${tenantId}:${options.idempotencyKey}`}, 0))`;
-        const [found] = await tx.$queryRaw<ReservationRow[]>`select id::text, metric, amount, period_start::text, status, expires_at from quota_reservations where idempotency_key = ${options.idempotencyKey}`;
-        if (found) return { reservation: found, remaining: limit - (await this.counter(tx, tenantId, metric, found.period_start)).taken };
+        await sql`select pg_advisory_xact_lock(hashtextextended(${`quota:${tenantId}:${options.idempotencyKey}`}, 0))`.execute(tx.db);
+        const found = await reservations(tx).where('idempotency_key', '=', options.idempotencyKey).executeTakeFirst();
+        if (found) return { reservation: found, remaining: limit - (await this.counter(tx, metric, found.period_start)).taken };
       }
-      await tx.$executeRaw`insert into quota_counters (tenant_id, metric, period_start) values (${tenantId}::uuid, ${metric}, ${period}::date) on conflict do nothing`;
+      await tx.db.insertInto('quota_counters').values({ tenant_id: tenantId, metric, period_start: period }).onConflict((oc) => oc.doNothing()).execute();
       // Holds that expired give their part back first (under the same row lock as the reservation).
-      await tx.$executeRaw`with expired as (
-          update quota_reservations set status = 'released'
-          where metric = ${metric} and period_start = ${period}::date and status = 'held' and expires_at < now() returning amount)
-        update quota_counters set reserved = reserved - (select coalesce(sum(amount), 0) from expired)
-        where tenant_id = ${tenantId}::uuid and metric = ${metric} and period_start = ${period}::date`;
-      const [taken] = await tx.$queryRaw<{ used: bigint; reserved: bigint }[]>`
-        update quota_counters set reserved = reserved + ${amount}
-        where tenant_id = ${tenantId}::uuid and metric = ${metric} and period_start = ${period}::date and used + reserved + ${amount} <= ${limit}
-        returning used, reserved`;
+      await tx.db
+        .with('expired', (db) =>
+          db
+            .updateTable('quota_reservations')
+            .set({ status: 'released' })
+            .where('metric', '=', metric)
+            .where('period_start', '=', dateOf(period))
+            .where('status', '=', 'held')
+            .where('expires_at', '<', sql<Date>`now()`)
+            .returning('amount'),
+        )
+        .updateTable('quota_counters')
+        .set((eb) => ({ reserved: eb('reserved', '-', eb.selectFrom('expired').select(sql<string>`coalesce(sum(amount), 0)`.as('n'))) }))
+        .where('metric', '=', metric)
+        .where('period_start', '=', dateOf(period))
+        .execute();
+      const taken = await tx.db
+        .updateTable('quota_counters')
+        .set((eb) => ({ reserved: eb('reserved', '+', String(amount)) }))
+        .where('metric', '=', metric)
+        .where('period_start', '=', dateOf(period))
+        .where((eb) => eb(eb('used', '+', eb.ref('reserved')), '<=', String(limit - amount)))
+        .returning(['used', 'reserved'])
+        .executeTakeFirst();
       if (!taken) {
-        const c = await this.counter(tx, tenantId, metric, period);
+        const c = await this.counter(tx, metric, period);
         // quota.exceeded once per period and metric (the first refusal), not on every refused call.
-        const first = await tx.$executeRaw`update quota_counters set exceeded_at = now()
-          where tenant_id = ${tenantId}::uuid and metric = ${metric} and period_start = ${period}::date and exceeded_at is null`;
-        if (first)
+        const first = await tx.db
+          .updateTable('quota_counters')
+          .set({ exceeded_at: sql<Date>`now()` })
+          .where('metric', '=', metric)
+          .where('period_start', '=', dateOf(period))
+          .where('exceeded_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(first.numUpdatedRows) > 0)
           await publishInTx(
             tx,
             QuotaEvents.EXCEEDED,
@@ -106,12 +129,12 @@ export class QuotaService {
           );
         return { exceeded: c.taken };
       }
-      const id = newId();
-      const [reservation] = await tx.$queryRaw<ReservationRow[]>`
-        insert into quota_reservations (id, tenant_id, metric, period_start, amount, status, idempotency_key, expires_at)
-        values (${id}::uuid, ${tenantId}::uuid, ${metric}, ${period}::date, ${amount}, 'held', ${options.idempotencyKey ?? null}, ${expiresAt})
-        returning id::text, metric, amount, period_start::text, status, expires_at`;
-      return { reservation: reservation!, remaining: limit - Number(taken.used) - Number(taken.reserved) };
+      const reservation = await tx.db
+        .insertInto('quota_reservations')
+        .values({ id: newId(), tenant_id: tenantId, metric, period_start: period, amount: String(amount), status: 'held', idempotency_key: options.idempotencyKey ?? null, expires_at: expiresAt })
+        .returning(RESERVATION_COLUMNS)
+        .executeTakeFirstOrThrow();
+      return { reservation, remaining: limit - Number(taken.used) - Number(taken.reserved) };
     });
     if ('exceeded' in outcome) throw new QuotaExceededError(metric, limit, outcome.exceeded);
     return toReservation(outcome.reservation, outcome.remaining);
@@ -128,79 +151,128 @@ export class QuotaService {
   }
 
   /**
-   * Meters usage that needs no reservation (API calls, model tokens, tickets an integration
-   * delivered on Kafka) or frees storage (negative amount). Tickets and storage also move their
-   * quota counter: what arrived through events counts, though only reservations can refuse.
+   * A stored ticket counts against its month exactly once, from its ticket.received (in the
+   * transport's transaction, with the inbox row): the hold the gateway took for it, if any and still
+   * held, becomes the usage; otherwise (no hold: an integration's ticket; or the hold was released or
+   * expired before the ticket was counted) the ticket is counted as it arrives. Either way the day's
+   * usage grows by one and usage.recorded is published once.
+   */
+  async countTicket(tx: TenantTx, tenantId: TenantId, reservationId: string | null, at: Date, sourceEventId: string, correlationId: string): Promise<void> {
+    const hold = reservationId === null ? undefined : await reservations(tx).where('id', '=', reservationId).where('metric', '=', 'tickets').forUpdate().executeTakeFirst();
+    if (hold?.status === 'committed') return; // settled through the commit endpoint: counted then
+    if (hold?.status === 'held') {
+      await tx.db.updateTable('quota_reservations').set({ status: 'committed' }).where('id', '=', hold.id).execute();
+      await this.moveCounter(tx, tenantId, 'tickets', hold.period_start, -Number(hold.amount), Number(hold.amount));
+      await this.meter(tx, tenantId, 'tickets', Number(hold.amount), at, sourceEventId, correlationId);
+      return;
+    }
+    await this.record(tx, tenantId, 'tickets', 1, at, sourceEventId, correlationId);
+  }
+
+  /**
+   * Meters usage that needs no reservation (API calls, model tokens, tickets without a hold) or frees
+   * storage (negative amount). Tickets and storage also move their quota counter: what arrived
+   * through events counts, though only reservations can refuse.
    */
   async record(tx: TenantTx, tenantId: TenantId, metric: UsageMetric, amount: number, at: Date, sourceEventId: string | null, correlationId: string): Promise<void> {
-    await tx.$executeRaw`insert into usage_daily (tenant_id, day, metric, amount) values (${tenantId}::uuid, ${day(at)}::date, ${metric}, ${amount})
-      on conflict (tenant_id, day, metric) do update set amount = usage_daily.amount + excluded.amount, updated_at = now()`;
     if (metric === 'storage_bytes') {
       // Storage is a level, not a flow: its counter moves with what is stored (it may go over the
       // quota through events; reservations are what stop new documents).
-      await tx.$executeRaw`insert into quota_counters (tenant_id, metric, period_start, used) values (${tenantId}::uuid, 'storage_bytes', ${EPOCH}::date, greatest(${amount}, 0))
-        on conflict (tenant_id, metric, period_start) do update set used = greatest(quota_counters.used + ${amount}, 0)`;
+      await tx.db
+        .insertInto('quota_counters')
+        .values({ tenant_id: tenantId, metric: 'storage_bytes', period_start: EPOCH, used: String(Math.max(amount, 0)) })
+        .onConflict((oc) => oc.columns(['tenant_id', 'metric', 'period_start']).doUpdateSet((eb) => ({ used: sql<string>`greatest(${eb.ref('quota_counters.used')} + ${amount}, 0)` })))
+        .execute();
     } else if (metric === 'tickets') {
-      const period = periodOf('tickets', at);
-      await tx.$executeRaw`insert into quota_counters (tenant_id, metric, period_start, used) values (${tenantId}::uuid, 'tickets', ${period}::date, ${amount})
-        on conflict (tenant_id, metric, period_start) do update set used = quota_counters.used + ${amount}`;
+      await this.moveCounter(tx, tenantId, 'tickets', periodOf('tickets', at), 0, amount);
     }
-    await publishInTx(tx, QuotaEvents.USAGE_RECORDED, { metric, amount, day: day(at), sourceEventId }, { tenantId, producer: QUOTA_PRODUCER, correlationId, causationId: sourceEventId });
+    await this.meter(tx, tenantId, metric, amount, at, sourceEventId, correlationId);
   }
 
   /** Usage per day and metric between two days (inclusive), and the current periods' quotas. */
   async usage(tenantId: TenantId, from: string, to: string): Promise<UsageReport> {
     const quotas = await this.quotasOf(tenantId);
     return this.db.withTenant(tenantId, async (tx) => {
-      const days = await tx.$queryRaw<{ day: string; metric: UsageMetric; amount: bigint }[]>`
-        select day::text, metric, amount from usage_daily where day between ${from}::date and ${to}::date order by day, metric`;
+      const days = await tx.db
+        .selectFrom('usage_daily')
+        .select([sql<string>`day::text`.as('day'), 'metric', 'amount'])
+        .where('day', '>=', dateOf(from))
+        .where('day', '<=', dateOf(to))
+        .orderBy('day')
+        .orderBy('metric')
+        .execute();
       const quotaRows: UsageReport['quotas'] = [];
       for (const metric of ['tickets', 'storage_bytes'] as const) {
-        const c = await this.counter(tx, tenantId, metric, periodOf(metric));
+        const c = await this.counter(tx, metric, periodOf(metric));
         quotaRows.push({ metric, periodStart: periodOf(metric), limit: quotas[metric], used: c.used, reserved: c.reserved, remaining: Math.max(0, quotas[metric] - c.taken) });
       }
-      return { tenantId, plan: quotas.plan, from, to, days: days.map((d) => ({ day: d.day, metric: d.metric, amount: Number(d.amount) })), quotas: quotaRows };
+      return { tenantId, plan: quotas.plan, from, to, days: days.map((d) => ({ day: d.day, metric: d.metric as UsageMetric, amount: Number(d.amount) })), quotas: quotaRows };
     });
   }
 
   private async settle(tenantId: TenantId, reservationId: string, to: 'committed' | 'released', correlationId: string): Promise<Reservation> {
     const quotas = await this.quotasOf(tenantId);
     return this.db.withTenant(tenantId, async (tx) => {
-      const [r] = await tx.$queryRaw<ReservationRow[]>`select id::text, metric, amount, period_start::text, status, expires_at from quota_reservations where id = ${reservationId}::uuid for update`;
+      const r = await reservations(tx).where('id', '=', reservationId).forUpdate().executeTakeFirst();
       // Another tenant's reservation is exactly as missing as one that does not exist (RLS hides it).
       if (!r) throw new ProblemException(404, 'not-found', 'Not found', `reservation ${reservationId}`);
       const metric = r.metric as QuotaMetric;
       if (r.status === 'held') {
-        await tx.$executeRaw`update quota_reservations set status = ${to} where id = ${reservationId}::uuid`;
-        await tx.$executeRaw`update quota_counters set reserved = reserved - ${r.amount}, used = used + ${to === 'committed' ? r.amount : 0}
-          where tenant_id = ${tenantId}::uuid and metric = ${metric} and period_start = ${r.period_start}::date`;
-        if (to === 'committed' && metric === 'tickets') {
-          await tx.$executeRaw`insert into usage_daily (tenant_id, day, metric, amount) values (${tenantId}::uuid, ${day(new Date())}::date, 'tickets', ${r.amount})
-            on conflict (tenant_id, day, metric) do update set amount = usage_daily.amount + excluded.amount, updated_at = now()`;
-          await publishInTx(tx, QuotaEvents.USAGE_RECORDED, { metric, amount: Number(r.amount), day: day(new Date()), sourceEventId: null }, { tenantId, producer: QUOTA_PRODUCER, correlationId });
-        }
+        await tx.db.updateTable('quota_reservations').set({ status: to }).where('id', '=', reservationId).execute();
+        await this.moveCounter(tx, tenantId, metric, r.period_start, -Number(r.amount), to === 'committed' ? Number(r.amount) : 0);
+        if (to === 'committed' && metric === 'tickets') await this.meter(tx, tenantId, 'tickets', Number(r.amount), new Date(), null, correlationId);
         r.status = to;
       } else if (r.status !== to) {
         throw new ProblemException(409, 'reservation-settled', 'Reservation already settled', `reservation ${reservationId} is ${r.status}`);
       }
-      const c = await this.counter(tx, tenantId, metric, r.period_start);
+      const c = await this.counter(tx, metric, r.period_start);
       return toReservation(r, quotas[metric] - c.taken);
     });
   }
 
-  private async counter(tx: TenantTx, tenantId: TenantId, metric: string, period: string): Promise<{ used: number; reserved: number; taken: number }> {
-    const [c] = await tx.$queryRaw<{ used: bigint; reserved: bigint }[]>`select used, reserved from quota_counters
-      where tenant_id = ${tenantId}::uuid and metric = ${metric} and period_start = ${period}::date`;
+  /** The period's counter: `reserved` and `used` move by the given amounts (the row made if missing). */
+  private async moveCounter(tx: TenantTx, tenantId: TenantId, metric: QuotaMetric, period: string, reserved: number, used: number): Promise<void> {
+    await tx.db
+      .insertInto('quota_counters')
+      .values({ tenant_id: tenantId, metric, period_start: period, used: String(used), reserved: String(Math.max(reserved, 0)) })
+      .onConflict((oc) =>
+        oc.columns(['tenant_id', 'metric', 'period_start']).doUpdateSet((eb) => ({
+          used: eb('quota_counters.used', '+', String(used)),
+          reserved: eb('quota_counters.reserved', '+', String(reserved)),
+        })),
+      )
+      .execute();
+  }
+
+  /** The day's usage grows by `amount`, and usage.recorded says so. */
+  private async meter(tx: TenantTx, tenantId: TenantId, metric: UsageMetric, amount: number, at: Date, sourceEventId: string | null, correlationId: string): Promise<void> {
+    await tx.db
+      .insertInto('usage_daily')
+      .values({ tenant_id: tenantId, day: day(at), metric, amount: String(amount) })
+      .onConflict((oc) => oc.columns(['tenant_id', 'day', 'metric']).doUpdateSet((eb) => ({ amount: eb('usage_daily.amount', '+', eb.ref('excluded.amount')), updated_at: sql<Date>`now()` })))
+      .execute();
+    await publishInTx(tx, QuotaEvents.USAGE_RECORDED, { metric, amount, day: day(at), sourceEventId }, { tenantId, producer: QUOTA_PRODUCER, correlationId, causationId: sourceEventId });
+  }
+
+  private async counter(tx: TenantTx, metric: string, period: string): Promise<{ used: number; reserved: number; taken: number }> {
+    const c = await tx.db.selectFrom('quota_counters').select(['used', 'reserved']).where('metric', '=', metric).where('period_start', '=', dateOf(period)).executeTakeFirst();
     const used = Number(c?.used ?? 0);
     const reserved = Number(c?.reserved ?? 0);
     return { used, reserved, taken: used + reserved };
   }
 }
 
+const RESERVATION_COLUMNS = ['id', 'metric', 'amount', sql<string>`period_start::text`.as('period_start'), sql<Reservation['status']>`status`.as('status'), 'expires_at'] as const;
+
+/** The tenant's reservations, as the service reads them (RLS keeps them the tenant's). */
+function reservations(tx: TenantTx) {
+  return tx.db.selectFrom('quota_reservations').select(RESERVATION_COLUMNS);
+}
+
 interface ReservationRow {
   id: string;
   metric: string;
-  amount: bigint | number;
+  amount: string;
   period_start: string;
   status: Reservation['status'];
   expires_at: Date;

@@ -4,5 +4,7 @@ export * from './kafka-probe';
 export * from './wait';
 export * from './toy-saga';
 export * from './accounts';
+export * from './drafting-profiles';
 export * from './service-calls';
 export * from './browser';
+export * from './sources';

@@ -1,5 +1,6 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
+import { sql } from 'kysely';
 import { type DocumentType, KnowledgeEvents, parseTenantId, TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
@@ -80,8 +81,8 @@ export class IngestionWorker {
     const tenantId = parseTenantId(job.data.tenantId);
     let doc: DocumentRow | undefined;
     try {
-      [doc] = await this.db.withTenant(tenantId, (tx) =>
-        tx.$queryRaw<DocumentRow[]>`select version, status, title, content_type, source, content from kb_documents where id = ${documentId}::uuid`,
+      doc = await this.db.withTenant(tenantId, (tx) =>
+        tx.db.selectFrom('kb_documents').select(['version', 'status', 'title', 'content_type', 'source', 'content']).where('id', '=', documentId).$castTo<DocumentRow>().executeTakeFirst(),
       );
     } catch (err) {
       // The tenant is gone (offboarded, or its provisioning undone): nothing to index.
@@ -89,7 +90,9 @@ export class IngestionWorker {
       throw err;
     }
     if (!doc || doc.version !== version || doc.status === 'indexed' || doc.status === 'failed') return 'skipped';
-    await this.db.withTenant(tenantId, (tx) => tx.$executeRaw`update kb_documents set status = 'indexing', progress = 0, updated_at = now() where id = ${documentId}::uuid and version = ${version}`);
+    await this.db.withTenant(tenantId, (tx) =>
+      tx.db.updateTable('kb_documents').set({ status: 'indexing', progress: 0, updated_at: sql`now()` }).where('id', '=', documentId).where('version', '=', version).execute(),
+    );
     let last = 0;
     let outcome;
     try {
@@ -100,7 +103,9 @@ export class IngestionWorker {
           // Written when it moved by 5 points or more (or finished): a progress bar, not a write per chunk.
           if (percent < 100 && percent - last < 5) return;
           last = percent;
-          await this.db.withTenant(tenantId, (tx) => tx.$executeRaw`update kb_documents set progress = ${Math.min(percent, 99)} where id = ${documentId}::uuid and version = ${version}`);
+          await this.db.withTenant(tenantId, (tx) =>
+            tx.db.updateTable('kb_documents').set({ progress: Math.min(percent, 99) }).where('id', '=', documentId).where('version', '=', version).execute(),
+          );
         },
       );
     } catch (err) {
@@ -116,9 +121,13 @@ export class IngestionWorker {
       throw err;
     }
     const current = await this.db.withTenant(tenantId, async (tx) => {
-      const n = await tx.$executeRaw`update kb_documents set status = 'indexed', progress = 100, chunk_count = ${outcome.chunks}, embedding_model = ${outcome.model},
-        error = null, indexed_at = now(), updated_at = now() where id = ${documentId}::uuid and version = ${version}`;
-      if (n === 0) return false;
+      const { numUpdatedRows } = await tx.db
+        .updateTable('kb_documents')
+        .set({ status: 'indexed', progress: 100, chunk_count: outcome.chunks, embedding_model: outcome.model, error: null, indexed_at: sql`now()`, updated_at: sql`now()` })
+        .where('id', '=', documentId)
+        .where('version', '=', version)
+        .executeTakeFirst();
+      if (Number(numUpdatedRows) === 0) return false;
       await publishInTx(
         tx,
         KnowledgeEvents.DOCUMENT_INDEXED,
@@ -128,7 +137,7 @@ export class IngestionWorker {
       return true;
     });
     if (!current) {
-      const [still] = await this.db.withTenant(tenantId, (tx) => tx.$queryRaw<{ version: number }[]>`select version from kb_documents where id = ${documentId}::uuid`);
+      const still = await this.db.withTenant(tenantId, (tx) => tx.db.selectFrom('kb_documents').select('version').where('id', '=', documentId).executeTakeFirst());
       // Deleted while this job ran: its passages go too. Replaced: the newer version's job removes this one's.
       if (!still) await this.vectors.deleteByDocument(tenantId, documentId);
       return 'superseded';
@@ -140,9 +149,13 @@ export class IngestionWorker {
   private async fail(job: IngestionJob, code: string, reason: string): Promise<void> {
     const tenantId = parseTenantId(job.tenantId) as TenantId;
     await this.db.withTenant(tenantId, async (tx) => {
-      const n = await tx.$executeRaw`update kb_documents set status = 'failed', error = ${reason.slice(0, 1000)}, updated_at = now()
-        where id = ${job.documentId}::uuid and version = ${job.version}`;
-      if (n === 0) return;
+      const { numUpdatedRows } = await tx.db
+        .updateTable('kb_documents')
+        .set({ status: 'failed', error: reason.slice(0, 1000), updated_at: sql`now()` })
+        .where('id', '=', job.documentId)
+        .where('version', '=', job.version)
+        .executeTakeFirst();
+      if (Number(numUpdatedRows) === 0) return;
       await publishInTx(
         tx,
         KnowledgeEvents.DOCUMENT_FAILED,

@@ -116,4 +116,13 @@ describe('in a scratch database', () => {
       ]),
     );
   });
+
+  it('fails when the application role may execute a security definer function not on the list', async () => {
+    const c = await world.connect(location(), 'owner');
+    // Executable by PUBLIC unless revoked: the forgotten revoke is the usual way in.
+    await c.query(`create function peek_documents() returns bigint language sql security definer as 'select count(*) from kb_documents'`);
+    await c.end();
+    expect(await violations()).toEqual(expect.arrayContaining([{ table: 'peek_documents', problem: `security definer function executable by ${world.config.db.app.user}` }]));
+    expect((await violations()).filter((v) => ['erase_tenant', 'stored_documents_sweep'].includes(v.table))).toEqual([]);
+  });
 });

@@ -5,13 +5,22 @@ export interface CatalogViolation {
   problem: string;
 }
 
+/**
+ * The SECURITY DEFINER functions of a tenant shard the application role may execute. Each runs as
+ * the owner, beyond what the role's policies let it see, so each is named here and in the header of
+ * prisma/tenant/schema.prisma: erase_tenant (one tenant's rows, offboarding), stored_documents_sweep
+ * (ids and versions of documents waiting to be indexed, across tenants: knowledge's recovery sweep).
+ */
+export const APP_DEFINER_FUNCTIONS: readonly string[] = ['erase_tenant', 'stored_documents_sweep'];
+
 const EXPECTED_QUAL = /^\(tenant_id = \(\s*SELECT \(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid AS "?nullif"?\s*\)\)$/i;
 
 /**
  * Checks a tenant shard's catalogue against the tenancy rules (DESIGN.md section 3): every table
  * with a tenant_id column has it NOT NULL, an index leading with it, row-level security enabled and
  * forced, and the tenant_isolation policy for everyone with the exact USING and WITH CHECK
- * expressions; the application role is no superuser, cannot bypass RLS and owns nothing.
+ * expressions; the application role is no superuser, cannot bypass RLS, owns nothing and may execute
+ * no SECURITY DEFINER function but those of APP_DEFINER_FUNCTIONS.
  * Returns the violations (none means the shard is sound).
  */
 export async function checkTenantCatalog(client: Client, appRole: string): Promise<CatalogViolation[]> {
@@ -28,6 +37,13 @@ export async function checkTenantCatalog(client: Client, appRole: string): Promi
     [appRole],
   );
   for (const o of owned.rows) violations.push({ table: o.relname, problem: `owned by ${appRole}` });
+  const definers = await client.query<{ proname: string }>(
+    `select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema') and has_function_privilege($1, p.oid, 'EXECUTE') order by p.proname`,
+    [appRole],
+  );
+  for (const f of definers.rows)
+    if (!APP_DEFINER_FUNCTIONS.includes(f.proname)) violations.push({ table: f.proname, problem: `security definer function executable by ${appRole}` });
 
   const tables = await client.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; attnotnull: boolean }>(
     `select c.relname, c.relrowsecurity, c.relforcerowsecurity, a.attnotnull

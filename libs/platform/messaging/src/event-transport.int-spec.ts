@@ -20,6 +20,9 @@ const UNKNOWN_TENANT_GRACE_MS = 1_500;
 /** Tenants whose placement is "about to happen" (as a running provisioning saga would say). */
 const awaited = new Set<string>();
 const calls: { id: string; name: string; tenantFromContext: string; attempt: number }[] = [];
+/** Callbacks registered with ctx.afterCommit() that ran: the attempt that registered them, and whether its effect was committed by then. */
+const afterRuns: { id: string; attempt: number; committed: number; tenantFromContext: string }[] = [];
+const logs: string[] = [];
 
 @Controller()
 class ProbeHandlers {
@@ -33,6 +36,18 @@ class ProbeHandlers {
       correlationId: e.correlationId,
       causationId: e.id,
     });
+    if (e.payload.name.startsWith('after-commit')) {
+      const attempt = ctx.attempt;
+      ctx.afterCommit(async () => {
+        if (e.payload.name === 'after-commit throws') throw new Error('the queue is down');
+        // Read on another connection: only a committed effect is visible there.
+        const committed = await world.tenantDb.withTenant(e.tenantId as never, async (tx) =>
+          Number((await tx.db.selectFrom('outbox').select((eb) => eb.fn.countAll<string>().as('n')).where('envelope', '@>', JSON.stringify({ causationId: e.id, producer: 'transport-spec' })).executeTakeFirstOrThrow()).n),
+        );
+        afterRuns.push({ id: e.id, attempt, committed, tenantFromContext: currentTenantContext().tenantId });
+      });
+      if (e.payload.name === 'after-commit flaky' && ctx.attempt < 2) throw new Error('fails once, after registering its callback');
+    }
     if (e.payload.name === 'poison') throw new Error('always fails');
     if (e.payload.name === 'flaky' && ctx.attempt < 2) throw new Error('fails once');
   }
@@ -64,8 +79,12 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
 
   async function effects(t: WorldTenant, eventId: string): Promise<number> {
     return world.tenantDb.withTenant(t.id, async (tx) => {
-      const rows = await tx.$queryRaw<{ n: number }[]>`select count(*)::int as n from outbox where envelope->>'causationId' = ${eventId} and envelope->>'producer' = 'transport-spec'`;
-      return rows[0]!.n;
+      const { n } = await tx.db
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('envelope', '@>', JSON.stringify({ causationId: eventId, producer: 'transport-spec' }))
+        .executeTakeFirstOrThrow();
+      return Number(n);
     });
   }
 
@@ -75,7 +94,7 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
     producer = await kafka.producer();
     dlq = await KafkaProbe.start(deadLetterTopic(Topics.TENANTS));
     app = await NestFactory.createMicroservice(ProbeModule, {
-      strategy: new KafkaEventTransport({ consumer, kafka, tenantDb: world.tenantDb, maxAttempts: MAX_ATTEMPTS, backoffMs: 20, fromBeginning: false, unknownTenantGraceMs: UNKNOWN_TENANT_GRACE_MS, awaitPlacement: async (t) => awaited.has(t) }),
+      strategy: new KafkaEventTransport({ consumer, kafka, tenantDb: world.tenantDb, maxAttempts: MAX_ATTEMPTS, backoffMs: 20, fromBeginning: false, unknownTenantGraceMs: UNKNOWN_TENANT_GRACE_MS, awaitPlacement: async (t) => awaited.has(t), log: (m) => logs.push(m) }),
       logger: false,
     });
     app.useGlobalFilters(new EventErrorsFilter());
@@ -145,6 +164,29 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
       return true;
     });
     for (const o of others) expect(await effects(o.tenantId === a.id ? a : b, o.id)).toBe(1);
+  }, 60_000);
+
+  it('runs after-commit callbacks once the handler’s transaction committed, never for a rolled-back attempt; a failing one is logged, not redelivered', async () => {
+    const ok = created(a, 'after-commit');
+    const flaky = created(b, 'after-commit flaky');
+    const throws = created(a, 'after-commit throws');
+    for (const e of [ok, flaky, throws]) await send(e);
+    await waitFor('the callbacks to run', async () => afterRuns.some((r) => r.id === ok.id) && afterRuns.some((r) => r.id === flaky.id));
+    await waitFor('the failing callback logged', async () => logs.some((l) => l.includes(throws.id)));
+    await new Promise((r) => setTimeout(r, 500)); // room for a wrong second run or a redelivery
+    // After the commit: the handler's effect was already visible from another connection, in the event's tenant context.
+    expect(afterRuns.filter((r) => r.id === ok.id)).toEqual([{ id: ok.id, attempt: 1, committed: 1, tenantFromContext: a.id }]);
+    // The first attempt registered a callback and rolled back: only the retry's ran.
+    expect(calls.filter((c) => c.id === flaky.id).map((c) => c.attempt)).toEqual([1, 2]);
+    expect(afterRuns.filter((r) => r.id === flaky.id)).toEqual([{ id: flaky.id, attempt: 2, committed: 1, tenantFromContext: b.id }]);
+    // A throwing callback: the event stays applied once, is not retried, not dead-lettered; the log names tenant and event, not the payload.
+    expect(calls.filter((c) => c.id === throws.id).map((c) => c.attempt)).toEqual([1]);
+    expect(await effects(a, throws.id)).toBe(1);
+    expect(dlq.records.some((r) => r.headers[EventHeaders.ID] === throws.id)).toBe(false);
+    const line = logs.find((l) => l.includes(throws.id))!;
+    expect(line).toContain(a.id);
+    expect(line).toContain('the queue is down');
+    expect(line).not.toContain('after-commit throws');
   }, 60_000);
 
   it('dead-letters invalid records at once: malformed JSON, a bad envelope, an invalid payload, an unknown tenant', async () => {

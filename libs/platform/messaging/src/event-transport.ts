@@ -16,6 +16,14 @@ export interface EventContext {
   envelope: Envelope;
   attempt: number;
   record: IncomingRecord;
+  /**
+   * Runs `fn` once the handler's transaction (with its inbox row) has committed; never when it rolls
+   * back (a retry registers its own). For work outside the database that must only follow a
+   * committed effect, such as queueing a job for a row the handler wrote. A failing callback is
+   * logged and does not fail the event: it is not retried, so whatever it does needs a recovery
+   * path of its own (a sweep).
+   */
+  afterCommit(fn: () => Promise<unknown> | void): void;
 }
 
 export interface EventTransportOptions {
@@ -64,6 +72,12 @@ interface Item {
   envelope: Envelope;
   record: IncomingRecord;
   handler: NonNullable<ReturnType<Server['getHandlerByPattern']>>;
+}
+
+/** A callback registered with ctx.afterCommit(), with the event it came from. */
+interface AfterCommit {
+  envelope: Envelope;
+  fn: () => Promise<unknown> | void;
 }
 
 function toError(err: unknown): Error {
@@ -167,27 +181,37 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       return;
     }
     let failed: { id: string; error: unknown } | undefined;
+    const after: AfterCommit[] = [];
     try {
-      await this.inTenant(items[0]!.envelope, (tx, shard) => this.applyGroup(tx, shard, tenantId, items, (id, error) => (failed = { id, error })));
-      return;
+      await this.inTenant(items[0]!.envelope, (tx, shard) => this.applyGroup(tx, shard, tenantId, items, after, (id, error) => (failed = { id, error })));
     } catch (err) {
       if (!failed) failed = { id: '', error: err }; // the transaction itself failed (database trouble)
     }
+    if (!failed) {
+      await this.runAfterCommit(after);
+      return;
+    }
+    // Rolled back: the callbacks registered in it are dropped; each event replayed registers its own.
     for (const item of items) {
       const isFailed = item.envelope.id === failed.id;
       await this.handleOne(item, isFailed ? 2 : 1, isFailed ? failed.error : undefined);
     }
   }
 
-  private async applyGroup(tx: TenantTx, shard: ShardInfo, tenantId: TenantId, items: Item[], onFail: (id: string, error: unknown) => void): Promise<void> {
-    const ids = items.map((i) => i.envelope.id);
-    const inserted = await tx.$queryRaw<{ event_id: string }[]>`insert into inbox (tenant_id, consumer, event_id)
-      select ${tenantId}::uuid, ${this.options.consumer}, unnest(${ids}::uuid[]) on conflict do nothing returning event_id::text`;
+  private async applyGroup(tx: TenantTx, shard: ShardInfo, tenantId: TenantId, items: Item[], after: AfterCommit[], onFail: (id: string, error: unknown) => void): Promise<void> {
+    // One row per event (a batch holds at most the consumer's maxBatch records); an event twice in the batch once.
+    const ids = [...new Set(items.map((i) => i.envelope.id))];
+    const inserted = await tx.db
+      .insertInto('inbox')
+      .values(ids.map((id) => ({ tenant_id: tenantId, consumer: this.options.consumer, event_id: id })))
+      .onConflict((oc) => oc.doNothing())
+      .returning('event_id')
+      .execute();
     const fresh = new Set(inserted.map((r) => r.event_id));
     for (const item of items) {
       if (!fresh.delete(item.envelope.id)) continue; // already applied (a redelivery), or twice in this batch
       try {
-        await this.invoke(item, tx, shard, 1);
+        await this.invoke(item, tx, shard, 1, after);
       } catch (err) {
         onFail(item.envelope.id, err);
         throw err;
@@ -221,17 +245,23 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         const delay = (this.options.backoffMs ?? 100) * 2 ** Math.min(attempt - 2, 20);
         await new Promise((r) => setTimeout(r, unplaced ? Math.min(delay, 1_000) : delay));
       }
+      const after: AfterCommit[] = [];
       try {
         await this.inTenant(envelope, async (tx, shard) => {
-          const inserted = await tx.$executeRaw`insert into inbox (tenant_id, consumer, event_id)
-            values (${tenantId}::uuid, ${this.options.consumer}, ${envelope.id}::uuid) on conflict do nothing`;
-          if (inserted === 0) return; // already applied: a redelivery
-          await this.invoke(item, tx, shard, attempt);
+          const inserted = await tx.db
+            .insertInto('inbox')
+            .values({ tenant_id: tenantId, consumer: this.options.consumer, event_id: envelope.id })
+            .onConflict((oc) => oc.doNothing())
+            .executeTakeFirst();
+          if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return; // already applied: a redelivery
+          await this.invoke(item, tx, shard, attempt, after);
         });
-        return;
       } catch (err) {
         error = err;
+        continue; // rolled back: this attempt's callbacks are dropped
       }
+      await this.runAfterCommit(after);
+      return;
     }
   }
 
@@ -242,10 +272,25 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     );
   }
 
-  private async invoke(item: Item, tx: TenantTx, shard: ShardInfo, attempt: number): Promise<void> {
-    const ctx: EventContext = { tx, shard, envelope: item.envelope, attempt, record: item.record };
+  private async invoke(item: Item, tx: TenantTx, shard: ShardInfo, attempt: number, after: AfterCommit[]): Promise<void> {
+    const ctx: EventContext = { tx, shard, envelope: item.envelope, attempt, record: item.record, afterCommit: (fn) => void after.push({ envelope: item.envelope, fn }) };
     const result = await item.handler(item.envelope, ctx);
     await lastValueFrom(this.transformToObservable(result).pipe(defaultIfEmpty(undefined)));
+  }
+
+  /**
+   * Runs the callbacks of a committed transaction, in the order they were registered, each in its
+   * event's tenant context. A failure is logged (tenant, event, error; never the payload) and goes
+   * no further: the event's effects are committed and its offset will be, so it is not redelivered.
+   */
+  private async runAfterCommit(after: AfterCommit[]): Promise<void> {
+    for (const { envelope, fn } of after) {
+      try {
+        await runInTenantContext({ tenantId: parseTenantId(envelope.tenantId), actorId: `event:${envelope.producer}`, correlationId: envelope.correlationId }, async () => fn());
+      } catch (err) {
+        this.options.log?.(`[${this.options.consumer}] after-commit callback of ${envelope.type} ${envelope.id} (tenant ${envelope.tenantId}) failed: ${toError(err).message}`);
+      }
+    }
   }
 
   private decode(record: IncomingRecord): Envelope {
