@@ -17,23 +17,22 @@
  * Both answer the same JSON rows. The client is in the same process (keep-alive http.Agent,
  * BENCH_CONCURRENCY requests in flight); rounds alternate a and b; medians. Tenants: BENCH_TENANTS
  * accounts (createAccount), 5 keys each, requests spread over them; the limits hash of each tenant
- * is raised so no request is refused.
+ * is raised so no request is refused (readers and clients: bench/lib/gateway-load.ts, shared with
+ * bench/audit-lag.bench.ts).
  *
  * Env: BENCH_REQUESTS (per path per round, 5000), BENCH_ROUNDS (3), BENCH_CONCURRENCY (16), BENCH_TENANTS (10).
  */
 import 'reflect-metadata';
-import { Agent, request } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { Module } from '@nestjs/common';
 import Fastify from 'fastify';
-import Redis from 'ioredis';
 import { Pool } from 'pg';
-import { AuthModule, publishTenantLimits, TokenService } from '@hotdash/platform-auth';
+import { AuthModule, TokenService } from '@hotdash/platform-auth';
 import { DatabaseModule } from '@hotdash/platform-db';
 import { createFastifyHttpApp } from '@hotdash/platform-http';
 import { GatewayModule } from '@hotdash/gateway';
 import { IdentityModule } from '@hotdash/identity';
-import { createAccount, TestAccount, TestWorld } from '@hotdash/testing';
+import { TestWorld } from '@hotdash/testing';
+import { ClosedLoop, prepareReaders } from './lib/gateway-load';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 5_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -41,55 +40,14 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 10);
 
 const world = new TestWorld();
-const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-
-function get(port: number, path: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function load(port: number, target: (i: number) => { path: string; headers: Record<string, string> }): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = next++; i < REQUESTS; i = next++) {
-        const { path, headers } = target(i);
-        const status = await get(port, path, headers);
-        if (status !== 200) throw new Error(`GET ${path} answered ${status}`);
-      }
-    }),
-  );
-  return (REQUESTS / (performance.now() - t0)) * 1000;
-}
 
 async function main(): Promise<void> {
-  const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
   @Module({ imports: [DatabaseModule.forRoot(world.config), AuthModule.forRoot(world.config), IdentityModule, GatewayModule] })
   class BenchGateway {}
   const gateway = await createFastifyHttpApp(BenchGateway, { logger: ['error'] });
   await gateway.listen(0, '127.0.0.1');
   const gatewayPort = Number(new URL((await gateway.getUrl()).replace('[::1]', '127.0.0.1')).port);
-  const tokens = gateway.get(TokenService);
-
-  const accounts: (TestAccount & { token: string })[] = [];
-  for (let i = 0; i < TENANTS; i++) {
-    const a = await createAccount(world, 'admin');
-    await world.tenantDb.withTenant(a.tenantId, async (tx) => {
-      for (let k = 0; k < 5; k++)
-        await tx.$executeRaw`insert into api_keys (id, tenant_id, name, prefix, key_hash, role, scopes, created_by)
-          values (gen_random_uuid(), ${a.tenantId}::uuid, ${`key ${k}`}, 'hdk_bench', md5(random()::text) || md5(random()::text), 'operator', '{drafts:read}', ${a.userId}::uuid)`;
-    });
-    await publishTenantLimits(redis, a.tenantId, { requestsPerMinute: 10_000_000, inFlight: 100_000 });
-    const token = await tokens.issueAccess({ kind: 'user', tenantId: a.tenantId, subject: a.userId, role: 'admin', sessionId: a.userId, scopes: ['*'] });
-    accounts.push({ ...a, token });
-  }
+  const { readers: accounts } = await prepareReaders(world, TENANTS, gateway.get(TokenService));
 
   const pool = new Pool({ host: world.config.db.controlHost, port: world.config.db.controlPort, database: (await world.shards())[0]!.database, user: world.config.db.app.user, password: world.config.db.app.password, max: world.config.db.poolSize });
   const plain = Fastify();
@@ -111,9 +69,11 @@ async function main(): Promise<void> {
   await plain.listen({ port: 0, host: '127.0.0.1' });
   const plainPort = (plain.server.address() as { port: number }).port;
 
+  const gatewayClients = new ClosedLoop(gatewayPort, CONCURRENCY);
+  const plainClients = new ClosedLoop(plainPort, CONCURRENCY);
   const paths = {
-    gateway: () => load(gatewayPort, (i) => ({ path: '/api-keys', headers: { authorization: `Bearer ${accounts[i % accounts.length]!.token}` } })),
-    plain: () => load(plainPort, (i) => ({ path: `/plain/${accounts[i % accounts.length]!.tenantId}`, headers: {} })),
+    gateway: async () => (await gatewayClients.run((i) => ({ path: '/api-keys', headers: { authorization: `Bearer ${accounts[i % accounts.length]!.token}` } }), { requests: REQUESTS })).rate,
+    plain: async () => (await plainClients.run((i) => ({ path: `/plain/${accounts[i % accounts.length]!.tenantId}`, headers: {} }), { requests: REQUESTS })).rate,
   };
   await paths.gateway();
   await paths.plain();
@@ -133,8 +93,8 @@ async function main(): Promise<void> {
   await gateway.close();
   await plain.close();
   await pool.end();
-  redis.disconnect();
-  agent.destroy();
+  gatewayClients.close();
+  plainClients.close();
   await world.close();
 }
 

@@ -4,20 +4,44 @@ import { AccessEvents, AccessRecordedV1, DraftEvents, Envelope, KnowledgeEvents,
 import type { EventContext } from '@hotdash/platform-messaging';
 import { RecordAuditEntryHandler } from './use-cases/record-audit-entry/record-audit-entry.handler';
 
-/** The audit service's event handlers: every state change it hears of becomes an audit entry. */
+/** Events waiting for their entries, per transaction of the transport. */
+type Pending = { event: Envelope; actorId: string | null }[];
+
+/**
+ * The audit service's event handlers: every state change it hears of becomes an audit entry. The
+ * entries of one transaction of the transport (a tenant's group of a batch, or one event replayed
+ * alone) are appended together just before it commits: one lock, one head read and one multi-row
+ * insert for the whole group, so audit keeps up with the gateway's access entries
+ * (bench/audit-lag.bench.ts).
+ */
 @Controller()
 export class AuditEventsHandler {
+  private readonly pending = new WeakMap<EventContext['tx'], Pending>();
+
   constructor(@Inject(RecordAuditEntryHandler) private readonly record: RecordAuditEntryHandler) {}
 
+  private append(ctx: EventContext, event: Envelope, actorId: string | null): void {
+    let list = this.pending.get(ctx.tx);
+    if (!list) {
+      const items: Pending = (list = []);
+      this.pending.set(ctx.tx, items);
+      ctx.beforeCommit(async () => {
+        this.pending.delete(ctx.tx);
+        await this.record.executeMany(ctx.tx, items);
+      });
+    }
+    list.push({ event, actorId });
+  }
+
   @EventPattern(TenantEvents.CREATED)
-  async onTenantCreated(@Payload() event: Envelope<typeof TenantEvents.CREATED, TenantCreatedV1>, @Ctx() ctx: EventContext): Promise<void> {
-    await this.record.execute(ctx.tx, event, event.payload.createdBy);
+  onTenantCreated(@Payload() event: Envelope<typeof TenantEvents.CREATED, TenantCreatedV1>, @Ctx() ctx: EventContext): void {
+    this.append(ctx, event, event.payload.createdBy);
   }
 
   /** Reads and changes of tenant data through the gateway, by the caller who made them. */
   @EventPattern(AccessEvents.RECORDED)
-  async onAccess(@Payload() event: Envelope<typeof AccessEvents.RECORDED, AccessRecordedV1>, @Ctx() ctx: EventContext): Promise<void> {
-    await this.record.execute(ctx.tx, event, event.payload.actor);
+  onAccess(@Payload() event: Envelope<typeof AccessEvents.RECORDED, AccessRecordedV1>, @Ctx() ctx: EventContext): void {
+    this.append(ctx, event, event.payload.actor);
   }
 
   @EventPattern([
@@ -41,8 +65,8 @@ export class AuditEventsHandler {
     OperatorEvents.REMOVED,
     OperatorEvents.TEAM_CHANGED,
   ])
-  async onStateChange(@Payload() event: Envelope, @Ctx() ctx: EventContext): Promise<void> {
-    await this.record.execute(ctx.tx, event, `service:${event.producer}`);
+  onStateChange(@Payload() event: Envelope, @Ctx() ctx: EventContext): void {
+    this.append(ctx, event, `service:${event.producer}`);
   }
 
   /** The support workflow: tickets in, drafts written and decided, replies out; by the operator who decided, where one did. */
@@ -56,8 +80,8 @@ export class AuditEventsHandler {
     DraftEvents.EDITED,
     DraftEvents.REJECTED,
   ])
-  async onSupport(@Payload() event: Envelope, @Ctx() ctx: EventContext): Promise<void> {
+  onSupport(@Payload() event: Envelope, @Ctx() ctx: EventContext): void {
     const by = (event.payload as { by?: unknown }).by;
-    await this.record.execute(ctx.tx, event, typeof by === 'string' ? by : `service:${event.producer}`);
+    this.append(ctx, event, typeof by === 'string' ? by : `service:${event.producer}`);
   }
 }

@@ -22,6 +22,8 @@ const awaited = new Set<string>();
 const calls: { id: string; name: string; tenantFromContext: string; attempt: number }[] = [];
 /** Callbacks registered with ctx.afterCommit() that ran: the attempt that registered them, and whether its effect was committed by then. */
 const afterRuns: { id: string; attempt: number; committed: number; tenantFromContext: string }[] = [];
+/** Callbacks registered with ctx.beforeCommit() that ran: the attempt that registered them, and how many of the event's effects its transaction held by then. */
+const beforeRuns: { id: string; attempt: number; effectsInTx: number }[] = [];
 const logs: string[] = [];
 
 @Controller()
@@ -47,6 +49,19 @@ class ProbeHandlers {
         afterRuns.push({ id: e.id, attempt, committed, tenantFromContext: currentTenantContext().tenantId });
       });
       if (e.payload.name === 'after-commit flaky' && ctx.attempt < 2) throw new Error('fails once, after registering its callback');
+    }
+    if (e.payload.name.startsWith('before-commit')) {
+      const attempt = ctx.attempt;
+      ctx.beforeCommit(async () => {
+        // In the handler's own transaction, after its handler: the handler's effect is there to see.
+        const { n } = await ctx.tx.db
+          .selectFrom('outbox')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('envelope', '@>', JSON.stringify({ causationId: e.id, producer: 'transport-spec' }))
+          .executeTakeFirstOrThrow();
+        beforeRuns.push({ id: e.id, attempt, effectsInTx: Number(n) });
+        if (e.payload.name === 'before-commit throws' && attempt < 2) throw new Error('the group write failed');
+      });
     }
     if (e.payload.name === 'poison') throw new Error('always fails');
     if (e.payload.name === 'flaky' && ctx.attempt < 2) throw new Error('fails once');
@@ -173,7 +188,11 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
     for (const e of [ok, flaky, throws]) await send(e);
     await waitFor('the callbacks to run', async () => afterRuns.some((r) => r.id === ok.id) && afterRuns.some((r) => r.id === flaky.id));
     await waitFor('the failing callback logged', async () => logs.some((l) => l.includes(throws.id)));
-    await new Promise((r) => setTimeout(r, 500)); // room for a wrong second run or a redelivery
+    // Room for a wrong second run or a redelivery: each tenant's events are handled in order, so once
+    // a later event of each tenant is through, nothing of the earlier ones is still to come.
+    const sentinels = [created(a, `sentinel ${newId()}`), created(b, `sentinel ${newId()}`)];
+    for (const e of sentinels) await send(e);
+    await waitFor('later events of both tenants handled', async () => sentinels.every((e) => calls.some((c) => c.id === e.id)));
     // After the commit: the handler's effect was already visible from another connection, in the event's tenant context.
     expect(afterRuns.filter((r) => r.id === ok.id)).toEqual([{ id: ok.id, attempt: 1, committed: 1, tenantFromContext: a.id }]);
     // The first attempt registered a callback and rolled back: only the retry's ran.
@@ -187,6 +206,24 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
     expect(line).toContain(a.id);
     expect(line).toContain('the queue is down');
     expect(line).not.toContain('after-commit throws');
+  }, 60_000);
+
+  it('runs before-commit callbacks in the handler’s transaction after its handlers; a failing one rolls the event back and it is replayed', async () => {
+    const ok = created(a, 'before-commit');
+    const throws = created(b, 'before-commit throws');
+    for (const e of [ok, throws]) await send(e);
+    await waitFor('both events applied', async () => (await effects(a, ok.id)) === 1 && (await effects(b, throws.id)) === 1);
+    expect(beforeRuns.filter((r) => r.id === ok.id)).toEqual([{ id: ok.id, attempt: 1, effectsInTx: 1 }]);
+    // The callback failed in the group's transaction (which event is to blame is not known there): the
+    // group rolled back with the handler's effect and the event was replayed alone (attempt 1 again),
+    // failed again, and its retry (attempt 2) committed, with one effect.
+    expect(beforeRuns.filter((r) => r.id === throws.id).map((r) => [r.attempt, r.effectsInTx])).toEqual([
+      [1, 1],
+      [1, 1],
+      [2, 1],
+    ]);
+    expect(calls.filter((c) => c.id === throws.id).map((c) => c.attempt)).toEqual([1, 1, 2]);
+    expect(dlq.records.some((r) => r.headers[EventHeaders.ID] === throws.id)).toBe(false);
   }, 60_000);
 
   it('dead-letters invalid records at once: malformed JSON, a bad envelope, an invalid payload, an unknown tenant', async () => {

@@ -24,6 +24,14 @@ export interface EventContext {
    * path of its own (a sweep).
    */
   afterCommit(fn: () => Promise<unknown> | void): void;
+  /**
+   * Runs `fn` in the handler's transaction once every handler of the transaction has run (a
+   * tenant's group of a batch, or one event replayed alone), just before the commit. For handlers
+   * that gather their events' effects and write them at once (audit appends a group's entries in one
+   * statement). A failing callback fails the transaction like a failing handler: the group rolls
+   * back and its events are replayed one at a time, each registering its own callback.
+   */
+  beforeCommit(fn: () => Promise<unknown> | void): void;
 }
 
 export interface EventTransportOptions {
@@ -208,15 +216,17 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       .returning('event_id')
       .execute();
     const fresh = new Set(inserted.map((r) => r.event_id));
+    const before: (() => Promise<unknown> | void)[] = [];
     for (const item of items) {
       if (!fresh.delete(item.envelope.id)) continue; // already applied (a redelivery), or twice in this batch
       try {
-        await this.invoke(item, tx, shard, 1, after);
+        await this.invoke(item, tx, shard, 1, after, before);
       } catch (err) {
         onFail(item.envelope.id, err);
         throw err;
       }
     }
+    for (const fn of before) await fn();
   }
 
   /** One event in its own transaction, with retries, then the dead-letter topic. */
@@ -254,7 +264,9 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
             .onConflict((oc) => oc.doNothing())
             .executeTakeFirst();
           if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return; // already applied: a redelivery
-          await this.invoke(item, tx, shard, attempt, after);
+          const before: (() => Promise<unknown> | void)[] = [];
+          await this.invoke(item, tx, shard, attempt, after, before);
+          for (const fn of before) await fn();
         });
       } catch (err) {
         error = err;
@@ -272,8 +284,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     );
   }
 
-  private async invoke(item: Item, tx: TenantTx, shard: ShardInfo, attempt: number, after: AfterCommit[]): Promise<void> {
-    const ctx: EventContext = { tx, shard, envelope: item.envelope, attempt, record: item.record, afterCommit: (fn) => void after.push({ envelope: item.envelope, fn }) };
+  private async invoke(item: Item, tx: TenantTx, shard: ShardInfo, attempt: number, after: AfterCommit[], before: (() => Promise<unknown> | void)[]): Promise<void> {
+    const ctx: EventContext = { tx, shard, envelope: item.envelope, attempt, record: item.record, afterCommit: (fn) => void after.push({ envelope: item.envelope, fn }), beforeCommit: (fn) => void before.push(fn) };
     const result = await item.handler(item.envelope, ctx);
     await lastValueFrom(this.transformToObservable(result).pipe(defaultIfEmpty(undefined)));
   }
