@@ -5,7 +5,7 @@ import { jobCorrelation } from '@hotdash/platform-jobs';
 import { DocumentsService } from './documents.service';
 
 export interface StoredDocumentsSweepOptions {
-  /** Milliseconds between two sweeps (HOTDASH_KNOWLEDGE_SWEEP_MS, default 60 s). */
+  /** Milliseconds between two sweeps (HOTDASH_KNOWLEDGE_SWEEP_MS, default 60 s); 0 when the process does not sweep (`off`). */
   intervalMs: number;
   /** A document waiting this long without a change is queued (HOTDASH_KNOWLEDGE_SWEEP_GRACE_MS, default 30 s). */
   graceMs: number;
@@ -25,7 +25,8 @@ function ms(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 
 export function storedDocumentsSweepOptions(env: NodeJS.ProcessEnv = process.env): StoredDocumentsSweepOptions {
   return {
-    intervalMs: ms(env, 'HOTDASH_KNOWLEDGE_SWEEP_MS', 60_000),
+    // `off`: another process of the deployment sweeps (or, in the test suite, each spec's services leave other specs' documents alone).
+    intervalMs: env.HOTDASH_KNOWLEDGE_SWEEP_MS === 'off' ? 0 : ms(env, 'HOTDASH_KNOWLEDGE_SWEEP_MS', 60_000),
     graceMs: ms(env, 'HOTDASH_KNOWLEDGE_SWEEP_GRACE_MS', 30_000),
     firstRunMs: ms(env, 'HOTDASH_KNOWLEDGE_SWEEP_DELAY_MS', 5_000),
     batch: 500,
@@ -64,6 +65,10 @@ export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDes
   ) {}
 
   onApplicationBootstrap(): void {
+    if (this.options.intervalMs === 0) {
+      this.logger.log('stored-documents sweep off (HOTDASH_KNOWLEDGE_SWEEP_MS=off)');
+      return;
+    }
     this.schedule(this.options.firstRunMs);
   }
 

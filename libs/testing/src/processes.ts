@@ -16,7 +16,10 @@ export interface ServiceProcess {
 export function startProcess(entry: string, env: Record<string, string> = {}): ServiceProcess {
   const child = spawn(process.execPath, ['-r', '@swc-node/register', join(REPO_ROOT, entry)], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env, NODE_NO_WARNINGS: '1', FORCE_COLOR: '0', NO_COLOR: '1' },
+    // The specs' knowledge services do not sweep: the shared database holds other specs' unindexed
+    // documents, whose indexing would load the machine under the spec that happened to start one
+    // (the sweep has its own spec; a spec can pass HOTDASH_KNOWLEDGE_SWEEP_MS to turn it on).
+    env: { HOTDASH_KNOWLEDGE_SWEEP_MS: 'off', ...process.env, ...env, NODE_NO_WARNINGS: '1', FORCE_COLOR: '0', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
