@@ -18,6 +18,9 @@
  *   b   pool.query(`select … from audit_log_norls where tenant_id = $1 order by seq desc limit 20`), no transaction
  *   c   begin; select set_config('app.tenant_id', $1, true); select … from audit_log order by seq desc limit 20; commit
  *   d   the same four statements on audit_log_norls with `where tenant_id = $1` (no RLS)
+ *   e   diagnostic, what the transaction costs in ONE round trip: `begin; select set_config(…); select …
+ *       from audit_log …; commit` as one simple-protocol string (the tenant id a validated UUID
+ *       literal; possible here only because this select has no parameters), RLS
  * Rounds rotate the order of the variants; the report shows medians. a/b is the project's path
  * against the cheapest possible read; c/d isolates row-level security (same transaction shape).
  *
@@ -133,15 +136,17 @@ async function setup(config: PlatformConfig): Promise<void> {
 
 // -------------------------------------------------------------------------------------- variants
 
-type VariantName = 'a' | 'a2' | 'b' | 'c' | 'd';
+type VariantName = 'a' | 'a2' | 'b' | 'c' | 'd' | 'e';
 const LABELS: Record<VariantName, string> = {
   a: 'a  withTenant + Kysely (RLS)',
   a2: 'a2 withTenant + raw SQL template (RLS)',
   b: 'b  raw pg, no tx, audit_log_norls',
   c: 'c  raw pg tx + set_config, audit_log (RLS)',
   d: 'd  raw pg tx + set_config, audit_log_norls',
+  e: 'e  raw pg, the whole tx in one round trip (RLS), diagnostic',
 };
-const VARIANTS: VariantName[] = ['a', 'a2', 'b', 'c', 'd'];
+const VARIANTS: VariantName[] = ['a', 'a2', 'b', 'c', 'd', 'e'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface Ctx {
   tenantDb: TenantDatabase;
@@ -189,6 +194,13 @@ const ops: Record<VariantName, (ctx: Ctx, tenantId: TenantId) => Promise<number>
     (await pool.query(`select ${COLUMNS} from audit_log_norls where tenant_id = $1 order by seq desc limit 20`, [tenantId])).rowCount ?? 0,
   c: async ({ pool }, tenantId) => inTx(pool, tenantId, `select ${COLUMNS} from audit_log order by seq desc limit 20`, []),
   d: async ({ pool }, tenantId) => inTx(pool, tenantId, `select ${COLUMNS} from audit_log_norls where tenant_id = $1 order by seq desc limit 20`, [tenantId]),
+  e: async ({ pool }, tenantId) => {
+    if (!UUID.test(tenantId)) throw new Error(`not a tenant id: ${tenantId}`);
+    const results = (await pool.query(
+      `begin; select set_config('app.tenant_id', '${tenantId}', true); select ${COLUMNS} from audit_log order by seq desc limit 20; commit`,
+    )) as unknown as { rowCount: number | null }[];
+    return results[2]!.rowCount ?? 0;
+  },
 };
 
 // CPU per operation, client side (this Node process) and server side (the PostgreSQL backends
@@ -245,8 +257,8 @@ async function measure(ctx: Ctx, v: VariantName, n: number): Promise<number> {
 
 // ----------------------------------------------------------------------------------------- report
 
-const samples: Record<VariantName, Sample[]> = { a: [], a2: [], b: [], c: [], d: [] };
-const results: Record<VariantName, number[]> = { a: [], a2: [], b: [], c: [], d: [] };
+const samples: Record<VariantName, Sample[]> = { a: [], a2: [], b: [], c: [], d: [], e: [] };
+const results: Record<VariantName, number[]> = { a: [], a2: [], b: [], c: [], d: [], e: [] };
 
 function median(values: number[]): number {
   const s = [...values].sort((x, y) => x - y);
@@ -283,6 +295,8 @@ function report(): void {
   console.log(`(d)/(b)  transaction + set_config vs bare read: ${ratio(m.d, m.b)}`);
   console.log(`(a2)/(c) withTenant's transaction vs raw pg tx: ${ratio(m.a2, m.c)}`);
   console.log(`(a)/(a2) Kysely vs a raw template, same tx:    ${ratio(m.a, m.a2)}`);
+  console.log(`(e)/(b)  the RLS transaction in one round trip vs bare read: ${ratio(m.e, m.b)}`);
+  console.log(`(e)/(c)  one round trip vs four, same statements: ${ratio(m.e, m.c)}`);
 }
 
 // ------------------------------------------------------------------------------------- diagnostics

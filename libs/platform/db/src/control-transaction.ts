@@ -77,5 +77,5 @@ export class ControlTransaction extends DriverTransaction<ControlDB> {
  */
 export async function runControlTransaction<T>(pool: Pool, fn: (tx: ControlTransaction) => Promise<T>, options: WithControlOptions = {}): Promise<T> {
   const client: PoolClient = await pool.connect();
-  return runTransaction(client, new ControlTransaction(client), { begin: 'begin', timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms) => new ControlTransactionTimeoutError(ms), endedBy: 'withControl' }, fn);
+  return runTransaction(client, new ControlTransaction(client), { opening: [{ text: 'begin' }], timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms) => new ControlTransactionTimeoutError(ms), endedBy: 'withControl' }, fn);
 }

@@ -11,6 +11,61 @@ import {
 } from 'kysely';
 import type { PoolClient, QueryResult } from 'pg';
 
+/** A statement with its bind parameters. */
+export interface Statement {
+  text: string;
+  values?: unknown[];
+}
+
+// pg's own query class and value mapping: the pipelined query below is one of pg's queries that sends
+// several statements (pg exports no types for them).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const PgQuery = require('pg/lib/query') as new (config: { text: string; values?: unknown[] }, values: undefined, callback: (err: Error | null, res: QueryResult | QueryResult[]) => void) => object;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { prepareValue } = require('pg/lib/utils') as { prepareValue: (v: unknown) => unknown };
+
+interface WireConnection {
+  stream: { cork?: () => void; uncork?: () => void };
+  parse(m: { text: string; name: string }): void;
+  bind(m: { portal: string; statement: string; values: unknown[]; binary: boolean; valueMapper: (v: unknown) => unknown }): void;
+  describe(m: { type: 'P'; name: string }): void;
+  execute(m: { portal: string; rows: number }): void;
+  sync(): void;
+}
+
+/**
+ * Statements sent in ONE write and answered after one Sync (the extended protocol's pipelining):
+ * Parse/Bind/Describe/Execute for each, then Sync. The server runs them in order and stops at the
+ * first error (skipping the rest up to the Sync). pg sends a query only after the previous one's
+ * ReadyForQuery, so without this a transaction's `begin` and tenant setting would cost a round
+ * trip of their own before its first statement: on this machine a round trip's socket writes are
+ * most of a short transaction's CPU (docs/benchmarks.md, tenant reads).
+ */
+function pipelined(client: PoolClient, statements: Statement[]): Promise<QueryResult> {
+  return new Promise((resolve, reject) => {
+    const query = new PgQuery({ text: statements[statements.length - 1]!.text }, undefined, (err, res) => {
+      if (err) reject(err);
+      else resolve(Array.isArray(res) ? res[res.length - 1]! : res);
+    }) as { submit: (c: WireConnection) => null };
+    query.submit = (connection: WireConnection) => {
+      connection.stream.cork?.();
+      try {
+        for (const s of statements) {
+          connection.parse({ text: s.text, name: '' });
+          connection.bind({ portal: '', statement: '', values: s.values ?? [], binary: false, valueMapper: prepareValue });
+          connection.describe({ type: 'P', name: '' });
+          connection.execute({ portal: '', rows: 0 });
+        }
+        connection.sync();
+      } finally {
+        connection.stream.uncork?.();
+      }
+      return null;
+    };
+    void client.query(query as never);
+  });
+}
+
 /**
  * Kysely's PostgreSQL parts, made once per process and shared by every Kysely of the platform (each
  * transaction's, and the control plane's pool-level one): a Kysely costs no dialect, compiler or
@@ -69,8 +124,21 @@ export abstract class DriverTransaction<DB> {
   private kysely: Kysely<DB> | undefined;
   private closed: Error | undefined;
   private savepoints = 0;
+  /** The statements that open the transaction, sent with its first statement; undefined once sent. */
+  private opening: Statement[] | undefined;
+  private begun = false;
 
   constructor(private readonly client: PoolClient) {}
+
+  /** @internal runTransaction: what opens the transaction goes out in the same write as its first statement. */
+  openWith(opening: Statement[]): void {
+    this.opening = opening;
+  }
+
+  /** @internal whether the transaction was opened (a callback that sent nothing has nothing to commit). */
+  get opened(): boolean {
+    return this.begun;
+  }
 
   /** The error a statement gets once the transaction is closed for `reason`. */
   protected abstract closedError(reason: Error): Error;
@@ -79,10 +147,7 @@ export abstract class DriverTransaction<DB> {
   get db(): Kysely<DB> {
     if (!this.kysely) {
       const connection: DatabaseConnection = {
-        executeQuery: async <R>(query: CompiledQuery): Promise<KyselyResult<R>> => {
-          this.assertOpen();
-          return toKysely<R>(await this.client.query(query.sql, query.parameters as unknown[]));
-        },
+        executeQuery: async <R>(query: CompiledQuery): Promise<KyselyResult<R>> => toKysely<R>(await this.send(query.sql, query.parameters as unknown[])),
         streamQuery: noStreaming,
       };
       // The transaction's own connection: Kysely never begins, commits or releases it.
@@ -120,14 +185,27 @@ export abstract class DriverTransaction<DB> {
   }
 
   private async run(statement: string): Promise<void> {
+    await this.send(statement, []);
+  }
+
+  /** One statement of the transaction; the first goes out together with what opens the transaction. */
+  private send(text: string, values: unknown[]): Promise<QueryResult> {
     this.assertOpen();
-    await this.client.query(statement);
+    const opening = this.opening;
+    if (!opening) return this.client.query(text, values);
+    this.opening = undefined;
+    this.begun = true;
+    return pipelined(this.client, [...opening, { text, values }]);
   }
 }
 
 export interface TransactionRun {
-  /** What opens the transaction, in one round trip (`begin`, or `begin; select set_config(…)`). */
-  begin: string;
+  /**
+   * What opens the transaction (`begin`, then for a tenant `select set_config('app.tenant_id', $1,
+   * true)`): sent in the same write as the transaction's first statement, ahead of it, so nothing
+   * of the callback ever runs before them; a callback that sends nothing opens nothing.
+   */
+  opening: Statement[];
   timeoutMs: number;
   /** The error of a transaction that ran past its time limit. */
   timeoutError: (timeoutMs: number) => Error;
@@ -157,16 +235,18 @@ export async function runTransaction<T, X extends DriverTransaction<any>>(client
     // Ends a statement still running: the server rolls the transaction back when the connection goes.
     (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
   }, run.timeoutMs);
+  tx.openWith(run.opening);
   try {
-    await client.query(run.begin);
     const result = await fn(tx);
     if (tx.closedBy) throw tx.closedBy;
     tx.close(new Error(`${run.endedBy} returned`));
-    await client.query('commit');
+    if (tx.opened) await client.query('commit');
     return result;
   } catch (err) {
     tx.close(err instanceof Error ? err : new Error(String(err)));
-    if (!broken) await client.query('rollback').catch((e: Error) => (broken = e));
+    // Rolled back also when the opening was sent but failed with the first statement (the server
+    // then skipped the rest: the transaction may be open and aborted, or not open; rollback covers both).
+    if (!broken && tx.opened) await client.query('rollback').catch((e: Error) => (broken = e));
     throw timedOut && tx.closedBy === timedOut ? timedOut : err;
   } finally {
     clearTimeout(timer);

@@ -23,6 +23,6 @@ export interface ShardTransactionOptions {
  */
 export async function withShardTransaction<T>(dbs: Databases, shard: DbLocation, fn: (tx: TenantTransaction) => Promise<T>, options: ShardTransactionOptions = {}): Promise<T> {
   const client = await dbs.pool(shard, options.role ?? 'relay').connect();
-  const run = { begin: 'begin', timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withShardTransaction' };
+  const run = { opening: [{ text: 'begin' }], timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withShardTransaction' };
   return runTransaction(client, new TenantTransaction(client), run, fn);
 }

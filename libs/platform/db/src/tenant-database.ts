@@ -28,9 +28,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * connection never carries one tenant's context into another's work.
  *
  * On the driver, not Prisma Client (DESIGN.md §3.2): a connection is checked out of the shard's
- * pool, `begin` and the setting go in one round trip, and `fn` gets a {@link TenantTransaction}
- * (Kysely as `tx.db`, parameterised raw SQL, savepoints). An error rolls back; a timeout or a broken
- * connection destroys the connection instead of returning it to the pool.
+ * pool, and `fn` gets a {@link TenantTransaction} (Kysely as `tx.db`, `sql` templates, savepoints);
+ * `begin` and the setting go out in the same write as `fn`'s first statement, ahead of it
+ * (pipelined: one round trip for all three), so a one-statement transaction costs two round trips
+ * with its commit. An error rolls back; a timeout or a broken connection destroys the connection
+ * instead of returning it to the pool.
  */
 export class TenantDatabase {
   constructor(
@@ -47,12 +49,13 @@ export class TenantDatabase {
 
   /** withTenant() against a given shard, for workflows that address a shard explicitly (tenant moves). */
   async withTenantOnShard<T>(shard: ShardInfo, tenantId: TenantId, fn: (tx: TenantTx) => Promise<T>, options: WithTenantOptions = {}): Promise<T> {
-    // The id goes into the statement as a literal (one round trip needs the simple protocol, which takes no parameters): only a UUID may.
+    // Only a tenant id opens a tenant's transaction (it is a bind parameter of the setting).
     if (!UUID.test(tenantId)) throw new Error(`withTenant: ${JSON.stringify(String(tenantId).slice(0, 60))} is not a tenant id`);
     const client = await this.dbs.pool(shard, 'app').connect();
-    // The setting must be the first statement of the transaction: everything after it runs under the tenant's RLS.
-    const begin = `begin; select set_config('app.tenant_id', '${tenantId.toLowerCase()}', true)`;
-    const run = { begin, timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withTenant' };
+    // The setting is the transaction's first statement after `begin`, sent in the same write as the
+    // callback's first statement: everything the callback runs is under the tenant's RLS.
+    const opening = [{ text: 'begin' }, { text: "select set_config('app.tenant_id', $1, true)", values: [tenantId.toLowerCase()] }];
+    const run = { opening, timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withTenant' };
     return runTransaction(client, new TenantTransaction(client), run, fn);
   }
 }
