@@ -93,6 +93,16 @@ beforeAll(async () => {
   tickets = await KafkaProbe.start(Topics.TICKETS);
   drafts = await KafkaProbe.start(Topics.DRAFTS);
   const acc = await createAccount(world, 'admin');
+  // A plan with room for this spec's polling: Basic allows 100 requests a minute, which waiting for
+  // drafts at 5 polls a second uses up whenever the machine is slow; limits have specs of their own.
+  const roomy = `support-${newId().slice(-8)}`;
+  const su = await world.connectSuperuser(world.config.db.controlDatabase);
+  try {
+    await su.query(`insert into plans (code, name, monthly_ticket_quota, rate_limit_per_minute, concurrency_limit, knowledge_base_bytes) values ($1, 'Support e2e', 5000, 100000, 50, 10737418240)`, [roomy]);
+    await su.query('update tenants set plan_code = $1 where id = $2', [roomy, acc.tenantId]);
+  } finally {
+    await su.end();
+  }
   await vectors.createTenant(acc.tenantId);
   // Its drafting profile, as provisioning announces it: ai-drafting keeps it from the event.
   await publishSettingsChanged(world, acc.tenantId, { companyName: 'Support Workflow Co', brandVoice: 'Warm and brief', policies: ['Never promise a date.'] });
@@ -234,7 +244,7 @@ it('holds the plan’s monthly tickets exactly: 6 concurrent tickets against 3 l
   expect(results.filter((r) => r.status === 429).every((r) => r.body.code === 'quota-exceeded')).toBe(true);
   // The holds become usage when quota counts each stored ticket from its ticket.received.
   const ticketQuota = async () => (await call<{ quotas: { metric: string; used: number; reserved: number }[] }>('GET', '/usage', small)).body.quotas.find((q) => q.metric === 'tickets');
-  await waitFor('the three tickets counted', async () => (await ticketQuota())?.used === 3);
+  await waitFor('the three tickets counted', async () => (await ticketQuota())?.used === 3, 60_000, 250);
   expect(await ticketQuota()).toMatchObject({ used: 3, reserved: 0 });
   // A ticket sent again with its externalId is the same ticket, and holds no quota.
   const first = await call<Ticket>('POST', '/tickets', admin, { customer: { name: 'Fay', email: 'fay@customer.test' }, body: 'Again?', externalId: 'crm-42' });
