@@ -108,7 +108,7 @@ afterAll(async () => {
   }
   await Promise.all(processes.map((p) => p.stop()));
   await world.close();
-});
+}, 60_000);
 
 const MEDIA_TYPES = ['text/plain', 'application/json', 'application/octet-stream', 'application/x-www-form-urlencoded', undefined] as const;
 

@@ -34,7 +34,7 @@ afterAll(async () => {
   await Promise.all(gateways.map((g) => g.stop()));
   redis.disconnect();
   await world.close();
-});
+}, 60_000);
 
 describe('three gateway processes', () => {
   beforeAll(async () => {

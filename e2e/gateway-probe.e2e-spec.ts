@@ -90,7 +90,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
   await world.close();
-});
+}, 60_000);
 
 /** One resource of A per kind the document names (x-resource), made through the API as A. */
 async function resourceOfA(kind: string): Promise<string> {

@@ -72,7 +72,7 @@ afterAll(async () => {
   await world.dropScratchDatabase(scratchDb);
   await world.close();
   rmSync(MAIL_DIR, { recursive: true, force: true });
-});
+}, 60_000);
 
 const payload = (label: string) => ({ tenantId: account.tenantId, name: `relay spec ${label}`, plan: 'basic' as const, shard: 'n/a', createdBy: 'relay-spec' });
 const meta = () => ({ tenantId: account.tenantId, producer: 'relay-spec', correlationId: newId() });
