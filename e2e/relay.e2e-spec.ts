@@ -21,15 +21,7 @@ const RELAY = 'http://127.0.0.1:3265';
 const MAIL_DIR = mkdtempSync(join(tmpdir(), 'hotdash-relay-mail-'));
 const world = new TestWorld();
 const scratchDb = `hotdash_scratch_${newId().replace(/-/g, '').slice(-12)}`;
-const scratchShard: ShardInfo = {
-  id: newId(),
-  name: `scratch-${scratchDb.slice(-12)}`,
-  host: world.config.db.controlHost,
-  port: world.config.db.controlPort,
-  database: scratchDb,
-  kind: 'shared',
-  status: 'draining',
-};
+const scratchShard: ShardInfo = world.scratchShardInfo(scratchDb);
 /** Outbox rows this spec wrote (the scratch shard's go with its database), removed in afterAll. */
 const written: { control: string[]; shard: string[] } = { control: [], shard: [] };
 let account: TestAccount;
@@ -84,7 +76,7 @@ async function published(location: { database: string }, id: string): Promise<bo
 }
 
 it('publishes an event of the control outbox and one of a shard outbox, each once', async () => {
-  const control = await world.dbs.control().$transaction((tx) => publishInTx(tx, 'tenant.created', payload('control'), meta()));
+  const control = await world.dbs.withControl((tx) => publishInTx(tx, 'tenant.created', payload('control'), meta()));
   written.control.push(control.id);
   const shard = await world.router.shardOf(account.tenantId);
   const onShard = await world.tenantDb.withTenant(account.tenantId, (tx) => publishInTx(tx, 'tenant.created', payload('shard'), meta()));

@@ -129,7 +129,7 @@ async function settings(t: TenantId, profile: DraftingProfileFixture): Promise<v
  */
 async function tenant(name: string, marker: string, route?: string, baseUrl?: string, profile = true): Promise<TenantId> {
   const t = (await world.createTenant(name)).id;
-  await world.control.transaction((tx) => keyring.createKey(tx, t));
+  await world.dbs.withControl((tx) => keyring.createKey(tx, t));
   const keyEnc = route ? await cipher.encrypt(t, MODEL_API_KEY_FIELD, `sk-${marker.toLowerCase()}`) : null;
   models.set(t, settingsChanged(t, route ? { model: { mode: 'own', provider: 'openai', model: 'gpt-test', baseUrl: baseUrl ?? `${base}/${route}/v1`, apiKeyEnc: keyEnc } } : {}).model);
   if (profile) await settings(t, { companyName: name, brandVoice: `Speak as the ${marker} crew`, policies: [`Never mention ${marker} internal codes.`] });
@@ -188,7 +188,7 @@ beforeAll(async () => {
   );
   await vectors.ensureCollection();
   const pinger = (await world.createTenant('Pingcorp')).id;
-  await world.control.transaction((tx) => keyring.createKey(tx, pinger));
+  await world.dbs.withControl((tx) => keyring.createKey(tx, pinger));
 
   kafka = createKafkaClient({ brokers: world.config.kafka.brokers, clientId: 'ai-drafting-spec' });
   probe = await KafkaProbe.start(Topics.DRAFTS);

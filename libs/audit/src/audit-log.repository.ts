@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
 import type { TenantTx } from '@hotdash/platform-db';
-import { type AuditEntryContent, GENESIS_HASH } from './hash-chain';
+import type { AuditEntryContent } from './hash-chain';
 
 export interface AuditRow extends AuditEntryContent {
   prevHash: string;
@@ -61,56 +61,6 @@ export class AuditLogRepository {
   async head(tx: TenantTx, tenantId: TenantId): Promise<{ seq: number; hash: string } | undefined> {
     const r = await tx.db.selectFrom('audit_heads').select(['seq', 'hash']).where('tenant_id', '=', tenantId).executeTakeFirst();
     return r ? { seq: Number(r.seq), hash: r.hash } : undefined;
-  }
-
-  /**
-   * Appends the entry and moves the head to it, in one statement, if the entry extends the chain
-   * as it stands (its seq follows the last entry's and its prev_hash is that entry's hash, or it is
-   * the first entry on the genesis hash) and its event is not recorded yet. False when it does not:
-   * the event is already recorded, or the caller's idea of the head is not the chain's.
-   */
-  async append(tx: TenantTx, row: AuditRow): Promise<boolean> {
-    const tenantId = row.tenantId;
-    const prevSeq = String(row.seq - 1);
-    const appended = await tx.db
-      .with('entry', (db) =>
-        db
-          .insertInto('audit_log')
-          .columns(['id', 'tenant_id', 'seq', 'event_id', 'event_type', 'actor_id', 'occurred_at', 'recorded_at', 'payload', 'prev_hash', 'hash'])
-          .expression(
-            db
-              .selectNoFrom((eb) => [
-                eb.cast<string>(eb.val(row.id), 'uuid').as('id'),
-                eb.cast<string>(eb.val(tenantId), 'uuid').as('tenant_id'),
-                eb.cast<string>(eb.val(String(row.seq)), 'int8').as('seq'),
-                eb.cast<string>(eb.val(row.eventId), 'uuid').as('event_id'),
-                eb.cast<string>(eb.val(row.eventType), 'text').as('event_type'),
-                eb.cast<string | null>(eb.val(row.actorId), 'text').as('actor_id'),
-                eb.cast<Date>(eb.val(row.occurredAt), 'timestamptz').as('occurred_at'),
-                eb.cast<Date>(eb.val(row.recordedAt), 'timestamptz').as('recorded_at'),
-                // As JSON text: the driver would send an array as a PostgreSQL array, and a string unquoted.
-                eb.cast<unknown>(eb.val(JSON.stringify(row.payload)), 'jsonb').as('payload'),
-                eb.cast<string>(eb.val(row.prevHash), 'text').as('prev_hash'),
-                eb.cast<string>(eb.val(row.hash), 'text').as('hash'),
-              ])
-              // The chain's last entry is (seq - 1, prev_hash): coalesce makes "no entry" the genesis (0, GENESIS_HASH).
-              .where((w) =>
-                w.and([
-                  w(w.fn.coalesce(w.selectFrom('audit_log').select((s) => s.fn.max('seq').as('last')).where('tenant_id', '=', tenantId), w.cast<string>(w.val('0'), 'int8')), '=', w.cast<string>(w.val(prevSeq), 'int8')),
-                  w(w.fn.coalesce(w.selectFrom('audit_log').select('hash').where('tenant_id', '=', tenantId).where('seq', '=', prevSeq), w.cast<string>(w.val(GENESIS_HASH), 'text')), '=', row.prevHash),
-                ]),
-              ),
-          )
-          .onConflict((oc) => oc.columns(['tenant_id', 'event_id']).doNothing())
-          .returning(['tenant_id', 'seq', 'hash']),
-      )
-      .insertInto('audit_heads')
-      .columns(['tenant_id', 'seq', 'hash'])
-      .expression((eb) => eb.selectFrom('entry').select(['tenant_id', 'seq', 'hash']))
-      .onConflict((oc) => oc.column('tenant_id').doUpdateSet((eb) => ({ seq: eb.ref('excluded.seq'), hash: eb.ref('excluded.hash'), updated_at: sql`now()` })))
-      .returning('seq')
-      .executeTakeFirst();
-    return appended !== undefined;
   }
 
   /**

@@ -7,9 +7,8 @@ import { DraftEvents, OperatorEvents, SupportFields, TenantId, TicketEvents } fr
 import type { Principal } from '@hotdash/platform-auth';
 import { DecryptionFailedError, FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, TenantStatusCache } from '@hotdash/platform-db';
-import { ProblemException } from '@hotdash/platform-http';
 import { buildEnvelope } from '@hotdash/platform-messaging';
-import { addOperator, createAccount, TestAccount, TestWorld } from '@hotdash/testing';
+import { addOperator, createAccount, TestAccount, TestWorld, problemOf } from '@hotdash/testing';
 import { DecisionsService } from './decisions.service';
 import { DraftMetricsService } from './draft-metrics';
 import { DraftsEventsHandler } from './drafts.events-handler';
@@ -72,14 +71,7 @@ async function events(tenantId: TenantId): Promise<OutboxEvent[]> {
   return world.tenantDb.withTenant(tenantId, (tx) => tx.db.selectFrom('outbox').select(['type', 'envelope']).orderBy('seq').$castTo<OutboxEvent>().execute());
 }
 
-async function problem(p: Promise<unknown>): Promise<{ status: number; code: string }> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ProblemException)) throw new Error(`expected a problem, got ${String(err)}`);
-  return { status: err.status, code: err.code };
-}
+const problem = problemOf;
 
 beforeAll(async () => {
   admin = await createAccount(world, 'admin');

@@ -8,9 +8,8 @@ import { OperatorEvents, OperatorRole, OperatorStatus, TenantId } from '@hotdash
 import type { Principal } from '@hotdash/platform-auth';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, TenantStatusCache } from '@hotdash/platform-db';
-import { ProblemException } from '@hotdash/platform-http';
 import { buildEnvelope, NonRetryableError } from '@hotdash/platform-messaging';
-import { createAccount, TestAccount, TestWorld } from '@hotdash/testing';
+import { createAccount, TestAccount, TestWorld, problemOf } from '@hotdash/testing';
 import { DraftsEventsHandler } from './drafts.events-handler';
 import { OperatorEvent } from './queue-members';
 import { TicketsService } from './tickets.service';
@@ -107,14 +106,7 @@ const newTicket = async (acc: TestAccount) => {
   return (await tickets.create(as(acc.tenantId, acc.userId, 'admin'), { customer: { name: `Kim ${n}`, email: `kim${n}@customer.test` }, body: `Order ${n} is late` })).ticket;
 };
 
-async function problem(p: Promise<unknown>): Promise<{ status: number; code: string }> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof ProblemException)) throw new Error(`expected a problem, got ${String(err)}`);
-  return { status: err.status, code: err.code };
-}
+const problem = problemOf;
 
 it('gives an invited operator tickets once they joined, not before', async () => {
   const acc = await tenant();

@@ -37,7 +37,7 @@ let b: TenantId;
 
 async function tenantWithKey(name: string): Promise<TenantId> {
   const t = parseTenantId((await world.createTenant(name)).id);
-  await world.control.transaction((tx) => app.get(TenantKeyring).createKey(tx, t));
+  await world.dbs.withControl((tx) => app.get(TenantKeyring).createKey(tx, t));
   await vectors.createTenant(t);
   return t;
 }

@@ -21,7 +21,7 @@ export async function createAccount(world: TestWorld, role: 'operator' | 'team_l
   const keyring = new TenantKeyring(world.dbs, LocalKms.fromEnv());
   const cipher = new FieldCipher(keyring);
   const t = await world.createTenant(`Account ${newId().slice(-6)}`);
-  await world.control.transaction((tx) => keyring.createKey(tx, t.id));
+  await world.dbs.withControl((tx) => keyring.createKey(tx, t.id));
   const email = `ada-${newId().slice(-8)}@example.test`;
   const userId = newId();
   const emailEnc = await cipher.encrypt(t.id, 'users.email', email);

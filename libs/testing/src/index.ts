@@ -8,3 +8,4 @@ export * from './drafting-profiles';
 export * from './service-calls';
 export * from './browser';
 export * from './sources';
+export * from './problems';

@@ -68,6 +68,11 @@ export class TestWorld {
     return c;
   }
 
+  /** A shard descriptor for a scratch database on the local cluster (not registered; draining by default, so nothing is placed on it). */
+  scratchShardInfo(database: string, status: ShardInfo['status'] = 'draining'): ShardInfo {
+    return { id: newId(), name: `scratch-${database.slice(-12)}`, host: this.config.db.controlHost, port: this.config.db.controlPort, database, kind: 'shared', status };
+  }
+
   /**
    * A scratch database on the local cluster, prepared and migrated as `npm run db:migrate` prepares
    * a shard (not registered in the control plane). Drop it with dropScratchDatabase().

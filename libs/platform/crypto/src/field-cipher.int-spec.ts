@@ -25,7 +25,7 @@ const otherProcess = (options: TenantKeyringOptions = {}, k = kms) => {
 
 async function tenantWithKey(): Promise<WorldTenant> {
   const t = await world.createTenant();
-  expect(await world.control.transaction((tx) => keyring.createKey(tx, t.id))).toBe(true);
+  expect(await world.dbs.withControl((tx) => keyring.createKey(tx, t.id))).toBe(true);
   return t;
 }
 
@@ -82,7 +82,7 @@ it('createKey twice keeps the first key', async () => {
   const t = await tenantWithKey();
   const token = await cipher.encrypt(t.id, 'f', 'first key');
   const before = (await keyRow(t.id))!;
-  expect(await world.control.transaction((tx) => keyring.createKey(tx, t.id))).toBe(false);
+  expect(await world.dbs.withControl((tx) => keyring.createKey(tx, t.id))).toBe(false);
   const after = (await keyRow(t.id))!;
   expect(Buffer.from(after.wrapped_key!).equals(Buffer.from(before.wrapped_key!))).toBe(true);
   expect(await otherProcess().cipher.decrypt(t.id, 'f', token)).toBe('first key');
@@ -91,7 +91,7 @@ it('createKey twice keeps the first key', async () => {
 it('a key created in a transaction that rolls back does not exist (and was not cached)', async () => {
   const t = await world.createTenant();
   await expect(
-    world.control.transaction(async (tx) => {
+    world.dbs.withControl(async (tx) => {
       await keyring.createKey(tx, t.id);
       throw new Error('saga step failed');
     }),
@@ -130,14 +130,14 @@ it('destroyKey is idempotent and final: a later createKey does not bring a key b
   const first = (await keyRow(t.id))!.destroyed_at;
   await keyring.destroyKey(t.id);
   expect((await keyRow(t.id))!.destroyed_at).toEqual(first);
-  expect(await world.control.transaction((tx) => keyring.createKey(tx, t.id))).toBe(false);
+  expect(await world.dbs.withControl((tx) => keyring.createKey(tx, t.id))).toBe(false);
   await expect(otherProcess().ring.dataKey(t.id)).rejects.toBeInstanceOf(TenantKeyDestroyedError);
 });
 
 it('destroyKey for a tenant that never had a key leaves a destroyed one, so none can be created later', async () => {
   const t = await world.createTenant();
   await keyring.destroyKey(t.id);
-  expect(await world.control.transaction((tx) => keyring.createKey(tx, t.id))).toBe(false);
+  expect(await world.dbs.withControl((tx) => keyring.createKey(tx, t.id))).toBe(false);
   await expect(otherProcess().cipher.encrypt(t.id, 'f', 'x')).rejects.toBeInstanceOf(TenantKeyDestroyedError);
 });
 

@@ -1,7 +1,7 @@
 import { createSecretKey, KeyObject, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
-import type { ControlTransaction, ControlTx, Databases } from '@hotdash/platform-db';
+import type { ControlTransaction, Databases } from '@hotdash/platform-db';
 import { KeyUnwrapFailedError, TenantKeyDestroyedError, TenantKeyMissingError } from './errors';
 import { KmsPort } from './kms';
 
@@ -57,22 +57,18 @@ export class TenantKeyring implements DataKeySource {
   }
 
   /**
-   * Creates the tenant's data key inside the caller's control-plane transaction: withControl's
-   * (typed layer), or Prisma's interactive one (`ControlDatabase.transaction`, which the
-   * provisioning saga's tenant-record step still uses). Idempotent: when the tenant already has a
-   * key, live or destroyed, it is kept and false is returned. A destroyed key is never replaced.
+   * Creates the tenant's data key inside the caller's control-plane transaction (withControl).
+   * Idempotent: when the tenant already has a key, live or destroyed, it is kept and false is
+   * returned. A destroyed key is never replaced.
    */
-  async createKey(tx: ControlTransaction | ControlTx, tenantId: TenantId): Promise<boolean> {
+  async createKey(tx: ControlTransaction, tenantId: TenantId): Promise<boolean> {
     const dataKey = randomBytes(DATA_KEY_BYTES);
     try {
       const { kekId, wrapped } = await this.kms.wrap(tenantId, dataKey);
-      const inserted =
-        'db' in tx
-          ? Number(
-              (await tx.db.insertInto('tenant_keys').values({ tenant_id: tenantId, kek_id: kekId, wrapped_key: wrapped }).onConflict((oc) => oc.column('tenant_id').doNothing()).executeTakeFirst())
-                .numInsertedOrUpdatedRows ?? 0n,
-            )
-          : (await tx.tenantKey.createMany({ data: { tenantId, kekId, wrappedKey: new Uint8Array(wrapped) }, skipDuplicates: true })).count;
+      const inserted = Number(
+        (await tx.db.insertInto('tenant_keys').values({ tenant_id: tenantId, kek_id: kekId, wrapped_key: wrapped }).onConflict((oc) => oc.column('tenant_id').doNothing()).executeTakeFirst())
+          .numInsertedOrUpdatedRows ?? 0n,
+      );
       // Not cached: the caller's transaction may still roll back, and a cached key that was never
       // stored would encrypt data nobody can read again.
       return inserted === 1;

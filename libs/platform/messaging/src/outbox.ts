@@ -1,7 +1,8 @@
 import type { Envelope, EventPayloads, EventType, TenantId } from '@hotdash/contracts';
 import { EventCatalog, topicOf } from '@hotdash/contracts';
 import type { Kysely } from 'kysely';
-import { ControlTransaction, newId, TenantTransaction, type ControlTx, type TenantDB } from '@hotdash/platform-db';
+import type { ControlTransaction, TenantTransaction, TenantDB } from '@hotdash/platform-db';
+import { newId } from '@hotdash/platform-db';
 
 /** What an event is about and who caused it. The tenant always comes from the caller's context. */
 export interface EventMeta {
@@ -34,11 +35,10 @@ export function buildEnvelope<T extends EventType>(type: T, payload: EventPayloa
 }
 
 /**
- * The transaction events are written in: a tenant shard's (`withTenant`), or the control plane's on
- * the driver (`withControl`) or in Prisma Client (`ControlDatabase.transaction`, cold paths). Each
- * database has its own outbox, of the same shape.
+ * The transaction events are written in: a tenant shard's (`withTenant`) or the control plane's
+ * (`withControl`). Each database has its own outbox, of the same shape.
  */
-export type OutboxTx = TenantTransaction | ControlTransaction | ControlTx;
+export type OutboxTx = TenantTransaction | ControlTransaction;
 
 /** The outbox table, the same in the control database and in every shard. */
 type OutboxDB = Pick<TenantDB, 'outbox'>;
@@ -51,20 +51,12 @@ type OutboxDB = Pick<TenantDB, 'outbox'>;
 export async function appendToOutbox(tx: OutboxTx, ...envelopes: Envelope[]): Promise<void> {
   if (envelopes.length === 0) return;
   const rows = envelopes.map(outboxRow);
-  if (tx instanceof TenantTransaction || tx instanceof ControlTransaction) {
-    const db: Kysely<OutboxDB> = tx.db;
-    await db
-      .insertInto('outbox')
-      // The envelope as JSON text (the driver would send an array as a PostgreSQL array).
-      .values(rows.map((r) => ({ id: r.id, tenant_id: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: JSON.stringify(r.envelope) })))
-      .execute();
-    return;
-  }
-  // Prisma Client (the control plane's cold paths): the same rows, one statement, in order. An
-  // Envelope is plain JSON by construction; Prisma's Json input type wants an index signature.
-  await tx.outbox.createMany({
-    data: rows.map((r) => ({ id: r.id, tenantId: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: r.envelope as never })),
-  });
+  const db: Kysely<OutboxDB> = tx.db;
+  await db
+    .insertInto('outbox')
+    // The envelope as JSON text (the driver would send an array as a PostgreSQL array).
+    .values(rows.map((r) => ({ id: r.id, tenant_id: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: JSON.stringify(r.envelope) })))
+    .execute();
 }
 
 /** An outbox table row for an envelope, keyed by tenant (per-tenant order), for writers that batch rows into one statement. */

@@ -23,21 +23,13 @@ const mail = new MailOutbox(cipher);
 const dir = mkdtempSync(join(tmpdir(), 'hotdash-mail-outbox-'));
 const dispatcher = new MailDispatcher(world.dbs, cipher, new EmlFileMailSender(dir));
 const scratchDb = `hotdash_mail_${newId().replace(/-/g, '').slice(-12)}`;
-const shard: ShardInfo = {
-  id: newId(),
-  name: `scratch-${scratchDb.slice(-12)}`,
-  host: world.config.db.controlHost,
-  port: world.config.db.controlPort,
-  database: scratchDb,
-  kind: 'shared',
-  status: 'draining',
-};
+const shard: ShardInfo = world.scratchShardInfo(scratchDb);
 let a: TenantId;
 let b: TenantId;
 
 async function tenantWithKey(name: string): Promise<TenantId> {
   const t = await world.createTenant(name);
-  await world.control.transaction((tx) => keyring.createKey(tx, t.id));
+  await world.dbs.withControl((tx) => keyring.createKey(tx, t.id));
   return t.id;
 }
 
