@@ -36,7 +36,9 @@ export class AuthModule {
         { provide: AuthKeys, useValue: keys },
         { provide: TokenService, useFactory: () => new TokenService(keys, options) },
         // Commands fail fast while Redis is away (no offline queue): auth answers 503 rather than hang.
-        { provide: AUTH_REDIS, useFactory: () => new Redis({ host: config.redis.host, port: config.redis.port, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 }) },
+        // Auto-pipelining sends the commands of concurrent requests (rate-limit decisions, releases)
+        // issued in the same tick as one write.
+        { provide: AUTH_REDIS, useFactory: () => new Redis({ host: config.redis.host, port: config.redis.port, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, enableAutoPipelining: true }) },
         { provide: RevocationList, useFactory: (redis: Redis, tokens: TokenService) => new RevocationList(redis, tokens.accessTtlSeconds + 30), inject: [AUTH_REDIS, TokenService] },
         AuthRedisLifecycle,
         Authenticator,

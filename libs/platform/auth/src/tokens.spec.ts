@@ -60,11 +60,37 @@ it('refuses alg none, HS256 signed with the public key, and a key it does not kn
   await refused(await stranger.issueAccess(principal));
 });
 
+/** A clock the spec moves: `clock.skip(ms)`. */
+function movableClock() {
+  let offset = 0;
+  return { now: () => Date.now() + offset, skip: (ms: number) => void (offset += ms) };
+}
+
 it('refuses an expired token with token-expired', async () => {
-  const short = new TokenService(keys, { accessTtlSeconds: 1, clockToleranceSeconds: 0 });
+  const clock = movableClock();
+  const short = new TokenService(keys, { accessTtlSeconds: 1, clockToleranceSeconds: 0, now: clock.now });
   const token = await short.issueAccess(principal);
-  await new Promise((r) => setTimeout(r, 2_100));
+  clock.skip(2_100);
   await refused(token, 'token-expired', (t) => short.verifyAccess(t));
+});
+
+it('serves a verified token from its cache only until it expires, and only as what it was verified as', async () => {
+  const clock = movableClock();
+  const short = new TokenService(keys, { accessTtlSeconds: 60, clockToleranceSeconds: 0, now: clock.now });
+  const token = await short.issueAccess(principal);
+  const first = await short.verifyAccess(token);
+  expect(await short.verifyAccess(token)).toEqual(first); // a hit: the same principal
+  // A hit is the exact text: one character of the signature changed is checked again, and refused.
+  const [h, payload, sig] = parts(token);
+  await refused(`${h}.${payload}.${sig.slice(0, -2)}${sig.endsWith('AA') ? 'BB' : 'AA'}`, 'invalid-token', (t) => short.verifyAccess(t));
+  // Cached as an access token, it is still no ops token.
+  await refused(token, 'invalid-token', (t) => short.verifyOps(t));
+  const ops = await short.issueOps({ subject: newId() });
+  await short.verifyOps(ops);
+  // Past their expiry the cached entries are refused as expired, not served.
+  clock.skip(61_000);
+  await refused(token, 'token-expired', (t) => short.verifyAccess(t));
+  await refused(ops, 'token-expired', (t) => short.verifyOps(t));
 });
 
 it('keeps access and internal tokens apart, and internal tokens per service', async () => {
