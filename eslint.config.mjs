@@ -1,5 +1,6 @@
 // ESLint flat config: typescript-eslint recommended rules plus Nx module boundaries, so that a
-// service lib never imports another service lib and apps/platform/contracts layer correctly.
+// service lib never imports another service lib (one exception: identity's accounts API, below)
+// and apps/platform/contracts layer correctly.
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
@@ -17,11 +18,14 @@ export default [
           allow: [],
           depConstraints: [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:feature', 'type:platform', 'type:contracts', 'type:util'] },
-            { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:platform', 'type:contracts', 'type:util'] },
+            // identity owns the tenants' accounts (users, invitations; DESIGN.md §2): the one service
+            // lib another may call in process, where its scope allows (provisioning's saga invites a
+            // tenant's first admin through identity's TenantAdmins). identity depends on no service lib.
+            { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:platform', 'type:contracts', 'type:util', 'scope:identity'] },
             { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:platform', 'type:contracts', 'type:util'] },
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:feature', 'type:platform', 'type:contracts', 'type:util'] },
-            { sourceTag: 'scope:provisioning', onlyDependOnLibsWithTags: ['scope:provisioning', 'scope:shared'] },
+            { sourceTag: 'scope:provisioning', onlyDependOnLibsWithTags: ['scope:provisioning', 'scope:identity', 'scope:shared'] },
             { sourceTag: 'scope:audit', onlyDependOnLibsWithTags: ['scope:audit', 'scope:shared'] },
             { sourceTag: 'scope:identity', onlyDependOnLibsWithTags: ['scope:identity', 'scope:shared'] },
             { sourceTag: 'scope:quota', onlyDependOnLibsWithTags: ['scope:quota', 'scope:shared'] },

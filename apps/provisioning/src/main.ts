@@ -1,16 +1,18 @@
-// Provisioning service: HTTP API for tenant sign-up and the tenant lifecycle, and the saga worker.
+// Provisioning service: HTTP API for tenant sign-up and the tenant lifecycle, and the saga worker;
+// also identity's operators API (operators and invitations are identity's; the gateway calls them here).
 // Its events (control outbox) and invitation mail (shards' mail outboxes) go out through apps/relay.
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { OperatorsModule } from '@hotdash/identity';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { ProvisioningModule } from '@hotdash/provisioning';
 
 const config = loadConfig();
 
-@Module({ imports: [DatabaseModule.forRoot(config), ProvisioningModule], controllers: [HealthController] })
+@Module({ imports: [DatabaseModule.forRoot(config), ProvisioningModule, OperatorsModule.forService('provisioning')], controllers: [HealthController] })
 class ProvisioningAppModule {}
 
 void runService('provisioning', Number(process.env.HOTDASH_PROVISIONING_PORT ?? 3101), async () => {

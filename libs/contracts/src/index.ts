@@ -11,4 +11,5 @@ export * from './quota.events';
 export * from './provisioning.api';
 export * from './knowledge.api';
 export * from './drafts.api';
+export * from './shards.api';
 export * from './support.events';

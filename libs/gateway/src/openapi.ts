@@ -50,7 +50,8 @@ export class OpenApiDocument {
         const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [handler, cls]) === true || nestPath === '/health';
         const ops = this.reflector.getAllAndOverride<boolean>(OPS_ROUTE, [handler, cls]) === true;
         const permission = this.reflector.getAllAndOverride<string | undefined>(ALLOW, [handler, cls]);
-        const params = [...nestPath.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }));
+        const declared = doc?.params ? (this.jsonSchema(doc.params) as { properties?: Record<string, unknown> }).properties ?? {} : {};
+        const params = [...nestPath.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: declared[m[1]!] ?? { type: 'string', format: 'uuid' } }));
         const query = doc?.query ? this.queryParams(doc.query) : [];
         const status = String(doc?.status ?? (method === 'delete' ? 204 : 200));
         (paths[path] ??= {})[method] = {
@@ -64,14 +65,16 @@ export class OpenApiDocument {
           ...(doc?.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(doc.body, { io: 'input', unrepresentable: 'any' }) } } } } : {}),
           ...(doc?.rawBody ? { requestBody: { required: true, content: Object.fromEntries(doc.rawBody.map((t) => [t, { schema: { type: 'string', format: 'binary' } }])) } } : {}),
           responses: {
-            [status]: { description: 'Success' },
+            [status]: { description: 'Success', ...(doc?.response ? { content: { 'application/json': { schema: this.jsonSchema(doc.response, 'output') } } } : {}) },
             '400': problemResponse('Invalid input'),
             ...(isPublic
               ? {}
               : ops
-                ? { '401': problemResponse('Missing or invalid platform operator token (tenant credentials are never accepted here)') }
+                ? { '401': problemResponse('Missing or invalid platform operator token'), '403': problemResponse('A tenant credential: ops routes take a platform operator token only (ops-token-required)') }
                 : { '401': problemResponse('Missing or invalid credential'), '403': problemResponse('Not allowed, or tenant_mismatch'), '429': problemResponse('Rate limit') }),
             ...(params.length ? { '404': problemResponse('Not found (also: another tenant’s resource)') } : {}),
+            // The route's own problems last: its descriptions say more than the common ones.
+            ...Object.fromEntries(Object.entries(doc?.problems ?? {}).map(([s, description]) => [s, problemResponse(description)])),
           },
         };
       }
@@ -98,8 +101,12 @@ export class OpenApiDocument {
     };
   }
 
+  private jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
+    return z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  }
+
   private queryParams(schema: z.ZodType): unknown[] {
-    const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, unknown>; required?: string[] };
+    const json = this.jsonSchema(schema) as { properties?: Record<string, unknown>; required?: string[] };
     return Object.entries(json.properties ?? {}).map(([name, s]) => ({ name, in: 'query', required: json.required?.includes(name) ?? false, schema: s }));
   }
 }

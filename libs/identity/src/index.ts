@@ -4,3 +4,6 @@ export * from './identity.module';
 export * from './api-keys.service';
 export * from './api-keys.controller';
 export * from './platform-operators';
+export * from './operators/operators.module';
+export * from './operators/operators.handler';
+export * from './operators/tenant-admins';

@@ -1,16 +1,13 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher, KmsPort, TenantKeyring } from '@hotdash/platform-crypto';
-import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
+import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardInspector, ShardRouter, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
-import { MailOutbox } from '@hotdash/platform-messaging';
-import { InternalAuthModule, RevocationList } from '@hotdash/platform-auth';
+import { InternalAuthModule } from '@hotdash/platform-auth';
 import Redis from 'ioredis';
 import { PROVISIONING_REDIS } from './provisioning.tokens';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { SignupsController, TenantsController } from './tenants.controller';
-import { OperatorsController } from './operators.controller';
-import { OperatorsHandler } from './use-cases/operators/operators.handler';
 import { TenantsRepository } from './tenants.repository';
 import { CreateTenantHandler } from './use-cases/create-tenant/create-tenant.handler';
 import { ChangeTenantStatusHandler } from './use-cases/change-tenant-status/change-tenant-status.handler';
@@ -18,6 +15,12 @@ import { ChangePlanHandler } from './use-cases/change-plan/change-plan.handler';
 import { provisioningSaga } from './saga/provisioning.saga';
 import { offboardingSaga } from './saga/offboarding.saga';
 import { OffboardTenantHandler } from './use-cases/offboard-tenant/offboard-tenant.handler';
+import { MigrationsController, ShardsController } from './shards.controller';
+import { OpsActions, ShardsRepository } from './shards.repository';
+import { RegisterShardHandler } from './use-cases/register-shard/register-shard.handler';
+import { ChangeShardStatusHandler } from './use-cases/change-shard-status/change-shard-status.handler';
+import { ListShardsHandler } from './use-cases/list-shards/list-shards.handler';
+import { MigrateDatabasesHandler } from './use-cases/migrate-databases/migrate-databases.handler';
 
 
 class EngineLifecycle implements OnApplicationShutdown {
@@ -40,20 +43,23 @@ class EngineLifecycle implements OnApplicationShutdown {
 @Module({
   // Every route needs the gateway's internal token (audience hotdash-internal:provisioning).
   imports: [InternalAuthModule.forService('provisioning')],
-  controllers: [TenantsController, SignupsController, OperatorsController],
+  controllers: [TenantsController, SignupsController, ShardsController, MigrationsController],
   providers: [
     TenantsRepository,
     CreateTenantHandler,
     ChangeTenantStatusHandler,
     ChangePlanHandler,
     OffboardTenantHandler,
-    OperatorsHandler,
     TenantStatusCacheProvider,
-    // Invitation e-mails go through the platform's mail port.
-    { provide: MailOutbox, useFactory: (cipher: FieldCipher) => new MailOutbox(cipher), inject: [FieldCipher] },
-    // Revocation markers: removing an operator or changing a role ends their access tokens at once.
+    // The shard registry and migrations (ops): shards are checked and migrated as the owner role.
+    ShardsRepository,
+    OpsActions,
+    { provide: ShardInspector, useFactory: (config: PlatformConfig) => new ShardInspector(config), inject: [PLATFORM_CONFIG] },
+    RegisterShardHandler,
+    ChangeShardStatusHandler,
+    ListShardsHandler,
+    MigrateDatabasesHandler,
     { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
-    { provide: RevocationList, useFactory: (redis: Redis) => new RevocationList(redis), inject: [PROVISIONING_REDIS] },
     ...cryptoProviders(),
     { provide: VectorStore, useFactory: (config: PlatformConfig) => WeaviateVectorStore.fromConfig(config), inject: [PLATFORM_CONFIG] },
     {

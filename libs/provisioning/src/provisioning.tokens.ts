@@ -1,2 +1,2 @@
-/** The provisioning service's Redis connection (revocation markers, published tenant limits). */
+/** The provisioning service's Redis connection (published tenant limits). */
 export const PROVISIONING_REDIS = Symbol('PROVISIONING_REDIS');

@@ -5,7 +5,7 @@ import { INestApplication, Module } from '@nestjs/common';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp, ProblemDetails } from '@hotdash/platform-http';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { ANONYMOUS, internalAuthorization, opsCaller, serviceFetch, TestWorld, waitFor } from '@hotdash/testing';
+import { ANONYMOUS, internalAuthorization, opsCaller, serviceFetch, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 import type { TenantDto } from './tenants.repository';
 import type { SignUpAccepted } from './use-cases/create-tenant/create-tenant.handler';
@@ -187,6 +187,21 @@ describe('bad input: 4xx problem+json with a stable code, nothing written', () =
     const problem = (await res.json()) as ProblemDetails;
     expect(problem.errors!.map((e) => e.path).sort()).toEqual(['admin.email', 'extra', 'name', 'plan']);
   });
+});
+
+it('lets no tenant user run the lifecycle, and a tenant caller read no other tenant', async () => {
+  const a = await world.createTenant('Lifecycle A');
+  const b = await world.createTenant('Lifecycle B');
+  const asAdminOfA = serviceFetch('provisioning', tenantUser(a.id));
+  for (const [method, path] of [['POST', `/tenants/${a.id}/suspend`], ['PUT', `/tenants/${a.id}/plan`], ['POST', `/tenants/${a.id}/offboard`], ['GET', `/tenants/${a.id}/provisioning`]] as const) {
+    const init = method === 'GET' ? undefined : { method, body: JSON.stringify({ plan: 'enterprise' }), headers: { 'content-type': 'application/json' } };
+    const res = await asAdminOfA(`${base}${path}`, init);
+    expect([path, res.status]).toEqual([path, 403]);
+  }
+  const mismatch = await serviceFetch('provisioning', tenantUser(b.id))(`${base}/tenants/${a.id}`);
+  expect(mismatch.status).toBe(403);
+  expect(await mismatch.json()).toMatchObject({ code: 'tenant_mismatch' });
+  expect(((await (await asOps(`${base}/tenants/${a.id}`)).json()) as TenantDto).status).toBe('active');
 });
 
 it('answers unknown tenants, their provisioning and unknown routes with 404 problem+json', async () => {

@@ -9,3 +9,4 @@ export * from './service-calls';
 export * from './browser';
 export * from './sources';
 export * from './problems';
+export * from './scratch-shards';

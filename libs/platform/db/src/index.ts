@@ -13,4 +13,5 @@ export type { TenantDB } from './generated/kysely/tenant';
 export type { ControlDB } from './generated/kysely/control';
 export * from './database.module';
 export * from './catalog-guard';
+export * from './shard-inspection';
 export * from './tenant-status';

@@ -12,13 +12,14 @@ export const TABLE_OWNERS: Record<string, string> = {
   shards: 'provisioning',
   tenant_placements: 'provisioning',
   offboarding_records: 'provisioning',
+  ops_actions: 'provisioning',
   sagas: 'platform/jobs',
   saga_steps: 'platform/jobs',
   tenant_keys: 'platform/crypto',
   platform_operators: 'identity',
   // tenant shards
-  users: 'provisioning',
-  invitations: 'provisioning',
+  users: 'identity',
+  invitations: 'identity',
   tenant_settings: 'provisioning',
   approval_workflows: 'provisioning',
   model_configs: 'provisioning',
@@ -60,6 +61,4 @@ export interface OwnershipDebt {
   why: string;
 }
 
-export const OWNERSHIP_DEBTS: readonly OwnershipDebt[] = [
-  { lib: 'identity', table: 'users', why: 'login, password reset and API keys read and set the credentials of users, which provisioning owns' },
-];
+export const OWNERSHIP_DEBTS: readonly OwnershipDebt[] = [];

@@ -25,6 +25,12 @@ export interface ApiDocOptions {
   rawBody?: readonly string[];
   /** Largest body the route takes, in bytes: default {@link JSON_BODY_LIMIT} with a JSON body, {@link NO_BODY_LIMIT} without one; required with `rawBody`. */
   bodyLimitBytes?: number;
+  /** The path parameters the route parses, when they are not UUIDs (the default for every `:param`). */
+  params?: z.ZodObject;
+  /** The JSON body of the success answer (for clients generated from the document). */
+  response?: z.ZodType;
+  /** Problems the route answers besides the common ones: status → what it means, with its codes. */
+  problems?: Readonly<Record<number, string>>;
 }
 
 /** What a route takes as its body: the media types and the size. Checked before a byte of the body is read. */

@@ -5,6 +5,7 @@ export * from './event-transport';
 export * from './errors';
 export * from './headers';
 export * from './relay-supervisor';
+export * from './relay-lag';
 export * from './event-errors.filter';
 export * from './mail/mail.port';
 export * from './mail/eml-file.mail-sender';

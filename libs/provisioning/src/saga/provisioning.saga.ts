@@ -3,21 +3,15 @@ import { KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, Tenan
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, ControlTransaction, Databases, newId, ShardRouter, TenantDatabase, type TenantDB, TenantTx } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaRecord, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
-import { buildEnvelope, MailOutbox, outboxRow, publishInTx } from '@hotdash/platform-messaging';
-import { emailHash, newTenantSecret, tokenHash } from '@hotdash/platform-auth';
+import { buildEnvelope, outboxRow, publishInTx } from '@hotdash/platform-messaging';
 import type { PlatformConfig } from '@hotdash/platform-config';
-import { PublicLinks } from '@hotdash/platform-http';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
+import { TenantAdmins } from '@hotdash/identity';
 import { ProvisionTenantInput, SealedInput, slugFor } from './provisioning.input';
-import { OperatorEvents } from '@hotdash/contracts';
-import { operatorState } from '../use-cases/operators/operator-state';
 
 export const PROVISIONING_SAGA = 'tenant-provisioning';
 export const PROVISIONING_PRODUCER = 'provisioning';
-export const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
-/** The kind of the invitation e-mails in the mail outbox. */
-export const INVITATION_MAIL_KIND = 'invitation';
 
 /** Step ids: persisted with every saga, never renamed. */
 export const ProvisioningSteps = {
@@ -64,26 +58,6 @@ const tenantOf = (ctx: Ctx): TenantId => parseTenantId(ctx.input.tenantId);
 
 export { emailHash, tokenHash } from '@hotdash/platform-auth';
 
-/** An invitation token: the tenant id (to find its shard) and 256 random bits; only its hash is stored. */
-export function newInvitationToken(tenantId: string): string {
-  return newTenantSecret(tenantId);
-}
-
-/** The invitation e-mail: a working link to set the password, and what to sign in with afterwards (the tenant's login slug). */
-export function invitationMail(tenantName: string, slug: string, token: string, role: string): { subject: string; body: string } {
-  return {
-    subject: `You are invited to ${tenantName} on HotDash`,
-    body: [
-      `You have been invited as ${role.replace('_', ' ')} of ${tenantName}.`,
-      `Set your password to start: ${PublicLinks.invitation(token)}`,
-      'The link expires in 7 days.',
-      '',
-      `Then sign in with the organisation "${slug}", this e-mail address and your password.`,
-      `The API and its documentation: ${PublicLinks.docs()}`,
-    ].join('\n'),
-  };
-}
-
 /** Seals the secrets and PII of a sign-up for the saga input (KMS-wrapped, bound to the tenant). */
 export async function sealInput(kms: KmsPort, tenantId: TenantId, sealed: SealedInput): Promise<ProvisionTenantInput['sealed']> {
   const w = await kms.wrap(tenantId, Buffer.from(JSON.stringify(sealed), 'utf8'));
@@ -104,7 +78,8 @@ async function unseal(kms: KmsPort, ctx: Ctx): Promise<SealedInput> {
  */
 export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<ProvisionTenantInput> {
   const { control, tenantDb, router, keyring, cipher, kms, vectors } = deps;
-  const mail = new MailOutbox(cipher);
+  // The first admin's account is identity's to write (users and invitations are identity's tables).
+  const admins = new TenantAdmins(tenantDb, cipher);
   const inTenant = <T>(ctx: Ctx, fn: (tx: TenantTx) => Promise<T>): Promise<T> => tenantDb.withTenant(tenantOf(ctx), fn);
   /** Compensation of the steps that only insert rows: delete the tenant's rows, children first. */
   const deleteRows =
@@ -158,43 +133,27 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
     },
   };
 
-  /** Creates the admin user (invited) with an invitation token, and queues the invitation e-mail. */
+  /** Has identity invite the first admin (an invited user, an invitation token and its e-mail, operator.invited). */
   const adminUser: Step = {
     id: ProvisioningSteps.ADMIN_USER,
     description: 'admin user, invitation and invitation e-mail in the tenant shard',
     async run(ctx) {
       const tenantId = tenantOf(ctx);
       const { adminEmail } = await unseal(kms, ctx);
-      const hash = emailHash(tenantId, adminEmail);
-      const emailEnc = await cipher.encrypt(tenantId, 'users.email', adminEmail);
-      const to = await mail.seal(tenantId, adminEmail);
-      return inTenant(ctx, async (tx) => {
-        const found = await tx.db.selectFrom('users').select('id').where('tenant_id', '=', tenantId).where('email_hash', '=', hash).executeTakeFirst();
-        if (found) return { adminUserId: found.id };
-        const userId = newId();
-        const token = newInvitationToken(tenantId);
-        const invitation = invitationMail(ctx.input.name, ctx.input.slug ?? slugFor(ctx.input.name, tenantId), token, 'admin');
-        await tx.db
-          .insertInto('users')
-          .values({ id: userId, tenant_id: tenantId, email_enc: emailEnc, email_hash: hash, display_name: ctx.input.adminDisplayName, role: 'admin', status: 'invited' })
-          .execute();
-        await tx.db
-          .insertInto('invitations')
-          .values({ id: newId(), tenant_id: tenantId, user_id: userId, token_hash: tokenHash(token), expires_at: new Date(Date.now() + INVITATION_TTL_MS) })
-          .execute();
-        await mail.queue(tx, { tenantId, to, subject: invitation.subject, body: invitation.body, kind: INVITATION_MAIL_KIND });
-        // Like any invited operator (drafts keeps its queue members from these events).
-        const state = await operatorState(tx, userId);
-        await publishInTx(tx, OperatorEvents.INVITED, { tenantId, userId, role: 'admin', by: `saga:${ctx.sagaId}`, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId });
-        return { adminUserId: userId };
+      const { userId } = await admins.inviteFirst({
+        tenantId,
+        tenantName: ctx.input.name,
+        slug: ctx.input.slug ?? slugFor(ctx.input.name, tenantId),
+        email: adminEmail,
+        displayName: ctx.input.adminDisplayName,
+        by: `saga:${ctx.sagaId}`,
+        correlationId: ctx.sagaId,
+        causationId: ctx.sagaId,
       });
+      return { adminUserId: userId };
     },
     async compensate(ctx) {
-      await inTenant(ctx, async (tx) => {
-        // The invitation e-mail is withdrawn unless it went out already (the mail port's call: the outbox is platform/messaging's).
-        await mail.cancelUnsent(tx, tenantOf(ctx), INVITATION_MAIL_KIND);
-        for (const t of ['invitations', 'users'] as const) await tx.db.deleteFrom(t).where('tenant_id', '=', tenantOf(ctx)).execute();
-      });
+      await admins.withdrawFirst(tenantOf(ctx));
     },
   };
 

@@ -2,14 +2,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { acceptInvitationBody, updateOperatorBody, inviteOperatorBody, OperatorEvents, OperatorRole, parseTenantId, TenantId } from '@hotdash/contracts';
 import { FieldCipher } from '@hotdash/platform-crypto';
-import { ControlDatabase, newId, TenantDatabase, TenantNotPlacedError, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
+import { TenantDatabase, TenantDirectory, TenantNotPlacedError, TenantNotWritableError, TenantRecord, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { MailOutbox, publishInTx } from '@hotdash/platform-messaging';
 import { emailHash, hashPassword, RevocationList, tokenHash } from '@hotdash/platform-auth';
-import { INVITATION_MAIL_KIND, INVITATION_TTL_MS, invitationMail, newInvitationToken, PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
+import { createInvitation, OPERATOR_EVENTS_PRODUCER } from './invitations';
 import { operatorState } from './operator-state';
-
-export { hashPassword, verifyPassword } from '@hotdash/platform-auth';
 
 const codes = (path: string): string | undefined => (path === 'role' ? 'invalid-role' : path === 'email' ? 'invalid-email' : path === 'password' ? 'weak-password' : undefined);
 
@@ -34,11 +32,6 @@ export interface OperatorDto {
   status: 'invited' | 'active' | 'removed';
 }
 
-/**
- * Operators of a tenant: invite (role, invitation token with an expiry, invitation e-mail through
- * the platform's mail port), accept (set a password), change role, remove. Every change is one
- * transaction on the tenant's shard with its event; a suspended tenant's writes are refused.
- */
 /** An accepted invitation: who the operator is, and what they sign in with (the tenant's login slug). */
 export interface AcceptedInvitation {
   tenantId: string;
@@ -47,22 +40,28 @@ export interface AcceptedInvitation {
   links: { login: string };
 }
 
+/**
+ * Operators of a tenant: invite (role, invitation token with an expiry, invitation e-mail through
+ * the platform's mail port), accept (set a password), change role, remove. Every change is one
+ * transaction on the tenant's shard with its event; a suspended tenant's writes are refused.
+ * Users and invitations are identity's (DESIGN.md §2); the provisioning service serves these routes.
+ */
 @Injectable()
 export class OperatorsHandler {
   constructor(
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
-    @Inject(ControlDatabase) private readonly control: ControlDatabase,
+    @Inject(TenantDirectory) private readonly directory: TenantDirectory,
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
-    @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
     @Inject(RevocationList) private readonly revocations: RevocationList,
     @Inject(MailOutbox) private readonly mail: MailOutbox,
   ) {}
 
+  /** The tenant (read fresh from the tenant directory) when its operators may be changed: 404 unknown, provisioning or gone; 423 suspended or leaving. */
   private async writable(id: string): Promise<{ tenantId: TenantId; name: string; slug: string }> {
     const tenantId = parseTenantId(id);
-    const t = await this.control.client.tenant.findUnique({ where: { id: tenantId } });
+    const t = await this.directory.of(tenantId, { maxAgeMs: 0 });
     if (!t || t.status === 'offboarded' || t.status === 'provisioning') throw notFound(`tenant ${tenantId}`);
-    await this.statuses.assertWritable(tenantId);
+    assertWritable(t);
     return { tenantId, name: t.name, slug: t.slug };
   }
 
@@ -72,24 +71,14 @@ export class OperatorsHandler {
     const hash = emailHash(tenantId, input.email);
     const emailEnc = await this.cipher.encrypt(tenantId, 'users.email', input.email);
     const to = await this.mail.seal(tenantId, input.email);
-    const token = newInvitationToken(tenantId);
-    const invitation = invitationMail(name, slug, token, input.role);
-    const expiresAt = new Date(Date.now() + INVITATION_TTL_MS);
     return this.db.withTenant(tenantId, async (tx) => {
       const existing = await tx.db.selectFrom('users').select('status').where('tenant_id', '=', tenantId).where('email_hash', '=', hash).executeTakeFirst();
       if (existing && existing.status !== 'removed')
         throw new ProblemException(409, 'operator-exists', 'Operator exists', `this address already belongs to an ${existing.status} operator of the tenant`);
-      const userId = newId();
       if (existing) await tx.db.deleteFrom('users').where('tenant_id', '=', tenantId).where('email_hash', '=', hash).execute();
-      await tx.db
-        .insertInto('users')
-        .values({ id: userId, tenant_id: tenantId, email_enc: emailEnc, email_hash: hash, display_name: input.displayName ?? null, role: input.role, status: 'invited' })
-        .execute();
-      await tx.db.insertInto('invitations').values({ id: newId(), tenant_id: tenantId, user_id: userId, token_hash: tokenHash(token), expires_at: expiresAt }).execute();
-      await this.mail.queue(tx, { tenantId, to, subject: invitation.subject, body: invitation.body, kind: INVITATION_MAIL_KIND });
-      const state = await operatorState(tx, userId);
-      await publishInTx(tx, OperatorEvents.INVITED, { tenantId, userId, role: input.role, by: actorId, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: userId });
-      return { userId, email: input.email, displayName: input.displayName ?? null, role: input.role, team: null, status: 'invited' as const, expiresAt: expiresAt.toISOString() };
+      const displayName = input.displayName ?? null;
+      const { userId, expiresAt } = await createInvitation(tx, this.mail, { tenantId, tenantName: name, slug, emailEnc, emailHash: hash, to, displayName, role: input.role, by: actorId });
+      return { userId, email: input.email, displayName, role: input.role, team: null, status: 'invited' as const, expiresAt: expiresAt.toISOString() };
     });
   }
 
@@ -106,7 +95,8 @@ export class OperatorsHandler {
     }
     const passwordHash = await hashPassword(input.password);
     try {
-      await this.statuses.assertWritable(tenantId);
+      const tenant = await this.directory.of(tenantId, { maxAgeMs: 0 });
+      if (tenant) assertWritable(tenant);
       const accepted = await this.db.withTenant(tenantId, async (tx) => {
         const inv = await tx.db
           .selectFrom('invitations')
@@ -126,11 +116,10 @@ export class OperatorsHandler {
         if (numUpdatedRows === 0n) throw invalid(); // removed meanwhile
         await tx.db.updateTable('invitations').set({ accepted_at: sql`now()` }).where('id', '=', inv.id).execute();
         const state = await operatorState(tx, inv.user_id);
-        await publishInTx(tx, OperatorEvents.JOINED, { tenantId, userId: inv.user_id, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: inv.user_id });
+        await publishInTx(tx, OperatorEvents.JOINED, { tenantId, userId: inv.user_id, state }, { tenantId, producer: OPERATOR_EVENTS_PRODUCER, correlationId: inv.user_id });
         return { tenantId, userId: inv.user_id };
       });
-      const t = await this.control.client.tenant.findUnique({ where: { id: tenantId }, select: { slug: true } });
-      return { ...accepted, tenant: t!.slug, links: { login: '/auth/login' } };
+      return { ...accepted, tenant: tenant!.slug, links: { login: '/auth/login' } };
     } catch (err) {
       if (err instanceof TenantNotPlacedError) throw invalid();
       throw err;
@@ -157,9 +146,9 @@ export class OperatorsHandler {
       // Each change its event, both with the state the whole update leaves.
       const state = team !== user.team || user.role !== role ? await operatorState(tx, user.userId) : undefined;
       if (team !== user.team)
-        await publishInTx(tx, OperatorEvents.TEAM_CHANGED, { tenantId, userId: user.userId, from: user.team, to: team, by: actorId, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
+        await publishInTx(tx, OperatorEvents.TEAM_CHANGED, { tenantId, userId: user.userId, from: user.team, to: team, by: actorId, state }, { tenantId, producer: OPERATOR_EVENTS_PRODUCER, correlationId: user.userId });
       if (user.role !== role)
-        await publishInTx(tx, OperatorEvents.ROLE_CHANGED, { tenantId, userId: user.userId, from: user.role, to: role, by: actorId, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
+        await publishInTx(tx, OperatorEvents.ROLE_CHANGED, { tenantId, userId: user.userId, from: user.role, to: role, by: actorId, state }, { tenantId, producer: OPERATOR_EVENTS_PRODUCER, correlationId: user.userId });
       return { ...user, role, team };
     });
   }
@@ -174,7 +163,7 @@ export class OperatorsHandler {
       await this.revocations.userChanged(tenantId, user.userId);
       await tx.db.deleteFrom('invitations').where('user_id', '=', user.userId).where('accepted_at', 'is', null).execute();
       const state = await operatorState(tx, user.userId);
-      await publishInTx(tx, OperatorEvents.REMOVED, { tenantId, userId: user.userId, by: actorId, state }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId: user.userId });
+      await publishInTx(tx, OperatorEvents.REMOVED, { tenantId, userId: user.userId, by: actorId, state }, { tenantId, producer: OPERATOR_EVENTS_PRODUCER, correlationId: user.userId });
       return user.userId;
     });
     // Committed: now for good, whenever a token was issued.
@@ -217,4 +206,9 @@ export class OperatorsHandler {
       .executeTakeFirstOrThrow();
     if (Number(others.n) === 0) throw new ProblemException(409, 'last-admin', 'Last administrator', 'A tenant keeps at least one administrator: make someone else admin first.');
   }
+}
+
+/** Operators of a suspended or leaving tenant are not changed (423, as TenantStatusCache.assertWritable answers). */
+function assertWritable(t: TenantRecord): void {
+  if (t.status === 'suspended' || t.status === 'offboarding' || t.status === 'offboarded') throw new TenantNotWritableError(t.id, t.status);
 }

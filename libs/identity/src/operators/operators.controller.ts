@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, UseGuards, UseInterceptors } from '@nestjs/common';
 import { actorOf, Allow, CallableBy, CurrentCaller, InternalCaller, InternalAuthGuard, TenantContextInterceptor } from '@hotdash/platform-auth';
 import { parseUuidParam } from '@hotdash/platform-http';
-import { AcceptedInvitation, OperatorDto, OperatorsHandler } from './use-cases/operators/operators.handler';
+import { AcceptedInvitation, OperatorDto, OperatorsHandler } from './operators.handler';
 
 /**
  * A tenant's operators: its admins manage them through the gateway (users:manage; team leads and
