@@ -6,9 +6,10 @@
  *
  * a  gateway: the Nest/Fastify gateway app (DatabaseModule, AuthModule, IdentityModule,
  *    GatewayModule) serving GET /api-keys with an admin's access token: JWT verification, the
- *    revocation check (Redis), the rate-limit decision and release (Redis), role check, tenant
- *    context, withTenant + Prisma under RLS reading the tenant's 5 API keys. (Audit of reads is not
- *    built yet: when it is, it joins this path.)
+ *    revocation check and rate-limit decision (one Redis script) and release, role check, tenant
+ *    context, withTenant + Kysely under RLS reading the tenant's 5 API keys, and the audit of access
+ *    (AccessLog: an outbox entry per request, written in batches every 100 ms). No relay runs: the
+ *    entries are deleted from the outboxes at the end, with the raised limits.
  * b  baseline: a bare Fastify app, GET /plain/:tenantId, the same query with raw `pg` on a Pool as
  *    the application role: `begin; set_config('app.tenant_id', …); select … from api_keys where
  *    tenant_id = $1 order by created_at; commit` (the tables force row-level security, so without
@@ -32,7 +33,8 @@ import { createFastifyHttpApp } from '@hotdash/platform-http';
 import { GatewayModule } from '@hotdash/gateway';
 import { IdentityModule } from '@hotdash/identity';
 import { TestWorld } from '@hotdash/testing';
-import { ClosedLoop, prepareReaders } from './lib/gateway-load';
+import { AccessLog } from '@hotdash/gateway';
+import { ClosedLoop, dropReaderLimits, prepareReaders } from './lib/gateway-load';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 5_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   const gateway = await createFastifyHttpApp(BenchGateway, { logger: ['error'] });
   await gateway.listen(0, '127.0.0.1');
   const gatewayPort = Number(new URL((await gateway.getUrl()).replace('[::1]', '127.0.0.1')).port);
-  const { readers: accounts } = await prepareReaders(world, TENANTS, gateway.get(TokenService));
+  const { readers: accounts, limitKeys } = await prepareReaders(world, TENANTS, gateway.get(TokenService));
 
   const pool = new Pool({ host: world.config.db.controlHost, port: world.config.db.controlPort, database: (await world.shards())[0]!.database, user: world.config.db.app.user, password: world.config.db.app.password, max: world.config.db.poolSize });
   const plain = Fastify();
@@ -90,7 +92,22 @@ async function main(): Promise<void> {
   console.log(`\n${REQUESTS} requests per path per round, ${ROUNDS} rounds, ${CONCURRENCY} in flight, ${TENANTS} tenants; medians`);
   console.log(`| path | req/s |\n|---|---:|\n| gateway GET /api-keys | ${med(rates.gateway).toFixed(0)} |\n| plain Fastify + raw pg | ${med(rates.plain).toFixed(0)} |`);
   console.log(`\ngateway/plain ${ratio.toFixed(2)}× (target ≥ 0.6×: ${ratio >= 0.6 ? 'MET' : 'MISSED'})`);
+  // Clean-up: the access entries the gateway wrote to the readers' outboxes (no relay runs here:
+  // left behind, they would be published by the next relay and appended by the next audit
+  // consumer, slowing later runs) and the raised limits.
+  await gateway.get(AccessLog).flush();
   await gateway.close();
+  await dropReaderLimits(world, limitKeys);
+  let removed = 0;
+  for (const shard of await world.shards()) {
+    const su = await world.connectSuperuser(shard.database);
+    try {
+      removed += (await su.query('delete from outbox where tenant_id = any($1::uuid[])', [accounts.map((a) => a.tenantId)])).rowCount ?? 0;
+    } finally {
+      await su.end();
+    }
+  }
+  console.log(`clean-up: ${removed} access entries of the bench tenants removed from the outboxes`);
   await plain.close();
   await pool.end();
   gatewayClients.close();

@@ -109,8 +109,26 @@ export class TenantRateLimiter {
     return { verdict, limit: limit!, remaining: Math.max(0, remaining!), resetMs: Math.max(0, reset!), inFlightLimit: inFlight! };
   }
 
-  /** Gives the request's in-flight slot back (its window entry stays: it was a request). */
-  async release(tenantId: string, requestId: string): Promise<void> {
-    await this.redis.zrem(this.keys(tenantId)[1], requestId);
+  /** In-flight slots to give back at the end of this turn of the event loop, by in-flight key. */
+  private releases = new Map<string, string[]>();
+  private releasing: Promise<void> | undefined;
+
+  /**
+   * Gives the request's in-flight slot back (its window entry stays: it was a request). The slots
+   * released in one turn of the event loop go back together, one ZREM per tenant: under load most
+   * requests end next to others, and a command per request was a tenth of the gateway's Redis work.
+   */
+  release(tenantId: string, requestId: string): Promise<void> {
+    const key = this.keys(tenantId)[1];
+    const ids = this.releases.get(key);
+    if (ids) ids.push(requestId);
+    else this.releases.set(key, [requestId]);
+    this.releasing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const batch = this.releases;
+      this.releases = new Map();
+      this.releasing = undefined;
+      return Promise.all([...batch].map(([k, members]) => this.redis.zrem(k, ...members))).then(() => undefined);
+    });
+    return this.releasing;
   }
 }

@@ -25,7 +25,8 @@ const PgQuery = require('pg/lib/query') as new (config: { text: string; values?:
 const { prepareValue } = require('pg/lib/utils') as { prepareValue: (v: unknown) => unknown };
 
 interface WireConnection {
-  stream: { cork?: () => void; uncork?: () => void };
+  stream: { writable: boolean; write: (b: Buffer) => boolean };
+  _send(buffer: Buffer): boolean;
   parse(m: { text: string; name: string }): void;
   bind(m: { portal: string; statement: string; values: unknown[]; binary: boolean; valueMapper: (v: unknown) => unknown }): void;
   describe(m: { type: 'P'; name: string }): void;
@@ -48,7 +49,10 @@ function pipelined(client: PoolClient, statements: Statement[]): Promise<QueryRe
       else resolve(Array.isArray(res) ? res[res.length - 1]! : res);
     }) as { submit: (c: WireConnection) => null };
     query.submit = (connection: WireConnection) => {
-      connection.stream.cork?.();
+      // pg's message methods each write their own buffer; collected here, the group goes out as one
+      // buffer in one write (corking them still cost a writev of a dozen small buffers).
+      const parts: Buffer[] = [];
+      connection._send = (buffer: Buffer) => parts.push(buffer) > 0;
       try {
         for (const s of statements) {
           connection.parse({ text: s.text, name: '' });
@@ -58,8 +62,9 @@ function pipelined(client: PoolClient, statements: Statement[]): Promise<QueryRe
         }
         connection.sync();
       } finally {
-        connection.stream.uncork?.();
+        delete (connection as Partial<WireConnection>)._send; // back to the prototype's
       }
+      if (connection.stream.writable) connection.stream.write(Buffer.concat(parts));
       return null;
     };
     void client.query(query as never);

@@ -56,16 +56,17 @@ export async function createFastifyHttpApp(module: Type<unknown>, options: Fasti
   fastify.addHook('onRoute', (route) => {
     route.bodyLimit = policyOf(route.config).limitBytes;
   });
-  fastify.addHook('preParsing', async (request, reply, payload) => {
-    if (request.is404 || !hasBody(request.headers)) return payload;
+  // A callback hook, not an async one: most requests (reads) have no body and pass at once, without a promise each.
+  fastify.addHook('preParsing', (request, reply, payload, done) => {
+    if (request.is404 || !hasBody(request.headers)) return done(null, payload);
     const policy = policyOf(request.routeOptions.config);
     const type = mediaType(request.headers['content-type']);
     if (policy.credentialFirst && request.headers.authorization === undefined && request.headers['x-api-key'] === undefined)
-      throw refuseUnread(request.raw, reply, new ProblemException(401, 'missing-credentials', 'Unauthorized', 'Send an access token (Authorization: Bearer …) or an API key (X-Api-Key).'));
-    if (!type || !policy.types.includes(type)) throw refuseUnread(request.raw, reply, new ProblemException(415, 'unsupported-media-type', 'Unsupported media type', policy.hint));
+      return done(refuseUnread(request.raw, reply, new ProblemException(401, 'missing-credentials', 'Unauthorized', 'Send an access token (Authorization: Bearer …) or an API key (X-Api-Key).')));
+    if (!type || !policy.types.includes(type)) return done(refuseUnread(request.raw, reply, new ProblemException(415, 'unsupported-media-type', 'Unsupported media type', policy.hint)));
     const length = Number(request.headers['content-length']);
-    if (length > policy.limitBytes) throw refuseUnread(request.raw, reply, new ProblemException(413, 'payload-too-large', 'Request body too large', `This route takes at most ${policy.limitBytes} bytes.`));
-    return payload;
+    if (length > policy.limitBytes) return done(refuseUnread(request.raw, reply, new ProblemException(413, 'payload-too-large', 'Request body too large', `This route takes at most ${policy.limitBytes} bytes.`)));
+    done(null, payload);
   });
   // bodyParser: false keeps Nest from adding its form parser: Fastify parses JSON, uploads are raw.
   const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bodyParser: false, logger: options.logger ?? ['log', 'error', 'warn'] });
