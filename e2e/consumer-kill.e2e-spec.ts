@@ -6,7 +6,7 @@ import { AuditLogRepository, VerifyAuditChainHandler } from '@hotdash/audit';
 import { TenantId } from '@hotdash/contracts';
 import { newId } from '@hotdash/platform-db';
 import { createKafkaClient, KafkaClientPort, OutboxRelay, publishInTx } from '@hotdash/platform-messaging';
-import { ServiceProcess, sleep, startProcess, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
+import { deleteConsumerGroups, ServiceProcess, sleep, startProcess, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 
 const EVENTS = 2_000;
 const KILLS = 20;
@@ -69,6 +69,7 @@ afterAll(async () => {
   await audit?.stop();
   await Promise.all(relays.map((r) => r.stop()));
   await kafka?.close();
+  await deleteConsumerGroups([consumer]);
   await world.close();
 }, 60_000);
 

@@ -42,7 +42,7 @@ import { QueueName, redisConnection } from '@hotdash/platform-jobs';
 import { createKafkaClient, DlqHeaders, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
 import { LocalEmbedder, MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
-import { DraftingProfileFixture, KafkaProbe, publishSettingsChanged, settingsChanged, sleep, TestWorld, waitFor } from '@hotdash/testing';
+import { deleteConsumerGroups, DraftingProfileFixture, KafkaProbe, publishSettingsChanged, settingsChanged, sleep, TestWorld, waitFor } from '@hotdash/testing';
 import { DraftingEventsHandler } from './drafting.events-handler';
 import { DraftingProfilesEventsHandler } from './drafting-profiles.events-handler';
 import { DraftingJob, DraftingQueue } from './drafting.job';
@@ -224,6 +224,7 @@ afterAll(async () => {
   await relay?.stop();
   await probe?.close();
   await kafka?.close();
+  await deleteConsumerGroups([CONSUMER]);
   await worker?.close();
   await queue.queue.obliterate({ force: true });
   await queue.close();

@@ -11,7 +11,7 @@ import { tenantLimitsKey } from '@hotdash/platform-auth';
 import { DatabaseModule, newId, TenantNotWritableError, TenantStatusCache } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { buildEnvelope, createKafkaClient, EventContext, EventErrorsFilter, headersFor, KafkaEventTransport } from '@hotdash/platform-messaging';
-import { internalAuthorization, opsCaller, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
+import { deleteConsumerGroups, internalAuthorization, opsCaller, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 import type { TenantDto } from './tenants.repository';
 
@@ -32,6 +32,7 @@ class WorkConsumer {
 class WorkModule {}
 
 const world = new TestWorld();
+const lifecycleConsumer = `lifecycle-${newId()}`;
 const statuses = new TenantStatusCache(world.dbs, 0);
 let app: INestApplication;
 let base: string;
@@ -46,6 +47,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.close();
+  await deleteConsumerGroups([lifecycleConsumer]);
   await world.close();
 });
 
@@ -121,7 +123,7 @@ it.each([
 it("makes consumers skip a suspended tenant's new work, and only that tenant's", async () => {
   const kafka = createKafkaClient({ brokers: world.config.kafka.brokers, clientId: 'lifecycle-spec' });
   const ms = await NestFactory.createMicroservice(WorkModule, {
-    strategy: new KafkaEventTransport({ consumer: `lifecycle-${newId()}`, kafka, tenantDb: world.tenantDb, fromBeginning: false, skipTenant: (t) => statuses.isSuspended(t) }),
+    strategy: new KafkaEventTransport({ consumer: lifecycleConsumer, kafka, tenantDb: world.tenantDb, fromBeginning: false, skipTenant: (t) => statuses.isSuspended(t) }),
     logger: false,
   });
   ms.useGlobalFilters(new EventErrorsFilter());

@@ -10,3 +10,4 @@ export * from './browser';
 export * from './sources';
 export * from './problems';
 export * from './scratch-shards';
+export * from './kafka-groups';

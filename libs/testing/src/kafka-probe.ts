@@ -2,6 +2,7 @@ import { Envelope } from '@hotdash/contracts';
 import { loadConfig } from '@hotdash/platform-config';
 import { newId } from '@hotdash/platform-db';
 import { createKafkaClient, IncomingRecord, KafkaClientPort } from '@hotdash/platform-messaging';
+import { deleteConsumerGroups } from './kafka-groups';
 
 /**
  * Reads a topic from its beginning with a throw-away consumer group and keeps what it saw, so specs
@@ -11,6 +12,7 @@ export class KafkaProbe {
   readonly records: IncomingRecord[] = [];
   private readonly parsed: Envelope[] = [];
   private client: KafkaClientPort;
+  private readonly groupId = `probe-${newId()}`;
 
   private constructor(readonly topic: string) {
     const config = loadConfig();
@@ -19,7 +21,7 @@ export class KafkaProbe {
 
   static async start(topic: string): Promise<KafkaProbe> {
     const probe = new KafkaProbe(topic);
-    const consumer = await probe.client.consumer({ groupId: `probe-${newId()}`, topics: [topic], fromBeginning: true });
+    const consumer = await probe.client.consumer({ groupId: probe.groupId, topics: [topic], fromBeginning: true });
     await consumer.run(async (rs) => {
       for (const r of rs) {
         probe.records.push(r);
@@ -42,7 +44,9 @@ export class KafkaProbe {
     return this.client.producer();
   }
 
+  /** Closes the consumer and deletes its throw-away group. */
   async close(): Promise<void> {
     await this.client.close();
+    await deleteConsumerGroups([this.groupId]);
   }
 }

@@ -8,7 +8,7 @@ import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { AuditEvents, deadLetterTopic, Envelope, EventHeaders, TenantCreatedV1, TenantEvents, Topics } from '@hotdash/contracts';
 import { currentTenantContext } from '@hotdash/platform-tenancy';
 import { newId } from '@hotdash/platform-db';
-import { KafkaProbe, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
+import { deleteConsumerGroups, KafkaProbe, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 import { buildEnvelope, publishInTx } from './outbox';
 import { EventContext, KafkaEventTransport } from './event-transport';
 import { DlqHeaders, headersFor } from './headers';
@@ -132,6 +132,7 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
     await app?.close();
     await dlq?.close();
     await kafka?.close();
+    await deleteConsumerGroups([consumer]);
   }, 30_000);
 
   it('runs handlers in the event tenant context, inside withTenant, exactly once per event id', async () => {
