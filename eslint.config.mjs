@@ -34,6 +34,8 @@ export default [
             { sourceTag: 'scope:ai-drafting', onlyDependOnLibsWithTags: ['scope:ai-drafting', 'scope:shared'] },
             { sourceTag: 'scope:gateway', onlyDependOnLibsWithTags: ['scope:gateway', 'scope:identity', 'scope:shared'] },
             { sourceTag: 'scope:relay', onlyDependOnLibsWithTags: ['scope:shared'] },
+            // The ops command line talks to the gateway's ops API only, never to a database: contracts alone.
+            { sourceTag: 'scope:ops-cli', onlyDependOnLibsWithTags: ['type:contracts'] },
           ],
         },
       ],

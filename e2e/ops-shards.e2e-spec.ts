@@ -1,11 +1,12 @@
 // The shard registry and migrations through the gateway (gateway and provisioning as separate
 // processes): a platform operator registers a scratch database as a shard, lists it with its live
 // figures, drains, activates and retires it, and reads and dry-runs the migrations of every
-// database; a tenant's credential gets 403 on every one of these routes and no credential 401;
-// failed checks and bad input are problem+json with stable codes; the OpenAPI document describes
-// the routes with their bodies, path parameters and answers. The scratch shard is dedicated (no
+// database (a run answers 202 at once and is followed by polling); a tenant's credential gets 403
+// on every one of these routes and no credential 401; failed checks and bad input are
+// problem+json with stable codes; the OpenAPI document describes the routes with their bodies,
+// path parameters and answers. The scratch shard is dedicated (no
 // sign-up lands on it by itself) and removed in afterAll.
-import { createAccount, createEmptyShardDatabase, createPlatformOperator, dropScratchShards, scratchDatabaseName, ServiceProcess, startServices, TEST_PASSWORD, TestWorld } from '@hotdash/testing';
+import { createAccount, createEmptyShardDatabase, createPlatformOperator, dropScratchShards, scratchDatabaseName, ServiceProcess, startServices, TEST_PASSWORD, TestWorld, waitFor } from '@hotdash/testing';
 import { newId } from '@hotdash/platform-db';
 
 const GATEWAY = 'http://127.0.0.1:3287';
@@ -48,6 +49,7 @@ afterAll(async () => {
   const owner = await world.connect(world.dbs.controlLocation, 'owner');
   try {
     await owner.query('delete from ops_actions where actor = $1', [`ops:${opsId}`]);
+    await owner.query('delete from migration_runs where actor = $1', [`ops:${opsId}`]);
   } finally {
     await owner.end();
   }
@@ -63,6 +65,7 @@ const ROUTES: [string, string, unknown][] = [
   ['POST', `/ops/shards/${name}/retire`, undefined],
   ['GET', '/ops/migrations', undefined],
   ['POST', '/ops/migrations', { dryRun: true }],
+  ['GET', `/ops/migrations/runs/${newId()}`, undefined],
 ];
 
 it('refuses every shard and migration route to a tenant credential (403) and to no credential (401)', async () => {
@@ -81,7 +84,8 @@ it('describes the routes in the OpenAPI document: ops security, bodies, path par
   expect(Object.keys(register.responses as object)).toEqual(expect.arrayContaining(['201', '409', '422']));
   expect(doc.paths['/ops/shards/{name}/retire']!.post).toMatchObject({ parameters: [{ name: 'name', in: 'path', schema: { type: 'string', pattern: expect.any(String) } }], responses: { '409': expect.anything() } });
   expect(doc.paths['/ops/shards']!.get).toMatchObject({ responses: { '200': { content: { 'application/json': { schema: { properties: { shards: { type: 'array' } } } } } } } });
-  expect(doc.paths['/ops/migrations']!.post).toMatchObject({ requestBody: { content: { 'application/json': { schema: { required: ['dryRun'] } } } } });
+  expect(doc.paths['/ops/migrations']!.post).toMatchObject({ requestBody: { content: { 'application/json': { schema: { required: ['dryRun'] } } } }, responses: { '202': { content: { 'application/json': { schema: { properties: { status: expect.anything() } } } } }, '409': expect.anything() } });
+  expect(doc.paths['/ops/migrations/runs/{id}']!.get).toMatchObject({ 'x-ops': true, parameters: [{ name: 'id', in: 'path' }], responses: { '200': { content: { 'application/json': { schema: { properties: { databases: { type: 'array' }, result: expect.anything() } } } } } } });
 });
 
 it('lets a platform operator register a shard, list it, drain, activate and retire it', async () => {
@@ -120,9 +124,18 @@ it('shows and dry-runs the migrations of every database', async () => {
   const databases = status.body!.databases as { database: string; role: string; pending: string[] }[];
   expect(databases[0]).toMatchObject({ database: 'control', role: 'control' });
   expect(databases.find((d) => d.database === 'shard-1')).toMatchObject({ role: 'shard', pending: [] });
-  const dry = await call('POST', '/ops/migrations', opsToken, { dryRun: true });
-  expect(dry.status).toBe(200);
-  expect(dry.body).toMatchObject({ dryRun: true, databases: expect.arrayContaining([expect.objectContaining({ database: 'control', outcome: 'up-to-date' })]) });
+  // A run answers at once (202) and goes on in the background; its progress and result are polled.
+  const started = await call('POST', '/ops/migrations', opsToken, { dryRun: true });
+  expect([started.status, started.body?.status, started.body?.dryRun, started.body?.result]).toEqual([202, 'running', true, null]);
+  const runPath = `/ops/migrations/runs/${started.body!.id as string}`;
+  const finished = await waitFor('the dry run to finish', async () => {
+    const r = await call('GET', runPath, opsToken);
+    return r.status === 200 && r.body?.status !== 'running' && r.body;
+  }, 30_000, 100);
+  expect(finished).toMatchObject({ dryRun: true, actor: `ops:${opsId}`, result: { dryRun: true, databases: expect.arrayContaining([expect.objectContaining({ database: 'control', outcome: 'up-to-date' })]) } });
+  expect((finished.databases as { state: string }[]).every((d) => d.state === 'done')).toBe(true);
+  expect((await call('GET', `/ops/migrations/runs/${newId()}`, opsToken)).status).toBe(404);
+  expect((await call('GET', '/ops/migrations/runs/not-a-uuid', opsToken)).status).toBe(400);
   const missing = await call('POST', '/ops/migrations', opsToken, {});
   expect([missing.status, missing.body?.code]).toEqual([400, 'validation-failed']);
 }, 60_000);

@@ -105,3 +105,46 @@ export const updateOperatorBody = z
 export const changePlanBody = z.object({ plan: z.enum(PlanCodes, { message: `plan must be one of: ${PlanCodes.join(', ')}` }) }).strict();
 export const suspendBody = z.object({ reason: z.string().trim().min(1, 'reason must not be empty').max(500) }).strict();
 export const offboardBody = z.object({ reason: z.string().trim().min(1, 'reason must not be empty').max(500) }).strict();
+
+/** A tenant's record (GET /tenant, GET /ops/tenants/{id}, the answer of suspend, reactivate and plan changes). */
+export const tenantRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  plan: z.string(),
+  status: z.string(),
+  /** The shard it is placed on ('' before placement). */
+  shard: z.string(),
+  createdAt: z.string(),
+});
+export type TenantRecord = z.infer<typeof tenantRecord>;
+
+/** Answer of a sign-up (202): follow it by the saga id; `tenant` is the login slug. */
+export const signUpAccepted = z.object({ sagaId: z.string(), tenantId: z.string(), tenant: z.string(), status: z.literal('provisioning'), links: z.record(z.string(), z.string()) });
+
+/** Answer of offboarding a tenant (202): follow it at GET /ops/tenants/{id}/offboarding. */
+export const offboardingAccepted = z.object({ sagaId: z.string(), tenantId: z.string(), status: z.literal('offboarding') });
+
+/** A tenant's provisioning or offboarding saga, step by step (GET /ops/tenants/{id}/provisioning, /offboarding). */
+export const tenantSagaProgress = z.object({
+  tenantId: z.string(),
+  sagaId: z.string(),
+  status: z.string(),
+  failedStep: z.string().nullable(),
+  error: z.string().nullable(),
+  steps: z.array(
+    z.object({
+      id: z.string(),
+      description: z.string(),
+      status: z.string(),
+      attempts: z.number().int(),
+      lastError: z.string().nullable(),
+      startedAt: z.string().nullable(),
+      completedAt: z.string().nullable(),
+      compensatedAt: z.string().nullable(),
+    }),
+  ),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
+export type TenantSagaProgress = z.infer<typeof tenantSagaProgress>;

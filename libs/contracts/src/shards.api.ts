@@ -72,7 +72,8 @@ export const shardNameParams = z.object({ name: shardName }).strict();
 
 /**
  * Body of POST /ops/migrations. `dryRun` is required: a call that migrates every database says so
- * (true: only report what would be applied).
+ * (true: only report what would be applied). Either way the call answers 202 with the run, followed
+ * at GET /ops/migrations/runs/{id}.
  */
 export const runMigrationsBody = z.object({ dryRun: z.boolean({ message: 'dryRun must be true or false' }) }).strict();
 export type RunMigrationsBody = z.infer<typeof runMigrationsBody>;
@@ -167,9 +168,9 @@ export type MigrationStatus = z.infer<typeof migrationStatus>;
 
 export const MigrationOutcomes = ['migrated', 'up-to-date', 'would-migrate', 'failed'] as const;
 /**
- * POST /ops/migrations, per database: `applied` lists what was applied (or, in a dry run, what would
- * be); `failed` carries the error (a failed database never stops the others). `ok` is false when
- * any database failed.
+ * A finished migration run (the `result` of GET /ops/migrations/runs/{id}), per database: `applied`
+ * lists what was applied (or, in a dry run, what would be); `failed` carries the error (a failed
+ * database never stops the others). `ok` is false when any database failed.
  */
 export const databaseMigrationOutcome = z.object({
   ...databaseRef,
@@ -181,3 +182,58 @@ export const databaseMigrationOutcome = z.object({
 export const migrationRun = z.object({ dryRun: z.boolean(), ok: z.boolean(), databases: z.array(databaseMigrationOutcome) });
 export type DatabaseMigrationOutcome = z.infer<typeof databaseMigrationOutcome>;
 export type MigrationRun = z.infer<typeof migrationRun>;
+
+/** Stable codes of a migration run's problems (RFC 9457 `code`). */
+export const MigrationProblems = {
+  /** 409: a migration run (not a dry run) is in progress; follow it (GET /ops/migrations/runs/{id}, named in the detail) instead of starting another. */
+  RUNNING: 'migrations-running',
+} as const;
+
+/**
+ * A migration run's state: `running` (its process reports progress), `succeeded` (every database
+ * migrated or up to date; a dry run: every database could be read), `failed` (at least one
+ * database failed; the others went on), `interrupted` (the process running it stopped before it
+ * finished: run it again; what was applied stays applied, the runner skips it).
+ */
+export const MigrationRunStatuses = ['running', 'succeeded', 'failed', 'interrupted'] as const;
+export type MigrationRunStatus = (typeof MigrationRunStatuses)[number];
+
+/** One database's progress in a run: waiting for its turn, running (checking, migrating, guarding), done with its outcome. */
+export const databaseMigrationProgress = z.object({
+  ...databaseRef,
+  state: z.enum(['waiting', 'running', 'done']),
+  /** Migrations this run has to apply on it (in a dry run: would apply); null until the database was read. */
+  total: z.number().int().nullable(),
+  /** Applied so far by this run (a dry run: would apply). */
+  applied: z.array(z.string()),
+  /** The migration being applied now. */
+  current: z.string().nullable(),
+  /** Set once done. */
+  outcome: z.enum(MigrationOutcomes).nullable(),
+  error: migrationError.nullable(),
+});
+export type DatabaseMigrationProgress = z.infer<typeof databaseMigrationProgress>;
+
+/**
+ * A migration run as an operation (POST /ops/migrations answers 202 with it; GET
+ * /ops/migrations/runs/{id} follows it): per-database progress while it runs, and `result` (the
+ * outcome of every database, `ok` false when any failed) once finished. Kept in the control
+ * database, so any provisioning instance answers for it and it outlives a restart.
+ */
+export const migrationRunOperation = z.object({
+  id: uuidSchema,
+  dryRun: z.boolean(),
+  status: z.enum(MigrationRunStatuses),
+  /** Who started it: `ops:<operator id>`. */
+  actor: z.string(),
+  startedAt: z.iso.datetime({ offset: true }),
+  /** The last sign of life of the process running it (it reports at least every few seconds while running). */
+  updatedAt: z.iso.datetime({ offset: true }),
+  finishedAt: z.iso.datetime({ offset: true }).nullable(),
+  databases: z.array(databaseMigrationProgress),
+  result: migrationRun.nullable(),
+});
+export type MigrationRunOperation = z.infer<typeof migrationRunOperation>;
+
+/** Path parameters of /ops/migrations/runs/{id}. */
+export const migrationRunParams = z.object({ id: uuidSchema }).strict();

@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { migrationRun, migrationStatus, registerShardBody, runMigrationsBody, SHARD_NAME, shardList, shardNameParams, ShardProblems, shardRegistration, shardStatusChange } from '@hotdash/contracts';
+import { MigrationProblems, migrationRunOperation, migrationRunParams, migrationStatus, registerShardBody, runMigrationsBody, SHARD_NAME, shardList, shardNameParams, ShardProblems, shardRegistration, shardStatusChange } from '@hotdash/contracts';
 import { CurrentOps, OpsPrincipal, OpsRoute } from '@hotdash/platform-auth';
-import { ApiDoc, ProblemException } from '@hotdash/platform-http';
+import { ApiDoc, parseUuidParam, ProblemException } from '@hotdash/platform-http';
 import { passThrough, ServiceClient } from './service-client';
 
 /** A shard name from the path, refused at the edge when it is not one (it goes into the service's URL). */
@@ -87,13 +87,28 @@ export class OpsMigrationsController {
   }
 
   @ApiDoc({
-    summary: 'Ops: migrate every database to the current version (dryRun: true only says what would be applied); one failing database never stops the others, each gets its outcome, `ok` is false when any failed',
+    summary:
+      'Ops: start migrating every database to the current version (dryRun: true only says what would be applied): 202 with the run, carried out in the background; follow it at /ops/migrations/runs/{id}. One failing database never stops the others; one real run at a time',
     body: runMigrationsBody,
-    response: migrationRun,
+    status: 202,
+    response: migrationRunOperation,
+    problems: { 409: `A real run is in progress (${MigrationProblems.RUNNING}): follow it (its id is in the detail) instead of starting another` },
   })
   @Post()
-  @HttpCode(200)
+  @HttpCode(202)
   run(@CurrentOps() ops: OpsPrincipal, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.call('provisioning', 'POST', '/migrations', ops, { body: body ?? {} }));
+  }
+
+  @ApiDoc({
+    summary:
+      'Ops: a migration run: status (running, succeeded, failed, interrupted), each database’s progress (waiting, running with the migration being applied, done with its outcome) and, once finished, the result (`ok` false when any database failed). A run whose process stopped is interrupted: start another (applied migrations stay applied)',
+    params: migrationRunParams,
+    response: migrationRunOperation,
+    problems: { 404: 'No migration run of this id (not-found)' },
+  })
+  @Get('runs/:id')
+  runById(@CurrentOps() ops: OpsPrincipal, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('provisioning', `/migrations/runs/${parseUuidParam(id, 'id')}`, ops));
   }
 }

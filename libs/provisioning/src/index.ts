@@ -14,3 +14,4 @@ export * from './use-cases/register-shard/register-shard.handler';
 export * from './use-cases/change-shard-status/change-shard-status.handler';
 export * from './use-cases/list-shards/list-shards.handler';
 export * from './use-cases/migrate-databases/migrate-databases.handler';
+export * from './migration-runs.repository';

@@ -21,6 +21,7 @@ import { RegisterShardHandler } from './use-cases/register-shard/register-shard.
 import { ChangeShardStatusHandler } from './use-cases/change-shard-status/change-shard-status.handler';
 import { ListShardsHandler } from './use-cases/list-shards/list-shards.handler';
 import { MigrateDatabasesHandler } from './use-cases/migrate-databases/migrate-databases.handler';
+import { MigrationRunsRepository } from './migration-runs.repository';
 
 
 class EngineLifecycle implements OnApplicationShutdown {
@@ -58,6 +59,7 @@ class EngineLifecycle implements OnApplicationShutdown {
     RegisterShardHandler,
     ChangeShardStatusHandler,
     ListShardsHandler,
+    MigrationRunsRepository,
     MigrateDatabasesHandler,
     { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
     ...cryptoProviders(),

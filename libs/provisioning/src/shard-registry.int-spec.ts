@@ -5,10 +5,11 @@
 // every refusal (unreachable, missing database, a role with BYPASSRLS, an unprepared schema, a
 // duplicate, retiring a shard that holds a tenant) changes nothing; a drained shard gets no new
 // tenant and a retired one none at all; the shard list reads each shard's live figures and lists
-// an unreachable shard with an error; migrations run across every database, a failing one not
-// stopping the others. Scratch shards are dedicated (sign-ups never land on a dedicated shard by
-// themselves) and every row, database and role the spec makes is removed in afterAll.
-import type { ShardRegistration, TenantId } from '@hotdash/contracts';
+// an unreachable shard with an error; migrations run across every database in the background (a
+// run followed by polling, one real run at a time, a stopped one reported interrupted), a failing
+// one not stopping the others. Scratch shards are dedicated (sign-ups never land on a dedicated
+// shard by themselves) and every row, database and role the spec makes is removed in afterAll.
+import type { MigrationRun, MigrationRunOperation, ShardRegistration, TenantId } from '@hotdash/contracts';
 import { ControlTransaction, listen, newId, ShardInfo, ShardInspector, ShardRouter } from '@hotdash/platform-db';
 import { KafkaProducerPort, OutgoingRecord, publishInTx, relayLagOf, RelaySupervisor } from '@hotdash/platform-messaging';
 import { createEmptyShardDatabase, dropScratchShards, problemOf, TestWorld, waitFor } from '@hotdash/testing';
@@ -16,7 +17,8 @@ import { OpsActions, ShardsRepository } from './shards.repository';
 import { RegisterShardHandler } from './use-cases/register-shard/register-shard.handler';
 import { ChangeShardStatusHandler } from './use-cases/change-shard-status/change-shard-status.handler';
 import { ListShardsHandler } from './use-cases/list-shards/list-shards.handler';
-import { MigrateDatabasesHandler } from './use-cases/migrate-databases/migrate-databases.handler';
+import { MigrateDatabasesHandler, MIGRATION_RUN_STALE_MS } from './use-cases/migrate-databases/migrate-databases.handler';
+import { MigrationRunsRepository } from './migration-runs.repository';
 import { pickShard } from './saga/provisioning.saga';
 
 jest.setTimeout(60_000);
@@ -38,7 +40,7 @@ const actions = new OpsActions();
 const registry = new RegisterShardHandler(world.control, inspector, repo, actions);
 const statuses = new ChangeShardStatusHandler(world.control, repo, actions);
 const listing = new ListShardsHandler(world.control, world.dbs, inspector, repo);
-const migrations = new MigrateDatabasesHandler(world.control, world.dbs, inspector, repo, actions);
+const migrations = new MigrateDatabasesHandler(world.control, world.dbs, inspector, repo, actions, new MigrationRunsRepository());
 const tenantFiles = inspector.migrationFiles('tenant').map((m) => m.name);
 
 const registration = (over: Record<string, unknown> = {}) => ({ name: shardName('a'), host, port, database: DB.a, kind: 'dedicated', region: 'eu-spec-1', ...over });
@@ -59,6 +61,21 @@ async function asOwner<T>(database: string | null, fn: (c: Client) => Promise<T>
 const myShards = () =>
   asOwner(null, async (c) => (await c.query(`select id, name, host, port, database, kind, status, region, tenant_count from shards where name like $1 or database like $2 order by name`, [`spec-reg-${run}%`, `%\\_${run}`])).rows);
 const myActions = () => asOwner(null, async (c) => (await c.query<{ action: string; target: string; outcome: string }>(`select action, target, outcome from ops_actions where actor = $1 order by id`, [actor])).rows);
+
+/** Follows a started migration run (as the CLI does, by polling) until it has finished; its result. */
+async function finished(started: MigrationRunOperation): Promise<MigrationRun & { run: MigrationRunOperation }> {
+  expect(started).toMatchObject({ status: 'running', result: null, finishedAt: null, actor });
+  expect(started.databases.every((d) => d.state === 'waiting' && d.outcome === null)).toBe(true);
+  const run = await waitFor('the migration run to finish', async () => {
+    const r = await migrations.get(started.id);
+    return r.status !== 'running' && r;
+  }, 60_000, 50);
+  expect(run.status).toBe(run.result?.ok ? 'succeeded' : 'failed');
+  expect(run.finishedAt).not.toBeNull();
+  // Every database's progress ends done, with the outcome and what was applied that the result gives it.
+  expect(run.databases.map((d) => [d.database, d.state, d.outcome, d.applied, d.current])).toEqual(run.result!.databases.map((d) => [d.database, 'done', d.outcome, d.applied, null]));
+  return { ...run.result!, run };
+}
 
 /** pickShard's answer for a dedicated sign-up, in a transaction that is rolled back, with every other dedicated shard out of the way. */
 async function dedicatedPick(mine: string): Promise<string> {
@@ -92,6 +109,7 @@ afterAll(async () => {
     await c.query('delete from tenant_placements where tenant_id = any($1)', [placedTenants]);
     await c.query('delete from tenants where id = any($1)', [placedTenants]);
     await c.query('delete from ops_actions where actor = $1', [actor]);
+    await c.query('delete from migration_runs where actor = $1', [actor]);
   });
   await dropScratchShards(
     world,
@@ -311,27 +329,53 @@ describe('migrations across every database', () => {
     expect(of(shardName('m1'))).toMatchObject({ applied: 1, error: { code: 'migration-changed', message: expect.stringContaining(tenantFiles[0]!) } });
   });
 
-  it('migrates every database on its own: a dry run applies nothing, a failing shard does not stop the others', async () => {
-    const dry = await migrations.run({ dryRun: true }, actor);
-    const of = (r: typeof dry, name: string) => r.databases.find((d) => d.database === name)!;
+  it('migrates every database on its own, in the background: a dry run applies nothing, a failing shard does not stop the others', async () => {
+    const dry = await finished(await migrations.start({ dryRun: true }, actor));
+    const of = (r: MigrationRun, name: string) => r.databases.find((d) => d.database === name)!;
     // Only this spec's shards have anything to do: the real run below must not apply migration
     // files that someone is still writing to the shared databases.
     const others = dry.databases.filter((d) => !d.database.startsWith(`spec-reg-${run}`) && d.outcome !== 'up-to-date');
     expect(others.map((d) => `${d.database}: ${d.outcome} ${d.applied.join(', ')} ${d.error?.message ?? ''}`)).toEqual([]);
-    expect(dry).toMatchObject({ dryRun: true, ok: false });
+    expect(dry).toMatchObject({ dryRun: true, ok: false, run: { dryRun: true, status: 'failed' } });
     expect(of(dry, shardName('m2'))).toMatchObject({ outcome: 'would-migrate', applied: tenantFiles, alreadyApplied: 0, error: null });
+    expect(dry.run.databases.find((d) => d.database === shardName('m2'))).toMatchObject({ total: tenantFiles.length });
     expect(of(dry, shardName('m1'))).toMatchObject({ outcome: 'failed', error: { code: 'migration-changed' } });
     expect((await inspector.migrationState({ host, port, database: DB.m2 }, 'tenant')).applied).toBe(0);
 
-    const real = await migrations.run({ dryRun: false }, actor);
+    const started = await migrations.start({ dryRun: false }, actor);
+    const real = await finished(started);
     expect(real).toMatchObject({ dryRun: false, ok: false });
     expect(of(real, 'control')).toMatchObject({ outcome: 'up-to-date', error: null });
     expect(of(real, shardName('a'))).toMatchObject({ outcome: 'up-to-date', applied: [], error: null });
     expect(of(real, shardName('m1'))).toMatchObject({ outcome: 'failed', applied: [], error: { code: 'migration-changed' } });
     expect(of(real, shardName('m2'))).toMatchObject({ outcome: 'migrated', applied: tenantFiles, error: null });
+    expect(real.run.databases.find((d) => d.database === shardName('m2'))).toMatchObject({ total: tenantFiles.length, applied: tenantFiles });
     expect(await inspector.migrationState({ host, port, database: DB.m2 }, 'tenant')).toMatchObject({ applied: tenantFiles.length, pending: [] });
     expect(await inspector.catalogue({ host, port, database: DB.m2 })).toEqual([]);
     expect((await myActions()).filter((a) => a.action === 'migrations.run')).toEqual([{ action: 'migrations.run', target: 'all', outcome: 'failed' }]);
-    expect(await problemOf(migrations.run({}, actor))).toEqual({ status: 400, code: 'validation-failed' });
+    expect(await problemOf(migrations.start({}, actor))).toEqual({ status: 400, code: 'validation-failed' });
+    expect(await problemOf(migrations.get(newId()))).toEqual({ status: 404, code: 'not-found' });
+  });
+
+  it('runs one real run at a time, and reports a run whose process stopped as interrupted', async () => {
+    // A real run in progress elsewhere: a row another provisioning instance is heartbeating.
+    const elsewhere = newId();
+    await asOwner(null, (c) => c.query(`insert into migration_runs (id, actor, dry_run) values ($1, $2, false)`, [elsewhere, actor]));
+    const refused = migrations.start({ dryRun: false }, actor);
+    await expect(refused).rejects.toThrow(new RegExp(`Migration run ${elsewhere}, started at .* by ${actor}, is still in progress`));
+    expect(await problemOf(refused)).toEqual({ status: 409, code: 'migrations-running' });
+    // A dry run is never in the way.
+    const dry = await finished(await migrations.start({ dryRun: true }, actor));
+    expect(dry.dryRun).toBe(true);
+    expect(await migrations.get(elsewhere)).toMatchObject({ status: 'running', finishedAt: null });
+
+    // Its instance stops: no heartbeat for longer than the limit. Reading it says so, and a new run may start.
+    await asOwner(null, (c) => c.query(`update migration_runs set heartbeat_at = now() - make_interval(secs => $2) where id = $1`, [elsewhere, MIGRATION_RUN_STALE_MS / 1000 + 1]));
+    expect(await migrations.get(elsewhere)).toMatchObject({ status: 'interrupted', finishedAt: expect.any(String), result: null });
+    // Only this spec's shards may change: m1 is still refused, nothing else is pending (checked by the dry run above).
+    expect(dry.databases.filter((d) => !d.database.startsWith(`spec-reg-${run}`) && d.outcome !== 'up-to-date')).toEqual([]);
+    const again = await finished(await migrations.start({ dryRun: false }, actor));
+    expect(again.databases.find((d) => d.database === shardName('m2'))).toMatchObject({ outcome: 'up-to-date', applied: [] });
+    expect((await myActions()).filter((a) => a.action === 'migrations.run').map((a) => a.outcome)).toEqual(['failed', 'migrations-running', 'failed']);
   });
 });

@@ -1,7 +1,8 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import type { MigrationRun, MigrationStatus, ShardList, ShardRegistration, ShardStatusChange } from '@hotdash/contracts';
+import type { MigrationRunOperation, MigrationStatus, ShardList, ShardRegistration, ShardStatusChange } from '@hotdash/contracts';
 import { actorOf, CallableBy, CurrentCaller, InternalAuthGuard, InternalCaller } from '@hotdash/platform-auth';
+import { parseUuidParam } from '@hotdash/platform-http';
 import { RegisterShardHandler } from './use-cases/register-shard/register-shard.handler';
 import { ChangeShardStatusHandler } from './use-cases/change-shard-status/change-shard-status.handler';
 import { ListShardsHandler } from './use-cases/list-shards/list-shards.handler';
@@ -66,9 +67,16 @@ export class MigrationsController {
     return this.migrations.status();
   }
 
+  /** Starts a run (dry or real): 202 with the run, which goes on in the background; follow it at runs/:id. */
   @Post()
-  @HttpCode(200)
-  run(@Body() body: unknown, @CurrentCaller() caller: InternalCaller): Promise<MigrationRun> {
-    return this.migrations.run(body, actorOf(caller));
+  @HttpCode(202)
+  run(@Body() body: unknown, @CurrentCaller() caller: InternalCaller): Promise<MigrationRunOperation> {
+    return this.migrations.start(body, actorOf(caller));
+  }
+
+  /** A run's per-database progress and, once finished, its result. */
+  @Get('runs/:id')
+  runById(@Param('id') id: string): Promise<MigrationRunOperation> {
+    return this.migrations.get(parseUuidParam(id, 'id'));
   }
 }

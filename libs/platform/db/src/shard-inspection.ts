@@ -125,9 +125,12 @@ export class ShardInspector {
     return undefined;
   }
 
-  /** Applies the pending migrations of `plane` as the owner (the project's runner: advisory lock, a transaction per migration, checksums). */
-  migrate(location: DbLocation, plane: DatabasePlane): Promise<MigrationReport> {
-    return migrateDatabase(location, this.credentials('owner'), this.migrationFiles(plane));
+  /**
+   * Applies the pending migrations of `plane` as the owner (the project's runner: advisory lock, a
+   * transaction per migration, checksums); `onApplying` hears each migration's name before it is applied.
+   */
+  migrate(location: DbLocation, plane: DatabasePlane, onApplying?: (migration: string) => void): Promise<MigrationReport> {
+    return migrateDatabase(location, this.credentials('owner'), this.migrationFiles(plane), onApplying && ((_msg, migration) => onApplying(migration)));
   }
 
   /** What is applied and what is pending, as the owner; reads only (no table is created). */

@@ -13,6 +13,7 @@ export const TABLE_OWNERS: Record<string, string> = {
   tenant_placements: 'provisioning',
   offboarding_records: 'provisioning',
   ops_actions: 'provisioning',
+  migration_runs: 'provisioning',
   sagas: 'platform/jobs',
   saga_steps: 'platform/jobs',
   tenant_keys: 'platform/crypto',

@@ -39,7 +39,7 @@ const LOCK_KEY = 7_201_126_001; // pg_advisory_lock key: one migration runner pe
  * records them in hotdash_migrations with their checksum. An applied migration whose file changed
  * is an error: migrations are append-only.
  */
-export async function migrateDatabase(location: DbLocation, owner: DbRoleCredentials, migrations: Migration[], onProgress?: (msg: string) => void): Promise<MigrationReport> {
+export async function migrateDatabase(location: DbLocation, owner: DbRoleCredentials, migrations: Migration[], onProgress?: (msg: string, migration: string) => void): Promise<MigrationReport> {
   const target = `${location.host}:${location.port}/${location.database}`;
   const report: MigrationReport = { target, applied: [], alreadyApplied: 0 };
   const client = new Client({ ...location, user: owner.user, password: owner.password, application_name: 'hotdash-migrate' });
@@ -57,7 +57,7 @@ export async function migrateDatabase(location: DbLocation, owner: DbRoleCredent
         report.alreadyApplied++;
         continue;
       }
-      onProgress?.(`${target}: applying ${m.name}`);
+      onProgress?.(`${target}: applying ${m.name}`, m.name);
       const started = Date.now();
       await client.query('begin');
       try {

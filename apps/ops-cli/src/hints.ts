@@ -1,0 +1,34 @@
+import { MigrationProblems, ShardProblems } from '@hotdash/contracts';
+
+/** What to do about a platform problem, by its stable code (the platform's detail says what happened). */
+const HINTS: Record<string, string> = {
+  'invalid-credentials': 'Check the e-mail address and the password (HOTDASH_OPS_PASSWORD, or typed at the prompt). Ops accounts are made with `npm run ops:operator -- add <email>`.',
+  'validation-failed': 'Fix the fields named above and run the command again.',
+  'unknown-field': 'Remove the fields named above; this hotdash-ops may be newer or older than the platform.',
+  'not-found': 'Check the name or id: `hotdash-ops shards list` lists shards; a tenant id is a UUID.',
+  'service-unavailable': 'A service behind the gateway did not answer: retry in a moment; if it persists, check that provisioning runs.',
+  [ShardProblems.EXISTS]: 'Pick another name or location, or send exactly the same registration again (that is idempotent). `hotdash-ops shards list` shows what is registered.',
+  [ShardProblems.UNREACHABLE]: 'Check host, port and database, and that the platform’s owner, application and relay roles exist on that server with the platform’s passwords; then register again.',
+  [ShardProblems.ROLE_BYPASSES_RLS]: 'Make the application and relay roles NOSUPERUSER NOBYPASSRLS and members of no such role on that server, then register again.',
+  [ShardProblems.NOT_PREPARED]: 'Prepare the database as the detail says (the roles may use schema public and create nothing), then register again.',
+  [ShardProblems.MIGRATION_FAILED]: 'Fix what the detail names (migrations applied before it stay applied), then register again.',
+  [ShardProblems.CATALOGUE_MISMATCH]: 'Fix or remove the tables and roles the detail names, then register again.',
+  [ShardProblems.NOT_EMPTY]: 'Move its tenants to other shards (or offboard them) first; meanwhile `hotdash-ops shards drain <name>` stops new placements on it.',
+  [ShardProblems.RETIRED]: 'Bring it back by registering it again with the same details: `hotdash-ops shards register <name> --host … --port … --database … --kind … --region …`.',
+  [ShardProblems.INVALID_NAME]: 'A shard name is 1 to 63 lower-case letters, digits and dashes, starting and ending with a letter or digit.',
+  'invalid-tenant-status': 'Check the tenant’s status with `hotdash-ops tenants show <tenant-id>`.',
+  'slug-taken': 'Choose another --slug (or leave it out: one is made from the name).',
+  'idempotency-key-reused': 'Use a new --idempotency-key for a new sign-up (the same key only repeats the same sign-up).',
+  'dedicated-requires-enterprise': 'Use --plan enterprise with --dedicated, or leave --dedicated out.',
+  'limits-unavailable': 'Nothing was changed: retry in a moment.',
+  'ops-token-required': 'Run `hotdash-ops login <email>` with a platform operator account.',
+};
+
+/** The hint for a problem code; for a migration run in progress, the command that follows it. */
+export function hintFor(code: string, detail?: string): string {
+  if (code === MigrationProblems.RUNNING) {
+    const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)?.[0];
+    return `Follow the run in progress: \`hotdash-ops migrations watch ${id ?? '<run id>'}\`, and start another once it has finished.`;
+  }
+  return HINTS[code] ?? 'See the detail above; `hotdash-ops <command> --help` describes the command.';
+}
