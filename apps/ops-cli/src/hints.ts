@@ -1,4 +1,4 @@
-import { MigrationProblems, ShardProblems } from '@hotdash/contracts';
+import { BackupProblems, MigrationProblems, ShardProblems } from '@hotdash/contracts';
 
 /** What to do about a platform problem, by its stable code (the platform's detail says what happened). */
 const HINTS: Record<string, string> = {
@@ -22,10 +22,28 @@ const HINTS: Record<string, string> = {
   'dedicated-requires-enterprise': 'Use --plan enterprise with --dedicated, or leave --dedicated out.',
   'limits-unavailable': 'Nothing was changed: retry in a moment.',
   'ops-token-required': 'Run `hotdash-ops login <email>` with a platform operator account.',
+  [BackupProblems.ARCHIVE_NOT_FOUND]: '`hotdash-ops backups list --tenant <tenant-id>` lists the tenant’s archives.',
+  [BackupProblems.ARCHIVE_CORRUPT]: 'The archive cannot be used: restore another one (`hotdash-ops backups list`), and check the archive store’s disk.',
+  [BackupProblems.ARCHIVE_OF_ANOTHER_TENANT]: 'An archive id starts with its tenant’s id: restore it for that tenant.',
+  [BackupProblems.KEY_DESTROYED]: 'Nothing to do: the tenant was crypto-shredded, so its archives can never be restored (that is the point).',
+  [BackupProblems.KEY_MISSING]: 'The tenant has no data key: check its provisioning (`hotdash-ops tenants progress <tenant-id>`).',
+  [BackupProblems.KEY_MISMATCH]: 'The archive was written under another data key than the tenant’s live one: restore an archive taken with the current key.',
+  [BackupProblems.ROWS_PRESENT]: 'Add --replace --yes to erase the tenant’s data on the target first (see it with --dry-run --replace), or restore onto an empty shard with --shard.',
+  [BackupProblems.SCHEMA_OLDER]: 'Migrate the target first (`hotdash-ops migrations run`), then restore again.',
+  [BackupProblems.SCHEMA_INCOMPATIBLE]: 'This archive no longer fits the current schema (a table or column was removed since): restore a newer archive.',
+  [BackupProblems.SHARD_NOT_FOUND]: '`hotdash-ops shards list` lists the shards.',
+  [BackupProblems.SHARD_NOT_ACTIVE]: 'Restore onto an active shard (`hotdash-ops shards list`), or activate it (`hotdash-ops shards activate <name>`).',
+  [BackupProblems.SHARD_OTHER_REGION]: 'A tenant’s data stays in its region: pick a shard of the region the detail names.',
+  [BackupProblems.SHARD_UNAVAILABLE]: 'Check the shard’s database is up (`hotdash-ops shards list` shows why it cannot be read), then retry.',
+  [BackupProblems.AUDIT_VERIFIER_MISSING]: 'Run restores through the provisioning service app (apps/provisioning), which binds the audit verification.',
 };
 
 /** The hint for a problem code; for a migration run in progress, the command that follows it. */
 export function hintFor(code: string, detail?: string): string {
+  if (code === BackupProblems.RUN_IN_PROGRESS) {
+    const [, tenant, run] = detail?.match(/\/ops\/tenants\/([0-9a-f-]{36})\/backup-runs\/([0-9a-f-]{36})/) ?? [];
+    return `Follow the run in progress: \`hotdash-ops backups watch ${tenant ?? '<tenant-id>'} ${run ?? '<run id>'}\`, and start again once it has finished.`;
+  }
   if (code === MigrationProblems.RUNNING) {
     const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)?.[0];
     return `Follow the run in progress: \`hotdash-ops migrations watch ${id ?? '<run id>'}\`, and start another once it has finished.`;

@@ -6,6 +6,7 @@ import { migrationCommands } from './commands/migrations';
 import { sessionCommands } from './commands/session';
 import { shardCommands } from './commands/shards';
 import { tenantCommands } from './commands/tenants';
+import { backupCommands } from './commands/backups';
 
 export interface Streams {
   stdout: NodeJS.WriteStream;
@@ -36,6 +37,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, streams: Streams, commander
   shardCommands(program, ctx);
   migrationCommands(program, ctx);
   tenantCommands(program, ctx);
+  backupCommands(program, ctx);
   return program;
 }
 

@@ -9,10 +9,11 @@ import { createHttpApp, HealthController, runService } from '@hotdash/platform-h
 import { OperatorsModule } from '@hotdash/identity';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { ProvisioningModule } from '@hotdash/provisioning';
+import { TenantAuditChainModule } from './tenant-audit-chain';
 
 const config = loadConfig();
 
-@Module({ imports: [DatabaseModule.forRoot(config), ProvisioningModule, OperatorsModule.forService('provisioning')], controllers: [HealthController] })
+@Module({ imports: [DatabaseModule.forRoot(config), TenantAuditChainModule, ProvisioningModule, OperatorsModule.forService('provisioning')], controllers: [HealthController] })
 class ProvisioningAppModule {}
 
 void runService('provisioning', Number(process.env.HOTDASH_PROVISIONING_PORT ?? 3101), async () => {

@@ -12,4 +12,5 @@ export * from './provisioning.api';
 export * from './knowledge.api';
 export * from './drafts.api';
 export * from './shards.api';
+export * from './backups.api';
 export * from './support.events';

@@ -15,6 +15,7 @@ import { DraftMetricsProxyController, DraftsProxyController, TicketsProxyControl
 import { OperatorsProxyController, OpsTenantsController, PublicProvisioningController, TenantProxyController } from './provisioning-proxies.controller';
 import { RateLimitGuard } from './rate-limit.guard';
 import { OpsMigrationsController, OpsShardsController } from './shards-proxies.controller';
+import { OpsBackupsController, OpsTenantBackupsController } from './backups-proxies.controller';
 import { AccountPagesController } from './pages/account-pages.controller';
 import { TenantRateLimiter } from './rate-limiter';
 
@@ -32,7 +33,7 @@ export class GatewayAdmissionModule {}
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule, GatewayAdmissionModule],
-  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsShardsController, OpsMigrationsController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
+  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsBackupsController, OpsShardsController, OpsMigrationsController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
   providers: [OpenApiDocument, ServiceClient, IdempotentReplies, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, { provide: APP_GUARD, useExisting: RateLimitGuard }],
   exports: [GatewayAdmissionModule, AccessLog],
 })

@@ -22,6 +22,13 @@ import { ChangeShardStatusHandler } from './use-cases/change-shard-status/change
 import { ListShardsHandler } from './use-cases/list-shards/list-shards.handler';
 import { MigrateDatabasesHandler } from './use-cases/migrate-databases/migrate-databases.handler';
 import { MigrationRunsRepository } from './migration-runs.repository';
+import { BackupsController } from './backups.controller';
+import { ArchiveStore, LocalArchiveStore } from './backups/archive-store';
+import { TenantArchiveRunsRepository } from './backups/tenant-archive-runs.repository';
+import { TenantArchiveRuns } from './backups/tenant-archive-runs';
+import { BackUpTenantHandler } from './use-cases/back-up-tenant/back-up-tenant.handler';
+import { RestoreTenantHandler } from './use-cases/restore-tenant/restore-tenant.handler';
+import { ListBackupsHandler } from './use-cases/list-backups/list-backups.handler';
 
 
 class EngineLifecycle implements OnApplicationShutdown {
@@ -44,7 +51,7 @@ class EngineLifecycle implements OnApplicationShutdown {
 @Module({
   // Every route needs the gateway's internal token (audience hotdash-internal:provisioning).
   imports: [InternalAuthModule.forService('provisioning')],
-  controllers: [TenantsController, SignupsController, ShardsController, MigrationsController],
+  controllers: [TenantsController, SignupsController, ShardsController, MigrationsController, BackupsController],
   providers: [
     TenantsRepository,
     CreateTenantHandler,
@@ -61,6 +68,14 @@ class EngineLifecycle implements OnApplicationShutdown {
     ListShardsHandler,
     MigrationRunsRepository,
     MigrateDatabasesHandler,
+    // Tenant backups and restores (ops): archives in the archive store (HOTDASH_BACKUP_DIR). Restores
+    // verify the audit chain through TENANT_AUDIT_CHAIN, which the app binds (apps/provisioning).
+    { provide: ArchiveStore, useFactory: (config: PlatformConfig) => new LocalArchiveStore(config.backup.dir), inject: [PLATFORM_CONFIG] },
+    TenantArchiveRunsRepository,
+    TenantArchiveRuns,
+    BackUpTenantHandler,
+    RestoreTenantHandler,
+    ListBackupsHandler,
     { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
     ...cryptoProviders(),
     { provide: VectorStore, useFactory: (config: PlatformConfig) => WeaviateVectorStore.fromConfig(config), inject: [PLATFORM_CONFIG] },

@@ -1,3 +1,5 @@
+import { isAbsolute, resolve } from 'node:path';
+
 /**
  * Runtime configuration, from the environment, with defaults that match the local stack started by
  * deploy/local (ports in deploy/local/ports.env; a spec keeps the two in step).
@@ -24,6 +26,19 @@ export interface PlatformConfig {
   redis: { host: string; port: number };
   kafka: { brokers: string[]; clientId: string };
   weaviate: { url: string; grpcPort: number };
+  /** Tenant archives (ops backups): the local-directory archive store's folder (HOTDASH_BACKUP_DIR, absolute; default `.local/backups` of the checkout). */
+  backup: { dir: string };
+}
+
+/** The checkout's `.local/backups` (this file is libs/platform/config/src/config.ts). */
+export const DEFAULT_BACKUP_DIR = resolve(__dirname, '..', '..', '..', '..', '.local', 'backups');
+
+/** HOTDASH_BACKUP_DIR: an absolute path (a relative one would depend on where each process was started). */
+function directory(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw.includes('\0') || !isAbsolute(raw)) throw new Error(`configuration ${name} must be an absolute directory path, got ${JSON.stringify(raw)}`);
+  return resolve(raw);
 }
 
 export const LOCAL_PORTS = {
@@ -73,5 +88,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
       url: str(env, 'HOTDASH_WEAVIATE_URL', `http://127.0.0.1:${LOCAL_PORTS.weaviate}`),
       grpcPort: int(env, 'HOTDASH_WEAVIATE_GRPC_PORT', LOCAL_PORTS.weaviateGrpc),
     },
+    backup: { dir: directory(env, 'HOTDASH_BACKUP_DIR', DEFAULT_BACKUP_DIR) },
   };
 }

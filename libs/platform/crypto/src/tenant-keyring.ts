@@ -1,4 +1,4 @@
-import { createSecretKey, KeyObject, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, KeyObject, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
 import type { ControlTransaction, Databases } from '@hotdash/platform-db';
@@ -144,6 +144,21 @@ export class TenantKeyring implements DataKeySource {
     } finally {
       dataKey.fill(0);
     }
+  }
+
+  /**
+   * A key check value of the tenant's data key (HMAC-SHA256 under the key of a fixed label and the
+   * tenant id, hex): names the key without revealing anything of it, and stays the same when the
+   * key is re-wrapped under another KEK. A tenant archive records it instead of any form of the key,
+   * so restoring needs the tenant's live key (one that gives the same value), and destroying the key
+   * makes every archive unreadable too. Read fresh (`fresh`: not from the cache) where a key
+   * destroyed a moment ago by another process must already count as destroyed.
+   * TenantKeyMissingError / TenantKeyDestroyedError as for dataKey.
+   */
+  async keyCheck(tenantId: TenantId, options: { fresh?: boolean } = {}): Promise<string> {
+    if (options.fresh) this.invalidate(tenantId);
+    const key = await this.dataKey(tenantId);
+    return createHmac('sha256', key).update(`hotdash data key check v1\n${tenantId}`).digest('hex');
   }
 
   /** Drops the tenant's cached key (e.g. on a notice that another process destroyed it). */

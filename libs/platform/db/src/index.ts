@@ -15,3 +15,5 @@ export * from './database.module';
 export * from './catalog-guard';
 export * from './shard-inspection';
 export * from './tenant-status';
+export * from './tenant-tables';
+export * from './tenant-rows';

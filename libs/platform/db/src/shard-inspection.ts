@@ -138,6 +138,19 @@ export class ShardInspector {
     return this.as(location, 'owner', (c) => this.stateOn(c, plane));
   }
 
+  /**
+   * The names of the migrations applied to a database, in the order they applied (its schema
+   * version as a set: a database is at least as new as another when it has applied every one of
+   * the other's).
+   */
+  appliedMigrations(location: DbLocation): Promise<string[]> {
+    return this.as(location, 'owner', async (c) => {
+      const exists = await c.query<{ t: string | null }>(`select to_regclass('public.hotdash_migrations')::text as t`);
+      if (!exists.rows[0]?.t) return [];
+      return (await c.query<{ name: string }>('select name from hotdash_migrations order by name')).rows.map((r) => r.name);
+    });
+  }
+
   /** A tenant shard's size and migrations on one owner connection (the shard list). */
   inspect(location: DbLocation): Promise<{ sizeBytes: number; migrations: MigrationState }> {
     return this.as(location, 'owner', async (c) => {

@@ -17,7 +17,20 @@ export class TenantContextMismatchError extends Error {
 export interface WithTenantOptions {
   /** Milliseconds the transaction may run; default 10 s. */
   timeoutMs?: number;
+  /**
+   * How the transaction begins (default read committed, read-write). `snapshot`: repeatable read,
+   * read only: every statement sees the tenant's rows as of the first one (a consistent copy of
+   * all its tables, e.g. a backup); `repeatable-read`: the same, with writes.
+   */
+  isolation?: 'read-committed' | 'repeatable-read' | 'snapshot';
 }
+
+/** The `begin` of each isolation (fixed texts: the level is part of the statement, never a parameter). */
+const BEGIN: Record<NonNullable<WithTenantOptions['isolation']>, string> = {
+  'read-committed': 'begin',
+  'repeatable-read': 'begin isolation level repeatable read',
+  snapshot: 'begin isolation level repeatable read read only',
+};
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -54,7 +67,7 @@ export class TenantDatabase {
     const client = await this.dbs.pool(shard, 'app').connect();
     // The setting is the transaction's first statement after `begin`, sent in the same write as the
     // callback's first statement: everything the callback runs is under the tenant's RLS.
-    const opening = [{ text: 'begin' }, { text: "select set_config('app.tenant_id', $1, true)", values: [tenantId.toLowerCase()] }];
+    const opening = [{ text: BEGIN[options.isolation ?? 'read-committed'] }, { text: "select set_config('app.tenant_id', $1, true)", values: [tenantId.toLowerCase()] }];
     const run = { opening, timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withTenant' };
     return runTransaction(client, new TenantTransaction(client), run, fn);
   }

@@ -128,3 +128,27 @@ it('refuses a statement once withTenant has returned', async () => {
   await expect(sql`select 1`.execute(kept!.db)).rejects.toBeInstanceOf(TenantTransactionClosedError);
   await expect(kept!.db.selectFrom('inbox').selectAll().execute()).rejects.toBeInstanceOf(TenantTransactionClosedError);
 });
+
+it('gives a snapshot transaction one view of the tenant’s rows from its first statement, and refuses its writes', async () => {
+  const first = newId();
+  const later = newId();
+  await world.tenantDb.withTenant(a.id, (tx) => tx.db.insertInto('inbox').values({ tenant_id: a.id, consumer, event_id: first }).execute());
+  const seen = await world.tenantDb.withTenant(
+    a.id,
+    async (tx) => {
+      const before = await tx.db.selectFrom('inbox').select('event_id').where('consumer', '=', consumer).execute();
+      // Committed by another transaction meanwhile: not seen by this one.
+      await world.tenantDb.withTenant(a.id, (other) => other.db.insertInto('inbox').values({ tenant_id: a.id, consumer, event_id: later }).execute());
+      const after = await tx.db.selectFrom('inbox').select('event_id').where('consumer', '=', consumer).execute();
+      const level = await sql<{ l: string; r: string }>`select current_setting('transaction_isolation') as l, current_setting('transaction_read_only') as r`.execute(tx.db);
+      return { before: before.map((r) => r.event_id).sort(), after: after.map((r) => r.event_id).sort(), level: level.rows[0] };
+    },
+    { isolation: 'snapshot' },
+  );
+  expect(seen.after).toEqual(seen.before);
+  expect(seen.before).toContain(first);
+  expect(seen.before).not.toContain(later);
+  expect(seen.level).toEqual({ l: 'repeatable read', r: 'on' });
+  expect(await inboxOf(a)).toContain(later);
+  await expect(world.tenantDb.withTenant(a.id, (tx) => tx.db.insertInto('inbox').values({ tenant_id: a.id, consumer, event_id: newId() }).execute(), { isolation: 'snapshot' })).rejects.toThrow(/read-only transaction/);
+});

@@ -59,6 +59,26 @@ export async function appendToOutbox(tx: OutboxTx, ...envelopes: Envelope[]): Pr
     .execute();
 }
 
+/**
+ * The tenant's events not yet published (nor set aside), in publishing order, locked for the rest
+ * of the caller's tenant transaction (a relay publishing them right now finishes first, and they are
+ * not returned). For work that erases a tenant's rows and writes them again (a restore with
+ * replace): the events go back in with appendToOutbox after the erasure, so none is lost; they get
+ * new positions in the outbox, after everything written before.
+ */
+export async function takeUnpublished(tx: TenantTransaction, tenantId: TenantId): Promise<Envelope[]> {
+  const rows = await tx.db
+    .selectFrom('outbox')
+    .select(['envelope'])
+    .where('tenant_id', '=', tenantId)
+    .where('published_at', 'is', null)
+    .where('failed_at', 'is', null)
+    .orderBy('seq')
+    .forUpdate()
+    .execute();
+  return rows.map((r) => r.envelope as unknown as Envelope);
+}
+
 /** An outbox table row for an envelope, keyed by tenant (per-tenant order), for writers that batch rows into one statement. */
 export function outboxRow(e: Envelope): { id: string; tenantId: string; topic: string; key: string; type: string; version: number; envelope: Envelope } {
   return { id: e.id, tenantId: e.tenantId, topic: topicOf(e.type as EventType), key: e.tenantId, type: e.type, version: e.version, envelope: e };

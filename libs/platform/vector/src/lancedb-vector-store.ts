@@ -164,6 +164,16 @@ export class LanceDbVectorStore extends VectorStore {
     return (await this.table(table, tenantId, 'countObjects')).countRows();
   }
 
+  async *exportChunks(tenantId: TenantId, pageSize = 500): AsyncIterable<KnowledgeChunk[]> {
+    const table = tableOf(tenantId);
+    checkLimit(pageSize, 10_000);
+    const t = await this.table(table, tenantId, 'exportChunks');
+    // Tables of the embedded mode are small: read whole, then handed out in id order.
+    const rows = ((await this.guard('exportChunks', () => t.query().select([...COLUMNS, 'sourceVersion', 'vector']).toArray())) as Row[]).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (let i = 0; i < rows.length; i += pageSize)
+      yield rows.slice(i, i + pageSize).map((r) => ({ ...hit(r), sourceVersion: Number(r.sourceVersion), vector: Array.from(r.vector) }));
+  }
+
   // ------------------------------------------------------------------ internals
 
   private connection(): Promise<lancedb.Connection> {

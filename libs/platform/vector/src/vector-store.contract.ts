@@ -161,6 +161,32 @@ export function vectorStoreContract(store: () => VectorStore): void {
       expect(await s.countObjects(tenantA)).toBe(4);
     });
 
+    it('exportChunks copies A’s namespace page by page in id order, vectors included, and nothing of B', async () => {
+      const s = store();
+      const exported = async (t: TenantId, pageSize?: number) => {
+        const pages: KnowledgeChunk[][] = [];
+        for await (const p of s.exportChunks(t, pageSize)) pages.push(p);
+        return pages;
+      };
+      const pages = await exported(tenantA, 3);
+      expect(pages.map((p) => p.length)).toEqual([3, 1]);
+      const all = pages.flat();
+      const expected = [...aChunks, aOtherChunk].sort((x, y) => (x.id < y.id ? -1 : 1));
+      expect(all.map((c) => c.id)).toEqual(expected.map((c) => c.id));
+      all.forEach((c, i) => {
+        const { vector, ...rest } = expected[i]!;
+        expect(c).toMatchObject(rest);
+        expect(c.vector).toHaveLength(vector.length);
+        c.vector.forEach((x, j) => expect(x).toBeCloseTo(vector[j]!, 5));
+      });
+      // Written back as they came out, they come out the same: the copy is exact.
+      await s.upsertChunks(tenantA, all);
+      expect((await exported(tenantA)).flat()).toEqual(all);
+      expect((await exported(tenantB)).flat().map((c) => c.id)).toEqual(bChunks.map((c) => c.id).sort());
+      const missing = parseTenantId(randomUUID());
+      await expect(exported(missing)).rejects.toThrow(VectorTenantNotFoundError);
+    });
+
     it('deleteTenant removes A’s objects while B’s remain', async () => {
       const s = store();
       expect({ a: await s.countObjects(tenantA), b: await s.countObjects(tenantB) }).toEqual({ a: 4, b: 2 });

@@ -88,6 +88,13 @@ export abstract class VectorStore {
   /** How many chunks the tenant's namespace holds. */
   abstract countObjects(tenantId: TenantId): Promise<number>;
 
+  /**
+   * Every chunk of the tenant's namespace with its vector and properties exactly as stored, a page
+   * of at most `pageSize` at a time, in id order: a copy of the namespace (tenant backups; written
+   * back with upsertChunks). VectorTenantNotFoundError when the tenant has no namespace.
+   */
+  abstract exportChunks(tenantId: TenantId, pageSize?: number): AsyncIterable<KnowledgeChunk[]>;
+
   /** Releases the store's connections or files; the store may not be used afterwards. */
   abstract close(): Promise<void>;
 }

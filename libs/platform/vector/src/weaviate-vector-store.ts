@@ -267,6 +267,27 @@ export class WeaviateVectorStore extends VectorStore {
     return this.run('countObjects', tenant, async (client) => (await this.use(client).withTenant(tenant).aggregate.overAll()).totalCount);
   }
 
+  async *exportChunks(tenantId: TenantId, pageSize = 500): AsyncIterable<KnowledgeChunk[]> {
+    const tenant = namespaceOf(tenantId);
+    checkLimit(pageSize, 10_000);
+    let after: string | undefined;
+    for (;;) {
+      // The `after` cursor pages in id order; the client's own iterator fetches a page per object.
+      const page = await this.run('exportChunks', tenant, async (client) =>
+        (await this.use(client).withTenant(tenant).query.fetchObjects({ limit: pageSize, after, includeVector: true, returnProperties: [...PROPERTIES, 'sourceVersion'] })).objects,
+      );
+      if (page.length === 0) return;
+      yield page.map((o) => {
+        const vectors = o.vectors as Record<string, number[] | undefined>;
+        const vector = vectors.default ?? Object.values(vectors)[0];
+        if (!vector) throw new VectorStoreRequestError('exportChunks', undefined, `object ${o.uuid} has no vector`);
+        return { id: o.uuid, vector, ...hitProperties(o.properties), sourceVersion: Number(o.properties.sourceVersion) };
+      });
+      if (page.length < pageSize) return;
+      after = page[page.length - 1]!.uuid;
+    }
+  }
+
   // ------------------------------------------------------------------ client
 
   private use(client: WeaviateClient): Collection<ChunkProperties> {
