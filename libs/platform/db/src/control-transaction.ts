@@ -1,6 +1,6 @@
 import type { CompiledQuery, DatabaseConnection, Kysely, QueryResult as KyselyResult } from 'kysely';
 import type { Pool, PoolClient } from 'pg';
-import { DriverTransaction, kyselyOn, noStreaming, runTransaction, toKysely } from './driver-transaction';
+import { BEGIN_STATEMENT, DriverTransaction, kyselyOn, noStreaming, runTransaction, toKysely } from './driver-transaction';
 import type { ControlDB } from './generated/kysely/control';
 
 /** A statement of a control-plane transaction that has ended (it timed out, or its callback returned) or whose connection broke. */
@@ -77,5 +77,5 @@ export class ControlTransaction extends DriverTransaction<ControlDB> {
  */
 export async function runControlTransaction<T>(pool: Pool, fn: (tx: ControlTransaction) => Promise<T>, options: WithControlOptions = {}): Promise<T> {
   const client: PoolClient = await pool.connect();
-  return runTransaction(client, new ControlTransaction(client), { opening: [{ text: 'begin' }], timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms) => new ControlTransactionTimeoutError(ms), endedBy: 'withControl' }, fn);
+  return runTransaction(client, new ControlTransaction(client), { opening: [BEGIN_STATEMENT], timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms) => new ControlTransactionTimeoutError(ms), endedBy: 'withControl' }, fn);
 }

@@ -15,7 +15,16 @@ import type { PoolClient, QueryResult } from 'pg';
 export interface Statement {
   text: string;
   values?: unknown[];
+  /**
+   * For the statements every transaction sends (its opening): a named prepared statement, parsed
+   * once per connection and only bound and executed after that (the server skips parsing and
+   * planning it again).
+   */
+  name?: string;
 }
+
+/** `begin` as a named prepared statement: every transaction the platform opens starts with it. */
+export const BEGIN_STATEMENT: Statement = { text: 'begin', name: 'hotdash_begin' };
 
 // pg's own query class and value mapping: the pipelined query below is one of pg's queries that sends
 // several statements (pg exports no types for them).
@@ -27,6 +36,9 @@ const { prepareValue } = require('pg/lib/utils') as { prepareValue: (v: unknown)
 interface WireConnection {
   stream: { writable: boolean; write: (b: Buffer) => boolean };
   _send(buffer: Buffer): boolean;
+  /** pg's record of the named statements parsed on this connection (name → text). */
+  parsedStatements: Record<string, string>;
+  close(m: { type: 'S'; name: string }): void;
   parse(m: { text: string; name: string }): void;
   bind(m: { portal: string; statement: string; values: unknown[]; binary: boolean; valueMapper: (v: unknown) => unknown }): void;
   describe(m: { type: 'P'; name: string }): void;
@@ -44,9 +56,14 @@ interface WireConnection {
  */
 function pipelined(client: PoolClient, statements: Statement[]): Promise<QueryResult> {
   return new Promise((resolve, reject) => {
+    // Named statements parsed by this group: if the group fails they may not exist, so they are
+    // parsed again next time (after a Close, which the server accepts for a statement it does not have).
+    let fresh: { connection: WireConnection; names: string[] } | undefined;
     const query = new PgQuery({ text: statements[statements.length - 1]!.text }, undefined, (err, res) => {
-      if (err) reject(err);
-      else resolve(Array.isArray(res) ? res[res.length - 1]! : res);
+      if (err) {
+        for (const name of fresh?.names ?? []) delete fresh!.connection.parsedStatements[name];
+        reject(err);
+      } else resolve(Array.isArray(res) ? res[res.length - 1]! : res);
     }) as { submit: (c: WireConnection) => null };
     query.submit = (connection: WireConnection) => {
       // pg's message methods each write their own buffer; collected here, the group goes out as one
@@ -55,8 +72,15 @@ function pipelined(client: PoolClient, statements: Statement[]): Promise<QueryRe
       connection._send = (buffer: Buffer) => parts.push(buffer) > 0;
       try {
         for (const s of statements) {
-          connection.parse({ text: s.text, name: '' });
-          connection.bind({ portal: '', statement: '', values: s.values ?? [], binary: false, valueMapper: prepareValue });
+          const name = s.name ?? '';
+          if (!name) connection.parse({ text: s.text, name: '' });
+          else if (connection.parsedStatements[name] !== s.text) {
+            connection.close({ type: 'S', name });
+            connection.parse({ text: s.text, name });
+            connection.parsedStatements[name] = s.text;
+            (fresh ??= { connection, names: [] }).names.push(name);
+          }
+          connection.bind({ portal: '', statement: name, values: s.values ?? [], binary: false, valueMapper: prepareValue });
           connection.describe({ type: 'P', name: '' });
           connection.execute({ portal: '', rows: 0 });
         }

@@ -1,5 +1,5 @@
 import type { Databases, DbLocation, DbRole } from './databases';
-import { runTransaction } from './driver-transaction';
+import { BEGIN_STATEMENT, runTransaction } from './driver-transaction';
 import { TenantTransaction, TenantTransactionTimeoutError } from './tenant-transaction';
 
 export interface ShardTransactionOptions {
@@ -23,6 +23,6 @@ export interface ShardTransactionOptions {
  */
 export async function withShardTransaction<T>(dbs: Databases, shard: DbLocation, fn: (tx: TenantTransaction) => Promise<T>, options: ShardTransactionOptions = {}): Promise<T> {
   const client = await dbs.pool(shard, options.role ?? 'relay').connect();
-  const run = { opening: [{ text: 'begin' }], timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withShardTransaction' };
+  const run = { opening: [BEGIN_STATEMENT], timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withShardTransaction' };
   return runTransaction(client, new TenantTransaction(client), run, fn);
 }

@@ -1,6 +1,6 @@
 import type { TenantId } from '@hotdash/contracts';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
-import { runTransaction } from './driver-transaction';
+import { BEGIN_STATEMENT, runTransaction, Statement } from './driver-transaction';
 import { TenantTransaction, TenantTransactionTimeoutError } from './tenant-transaction';
 
 export type TenantTx = TenantTransaction;
@@ -25,12 +25,13 @@ export interface WithTenantOptions {
   isolation?: 'read-committed' | 'repeatable-read' | 'snapshot';
 }
 
-/** The `begin` of each isolation (fixed texts: the level is part of the statement, never a parameter). */
-const BEGIN: Record<NonNullable<WithTenantOptions['isolation']>, string> = {
-  'read-committed': 'begin',
-  'repeatable-read': 'begin isolation level repeatable read',
-  snapshot: 'begin isolation level repeatable read read only',
+/** The `begin` of each isolation (fixed texts: the level is part of the statement, never a parameter), as named prepared statements. */
+const BEGIN: Record<NonNullable<WithTenantOptions['isolation']>, Statement> = {
+  'read-committed': BEGIN_STATEMENT,
+  'repeatable-read': { text: 'begin isolation level repeatable read', name: 'hotdash_begin_rr' },
+  snapshot: { text: 'begin isolation level repeatable read read only', name: 'hotdash_begin_snapshot' },
 };
+const SET_TENANT = "select set_config('app.tenant_id', $1, true)";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -67,7 +68,7 @@ export class TenantDatabase {
     const client = await this.dbs.pool(shard, 'app').connect();
     // The setting is the transaction's first statement after `begin`, sent in the same write as the
     // callback's first statement: everything the callback runs is under the tenant's RLS.
-    const opening = [{ text: BEGIN[options.isolation ?? 'read-committed'] }, { text: "select set_config('app.tenant_id', $1, true)", values: [tenantId.toLowerCase()] }];
+    const opening = [BEGIN[options.isolation ?? 'read-committed'], { text: SET_TENANT, name: 'hotdash_set_tenant', values: [tenantId.toLowerCase()] }];
     const run = { opening, timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withTenant' };
     return runTransaction(client, new TenantTransaction(client), run, fn);
   }

@@ -152,3 +152,27 @@ it('gives a snapshot transaction one view of the tenant’s rows from its first 
   expect(await inboxOf(a)).toContain(later);
   await expect(world.tenantDb.withTenant(a.id, (tx) => tx.db.insertInto('inbox').values({ tenant_id: a.id, consumer, event_id: newId() }).execute(), { isolation: 'snapshot' })).rejects.toThrow(/read-only transaction/);
 });
+
+it('opens with named prepared statements, parsed once per connection, and again after a failed first group', async () => {
+  const one = new TestWorld({ poolSize: 1 }); // one connection: every transaction below runs on it
+  try {
+    const pool = one.dbs.pool(a.shard, 'app');
+    const prepared = async () => {
+      const c = await pool.connect();
+      try {
+        return (await c.query<{ name: string }>(`select name from pg_prepared_statements where name like 'hotdash_%' order by name`)).rows.map((r) => r.name);
+      } finally {
+        c.release();
+      }
+    };
+    // The first group on a fresh connection parses the opening, then fails at its own statement:
+    // the statements may or may not exist now, so the next group closes and parses them again.
+    await expect(one.tenantDb.withTenant(a.id, (tx) => sql`select 1 / 0`.execute(tx.db))).rejects.toThrow(/division by zero/);
+    for (let i = 0; i < 3; i++) expect((await one.tenantDb.withTenant(a.id, (tx) => sql<{ t: string }>`select current_setting('app.tenant_id') as t`.execute(tx.db))).rows[0]!.t).toBe(a.id);
+    expect(await prepared()).toEqual(['hotdash_begin', 'hotdash_set_tenant']);
+    // Another tenant on the same connection binds the same statement with its own id.
+    expect((await one.tenantDb.withTenant(b.id, (tx) => sql<{ t: string }>`select current_setting('app.tenant_id') as t`.execute(tx.db))).rows[0]!.t).toBe(b.id);
+  } finally {
+    await one.close();
+  }
+});
