@@ -8,8 +8,10 @@
 //    it) → ticket row + ticket.received in the outbox → relay (apps/relay) → Kafka → ai-drafting
 //    consumer → BullMQ job → worker: retrieval (Weaviate hybrid, the tenant's namespace) + offline
 //    drafter → draft.generated in the outbox → relay → Kafka → drafts consumer → the ticket is
-//    pending in its queue. Latency: from sending the ticket to the drafts service's commit of the
-//    pending draft (tickets.updated_at, same host clock).
+//    pending in its queue. Latency: from the ticket's due time on the arrival schedule to the drafts
+//    service's commit of the pending draft (tickets.updated_at, same host clock). Both paths count
+//    from the due time, so a path that keeps the bench's event loop too busy to send on schedule is
+//    charged the delay.
 // b  direct: one function per ticket: encrypt the customer fields, insert the ticket, retrieve and
 //    draft (DraftComposer + OfflineDrafter, the same retrieval), encrypt the draft, insert it and
 //    mark the ticket pending. No outbox, Kafka, BullMQ or HTTP.
@@ -22,7 +24,16 @@
 // draft and p99 stayed under 1 s; once a path misses a rate it is not tried higher. Printed: p99 per
 // rate and path, the highest rate each sustained, and their ratio (target ≥ 0.5×). BENCH_RATES=''
 // skips the search.
+//
+// CPU apportioning (bench/cpu-meter.ts; on unless BENCH_CPU=0): after every round, the CPU
+// milliseconds per drafted ticket of each process — the bench, each service child, PostgreSQL's
+// backends serving these processes' connections and its background processes (this repository's
+// cluster only), Kafka, Redis, Weaviate — their sum (the processes the path uses) and the CPU-bound
+// ceiling it implies on this machine's cores. BENCH_CPU_PROFILE=<dir> starts the services with
+// --cpu-prof writing there (profiles are written when they stop); BENCH_SERVICE_NODE_ARGS adds Node
+// options to the services (e.g. --perf-basic-prof, for `perf record -p <pid>`).
 import { sql } from 'kysely';
+import type { Client } from 'pg';
 import { performance } from 'node:perf_hooks';
 import { parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
@@ -31,6 +42,7 @@ import { LocalEmbedder, OfflineDrafter } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { DraftComposer, DraftingProfiles } from '@hotdash/ai-drafting';
 import { createAccount, internalAuthorization, publishSettingsChanged, ServiceProcess, startServices, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
+import { CpuMeter, formatCpuReport } from './cpu-meter';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 100);
 const RATE = Number(process.env.BENCH_RATE ?? 50);
@@ -38,6 +50,14 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const RATES = (process.env.BENCH_RATES ?? '25,50,100,150,200').split(',').filter(Boolean).map(Number);
 const DRAFTS = 'http://127.0.0.1:3241';
+const CPU = process.env.BENCH_CPU !== '0';
+const PROFILE_DIR = process.env.BENCH_CPU_PROFILE;
+/** The service children, by name, once started (for the CPU apportioning). */
+let services: { name: string; pid: number }[] = [];
+/** Superuser connections to the shards the bench's tenants live on: the bench watches for the drafts through them. */
+let observers: Client[] = [];
+/** What the platform path runs on; the direct path is the bench, PostgreSQL and Weaviate only. */
+const PLATFORM_ONLY = ['drafts', 'ai-drafting', 'relay', 'kafka', 'redis'];
 
 const world = new TestWorld({ poolSize: 20 });
 const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()));
@@ -60,25 +80,44 @@ function ticketText(i: number) {
   return { name: `Customer ${i}`, email: `c${i}@customer.test`, subject: `Question about ${topic}`, body: `Hello, I have a question about my ${topic}: how long does it take and what do I need to do? Order ${i}.` };
 }
 
-/** Sends `rate` tickets a second for `seconds` seconds, round-robin over the tenants; `send` resolves when its ticket is accepted. */
-async function schedule(tenants: TenantId[], send: (t: TenantId, i: number) => Promise<void>, seconds = SECONDS, rate = RATE): Promise<void> {
+/**
+ * Sends `rate` tickets a second for `seconds` seconds, round-robin over the tenants; `send` resolves
+ * when its ticket is accepted. `due` is when the ticket was due on the schedule (performance.now()
+ * time): latencies count from it, so a path that keeps the bench's event loop too busy to send on
+ * time is charged the delay (no coordinated omission).
+ */
+async function schedule(tenants: TenantId[], send: (t: TenantId, i: number, due: number) => Promise<void>, seconds = SECONDS, rate = RATE): Promise<void> {
   const total = rate * seconds;
   const start = performance.now();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
-    await sleep(start + (i * 1000) / rate - performance.now());
-    pending.push(send(tenants[i % tenants.length]!, i));
+    const due = start + (i * 1000) / rate;
+    await sleep(due - performance.now());
+    pending.push(send(tenants[i % tenants.length]!, i, due));
   }
   await Promise.all(pending);
 }
 
-async function platformRound(tenants: TenantId[], seconds = SECONDS, rate = RATE): Promise<number[]> {
+/** A performance.now() time as a wall-clock time (ms since the epoch), to compare with the database's timestamps. */
+const wallClock = (perf: number) => Date.now() - (performance.now() - perf);
+
+/** Runs a round under the CPU meter (when on) and prints where the CPU went per drafted ticket. */
+async function metered(label: string, path: 'a' | 'b', round: (start: () => void) => Promise<number[]>): Promise<number[]> {
+  if (!CPU) return round(() => undefined);
+  const meter = new CpuMeter({ nodes: [{ name: 'bench', pid: process.pid }, ...services], pgData: '.local/pg/data', pgPort: 54329, redisPort: 63790 });
+  const xs = await round(() => meter.start());
+  console.log(formatCpuReport(label, meter.stop(), xs.length, path === 'b' ? PLATFORM_ONLY : []));
+  return xs;
+}
+
+async function platformRound(tenants: TenantId[], seconds = SECONDS, rate = RATE, start: () => void = () => undefined): Promise<number[]> {
   const auth = new Map<TenantId, string>();
   for (const t of tenants) auth.set(t, await internalAuthorization('drafts', tenantUser(t, 'admin')));
+  start();
   const sentAt = new Map<string, { tenant: TenantId; at: number }>();
-  await schedule(tenants, async (t, i) => {
+  await schedule(tenants, async (t, i, due) => {
     const x = ticketText(i);
-    const at = Date.now();
+    const at = wallClock(due);
     const res = await fetch(`${DRAFTS}/internal/tickets`, {
       method: 'POST',
       headers: { authorization: auth.get(t)!, 'content-type': 'application/json' },
@@ -87,14 +126,16 @@ async function platformRound(tenants: TenantId[], seconds = SECONDS, rate = RATE
     if (res.status !== 201) throw new Error(`ticket refused: ${res.status} ${await res.text()}`);
     sentAt.set(((await res.json()) as { id: string }).id, { tenant: t, at });
   }, seconds, rate);
-  // Wait for every draft to be in its queue, then read when each got there.
+  // Wait for every draft to be in its queue, then read when each got there (the commit time, so how
+  // often this looks does not change the latencies). The bench only observes here: one query per
+  // shard over a superuser connection (the measured path's tenant transactions are the services'),
+  // so that watching 100 tenants costs little CPU next to what is measured.
   const deadline = Date.now() + 120_000;
   const done = new Map<string, number>();
   while (done.size < sentAt.size && Date.now() < deadline) {
-    for (const t of tenants) {
-      const ids = [...sentAt].filter(([id, s]) => s.tenant === t && !done.has(id)).map(([id]) => id);
-      if (ids.length === 0) continue;
-      const rows = await world.tenantDb.withTenant(t, (tx) => sql<{ id: string; at: Date }>`select id::text, updated_at as at from tickets where id = any(${ids}::uuid[]) and status = 'pending'`.execute(tx.db).then((r) => r.rows));
+    const ids = [...sentAt.keys()].filter((id) => !done.has(id));
+    for (const c of observers) {
+      const { rows } = await c.query<{ id: string; at: Date }>(`select id::text, updated_at as at from tickets where id = any($1::uuid[]) and status = 'pending'`, [ids]);
       for (const r of rows) done.set(r.id, r.at.getTime());
     }
     if (done.size < sentAt.size) await sleep(250);
@@ -103,11 +144,12 @@ async function platformRound(tenants: TenantId[], seconds = SECONDS, rate = RATE
   return [...done].map(([id, at]) => at - sentAt.get(id)!.at);
 }
 
-async function directRound(tenants: TenantId[], rate = RATE): Promise<number[]> {
+async function directRound(tenants: TenantId[], rate = RATE, start: () => void = () => undefined): Promise<number[]> {
   const latencies: number[] = [];
-  await schedule(tenants, async (t, i) => {
+  start();
+  await schedule(tenants, async (t, i, due) => {
     const x = ticketText(i);
-    const t0 = performance.now();
+    const t0 = due;
     const ticketId = newId();
     const [nameEnc, emailEnc, subjectEnc, bodyEnc] = await Promise.all([
       cipher.encrypt(t, SupportFields.CUSTOMER_NAME, x.name),
@@ -142,7 +184,8 @@ async function rateSearch(tenants: TenantId[]): Promise<void> {
         cells.push('—');
         continue;
       }
-      const xs = await (path === 'a' ? platformRound(tenants, SECONDS, rate) : directRound(tenants, rate)).catch((e: Error) => {
+      const label = `${path === 'a' ? 'a platform' : 'b direct'} at ${rate}/s`;
+      const xs = await metered(label, path, (start) => (path === 'a' ? platformRound(tenants, SECONDS, rate, start) : directRound(tenants, rate, start))).catch((e: Error) => {
         console.log(`[bench] ${path} at ${rate}/s: ${e.message}`);
         return undefined;
       });
@@ -161,38 +204,50 @@ async function rateSearch(tenants: TenantId[]): Promise<void> {
 async function main(): Promise<void> {
   console.log(`[bench] ${TENANTS} tenants, ${RATE} tickets/s for ${SECONDS} s per round and path, ${ROUNDS} rounds`);
   const tenants: TenantId[] = [];
-  await vectors.ensureCollection();
-  for (let i = 0; i < TENANTS; i++) {
-    const acc = await createAccount(world, 'admin');
-    const t = parseTenantId(acc.tenantId);
-    await vectors.createTenant(t);
-    const chunks: KnowledgeChunk[] = TOPICS.map((topic, k) => {
-      const text = `${topic} policy: customers asking about their ${topic} get an answer within ${k + 1} business days; tenant ${i} handles it.`;
-      return { id: newId(), vector: embedder.vector(text), documentId: `policy-${topic}`, chunkIndex: k, text, title: `${topic} policy`, sourceVersion: 1 };
-    });
-    await vectors.upsertChunks(t, chunks);
-    // Its drafting profile, as provisioning announces it (the ai-drafting service keeps it).
-    await publishSettingsChanged(world, t, { companyName: `Bench tenant ${i}`, brandVoice: 'Friendly', policies: ['Be brief.'] });
-    tenants.push(t);
-    if ((i + 1) % 20 === 0) console.log(`[bench] ${i + 1}/${TENANTS} tenants ready`);
-  }
+  /** Every tenant given a vector namespace, deleted at the end whatever happens (a failed setup included). */
+  const namespaces: TenantId[] = [];
+  const shardDbs: string[] = [];
   let processes: ServiceProcess[] = [];
   try {
+    await vectors.ensureCollection();
+    for (let i = 0; i < TENANTS; i++) {
+      const acc = await createAccount(world, 'admin');
+      const t = parseTenantId(acc.tenantId);
+      namespaces.push(t);
+      await vectors.createTenant(t);
+      const chunks: KnowledgeChunk[] = TOPICS.map((topic, k) => {
+        const text = `${topic} policy: customers asking about their ${topic} get an answer within ${k + 1} business days; tenant ${i} handles it.`;
+        return { id: newId(), vector: embedder.vector(text), documentId: `policy-${topic}`, chunkIndex: k, text, title: `${topic} policy`, sourceVersion: 1 };
+      });
+      await vectors.upsertChunks(t, chunks);
+      // Its drafting profile, as provisioning announces it (the ai-drafting service keeps it).
+      await publishSettingsChanged(world, t, { companyName: `Bench tenant ${i}`, brandVoice: 'Friendly', policies: ['Be brief.'] });
+      tenants.push(t);
+      const shard = await world.router.shardOf(t);
+      if (!shardDbs.includes(shard.database)) shardDbs.push(shard.database);
+      if ((i + 1) % 20 === 0) console.log(`[bench] ${i + 1}/${TENANTS} tenants ready`);
+    }
+    observers = await Promise.all(shardDbs.map((d) => world.connectSuperuser(d)));
+    const nodeArgs = (name: string) => [
+      ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`] : []),
+      ...(process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ];
     processes = await startServices([
-      { entry: 'apps/drafts/src/main.ts', env: { HOTDASH_DRAFTS_PORT: '3241' }, url: DRAFTS },
-      { entry: 'apps/ai-drafting/src/main.ts', env: { HOTDASH_AI_DRAFTING_PORT: '3242' }, url: 'http://127.0.0.1:3242' },
+      { entry: 'apps/drafts/src/main.ts', env: { HOTDASH_DRAFTS_PORT: '3241' }, url: DRAFTS, nodeArgs: nodeArgs('drafts') },
+      { entry: 'apps/ai-drafting/src/main.ts', env: { HOTDASH_AI_DRAFTING_PORT: '3242' }, url: 'http://127.0.0.1:3242', nodeArgs: nodeArgs('ai-drafting') },
       // The outbox relays.
-      { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3243' }, url: 'http://127.0.0.1:3243' },
+      { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3243' }, url: 'http://127.0.0.1:3243', nodeArgs: nodeArgs('relay') },
     ]);
+    services = ['drafts', 'ai-drafting', 'relay'].map((name, i) => ({ name, pid: processes[i]!.child.pid! }));
     for (const t of tenants) await waitFor(`the drafting profile of ${t}`, async () => (await profiles.of(t)) !== undefined, 120_000, 200);
     // Warm-up: a few tickets through each path, not counted.
     await platformRound(tenants, 3).catch((e: Error) => console.log(`[bench] warm-up: ${e.message}`));
     const a: number[] = [];
     const b: number[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
-      const pa = await platformRound(tenants);
+      const pa = await metered(`round ${r} a platform at ${RATE}/s`, 'a', (start) => platformRound(tenants, SECONDS, RATE, start));
       console.log(`[bench] round ${r} a platform: ${pa.length} drafts, p50 ${pct(pa, 50).toFixed(0)} ms, p99 ${pct(pa, 99).toFixed(0)} ms`);
-      const pb = await directRound(tenants);
+      const pb = await metered(`round ${r} b direct at ${RATE}/s`, 'b', (start) => directRound(tenants, RATE, start));
       console.log(`[bench] round ${r} b direct:   ${pb.length} drafts, p50 ${pct(pb, 50).toFixed(0)} ms, p99 ${pct(pb, 99).toFixed(0)} ms`);
       a.push(...pa);
       b.push(...pb);
@@ -208,7 +263,8 @@ async function main(): Promise<void> {
     if (RATES.length > 0) await rateSearch(tenants);
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
-    for (const t of tenants) await vectors.deleteTenant(t).catch(() => undefined);
+    await Promise.all(observers.map((c) => c.end()));
+    for (const t of namespaces) await vectors.deleteTenant(t).catch(() => undefined);
     await vectors.close();
     await world.close();
   }

@@ -84,6 +84,30 @@ beforeAll(async () => {
 
 afterAll(() => world.close());
 
+it('answers a new ticket with what a read of it returns (built from the insert, nothing read back)', async () => {
+  const own = await createAccount(world, 'admin');
+  const op = await addOperator(world, own, 'operator', 'red');
+  const { ticket, created } = await tickets.create(as(own, 'admin'), { ...ticketBody(99), externalId: `answer-${newId()}` });
+  expect(created).toBe(true);
+  expect(ticket).toEqual(await tickets.get(as(own, 'admin'), ticket.id));
+  expect(ticket).toMatchObject({ status: 'drafting', attempt: 1, assigneeId: op.userId, drafts: [], reply: null, customer: { name: 'Dana Customer 99', email: 'dana99@customer.test' }, subject: 'Refund 99' });
+  const again = await tickets.create(as(own, 'admin'), { ...ticketBody(99), externalId: ticket.externalId! });
+  expect(again).toEqual({ ticket, created: false });
+});
+
+it('shows a draft only when it was stored by this event: a draft of the same attempt already stored leaves the ticket as it was', async () => {
+  const own = await createAccount(world, 'admin');
+  const t = (await tickets.create(as(own, 'admin'), ticketBody(14))).ticket;
+  const before = await tickets.get(as(own, 'admin'), t.id);
+  // A draft of attempt 1 already stored (the ticket still drafting): the event's draft conflicts with it and is not kept.
+  const stored = newId();
+  await world.tenantDb.withTenant(own.tenantId, (tx) => tx.db.insertInto('drafts').values({ id: stored, tenant_id: own.tenantId, ticket_id: t.id, attempt: 1, status: 'failed', failure_code: 'x', failure_reason: 'x' }).execute());
+  await generated(own.tenantId, t.id, 1, 'Not kept.');
+  const after = await tickets.get(as(own, 'admin'), t.id);
+  expect(after).toMatchObject({ status: 'drafting', currentDraftId: null, updatedAt: before.updatedAt });
+  expect(after.drafts.map((d) => d.id)).toEqual([stored]);
+});
+
 describe('queue visibility', () => {
   let ids: Record<string, string[]>;
 

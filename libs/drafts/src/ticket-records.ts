@@ -140,6 +140,23 @@ export interface TicketDto extends TicketSummaryDto {
   reply: { body: string; draftId: string | null; by: string; sentAt: string } | null;
 }
 
+/** A ticket's summary from its row and its decrypted customer values. */
+function summaryOf(t: TicketRow, name: string, email: string, subject: string | null): TicketSummaryDto {
+  return {
+    id: t.id,
+    externalId: t.external_id,
+    channel: t.channel,
+    status: t.status,
+    attempt: t.attempt,
+    currentDraftId: t.current_draft_id,
+    assigneeId: t.assignee_id,
+    customer: { name, email },
+    subject,
+    receivedAt: t.received_at.toISOString(),
+    updatedAt: t.updated_at.toISOString(),
+  };
+}
+
 /** Decrypts a ticket's and its drafts' values for a caller who may see them. */
 export class TicketReader {
   constructor(private readonly cipher: FieldCipher) {}
@@ -150,19 +167,12 @@ export class TicketReader {
       this.cipher.decrypt(tenantId, SupportFields.CUSTOMER_EMAIL, t.customer_email_enc),
       this.open(tenantId, SupportFields.SUBJECT, t.subject_enc),
     ]);
-    return {
-      id: t.id,
-      externalId: t.external_id,
-      channel: t.channel,
-      status: t.status,
-      attempt: t.attempt,
-      currentDraftId: t.current_draft_id,
-      assigneeId: t.assignee_id,
-      customer: { name, email },
-      subject,
-      receivedAt: t.received_at.toISOString(),
-      updatedAt: t.updated_at.toISOString(),
-    };
+    return summaryOf(t, name, email, subject);
+  }
+
+  /** A ticket just stored, from the plaintext it was encrypted from: no drafts, no reply, nothing to decrypt. */
+  stored(t: TicketRow, plain: { name: string; email: string; subject: string | null; body: string }): TicketDto {
+    return { ...summaryOf(t, plain.name, plain.email, plain.subject), body: plain.body, drafts: [], reply: null };
   }
 
   async ticket(tenantId: TenantId, t: TicketRow, drafts: DraftRow[]): Promise<TicketDto> {

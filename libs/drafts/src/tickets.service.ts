@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { sql } from 'kysely';
+import { Insertable, QueryCreator, sql } from 'kysely';
 import {
   assignTicketBody,
   createTicketBody,
@@ -14,7 +14,7 @@ import {
 } from '@hotdash/contracts';
 import type { Principal } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
-import { newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
+import { newId, TenantDatabase, TenantDB, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { scopeParams, visibleTo } from './queue-scope';
@@ -70,15 +70,19 @@ export class TicketsService {
       bodyEnc,
       receivedAt: new Date().toISOString(),
     }, quotaReservationId);
-    const { id, created } = await this.db.withTenant(tenantId, async (tx) => {
-      if (await this.store(tx, received)) {
+    const stored = await this.db.withTenant(tenantId, async (tx): Promise<{ row: TicketRow } | { existingId: string }> => {
+      const row = await this.store(tx, received);
+      if (row) {
         await publishInTx(tx, TicketEvents.RECEIVED, received, draftsEventMeta(tenantId));
-        return { id: received.ticketId, created: true };
+        return { row };
       }
       const existing = await tx.db.selectFrom('tickets').select('id').where('external_id', '=', received.externalId).executeTakeFirstOrThrow();
-      return { id: existing.id, created: false };
+      return { existingId: existing.id };
     });
-    return { ticket: await this.read(tenantId, id), created };
+    // A new ticket is answered from what was just stored (no second transaction, nothing to decrypt);
+    // a known externalId with the ticket as it is now.
+    if ('row' in stored) return { ticket: this.reader.stored(stored.row, { name: input.customer.name, email: input.customer.email, subject: input.subject ?? null, body: input.body }), created: true };
+    return { ticket: await this.read(tenantId, stored.existingId), created: false };
   }
 
   /**
@@ -143,9 +147,9 @@ export class TicketsService {
   /** A draft from ai-drafting: the ticket's current attempt puts it in front of its operator; an outdated one is kept as superseded. */
   async onGenerated(tx: TenantTx, d: DraftGeneratedV1): Promise<void> {
     const current = await this.lockForDraft(tx, d.ticketId, d.attempt);
-    const inserted = await tx.db
-      .insertInto('drafts')
-      .values({
+    await this.keepDraft(
+      tx,
+      {
         id: d.draftId,
         tenant_id: d.tenantId,
         ticket_id: d.ticketId,
@@ -156,26 +160,39 @@ export class TicketsService {
         model: d.model,
         prompt_tokens: d.usage.promptTokens,
         completion_tokens: d.usage.completionTokens,
-      })
-      .onConflict((oc) => oc.doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows) > 0 && current) await this.showDraft(tx, d.ticketId, d.draftId, 'pending');
+      },
+      current ? 'pending' : undefined,
+    );
   }
 
   /** No draft could be written: the ticket waits for a hand-written reply (or a regeneration). */
   async onFailed(tx: TenantTx, d: DraftFailedV1): Promise<void> {
     const current = await this.lockForDraft(tx, d.ticketId, d.attempt);
-    const inserted = await tx.db
-      .insertInto('drafts')
-      .values({ id: d.draftId, tenant_id: d.tenantId, ticket_id: d.ticketId, attempt: d.attempt, status: 'failed', failure_code: d.code, failure_reason: d.reason })
-      .onConflict((oc) => oc.doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows) > 0 && current) await this.showDraft(tx, d.ticketId, d.draftId, 'draft_failed');
+    await this.keepDraft(
+      tx,
+      { id: d.draftId, tenant_id: d.tenantId, ticket_id: d.ticketId, attempt: d.attempt, status: 'failed', failure_code: d.code, failure_reason: d.reason },
+      current ? 'draft_failed' : undefined,
+    );
   }
 
-  /** The ticket now shows this draft (pending) or its failure. */
-  private async showDraft(tx: TenantTx, ticketId: string, draftId: string, status: 'pending' | 'draft_failed'): Promise<void> {
-    await tx.db.updateTable('tickets').set({ status, current_draft_id: draftId, updated_at: sql<Date>`now()` }).where('id', '=', ticketId).execute();
+  /**
+   * Stores the draft once (a draft id already stored changes nothing) and, when `show` is given
+   * (the draft is the one the ticket waits for), makes the ticket show it with that status — only
+   * if the draft was new: one statement, the update conditioned on the insert's RETURNING.
+   */
+  private async keepDraft(tx: TenantTx, draft: Insertable<TenantDB['drafts']>, show: 'pending' | 'draft_failed' | undefined): Promise<void> {
+    const insert = (db: QueryCreator<TenantDB>) => db.insertInto('drafts').values(draft).onConflict((oc) => oc.doNothing());
+    if (!show) {
+      await insert(tx.db).execute();
+      return;
+    }
+    await tx.db
+      .with('kept', (db) => insert(db).returning('id'))
+      .updateTable('tickets')
+      .set({ status: show, current_draft_id: draft.id, updated_at: sql<Date>`now()` })
+      .where('id', '=', draft.ticket_id)
+      .where((eb) => eb.exists(eb.selectFrom('kept').select('kept.id')))
+      .execute();
   }
 
   async read(tenantId: TenantId, ticketId: string): Promise<TicketDto> {
@@ -213,7 +230,13 @@ export class TicketsService {
    * of equally loaded ones the longest-standing (user ids are UUIDv7). Drafts' own queue members.
    */
   private async leastLoaded(tx: TenantTx, except: string | null = null): Promise<string | null> {
-    const u = await tx.db
+    const u = await this.leastLoadedQuery(tx, except).executeTakeFirst();
+    return u?.user_id ?? null;
+  }
+
+  /** leastLoaded's query, also used as a sub-select where a ticket is inserted (one statement, one round trip). */
+  private leastLoadedQuery(tx: TenantTx, except: string | null = null) {
+    return tx.db
       .selectFrom('queue_members as m')
       .select('m.user_id')
       .where('m.role', '=', 'operator')
@@ -221,9 +244,7 @@ export class TicketsService {
       .$if(except !== null, (qb) => qb.where('m.user_id', '<>', except!))
       .orderBy((eb) => eb.selectFrom('tickets as t').select(eb.fn.countAll().as('n')).whereRef('t.assignee_id', '=', 'm.user_id').where('t.status', '<>', 'replied'))
       .orderBy('m.user_id')
-      .limit(1)
-      .executeTakeFirst();
-    return u?.user_id ?? null;
+      .limit(1);
   }
 
   /** The stored fact of a ticket: its id and its first draft's id are minted here, and nowhere else. */
@@ -231,9 +252,12 @@ export class TicketsService {
     return { tenantId, ticketId: newId(), ...t, draftId: newId(), quotaReservationId };
   }
 
-  /** Inserts the ticket, assigned to the active operator with the fewest open tickets; false when it is already stored (same id or externalId). */
-  private async store(tx: TenantTx, r: TicketReceivedV2): Promise<boolean> {
-    const assignee = await this.leastLoaded(tx);
+  /**
+   * Inserts the ticket, assigned to the active operator with the fewest open tickets (chosen by a
+   * sub-select of the same statement); the stored row, or undefined when it is already stored (same
+   * id or externalId).
+   */
+  private async store(tx: TenantTx, r: TicketReceivedV2): Promise<TicketRow | undefined> {
     const inserted = await tx.db
       .insertInto('tickets')
       .values({
@@ -247,11 +271,32 @@ export class TicketsService {
         body_enc: r.bodyEnc,
         status: 'drafting',
         attempt: 1,
-        assignee_id: assignee,
+        assignee_id: this.leastLoadedQuery(tx),
         received_at: r.receivedAt,
       })
       .onConflict((oc) => oc.doNothing())
+      .returning(['assignee_id', 'received_at', 'created_at', 'updated_at'])
       .executeTakeFirst();
-    return Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
+    if (!inserted) return undefined;
+    return {
+      id: r.ticketId,
+      external_id: r.externalId,
+      channel: r.channel,
+      customer_name_enc: r.customerNameEnc,
+      customer_email_enc: r.customerEmailEnc,
+      subject_enc: r.subjectEnc,
+      body_enc: r.bodyEnc,
+      status: 'drafting',
+      attempt: 1,
+      current_draft_id: null,
+      assignee_id: inserted.assignee_id,
+      reply_body_enc: null,
+      reply_draft_id: null,
+      replied_by: null,
+      replied_at: null,
+      received_at: inserted.received_at,
+      created_at: inserted.created_at,
+      updated_at: inserted.updated_at,
+    };
   }
 }

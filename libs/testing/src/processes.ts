@@ -12,9 +12,12 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-/** Starts a TypeScript entry point (apps/x/src/main.ts, a test child) as a separate Node process. */
-export function startProcess(entry: string, env: Record<string, string> = {}): ServiceProcess {
-  const child = spawn(process.execPath, ['-r', '@swc-node/register', join(REPO_ROOT, entry)], {
+/**
+ * Starts a TypeScript entry point (apps/x/src/main.ts, a test child) as a separate Node process.
+ * `nodeArgs` go before the entry (e.g. `--cpu-prof`, which NODE_OPTIONS does not accept).
+ */
+export function startProcess(entry: string, env: Record<string, string> = {}, nodeArgs: string[] = []): ServiceProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '-r', '@swc-node/register', join(REPO_ROOT, entry)], {
     cwd: REPO_ROOT,
     // The specs' knowledge services do not sweep: the shared database holds other specs' unindexed
     // documents, whose indexing would load the machine under the spec that happened to start one
@@ -51,6 +54,8 @@ export interface ServiceSpec {
   env?: Record<string, string>;
   /** Base URL whose /health answers 200 once the service is up. */
   url: string;
+  /** Extra Node options before the entry (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -58,7 +63,7 @@ export interface ServiceSpec {
  * service that does not come up fails with its output. Stop them with `stop()` in afterAll.
  */
 export async function startServices(specs: ServiceSpec[]): Promise<ServiceProcess[]> {
-  const processes = specs.map((s) => startProcess(s.entry, s.env));
+  const processes = specs.map((s) => startProcess(s.entry, s.env, s.nodeArgs));
   for (const [i, s] of specs.entries()) {
     const deadline = Date.now() + 60_000;
     for (;;) {

@@ -227,22 +227,30 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
     expect(dlq.records.some((r) => r.headers[EventHeaders.ID] === throws.id)).toBe(false);
   }, 60_000);
 
-  it('dead-letters invalid records at once: malformed JSON, a bad envelope, an invalid payload, an unknown tenant', async () => {
+  it('dead-letters invalid records at once: malformed JSON, a bad envelope, an invalid payload, an unknown tenant, a type header that is not the envelope’s', async () => {
     const tag = newId();
     const badEnvelope = { ...created(b, 'x'), tenantId: 'not-a-uuid' };
     const badPayload = { ...created(b, 'x'), payload: { name: 42 } };
     const unknownTenant = created({ ...b, id: newId() as never }, 'ghost');
-    const sends = [
+    const relabelled = { ...created(b, 'x'), type: TenantEvents.SUSPENDED };
+    const sends: { value: string; headers: Record<string, string> }[] = [
+      // A type this consumer has no handler for, by its header: skipped unread (its own consumers validate it), never dead-lettered here.
+      { value: `{"not json ${tag}`, headers: { 'x-tag': tag, 'x-case': 'foreign', [EventHeaders.TYPE]: TenantEvents.ACTIVATED } },
+      { value: JSON.stringify(relabelled), headers: { 'x-tag': tag, 'x-case': 'mismatch', [EventHeaders.TYPE]: TenantEvents.CREATED } },
       { value: `{"not json ${tag}`, headers: { 'x-tag': tag, 'x-case': 'malformed' } },
       { value: JSON.stringify(badEnvelope), headers: { 'x-tag': tag, 'x-case': 'envelope' } },
       { value: JSON.stringify(badPayload), headers: { 'x-tag': tag, 'x-case': 'payload' } },
       { value: JSON.stringify(unknownTenant), headers: { 'x-tag': tag, 'x-case': 'tenant' } },
     ];
     await producer.send(sends.map((s) => ({ topic: Topics.TENANTS, key: b.id, value: s.value, headers: s.headers })));
-    const byCase = await waitFor('four dead letters', async () => {
+    const byCase = await waitFor('five dead letters', async () => {
       const mine = dlq.records.filter((r) => r.headers['x-tag'] === tag);
-      return mine.length === 4 ? Object.fromEntries(mine.map((r) => [r.headers['x-case'], r.headers])) : undefined;
+      return mine.length >= 5 ? Object.fromEntries(mine.map((r) => [r.headers['x-case'], r.headers])) : undefined;
     });
+    // Sent first on the same partition: handled (skipped) before the others were dead-lettered.
+    expect(byCase.foreign).toBeUndefined();
+    expect(byCase.mismatch).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'invalid-envelope', [DlqHeaders.ATTEMPTS]: '1' });
+    expect(byCase.mismatch![DlqHeaders.ERROR]).toMatch(/type header/);
     expect(byCase.malformed).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'malformed-json', [DlqHeaders.ATTEMPTS]: '1' });
     expect(byCase.envelope).toMatchObject({ [DlqHeaders.ERROR_CODE]: 'invalid-envelope', [DlqHeaders.ATTEMPTS]: '1' });
     expect(byCase.envelope![DlqHeaders.ERROR]).toMatch(/tenantId/);

@@ -1,6 +1,6 @@
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { lastValueFrom, defaultIfEmpty } from 'rxjs';
-import { Envelope, envelopeSchema, EventType, parseTenantId, TenantId, payloadSchemaOf, topicOf, isKnownEventType, deadLetterTopic } from '@hotdash/contracts';
+import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
+import { Envelope, envelopeSchema, EventHeaders, EventType, parseTenantId, TenantId, payloadSchemaOf, topicOf, isKnownEventType, deadLetterTopic } from '@hotdash/contracts';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
 import { TenantDatabase, TenantTx, ShardInfo } from '@hotdash/platform-db';
 import { TenantNotPlacedError } from '@hotdash/platform-db';
@@ -163,6 +163,12 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
   async handleBatch(records: IncomingRecord[]): Promise<void> {
     const groups = new Map<string, Item[]>();
     for (const record of records) {
+      // A record whose type header names an event this consumer has no handler for is not even
+      // parsed: topics carry several types (drafts hears every ticket.received on the tickets topic
+      // for its ticket.submitted), and the consumers that handle the type validate it (and
+      // dead-letter it when invalid). Records without the header are decoded to find their type.
+      const headerType = record.headers[EventHeaders.TYPE];
+      if (headerType !== undefined && !this.handlerOf(headerType)) continue;
       let envelope: Envelope;
       try {
         envelope = this.decode(record);
@@ -171,7 +177,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         await this.deadLetter(record, e.code ?? 'invalid-event', e.message, 1);
         continue;
       }
-      const handler = this.getHandlerByPattern(envelope.type);
+      const handler = this.handlerOf(envelope.type);
       if (!handler) continue; // an event this consumer does not care about
       groups.set(envelope.tenantId, [...(groups.get(envelope.tenantId) ?? []), { envelope, record, handler }]);
     }
@@ -286,8 +292,18 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
 
   private async invoke(item: Item, tx: TenantTx, shard: ShardInfo, attempt: number, after: AfterCommit[], before: (() => Promise<unknown> | void)[]): Promise<void> {
     const ctx: EventContext = { tx, shard, envelope: item.envelope, attempt, record: item.record, afterCommit: (fn) => void after.push({ envelope: item.envelope, fn }), beforeCommit: (fn) => void before.push(fn) };
-    const result = await item.handler(item.envelope, ctx);
-    await lastValueFrom(this.transformToObservable(result).pipe(defaultIfEmpty(undefined)));
+    // What Nest's handler gives back, resolved: an observable (interceptors) is run to its end.
+    const result: unknown = await item.handler(item.envelope, ctx);
+    if (isObservable(result)) await lastValueFrom(result.pipe(defaultIfEmpty(undefined)));
+  }
+
+  /**
+   * The handler of an event type. An event type is its own route (Nest's getHandlerByPattern first
+   * tries the pattern as JSON, which throws for every type: per record, that was the costliest step
+   * of skipping or dispatching it).
+   */
+  private handlerOf(type: string): Item['handler'] | null {
+    return this.messageHandlers.get(type) ?? null;
   }
 
   /**
@@ -315,6 +331,8 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     const parsed = envelopeSchema.safeParse(json);
     if (!parsed.success) throw new DeadLetter('invalid-envelope', `invalid envelope: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     const env = parsed.data as Envelope;
+    const headerType = record.headers[EventHeaders.TYPE];
+    if (headerType !== undefined && headerType !== env.type) throw new DeadLetter('invalid-envelope', `the type header ${JSON.stringify(headerType)} does not match the envelope's type ${JSON.stringify(env.type)}`);
     if (!isKnownEventType(env.type)) return env; // unknown types are skipped by handleBatch (no handler)
     const schema = payloadSchemaOf(env.type, env.version);
     if (!schema) throw new DeadLetter('unknown-version', `${env.type} version ${env.version} is not known to this consumer`);

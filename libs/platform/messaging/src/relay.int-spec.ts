@@ -1,8 +1,9 @@
 // The relay sets aside an outbox row that can never be published (unknown topic, too large) with
-// the reason, and publishes the events behind it instead of stalling the whole shard.
-import { Topics } from '@hotdash/contracts';
+// the reason, and publishes the events behind it instead of stalling the whole shard; it spaces its
+// drains so that a steady flow of commits goes out in batches.
+import { deadLetterTopic, Topics } from '@hotdash/contracts';
 import { newId } from '@hotdash/platform-db';
-import { KafkaProbe, TestWorld, waitFor } from '@hotdash/testing';
+import { KafkaProbe, sleep, TestWorld, waitFor } from '@hotdash/testing';
 import { createKafkaClient } from './kafka';
 import { publishInTx } from './outbox';
 import { OutboxRelay } from './relay';
@@ -45,5 +46,38 @@ it('sets aside unpublishable rows and publishes the events behind them', async (
     await relay.stop();
     await kafka.close();
     await probe.close();
+  }
+});
+
+it('spaces its drains: rows committed within the interval go out in one batch, the first row after a quiet spell at once', async () => {
+  // A scratch shard no other relay drains; the rows go to a dead-letter topic, which no service consumes.
+  const name = `hotdash_spec_relay_${newId().replace(/-/g, '').slice(-12)}`;
+  const location = await world.createScratchShardDatabase(name);
+  const su = await world.connectSuperuser(name);
+  const kafka = createKafkaClient({ brokers: world.config.kafka.brokers, clientId: 'relay-spec' });
+  const batches: { n: number; at: number }[] = [];
+  const spacing = 2_000;
+  const relay = new OutboxRelay(world.dbs, location, await kafka.producer(), { minDrainIntervalMs: spacing, pollIntervalMs: 60_000, onPublished: (n) => batches.push({ n, at: performance.now() }) });
+  const tenant = newId();
+  const row = () => su.query(`insert into outbox (id, tenant_id, topic, key, type, version, envelope) values ($1, $2, $3, $4, 'tenant.created', 1, '{}')`, [newId(), tenant, deadLetterTopic(Topics.TENANTS), tenant]);
+  try {
+    relay.start();
+    await row(); // the producer's first send connects to the broker: not what is timed here
+    await waitFor('a first row published', async () => batches.length === 1, 20_000, 20);
+    await sleep(spacing + 500); // a quiet spell longer than the interval
+    const first = performance.now();
+    await row();
+    await waitFor('the next row published', async () => batches.length === 2, 10_000, 20);
+    expect(batches[1]!.n).toBe(1);
+    expect(batches[1]!.at - first).toBeLessThan(spacing * 0.75);
+    for (let i = 0; i < 5; i++) await row(); // five commits, each notifying
+    await waitFor('the five rows published', async () => batches.reduce((n, b) => n + b.n, 0) === 7, 10_000, 20);
+    expect(batches.map((b) => b.n)).toEqual([1, 1, 5]);
+    expect(batches[2]!.at - batches[1]!.at).toBeGreaterThanOrEqual(spacing * 0.9);
+  } finally {
+    await relay.stop();
+    await kafka.close();
+    await su.end();
+    await world.dropScratchDatabase(name);
   }
 });
