@@ -51,6 +51,17 @@ describe('docker-compose.yml matches deploy/local', () => {
     });
   });
 
+  it('starts PostgreSQL with the same server settings, logical replication for tenant moves included', () => {
+    const infra = readFileSync(join(__dirname, 'infra.sh'), 'utf8');
+    const local = [...(/^PG_SETTINGS="(.+)"$/m.exec(infra)?.[1] ?? '').matchAll(/-c (\S+)/g)].map((m) => m[1]!).sort();
+    const command = (compose.services.postgres as unknown as { command: string[] }).command;
+    const containers = command.flatMap((arg, i) => (command[i - 1] === '-c' ? [arg] : [])).sort();
+    expect(containers).toEqual(local);
+    expect(local).toEqual(expect.arrayContaining(['wal_level=logical', 'max_replication_slots=16', 'max_wal_senders=16', 'max_logical_replication_workers=8', 'max_worker_processes=16']));
+    expect(local.some((x) => /^max_slot_wal_keep_size=\d+[MG]B$/.test(x))).toBe(true);
+    expect(infra).toContain('-c unix_socket_directories=$STATE/pg/run $PG_SETTINGS');
+  });
+
   it('runs the same Kafka and Weaviate versions', () => {
     const pom = readFileSync(join(__dirname, 'kafka', 'pom.xml'), 'utf8');
     const kafkaVersion = /<kafka.version>(.+)<\/kafka.version>/.exec(pom)![1];
@@ -62,7 +73,9 @@ describe('docker-compose.yml matches deploy/local', () => {
 });
 
 describe('every service runs on containers too', () => {
-  const apps = readdirSync(join(root, 'apps')).filter((d) => existsSync(join(root, 'apps', d, 'src', 'main.ts')));
+  // Services: apps with a main.ts; a command-line tool (a package `bin`, hotdash-ops) runs on an operator's machine, not on containers.
+  const isCli = (d: string) => Boolean((JSON.parse(readFileSync(join(root, 'apps', d, 'package.json'), 'utf8')) as { bin?: unknown }).bin);
+  const apps = readdirSync(join(root, 'apps')).filter((d) => existsSync(join(root, 'apps', d, 'src', 'main.ts')) && !isCli(d));
   const start = readFileSync(join(root, 'scripts', 'start.mjs'), 'utf8');
   const k8s = readFileSync(join(root, 'k8s', 'hotdash.yaml'), 'utf8');
 

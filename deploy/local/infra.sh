@@ -21,6 +21,14 @@ PG_BIN="${HOTDASH_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -
 PG_OWNER_PASSWORD="${HOTDASH_DB_OWNER_PASSWORD:-hotdash_owner_local}"
 PG_APP_PASSWORD="${HOTDASH_DB_APP_PASSWORD:-hotdash_app_local}"
 PG_RELAY_PASSWORD="${HOTDASH_DB_RELAY_PASSWORD:-hotdash_relay_local}"
+PG_MOVER_PASSWORD="${HOTDASH_DB_MOVER_PASSWORD:-hotdash_mover_local}"
+PG_SUBSCRIBER_PASSWORD="${HOTDASH_DB_SUBSCRIBER_PASSWORD:-hotdash_subscriber_local}"
+# Server settings (docker-compose.yml's postgres command carries the same; a spec keeps them in step).
+# Live tenant moves replicate a tenant's rows with logical replication (docs/tenant-move.md):
+# wal_level=logical (a restart to change), a slot and a walsender per running move plus one per
+# table being copied (2 per subscription), apply and table-sync workers on the target (3 per move),
+# and a cap on the WAL a stuck slot may hold (the slot is invalidated, the move restarts).
+PG_SETTINGS="-c max_connections=300 -c shared_buffers=256MB -c wal_level=logical -c max_replication_slots=16 -c max_wal_senders=16 -c max_logical_replication_workers=8 -c max_worker_processes=16 -c max_slot_wal_keep_size=1GB"
 DATABASES=(hotdash_control hotdash_shard_1 hotdash_shard_2)
 
 log() { printf '[infra] %s\n' "$*"; }
@@ -73,7 +81,7 @@ pg_up() {
   # superuser connections go through the unix socket in the state folder (trust); every TCP
   # connection, the services' included, authenticates with a password.
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$STATE/pg/data" -l "$STATE/pg/postgres.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $HOTDASH_PG_PORT -c unix_socket_directories=$STATE/pg/run -c max_connections=300 -c shared_buffers=256MB -c fsync=${HOTDASH_PG_FSYNC:-on} -c synchronous_commit=${HOTDASH_PG_SYNC_COMMIT:-on}" >/dev/null \
+    -o "-c listen_addresses=127.0.0.1 -p $HOTDASH_PG_PORT -c unix_socket_directories=$STATE/pg/run $PG_SETTINGS -c fsync=${HOTDASH_PG_FSYNC:-on} -c synchronous_commit=${HOTDASH_PG_SYNC_COMMIT:-on}" >/dev/null \
     || die "postgres failed to start; see $STATE/pg/postgres.log"
   wait_for pg 30 pg_healthy
   pg_bootstrap
@@ -82,6 +90,11 @@ pg_up() {
 pg_bootstrap() {
   # Roles: the owner runs migrations and owns every table; the application role is what services
   # use: not a superuser, NOBYPASSRLS, owns nothing, so row-level security always applies to it.
+  # The mover role is the one deliberate exception, used by no service: the connection a tenant
+  # move's subscription makes to the source shard (REPLICATION for its slot; BYPASSRLS and read
+  # access to every table, or the initial copy of a forced-RLS table silently copies nothing). The
+  # subscriber role creates and drops that subscription on the target: PostgreSQL 15 wants a
+  # superuser for it (16 has pg_create_subscription); only the mover has its password.
   pg_psql -d postgres <<SQL
 do \$\$ begin
   if not exists (select 1 from pg_roles where rolname = 'hotdash_owner') then
@@ -92,6 +105,15 @@ do \$\$ begin
   end if;
   if not exists (select 1 from pg_roles where rolname = 'hotdash_relay') then
     create role hotdash_relay login nosuperuser nobypassrls nocreatedb nocreaterole password '$PG_RELAY_PASSWORD';
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'hotdash_mover') then
+    create role hotdash_mover login replication bypassrls nosuperuser nocreatedb nocreaterole password '$PG_MOVER_PASSWORD';
+  end if;
+  if not pg_has_role('hotdash_mover', 'pg_read_all_data', 'member') then
+    grant pg_read_all_data to hotdash_mover;
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'hotdash_subscriber') then
+    create role hotdash_subscriber login superuser password '$PG_SUBSCRIBER_PASSWORD';
   end if;
 end \$\$;
 SQL

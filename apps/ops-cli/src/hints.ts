@@ -1,4 +1,4 @@
-import { BackupProblems, MigrationProblems, ShardProblems } from '@hotdash/contracts';
+import { BackupProblems, MigrationProblems, MoveProblems, ShardProblems } from '@hotdash/contracts';
 
 /** What to do about a platform problem, by its stable code (the platform's detail says what happened). */
 const HINTS: Record<string, string> = {
@@ -36,6 +36,14 @@ const HINTS: Record<string, string> = {
   [BackupProblems.SHARD_OTHER_REGION]: 'A tenant’s data stays in its region: pick a shard of the region the detail names.',
   [BackupProblems.SHARD_UNAVAILABLE]: 'Check the shard’s database is up (`hotdash-ops shards list` shows why it cannot be read), then retry.',
   [BackupProblems.AUDIT_VERIFIER_MISSING]: 'Run restores through the provisioning service app (apps/provisioning), which binds the audit verification.',
+  [MoveProblems.SAME_SHARD]: 'The tenant is there already: `hotdash-ops tenants show <tenant-id>` shows its shard.',
+  [MoveProblems.SHARD_NOT_ACTIVE]: 'Move it to an active shard (`hotdash-ops shards list`), or activate that one (`hotdash-ops shards activate <name>`).',
+  [MoveProblems.SHARD_OTHER_REGION]: 'A tenant’s data stays in its region: pick a shard of the region the detail names.',
+  [MoveProblems.SCHEMA_DIFFERS]: 'Migrate both shards (`hotdash-ops migrations run`), then move again.',
+  [MoveProblems.TARGET_HOLDS_ROWS]: 'Erase the tenant’s rows on the target first (a restore’s leftovers, an earlier copy), or pick another shard.',
+  [MoveProblems.REPLICATION_UNAVAILABLE]: 'Start the source’s PostgreSQL with wal_level=logical and replication slots (deploy/local/infra.sh, k8s/README.md), then move again.',
+  [MoveProblems.REPLICA_IDENTITY_MISSING]: 'Give the tables the detail names a replica identity holding tenant_id (a migration: a unique (tenant_id, id) index, then enable_tenant_rls or ALTER TABLE … REPLICA IDENTITY USING INDEX).',
+  [MoveProblems.ARCHIVE_RUN_IN_PROGRESS]: 'Wait for the backup or restore to finish (`hotdash-ops backups watch <tenant-id> <run-id>`), then move again.',
 };
 
 /** The hint for a problem code; for a migration run in progress, the command that follows it. */
@@ -43,6 +51,10 @@ export function hintFor(code: string, detail?: string): string {
   if (code === BackupProblems.RUN_IN_PROGRESS) {
     const [, tenant, run] = detail?.match(/\/ops\/tenants\/([0-9a-f-]{36})\/backup-runs\/([0-9a-f-]{36})/) ?? [];
     return `Follow the run in progress: \`hotdash-ops backups watch ${tenant ?? '<tenant-id>'} ${run ?? '<run id>'}\`, and start again once it has finished.`;
+  }
+  if (code === MoveProblems.IN_PROGRESS) {
+    const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g);
+    return `Follow the move in progress: \`hotdash-ops moves watch ${id?.[0] ?? '<tenant-id>'} ${id?.[1] ?? '<run id>'}\`; one move of a tenant runs at a time.`;
   }
   if (code === MigrationProblems.RUNNING) {
     const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)?.[0];

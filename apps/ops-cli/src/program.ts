@@ -7,6 +7,7 @@ import { sessionCommands } from './commands/session';
 import { shardCommands } from './commands/shards';
 import { tenantCommands } from './commands/tenants';
 import { backupCommands } from './commands/backups';
+import { moveCommands } from './commands/moves';
 
 export interface Streams {
   stdout: NodeJS.WriteStream;
@@ -38,6 +39,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, streams: Streams, commander
   migrationCommands(program, ctx);
   tenantCommands(program, ctx);
   backupCommands(program, ctx);
+  moveCommands(program, ctx);
   return program;
 }
 

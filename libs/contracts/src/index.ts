@@ -13,4 +13,5 @@ export * from './knowledge.api';
 export * from './drafts.api';
 export * from './shards.api';
 export * from './backups.api';
+export * from './moves.api';
 export * from './support.events';

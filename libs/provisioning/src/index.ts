@@ -25,3 +25,5 @@ export * from './use-cases/back-up-tenant/back-up-tenant.handler';
 export * from './use-cases/restore-tenant/restore-tenant.handler';
 export * from './use-cases/list-backups/list-backups.handler';
 export * from './backups/archive-crypto';
+export * from './moves/tenant-move.saga';
+export * from './use-cases/move-tenant/move-tenant.handler';

@@ -1,7 +1,7 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher, KmsPort, TenantKeyring } from '@hotdash/platform-crypto';
-import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardInspector, ShardRouter, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
+import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardInspector, ShardRouter, TenantDatabase, TenantMover, TenantStatusCache } from '@hotdash/platform-db';
 import { SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
 import { InternalAuthModule } from '@hotdash/platform-auth';
 import Redis from 'ioredis';
@@ -29,6 +29,9 @@ import { TenantArchiveRuns } from './backups/tenant-archive-runs';
 import { BackUpTenantHandler } from './use-cases/back-up-tenant/back-up-tenant.handler';
 import { RestoreTenantHandler } from './use-cases/restore-tenant/restore-tenant.handler';
 import { ListBackupsHandler } from './use-cases/list-backups/list-backups.handler';
+import { MovesController } from './moves.controller';
+import { MoveTenantHandler } from './use-cases/move-tenant/move-tenant.handler';
+import { TENANT_MOVE_CHECKPOINT, tenantMoveSaga, type TenantMoveDeps } from './moves/tenant-move.saga';
 
 
 class EngineLifecycle implements OnApplicationShutdown {
@@ -51,7 +54,7 @@ class EngineLifecycle implements OnApplicationShutdown {
 @Module({
   // Every route needs the gateway's internal token (audience hotdash-internal:provisioning).
   imports: [InternalAuthModule.forService('provisioning')],
-  controllers: [TenantsController, SignupsController, ShardsController, MigrationsController, BackupsController],
+  controllers: [TenantsController, SignupsController, ShardsController, MigrationsController, BackupsController, MovesController],
   providers: [
     TenantsRepository,
     CreateTenantHandler,
@@ -76,6 +79,9 @@ class EngineLifecycle implements OnApplicationShutdown {
     BackUpTenantHandler,
     RestoreTenantHandler,
     ListBackupsHandler,
+    // Live tenant moves (ops): the tenant-move saga over the mover's own connections (owner, mover and subscriber roles).
+    { provide: TenantMover, useFactory: (config: PlatformConfig) => new TenantMover(config), inject: [PLATFORM_CONFIG] },
+    MoveTenantHandler,
     { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
     ...cryptoProviders(),
     { provide: VectorStore, useFactory: (config: PlatformConfig) => WeaviateVectorStore.fromConfig(config), inject: [PLATFORM_CONFIG] },
@@ -92,11 +98,14 @@ class EngineLifecycle implements OnApplicationShutdown {
         kms: KmsPort,
         vectors: VectorStore,
         statuses: TenantStatusCache,
+        mover: TenantMover,
+        checkpoint?: TenantMoveDeps['checkpoint'],
       ) =>
         new SagaEngine(dbs, config, { log: (m) => console.warn(m) })
           .register(provisioningSaga({ dbs, control, tenantDb, router, keyring, cipher, kms, vectors }))
-          .register(offboardingSaga({ config, control, tenantDb, keyring, vectors, statuses })),
-      inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore, TenantStatusCache],
+          .register(offboardingSaga({ config, control, tenantDb, keyring, vectors, statuses }))
+          .register(tenantMoveSaga({ mover, control, tenantDb, router, checkpoint: checkpoint ?? undefined })),
+      inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore, TenantStatusCache, TenantMover, { token: TENANT_MOVE_CHECKPOINT, optional: true }],
     },
     EngineLifecycle,
   ],

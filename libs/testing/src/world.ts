@@ -27,7 +27,7 @@ export class TestWorld {
     const base = loadConfig();
     this.config = { ...base, db: { ...base.db, poolSize: overrides.poolSize ?? base.db.poolSize } };
     this.dbs = new Databases(this.config);
-    this.router = new ShardRouter(this.dbs, 60_000);
+    this.router = new ShardRouter(this.dbs);
     this.tenantDb = new TenantDatabase(this.dbs, this.router);
     this.control = new ControlDatabase(this.dbs);
   }

@@ -18,6 +18,17 @@ export interface PlatformConfig {
     owner: DbRoleCredentials;
     app: DbRoleCredentials;
     relay: DbRoleCredentials;
+    /**
+     * A tenant move's replication role (REPLICATION, BYPASSRLS, reads every table; deploy/local
+     * pg_bootstrap): the connection the move's subscription on the target makes to the source.
+     * Never a service's connection.
+     */
+    mover: DbRoleCredentials;
+    /**
+     * The role a tenant move creates and drops its subscription with on the target: a superuser on
+     * PostgreSQL 15 (16: a member of pg_create_subscription). Only the mover uses it.
+     */
+    subscriber: DbRoleCredentials;
     /** Connections per pool (per role and database). */
     poolSize: number;
     /** Shards registered by `npm run db:migrate` when missing: name=host:port/database, comma separated. */
@@ -72,6 +83,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
       owner: { user: str(env, 'HOTDASH_DB_OWNER_USER', 'hotdash_owner'), password: str(env, 'HOTDASH_DB_OWNER_PASSWORD', 'hotdash_owner_local') },
       app: { user: str(env, 'HOTDASH_DB_APP_USER', 'hotdash_app'), password: str(env, 'HOTDASH_DB_APP_PASSWORD', 'hotdash_app_local') },
       relay: { user: str(env, 'HOTDASH_DB_RELAY_USER', 'hotdash_relay'), password: str(env, 'HOTDASH_DB_RELAY_PASSWORD', 'hotdash_relay_local') },
+      mover: { user: str(env, 'HOTDASH_DB_MOVER_USER', 'hotdash_mover'), password: str(env, 'HOTDASH_DB_MOVER_PASSWORD', 'hotdash_mover_local') },
+      subscriber: { user: str(env, 'HOTDASH_DB_SUBSCRIBER_USER', 'hotdash_subscriber'), password: str(env, 'HOTDASH_DB_SUBSCRIBER_PASSWORD', 'hotdash_subscriber_local') },
       poolSize: int(env, 'HOTDASH_DB_POOL_SIZE', 10),
       bootstrapShards: str(
         env,

@@ -29,11 +29,14 @@ it('puts a new table under tenant isolation with one call of enable_tenant_rls, 
   try {
     await owner.query('begin');
     await owner.query(`create table ${table} (id uuid primary key, tenant_id uuid not null)`);
-    await owner.query(`create index ${table}_tenant_idx on ${table} (tenant_id, id)`);
+    await owner.query(`create unique index ${table}_tenant_id_id_key on ${table} (tenant_id, id)`);
     const before = (await checkTenantCatalog(owner, world.config.db.app.user)).filter((v) => v.table === table).map((v) => v.problem);
-    expect(before).toEqual(['row level security is not enabled', 'row level security is not forced', 'tenant_isolation policy missing']);
+    expect(before).toEqual(['row level security is not enabled', 'row level security is not forced', 'replica identity lacks tenant_id', 'tenant_isolation policy missing']);
     await owner.query(`select enable_tenant_rls('${table}')`);
     expect((await checkTenantCatalog(owner, world.config.db.app.user)).filter((v) => v.table === table)).toEqual([]);
+    // The replica identity it chose: the unique (tenant_id, id) index (the primary key lacks tenant_id).
+    const identity = await owner.query(`select c.relreplident, (select ic.relname from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = c.oid and i.indisreplident) as index from pg_class c where c.relname = $1`, [table]);
+    expect(identity.rows[0]).toEqual({ relreplident: 'i', index: `${table}_tenant_id_id_key` });
   } finally {
     await owner.query('rollback');
     await owner.end();
@@ -96,10 +99,23 @@ describe('in a scratch database', () => {
       expect.arrayContaining([
         { table: 'audit_log', problem: 'row level security is not forced' },
         { table: 'sneaky', problem: 'row level security is not enabled' },
+        { table: 'sneaky', problem: 'replica identity lacks tenant_id' },
         { table: 'sneaky', problem: 'tenant_isolation policy missing' },
         { table: 'sneaky', problem: 'no index leads with tenant_id' },
       ]),
     );
+  });
+
+  it('fails when a table’s replica identity loses tenant_id (a move would make its updates and deletes fail)', async () => {
+    const c = await world.connect(location(), 'owner');
+    await c.query('alter table tickets replica identity default');
+    await c.query('alter table usage_daily replica identity nothing');
+    await c.end();
+    // (sneaky, made by the case above, lacks one too.)
+    expect((await violations()).filter((v) => v.problem.startsWith('replica identity') && v.table !== 'sneaky')).toEqual([
+      { table: 'tickets', problem: 'replica identity lacks tenant_id' },
+      { table: 'usage_daily', problem: 'replica identity lacks tenant_id' },
+    ]);
   });
 
   it('fails when the application role owns a table or a permissive policy widens access', async () => {

@@ -18,9 +18,11 @@ const EXPECTED_QUAL = /^\(tenant_id = \(\s*SELECT \(NULLIF\(current_setting\('ap
 /**
  * Checks a tenant shard's catalogue against the tenancy rules (DESIGN.md section 3): every table
  * with a tenant_id column has it NOT NULL, an index leading with it, row-level security enabled and
- * forced, and the tenant_isolation policy for everyone with the exact USING and WITH CHECK
- * expressions; the application role is no superuser, cannot bypass RLS, owns nothing and may execute
- * no SECURITY DEFINER function but those of APP_DEFINER_FUNCTIONS.
+ * forced, the tenant_isolation policy for everyone with the exact USING and WITH CHECK
+ * expressions, and a replica identity that holds tenant_id (tenant moves; `enable_tenant_rls` sets it
+ * from the primary key or a unique (tenant_id, …) index); the application role is no superuser,
+ * cannot bypass RLS, owns nothing and may execute no SECURITY DEFINER function but those of
+ * APP_DEFINER_FUNCTIONS.
  * Returns the violations (none means the shard is sound).
  */
 export async function checkTenantCatalog(client: Client, appRole: string): Promise<CatalogViolation[]> {
@@ -45,8 +47,14 @@ export async function checkTenantCatalog(client: Client, appRole: string): Promi
   for (const f of definers.rows)
     if (!APP_DEFINER_FUNCTIONS.includes(f.proname)) violations.push({ table: f.proname, problem: `security definer function executable by ${appRole}` });
 
-  const tables = await client.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; attnotnull: boolean }>(
-    `select c.relname, c.relrowsecurity, c.relforcerowsecurity, a.attnotnull
+  // identity_ok: the replica identity holds tenant_id (the primary key for DEFAULT, the chosen index
+  // for USING INDEX; FULL holds every column).
+  const tables = await client.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; attnotnull: boolean; identity_ok: boolean }>(
+    `select c.relname, c.relrowsecurity, c.relforcerowsecurity, a.attnotnull,
+       c.relreplident = 'f' or exists (
+         select 1 from pg_index i
+         where i.indrelid = c.oid and a.attnum = any(i.indkey)
+           and ((c.relreplident = 'd' and i.indisprimary) or (c.relreplident = 'i' and i.indisreplident))) as identity_ok
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
      join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
      where n.nspname = 'public' and c.relkind in ('r', 'p') order by c.relname`,
@@ -55,6 +63,9 @@ export async function checkTenantCatalog(client: Client, appRole: string): Promi
     if (!t.attnotnull) violations.push({ table: t.relname, problem: 'tenant_id is nullable' });
     if (!t.relrowsecurity) violations.push({ table: t.relname, problem: 'row level security is not enabled' });
     if (!t.relforcerowsecurity) violations.push({ table: t.relname, problem: 'row level security is not forced' });
+    // A tenant move publishes the table row-filtered on tenant_id: without it in the replica
+    // identity, PostgreSQL refuses every UPDATE and DELETE on the table (every tenant's) while a move runs.
+    if (!t.identity_ok) violations.push({ table: t.relname, problem: 'replica identity lacks tenant_id' });
     const policies = await client.query<{ policyname: string; roles: string[]; cmd: string; qual: string | null; with_check: string | null; permissive: string }>(
       `select policyname, roles::text[] as roles, cmd, qual, with_check, permissive from pg_policies where schemaname = 'public' and tablename = $1`,
       [t.relname],

@@ -32,6 +32,7 @@ export class Databases {
   private readonly tenantClients = new Map<string, TenantPrisma>();
   private readonly controlClients = new Map<DbRole, ControlPrisma>();
   private readonly controlKyselys = new Map<DbRole, Kysely<ControlDB>>();
+  private readonly closing: (() => Promise<void>)[] = [];
 
   constructor(
     readonly config: PlatformConfig,
@@ -117,7 +118,13 @@ export class Databases {
     return client;
   }
 
+  /** Runs `fn` when close() is called, before the pools end (a listener made by a part of the platform on these Databases). */
+  onClose(fn: () => Promise<void>): void {
+    this.closing.push(fn);
+  }
+
   async close(): Promise<void> {
+    await Promise.allSettled(this.closing.splice(0).map((fn) => fn()));
     const clients = [...this.tenantClients.values(), ...this.controlClients.values()];
     this.tenantClients.clear();
     this.controlClients.clear();

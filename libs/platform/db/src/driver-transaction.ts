@@ -172,6 +172,15 @@ export abstract class DriverTransaction<DB> {
   /** The error a statement gets once the transaction is closed for `reason`. */
   protected abstract closedError(reason: Error): Error;
 
+  /**
+   * What a failure of the group that opened the transaction means, when the opening itself refused
+   * it (a tenant's gate: the tenant is fenced): the error the transaction closes with, or undefined
+   * when the failure is just the first statement's.
+   */
+  protected openingRefused(_err: Error): Error | undefined {
+    return undefined;
+  }
+
   /** Kysely on this transaction's connection (made on first use). */
   get db(): Kysely<DB> {
     if (!this.kysely) {
@@ -224,15 +233,22 @@ export abstract class DriverTransaction<DB> {
     if (!opening) return this.client.query(text, values);
     this.opening = undefined;
     this.begun = true;
-    return pipelined(this.client, [...opening, { text, values }]);
+    return pipelined(this.client, [...opening, { text, values }]).catch((err: Error) => {
+      const refused = this.openingRefused(err);
+      if (!refused) throw err;
+      // Closed with the refusal: whatever the callback makes of the error, the transaction ends with it.
+      this.close(refused);
+      throw refused;
+    });
   }
 }
 
 export interface TransactionRun {
   /**
-   * What opens the transaction (`begin`, then for a tenant `select set_config('app.tenant_id', $1,
-   * true)`): sent in the same write as the transaction's first statement, ahead of it, so nothing
-   * of the callback ever runs before them; a callback that sends nothing opens nothing.
+   * What opens the transaction (`begin`, then for a tenant `select tenant_gate($1)`: the tenant
+   * setting, its pause lock, its fence): sent in the same write as the transaction's first
+   * statement, ahead of it, so nothing of the callback ever runs before them; a callback that sends
+   * nothing opens nothing.
    */
   opening: Statement[];
   timeoutMs: number;

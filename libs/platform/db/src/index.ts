@@ -17,3 +17,4 @@ export * from './shard-inspection';
 export * from './tenant-status';
 export * from './tenant-tables';
 export * from './tenant-rows';
+export * from './tenant-mover';

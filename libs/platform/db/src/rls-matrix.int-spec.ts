@@ -188,12 +188,19 @@ describe.each(['shard-1', 'shard-2'])('on %s', (shardName) => {
       );
       privileges.set(t.table, new Set(rows.map((r) => r.p)));
     }
-    // Seed one row of tenant A in every table, as tenant A.
-    for (const t of tables) {
-      if (!privileges.get(t.table)!.has('INSERT')) continue;
-      const ins = insertSql(t.table, t.columns, a.id);
-      await inContext(app, a.id, () => app.query(ins.text, ins.values));
-      if (ins.id) seededIds.set(t.table, String(ins.id));
+    // Seed one row of tenant A in every table, as tenant A; a table the application role may only
+    // read (tenant_fences: the mover writes it) as the owner, whom the forced policies bind too.
+    const owner = await world.connect(shard, 'owner');
+    try {
+      for (const t of tables) {
+        const by = privileges.get(t.table)!.has('INSERT') ? app : privileges.get(t.table)!.has('SELECT') ? owner : undefined;
+        if (!by) continue;
+        const ins = insertSql(t.table, t.columns, a.id);
+        await inContext(by, a.id, () => by.query(ins.text, ins.values));
+        if (ins.id) seededIds.set(t.table, String(ins.id));
+      }
+    } finally {
+      await owner.end();
     }
   });
   afterAll(async () => {

@@ -42,6 +42,11 @@ export const TABLE_OWNERS: Record<string, string> = {
   outbox: 'platform/messaging',
   inbox: 'platform/messaging',
   mail_outbox: 'platform/messaging',
+  // a tenant move's fences and markers: written by the mover (platform/db tenant-mover.ts, driven by
+  // provisioning's tenant-move saga); the fences are read by every tenant transaction's opening in
+  // the database itself (tenant_gate)
+  tenant_fences: 'platform/db',
+  tenant_move_markers: 'platform/db',
 };
 
 /**
@@ -63,10 +68,13 @@ export const INFRASTRUCTURE_READS: Record<string, readonly string[]> = {
  * one path only: platform/db's tenant-tables.ts (the tables from the shard's catalogue, never a list
  * of names in code) and tenant-rows.ts (rows as text, by column name), as the application role inside
  * the tenant's own row-level security context (withTenantOnShard), with no grant beyond what that
- * role has. No table name appears in that code, so the scan above cannot see these touches: this
- * entry is their record. No other code may copy another lib's rows.
+ * role has; and a live move through tenant-mover.ts (logical replication of the catalogue's tables,
+ * the queues outbox and mail_outbox moved row by row, the tenant's rows deleted from the shard it
+ * left), as the owner inside the tenant's row-level security context. No table name appears in that
+ * code, so the scan above cannot see these touches: this entry is their record. No other code may
+ * copy another lib's rows.
  */
-export const WHOLE_TENANT_COPIES = { path: ['platform/db/src/tenant-tables.ts', 'platform/db/src/tenant-rows.ts'], usedBy: ['provisioning'] } as const;
+export const WHOLE_TENANT_COPIES = { path: ['platform/db/src/tenant-tables.ts', 'platform/db/src/tenant-rows.ts', 'platform/db/src/tenant-mover.ts'], usedBy: ['provisioning'] } as const;
 
 /** A lib touching a table it does not own, known and to be removed (issue 13, item 4), with what replaces it. */
 export interface OwnershipDebt {

@@ -23,7 +23,15 @@ export interface WithTenantOptions {
    * all its tables, e.g. a backup); `repeatable-read`: the same, with writes.
    */
   isolation?: 'read-committed' | 'repeatable-read' | 'snapshot';
+  /**
+   * withTenant only: how long a tenant fenced on every shard it is routed to (a move between its
+   * decision and the target's opening, or a mover that died there) is retried before the
+   * TenantFencedError is thrown; default 30 s, above the saga engine's takeover of a dead mover.
+   */
+  fenceWaitMs?: number;
 }
+
+const FENCE_WAIT_MS = 30_000;
 
 /** The `begin` of each isolation (fixed texts: the level is part of the statement, never a parameter), as named prepared statements. */
 const BEGIN: Record<NonNullable<WithTenantOptions['isolation']>, Statement> = {
@@ -31,21 +39,36 @@ const BEGIN: Record<NonNullable<WithTenantOptions['isolation']>, Statement> = {
   'repeatable-read': { text: 'begin isolation level repeatable read', name: 'hotdash_begin_rr' },
   snapshot: { text: 'begin isolation level repeatable read read only', name: 'hotdash_begin_snapshot' },
 };
-const SET_TENANT = "select set_config('app.tenant_id', $1, true)";
+/**
+ * The tenant's gate (tenant migration 20261214100000_tenant_moves), one named prepared statement
+ * after `begin`: sets `app.tenant_id`, takes the tenant's pause lock shared (a tenant move pauses
+ * the tenant alone by taking it exclusively) and refuses a tenant the shard holds a fence for
+ * (SQLSTATE HDM01, before anything of the transaction ran).
+ */
+const TENANT_GATE = 'select tenant_gate($1::uuid)';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The only way services reach tenant data. Runs `fn` in a transaction on the tenant's shard, as the
- * application role, after `set_config('app.tenant_id', tenantId, true)`: every statement in it is
- * filtered by the tenant_isolation policies, and the setting ends with the transaction, so a pooled
- * connection never carries one tenant's context into another's work.
+ * application role, after the tenant's gate (`tenant_gate`: `set_config('app.tenant_id', tenantId,
+ * true)`, the tenant's pause lock shared, its fence): every statement in it is filtered by the
+ * tenant_isolation policies, and the setting ends with the transaction, so a pooled connection never
+ * carries one tenant's context into another's work.
+ *
+ * A tenant being moved (docs/tenant-move.md): while the mover pauses it (exclusive lock) its
+ * transactions wait in their opening; once a shard holds a fence for it, that shard refuses it in
+ * the opening, before anything of `fn` ran, and withTenant routes it again (the router takes the
+ * fence's destination, or re-reads the placement) and runs `fn` there: reads and writes wait out a
+ * cut-over and then succeed.
  *
  * On the driver, not Prisma Client (DESIGN.md §3.2): a connection is checked out of the shard's
  * pool, and `fn` gets a {@link TenantTransaction} (Kysely as `tx.db`, `sql` templates, savepoints);
- * `begin` and the setting go out in the same write as `fn`'s first statement, ahead of it
- * (pipelined: one round trip for all three), so a one-statement transaction costs two round trips
- * with its commit. An error rolls back; a timeout or a broken connection destroys the connection
+ * `begin` and the gate go out in the same write as `fn`'s first statement, ahead of it
+ * (pipelined: one round trip for all three, each a named prepared statement), so a one-statement
+ * transaction costs two round trips with its commit. An error rolls back; a timeout or a broken connection destroys the connection
  * instead of returning it to the pool.
  */
 export class TenantDatabase {
@@ -57,19 +80,47 @@ export class TenantDatabase {
   async withTenant<T>(tenantId: TenantId, fn: (tx: TenantTx, shard: ShardInfo) => Promise<T>, options: WithTenantOptions = {}): Promise<T> {
     const ctx = tryCurrentTenantContext();
     if (ctx && ctx.tenantId !== tenantId) throw new TenantContextMismatchError(tenantId, ctx.tenantId);
-    const shard = await this.router.shardOf(tenantId);
-    return this.withTenantOnShard(shard, tenantId, (tx) => fn(tx, shard), options);
+    const deadline = Date.now() + (options.fenceWaitMs ?? FENCE_WAIT_MS);
+    for (let attempt = 1; ; attempt++) {
+      const shard = await this.router.shardOf(tenantId);
+      let tx: TenantTransaction | undefined;
+      try {
+        return await this.run(shard, tenantId, (t) => fn(t, shard), options, (t) => (tx = t));
+      } catch (err) {
+        // Only a refusal of this transaction's own opening is retried: nothing of `fn` ran on the
+        // database (whatever `fn` made of the error), so running it on the tenant's shard is safe.
+        const refusal = tx?.refusal;
+        if (!refusal) throw err;
+        if (Date.now() >= deadline) throw refusal;
+        await this.router.fenced(tenantId, shard, refusal);
+        // The first retry goes at once (to where the fence or the placement says); after that both
+        // copies refuse the tenant (a cut-over between its decision and the target's opening): wait.
+        if (attempt > 1) await sleep(Math.min(5 * attempt, 100));
+      }
+    }
   }
 
-  /** withTenant() against a given shard, for workflows that address a shard explicitly (tenant moves). */
-  async withTenantOnShard<T>(shard: ShardInfo, tenantId: TenantId, fn: (tx: TenantTx) => Promise<T>, options: WithTenantOptions = {}): Promise<T> {
-    // Only a tenant id opens a tenant's transaction (it is a bind parameter of the setting).
+  /**
+   * withTenant() against a given shard, for workflows that address a shard explicitly (backups,
+   * restores, tenant moves). A shard that holds a fence for the tenant refuses it with a
+   * TenantFencedError (not retried: the caller chose the shard).
+   */
+  withTenantOnShard<T>(shard: ShardInfo, tenantId: TenantId, fn: (tx: TenantTx) => Promise<T>, options: WithTenantOptions = {}): Promise<T> {
+    return this.run(shard, tenantId, fn, options);
+  }
+
+  private async run<T>(shard: ShardInfo, tenantId: TenantId, fn: (tx: TenantTx) => Promise<T>, options: WithTenantOptions, opened?: (tx: TenantTransaction) => void): Promise<T> {
+    // Only a tenant id opens a tenant's transaction (it is a bind parameter of the gate).
     if (!UUID.test(tenantId)) throw new Error(`withTenant: ${JSON.stringify(String(tenantId).slice(0, 60))} is not a tenant id`);
     const client = await this.dbs.pool(shard, 'app').connect();
-    // The setting is the transaction's first statement after `begin`, sent in the same write as the
-    // callback's first statement: everything the callback runs is under the tenant's RLS.
-    const opening = [BEGIN[options.isolation ?? 'read-committed'], { text: SET_TENANT, name: 'hotdash_set_tenant', values: [tenantId.toLowerCase()] }];
+    // The gate is the transaction's first statement after `begin`, sent in the same write as the
+    // callback's first statement: everything the callback runs is under the tenant's RLS, and runs
+    // only if the shard serves the tenant.
+    const id = tenantId.toLowerCase();
+    const opening = [BEGIN[options.isolation ?? 'read-committed'], { text: TENANT_GATE, name: 'hotdash_tenant_gate', values: [id] }];
     const run = { opening, timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withTenant' };
-    return runTransaction(client, new TenantTransaction(client), run, fn);
+    const tx = new TenantTransaction(client, id);
+    opened?.(tx);
+    return runTransaction(client, tx, run, fn);
   }
 }

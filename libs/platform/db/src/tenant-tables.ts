@@ -46,17 +46,25 @@ interface ColumnRow {
 }
 
 /**
- * Every table of schema `public` with a `tenant_id` column on the database `db` is connected to,
+ * Tables with a `tenant_id` that are not the tenant's data but a tenant move's bookkeeping (which
+ * shard serves the tenant, the move's catch-up markers): never archived, restored or compared with
+ * the tenant's rows (a move replicates its markers itself).
+ */
+export const SHARD_BOOKKEEPING_TABLES: readonly string[] = ['tenant_fences', 'tenant_move_markers'];
+
+/**
+ * Every table of schema `public` with a `tenant_id` column on the database `db` is connected to
+ * (but {@link SHARD_BOOKKEEPING_TABLES}),
  * with its primary key, columns and the tenant tables it references, in dependency order (parents
  * first, so rows can be inserted in this order and deleted in the reverse). Read from the catalogue
- * (the same tables `erase_tenant()` erases), so a table a later migration adds is included without
+ * (the tables `erase_tenant()` erases, the bookkeeping aside), so a table a later migration adds is included without
  * a list to keep. Works as any role: the catalogue is readable by all. The one description of "a
  * tenant's tables" for everything that copies a tenant whole: backups and restores, tenant moves.
  */
 export async function readTenantTables(db: QueryExecutorProvider): Promise<TenantTable[]> {
   const tenantTables = sql`(select c.oid from pg_class c join pg_namespace s on s.oid = c.relnamespace
       join pg_attribute t on t.attrelid = c.oid and t.attname = 'tenant_id' and not t.attisdropped
-      where s.nspname = 'public' and c.relkind = 'r')`;
+      where s.nspname = 'public' and c.relkind = 'r' and c.relname <> all(${[...SHARD_BOOKKEEPING_TABLES]}::text[]))`;
   const columns = await sql<ColumnRow>`
     select c.relname::text as table_name, a.attname::text as column_name, format_type(a.atttypid, a.atttypmod) as type,
            a.atttypid = 'bytea'::regtype as bytea, a.attcollation <> 0 as collatable, not a.attnotnull as nullable,

@@ -57,6 +57,7 @@ export async function migrateDatabase(location: DbLocation, owner: DbRoleCredent
         report.alreadyApplied++;
         continue;
       }
+      if (report.applied.length === 0) await refuseDuringMove(client, target);
       onProgress?.(`${target}: applying ${m.name}`, m.name);
       const started = Date.now();
       await client.query('begin');
@@ -77,4 +78,19 @@ export async function migrateDatabase(location: DbLocation, owner: DbRoleCredent
     await client.end();
   }
   return report;
+}
+
+/**
+ * A tenant move replicates between two shards (docs/tenant-move.md) and DDL is not replicated: a
+ * migration applied to one side during a move would break the move's apply or its checksums. A
+ * database with a move's publication (its source) or subscription (its target) is not migrated
+ * until the move has finished.
+ */
+async function refuseDuringMove(client: Client, target: string): Promise<void> {
+  const { rows } = await client.query<{ name: string }>(
+    `select pubname::text as name from pg_publication where pubname like 'tmove\\_%'
+     union all
+     select subname::text from pg_subscription where subdbid = (select oid from pg_database where datname = current_database()) and subname like 'tmove\\_%'`,
+  );
+  if (rows.length) throw new Error(`a tenant move is running on ${target} (${rows.map((r) => r.name).join(', ')}): migrations wait until it has finished (DDL is not replicated)`);
 }

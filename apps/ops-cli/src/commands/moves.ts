@@ -1,0 +1,167 @@
+import type { Command } from 'commander';
+import { Presets, SingleBar } from 'cli-progress';
+import { startMoveBody, tenantMovePlan, tenantMoveRun, type TenantMovePlan, type TenantMoveRun } from '@hotdash/contracts';
+import { CliError, ExitCode, usageError } from '../errors';
+import { emit, note, table, type Output } from '../output';
+import type { Context } from '../context';
+import { parseWith } from './parse';
+
+const POLL_MS = 500;
+/** Consecutive failed polls (gateway away for a moment) before giving up. */
+const POLL_RETRIES = 6;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const FINISHED = ['succeeded', 'rolled-back', 'failed'];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const tenantId = (v: string): string => {
+  if (!UUID.test(v)) throw usageError(`"${v}" is not a tenant id (a UUID).`, 'Give the tenant’s id, as `tenants create` printed it.');
+  return v.toLowerCase();
+};
+const runId = (v: string): string => {
+  if (!UUID.test(v)) throw usageError(`"${v}" is not a run id (a UUID).`, 'Give the run id that `tenants move` printed.');
+  return v.toLowerCase();
+};
+
+/** What the step running is doing, for the progress row. */
+function phaseText(run: TenantMoveRun): string {
+  if (FINISHED.includes(run.status)) return run.status;
+  const step = run.steps.find((s) => s.id === run.phase);
+  const copy = run.progress ? ` ${run.progress.tablesReady}/${run.progress.tables} tables` : '';
+  return `${run.status === 'rolling-back' ? 'rolling back: ' : ''}${run.phase ?? 'starting'}${copy}${step && step.attempts > 1 ? ` (try ${step.attempts})` : ''}`;
+}
+
+/** One bar over the move's steps on a terminal; plain lines when progress is forced without one; nothing otherwise. */
+function moveProgress(out: Output): { update(run: TenantMoveRun): void; stop(): void } {
+  if (!out.progress) return { update: () => undefined, stop: () => undefined };
+  const done = (run: TenantMoveRun) => run.steps.filter((s) => s.status === 'completed' || s.status === 'compensated').length;
+  if ((out.stderr as NodeJS.WriteStream).isTTY !== true) {
+    let last = '';
+    return {
+      update(run) {
+        const line = `${done(run)}/${run.steps.length} ${phaseText(run)}`;
+        if (line !== last) out.stderr.write(`progress: ${line}\n`);
+        last = line;
+      },
+      stop: () => undefined,
+    };
+  }
+  const bar = new SingleBar({ stream: out.stderr as NodeJS.WriteStream, format: ' move {bar} {value}/{total} steps {phase}', barsize: 24, hideCursor: true, clearOnComplete: false, forceRedraw: true }, Presets.shades_classic);
+  let started = false;
+  return {
+    update(run) {
+      if (!started) bar.start(run.steps.length, done(run), { phase: phaseText(run) });
+      else bar.update(done(run), { phase: phaseText(run) });
+      started = true;
+    },
+    stop: () => started && bar.stop(),
+  };
+}
+
+/** A move as a person reads it. */
+function runText(run: TenantMoveRun): string {
+  const head = `Move ${run.id} of tenant ${run.tenantId} from ${run.source} to ${run.target}: ${run.status}`;
+  const steps = table(
+    ['STEP', 'STATUS', 'TRIES', 'ERROR'],
+    run.steps.map((s) => [s.id, s.status, s.attempts, s.lastError ?? '']),
+  );
+  const cut = run.steps.find((s) => s.id === 'cut-over')?.detail as { pauseMs?: number; placementVersion?: number } | null | undefined;
+  const lines = [head];
+  if (run.status === 'succeeded') lines.push(`  the tenant is served by ${run.target} (placement version ${cut?.placementVersion ?? run.fromVersion + 1}); its writes paused ${cut?.pauseMs ?? '?'} ms at the cut-over; the copies verified; ${run.source} keeps only its fence.`);
+  if (run.status === 'rolled-back') lines.push(`  the tenant is whole on ${run.source}; nothing of the move is left. ${run.error ?? ''}`.trimEnd());
+  if (run.status === 'failed')
+    lines.push(
+      run.decided
+        ? `  the decision was taken: the tenant is served by ${run.target}. ${run.error ?? ''} Look at the step that failed; the source's rows are kept until the move's clean-up ran.`
+        : `  the move could not be undone completely: ${run.error ?? ''}; the tenant is served by ${run.source}.`,
+    );
+  if (!FINISHED.includes(run.status)) lines.push(`  Follow it: hotdash-ops moves watch ${run.tenantId} ${run.id}`);
+  return `${steps}${lines.join('\n')}\n`;
+}
+
+/** Polls a move until it has finished; prints it and sets the exit code (0 succeeded, 1 otherwise). Ctrl-C stops following, not the move. */
+async function follow(ctx: Context, first: TenantMoveRun): Promise<void> {
+  const client = ctx.authenticated();
+  const progress = moveProgress(ctx.out);
+  const again = `hotdash-ops moves watch ${first.tenantId} ${first.id}`;
+  const onInterrupt = () => {
+    progress.stop();
+    ctx.out.stderr.write(`\nStopped following; move ${first.id} goes on. Follow it again with \`${again}\`.\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
+  let run = first;
+  let failures = 0;
+  try {
+    progress.update(run);
+    while (!FINISHED.includes(run.status)) {
+      await sleep(POLL_MS);
+      try {
+        run = (await client.request('GET', `/ops/tenants/${first.tenantId}/moves/${first.id}`, tenantMoveRun)).data;
+        failures = 0;
+      } catch (err) {
+        if (err instanceof CliError && err.exitCode === ExitCode.UNREACHABLE && ++failures <= POLL_RETRIES) continue;
+        if (err instanceof CliError && (err.exitCode === ExitCode.NOT_LOGGED_IN || err.exitCode === ExitCode.UNREACHABLE))
+          throw new CliError(err.exitCode, err.code, err.title, err.detail, `${err.hint ?? ''} Move ${first.id} goes on meanwhile: follow it again with \`${again}\`.`.trim(), err.status);
+        throw err;
+      }
+      progress.update(run);
+    }
+  } finally {
+    progress.stop();
+    process.removeListener('SIGINT', onInterrupt);
+  }
+  emit(ctx.out, run, () => runText(run));
+  if (run.status !== 'succeeded') process.exitCode = ExitCode.REFUSED;
+}
+
+const planText = (p: TenantMovePlan) =>
+  `Dry run: tenant ${p.tenantId} can move from ${p.source} to ${p.target} (placement version ${p.fromVersion} → ${p.fromVersion + 1}). The move would:\n` +
+  table(
+    ['STEP', 'WHAT IT DOES'],
+    p.steps.map((s) => [s.id, s.description]),
+  );
+
+export function moveCommands(program: Command, ctx: () => Context): void {
+  const tenants = program.commands.find((c) => c.name() === 'tenants');
+  if (!tenants) throw new Error('the tenants commands must be registered first');
+
+  tenants
+    .command('move')
+    .description('move a tenant live to another active shard of its region: its rows replicated and caught up, writes paused for that tenant alone at the cut-over (reads never fail), both copies verified, then its rows deleted from the source')
+    .argument('<tenant-id>', 'the tenant’s id', tenantId)
+    .argument('<shard>', 'the target shard’s name (`hotdash-ops shards list`)')
+    .option('--dry-run', 'check everything the platform checks and say what the move would do; change nothing')
+    .option('--no-wait', 'start the move and print its run id without following it')
+    .addHelpText('after', '\nExit code 0 when the tenant was moved (a dry run: it can be), 1 when refused, rolled back or failed.')
+    .action(async (id: string, shard: string, o: { dryRun?: boolean; wait: boolean }) => {
+      const c = ctx();
+      const body = parseWith(startMoveBody, { shard, ...(o.dryRun ? { dryRun: true } : {}) });
+      if (o.dryRun) {
+        const { data } = await c.authenticated().request('POST', `/ops/tenants/${id}/move`, tenantMovePlan, { body });
+        emit(c.out, data, () => planText(data));
+        return;
+      }
+      const { data } = await c.authenticated().request('POST', `/ops/tenants/${id}/move`, tenantMoveRun, { body });
+      if (!o.wait) {
+        emit(c.out, data, () => `Move ${data.id} of tenant ${id} from ${data.source} to ${data.target} started. Follow it: hotdash-ops moves watch ${id} ${data.id}\n`);
+        return;
+      }
+      note(c.out, `Move ${data.id} of tenant ${id} from ${data.source} to ${data.target} started.`);
+      await follow(c, data);
+    });
+
+  const moves = program.command('moves').description('live tenant moves: follow one');
+
+  moves
+    .command('watch')
+    .description('follow a tenant move until it has finished')
+    .argument('<tenant-id>', 'the tenant’s id', tenantId)
+    .argument('<run-id>', 'the move’s run id', runId)
+    .addHelpText('after', '\nExit code 0 when the move succeeded, 1 when it was rolled back or failed.')
+    .action(async (tenant: string, run: string) => {
+      const c = ctx();
+      const { data } = await c.authenticated().request('GET', `/ops/tenants/${tenant}/moves/${run}`, tenantMoveRun);
+      await follow(c, data);
+    });
+}
