@@ -7,20 +7,18 @@
 // audit trail (the gateway's access entries, and the runs' outcomes), and a tenant's token is
 // refused (403 ops-token-required, exit 3). The spec removes the tenant's rows, Weaviate tenant,
 // runs, archives and the operator it made.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { archiveList, restorePlan, tenantArchiveRun, type TenantId } from '@hotdash/contracts';
 import { newId } from '@hotdash/platform-db';
 import { WeaviateVectorStore } from '@hotdash/platform-vector';
-import { createAccount, createPlatformOperator, REPO_ROOT, ServiceProcess, startServices, TEST_PASSWORD, TestWorld, waitFor } from '@hotdash/testing';
+import { cliDoc, createAccount, createPlatformOperator, ServiceProcess, startServices, TEST_PASSWORD, TestWorld, waitFor, opsCli } from '@hotdash/testing';
 
 jest.setTimeout(120_000);
 
 const GATEWAY = 'http://127.0.0.1:3277';
 const PROVISIONING = 'http://127.0.0.1:3278';
-const BIN = join(REPO_ROOT, 'apps', 'ops-cli', 'bin', 'hotdash-ops.js');
 const world = new TestWorld();
 const vectors = WeaviateVectorStore.fromConfig(world.config);
 const configHome = mkdtempSync(join(tmpdir(), 'hotdash-ops-backups-spec-'));
@@ -30,32 +28,8 @@ let ops: { id: string; email: string };
 let tenant: { tenantId: TenantId; slug: string; email: string };
 let tenantToken: string;
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const base: Record<string, string | undefined> = { ...process.env, HOME: configHome, XDG_CONFIG_HOME: configHome, HOTDASH_GATEWAY_URL: GATEWAY, NO_COLOR: '1' };
-  delete base.HOTDASH_OPS_TOKEN;
-  delete base.HOTDASH_OPS_PASSWORD;
-  delete base.HOTDASH_OPS_PROGRESS;
-  return new Promise((resolve) => {
-    execFile(BIN, args, { env: { ...base, ...env } as NodeJS.ProcessEnv, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function doc(r: CliResult): Record<string, unknown> {
-  try {
-    return JSON.parse(r.stdout) as Record<string, unknown>;
-  } catch {
-    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
+const cli = opsCli(configHome, GATEWAY);
+const doc = cliDoc;
 
 const brandVoice = () => world.tenantDb.withTenant(tenant.tenantId, (tx) => tx.db.selectFrom('tenant_settings').select(['brand_voice']).executeTakeFirstOrThrow()).then((r) => r.brand_voice);
 

@@ -8,13 +8,12 @@
 // not logged in 3, a tenant's token 3, an unreachable gateway 4. --json always prints exactly one
 // JSON document on stdout. The scratch shard and database, the operator, its ops actions and
 // migration runs are removed in afterAll (the tenant account stays, as in ops-shards.e2e-spec).
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrationRunOperation, migrationStatus, shardList, shardRegistration, shardStatusChange, type MigrationRunOperation } from '@hotdash/contracts';
-import { createAccount, createEmptyShardDatabase, createPlatformOperator, dropScratchShards, REPO_ROOT, scratchDatabaseName, ServiceProcess, startServices, TEST_PASSWORD, TestWorld } from '@hotdash/testing';
+import { cliDoc, createAccount, createEmptyShardDatabase, createPlatformOperator, dropScratchShards, scratchDatabaseName, ServiceProcess, startServices, TEST_PASSWORD, TestWorld, opsCli } from '@hotdash/testing';
 import { newId } from '@hotdash/platform-db';
 
 // Each command starts a Node process that compiles the CLI's TypeScript: about a second apiece.
@@ -22,7 +21,6 @@ jest.setTimeout(120_000);
 
 const GATEWAY = 'http://127.0.0.1:3297';
 const PROVISIONING = 'http://127.0.0.1:3298';
-const BIN = join(REPO_ROOT, 'apps', 'ops-cli', 'bin', 'hotdash-ops.js');
 const world = new TestWorld();
 const database = scratchDatabaseName('cli');
 const name = `spec-cli-${newId().replace(/-/g, '').slice(-10)}`;
@@ -32,34 +30,8 @@ let ops: { id: string; email: string };
 let tenantToken: string;
 let tenant: { tenantId: string; slug: string; email: string };
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the bin as a user would (its shebang, the launcher, the TypeScript entry), with this spec's config home and gateway. */
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const base: Record<string, string | undefined> = { ...process.env, HOME: configHome, XDG_CONFIG_HOME: configHome, HOTDASH_GATEWAY_URL: GATEWAY, NO_COLOR: '1' };
-  delete base.HOTDASH_OPS_TOKEN;
-  delete base.HOTDASH_OPS_PASSWORD;
-  delete base.HOTDASH_OPS_PROGRESS;
-  return new Promise((resolve) => {
-    execFile(BIN, args, { env: { ...base, ...env } as NodeJS.ProcessEnv, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** The one JSON document a --json command printed (fails when stdout holds anything else). */
-function doc(r: CliResult): Record<string, unknown> {
-  try {
-    return JSON.parse(r.stdout) as Record<string, unknown>;
-  } catch {
-    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
+const cli = opsCli(configHome, GATEWAY);
+const doc = cliDoc;
 
 const login = (password = TEST_PASSWORD, extra: string[] = []) => cli([...extra, 'login', ops.email], { HOTDASH_OPS_PASSWORD: password });
 const registerArgs = (over: Record<string, string> = {}) => {
@@ -185,7 +157,7 @@ describe('a platform operator at work', () => {
     expect(shards.find((s) => s.name === name)).toBeUndefined();
     const table = await cli(['shards', 'list']);
     expect(table.stdout).toMatch(/^NAME +STATUS +KIND +REGION +TENANTS +SIZE +SCHEMA +RELAY LAG +LOCATION +ERROR\n/);
-    expect(table.stdout).toMatch(/\nshard-1 +active +shared +local +\d+ +[\d.]+ MiB +\d+ applied/);
+    expect(table.stdout).toMatch(/\nshard-1 +active +shared +local +\d+ +[\d.]+ (?:B|KiB|MiB|GiB) +\d+ applied/);
 
     const dry = await cli([...registerArgs(), '--dry-run', '--json']);
     expect([dry.code, doc(dry)]).toEqual([0, expect.objectContaining({ dryRun: true, wouldBe: 'registered', request: { method: 'POST', path: '/ops/shards', body: expect.objectContaining({ name, database, port: world.config.db.controlPort }) } })]);

@@ -7,7 +7,6 @@
 // tenant's token is refused (403 ops-token-required, exit 3). The spec removes what it made.
 //
 // Needs a server running with wal_level=logical (deploy/local/infra.sh starts it so).
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,13 +14,12 @@ import Redis from 'ioredis';
 import { tenantMovePlan, tenantMoveRun, type TenantId } from '@hotdash/contracts';
 import { publishTenantLimits, tenantLimitsKey } from '@hotdash/platform-auth';
 import type { ShardInfo } from '@hotdash/platform-db';
-import { createAccount, createPlatformOperator, REPO_ROOT, ServiceProcess, startServices, TEST_PASSWORD, TestWorld, waitFor } from '@hotdash/testing';
+import { CliResult, cliDoc, createAccount, createPlatformOperator, ServiceProcess, startServices, TEST_PASSWORD, TestWorld, waitFor, opsCli } from '@hotdash/testing';
 
 jest.setTimeout(180_000);
 
 const GATEWAY = 'http://127.0.0.1:3291';
 const PROVISIONING = 'http://127.0.0.1:3292';
-const BIN = join(REPO_ROOT, 'apps', 'ops-cli', 'bin', 'hotdash-ops.js');
 const world = new TestWorld();
 const configHome = mkdtempSync(join(tmpdir(), 'hotdash-ops-moves-spec-'));
 let processes: ServiceProcess[] = [];
@@ -31,32 +29,8 @@ let tenantToken: string;
 let source: ShardInfo;
 let target: ShardInfo;
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const base: Record<string, string | undefined> = { ...process.env, HOME: configHome, XDG_CONFIG_HOME: configHome, HOTDASH_GATEWAY_URL: GATEWAY, NO_COLOR: '1' };
-  delete base.HOTDASH_OPS_TOKEN;
-  delete base.HOTDASH_OPS_PASSWORD;
-  delete base.HOTDASH_OPS_PROGRESS;
-  return new Promise((resolve) => {
-    execFile(BIN, args, { env: { ...base, ...env } as NodeJS.ProcessEnv, timeout: 150_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function doc(r: CliResult): Record<string, unknown> {
-  try {
-    return JSON.parse(r.stdout) as Record<string, unknown>;
-  } catch {
-    throw new Error(`stdout is not one JSON document (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
+const cli = opsCli(configHome, GATEWAY, 150_000);
+const doc = cliDoc;
 
 /** The access entries and outcomes of ops calls on the tenant waiting in its outbox (no relay runs here), wherever the tenant is served. */
 const opsEntries = () =>

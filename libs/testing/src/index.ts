@@ -11,3 +11,4 @@ export * from './sources';
 export * from './problems';
 export * from './scratch-shards';
 export * from './kafka-groups';
+export * from './ops-cli';

@@ -1,17 +1,13 @@
 import type { Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { ARCHIVE_ID, archiveList, restorePlan, restoreTenantBody, tenantArchiveRun, tenantOfArchive, type ArchiveSummary, type RestorePlan, type TenantArchiveRun, type TenantArchiveStep, type TenantRestoreResult } from '@hotdash/contracts';
-import { CliError, ExitCode, usageError } from '../errors';
+import { usageError } from '../errors';
 import { emit, formatBytes, note, table, type Output } from '../output';
 import type { Context } from '../context';
+import { followRun } from '../follow';
 import { parseWith } from './parse';
 
-const POLL_MS = 500;
-/** Consecutive failed polls (gateway away for a moment) before giving up. */
-const POLL_RETRIES = 6;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const tenantId = (v: string): string => {
   if (!UUID.test(v)) throw usageError(`"${v}" is not a tenant id (a UUID).`, 'Give the tenant’s id, as `tenants create` printed it.');
@@ -96,41 +92,16 @@ function runText(run: TenantArchiveRun): string {
   return `${rows}${lines.join('\n')}\n`;
 }
 
-/** Polls a run until it has finished, one progress row per step; prints it and sets the exit code (0 succeeded, 1 otherwise). Ctrl-C stops following, not the run. */
-async function follow(ctx: Context, first: TenantArchiveRun): Promise<void> {
-  const client = ctx.authenticated();
-  const progress = stepsProgress(ctx.out);
-  const again = `hotdash-ops backups watch ${first.tenantId} ${first.id}`;
-  const onInterrupt = () => {
-    progress.stop();
-    ctx.out.stderr.write(`\nStopped following; run ${first.id} goes on. Follow it again with \`${again}\`.\n`);
-    process.exit(130);
-  };
-  process.once('SIGINT', onInterrupt);
-  let run = first;
-  let failures = 0;
-  try {
-    progress.update(run);
-    while (run.status === 'running') {
-      await sleep(POLL_MS);
-      try {
-        run = (await client.request('GET', `/ops/tenants/${first.tenantId}/backup-runs/${first.id}`, tenantArchiveRun)).data;
-        failures = 0;
-      } catch (err) {
-        if (err instanceof CliError && err.exitCode === ExitCode.UNREACHABLE && ++failures <= POLL_RETRIES) continue;
-        if (err instanceof CliError && (err.exitCode === ExitCode.NOT_LOGGED_IN || err.exitCode === ExitCode.UNREACHABLE))
-          throw new CliError(err.exitCode, err.code, err.title, err.detail, `${err.hint ?? ''} Run ${first.id} goes on meanwhile: follow it again with \`${again}\`.`.trim(), err.status);
-        throw err;
-      }
-      progress.update(run);
-    }
-  } finally {
-    progress.stop();
-    process.removeListener('SIGINT', onInterrupt);
-  }
-  emit(ctx.out, run, () => runText(run));
-  if (run.status !== 'succeeded') process.exitCode = ExitCode.REFUSED;
-}
+/** Follows a backup or restore, one progress row per step. */
+const follow = (ctx: Context, first: TenantArchiveRun) =>
+  followRun(ctx, first, {
+    noun: 'run',
+    again: `hotdash-ops backups watch ${first.tenantId} ${first.id}`,
+    poll: async () => (await ctx.authenticated().request('GET', `/ops/tenants/${first.tenantId}/backup-runs/${first.id}`, tenantArchiveRun)).data,
+    finished: (run) => run.status !== 'running',
+    progress: stepsProgress(ctx.out),
+    text: runText,
+  });
 
 const planText = (p: RestorePlan) =>
   `${summaryRows([p.archive])}Dry run: would restore archive ${p.archive.id} onto ${p.shard}${p.placementMoves ? ' and move the tenant’s placement there' : ''}: ${p.tables.reduce((n, t) => n + t.rows, 0)} rows in ${p.tables.length} tables, ${p.vectors} knowledge vectors.\n` +

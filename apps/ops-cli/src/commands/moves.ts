@@ -1,18 +1,14 @@
 import type { Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { startMoveBody, tenantMovePlan, tenantMoveRun, type TenantMovePlan, type TenantMoveRun } from '@hotdash/contracts';
-import { CliError, ExitCode, usageError } from '../errors';
+import { usageError } from '../errors';
 import { emit, note, table, type Output } from '../output';
 import type { Context } from '../context';
+import { followRun } from '../follow';
 import { parseWith } from './parse';
 
-const POLL_MS = 500;
-/** Consecutive failed polls (gateway away for a moment) before giving up. */
-const POLL_RETRIES = 6;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FINISHED = ['succeeded', 'rolled-back', 'failed'];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const tenantId = (v: string): string => {
   if (!UUID.test(v)) throw usageError(`"${v}" is not a tenant id (a UUID).`, 'Give the tenant’s id, as `tenants create` printed it.');
@@ -79,41 +75,16 @@ function runText(run: TenantMoveRun): string {
   return `${steps}${lines.join('\n')}\n`;
 }
 
-/** Polls a move until it has finished; prints it and sets the exit code (0 succeeded, 1 otherwise). Ctrl-C stops following, not the move. */
-async function follow(ctx: Context, first: TenantMoveRun): Promise<void> {
-  const client = ctx.authenticated();
-  const progress = moveProgress(ctx.out);
-  const again = `hotdash-ops moves watch ${first.tenantId} ${first.id}`;
-  const onInterrupt = () => {
-    progress.stop();
-    ctx.out.stderr.write(`\nStopped following; move ${first.id} goes on. Follow it again with \`${again}\`.\n`);
-    process.exit(130);
-  };
-  process.once('SIGINT', onInterrupt);
-  let run = first;
-  let failures = 0;
-  try {
-    progress.update(run);
-    while (!FINISHED.includes(run.status)) {
-      await sleep(POLL_MS);
-      try {
-        run = (await client.request('GET', `/ops/tenants/${first.tenantId}/moves/${first.id}`, tenantMoveRun)).data;
-        failures = 0;
-      } catch (err) {
-        if (err instanceof CliError && err.exitCode === ExitCode.UNREACHABLE && ++failures <= POLL_RETRIES) continue;
-        if (err instanceof CliError && (err.exitCode === ExitCode.NOT_LOGGED_IN || err.exitCode === ExitCode.UNREACHABLE))
-          throw new CliError(err.exitCode, err.code, err.title, err.detail, `${err.hint ?? ''} Move ${first.id} goes on meanwhile: follow it again with \`${again}\`.`.trim(), err.status);
-        throw err;
-      }
-      progress.update(run);
-    }
-  } finally {
-    progress.stop();
-    process.removeListener('SIGINT', onInterrupt);
-  }
-  emit(ctx.out, run, () => runText(run));
-  if (run.status !== 'succeeded') process.exitCode = ExitCode.REFUSED;
-}
+/** Follows a move, one progress row for its steps. */
+const follow = (ctx: Context, first: TenantMoveRun) =>
+  followRun(ctx, first, {
+    noun: 'move',
+    again: `hotdash-ops moves watch ${first.tenantId} ${first.id}`,
+    poll: async () => (await ctx.authenticated().request('GET', `/ops/tenants/${first.tenantId}/moves/${first.id}`, tenantMoveRun)).data,
+    finished: (run) => FINISHED.includes(run.status),
+    progress: moveProgress(ctx.out),
+    text: runText,
+  });
 
 const planText = (p: TenantMovePlan) =>
   `Dry run: tenant ${p.tenantId} can move from ${p.source} to ${p.target} (placement version ${p.fromVersion} → ${p.fromVersion + 1}). The move would:\n` +
