@@ -18,6 +18,9 @@
  *   b   pool.query(`select … from audit_log_norls where tenant_id = $1 order by seq desc limit 20`), no transaction
  *   c   begin; select set_config('app.tenant_id', $1, true); select … from audit_log order by seq desc limit 20; commit
  *   d   the same four statements on audit_log_norls with `where tenant_id = $1` (no RLS)
+ *   g   as a, with the opening withTenant sent before tenantGate() (`begin`, `select tenant_gate($1)`: the
+ *       plpgsql gate on every transaction), through runTransaction on the same pool: the A/B of the
+ *       opening (tenantGate() in libs/platform/db/src/tenant-transaction.ts) in the same run
  *   e   diagnostic, what the transaction costs in ONE round trip: `begin; select set_config(…); select …
  *       from audit_log …; commit` as one simple-protocol string (the tenant id a validated UUID
  *       literal; possible here only because this select has no parameters), RLS
@@ -34,7 +37,8 @@ import { performance } from 'node:perf_hooks';
 import { Client, Pool, PoolClient, QueryConfig } from 'pg';
 import type { TenantId } from '@hotdash/contracts';
 import { loadConfig, PlatformConfig } from '@hotdash/platform-config';
-import { Databases, ShardInfo, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
+import { Databases, ShardInfo, ShardRouter, TenantDatabase, TenantTransaction, TenantTransactionTimeoutError } from '@hotdash/platform-db';
+import { BEGIN_STATEMENT, runTransaction } from '@hotdash/platform-db/src/driver-transaction';
 import { migrateDatabase, readMigrations } from '@hotdash/platform-db/src/migrate/runner';
 
 const DATABASE = 'hotdash_bench_read';
@@ -136,7 +140,7 @@ async function setup(config: PlatformConfig): Promise<void> {
 
 // -------------------------------------------------------------------------------------- variants
 
-type VariantName = 'a' | 'a2' | 'b' | 'c' | 'd' | 'e';
+type VariantName = 'a' | 'a2' | 'b' | 'c' | 'd' | 'e' | 'g';
 const LABELS: Record<VariantName, string> = {
   a: 'a  withTenant + Kysely (RLS)',
   a2: 'a2 withTenant + raw SQL template (RLS)',
@@ -144,12 +148,14 @@ const LABELS: Record<VariantName, string> = {
   c: 'c  raw pg tx + set_config, audit_log (RLS)',
   d: 'd  raw pg tx + set_config, audit_log_norls',
   e: 'e  raw pg, the whole tx in one round trip (RLS), diagnostic',
+  g: 'g  as a, the previous opening (select tenant_gate($1))',
 };
-const VARIANTS: VariantName[] = ['a', 'a2', 'b', 'c', 'd', 'e'];
+const VARIANTS: VariantName[] = ['a', 'a2', 'b', 'c', 'd', 'e', 'g'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface Ctx {
   tenantDb: TenantDatabase;
+  dbs: Databases;
   shard: ShardInfo;
   pool: Pool;
 }
@@ -171,18 +177,25 @@ async function inTx(pool: Pool, tenantId: string, sql: string, params: unknown[]
   }
 }
 
+const kyselyRead = (tx: TenantTransaction) =>
+  tx.db
+    .selectFrom('audit_log')
+    .select(['id', 'tenant_id', 'seq', 'event_id', 'event_type', 'actor_id', 'occurred_at', 'recorded_at', 'payload', 'prev_hash', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(20)
+    .execute();
+
+/** The opening withTenant sent before tenantGate(): `begin`, then the plpgsql gate (setting, lock, fence) as one named statement. */
+const PREVIOUS_GATE = 'select tenant_gate($1::uuid)';
+
 const ops: Record<VariantName, (ctx: Ctx, tenantId: TenantId) => Promise<number>> = {
-  a: async ({ tenantDb, shard }, tenantId) =>
-    (
-      await tenantDb.withTenantOnShard(shard, tenantId, (tx) =>
-        tx.db
-          .selectFrom('audit_log')
-          .select(['id', 'tenant_id', 'seq', 'event_id', 'event_type', 'actor_id', 'occurred_at', 'recorded_at', 'payload', 'prev_hash', 'hash'])
-          .orderBy('seq', 'desc')
-          .limit(20)
-          .execute(),
-      )
-    ).length,
+  a: async ({ tenantDb, shard }, tenantId) => (await tenantDb.withTenantOnShard(shard, tenantId, kyselyRead)).length,
+  g: async ({ dbs, shard }, tenantId) => {
+    const client = await dbs.pool(shard, 'app').connect();
+    const opening = [BEGIN_STATEMENT, { text: PREVIOUS_GATE, name: 'hotdash_tenant_gate', values: [tenantId] }];
+    const run = { opening, timeoutMs: 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'bench' };
+    return (await runTransaction(client, new TenantTransaction(client, tenantId), run, kyselyRead)).length;
+  },
   a2: async ({ tenantDb, shard }, tenantId) =>
     (
       await tenantDb.withTenantOnShard(shard, tenantId, (tx) =>
@@ -257,8 +270,8 @@ async function measure(ctx: Ctx, v: VariantName, n: number): Promise<number> {
 
 // ----------------------------------------------------------------------------------------- report
 
-const samples: Record<VariantName, Sample[]> = { a: [], a2: [], b: [], c: [], d: [], e: [] };
-const results: Record<VariantName, number[]> = { a: [], a2: [], b: [], c: [], d: [], e: [] };
+const samples: Record<VariantName, Sample[]> = { a: [], a2: [], b: [], c: [], d: [], e: [], g: [] };
+const results: Record<VariantName, number[]> = { a: [], a2: [], b: [], c: [], d: [], e: [], g: [] };
 
 function median(values: number[]): number {
   const s = [...values].sort((x, y) => x - y);
@@ -297,6 +310,10 @@ function report(): void {
   console.log(`(a)/(a2) Kysely vs a raw template, same tx:    ${ratio(m.a, m.a2)}`);
   console.log(`(e)/(b)  the RLS transaction in one round trip vs bare read: ${ratio(m.e, m.b)}`);
   console.log(`(e)/(c)  one round trip vs four, same statements: ${ratio(m.e, m.c)}`);
+  console.log(`(g)/(b)  the previous opening (plpgsql gate) vs bare read: ${ratio(m.g, m.b)}`);
+  console.log(`(a)/(g)  this opening vs the previous one, same read: ${ratio(m.a, m.g)}`);
+  const cpu = (v: VariantName) => median(samples[v].map((x) => x.pgCpuUs));
+  console.log(`PostgreSQL CPU µs/read a − g (paired by round, median): ${median(samples.a.map((x, i) => x.pgCpuUs - samples.g[i]!.pgCpuUs)).toFixed(0)} (a ${cpu('a').toFixed(0)}, g ${cpu('g').toFixed(0)})`);
 }
 
 // ------------------------------------------------------------------------------------- diagnostics
@@ -363,7 +380,7 @@ async function main(): Promise<void> {
     application_name: 'hotdash-bench-raw',
   });
   pool.on('error', () => undefined);
-  const ctx: Ctx = { tenantDb, shard, pool };
+  const ctx: Ctx = { tenantDb, dbs, shard, pool };
 
   const overall = setTimeout(() => {
     console.error(`overall timeout (${OVERALL_TIMEOUT_MS / 1000} s) reached; partial results:`);

@@ -245,7 +245,7 @@ export abstract class DriverTransaction<DB> {
 
 export interface TransactionRun {
   /**
-   * What opens the transaction (`begin`, then for a tenant `select tenant_gate($1)`: the tenant
+   * What opens the transaction (`begin`, then for a tenant its gate, `tenantGate()`: the tenant
    * setting, its pause lock, its fence): sent in the same write as the transaction's first
    * statement, ahead of it, so nothing of the callback ever runs before them; a callback that sends
    * nothing opens nothing.

@@ -1,7 +1,7 @@
 import type { TenantId } from '@hotdash/contracts';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
 import { BEGIN_STATEMENT, runTransaction, Statement } from './driver-transaction';
-import { TenantTransaction, TenantTransactionTimeoutError } from './tenant-transaction';
+import { tenantGate, TenantTransaction, TenantTransactionTimeoutError } from './tenant-transaction';
 
 export type TenantTx = TenantTransaction;
 import { Databases, ShardInfo } from './databases';
@@ -39,13 +39,6 @@ const BEGIN: Record<NonNullable<WithTenantOptions['isolation']>, Statement> = {
   'repeatable-read': { text: 'begin isolation level repeatable read', name: 'hotdash_begin_rr' },
   snapshot: { text: 'begin isolation level repeatable read read only', name: 'hotdash_begin_snapshot' },
 };
-/**
- * The tenant's gate (tenant migration 20261214100000_tenant_moves), one named prepared statement
- * after `begin`: sets `app.tenant_id`, takes the tenant's pause lock shared (a tenant move pauses
- * the tenant alone by taking it exclusively) and refuses a tenant the shard holds a fence for
- * (SQLSTATE HDM01, before anything of the transaction ran).
- */
-const TENANT_GATE = 'select tenant_gate($1::uuid)';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -67,7 +60,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * On the driver, not Prisma Client (DESIGN.md §3.2): a connection is checked out of the shard's
  * pool, and `fn` gets a {@link TenantTransaction} (Kysely as `tx.db`, `sql` templates, savepoints);
  * `begin` and the gate go out in the same write as `fn`'s first statement, ahead of it
- * (pipelined: one round trip for all three, each a named prepared statement), so a one-statement
+ * (pipelined: one round trip for all of them, each a named prepared statement), so a one-statement
  * transaction costs two round trips with its commit. An error rolls back; a timeout or a broken connection destroys the connection
  * instead of returning it to the pool.
  */
@@ -117,7 +110,10 @@ export class TenantDatabase {
     // callback's first statement: everything the callback runs is under the tenant's RLS, and runs
     // only if the shard serves the tenant.
     const id = tenantId.toLowerCase();
-    const opening = [BEGIN[options.isolation ?? 'read-committed'], { text: TENANT_GATE, name: 'hotdash_tenant_gate', values: [id] }];
+    // The gate (tenantGate): sets `app.tenant_id`, takes the tenant's pause lock shared (a tenant move
+    // pauses the tenant alone by taking it exclusively) and refuses a tenant the shard holds a fence
+    // for (SQLSTATE HDM01, before anything of the transaction ran).
+    const opening = [BEGIN[options.isolation ?? 'read-committed'], ...tenantGate(id)];
     const run = { opening, timeoutMs: options.timeoutMs ?? 10_000, timeoutError: (ms: number) => new TenantTransactionTimeoutError(ms), endedBy: 'withTenant' };
     const tx = new TenantTransaction(client, id);
     opened?.(tx);

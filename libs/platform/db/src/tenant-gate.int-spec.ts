@@ -9,7 +9,7 @@ import type { Client } from 'pg';
 import { TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 import type { ShardInfo } from './databases';
 import { newId } from './ids';
-import { TenantFencedError, type TenantTransaction } from './tenant-transaction';
+import { TenantFencedError, tenantGate, type TenantTransaction } from './tenant-transaction';
 
 const world = new TestWorld();
 const consumer = `gate-spec-${newId()}`;
@@ -233,4 +233,135 @@ it('refuses a repeatable-read transaction that waited out the pause (its snapsho
     await p.mover.end();
     await p.observer.end();
   }
+});
+
+// The opening as sent (tenantGate): `open` sets the tenant and tries the pause lock, calling the
+// plpgsql tenant_gate() only when a mover holds it (its column `fallback` is then tenant_gate's
+// void, '', instead of null: which path ran is visible); `fence` reads the fence in a snapshot taken after
+// the lock, calling tenant_gate() only for a fence row. Run here statement by statement on a raw
+// connection of the application role, to see each one's outcome.
+describe('the opening: a plain-SQL fast path, tenant_gate() only when paused or fenced', () => {
+  const openOn = async (c: Client, tenantId: string, begin = 'begin') => {
+    const [open, fenceRead] = tenantGate(tenantId);
+    await c.query(begin);
+    const opened = await c.query<{ set_config: string; fallback: string | null }>({ text: open!.text, values: open!.values });
+    const fenced = await c.query({ text: fenceRead!.text, values: fenceRead!.values }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    return { setting: opened.rows[0]!.set_config, paused: opened.rows[0]!.fallback !== null, fenced };
+  };
+
+  it('refuses a fenced tenant on the fast path (the lock free) with tenant_gate’s own error, before the callback’s first statement ran', async () => {
+    // A decision as a mover takes it: the fence written and committed under the exclusive lock, just
+    // before the tenant's next transaction opens (the lock is free again by then).
+    const { mover, observer } = await pause();
+    await mover.query('insert into tenant_fences (tenant_id, move_id, moved_to_shard, placement_version) values ($1, $2, $3, 2)', [t.id, newId(), s2.id]);
+    await mover.query('commit');
+    await mover.end();
+    await observer.end();
+
+    const c = await world.connect(s1, 'app');
+    try {
+      const refused = await openOn(c, t.id);
+      expect(refused.setting).toBe(t.id);
+      expect(refused.paused).toBe(false); // the fast path: no plpgsql in `open`
+      expect(refused.fenced).toMatchObject({ code: 'HDM01', detail: `${s2.id}:2`, hint: 'route the tenant by its placement again' });
+      await c.query('rollback');
+      // Another tenant of the same shard: fast path, no fence.
+      expect(await openOn(c, u.id)).toEqual({ setting: u.id, paused: false, fenced: undefined });
+      await c.query('rollback');
+    } finally {
+      await c.end();
+    }
+    // Through withTenantOnShard: the same refusal as a TenantFencedError, and the callback's first
+    // statement (pipelined behind the opening) did not run.
+    const attempted = newId();
+    const refusal = await world.tenantDb.withTenantOnShard(s1, t.id, (tx) => insertEvent(tx, t.id, attempted)).catch((e: unknown) => e);
+    expect(refusal).toMatchObject({ name: 'TenantFencedError', reason: 'moved', movedTo: { shardId: s2.id, placementVersion: 2 } });
+    expect(await eventsOn(s1, t.id)).toEqual([]);
+
+    // A move's target before it opens: `moving-in`, on the fast path too.
+    await fence(s2);
+    const target = await world.connect(s2, 'app');
+    try {
+      expect(await openOn(target, t.id)).toMatchObject({ paused: false, fenced: { code: 'HDM01', detail: 'moving-in' } });
+    } finally {
+      await target.end();
+    }
+  });
+
+  it('makes a paused tenant’s write wait in tenant_gate() (the fallback), then succeed when the pause ends without a decision', async () => {
+    const { mover, observer, waiting } = await pause();
+    const c = await world.connect(s1, 'app');
+    try {
+      const written = newId();
+      const tried: string[] = [];
+      let done = false;
+      const write = world.tenantDb
+        .withTenant(t.id, async (tx, shard) => {
+          tried.push(shard.name);
+          return insertEvent(tx, t.id, written);
+        })
+        .then((n) => ((done = true), n));
+      const raw = openOn(c, t.id);
+      await waiting();
+      await waitFor('both openings to wait for the pause', async () => {
+        const r = await observer.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and classid = 72011260 and objsubid = 2 and not granted`);
+        return r.rows[0].n === 2;
+      }, 10_000, 10);
+      // The cut-over fails before its decision: the fence it wrote is rolled back with the pause.
+      await mover.query('insert into tenant_fences (tenant_id, move_id, moved_to_shard, placement_version) values ($1, $2, $3, 2)', [t.id, newId(), s2.id]);
+      expect(done).toBe(false);
+      await mover.query('rollback');
+      expect(await write).toBe(1);
+      expect(tried).toEqual([s1.name]);
+      expect(await eventsOn(s1, t.id)).toEqual([written]);
+      expect(await raw).toEqual({ setting: t.id, paused: true, fenced: undefined }); // the fallback ran, and let it through
+      await c.query('rollback');
+    } finally {
+      await c.end();
+      await mover.end();
+      await observer.end();
+    }
+  });
+
+  it('refuses a snapshot (repeatable read, read only) transaction started during a pause, as before; withTenant runs it again', async () => {
+    let p = await pause();
+    try {
+      const refused = world.tenantDb.withTenantOnShard(s1, t.id, (tx) => readEvents(tx), { isolation: 'snapshot' }).catch((e: unknown) => e);
+      await p.waiting();
+      await p.mover.query('commit');
+      expect(await refused).toMatchObject({ name: 'TenantFencedError', reason: 'paused', movedTo: undefined });
+    } finally {
+      await p.mover.end();
+      await p.observer.end();
+    }
+    const c = await world.connect(s1, 'app');
+    p = await pause();
+    try {
+      const tried: string[] = [];
+      const read = world.tenantDb.withTenant(t.id, async (tx, shard) => {
+        tried.push(shard.name);
+        return readEvents(tx);
+      }, { isolation: 'snapshot' });
+      // The same opening on a raw connection: refused by tenant_gate() in `open`, after the wait.
+      const [open] = tenantGate(t.id);
+      await c.query('begin isolation level repeatable read read only');
+      const raw = c.query({ text: open!.text, values: open!.values }).catch((e: unknown) => e);
+      await waitFor('both openings to wait for the pause', async () => {
+        const r = await p.observer.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and classid = 72011260 and objsubid = 2 and not granted`);
+        return r.rows[0].n === 2;
+      }, 10_000, 10);
+      await p.mover.query('commit');
+      expect(await read).toEqual([]);
+      expect(tried).toEqual([s1.name, s1.name]);
+      expect(await raw).toMatchObject({ code: 'HDM01', detail: 'paused', hint: 'run the transaction again' });
+      await c.query('rollback');
+    } finally {
+      await c.end();
+      await p.mover.end();
+      await p.observer.end();
+    }
+  });
 });

@@ -169,7 +169,7 @@ it('opens with named prepared statements, parsed once per connection, and again 
     // the statements may or may not exist now, so the next group closes and parses them again.
     await expect(one.tenantDb.withTenant(a.id, (tx) => sql`select 1 / 0`.execute(tx.db))).rejects.toThrow(/division by zero/);
     for (let i = 0; i < 3; i++) expect((await one.tenantDb.withTenant(a.id, (tx) => sql<{ t: string }>`select current_setting('app.tenant_id') as t`.execute(tx.db))).rows[0]!.t).toBe(a.id);
-    expect(await prepared()).toEqual(['hotdash_begin', 'hotdash_tenant_gate']);
+    expect(await prepared()).toEqual(['hotdash_begin', 'hotdash_tenant_fence', 'hotdash_tenant_open']);
     // Another tenant on the same connection binds the same statement with its own id.
     expect((await one.tenantDb.withTenant(b.id, (tx) => sql<{ t: string }>`select current_setting('app.tenant_id') as t`.execute(tx.db))).rows[0]!.t).toBe(b.id);
   } finally {
