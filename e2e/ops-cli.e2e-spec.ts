@@ -3,7 +3,8 @@
 // logs in (the token kept in a 0600 file under a temporary XDG_CONFIG_HOME, never the real home),
 // lists shards, registers a scratch database as a shard (dry run first), drains, activates and
 // retires it, reads the migrations' status and runs them (a dry run, then a real run followed to its
-// end with a progress row per database), looks a tenant up and suspends and reactivates it; and the
+// end with a progress row per database), looks a tenant up (its region too) and suspends and
+// reactivates it, asks for a rebalance of a region without shards; and the
 // error paths keep their exit codes: bad usage 2, a wrong password 1 with the platform's problem,
 // not logged in 3, a tenant's token 3, an unreachable gateway 4. --json always prints exactly one
 // JSON document on stdout. The scratch shard and database, the operator, its ops actions and
@@ -234,7 +235,7 @@ describe('a platform operator at work', () => {
   it('looks a tenant up and changes its lifecycle, dry runs first', async () => {
     const id = tenant.tenantId;
     const show = await cli(['tenants', 'show', id, '--json']);
-    expect([show.code, doc(show)]).toEqual([0, expect.objectContaining({ id, slug: tenant.slug, status: 'active' })]);
+    expect([show.code, doc(show)]).toEqual([0, expect.objectContaining({ id, slug: tenant.slug, status: 'active', region: 'local' })]);
     expect((await cli(['tenants', 'show', id])).stdout).toMatch(new RegExp(`^FIELD +VALUE\\nid +${id}\\n[\\s\\S]*status +active\\n`));
     const dry = await cli(['tenants', 'suspend', id, '--reason', 'spec', '--dry-run']);
     expect([dry.code, dry.stdout]).toEqual([0, `Dry run: tenant ${tenant.slug} is active; would suspend it (reason: spec).\n`]);
@@ -261,6 +262,14 @@ describe('a platform operator at work', () => {
     expect([createDry.code, doc(createDry)]).toEqual([0, expect.objectContaining({ dryRun: true, request: expect.objectContaining({ body: { name: 'Spec Org', plan: 'enterprise', admin: { email: 'admin@spec.test' }, dedicatedShard: true } }) })]);
     expect((await cli(['tenants', 'show', 'not-a-uuid'])).code).toBe(2);
     expect((await cli(['tenants', 'show', newId()])).stderr).toMatch(/not-found, HTTP 404/);
+  });
+
+  it('plans a rebalance only of a region with shards, and says what to do otherwise', async () => {
+    expect((await cli(['rebalance', '--dry-run'])).code).toBe(2);
+    expect((await cli(['rebalance', '--region', 'local', '--dry-run', '--concurrency', '9'])).code).toBe(2);
+    expect((await cli(['rebalance', 'watch', 'not-a-run'])).code).toBe(2);
+    const unknown = await cli(['rebalance', '--region', `nowhere-${name.slice(-6)}`, '--dry-run', '--json']);
+    expect([unknown.code, doc(unknown)]).toEqual([1, { error: expect.objectContaining({ code: 'region-unknown', status: 422, hint: expect.stringContaining('shards list') }) }]);
   });
 
   it('logs out: the login is forgotten and commands answer 3 again', async () => {

@@ -1,4 +1,4 @@
-import { BackupProblems, MigrationProblems, MoveProblems, ShardProblems } from '@hotdash/contracts';
+import { BackupProblems, DedicatedProblems, ImportProblems, MigrationProblems, MoveProblems, RebalanceProblems, ShardProblems, SignUpProblems } from '@hotdash/contracts';
 
 /** What to do about a platform problem, by its stable code (the platform's detail says what happened). */
 const HINTS: Record<string, string> = {
@@ -38,12 +38,33 @@ const HINTS: Record<string, string> = {
   [BackupProblems.AUDIT_VERIFIER_MISSING]: 'Run restores through the provisioning service app (apps/provisioning), which binds the audit verification.',
   [MoveProblems.SAME_SHARD]: 'The tenant is there already: `hotdash-ops tenants show <tenant-id>` shows its shard.',
   [MoveProblems.SHARD_NOT_ACTIVE]: 'Move it to an active shard (`hotdash-ops shards list`), or activate that one (`hotdash-ops shards activate <name>`).',
-  [MoveProblems.SHARD_OTHER_REGION]: 'A tenant’s data stays in its region: pick a shard of the region the detail names.',
+  [MoveProblems.SHARD_OTHER_REGION]: 'A tenant’s data stays in its region: pick a shard of the region the detail names. Only on the customer’s instruction, move it to another region with --allow-region-change.',
   [MoveProblems.SCHEMA_DIFFERS]: 'Migrate both shards (`hotdash-ops migrations run`), then move again.',
   [MoveProblems.TARGET_HOLDS_ROWS]: 'Erase the tenant’s rows on the target first (a restore’s leftovers, an earlier copy), or pick another shard.',
   [MoveProblems.REPLICATION_UNAVAILABLE]: 'Start the source’s PostgreSQL with wal_level=logical and replication slots (deploy/local/infra.sh, k8s/README.md), then move again.',
   [MoveProblems.REPLICA_IDENTITY_MISSING]: 'Give the tables the detail names a replica identity holding tenant_id (a migration: a unique (tenant_id, id) index, then enable_tenant_rls or ALTER TABLE … REPLICA IDENTITY USING INDEX).',
   [MoveProblems.ARCHIVE_RUN_IN_PROGRESS]: 'Wait for the backup or restore to finish (`hotdash-ops backups watch <tenant-id> <run-id>`), then move again.',
+  [SignUpProblems.REGION_UNKNOWN]: 'Name a region that has an active shard (`hotdash-ops shards list` shows each shard’s region), or register a shard there first (`hotdash-ops shards register … --region <region>`).',
+  [RebalanceProblems.TOO_FEW_SHARDS]: 'A rebalance needs an active shared shard to move tenants to and a second shared shard (active or draining) in the region: register one (`hotdash-ops shards register … --kind shared --region <region>`).',
+  [DedicatedProblems.NOT_ENTERPRISE]: 'Only Enterprise tenants get a dedicated database: change its plan first (`hotdash-ops tenants plan <tenant-id> enterprise`).',
+  [DedicatedProblems.ALREADY_DEDICATED]: 'It has one already: `hotdash-ops tenants show <tenant-id>` shows its shard; `hotdash-ops tenants share <tenant-id>` moves it back to a shared one.',
+  [DedicatedProblems.NOT_DEDICATED]: 'The tenant is on a shared shard already: nothing to share back.',
+  [DedicatedProblems.DATABASE_EXISTS]: 'Name another database with --database (or another shard with --shard); drop that database by hand only if it is yours and unused.',
+  [DedicatedProblems.NO_FREE_SHARD]: 'Leave --reuse out (a database is then created), or register a dedicated shard first (`hotdash-ops shards register … --kind dedicated`).',
+  [DedicatedProblems.NO_SHARED_SHARD]: 'Register an active shared shard in the tenant’s region (`hotdash-ops shards register … --kind shared --region <region>`), or name one with --shard.',
+  [DedicatedProblems.CANNOT_CREATE_DATABASE]: 'Grant the platform’s owner role CREATEDB on that server, or create the database yourself, register it (`hotdash-ops shards register … --kind dedicated`) and dedicate with --reuse.',
+  [DedicatedProblems.DOWNGRADE_ON_DEDICATED]: 'Share the tenant back first (`hotdash-ops tenants share <tenant-id>`, add --keep to keep its database for reuse), then change its plan.',
+  [ImportProblems.PILOT_UNREACHABLE]: 'Check the pilot’s addresses (as the platform reaches them), that its PostgreSQL has the platform’s roles (owner, app, relay, mover) with the platform’s passwords, and that its Weaviate answers; then try again (docs/pilot.md).',
+  [ImportProblems.PILOT_SCHEMA_NEWER]: 'Upgrade the platform to the pilot’s version (or newer), migrate it (`hotdash-ops migrations run`), then import.',
+  [ImportProblems.PILOT_SCHEMA_OLDER]: 'Migrate the pilot first: with the platform’s build, `set -a; . <pilot env file>; set +a; npm run db:migrate` (docs/pilot.md), then import.',
+  [ImportProblems.PILOT_NOT_SINGLE_TENANT]: 'Point --pilot-env / --pilot-control at a pilot’s control database (one tenant). Tenants of a multi-tenant deployment are moved shard by shard (`hotdash-ops tenants move`).',
+  [ImportProblems.PILOT_TENANT_NOT_READY]: 'Let the pilot finish provisioning its tenant (or find out why it is not active), then import.',
+  [ImportProblems.PILOT_KEY_INVALID]: 'Give the pilot’s HOTDASH_KMS_MASTER_KEYS exactly as the pilot runs with it (every key, id:base64), in its env file or in HOTDASH_PILOT_KMS_MASTER_KEYS.',
+  [ImportProblems.PILOT_KEY_UNUSABLE]: 'The pilot tenant’s data key is missing or destroyed: its encrypted data is unreadable, so there is nothing to import.',
+  [ImportProblems.PILOT_BUSY]: 'Let the pilot finish what the detail names (a saga of its tenant, its relay catching up), then import.',
+  [ImportProblems.TENANT_EXISTS]: 'The tenant (or its slug, or its vectors) is on the platform already: `hotdash-ops tenants show <tenant-id>`; an import is done once.',
+  [ImportProblems.PLAN_UNKNOWN]: 'Change the tenant’s plan on the pilot to one the platform has, then import.',
+  [ImportProblems.SHARD_NOT_ACTIVE]: 'Import onto an active shard (`hotdash-ops shards list`), or activate that one (`hotdash-ops shards activate <name>`).',
 };
 
 /** The hint for a problem code; for a migration run in progress, the command that follows it. */
@@ -55,6 +76,18 @@ export function hintFor(code: string, detail?: string): string {
   if (code === MoveProblems.IN_PROGRESS) {
     const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g);
     return `Follow the move in progress: \`hotdash-ops moves watch ${id?.[0] ?? '<tenant-id>'} ${id?.[1] ?? '<run id>'}\`; one move of a tenant runs at a time.`;
+  }
+  if (code === DedicatedProblems.RUN_IN_PROGRESS) {
+    const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g);
+    return `Follow the run in progress: \`hotdash-ops dedicated watch ${id?.[0] ?? '<tenant-id>'} ${id?.[1] ?? '<run id>'}\`, and start again once it has finished.`;
+  }
+  if (code === RebalanceProblems.RUNNING) {
+    const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)?.[0];
+    return `Follow the rebalance in progress: \`hotdash-ops rebalance watch ${id ?? '<run id>'}\`, and plan again once it has finished.`;
+  }
+  if (code === ImportProblems.IN_PROGRESS) {
+    const id = detail?.match(/import ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/)?.[1];
+    return `Follow the import in progress: \`hotdash-ops imports status ${id ?? '<import id>'}\`.`;
   }
   if (code === MigrationProblems.RUNNING) {
     const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)?.[0];

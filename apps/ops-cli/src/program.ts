@@ -8,6 +8,9 @@ import { shardCommands } from './commands/shards';
 import { tenantCommands } from './commands/tenants';
 import { backupCommands } from './commands/backups';
 import { moveCommands } from './commands/moves';
+import { importCommands } from './commands/imports';
+import { rebalanceCommands } from './commands/rebalance';
+import { dedicatedCommands } from './commands/dedicated';
 
 export interface Streams {
   stdout: NodeJS.WriteStream;
@@ -40,6 +43,9 @@ export function buildProgram(env: NodeJS.ProcessEnv, streams: Streams, commander
   tenantCommands(program, ctx);
   backupCommands(program, ctx);
   moveCommands(program, ctx);
+  importCommands(program, ctx);
+  rebalanceCommands(program, ctx);
+  dedicatedCommands(program, ctx);
   return program;
 }
 

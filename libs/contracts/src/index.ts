@@ -14,4 +14,7 @@ export * from './drafts.api';
 export * from './shards.api';
 export * from './backups.api';
 export * from './moves.api';
+export * from './imports.api';
+export * from './rebalance.api';
+export * from './dedicated.api';
 export * from './support.events';

@@ -16,7 +16,7 @@ export const MoveProblems = {
   SAME_SHARD: 'move-same-shard',
   /** 409: the target shard is draining or retired: it takes no tenant. */
   SHARD_NOT_ACTIVE: 'move-shard-not-active',
-  /** 422: the target shard is in another region than the tenant (data residency). */
+  /** 422: the target shard is in another region than the tenant (data residency); only a move with `allowRegionChange` may leave it. */
   SHARD_OTHER_REGION: 'move-shard-other-region',
   /** 409: the two shards are at different schema versions: migrate both first (`hotdash-ops migrations run`). */
   SCHEMA_DIFFERS: 'move-schema-differs',
@@ -37,11 +37,18 @@ export const MoveProblems = {
 } as const;
 export type MoveProblemCode = (typeof MoveProblems)[keyof typeof MoveProblems];
 
-/** Body of POST /ops/tenants/{tenantId}/move: the target shard's name; a dry run checks everything and starts nothing. */
+/**
+ * Body of POST /ops/tenants/{tenantId}/move: the target shard's name; a dry run checks everything
+ * and starts nothing. `allowRegionChange` lets ops move the tenant to a shard of another region
+ * (data residency: the tenant's data then lives there, and its region becomes the target's at the
+ * cut-over); without it such a move is refused (422 move-shard-other-region). It is recorded in the
+ * ops action and in the tenant's audit log.
+ */
 export const startMoveBody = z
   .object({
     shard: z.string().regex(SHARD_NAME, 'shard must be a shard name (`hotdash-ops shards list`)'),
     dryRun: z.boolean({ message: 'dryRun must be true or false' }).optional(),
+    allowRegionChange: z.boolean({ message: 'allowRegionChange must be true or false' }).optional(),
   })
   .strict();
 export type StartMoveBody = z.infer<typeof startMoveBody>;
@@ -74,6 +81,9 @@ export const tenantMoveStep = z.object({
 });
 export type TenantMoveStep = z.infer<typeof tenantMoveStep>;
 
+/** The tenant's region before and after a move to another region. */
+export const regionChange = z.object({ from: z.string(), to: z.string() });
+
 /** A move (answer of POST …/move, 202; GET …/moves/{runId}). */
 export const tenantMoveRun = z.object({
   id: uuidSchema,
@@ -87,6 +97,8 @@ export const tenantMoveRun = z.object({
   decided: z.boolean(),
   /** The placement version before the move (the move makes it one more). */
   fromVersion: z.number().int(),
+  /** A move to another region that ops forced (allowRegionChange): the tenant's region before and after; null for a move within its region. */
+  regionChange: regionChange.nullable(),
   actor: z.string(),
   /** The initial copy's progress (tables copied and streaming of all), while it runs. */
   progress: z.object({ tablesReady: z.number().int(), tables: z.number().int() }).nullable(),
@@ -104,6 +116,8 @@ export const tenantMovePlan = z.object({
   source: z.string(),
   target: z.string(),
   fromVersion: z.number().int(),
+  /** Set when the move would change the tenant's region (allowRegionChange given). */
+  regionChange: regionChange.nullable(),
   /** The steps the move would run, in order. */
   steps: z.array(z.object({ id: z.string(), description: z.string() })),
 });

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { PlanCodes } from './tenant.events';
 import { OperatorRoles } from './operator.events';
 import { MAX_SUBMITTED_DOCUMENT_CHARS } from './knowledge.events';
+import { REGION } from './shards.api';
 
 /** A tenant's slug: 3 to 64 lower-case letters, digits and dashes, starting and ending with a letter or digit. */
 export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$/;
@@ -26,6 +27,12 @@ export const signUpBody = z
       .optional(),
     plan: z.enum(PlanCodes, { message: `plan must be one of: ${PlanCodes.join(', ')}` }),
     dedicatedShard: z.boolean().optional(),
+    /**
+     * Where the tenant's data lives (data residency), fixed here for good: a region with an active
+     * shard (`hotdash-ops shards list`). Default: the platform's default region
+     * (HOTDASH_DEFAULT_REGION, `local` locally). A region without one is refused (422 region-unknown).
+     */
+    region: z.string().regex(REGION, 'region must be 1 to 63 lower-case letters, digits and dashes (e.g. eu-west-1)').optional(),
     admin: z
       .object({
         email: z.email({ message: 'admin.email must be an e-mail address' }).max(254),
@@ -52,6 +59,12 @@ export const signUpBody = z
       .optional(),
   })
   .strict();
+
+/** Stable codes of a sign-up's refusals that concern where the tenant goes (RFC 9457 `code`). */
+export const SignUpProblems = {
+  /** 422: no active shard is registered in the region asked for (or, without one, the platform's default region). */
+  REGION_UNKNOWN: 'region-unknown',
+} as const;
 
 /** Plans anyone may sign up for on the public route; the others (Enterprise) are set up by the ops team. */
 export const SelfServePlans = ['basic'] as const satisfies readonly (typeof PlanCodes)[number][];
@@ -115,6 +128,8 @@ export const tenantRecord = z.object({
   status: z.string(),
   /** The shard it is placed on ('' before placement). */
   shard: z.string(),
+  /** Where its data lives (data residency): fixed at sign-up; only a move to another region that ops forced changes it. */
+  region: z.string(),
   createdAt: z.string(),
 });
 export type TenantRecord = z.infer<typeof tenantRecord>;

@@ -48,13 +48,23 @@ export const tenantCreatedV1 = z
     name: z.string().min(1).max(200),
     plan: z.enum(PlanCodes),
     shard: z.string().min(1),
+    /** The tenant's region (data residency); absent in events of tenants created before regions. */
+    region: z.string().min(1).max(63).optional(),
     createdBy: z.string().min(1).max(200),
   })
   .strict();
 export type TenantCreatedV1 = z.infer<typeof tenantCreatedV1>;
 
 export const tenantProvisioningStartedV1 = z
-  .object({ tenantId: uuidSchema, sagaId: uuidSchema, name: z.string().min(1).max(200), plan: z.enum(PlanCodes), dedicatedShard: z.boolean() })
+  .object({
+    tenantId: uuidSchema,
+    sagaId: uuidSchema,
+    name: z.string().min(1).max(200),
+    plan: z.enum(PlanCodes),
+    dedicatedShard: z.boolean(),
+    /** The region the sign-up asked for (or the platform's default); absent in events of sign-ups before regions. */
+    region: z.string().min(1).max(63).optional(),
+  })
   .strict();
 export type TenantProvisioningStartedV1 = z.infer<typeof tenantProvisioningStartedV1>;
 

@@ -17,6 +17,9 @@ import { RateLimitGuard } from './rate-limit.guard';
 import { OpsMigrationsController, OpsShardsController } from './shards-proxies.controller';
 import { OpsBackupsController, OpsTenantBackupsController } from './backups-proxies.controller';
 import { OpsTenantMovesController } from './moves-proxies.controller';
+import { OpsImportsController } from './imports-proxies.controller';
+import { OpsTenantDedicatedController } from './dedicated-proxies.controller';
+import { OpsRebalanceController } from './rebalance-proxies.controller';
 import { AccountPagesController } from './pages/account-pages.controller';
 import { TenantRateLimiter } from './rate-limiter';
 
@@ -34,7 +37,7 @@ export class GatewayAdmissionModule {}
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule, GatewayAdmissionModule],
-  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsBackupsController, OpsShardsController, OpsMigrationsController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
+  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
   providers: [OpenApiDocument, ServiceClient, IdempotentReplies, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, { provide: APP_GUARD, useExisting: RateLimitGuard }],
   exports: [GatewayAdmissionModule, AccessLog],
 })

@@ -19,14 +19,14 @@ export class OpsTenantMovesController {
 
   @ApiDoc({
     summary:
-      'Ops: move a tenant to another active shard of its region while it keeps working: its rows replicated and caught up, a cut-over that pauses that tenant alone (its writes wait, its reads never fail), the placement version bumped so every router follows, both copies verified, then its rows deleted from the source. 202 with the run; follow it at /ops/tenants/{tenantId}/moves/{runId}. A dry run checks everything and answers 200 with the plan',
+      'Ops: move a tenant to another active shard of its region while it keeps working: its rows replicated and caught up, a cut-over that pauses that tenant alone (its writes wait, its reads never fail), the placement version bumped so every router follows, both copies verified, then its rows deleted from the source. 202 with the run; follow it at /ops/tenants/{tenantId}/moves/{runId}. A dry run checks everything and answers 200 with the plan. allowRegionChange: true lets ops move it to another region (its region becomes the target’s at the cut-over; recorded in the ops action and the tenant’s audit log)',
     body: startMoveBody,
     status: 202,
     response: tenantMoveRun,
     problems: {
       404: `No tenant or shard of this name (not-found, ${MoveProblems.SHARD_NOT_FOUND})`,
       409: `${MoveProblems.SAME_SHARD}, ${MoveProblems.SHARD_NOT_ACTIVE}, ${MoveProblems.SCHEMA_DIFFERS}, ${MoveProblems.TARGET_HOLDS_ROWS}, ${MoveProblems.REPLICATION_UNAVAILABLE}, ${MoveProblems.REPLICA_IDENTITY_MISSING}, ${MoveProblems.INVALID_TENANT_STATUS}, ${MoveProblems.IN_PROGRESS}, ${MoveProblems.ARCHIVE_RUN_IN_PROGRESS}`,
-      422: `${MoveProblems.SHARD_OTHER_REGION} (data residency)`,
+      422: `${MoveProblems.SHARD_OTHER_REGION} (data residency; allowRegionChange forces it)`,
       503: `${MoveProblems.SHARD_UNAVAILABLE}`,
     },
   })

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post, Put, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { acceptInvitationBody, changePlanBody, inviteOperatorBody, offboardBody, publicSignUpBody, signUpBody, suspendBody, updateOperatorBody } from '@hotdash/contracts';
+import { acceptInvitationBody, changePlanBody, inviteOperatorBody, offboardBody, publicSignUpBody, signUpBody, SignUpProblems, suspendBody, updateOperatorBody } from '@hotdash/contracts';
 import { Allow, ANONYMOUS_CALLER, Audited, CurrentOps, CurrentPrincipal, OpsPrincipal, OpsRoute, Principal, Public } from '@hotdash/platform-auth';
 import { ApiDoc, CREDENTIALS_BODY_LIMIT, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, storedReply } from './idempotency';
@@ -77,7 +77,13 @@ export class OperatorsProxyController {
 export class PublicProvisioningController {
   constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
 
-  @ApiDoc({ summary: 'Sign up a new organisation on a self-serve plan: 202 with the saga id, the login slug and links; the admin is mailed an invitation (Idempotency-Key makes retries safe)', body: publicSignUpBody, status: 202 })
+  @ApiDoc({
+    summary:
+      'Sign up a new organisation on a self-serve plan, in the region its data will live in (default: the platform’s): 202 with the saga id, the login slug and links; the admin is mailed an invitation (Idempotency-Key makes retries safe)',
+    body: publicSignUpBody,
+    status: 202,
+    problems: { 422: `No shard serves the region asked for (${SignUpProblems.REGION_UNKNOWN})` },
+  })
   @Post('signup')
   @LimitPerAddress(5)
   signUp(@Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Headers('x-correlation-id') correlation: string | undefined, @Res() reply: FastifyReply): Promise<void> {
@@ -109,13 +115,18 @@ export class PublicProvisioningController {
 export class OpsTenantsController {
   constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
 
-  @ApiDoc({ summary: 'Ops: sign up an organisation on a customer’s behalf (dedicated shard allowed for Enterprise)', body: signUpBody, status: 202 })
+  @ApiDoc({
+    summary: 'Ops: sign up an organisation on a customer’s behalf, in the region its data will live in (dedicated shard allowed for Enterprise)',
+    body: signUpBody,
+    status: 202,
+    problems: { 422: `No shard serves the region asked for (${SignUpProblems.REGION_UNKNOWN})` },
+  })
   @Post()
   create(@CurrentOps() ops: OpsPrincipal, @Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Headers('x-correlation-id') correlation: string | undefined, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.call('provisioning', 'POST', '/tenants', ops, { body: body ?? {}, headers: passOn(key, correlation) }));
   }
 
-  @ApiDoc({ summary: 'Ops: a tenant’s record' })
+  @ApiDoc({ summary: 'Ops: a tenant’s record: name, slug, plan, status, shard and region (where its data lives)' })
   @Get(':tenantId')
   get(@CurrentOps() ops: OpsPrincipal, @Param('tenantId') id: string, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('provisioning', `/tenants/${parseUuidParam(id, 'tenantId')}`, ops));
@@ -147,7 +158,11 @@ export class OpsTenantsController {
     return passThrough(reply, this.services.call('provisioning', 'POST', `/tenants/${parseUuidParam(id, 'tenantId')}/reactivate`, ops));
   }
 
-  @ApiDoc({ summary: 'Ops: change a tenant’s plan (limits apply at once)', body: changePlanBody })
+  @ApiDoc({
+    summary: 'Ops: change a tenant’s plan (limits apply at once). A downgrade from Enterprise of a tenant on a dedicated shard is refused: share it back first (POST /ops/tenants/{tenantId}/share)',
+    body: changePlanBody,
+    problems: { 409: 'invalid-tenant-status; tenant-on-dedicated-shard (share it back first); dedicated-run-in-progress' },
+  })
   @Put(':tenantId/plan')
   changePlan(@CurrentOps() ops: OpsPrincipal, @Param('tenantId') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.call('provisioning', 'PUT', `/tenants/${parseUuidParam(id, 'tenantId')}/plan`, ops, { body: body ?? {} }));

@@ -5,7 +5,7 @@ import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardInspector, ShardRoute
 import { SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
 import { InternalAuthModule } from '@hotdash/platform-auth';
 import Redis from 'ioredis';
-import { PROVISIONING_REDIS } from './provisioning.tokens';
+import { PROVISIONING_REDIS, PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { SignupsController, TenantsController } from './tenants.controller';
 import { TenantsRepository } from './tenants.repository';
@@ -32,6 +32,18 @@ import { ListBackupsHandler } from './use-cases/list-backups/list-backups.handle
 import { MovesController } from './moves.controller';
 import { MoveTenantHandler } from './use-cases/move-tenant/move-tenant.handler';
 import { TENANT_MOVE_CHECKPOINT, tenantMoveSaga, type TenantMoveDeps } from './moves/tenant-move.saga';
+import { ImportsController } from './imports.controller';
+import { ImportPilotHandler } from './use-cases/import-pilot/import-pilot.handler';
+import { PilotImportSagaRegistration } from './imports/pilot-import.saga';
+import { RebalanceController } from './rebalance.controller';
+import { RebalanceRunsRepository } from './rebalance/rebalance-runs.repository';
+import { RebalanceRegionHandler } from './use-cases/rebalance-region/rebalance-region.handler';
+import { DedicatedController } from './dedicated.controller';
+import { DedicatedDatabases } from './dedicated/dedicated-database';
+import { DedicatedSagaDependencies } from './dedicated/dedicated.sagas';
+import { DedicatedRuns } from './dedicated/dedicated-runs';
+import { DedicateTenantHandler } from './use-cases/dedicate-tenant/dedicate-tenant.handler';
+import { ShareTenantHandler } from './use-cases/share-tenant/share-tenant.handler';
 
 
 class EngineLifecycle implements OnApplicationShutdown {
@@ -54,7 +66,7 @@ class EngineLifecycle implements OnApplicationShutdown {
 @Module({
   // Every route needs the gateway's internal token (audience hotdash-internal:provisioning).
   imports: [InternalAuthModule.forService('provisioning')],
-  controllers: [TenantsController, SignupsController, ShardsController, MigrationsController, BackupsController, MovesController],
+  controllers: [TenantsController, SignupsController, ShardsController, MigrationsController, BackupsController, MovesController, DedicatedController, RebalanceController, ImportsController],
   providers: [
     TenantsRepository,
     CreateTenantHandler,
@@ -82,6 +94,18 @@ class EngineLifecycle implements OnApplicationShutdown {
     // Live tenant moves (ops): the tenant-move saga over the mover's own connections (owner, mover and subscriber roles).
     { provide: TenantMover, useFactory: (config: PlatformConfig) => new TenantMover(config), inject: [PLATFORM_CONFIG] },
     MoveTenantHandler,
+    // Pilot imports (ops): a single-tenant pilot's tenant brought in by the pilot-import saga (the live move with the pilot's shard as its source); the saga registers itself with the engine at start.
+    ImportPilotHandler,
+    PilotImportSagaRegistration,
+    // Rebalancing a region's shared shards (ops): a plan of moves, carried out through MoveTenantHandler one at a time by default.
+    RebalanceRunsRepository,
+    RebalanceRegionHandler,
+    // Dedicated databases for Enterprise (ops): a database created and registered as a dedicated shard, the tenant moved onto it (and back).
+    DedicatedDatabases,
+    DedicatedSagaDependencies,
+    DedicatedRuns,
+    DedicateTenantHandler,
+    ShareTenantHandler,
     { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
     ...cryptoProviders(),
     { provide: VectorStore, useFactory: (config: PlatformConfig) => WeaviateVectorStore.fromConfig(config), inject: [PLATFORM_CONFIG] },
@@ -99,13 +123,15 @@ class EngineLifecycle implements OnApplicationShutdown {
         vectors: VectorStore,
         statuses: TenantStatusCache,
         mover: TenantMover,
+        dedicated: DedicatedSagaDependencies,
         checkpoint?: TenantMoveDeps['checkpoint'],
+        queueName?: string,
       ) =>
-        new SagaEngine(dbs, config, { log: (m) => console.warn(m) })
+        dedicated.registerOn(new SagaEngine(dbs, config, { log: (m) => console.warn(m), queueName: queueName ?? undefined })
           .register(provisioningSaga({ dbs, control, tenantDb, router, keyring, cipher, kms, vectors }))
           .register(offboardingSaga({ config, control, tenantDb, keyring, vectors, statuses }))
-          .register(tenantMoveSaga({ mover, control, tenantDb, router, checkpoint: checkpoint ?? undefined })),
-      inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore, TenantStatusCache, TenantMover, { token: TENANT_MOVE_CHECKPOINT, optional: true }],
+          .register(tenantMoveSaga({ mover, control, tenantDb, router, checkpoint: checkpoint ?? undefined }))),
+      inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore, TenantStatusCache, TenantMover, DedicatedSagaDependencies, { token: TENANT_MOVE_CHECKPOINT, optional: true }, { token: PROVISIONING_SAGA_QUEUE, optional: true }],
     },
     EngineLifecycle,
   ],

@@ -57,11 +57,11 @@ export class ShardsRepository {
     return rows.map(toShardRecord);
   }
 
-  /** Inserts a shard as active; undefined when its name or location was taken meanwhile. */
-  async insertActive(db: Kysely<ControlDB>, s: Pick<ShardRecord, 'name' | 'host' | 'port' | 'database' | 'kind' | 'region'>): Promise<ShardRecord | undefined> {
+  /** Inserts a shard as active (or, reserved for a dedicated-database run, as draining); undefined when its name or location was taken meanwhile. */
+  async insertActive(db: Kysely<ControlDB>, s: Pick<ShardRecord, 'name' | 'host' | 'port' | 'database' | 'kind' | 'region'>, status: 'active' | 'draining' = 'active'): Promise<ShardRecord | undefined> {
     const row = await db
       .insertInto('shards')
-      .values({ id: newId(), name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind, region: s.region, status: 'active' })
+      .values({ id: newId(), name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind, region: s.region, status })
       .onConflict((oc) => oc.doNothing())
       .returning(SHARD_COLUMNS)
       .executeTakeFirst();
@@ -102,7 +102,7 @@ export class ShardsRepository {
 export interface OpsActionEntry {
   /** `ops:<operator id>`, from the caller's token. */
   actor: string;
-  /** shard.register, shard.drain, shard.activate, shard.retire, migrations.run */
+  /** shard.register, shard.drain, shard.activate, shard.retire, migrations.run, rebalance.run, tenant.move (a move, also in the tenant's audit log) */
   action: string;
   /** The shard's name, or `all` for every database. */
   target: string;

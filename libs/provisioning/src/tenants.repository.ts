@@ -8,6 +8,8 @@ export interface TenantDto {
   plan: string;
   status: string;
   shard: string;
+  /** Where its data lives (data residency). */
+  region: string;
   createdAt: string;
 }
 
@@ -21,14 +23,14 @@ export class TenantsRepository {
         .selectFrom('tenants as t')
         .leftJoin('tenant_placements as p', 'p.tenant_id', 't.id')
         .leftJoin('shards as s', 's.id', 'p.shard_id')
-        .select(['t.id', 't.name', 't.slug', 't.plan_code', 't.status', 't.created_at', 's.name as shard'])
+        .select(['t.id', 't.name', 't.slug', 't.plan_code', 't.status', 't.region', 't.created_at', 's.name as shard'])
         .where('t.id', '=', id)
         .executeTakeFirst();
       if (!row) return undefined;
-      return { id: row.id, name: row.name, slug: row.slug, plan: row.plan_code, status: row.status, shard: row.shard ?? '', createdAt: row.created_at.toISOString() };
+      return { id: row.id, name: row.name, slug: row.slug, plan: row.plan_code, status: row.status, shard: row.shard ?? '', region: row.region, createdAt: row.created_at.toISOString() };
     }
     const row = await tx.tenant.findUnique({ where: { id }, include: { placement: { include: { shard: true } } } });
     if (!row) return undefined;
-    return { id: row.id, name: row.name, slug: row.slug, plan: row.planCode, status: row.status, shard: row.placement?.shard.name ?? '', createdAt: row.createdAt.toISOString() };
+    return { id: row.id, name: row.name, slug: row.slug, plan: row.planCode, status: row.status, shard: row.placement?.shard.name ?? '', region: row.region, createdAt: row.createdAt.toISOString() };
   }
 }

@@ -12,3 +12,4 @@ export * from './problems';
 export * from './scratch-shards';
 export * from './kafka-groups';
 export * from './ops-cli';
+export * from './weaviate-process';

@@ -32,16 +32,25 @@ export class TestWorld {
     this.control = new ControlDatabase(this.dbs);
   }
 
+  /**
+   * Every registered shard: the active shared ones first (what specs place their tenants on: a
+   * dedicated, draining or retired shard another spec registered must never take them), then the
+   * rest; by name within each.
+   */
   async shards(): Promise<ShardInfo[]> {
-    return (await this.dbs.control().shard.findMany({ orderBy: { name: 'asc' } })).map(toShardInfo);
+    const all = (await this.dbs.control().shard.findMany({ orderBy: { name: 'asc' } })).map(toShardInfo);
+    const placeable = (s: ShardInfo) => s.kind === 'shared' && s.status === 'active';
+    return [...all.filter(placeable), ...all.filter((s) => !placeable(s))];
   }
 
   /** Creates a tenant and its placement directly (no event), on the given shard or the first. */
   async createTenant(name = `tenant ${newId().slice(-6)}`, shard?: ShardInfo, tenantId = newId()): Promise<WorldTenant> {
     const target = shard ?? (await this.shards())[0]!;
     const id = parseTenantId(tenantId);
+    // In the shard's region (the control plane refuses a placement outside the tenant's region).
+    const region = (await this.dbs.controlDb().selectFrom('shards').select('region').where('id', '=', target.id).executeTakeFirst())?.region;
     await this.dbs.control().tenant.create({
-      data: { id, name, slug: `t-${id.replace(/-/g, '')}`, planCode: 'basic', status: 'active', placement: { create: { shardId: target.id } } },
+      data: { id, name, slug: `t-${id.replace(/-/g, '')}`, planCode: 'basic', status: 'active', ...(region ? { region } : {}), placement: { create: { shardId: target.id } } },
     });
     return { id, name, shard: target };
   }

@@ -56,7 +56,7 @@ function moveProgress(out: Output): { update(run: TenantMoveRun): void; stop(): 
 
 /** A move as a person reads it. */
 function runText(run: TenantMoveRun): string {
-  const head = `Move ${run.id} of tenant ${run.tenantId} from ${run.source} to ${run.target}: ${run.status}`;
+  const head = `Move ${run.id} of tenant ${run.tenantId} from ${run.source} to ${run.target}${run.regionChange ? ` (region ${run.regionChange.from} → ${run.regionChange.to}, forced)` : ''}: ${run.status}`;
   const steps = table(
     ['STEP', 'STATUS', 'TRIES', 'ERROR'],
     run.steps.map((s) => [s.id, s.status, s.attempts, s.lastError ?? '']),
@@ -64,6 +64,7 @@ function runText(run: TenantMoveRun): string {
   const cut = run.steps.find((s) => s.id === 'cut-over')?.detail as { pauseMs?: number; placementVersion?: number } | null | undefined;
   const lines = [head];
   if (run.status === 'succeeded') lines.push(`  the tenant is served by ${run.target} (placement version ${cut?.placementVersion ?? run.fromVersion + 1}); its writes paused ${cut?.pauseMs ?? '?'} ms at the cut-over; the copies verified; ${run.source} keeps only its fence.`);
+  if (run.status === 'succeeded' && run.regionChange) lines.push(`  its data lives in region ${run.regionChange.to} now (it was in ${run.regionChange.from}).`);
   if (run.status === 'rolled-back') lines.push(`  the tenant is whole on ${run.source}; nothing of the move is left. ${run.error ?? ''}`.trimEnd());
   if (run.status === 'failed')
     lines.push(
@@ -87,7 +88,7 @@ const follow = (ctx: Context, first: TenantMoveRun) =>
   });
 
 const planText = (p: TenantMovePlan) =>
-  `Dry run: tenant ${p.tenantId} can move from ${p.source} to ${p.target} (placement version ${p.fromVersion} → ${p.fromVersion + 1}). The move would:\n` +
+  `Dry run: tenant ${p.tenantId} can move from ${p.source} to ${p.target} (placement version ${p.fromVersion} → ${p.fromVersion + 1}${p.regionChange ? `; its region would change from ${p.regionChange.from} to ${p.regionChange.to}` : ''}). The move would:\n` +
   table(
     ['STEP', 'WHAT IT DOES'],
     p.steps.map((s) => [s.id, s.description]),
@@ -103,11 +104,12 @@ export function moveCommands(program: Command, ctx: () => Context): void {
     .argument('<tenant-id>', 'the tenant’s id', tenantId)
     .argument('<shard>', 'the target shard’s name (`hotdash-ops shards list`)')
     .option('--dry-run', 'check everything the platform checks and say what the move would do; change nothing')
+    .option('--allow-region-change', 'let the move take the tenant to a shard of another region: its data, and so its region, change for good (data residency: only on the customer’s instruction); recorded in the ops log and the tenant’s audit log')
     .option('--no-wait', 'start the move and print its run id without following it')
     .addHelpText('after', '\nExit code 0 when the tenant was moved (a dry run: it can be), 1 when refused, rolled back or failed.')
-    .action(async (id: string, shard: string, o: { dryRun?: boolean; wait: boolean }) => {
+    .action(async (id: string, shard: string, o: { dryRun?: boolean; allowRegionChange?: boolean; wait: boolean }) => {
       const c = ctx();
-      const body = parseWith(startMoveBody, { shard, ...(o.dryRun ? { dryRun: true } : {}) });
+      const body = parseWith(startMoveBody, { shard, ...(o.dryRun ? { dryRun: true } : {}), ...(o.allowRegionChange ? { allowRegionChange: true } : {}) });
       if (o.dryRun) {
         const { data } = await c.authenticated().request('POST', `/ops/tenants/${id}/move`, tenantMovePlan, { body });
         emit(c.out, data, () => planText(data));

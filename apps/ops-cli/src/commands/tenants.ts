@@ -28,6 +28,7 @@ const tenantText = (t: TenantRecord) =>
       ['plan', t.plan],
       ['status', t.status],
       ['shard', t.shard || '-'],
+      ['region', t.region],
       ['created', t.createdAt],
     ],
   );
@@ -72,7 +73,7 @@ export function tenantCommands(program: Command, ctx: () => Context): void {
 
   tenants
     .command('show')
-    .description('a tenant’s record: name, slug, plan, status, shard')
+    .description('a tenant’s record: name, slug, plan, status, shard, region')
     .argument('<tenant-id>', 'the tenant’s id', tenantId)
     .action(async (id: string) => {
       const c = ctx();
@@ -100,10 +101,11 @@ export function tenantCommands(program: Command, ctx: () => Context): void {
     .option('--admin-name <name>', 'the first administrator’s display name')
     .option('--slug <slug>', 'the login slug (default: made from the name)')
     .option('--dedicated', 'place it on a dedicated shard of its own (Enterprise only)')
+    .option('--region <region>', 'where its data lives, for good (data residency; default: the platform’s default region); a region with an active shard')
     .option('--idempotency-key <key>', 'the same key repeats the same sign-up instead of making another (retries in scripts)')
     .option('--wait', 'follow the provisioning saga until the tenant is active (or failed)')
     .option('--dry-run', 'check the sign-up as the platform would and show what would be sent')
-    .action(async (o: { name: string; plan: string; adminEmail: string; adminName?: string; slug?: string; dedicated?: boolean; idempotencyKey?: string; wait?: boolean; dryRun?: boolean }) => {
+    .action(async (o: { name: string; plan: string; adminEmail: string; adminName?: string; slug?: string; dedicated?: boolean; region?: string; idempotencyKey?: string; wait?: boolean; dryRun?: boolean }) => {
       const c = ctx();
       const body = parseWith(signUpBody, {
         name: o.name,
@@ -111,6 +113,7 @@ export function tenantCommands(program: Command, ctx: () => Context): void {
         admin: { email: o.adminEmail, ...(o.adminName ? { displayName: o.adminName } : {}) },
         ...(o.slug ? { slug: o.slug } : {}),
         ...(o.dedicated ? { dedicatedShard: true } : {}),
+        ...(o.region !== undefined ? { region: o.region } : {}),
       });
       if (body.dedicatedShard && body.plan !== 'enterprise') throw wouldRefuse('dedicated-requires-enterprise', 'Only Enterprise tenants may ask for a dedicated database.');
       const headers = o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : undefined;

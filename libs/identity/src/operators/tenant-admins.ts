@@ -62,6 +62,26 @@ export class TenantAdmins {
   }
 
   /**
+   * Ends every login session of the tenant, and every refresh token of them (a pilot import: the
+   * pilot's users and password hashes are carried, its sessions are not; everyone signs in again on
+   * the platform). The rows stay as the record (reason `admin`). Idempotent; returns how many
+   * sessions it ended. Access tokens the pilot issued were signed with the pilot's keys, which the
+   * platform does not accept.
+   */
+  async endSessions(tenantId: TenantId): Promise<{ sessions: number; refreshTokens: number }> {
+    return this.tenantDb.withTenant(tenantId, async (tx) => {
+      const sessions = await tx.db
+        .updateTable('auth_sessions')
+        .set({ revoked_at: new Date(), revoked_reason: 'admin' })
+        .where('tenant_id', '=', tenantId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      const tokens = await tx.db.updateTable('refresh_tokens').set({ status: 'revoked' }).where('tenant_id', '=', tenantId).where('status', '=', 'active').executeTakeFirst();
+      return { sessions: Number(sessions.numUpdatedRows), refreshTokens: Number(tokens.numUpdatedRows) };
+    });
+  }
+
+  /**
    * Undoes an unfinished sign-up's accounts: the invitation e-mail unless it went out already (the
    * mail port's call), then the tenant's invitations and users (while it is being provisioned, only
    * its first admin).

@@ -11,3 +11,9 @@ it('takes an absolute HOTDASH_BACKUP_DIR, defaults to the checkout’s .local/ba
   expect(() => loadConfig({ HOTDASH_BACKUP_DIR: 'backups' })).toThrow(/HOTDASH_BACKUP_DIR must be an absolute directory path/);
   expect(() => loadConfig({ HOTDASH_BACKUP_DIR: '/tmp/x\0y' })).toThrow(/HOTDASH_BACKUP_DIR/);
 });
+
+it('takes the default region of sign-ups from HOTDASH_DEFAULT_REGION (`local` by default) and refuses one that is not a region', () => {
+  expect(loadConfig({}).regions.default).toBe('local');
+  expect(loadConfig({ HOTDASH_DEFAULT_REGION: 'eu-west-1' }).regions.default).toBe('eu-west-1');
+  expect(() => loadConfig({ HOTDASH_DEFAULT_REGION: 'EU West' })).toThrow(/HOTDASH_DEFAULT_REGION must be a region/);
+});

@@ -39,6 +39,17 @@ export interface PlatformConfig {
   weaviate: { url: string; grpcPort: number };
   /** Tenant archives (ops backups): the local-directory archive store's folder (HOTDASH_BACKUP_DIR, absolute; default `.local/backups` of the checkout). */
   backup: { dir: string };
+  /** Data residency: the region of a sign-up that names none (HOTDASH_DEFAULT_REGION; `local`, the region of deploy/local's shards). */
+  regions: { default: string };
+}
+
+/** A region's form (as contracts' REGION and the control plane's check): 1 to 63 lower-case letters, digits and dashes. */
+const REGION_FORM = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function region(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const v = str(env, name, fallback);
+  if (!REGION_FORM.test(v)) throw new Error(`configuration ${name} must be a region (1 to 63 lower-case letters, digits and dashes, e.g. eu-west-1), got ${JSON.stringify(v)}`);
+  return v;
 }
 
 /** The checkout's `.local/backups` (this file is libs/platform/config/src/config.ts). */
@@ -102,5 +113,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig
       grpcPort: int(env, 'HOTDASH_WEAVIATE_GRPC_PORT', LOCAL_PORTS.weaviateGrpc),
     },
     backup: { dir: directory(env, 'HOTDASH_BACKUP_DIR', DEFAULT_BACKUP_DIR) },
+    regions: { default: region(env, 'HOTDASH_DEFAULT_REGION', 'local') },
   };
 }

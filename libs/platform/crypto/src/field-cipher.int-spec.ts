@@ -1,6 +1,6 @@
 // Field encryption against the real control plane: per-tenant data keys in tenant_keys, wrapped by
 // the KMS with the tenant bound; isolation between tenants and fields; crypto-shredding; KEK rotation.
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import type { TenantId } from '@hotdash/contracts';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
 import { DecryptionFailedError, KeyUnwrapFailedError, KmsUnknownKeyError, TenantKeyDestroyedError, TenantKeyMissingError } from './errors';
@@ -172,4 +172,23 @@ it('the application role can neither delete key rows nor move them to another te
   await expect(world.dbs.control().$executeRaw`delete from tenant_keys where tenant_id = ${t.id}::uuid`).rejects.toThrow(/permission denied/);
   await expect(world.dbs.control().$executeRaw`update tenant_keys set tenant_id = ${b.id}::uuid where tenant_id = ${t.id}::uuid`).rejects.toThrow(/permission denied/);
   await expect(world.dbs.control().$executeRaw`update tenant_keys set destroyed_at = now() where tenant_id = ${t.id}::uuid`).rejects.toThrow(/tenant_keys_shredded/);
+});
+
+it("importKey (a pilot import): another deployment's data key stored under this KMS, its tokens readable here; again a no-op; another key refused", async () => {
+  const t = await world.createTenant();
+  // The other deployment: its own KMS and keyring; only its dataKey() is asked.
+  const theirs = { key: createSecretKey(randomBytes(32)) };
+  const pilot = { dataKey: async () => theirs.key };
+  const token = await new FieldCipher(pilot).encrypt(t.id, 'ticket.body', 'written on the pilot');
+  const first = await world.dbs.withControl((tx) => keyring.importKey(tx, t.id, pilot));
+  expect(first).toMatchObject({ kekId: k1.id, imported: true });
+  expect(await otherProcess().cipher.decrypt(t.id, 'ticket.body', token)).toBe('written on the pilot');
+  expect(await otherProcess().ring.keyCheck(t.id)).toBe(first.check);
+  expect((await keyRow(t.id))!.kek_id).toBe(k1.id);
+  // The same key again (a retried import): nothing changes.
+  expect(await world.dbs.withControl((tx) => keyring.importKey(tx, t.id, pilot))).toEqual({ ...first, imported: false });
+  // Another key for a tenant that has one: refused, the stored key kept.
+  const other = { dataKey: async () => createSecretKey(randomBytes(32)) };
+  await expect(world.dbs.withControl((tx) => keyring.importKey(tx, t.id, other))).rejects.toBeInstanceOf(KeyUnwrapFailedError);
+  expect(await otherProcess().cipher.decrypt(t.id, 'ticket.body', token)).toBe('written on the pilot');
 });

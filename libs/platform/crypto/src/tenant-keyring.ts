@@ -157,8 +157,41 @@ export class TenantKeyring implements DataKeySource {
    */
   async keyCheck(tenantId: TenantId, options: { fresh?: boolean } = {}): Promise<string> {
     if (options.fresh) this.invalidate(tenantId);
-    const key = await this.dataKey(tenantId);
-    return createHmac('sha256', key).update(`hotdash data key check v1\n${tenantId}`).digest('hex');
+    return keyCheckOf(tenantId, await this.dataKey(tenantId));
+  }
+
+  /**
+   * A pilot import (docs/pilot.md): the tenant's data key as another deployment holds it (`from`:
+   * that deployment's keyring, on its own control database and its own KMS), stored here wrapped
+   * under this KMS's current KEK, in the caller's control-plane transaction. The data key itself is
+   * unchanged, so every token encrypted under it stays readable; it exists here only in memory and is
+   * zeroed after wrapping. The same key imported again is a no-op; another live key, or a destroyed
+   * one, is refused (KeyUnwrapFailedError / TenantKeyDestroyedError). Errors of `from` pass through
+   * (KmsUnknownKeyError, KeyUnwrapFailedError: the keys given are not the ones it was wrapped with).
+   * Returns the KEK it is wrapped with here and the key's check value (the same on both sides).
+   */
+  async importKey(tx: ControlTransaction, tenantId: TenantId, from: DataKeySource): Promise<{ kekId: string; check: string; imported: boolean }> {
+    const key = await from.dataKey(tenantId);
+    const check = keyCheckOf(tenantId, key);
+    const raw = key.export();
+    try {
+      if (raw.length !== DATA_KEY_BYTES) throw new KeyUnwrapFailedError(tenantId);
+      const { kekId, wrapped } = await this.kms.wrap(tenantId, raw);
+      const inserted = await tx.db.insertInto('tenant_keys').values({ tenant_id: tenantId, kek_id: kekId, wrapped_key: wrapped }).onConflict((oc) => oc.column('tenant_id').doNothing()).executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kekId, check, imported: true };
+      // A key is there already: only the same key (a retried import) is accepted.
+      const row = await tx.db.selectFrom('tenant_keys').select(['kek_id', 'wrapped_key', 'destroyed_at']).where('tenant_id', '=', tenantId).executeTakeFirstOrThrow();
+      if (row.destroyed_at !== null || row.wrapped_key === null) throw new TenantKeyDestroyedError(tenantId);
+      const existing = await this.kms.unwrap(tenantId, { kekId: row.kek_id, wrapped: Buffer.from(row.wrapped_key) });
+      try {
+        if (!existing.equals(raw)) throw new KeyUnwrapFailedError(tenantId);
+      } finally {
+        existing.fill(0);
+      }
+      return { kekId: row.kek_id, check, imported: false };
+    } finally {
+      raw.fill(0);
+    }
   }
 
   /** Drops the tenant's cached key (e.g. on a notice that another process destroyed it). */
@@ -201,4 +234,9 @@ export class TenantKeyring implements DataKeySource {
     this.cache.set(tenantId, entry);
     if (this.cache.size > this.maxCached) this.cache.delete(this.cache.keys().next().value!);
   }
+}
+
+/** The key check value of a data key (TenantKeyring.keyCheck): HMAC-SHA256 under the key of a fixed label and the tenant id, hex. */
+export function keyCheckOf(tenantId: TenantId, key: KeyObject): string {
+  return createHmac('sha256', key).update(`hotdash data key check v1\n${tenantId}`).digest('hex');
 }

@@ -18,3 +18,4 @@ export * from './tenant-status';
 export * from './tenant-tables';
 export * from './tenant-rows';
 export * from './tenant-mover';
+export * from './tenant-sizes';

@@ -15,6 +15,7 @@ export const TABLE_OWNERS: Record<string, string> = {
   ops_actions: 'provisioning',
   migration_runs: 'provisioning',
   tenant_archive_runs: 'provisioning',
+  rebalance_runs: 'provisioning',
   sagas: 'platform/jobs',
   saga_steps: 'platform/jobs',
   tenant_keys: 'platform/crypto',
@@ -73,8 +74,13 @@ export const INFRASTRUCTURE_READS: Record<string, readonly string[]> = {
  * left), as the owner inside the tenant's row-level security context. No table name appears in that
  * code, so the scan above cannot see these touches: this entry is their record. No other code may
  * copy another lib's rows.
+ * A rebalance's plan measures each tenant whole the same way (tenant-sizes.ts: its row count in every
+ * table of the catalogue, inside its own row-level security context) and reads nothing else of them.
  */
-export const WHOLE_TENANT_COPIES = { path: ['platform/db/src/tenant-tables.ts', 'platform/db/src/tenant-rows.ts', 'platform/db/src/tenant-mover.ts'], usedBy: ['provisioning'] } as const;
+export const WHOLE_TENANT_COPIES = {
+  path: ['platform/db/src/tenant-tables.ts', 'platform/db/src/tenant-rows.ts', 'platform/db/src/tenant-mover.ts', 'platform/db/src/tenant-sizes.ts'],
+  usedBy: ['provisioning'],
+} as const;
 
 /** A lib touching a table it does not own, known and to be removed (issue 13, item 4), with what replaces it. */
 export interface OwnershipDebt {

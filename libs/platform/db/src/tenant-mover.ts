@@ -163,6 +163,18 @@ export class TenantMover {
     });
   }
 
+  /** The tenant's rows on a shard per tenant table that has any (the bookkeeping aside), by table name: what a move or an import would carry. */
+  async tenantRowCounts(shard: DbLocation, tenantId: TenantId): Promise<{ table: string; rows: number }[]> {
+    return this.asTenant(shard, tenantId, async (c) => {
+      const counts: { table: string; rows: number }[] = [];
+      for (const t of await tenantTableNames(c)) {
+        const n = Number((await c.query<{ n: string }>(`select count(*)::text as n from ${ident(c, t)} where tenant_id = $1`, [tenantId])).rows[0]!.n);
+        if (n > 0) counts.push({ table: t, rows: n });
+      }
+      return counts;
+    });
+  }
+
   // --------------------------------------------------------------------------------- the steps
 
   /**

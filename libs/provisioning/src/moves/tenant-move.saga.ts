@@ -12,8 +12,23 @@ export const TENANT_MOVE_SAGA = 'tenant-move';
  */
 export const TENANT_MOVE_CHECKPOINT = Symbol('TENANT_MOVE_CHECKPOINT');
 
+/** The tenant's region before and after a move to another region that ops forced. The cut-over changes the tenant's region in the placement's transaction. */
+export interface RegionChange {
+  [key: string]: Json;
+  from: string;
+  to: string;
+}
+
+/** A move's region change, if ops forced one (see TenantMoveInput). */
+export function regionChangeOf(input: TenantMoveInput): RegionChange | null {
+  const c = input['regionChange'] as Partial<RegionChange> | null | undefined;
+  return c && typeof c.from === 'string' && typeof c.to === 'string' ? { from: c.from, to: c.to } : null;
+}
+
 /** What a move's audit entries name as the resource (access.recorded), besides the gateway's entry of the request. */
 export const MOVE_AUDIT_RESOURCE = 'tenant-move';
+/** The audit entry of a forced move's region change (its resource id: the tenant's new region). */
+export const REGION_AUDIT_RESOURCE = 'tenant-region';
 
 /** A shard as the saga keeps it (its input is jsonb). */
 export interface MoveShard {
@@ -27,6 +42,12 @@ export interface MoveShard {
   status: string;
 }
 
+/**
+ * A move's input. A move to another region that ops forced (allowRegionChange) also carries
+ * `regionChange` ({@link RegionChange}, read with {@link regionChangeOf}); a move within the region,
+ * and every move started before regions, has none. Kept out of the declared fields so that inputs
+ * made before it (and types extending this one) stay valid.
+ */
 export interface TenantMoveInput {
   [key: string]: Json;
   moveId: string;
@@ -67,6 +88,20 @@ export interface TenantMoveDeps {
   pauseAttempts?: number;
   /** Test seam: called at named points of the steps (the SIGKILL drills kill the process there). */
   checkpoint?: (point: string) => void | Promise<void>;
+  /**
+   * The cut-over's placement, when it is not the control plane's row moved from the source to the
+   * target (the default): a pilot import's source is no shard of this platform, and its tenant is
+   * placed on the target (fenced there until the cut-over) from the start.
+   */
+  placement?: MovePlacement;
+}
+
+/** How a move's cut-over checks (before its pause) and sets (after the target opened; idempotent) the tenant's placement. */
+export interface MovePlacement {
+  /** The placement is what the move started from; a NonRetryableStepError otherwise. */
+  check(m: TenantMove, fromVersion: number): Promise<void>;
+  /** The placement names the target at fromVersion + 1 (run again on a resumed cut-over). */
+  move(m: TenantMove, fromVersion: number): Promise<void>;
 }
 
 /** Steps after the decision only go forward: they retry (with the engine's growing backoff) rather than fail. */
@@ -173,9 +208,9 @@ export function tenantMoveSaga(deps: TenantMoveDeps): SagaDefinition<TenantMoveI
     async run(ctx) {
       const m = moveOf(ctx);
       const from = ctx.input.fromVersion;
-      const movePlacement = async () => {
-        await checkpoint('cut-over:target-open');
-        const moved = await control.db
+      const toRegion = regionChangeOf(ctx.input)?.to;
+      const place = async (db: ControlDatabase['db']) => {
+        const moved = await db
           .updateTable('tenant_placements')
           .set({ shard_id: m.target.id, version: from + 1, placed_at: sql<Date>`now()` })
           .where('tenant_id', '=', m.tenantId)
@@ -183,10 +218,19 @@ export function tenantMoveSaga(deps: TenantMoveDeps): SagaDefinition<TenantMoveI
           .where('version', '=', from)
           .executeTakeFirst();
         if (moved.numUpdatedRows === 0n) {
-          const now = await control.db.selectFrom('tenant_placements').select(['shard_id', 'version']).where('tenant_id', '=', m.tenantId).executeTakeFirst();
+          const now = await db.selectFrom('tenant_placements').select(['shard_id', 'version']).where('tenant_id', '=', m.tenantId).executeTakeFirst();
           if (now?.shard_id !== m.target.id || now.version !== from + 1)
             throw new NonRetryableStepError(`the placement of tenant ${m.tenantId} changed during the move (now ${now?.shard_id}:${now?.version}); it is served by ${m.target.name} (fenced on ${m.source.name})`, 'placement-changed');
         }
+        // A move to another region that ops forced: the tenant's region follows its data in the
+        // placement's own transaction (the control plane checks at commit that the two agree).
+        if (toRegion) await db.updateTable('tenants').set({ region: toRegion, updated_at: sql<Date>`now()` }).where('id', '=', m.tenantId).execute();
+      };
+      const movePlacement = async () => {
+        await checkpoint('cut-over:target-open');
+        if (deps.placement) await deps.placement.move(m, from);
+        else if (toRegion) await control.withControl((tx) => place(tx.db));
+        else await place(control.db);
         router.invalidate(m.tenantId);
       };
       // Resumed after the decision: finish it (both idempotent).
@@ -195,9 +239,12 @@ export function tenantMoveSaga(deps: TenantMoveDeps): SagaDefinition<TenantMoveI
         await movePlacement();
         return json({ resumedAfterDecision: true, placementVersion: from + 1 });
       }
-      const placed = await control.db.selectFrom('tenant_placements').select(['shard_id', 'version']).where('tenant_id', '=', m.tenantId).executeTakeFirst();
-      if (placed?.shard_id !== m.source.id || placed.version !== from)
-        throw new NonRetryableStepError(`the placement of tenant ${m.tenantId} changed since the move started (now ${placed?.shard_id}:${placed?.version})`, 'placement-changed');
+      if (deps.placement) await deps.placement.check(m, from);
+      else {
+        const placed = await control.db.selectFrom('tenant_placements').select(['shard_id', 'version']).where('tenant_id', '=', m.tenantId).executeTakeFirst();
+        if (placed?.shard_id !== m.source.id || placed.version !== from)
+          throw new NonRetryableStepError(`the placement of tenant ${m.tenantId} changed since the move started (now ${placed?.shard_id}:${placed?.version})`, 'placement-changed');
+      }
       const horizon = String((ctx.state[MoveSteps.CATCH_UP] as { horizon: string }).horizon);
       await checkpoint('cut-over');
       const attempts = deps.pauseAttempts ?? 10;
@@ -245,14 +292,24 @@ export function tenantMoveSaga(deps: TenantMoveDeps): SagaDefinition<TenantMoveI
     async run(ctx) {
       const m = moveOf(ctx);
       router.invalidate(m.tenantId);
-      await tenantDb.withTenant(m.tenantId, (tx) =>
-        publishInTx(
-          tx,
-          AccessEvents.RECORDED,
-          { actor: ctx.input.actor.slice(0, 100), action: 'update', resourceType: MOVE_AUDIT_RESOURCE, resourceId: m.moveId, method: 'POST', route: '/ops/tenants/:tenantId/move', status: 200, ip: null, at: new Date().toISOString() },
-          { tenantId: m.tenantId, producer: 'provisioning', correlationId: m.moveId },
-        ),
-      );
+      const entry = (resourceType: string, resourceId: string) => ({
+        actor: ctx.input.actor.slice(0, 100),
+        action: 'update' as const,
+        resourceType,
+        resourceId,
+        method: 'POST',
+        route: '/ops/tenants/:tenantId/move',
+        status: 200,
+        ip: null,
+        at: new Date().toISOString(),
+      });
+      const toRegion = regionChangeOf(ctx.input)?.to;
+      await tenantDb.withTenant(m.tenantId, async (tx) => {
+        const meta = { tenantId: m.tenantId, producer: 'provisioning', correlationId: m.moveId };
+        await publishInTx(tx, AccessEvents.RECORDED, entry(MOVE_AUDIT_RESOURCE, m.moveId), meta);
+        // The region change of a forced move, on its own: who moved the tenant's data to which region.
+        if (toRegion) await publishInTx(tx, AccessEvents.RECORDED, entry(REGION_AUDIT_RESOURCE, toRegion), meta);
+      });
       return null;
     },
   };

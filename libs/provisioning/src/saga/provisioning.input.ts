@@ -6,7 +6,16 @@ import type { Json } from '@hotdash/platform-jobs';
  * JSON of {@link SealedInput}, bound to the tenant id, and is removed from the saga when it ends,
  * as are the initial documents (forgetOnEnd).
  */
-export interface ProvisionTenantInput {
+export type ProvisionTenantInput = ProvisionTenantFields & {
+  /**
+   * Where the tenant's data lives (data residency): the shard is chosen in it (startProvisioning
+   * always sets it). Absent in sagas started before regions: the default region `local`.
+   */
+  region?: string | null;
+};
+
+/** The fields every provisioning saga's input has had since before regions. */
+export interface ProvisionTenantFields {
   [key: string]: Json;
   tenantId: string;
   name: string;

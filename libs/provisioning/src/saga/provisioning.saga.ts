@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantEvents, TenantId } from '@hotdash/contracts';
+import { DEFAULT_REGION, KnowledgeEvents, parseTenantId, SignUpProblems, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantEvents, TenantId } from '@hotdash/contracts';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, ControlTransaction, Databases, newId, ShardRouter, TenantDatabase, type TenantDB, TenantTx } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaRecord, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
@@ -103,17 +103,18 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
           .where('p.tenant_id', '=', tenantId)
           .executeTakeFirst();
         if (existing) return { shard: existing.name };
-        const shard = await pickShard(tx, ctx.input.dedicatedShard);
+        const region = regionOf(ctx.input);
+        const shard = await pickShard(tx, ctx.input.dedicatedShard, region);
         const slug = ctx.input.slug ?? slugFor(ctx.input.name, tenantId);
         const taken = await tx.db.selectFrom('tenants').select('id').where('slug', '=', slug).executeTakeFirst();
         if (taken) throw new NonRetryableStepError(`the tenant slug "${slug}" is taken: sign up again with another slug`, 'slug-taken');
-        await tx.db.insertInto('tenants').values({ id: tenantId, name: ctx.input.name, slug, plan_code: ctx.input.plan, status: 'provisioning' }).execute();
+        await tx.db.insertInto('tenants').values({ id: tenantId, name: ctx.input.name, slug, plan_code: ctx.input.plan, status: 'provisioning', region }).execute();
         await tx.db.insertInto('tenant_placements').values({ tenant_id: tenantId, shard_id: shard.id }).execute();
         await keyring.createKey(tx, tenantId);
         await publishInTx(
           tx,
           TenantEvents.CREATED,
-          { tenantId, name: ctx.input.name, plan: ctx.input.plan, shard: shard.name, createdBy: `saga:${ctx.sagaId}` },
+          { tenantId, name: ctx.input.name, plan: ctx.input.plan, shard: shard.name, region, createdBy: `saga:${ctx.sagaId}` },
           { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId },
         );
         return { shard: shard.name };
@@ -319,7 +320,11 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
         const tenantId = parseTenantId(input.tenantId);
         return [
           outboxRow(
-            buildEnvelope(TenantEvents.PROVISIONING_STARTED, { tenantId, sagaId: saga.id, name: input.name, plan: input.plan, dedicatedShard: input.dedicatedShard }, metaOf(saga)),
+            buildEnvelope(
+              TenantEvents.PROVISIONING_STARTED,
+              { tenantId, sagaId: saga.id, name: input.name, plan: input.plan, dedicatedShard: input.dedicatedShard, region: regionOf(input) },
+              metaOf(saga),
+            ),
           ),
         ];
       },
@@ -345,24 +350,38 @@ export function policyList(text: string): string[] {
     .filter((line) => line !== '');
 }
 
+/** The tenant's region of a saga's input: sagas started before regions carry none (their tenants are in the default region). */
+export const regionOf = (input: Pick<ProvisionTenantInput, 'region'>): string => input.region ?? DEFAULT_REGION;
+
 /**
- * The placement policy: a dedicated shard with no tenant (locked, so two Enterprise sign-ups in
- * flight never share one), or the active shared shard with the fewest tenants, ties by name; both
+ * The placement policy, within the tenant's region (data residency; the database refuses a
+ * placement outside it anyway): a dedicated shard with no tenant (locked, so two Enterprise sign-ups
+ * in flight never share one), or the active shared shard with the fewest tenants, ties by name; both
  * read `shards.tenant_count`, kept by the database at each placement's commit. The shared shard is
  * not locked: sign-ups in flight together see the same counts and may land on the same shard, and
  * the next ones even it out (an exclusive lock made each wait for the whole tenant-record
- * transaction of the one before: ~100 ms of a 20-in-flight sign-up's latency). A drain of a shard
- * must therefore look again for tenants placed while it was switching the shard's status.
+ * transaction of the one before: ~100 ms of a 20-in-flight sign-up's latency); a rebalance evens out
+ * what is left (tenant sizes, which this policy does not know). A drain of a shard must therefore
+ * look again for tenants placed while it was switching the shard's status. No shard of the kind in
+ * the region: NonRetryableStepError `region-unknown` (the sign-up checks the region first, so this
+ * is a region whose last shard was drained or retired meanwhile). Without `region` (older callers,
+ * specs of the policy itself) any region's shard is taken.
  */
-export async function pickShard(tx: ControlTransaction, dedicated: boolean): Promise<{ id: string; name: string }> {
-  const active = tx.db.selectFrom('shards').select(['id', 'name']).where('status', '=', 'active');
+export async function pickShard(tx: ControlTransaction, dedicated: boolean, region?: string): Promise<{ id: string; name: string }> {
+  let active = tx.db.selectFrom('shards').select(['id', 'name']).where('status', '=', 'active');
+  if (region !== undefined) active = active.where('region', '=', region);
   const shard = dedicated
     ? await active.where('kind', '=', 'dedicated').where('tenant_count', '=', 0).orderBy('name').limit(1).forUpdate().skipLocked().executeTakeFirst()
     : await active.where('kind', '=', 'shared').orderBy('tenant_count').orderBy('name').limit(1).executeTakeFirst();
-  if (!shard)
+  if (!shard) {
+    const where = region === undefined ? '' : ` in region ${region}`;
     throw new NonRetryableStepError(
-      dedicated ? 'no free dedicated shard: ask ops to add one (a dedicated shard is a shard of kind dedicated with no tenant)' : 'no active shared shard is registered: ask ops to add one',
+      dedicated
+        ? `no free dedicated shard${where}: ask ops to add one (a dedicated shard is a shard of kind dedicated with no tenant)`
+        : `no active shared shard is registered${where}: ask ops to add one${region === undefined ? '' : ' there (a tenant’s data stays in its region)'}`,
+      SignUpProblems.REGION_UNKNOWN,
     );
+  }
   return shard;
 }
 

@@ -1,4 +1,4 @@
-import { parseTenantId, PlanCode } from '@hotdash/contracts';
+import { DEFAULT_REGION, parseTenantId, PlanCode } from '@hotdash/contracts';
 import { KmsPort } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
@@ -11,6 +11,8 @@ export interface SignUp {
   slug?: string | null;
   plan: PlanCode;
   dedicatedShard?: boolean;
+  /** The tenant's region (data residency), fixed for good; default `local` (the sign-up handler passes the platform's configured default). */
+  region?: string | null;
   admin: { email: string; displayName?: string | null };
   model?: { mode: 'platform' } | { mode: 'own'; provider: 'openai'; model: string; apiKey: string; baseUrl?: string | null };
   documents?: { title: string; content: string }[];
@@ -29,6 +31,7 @@ export async function startProvisioning(engine: SagaEngine, kms: KmsPort, signUp
     slug: signUp.slug ?? slugFor(signUp.name, tenantId),
     plan: signUp.plan,
     dedicatedShard: signUp.dedicatedShard ?? false,
+    region: signUp.region ?? DEFAULT_REGION,
     adminDisplayName: signUp.admin.displayName ?? null,
     model: model.mode === 'own' ? { mode: 'own', provider: model.provider, model: model.model, baseUrl: model.baseUrl ?? null } : { mode: 'platform' },
     documents: (signUp.documents ?? []).map((d) => ({ id: newId(), title: d.title, content: d.content })),

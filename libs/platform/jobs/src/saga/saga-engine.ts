@@ -251,6 +251,12 @@ export class SagaEngine {
     return row?.id;
   }
 
+  /** The unfinished (running or compensating) sagas of a type, oldest first, with their tenants (a rebalance leaves those tenants where they are). */
+  async unfinished(type: string): Promise<{ id: string; tenantId: TenantId | null }[]> {
+    const rows = await this.dbs.controlDb().selectFrom('sagas').select(['id', 'tenant_id']).where('status', 'in', ['running', 'compensating']).where('type', '=', type).orderBy('created_at').execute();
+    return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id as TenantId | null }));
+  }
+
   /** The id of the saga of a type started with an idempotency key, if there is one. */
   async byIdempotencyKey(type: string, idempotencyKey: string): Promise<string | undefined> {
     return (await this.sagaByKey(this.dbs.controlDb(), type, idempotencyKey))?.id;

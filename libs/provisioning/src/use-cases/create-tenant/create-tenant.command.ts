@@ -34,6 +34,7 @@ export class CreateTenantCommand {
         slug: parsed.slug ?? null,
         plan: parsed.plan,
         dedicatedShard: parsed.dedicatedShard ?? false,
+        region: parsed.region ?? null,
         admin: { email: parsed.admin.email, displayName: parsed.admin.displayName ?? null },
         model: parsed.model?.mode === 'own' ? { ...parsed.model, baseUrl: parsed.model.baseUrl ?? null } : { mode: 'platform' },
         documents: parsed.documents ?? [],

@@ -1,7 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { SignUpProblems } from '@hotdash/contracts';
+import type { PlatformConfig } from '@hotdash/platform-config';
 import { KmsPort } from '@hotdash/platform-crypto';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { ControlDatabase } from '@hotdash/platform-db';
+import { ControlDatabase, PLATFORM_CONFIG } from '@hotdash/platform-db';
 import { PROVISIONING_SAGA } from '../../saga/provisioning.saga';
 import { ProblemException } from '@hotdash/platform-http';
 import { ProvisionTenantInput } from '../../saga/provisioning.input';
@@ -20,7 +22,9 @@ export interface SignUpAccepted {
 
 /**
  * Accepts a sign-up: starts the provisioning saga (or finds the one of the same idempotency key)
- * and answers at once; the saga makes the tenant.
+ * and answers at once; the saga makes the tenant. The tenant's region (data residency) is the one
+ * asked for or the platform's default, and must have an active shard (422 region-unknown before
+ * anything starts; the saga's placement looks again, within that region only).
  */
 @Injectable()
 export class CreateTenantHandler {
@@ -28,7 +32,23 @@ export class CreateTenantHandler {
     @Inject(SagaEngine) private readonly engine: SagaEngine,
     @Inject(KmsPort) private readonly kms: KmsPort,
     @Inject(ControlDatabase) private readonly control: ControlDatabase,
+    @Inject(PLATFORM_CONFIG) private readonly config: PlatformConfig,
   ) {}
+
+  /**
+   * 422 region-unknown unless the region has an active shard (one read of a small table). Whether
+   * a shard of the kind the sign-up needs is free is the placement's to say (the saga's first step).
+   */
+  private async regionServed(region: string): Promise<void> {
+    const shard = await this.control.db.selectFrom('shards').select('name').where('region', '=', region).where('status', '=', 'active').limit(1).executeTakeFirst();
+    if (!shard)
+      throw new ProblemException(
+        422,
+        SignUpProblems.REGION_UNKNOWN,
+        'Region not served',
+        `No active shard is registered in region ${region}, so no tenant can live there yet: sign up in a region the platform serves, or ask us to open this one.`,
+      );
+  }
 
   /** An asked-for slug must be free, unless it is this very sign-up's (a retry with the same key). */
   private async slugFree(slug: string, key: string | undefined): Promise<void> {
@@ -42,8 +62,10 @@ export class CreateTenantHandler {
 
   async execute(cmd: CreateTenantCommand): Promise<SignUpAccepted> {
     const key = cmd.idempotencyKey ? `${cmd.actorId}:${cmd.idempotencyKey}` : undefined;
+    const region = cmd.signUp.region ?? this.config.regions.default;
     if (cmd.signUp.slug) await this.slugFree(cmd.signUp.slug, key);
-    const { sagaId, tenantId, slug, created } = await startProvisioning(this.engine, this.kms, cmd.signUp, key);
+    await this.regionServed(region);
+    const { sagaId, tenantId, slug, created } = await startProvisioning(this.engine, this.kms, { ...cmd.signUp, region }, key);
     if (!created) {
       // The same key with another sign-up is a client bug: say so instead of answering for the first one.
       const first = (await this.engine.status(sagaId))!.input as ProvisionTenantInput;

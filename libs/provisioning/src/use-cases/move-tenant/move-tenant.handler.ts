@@ -5,8 +5,8 @@ import { ControlDatabase, newId, TenantMove, TenantMoveError, TenantMover } from
 import { SagaEngine, type SagaStatus } from '@hotdash/platform-jobs';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { TenantArchiveRunsRepository } from '../../backups/tenant-archive-runs.repository';
-import { ShardsRepository, toShardRecord } from '../../shards.repository';
-import { MoveSteps, TENANT_MOVE_SAGA, tenantMoveSaga, type MoveShard, type TenantMoveInput } from '../../moves/tenant-move.saga';
+import { OpsActions, ShardsRepository, toShardRecord } from '../../shards.repository';
+import { MoveSteps, regionChangeOf, TENANT_MOVE_SAGA, tenantMoveSaga, type MoveShard, type TenantMoveInput } from '../../moves/tenant-move.saga';
 
 const problem = (status: number, code: string, title: string, detail: string) => new ProblemException(status, code, title, detail);
 
@@ -31,10 +31,13 @@ const shardOfRecord = (s: ShardRecord): MoveShard => ({ id: s.id, name: s.name, 
  * Moves a tenant to another shard live (the ops API's POST /ops/tenants/{id}/move), as the
  * tenant-move saga, followed at /moves/{runId}. Refused before anything is done (4xx, stable codes,
  * nothing changed): an unknown tenant or shard; a tenant not active or suspended; the shard it is on;
- * a target draining or retired, or in another region (data residency); a move of the tenant already
- * running (one at a time per tenant), or a backup or restore of it; shards at different schema
- * versions; a source without logical decoding; a target that holds rows of the tenant. A dry run
- * stops there (200, what would happen).
+ * a target draining or retired, or in another region (data residency) unless ops force it with
+ * `allowRegionChange` (the tenant's region then becomes the target's at the cut-over); a move of the
+ * tenant already running (one at a time per tenant), or a backup or restore of it; shards at
+ * different schema versions; a source without logical decoding; a target that holds rows of the
+ * tenant. A dry run stops there (200, what would happen). A started move is an ops action
+ * (`tenant.move`, with the region change if any) and, once finished, an entry in the tenant's audit
+ * log (the saga's last step; a region change is a second entry, `tenant-region`).
  */
 @Injectable()
 export class MoveTenantHandler {
@@ -44,16 +47,19 @@ export class MoveTenantHandler {
     @Inject(ShardsRepository) private readonly shards: ShardsRepository,
     @Inject(TenantArchiveRunsRepository) private readonly archiveRuns: TenantArchiveRunsRepository,
     @Inject(TenantMover) private readonly mover: TenantMover,
+    // Last and defaulted: callers outside Nest (benchmarks) construct the handler with the five above.
+    @Inject(OpsActions) private readonly actions: OpsActions = new OpsActions(),
   ) {}
 
-  async start(id: string, body: unknown, actor: string): Promise<TenantMovePlan | TenantMoveRun> {
+  /** `origin`: what started the move when not an ops call of its own (a rebalance run), for the ops action. */
+  async start(id: string, body: unknown, actor: string, origin?: { rebalanceRun: string }): Promise<TenantMovePlan | TenantMoveRun> {
     const tenantId = parseTenantId(id);
-    const { shard: targetName, dryRun } = parseInput(startMoveBody, body);
+    const { shard: targetName, dryRun, allowRegionChange } = parseInput(startMoveBody, body);
     const placed = await this.control.db
       .selectFrom('tenants as t')
       .leftJoin('tenant_placements as p', 'p.tenant_id', 't.id')
       .leftJoin('shards as s', 's.id', 'p.shard_id')
-      .select(['t.status', 'p.version', 's.id as shard_id', 's.name', 's.host', 's.port', 's.database', 's.kind', 's.status as shard_status', 's.region', 's.created_at'])
+      .select(['t.status', 't.region as tenant_region', 'p.version', 's.id as shard_id', 's.name', 's.host', 's.port', 's.database', 's.kind', 's.status as shard_status', 's.region', 's.created_at'])
       .where('t.id', '=', tenantId)
       .executeTakeFirst();
     if (!placed) throw notFound(`tenant ${tenantId}`);
@@ -64,15 +70,22 @@ export class MoveTenantHandler {
     if (!target) throw problem(404, MoveProblems.SHARD_NOT_FOUND, 'Shard not found', `no shard is named ${targetName} (\`hotdash-ops shards list\`)`);
     if (target.id === source.id) throw problem(409, MoveProblems.SAME_SHARD, 'Already on that shard', `tenant ${tenantId} is on shard ${source.name} already`);
     if (target.status !== 'active') throw problem(409, MoveProblems.SHARD_NOT_ACTIVE, 'Shard not active', `shard ${target.name} is ${target.status}: it takes no tenant (activate it first: \`hotdash-ops shards activate ${target.name}\`)`);
-    if (target.region !== source.region)
-      throw problem(422, MoveProblems.SHARD_OTHER_REGION, 'Shard in another region', `shard ${target.name} is in region ${target.region}, tenant ${tenantId} in ${source.region}: its data stays in its region`);
+    // The tenant's region is its source shard's (the control plane holds them equal).
+    const regionChange = target.region !== placed.tenant_region ? { from: placed.tenant_region, to: target.region } : null;
+    if (regionChange && allowRegionChange !== true)
+      throw problem(
+        422,
+        MoveProblems.SHARD_OTHER_REGION,
+        'Shard in another region',
+        `shard ${target.name} is in region ${target.region}, tenant ${tenantId} in ${regionChange.from}: its data stays in its region (only a move that ops force with allowRegionChange leaves it, and makes the tenant's region ${target.region})`,
+      );
     await this.refuseRunning(tenantId);
     const m: TenantMove = { moveId: newId(), tenantId, source: shardInfo(source), target: shardInfo(target) };
     await this.preflight(m);
     const fromVersion = placed.version ?? 1;
-    if (dryRun) return { dryRun: true, tenantId, source: source.name, target: target.name, fromVersion, steps: STEPS };
+    if (dryRun) return { dryRun: true, tenantId, source: source.name, target: target.name, fromVersion, regionChange, steps: STEPS };
 
-    const input: TenantMoveInput = { moveId: m.moveId, tenantId, source: shardOfRecord(source), target: shardOfRecord(target), fromVersion, actor };
+    const input: TenantMoveInput = { moveId: m.moveId, tenantId, source: shardOfRecord(source), target: shardOfRecord(target), fromVersion, actor, regionChange };
     // One move per tenant: the check and the start under a lock of the tenant's moves, in one control transaction.
     await this.control.withControl(async (tx) => {
       await sql`select pg_advisory_xact_lock(hashtext('tenant-move'), hashtext(${tenantId}::text))`.execute(tx.db);
@@ -80,6 +93,13 @@ export class MoveTenantHandler {
       await this.engine.start(TENANT_MOVE_SAGA, input, { tenantId, sagaId: m.moveId, tx });
     });
     await this.engine.kick(m.moveId);
+    await this.actions.record(this.control.db, {
+      actor,
+      action: 'tenant.move',
+      target: tenantId,
+      outcome: 'started',
+      detail: { run: m.moveId, from: source.name, to: target.name, regionChange, ...(origin ?? {}) },
+    });
     return this.run(tenantId, m.moveId);
   }
 
@@ -106,6 +126,7 @@ export class MoveTenantHandler {
       phase,
       decided,
       fromVersion: input.fromVersion,
+      regionChange: regionChangeOf(input),
       actor: input.actor,
       progress,
       steps: saga.steps.map((s) => ({

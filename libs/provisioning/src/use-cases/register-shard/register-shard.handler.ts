@@ -31,7 +31,12 @@ export class RegisterShardHandler {
     @Inject(OpsActions) private readonly actions: OpsActions,
   ) {}
 
-  async execute(body: unknown, actor: string): Promise<ShardRegistration> {
+  /**
+   * `reserve` (the dedicated-database runs): a new shard, or a retired one registered again, is
+   * recorded as draining instead of active, in the same statement, so that the placement policy
+   * never hands it to a sign-up before the run has moved its tenant onto it (the run activates it).
+   */
+  async execute(body: unknown, actor: string, options: { reserve?: boolean } = {}): Promise<ShardRegistration> {
     const input = parseInput(registerShardBody, body);
     const location = locationOf(input);
     const detail = { host: input.host, port: input.port, database: input.database, kind: input.kind, region: input.region };
@@ -66,7 +71,7 @@ export class RegisterShardHandler {
         const existing = await this.shards.byName(tx.db, input.name, true);
         let result: ShardRegistration;
         if (!existing) {
-          const inserted = await this.shards.insertActive(tx.db, input);
+          const inserted = await this.shards.insertActive(tx.db, input, options.reserve ? 'draining' : 'active');
           if (inserted) result = { shard: inserted, outcome: 'registered', migrations };
           else {
             // Registered by a concurrent call meanwhile: the same registration is this one's answer.
@@ -76,7 +81,7 @@ export class RegisterShardHandler {
           }
         } else {
           this.refuseConflicts([existing], input);
-          result = existing.status === 'retired' ? { shard: await this.shards.setStatus(tx.db, existing.id, 'active'), outcome: 'reregistered', migrations } : { shard: existing, outcome: 'unchanged', migrations };
+          result = existing.status === 'retired' ? { shard: await this.shards.setStatus(tx.db, existing.id, options.reserve ? 'draining' : 'active'), outcome: 'reregistered', migrations } : { shard: existing, outcome: 'unchanged', migrations };
         }
         await this.actions.record(tx.db, {
           actor,
