@@ -60,7 +60,11 @@ export type DatabaseLocation = z.infer<typeof databaseLocation>;
 /** A Weaviate deployment: its HTTP URL, gRPC port (same host) and the knowledge collection (default KnowledgeChunk). */
 export const weaviateLocation = z
   .object({
-    url: z.url({ protocol: /^https?$/, message: 'url must be an http(s) URL' }).max(2_000),
+    // No user:password@ in it: the URL is kept in the import's record and ops actions, and shown back.
+    url: z
+      .url({ protocol: /^https?$/, message: 'url must be an http(s) URL' })
+      .max(2_000)
+      .refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'url must not carry credentials (user:password@): the import keeps and shows its pilot’s URL'),
     grpcPort: z.number().int().min(1).max(65_535),
     collection: z
       .string()

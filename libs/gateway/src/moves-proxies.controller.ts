@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Inject, Param, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { MoveProblems, startMoveBody, tenantMoveRun, tenantMoveRunParams } from '@hotdash/contracts';
+import { DedicatedProblems, MoveProblems, startMoveBody, tenantMoveRun, tenantMoveRunParams } from '@hotdash/contracts';
 import { Audited, CurrentOps, OpsPrincipal, OpsRoute } from '@hotdash/platform-auth';
 import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
 import { passThrough, ServiceClient } from './service-client';
@@ -25,7 +25,7 @@ export class OpsTenantMovesController {
     response: tenantMoveRun,
     problems: {
       404: `No tenant or shard of this name (not-found, ${MoveProblems.SHARD_NOT_FOUND})`,
-      409: `${MoveProblems.SAME_SHARD}, ${MoveProblems.SHARD_NOT_ACTIVE}, ${MoveProblems.SCHEMA_DIFFERS}, ${MoveProblems.TARGET_HOLDS_ROWS}, ${MoveProblems.REPLICATION_UNAVAILABLE}, ${MoveProblems.REPLICA_IDENTITY_MISSING}, ${MoveProblems.INVALID_TENANT_STATUS}, ${MoveProblems.IN_PROGRESS}, ${MoveProblems.ARCHIVE_RUN_IN_PROGRESS}`,
+      409: `${MoveProblems.SAME_SHARD}, ${MoveProblems.SHARD_NOT_ACTIVE}, ${MoveProblems.SCHEMA_DIFFERS}, ${MoveProblems.TARGET_HOLDS_ROWS}, ${MoveProblems.REPLICATION_UNAVAILABLE}, ${MoveProblems.REPLICA_IDENTITY_MISSING}, ${MoveProblems.INVALID_TENANT_STATUS}, ${MoveProblems.IN_PROGRESS}, ${DedicatedProblems.RUN_IN_PROGRESS}, ${MoveProblems.ARCHIVE_RUN_IN_PROGRESS}`,
       422: `${MoveProblems.SHARD_OTHER_REGION} (data residency; allowRegionChange forces it)`,
       503: `${MoveProblems.SHARD_UNAVAILABLE}`,
     },

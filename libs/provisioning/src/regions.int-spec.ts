@@ -62,8 +62,19 @@ afterAll(async () => {
   const vectors = app?.get(VectorStore);
   for (const id of placed) await vectors?.deleteTenant(parseTenantId(id)).catch(() => undefined);
   await app?.close();
+  // The fence the forced move left on its source (the bootstrap shard).
+  const source = await world.connect(local, 'owner');
+  try {
+    for (const id of placed) {
+      await source.query(`select set_config('app.tenant_id', $1, false)`, [id]);
+      await source.query('delete from tenant_fences where tenant_id = $1', [id]);
+    }
+  } finally {
+    await source.end();
+  }
   const owner = await world.connect(world.dbs.controlLocation, 'owner');
   try {
+    await owner.query(`delete from sagas where tenant_id = any($1) and type in ($2, 'tenant-move')`, [placed, PROVISIONING_SAGA]);
     await owner.query('delete from tenant_placements where tenant_id = any($1)', [placed]);
     await owner.query('delete from tenant_keys where tenant_id = any($1)', [placed]);
     await owner.query('delete from tenants where id = any($1)', [placed]);

@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DedicatedProblems, MoveProblems, parseTenantId, type DedicatedRun, type MoveStatus, type ShardRecord, type TenantId } from '@hotdash/contracts';
-import { ControlDatabase, TenantMove, TenantMoveError, TenantMover } from '@hotdash/platform-db';
-import { SagaEngine, type SagaStatus } from '@hotdash/platform-jobs';
+import { DedicatedProblems, MoveProblems, parseTenantId, type DedicatedRun, type ShardRecord, type TenantId } from '@hotdash/contracts';
+import { ControlDatabase, type TenantMove } from '@hotdash/platform-db';
+import { SagaEngine } from '@hotdash/platform-jobs';
 import { notFound, ProblemException } from '@hotdash/platform-http';
 import { TenantArchiveRunsRepository } from '../backups/tenant-archive-runs.repository';
 import { toShardRecord } from '../shards.repository';
 import { TENANT_MOVE_SAGA, tenantMoveSaga } from '../moves/tenant-move.saga';
-import { MoveTenantHandler } from '../use-cases/move-tenant/move-tenant.handler';
+import { MoveTenantHandler, statusOf } from '../use-cases/move-tenant/move-tenant.handler';
 import { TENANT_DEDICATE_SAGA, TENANT_SHARE_SAGA, tenantDedicateSaga, tenantShareSaga, type DedicateInput, type ShareInput } from './dedicated.sagas';
 
 const problem = (status: number, code: string, title: string, detail: string) => new ProblemException(status, code, title, detail);
@@ -19,15 +19,6 @@ const stepsOf = (def: { steps: { id: string; description: string }[] }) => def.s
 export const DEDICATE_STEPS = stepsOf(tenantDedicateSaga({} as Parameters<typeof tenantDedicateSaga>[0]));
 export const SHARE_STEPS = stepsOf(tenantShareSaga({} as Parameters<typeof tenantShareSaga>[0]));
 export const MOVE_STEPS = stepsOf(tenantMoveSaga({} as Parameters<typeof tenantMoveSaga>[0]));
-
-/** The mover's preflight codes as problems (as a move answers them). */
-const PREFLIGHT: Record<string, { status: number; code: string; title: string }> = {
-  'replication-unavailable': { status: 409, code: MoveProblems.REPLICATION_UNAVAILABLE, title: 'Logical replication unavailable' },
-  'schema-differs': { status: 409, code: MoveProblems.SCHEMA_DIFFERS, title: 'Shards at different schema versions' },
-  'mover-role-unavailable': { status: 503, code: MoveProblems.SHARD_UNAVAILABLE, title: 'Mover role cannot connect' },
-  'target-holds-rows': { status: 409, code: MoveProblems.TARGET_HOLDS_ROWS, title: 'Tenant rows on the target' },
-  'replica-identity-missing': { status: 409, code: MoveProblems.REPLICA_IDENTITY_MISSING, title: 'Replica identity missing' },
-};
 
 /** A tenant with its plan and the shard it is on. */
 export interface PlacedTenant {
@@ -47,7 +38,6 @@ export class DedicatedRuns {
   constructor(
     @Inject(ControlDatabase) private readonly control: ControlDatabase,
     @Inject(SagaEngine) private readonly engine: SagaEngine,
-    @Inject(TenantMover) private readonly mover: TenantMover,
     @Inject(TenantArchiveRunsRepository) private readonly archiveRuns: TenantArchiveRunsRepository,
     @Inject(MoveTenantHandler) private readonly moves: MoveTenantHandler,
   ) {}
@@ -93,19 +83,9 @@ export class DedicatedRuns {
     return status === 'running' || status === 'compensating' ? latest : undefined;
   }
 
-  /** The mover's checks of a move between the two shards; the first problem is the answer. */
-  async preflight(m: Pick<TenantMove, 'tenantId' | 'source' | 'target'>): Promise<void> {
-    let problems: { code: string; message: string }[];
-    try {
-      problems = await this.mover.preflight(m);
-    } catch (err) {
-      if (err instanceof TenantMoveError) throw problem(503, MoveProblems.SHARD_UNAVAILABLE, 'Shard unavailable', err.message);
-      throw err;
-    }
-    const first = problems[0];
-    if (!first) return;
-    const p = PREFLIGHT[first.code] ?? { status: 409, code: first.code, title: 'Move refused' };
-    throw problem(p.status, p.code, p.title, problems.map((x) => x.message).join('; '));
+  /** The mover's checks of a move between the two shards, answered as a move answers them. */
+  preflight(m: Pick<TenantMove, 'tenantId' | 'source' | 'target'>): Promise<void> {
+    return this.moves.preflight(m);
   }
 
   /** A dedicate or share run of the tenant (404 for another tenant's or an unknown run). */
@@ -150,20 +130,5 @@ export class DedicatedRuns {
     if (!(await this.engine.status(moveId))) return null;
     const m = await this.moves.run(tenantId, moveId);
     return { id: m.id, status: m.status, phase: m.phase, decided: m.decided, progress: m.progress };
-  }
-}
-
-export function statusOf(saga: Pick<SagaStatus, 'status'>): MoveStatus {
-  switch (saga.status) {
-    case 'running':
-      return 'running';
-    case 'compensating':
-      return 'rolling-back';
-    case 'completed':
-      return 'succeeded';
-    case 'compensated':
-      return 'rolled-back';
-    default:
-      return 'failed';
   }
 }

@@ -289,6 +289,15 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
     hooks: {
       async onCompensated(tx, saga) {
         const input = saga.input as unknown as PilotImportInput;
+        // The control records were written with the import's start, not by a step: when the first step
+        // itself failed, no compensation of it was registered, and they are discarded here.
+        if (saga.failedStep === ImportSteps.CONTROL_RECORDS) {
+          const tenantId = parseTenantId(input.tenantId);
+          const t = await tx.db.selectFrom('tenants').select('status').where('id', '=', tenantId).executeTakeFirst();
+          if (t?.status === 'provisioning') await sql`select discard_provisioning_tenant(${tenantId}::uuid)`.execute(tx.db);
+          keyring.invalidate(tenantId);
+          router.invalidate(tenantId);
+        }
         await actions.record(tx.db, { actor: input.actor, action: 'import.finish', target: input.tenantId, outcome: 'rolled-back', detail: { import: saga.id, pilot: input.pilot.control, error: saga.lastError } });
       },
     },

@@ -12,10 +12,11 @@ import {
   type DedicatedTargetMode,
   type ShardRecord,
 } from '@hotdash/contracts';
-import { ControlDatabase, newId, ShardInspector, ShardUnreachableError, type ShardInfo } from '@hotdash/platform-db';
+import { ControlDatabase, newId, ShardInspector, ShardUnreachableError } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { parseInput, ProblemException } from '@hotdash/platform-http';
 import { OpsActions, ShardsRepository, toShardRecord } from '../../shards.repository';
+import { shardInfoOf } from '../../backups/placed-tenant';
 import { DedicatedDatabases, type DatabaseFacts } from '../../dedicated/dedicated-database';
 import { TENANT_DEDICATE_SAGA, type DedicateInput, type DedicatedTargetInput } from '../../dedicated/dedicated.sagas';
 import { DEDICATE_STEPS, DedicatedRuns, MOVE_STEPS, type PlacedTenant } from '../../dedicated/dedicated-runs';
@@ -30,7 +31,6 @@ export const defaultDedicatedShard = (tenantId: string) => `dedicated-${hexOf(te
 
 const SHARD_COLUMNS = ['id', 'name', 'host', 'port', 'database', 'kind', 'status', 'region', 'created_at'] as const;
 
-const asShardInfo = (s: ShardRecord): ShardInfo => ({ id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind, status: s.status });
 
 interface ChosenTarget {
   mode: DedicatedTargetMode;
@@ -134,7 +134,7 @@ export class DedicateTenantHandler {
     if (b.reuse === true || (b.reuse === undefined && !located)) {
       const free = await this.freeShard(region, b.shard);
       if (free) {
-        await this.runs.preflight({ tenantId: tenant.id, source: asShardInfo(tenant.shard), target: asShardInfo(free) });
+        await this.runs.preflight({ tenantId: tenant.id, source: shardInfoOf(tenant.shard), target: shardInfoOf(free) });
         return { mode: 'reuse', target: { shard: free.name, shardId: free.id, host: free.host, port: free.port, database: free.database, region } };
       }
       if (b.reuse === true)

@@ -9,7 +9,6 @@ import {
   type DatabaseLocation,
   type ImportPlan,
   type ImportRun,
-  type ImportStatus,
   type StartImportBody,
   type TenantId,
 } from '@hotdash/contracts';
@@ -17,7 +16,7 @@ import type { PlatformConfig } from '@hotdash/platform-config';
 import { CryptoError, KmsPort, LocalKms, parseMasterKeys, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, newId, PLATFORM_CONFIG, ShardInspector, ShardUnreachableError, TenantMoveError, TenantMover, type ShardInfo, type TenantMove } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
-import { SagaEngine, sagaRunningProbe, type SagaStatus } from '@hotdash/platform-jobs';
+import { SagaEngine, sagaRunningProbe } from '@hotdash/platform-jobs';
 import { relayLagOf } from '@hotdash/platform-messaging';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { TENANT_AUDIT_CHAIN, type TenantAuditChain } from '../../backups/tenant-audit-chain';
@@ -25,6 +24,7 @@ import { ImportSteps, PILOT_IMPORT_SAGA, pilotImportSaga, type PilotImportInput 
 import { PILOT_CONTROL_TABLES } from '../../imports/pilot-control-tables';
 import { MoveSteps, type MoveShard } from '../../moves/tenant-move.saga';
 import { OpsActions, ShardsRepository } from '../../shards.repository';
+import { statusOf } from '../move-tenant/move-tenant.handler';
 
 const problem = (status: number, code: string, title: string, detail: string) => new ProblemException(status, code, title, detail);
 
@@ -429,19 +429,4 @@ async function reading<T>(what: string, at: DatabaseLocation, fn: () => Promise<
 
 function shardOf(s: MoveShard): ShardInfo {
   return { id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind as ShardInfo['kind'], status: s.status as ShardInfo['status'] };
-}
-
-function statusOf(saga: SagaStatus): ImportStatus {
-  switch (saga.status) {
-    case 'running':
-      return 'running';
-    case 'compensating':
-      return 'rolling-back';
-    case 'completed':
-      return 'succeeded';
-    case 'compensated':
-      return 'rolled-back';
-    default:
-      return 'failed';
-  }
 }

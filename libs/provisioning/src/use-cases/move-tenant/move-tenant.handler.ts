@@ -1,12 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
-import { MoveProblems, parseTenantId, startMoveBody, type MoveStatus, type ShardRecord, type TenantMovePlan, type TenantMoveRun } from '@hotdash/contracts';
+import { DedicatedProblems, MoveProblems, parseTenantId, startMoveBody, type MoveStatus, type ShardRecord, type TenantMovePlan, type TenantMoveRun } from '@hotdash/contracts';
 import { ControlDatabase, newId, TenantMove, TenantMoveError, TenantMover } from '@hotdash/platform-db';
 import { SagaEngine, type SagaStatus } from '@hotdash/platform-jobs';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { TenantArchiveRunsRepository } from '../../backups/tenant-archive-runs.repository';
 import { OpsActions, ShardsRepository, toShardRecord } from '../../shards.repository';
 import { MoveSteps, regionChangeOf, TENANT_MOVE_SAGA, tenantMoveSaga, type MoveShard, type TenantMoveInput } from '../../moves/tenant-move.saga';
+import { TENANT_DEDICATE_SAGA, TENANT_SHARE_SAGA } from '../../dedicated/dedicated.sagas';
 
 const problem = (status: number, code: string, title: string, detail: string) => new ProblemException(status, code, title, detail);
 
@@ -33,7 +34,7 @@ const shardOfRecord = (s: ShardRecord): MoveShard => ({ id: s.id, name: s.name, 
  * nothing changed): an unknown tenant or shard; a tenant not active or suspended; the shard it is on;
  * a target draining or retired, or in another region (data residency) unless ops force it with
  * `allowRegionChange` (the tenant's region then becomes the target's at the cut-over); a move of the
- * tenant already running (one at a time per tenant), or a backup or restore of it; shards at
+ * tenant already running (one at a time per tenant), a dedicate or share run of it, or a backup or restore of it; shards at
  * different schema versions; a source without logical decoding; a target that holds rows of the
  * tenant. A dry run stops there (200, what would happen). A started move is an ops action
  * (`tenant.move`, with the region change if any) and, once finished, an entry in the tenant's audit
@@ -146,18 +147,25 @@ export class MoveTenantHandler {
     };
   }
 
-  /** 409 while a move, a backup or a restore of the tenant runs. */
+  /** 409 while a move, a dedicate or share run, a backup or a restore of the tenant runs. */
   private async refuseRunning(tenantId: string): Promise<void> {
     const latest = await this.engine.latestOf(TENANT_MOVE_SAGA, parseTenantId(tenantId));
     const status = latest ? (await this.engine.status(latest))?.status : undefined;
     if (latest && (status === 'running' || status === 'compensating'))
       throw problem(409, MoveProblems.IN_PROGRESS, 'Move in progress', `tenant ${tenantId} is being moved (run ${latest}): follow it (\`hotdash-ops moves watch ${tenantId} ${latest}\`)`);
+    // A dedicate or share run starts its own move later (dedicated.sagas.ts): a move by hand (or a rebalance's) meanwhile would race it.
+    for (const type of [TENANT_DEDICATE_SAGA, TENANT_SHARE_SAGA]) {
+      const run = await this.engine.latestOf(type, parseTenantId(tenantId));
+      const runStatus = run ? (await this.engine.status(run))?.status : undefined;
+      if (run && (runStatus === 'running' || runStatus === 'compensating'))
+        throw problem(409, DedicatedProblems.RUN_IN_PROGRESS, 'Dedicate or share run in progress', `tenant ${tenantId} is being moved by a dedicate or share run (run ${run}): follow it (\`hotdash-ops dedicated watch ${tenantId} ${run}\`)`);
+    }
     const archive = await this.archiveRuns.running(this.control.db, tenantId);
     if (archive) throw problem(409, MoveProblems.ARCHIVE_RUN_IN_PROGRESS, 'Backup or restore in progress', `a ${archive.kind} of tenant ${tenantId} is running (run ${archive.id}): move it once it finished`);
   }
 
-  /** The mover's checks of the two shards; the first problem is the answer. */
-  private async preflight(m: TenantMove): Promise<void> {
+  /** The mover's checks of the two shards; the first problem is the answer (also the dedicate and share runs' checks). */
+  async preflight(m: Pick<TenantMove, 'tenantId' | 'source' | 'target'>): Promise<void> {
     let problems: { code: string; message: string }[];
     try {
       problems = await this.mover.preflight(m);
@@ -176,7 +184,8 @@ function shardInfo(s: Pick<ShardRecord, 'id' | 'name' | 'host' | 'port' | 'datab
   return { id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind as TenantMove['source']['kind'], status: s.status as TenantMove['source']['status'] };
 }
 
-function statusOf(saga: SagaStatus): MoveStatus {
+/** A saga's status as the ops API says it of a move (and of the runs and imports made of one). */
+export function statusOf(saga: Pick<SagaStatus, 'status'>): MoveStatus {
   switch (saga.status) {
     case 'running':
       return 'running';

@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { DedicatedProblems, MoveProblems, parseTenantId, shareBody, type DedicatedPlan, type DedicatedRun, type ShardRecord } from '@hotdash/contracts';
-import { ControlDatabase, newId, type ShardInfo } from '@hotdash/platform-db';
+import { ControlDatabase, newId } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { parseInput, ProblemException } from '@hotdash/platform-http';
 import { OpsActions, ShardsRepository, toShardRecord } from '../../shards.repository';
+import { shardInfoOf } from '../../backups/placed-tenant';
 import { TENANT_SHARE_SAGA, type ShareInput } from '../../dedicated/dedicated.sagas';
 import { DedicatedRuns, MOVE_STEPS, SHARE_STEPS } from '../../dedicated/dedicated-runs';
 import type { MoveShard } from '../../moves/tenant-move.saga';
@@ -13,7 +14,6 @@ const problem = (status: number, code: string, title: string, detail: string) =>
 
 const SHARD_COLUMNS = ['id', 'name', 'host', 'port', 'database', 'kind', 'status', 'region', 'created_at'] as const;
 
-const asShardInfo = (s: ShardRecord): ShardInfo => ({ id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind, status: s.status });
 const asMoveShard = (s: ShardRecord): MoveShard => ({ id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind, status: s.status });
 
 /**
@@ -51,7 +51,7 @@ export class ShareTenantHandler {
         throw problem(409, DedicatedProblems.NOT_DEDICATED, 'Tenant on a shared shard', `tenant ${tenantId} is on shared shard ${source.name}: there is no dedicated database to share back from`);
       await this.runs.refuseRunning(tenantId);
       const target = await this.sharedShard(source.region, input.shard);
-      await this.runs.preflight({ tenantId, source: asShardInfo(source), target: asShardInfo(target) });
+      await this.runs.preflight({ tenantId, source: shardInfoOf(source), target: shardInfoOf(target) });
       const view = { shard: target.name, host: target.host, port: target.port, database: target.database, region: source.region, kind: 'shared' as const, mode: null };
       if (input.dryRun) return { dryRun: true, kind: 'share', tenantId, source: source.name, target: view, keep, steps: SHARE_STEPS, moveSteps: MOVE_STEPS };
 
