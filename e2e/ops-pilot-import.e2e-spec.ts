@@ -9,8 +9,22 @@
 // of the events the pilot's relay published). The platform: a gateway and provisioning started as
 // processes, driven by the real `hotdash-ops` bin.
 //
-// An operator is refused with stable codes (wrong pilot key, pilot unreachable, not a pilot, pilot
-// schema newer or older, unknown shard), dry-runs the import (what would be imported), imports
+// The platform reaches the pilot only as the pilot's import role (docs/pilot.md, "The import role":
+// made here with that SQL, a password of its own, given to the CLI by HOTDASH_PILOT_DB_PASSWORD or a
+// password file). The pilot's services run as a login role of their own (a member of the fixed
+// `hotdash_app`, whose name the migrations grant to). Platform and pilot share the local PostgreSQL
+// server, so its roles are the same roles with the same passwords: to show the platform does not use
+// them on the pilot, the pilot's databases are sealed from the moment the pilot is seeded until the
+// import has finished: CONNECT revoked from PUBLIC and the database owner, granted to the import role
+// and the pilot's own service role only. Every role of the platform's configuration (owner, app,
+// relay, mover) is then refused by the pilot's databases; only a superuser could still connect, and
+// the platform's one superuser role (the subscriber) is used on the target shard alone. A wrong
+// password of the import role is refused (422 pilot-auth-failed, nothing changed), and the import's
+// record holds no clear password, neither while the CLI shows it nor after it (read as the owner).
+//
+// An operator is refused with stable codes (wrong pilot key, wrong import role password, pilot
+// unreachable, not a pilot, pilot schema newer or older, unknown shard), dry-runs the import (what
+// would be imported), imports
 // while the pilot keeps taking writes (every write before the cut-over arrives; the pilot refuses
 // the tenant after it), and a second import is refused (409). Verified on the platform: counts and
 // checksums (the move's verifications), every pilot ticket readable (ciphertext kept, key
@@ -58,6 +72,28 @@ const SHARD_DB = `hotdash_spec_pilot_shard_${label}`;
 const PILOT_KEYS = `pilot-k1:${randomBytes(32).toString('base64')}`;
 const PILOT_QUEUE = `pilot-import-spec-${label}`;
 const PILOT_ENV = join(home, 'pilot.env');
+/** The pilot's import role (docs/pilot.md): the only credentials the platform is given. */
+const IMPORT_ROLE = { user: `hotdash_spec_import_${label}`, password: `import-${randomBytes(18).toString('base64url')}` };
+/** The pilot's services' own login role (a member of hotdash_app, which the migrations grant to by name). */
+const PILOT_APP = { user: `hotdash_spec_pilot_app_${label}`, password: `app-${randomBytes(18).toString('base64url')}` };
+/** The import role as the CLI takes it from the environment (the default path). */
+const ROLE_ENV = { HOTDASH_PILOT_DB_USER: IMPORT_ROLE.user, HOTDASH_PILOT_DB_PASSWORD: IMPORT_ROLE.password };
+const PASSWORD_FILE = join(home, 'pilot-import-password');
+
+/**
+ * The pilot's databases admit only the import role and the pilot's own service role (true), or
+ * everyone as created (false): CONNECT for PUBLIC and the owner revoked or given back, as a superuser.
+ */
+async function sealPilot(sealed: boolean): Promise<void> {
+  const su = await world.connectSuperuser('postgres');
+  try {
+    for (const db of [CONTROL_DB, SHARD_DB])
+      if (sealed) await su.query(`revoke connect on database ${db} from public, ${world.config.db.owner.user}; grant connect on database ${db} to ${IMPORT_ROLE.user}, ${PILOT_APP.user}`);
+      else await su.query(`grant connect on database ${db} to public, ${world.config.db.owner.user}`);
+  } finally {
+    await su.end();
+  }
+}
 
 /** The pilot's TenantDatabase as its services would use it, except that a fenced tenant is given up at once (no 30 s of re-routing to a shard the pilot does not know). */
 class PilotTenantDatabase extends TenantDatabase {
@@ -107,9 +143,10 @@ async function startPilot(w: WeaviateProcess): Promise<Pilot> {
   await createEmptyShardDatabase(world, CONTROL_DB);
   await createEmptyShardDatabase(world, SHARD_DB);
   const { controlHost: host, controlPort: port } = world.config.db;
+  // Its services as a role of their own (its migrations and its relay run before the seal, as the owner and relay roles).
   const config: PlatformConfig = {
     ...world.config,
-    db: { ...world.config.db, controlDatabase: CONTROL_DB, bootstrapShards: `pilot-1=${host}:${port}/${SHARD_DB}`, poolSize: 4 },
+    db: { ...world.config.db, app: PILOT_APP, controlDatabase: CONTROL_DB, bootstrapShards: `pilot-1=${host}:${port}/${SHARD_DB}`, poolSize: 4 },
     weaviate: { url: w.url, grpcPort: w.grpcPort },
   };
   const report = await migrateAll(config);
@@ -226,7 +263,19 @@ beforeAll(async () => {
   ]);
   processes = started;
   weaviate = w;
+  // The pilot's roles: its services' own, and the import role its ops make for the import (docs/pilot.md).
+  const server = await world.connectSuperuser('postgres');
+  try {
+    await server.query(`create role ${PILOT_APP.user} login nosuperuser nocreatedb nocreaterole nobypassrls password '${PILOT_APP.password}' in role ${world.config.db.app.user}`);
+    await server.query(`create role ${IMPORT_ROLE.user} login replication nosuperuser nocreatedb nocreaterole nobypassrls password '${IMPORT_ROLE.password}'`);
+    await server.query(`grant ${world.config.db.owner.user} to ${IMPORT_ROLE.user}`);
+  } finally {
+    await server.end();
+  }
+  writeFileSync(PASSWORD_FILE, `${IMPORT_ROLE.password}\n`, { mode: 0o600 });
   await seedPilot(await startPilot(w));
+  // From here until the import has finished, the platform's roles cannot connect to the pilot.
+  await sealPilot(true);
   ops = await createPlatformOperator(world);
   expect((await cli(['login', ops.email], { HOTDASH_OPS_PASSWORD: TEST_PASSWORD })).code).toBe(0);
 }, 150_000);
@@ -279,12 +328,18 @@ afterAll(async () => {
     await owner.end();
   }
   for (const d of [SHARD_DB, CONTROL_DB]) await world.dropScratchDatabase(d);
+  const server = await world.connectSuperuser('postgres');
+  try {
+    for (const role of [IMPORT_ROLE.user, PILOT_APP.user]) await server.query(`drop role if exists ${role}`);
+  } finally {
+    await server.end();
+  }
   await platformVectors.close();
   await world.close();
   rmSync(home, { recursive: true, force: true });
 }, 90_000);
 
-const dryRun = (extra: string[] = [], env: Record<string, string> = {}) => cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', TARGET, '--dry-run', '--json', ...extra], env);
+const dryRun = (extra: string[] = [], env: Record<string, string> = {}) => cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', TARGET, '--dry-run', '--json', ...extra], { ...ROLE_ENV, ...env });
 const refusal = async (r: Promise<{ code: number; stdout: string; stderr: string }>) => {
   const res = await r;
   const e = doc(res).error as { code: string; status: number; detail?: string; hint?: string };
@@ -292,16 +347,33 @@ const refusal = async (r: Promise<{ code: number; stdout: string; stderr: string
 };
 
 it('refuses what cannot be imported with a stable code and what to do, changing nothing', async () => {
-  const owner = await world.connect({ host: world.config.db.controlHost, port: world.config.db.controlPort, database: CONTROL_DB }, 'owner');
+  // The pilot's control database as its ops would change it by hand (a superuser: sealed, it admits none of the platform's roles).
+  const owner = await world.connectSuperuser(CONTROL_DB);
   try {
+    // The wrong password of the import role, on a real start (no dry run): 422, refused by the pilot, nothing changed anywhere.
+    const badPassword = `wrong-${randomBytes(12).toString('base64url')}`;
+    const denied = await cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', TARGET, '--json'], { ...ROLE_ENV, HOTDASH_PILOT_DB_PASSWORD: badPassword });
+    expect(await refusal(Promise.resolve(denied))).toEqual({ exit: 1, code: 'pilot-auth-failed', status: 422, hint: true });
+    expect((doc(denied).error as { detail: string }).detail).toContain(IMPORT_ROLE.user);
+    expect(`${denied.stdout}${denied.stderr}`).not.toContain(badPassword);
+    expect(await world.dbs.controlDb().selectFrom('sagas').select('id').where('tenant_id', '=', tenantId!).where('type', '=', 'pilot-import').execute()).toEqual([]);
+    const shard = await world.connectSuperuser(SHARD_DB);
+    try {
+      expect((await shard.query(`select pubname from pg_publication union all select slot_name from pg_replication_slots where database = $1`, [SHARD_DB])).rows).toEqual([]);
+    } finally {
+      await shard.end();
+    }
+    // No password: a usage error before anything is sent (standard input is no terminal to ask on).
+    const none = await cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', TARGET, '--dry-run', '--json'], { HOTDASH_PILOT_DB_USER: IMPORT_ROLE.user });
+    expect([none.code, (doc(none).error as { code: string }).code]).toEqual([2, 'usage']);
     // The wrong pilot key (the id the pilot uses, another key): 422, the key never echoed.
     const wrongKey = `pilot-k1:${randomBytes(32).toString('base64')}`;
-    const wrong = await cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', TARGET, '--dry-run', '--json'], { HOTDASH_PILOT_KMS_MASTER_KEYS: wrongKey });
+    const wrong = await cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', TARGET, '--dry-run', '--json'], { ...ROLE_ENV, HOTDASH_PILOT_KMS_MASTER_KEYS: wrongKey });
     expect(await refusal(Promise.resolve(wrong))).toEqual({ exit: 1, code: 'pilot-key-invalid', status: 422, hint: true });
     expect(`${wrong.stdout}${wrong.stderr}`).not.toContain(wrongKey.split(':')[1]);
     // Unreachable, unknown shard.
     expect(await refusal(dryRun(['--pilot-control', '127.0.0.1:1/nowhere']))).toEqual({ exit: 1, code: 'pilot-unreachable', status: 422, hint: true });
-    expect(await refusal(cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', 'no-such-shard', '--dry-run', '--json']))).toEqual({ exit: 1, code: 'shard-not-found', status: 404, hint: true });
+    expect(await refusal(cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', 'no-such-shard', '--dry-run', '--json'], ROLE_ENV))).toEqual({ exit: 1, code: 'shard-not-found', status: 404, hint: true });
     // Not a pilot: a second live tenant in its control database.
     const second = newId();
     await owner.query(`insert into tenants (id, name, slug, plan_code, status) values ($1, 'Second', $2, 'basic', 'active')`, [second, `second-${label}`]);
@@ -364,10 +436,13 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
   })();
   let imported: { code: number; stdout: string; stderr: string };
   try {
-    imported = await cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', TARGET], { HOTDASH_OPS_PROGRESS: 'always' });
+    // The import role's password from a file this time (the dry runs take it from the environment).
+    imported = await cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', TARGET, '--pilot-user', IMPORT_ROLE.user, '--pilot-password-file', PASSWORD_FILE], { HOTDASH_OPS_PROGRESS: 'always' });
   } finally {
     writing = false;
     await writer;
+    // The import has finished: the pilot's databases admit their owner again (the checks below read them as it).
+    await sealPilot(false);
   }
   const id = /Import ([0-9a-f-]{36})/.exec(imported.stdout + imported.stderr)?.[1];
   if (id) importIds.push(id);
@@ -379,8 +454,22 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
   expect(fenced).toMatchObject({ reason: 'moved' });
   await expect(tickets.create(principal, customerTicket(9_999))).rejects.toBeInstanceOf(TenantFencedError);
 
-  const run: ImportRun = importRun.parse(doc(await cli(['imports', 'status', id!, '--json'])));
+  const status = await cli(['imports', 'status', id!, '--json']);
+  const run: ImportRun = importRun.parse(doc(status));
   expect(run).toMatchObject({ status: 'succeeded', cutOver: true, target: TARGET, actor: `ops:${ops!.id}`, tenant: { id: t, slug }, error: null });
+  // The import role's password: never shown, and not in the import's record once it has ended (read as the owner), sealed or not.
+  expect(`${imported.stdout}${imported.stderr}${status.stdout}`).not.toContain(IMPORT_ROLE.password);
+  const controlOwner = await world.connect(world.dbs.controlLocation, 'owner');
+  try {
+    const saga = (await controlOwner.query('select * from sagas where id = $1', [id])).rows[0] as { input: Record<string, unknown> };
+    expect(saga.input).toMatchObject({ pilotUser: IMPORT_ROLE.user, pilotCredentials: null });
+    const steps = (await controlOwner.query('select * from saga_steps where saga_id = $1', [id])).rows;
+    const actions = (await controlOwner.query('select * from ops_actions where actor = $1', [`ops:${ops!.id}`])).rows;
+    expect(steps.length).toBe(16);
+    expect(JSON.stringify([saga, steps, actions])).not.toContain(IMPORT_ROLE.password);
+  } finally {
+    await controlOwner.end();
+  }
   expect(run.steps.every((s) => s.status === 'completed')).toBe(true);
   const detail = (step: string) => run.steps.find((s) => s.id === step)!.detail as Record<string, unknown>;
   // Counts and checksums of every table, on snapshots before the cut-over and after it.
@@ -446,7 +535,7 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
   // The import in the ops actions, and in the tenant's audit log (its outbox entry, published or not).
   const actions = await world.dbs.controlDb().selectFrom('ops_actions').select(['action', 'outcome', 'target']).where('actor', '=', `ops:${ops!.id}`).orderBy('at').execute();
   expect(actions.map((a) => `${a.action} ${a.outcome}`)).toEqual(
-    expect.arrayContaining(['import.start pilot-key-invalid', 'import.start pilot-unreachable', 'import.start pilot-schema-newer', 'import.start dry-run', 'import.start started', 'import.finish done']),
+    expect.arrayContaining(['import.start pilot-auth-failed', 'import.start pilot-key-invalid', 'import.start pilot-unreachable', 'import.start pilot-schema-newer', 'import.start dry-run', 'import.start started', 'import.finish done']),
   );
   const entries = await world.tenantDb.withTenant(t, (tx) => tx.db.selectFrom('outbox').select('envelope').where('type', '=', 'access.recorded').execute());
   expect(entries.map((e) => (e.envelope as unknown as { payload: { resourceType: string; actor: string } }).payload)).toEqual(

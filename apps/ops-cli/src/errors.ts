@@ -30,6 +30,8 @@ Environment:
   HOTDASH_GATEWAY_URL    the gateway (default http://127.0.0.1:3100; --gateway wins)
   HOTDASH_OPS_PASSWORD   the password for \`login\` (otherwise asked for, without echo)
   HOTDASH_OPS_TOKEN      an ops token to use instead of the stored login (automation)
+  HOTDASH_PILOT_DB_USER, HOTDASH_PILOT_DB_PASSWORD, HOTDASH_PILOT_KMS_MASTER_KEYS
+                         \`imports start\`: the pilot's import role and key-encryption keys (docs/pilot.md)
   XDG_CONFIG_HOME        where the login is kept: $XDG_CONFIG_HOME/hotdash-ops/ (else ~/.config/hotdash-ops/)
 
 With --json every command prints exactly one JSON document on stdout (on failure

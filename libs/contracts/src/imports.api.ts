@@ -12,8 +12,14 @@ import { SHARD_NAME } from './shards.api';
  * move-replication-unavailable, move-replica-identity-missing, move-schema-differs, shard-unavailable).
  */
 export const ImportProblems = {
-  /** 422: the pilot's control database, its shard or its Weaviate cannot be reached (or refuses the platform's roles): nothing was changed. */
+  /** 422: the pilot's control database, its shard or its Weaviate cannot be reached: nothing was changed. */
   PILOT_UNREACHABLE: 'pilot-unreachable',
+  /** 422: the request carries no credentials of the pilot's import role (`pilot.credentials`): the platform never connects to a pilot with its own roles. */
+  PILOT_CREDENTIALS_MISSING: 'pilot-credentials-missing',
+  /** 422: the pilot's PostgreSQL refused the import role's user and password (or its pg_hba.conf does not let it in). */
+  PILOT_AUTH_FAILED: 'pilot-auth-failed',
+  /** 422: the import role connects but lacks a privilege the import needs on the pilot (the detail names it and the SQL that grants it). */
+  PILOT_PRIVILEGE_MISSING: 'pilot-privilege-missing',
   /** 409: the pilot carries migrations this platform does not know: upgrade the platform first. */
   PILOT_SCHEMA_NEWER: 'pilot-schema-newer',
   /** 409: the pilot lacks migrations of this platform: migrate the pilot first (`npm run db:migrate` with the pilot's env file). */
@@ -43,7 +49,7 @@ export const ImportProblems = {
 } as const;
 export type ImportProblemCode = (typeof ImportProblems)[keyof typeof ImportProblems];
 
-/** A PostgreSQL database's location (no credentials: the platform connects with its own roles). */
+/** A PostgreSQL database's location (no credentials here: a pilot's are `pilot.credentials` of the import, sealed apart from its record). */
 export const databaseLocation = z
   .object({
     host: z
@@ -74,13 +80,32 @@ export const weaviateLocation = z
   .strict();
 
 /**
+ * The pilot's import role (docs/pilot.md, "The import role"): a PostgreSQL role the pilot's ops made
+ * on the pilot's server for the import alone, with a password of its own. The platform connects to
+ * the pilot's databases as this role only, never with its own roles. The password is never logged,
+ * never shown back (not by GET /ops/imports/{id}, not in ops actions); while the import runs it is
+ * kept sealed under the platform's key-encryption key in the import's record, and removed from it
+ * when the import ends.
+ */
+export const pilotCredentials = z
+  .object({
+    user: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_.@$-]{0,62}$/, 'user must be a PostgreSQL role name: a letter or _, then letters, digits, _ . @ $ or -, at most 63'),
+    password: z.string().min(1, 'password must not be empty').max(1_024, 'password must be at most 1024 characters'),
+  })
+  .strict();
+export type PilotCredentials = z.infer<typeof pilotCredentials>;
+
+/**
  * Body of POST /ops/imports. `pilot`: where the pilot runs, as its own configuration says (its env
  * file): its control database, its Weaviate and its key-encryption keys; its shard is the one its
  * control database places the tenant on unless `pilot.shard` gives the address the platform reaches
- * it at. `pilot.kmsMasterKeys`: the pilot's HOTDASH_KMS_MASTER_KEYS (`id:base64,…`), used once to
- * unwrap the tenant's data key and re-wrap it under the platform's key-encryption key; never stored,
- * never logged, never echoed. `shard`: the platform shard to import onto. `dryRun`: connect and check
- * everything, say what would be imported, change nothing (200).
+ * it at. `pilot.credentials`: the pilot's import role ({@link pilotCredentials}); required (absent:
+ * 422 pilot-credentials-missing). `pilot.kmsMasterKeys`: the pilot's HOTDASH_KMS_MASTER_KEYS
+ * (`id:base64,…`), used once to unwrap the tenant's data key and re-wrap it under the platform's
+ * key-encryption key; never stored, never logged, never echoed. `shard`: the platform shard to
+ * import onto. `dryRun`: connect and check everything, say what would be imported, change nothing (200).
  */
 export const startImportBody = z
   .object({
@@ -89,6 +114,7 @@ export const startImportBody = z
         control: databaseLocation,
         shard: databaseLocation.optional(),
         weaviate: weaviateLocation,
+        credentials: pilotCredentials.optional(),
         kmsMasterKeys: z.string().min(1, 'kmsMasterKeys must be the pilot’s HOTDASH_KMS_MASTER_KEYS (id:base64,…)').max(4_096),
       })
       .strict(),

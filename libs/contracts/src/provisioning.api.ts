@@ -29,8 +29,9 @@ export const signUpBody = z
     dedicatedShard: z.boolean().optional(),
     /**
      * Where the tenant's data lives (data residency), fixed here for good: a region with an active
-     * shard (`hotdash-ops shards list`). Default: the platform's default region
-     * (HOTDASH_DEFAULT_REGION, `local` locally). A region without one is refused (422 region-unknown).
+     * shared shard, or for a dedicated sign-up a free dedicated one (`hotdash-ops shards list`).
+     * Default: the platform's default region (HOTDASH_DEFAULT_REGION, `local` locally). A region
+     * without one is refused (422 region-unknown).
      */
     region: z.string().regex(REGION, 'region must be 1 to 63 lower-case letters, digits and dashes (e.g. eu-west-1)').optional(),
     admin: z
@@ -62,7 +63,12 @@ export const signUpBody = z
 
 /** Stable codes of a sign-up's refusals that concern where the tenant goes (RFC 9457 `code`). */
 export const SignUpProblems = {
-  /** 422: no active shard is registered in the region asked for (or, without one, the platform's default region). */
+  /**
+   * 422: the region asked for (or, without one, the platform's default region) has no shard the
+   * sign-up can be placed on: no active shared shard, or for a dedicated sign-up no free dedicated
+   * shard (active, kind dedicated, no tenant). A region served only by dedicated shards is refused to
+   * a shared sign-up. The same code ends a saga whose region lost its last such shard meanwhile.
+   */
   REGION_UNKNOWN: 'region-unknown',
 } as const;
 

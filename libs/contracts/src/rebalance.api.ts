@@ -72,10 +72,11 @@ export type PlannedMove = z.infer<typeof plannedMove>;
 
 /**
  * Why a tenant of the region's shared shards is left where it is (its load still counts): a move of
+ * it is running; a dedicate or share run of it is running (it starts its own move); a pilot import of
  * it is running; it is suspended; it is not active (being provisioned or offboarded); a backup or
  * restore of it is running; its shard refused to be read for it (being moved, fenced).
  */
-export const PinReasons = ['moving', 'suspended', 'not-active', 'archive-running', 'unmeasured'] as const;
+export const PinReasons = ['moving', 'dedicated-run', 'import-run', 'suspended', 'not-active', 'archive-running', 'unmeasured'] as const;
 export type PinReason = (typeof PinReasons)[number];
 export const pinnedTenant = z.object({ tenantId: uuidSchema, slug: z.string(), shard: z.string(), reason: z.enum(PinReasons) });
 export type PinnedTenant = z.infer<typeof pinnedTenant>;

@@ -27,7 +27,7 @@ export class OpsImportsController {
     problems: {
       404: `No shard of this name (${ImportProblems.SHARD_NOT_FOUND})`,
       409: `${ImportProblems.PILOT_SCHEMA_NEWER}, ${ImportProblems.PILOT_SCHEMA_OLDER}, ${ImportProblems.TENANT_EXISTS}, ${ImportProblems.IN_PROGRESS}, ${ImportProblems.PILOT_TENANT_NOT_READY}, ${ImportProblems.PILOT_BUSY}, ${ImportProblems.PLAN_UNKNOWN}, ${ImportProblems.SHARD_NOT_ACTIVE}, ${MoveProblems.REPLICATION_UNAVAILABLE}, ${MoveProblems.SCHEMA_DIFFERS}, ${MoveProblems.REPLICA_IDENTITY_MISSING}`,
-      422: `${ImportProblems.PILOT_UNREACHABLE}, ${ImportProblems.PILOT_NOT_SINGLE_TENANT}, ${ImportProblems.PILOT_KEY_INVALID}, ${ImportProblems.PILOT_KEY_UNUSABLE}`,
+      422: `${ImportProblems.PILOT_UNREACHABLE}, ${ImportProblems.PILOT_CREDENTIALS_MISSING}, ${ImportProblems.PILOT_AUTH_FAILED}, ${ImportProblems.PILOT_PRIVILEGE_MISSING}, ${ImportProblems.PILOT_NOT_SINGLE_TENANT}, ${ImportProblems.PILOT_KEY_INVALID}, ${ImportProblems.PILOT_KEY_UNUSABLE}`,
       503: `${ImportProblems.AUDIT_VERIFIER_MISSING}`,
     },
   })

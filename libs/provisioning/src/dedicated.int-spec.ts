@@ -7,7 +7,10 @@
 // for good (the shard retired, its database kept); a dedicate whose move rolls back undone (its
 // database dropped, its shard retired, the tenant whole on its source); bad input refused with
 // stable codes; a downgrade of a tenant on a dedicated shard refused; the placement policy never
-// giving a shared sign-up a dedicated shard. Every database and shard row it made is removed.
+// giving a shared sign-up a dedicated shard; a free dedicated shard a rolled-back run adopted given
+// back (active, free), not retired; two runs at once completing on an engine that works two jobs at a
+// time (a run waiting for its move holds no worker). Every database, shard row, saga and replication
+// object it made is removed.
 //
 // Needs a server running with wal_level=logical (deploy/local/infra.sh starts it so).
 import { Global, INestApplication, Module } from '@nestjs/common';
@@ -17,32 +20,39 @@ import { tenantLimitsKey } from '@hotdash/platform-auth';
 import { DatabaseModule, newId, ShardInspector, TenantMover, type ShardInfo } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { NonRetryableStepError, SagaEngine } from '@hotdash/platform-jobs';
-import { internalAuthorization, opsCaller, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
+import { dropMoveReplication, internalAuthorization, opsCaller, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 import { TENANT_MOVE_CHECKPOINT } from './moves/tenant-move.saga';
 import { ProvisioningModule } from './provisioning.module';
-import { PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
+import { PROVISIONING_SAGA_CONCURRENCY, PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
 import { pickShard } from './saga/provisioning.saga';
 import { DedicatedDatabases, markerText } from './dedicated/dedicated-database';
 import { defaultDedicatedDatabase, defaultDedicatedShard } from './use-cases/dedicate-tenant/dedicate-tenant.handler';
 
 jest.setTimeout(240_000);
 
-/** The move saga's test seam: `failAt` makes the next move fail for good at that point. */
-const drill: { failAt?: string } = {};
+/** The move saga's test seam: `failAt` makes the next move fail for good at that point; while `gate` is set, moves wait at their initial copy. */
+const drill: { failAt?: string; gate?: Promise<void> } = {};
 /** The saga engine's own queue: a provisioning spec running at the same time in another process never takes these sagas' steps (nor this one theirs). */
 const queue = `hotdash-dedicated-spec-${newId().slice(-12)}`;
+/**
+ * Two saga jobs at a time in this process: two runs at once, each waiting for its move, must leave
+ * the moves' steps a worker (a run that waited inside its step would hold both, and the moves would never run).
+ */
+const CONCURRENCY = 2;
 
 @Global()
 @Module({
   providers: [
     { provide: TENANT_MOVE_CHECKPOINT, useValue: (point: string) => checkpoint(point) },
     { provide: PROVISIONING_SAGA_QUEUE, useValue: queue },
+    { provide: PROVISIONING_SAGA_CONCURRENCY, useValue: CONCURRENCY },
   ],
-  exports: [TENANT_MOVE_CHECKPOINT, PROVISIONING_SAGA_QUEUE],
+  exports: [TENANT_MOVE_CHECKPOINT, PROVISIONING_SAGA_QUEUE, PROVISIONING_SAGA_CONCURRENCY],
 })
 class DrillModule {}
 
-function checkpoint(point: string): void {
+async function checkpoint(point: string): Promise<void> {
+  if (point === 'initial-copy' && drill.gate) await drill.gate;
   if (drill.failAt !== point) return;
   drill.failAt = undefined;
   throw new NonRetryableStepError(`drill: ${point} failed`, 'drill');
@@ -84,6 +94,9 @@ afterAll(async () => {
   try {
     await app?.close();
     const ids = made.tenants.map((t) => t.id);
+    // What a move left half-way (a failed spec): its subscription, publication and slots, before any database goes.
+    const moveIds = (await world.dbs.controlDb().selectFrom('sagas').select('id').where('type', '=', 'tenant-move').where('tenant_id', 'in', ids.length ? ids : [newId()]).execute()).map((r) => r.id);
+    await dropMoveReplication(world, moveIds, [s1.database, s2.database, ...made.databases]);
     // Wherever each tenant is now: its rows erased there; the fences its moves left on the shared shards.
     for (const t of made.tenants) {
       await world.tenantDb.withTenant(t.id, (tx) => tx.db.selectFrom((eb) => eb.fn<{ table_name: string }>('erase_tenant', [eb.val(t.id)]).as('e')).selectAll().execute()).catch(() => undefined);
@@ -227,7 +240,7 @@ it('dedicates a tenant live, shares it back keeping its shard, dedicates it onto
     kind: 'dedicate',
     source: s1.name,
     target: { shard: defaultDedicatedShard(t.id), host: s1.host, port: s1.port, database: dbName, region: 'local', kind: 'dedicated', mode: 'create' },
-    steps: [{ id: 'create-database' }, { id: 'register' }, { id: 'move' }, { id: 'finish' }],
+    steps: [{ id: 'create-database' }, { id: 'register' }, { id: 'move' }, { id: 'await-move' }, { id: 'finish' }],
   });
   expect(await databases.facts(server, dbName)).toEqual({ exists: false });
 
@@ -248,7 +261,7 @@ it('dedicates a tenant live, shares it back keeping its shard, dedicates it onto
     load = await stop();
   }
   expect(run).toMatchObject({ status: 'succeeded', phase: null, error: null, move: { status: 'succeeded', decided: true } });
-  expect(run.steps.map((s) => [s.id, s.status])).toEqual(['create-database', 'register', 'move', 'finish'].map((id) => [id, 'completed']));
+  expect(run.steps.map((s) => [s.id, s.status, s.attempts])).toEqual(['create-database', 'register', 'move', 'await-move', 'finish'].map((id) => [id, 'completed', 1]));
   expect(run.steps[0]!.detail).toEqual({ database: dbName, created: true });
   expect(load.failures).toEqual([]);
   expect(load.reads).toBeGreaterThan(0);
@@ -280,10 +293,27 @@ it('dedicates a tenant live, shares it back keeping its shard, dedicates it onto
 
   // By default a share goes to the active shared shard of the region with the fewest tenants (the dry
   // run says which); the spec names s2 (another spec's scratch shard could be the emptiest one).
-  const sharePlan = (await (await share(t, { keep: true, dryRun: true })).json()) as DedicatedPlan;
-  expect(sharePlan).toMatchObject({ dryRun: true, kind: 'share', source: shardName, keep: true, target: { kind: 'shared', region: 'local' }, steps: [{ id: 'reserve-shard' }, { id: 'move' }, { id: 'free-shard' }, { id: 'finish' }] });
-  const emptiest = await world.dbs.controlDb().selectFrom('shards').select(['tenant_count']).where('kind', '=', 'shared').where('status', '=', 'active').where('region', '=', 'local').orderBy('tenant_count').executeTakeFirstOrThrow();
-  expect((await shardRow(sharePlan.target.shard))!.tenant_count).toBeLessThanOrEqual(emptiest.tenant_count + 5);
+  // Read before and after the dry run, until both agree (other specs place tenants meanwhile): the emptiest is then the one the dry run saw.
+  const emptiest = async () =>
+    (
+      await world.dbs.controlDb().selectFrom('shards').select('name').where('kind', '=', 'shared').where('status', '=', 'active').where('region', '=', 'local').orderBy('tenant_count').orderBy('name').executeTakeFirstOrThrow()
+    ).name;
+  let sharePlan: DedicatedPlan | undefined;
+  let expected: string | undefined;
+  for (let i = 0; i < 10 && expected === undefined; i++) {
+    const before = await emptiest();
+    sharePlan = (await (await share(t, { keep: true, dryRun: true })).json()) as DedicatedPlan;
+    if ((await emptiest()) === before) expected = before;
+  }
+  expect(sharePlan).toMatchObject({
+    dryRun: true,
+    kind: 'share',
+    source: shardName,
+    keep: true,
+    target: { kind: 'shared', region: 'local' },
+    steps: [{ id: 'reserve-shard' }, { id: 'move' }, { id: 'await-move' }, { id: 'free-shard' }, { id: 'finish' }],
+  });
+  expect(sharePlan!.target.shard).toBe(expected);
 
   // Shared back, keeping the shard: the tenant on the shared shard, its rows intact; the shard active, free.
   const kept = await finished(t.id, ((await (await share(t, { keep: true, shard: s2.name })).json()) as DedicatedRun).id);
@@ -292,6 +322,15 @@ it('dedicates a tenant live, shares it back keeping its shard, dedicates it onto
   expect(placed.shard).toMatchObject({ kind: 'shared', name: s2.name });
   expect((await inboxOf(t.id)).ids).toEqual([...seeded, ...load.written].sort());
   expect(await shardRow(shardName)).toMatchObject({ kind: 'dedicated', status: 'active', tenant_count: 0 });
+
+  // A run that adopts the free shard (no reuse asked: the platform's database for the tenant, registered already) and rolls back gives it back: active, free, its database kept.
+  drill.failAt = 'initial-copy';
+  const adopted = await finished(t.id, ((await (await dedicate(t, { reuse: false, shard: shardName })).json()) as DedicatedRun).id);
+  expect(adopted).toMatchObject({ status: 'rolled-back', target: { shard: shardName, mode: 'adopt' }, error: expect.stringContaining('drill') });
+  expect(adopted.steps.find((s) => s.id === 'register')).toMatchObject({ status: 'compensated', detail: expect.objectContaining({ adopted: true }) });
+  expect(await shardRow(shardName)).toMatchObject({ kind: 'dedicated', status: 'active', tenant_count: 0 });
+  expect(await databases.facts(server, dbName)).toMatchObject({ exists: true, marker: { runId: run.id } });
+  expect((await world.router.placementOf(t.id)).shard.name).toBe(s2.name);
 
   // The placement policy: a shared sign-up never lands on a dedicated shard, not even with a free one there and no shared shard active.
   // (Asked for region local: another spec's scratch shard of its own region may be the emptiest shared shard.)
@@ -340,7 +379,8 @@ it('undoes a dedicate whose move rolls back: its database dropped, its shard ret
   expect(run.steps.map((s) => [s.id, s.status])).toEqual([
     ['create-database', 'compensated'],
     ['register', 'compensated'],
-    ['move', 'failed'],
+    ['move', 'compensated'],
+    ['await-move', 'failed'],
     ['finish', 'pending'],
   ]);
   expect(await databases.facts(server, defaultDedicatedDatabase(t.id))).toEqual({ exists: false });
@@ -392,4 +432,47 @@ it('refuses bad input with a stable code, changing nothing', async () => {
   expect(await opsActions(t.id)).toEqual(
     expect.arrayContaining([`tenant.share ${DedicatedProblems.NOT_DEDICATED}`, `tenant.dedicate ${DedicatedProblems.DATABASE_EXISTS}`, `tenant.dedicate ${MoveProblems.IN_PROGRESS}`]),
   );
+});
+
+it('completes two dedicate runs at once on an engine that works two jobs at a time: a run waiting for its move holds no worker', async () => {
+  const pair = [await tenant('dedicated at once A'), await tenant('dedicated at once B')];
+  const seeded = new Map<string, string[]>();
+  for (const t of pair) seeded.set(t.id, (await seedInbox(t, 10)).sort());
+  // The moves wait at their initial copy until both runs have started theirs: both runs are then
+  // waiting for a move at the same time, with one move's job holding one of the two workers.
+  let release!: () => void;
+  drill.gate = new Promise<void>((r) => (release = r));
+  let started: DedicatedRun[];
+  try {
+    started = await Promise.all(
+      pair.map(async (t) => {
+        const res = await dedicate(t, { reuse: false, shard: specShard() });
+        expect(res.status).toBe(202);
+        return (await res.json()) as DedicatedRun;
+      }),
+    );
+    await waitFor(
+      'both runs to have started their moves',
+      async () => {
+        const views = await Promise.all(pair.map(async (t, i) => (await (await call('GET', `/tenants/${t.id}/dedicated-runs/${started[i]!.id}`)).json()) as DedicatedRun));
+        return views.every((v) => v.move !== null);
+      },
+      60_000,
+      200,
+    );
+  } finally {
+    drill.gate = undefined;
+    release();
+  }
+  const runs = await Promise.all(pair.map((t, i) => finished(t.id, started[i]!.id)));
+  expect(runs.map((r) => [r.status, r.move?.status])).toEqual([
+    ['succeeded', 'succeeded'],
+    ['succeeded', 'succeeded'],
+  ]);
+  // Waiting is no try: the await-move step ran once, however often it looked.
+  expect(runs.map((r) => r.steps.find((s) => s.id === 'await-move')!.attempts)).toEqual([1, 1]);
+  for (const [i, t] of pair.entries()) {
+    expect(await inboxOf(t.id)).toEqual({ shard: started[i]!.target.shard, ids: seeded.get(t.id) });
+    expect(await shardRow(started[i]!.target.shard)).toMatchObject({ kind: 'dedicated', status: 'active', tenant_count: 1 });
+  }
 });

@@ -1,9 +1,17 @@
 // Pilot imports through provisioning's ops API (POST /imports, GET /imports/{id}) and the
 // pilot-import saga, against the real control plane, shards and Weaviate, for what the end-to-end
-// spec (e2e/ops-pilot-import.e2e-spec.ts) does not show: a pilot whose control events still wait for
-// its relay is refused (409 pilot-busy, nothing changed); an import failing before its cut-over is
-// rolled back whole (no tenant, key, placement, rows or namespace left on the platform; no
-// replication left on the pilot, which serves its tenant as before), and is an ops action.
+// spec (e2e/ops-pilot-import.e2e-spec.ts) does not show: the pilot's import role missing (422
+// pilot-credentials-missing), refused by the pilot (422 pilot-auth-failed) or short of a privilege
+// (422 pilot-privilege-missing, naming it and the SQL that grants it), nothing changed; a pilot whose
+// control events still wait for its relay is refused (409 pilot-busy, nothing changed); an import
+// failing before its cut-over is rolled back whole (no tenant, key, placement, rows or namespace left
+// on the platform; no replication left on the pilot, which serves its tenant as before), is an ops
+// action, and its record keeps the import role's password sealed while it runs and nothing of it
+// after; a sign-up taking the tenant's slug while the import is accepted makes it 409
+// import-tenant-exists (the unique constraint decides), nothing of the import left.
+//
+// The import role is made as docs/pilot.md says (LOGIN REPLICATION, a member of the owner role of
+// the pilot's tables), with a password of its own; the platform is given only that.
 //
 // The pilot here: its own control database and shard (migrated with the project's runner), its own
 // master key, its tenant provisioned by the platform's provisioning saga on the pilot's configuration;
@@ -70,6 +78,9 @@ const COLLECTION = `PilotSpec${label}`;
 const PILOT_KEYS = `pilot-k1:${randomBytes(32).toString('base64')}`;
 const PILOT_QUEUE = `pilot-import-int-spec-${label}`;
 const TARGET = 'shard-2';
+/** The pilot's import role (docs/pilot.md), and one made without its privileges. */
+const IMPORT_ROLE = { user: `hotdash_spec_import_${label}`, password: `import-${randomBytes(18).toString('base64url')}` };
+const WEAK_ROLE = { user: `hotdash_spec_weak_${label}`, password: `weak-${randomBytes(18).toString('base64url')}` };
 
 let app: INestApplication;
 let base: string;
@@ -91,14 +102,28 @@ async function runPilotRelay(): Promise<void> {
   while ((await relay.drainOnce()) > 0);
 }
 
-const importBody = () => ({
+const importBody = (credentials: { user: string; password: string } | null = IMPORT_ROLE) => ({
   pilot: {
     control: { host: world.config.db.controlHost, port: world.config.db.controlPort, database: CONTROL_DB },
     weaviate: { url: world.config.weaviate.url, grpcPort: world.config.weaviate.grpcPort, collection: COLLECTION },
+    ...(credentials ? { credentials } : {}),
     kmsMasterKeys: PILOT_KEYS,
   },
   shard: TARGET,
 });
+
+/** The import's saga row, its steps and the ops actions of this spec, as the owner reads them: JSON text to search. */
+async function importRecords(importId: string): Promise<{ text: string; input: Record<string, unknown> }> {
+  const owner = await world.connect(world.dbs.controlLocation, 'owner');
+  try {
+    const saga = (await owner.query('select * from sagas where id = $1', [importId])).rows[0] as { input: Record<string, unknown> };
+    const steps = (await owner.query('select * from saga_steps where saga_id = $1', [importId])).rows;
+    const actions = (await owner.query(`select * from ops_actions where actor = 'ops:carol'`)).rows;
+    return { text: JSON.stringify([saga, steps, actions]), input: saga.input };
+  } finally {
+    await owner.end();
+  }
+}
 
 beforeAll(async () => {
   const su = await world.connectSuperuser(world.config.db.controlDatabase);
@@ -139,6 +164,16 @@ beforeAll(async () => {
   }, 60_000);
   tenantId = parseTenantId(signUp.tenantId);
   await vectors.upsertChunks(tenantId, [{ id: newId(), vector: [1, 0, 0, 0], documentId: 'doc', chunkIndex: 0, text: 'refunds within 14 days', title: 'Doc', sourceVersion: 1 }]);
+
+  // The pilot's ops make the import role on its server (docs/pilot.md, "The import role").
+  const server = await world.connectSuperuser('postgres');
+  try {
+    await server.query(`create role ${IMPORT_ROLE.user} login replication nosuperuser nocreatedb nocreaterole nobypassrls password '${IMPORT_ROLE.password}'`);
+    await server.query(`grant ${world.config.db.owner.user} to ${IMPORT_ROLE.user}`);
+    await server.query(`create role ${WEAK_ROLE.user} login nosuperuser nocreatedb nocreaterole nobypassrls password '${WEAK_ROLE.password}'`);
+  } finally {
+    await server.end();
+  }
 }, 90_000);
 
 afterAll(async () => {
@@ -179,9 +214,47 @@ afterAll(async () => {
     await owner.end();
   }
   for (const d of [SHARD_DB, CONTROL_DB]) await world.dropScratchDatabase(d);
+  const server = await world.connectSuperuser('postgres');
+  try {
+    for (const role of [IMPORT_ROLE.user, WEAK_ROLE.user]) await server.query(`drop role if exists ${role}`);
+  } finally {
+    await server.end();
+  }
   await platformVectors.close();
   await world.close();
 }, 60_000);
+
+it('refuses an import without the pilot’s import role, with a wrong password, or short of a privilege (422 each, what to grant), changing nothing', async () => {
+  const refused = async (body: unknown) => {
+    const res = await call('POST', '/imports', { ...(body as object), dryRun: true });
+    const problem = (await res.json()) as { code: string; detail: string };
+    return { status: res.status, code: problem.code, detail: problem.detail };
+  };
+  expect(await refused(importBody(null))).toMatchObject({ status: 422, code: 'pilot-credentials-missing' });
+  const wrong = await refused(importBody({ user: IMPORT_ROLE.user, password: 'not-its-password' }));
+  expect(wrong).toMatchObject({ status: 422, code: 'pilot-auth-failed', detail: expect.stringContaining(IMPORT_ROLE.user) });
+  expect(wrong.detail).not.toContain('not-its-password');
+  // A role that logs in but was made without REPLICATION and without the owner's privileges: each named, with its SQL.
+  const weak = await refused(importBody(WEAK_ROLE));
+  expect(weak).toMatchObject({ status: 422, code: 'pilot-privilege-missing' });
+  expect(weak.detail).toContain(`grant usage on schema public to "${WEAK_ROLE.user}"; grant select on hotdash_migrations, tenants,`);
+  const su = await world.connectSuperuser(CONTROL_DB);
+  try {
+    // Able to read the pilot's control database (as docs/pilot.md allows for a control database on a server of its own), it is stopped at the shard.
+    await su.query(`grant select on ${['hotdash_migrations', 'tenants', 'tenant_placements', 'shards', 'plans', 'tenant_keys', 'sagas', 'outbox'].join(', ')} to ${WEAK_ROLE.user}; grant usage on schema public to ${WEAK_ROLE.user}`);
+    const atShard = await refused(importBody(WEAK_ROLE));
+    expect(atShard).toMatchObject({ status: 422, code: 'pilot-privilege-missing' });
+    expect(atShard.detail).toContain(`alter role "${WEAK_ROLE.user}" replication;`);
+    expect(atShard.detail).toContain(`grant "${world.config.db.owner.user}" to "${WEAK_ROLE.user}";`);
+  } finally {
+    await su.end();
+  }
+  expect(await world.dbs.controlDb().selectFrom('tenants').select('id').where('id', '=', tenantId!).execute()).toEqual([]);
+  const actions = await world.dbs.controlDb().selectFrom('ops_actions').select(['outcome', 'detail']).where('actor', '=', 'ops:carol').where('action', '=', 'import.start').execute();
+  expect(actions.map((a) => a.outcome)).toEqual(expect.arrayContaining(['pilot-credentials-missing', 'pilot-auth-failed', 'pilot-privilege-missing']));
+  expect(JSON.stringify(actions)).not.toContain('not-its-password');
+  expect(JSON.stringify(actions)).not.toContain(WEAK_ROLE.password);
+});
 
 it('refuses a pilot whose control events still wait for its relay (409 pilot-busy), changing nothing', async () => {
   // The provisioning saga's control events were never published: no relay runs for the pilot yet.
@@ -203,6 +276,11 @@ it('rolls an import that fails before its cut-over back whole: nothing left on t
   const started = (await res.json()) as ImportRun;
   importIds.push(started.id);
   expect(started).toMatchObject({ tenant: { id: t }, target: TARGET, status: 'running', cutOver: false, actor: 'ops:carol' });
+  expect(JSON.stringify(started)).not.toContain(IMPORT_ROLE.password);
+  // While it runs, its record holds the import role sealed (a resumed step needs it), never in clear.
+  const running = await importRecords(started.id);
+  expect(running.input).toMatchObject({ pilotUser: IMPORT_ROLE.user, pilotCredentials: { kekId: 'dev', wrapped: expect.any(String) } });
+  expect(running.text).not.toContain(IMPORT_ROLE.password);
   const run = await waitFor(
     'the import to finish',
     async () => {
@@ -237,4 +315,44 @@ it('rolls an import that fails before its cut-over back whole: nothing left on t
   // Both the start and the rollback are ops actions.
   const actions = await world.dbs.controlDb().selectFrom('ops_actions').select(['action', 'outcome']).where('actor', '=', 'ops:carol').where('target', '=', t).orderBy('at').execute();
   expect(actions.map((a) => `${a.action} ${a.outcome}`)).toEqual(expect.arrayContaining(['import.start started', 'import.finish rolled-back']));
+  // Ended: its record keeps no way into the pilot, sealed or not; GET shows none either.
+  const ended = await importRecords(started.id);
+  expect(ended.input).toMatchObject({ pilotUser: IMPORT_ROLE.user, pilotCredentials: null });
+  expect(ended.text).not.toContain(IMPORT_ROLE.password);
+  expect(JSON.stringify(run)).not.toContain(IMPORT_ROLE.password);
+});
+
+it('answers 409 import-tenant-exists when a sign-up takes the tenant’s slug while the import is accepted, nothing of the import left', async () => {
+  const t = tenantId!;
+  await runPilotRelay();
+  const { slug } = await pilot!.dbs.controlDb().selectFrom('tenants').select('slug').where('id', '=', t).executeTakeFirstOrThrow();
+  // The sign-up's transaction has written its tenant with that slug and not committed yet: the
+  // import's checks do not see it, and its insert waits on the unique index.
+  const racer = await world.connect(world.dbs.controlLocation, 'owner');
+  const racerId = newId();
+  const watcher = await world.connectSuperuser(world.config.db.controlDatabase);
+  try {
+    await racer.query('begin');
+    await racer.query(`insert into tenants (id, name, slug, plan_code, status, region) values ($1, 'Racing sign-up', $2, 'basic', 'provisioning', 'local')`, [racerId, slug]);
+    const accepted = call('POST', '/imports', importBody());
+    await waitFor('the import’s insert to wait for the sign-up', async () => {
+      const r = await watcher.query(`select 1 from pg_stat_activity where datname = $1 and wait_event_type = 'Lock' and query like 'insert into "tenants"%'`, [world.config.db.controlDatabase]);
+      return (r.rowCount ?? 0) > 0;
+    });
+    await racer.query('commit');
+    const res = await accepted;
+    const problem = (await res.json()) as { code: string; detail: string };
+    expect([res.status, problem.code]).toEqual([409, 'import-tenant-exists']);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+  } finally {
+    await racer.query('rollback').catch(() => undefined);
+    await racer.query('delete from tenants where id = $1', [racerId]);
+    await racer.end();
+    await watcher.end();
+  }
+  expect(await world.dbs.controlDb().selectFrom('tenants').select('id').where('id', '=', t).execute()).toEqual([]);
+  expect(await world.dbs.controlDb().selectFrom('tenant_keys').select('tenant_id').where('tenant_id', '=', t).execute()).toEqual([]);
+  expect(await world.dbs.controlDb().selectFrom('tenant_placements').select('shard_id').where('tenant_id', '=', t).execute()).toEqual([]);
+  const actions = await world.dbs.controlDb().selectFrom('ops_actions').select(['outcome']).where('actor', '=', 'ops:carol').where('target', '=', t).execute();
+  expect(actions.map((a) => a.outcome)).toContain('import-tenant-exists');
 });

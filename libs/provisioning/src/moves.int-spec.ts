@@ -3,25 +3,39 @@
 // a tenant moved while it writes and reads (nothing fails, every write on the target, the placement
 // version bumped and followed); bad input refused with a stable code and nothing changed; a move
 // failing before its decision rolled back (the tenant whole on its source); a step failing after it
-// retried until the move finishes; a second move of a tenant already moving refused (409).
+// retried until the move finishes; a second move of a tenant already moving refused (409). The
+// move's ops action is written in the transaction that starts it. Every tenant, saga and replication
+// object the spec made is removed.
 //
 // Needs a server running with wal_level=logical (deploy/local/infra.sh starts it so).
 import { Global, INestApplication, Module } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { sql } from 'kysely';
 import { MoveProblems, parseTenantId, type TenantMovePlan, type TenantMoveRun } from '@hotdash/contracts';
 import { DatabaseModule, newId, TenantMover, type ShardInfo } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { NonRetryableStepError, SagaEngine } from '@hotdash/platform-jobs';
-import { internalAuthorization, opsCaller, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
+import { dropMoveReplication, internalAuthorization, opsCaller, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 import { TENANT_MOVE_CHECKPOINT } from './moves/tenant-move.saga';
 import { ProvisioningModule } from './provisioning.module';
+import { PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
 
 jest.setTimeout(180_000);
 
 /** The saga's test seam: a spec sets `failAt` to make a step fail at a named point. */
 const drill: { failAt?: string; retryable?: boolean; hits: string[] } = { hits: [] };
 
+/** The saga engine's own queue: another process working the default queue never takes this spec's moves (and so never misses its drills). */
+const queue = `hotdash-moves-spec-${newId().slice(-12)}`;
+
 @Global()
-@Module({ providers: [{ provide: TENANT_MOVE_CHECKPOINT, useValue: (point: string) => checkpoint(point) }], exports: [TENANT_MOVE_CHECKPOINT] })
+@Module({
+  providers: [
+    { provide: TENANT_MOVE_CHECKPOINT, useValue: (point: string) => checkpoint(point) },
+    { provide: PROVISIONING_SAGA_QUEUE, useValue: queue },
+  ],
+  exports: [TENANT_MOVE_CHECKPOINT, PROVISIONING_SAGA_QUEUE],
+})
 class DrillModule {}
 
 function checkpoint(point: string): void {
@@ -42,6 +56,13 @@ let app: INestApplication;
 let base: string;
 let s1: ShardInfo;
 let s2: ShardInfo;
+/** The spec's tenants, removed in afterAll. */
+const made: WorldTenant[] = [];
+const tenant = async (name: string) => {
+  const t = await world.createTenant(name, s1);
+  made.push(t);
+  return t;
+};
 
 beforeAll(async () => {
   const shards = await world.shards();
@@ -59,8 +80,39 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${app.getHttpServer().address().port}`;
 });
 afterAll(async () => {
-  await app?.close();
-  await world.close();
+  try {
+    await app?.close();
+    const ids = made.map((t) => t.id);
+    const moveIds = (await world.dbs.controlDb().selectFrom('sagas').select('id').where('type', '=', 'tenant-move').where('tenant_id', 'in', ids.length ? ids : [newId()]).execute()).map((r) => r.id);
+    await dropMoveReplication(world, moveIds, [s1.database, s2.database]);
+    // Each tenant's rows wherever it is, and the fences its moves left on the two shards.
+    for (const t of made) {
+      await world.tenantDb.withTenant(t.id, (tx) => tx.db.selectFrom((eb) => eb.fn<{ table_name: string }>('erase_tenant', [eb.val(t.id)]).as('e')).selectAll().execute()).catch(() => undefined);
+      for (const s of [s1, s2]) {
+        const o = await world.connect(s, 'owner');
+        try {
+          await o.query(`select set_config('app.tenant_id', $1, false)`, [t.id]);
+          await o.query('delete from tenant_fences where tenant_id = $1', [t.id]);
+        } finally {
+          await o.end();
+        }
+      }
+    }
+    const owner = await world.connect(world.dbs.controlLocation, 'owner');
+    try {
+      await owner.query(`delete from sagas where tenant_id = any($1) and type = 'tenant-move'`, [ids]);
+      await owner.query('delete from tenant_placements where tenant_id = any($1)', [ids]);
+      await owner.query('delete from tenants where id = any($1)', [ids]);
+      await owner.query('delete from ops_actions where target = any($1)', [ids]);
+    } finally {
+      await owner.end();
+    }
+    const q = new Queue(queue, { connection: { host: world.config.redis.host, port: world.config.redis.port } });
+    await q.obliterate({ force: true }).catch(() => undefined);
+    await q.close();
+  } finally {
+    await world.close();
+  }
 });
 
 // As the gateway calls provisioning for platform operator carol (actor ops:carol).
@@ -95,7 +147,7 @@ const seedInbox = (tenant: WorldTenant, n: number) =>
   });
 
 it('moves a tenant while it writes and reads, step by step, and every router follows', async () => {
-  const t = await world.createTenant('move T', s1);
+  const t = await tenant('move T');
   const seeded = await seedInbox(t, 200);
   let running = true;
   const written: string[] = [];
@@ -133,10 +185,14 @@ it('moves a tenant while it writes and reads, step by step, and every router fol
   expect(await inboxOf(t.id)).toEqual({ shard: s2.name, ids: [...seeded, ...written].sort() });
   expect(await mover.tenantRowsOn(s1, t.id)).toEqual([]);
   expect((await world.router.placementOf(t.id)).version).toBe(2);
+  // Its ops action was written in the transaction that started it: the same now() as the saga's creation.
+  const recorded = await sql<{ same: boolean }>`select a.at = s.created_at as same from ops_actions a join sagas s on s.id = (a.detail->>'run')::uuid
+    where a.action = 'tenant.move' and a.outcome = 'started' and a.target = ${t.id}`.execute(world.dbs.controlDb());
+  expect(recorded.rows).toEqual([{ same: true }]);
 });
 
 it('refuses bad input with a stable code, changing nothing', async () => {
-  const t = await world.createTenant('move bad input', s1);
+  const t = await tenant('move bad input');
   const code = async (res: Response) => ({ status: res.status, code: ((await res.json()) as { code?: string }).code });
   expect(await code(await startMove(newId(), s2.name))).toEqual({ status: 404, code: 'not-found' });
   expect(await code(await startMove(t.id, 'no-such-shard'))).toEqual({ status: 404, code: MoveProblems.SHARD_NOT_FOUND });
@@ -180,7 +236,7 @@ it('refuses bad input with a stable code, changing nothing', async () => {
   }
 
   // A tenant that is not active or suspended.
-  const gone = await world.createTenant('move offboarded', s1);
+  const gone = await tenant('move offboarded');
   await world.dbs.controlDb().updateTable('tenants').set({ status: 'offboarded' }).where('id', '=', gone.id).execute();
   expect(await code(await startMove(gone.id, s2.name))).toEqual({ status: 409, code: MoveProblems.INVALID_TENANT_STATUS });
 
@@ -200,7 +256,7 @@ it('refuses bad input with a stable code, changing nothing', async () => {
 });
 
 it('refuses a second move of a tenant already moving (409), and the first goes on', async () => {
-  const t = await world.createTenant('move twice', s1);
+  const t = await tenant('move twice');
   await seedInbox(t, 20);
   const first = (await (await startMove(t.id, s2.name)).json()) as TenantMoveRun;
   const second = await startMove(t.id, s2.name);
@@ -210,7 +266,7 @@ it('refuses a second move of a tenant already moving (409), and the first goes o
 });
 
 it('rolls a move back when a step fails before the decision: the tenant whole on its source, nothing left of the move', async () => {
-  const t = await world.createTenant('move rolled back', s1);
+  const t = await tenant('move rolled back');
   const seeded = await seedInbox(t, 50);
   drill.failAt = 'catch-up';
   drill.retryable = false;
@@ -227,7 +283,7 @@ it('rolls a move back when a step fails before the decision: the tenant whole on
 });
 
 it('retries a step that fails after the decision until the move finishes (it only goes forward)', async () => {
-  const t = await world.createTenant('move forward', s1);
+  const t = await tenant('move forward');
   const seeded = await seedInbox(t, 30);
   drill.failAt = 'cleanup-source';
   drill.retryable = true;

@@ -5,7 +5,7 @@ import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardInspector, ShardRoute
 import { SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
 import { InternalAuthModule } from '@hotdash/platform-auth';
 import Redis from 'ioredis';
-import { PROVISIONING_REDIS, PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
+import { PROVISIONING_REDIS, PROVISIONING_SAGA_CONCURRENCY, PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { SignupsController, TenantsController } from './tenants.controller';
 import { TenantsRepository } from './tenants.repository';
@@ -126,12 +126,13 @@ class EngineLifecycle implements OnApplicationShutdown {
         dedicated: DedicatedSagaDependencies,
         checkpoint?: TenantMoveDeps['checkpoint'],
         queueName?: string,
+        concurrency?: number,
       ) =>
-        dedicated.registerOn(new SagaEngine(dbs, config, { log: (m) => console.warn(m), queueName: queueName ?? undefined })
+        dedicated.registerOn(new SagaEngine(dbs, config, { log: (m) => console.warn(m), queueName: queueName ?? undefined, concurrency: concurrency ?? undefined })
           .register(provisioningSaga({ dbs, control, tenantDb, router, keyring, cipher, kms, vectors }))
           .register(offboardingSaga({ config, control, tenantDb, keyring, vectors, statuses }))
           .register(tenantMoveSaga({ mover, control, tenantDb, router, checkpoint: checkpoint ?? undefined }))),
-      inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore, TenantStatusCache, TenantMover, DedicatedSagaDependencies, { token: TENANT_MOVE_CHECKPOINT, optional: true }, { token: PROVISIONING_SAGA_QUEUE, optional: true }],
+      inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore, TenantStatusCache, TenantMover, DedicatedSagaDependencies, { token: TENANT_MOVE_CHECKPOINT, optional: true }, { token: PROVISIONING_SAGA_QUEUE, optional: true }, { token: PROVISIONING_SAGA_CONCURRENCY, optional: true }],
     },
     EngineLifecycle,
   ],

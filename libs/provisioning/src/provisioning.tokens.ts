@@ -6,3 +6,9 @@ export const PROVISIONING_REDIS = Symbol('PROVISIONING_REDIS');
  * working the default queue at the same time never takes its sagas' steps.
  */
 export const PROVISIONING_SAGA_QUEUE = Symbol('PROVISIONING_SAGA_QUEUE');
+/**
+ * Optional: how many saga jobs the provisioning service's engine works at once in this process
+ * (default: the engine's, 10). Specs set it low to show that runs waiting for other runs never
+ * starve them.
+ */
+export const PROVISIONING_SAGA_CONCURRENCY = Symbol('PROVISIONING_SAGA_CONCURRENCY');

@@ -4,20 +4,47 @@
 // nothing; the real run carries the plan out one move at a time (each the live tenant move, with its
 // ops action and audit entry), after which the shards are even, the draining one is empty and every
 // row is where its tenant is; bad input (an unknown region, a region with one shard, a second run
-// while one runs, a bad body) is refused with a stable code.
+// while one runs, a bad body) is refused with a stable code; a tenant a dedicate run holds is pinned;
+// a run recorded as interrupted while its process still runs it moves nobody more and keeps that
+// status. Every shard, tenant, saga, run and replication object the spec made is removed.
 //
 // Needs a server running with wal_level=logical (deploy/local/infra.sh starts it so).
-import { INestApplication, Module } from '@nestjs/common';
+import { Global, INestApplication, Module } from '@nestjs/common';
+import { Queue } from 'bullmq';
 import { parseTenantId, RebalanceProblems, type RebalanceDryRun, type RebalanceRun, type TenantMoveRun } from '@hotdash/contracts';
 import { DatabaseModule, measureTenantSizes, newId, type ShardInfo } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { createEmptyShardDatabase, dropScratchShards, internalAuthorization, opsCaller, TestWorld, waitFor, type WorldTenant } from '@hotdash/testing';
+import { createEmptyShardDatabase, dropMoveReplication, dropScratchShards, internalAuthorization, opsCaller, TestWorld, waitFor, type WorldTenant } from '@hotdash/testing';
+import { TENANT_MOVE_CHECKPOINT } from './moves/tenant-move.saga';
 import { ProvisioningModule } from './provisioning.module';
+import { PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
+import { TENANT_DEDICATE_SAGA } from './dedicated/dedicated.sagas';
 
 jest.setTimeout(240_000);
 
-@Module({ imports: [DatabaseModule.forRoot(), ProvisioningModule] })
+/** The move saga's test seam: while `gate` is set, a move waits at its initial copy until it is released (`hits` says who got there). */
+const drill: { gate?: Promise<void>; hits: string[] } = { hits: [] };
+/** The saga engine's own queue: another process working the default queue never takes this spec's moves (nor their checkpoints). */
+const queue = `hotdash-rebalance-spec-${newId().slice(-12)}`;
+
+@Global()
+@Module({
+  providers: [
+    { provide: TENANT_MOVE_CHECKPOINT, useValue: (point: string) => checkpoint(point) },
+    { provide: PROVISIONING_SAGA_QUEUE, useValue: queue },
+  ],
+  exports: [TENANT_MOVE_CHECKPOINT, PROVISIONING_SAGA_QUEUE],
+})
+class DrillModule {}
+
+async function checkpoint(point: string): Promise<void> {
+  if (point !== 'initial-copy' || !drill.gate) return;
+  drill.hits.push(point);
+  await drill.gate;
+}
+
+@Module({ imports: [DatabaseModule.forRoot(), DrillModule, ProvisioningModule] })
 class TestAppModule {}
 
 const world = new TestWorld();
@@ -88,9 +115,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
+  const ids = tenants.map((t) => t.id);
+  const moveIds = (await world.dbs.controlDb().selectFrom('sagas').select('id').where('type', '=', 'tenant-move').where('tenant_id', 'in', ids.length ? ids : [newId()]).execute()).map((r) => r.id);
+  await dropMoveReplication(world, moveIds, Object.values(databases));
   const owner = await world.connect(world.dbs.controlLocation, 'owner');
   try {
-    const ids = tenants.map((t) => t.id);
+    await owner.query(`delete from sagas where tenant_id = any($1) and type in ('tenant-move', 'tenant-dedicate')`, [ids]);
     await owner.query('delete from tenant_placements where tenant_id = any($1)', [ids]);
     await owner.query('delete from tenants where id = any($1)', [ids]);
     await owner.query('delete from ops_actions where actor = $1', [actor]);
@@ -99,6 +129,9 @@ afterAll(async () => {
     await owner.end();
   }
   await dropScratchShards(world, [...Object.values(names), lonelyShard], Object.values(databases));
+  const q = new Queue(queue, { connection: { host: world.config.redis.host, port: world.config.redis.port } });
+  await q.obliterate({ force: true }).catch(() => undefined);
+  await q.close();
   await world.close();
 });
 
@@ -141,6 +174,22 @@ it('plans the drain first and then evens the active shards, on a dry run that ch
   expect(await whereAll()).toEqual(before);
   expect(await world.dbs.controlDb().selectFrom('rebalance_runs').select('id').where('region', '=', region).execute()).toEqual([]);
   expect(await world.dbs.controlDb().selectFrom('ops_actions').select('id').where('actor', '=', actor).where('action', '=', 'tenant.move').execute()).toEqual([]);
+});
+
+it('pins a tenant a dedicate or share run holds (it starts its own move): the dry run does not move it', async () => {
+  const held = tenants[0]!;
+  // A dedicate run of it, recorded as undoing with nothing to undo (were any engine to take it up, it would just end).
+  const sagaId = newId();
+  const owner = await world.connect(world.dbs.controlLocation, 'owner');
+  try {
+    await owner.query(`insert into sagas (id, type, tenant_id, status, input) values ($1, $2, $3, 'compensating', '{}')`, [sagaId, TENANT_DEDICATE_SAGA, held.id]);
+    const { plan } = (await (await call('POST', '/rebalance', { region, dryRun: true })).json()) as RebalanceDryRun;
+    expect(plan.pinned).toEqual([{ tenantId: held.id, slug: expect.any(String), shard: names.a, reason: 'dedicated-run' }]);
+    expect(plan.moves.map((m) => m.tenantId)).not.toContain(held.id);
+  } finally {
+    await owner.query('delete from sagas where id = $1', [sagaId]);
+    await owner.end();
+  }
 });
 
 it('measures each tenant as its share of its shard’s tenant tables on disk, in proportion to its rows', async () => {
@@ -205,4 +254,59 @@ it('carries the plan out one move at a time: the shards end even, the draining o
   const again = ((await (await call('POST', '/rebalance', { region, dryRun: true })).json()) as RebalanceDryRun).plan;
   expect(again.moves.filter((m) => m.reason === 'drain')).toEqual([]);
   expect(again.after.tenants.max - again.after.tenants.min).toBeLessThanOrEqual(1);
+});
+
+it('stops a run recorded as interrupted while its process still runs it (a stale heartbeat) before its next move, and leaves it interrupted', async () => {
+  // Shard a drained: its two tenants planned onto b, one move at a time.
+  expect((await call('POST', `/shards/${names.a}/drain`)).status).toBe(200);
+  const onA = (await whereAll()).filter((r) => r.shard === names.a).map((r) => r.tenant);
+  expect(onA).toHaveLength(2);
+  let release!: () => void;
+  drill.gate = new Promise<void>((r) => (release = r));
+  drill.hits = [];
+  let started!: RebalanceRun;
+  try {
+    const res = await call('POST', '/rebalance', { region, dryRun: false });
+    expect(res.status).toBe(202);
+    started = (await res.json()) as RebalanceRun;
+    expect(started.moves.map((m) => [m.from, m.to])).toEqual([
+      [names.a, names.b],
+      [names.a, names.b],
+    ]);
+    // Its first move held at its copy; meanwhile another instance finds the heartbeat stale and records the run interrupted.
+    await waitFor('the first move to reach its initial copy', async () => drill.hits.length > 0, 60_000, 50);
+    const owner = await world.connect(world.dbs.controlLocation, 'owner');
+    try {
+      await owner.query(`update rebalance_runs set status = 'interrupted', finished_at = now() where id = $1 and status = 'running'`, [started.id]);
+    } finally {
+      await owner.end();
+    }
+  } finally {
+    drill.gate = undefined;
+    release();
+  }
+  const outcome = await waitFor(
+    `run ${started.id} to stop`,
+    async () =>
+      world.dbs
+        .controlDb()
+        .selectFrom('ops_actions')
+        .select(['outcome', 'detail'])
+        .where('actor', '=', actor)
+        .where('action', '=', 'rebalance.run')
+        .where('outcome', 'not in', ['started'])
+        .execute()
+        .then((rows) => rows.find((r) => (r.detail as { run?: string }).run === started.id)),
+    120_000,
+    100,
+  );
+  expect(outcome).toMatchObject({ outcome: 'interrupted', detail: { succeeded: 1, notRun: 1 } });
+  const run = (await (await call('GET', `/rebalance/runs/${started.id}`)).json()) as RebalanceRun;
+  expect(run.status).toBe('interrupted');
+  // The move it had started went on to its end; the second was never started.
+  const moved = await world.dbs.controlDb().selectFrom('ops_actions').select(['target', 'detail']).where('actor', '=', actor).where('action', '=', 'tenant.move').execute();
+  expect(moved.filter((a) => (a.detail as { rebalanceRun?: string }).rebalanceRun === started.id).map((a) => a.target)).toEqual([started.moves[0]!.tenantId]);
+  const after = await whereAll();
+  expect(after.find((r) => r.tenant === started.moves[0]!.tenantId)!.shard).toBe(names.b);
+  expect(after.find((r) => r.tenant === started.moves[1]!.tenantId)!.shard).toBe(names.a);
 });

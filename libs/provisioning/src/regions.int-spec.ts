@@ -2,7 +2,8 @@
 // shard registered in a scratch region and the bootstrap shards (region `local`): a sign-up in a
 // region is placed on that region's shard and its tenant record says so; a region no active shard
 // serves is refused at sign-up with a stable code, before any saga starts, and by the placement
-// policy itself; the control plane refuses a placement outside the tenant's region whatever code
+// policy itself, as is a shared sign-up in a region only dedicated shards serve and a dedicated one
+// in a region without a free dedicated shard; the control plane refuses a placement outside the tenant's region whatever code
 // tries it; a move to another region is refused without allowRegionChange and, forced, moves the
 // tenant's data and its region together (ops action and audit entries record it).
 //
@@ -122,6 +123,33 @@ it('refuses a sign-up in a region no active shard serves with 422 region-unknown
   expect(await world.dbs.controlDb().selectFrom('tenants').select('id').where('slug', '=', slug).executeTakeFirst()).toBeUndefined();
   // A region that is not one is a 400 like any bad field.
   expect((await call('POST', '/tenants', { name: 'Bad', plan: 'basic', admin: { email: 'ada@bad.test' }, region: 'EU West' })).status).toBe(400);
+});
+
+it('refuses a shared sign-up in a region only dedicated shards serve, and a dedicated one in a region without a free dedicated shard (422 region-unknown), before any saga starts', async () => {
+  // A region with one active dedicated shard (a row of its own, never placed on: removed below), and the spec's region with its shared shard only.
+  const dedicatedOnly = `spec-rgd-${run}`;
+  const id = newId();
+  const owner = await world.connect(world.dbs.controlLocation, 'owner');
+  const refused = async (body: Record<string, unknown>, key: string) => {
+    const res = await call('POST', '/tenants', { name: 'Misplaced Ltd', plan: 'enterprise', admin: { email: 'ada@misplaced.test' }, ...body }, { 'idempotency-key': key });
+    const answer = { ...(await problem(res)), saga: await app.get(SagaEngine).byIdempotencyKey(PROVISIONING_SAGA, `${actor}:${key}`) };
+    // A sign-up this spec did not mean to start: gone again (its tenant with it) before the shard row goes.
+    if (answer.saga) placed.push(((await app.get(SagaEngine).status(answer.saga))!.input as { tenantId: string }).tenantId);
+    return answer;
+  };
+  try {
+    await owner.query(`insert into shards (id, name, host, port, database, kind, status, region) values ($1, $2, '127.0.0.1', 1, $3, 'dedicated', 'active', $4)`, [
+      id,
+      `spec-rgd-${run}`,
+      `nowhere_d_${run}`,
+      dedicatedOnly,
+    ]);
+    expect(await refused({ region: dedicatedOnly }, `regions-shared-${run}`)).toEqual({ status: 422, code: SignUpProblems.REGION_UNKNOWN, saga: undefined });
+    expect(await refused({ region, dedicatedShard: true }, `regions-dedicated-${run}`)).toEqual({ status: 422, code: SignUpProblems.REGION_UNKNOWN, saga: undefined });
+  } finally {
+    await owner.query('delete from shards where id = $1', [id]);
+    await owner.end();
+  }
 });
 
 it('has the placement policy choose within the region only, and refuse a region without a shard (NonRetryableStepError region-unknown)', async () => {

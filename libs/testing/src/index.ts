@@ -10,6 +10,7 @@ export * from './browser';
 export * from './sources';
 export * from './problems';
 export * from './scratch-shards';
+export * from './move-replication';
 export * from './kafka-groups';
 export * from './ops-cli';
 export * from './weaviate-process';

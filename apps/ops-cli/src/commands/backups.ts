@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { ARCHIVE_ID, archiveList, restorePlan, restoreTenantBody, tenantArchiveRun, tenantOfArchive, type ArchiveSummary, type RestorePlan, type TenantArchiveRun, type TenantArchiveStep, type TenantRestoreResult } from '@hotdash/contracts';
 import { usageError } from '../errors';
 import { emit, formatBytes, note, table, type Output } from '../output';
 import type { Context } from '../context';
 import { followRun } from '../follow';
+import { rowsProgress } from '../progress';
 import { parseWith } from './parse';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -22,48 +22,17 @@ const runId = (v: string): string => {
   return v.toLowerCase();
 };
 
-/** One progress row per step of a run: bars on a terminal, plain lines when progress is forced without one, nothing otherwise. */
-function stepsProgress(out: Output): { update(run: TenantArchiveRun): void; stop(): void } {
-  if (!out.progress) return { update: () => undefined, stop: () => undefined };
-  const text = (s: TenantArchiveStep) => (s.state === 'done' ? 'done' : s.state);
-  const count = (s: TenantArchiveStep) => (s.total === null ? String(s.done) : `${s.done}/${s.total}`);
-  if ((out.stderr as NodeJS.WriteStream).isTTY !== true) {
-    const last = new Map<string, string>();
-    return {
-      update(run) {
-        for (const s of run.steps) {
-          const line = `${s.name} ${count(s)} ${text(s)}`;
-          if (last.get(s.name) === line) continue;
-          last.set(s.name, line);
-          out.stderr.write(`progress: ${line}\n`);
-        }
-      },
-      stop: () => undefined,
-    };
-  }
-  const multibar = new MultiBar(
-    { stream: out.stderr as NodeJS.WriteStream, format: ' {name} {bar} {count} {status}', barsize: 24, hideCursor: true, clearOnComplete: false, stopOnComplete: false, autopadding: true, forceRedraw: true },
-    Presets.shades_classic,
-  );
-  const bars = new Map<string, SingleBar>();
-  return {
-    update(run) {
-      const width = Math.max(...run.steps.map((s) => s.name.length));
-      for (const s of run.steps) {
+/** One progress row per step of a run (rows done of rows, or just rows done when the total is not known). */
+const stepsProgress = (out: Output) =>
+  rowsProgress<TenantArchiveRun>(
+    out,
+    (run) =>
+      run.steps.map((s: TenantArchiveStep) => {
         const total = Math.max(s.total ?? s.done, 1);
-        const value = s.state === 'done' ? total : Math.min(s.done, total);
-        const payload = { name: s.name.padEnd(width), count: count(s).padStart(9), status: text(s) };
-        const bar = bars.get(s.name);
-        if (!bar) bars.set(s.name, multibar.create(total, value, payload));
-        else {
-          bar.setTotal(total);
-          bar.update(value, payload);
-        }
-      }
-    },
-    stop: () => multibar.stop(),
-  };
-}
+        return { name: s.name, total, value: s.state === 'done' ? total : Math.min(s.done, total), count: s.total === null ? String(s.done) : `${s.done}/${s.total}`, status: s.state };
+      }),
+    { countWidth: 9 },
+  );
 
 const summaryRows = (a: ArchiveSummary[]) =>
   table(

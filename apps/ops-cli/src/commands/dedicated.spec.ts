@@ -12,13 +12,13 @@ const dedicateRun = (over: Partial<DedicatedRun> = {}): DedicatedRun => ({
   kind: 'dedicate',
   tenantId: TENANT,
   status: 'running',
-  phase: 'move',
+  phase: 'await-move',
   actor: 'ops:carol',
   source: 'shard-1',
   target: { shard: 'dedicated-x', host: '127.0.0.1', port: 54329, database: 'hotdash_dedicated_x', region: 'local', kind: 'dedicated', mode: 'create' },
   keep: null,
   move: { id: '01900000-0000-7000-8000-0000000000cc', status: 'running', phase: 'initial-copy', decided: false, progress: { tablesReady: 3, tables: 30 } },
-  steps: [step('create-database', 'completed'), step('register', 'completed'), step('move', 'running'), step('finish', 'pending')],
+  steps: [step('create-database', 'completed'), step('register', 'completed'), step('move', 'completed'), step('await-move', 'running'), step('finish', 'pending')],
   error: null,
   startedAt: '2026-12-15T00:00:00.000Z',
   finishedAt: null,
@@ -26,7 +26,7 @@ const dedicateRun = (over: Partial<DedicatedRun> = {}): DedicatedRun => ({
 });
 
 it('shows a run’s phase with its move’s, and what a finished run left', () => {
-  expect(dedicatedPhaseText(dedicateRun())).toBe('move (initial-copy 3/30 tables)');
+  expect(dedicatedPhaseText(dedicateRun())).toBe('await-move (initial-copy 3/30 tables)');
   expect(dedicatedRunText(dedicateRun())).toMatch(/Follow it: hotdash-ops dedicated watch/);
   expect(dedicatedRunText(dedicateRun({ status: 'succeeded', phase: null }))).toMatch(/served by its dedicated shard dedicated-x \(database hotdash_dedicated_x, created\)/);
   const shared = dedicateRun({
@@ -36,7 +36,7 @@ it('shows a run’s phase with its move’s, and what a finished run left', () =
     source: 'dedicated-x',
     keep: false,
     target: { shard: 'shard-2', host: '127.0.0.1', port: 54329, database: 'hotdash_shard_2', region: 'local', kind: 'shared', mode: null },
-    steps: [step('reserve-shard', 'completed'), step('move', 'completed'), step('free-shard', 'completed', { status: 'retired', kept: false }), step('finish', 'completed')],
+    steps: [step('reserve-shard', 'completed'), step('move', 'completed'), step('await-move', 'completed'), step('free-shard', 'completed', { status: 'retired', kept: false }), step('finish', 'completed')],
   });
   expect(dedicatedRunText(shared)).toMatch(/dedicated-x is retired \(its database is kept: drop it by hand/);
 });

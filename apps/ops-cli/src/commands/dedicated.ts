@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { Presets, SingleBar } from 'cli-progress';
 import { dedicateBody, dedicatedPlan, dedicatedRun, shareBody, type DedicatedPlan, type DedicatedRun } from '@hotdash/contracts';
 import { usageError } from '../errors';
 import { emit, note, table, type Output } from '../output';
 import type { Context } from '../context';
 import { followRun } from '../follow';
+import { singleBarProgress, stepsDone } from '../progress';
 import { parseWith } from './parse';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,36 +27,13 @@ const port = (v: string): number => {
 export function dedicatedPhaseText(run: DedicatedRun): string {
   if (FINISHED.includes(run.status)) return run.status;
   const step = run.steps.find((s) => s.id === run.phase);
-  const move = run.phase === 'move' && run.move ? ` (${run.move.phase ?? run.move.status}${run.move.progress ? ` ${run.move.progress.tablesReady}/${run.move.progress.tables} tables` : ''})` : '';
+  const move = (run.phase === 'move' || run.phase === 'await-move') && run.move ? ` (${run.move.phase ?? run.move.status}${run.move.progress ? ` ${run.move.progress.tablesReady}/${run.move.progress.tables} tables` : ''})` : '';
   return `${run.status === 'rolling-back' ? 'rolling back: ' : ''}${run.phase ?? 'starting'}${move}${step && step.attempts > 1 ? ` (try ${step.attempts})` : ''}`;
 }
 
-/** One bar over the run's steps on a terminal; plain lines when progress is forced without one; nothing otherwise. */
-function runProgress(out: Output): { update(run: DedicatedRun): void; stop(): void } {
-  if (!out.progress) return { update: () => undefined, stop: () => undefined };
-  const done = (run: DedicatedRun) => run.steps.filter((s) => s.status === 'completed' || s.status === 'compensated').length;
-  if ((out.stderr as NodeJS.WriteStream).isTTY !== true) {
-    let last = '';
-    return {
-      update(run) {
-        const line = `${done(run)}/${run.steps.length} ${dedicatedPhaseText(run)}`;
-        if (line !== last) out.stderr.write(`progress: ${line}\n`);
-        last = line;
-      },
-      stop: () => undefined,
-    };
-  }
-  const bar = new SingleBar({ stream: out.stderr as NodeJS.WriteStream, format: ' {kind} {bar} {value}/{total} steps {phase}', barsize: 24, hideCursor: true, clearOnComplete: false, forceRedraw: true }, Presets.shades_classic);
-  let started = false;
-  return {
-    update(run) {
-      if (!started) bar.start(run.steps.length, done(run), { kind: run.kind, phase: dedicatedPhaseText(run) });
-      else bar.update(done(run), { kind: run.kind, phase: dedicatedPhaseText(run) });
-      started = true;
-    },
-    stop: () => started && bar.stop(),
-  };
-}
+/** One bar over the run's steps (named after its kind: dedicate, share). */
+const runProgress = (out: Output) =>
+  singleBarProgress<DedicatedRun>(out, { label: (run) => run.kind, unit: 'steps', total: (run) => run.steps.length, done: stepsDone, phase: dedicatedPhaseText });
 
 const where = (t: DedicatedRun['target']) => `${t.shard} (${t.host}:${t.port}/${t.database})`;
 

@@ -1,17 +1,22 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Presets, SingleBar } from 'cli-progress';
-import { importPlan, importRun, startImportBody, type ImportPlan, type ImportRun } from '@hotdash/contracts';
+import { importPlan, importRun, startImportBody, type ImportPlan, type ImportRun, type PilotCredentials } from '@hotdash/contracts';
 import { usageError } from '../errors';
 import { emit, note, table, type Output } from '../output';
 import type { Context } from '../context';
 import { followRun } from '../follow';
+import { singleBarProgress, stepsDone } from '../progress';
 import { parseWith } from './parse';
+import { promptHidden } from './session';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FINISHED = ['succeeded', 'rolled-back', 'failed'];
 /** The pilot's key-encryption keys when they are not in its env file (never a command-line argument: shell history, `ps`). */
 export const PILOT_KEYS_ENV = 'HOTDASH_PILOT_KMS_MASTER_KEYS';
+/** The pilot's import role (docs/pilot.md, "The import role"): its name (or --pilot-user; default hotdash_import) and its password (or --pilot-password-file, or typed at the prompt; never a command-line argument). */
+export const PILOT_USER_ENV = 'HOTDASH_PILOT_DB_USER';
+export const PILOT_PASSWORD_ENV = 'HOTDASH_PILOT_DB_PASSWORD';
+const DEFAULT_PILOT_USER = 'hotdash_import';
 /** The platform's defaults, which a pilot's env file leaves out when it uses them (libs/platform/config). */
 const DEFAULTS = { HOTDASH_PG_HOST: '127.0.0.1', HOTDASH_PG_PORT: '54329', HOTDASH_CONTROL_DATABASE: 'hotdash_control', HOTDASH_WEAVIATE_URL: 'http://127.0.0.1:18080', HOTDASH_WEAVIATE_GRPC_PORT: '50052' };
 
@@ -54,6 +59,8 @@ export function readEnvFile(path: string): Record<string, string> {
 interface StartOptions {
   shard: string;
   pilotEnv?: string;
+  pilotUser?: string;
+  pilotPasswordFile?: string;
   pilotControl?: string;
   pilotShard?: string;
   pilotWeaviate?: string;
@@ -63,8 +70,47 @@ interface StartOptions {
   wait: boolean;
 }
 
-/** The request body from the options and the pilot's env file; the keys from the env file or HOTDASH_PILOT_KMS_MASTER_KEYS. */
-function startBody(o: StartOptions, env: NodeJS.ProcessEnv) {
+/** Where a password can be typed: standard input when it is a terminal. */
+export interface Terminal {
+  isTTY: boolean;
+  prompt(question: string): Promise<string>;
+}
+
+const stdinTerminal: Terminal = { isTTY: process.stdin.isTTY === true, prompt: (q) => promptHidden(q) };
+
+/**
+ * The pilot's import role: its name from --pilot-user, HOTDASH_PILOT_DB_USER or hotdash_import; its
+ * password from --pilot-password-file (the file's first line), HOTDASH_PILOT_DB_PASSWORD, or typed
+ * without echo when standard input is a terminal. Never from a command-line argument (shell history,
+ * `ps`); a usage error (exit 2, nothing sent) when there is none.
+ */
+export async function pilotCredentialsFrom(o: Pick<StartOptions, 'pilotUser' | 'pilotPasswordFile'>, env: NodeJS.ProcessEnv, terminal: Terminal = stdinTerminal): Promise<PilotCredentials> {
+  const user = o.pilotUser ?? (env[PILOT_USER_ENV]?.trim() || DEFAULT_PILOT_USER);
+  let password: string | undefined;
+  if (o.pilotPasswordFile) {
+    let text: string;
+    try {
+      text = readFileSync(o.pilotPasswordFile, 'utf8');
+    } catch (err) {
+      throw usageError(`The import role's password file ${o.pilotPasswordFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, 'Give --pilot-password-file a file holding the password on its first line (mode 0600).');
+    }
+    password = text.split(/\r?\n/)[0];
+    if (!password) throw usageError(`The import role's password file ${o.pilotPasswordFile} is empty.`, 'Put the password of the pilot’s import role on its first line.');
+  } else password = env[PILOT_PASSWORD_ENV] || undefined;
+  if (!password) {
+    if (!terminal.isTTY)
+      throw usageError(
+        `The password of the pilot's import role ${user} is not given: ${PILOT_PASSWORD_ENV} is not set, no --pilot-password-file, and standard input is not a terminal to ask on.`,
+        `Set ${PILOT_PASSWORD_ENV}, or give --pilot-password-file <file>, or run the command in a terminal (never put the password on the command line). The role is made on the pilot as docs/pilot.md says.`,
+      );
+    password = await terminal.prompt(`password of the pilot's import role ${user}: `);
+    if (!password) throw usageError('The password is empty.', `Type the password of the pilot’s import role ${user}, or set ${PILOT_PASSWORD_ENV}.`);
+  }
+  return { user, password };
+}
+
+/** The request body from the options and the pilot's env file; the keys from the env file or HOTDASH_PILOT_KMS_MASTER_KEYS; the import role as given. */
+async function startBody(o: StartOptions, env: NodeJS.ProcessEnv, credentials: () => Promise<PilotCredentials>) {
   const file = o.pilotEnv ? readEnvFile(o.pilotEnv) : {};
   const setting = (k: keyof typeof DEFAULTS) => file[k] ?? DEFAULTS[k];
   if (!o.pilotEnv && !o.pilotControl) throw usageError('Say where the pilot is: --pilot-env <file> (its env file), or --pilot-control host:port/database with --pilot-weaviate.', 'See `hotdash-ops imports start --help` and docs/pilot.md.');
@@ -84,6 +130,8 @@ function startBody(o: StartOptions, env: NodeJS.ProcessEnv) {
         grpcPort: Number(o.pilotWeaviateGrpc ?? setting('HOTDASH_WEAVIATE_GRPC_PORT')),
         ...(o.pilotCollection ? { collection: o.pilotCollection } : {}),
       },
+      // Asked for last: a password is typed only for a command that is otherwise complete.
+      credentials: await credentials(),
       kmsMasterKeys: keys,
     },
     shard: o.shard,
@@ -99,32 +147,9 @@ function phaseText(run: ImportRun): string {
   return `${run.status === 'rolling-back' ? 'rolling back: ' : ''}${run.phase ?? 'starting'}${p}${step && step.attempts > 1 ? ` (try ${step.attempts})` : ''}`;
 }
 
-/** One bar over the import's steps on a terminal; plain lines when progress is forced without one; nothing otherwise. */
-function importProgress(out: Output): { update(run: ImportRun): void; stop(): void } {
-  if (!out.progress) return { update: () => undefined, stop: () => undefined };
-  const done = (run: ImportRun) => run.steps.filter((s) => s.status === 'completed' || s.status === 'compensated').length;
-  if ((out.stderr as NodeJS.WriteStream).isTTY !== true) {
-    let last = '';
-    return {
-      update(run) {
-        const line = `${done(run)}/${run.steps.length} ${phaseText(run)}`;
-        if (line !== last) out.stderr.write(`progress: ${line}\n`);
-        last = line;
-      },
-      stop: () => undefined,
-    };
-  }
-  const bar = new SingleBar({ stream: out.stderr as NodeJS.WriteStream, format: ' import {bar} {value}/{total} steps {phase}', barsize: 24, hideCursor: true, clearOnComplete: false, forceRedraw: true }, Presets.shades_classic);
-  let started = false;
-  return {
-    update(run) {
-      if (!started) bar.start(run.steps.length, done(run), { phase: phaseText(run) });
-      else bar.update(done(run), { phase: phaseText(run) });
-      started = true;
-    },
-    stop: () => started && bar.stop(),
-  };
-}
+/** One bar over the import's steps. */
+const importProgress = (out: Output) =>
+  singleBarProgress<ImportRun>(out, { label: () => 'import', unit: 'steps', total: (run) => run.steps.length, done: stepsDone, phase: phaseText });
 
 /** An import as a person reads it. */
 function runText(run: ImportRun): string {
@@ -198,6 +223,8 @@ export function importCommands(program: Command, ctx: () => Context): void {
     )
     .requiredOption('--shard <name>', 'the platform shard to import onto (`hotdash-ops shards list`)')
     .option('--pilot-env <file>', 'the env file the pilot runs with: its control database, Weaviate and key-encryption keys (HOTDASH_PG_HOST, HOTDASH_PG_PORT, HOTDASH_CONTROL_DATABASE, HOTDASH_WEAVIATE_URL, HOTDASH_WEAVIATE_GRPC_PORT, HOTDASH_KMS_MASTER_KEYS)')
+    .option('--pilot-user <role>', `the pilot’s import role, made on the pilot for the import (docs/pilot.md; default: ${PILOT_USER_ENV}, else ${DEFAULT_PILOT_USER})`)
+    .option('--pilot-password-file <file>', `a file whose first line is the import role’s password (default: ${PILOT_PASSWORD_ENV}, else asked for without echo)`)
     .option('--pilot-control <host:port/db>', 'the pilot’s control database, as the platform reaches it (wins over the env file)')
     .option('--pilot-shard <host:port/db>', 'the pilot’s shard, as the platform reaches it (default: where the pilot’s control database places its tenant)')
     .option('--pilot-weaviate <url>', 'the pilot’s Weaviate (wins over the env file)')
@@ -207,11 +234,11 @@ export function importCommands(program: Command, ctx: () => Context): void {
     .option('--no-wait', 'start the import and print its id without following it')
     .addHelpText(
       'after',
-      `\nThe pilot's key-encryption keys come from HOTDASH_KMS_MASTER_KEYS in --pilot-env, or from ${PILOT_KEYS_ENV} (which wins); never from the command line. They are sent once, to unwrap the tenant's data key, and neither stored nor logged.\n\nExit code 0 when the tenant was imported (a dry run: it can be), 1 when refused, rolled back or failed.`,
+      `\nThe pilot's key-encryption keys come from HOTDASH_KMS_MASTER_KEYS in --pilot-env, or from ${PILOT_KEYS_ENV} (which wins); never from the command line. They are sent once, to unwrap the tenant's data key, and neither stored nor logged.\n\nThe platform connects to the pilot's databases only as the pilot's import role (docs/pilot.md, "The import role"), never with its own roles. Its password comes from --pilot-password-file, ${PILOT_PASSWORD_ENV}, or the prompt; never from the command line. It is neither logged nor shown back; the import keeps it sealed under the platform's key-encryption key while it runs and forgets it when it ends. Drop the role on the pilot afterwards.\n\nExit code 0 when the tenant was imported (a dry run: it can be), 1 when refused, rolled back or failed.`,
     )
     .action(async (o: StartOptions) => {
       const c = ctx();
-      const body = startBody(o, c.env);
+      const body = await startBody(o, c.env, () => pilotCredentialsFrom(o, c.env));
       if (o.dryRun) {
         const { data } = await c.authenticated().request('POST', '/ops/imports', importPlan, { body });
         emit(c.out, data, () => planText(data));

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { Presets, SingleBar } from 'cli-progress';
 import { startMoveBody, tenantMovePlan, tenantMoveRun, type TenantMovePlan, type TenantMoveRun } from '@hotdash/contracts';
 import { usageError } from '../errors';
 import { emit, note, table, type Output } from '../output';
 import type { Context } from '../context';
 import { followRun } from '../follow';
+import { singleBarProgress, stepsDone } from '../progress';
 import { parseWith } from './parse';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,32 +27,9 @@ function phaseText(run: TenantMoveRun): string {
   return `${run.status === 'rolling-back' ? 'rolling back: ' : ''}${run.phase ?? 'starting'}${copy}${step && step.attempts > 1 ? ` (try ${step.attempts})` : ''}`;
 }
 
-/** One bar over the move's steps on a terminal; plain lines when progress is forced without one; nothing otherwise. */
-function moveProgress(out: Output): { update(run: TenantMoveRun): void; stop(): void } {
-  if (!out.progress) return { update: () => undefined, stop: () => undefined };
-  const done = (run: TenantMoveRun) => run.steps.filter((s) => s.status === 'completed' || s.status === 'compensated').length;
-  if ((out.stderr as NodeJS.WriteStream).isTTY !== true) {
-    let last = '';
-    return {
-      update(run) {
-        const line = `${done(run)}/${run.steps.length} ${phaseText(run)}`;
-        if (line !== last) out.stderr.write(`progress: ${line}\n`);
-        last = line;
-      },
-      stop: () => undefined,
-    };
-  }
-  const bar = new SingleBar({ stream: out.stderr as NodeJS.WriteStream, format: ' move {bar} {value}/{total} steps {phase}', barsize: 24, hideCursor: true, clearOnComplete: false, forceRedraw: true }, Presets.shades_classic);
-  let started = false;
-  return {
-    update(run) {
-      if (!started) bar.start(run.steps.length, done(run), { phase: phaseText(run) });
-      else bar.update(done(run), { phase: phaseText(run) });
-      started = true;
-    },
-    stop: () => started && bar.stop(),
-  };
-}
+/** One bar over the move's steps. */
+const moveProgress = (out: Output) =>
+  singleBarProgress<TenantMoveRun>(out, { label: () => 'move', unit: 'steps', total: (run) => run.steps.length, done: stepsDone, phase: phaseText });
 
 /** A move as a person reads it. */
 function runText(run: TenantMoveRun): string {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { Presets, SingleBar } from 'cli-progress';
 import {
   MAX_REBALANCE_CONCURRENCY,
   MAX_REBALANCE_MOVES,
@@ -15,6 +14,7 @@ import { usageError } from '../errors';
 import { emit, formatBytes, note, table, type Output } from '../output';
 import type { Context } from '../context';
 import { followRun } from '../follow';
+import { singleBarProgress } from '../progress';
 import { parseWith } from './parse';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -60,36 +60,18 @@ export function rebalanceRunText(run: RebalanceRun): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** One bar over the run's moves on a terminal; plain lines when progress is forced without one; nothing otherwise. */
-function rebalanceProgress(out: Output): { update(run: RebalanceRun): void; stop(): void } {
-  if (!out.progress) return { update: () => undefined, stop: () => undefined };
-  const done = (run: RebalanceRun) => run.moves.filter((m) => FINISHED_MOVES.includes(m.state)).length;
-  const current = (run: RebalanceRun) => {
-    const m = run.moves.filter((x) => x.state === 'running');
-    return m.length ? m.map((x) => `moving ${x.slug} ${x.from} → ${x.to}`).join(', ') : run.status;
-  };
-  if ((out.stderr as NodeJS.WriteStream).isTTY !== true) {
-    let last = '';
-    return {
-      update(run) {
-        const line = `${done(run)}/${run.moves.length} ${current(run)}`;
-        if (line !== last) out.stderr.write(`progress: ${line}\n`);
-        last = line;
-      },
-      stop: () => undefined,
-    };
-  }
-  const bar = new SingleBar({ stream: out.stderr as NodeJS.WriteStream, format: ' rebalance {bar} {value}/{total} moves {phase}', barsize: 24, hideCursor: true, clearOnComplete: false, forceRedraw: true }, Presets.shades_classic);
-  let started = false;
-  return {
-    update(run) {
-      if (!started) bar.start(Math.max(run.moves.length, 1), done(run), { phase: current(run) });
-      else bar.update(done(run), { phase: current(run) });
-      started = true;
+/** One bar over the run's moves, saying which are moving now. */
+const rebalanceProgress = (out: Output) =>
+  singleBarProgress<RebalanceRun>(out, {
+    label: () => 'rebalance',
+    unit: 'moves',
+    total: (run) => run.moves.length,
+    done: (run) => run.moves.filter((m) => FINISHED_MOVES.includes(m.state)).length,
+    phase: (run) => {
+      const m = run.moves.filter((x) => x.state === 'running');
+      return m.length ? m.map((x) => `moving ${x.slug} ${x.from} → ${x.to}`).join(', ') : run.status;
     },
-    stop: () => started && bar.stop(),
-  };
-}
+  });
 
 const follow = (ctx: Context, first: RebalanceRun) =>
   followRun(ctx, first, {

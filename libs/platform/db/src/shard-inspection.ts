@@ -201,6 +201,8 @@ async function roleFacts(c: Client): Promise<RoleFacts> {
 export class ShardUnreachableError extends Error {
   /** What the driver said (connection refused, authentication failed, no such database, timeout). */
   readonly reason: string;
+  /** The server's SQLSTATE when it answered and refused (28P01 wrong password, 28000 not admitted, 3D000 no such database); undefined when it did not answer. */
+  readonly sqlState: string | undefined;
 
   constructor(
     readonly role: DbRole,
@@ -209,6 +211,9 @@ export class ShardUnreachableError extends Error {
     const reason = describe(err);
     super(`cannot connect as the ${role} role: ${reason}`);
     this.reason = reason;
+    // The driver's DatabaseError (the server's answer) carries a severity; socket errors carry errno codes instead.
+    const e = err as { code?: unknown; severity?: unknown } | null;
+    this.sqlState = typeof e?.severity === 'string' && typeof e.code === 'string' ? e.code : undefined;
     this.name = 'ShardUnreachableError';
   }
 }

@@ -17,6 +17,9 @@ import { SHARD_BOOKKEEPING_TABLES } from './tenant-tables';
  * row-level-security context: the forced policies bind it too, so it touches the tenant's rows
  * only), the mover role (REPLICATION: the slot, and the subscription's connection to the source) and
  * the subscriber role (PostgreSQL 15 wants a superuser to create a subscription) on the target.
+ * A source that is no shard of this platform (a pilot import's: docs/pilot.md) carries its own
+ * role (`credentials`), used for every connection to it instead of the owner and mover roles and in
+ * the subscription's connection string: the platform's own passwords never reach such a server.
  */
 
 /** The queues: their pending rows are work for shard-wide workers, so the mover moves them itself (never replicated). */
@@ -38,11 +41,19 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The move: its id, the tenant, where from and where to. */
+/**
+ * A database the mover connects to. `credentials`: a role of its own, used for every connection to
+ * it (in place of the configuration's owner and mover roles; in the subscription's connection string
+ * when it is a move's source). Only a source that is no shard of this platform has them (a pilot
+ * import's); the role needs what the owner and mover roles give: docs/pilot.md, "The import role".
+ */
+export type MoverLocation = DbLocation & { credentials?: DbRoleCredentials };
+
+/** The move: its id, the tenant, where from and where to (a source may carry its own role: {@link MoverLocation}). */
 export interface TenantMove {
   moveId: string;
   tenantId: TenantId;
-  source: ShardInfo;
+  source: ShardInfo & { credentials?: DbRoleCredentials };
   target: ShardInfo;
 }
 
@@ -142,7 +153,7 @@ export class TenantMover {
       try {
         await this.as(where, who, async () => undefined);
       } catch (err) {
-        problems.push({ code: 'mover-role-unavailable', message: `the ${who} role (${this.credentials(who).user}) cannot connect to shard ${where.name}: ${(err as Error).message}` });
+        problems.push({ code: 'mover-role-unavailable', message: `the ${who} role (${this.credentialsFor(where, who).user}) cannot connect to shard ${where.name}: ${(err as Error).message}` });
       }
     }
     if (!problems.length) {
@@ -155,7 +166,7 @@ export class TenantMover {
   }
 
   /** The tenant's tables (not the bookkeeping) that hold rows of it on a shard. */
-  async tenantRowsOn(shard: DbLocation, tenantId: TenantId): Promise<string[]> {
+  async tenantRowsOn(shard: MoverLocation, tenantId: TenantId): Promise<string[]> {
     return this.asTenant(shard, tenantId, async (c) => {
       const found: string[] = [];
       for (const t of await tenantTableNames(c)) if ((await c.query(`select 1 from ${ident(c, t)} where tenant_id = $1 limit 1`, [tenantId])).rowCount) found.push(t);
@@ -164,7 +175,7 @@ export class TenantMover {
   }
 
   /** The tenant's rows on a shard per tenant table that has any (the bookkeeping aside), by table name: what a move or an import would carry. */
-  async tenantRowCounts(shard: DbLocation, tenantId: TenantId): Promise<{ table: string; rows: number }[]> {
+  async tenantRowCounts(shard: MoverLocation, tenantId: TenantId): Promise<{ table: string; rows: number }[]> {
     return this.asTenant(shard, tenantId, async (c) => {
       const counts: { table: string; rows: number }[] = [];
       for (const t of await tenantTableNames(c)) {
@@ -233,15 +244,26 @@ export class TenantMover {
   /**
    * Step subscribe: the subscription on the target (as the subscriber role), over the source's slot,
    * copying the tenant's rows and then streaming its changes; connects to the source as the mover
-   * role. Returns the subscription's oid (its table-sync slots on the source are named after it).
+   * role, or as the source's own role when it has one (its password then sits in pg_subscription on
+   * the target, readable by superusers only, until drop-replication). That connection works in the
+   * tenant's context (app.tenant_id): a role without BYPASSRLS copies the tenant's rows under the
+   * forced policies. Returns the subscription's oid (its table-sync slots on the source are named after it).
    */
   async subscribe(m: TenantMove): Promise<{ subscriptionOid: string }> {
     const name = TenantMover.replicationName(m.moveId);
-    const mover = this.credentials('mover');
+    const source = this.credentialsFor(m.source, 'mover');
     return this.as(m.target, 'subscriber', async (c) => {
       const found = await c.query<{ oid: string }>('select oid::text as oid from pg_subscription where subname = $1', [name]);
       if (found.rowCount) return { subscriptionOid: found.rows[0]!.oid };
-      const conninfo = [`host=${m.source.host}`, `port=${m.source.port}`, `dbname=${m.source.database}`, `user=${mover.user}`, `password=${mover.password}`, 'application_name=hotdash-move']
+      const conninfo = [
+        `host=${m.source.host}`,
+        `port=${m.source.port}`,
+        `dbname=${m.source.database}`,
+        `user=${source.user}`,
+        `password=${source.password}`,
+        `options=-c app.tenant_id=${uuidOf(m.tenantId)}`,
+        'application_name=hotdash-move',
+      ]
         .map((kv) => kv.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/=(.*)$/, "='$1'"))
         .join(' ');
       await c.query(
@@ -574,7 +596,7 @@ export class TenantMover {
 
   // ---------------------------------------------------------------------------------- internals
 
-  private async deleteTenantRows(shard: DbLocation, tenantId: TenantId): Promise<number> {
+  private async deleteTenantRows(shard: MoverLocation, tenantId: TenantId): Promise<number> {
     return this.asTenant(shard, tenantId, async (c) => {
       let total = 0;
       for (const t of [...(await tenantTablesParentsFirst(c)).reverse(), 'tenant_move_markers']) {
@@ -623,7 +645,7 @@ export class TenantMover {
   }
 
   /** A repeatable-read snapshot of the tenant on a shard (an open transaction on a connection of its own; end it to close). */
-  private async snapshot(shard: DbLocation, tenantId: TenantId): Promise<Client> {
+  private async snapshot(shard: MoverLocation, tenantId: TenantId): Promise<Client> {
     const c = await this.connect(shard, 'owner');
     try {
       await enterTenant(c, tenantId);
@@ -651,7 +673,7 @@ export class TenantMover {
     cutOverSnapshots.set(moveId, { client, timer });
   }
 
-  private async appliedMigrations(shard: DbLocation): Promise<string[]> {
+  private async appliedMigrations(shard: MoverLocation): Promise<string[]> {
     return this.as(shard, 'owner', async (c) => {
       const exists = await c.query<{ t: string | null }>(`select to_regclass('public.hotdash_migrations')::text as t`);
       if (!exists.rows[0]?.t) return [];
@@ -659,7 +681,7 @@ export class TenantMover {
     });
   }
 
-  private async tablesWithoutIdentity(shard: DbLocation): Promise<string[]> {
+  private async tablesWithoutIdentity(shard: MoverLocation): Promise<string[]> {
     return this.as(shard, 'owner', async (c) => {
       const r = await c.query<{ relname: string }>(
         `select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -673,24 +695,34 @@ export class TenantMover {
     });
   }
 
-  private credentials(who: Who): DbRoleCredentials {
-    return this.config.db[who];
+  /** The location's own role when it has one (every connection to it), else the configuration's role. */
+  private credentialsFor(location: MoverLocation, who: Who): DbRoleCredentials {
+    return location.credentials ?? this.config.db[who];
   }
 
-  private async connect(location: DbLocation, who: Who): Promise<Client> {
-    const creds = this.credentials(who);
-    const c = new Client({ ...location, user: creds.user, password: creds.password, connectionTimeoutMillis: this.connectTimeoutMs, application_name: 'hotdash-mover' });
+  private async connect(location: MoverLocation, who: Who): Promise<Client> {
+    const creds = this.credentialsFor(location, who);
+    const c = new Client({
+      host: location.host,
+      port: location.port,
+      database: location.database,
+      user: creds.user,
+      password: creds.password,
+      connectionTimeoutMillis: this.connectTimeoutMs,
+      application_name: 'hotdash-mover',
+    });
     c.on('error', () => undefined);
     try {
       await c.connect();
     } catch (err) {
       await c.end().catch(() => undefined);
-      throw new TenantMoveError(`cannot connect to ${location.host}:${location.port}/${location.database} as the ${who} role: ${(err as Error).message}`, 'shard-unavailable', true);
+      const as = location.credentials ? `its own role ${creds.user}` : `the ${who} role`;
+      throw new TenantMoveError(`cannot connect to ${location.host}:${location.port}/${location.database} as ${as}: ${(err as Error).message}`, 'shard-unavailable', true);
     }
     return c;
   }
 
-  private async as<T>(location: DbLocation, who: Who, fn: (c: Client) => Promise<T>): Promise<T> {
+  private async as<T>(location: MoverLocation, who: Who, fn: (c: Client) => Promise<T>): Promise<T> {
     const c = await this.connect(location, who);
     try {
       return await fn(c);
@@ -700,7 +732,7 @@ export class TenantMover {
   }
 
   /** A connection as the owner in the tenant's row-level-security context (the whole session), with the canonical text forms. */
-  private asTenant<T>(location: DbLocation, tenantId: TenantId, fn: (c: Client) => Promise<T>): Promise<T> {
+  private asTenant<T>(location: MoverLocation, tenantId: TenantId, fn: (c: Client) => Promise<T>): Promise<T> {
     return this.as(location, 'owner', async (c) => {
       await enterTenant(c, tenantId);
       return fn(c);

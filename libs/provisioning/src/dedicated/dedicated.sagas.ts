@@ -1,8 +1,8 @@
-import { BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { AccessEvents, DedicatedProblems, parseTenantId, type DedicatedTargetMode } from '@hotdash/contracts';
 import { ControlDatabase, type ShardInfo, ShardRouter, TenantDatabase, TenantMove, TenantMoveError, TenantMover } from '@hotdash/platform-db';
-import { Json, NonRetryableStepError, SagaDefinition, SagaEngine, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
+import { Json, NonRetryableStepError, SagaDefinition, SagaEngine, SagaStep, SagaStepContext, StepPendingError } from '@hotdash/platform-jobs';
 import { ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { OpsActions, ShardsRepository } from '../shards.repository';
@@ -18,8 +18,8 @@ export const TENANT_SHARE_SAGA = 'tenant-share';
 export const DEDICATED_AUDIT_RESOURCE = 'tenant-dedicated-database';
 
 /** Step ids: persisted, never renamed. */
-export const DedicateSteps = { CREATE_DATABASE: 'create-database', REGISTER: 'register', MOVE: 'move', FINISH: 'finish' } as const;
-export const ShareSteps = { RESERVE_SHARD: 'reserve-shard', MOVE: 'move', FREE_SHARD: 'free-shard', FINISH: 'finish' } as const;
+export const DedicateSteps = { CREATE_DATABASE: 'create-database', REGISTER: 'register', MOVE: 'move', AWAIT_MOVE: 'await-move', FINISH: 'finish' } as const;
+export const ShareSteps = { RESERVE_SHARD: 'reserve-shard', MOVE: 'move', AWAIT_MOVE: 'await-move', FREE_SHARD: 'free-shard', FINISH: 'finish' } as const;
 
 /** Where a dedicate puts the tenant (its shard's id is known once registered, or from the start for a reused shard). */
 export interface DedicatedTargetInput {
@@ -61,9 +61,7 @@ export interface ShareInput {
 
 /** What the saga definitions need; gathered by Nest (the engine itself comes later: it is built with these sagas). */
 @Injectable()
-export class DedicatedSagaDependencies implements BeforeApplicationShutdown {
-  private stopping = false;
-
+export class DedicatedSagaDependencies {
   constructor(
     @Inject(ControlDatabase) readonly control: ControlDatabase,
     @Inject(TenantDatabase) readonly tenantDb: TenantDatabase,
@@ -78,17 +76,8 @@ export class DedicatedSagaDependencies implements BeforeApplicationShutdown {
 
   /** Registers both sagas on the engine (they start and follow tenant moves on it); returns it. */
   registerOn(engine: SagaEngine): SagaEngine {
-    const deps = { ...this.parts(), engine: () => engine, stopping: () => this.stopping };
+    const deps = { ...this.parts(), engine: () => engine };
     return engine.register(tenantDedicateSaga(deps)).register(tenantShareSaga(deps));
-  }
-
-  /**
-   * A move step waiting for its move lets go before the engine's worker closes (which waits for its
-   * running jobs, and the move's own next steps would never run in this process): the step is
-   * retried, by another instance or after the restart, and takes the move up again.
-   */
-  beforeApplicationShutdown(): void {
-    this.stopping = true;
   }
 
   private parts(): Omit<DedicatedSagaDeps, 'engine'> {
@@ -108,21 +97,24 @@ export interface DedicatedSagaDeps {
   statuses: ChangeShardStatusHandler;
   shards: ShardsRepository;
   actions: OpsActions;
-  /** How often the move step looks at its move (default 500 ms). */
+  /** How often the await-move step looks at its move (default 1 s). */
   pollMs?: number;
-  /** True once the process is stopping: a waiting move step lets go (retried later). */
-  stopping?: () => boolean;
+  /** How long the await-move step waits for its move before it reports it stuck and gives up (default 6 h). */
+  moveWaitLimitMs?: number;
 }
 
-/** The move step waits for a whole move; a process killed meanwhile takes it up again (a try each time). */
-const MOVE_STEP_TRIES = 20;
-/** While waiting, the move's pending job is kicked this often (a move whose job was lost is picked up again). */
-const KICK_EVERY_MS = 30_000;
+/** The await-move step looks again this often by default (between two looks it holds no worker slot). */
+const MOVE_POLL_MS = 1_000;
+/** A move not finished after this long is reported stuck: the run stops waiting for it (default of moveWaitLimitMs). */
+export const MOVE_WAIT_LIMIT_MS = 6 * 60 * 60_000;
+/** While waiting, the move's pending job is kicked every this many looks (a move whose job was lost is picked up again). */
+const KICK_EVERY_WAITS = 30;
+/** The await-move step's tries for errors of its own (the control database away): its waits are no tries. */
+const AWAIT_MOVE_TRIES = 20;
 /** Steps after the tenant moved only go forward: they retry rather than fail. */
 const FORWARD_TRIES = 20;
 
 const json = (v: unknown): Json => JSON.parse(JSON.stringify(v)) as Json;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const shardInfo = (s: MoveShard): ShardInfo => ({ id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind as ShardInfo['kind'], status: s.status as ShardInfo['status'] });
 
 /** A registry refusal as a step failure: one that retrying cannot fix fails the step at once (the server being away can). */
@@ -135,63 +127,112 @@ async function registry<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** What the move step records: the move it started (null when the tenant was on the target already) and when. */
+interface MoveStarted {
+  moveId: string | null;
+  startedAt: string;
+  note?: string;
+}
+
+const FINISHED_MOVE = ['completed', 'compensated', 'failed'];
+
 /**
- * Starts the run's live move (the tenant-move saga, with the id chosen at the run's start) unless it
- * was started before (a resumed step), and waits for it to finish: succeeded is the step's success;
- * rolled back or failed fails the step for good (the run's compensations then undo what it made,
- * each refusing to touch a shard or database that holds the tenant).
+ * The move step: starts the run's live move (the tenant-move saga, with the id chosen at the run's
+ * start) unless it was started before (a resumed step), and returns at once; the await-move step
+ * follows it. Refused for good when the mover's checks fail or another move of the tenant started.
  */
-async function runMove(deps: DedicatedSagaDeps, input: { moveId: string; tenantId: string; actor: string }, target: MoveShard): Promise<Json> {
+async function startMove(deps: DedicatedSagaDeps, input: { moveId: string; tenantId: string; actor: string }, target: MoveShard): Promise<Json> {
   const engine = deps.engine();
   const tenantId = parseTenantId(input.tenantId);
-  if (!(await engine.status(input.moveId))) {
-    const placed = await deps.control.db
-      .selectFrom('tenant_placements as p')
-      .innerJoin('shards as s', 's.id', 'p.shard_id')
-      .select(['p.version', 's.id', 's.name', 's.host', 's.port', 's.database', 's.kind', 's.status'])
-      .where('p.tenant_id', '=', tenantId)
-      .executeTakeFirst();
-    if (!placed) throw new NonRetryableStepError(`tenant ${tenantId} has no placement`, 'not-placed');
-    if (placed.id === target.id) return json({ moveId: null, note: `tenant ${tenantId} was on ${target.name} already` });
-    const source: MoveShard = { id: placed.id, name: placed.name, host: placed.host, port: placed.port, database: placed.database, kind: placed.kind, status: placed.status };
-    const m: TenantMove = { moveId: input.moveId, tenantId, source: shardInfo(source), target: shardInfo(target) };
-    let problems: { code: string; message: string }[];
-    try {
-      problems = await deps.mover.preflight(m);
-    } catch (err) {
-      if (err instanceof TenantMoveError && !err.retryable) throw new NonRetryableStepError(err.message, err.code);
-      throw err;
-    }
-    if (problems.length) throw new NonRetryableStepError(`the move cannot start: ${problems.map((p) => `${p.code}: ${p.message}`).join('; ')}`, problems[0]!.code);
-    const moveInput: TenantMoveInput = { moveId: input.moveId, tenantId, source, target, fromVersion: placed.version, actor: input.actor, regionChange: null };
-    await deps.control.withControl(async (tx) => {
-      // The lock of the tenant's moves (move-tenant.handler.ts): one move of a tenant at a time.
-      await sql`select pg_advisory_xact_lock(hashtext('tenant-move'), hashtext(${tenantId}::text))`.execute(tx.db);
-      const latest = await engine.latestOf(TENANT_MOVE_SAGA, tenantId);
-      const status = latest && latest !== input.moveId ? (await engine.status(latest))?.status : undefined;
-      if (status === 'running' || status === 'compensating') throw new NonRetryableStepError(`another move of tenant ${tenantId} (run ${latest}) started meanwhile`, 'tenant-move-in-progress');
-      if (!(await engine.status(input.moveId))) await engine.start(TENANT_MOVE_SAGA, moveInput, { tenantId, sagaId: input.moveId, tx });
-    });
+  const existing = await engine.status(input.moveId);
+  if (existing) {
+    await engine.kick(input.moveId);
+    return json({ moveId: input.moveId, startedAt: existing.createdAt } satisfies MoveStarted);
   }
+  const placed = await deps.control.db
+    .selectFrom('tenant_placements as p')
+    .innerJoin('shards as s', 's.id', 'p.shard_id')
+    .select(['p.version', 's.id', 's.name', 's.host', 's.port', 's.database', 's.kind', 's.status'])
+    .where('p.tenant_id', '=', tenantId)
+    .executeTakeFirst();
+  if (!placed) throw new NonRetryableStepError(`tenant ${tenantId} has no placement`, 'not-placed');
+  if (placed.id === target.id) return json({ moveId: null, startedAt: new Date().toISOString(), note: `tenant ${tenantId} was on ${target.name} already` } satisfies MoveStarted);
+  const source: MoveShard = { id: placed.id, name: placed.name, host: placed.host, port: placed.port, database: placed.database, kind: placed.kind, status: placed.status };
+  const m: TenantMove = { moveId: input.moveId, tenantId, source: shardInfo(source), target: shardInfo(target) };
+  let problems: { code: string; message: string }[];
+  try {
+    problems = await deps.mover.preflight(m);
+  } catch (err) {
+    if (err instanceof TenantMoveError && !err.retryable) throw new NonRetryableStepError(err.message, err.code);
+    throw err;
+  }
+  if (problems.length) throw new NonRetryableStepError(`the move cannot start: ${problems.map((p) => `${p.code}: ${p.message}`).join('; ')}`, problems[0]!.code);
+  const moveInput: TenantMoveInput = { moveId: input.moveId, tenantId, source, target, fromVersion: placed.version, actor: input.actor, regionChange: null };
+  await deps.control.withControl(async (tx) => {
+    // The lock of the tenant's moves (move-tenant.handler.ts): one move of a tenant at a time.
+    await sql`select pg_advisory_xact_lock(hashtext('tenant-move'), hashtext(${tenantId}::text))`.execute(tx.db);
+    const latest = await engine.latestOf(TENANT_MOVE_SAGA, tenantId);
+    const status = latest && latest !== input.moveId ? (await engine.status(latest))?.status : undefined;
+    if (status === 'running' || status === 'compensating') throw new NonRetryableStepError(`another move of tenant ${tenantId} (run ${latest}) started meanwhile`, 'tenant-move-in-progress');
+    if (!(await engine.status(input.moveId))) await engine.start(TENANT_MOVE_SAGA, moveInput, { tenantId, sagaId: input.moveId, tx });
+  });
   await engine.kick(input.moveId);
-  let kicked = Date.now();
-  for (;;) {
-    const move = await engine.status(input.moveId);
-    if (!move) throw new Error(`move ${input.moveId} not found`);
-    if (move.status === 'completed') {
-      const cut = move.state['cut-over'] as { pauseMs?: number; placementVersion?: number } | undefined;
-      return json({ moveId: input.moveId, placementVersion: cut?.placementVersion ?? null, pauseMs: cut?.pauseMs ?? null });
-    }
-    if (move.status === 'compensated') throw new NonRetryableStepError(`move ${input.moveId} rolled back (${move.lastError ?? 'no error recorded'}): the tenant is whole on its source`, 'move-rolled-back');
-    if (move.status === 'failed')
-      throw new NonRetryableStepError(`move ${input.moveId} failed (${move.lastError ?? 'no error recorded'}): follow it with \`hotdash-ops moves watch ${tenantId} ${input.moveId}\``, 'move-failed');
-    if (deps.stopping?.()) throw new Error(`this process is stopping while move ${input.moveId} runs: the move goes on; this step is taken up again by the next try`);
-    if (Date.now() - kicked > KICK_EVERY_MS) {
-      await engine.kick(input.moveId);
-      kicked = Date.now();
-    }
-    await sleep(deps.pollMs ?? 500);
+  return json({ moveId: input.moveId, startedAt: (await engine.status(input.moveId))?.createdAt ?? new Date().toISOString() } satisfies MoveStarted);
+}
+
+/**
+ * The await-move step: looks at the move once and says "not yet" (StepPendingError: the engine runs
+ * the step again after pollMs, holding no worker slot meanwhile, so runs waiting for their moves
+ * never starve the moves' own steps, nor sign-ups). Succeeded is the step's success; rolled back or
+ * failed fails the step for good (the run's compensations then undo what it made, each refusing to
+ * touch a shard or database that holds the tenant). A move still unfinished after moveWaitLimitMs is
+ * reported stuck: the step fails for good, and the run's undoing stops at the live move (undoMove):
+ * the run ends failed, for ops.
+ */
+async function awaitMove(deps: DedicatedSagaDeps, ctx: SagaStepContext<{ moveId: string; tenantId: string }>, moveStep: string): Promise<Json> {
+  const engine = deps.engine();
+  const started = ctx.state[moveStep] as MoveStarted | undefined;
+  if (!started) throw new Error(`the ${moveStep} step recorded no move`);
+  if (started.moveId === null) return json({ moveId: null, placementVersion: null, pauseMs: null, note: started.note ?? null });
+  const move = await engine.status(started.moveId);
+  if (!move) throw new Error(`move ${started.moveId} not found`);
+  if (move.status === 'completed') {
+    const cut = move.state['cut-over'] as { pauseMs?: number; placementVersion?: number } | undefined;
+    return json({ moveId: started.moveId, placementVersion: cut?.placementVersion ?? null, pauseMs: cut?.pauseMs ?? null });
   }
+  if (move.status === 'compensated') throw new NonRetryableStepError(`move ${started.moveId} rolled back (${move.lastError ?? 'no error recorded'}): the tenant is whole on its source`, 'move-rolled-back');
+  if (move.status === 'failed')
+    throw new NonRetryableStepError(`move ${started.moveId} failed (${move.lastError ?? 'no error recorded'}): follow it with \`hotdash-ops moves watch ${ctx.input.tenantId} ${started.moveId}\``, 'move-failed');
+  const waited = Date.now() - Date.parse(started.startedAt);
+  const limit = deps.moveWaitLimitMs ?? MOVE_WAIT_LIMIT_MS;
+  const phase = (move.status === 'running' ? move.steps[move.currentStep]?.id : move.steps.find((s) => s.status === 'compensating')?.id) ?? move.status;
+  if (waited > limit)
+    throw new NonRetryableStepError(
+      `move ${started.moveId} has not finished after ${Math.round(waited / 60_000)} min (limit ${Math.round(limit / 60_000)} min; it is ${move.status}, at ${phase}): the run stops waiting for it and ends failed, nothing it made undone under a live move. Follow the move (\`hotdash-ops moves watch ${ctx.input.tenantId} ${started.moveId}\`) and finish the run's work by hand`,
+      'move-stuck',
+    );
+  // Now and then, the move's job looked for (a move whose job was lost is picked up again).
+  if ((ctx.waits ?? 0) % KICK_EVERY_WAITS === 0) await engine.kick(started.moveId);
+  throw new StepPendingError(`move ${started.moveId} is ${move.status}, at ${phase}`, deps.pollMs ?? MOVE_POLL_MS);
+}
+
+/**
+ * The move step's compensation: the run is undone only once its move has ended. A move still
+ * running (the await-move step gave up on a stuck move) fails this compensation, which the engine
+ * retries a few times and then marks the run failed, for ops: nothing the run made is taken away
+ * under a live move. A move that succeeded cannot be undone by the run (the tenant is on the
+ * target): the run is marked failed the same way.
+ */
+async function undoMove(deps: DedicatedSagaDeps, ctx: SagaStepContext<{ tenantId: string }>, moveStep: string): Promise<void> {
+  const started = ctx.state[moveStep] as MoveStarted | undefined;
+  if (!started?.moveId) return;
+  const move = await deps.engine().status(started.moveId);
+  if (!move || move.status === 'compensated') return;
+  if (!FINISHED_MOVE.includes(move.status))
+    throw new Error(`move ${started.moveId} is still ${move.status}: the run is undone only once it has ended (\`hotdash-ops moves watch ${ctx.input.tenantId} ${started.moveId}\`)`);
+  if (move.status === 'completed')
+    throw new Error(`move ${started.moveId} succeeded: tenant ${ctx.input.tenantId} is on the run's target now; the run cannot be undone (finish it by hand: activate the target shard)`);
+  throw new Error(`move ${started.moveId} failed (${move.lastError ?? 'no error recorded'}): look at it before the run is undone (\`hotdash-ops moves watch ${ctx.input.tenantId} ${started.moveId}\`)`);
 }
 
 /** The run's outcome in the tenant's audit log (the gateway's entry records the request). */
@@ -209,6 +250,28 @@ async function audit(deps: DedicatedSagaDeps, input: { runId: string; tenantId: 
 }
 
 type DCtx = SagaStepContext<DedicateInput>;
+
+/** A free dedicated shard a run reserved (drained), given back to the free ones: active again, unless a tenant is on it (then it stays, for ops). */
+async function giveBackFreeShard(deps: DedicatedSagaDeps, name: string, actor: string): Promise<void> {
+  const shard = await deps.shards.byName(deps.control.db, name);
+  if (!shard || shard.status !== 'draining') return;
+  const held = await deps.shards.tenantsHeld(deps.control.db, shard.id);
+  if (held > 0) throw new Error(`shard ${shard.name} holds ${held} tenant(s): it is not given back to the free dedicated shards; look at the run's move`);
+  await deps.statuses.activate(shard.name, actor);
+}
+
+/** Whether a dedicate run reserved (drained) this shard, once active (its shard.drain ops action names the run). */
+async function reservedBy(deps: DedicatedSagaDeps, shard: string, runId: string): Promise<boolean> {
+  const row = await deps.control.db
+    .selectFrom('ops_actions')
+    .select('id')
+    .where('action', '=', 'shard.drain')
+    .where('target', '=', shard)
+    .where(sql<boolean>`detail->>'run' = ${runId}`)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
 
 const serverOf = (t: DedicatedTargetInput) => ({ host: t.host, port: t.port });
 const locationOfTarget = (t: DedicatedTargetInput) => ({ host: t.host, port: t.port, database: t.database });
@@ -230,8 +293,11 @@ function targetShard(ctx: DCtx): MoveShard {
  *  2. register: the register-shard path (owner, application and relay roles checked, migrated,
  *     catalogue guard, relayed), as a dedicated shard of the tenant's region, reserved (draining)
  *     until the tenant is on it. Undone by retiring the shard (refused while it holds a tenant);
- *  3. move: the live tenant move onto it (the tenant-move saga, followed to its end);
- *  4. finish: the shard activated (it holds its tenant, so the placement policy never gives it to
+ *  3. move: the live tenant move onto it started (the tenant-move saga, under the move id chosen at
+ *     the run's start: a resumed step finds it). Undone only once the move has ended (rolled back);
+ *  4. await-move: the move followed to its end without holding a worker (StepPendingError), for at
+ *     most moveWaitLimitMs;
+ *  5. finish: the shard activated (it holds its tenant, so the placement policy never gives it to
  *     another), the outcome in ops_actions and the tenant's audit log.
  */
 export function tenantDedicateSaga(deps: DedicatedSagaDeps): SagaDefinition<DedicateInput> {
@@ -261,15 +327,7 @@ export function tenantDedicateSaga(deps: DedicatedSagaDeps): SagaDefinition<Dedi
     },
     async compensate(ctx) {
       const { target, mode, tenantId, runId, actor } = ctx.input;
-      if (mode === 'reuse') {
-        // Give the reserved shard back to the free ones, unless a tenant is on it (then it stays for ops).
-        const shard = await deps.shards.byName(deps.control.db, target.shard);
-        if (!shard || shard.status !== 'draining') return;
-        const held = await deps.shards.tenantsHeld(deps.control.db, shard.id);
-        if (held > 0) throw new Error(`shard ${shard.name} holds ${held} tenant(s): it is not given back to the free dedicated shards; look at the run's move`);
-        await deps.statuses.activate(shard.name, actor);
-        return;
-      }
+      if (mode === 'reuse') return giveBackFreeShard(deps, target.shard, actor);
       const out = ctx.state[DedicateSteps.CREATE_DATABASE] as { created?: boolean } | undefined;
       if (!out?.created) return; // not this run's database: it stays
       const registered = await deps.control.db
@@ -298,6 +356,10 @@ export function tenantDedicateSaga(deps: DedicatedSagaDeps): SagaDefinition<Dedi
       const body = { name: target.shard, host: target.host, port: target.port, database: target.database, kind: 'dedicated', region: target.region };
       const reg = await registry(() => deps.registration.execute(body, actor, { reserve: true }));
       let shard = reg.shard;
+      // Adopted: registered and active before this run (a free dedicated shard named by a create or
+      // adopt run), reserved by it: given back, not retired, when the run is undone. Found by this
+      // try's reservation, or by an earlier try's (its ops action names the run).
+      let adopted = mode !== 'reuse' && reg.outcome === 'unchanged' && shard.status === 'draining' && (await reservedBy(deps, shard.name, ctx.input.runId));
       if (shard.status === 'active') {
         // Registered before (a free dedicated shard, or this step's earlier try): reserve it now, under its row lock, if nobody is on it.
         shard = await deps.control.withControl(async (tx) => {
@@ -307,25 +369,36 @@ export function tenantDedicateSaga(deps: DedicatedSagaDeps): SagaDefinition<Dedi
           if (held > 0) throw new NonRetryableStepError(`shard ${s.name} holds ${held} tenant(s) already: it is not free`, DedicatedProblems.NO_FREE_SHARD);
           if (s.status !== 'active') return s;
           const drained = await deps.shards.setStatus(tx.db, s.id, 'draining');
-          await deps.actions.record(tx.db, { actor, action: 'shard.drain', target: s.name, outcome: 'done', detail: { from: 'active', to: 'draining', reason: `reserved for dedicate run ${ctx.input.runId}` } });
+          await deps.actions.record(tx.db, { actor, action: 'shard.drain', target: s.name, outcome: 'done', detail: { from: 'active', to: 'draining', reason: `reserved for dedicate run ${ctx.input.runId}`, run: ctx.input.runId } });
+          adopted = true;
           return drained;
         });
       }
       const moveShard: MoveShard = { id: shard.id, name: shard.name, host: shard.host, port: shard.port, database: shard.database, kind: shard.kind, status: shard.status };
-      return json({ shard: moveShard, outcome: reg.outcome, mode, migrations: reg.migrations });
+      return json({ shard: moveShard, outcome: reg.outcome, mode, adopted, migrations: reg.migrations });
     },
     async compensate(ctx) {
-      // A reused shard is given back by create-database's compensation; a created one is retired (refused while it holds a tenant).
+      // A reused shard is given back by create-database's compensation, an adopted one (a free
+      // dedicated shard before the run) here; one this run registered is retired (refused while it holds a tenant).
       if (ctx.input.mode === 'reuse') return;
+      const out = ctx.state[DedicateSteps.REGISTER] as { adopted?: boolean } | undefined;
+      if (out?.adopted) return giveBackFreeShard(deps, ctx.input.target.shard, ctx.input.actor);
       await deps.statuses.retire(ctx.input.target.shard, ctx.input.actor);
     },
   };
 
   const move: SagaStep<DedicateInput> = {
     id: DedicateSteps.MOVE,
-    description: 'the tenant moved onto the dedicated shard live (the tenant-move saga, followed to its end)',
-    maxAttempts: MOVE_STEP_TRIES,
-    run: (ctx) => runMove(deps, ctx.input, targetShard(ctx)),
+    description: 'the live move of the tenant onto the dedicated shard started (the tenant-move saga, under the run’s move id)',
+    run: (ctx) => startMove(deps, ctx.input, targetShard(ctx)),
+    compensate: (ctx) => undoMove(deps, ctx, DedicateSteps.MOVE),
+  };
+
+  const awaitMoveStep: SagaStep<DedicateInput> = {
+    id: DedicateSteps.AWAIT_MOVE,
+    description: 'the live move followed to its end (looked at every second, no worker held in between; reported stuck after the wait limit)',
+    maxAttempts: AWAIT_MOVE_TRIES,
+    run: (ctx) => awaitMove(deps, ctx, DedicateSteps.MOVE),
   };
 
   const finish: SagaStep<DedicateInput> = {
@@ -343,7 +416,7 @@ export function tenantDedicateSaga(deps: DedicatedSagaDeps): SagaDefinition<Dedi
 
   return {
     type: TENANT_DEDICATE_SAGA,
-    steps: [createDatabase, register, move, finish],
+    steps: [createDatabase, register, move, awaitMoveStep, finish],
     hooks: {
       async onCompensated(tx, saga) {
         const input = saga.input as DedicateInput;
@@ -359,12 +432,13 @@ type SCtx = SagaStepContext<ShareInput>;
  * Moves a tenant from its dedicated shard back to a shared shard of its region, live:
  *  1. reserve-shard: the dedicated shard drained (nothing is placed on it once its tenant left).
  *     Undone by activating it again;
- *  2. move: the live tenant move to the shared shard (followed to its end); a move that rolls back
- *     leaves the tenant whole on its dedicated shard, which is activated again;
- *  3. free-shard: the freed shard retired (its database is kept: dropping it is a separate, manual
+ *  2. move: the live tenant move to the shared shard started; a move that rolls back leaves the
+ *     tenant whole on its dedicated shard, which is activated again;
+ *  3. await-move: the move followed to its end without holding a worker, as for a dedicate;
+ *  4. free-shard: the freed shard retired (its database is kept: dropping it is a separate, manual
  *     step), or, with keep, activated again as a free dedicated shard for the next dedicate (or a
  *     dedicated sign-up);
- *  4. finish: the outcome in ops_actions and the tenant's audit log.
+ *  5. finish: the outcome in ops_actions and the tenant's audit log.
  */
 export function tenantShareSaga(deps: DedicatedSagaDeps): SagaDefinition<ShareInput> {
   const reserve: SagaStep<ShareInput> = {
@@ -385,9 +459,16 @@ export function tenantShareSaga(deps: DedicatedSagaDeps): SagaDefinition<ShareIn
 
   const move: SagaStep<ShareInput> = {
     id: ShareSteps.MOVE,
-    description: 'the tenant moved to the shared shard live (the tenant-move saga, followed to its end)',
-    maxAttempts: MOVE_STEP_TRIES,
-    run: (ctx: SCtx) => runMove(deps, ctx.input, ctx.input.target),
+    description: 'the live move of the tenant to the shared shard started (the tenant-move saga, under the run’s move id)',
+    run: (ctx: SCtx) => startMove(deps, ctx.input, ctx.input.target),
+    compensate: (ctx: SCtx) => undoMove(deps, ctx, ShareSteps.MOVE),
+  };
+
+  const awaitMoveStep: SagaStep<ShareInput> = {
+    id: ShareSteps.AWAIT_MOVE,
+    description: 'the live move followed to its end (looked at every second, no worker held in between; reported stuck after the wait limit)',
+    maxAttempts: AWAIT_MOVE_TRIES,
+    run: (ctx: SCtx) => awaitMove(deps, ctx, ShareSteps.MOVE),
   };
 
   const free: SagaStep<ShareInput> = {
@@ -425,7 +506,7 @@ export function tenantShareSaga(deps: DedicatedSagaDeps): SagaDefinition<ShareIn
 
   return {
     type: TENANT_SHARE_SAGA,
-    steps: [reserve, move, free, finish],
+    steps: [reserve, move, awaitMoveStep, free, finish],
     hooks: {
       async onCompensated(tx, saga) {
         const input = saga.input as ShareInput;

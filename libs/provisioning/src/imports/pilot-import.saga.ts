@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import { sql } from 'kysely';
 import { AccessEvents, parseTenantId, TenantEvents, type PlanCode, type TenantId } from '@hotdash/contracts';
-import { FieldCipher, TenantKeyring } from '@hotdash/platform-crypto';
+import { FieldCipher, KmsPort, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, ShardRouter, TenantDatabase, TenantMover } from '@hotdash/platform-db';
 import { Json, NonRetryableStepError, SagaDefinition, SagaEngine, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
@@ -12,6 +12,7 @@ import { TENANT_AUDIT_CHAIN, type TenantAuditChain } from '../backups/tenant-aud
 import { MoveSteps, TENANT_MOVE_CHECKPOINT, tenantMoveSaga, type MovePlacement, type TenantMoveDeps, type TenantMoveInput } from '../moves/tenant-move.saga';
 import { OpsActions } from '../shards.repository';
 import { PROVISIONING_PRODUCER } from '../saga/provisioning.saga';
+import { openPilotCredentials, type SealedPilotCredentials } from './pilot-credentials';
 
 export const PILOT_IMPORT_SAGA = 'pilot-import';
 
@@ -30,7 +31,8 @@ export interface PilotWeaviate {
  * A pilot import's input (jsonb): a tenant move's (its id is the import's; the source is the pilot's
  * shard, which is no shard of this platform), and what the import adds. No key material: the data
  * key was re-wrapped under the platform's KEK when the import was accepted (tenant_keys); only its
- * check value is kept, to verify the platform reads the same key.
+ * check value is kept, to verify the platform reads the same key. No password in clear: the pilot's
+ * import role is sealed under the platform's KEK (`pilotCredentials`), and forgotten when the saga ends.
  */
 export interface PilotImportInput extends TenantMoveInput {
   pilot: { control: string; shard: string; weaviate: PilotWeaviate };
@@ -39,6 +41,14 @@ export interface PilotImportInput extends TenantMoveInput {
   keyCheck: string;
   /** Objects in the pilot's namespace when the import was accepted (progress). */
   vectors: number;
+  /** The import role's name on the pilot (not secret: ops drop that role once the import has ended). */
+  pilotUser: string;
+  /**
+   * The import role (user and password) sealed by the KMS under the platform's current KEK, bound to
+   * the tenant and to this import; every step that connects to the pilot unseals it in memory (the
+   * mover's source credentials). Null once the saga has ended (forgetOnEnd).
+   */
+  pilotCredentials: SealedPilotCredentials | null;
 }
 
 /** Step ids of the import's own steps (the move's keep theirs: MoveSteps). Persisted: never renamed. */
@@ -70,6 +80,8 @@ export interface PilotImportDeps {
   cipher: FieldCipher;
   /** The platform's knowledge vectors. */
   vectors: VectorStore;
+  /** Unseals the pilot's import role for the steps that connect to the pilot. */
+  kms: KmsPort;
   actions: OpsActions;
   /** The audit service's chain verification (the provisioning app binds it); without it the verify step fails. */
   chain?: TenantAuditChain;
@@ -134,10 +146,27 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
     }
   };
   const move = tenantMoveSaga({ mover: deps.mover, control, tenantDb, router, checkpoint: deps.checkpoint, copyTimeoutMs: deps.copyTimeoutMs, placement: importPlacement(control, router) });
+  /**
+   * The step's context with the pilot's import role as the source's own credentials, unsealed in
+   * memory for this one run or compensation (the move's steps pass them to the mover: every
+   * connection to the pilot, and the subscription's). Nothing of it is written back: the saga stores
+   * step outputs, never the context.
+   */
+  const withPilotRole = async (ctx: Ctx): Promise<Ctx> => {
+    const sealed = ctx.input.pilotCredentials;
+    if (!sealed) throw new NonRetryableStepError(`the pilot's import role of import ${ctx.sagaId} is gone (the import has ended)`, 'pilot-credentials-gone');
+    const credentials = await openPilotCredentials(deps.kms, tenantOf(ctx), ctx.sagaId, sealed);
+    return { ...ctx, input: { ...ctx.input, source: { ...ctx.input.source, credentials } } };
+  };
   const moveStep = (id: string): Step => {
-    const step = move.steps.find((s) => s.id === id);
-    if (!step) throw new Error(`the tenant-move saga has no step ${id}`);
-    return step as unknown as Step;
+    const found = move.steps.find((s) => s.id === id);
+    if (!found) throw new Error(`the tenant-move saga has no step ${id}`);
+    const step = found as unknown as Step;
+    return {
+      ...step,
+      run: async (ctx) => step.run(await withPilotRole(ctx)),
+      ...(step.compensate ? { compensate: async (ctx: Ctx) => step.compensate!(await withPilotRole(ctx)) } : {}),
+    };
   };
 
   const controlRecords: Step = {
@@ -286,6 +315,8 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
   return {
     type: PILOT_IMPORT_SAGA,
     steps,
+    // The way into the pilot is kept no longer than steps may run.
+    forgetOnEnd: ['pilotCredentials'],
     hooks: {
       async onCompensated(tx, saga) {
         const input = saga.input as unknown as PilotImportInput;
@@ -405,6 +436,7 @@ export class PilotImportSagaRegistration implements OnModuleInit {
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
     @Inject(VectorStore) private readonly vectors: VectorStore,
     @Inject(OpsActions) private readonly actions: OpsActions,
+    @Inject(KmsPort) private readonly kms: KmsPort,
     @Optional() @Inject(TENANT_AUDIT_CHAIN) private readonly chain?: TenantAuditChain,
     @Optional() @Inject(TENANT_MOVE_CHECKPOINT) private readonly checkpoint?: TenantMoveDeps['checkpoint'],
   ) {}
@@ -420,6 +452,7 @@ export class PilotImportSagaRegistration implements OnModuleInit {
         cipher: this.cipher,
         vectors: this.vectors,
         actions: this.actions,
+        kms: this.kms,
         chain: this.chain,
         checkpoint: this.checkpoint ?? undefined,
       }),

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { AccessEvents, parseTenantId } from '@hotdash/contracts';
+import type { DbRoleCredentials } from '@hotdash/platform-config';
 import { ControlDatabase, type ShardInfo, ShardRouter, TenantDatabase, TenantMove, TenantMoveError, TenantMover } from '@hotdash/platform-db';
 import { Json, NonRetryableStepError, SagaDefinition, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
@@ -110,7 +111,14 @@ const FORWARD_TRIES = 20;
 type Ctx = SagaStepContext<TenantMoveInput>;
 type Step = SagaStep<TenantMoveInput>;
 
-const shardOf = (s: MoveShard): ShardInfo => ({ id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind as ShardInfo['kind'], status: s.status as ShardInfo['status'] });
+/**
+ * A shard of the input as the mover takes it. A source's own role (`credentials`: a pilot import's,
+ * unsealed in memory for one step by the import saga, never stored in the input) is passed on.
+ */
+const shardOf = (s: MoveShard): ShardInfo & { credentials?: DbRoleCredentials } => {
+  const credentials = s['credentials'] as DbRoleCredentials | undefined;
+  return { id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind as ShardInfo['kind'], status: s.status as ShardInfo['status'], ...(credentials ? { credentials } : {}) };
+};
 const moveOf = (ctx: Ctx): TenantMove => ({ moveId: ctx.input.moveId, tenantId: parseTenantId(ctx.input.tenantId), source: shardOf(ctx.input.source), target: shardOf(ctx.input.target) });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

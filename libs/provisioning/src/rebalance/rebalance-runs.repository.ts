@@ -80,13 +80,25 @@ export class RebalanceRunsRepository {
     await db.updateTable('rebalance_runs').set({ moves: JSON.stringify(moves), heartbeat_at: sql<Date>`now()` }).where('id', '=', id).where('status', '=', 'running').execute();
   }
 
-  /** The end of a run: its final progress (written even over `interrupted`: the run did finish). */
-  async finish(db: Kysely<ControlDB>, id: string, status: Exclude<RebalanceRunStatus, 'running'>, moves: RebalanceMoveProgress[], error: string | null): Promise<void> {
-    await db
+  /** A run's status now (undefined for an unknown run): its process reads it before each move. */
+  async status(db: Kysely<ControlDB>, id: string): Promise<RebalanceRunStatus | undefined> {
+    const row = await db.selectFrom('rebalance_runs').select('status').where('id', '=', id).executeTakeFirst();
+    return row?.status as RebalanceRunStatus | undefined;
+  }
+
+  /**
+   * The end of a run that is still running: its status and final progress. False, and nothing
+   * written, when the run is no longer running (recorded as interrupted meanwhile: that status is
+   * not the process's to change any more).
+   */
+  async finish(db: Kysely<ControlDB>, id: string, status: Exclude<RebalanceRunStatus, 'running'>, moves: RebalanceMoveProgress[], error: string | null): Promise<boolean> {
+    const r = await db
       .updateTable('rebalance_runs')
       .set({ status, moves: JSON.stringify(moves), error, heartbeat_at: sql<Date>`now()`, finished_at: sql<Date>`now()` })
       .where('id', '=', id)
-      .execute();
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return r.numUpdatedRows > 0n;
   }
 
   /** Runs of this process that cannot finish (it is stopping): interrupted now rather than when their heartbeat goes stale. */

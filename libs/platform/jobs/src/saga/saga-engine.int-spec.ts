@@ -1,10 +1,14 @@
 // The saga engine against the real control database and Redis (BullMQ): steps in order,
 // retries with backoff, permanent failures compensated last first exactly once, idempotent start,
-// and a worker SIGKILLed again and again while sagas run and compensate.
+// a step that waits for another saga letting go of its worker slot meanwhile, and a worker
+// SIGKILLed again and again while sagas run and compensate; the input fields a saga forgets at its
+// end (sealed secrets) cleared however it ends.
+import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { newId } from '@hotdash/platform-db';
 import { sleep, startProcess, TestWorld, toySaga, ToySagaInput, TOY_STEPS, waitFor } from '@hotdash/testing';
 import { SagaEngine } from './saga-engine';
+import { StepPendingError, type SagaDefinition } from './saga.types';
 
 jest.setTimeout(60_000);
 
@@ -198,4 +202,111 @@ it("starts a saga inside the caller's control transaction: nothing if it rolls b
   // The same key in another transaction finds it.
   const again = await world.dbs.withControl((tx) => engine.start('toy', input(), { tx, idempotencyKey: key }));
   expect(again).toEqual({ sagaId, created: false });
+});
+
+it('frees the worker slot while a step waits (StepPendingError): with one slot, a saga waiting for another still completes, its waits no tries', async () => {
+  // One slot: a waiting step that held it (polling inside the step) would leave the saga it waits for no slot to run in.
+  const waitQueue = `saga-wait-${newId()}`;
+  const one = new SagaEngine(world.dbs, world.config, { queueName: waitQueue, concurrency: 1, maxAttempts: 2, backoffMs: 20 });
+  const flag = `toy:wait:${newId()}`;
+  const seen: { attempt: number; waits: number }[] = [];
+  const waiter: SagaDefinition<{ flag: string }> = {
+    type: 'toy-waiter',
+    steps: [
+      {
+        id: 'wait-for-flag',
+        description: 'waits until the setter saga has set the flag',
+        async run(ctx) {
+          seen.push({ attempt: ctx.attempt, waits: ctx.waits ?? -1 });
+          if (!(await redis.get(ctx.input.flag))) throw new StepPendingError(`flag ${ctx.input.flag} not set yet`, 20);
+          return { waited: ctx.waits ?? -1 };
+        },
+      },
+      { id: 'after', description: 'runs once the flag is set', run: async () => ({ after: true }) },
+    ],
+  };
+  const setter: SagaDefinition<{ flag: string }> = {
+    type: 'toy-setter',
+    steps: [{ id: 'set-flag', description: 'sets the flag', run: async (ctx) => void (await redis.set(ctx.input.flag, '1', 'EX', 300)) }],
+  };
+  one.register(waiter).register(setter);
+  one.startWorker();
+  const ids: string[] = [];
+  try {
+    const w = (await one.start('toy-waiter', { flag })).sagaId;
+    ids.push(w);
+    // More waits than the step has tries (2): a wait is not a try.
+    await waitFor('the waiter to have waited 5 times', async () => seen.length >= 5, 20_000, 10);
+    expect((await one.status(w))!.steps[0]).toMatchObject({ status: 'running', attempts: 1 });
+    const s = (await one.start('toy-setter', { flag })).sagaId;
+    ids.push(s);
+    const done = await waitFor(`saga ${w} to finish`, async () => {
+      const x = await one.status(w);
+      return x && ['completed', 'compensated', 'failed'].includes(x.status) ? x : undefined;
+    }, 20_000, 20);
+    expect(done.status).toBe('completed');
+    expect((await one.status(s))!.status).toBe('completed');
+    expect(done.steps.map((x) => [x.id, x.status, x.attempts])).toEqual([['wait-for-flag', 'completed', 1], ['after', 'completed', 1]]);
+    expect(seen.every((x) => x.attempt === 1)).toBe(true);
+    expect(seen.map((x) => x.waits)).toEqual(seen.map((_, i) => i));
+    expect(done.state['wait-for-flag']).toEqual({ waited: seen.length - 1 });
+  } finally {
+    await one.close();
+    await redis.del(flag);
+    const owner = await world.connect(world.dbs.controlLocation, 'owner');
+    await owner.query('delete from sagas where id = any($1::uuid[])', [ids]).finally(() => owner.end());
+    const queue = new Queue(waitQueue, { connection: { host: world.config.redis.host, port: world.config.redis.port } });
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+  }
+});
+
+it('clears the forgetOnEnd input fields however the saga ends: completed, compensated, or failed because a compensation gave up', async () => {
+  const forgetQueue = `saga-forget-${newId()}`;
+  const own = new SagaEngine(world.dbs, world.config, { queueName: forgetQueue, maxAttempts: 1, maxCompensationAttempts: 2, backoffMs: 20 });
+  type In = { secret: string | null; outcome: 'complete' | 'compensate' | 'fail' };
+  const forgetful: SagaDefinition<In> = {
+    type: 'toy-forgetful',
+    forgetOnEnd: ['secret'],
+    steps: [
+      {
+        id: 'first',
+        description: 'done; its undo gives up when the outcome is fail',
+        run: async () => null,
+        compensate: async (ctx) => {
+          if (ctx.input.outcome === 'fail') throw new Error('the undo cannot be done');
+        },
+      },
+      {
+        id: 'second',
+        description: 'fails for good unless the outcome is complete',
+        run: async (ctx) => {
+          if (ctx.input.outcome !== 'complete') throw new Error('the second step fails');
+          return null;
+        },
+      },
+    ],
+  };
+  own.register(forgetful);
+  own.startWorker();
+  const ids: string[] = [];
+  try {
+    for (const outcome of ['complete', 'compensate', 'fail'] as const) {
+      const { sagaId } = await own.start('toy-forgetful', { secret: 'sealed-bytes', outcome });
+      ids.push(sagaId);
+      expect((await own.status(sagaId))!.input).toEqual({ secret: 'sealed-bytes', outcome });
+      const done = await waitFor(`saga ${sagaId} to end`, async () => {
+        const x = await own.status(sagaId);
+        return x && ['completed', 'compensated', 'failed'].includes(x.status) ? x : undefined;
+      }, 20_000, 20);
+      expect([done.status, done.input]).toEqual([{ complete: 'completed', compensate: 'compensated', fail: 'failed' }[outcome], { secret: null, outcome }]);
+    }
+  } finally {
+    await own.close();
+    const owner = await world.connect(world.dbs.controlLocation, 'owner');
+    await owner.query('delete from sagas where id = any($1::uuid[])', [ids]).finally(() => owner.end());
+    const queue = new Queue(forgetQueue, { connection: { host: world.config.redis.host, port: world.config.redis.port } });
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+  }
 });

@@ -4,7 +4,7 @@ import type { TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { type ControlDB, type ControlTransaction, Databases, newId } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '../queues';
-import { Json, NonRetryableStepError, SagaDefinition, SagaOutboxRow, SagaRecord, SagaStatus, SagaStep, SagaStepContext } from './saga.types';
+import { Json, NonRetryableStepError, SagaDefinition, SagaOutboxRow, SagaRecord, SagaStatus, SagaStep, SagaStepContext, StepPendingError } from './saga.types';
 
 export interface SagaEngineOptions {
   /** Tries of a step before its failure is permanent (default 5); a step's own maxAttempts wins. */
@@ -28,6 +28,8 @@ interface StepJob {
   sagaId: string;
   stepIndex: number;
   tenantId: string | null;
+  /** On the run job after a StepPendingError: how many times in a row the step waited so far. */
+  waits?: number;
 }
 
 type JobKind = 'run' | 'compensate';
@@ -97,7 +99,10 @@ const sagaCompleteStep = (sagaId: string, index: number, stepId: string, output:
   sql<{ next_attempt: number | null }>`select saga_complete_step(${sagaId}::uuid, ${index}::int, ${stepId}::text, ${output}::jsonb, ${compensable}::boolean,
     ${last}::boolean, ${forget}::jsonb, ${events}::jsonb) as next_attempt`;
 
-/** Job ids are deterministic per (saga, kind, step, try): enqueueing the same job twice queues it once. */
+/**
+ * Job ids are deterministic per (saga, kind, step, try), and for a step that waits per (try, wait):
+ * `<try>w<wait>`. Enqueueing the same job twice queues it once.
+ */
 const jobIdOf = (sagaId: string, kind: JobKind, stepIndex: number, attempt: number | string): string => `${sagaId}.${kind}.${stepIndex}.${attempt}`;
 const jobOptions = (jobId: string, delay: number) => ({ jobId, delay, removeOnComplete: true, removeOnFail: 1_000, attempts: 1 });
 
@@ -118,6 +123,9 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
  * - A failure retries with exponential backoff; when the tries run out, or at once for a
  *   NonRetryableStepError, the step is marked failed and the registered compensations run, last
  *   first, each as its own retried job. A killed worker's job is taken over when its lock expires.
+ * - A step that waits for something outside it (another saga) throws StepPendingError: the step
+ *   runs again after the delay it names, as a delayed job, without counting a try; no worker slot is
+ *   held while it waits, so sagas waiting for other sagas never starve the ones they wait for.
  */
 export class SagaEngine {
   private readonly definitions = new Map<string, SagaDefinition>();
@@ -323,7 +331,9 @@ export class SagaEngine {
       rows: [claimed],
     } = await sagaClaimStep(job.data.sagaId, job.data.stepIndex).execute(this.dbs.controlDb());
     if (!claimed) return 'skipped: saga gone';
-    const { attempt: claimedAttempt, ...saga } = claimed;
+    const { attempt: claimed0, ...saga } = claimed;
+    // After a wait (StepPendingError), the step's run goes on with the same try: the claim's count is given back.
+    const claimedAttempt = job.data.waits && claimed0 !== null ? await this.giveBackTry(saga.id, job.data.stepIndex, claimed0) : claimed0;
     const def = this.definition(saga.type);
     if (!def.steps[job.data.stepIndex]) throw new NonRetryableStepError(`saga ${saga.type} has no step ${job.data.stepIndex}`);
     // The job keeps running the saga's next steps itself while they succeed: each completion is
@@ -332,20 +342,23 @@ export class SagaEngine {
     let index = job.data.stepIndex;
     let attempt: number | null = claimedAttempt;
     for (;;) {
-      const result = await this.runStep(index, def, current, def.steps[index]!, attempt);
+      // The job's waits count for the step it was enqueued for; a step reached by the chain starts at 0.
+      const waits = index === job.data.stepIndex ? (job.data.waits ?? 0) : 0;
+      const result = await this.runStep(index, def, current, def.steps[index]!, attempt, waits);
       if (typeof result === 'string') return result;
       ({ saga: current, next: index, attempt } = result);
     }
   }
 
-  private context(saga: SagaRow, attempt: number): SagaStepContext {
-    return { sagaId: saga.id, tenantId: saga.tenant_id as TenantId | null, input: saga.input, state: saga.state ?? {}, attempt };
+  private context(saga: SagaRow, attempt: number, waits = 0): SagaStepContext {
+    return { sagaId: saga.id, tenantId: saga.tenant_id as TenantId | null, input: saga.input, state: saga.state ?? {}, attempt, waits };
   }
 
   /**
    * Runs one step; returns what happened, or the saga to go on with when the next step may run at
    * once (already marked running, with its attempt number). `marked` is the step's attempt when it
-   * was marked running (by the job's claim or the previous step's completion), null when it was not.
+   * was marked running (by the job's claim or the previous step's completion), null when it was not;
+   * `waits`, how many times in a row this try said StepPendingError before.
    */
   private async runStep(
     index: number,
@@ -353,6 +366,7 @@ export class SagaEngine {
     saga: SagaRow,
     step: SagaStep,
     marked: number | null,
+    waits: number,
   ): Promise<string | { next: number; saga: SagaRow; attempt: number }> {
     if (saga.status !== 'running') {
       // Switched to compensating by a worker killed before it enqueued the compensation: carry on for it.
@@ -368,8 +382,9 @@ export class SagaEngine {
     const attempt = marked;
     let output: Json;
     try {
-      output = ((await step.run(this.context(saga, attempt))) ?? null) as Json;
+      output = ((await step.run(this.context(saga, attempt, waits))) ?? null) as Json;
     } catch (err) {
+      if (err instanceof StepPendingError) return this.wait(saga, step, index, attempt, waits + 1, err);
       const maxAttempts = step.maxAttempts ?? this.opts.maxAttempts;
       const permanent = err instanceof NonRetryableStepError || attempt >= maxAttempts;
       await this.dbs
@@ -392,6 +407,30 @@ export class SagaEngine {
     const last = index + 1 >= def.steps.length;
     if (last) events.push(...(def.hooks?.completedEvents?.({ ...record, status: 'completed', currentStep: index + 1, state: { ...record.state, [step.id]: output } }) ?? []));
     return this.recordCompletion(def, saga, step, index, output, events, last);
+  }
+
+  /** The try a run after a wait counted when it claimed the step, given back (it is the same try as before the wait); returns that try. */
+  private async giveBackTry(sagaId: string, index: number, claimed: number): Promise<number> {
+    await this.dbs
+      .controlDb()
+      .updateTable('saga_steps')
+      .set((eb) => ({ attempts: eb('attempts', '-', 1) }))
+      .where('saga_id', '=', sagaId)
+      .where('step_index', '=', index)
+      .where('status', '=', 'running')
+      .where('attempts', '=', claimed)
+      .execute();
+    return Math.max(1, claimed - 1);
+  }
+
+  /**
+   * A step said "not yet": it runs again after the delay, as a delayed job (no worker slot is held
+   * meanwhile), with the same try (its claim gives the count back).
+   */
+  private async wait(saga: SagaRow, step: SagaStep, index: number, attempt: number, waits: number, err: StepPendingError): Promise<string> {
+    if (waits % 100 === 0) this.opts.log?.(`[saga] ${saga.type} ${saga.id} step ${step.id} waits (${waits}): ${errorText(err)}`);
+    await this.enqueue('run', saga, index, Math.max(0, err.retryAfterMs), `${attempt}w${waits}`, waits);
+    return 'waiting';
   }
 
   /**
@@ -474,11 +513,18 @@ export class SagaEngine {
         await this.enqueue('compensate', saga, index, this.opts.backoffMs * 2 ** (attempt - 1), attempt);
         return 'retrying';
       }
-      // Compensations must not give up silently: the saga stops here, failed, for ops to finish by hand.
+      // Compensations must not give up silently: the saga stops here, failed, for ops to finish by hand
+      // (its forgetOnEnd input fields cleared: it has ended, no step of it runs again).
       await this.dbs
         .controlDb()
         .updateTable('sagas')
-        .set({ status: 'failed', finished_at: sql`now()`, updated_at: sql`now()`, last_error: `compensation of ${step.id} failed: ${errorText(err)}` })
+        .set((eb) => ({
+          status: 'failed',
+          finished_at: sql`now()`,
+          updated_at: sql`now()`,
+          last_error: `compensation of ${step.id} failed: ${errorText(err)}`,
+          input: eb('input', '||', eb.cast(eb.val(forgotten(def)), 'jsonb')),
+        }))
         .where('id', '=', saga.id)
         .where('status', '=', 'compensating')
         .execute();
@@ -547,10 +593,11 @@ export class SagaEngine {
    * Enqueues the saga's next job and records it as the one the saga waits for. Ids are deterministic
    * per (saga, kind, step, try), so a repeated call never queues the same job twice.
    */
-  private async enqueue(kind: JobKind, saga: Pick<SagaRow, 'id' | 'tenant_id'>, stepIndex: number, delayMs = 0, attempt: number | string = 0): Promise<void> {
+  private async enqueue(kind: JobKind, saga: Pick<SagaRow, 'id' | 'tenant_id'>, stepIndex: number, delayMs = 0, attempt: number | string = 0, waits?: number): Promise<void> {
     const jobId = jobIdOf(saga.id, kind, stepIndex, attempt);
     await this.dbs.controlDb().updateTable('sagas').set({ pending_job: jobId }).where('id', '=', saga.id).execute();
-    await this.queue.add(kind, { sagaId: saga.id, stepIndex, tenantId: saga.tenant_id }, jobOptions(jobId, delayMs));
+    const data: StepJob = { sagaId: saga.id, stepIndex, tenantId: saga.tenant_id, ...(waits ? { waits } : {}) };
+    await this.queue.add(kind, data, jobOptions(jobId, delayMs));
   }
 
   private async loadSaga(db: ControlKysely, sagaId: string): Promise<SagaRow | undefined> {

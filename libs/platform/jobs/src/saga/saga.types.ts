@@ -23,8 +23,14 @@ export interface SagaStepContext<I extends Json = Json> {
   input: I;
   /** Outputs of the steps completed before this one (for a compensation: of every completed step). */
   state: Record<string, Json>;
-  /** 1 on the first try of this step (or compensation), 2 on the first retry, … */
+  /** 1 on the first try of this step (or compensation), 2 on the first retry, … (a StepPendingError does not count as a try). */
   attempt: number;
+  /**
+   * How many times in a row this try of the step has answered StepPendingError ("not yet") before
+   * this run: 0 on its first run, 1 after one "not yet", … (0 for a compensation; set by the engine,
+   * absent where a step is called by hand, which is 0).
+   */
+  waits?: number;
 }
 
 /**
@@ -89,6 +95,24 @@ export class NonRetryableStepError extends Error {
   ) {
     super(message);
     this.name = 'NonRetryableStepError';
+  }
+}
+
+/**
+ * Not a failure: what the step waits for (another saga, work outside the engine) has not happened
+ * yet. The engine lets go of the worker's slot and runs the step again after `retryAfterMs` (a
+ * delayed job: nothing holds a slot meanwhile), without counting a try; ctx.waits says how often it
+ * waited so far. The step bounds its own wait: past its limit it throws an error of its own (a
+ * NonRetryableStepError to fail at once). Only for run(): a compensation that throws it is retried as
+ * for any error (counted: compensations do not wait without bound).
+ */
+export class StepPendingError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs = 1_000,
+  ) {
+    super(message);
+    this.name = 'StepPendingError';
   }
 }
 

@@ -23,7 +23,8 @@ export interface SignUpAccepted {
 /**
  * Accepts a sign-up: starts the provisioning saga (or finds the one of the same idempotency key)
  * and answers at once; the saga makes the tenant. The tenant's region (data residency) is the one
- * asked for or the platform's default, and must have an active shard (422 region-unknown before
+ * asked for or the platform's default, and must have a shard the sign-up can be placed on: an
+ * active shared shard, or for a dedicated sign-up a free dedicated one (422 region-unknown before
  * anything starts; the saga's placement looks again, within that region only).
  */
 @Injectable()
@@ -36,18 +37,23 @@ export class CreateTenantHandler {
   ) {}
 
   /**
-   * 422 region-unknown unless the region has an active shard (one read of a small table). Whether
-   * a shard of the kind the sign-up needs is free is the placement's to say (the saga's first step).
+   * 422 region-unknown unless the region has a shard this sign-up can be placed on, as the
+   * placement policy (pickShard) chooses: an active shared shard, or for a dedicated sign-up an
+   * active dedicated shard with no tenant (one read of a small table). A dedicated shard never serves
+   * a shared sign-up. The placement looks again in the saga (a shard drained or taken meanwhile).
    */
-  private async regionServed(region: string): Promise<void> {
-    const shard = await this.control.db.selectFrom('shards').select('name').where('region', '=', region).where('status', '=', 'active').limit(1).executeTakeFirst();
-    if (!shard)
-      throw new ProblemException(
-        422,
-        SignUpProblems.REGION_UNKNOWN,
-        'Region not served',
-        `No active shard is registered in region ${region}, so no tenant can live there yet: sign up in a region the platform serves, or ask us to open this one.`,
-      );
+  private async regionServed(region: string, dedicated: boolean): Promise<void> {
+    let q = this.control.db.selectFrom('shards').select('name').where('region', '=', region).where('status', '=', 'active');
+    q = dedicated ? q.where('kind', '=', 'dedicated').where('tenant_count', '=', 0) : q.where('kind', '=', 'shared');
+    if (await q.limit(1).executeTakeFirst()) return;
+    throw new ProblemException(
+      422,
+      SignUpProblems.REGION_UNKNOWN,
+      'Region not served',
+      dedicated
+        ? `Region ${region} has no free dedicated shard (active, kind dedicated, no tenant), so no dedicated tenant can be placed there now: ask us to add one there, or sign up in another region.`
+        : `No active shared shard is registered in region ${region}, so no tenant can live there yet: sign up in a region the platform serves, or ask us to open this one.`,
+    );
   }
 
   /** An asked-for slug must be free, unless it is this very sign-up's (a retry with the same key). */
@@ -64,7 +70,7 @@ export class CreateTenantHandler {
     const key = cmd.idempotencyKey ? `${cmd.actorId}:${cmd.idempotencyKey}` : undefined;
     const region = cmd.signUp.region ?? this.config.regions.default;
     if (cmd.signUp.slug) await this.slugFree(cmd.signUp.slug, key);
-    await this.regionServed(region);
+    await this.regionServed(region, cmd.signUp.dedicatedShard ?? false);
     const { sagaId, tenantId, slug, created } = await startProvisioning(this.engine, this.kms, { ...cmd.signUp, region }, key);
     if (!created) {
       // The same key with another sign-up is a client bug: say so instead of answering for the first one.

@@ -9,10 +9,11 @@ import {
   type DatabaseLocation,
   type ImportPlan,
   type ImportRun,
+  type PilotCredentials,
   type StartImportBody,
   type TenantId,
 } from '@hotdash/contracts';
-import type { PlatformConfig } from '@hotdash/platform-config';
+import type { DbRoleCredentials, PlatformConfig } from '@hotdash/platform-config';
 import { CryptoError, KmsPort, LocalKms, parseMasterKeys, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, newId, PLATFORM_CONFIG, ShardInspector, ShardUnreachableError, TenantMoveError, TenantMover, type ShardInfo, type TenantMove } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
@@ -21,7 +22,9 @@ import { relayLagOf } from '@hotdash/platform-messaging';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { TENANT_AUDIT_CHAIN, type TenantAuditChain } from '../../backups/tenant-audit-chain';
 import { ImportSteps, PILOT_IMPORT_SAGA, pilotImportSaga, type PilotImportInput } from '../../imports/pilot-import.saga';
+import { checkPilotAccess } from '../../imports/pilot-access';
 import { PILOT_CONTROL_TABLES } from '../../imports/pilot-control-tables';
+import { sealPilotCredentials } from '../../imports/pilot-credentials';
 import { MoveSteps, type MoveShard } from '../../moves/tenant-move.saga';
 import { OpsActions, ShardsRepository } from '../../shards.repository';
 import { statusOf } from '../move-tenant/move-tenant.handler';
@@ -32,7 +35,7 @@ const problem = (status: number, code: string, title: string, detail: string) =>
 const PREFLIGHT: Record<string, { status: number; code: string; title: string }> = {
   'replication-unavailable': { status: 409, code: MoveProblems.REPLICATION_UNAVAILABLE, title: 'Logical replication unavailable on the pilot' },
   'schema-differs': { status: 409, code: MoveProblems.SCHEMA_DIFFERS, title: 'Pilot and target shard at different schema versions' },
-  'mover-role-unavailable': { status: 422, code: ImportProblems.PILOT_UNREACHABLE, title: 'Mover role cannot connect' },
+  'mover-role-unavailable': { status: 422, code: ImportProblems.PILOT_UNREACHABLE, title: 'A role of the move cannot connect' },
   'target-holds-rows': { status: 409, code: ImportProblems.TENANT_EXISTS, title: 'Tenant rows on the target' },
   'replica-identity-missing': { status: 409, code: MoveProblems.REPLICA_IDENTITY_MISSING, title: 'Replica identity missing' },
 };
@@ -54,10 +57,20 @@ interface PilotTenant {
   createdAt: Date;
 }
 
+/** The pilot's databases as the import role reaches them (for one request: closed after it). */
+interface PilotSession {
+  credentials: PilotCredentials;
+  /** Its control database (every role of this configuration is the import role). */
+  dbs: Databases;
+  /** Its databases' migrations, read as the import role. */
+  inspector: ShardInspector;
+}
+
 /** What the checks found: everything a plan shows and a start needs. */
 interface Inspected {
   tenant: PilotTenant;
-  pilotShard: ShardInfo;
+  /** The pilot's shard, with the import role the mover connects to it as. */
+  pilotShard: ShardInfo & { credentials: DbRoleCredentials };
   fromVersion: number;
   target: ShardInfo & { region: string };
   schema: { control: string | null; tenant: string | null };
@@ -73,16 +86,22 @@ interface Inspected {
  * Imports a single-tenant pilot deployment into the platform (the ops API's POST /ops/imports;
  * docs/pilot.md), as the pilot-import saga, followed at GET /ops/imports/{id}. Everything is checked
  * before anything changes (4xx, stable codes; a refusal changes nothing here or on the pilot, and is
- * an ops action): the target shard; the pilot reachable with the platform's roles (its control
- * database, its shard, its Weaviate); both pilot databases at exactly this platform's schema version
+ * an ops action): the pilot's import role given (422 pilot-credentials-missing); the target shard;
+ * the pilot reachable as that role, which logs in (422 pilot-auth-failed) and holds what the import
+ * needs (422 pilot-privilege-missing: which, and the SQL that grants it) on its control database and
+ * its shard; its Weaviate reachable; both pilot databases at exactly this platform's schema version
  * (newer: upgrade the platform; older: migrate the pilot); one live tenant on the pilot, active or
  * suspended, with no saga of it running and no control event waiting for the pilot's relay; the
  * tenant's id and slug free here (and its namespace empty); its plan known here; the pilot keys given
  * unwrap its data key; the mover's own preflight (logical decoding on the pilot, replica identities,
  * same schema on the target). A dry run stops there (200, what would be imported). Otherwise one
  * control transaction writes the tenant (status provisioning), its placement on the target and its
- * data key re-wrapped under the platform's KEK, and starts the saga (202). The pilot's keys are used
- * in memory for that request alone: never stored, never logged, never in the saga's input.
+ * data key re-wrapped under the platform's KEK, and starts the saga (202); a sign-up or import that
+ * took the tenant's id or slug meanwhile makes it 409 import-tenant-exists. The pilot's keys are used
+ * in memory for that request alone: never stored, never logged, never in the saga's input. The import
+ * role's password is never logged or shown back; the saga keeps it sealed under the platform's KEK
+ * while it runs (a resumed step needs it) and forgets it when it ends. The platform never connects to
+ * the pilot with its own roles: their passwords never reach the pilot.
  */
 @Injectable()
 export class ImportPilotHandler {
@@ -103,10 +122,19 @@ export class ImportPilotHandler {
   async start(body: unknown, actor: string): Promise<ImportPlan | ImportRun> {
     const input = parseInput(startImportBody, body);
     const importId = newId();
-    const detail = { import: importId, pilot: where(input.pilot.control), pilotShard: input.pilot.shard ? where(input.pilot.shard) : null, weaviate: input.pilot.weaviate.url, shard: input.shard };
+    const credentials = input.pilot.credentials;
+    // The import role's name (never its password) is what the ops action keeps of it.
+    const detail = { import: importId, pilot: where(input.pilot.control), pilotShard: input.pilot.shard ? where(input.pilot.shard) : null, pilotUser: credentials?.user ?? null, weaviate: input.pilot.weaviate.url, shard: input.shard };
     let target = `pilot:${where(input.pilot.control)}`;
     try {
-      const answer = await this.withPilot(input, async (pilot) => {
+      if (!credentials)
+        throw problem(
+          422,
+          ImportProblems.PILOT_CREDENTIALS_MISSING,
+          'Pilot credentials missing',
+          "the request carries no pilot.credentials: the platform connects to a pilot's databases only as the import role its ops made there (docs/pilot.md, \"The import role\"), never with the platform's own roles; give its user and password",
+        );
+      const answer = await this.withPilot(input, credentials, async (pilot) => {
         const found = await this.inspect(input, pilot);
         target = found.tenant.id;
         if (input.dryRun) return this.plan(input, found);
@@ -165,27 +193,39 @@ export class ImportPilotHandler {
 
   // ------------------------------------------------------------------------------------ checks
 
-  /** The pilot's control database as this platform's roles reach it (short-lived pools), closed after `fn`. */
-  private async withPilot<T>(input: StartImportBody, fn: (pilot: Databases) => Promise<T>): Promise<T> {
+  /**
+   * The pilot's databases as its import role reaches them (short-lived pools), closed after `fn`. A
+   * configuration of its own whose every role is the import role: none of this platform's role
+   * passwords is in it, so whatever reads the pilot can only send the pilot's own credentials.
+   */
+  private async withPilot<T>(input: StartImportBody, credentials: PilotCredentials, fn: (pilot: PilotSession) => Promise<T>): Promise<T> {
     const c = input.pilot.control;
-    const pilot = new Databases({ ...this.config, db: { ...this.config.db, controlHost: c.host, controlPort: c.port, controlDatabase: c.database, poolSize: 2 } }, { connectionTimeoutMillis: 5_000 });
+    const role: DbRoleCredentials = { user: credentials.user, password: credentials.password };
+    const config: PlatformConfig = {
+      ...this.config,
+      db: { controlHost: c.host, controlPort: c.port, controlDatabase: c.database, owner: role, app: role, relay: role, mover: role, subscriber: role, poolSize: 2, bootstrapShards: '' },
+    };
+    const dbs = new Databases(config, { connectionTimeoutMillis: 5_000, application_name: 'hotdash-import' });
     try {
-      return await fn(pilot);
+      return await fn({ credentials: role, dbs, inspector: new ShardInspector(config) });
     } finally {
-      await pilot.close().catch(() => undefined);
+      await dbs.close().catch(() => undefined);
     }
   }
 
-  private async inspect(input: StartImportBody, pilot: Databases): Promise<Inspected> {
+  private async inspect(input: StartImportBody, session: PilotSession): Promise<Inspected> {
+    const pilot = session.dbs;
     if (!this.chain)
       throw problem(503, ImportProblems.AUDIT_VERIFIER_MISSING, 'Imports unavailable', 'this provisioning instance has no audit chain verifier bound (TENANT_AUDIT_CHAIN): an import could not verify the audit chain it brings');
     const target = await this.shards.byName(this.control.db, input.shard);
     if (!target) throw problem(404, ImportProblems.SHARD_NOT_FOUND, 'Shard not found', `no shard is named ${input.shard} (\`hotdash-ops shards list\`)`);
     if (target.status !== 'active') throw problem(409, ImportProblems.SHARD_NOT_ACTIVE, 'Shard not active', `shard ${target.name} is ${target.status}: it takes no tenant (pick an active one: \`hotdash-ops shards list\`)`);
 
-    // The pilot's control database: reachable, at this platform's schema version, one live tenant.
+    // The pilot's control database: the import role logs in and may read what the import reads; at
+    // this platform's schema version; one live tenant.
     const controlAt = input.pilot.control;
-    const controlSchema = await this.schemaOf(controlAt, 'control', 'control database');
+    await checkPilotAccess(session.inspector, controlAt, session.credentials.user, 'control');
+    const controlSchema = await this.schemaOf(session, controlAt, 'control', 'control database');
     const tenant = await reading('control database', controlAt, () => pilotTenant(pilot));
     const placed = await reading('control database', controlAt, () =>
       pilot
@@ -198,8 +238,10 @@ export class ImportPilotHandler {
     );
     if (!placed) throw problem(409, ImportProblems.PILOT_TENANT_NOT_READY, 'Pilot tenant not placed', `the pilot's tenant ${tenant.id} has no placement in its control database`);
     const shardAt = input.pilot.shard ?? { host: placed.host, port: placed.port, database: placed.database };
-    const pilotShard: ShardInfo = { id: placed.id, name: `pilot-${placed.name}`.slice(0, 63), ...shardAt, kind: placed.kind as ShardInfo['kind'], status: placed.status as ShardInfo['status'] };
-    const tenantSchema = await this.schemaOf(shardAt, 'tenant', 'shard');
+    // The mover connects to the pilot's shard as the import role alone (its own credentials on the source).
+    const pilotShard = { id: placed.id, name: `pilot-${placed.name}`.slice(0, 63), ...shardAt, kind: placed.kind as ShardInfo['kind'], status: placed.status as ShardInfo['status'], credentials: session.credentials };
+    await checkPilotAccess(session.inspector, shardAt, session.credentials.user, 'tenant');
+    const tenantSchema = await this.schemaOf(session, shardAt, 'tenant', 'shard');
 
     // This platform: no import of it running, its id and slug free.
     await this.refuseRunning(tenant.id);
@@ -251,11 +293,11 @@ export class ImportPilotHandler {
     };
   }
 
-  /** A pilot database's schema version against this platform's migrations: the latest applied, or 409 newer / older. */
-  private async schemaOf(at: DatabaseLocation, plane: 'control' | 'tenant', what: string): Promise<string | null> {
+  /** A pilot database's schema version (read as the import role) against this platform's migrations: the latest applied, or 409 newer / older. */
+  private async schemaOf(session: PilotSession, at: DatabaseLocation, plane: 'control' | 'tenant', what: string): Promise<string | null> {
     let applied: string[];
     try {
-      applied = await this.inspector.appliedMigrations(at);
+      applied = await session.inspector.appliedMigrations(at);
     } catch (err) {
       if (err instanceof ShardUnreachableError) throw problem(422, ImportProblems.PILOT_UNREACHABLE, 'Pilot unreachable', `the pilot's ${what} at ${where(at)} cannot be reached: ${err.message}`);
       throw err;
@@ -381,20 +423,30 @@ export class ImportPilotHandler {
       tenant: { slug: t.slug, name: t.name, plan: t.plan, status: t.status },
       keyCheck: f.keyCheck,
       vectors: f.vectors,
+      pilotUser: f.pilotShard.credentials.user,
+      pilotCredentials: await sealPilotCredentials(this.kms, t.id, importId, f.pilotShard.credentials),
     };
-    await this.control.withControl(async (tx) => {
-      await sql`select pg_advisory_xact_lock(hashtext('pilot-import'), hashtext(${t.id}::text))`.execute(tx.db);
-      await this.refuseRunning(t.id);
-      await this.refuseExisting(t);
-      await tx.db
-        .insertInto('tenants')
-        .values({ id: t.id, name: t.name, slug: t.slug, plan_code: t.plan, status: 'provisioning', region: f.target.region, created_at: t.createdAt })
-        .execute();
-      await tx.db.insertInto('tenant_placements').values({ tenant_id: t.id, shard_id: f.target.id, version: f.fromVersion + 1 }).execute();
-      const key = await this.keyring.importKey(tx, t.id, f.keyring);
-      if (key.check !== f.keyCheck) throw new Error('the imported data key changed between the checks and the import');
-      await this.engine.start(PILOT_IMPORT_SAGA, saga, { tenantId: t.id, sagaId: importId, tx });
-    });
+    try {
+      await this.control.withControl(async (tx) => {
+        await sql`select pg_advisory_xact_lock(hashtext('pilot-import'), hashtext(${t.id}::text))`.execute(tx.db);
+        await this.refuseRunning(t.id);
+        await this.refuseExisting(t);
+        await tx.db
+          .insertInto('tenants')
+          .values({ id: t.id, name: t.name, slug: t.slug, plan_code: t.plan, status: 'provisioning', region: f.target.region, created_at: t.createdAt })
+          .execute();
+        await tx.db.insertInto('tenant_placements').values({ tenant_id: t.id, shard_id: f.target.id, version: f.fromVersion + 1 }).execute();
+        const key = await this.keyring.importKey(tx, t.id, f.keyring);
+        if (key.check !== f.keyCheck) throw new Error('the imported data key changed between the checks and the import');
+        await this.engine.start(PILOT_IMPORT_SAGA, saga, { tenantId: t.id, sagaId: importId, tx });
+      });
+    } catch (err) {
+      // A sign-up (or another import) committed the same id or slug between the check above and the
+      // insert: the unique constraint decides, and the answer is the check's (409, nothing written).
+      if (uniqueViolation(err))
+        throw problem(409, ImportProblems.TENANT_EXISTS, 'Tenant exists', `the platform took tenant ${t.id} or its slug ${t.slug} meanwhile (a sign-up or another import): it cannot be imported as it is; nothing was changed`);
+      throw err;
+    }
     await this.engine.kick(importId);
   }
 }
@@ -417,14 +469,22 @@ async function pilotTenant(pilot: Databases): Promise<PilotTenant> {
   return { id: parseTenantId(t.id), slug: t.slug, name: t.name, plan: t.plan_code, status: t.status, createdAt: t.created_at };
 }
 
-/** A read of a pilot database: a connection failure (down, the platform's role refused) is 422 pilot-unreachable. */
+/** A read of a pilot database as the import role: a privilege it lacks is 422 pilot-privilege-missing; a connection failure (down, refused) 422 pilot-unreachable. */
 async function reading<T>(what: string, at: DatabaseLocation, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof ProblemException) throw err;
-    throw problem(422, ImportProblems.PILOT_UNREACHABLE, 'Pilot unreachable', `the pilot's ${what} at ${where(at)} cannot be read with the platform's roles: ${(err as Error).message}`);
+    if ((err as { code?: string }).code === '42501')
+      throw problem(422, ImportProblems.PILOT_PRIVILEGE_MISSING, 'Import role lacks a privilege', `the pilot's ${what} at ${where(at)} refused the import role a read: ${(err as Error).message} (docs/pilot.md, "The import role", says what it needs)`);
+    throw problem(422, ImportProblems.PILOT_UNREACHABLE, 'Pilot unreachable', `the pilot's ${what} at ${where(at)} cannot be read as the import role: ${(err as Error).message}`);
   }
+}
+
+/** PostgreSQL's unique_violation, as the driver reports it (or wrapped once). */
+function uniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } } | null;
+  return e?.code === '23505' || e?.cause?.code === '23505';
 }
 
 function shardOf(s: MoveShard): ShardInfo {

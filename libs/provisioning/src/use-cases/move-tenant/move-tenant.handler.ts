@@ -87,20 +87,21 @@ export class MoveTenantHandler {
     if (dryRun) return { dryRun: true, tenantId, source: source.name, target: target.name, fromVersion, regionChange, steps: STEPS };
 
     const input: TenantMoveInput = { moveId: m.moveId, tenantId, source: shardOfRecord(source), target: shardOfRecord(target), fromVersion, actor, regionChange };
-    // One move per tenant: the check and the start under a lock of the tenant's moves, in one control transaction.
+    // One move per tenant: the check and the start under a lock of the tenant's moves, in one control
+    // transaction, with its ops action (a started move is always recorded, an unrecorded one never starts).
     await this.control.withControl(async (tx) => {
       await sql`select pg_advisory_xact_lock(hashtext('tenant-move'), hashtext(${tenantId}::text))`.execute(tx.db);
       await this.refuseRunning(tenantId);
       await this.engine.start(TENANT_MOVE_SAGA, input, { tenantId, sagaId: m.moveId, tx });
+      await this.actions.record(tx.db, {
+        actor,
+        action: 'tenant.move',
+        target: tenantId,
+        outcome: 'started',
+        detail: { run: m.moveId, from: source.name, to: target.name, regionChange, ...(origin ?? {}) },
+      });
     });
     await this.engine.kick(m.moveId);
-    await this.actions.record(this.control.db, {
-      actor,
-      action: 'tenant.move',
-      target: tenantId,
-      outcome: 'started',
-      detail: { run: m.moveId, from: source.name, to: target.name, regionChange, ...(origin ?? {}) },
-    });
     return this.run(tenantId, m.moveId);
   }
 

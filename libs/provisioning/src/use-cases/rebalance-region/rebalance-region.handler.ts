@@ -16,6 +16,8 @@ import { SagaEngine } from '@hotdash/platform-jobs';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { OpsActions } from '../../shards.repository';
 import { TENANT_MOVE_SAGA } from '../../moves/tenant-move.saga';
+import { TENANT_DEDICATE_SAGA, TENANT_SHARE_SAGA } from '../../dedicated/dedicated.sagas';
+import { PILOT_IMPORT_SAGA } from '../../imports/pilot-import.saga';
 import { MoveTenantHandler } from '../move-tenant/move-tenant.handler';
 import { planRebalance, type PlannerShard } from '../../rebalance/rebalance-planner';
 import { RebalanceRunsRepository } from '../../rebalance/rebalance-runs.repository';
@@ -46,7 +48,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * or failed, or a shard that could not be reached, stops the run (the moves after it are not run):
  * something needs a look before more tenants move. One running rebalance per region (409
  * rebalance-running); a run whose process stopped is interrupted (the move it had started goes on
- * as its own saga; plan again).
+ * as its own saga; plan again). A run recorded as interrupted while its process still runs it (its
+ * heartbeat went stale: a stalled event loop, a partition) is no longer that process's: it reads its
+ * run's status before each move, stops at the first that is not `running`, and leaves the record as
+ * it is (its ops action says `interrupted`). Tenants a dedicate, share or pilot-import run holds
+ * are pinned, as are tenants being moved.
  */
 @Injectable()
 export class RebalanceRegionHandler implements OnApplicationShutdown {
@@ -152,7 +158,11 @@ export class RebalanceRegionHandler implements OnApplicationShutdown {
       .where('t.status', '<>', 'offboarded')
       .orderBy('t.id')
       .execute();
-    const moving = new Set((await this.engine.unfinished(TENANT_MOVE_SAGA)).map((s) => s.tenantId));
+    const tenantsOf = async (...types: string[]) => new Set((await Promise.all(types.map((type) => this.engine.unfinished(type)))).flat().map((s) => s.tenantId as string | null));
+    const moving = await tenantsOf(TENANT_MOVE_SAGA);
+    // A dedicate or share run, or a pilot import, moves its tenant itself (its own move, started later): a rebalance's move would race it.
+    const dedicating = await tenantsOf(TENANT_DEDICATE_SAGA, TENANT_SHARE_SAGA);
+    const importing = await tenantsOf(PILOT_IMPORT_SAGA);
     const archiving = new Set((await this.control.db.selectFrom('tenant_archive_runs').select('tenant_id').where('status', '=', 'running').execute()).map((r) => r.tenant_id));
 
     const measuredAt = new Date().toISOString();
@@ -175,17 +185,21 @@ export class RebalanceRegionHandler implements OnApplicationShutdown {
         status: s.status as PlannerShard['status'],
         tenants: tenants.map((t) => {
           const size = sizes.tenants.get(t.id as TenantId) ?? null;
-          const pinned: PinReason | undefined = moving.has(t.id as TenantId)
+          const pinned: PinReason | undefined = moving.has(t.id)
             ? 'moving'
-            : archiving.has(t.id)
-              ? 'archive-running'
-              : t.status === 'suspended'
-                ? 'suspended'
-                : t.status !== 'active'
-                  ? 'not-active'
-                  : size === null
-                    ? 'unmeasured'
-                    : undefined;
+            : dedicating.has(t.id)
+              ? 'dedicated-run'
+              : importing.has(t.id)
+                ? 'import-run'
+                : archiving.has(t.id)
+                  ? 'archive-running'
+                  : t.status === 'suspended'
+                    ? 'suspended'
+                    : t.status !== 'active'
+                      ? 'not-active'
+                      : size === null
+                        ? 'unmeasured'
+                        : undefined;
           return { id: t.id, slug: t.slug, bytes: size?.bytes ?? 0, ...(pinned ? { pinned } : {}) };
         }),
       });
@@ -202,10 +216,21 @@ export class RebalanceRegionHandler implements OnApplicationShutdown {
     const heartbeat = setInterval(() => void write(), REBALANCE_RUN_HEARTBEAT_MS);
     heartbeat.unref();
     let stopped: string | null = null;
+    /** Set once the run is found no longer running (recorded as interrupted: its heartbeat went stale): no more moves, and its record is not this process's to finish. */
+    let lost = false;
     try {
       let next = 0;
       const worker = async () => {
-        while (next < progress.length && stopped === null && !this.closing) {
+        while (next < progress.length && stopped === null && !lost && !this.closing) {
+          // The run's own status, read again before each move: a run recorded as interrupted meanwhile moves nobody more.
+          const status = await this.runs.status(this.control.db, run.id).catch((err: Error) => {
+            stopped ??= `the run's status could not be read before its next move: ${err.message}`;
+            return 'unread' as const;
+          });
+          if (status !== 'running') {
+            if (status !== 'unread') lost = true;
+            break;
+          }
           const p = progress[next++]!;
           // Whatever goes wrong around a move (the control database away) fails that move, and so stops the run.
           await this.moveOne(run, p, write).catch((err: Error) => Object.assign(p, { state: 'failed', code: 'internal-error', error: err.message, finishedAt: new Date().toISOString() }));
@@ -217,13 +242,17 @@ export class RebalanceRegionHandler implements OnApplicationShutdown {
       for (const p of progress) if (p.state === 'waiting') p.state = 'not-run';
       clearInterval(heartbeat);
       await writes;
-      await this.runs.finish(this.control.db, run.id, stopped ? 'failed' : 'succeeded', progress, stopped);
+      const owned = !lost && (await this.runs.finish(this.control.db, run.id, stopped ? 'failed' : 'succeeded', progress, stopped));
+      if (!owned) {
+        stopped = `the run was recorded as interrupted while this process still ran it (its heartbeat went stale): it stopped before its next move${stopped ? `; ${stopped}` : ''}`;
+        this.logger.warn(`rebalance run ${run.id}: ${stopped}`);
+      }
       const count = (state: string) => progress.filter((p) => p.state === state).length;
       await this.actions.record(this.control.db, {
         actor: run.actor,
         action: 'rebalance.run',
         target: run.region,
-        outcome: stopped ? 'failed' : 'done',
+        outcome: !owned ? 'interrupted' : stopped ? 'failed' : 'done',
         detail: { run: run.id, succeeded: count('succeeded'), skipped: count('skipped'), failed: count('failed'), notRun: count('not-run'), error: stopped },
       });
     } finally {
