@@ -1,26 +1,37 @@
 // Events across a live tenant move: a tenant writes events before, during and after its move from
 // shard-1 to shard-2, while a relay publishes each shard's outbox to Kafka (as the relay app does).
 // Every committed event reaches Kafka exactly once, in the order the tenant wrote them (one
-// partition per tenant key), whichever shard's relay published it; none is left unpublished.
+// partition per tenant key), whichever shard's relay published it; none is left unpublished. The
+// target's relay lags behind another tenant's backlog, as a busy shard's does.
 //
 // Needs a server running with wal_level=logical (deploy/local/infra.sh starts it so).
 import { Global, INestApplication, Module } from '@nestjs/common';
 import { Topics, type TenantMoveRun } from '@hotdash/contracts';
-import { DatabaseModule, type ShardInfo } from '@hotdash/platform-db';
+import { Queue } from 'bullmq';
+import { DatabaseModule, newId, type ShardInfo } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { createKafkaClient, OutboxRelay, publishInTx, type KafkaClientPort } from '@hotdash/platform-messaging';
 import { internalAuthorization, KafkaProbe, opsCaller, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 import { TENANT_MOVE_CHECKPOINT } from './moves/tenant-move.saga';
 import { ProvisioningModule } from './provisioning.module';
+import { PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
 
 jest.setTimeout(180_000);
 
 /** The saga's checkpoints, recorded: the spec checks that events were written inside the move. */
 const hits: string[] = [];
+/** A saga queue of the spec's own: no other process's worker takes its steps. */
+const queue = `hotdash-moves-events-${newId().slice(-12)}`;
 
 @Global()
-@Module({ providers: [{ provide: TENANT_MOVE_CHECKPOINT, useValue: (point: string) => void hits.push(point) }], exports: [TENANT_MOVE_CHECKPOINT] })
+@Module({
+  providers: [
+    { provide: TENANT_MOVE_CHECKPOINT, useValue: (point: string) => void hits.push(point) },
+    { provide: PROVISIONING_SAGA_QUEUE, useValue: queue },
+  ],
+  exports: [TENANT_MOVE_CHECKPOINT, PROVISIONING_SAGA_QUEUE],
+})
 class CheckpointModule {}
 
 @Module({ imports: [DatabaseModule.forRoot(), CheckpointModule, ProvisioningModule] })
@@ -34,6 +45,8 @@ let s2: ShardInfo;
 let kafka: KafkaClientPort;
 let relays: OutboxRelay[] = [];
 let probe: KafkaProbe;
+/** The spec's tenants, removed in afterAll. */
+const made: WorldTenant[] = [];
 
 beforeAll(async () => {
   const shards = await world.shards();
@@ -53,6 +66,28 @@ afterAll(async () => {
   await Promise.all(relays.map((r) => r.stop()));
   await kafka?.close();
   await probe?.close();
+  const ids = made.map((t) => t.id);
+  for (const s of [s1, s2]) {
+    const c = await world.connectSuperuser(s.database);
+    try {
+      for (const t of made) await c.query('select erase_tenant($1)', [t.id]);
+      await c.query('delete from tenant_fences where tenant_id = any($1)', [ids]);
+    } finally {
+      await c.end();
+    }
+  }
+  const owner = await world.connect(world.dbs.controlLocation, 'owner');
+  try {
+    await owner.query(`delete from sagas where tenant_id = any($1)`, [ids]);
+    await owner.query('delete from ops_actions where target = any($1)', [ids]);
+    await owner.query('delete from tenant_placements where tenant_id = any($1)', [ids]);
+    await owner.query('delete from tenants where id = any($1)', [ids]);
+  } finally {
+    await owner.end();
+  }
+  const q = new Queue(queue, { connection: { host: world.config.redis.host, port: world.config.redis.port } });
+  await q.obliterate({ force: true }).catch(() => undefined);
+  await q.close();
   await world.close();
 });
 
@@ -69,6 +104,8 @@ const writeEvent = (t: WorldTenant, run: string, n: number) =>
 
 it('delivers the events written before, during and after a move exactly once, in order', async () => {
   const t = await world.createTenant('move events T', s1);
+  const busy = await world.createTenant('move events backlog', s2);
+  made.push(t, busy);
   const run = `move-events-${t.id.slice(-8)}`;
   const committed: string[] = [];
   const failures: string[] = [];
@@ -78,6 +115,11 @@ it('delivers the events written before, during and after a move exactly once, in
   // Before: a burst, published from shard-1.
   for (let n = 0; n < 30; n++) committed.push(await writeEvent(t, run, committed.length));
   await waitFor('the first events on Kafka', async () => probe.envelopes().filter((e) => e.correlationId === run).length >= 30, 30_000, 20);
+
+  // The target's relay behind another tenant's backlog (written in one transaction, published in seq order before anything written later).
+  await world.tenantDb.withTenant(busy.id, async (tx) => {
+    for (let n = 0; n < 1500; n++) await publishInTx(tx, 'tenant.created', { tenantId: busy.id, name: `backlog #${n}`, plan: 'basic', shard: 'busy', createdBy: 'moves-events-spec' }, { tenantId: busy.id, producer: 'moves-events-spec', correlationId: `${run}-backlog` });
+  });
 
   // During: a steady stream (one event at a time, as a tenant's requests come) while the move runs.
   let writing = true;
@@ -120,22 +162,22 @@ it('delivers the events written before, during and after a move exactly once, in
   for (let n = 0; n < 30; n++) committed.push(await writeEvent(t, run, committed.length));
   expect((await world.router.placementOf(t.id)).shard.name).toBe(s2.name);
 
-  await waitFor('every committed event on Kafka', async () => {
-    const seen = new Set(probe.envelopes().filter((e) => e.correlationId === run).map((e) => e.id));
-    return committed.every((id) => seen.has(id));
-  }, 60_000, 50);
-  // Both outboxes drained of this tenant's events (none pending anywhere that a relay could publish again).
-  const pending = await Promise.all(
-    [s1, s2].map(async (s) => {
-      const c = await world.connectSuperuser(s.database);
-      try {
-        return (await c.query<{ n: number }>(`select count(*)::int as n from outbox where tenant_id = $1 and published_at is null`, [t.id])).rows[0]!.n;
-      } finally {
-        await c.end();
-      }
-    }),
-  );
-  expect(pending).toEqual([0, 0]);
+  // Both outboxes drained of the tenant's events: nothing left that a relay could publish later (a
+  // row published from the source and copied pending to the target would be published again here).
+  const pendingOn = async (s: ShardInfo) => {
+    const c = await world.connectSuperuser(s.database);
+    try {
+      return (await c.query<{ n: number }>(`select count(*)::int as n from outbox where tenant_id = $1 and published_at is null`, [t.id])).rows[0]!.n;
+    } finally {
+      await c.end();
+    }
+  };
+  await waitFor('both outboxes drained of the tenant’s events', async () => (await pendingOn(s1)) + (await pendingOn(s2)) === 0, 90_000, 100);
+  // A last event, written after the drain on the tenant's shard: the relay publishes in seq order and
+  // the tenant's events share one partition, so once the probe has it, it has everything before it.
+  const sentinel = await writeEvent(t, run, committed.length);
+  await waitFor('the last event on Kafka', async () => probe.envelopes().some((e) => e.id === sentinel), 60_000, 50);
+  committed.push(sentinel);
 
   const seen = probe.envelopes().filter((e) => e.correlationId === run).map((e) => e.id);
   const dupes = seen.filter((id, i) => seen.indexOf(id) !== i);
