@@ -6,17 +6,20 @@
  *
  * a  gateway: the Nest/Fastify gateway app (DatabaseModule, AuthModule, IdentityModule,
  *    GatewayModule) serving GET /api-keys with an admin's access token: JWT verification, the
- *    revocation check and rate-limit decision (one Redis script) and release, role check, tenant
- *    context, withTenant + Kysely under RLS reading the tenant's 5 API keys, and the audit of access
- *    (AccessLog: an outbox entry per request, written in batches every 100 ms). No relay runs: the
- *    entries are deleted from the outboxes at the end, with the raised limits.
+ *    revocation check and rate-limit decision (one Redis script, which also gives back the in-flight
+ *    slots of the tenant's requests that ended since), role check, tenant context, withTenant +
+ *    Kysely under RLS reading the tenant's 5 API keys, and the audit of access (AccessLog: an outbox
+ *    entry per request, written in batches every 100 ms). No relay runs: the entries are deleted
+ *    from the outboxes at the end, with the raised limits.
  * b  baseline: a bare Fastify app, GET /plain/:tenantId, the same query with raw `pg` on a Pool as
  *    the application role: `begin; set_config('app.tenant_id', …); select … from api_keys where
  *    tenant_id = $1 order by created_at; commit` (the tables force row-level security, so without
  *    the setting even this query reads nothing). No auth, no limits, no Nest, no Prisma.
  *
  * Both answer the same JSON rows. The client is in the same process (keep-alive http.Agent,
- * BENCH_CONCURRENCY requests in flight); rounds alternate a and b; medians. Tenants: BENCH_TENANTS
+ * BENCH_CONCURRENCY requests in flight); rounds alternate a and b; medians. Each round also reports
+ * the process's CPU per request (client and servers; the machine's other load moves it less than
+ * the rate). Tenants: BENCH_TENANTS
  * accounts (createAccount), 5 keys each, requests spread over them; the limits hash of each tenant
  * is raised so no request is refused (readers and clients: bench/lib/gateway-load.ts, shared with
  * bench/audit-lag.bench.ts).
@@ -24,6 +27,7 @@
  * Env: BENCH_REQUESTS (per path per round, 5000), BENCH_ROUNDS (3), BENCH_CONCURRENCY (16), BENCH_TENANTS (10).
  */
 import 'reflect-metadata';
+import { loadavg } from 'node:os';
 import { Module } from '@nestjs/common';
 import Fastify from 'fastify';
 import { Pool } from 'pg';
@@ -80,18 +84,24 @@ async function main(): Promise<void> {
   await paths.gateway();
   await paths.plain();
   const rates: Record<keyof typeof paths, number[]> = { gateway: [], plain: [] };
+  // This process's CPU per request during each path's rounds (client and both servers live here; the
+  // other path's server is idle meanwhile): the figure the machine's other load moves least.
+  const cpu: Record<keyof typeof paths, number[]> = { gateway: [], plain: [] };
   for (let r = 0; r < ROUNDS; r++) {
     for (const name of (r % 2 ? ['plain', 'gateway'] : ['gateway', 'plain']) as (keyof typeof paths)[]) {
+      const cpu0 = process.cpuUsage();
       const rate = await paths[name]();
+      const used = process.cpuUsage(cpu0);
       rates[name].push(rate);
-      console.log(`round ${r + 1} ${name}: ${rate.toFixed(0)} req/s`);
+      cpu[name].push((used.user + used.system) / REQUESTS);
+      console.log(`round ${r + 1} ${name}: ${rate.toFixed(0)} req/s, process CPU ${cpu[name].at(-1)!.toFixed(0)} µs/request`);
     }
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const ratio = med(rates.gateway) / med(rates.plain);
-  console.log(`\n${REQUESTS} requests per path per round, ${ROUNDS} rounds, ${CONCURRENCY} in flight, ${TENANTS} tenants; medians`);
-  console.log(`| path | req/s |\n|---|---:|\n| gateway GET /api-keys | ${med(rates.gateway).toFixed(0)} |\n| plain Fastify + raw pg | ${med(rates.plain).toFixed(0)} |`);
-  console.log(`\ngateway/plain ${ratio.toFixed(2)}× (target ≥ 0.6×: ${ratio >= 0.6 ? 'MET' : 'MISSED'})`);
+  console.log(`\n${REQUESTS} requests per path per round, ${ROUNDS} rounds, ${CONCURRENCY} in flight, ${TENANTS} tenants; medians; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`| path | req/s | process CPU µs/request |\n|---|---:|---:|\n| gateway GET /api-keys | ${med(rates.gateway).toFixed(0)} | ${med(cpu.gateway).toFixed(0)} |\n| plain Fastify + raw pg | ${med(rates.plain).toFixed(0)} | ${med(cpu.plain).toFixed(0)} |`);
+  console.log(`\ngateway/plain ${ratio.toFixed(2)}× (target ≥ 0.6×: ${ratio >= 0.6 ? 'MET' : 'MISSED'}); CPU per request gateway − plain ${(med(cpu.gateway) - med(cpu.plain)).toFixed(0)} µs`);
   // Clean-up: the access entries the gateway wrote to the readers' outboxes (no relay runs here:
   // left behind, they would be published by the next relay and appended by the next audit
   // consumer, slowing later runs) and the raised limits.

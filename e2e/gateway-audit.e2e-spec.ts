@@ -110,6 +110,11 @@ describe('the audit log for tenant admins, through the gateway (served by the au
       const rows = await world.tenantDb.withTenant(a.tenantId, (tx) => repo.page(tx, a.tenantId, 0, 100));
       return rows.filter((r) => r.eventType === 'access.recorded').length >= 3;
     }, 60_000, 100);
+    // B's read too (its entry travels on its own: the gateway flushes each tenant's entries apart).
+    await waitFor('B’s read in its chain', async () => {
+      const rows = await world.tenantDb.withTenant(b.tenantId, (tx) => repo.page(tx, b.tenantId, 0, 100));
+      return rows.some((r) => r.eventType === 'access.recorded');
+    }, 60_000, 100);
 
     const first = await get('/audit-log?eventType=access.recorded&limit=2', tokenA);
     expect(first.status).toBe(200);

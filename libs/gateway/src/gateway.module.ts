@@ -1,19 +1,18 @@
 import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { OpenApiController, OpenApiDocument } from './openapi';
-import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type Redis from 'ioredis';
-import { AUTH_REDIS, RequestAdmission } from '@hotdash/platform-auth';
+import { AUTH_REDIS, RequestAdmission, RequestAudit } from '@hotdash/platform-auth';
 import { PlanLimits } from './plan-limits';
 import { AccessLog } from './access-log';
-import { AccessAuditInterceptor } from './access-audit.interceptor';
+import { AccessAudit } from './access-audit';
 import { AuditLogProxyController, UsageProxyController } from './service-proxies.controller';
 import { ServiceClient } from './service-client';
 import { IdempotentReplies } from './idempotency';
 import { DocumentsProxyController } from './knowledge-proxies.controller';
 import { DraftMetricsProxyController, DraftsProxyController, TicketsProxyController } from './drafts-proxies.controller';
 import { OperatorsProxyController, OpsTenantsController, PublicProvisioningController, TenantProxyController } from './provisioning-proxies.controller';
-import { RateLimitGuard } from './rate-limit.guard';
+import { GatewayAdmission } from './admission';
 import { OpsMigrationsController, OpsShardsController } from './shards-proxies.controller';
 import { OpsBackupsController, OpsTenantBackupsController } from './backups-proxies.controller';
 import { OpsTenantMovesController } from './moves-proxies.controller';
@@ -24,13 +23,23 @@ import { AccountPagesController } from './pages/account-pages.controller';
 import { TenantRateLimiter } from './rate-limiter';
 
 /**
- * How the gateway admits a tenant request (global, so the identity module's auth guard uses it
- * too): the token's revocation and the tenant's limits in one Redis round trip.
+ * What the gateway adds to the platform's one auth guard and one interceptor (global, so the
+ * identity module's AuthGuard and TenantContextInterceptor use them): admission (the token's
+ * revocation and the tenant's limits in one Redis round trip; public routes' limits) and the audit
+ * of access. The gateway registers no guard or interceptor of its own.
  */
 @Global()
 @Module({
-  providers: [PlanLimits, { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] }, RateLimitGuard, { provide: RequestAdmission, useExisting: RateLimitGuard }],
-  exports: [PlanLimits, TenantRateLimiter, RateLimitGuard, RequestAdmission],
+  providers: [
+    PlanLimits,
+    { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] },
+    GatewayAdmission,
+    { provide: RequestAdmission, useExisting: GatewayAdmission },
+    AccessLog,
+    AccessAudit,
+    { provide: RequestAudit, useExisting: AccessAudit },
+  ],
+  exports: [PlanLimits, TenantRateLimiter, GatewayAdmission, RequestAdmission, AccessLog, AccessAudit, RequestAudit],
 })
 export class GatewayAdmissionModule {}
 
@@ -38,7 +47,7 @@ export class GatewayAdmissionModule {}
 @Module({
   imports: [DiscoveryModule, GatewayAdmissionModule],
   controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
-  providers: [OpenApiDocument, ServiceClient, IdempotentReplies, AccessLog, { provide: APP_INTERCEPTOR, useClass: AccessAuditInterceptor }, { provide: APP_GUARD, useExisting: RateLimitGuard }],
-  exports: [GatewayAdmissionModule, AccessLog],
+  providers: [OpenApiDocument, ServiceClient, IdempotentReplies],
+  exports: [GatewayAdmissionModule],
 })
 export class GatewayModule {}

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { tenantKeyPrefix } from '@hotdash/platform-jobs';
 import { tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
@@ -9,7 +10,9 @@ import { tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
  *   sorted set scored by time; a request is admitted while fewer than the limit are in it (refused
  *   ones are not counted);
  * - requests in flight: a sorted set of the running requests scored by lease end (a gateway that
- *   dies gives its slots back when the lease ends); released when the response is sent.
+ *   dies gives its slots back when the lease ends); a slot is given back when its response is sent:
+ *   the slots of the tenant's requests that ended since its previous decision on this gateway are
+ *   removed first, by the same script (ARGV[8] on), before anything is counted.
  * Limits come from the tenant's limits hash (written by provisioning on every plan change), or the
  * caller's defaults when there is none.
  * With a user's token, its revocation markers are read first in the same script (the one Redis round
@@ -17,6 +20,7 @@ import { tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
  * Returns {verdict (1 admitted, 0 rate-limited, 2 too many in flight, 3 revoked), limit, remaining, reset ms, in-flight limit}.
  */
 const DECIDE = `
+if #ARGV > 7 then redis.call('ZREM', KEYS[2], unpack(ARGV, 8)) end
 if ARGV[6] == '1' then
   if redis.call('EXISTS', KEYS[5]) == 1 then return {3, 0, 0, 0, 0} end
   local user = redis.call('GET', KEYS[4])
@@ -48,6 +52,9 @@ redis.call('PEXPIRE', KEYS[2], lease)
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {1, rpm, rpm - used - 1, tonumber(first[2]) + window - now, maxin}`;
 
+/** Ended requests' slots one decision carries at most (the rest ride on the next one, or on the linger flush). */
+const MAX_RELEASES_PER_DECISION = 200;
+
 export interface LimitDecision {
   verdict: 'admitted' | 'rate-limited' | 'too-many-in-flight' | 'revoked';
   limit: number;
@@ -61,11 +68,35 @@ export interface RateLimiterOptions {
   windowMs?: number;
   /** Longest a request holds an in-flight slot if its gateway dies (default 60 s). */
   leaseMs?: number;
+  /**
+   * Longest an ended request's slot waits for the tenant's next decision on this gateway before it
+   * is given back on its own (default 20 ms): what other gateways may see of a slot after its
+   * request ended. This gateway's own next decision for the tenant always sees it given back.
+   */
+  releaseLingerMs?: number;
 }
 
+interface TenantKeys {
+  window: string;
+  inFlight: string;
+  limits: string;
+}
+
+/**
+ * The tenant limits of every gateway process, in Redis: one script per request decides (and, for
+ * the tenant's requests that ended meanwhile, gives their in-flight slots back in the same call).
+ */
 export class TenantRateLimiter {
   private readonly windowMs: number;
   private readonly leaseMs: number;
+  private readonly lingerMs: number;
+  /** Request ids are unique per process (a random tag) and short: they are members of the tenant's sorted sets. */
+  private readonly tag = `${randomBytes(9).toString('base64url')}.`;
+  private sequence = 0;
+  private readonly tenantKeys = new Map<string, TenantKeys>();
+  /** Ended requests whose slot is not given back yet, by in-flight key. */
+  private pending = new Map<string, string[]>();
+  private lingering: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -73,20 +104,36 @@ export class TenantRateLimiter {
   ) {
     this.windowMs = options.windowMs ?? 60_000;
     this.leaseMs = options.leaseMs ?? 60_000;
+    this.lingerMs = options.releaseLingerMs ?? 20;
     redis.defineCommand('hotdashRateDecide', { numberOfKeys: 5, lua: DECIDE });
   }
 
-  private keys(tenantId: string): [string, string, string] {
-    const p = tenantKeyPrefix(tenantId);
-    return [`${p}rl:window`, `${p}rl:inflight`, tenantLimitsKey(tenantId)];
+  /** A new request id (unique across gateways: a per-process random tag and a counter). */
+  requestId(): string {
+    return `${this.tag}${(++this.sequence).toString(36)}`;
+  }
+
+  private keys(tenantId: string): TenantKeys {
+    let k = this.tenantKeys.get(tenantId);
+    if (!k) {
+      // Bounded: a busy gateway sees many tenants, and the strings are cheap to make again.
+      if (this.tenantKeys.size >= 10_000) this.tenantKeys.clear();
+      const p = tenantKeyPrefix(tenantId);
+      k = { window: `${p}rl:window`, inFlight: `${p}rl:inflight`, limits: tenantLimitsKey(tenantId) };
+      this.tenantKeys.set(tenantId, k);
+    }
+    return k;
   }
 
   /**
    * Admits a request (and takes an in-flight slot) or says why not; with `revocation`, a revoked
-   * token first. Throws when Redis cannot be asked.
+   * token first. The slots of the tenant's requests released since its previous decision go back
+   * first, in the same script. Throws when Redis cannot be asked (the slots it carried are kept for
+   * the next call: a release is never lost while this process lives).
    */
   decide(tenantId: string, requestId: string, defaults: TenantLimits, revocation?: { keys: [string, string]; issuedAt: number }): Promise<LimitDecision> {
-    return this.run(this.keys(tenantId), requestId, defaults, revocation);
+    const k = this.keys(tenantId);
+    return this.run(k.window, k.inFlight, k.limits, requestId, defaults, revocation);
   }
 
   /**
@@ -94,41 +141,106 @@ export class TenantRateLimiter {
    * public routes), under its own key prefix; the slot is not held after the decision.
    */
   async decideFor(prefix: string, requestId: string, limits: TenantLimits): Promise<LimitDecision> {
-    const keys: [string, string, string] = [`${prefix}rl:window`, `${prefix}rl:inflight`, `${prefix}limits`];
-    const d = await this.run(keys, requestId, limits);
-    if (d.verdict === 'admitted') await this.redis.zrem(keys[1], requestId);
+    const inFlight = `${prefix}rl:inflight`;
+    const d = await this.run(`${prefix}rl:window`, inFlight, `${prefix}limits`, requestId, limits);
+    if (d.verdict === 'admitted') await this.redis.zrem(inFlight, requestId);
     return d;
   }
 
-  private async run(keys: [string, string, string], requestId: string, defaults: TenantLimits, revocation?: { keys: [string, string]; issuedAt: number }): Promise<LimitDecision> {
+  private async run(window: string, inFlight: string, limits: string, requestId: string, defaults: TenantLimits, revocation?: { keys: [string, string]; issuedAt: number }): Promise<LimitDecision> {
     const run = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)['hotdashRateDecide']!;
+    const released = this.take(inFlight);
     // Without a token to check, the marker keys are the window's (never read).
-    const markers = revocation?.keys ?? [keys[0], keys[0]];
-    const [v, limit, remaining, reset, inFlight] = await run.call(this.redis, ...keys, ...markers, requestId, defaults.requestsPerMinute, defaults.inFlight, this.windowMs, this.leaseMs, revocation ? '1' : '0', revocation?.issuedAt ?? 0);
+    const args: unknown[] = [window, inFlight, limits, revocation?.keys[0] ?? window, revocation?.keys[1] ?? window];
+    args.push(requestId, defaults.requestsPerMinute, defaults.inFlight, this.windowMs, this.leaseMs, revocation ? '1' : '0', revocation?.issuedAt ?? 0);
+    if (released) for (const id of released) args.push(id);
+    let reply: number[];
+    try {
+      reply = await run.apply(this.redis, args);
+    } catch (err) {
+      // Whether the script ran is unknown: the slots go back with the next call (giving back one twice does nothing).
+      if (released) this.requeue(inFlight, released);
+      throw err;
+    }
+    const [v, limit, remaining, reset, inFlightLimit] = reply;
     const verdict = v === 1 ? 'admitted' : v === 0 ? 'rate-limited' : v === 3 ? 'revoked' : 'too-many-in-flight';
-    return { verdict, limit: limit!, remaining: Math.max(0, remaining!), resetMs: Math.max(0, reset!), inFlightLimit: inFlight! };
+    return { verdict, limit: limit!, remaining: Math.max(0, remaining!), resetMs: Math.max(0, reset!), inFlightLimit: inFlightLimit! };
   }
 
-  /** In-flight slots to give back at the end of this turn of the event loop, by in-flight key. */
-  private releases = new Map<string, string[]>();
-  private releasing: Promise<void> | undefined;
+  /**
+   * Gives the request's in-flight slot back (its window entry stays: it was a request). The slot
+   * goes back with the tenant's next decision on this gateway (the script removes it before it
+   * counts), or on its own after `releaseLingerMs` if none comes: under load a release costs no
+   * Redis command of its own. A gateway that dies before giving it back leaves it to the lease.
+   */
+  release(tenantId: string, requestId: string): void {
+    const key = this.keys(tenantId).inFlight;
+    const ids = this.pending.get(key);
+    if (ids) ids.push(requestId);
+    else this.pending.set(key, [requestId]);
+    this.schedule(this.lingerMs);
+  }
+
+  /** Slots waiting to be given back, in all (specs). */
+  get pendingReleases(): number {
+    let n = 0;
+    for (const ids of this.pending.values()) n += ids.length;
+    return n;
+  }
 
   /**
-   * Gives the request's in-flight slot back (its window entry stays: it was a request). The slots
-   * released in one turn of the event loop go back together, one ZREM per tenant: under load most
-   * requests end next to others, and a command per request was a tenth of the gateway's Redis work.
+   * Gives back every slot still waiting, one ZREM per tenant, all in one write (the linger timer,
+   * and shutdown). What cannot be sent is kept for the next call; the lease ends it if none comes.
    */
-  release(tenantId: string, requestId: string): Promise<void> {
-    const key = this.keys(tenantId)[1];
-    const ids = this.releases.get(key);
-    if (ids) ids.push(requestId);
-    else this.releases.set(key, [requestId]);
-    this.releasing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      const batch = this.releases;
-      this.releases = new Map();
-      this.releasing = undefined;
-      return Promise.all([...batch].map(([k, members]) => this.redis.zrem(k, ...members))).then(() => undefined);
+  async flushReleases(): Promise<void> {
+    clearTimeout(this.lingering);
+    this.lingering = undefined;
+    const batch = this.pending;
+    if (batch.size === 0) return;
+    this.pending = new Map();
+    const pipeline = this.redis.pipeline();
+    for (const [key, ids] of batch) pipeline.zrem(key, ...ids);
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await pipeline.exec();
+    } catch (err) {
+      for (const [key, ids] of batch) this.requeue(key, ids);
+      throw err;
+    }
+    let failed: Error | undefined;
+    [...batch].forEach(([key, ids], i) => {
+      const err = results?.[i]?.[0] ?? (results ? null : new Error('no answer'));
+      if (err) {
+        this.requeue(key, ids);
+        failed ??= err;
+      }
     });
-    return this.releasing;
+    if (failed) throw failed;
+  }
+
+  /** The slots waiting for `inFlight` (at most MAX_RELEASES_PER_DECISION), taken off the waiting list. */
+  private take(inFlight: string): string[] | undefined {
+    const ids = this.pending.get(inFlight);
+    if (!ids) return undefined;
+    if (ids.length <= MAX_RELEASES_PER_DECISION) {
+      this.pending.delete(inFlight);
+      return ids;
+    }
+    return ids.splice(0, MAX_RELEASES_PER_DECISION);
+  }
+
+  private requeue(inFlight: string, ids: string[]): void {
+    const waiting = this.pending.get(inFlight);
+    if (waiting) waiting.push(...ids);
+    else this.pending.set(inFlight, ids);
+    // Redis is away: not sooner than in a second (the next decision may carry them before that).
+    this.schedule(Math.max(this.lingerMs, 1_000));
+  }
+
+  /** Flushes what waits in `ms` unless a flush is already due. */
+  private schedule(ms: number): void {
+    if (this.lingering) return;
+    this.lingering = setTimeout(() => void this.flushReleases().catch(() => undefined /* kept for the next call */), ms);
+    this.lingering.unref();
   }
 }

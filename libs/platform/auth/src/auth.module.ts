@@ -36,9 +36,11 @@ export class AuthModule {
         { provide: AuthKeys, useValue: keys },
         { provide: TokenService, useFactory: () => new TokenService(keys, options) },
         // Commands fail fast while Redis is away (no offline queue): auth answers 503 rather than hang.
-        // Auto-pipelining sends the commands of concurrent requests (rate-limit decisions, releases)
-        // issued in the same tick as one write.
-        { provide: AUTH_REDIS, useFactory: () => new Redis({ host: config.redis.host, port: config.redis.port, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, enableAutoPipelining: true }) },
+        // No auto-pipelining: a request's one command (the gateway's decision, which also carries
+        // the tenant's in-flight releases) goes out at once; batching them cost more Node CPU per
+        // request than it saved Redis (docs/benchmarks.md, gateway read). Whoever sends several
+        // commands together pipelines them explicitly.
+        { provide: AUTH_REDIS, useFactory: () => new Redis({ host: config.redis.host, port: config.redis.port, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 }) },
         { provide: RevocationList, useFactory: (redis: Redis, tokens: TokenService) => new RevocationList(redis, tokens.accessTtlSeconds + 30), inject: [AUTH_REDIS, TokenService] },
         AuthRedisLifecycle,
         Authenticator,

@@ -1,22 +1,14 @@
-import { CallHandler, CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, NestInterceptor, Optional, SetMetadata } from '@nestjs/common';
+import { CallHandler, CanActivate, createParamDecorator, ExecutionContext, Inject, Injectable, NestInterceptor, Optional } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { Observable } from 'rxjs';
+import { Observable, Observer } from 'rxjs';
 import { AuthError } from './errors';
 import { RevocationList } from './revocations';
 import { actorOf, OpsPrincipal, Principal, TokenService } from './tokens';
 import { authorize } from './permissions';
+import { RoutePolicy, routePolicy } from './route-policy';
 import { newId } from '@hotdash/platform-db';
-import { HealthController, ProblemException } from '@hotdash/platform-http';
+import { ProblemException, problemOf } from '@hotdash/platform-http';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
-
-export const PUBLIC_ROUTE = 'hotdash:public-route';
-/** A route anyone may call (login, refresh): every other route needs a credential. */
-export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_ROUTE, true);
-
-/** True for routes that take no credential: @Public() ones and health checks. */
-export function isPublicRoute(reflector: Reflector, ctx: ExecutionContext): boolean {
-  return ctx.getClass() === HealthController || reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [ctx.getHandler(), ctx.getClass()]) === true;
-}
 
 /** A parameter decorator giving the credential a guard put on the request under `key` (401 when there is none). */
 export function credentialOf<T>(key: 'principal' | 'ops' | 'caller'): () => ParameterDecorator {
@@ -27,25 +19,41 @@ export function credentialOf<T>(key: 'principal' | 'ops' | 'caller'): () => Para
   });
 }
 
-export const OPS_ROUTE = 'hotdash:ops-route';
 /**
- * A route of the platform's ops team: only a platform operator's token (audience hotdash-ops) is
- * accepted, never a tenant's credential, and tenant limits do not apply.
+ * Admits a request in one step where an app can do better than the plain revocation check (the
+ * gateway: revocation and the tenant's rate limits in one Redis round trip), from the one guard
+ * every request passes (AuthGuard): the app adds no guard of its own.
  */
-export const OpsRoute = (): MethodDecorator & ClassDecorator => SetMetadata(OPS_ROUTE, true);
-
-export function isOpsRoute(reflector: Reflector, ctx: ExecutionContext): boolean {
-  return reflector.getAllAndOverride<boolean>(OPS_ROUTE, [ctx.getHandler(), ctx.getClass()]) === true;
+export abstract class RequestAdmission {
+  /**
+   * Called with the identified principal once the route has allowed it; returns the principal,
+   * revocation checked, or throws (401 revoked, 429, 503).
+   */
+  abstract admit(ctx: ExecutionContext, identified: Principal): Promise<Principal>;
+  /** Called for a public route (no credential): the limits the app puts on such callers (per address, per account); throws 429. */
+  abstract admitPublic(ctx: ExecutionContext, route: RoutePolicy): Promise<void>;
 }
 
 /**
- * Admits an authenticated request in one step where an app can do better than the plain
- * revocation check (the gateway: revocation and the tenant's rate limits in one Redis round trip).
- * The auth guard calls it with the identified principal once the route has allowed it; it returns
- * the principal, revocation checked, or throws (401 revoked, 429, 503).
+ * What an app records of each request that reaches its handler (the gateway: the audit of
+ * access). TenantContextInterceptor asks it before the handler runs and tells it the outcome, in
+ * the same interceptor that runs the handler in the tenant's context: one interceptor per request.
  */
-export abstract class RequestAdmission {
-  abstract admit(ctx: ExecutionContext, identified: Principal): Promise<Principal>;
+export abstract class RequestAudit {
+  /**
+   * Whether this request is recorded: what to call with its answer's status and body (the
+   * handler's result; none when it failed), or undefined. `correlationId` is the request's own
+   * (its X-Correlation-Id, or one made for it), the one its tenant context carries.
+   */
+  abstract begin(ctx: ExecutionContext, correlationId: string): ((status: number, body: unknown) => void) | undefined;
+}
+
+const CORRELATION_ID = /^[\w.:-]{1,100}$/;
+
+/** The request's correlation id: its X-Correlation-Id when it is a sane one, else a new id. */
+export function correlationIdOf(headers: Record<string, string | string[] | undefined>): string {
+  const header = headers['x-correlation-id'];
+  return typeof header === 'string' && CORRELATION_ID.test(header) ? header : newId();
 }
 
 /** Whether a platform operator still holds their access (account active, not disabled since the token was issued). */
@@ -124,6 +132,16 @@ export class Authenticator {
     return this.tokens.verifyAccess(bearerToken(authorization));
   }
 
+  /**
+   * identify() without a promise for the common case: an access token this process has already
+   * verified (and that has not expired). Undefined otherwise: identify() decides, and says why not.
+   */
+  identifiedFast(headers: Record<string, string | string[] | undefined>): Principal | undefined {
+    const authorization = headers.authorization;
+    // The exact text of a token verified before: it passed bearerToken() then, so it would now.
+    return typeof authorization === 'string' && authorization.startsWith('Bearer ') ? this.tokens.verifiedAccess(authorization.slice(7)) : undefined;
+  }
+
   /** The revocation markers of a principal in Redis (users' tokens only). */
   revocationMarkers(p: Principal): { keys: [string, string]; issuedAt: number } | undefined {
     return this.revocations.markersOf(p);
@@ -145,7 +163,10 @@ export class Authenticator {
 
 /**
  * Every route needs a valid credential unless marked @Public() (health checks are public), and the
- * permission it names (see permissions.ts: deny by default, tenant_mismatch).
+ * permission it names (see permissions.ts: deny by default, tenant_mismatch). The one guard of an
+ * app: what the app adds to admission (the gateway's limits, public routes' limits included) it
+ * adds through RequestAdmission, called from here. The route's access is read from its decorators
+ * once (routePolicy), not with every request.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -158,9 +179,13 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
-    if (isPublicRoute(this.reflector, ctx)) return true;
+    const route = routePolicy(this.reflector, ctx);
+    if (route.public) {
+      if (this.admission) await this.admission.admitPublic(ctx, route);
+      return true;
+    }
     const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | string[] | undefined>; principal?: Principal; ops?: OpsPrincipal }>();
-    if (isOpsRoute(this.reflector, ctx)) {
+    if (route.ops) {
       // Checked against the operator's account on every request (ops traffic is small): a disabled operator stops at once.
       const ops = await Promise.resolve()
         .then(() => this.authenticator.tokens.verifyOps(bearerToken(req.headers.authorization)))
@@ -185,23 +210,51 @@ export class AuthGuard implements CanActivate {
     }
     // Who it is, then whether the route allows them, then admission (revocation and whatever the app
     // adds, such as the gateway's limits): a request the route refuses is not counted against the tenant.
-    const identified = await this.authenticator.identify(req.headers);
+    const identified = this.authenticator.identifiedFast(req.headers) ?? (await this.authenticator.identify(req.headers));
     authorize(this.reflector, ctx, identified);
     req.principal = await this.admission.admit(ctx, identified);
     return true;
   }
 }
 
-/** Runs an authenticated request's handler in its tenant's context (DESIGN.md §3.3): set from the credential, never from the body. */
+/**
+ * Runs an authenticated request's handler in its tenant's context (DESIGN.md §3.3): set from the
+ * credential, never from the body. Where the app records requests (RequestAudit: the gateway's
+ * audit of access), the same interceptor tells it each request's outcome, so a request passes one
+ * interceptor, not one per concern. The tenant context and the record carry the same correlation id.
+ */
 @Injectable()
 export class TenantContextInterceptor implements NestInterceptor {
+  constructor(@Optional() @Inject(RequestAudit) private readonly audit?: RequestAudit) {}
+
   intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const req = ctx.switchToHttp().getRequest<{ principal?: Principal; headers: Record<string, string | string[] | undefined> }>();
+    if (ctx.getType() !== 'http') return next.handle();
+    const http = ctx.switchToHttp();
+    const req = http.getRequest<{ principal?: Principal; headers: Record<string, string | string[] | undefined> }>();
     const p = req.principal;
-    if (!p) return next.handle();
-    const header = req.headers['x-correlation-id'];
-    const correlationId = typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : newId();
-    const actorId = actorOf(p);
-    return new Observable((subscriber) => runInTenantContext({ tenantId: p.tenantId, actorId, correlationId }, () => next.handle().subscribe(subscriber)));
+    if (!p && !this.audit) return next.handle();
+    const correlationId = correlationIdOf(req.headers);
+    const done = this.audit?.begin(ctx, correlationId);
+    if (!done) {
+      if (!p) return next.handle();
+      const tenant = { tenantId: p.tenantId, actorId: actorOf(p), correlationId };
+      // next.handle() binds the handler to the async context it is called in: called inside the tenant's.
+      return new Observable((subscriber) => runInTenantContext(tenant, () => next.handle().subscribe(subscriber)));
+    }
+    const res = http.getResponse<{ statusCode: number }>();
+    return new Observable((subscriber) => {
+      const observer: Observer<unknown> = {
+        next: (body) => {
+          done(res.statusCode, body);
+          subscriber.next(body);
+        },
+        error: (err: unknown) => {
+          done(problemOf(err).status, undefined);
+          subscriber.error(err);
+        },
+        complete: () => subscriber.complete(),
+      };
+      return p ? runInTenantContext({ tenantId: p.tenantId, actorId: actorOf(p), correlationId }, () => next.handle().subscribe(observer)) : next.handle().subscribe(observer);
+    });
   }
 }

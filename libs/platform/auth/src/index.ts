@@ -6,6 +6,7 @@ export * from './credentials';
 export * from './auth.module';
 export * from './limits';
 export * from './authentication';
+export * from './route-policy';
 export * from './permissions';
 export * from './audited';
 export * from './internal-auth';

@@ -1,7 +1,8 @@
 import { CanActivate, DynamicModule, ExecutionContext, Inject, Injectable, Module, SetMetadata } from '@nestjs/common';
 import { ProblemException } from '@hotdash/platform-http';
 import { Reflector } from '@nestjs/core';
-import { bearerToken, credentialOf, isPublicRoute, TenantContextInterceptor } from './authentication';
+import { bearerToken, credentialOf, TenantContextInterceptor } from './authentication';
+import { isPublicRoute } from './route-policy';
 import { AuthKeys } from './keys';
 import { authorize } from './permissions';
 import { InternalCaller, Principal, TokenService } from './tokens';

@@ -1,7 +1,8 @@
-import { ExecutionContext, Logger, SetMetadata } from '@nestjs/common';
+import { ExecutionContext, Logger } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
 import type { OperatorRole } from '@hotdash/contracts';
 import { ProblemException } from '@hotdash/platform-http';
+import { routePolicy } from './route-policy';
 import type { Principal } from './tokens';
 
 /** What a route lets its caller do. Roles are sets of these; API keys carry a subset as scopes. */
@@ -44,10 +45,6 @@ export function permissionsOf(p: Principal): Set<Permission> {
   return new Set(p.scopes.filter((s): s is Permission => role.has(s as Permission)));
 }
 
-export const ALLOW = 'hotdash:allow';
-/** The permission a route needs. A route without one is refused to everyone (deny by default). */
-export const Allow = (permission: Permission): MethodDecorator & ClassDecorator => SetMetadata(ALLOW, permission);
-
 /** Where a request may name a tenant; any of them naming another tenant than the credential's is refused. */
 function namedTenants(req: { params?: unknown; query?: unknown; body?: unknown; headers: Record<string, string | string[] | undefined> }): unknown[] {
   const pick = (o: unknown, key: string): unknown => (o && typeof o === 'object' && !Array.isArray(o) ? (o as Record<string, unknown>)[key] : undefined);
@@ -68,12 +65,27 @@ export function authorize(reflector: Reflector, ctx: ExecutionContext, p: Princi
     if (named !== p.tenantId)
       throw new ProblemException(403, 'tenant_mismatch', 'Tenant mismatch', 'The request names another tenant than the one your credential belongs to; the tenant always comes from the credential.');
   }
-  const needed = reflector.getAllAndOverride<Permission | undefined>(ALLOW, [ctx.getHandler(), ctx.getClass()]);
-  if (!needed) {
-    logger.error(`${ctx.getClass().name}.${ctx.getHandler().name} names no permission: refused (add @Allow(...))`);
+  const route = routePolicy(reflector, ctx);
+  if (!route.permission) {
+    logger.error(`${route.name} names no permission: refused (add @Allow(...))`);
     throw forbidden();
   }
-  if (!permissionsOf(p).has(needed)) throw forbidden();
+  if (!permits(p, route.permission)) throw forbidden();
+}
+
+/** Role permission sets narrowed to an API key's scopes, by the scopes' text (keys are few; a token's scopes do not change). */
+const scoped = new Map<string, Set<Permission>>();
+
+/** Whether the principal may do `needed`: permissionsOf(p) without making the set on every request. */
+function permits(p: Principal, needed: Permission): boolean {
+  if (p.kind === 'user') return ROLE_PERMISSIONS[p.role].has(needed);
+  const key = `${p.role} ${p.scopes.join(' ')}`;
+  let set = scoped.get(key);
+  if (!set) {
+    if (scoped.size >= 10_000) scoped.clear();
+    scoped.set(key, (set = permissionsOf(p)));
+  }
+  return set.has(needed);
 }
 
 const logger = new Logger('access');

@@ -72,6 +72,12 @@ export interface TokenServiceOptions {
   now?: () => number;
 }
 
+/** A verified token's claims, and (access tokens) the principal made of them once. */
+interface Verified {
+  claims: Claims;
+  principal?: Principal;
+}
+
 interface Claims extends JWTPayload {
   tid?: string;
   role: string;
@@ -100,7 +106,10 @@ export class TokenService {
    * is not cached here: the gateway asks Redis with every request. Internal tokens are minted per
    * call and are not cached.
    */
-  private readonly verified = new LRUCache<string, Claims>({ max: 10_000 });
+  private readonly verified: Record<string, LRUCache<string, Verified>> = {
+    [ACCESS_AUDIENCE]: new LRUCache<string, Verified>({ max: 10_000 }),
+    [OPS_AUDIENCE]: new LRUCache<string, Verified>({ max: 10_000 }),
+  };
 
   constructor(
     private readonly keys: AuthKeys,
@@ -138,7 +147,32 @@ export class TokenService {
   }
 
   verifyAccess(token: string): Promise<Principal> {
-    return this.verify(token, ACCESS_AUDIENCE, ACCESS_TYP).then(tenantPrincipal);
+    const hit = this.verifiedAccess(token);
+    if (hit) return Promise.resolve(hit);
+    return this.verify(token, ACCESS_AUDIENCE, ACCESS_TYP).then((claims) => this.principalOf(token, claims));
+  }
+
+  /**
+   * The principal of an access token this process has verified and that has not expired, without a
+   * promise (the gateway's hot path); undefined when it must be verified (verifyAccess), which also
+   * says why it is refused.
+   */
+  verifiedAccess(token: string): Principal | undefined {
+    const hit = this.verified[ACCESS_AUDIENCE]!.get(token);
+    if (!hit?.principal || this.now() / 1000 > hit.claims.exp! + this.clockTolerance) return undefined;
+    return hit.principal;
+  }
+
+  /** The tenant principal of verified access-token claims, kept with the cache entry (one object per token, frozen: requests share it). */
+  private principalOf(token: string, claims: Claims): Principal {
+    const entry = this.verified[ACCESS_AUDIENCE]!.get(token, { updateAgeOnGet: false });
+    if (entry?.claims !== claims) return tenantPrincipal(claims);
+    if (!entry.principal) {
+      const p = tenantPrincipal(claims);
+      Object.freeze(p.scopes);
+      entry.principal = Object.freeze(p);
+    }
+    return entry.principal;
   }
 
   verifyOps(token: string): Promise<OpsPrincipal> {
@@ -180,15 +214,15 @@ export class TokenService {
   }
 
   private async verify(token: string, audience: string, typ: string): Promise<Claims> {
-    const cacheable = audience === ACCESS_AUDIENCE || audience === OPS_AUDIENCE;
-    const key = cacheable ? `${audience} ${typ} ${token}` : '';
-    const hit = cacheable ? this.verified.get(key) : undefined;
+    // Per audience (each with its one type), by the token's exact text.
+    const cache = this.verified[audience];
+    const hit = cache?.get(token);
     if (hit) {
-      if (this.now() / 1000 > hit.exp! + this.clockTolerance) {
-        this.verified.delete(key);
+      if (this.now() / 1000 > hit.claims.exp! + this.clockTolerance) {
+        cache!.delete(token);
         throw new AuthError('token-expired');
       }
-      return hit;
+      return hit.claims;
     }
     let payload: Claims;
     try {
@@ -206,7 +240,7 @@ export class TokenService {
       throw new AuthError('invalid-token');
     }
     if (typeof payload.ims !== 'number' || !Number.isFinite(payload.ims)) throw new AuthError('invalid-token');
-    if (cacheable) this.verified.set(key, payload, { ttl: Math.max(1, (payload.exp! + this.clockTolerance) * 1000 - this.now()) });
+    cache?.set(token, { claims: payload }, { ttl: Math.max(1, (payload.exp! + this.clockTolerance) * 1000 - this.now()) });
     return payload;
   }
 

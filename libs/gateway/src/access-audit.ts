@@ -1,10 +1,7 @@
-import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } from '@nestjs/common';
+import { ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { Observable, tap } from 'rxjs';
 import type { AccessAction, TenantId } from '@hotdash/contracts';
-import { actorOf, AUDITED, AuditedOptions, OpsPrincipal, Principal } from '@hotdash/platform-auth';
-import { newId } from '@hotdash/platform-db';
-import { problemOf } from '@hotdash/platform-http';
+import { actorOf, OpsPrincipal, Principal, RequestAudit, routePolicy } from '@hotdash/platform-auth';
 import { AccessLog } from './access-log';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -17,37 +14,36 @@ interface RequestLike {
   principal?: Principal;
   ops?: OpsPrincipal;
   routeOptions?: { url?: string };
-  headers: Record<string, string | string[] | undefined>;
 }
 
 /**
- * Every request of an authenticated caller that reached its handler (reads and changes, answered
- * or failed) becomes an access entry: who, what action on which resource, the answer's status, the
- * caller's IP, when. Requests refused before (401, 403, 429) touched nothing and are not entries.
+ * The audit of access: every request of an authenticated caller that reached its handler (reads
+ * and changes, answered or failed) becomes an access entry: who, what action on which resource,
+ * the answer's status, the caller's IP, when. Requests refused before (401, 403, 429) touched
+ * nothing and are not entries. Told each request's outcome by the platform's tenant-context
+ * interceptor (RequestAudit): the request passes one interceptor for both.
  */
 @Injectable()
-export class AccessAuditInterceptor implements NestInterceptor {
+export class AccessAudit implements RequestAudit {
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(AccessLog) private readonly log: AccessLog,
   ) {}
 
-  intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (ctx.getType() !== 'http') return next.handle();
+  begin(ctx: ExecutionContext, correlationId: string): ((status: number, body: unknown) => void) | undefined {
     const req = ctx.switchToHttp().getRequest<RequestLike>();
     // A tenant's caller, or a platform operator acting on a tenant named in the path: the entry goes to that tenant's log.
     const p = req.principal;
     const opsTenant = !p && req.ops && UUID.test(req.params?.tenantId ?? '') ? (req.params!.tenantId!.toLowerCase() as TenantId) : undefined;
     const tenantId = p?.tenantId ?? opsTenant;
     const caller = p ?? req.ops;
-    if (!tenantId || !caller) return next.handle();
-    const meta = this.reflector.getAllAndOverride<AuditedOptions | undefined>(AUDITED, [ctx.getHandler(), ctx.getClass()]);
-    const route = req.routeOptions?.url ?? '';
-    const record = (status: number, body: unknown) => {
+    if (!tenantId || !caller) return undefined;
+    const meta = routePolicy(this.reflector, ctx).audited;
+    return (status, body) => {
+      const route = req.routeOptions?.url ?? '';
       const b = (body && typeof body === 'object' ? body : {}) as { id?: unknown; userId?: unknown };
       const created = typeof b.id === 'string' ? b.id : typeof b.userId === 'string' ? b.userId : null;
-      const header = req.headers['x-correlation-id'];
-      this.log.record(tenantId, typeof header === 'string' && /^[\w.:-]{1,100}$/.test(header) ? header : newId(), {
+      this.log.record(tenantId, correlationId, {
         actor: actorOf(caller),
         action: meta?.action ?? ACTIONS[req.method] ?? 'read',
         resourceType: meta?.resourceType ?? (opsTenant ? 'tenant' : route.split('/')[1] || 'root'),
@@ -60,12 +56,5 @@ export class AccessAuditInterceptor implements NestInterceptor {
         at: new Date().toISOString(),
       });
     };
-    const res = ctx.switchToHttp().getResponse<{ statusCode: number }>();
-    return next.handle().pipe(
-      tap({
-        next: (body) => record(res.statusCode, body),
-        error: (err: unknown) => record(problemOf(err).status, undefined),
-      }),
-    );
   }
 }
