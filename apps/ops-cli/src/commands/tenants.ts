@@ -69,7 +69,7 @@ async function waitForSaga(c: Context, id: string, which: 'provisioning' | 'offb
 }
 
 export function tenantCommands(program: Command, ctx: () => Context): void {
-  const tenants = program.command('tenants').description('the tenant lifecycle: show, progress, create, suspend, reactivate, plan, offboard (each change is in the tenant’s audit log)');
+  const tenants = program.command('tenants').description('the tenant lifecycle: show, progress, create, suspend, reactivate, plan, offboard, move, dedicate, share, backup, restore (each change is in the tenant’s audit log)');
 
   tenants
     .command('show')
