@@ -76,6 +76,14 @@ describe('collection', () => {
     await expect(plain.ensureCollection()).rejects.toThrow(/multi-tenancy is not enabled/);
   });
 
+  it('answers no tenant, and lists none, before its collection exists (a fresh Weaviate)', async () => {
+    const fresh = WeaviateVectorStore.fromConfig(config, { collection: `NeverCreated${suffix}` });
+    others.push(fresh);
+    expect(await fresh.tenantExists(parseTenantId(randomUUID()))).toBe(false);
+    expect(await fresh.listTenants()).toEqual([]);
+    expect((await raw('GET', `/v1/schema/NeverCreated${suffix}`)).status).toBe(404); // asking created nothing
+  });
+
   it('rejects a collection name that is not a Weaviate class name', () => {
     expect(() => new WeaviateVectorStore({ url: config.weaviate.url, collection: 'lowercase' })).toThrow(VectorStoreConfigError);
     expect(() => new WeaviateVectorStore({ url: config.weaviate.url, collection: 'Bad) { x }' })).toThrow(VectorStoreConfigError);

@@ -158,13 +158,25 @@ export class WeaviateVectorStore extends VectorStore {
     await this.run('deleteTenant', undefined, (client) => this.use(client).tenants.remove([{ name }]));
   }
 
+  /** Whether the tenant's namespace exists: false too while the collection itself does not (no tenant was ever created). */
   async tenantExists(tenantId: TenantId): Promise<boolean> {
     const name = namespaceOf(tenantId);
-    return this.run('tenantExists', undefined, async (client) => (await this.use(client).tenants.getByName(name)) !== null);
+    return this.run('tenantExists', undefined, async (client) => this.unlessNoCollection(client, false, async () => (await this.use(client).tenants.getByName(name)) !== null));
   }
 
+  /** Every tenant namespace; none while the collection does not exist. */
   async listTenants(): Promise<TenantId[]> {
-    return this.run('listTenants', undefined, async (client) => tenantIdsOf(Object.keys(await this.use(client).tenants.get())));
+    return this.run('listTenants', undefined, async (client) => this.unlessNoCollection(client, [], async () => tenantIdsOf(Object.keys(await this.use(client).tenants.get()))));
+  }
+
+  /** `fn`, or `none` when it failed because the collection does not exist yet (Weaviate answers 422 "class not found"). */
+  private async unlessNoCollection<T>(client: WeaviateClient, none: T, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(await client.collections.exists(this.collection))) return none;
+      throw err;
+    }
   }
 
   // ------------------------------------------------------------------ objects
