@@ -16,11 +16,18 @@ export interface PlacedTenant {
   placementVersion: number;
 }
 
-/** Statuses whose data may be archived or restored: the tenant exists and is not being created or erased. */
-const ARCHIVABLE = ['active', 'suspended'];
+/** Statuses whose data may be archived, restored or moved: the tenant exists and is not being created or erased. */
+const SETTLED = ['active', 'suspended'];
 
-/** The tenant, its placement and shard (404 unknown; 409 not active or suspended, or not placed). */
-export async function placedTenant(control: ControlDatabase, tenantId: TenantId): Promise<PlacedTenant> {
+/** The refusal of a tenant that is not active or suspended, or not placed, as backups and restores say it. */
+const notArchivable = (tenantId: TenantId, why: string) =>
+  new ProblemException(409, BackupProblems.INVALID_TENANT_STATUS, 'Tenant not archivable', `tenant ${tenantId} is ${why}; only an active or suspended tenant's data is backed up or restored`);
+
+/**
+ * The tenant, its placement and shard (404 unknown; 409 not active or suspended, or not placed, in
+ * the words of `refuse`: backups' by default, the dedicate and share runs give their own).
+ */
+export async function placedTenant(control: ControlDatabase, tenantId: TenantId, refuse: (tenantId: TenantId, why: string) => ProblemException = notArchivable): Promise<PlacedTenant> {
   const row = await control.db
     .selectFrom('tenants as t')
     .leftJoin('tenant_placements as p', 'p.tenant_id', 't.id')
@@ -29,8 +36,7 @@ export async function placedTenant(control: ControlDatabase, tenantId: TenantId)
     .where('t.id', '=', tenantId)
     .executeTakeFirst();
   if (!row) throw notFound(`tenant ${tenantId}`);
-  if (!ARCHIVABLE.includes(row.status) || row.shard_id === null)
-    throw new ProblemException(409, BackupProblems.INVALID_TENANT_STATUS, 'Tenant not archivable', `tenant ${tenantId} is ${row.status}${row.shard_id === null ? ' and not placed' : ''}; only an active or suspended tenant's data is backed up or restored`);
+  if (!SETTLED.includes(row.status) || row.shard_id === null) throw refuse(tenantId, `${row.status}${row.shard_id === null ? ' and not placed' : ''}`);
   const shard = toShardRecord({ id: row.shard_id, name: row.shard_name!, host: row.host!, port: row.port!, database: row.database!, kind: row.kind!, status: row.shard_status!, region: row.region!, created_at: row.created_at! });
   return { id: tenantId, name: row.name, slug: row.slug, plan: row.plan_code, status: row.status, shard, placementVersion: row.version ?? 1 };
 }

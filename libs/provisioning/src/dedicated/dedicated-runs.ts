@@ -1,18 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DedicatedProblems, MoveProblems, parseTenantId, type DedicatedRun, type ShardRecord, type TenantId } from '@hotdash/contracts';
+import { DedicatedProblems, MoveProblems, parseTenantId, type DedicatedRun, type TenantId } from '@hotdash/contracts';
 import { ControlDatabase, type TenantMove } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { notFound, ProblemException } from '@hotdash/platform-http';
 import { TenantArchiveRunsRepository } from '../backups/tenant-archive-runs.repository';
-import { toShardRecord } from '../shards.repository';
+import { placedTenant, type PlacedTenant } from '../backups/placed-tenant';
 import { TENANT_MOVE_SAGA, tenantMoveSaga } from '../moves/tenant-move.saga';
-import { MoveTenantHandler, statusOf } from '../use-cases/move-tenant/move-tenant.handler';
+import { MoveTenantHandler, statusOf, stepViews } from '../use-cases/move-tenant/move-tenant.handler';
 import { TENANT_DEDICATE_SAGA, TENANT_SHARE_SAGA, tenantDedicateSaga, tenantShareSaga, type DedicateInput, type ShareInput } from './dedicated.sagas';
 
 const problem = (status: number, code: string, title: string, detail: string) => new ProblemException(status, code, title, detail);
 
 /** Statuses whose tenant may be moved (as a move's: it exists and is not being created or erased). */
-const MOVABLE = ['active', 'suspended'];
 
 /** The steps of the sagas and of a move, for dry runs (definitions built without dependencies: only ids and descriptions are read). */
 const stepsOf = (def: { steps: { id: string; description: string }[] }) => def.steps.map((s) => ({ id: s.id, description: s.description }));
@@ -20,14 +19,6 @@ export const DEDICATE_STEPS = stepsOf(tenantDedicateSaga({} as Parameters<typeof
 export const SHARE_STEPS = stepsOf(tenantShareSaga({} as Parameters<typeof tenantShareSaga>[0]));
 export const MOVE_STEPS = stepsOf(tenantMoveSaga({} as Parameters<typeof tenantMoveSaga>[0]));
 
-/** A tenant with its plan and the shard it is on. */
-export interface PlacedTenant {
-  id: TenantId;
-  status: string;
-  plan: string;
-  version: number;
-  shard: ShardRecord;
-}
 
 /**
  * What the dedicate and share use cases share: the tenant as placed, the refusal of a tenant that
@@ -43,19 +34,8 @@ export class DedicatedRuns {
   ) {}
 
   /** 404 for an unknown tenant, 409 for one that is not active or suspended or not placed. */
-  async placedTenant(tenantId: TenantId): Promise<PlacedTenant> {
-    const placed = await this.control.db
-      .selectFrom('tenants as t')
-      .leftJoin('tenant_placements as p', 'p.tenant_id', 't.id')
-      .leftJoin('shards as s', 's.id', 'p.shard_id')
-      .select(['t.status', 't.plan_code', 'p.version', 's.id as shard_id', 's.name', 's.host', 's.port', 's.database', 's.kind', 's.status as shard_status', 's.region', 's.created_at'])
-      .where('t.id', '=', tenantId)
-      .executeTakeFirst();
-    if (!placed) throw notFound(`tenant ${tenantId}`);
-    if (!MOVABLE.includes(placed.status) || placed.shard_id === null)
-      throw problem(409, MoveProblems.INVALID_TENANT_STATUS, 'Tenant not movable', `tenant ${tenantId} is ${placed.status}${placed.shard_id === null ? ' and not placed' : ''}; only an active or suspended tenant is moved`);
-    const shard = toShardRecord({ id: placed.shard_id, name: placed.name!, host: placed.host!, port: placed.port!, database: placed.database!, kind: placed.kind!, status: placed.shard_status!, region: placed.region!, created_at: placed.created_at! });
-    return { id: tenantId, status: placed.status, plan: placed.plan_code, version: placed.version ?? 1, shard };
+  placedTenant(tenantId: TenantId): Promise<PlacedTenant> {
+    return placedTenant(this.control, tenantId, (id, why) => problem(409, MoveProblems.INVALID_TENANT_STATUS, 'Tenant not movable', `tenant ${id} is ${why}; only an active or suspended tenant is moved`));
   }
 
   /** 409 while a dedicate or share run, a move, a backup or a restore of the tenant runs. */
@@ -100,17 +80,7 @@ export class DedicatedRuns {
       tenantId,
       status,
       phase,
-      steps: saga.steps.map((s) => ({
-        id: s.id,
-        description: s.description,
-        status: s.status,
-        attempts: s.attempts,
-        lastError: s.lastError,
-        startedAt: s.startedAt,
-        completedAt: s.completedAt,
-        compensatedAt: s.compensatedAt,
-        detail: saga.state[s.id] ?? null,
-      })),
+      steps: stepViews(saga),
       error: saga.lastError,
       startedAt: saga.createdAt,
       finishedAt: saga.finishedAt,

@@ -11,7 +11,7 @@ import { chunkLine, VectorDigest } from '../backups/archive-format';
 import { TENANT_AUDIT_CHAIN, type TenantAuditChain } from '../backups/tenant-audit-chain';
 import { MoveSteps, TENANT_MOVE_CHECKPOINT, tenantMoveSaga, type MovePlacement, type TenantMoveDeps, type TenantMoveInput } from '../moves/tenant-move.saga';
 import { OpsActions } from '../shards.repository';
-import { PROVISIONING_PRODUCER } from '../saga/provisioning.saga';
+import { knowledgeNamespaceStep, PROVISIONING_PRODUCER } from '../saga/provisioning.saga';
 import { openPilotCredentials, type SealedPilotCredentials } from './pilot-credentials';
 
 export const PILOT_IMPORT_SAGA = 'pilot-import';
@@ -190,18 +190,7 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
     },
   };
 
-  const knowledgeNamespace: Step = {
-    id: ImportSteps.KNOWLEDGE_NAMESPACE,
-    description: "the tenant's namespace (Weaviate tenant) in the platform's knowledge collection",
-    async run(ctx) {
-      await vectors.ensureCollection();
-      await vectors.createTenant(tenantOf(ctx));
-      return { namespace: tenantOf(ctx) };
-    },
-    async compensate(ctx) {
-      await vectors.deleteTenant(tenantOf(ctx));
-    },
-  };
+  const knowledgeNamespace: Step = knowledgeNamespaceStep(ImportSteps.KNOWLEDGE_NAMESPACE, "the tenant's namespace (Weaviate tenant) in the platform's knowledge collection", vectors);
 
   const copyVectors: Step = {
     id: ImportSteps.COPY_VECTORS,

@@ -158,19 +158,7 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
     },
   };
 
-  /** Creates the tenant's Weaviate tenant in the knowledge collection. */
-  const knowledgeNamespace: Step = {
-    id: ProvisioningSteps.KNOWLEDGE_NAMESPACE,
-    description: "the tenant's namespace (Weaviate tenant) in the knowledge collection",
-    async run(ctx) {
-      await vectors.ensureCollection();
-      await vectors.createTenant(tenantOf(ctx));
-      return { namespace: tenantOf(ctx) };
-    },
-    async compensate(ctx) {
-      await vectors.deleteTenant(tenantOf(ctx));
-    },
-  };
+  const knowledgeNamespace: Step = knowledgeNamespaceStep(ProvisioningSteps.KNOWLEDGE_NAMESPACE, "the tenant's namespace (Weaviate tenant) in the knowledge collection", vectors);
 
   /** Default approval workflows, SLA settings and brand voice; no policies until an admin writes them (none, not a placeholder). */
   const defaultWorkflows: Step = {
@@ -338,6 +326,23 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
         const meta = metaOf(saga);
         await publishInTx(tx, TenantEvents.PROVISIONING_FAILED, { tenantId: meta.tenantId, sagaId: saga.id, step: failedStep, reason: reason.slice(0, 2000) }, meta);
       },
+    },
+  };
+}
+
+/** A step that creates the tenant's Weaviate tenant in the knowledge collection (undone by deleting it): sign-up's, and a pilot import's. */
+export function knowledgeNamespaceStep<I extends { tenantId: string }>(id: string, description: string, vectors: VectorStore): SagaStep<I> {
+  return {
+    id,
+    description,
+    async run(ctx) {
+      const tenantId = parseTenantId(ctx.input.tenantId);
+      await vectors.ensureCollection();
+      await vectors.createTenant(tenantId);
+      return { namespace: tenantId };
+    },
+    async compensate(ctx) {
+      await vectors.deleteTenant(parseTenantId(ctx.input.tenantId));
     },
   };
 }

@@ -19,7 +19,8 @@ import { OpsActions, ShardsRepository, toShardRecord } from '../../shards.reposi
 import { shardInfoOf } from '../../backups/placed-tenant';
 import { DedicatedDatabases, type DatabaseFacts } from '../../dedicated/dedicated-database';
 import { TENANT_DEDICATE_SAGA, type DedicateInput, type DedicatedTargetInput } from '../../dedicated/dedicated.sagas';
-import { DEDICATE_STEPS, DedicatedRuns, MOVE_STEPS, type PlacedTenant } from '../../dedicated/dedicated-runs';
+import type { PlacedTenant } from '../../backups/placed-tenant';
+import { DEDICATE_STEPS, DedicatedRuns, MOVE_STEPS } from '../../dedicated/dedicated-runs';
 
 const problem = (status: number, code: string, title: string, detail: string) => new ProblemException(status, code, title, detail);
 

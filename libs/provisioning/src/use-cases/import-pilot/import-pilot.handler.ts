@@ -27,7 +27,7 @@ import { PILOT_CONTROL_TABLES } from '../../imports/pilot-control-tables';
 import { sealPilotCredentials } from '../../imports/pilot-credentials';
 import { MoveSteps, type MoveShard } from '../../moves/tenant-move.saga';
 import { OpsActions, ShardsRepository } from '../../shards.repository';
-import { statusOf } from '../move-tenant/move-tenant.handler';
+import { statusOf, stepViews } from '../move-tenant/move-tenant.handler';
 
 const problem = (status: number, code: string, title: string, detail: string) => new ProblemException(status, code, title, detail);
 
@@ -174,17 +174,7 @@ export class ImportPilotHandler {
       cutOver: saga.steps.some((s) => s.id === MoveSteps.CUT_OVER && s.status === 'completed'),
       actor: input.actor,
       progress,
-      steps: saga.steps.map((s) => ({
-        id: s.id,
-        description: s.description,
-        status: s.status,
-        attempts: s.attempts,
-        lastError: s.lastError,
-        startedAt: s.startedAt,
-        completedAt: s.completedAt,
-        compensatedAt: s.compensatedAt,
-        detail: saga.state[s.id] ?? null,
-      })),
+      steps: stepViews(saga),
       error: saga.lastError,
       startedAt: saga.createdAt,
       finishedAt: saga.finishedAt,

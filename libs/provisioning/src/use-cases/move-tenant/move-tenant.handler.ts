@@ -131,17 +131,7 @@ export class MoveTenantHandler {
       regionChange: regionChangeOf(input),
       actor: input.actor,
       progress,
-      steps: saga.steps.map((s) => ({
-        id: s.id,
-        description: s.description,
-        status: s.status,
-        attempts: s.attempts,
-        lastError: s.lastError,
-        startedAt: s.startedAt,
-        completedAt: s.completedAt,
-        compensatedAt: s.compensatedAt,
-        detail: saga.state[s.id] ?? null,
-      })),
+      steps: stepViews(saga),
       error: saga.lastError,
       startedAt: saga.createdAt,
       finishedAt: saga.finishedAt,
@@ -183,6 +173,21 @@ export class MoveTenantHandler {
 
 function shardInfo(s: Pick<ShardRecord, 'id' | 'name' | 'host' | 'port' | 'database' | 'kind' | 'status'> | MoveShard): TenantMove['source'] {
   return { id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind as TenantMove['source']['kind'], status: s.status as TenantMove['source']['status'] };
+}
+
+/** A saga's steps as the ops API shows them of a move (and of the runs and imports made of one): each with what it recorded. */
+export function stepViews(saga: Pick<SagaStatus, 'steps' | 'state'>) {
+  return saga.steps.map((s) => ({
+    id: s.id,
+    description: s.description,
+    status: s.status,
+    attempts: s.attempts,
+    lastError: s.lastError,
+    startedAt: s.startedAt,
+    completedAt: s.completedAt,
+    compensatedAt: s.compensatedAt,
+    detail: saga.state[s.id] ?? null,
+  }));
 }
 
 /** A saga's status as the ops API says it of a move (and of the runs and imports made of one). */
