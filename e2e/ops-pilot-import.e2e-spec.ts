@@ -30,11 +30,15 @@
 // checksums (the move's verifications), every pilot ticket readable (ciphertext kept, key
 // re-wrapped), the audit chain, a login as the pilot's operator, a knowledge search that returns
 // the pilot's passage, the sessions ended, the tenant active; the import is an ops action and an
-// entry in the tenant's audit log. The spec removes everything it made: databases, the Weaviate
+// entry in the tenant's audit log. Work the pilot had in flight is finished on the platform (its
+// relay, drafts, ai-drafting, knowledge and audit started as processes): events the pilot published
+// to its own Kafka that its consumers had not taken (the drafting profile among them) are replayed,
+// the ticket whose drafting job stayed in the pilot's Redis is asked for again (tenant.imported), the
+// document it was indexing is indexed; every ticket ends with one draft. The spec removes everything it made: databases, the Weaviate
 // process, the tenant's rows, vectors and control records, the pilot's queue, the operator.
 //
 // Needs PostgreSQL with wal_level=logical and the Weaviate binary (deploy/local/infra.sh up).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +129,10 @@ let tickets: TicketsService;
 let principal: Principal;
 const importIds: string[] = [];
 const chunkIds: string[] = [];
+/** The document the pilot was indexing when it was imported. */
+const indexingDocument = newId();
+/** The ticket whose drafting job the pilot had queued in its own Redis (lost with it). */
+let lostJob: string;
 
 /** The pilot's audit service: the events given recorded in the tenant's hash chain, as its consumer would. */
 const auditLog = new AuditLogRepository();
@@ -208,7 +216,8 @@ async function seedPilot(p: Pilot): Promise<void> {
   tickets = new TicketsService(p.tenantDb, p.cipher, new TenantStatusCache(p.dbs));
   for (let i = 0; i < 5; i++) await tickets.create(principal, customerTicket(i));
   // A draft of the first ticket, as ai-drafting's event leaves it (encrypted body).
-  const [first] = await p.tenantDb.withTenant(t, (tx) => tx.db.selectFrom('tickets').select('id').orderBy('created_at').limit(1).execute());
+  const seededTickets = await p.tenantDb.withTenant(t, (tx) => tx.db.selectFrom('tickets').select('id').orderBy('created_at').execute());
+  const [first] = seededTickets;
   const bodyEnc = await p.cipher.encrypt(t, SupportFields.DRAFT_BODY, 'Please send the machine back; we replace the gasket within 14 days.');
   await p.tenantDb.withTenant(t, (tx) =>
     tickets.onGenerated(tx, { tenantId: t, ticketId: first!.id, draftId: newId(), attempt: 1, bodyEnc, citations: [], model: 'offline-extractive-1', usage: { promptTokens: 10, completionTokens: 12 } }),
@@ -230,6 +239,26 @@ async function seedPilot(p: Pilot): Promise<void> {
   const relay = new OutboxRelay(p.dbs, p.dbs.controlLocation, producer);
   while ((await relay.drainOnce()) > 0);
   await recordAudit([...published.filter((e) => e.tenantId === t), ...(await shardEvents())]);
+  // Work in flight when the import comes. The pilot's relay has published the shard's events to the
+  // pilot's Kafka (which does not come along); of its consumers, ai-drafting has taken the first two
+  // tickets' ticket.received (inbox rows): the first one's draft is written, the second one's job is
+  // in the pilot's Redis, lost with it. The other tickets' events no consumer of the pilot has taken
+  // yet, nor the drafting profile's tenant.settings-changed. Its knowledge service was indexing a
+  // document (its job in the pilot's Redis too).
+  const shardRelay = new OutboxRelay(p.dbs, p.shard, producer);
+  while ((await shardRelay.drainOnce()) > 0);
+  const [, second] = seededTickets;
+  const received = (await shardEvents()).filter((e) => e.type === 'ticket.received' && [first!.id, second!.id].includes((e.payload as { ticketId: string }).ticketId));
+  expect(received).toHaveLength(2);
+  const source = Buffer.from(`# Showroom\n\nOur Lisbon showroom opens from 9:00 to 18:00 on weekdays; espresso tastings run every Friday at ${label}.`, 'utf8');
+  await p.tenantDb.withTenant(t, async (tx) => {
+    await tx.db.insertInto('inbox').values(received.map((e) => ({ tenant_id: t, consumer: 'ai-drafting', event_id: e.id }))).execute();
+    await tx.db
+      .insertInto('kb_documents')
+      .values({ id: indexingDocument, tenant_id: t, title: 'Showroom', content: '', bytes: String(source.length), status: 'indexing', progress: 40, content_type: 'text/markdown', source, sha256: createHash('sha256').update(source).digest('hex'), version: 1, created_by: `user:${operator.id}` })
+      .execute();
+  });
+  lostJob = second!.id;
 }
 
 const customerTicket = (i: number) => ({ customer: { name: customer(i).name, email: customer(i).email }, subject: `Leak ${i}`, body: customer(i).body });
@@ -258,6 +287,13 @@ beforeAll(async () => {
     startServices([
       { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3321', HOTDASH_PROVISIONING_URL: PROVISIONING }, url: GATEWAY },
       { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3322' }, url: PROVISIONING },
+      // What serves the tenant's work once imported: its relay, and the consumers that finish what the pilot left in flight.
+      { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3327' }, url: 'http://127.0.0.1:3327' },
+      { entry: 'apps/drafts/src/main.ts', env: { HOTDASH_DRAFTS_PORT: '3323' }, url: 'http://127.0.0.1:3323' },
+      { entry: 'apps/ai-drafting/src/main.ts', env: { HOTDASH_AI_DRAFTING_PORT: '3324' }, url: 'http://127.0.0.1:3324' },
+      // No stored-documents sweep: the document the pilot was indexing is queued again by tenant.imported alone.
+      { entry: 'apps/knowledge/src/main.ts', env: { HOTDASH_KNOWLEDGE_PORT: '3325', HOTDASH_KNOWLEDGE_SWEEP_MS: 'off' }, url: 'http://127.0.0.1:3325' },
+      { entry: 'apps/audit/src/main.ts', env: { HOTDASH_AUDIT_PORT: '3326' }, url: 'http://127.0.0.1:3326' },
     ]),
     startWeaviate({ name: `pilot-${label}` }),
   ]);
@@ -363,6 +399,11 @@ it('refuses what cannot be imported with a stable code and what to do, changing 
     } finally {
       await shard.end();
     }
+    // A replay window that is not a whole number of minutes up to a week: a usage error naming it, nothing sent.
+    for (const bad of ['soon', '-5', '10081']) {
+      const r = await dryRun(['--replay-minutes', bad]);
+      expect([r.code, (doc(r).error as { code: string }).code, (doc(r).error as { detail?: string }).detail]).toEqual([2, 'usage', expect.stringContaining('replayWindowMinutes')]);
+    }
     // No password: a usage error before anything is sent (standard input is no terminal to ask on).
     const none = await cli(['imports', 'start', '--pilot-env', PILOT_ENV, '--shard', TARGET, '--dry-run', '--json'], { HOTDASH_PILOT_DB_USER: IMPORT_ROLE.user });
     expect([none.code, (doc(none).error as { code: string }).code]).toEqual([2, 'usage']);
@@ -409,7 +450,8 @@ it('refuses what cannot be imported with a stable code and what to do, changing 
 it('dry-runs, imports the pilot while it keeps taking writes, and the platform serves the tenant', async () => {
   const t = tenantId!;
   const plan = importPlan.parse(doc(await dryRun()));
-  expect(plan).toMatchObject({ dryRun: true, tenant: { id: t, slug, plan: 'enterprise', status: 'active' }, target: { shard: TARGET, region: 'local' }, key: { pilotKekIds: ['pilot-k1'], platformKekId: 'dev' }, vectors: 3 });
+  expect(plan).toMatchObject({ dryRun: true, tenant: { id: t, slug, plan: 'enterprise', status: 'active' }, target: { shard: TARGET, region: 'local' }, key: { pilotKekIds: ['pilot-k1'], platformKekId: 'dev' }, vectors: 3, replay: { windowMinutes: 60 } });
+  expect(importPlan.parse(doc(await dryRun(['--replay-minutes', '0']))).replay).toEqual({ windowMinutes: 0 });
   expect(plan.rows).toEqual(expect.arrayContaining([{ table: 'tickets', rows: 5 }, { table: 'users', rows: 2 }, { table: 'auth_sessions', rows: 1 }]));
   expect(plan.control.map((c) => c.table)).toEqual(expect.arrayContaining(['tenants', 'tenant_keys', 'tenant_placements', 'sagas', 'outbox']));
   expect(plan.steps.map((s) => s.id)).toEqual(['control-records', 'knowledge-namespace', 'fence-target', 'publish', 'slot', 'subscribe', 'initial-copy', 'copy-vectors', 'catch-up', 'cut-over', 'drop-replication', 'post-verify', 'sync-vectors', 'end-sessions', 'verify', 'activate']);
@@ -526,8 +568,9 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
   const me = await fetch(`${GATEWAY}/me`, { headers: { authorization: `Bearer ${token}` } });
   expect([me.status, ((await me.json()) as { email?: string }).email]).toEqual([200, operator.email]);
 
-  // A knowledge search on the platform returns the pilot's passages.
-  expect(await platformVectors.countObjects(t)).toBe(3);
+  // A knowledge search on the platform returns the pilot's passages (every one of them: the document the pilot was indexing may add its own by now).
+  const objects = await platformVectors.countObjects(t);
+  expect(objects).toBeGreaterThanOrEqual(3);
   const query = 'how long does a gasket replacement take';
   const hits = await platformVectors.hybridSearch(t, { text: query, vector: (await embedder.embed([query])).vectors[0]!, limit: 2 });
   expect(hits[0]).toMatchObject({ id: chunkIds[0], text: expect.stringContaining('Gaskets') });
@@ -544,4 +587,46 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
 
   // Done once: a second import of the same pilot is refused.
   expect(await refusal(dryRun())).toEqual({ exit: 1, code: 'import-tenant-exists', status: 409, hint: true });
+});
+
+it('finishes on the platform the work the pilot had in flight: every ticket drafted once, the document indexed', async () => {
+  const t = tenantId!;
+  const id = importIds[0]!;
+  const run = importRun.parse(doc(await cli(['imports', 'status', id, '--json'])));
+  // The pilot's shard events published to its own Kafka (the seed's, within the default hour) were published again on the platform.
+  const cut = run.steps.find((s) => s.id === 'cut-over')!.detail as { replayed: number; cutOverAt: string };
+  expect(cut.replayed).toBeGreaterThanOrEqual(6);
+
+  // Every ticket gets its draft: none left drafting, each with one draft, none written twice.
+  const state = () =>
+    world.tenantDb.withTenant(t, async (tx) => ({
+      tickets: await tx.db.selectFrom('tickets').select(['id', 'status']).execute(),
+      drafts: await tx.db.selectFrom('drafts').select(['ticket_id', 'status']).execute(),
+      document: await tx.db.selectFrom('kb_documents').select(['status', 'chunk_count', 'version']).where('id', '=', indexingDocument).executeTakeFirstOrThrow(),
+    }));
+  const done = await waitFor(
+    'every imported ticket drafted and the document indexed on the platform',
+    async () => {
+      const s = await state();
+      return s.tickets.every((x) => x.status !== 'drafting') && s.document.status === 'indexed' ? s : undefined;
+    },
+    150_000,
+  );
+  expect(done.tickets.filter((x) => x.status !== 'pending')).toEqual([]);
+  const perTicket = new Map<string, string[]>();
+  for (const d of done.drafts) perTicket.set(d.ticket_id, [...(perTicket.get(d.ticket_id) ?? []), d.status]);
+  expect(done.tickets.filter((x) => (perTicket.get(x.id) ?? []).join() !== 'pending').map((x) => [x.id, perTicket.get(x.id)])).toEqual([]);
+  expect(perTicket.get(lostJob)).toEqual(['pending']);
+  // The ticket whose job was lost with the pilot's Redis was asked for again (tenant.imported, by drafts), at its first attempt.
+  const imported = await world.tenantDb.withTenant(t, (tx) => tx.db.selectFrom('outbox').select('envelope').where('type', '=', 'draft.requested').execute());
+  const byImport = imported.map((r) => (r.envelope as unknown as { payload: { ticketId: string; attempt: number; by: string } }).payload).filter((p) => p.by === `import:${id}`);
+  expect(byImport).toEqual(expect.arrayContaining([expect.objectContaining({ ticketId: lostJob, attempt: 1 })]));
+
+  // The document the pilot was indexing: indexed on the platform, its passages searchable there.
+  expect(done.document).toMatchObject({ status: 'indexed', version: 1 });
+  expect(done.document.chunk_count).toBeGreaterThan(0);
+  expect(await platformVectors.countObjects(t)).toBe(3 + done.document.chunk_count);
+  const query = 'when does the Lisbon showroom open';
+  const hits = await platformVectors.hybridSearch(t, { text: query, vector: (await embedder.embed([query])).vectors[0]!, limit: 3 });
+  expect(hits.map((h) => h.text).join(' ')).toContain('showroom');
 });

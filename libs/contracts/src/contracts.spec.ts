@@ -50,6 +50,15 @@ describe('event catalogue', () => {
     expect(schema.safeParse({ ...valid.payload, plan: 'gold' }).success).toBe(false);
     expect(schema.safeParse({ ...valid.payload, secret: 1 }).success).toBe(false);
   });
+  it('announces a pilot import on the tenants topic: the import, the pilot and when it was cut over', () => {
+    const schema = payloadSchemaOf('tenant.imported', 1)!;
+    const imported = { tenantId: valid.payload.tenantId, importId: '01a2233e-13de-71a6-af01-2c9e62e66eb9', pilot: '10.0.0.5:5432/hotdash_control', cutOverAt: '2026-12-05T18:00:00.000Z' };
+    expect(topicOf('tenant.imported')).toBe(Topics.TENANTS);
+    expect(schema.safeParse(imported).success).toBe(true);
+    expect(schema.safeParse({ ...imported, cutOverAt: 'yesterday' }).success).toBe(false);
+    expect(schema.safeParse({ ...imported, importId: 'x' }).success).toBe(false);
+    expect(schema.safeParse({ ...imported, tickets: 3 }).success).toBe(false);
+  });
   it('names dead-letter topics after their topic', () => {
     expect(deadLetterTopic(Topics.DRAFTS)).toBe('hotdash.drafts.dlq');
   });
@@ -122,7 +131,7 @@ describe('support events', () => {
     expect(schema.safeParse({ ...draft, attempt: 0 }).success).toBe(false);
   });
 
-  it('ask for a regenerated draft with the ticket encrypted, from the second attempt on', () => {
+  it('ask for a draft again with the ticket encrypted: a regeneration (attempt 2 on), or the attempt a ticket still waits for after a pilot import', () => {
     const schema = payloadSchemaOf('draft.requested', 1)!;
     const request = {
       tenantId: ticket.tenantId,
@@ -135,7 +144,8 @@ describe('support events', () => {
       bodyEnc: ticket.bodyEnc,
     };
     expect(schema.safeParse(request).success).toBe(true);
-    expect(schema.safeParse({ ...request, attempt: 1 }).success).toBe(false);
+    expect(schema.safeParse({ ...request, attempt: 1, by: 'import:01a2233e-13de-71a6-af01-2c9e62e66eb9' }).success).toBe(true);
+    expect(schema.safeParse({ ...request, attempt: 0 }).success).toBe(false);
     expect(schema.safeParse({ ...request, bodyEnc: 'Where is my refund?' }).success).toBe(false);
   });
 });

@@ -119,9 +119,24 @@ export const startImportBody = z
       })
       .strict(),
     shard: z.string().regex(SHARD_NAME, 'shard must be a shard name (`hotdash-ops shards list`)'),
+    /**
+     * Events the pilot published in this many minutes before the cut-over are published again on the
+     * platform, under their own ids: the pilot's consumers may not have applied them all, and its
+     * Kafka does not come along. The platform's consumers skip what their inbox (carried with the
+     * tenant) says their pilot counterparts applied. Default {@link DEFAULT_REPLAY_WINDOW_MINUTES};
+     * 0 replays nothing; at most a week.
+     */
+    replayWindowMinutes: z
+      .number({ message: 'replayWindowMinutes must be a whole number of minutes from 0 to 10080' })
+      .int('replayWindowMinutes must be a whole number of minutes from 0 to 10080')
+      .min(0, 'replayWindowMinutes must be a whole number of minutes from 0 to 10080')
+      .max(10_080, 'replayWindowMinutes must be a whole number of minutes from 0 to 10080')
+      .optional(),
     dryRun: z.boolean({ message: 'dryRun must be true or false' }).optional(),
   })
   .strict();
+/** Minutes of the pilot's published events an import publishes again on the platform unless told otherwise (startImportBody.replayWindowMinutes). */
+export const DEFAULT_REPLAY_WINDOW_MINUTES = 60;
 export type StartImportBody = z.infer<typeof startImportBody>;
 
 /** Path parameters of GET /ops/imports/{importId}. */
@@ -164,6 +179,8 @@ export const importPlan = z.object({
   rows: z.array(z.object({ table: z.string(), rows: z.number().int() })),
   /** Objects in the tenant's namespace of the pilot's Weaviate (copied with their vectors). */
   vectors: z.number().int(),
+  /** Work in flight at the cut-over (docs/pilot.md): the pilot's events of the last `windowMinutes` before it published again on the platform; the tenant's unfinished drafts and documents started again. */
+  replay: z.object({ windowMinutes: z.number().int() }),
   /** Every control-plane table: whether the tenant's rows in it are carried, and how or why not. */
   control: z.array(importControlTable),
   steps: z.array(z.object({ id: z.string(), description: z.string() })),

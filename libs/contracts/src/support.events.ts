@@ -112,8 +112,12 @@ export const draftRequestedV1 = z
     ticketId: uuidSchema,
     /** The id the new draft will have (allocated by the drafts service). */
     draftId: uuidSchema,
-    /** 2 for the first regeneration, and so on (1 is the draft ticket.received names). */
-    attempt: z.number().int().min(2),
+    /**
+     * 2 for the first regeneration, and so on (1 is the draft ticket.received names); or the attempt
+     * a ticket is still drafting, asked for again after a pilot import (tenant.imported): its draft
+     * job stayed in the pilot's queue. ai-drafting queues one job per ticket and attempt.
+     */
+    attempt: z.number().int().min(1),
     by: actor,
     ...encryptedTicketText,
   })

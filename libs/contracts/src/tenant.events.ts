@@ -40,6 +40,14 @@ export const TenantEvents = {
    * Consumed by: ai-drafting (its drafting_profiles projection).
    */
   SETTINGS_CHANGED: 'tenant.settings-changed',
+  /**
+   * A pilot's tenant was imported (docs/pilot.md) and is served by the platform from here: published
+   * with its activation (or suspension). Work its pilot had begun and not finished at the cut-over —
+   * jobs in the pilot's own queues, which do not come along — is begun again by the service that owns
+   * it, each on its own records. Consumed by: drafts (a ticket still drafting gets its draft asked for
+   * again), knowledge (a document still waiting or indexing is queued again), audit.
+   */
+  IMPORTED: 'tenant.imported',
 } as const;
 
 export const tenantCreatedV1 = z
@@ -95,6 +103,19 @@ export type TenantPlanChangedV1 = z.infer<typeof tenantPlanChangedV1>;
 
 export const tenantOffboardingStartedV1 = z.object({ tenantId: uuidSchema, sagaId: uuidSchema, reason: z.string().min(1).max(500), by: z.string().min(1).max(200) }).strict();
 export type TenantOffboardingStartedV1 = z.infer<typeof tenantOffboardingStartedV1>;
+
+export const tenantImportedV1 = z
+  .object({
+    tenantId: uuidSchema,
+    /** The import (GET /ops/imports/{importId}). */
+    importId: uuidSchema,
+    /** The pilot's control database it came from (host:port/database). */
+    pilot: z.string().min(1).max(400),
+    /** When the pilot's copy was fenced: work begun before it and not finished is begun again. */
+    cutOverAt: z.iso.datetime({ offset: true }),
+  })
+  .strict();
+export type TenantImportedV1 = z.infer<typeof tenantImportedV1>;
 
 export const tenantOffboardedV1 = z.object({ tenantId: uuidSchema, sagaId: uuidSchema, erasedRows: z.number().int().min(0) }).strict();
 export type TenantOffboardedV1 = z.infer<typeof tenantOffboardedV1>;

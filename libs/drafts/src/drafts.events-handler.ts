@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, OperatorEvents, OperatorRemovedV1, TicketEvents, TicketSubmittedV1 } from '@hotdash/contracts';
+import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, OperatorEvents, OperatorRemovedV1, parseTenantId, TenantEvents, TenantImportedV1, TicketEvents, TicketSubmittedV1 } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import type { OperatorInvitedV1, OperatorJoinedV1, OperatorRoleChangedV1, OperatorTeamChangedV1 } from '@hotdash/contracts';
 import { projectOperator } from './queue-members';
@@ -25,6 +25,12 @@ export class DraftsEventsHandler {
   @EventPattern(DraftEvents.FAILED)
   async onFailed(@Payload() event: Envelope<typeof DraftEvents.FAILED, DraftFailedV1>, @Ctx() ctx: EventContext): Promise<void> {
     await this.tickets.onFailed(ctx.tx, event.payload);
+  }
+
+  /** A pilot's tenant imported: its tickets still drafting have their drafts asked for again (their jobs stayed on the pilot). */
+  @EventPattern(TenantEvents.IMPORTED)
+  async onTenantImported(@Payload() event: Envelope<typeof TenantEvents.IMPORTED, TenantImportedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.tickets.resumeAfterImport(ctx.tx, parseTenantId(event.tenantId), event.payload, { correlationId: event.correlationId, causationId: event.id });
   }
 
   /** The queue members (queue-members.ts): who is given tickets, which team a team lead sees. */

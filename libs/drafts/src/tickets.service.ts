@@ -3,10 +3,12 @@ import { Insertable, QueryCreator, sql } from 'kysely';
 import {
   assignTicketBody,
   createTicketBody,
+  DraftEvents,
   DraftFailedV1,
   DraftGeneratedV1,
   SupportFields,
   TenantId,
+  TenantImportedV1,
   TicketEvents,
   ticketListQuery,
   TicketReceivedV2,
@@ -16,9 +18,9 @@ import type { Principal } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantDB, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
-import { publishInTx } from '@hotdash/platform-messaging';
+import { publishInTx, publishManyInTx } from '@hotdash/platform-messaging';
 import { scopeParams, visibleTo } from './queue-scope';
-import { DRAFT_COLUMNS, DraftRow, draftsEventMeta, TICKET_COLUMNS, TicketDto, TicketReader, TicketRow, TicketSummaryDto } from './ticket-records';
+import { DRAFT_COLUMNS, DraftRow, DRAFTS_PRODUCER, draftsEventMeta, TICKET_COLUMNS, TicketDto, TicketReader, TicketRow, TicketSummaryDto } from './ticket-records';
 
 /** A draft event for a ticket this service has not stored yet (its ticket.received is still on its way): retried by the transport. */
 export class TicketNotYetKnownError extends Error {
@@ -163,6 +165,35 @@ export class TicketsService {
       },
       current ? 'pending' : undefined,
     );
+  }
+
+  /**
+   * After a pilot import (tenant.imported): every ticket still drafting has its draft asked for again
+   * (draft.requested for the attempt it waits for, a new draft id), since its drafting job, if the
+   * pilot had queued one, stayed in the pilot's queue. ai-drafting queues one job per ticket and
+   * attempt, so a ticket whose ticket.received also reaches the platform (moved pending, or replayed)
+   * is drafted once; should the pilot's own draft of it arrive too (its draft.generated replayed), the
+   * first one to arrive is shown and the other kept as superseded. Returns the tickets asked for.
+   */
+  async resumeAfterImport(tx: TenantTx, tenantId: TenantId, imported: TenantImportedV1, causation: { correlationId: string; causationId: string }): Promise<number> {
+    const drafting = await tx.db
+      .selectFrom('tickets')
+      .select(['id', 'attempt', 'customer_name_enc', 'subject_enc', 'body_enc'])
+      .where('status', '=', 'drafting')
+      .orderBy('received_at')
+      .execute();
+    const meta = { tenantId, producer: DRAFTS_PRODUCER, ...causation };
+    const by = `import:${imported.importId}`;
+    for (let i = 0; i < drafting.length; i += 500)
+      await publishManyInTx(
+        tx,
+        drafting.slice(i, i + 500).map((t) => ({
+          type: DraftEvents.REQUESTED,
+          payload: { tenantId, ticketId: t.id, draftId: newId(), attempt: t.attempt, by, customerNameEnc: t.customer_name_enc, subjectEnc: t.subject_enc, bodyEnc: t.body_enc },
+          meta,
+        })),
+      );
+    return drafting.length;
   }
 
   /** No draft could be written: the ticket waits for a hand-written reply (or a regeneration). */

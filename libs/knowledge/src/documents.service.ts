@@ -186,6 +186,19 @@ export class DocumentsService {
   }
 
   /**
+   * After a pilot import (tenant.imported): the tenant's documents still waiting or being indexed
+   * when its pilot was fenced (their jobs stayed in the pilot's queue) are made waiting again (an
+   * indexing one back to queued, its progress reset) in the caller's transaction; the caller queues
+   * the versions returned once it has committed (a queueing lost then is the stored-documents
+   * sweep's). A version already queued on the platform is not queued twice (the job id is the version's).
+   */
+  async waitingAfterImport(tx: TenantTx): Promise<{ documentId: string; version: number }[]> {
+    await tx.db.updateTable('kb_documents').set({ status: 'queued', progress: 0, updated_at: sql`now()` }).where('status', '=', 'indexing').execute();
+    const rows = await tx.db.selectFrom('kb_documents').select(['id', 'version']).where('status', 'in', ['stored', 'queued']).orderBy('created_at').execute();
+    return rows.map((r) => ({ documentId: r.id, version: r.version }));
+  }
+
+  /**
    * Queues the indexing of a document version; the job id makes a second request for the same
    * version a no-op. Never throws: false when the queue refused it (logged; the sweep retries).
    */

@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { Envelope, KnowledgeDocumentSubmittedV1, KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD } from '@hotdash/contracts';
+import { Envelope, KnowledgeDocumentSubmittedV1, KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantEvents, TenantImportedV1 } from '@hotdash/contracts';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { ProblemException } from '@hotdash/platform-http';
 import { jobCorrelation } from '@hotdash/platform-jobs';
@@ -52,5 +52,16 @@ export class KnowledgeEventsHandler {
     // if this fails or the process dies first, the sweep queues it. A submission already stored
     // was queued when it was stored (or is the sweep's to catch).
     if (stored) ctx.afterCommit(() => this.documents.enqueue({ tenantId, documentId: p.documentId, version: 1, ...jobCorrelation(event) }));
+  }
+
+  /** A pilot's tenant imported: its documents waiting or being indexed at the cut-over (their jobs stayed on the pilot) are queued again once this commits. */
+  @EventPattern(TenantEvents.IMPORTED)
+  async onTenantImported(@Payload() event: Envelope<typeof TenantEvents.IMPORTED, TenantImportedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    const tenantId = parseTenantId(event.tenantId);
+    const waiting = await this.documents.waitingAfterImport(ctx.tx);
+    if (waiting.length === 0) return;
+    ctx.afterCommit(async () => {
+      for (const w of waiting) await this.documents.enqueue({ tenantId, documentId: w.documentId, version: w.version, ...jobCorrelation(event) });
+    });
   }
 }

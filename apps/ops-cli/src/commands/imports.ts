@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { importPlan, importRun, startImportBody, type ImportPlan, type ImportRun, type PilotCredentials } from '@hotdash/contracts';
+import { DEFAULT_REPLAY_WINDOW_MINUTES, importPlan, importRun, startImportBody, type ImportPlan, type ImportRun, type PilotCredentials } from '@hotdash/contracts';
 import { usageError } from '../errors';
 import { emit, note, table, type Output } from '../output';
 import type { Context } from '../context';
@@ -66,6 +66,7 @@ interface StartOptions {
   pilotWeaviate?: string;
   pilotWeaviateGrpc?: string;
   pilotCollection?: string;
+  replayMinutes?: string;
   dryRun?: boolean;
   wait: boolean;
 }
@@ -135,6 +136,7 @@ async function startBody(o: StartOptions, env: NodeJS.ProcessEnv, credentials: (
       kmsMasterKeys: keys,
     },
     shard: o.shard,
+    ...(o.replayMinutes !== undefined ? { replayWindowMinutes: /^\d+$/.test(o.replayMinutes) ? Number(o.replayMinutes) : o.replayMinutes } : {}),
     ...(o.dryRun ? { dryRun: true } : {}),
   });
 }
@@ -181,6 +183,7 @@ const planText = (p: ImportPlan) =>
     `Dry run: tenant ${p.tenant.slug} (${p.tenant.id}, "${p.tenant.name}", plan ${p.tenant.plan}, ${p.tenant.status}) of the pilot at ${p.pilot.control} can be imported onto ${p.target.shard} (region ${p.target.region}).`,
     `  pilot shard ${p.pilot.shard}, schema ${p.pilot.schema.tenant ?? '-'}; Weaviate ${p.pilot.weaviate}: ${p.vectors} vectors`,
     `  data key: unwrapped with the pilot's key ${p.key.pilotKekIds.join(', ')}, re-wrapped under the platform's ${p.key.platformKekId}`,
+    `  work in flight: the pilot's events of the last ${p.replay.windowMinutes} minutes before the cut-over published again on the platform; unfinished drafts and documents started again`,
     p.plan.differences.length
       ? `  plan ${p.plan.code}: the platform's limits apply, which differ from the pilot's: ${p.plan.differences.map((d) => `${d.limit} ${d.pilot} → ${d.platform}`).join(', ')}`
       : `  plan ${p.plan.code}: the same limits on both`,
@@ -230,6 +233,10 @@ export function importCommands(program: Command, ctx: () => Context): void {
     .option('--pilot-weaviate <url>', 'the pilot’s Weaviate (wins over the env file)')
     .option('--pilot-weaviate-grpc <port>', 'the gRPC port of the pilot’s Weaviate (wins over the env file)')
     .option('--pilot-collection <name>', 'the pilot’s knowledge collection, when not the default KnowledgeChunk')
+    .option(
+      '--replay-minutes <n>',
+      `publish again on the platform the events the pilot published in the last <n> minutes before the cut-over (its Kafka does not come along; consumers skip what the pilot's had applied); 0 for none (default ${DEFAULT_REPLAY_WINDOW_MINUTES})`,
+    )
     .option('--dry-run', 'connect, check versions, reachability, keys and collisions, and say what would be imported; change nothing')
     .option('--no-wait', 'start the import and print its id without following it')
     .addHelpText(

@@ -55,6 +55,15 @@ export interface TenantMove {
   tenantId: TenantId;
   source: ShardInfo & { credentials?: DbRoleCredentials };
   target: ShardInfo;
+  /**
+   * A pilot import's replay (docs/pilot.md, "Work in flight at the cut-over"): outbox rows the source
+   * published within this many milliseconds before the cut-over went to the source's own Kafka, where
+   * the platform's consumers never saw them; the cut-over moves them as pending (held, released with the
+   * target's opening) so the target's relay publishes them again, under the same event ids. Consumers
+   * skip what their inbox, carried with the tenant, says they applied. Absent or 0: a move between
+   * shards of one platform (one Kafka), nothing replayed.
+   */
+  replayPublishedWithinMs?: number;
 }
 
 /**
@@ -92,6 +101,8 @@ export interface CutOverResult {
   queuesMs: number;
   decidedAtMs: number;
   queues: Record<Queue, { moved: number; pending: number }>;
+  /** Outbox rows the source had published within the replay window, to be published again by the target's relay (TenantMove.replayPublishedWithinMs). */
+  replayed: number;
   placementVersion: number;
 }
 
@@ -447,6 +458,7 @@ export class TenantMover {
       const L = pause.holder;
       await L.query('select pg_advisory_xact_lock($1)', [RELAY_DRAIN_LOCK]);
       const queues = {} as CutOverResult['queues'];
+      let replayed = 0;
       await this.asTenant(m.target, m.tenantId, async (tgt) => {
         for (const q of MOVE_QUEUES) {
           const done = FINISHED[q];
@@ -471,6 +483,17 @@ export class TenantMover {
           queues[q] = { moved: moved.rowCount ?? 0, pending: moved.rows.filter((r) => r.held).length };
           await L.query(`update ${q} set failed_at = now(), last_error = $2 where tenant_id = $1 and ${done} is null and failed_at is null`, [m.tenantId, `moving:${m.moveId}`]);
         }
+        // A pilot's recent events, published to its own Kafka only: pending again on the target, held
+        // with the rest (a retried cut-over finds them held already; its insert above leaves held rows
+        // it did not select alone).
+        if (m.replayPublishedWithinMs && m.replayPublishedWithinMs > 0) {
+          const r = await tgt.query(
+            `update outbox set published_at = null, failed_at = now(), last_error = $2
+             where tenant_id = $1 and published_at is not null and published_at >= now() - make_interval(secs => $3::double precision / 1000)`,
+            [m.tenantId, held, m.replayPublishedWithinMs],
+          );
+          replayed = r.rowCount ?? 0;
+        }
       });
       const tQueues = Date.now() - t0;
       await at('queues-moved');
@@ -484,7 +507,7 @@ export class TenantMover {
       await this.openTarget(m);
       const tOpen = Date.now() - t0;
       await movePlacement();
-      return { pauseMs: tOpen, lockMs: tLock, markerMs, queuesMs: tQueues, decidedAtMs: tDecided, queues, placementVersion: placementVersion + 1 };
+      return { pauseMs: tOpen, lockMs: tLock, markerMs, queuesMs: tQueues, decidedAtMs: tDecided, queues, replayed, placementVersion: placementVersion + 1 };
     });
     return result;
   }

@@ -39,6 +39,8 @@ export interface PilotImportInput extends TenantMoveInput {
   tenant: { slug: string; name: string; plan: string; status: string };
   /** TenantKeyring.keyCheck of the pilot's data key. */
   keyCheck: string;
+  /** The pilot's events published this many ms before the cut-over are published again on the platform (TenantMove.replayPublishedWithinMs; 0: none). */
+  replayPublishedWithinMs: number;
   /** Objects in the pilot's namespace when the import was accepted (progress). */
   vectors: number;
   /** The import role's name on the pilot (not secret: ops drop that role once the import has ended). */
@@ -162,9 +164,17 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
     const found = move.steps.find((s) => s.id === id);
     if (!found) throw new Error(`the tenant-move saga has no step ${id}`);
     const step = found as unknown as Step;
+    // The cut-over's output carries when it was decided (tenant.imported says so).
+    const run: Step['run'] =
+      id === MoveSteps.CUT_OVER
+        ? async (ctx) => {
+            const out = await step.run(await withPilotRole(ctx));
+            return { ...(out as Record<string, Json>), cutOverAt: new Date().toISOString() };
+          }
+        : async (ctx) => step.run(await withPilotRole(ctx));
     return {
       ...step,
-      run: async (ctx) => step.run(await withPilotRole(ctx)),
+      run,
       ...(step.compensate ? { compensate: async (ctx: Ctx) => step.compensate!(await withPilotRole(ctx)) } : {}),
     };
   };
@@ -261,7 +271,7 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
 
   const activate: Step = {
     id: ImportSteps.ACTIVATE,
-    description: 'the tenant given its pilot status (active), announced; the import in its audit log and in the ops actions',
+    description: 'the tenant given its pilot status (active), announced with tenant.imported (its unfinished drafts and documents begun again); the import in its audit log and in the ops actions',
     maxAttempts: FORWARD_TRIES,
     async run(ctx) {
       const tenantId = tenantOf(ctx);
@@ -272,6 +282,9 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
         const meta = { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId };
         if (status === 'active') await publishInTx(tx, TenantEvents.ACTIVATED, { tenantId, plan: plan as PlanCode }, meta);
         else await publishInTx(tx, TenantEvents.SUSPENDED, { tenantId, reason: 'imported suspended, as it was on its pilot', by: ctx.input.actor.slice(0, 200) }, meta);
+        // Work the pilot began and did not finish (its queues stay behind) is begun again by its owners.
+        const cutOverAt = (ctx.state[MoveSteps.CUT_OVER] as { cutOverAt?: string } | undefined)?.cutOverAt ?? new Date().toISOString();
+        await publishInTx(tx, TenantEvents.IMPORTED, { tenantId, importId: ctx.sagaId, pilot: ctx.input.pilot.control.slice(0, 400), cutOverAt }, meta);
         return true;
       });
       router.invalidate(tenantId);

@@ -119,7 +119,14 @@ const shardOf = (s: MoveShard): ShardInfo & { credentials?: DbRoleCredentials } 
   const credentials = s['credentials'] as DbRoleCredentials | undefined;
   return { id: s.id, name: s.name, host: s.host, port: s.port, database: s.database, kind: s.kind as ShardInfo['kind'], status: s.status as ShardInfo['status'], ...(credentials ? { credentials } : {}) };
 };
-const moveOf = (ctx: Ctx): TenantMove => ({ moveId: ctx.input.moveId, tenantId: parseTenantId(ctx.input.tenantId), source: shardOf(ctx.input.source), target: shardOf(ctx.input.target) });
+const moveOf = (ctx: Ctx): TenantMove => ({
+  moveId: ctx.input.moveId,
+  tenantId: parseTenantId(ctx.input.tenantId),
+  source: shardOf(ctx.input.source),
+  target: shardOf(ctx.input.target),
+  // A pilot import's replay window (PilotImportInput); a move between the platform's shards has none.
+  ...(typeof ctx.input['replayPublishedWithinMs'] === 'number' && ctx.input['replayPublishedWithinMs'] > 0 ? { replayPublishedWithinMs: ctx.input['replayPublishedWithinMs'] } : {}),
+});
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A mover's refusal that retrying cannot fix fails the step at once (compensations run, or, after the decision, the saga stops for ops). */

@@ -10,6 +10,7 @@ import {
   type ImportPlan,
   type ImportRun,
   type PilotCredentials,
+  DEFAULT_REPLAY_WINDOW_MINUTES,
   type StartImportBody,
   type TenantId,
 } from '@hotdash/contracts';
@@ -391,6 +392,7 @@ export class ImportPilotHandler {
       plan: { code: f.tenant.plan, differences: f.planDifferences },
       rows: f.rows,
       vectors: f.vectors,
+      replay: { windowMinutes: input.replayWindowMinutes ?? DEFAULT_REPLAY_WINDOW_MINUTES },
       control: [...PILOT_CONTROL_TABLES],
       steps: STEPS,
     };
@@ -409,6 +411,7 @@ export class ImportPilotHandler {
       fromVersion: f.fromVersion,
       actor,
       regionChange: null,
+      replayPublishedWithinMs: (input.replayWindowMinutes ?? DEFAULT_REPLAY_WINDOW_MINUTES) * 60_000,
       pilot: { control: where(input.pilot.control), shard: where(f.pilotShard), weaviate: { url: w.url, grpcPort: w.grpcPort, collection: w.collection ?? null } },
       tenant: { slug: t.slug, name: t.name, plan: t.plan, status: t.status },
       keyCheck: f.keyCheck,
