@@ -487,9 +487,10 @@ export class TenantMover {
         // with the rest (a retried cut-over finds them held already; its insert above leaves held rows
         // it did not select alone).
         if (m.replayPublishedWithinMs && m.replayPublishedWithinMs > 0) {
+          const events: Queue = 'outbox';
           const r = await tgt.query(
-            `update outbox set published_at = null, failed_at = now(), last_error = $2
-             where tenant_id = $1 and published_at is not null and published_at >= now() - make_interval(secs => $3::double precision / 1000)`,
+            `update ${events} set ${FINISHED[events]} = null, failed_at = now(), last_error = $2
+             where tenant_id = $1 and ${FINISHED[events]} is not null and ${FINISHED[events]} >= now() - make_interval(secs => $3::double precision / 1000)`,
             [m.tenantId, held, m.replayPublishedWithinMs],
           );
           replayed = r.rowCount ?? 0;

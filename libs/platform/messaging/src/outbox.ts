@@ -60,6 +60,20 @@ export async function appendToOutbox(tx: OutboxTx, ...envelopes: Envelope[]): Pr
 }
 
 /**
+ * Appends events that may have been appended before (an entry written again after a crash, e.g. the
+ * gateway's spooled access entries): an event id already in the outbox is left as it is.
+ */
+export async function appendToOutboxOnce(tx: OutboxTx, envelopes: readonly Envelope[]): Promise<void> {
+  if (envelopes.length === 0) return;
+  const db: Kysely<OutboxDB> = tx.db;
+  await db
+    .insertInto('outbox')
+    .values(envelopes.map(outboxRow).map((r) => ({ id: r.id, tenant_id: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: JSON.stringify(r.envelope) })))
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+/**
  * The tenant's events not yet published (nor set aside), in publishing order, locked for the rest
  * of the caller's tenant transaction (a relay publishing them right now finishes first, and they are
  * not returned). For work that erases a tenant's rows and writes them again (a restore with
