@@ -1,7 +1,8 @@
 // `npm start`: brings the local infrastructure up, migrates the control database and every shard,
 // creates the Kafka topics, then runs every service built so far, each line prefixed with its name.
 // A service that crashes is restarted with a backoff (1 s, 2 s, 4 s … 30 s; see supervisor.cjs)
-// while the others keep running; one that exits with code 0 stays down. Ctrl-C stops the services
+// while the others keep running; one that exits with code 0 stays down, and so does one whose
+// configuration was refused at start (code 78, docs/configuration.md). Ctrl-C stops the services
 // (the infrastructure keeps running; `npm run infra:down` stops it).
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';

@@ -3,7 +3,8 @@
 // restarted after an exponential backoff (base, 2×base, 4×base … capped at maxDelayMs; the backoff
 // resets once the service has stayed up stableMs), while the other services keep running. A
 // service that keeps crashing keeps being retried at the cap and the log says so; one that exits
-// with code 0 on its own is not restarted. stop() cancels every pending restart, sends SIGTERM to
+// with code 0 on its own is not restarted, nor one that exits with 78 (EX_CONFIG: its configuration
+// was refused at start, libs/platform/config; a restart would be refused the same way). stop() cancels every pending restart, sends SIGTERM to
 // every running child, then SIGKILL to those still running after stopGraceMs.
 //
 // CommonJS, not ESM like the other scripts: the unit specs run under Jest without
@@ -13,6 +14,9 @@
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS module (see above)
 const { spawn } = require('node:child_process');
+
+/** sysexits' EX_CONFIG: a service whose environment was refused at start (libs/platform/config EXIT_CONFIG). */
+const EXIT_CONFIG = 78;
 
 /**
  * @typedef {object} ServiceSpec
@@ -254,6 +258,11 @@ class Supervisor {
     if (code === 0 && !signal) {
       service.state = 'exited';
       this.log(`${name} exited on its own (code 0) after ${formatDuration(upMs)}; not restarting it`);
+      return;
+    }
+    if (code === EXIT_CONFIG && !signal) {
+      service.state = 'exited';
+      this.log(`${name} refused its configuration (code ${EXIT_CONFIG}; its output says which variable); not restarting it: fix the environment and start again`);
       return;
     }
     this.crashed(service, `exited (${describeExit(code, signal)}) after ${formatDuration(upMs)}`, upMs);

@@ -157,6 +157,16 @@ it('does not restart a service that exits with code 0 on its own', async () => {
   expect(supervisor?.status('oneshot').state).toBe('exited');
 });
 
+it('does not restart a service whose configuration was refused (exit 78, EX_CONFIG)', async () => {
+  const counter = join(dir, 'runs');
+  run([node('misconfigured', 'process.exit(78)'), node('crasher', crashFirst(1, counter))]);
+
+  await until('refusal logged', () => line(/^misconfigured refused its configuration \(code 78; its output says which variable\); not restarting it/));
+  expect(supervisor?.status('misconfigured')).toMatchObject({ state: 'exited', pid: undefined, restartPending: false, totalRestarts: 0 });
+  await until('crasher restarted', () => line(/^crasher restarted/));
+  expect(linesMatching(/^misconfigured/)).toHaveLength(2); // started, refused
+});
+
 it('stop() ends every child, SIGKILLs one that ignores SIGTERM, and cancels a pending restart', async () => {
   run(
     [node('polite', STAY_UP), node('stubborn', IGNORE_SIGTERM), node('crasher', 'process.exit(3)')],

@@ -2,20 +2,19 @@
 // asked for (draft.requested), written by BullMQ jobs from the tenant's own knowledge base and
 // settings with the tenant's model, announced as draft.generated (or draft.failed).
 import 'reflect-metadata';
+// First: the environment is checked before any module that reads it is loaded.
+import { config } from './service-config';
 import { Module } from '@nestjs/common';
-import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { AiDraftingModule, DraftingWorker } from '@hotdash/ai-drafting';
 
-const config = loadConfig();
-
 @Module({ imports: [DatabaseModule.forRoot(config), AiDraftingModule], controllers: [HealthController] })
 export class AiDraftingAppModule {}
 
 if (require.main === module) {
-  void runService('ai-drafting', Number(process.env.HOTDASH_AI_DRAFTING_PORT ?? 3104), async () => {
+  void runService('ai-drafting', config.port, async () => {
     const app = await createHttpApp(AiDraftingAppModule);
     app.get(DraftingWorker).start();
     const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'ai-drafting' });

@@ -1,19 +1,18 @@
 // Audit service: consumes every domain event over Kafka into per-tenant hash-chained audit logs.
 import 'reflect-metadata';
+// First: the environment is checked before any module that reads it is loaded.
+import { config } from './service-config';
 import { Module } from '@nestjs/common';
-import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule, Databases } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { tenantStatusCacheWithSagas } from '@hotdash/platform-jobs';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { AuditModule } from '@hotdash/audit';
 
-const config = loadConfig();
-
 @Module({ imports: [DatabaseModule.forRoot(config), AuditModule], controllers: [HealthController] })
 class AuditAppModule {}
 
-void runService('audit', Number(process.env.HOTDASH_AUDIT_PORT ?? 3107), async () => {
+void runService('audit', config.port, async () => {
   const app = await createHttpApp(AuditAppModule);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'audit' });
   // Knows of running sagas (asked of the saga engine): see awaitPlacement below.

@@ -2,20 +2,19 @@
 // operators' approval queue, their decisions on drafts (draft.approved / edited / rejected,
 // reply.sent, draft.requested), and the drafts ai-drafting writes (draft.generated / draft.failed).
 import 'reflect-metadata';
+// First: the environment is checked before any module that reads it is loaded.
+import { config } from './service-config';
 import { Module } from '@nestjs/common';
-import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { DraftsModule } from '@hotdash/drafts';
 
-const config = loadConfig();
-
 @Module({ imports: [DatabaseModule.forRoot(config), DraftsModule], controllers: [HealthController] })
 export class DraftsAppModule {}
 
 if (require.main === module) {
-  void runService('drafts', Number(process.env.HOTDASH_DRAFTS_PORT ?? 3102), async () => {
+  void runService('drafts', config.port, async () => {
     const app = await createHttpApp(DraftsAppModule);
     const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'drafts' });
     const statuses = new TenantStatusCache(app.get(Databases));

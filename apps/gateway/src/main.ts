@@ -1,16 +1,15 @@
 // Gateway: the one public HTTP API (NestJS on Fastify). Decides who the caller is and which tenant
 // they act for from the credential alone; services behind it join as they are built.
 import 'reflect-metadata';
+// First: the environment is checked before any module that reads it is loaded.
+import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { KNOWLEDGE_UPLOAD_TYPES } from '@hotdash/contracts';
-import { loadConfig } from '@hotdash/platform-config';
 import { AuthModule } from '@hotdash/platform-auth';
 import { DatabaseModule } from '@hotdash/platform-db';
 import { createFastifyHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { GatewayModule } from '@hotdash/gateway';
 import { IdentityModule } from '@hotdash/identity';
-
-const config = loadConfig();
 
 @Module({ imports: [DatabaseModule.forRoot(config), AuthModule.forRoot(config), IdentityModule, GatewayModule], controllers: [HealthController] })
 export class GatewayAppModule {}
@@ -18,8 +17,8 @@ export class GatewayAppModule {}
 if (require.main === module) {
   // Behind a load balancer, HOTDASH_TRUSTED_PROXIES (comma-separated addresses or CIDRs) lets the
   // gateway take the client address from X-Forwarded-For (per-address limits, the audit of access).
-  const trustedProxies = (process.env.HOTDASH_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  void runService('gateway', Number(process.env.HOTDASH_GATEWAY_PORT ?? 3100), async () => ({
+  const trustedProxies = [...config.settings.HOTDASH_TRUSTED_PROXIES];
+  void runService('gateway', config.port, async () => ({
     // Knowledge-base uploads are the document itself; every other body is JSON (each route's @ApiDoc says which and how large).
     app: await createFastifyHttpApp(GatewayAppModule, { trustedProxies, rawTypes: KNOWLEDGE_UPLOAD_TYPES }),
   }));

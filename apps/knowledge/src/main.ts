@@ -1,32 +1,36 @@
 // Knowledge service: tenants' knowledge-base documents behind the gateway (internal tokens), their
 // ingestion (BullMQ jobs: chunked, embedded, written to the tenant's vector namespace, with
-// progress), the documents other services submit (knowledge.document-submitted), and the sweep that
-// queues documents whose queueing was lost.
+// progress), the documents other services submit (knowledge.document-submitted), the sweep that
+// queues documents whose queueing was lost, and the sweep that puts idle vector namespaces to rest
+// (IdleTenantSweep: unused for 10 minutes, or beyond 1,000 active, they go INACTIVE in Weaviate and
+// are loaded again by their next read or write).
 import 'reflect-metadata';
+// First: the environment is checked before any module that reads it is loaded.
+import { config } from './service-config';
 import { Module } from '@nestjs/common';
-import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
-import { VectorStore } from '@hotdash/platform-vector';
+import { IdleTenantSweep, VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES } from '@hotdash/contracts';
 import { IngestionWorker, KnowledgeModule } from '@hotdash/knowledge';
-
-const config = loadConfig();
 
 @Module({ imports: [DatabaseModule.forRoot(config), KnowledgeModule], controllers: [HealthController] })
 export class KnowledgeAppModule {}
 
 if (require.main === module) {
-  void runService('knowledge', Number(process.env.HOTDASH_KNOWLEDGE_PORT ?? 3103), async () => {
+  void runService('knowledge', config.port, async () => {
     const app = await createHttpApp(KnowledgeAppModule, { raw: { types: KNOWLEDGE_UPLOAD_TYPES, limit: MAX_DOCUMENT_BYTES } });
-    await app.get(VectorStore).ensureCollection();
+    const vectors = app.get(VectorStore);
+    await vectors.ensureCollection();
+    const sweep = vectors instanceof WeaviateVectorStore ? IdleTenantSweep.of(vectors, { log: (line) => console.log(`[knowledge] ${line}`) }) : undefined;
+    sweep?.start();
     app.get(IngestionWorker).start();
     const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'knowledge' });
     const statuses = new TenantStatusCache(app.get(Databases));
     // A tenant being offboarded is skipped (its data is being erased).
     connectServiceConsumer(app, { group: 'knowledge', kafka, skipTenant: (t) => statuses.isLeaving(t) });
     await app.startAllMicroservices();
-    return { app, afterClose: [() => kafka.close()] };
+    return { app, beforeClose: [async () => sweep?.stop()], afterClose: [() => kafka.close()] };
   });
 }

@@ -2,8 +2,9 @@
 // also identity's operators API (operators and invitations are identity's; the gateway calls them here).
 // Its events (control outbox) and invitation mail (shards' mail outboxes) go out through apps/relay.
 import 'reflect-metadata';
+// First: the environment is checked before any module that reads it is loaded.
+import { config } from './service-config';
 import { Module } from '@nestjs/common';
-import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { OperatorsModule } from '@hotdash/identity';
@@ -11,12 +12,10 @@ import { SagaEngine } from '@hotdash/platform-jobs';
 import { ProvisioningModule } from '@hotdash/provisioning';
 import { TenantAuditChainModule } from './tenant-audit-chain';
 
-const config = loadConfig();
-
 @Module({ imports: [DatabaseModule.forRoot(config), TenantAuditChainModule, ProvisioningModule, OperatorsModule.forService('provisioning')], controllers: [HealthController] })
 class ProvisioningAppModule {}
 
-void runService('provisioning', Number(process.env.HOTDASH_PROVISIONING_PORT ?? 3101), async () => {
+void runService('provisioning', config.port, async () => {
   // Sign-ups may carry initial knowledge-base documents.
   const app = await createHttpApp(ProvisioningAppModule, { bodyLimit: '1mb' });
   const engine = app.get(SagaEngine);

@@ -2,19 +2,18 @@
 // from stored documents), keeps quota counters and exact reservations, and serves usage per day
 // and reservations to the gateway and services (internal tokens).
 import 'reflect-metadata';
+// First: the environment is checked before any module that reads it is loaded.
+import { config } from './service-config';
 import { Module } from '@nestjs/common';
-import { loadConfig } from '@hotdash/platform-config';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { QuotaModule } from '@hotdash/quota';
 
-const config = loadConfig();
-
 @Module({ imports: [DatabaseModule.forRoot(config), QuotaModule], controllers: [HealthController] })
 class QuotaAppModule {}
 
-void runService('quota', Number(process.env.HOTDASH_QUOTA_PORT ?? 3105), async () => {
+void runService('quota', config.port, async () => {
   const app = await createHttpApp(QuotaAppModule);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'quota' });
   const statuses = new TenantStatusCache(app.get(Databases));

@@ -4,25 +4,24 @@
 // the shards' mail outboxes (as .eml files into HOTDASH_MAIL_DIR locally). Several replicas may
 // run: each outbox is drained by one relay at a time, mail rows are locked with SKIP LOCKED.
 import 'reflect-metadata';
+// First: the environment is checked before any module that reads it is loaded.
+import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { join } from 'node:path';
-import { loadConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, Databases, ShardRouter } from '@hotdash/platform-db';
 import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
 import { createKafkaClient, EmlFileMailSender, MailDispatcher, RelaySupervisor } from '@hotdash/platform-messaging';
 
-const config = loadConfig();
-
 @Module({ imports: [DatabaseModule.forRoot(config)], providers: cryptoProviders(), controllers: [HealthController] })
 class RelayAppModule {}
 
-void runService('relay', Number(process.env.HOTDASH_RELAY_PORT ?? 3108), async () => {
+void runService('relay', config.port, async () => {
   const app = await createHttpApp(RelayAppModule);
   const dbs = app.get(Databases);
   const router = app.get(ShardRouter);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'relay' });
-  const refresh = Number(process.env.HOTDASH_RELAY_SHARD_REFRESH_MS ?? 5_000);
+  const refresh = config.settings.HOTDASH_RELAY_SHARD_REFRESH_MS;
   const relays = new RelaySupervisor(dbs, router, await kafka.producer(), {
     control: true,
     shards: true,
@@ -32,7 +31,7 @@ void runService('relay', Number(process.env.HOTDASH_RELAY_PORT ?? 3108), async (
   await relays.start();
 
   // Mail (invitations): every non-retired shard's mail outbox, every second.
-  const mailDir = process.env.HOTDASH_MAIL_DIR ?? join(__dirname, '..', '..', '..', '.local', 'mail');
+  const mailDir = config.settings.HOTDASH_MAIL_DIR ?? join(__dirname, '..', '..', '..', '.local', 'mail');
   const mail = new MailDispatcher(dbs, app.get(FieldCipher), new EmlFileMailSender(mailDir));
   let mailing: Promise<void> | undefined;
   const mailTimer = setInterval(() => {

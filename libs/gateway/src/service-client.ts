@@ -3,15 +3,17 @@ import type { ReadableStream } from 'node:stream/web';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { InternalCaller, TokenService } from '@hotdash/platform-auth';
+import { parseSettings, serviceUrl } from '@hotdash/platform-config';
 import { PROBLEM_CONTENT_TYPE, ProblemDetails, ProblemException } from '@hotdash/platform-http';
 
-/** Where the gateway finds the services behind it (HOTDASH_<SERVICE>_URL, defaults on loopback). */
+const settings = parseSettings();
+/** Where the gateway finds the services behind it (HOTDASH_<SERVICE>_URL, else loopback on HOTDASH_<SERVICE>_PORT). */
 export const SERVICE_URLS: Record<string, string> = {
-  audit: process.env.HOTDASH_AUDIT_URL ?? `http://127.0.0.1:${process.env.HOTDASH_AUDIT_PORT ?? 3107}`,
-  quota: process.env.HOTDASH_QUOTA_URL ?? `http://127.0.0.1:${process.env.HOTDASH_QUOTA_PORT ?? 3105}`,
-  provisioning: process.env.HOTDASH_PROVISIONING_URL ?? `http://127.0.0.1:${process.env.HOTDASH_PROVISIONING_PORT ?? 3101}`,
-  drafts: process.env.HOTDASH_DRAFTS_URL ?? `http://127.0.0.1:${process.env.HOTDASH_DRAFTS_PORT ?? 3102}`,
-  knowledge: process.env.HOTDASH_KNOWLEDGE_URL ?? `http://127.0.0.1:${process.env.HOTDASH_KNOWLEDGE_PORT ?? 3103}`,
+  audit: serviceUrl(settings, 'audit'),
+  quota: serviceUrl(settings, 'quota'),
+  provisioning: serviceUrl(settings, 'provisioning'),
+  drafts: serviceUrl(settings, 'drafts'),
+  knowledge: serviceUrl(settings, 'knowledge'),
 };
 
 /**

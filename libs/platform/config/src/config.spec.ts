@@ -17,3 +17,16 @@ it('takes the default region of sign-ups from HOTDASH_DEFAULT_REGION (`local` by
   expect(loadConfig({ HOTDASH_DEFAULT_REGION: 'eu-west-1' }).regions.default).toBe('eu-west-1');
   expect(() => loadConfig({ HOTDASH_DEFAULT_REGION: 'EU West' })).toThrow(/HOTDASH_DEFAULT_REGION must be a region/);
 });
+
+it('uses a Redis Cluster when HOTDASH_REDIS_CLUSTER_NODES lists its nodes, and refuses a malformed list naming the entry', () => {
+  expect(loadConfig({}).redis.cluster).toBeUndefined();
+  expect(loadConfig({ HOTDASH_REDIS_CLUSTER_NODES: '' }).redis.cluster).toBeUndefined();
+  expect(loadConfig({ HOTDASH_REDIS_CLUSTER_NODES: '10.0.0.1:7001, redis-2.internal:7002,[::1]:7003' }).redis.cluster).toEqual([
+    { host: '10.0.0.1', port: 7001 },
+    { host: 'redis-2.internal', port: 7002 },
+    { host: '::1', port: 7003 },
+  ]);
+  expect(() => loadConfig({ HOTDASH_REDIS_CLUSTER_NODES: '10.0.0.1:7001,10.0.0.2' })).toThrow(/HOTDASH_REDIS_CLUSTER_NODES must be host:port entries.*entry 2 of 2 \("10\.0\.0\.2"\) is not host:port/s);
+  expect(() => loadConfig({ HOTDASH_REDIS_CLUSTER_NODES: '10.0.0.1:70010' })).toThrow(/HOTDASH_REDIS_CLUSTER_NODES/);
+  expect(() => loadConfig({ HOTDASH_REDIS_CLUSTER_NODES: '10.0.0.1:7001,,10.0.0.3:7003' })).toThrow(/entry 2 of 3 \(empty\)/);
+});

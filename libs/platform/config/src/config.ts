@@ -1,4 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { ConfigError, parseSettings, type ServiceKey, type Settings } from './settings';
 
 /**
  * Runtime configuration, from the environment, with defaults that match the local stack started by
@@ -34,7 +35,8 @@ export interface PlatformConfig {
     /** Shards registered by `npm run db:migrate` when missing: name=host:port/database, comma separated. */
     bootstrapShards: string;
   };
-  redis: { host: string; port: number };
+  /** The single Redis, or (`cluster` set, HOTDASH_REDIS_CLUSTER_NODES) the Redis Cluster's seed nodes instead. */
+  redis: { host: string; port: number; cluster?: { host: string; port: number }[] };
   kafka: { brokers: string[]; clientId: string };
   weaviate: { url: string; grpcPort: number };
   /** Tenant archives (ops backups): the local-directory archive store's folder (HOTDASH_BACKUP_DIR, absolute; default `.local/backups` of the checkout). */
@@ -43,76 +45,86 @@ export interface PlatformConfig {
   regions: { default: string };
 }
 
-/** A region's form (as contracts' REGION and the control plane's check): 1 to 63 lower-case letters, digits and dashes. */
-const REGION_FORM = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-
-function region(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
-  const v = str(env, name, fallback);
-  if (!REGION_FORM.test(v)) throw new Error(`configuration ${name} must be a region (1 to 63 lower-case letters, digits and dashes, e.g. eu-west-1), got ${JSON.stringify(v)}`);
-  return v;
-}
-
 /** The checkout's `.local/backups` (this file is libs/platform/config/src/config.ts). */
 export const DEFAULT_BACKUP_DIR = resolve(__dirname, '..', '..', '..', '..', '.local', 'backups');
 
-/** HOTDASH_BACKUP_DIR: an absolute path (a relative one would depend on where each process was started). */
-function directory(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (raw.includes('\0') || !isAbsolute(raw)) throw new Error(`configuration ${name} must be an absolute directory path, got ${JSON.stringify(raw)}`);
-  return resolve(raw);
-}
 
-export const LOCAL_PORTS = {
-  postgres: 54329,
-  redis: 63790,
-  kafka: 19092,
-  weaviate: 18080,
-  weaviateGrpc: 50052,
-} as const;
-
-function str(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
-  const v = env[name];
-  return v === undefined || v === '' ? fallback : v;
-}
-
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`configuration ${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
+/**
+ * The platform's configuration from the environment (every value checked against the settings
+ * schema, libs/platform/config/src/settings.ts: a malformed one throws a ConfigError naming it).
+ * Variables it does not know are left alone here; a service's start refuses them
+ * (loadServiceConfig).
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig {
-  const pgPort = int(env, 'HOTDASH_PG_PORT', LOCAL_PORTS.postgres);
+  return platformConfigOf(parseSettings(env));
+}
+
+export function platformConfigOf(s: Settings): PlatformConfig {
+  const pgPort = s.HOTDASH_PG_PORT;
   return {
     db: {
-      controlHost: str(env, 'HOTDASH_PG_HOST', '127.0.0.1'),
+      controlHost: s.HOTDASH_PG_HOST,
       controlPort: pgPort,
-      controlDatabase: str(env, 'HOTDASH_CONTROL_DATABASE', 'hotdash_control'),
-      owner: { user: str(env, 'HOTDASH_DB_OWNER_USER', 'hotdash_owner'), password: str(env, 'HOTDASH_DB_OWNER_PASSWORD', 'hotdash_owner_local') },
-      app: { user: str(env, 'HOTDASH_DB_APP_USER', 'hotdash_app'), password: str(env, 'HOTDASH_DB_APP_PASSWORD', 'hotdash_app_local') },
-      relay: { user: str(env, 'HOTDASH_DB_RELAY_USER', 'hotdash_relay'), password: str(env, 'HOTDASH_DB_RELAY_PASSWORD', 'hotdash_relay_local') },
-      mover: { user: str(env, 'HOTDASH_DB_MOVER_USER', 'hotdash_mover'), password: str(env, 'HOTDASH_DB_MOVER_PASSWORD', 'hotdash_mover_local') },
-      subscriber: { user: str(env, 'HOTDASH_DB_SUBSCRIBER_USER', 'hotdash_subscriber'), password: str(env, 'HOTDASH_DB_SUBSCRIBER_PASSWORD', 'hotdash_subscriber_local') },
-      poolSize: int(env, 'HOTDASH_DB_POOL_SIZE', 10),
-      bootstrapShards: str(
-        env,
-        'HOTDASH_BOOTSTRAP_SHARDS',
-        `shard-1=127.0.0.1:${pgPort}/hotdash_shard_1,shard-2=127.0.0.1:${pgPort}/hotdash_shard_2`,
-      ),
+      controlDatabase: s.HOTDASH_CONTROL_DATABASE,
+      owner: { user: s.HOTDASH_DB_OWNER_USER, password: s.HOTDASH_DB_OWNER_PASSWORD },
+      app: { user: s.HOTDASH_DB_APP_USER, password: s.HOTDASH_DB_APP_PASSWORD },
+      relay: { user: s.HOTDASH_DB_RELAY_USER, password: s.HOTDASH_DB_RELAY_PASSWORD },
+      mover: { user: s.HOTDASH_DB_MOVER_USER, password: s.HOTDASH_DB_MOVER_PASSWORD },
+      subscriber: { user: s.HOTDASH_DB_SUBSCRIBER_USER, password: s.HOTDASH_DB_SUBSCRIBER_PASSWORD },
+      poolSize: s.HOTDASH_DB_POOL_SIZE,
+      bootstrapShards: s.HOTDASH_BOOTSTRAP_SHARDS ?? `shard-1=127.0.0.1:${pgPort}/hotdash_shard_1,shard-2=127.0.0.1:${pgPort}/hotdash_shard_2`,
     },
-    redis: { host: str(env, 'HOTDASH_REDIS_HOST', '127.0.0.1'), port: int(env, 'HOTDASH_REDIS_PORT', LOCAL_PORTS.redis) },
-    kafka: {
-      brokers: str(env, 'HOTDASH_KAFKA_BROKERS', `127.0.0.1:${LOCAL_PORTS.kafka}`).split(',').map((b) => b.trim()),
-      clientId: str(env, 'HOTDASH_KAFKA_CLIENT_ID', 'hotdash'),
-    },
-    weaviate: {
-      url: str(env, 'HOTDASH_WEAVIATE_URL', `http://127.0.0.1:${LOCAL_PORTS.weaviate}`),
-      grpcPort: int(env, 'HOTDASH_WEAVIATE_GRPC_PORT', LOCAL_PORTS.weaviateGrpc),
-    },
-    backup: { dir: directory(env, 'HOTDASH_BACKUP_DIR', DEFAULT_BACKUP_DIR) },
-    regions: { default: region(env, 'HOTDASH_DEFAULT_REGION', 'local') },
+    redis: { host: s.HOTDASH_REDIS_HOST, port: s.HOTDASH_REDIS_PORT, ...(s.HOTDASH_REDIS_CLUSTER_NODES?.length ? { cluster: s.HOTDASH_REDIS_CLUSTER_NODES.map(hostAndPort) } : {}) },
+    kafka: { brokers: [...s.HOTDASH_KAFKA_BROKERS], clientId: s.HOTDASH_KAFKA_CLIENT_ID },
+    weaviate: { url: s.HOTDASH_WEAVIATE_URL, grpcPort: s.HOTDASH_WEAVIATE_GRPC_PORT },
+    backup: { dir: s.HOTDASH_BACKUP_DIR ?? DEFAULT_BACKUP_DIR },
+    regions: { default: s.HOTDASH_DEFAULT_REGION },
   };
+}
+
+/** `host:port` (checked by the schema; `[v6]:port` too) as ioredis takes it. */
+function hostAndPort(entry: string): { host: string; port: number } {
+  const colon = entry.lastIndexOf(':');
+  return { host: entry.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(entry.slice(colon + 1)) };
+}
+
+export type ServiceName = 'gateway' | 'provisioning' | 'drafts' | 'knowledge' | 'ai-drafting' | 'quota' | 'audit' | 'relay';
+
+/** A service's configuration: the platform's, its own HTTP port and address, and every setting parsed. */
+export interface ServiceConfig extends PlatformConfig {
+  service: ServiceName;
+  /** HOTDASH_<SERVICE>_PORT. */
+  port: number;
+  /** HOTDASH_BIND. */
+  bind: string;
+  settings: Settings;
+}
+
+/** The exit code of a service whose configuration is refused (sysexits' EX_CONFIG): the supervisor does not restart it. */
+export const EXIT_CONFIG = 78;
+
+const serviceKey = (service: ServiceName): ServiceKey => service.toUpperCase().replace(/-/g, '_') as ServiceKey;
+
+/**
+ * A service's configuration at start, strictly checked: a malformed value, a setting production
+ * requires that is missing, or a HOTDASH_* variable that is not a setting (with the setting it
+ * probably meant) is written to stderr, one line per variable with what it must be, and the process
+ * exits with EXIT_CONFIG before anything is started.
+ */
+export function loadServiceConfig(service: ServiceName, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  let settings: Settings;
+  try {
+    settings = parseSettings(env, { strict: true });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`${service}: ${err.message}\n${service}: not started: fix the environment (every setting, its form and default: docs/configuration.md)`);
+    process.exit(EXIT_CONFIG);
+  }
+  return { ...platformConfigOf(settings), service, port: settings[`HOTDASH_${serviceKey(service)}_PORT`], bind: settings.HOTDASH_BIND, settings };
+}
+
+/** Where the gateway finds a service: HOTDASH_<SERVICE>_URL, else loopback on HOTDASH_<SERVICE>_PORT. */
+export function serviceUrl(settings: Settings, service: 'audit' | 'quota' | 'provisioning' | 'drafts' | 'knowledge'): string {
+  const key = serviceKey(service) as 'AUDIT' | 'QUOTA' | 'PROVISIONING' | 'DRAFTS' | 'KNOWLEDGE';
+  return settings[`HOTDASH_${key}_URL`] ?? `http://127.0.0.1:${settings[`HOTDASH_${key}_PORT`]}`;
 }

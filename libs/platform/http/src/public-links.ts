@@ -1,3 +1,5 @@
+import { readSetting } from '@hotdash/platform-config';
+
 /**
  * Links people follow from what the platform sends them (sign-up answers, e-mails), absolute on the
  * public address of the gateway: HOTDASH_PUBLIC_URL (default the local gateway). Secrets travel in
@@ -5,7 +7,7 @@
  * proxies and Referer headers; the page reads it and posts it.
  */
 export function publicUrl(path: string, env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.HOTDASH_PUBLIC_URL || `http://127.0.0.1:${env.HOTDASH_GATEWAY_PORT || 3100}`;
+  const base = readSetting('HOTDASH_PUBLIC_URL', env) ?? `http://127.0.0.1:${readSetting('HOTDASH_GATEWAY_PORT', env)}`;
   return `${base.replace(/\/+$/, '')}${path}`;
 }
 

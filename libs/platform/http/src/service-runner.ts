@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { readSetting } from '@hotdash/platform-config';
 
 export interface RunningService {
   app: INestApplication;
@@ -11,13 +12,15 @@ export interface RunningService {
 /**
  * Listens on loopback (or HOTDASH_BIND) and wires a graceful shutdown: what publishes or consumes
  * stops first, then the app (HTTP, microservices, pools), then the clients. A start-up failure
- * exits non-zero with the error.
+ * exits non-zero with the error. The service's configuration is checked before (loadServiceConfig:
+ * a refused one exits with EXIT_CONFIG, 78).
  */
 export async function runService(name: string, port: number, start: () => Promise<RunningService>): Promise<void> {
   try {
     const svc = await start();
-    await svc.app.listen(port, process.env.HOTDASH_BIND ?? '127.0.0.1');
-    console.log(`${name} listening on http://127.0.0.1:${port} (health: /health)`);
+    const bind = readSetting('HOTDASH_BIND');
+    await svc.app.listen(port, bind);
+    console.log(`${name} listening on http://${bind.includes(':') ? `[${bind}]` : bind}:${port} (health: /health)`);
     let stopping = false;
     const shutdown = async (): Promise<void> => {
       if (stopping) return;

@@ -1,11 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import type { TenantId } from '@hotdash/contracts';
+import { parseSettings, type SettingName } from '@hotdash/platform-config';
 import { TenantDatabase } from '@hotdash/platform-db';
 import { KafkaEventTransport } from './event-transport';
 import type { KafkaClientPort } from './kafka';
 
 export interface ServiceConsumerOptions {
-  /** The consumer group (overridable with HOTDASH_<NAME>_CONSUMER). */
+  /** The consumer group (overridable with HOTDASH_<NAME>_CONSUMER, `-` as `_`; declared in the settings schema). */
   group: string;
   kafka: KafkaClientPort;
   /** Events of tenants this returns true for are skipped (see KafkaEventTransportOptions.skipTenant). */
@@ -25,16 +26,19 @@ export interface ServiceConsumerOptions {
  * hands event-handler errors back to the transport untouched.
  */
 export function connectServiceConsumer(app: INestApplication, options: ServiceConsumerOptions): void {
-  const env = options.env ?? process.env;
+  // Checked by the settings schema: a malformed HOTDASH_CONSUMER_MAX_ATTEMPTS (NaN) once meant no event was ever dead-lettered.
+  const settings = parseSettings(options.env ?? process.env);
+  const groupSetting = `HOTDASH_${options.group.toUpperCase().replace(/-/g, '_')}_CONSUMER`;
+  if (!(groupSetting in settings)) throw new Error(`consumer group ${options.group}: ${groupSetting} is not declared in the settings schema (libs/platform/config/src/settings.ts)`);
   app.connectMicroservice(
     {
       strategy: new KafkaEventTransport({
-        consumer: env[`HOTDASH_${options.group.toUpperCase()}_CONSUMER`] ?? options.group,
+        consumer: (settings[groupSetting as SettingName] as string | undefined) ?? options.group,
         kafka: options.kafka,
         tenantDb: app.get(TenantDatabase),
-        maxAttempts: Number(env.HOTDASH_CONSUMER_MAX_ATTEMPTS ?? 5),
-        fromBeginning: (env.HOTDASH_CONSUMER_START ?? 'earliest') !== 'latest',
-        sessionTimeoutMs: env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS ? Number(env.HOTDASH_KAFKA_SESSION_TIMEOUT_MS) : undefined,
+        maxAttempts: settings.HOTDASH_CONSUMER_MAX_ATTEMPTS,
+        fromBeginning: settings.HOTDASH_CONSUMER_START === 'earliest',
+        sessionTimeoutMs: settings.HOTDASH_KAFKA_SESSION_TIMEOUT_MS,
         unknownTenant: options.unknownTenant ?? 'skip',
         skipTenant: options.skipTenant,
         awaitPlacement: options.awaitPlacement,

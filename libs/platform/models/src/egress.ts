@@ -3,7 +3,7 @@ import { isIP, LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { Agent, buildConnector, fetch as undiciFetch, type RequestInit as UndiciRequestInit, type Response as UndiciResponse } from 'undici';
-import { loadConfig } from '@hotdash/platform-config';
+import { parseSettings, platformConfigOf, readSetting, SERVICE_DEFAULT_PORTS, type ServiceKey } from '@hotdash/platform-config';
 
 /** Answers a host name with its addresses (every one is checked). Default: the system resolver, `dns.lookup(all)`. */
 export type EgressLookup = (hostname: string) => Promise<string[]>;
@@ -69,8 +69,6 @@ const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 
 /** HOTDASH_*_URL variables that name outside providers, not the platform's services. */
 const EXTERNAL_URL_VARIABLES = new Set(['HOTDASH_OPENAI_BASE_URL']);
-/** The services' default HTTP ports (apps/<service>/src/main.ts), each overridden by HOTDASH_<SERVICE>_PORT. */
-const SERVICE_DEFAULT_PORTS: Record<string, number> = { GATEWAY: 3100, PROVISIONING: 3101, DRAFTS: 3102, KNOWLEDGE: 3103, AI_DRAFTING: 3104, QUOTA: 3105, AUDIT: 3107, RELAY: 3108 };
 
 /**
  * The platform's own service addresses, refused to tenant URLs whatever the allow-list says:
@@ -98,7 +96,8 @@ export function platformServiceAddresses(env: NodeJS.ProcessEnv = process.env): 
       // not a URL: nothing to add
     }
   };
-  const config = loadConfig(env);
+  const settings = parseSettings(env);
+  const config = platformConfigOf(settings);
   add(config.db.controlHost, config.db.controlPort);
   for (const shard of config.db.bootstrapShards.split(',')) {
     const m = /=\s*([^/]+)\//.exec(shard);
@@ -112,8 +111,9 @@ export function platformServiceAddresses(env: NodeJS.ProcessEnv = process.env): 
   } catch {
     // a bad Weaviate URL fails where it is used
   }
-  const bind = env.HOTDASH_BIND || '127.0.0.1';
-  for (const [service, port] of Object.entries(SERVICE_DEFAULT_PORTS)) add(bind, Number(env[`HOTDASH_${service}_PORT`] || port));
+  const bind = settings.HOTDASH_BIND;
+  // The services' HTTP ports (each HOTDASH_<SERVICE>_PORT, its default when unset).
+  for (const service of Object.keys(SERVICE_DEFAULT_PORTS) as ServiceKey[]) add(bind, settings[`HOTDASH_${service}_PORT`]);
   for (const [name, value] of Object.entries(env)) {
     if (!value) continue;
     if (/^HOTDASH_\w+_URL$/.test(name) && !EXTERNAL_URL_VARIABLES.has(name)) addUrl(value);
@@ -222,7 +222,7 @@ class EgressPolicy {
 
   constructor(options: EgressOptions) {
     const env = options.env ?? process.env;
-    this.allow = parseEgressAllowList(options.allow ?? env.HOTDASH_EGRESS_ALLOW);
+    this.allow = parseEgressAllowList(options.allow ?? readSetting('HOTDASH_EGRESS_ALLOW', env));
     this.services = (options.platformServices ?? platformServiceAddresses(env)).map((s) => ({ host: normalizeHost(s.host), port: s.port }));
     this.lookup = options.lookup ?? defaultLookup;
   }

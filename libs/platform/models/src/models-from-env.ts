@@ -1,3 +1,4 @@
+import { parseSettings } from '@hotdash/platform-config';
 import type { DraftingModel } from './drafting-model';
 import type { Embedder } from './embedder';
 import { LocalEmbedder } from './local-embedder';
@@ -16,14 +17,13 @@ export const MODEL_API_KEY_FIELD = 'model_configs.api_key';
  * service (indexing) and ai-drafting (retrieval) both build theirs here.
  */
 export function embedderFromEnv(env: NodeJS.ProcessEnv = process.env): Embedder {
-  const kind = env.HOTDASH_EMBEDDER ?? 'local';
-  if (kind === 'local') return new LocalEmbedder(Number(env.HOTDASH_EMBEDDING_DIMENSIONS ?? 384));
-  if (kind !== 'openai') throw new Error(`HOTDASH_EMBEDDER must be local or openai, got ${kind}`);
+  const s = parseSettings(env);
+  if (s.HOTDASH_EMBEDDER === 'local') return new LocalEmbedder(s.HOTDASH_EMBEDDING_DIMENSIONS ?? 384);
   return new OpenAiEmbedder({
-    baseUrl: env.HOTDASH_OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
-    apiKey: env.HOTDASH_OPENAI_API_KEY ?? '',
-    model: env.HOTDASH_EMBEDDING_MODEL ?? 'text-embedding-3-small',
-    dimensions: Number(env.HOTDASH_EMBEDDING_DIMENSIONS ?? 1536),
+    baseUrl: s.HOTDASH_OPENAI_BASE_URL,
+    apiKey: s.HOTDASH_OPENAI_API_KEY ?? '',
+    model: s.HOTDASH_EMBEDDING_MODEL,
+    dimensions: s.HOTDASH_EMBEDDING_DIMENSIONS ?? 1536,
   });
 }
 
@@ -33,12 +33,7 @@ export function embedderFromEnv(env: NodeJS.ProcessEnv = process.env): Embedder 
  * HOTDASH_CHAT_MODEL). Tenants in model mode 'platform' draft with it.
  */
 export function draftingModelFromEnv(env: NodeJS.ProcessEnv = process.env): DraftingModel {
-  const kind = env.HOTDASH_DRAFTING_MODEL ?? 'offline';
-  if (kind === 'offline') return new OfflineDrafter();
-  if (kind !== 'openai') throw new Error(`HOTDASH_DRAFTING_MODEL must be offline or openai, got ${kind}`);
-  return new OpenAiChatModel({
-    baseUrl: env.HOTDASH_OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
-    apiKey: env.HOTDASH_OPENAI_API_KEY ?? '',
-    model: env.HOTDASH_CHAT_MODEL ?? 'gpt-4o-mini',
-  });
+  const s = parseSettings(env);
+  if (s.HOTDASH_DRAFTING_MODEL === 'offline') return new OfflineDrafter();
+  return new OpenAiChatModel({ baseUrl: s.HOTDASH_OPENAI_BASE_URL, apiKey: s.HOTDASH_OPENAI_API_KEY ?? '', model: s.HOTDASH_CHAT_MODEL });
 }

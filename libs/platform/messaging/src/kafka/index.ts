@@ -1,3 +1,4 @@
+import { readSetting } from '@hotdash/platform-config';
 import type { KafkaClientOptions, KafkaClientPort } from './kafka.port';
 import { KafkajsClient } from './kafkajs.adapter';
 
@@ -9,7 +10,7 @@ export type KafkaClientName = 'kafkajs' | 'platformatic';
  * The platform's Kafka client. The default is chosen by bench/kafka-clients.bench.ts (see
  * docs/benchmarks.md); HOTDASH_KAFKA_CLIENT overrides it.
  */
-export function createKafkaClient(options: KafkaClientOptions, name: KafkaClientName = (process.env.HOTDASH_KAFKA_CLIENT as KafkaClientName) || 'platformatic'): KafkaClientPort {
+export function createKafkaClient(options: KafkaClientOptions, name: KafkaClientName = readSetting('HOTDASH_KAFKA_CLIENT')): KafkaClientPort {
   switch (name) {
     case 'kafkajs':
       return new KafkajsClient(options);
