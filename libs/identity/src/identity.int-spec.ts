@@ -283,8 +283,10 @@ describe('roles and tenants', () => {
 
   it.each(['operator', 'team_lead', 'manager', 'admin'] as const)('as %s: allowed exactly where the role table says', async (role) => {
     const a = await account(role);
+    // One sign-in (a password check costs a few hundred ms): logout, which ends the session, is the last route.
+    expect(routes.at(-1)!.path('')).toBe('/auth/logout');
+    const token = (await login(a)).accessToken;
     for (const route of routes) {
-      const token = (await login(a)).accessToken; // fresh: logout ends the session
       const keyId = newId();
       const res = await fetch(`${base}${route.path(keyId)}`, {
         method: route.method,

@@ -1,7 +1,7 @@
 import { Body, Controller, Header, HttpCode, Inject, Injectable, Post } from '@nestjs/common';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { AuthError, DECOY_PASSWORD_HASH, OpsPrincipal, OpsRoute, PlatformOperatorCheck, Public, TokenService, verifyPassword } from '@hotdash/platform-auth';
+import { AuthError, DECOY_PASSWORD_HASH, OpsPrincipal, OpsRoute, PlatformOperatorCheck, Public, TokenService, verifyPasswordForUpgrade } from '@hotdash/platform-auth';
 import { ControlDatabase } from '@hotdash/platform-db';
 import { ApiDoc, CREDENTIALS_BODY_LIMIT, parseInput } from '@hotdash/platform-http';
 
@@ -34,9 +34,12 @@ export class PlatformOperators implements PlatformOperatorCheck {
       .where('email', '=', input.email.trim().toLowerCase())
       .executeTakeFirst();
     // Checked even for an unknown address, so it takes as long as a wrong password.
-    const ok = await verifyPassword(input.password, op?.password_hash ?? DECOY_PASSWORD_HASH);
+    const { ok, upgraded } = await verifyPasswordForUpgrade(input.password, op?.password_hash ?? DECOY_PASSWORD_HASH);
     if (!op || op.status !== 'active' || !ok) throw new AuthError('invalid-credentials');
     await this.control.db.updateTable('platform_operators').set({ last_login_at: sql`now()` }).where('id', '=', op.id).execute();
+    // A hash of an older format or weaker parameters is replaced by one at the current parameters, only over the
+    // hash just verified (a password set meanwhile by `npm run ops:operator` is kept).
+    if (upgraded) await this.control.db.updateTable('platform_operators').set({ password_hash: upgraded }).where('id', '=', op.id).where('password_hash', '=', op.password_hash).execute();
     return { tokenType: 'Bearer', accessToken: await this.tokens.issueOps({ subject: op.id }), expiresIn: this.tokens.accessTtlSeconds, operatorId: op.id };
   }
 

@@ -6,6 +6,22 @@ import type { TestWorld } from './world';
 
 export const TEST_PASSWORD = 'correct horse battery staple';
 
+let testPasswordHash: Promise<string> | undefined;
+/**
+ * One hash of TEST_PASSWORD per process, shared by every account the fixtures make: a password hash
+ * at the platform's parameters costs a few hundred milliseconds, and suites create many accounts.
+ */
+export function hashOfTestPassword(): Promise<string> {
+  testPasswordHash ??= hashPassword(TEST_PASSWORD).catch((err: unknown) => {
+    testPasswordHash = undefined;
+    throw err;
+  });
+  return testPasswordHash;
+}
+
+/** Hashes a password, TEST_PASSWORD from the per-process cache. */
+const fixtureHash = (password: string): Promise<string> => (password === TEST_PASSWORD ? hashOfTestPassword() : hashPassword(password));
+
 export interface TestAccount {
   tenantId: TenantId;
   slug: string;
@@ -15,7 +31,8 @@ export interface TestAccount {
 
 /**
  * An active tenant with one active operator of the given role and the password TEST_PASSWORD, as
- * provisioning and an accepted invitation leave them (data key, encrypted e-mail, scrypt hash).
+ * provisioning and an accepted invitation leave them (data key, encrypted e-mail, password hash;
+ * one hash of TEST_PASSWORD per process, hashOfTestPassword).
  */
 export async function createAccount(world: TestWorld, role: 'operator' | 'team_lead' | 'manager' | 'admin' = 'admin'): Promise<TestAccount> {
   const keyring = new TenantKeyring(world.dbs, LocalKms.fromEnv());
@@ -25,7 +42,7 @@ export async function createAccount(world: TestWorld, role: 'operator' | 'team_l
   const email = `ada-${newId().slice(-8)}@example.test`;
   const userId = newId();
   const emailEnc = await cipher.encrypt(t.id, 'users.email', email);
-  const passwordHash = await hashPassword(TEST_PASSWORD);
+  const passwordHash = await hashOfTestPassword();
   await world.tenantDb.withTenant(t.id, (tx) =>
     tx.db
       .insertInto('users')
@@ -43,7 +60,7 @@ export async function addOperator(world: TestWorld, account: TestAccount, role: 
   const email = `op-${newId().slice(-8)}@example.test`;
   const userId = newId();
   const emailEnc = await cipher.encrypt(account.tenantId, 'users.email', email);
-  const passwordHash = await hashPassword(TEST_PASSWORD);
+  const passwordHash = await hashOfTestPassword();
   await world.tenantDb.withTenant(account.tenantId, (tx) =>
     tx.db
       .insertInto('users')
@@ -73,7 +90,7 @@ export async function createPlatformOperator(world: TestWorld): Promise<TestPlat
   const owner = await world.connect({ host, port, database }, 'owner');
   try {
     const email = `ops-${newId().slice(-8)}@platform.test`;
-    const id = await addPlatformOperator(owner, { id: newId(), email, password: TEST_PASSWORD, displayName: 'Ops' });
+    const id = await addPlatformOperator(owner, { id: newId(), email, password: TEST_PASSWORD, displayName: 'Ops' }, fixtureHash);
     return { id, email };
   } finally {
     await owner.end();

@@ -93,20 +93,24 @@ export class OperatorsHandler {
     } catch {
       throw invalid();
     }
-    const passwordHash = await hashPassword(input.password);
+    const invitation = (tx: TenantTx, lock: boolean) => {
+      const q = tx.db.selectFrom('invitations').select(['id', 'user_id', 'expires_at', 'accepted_at']).where('token_hash', '=', tokenHash(input.token));
+      return (lock ? q.forUpdate() : q).executeTakeFirst();
+    };
+    const usable = <T extends { expires_at: Date; accepted_at: Date | null }>(inv: T | undefined): T => {
+      if (!inv) throw invalid();
+      if (inv.accepted_at) throw new ProblemException(409, 'invitation-used', 'Invitation already used', 'This invitation was accepted already; sign in, or ask for a new invitation.');
+      if (inv.expires_at.getTime() < Date.now()) throw new ProblemException(410, 'invitation-expired', 'Invitation expired', 'This invitation expired; ask your administrator for a new one.');
+      return inv;
+    };
     try {
       const tenant = await this.directory.of(tenantId, { maxAgeMs: 0 });
       if (tenant) assertWritable(tenant);
+      // The password is hashed (128 MiB, a few hundred ms) only for a usable invitation, and outside the transaction.
+      usable(await this.db.withTenant(tenantId, (tx) => invitation(tx, false)));
+      const passwordHash = await hashPassword(input.password);
       const accepted = await this.db.withTenant(tenantId, async (tx) => {
-        const inv = await tx.db
-          .selectFrom('invitations')
-          .select(['id', 'user_id', 'expires_at', 'accepted_at'])
-          .where('token_hash', '=', tokenHash(input.token))
-          .forUpdate()
-          .executeTakeFirst();
-        if (!inv) throw invalid();
-        if (inv.accepted_at) throw new ProblemException(409, 'invitation-used', 'Invitation already used', 'This invitation was accepted already; sign in, or ask for a new invitation.');
-        if (inv.expires_at.getTime() < Date.now()) throw new ProblemException(410, 'invitation-expired', 'Invitation expired', 'This invitation expired; ask your administrator for a new one.');
+        const inv = usable(await invitation(tx, true));
         const { numUpdatedRows } = await tx.db
           .updateTable('users')
           .set((eb) => ({ status: 'active', password_hash: passwordHash, display_name: eb.fn.coalesce(eb.val(input.displayName ?? null), 'display_name'), updated_at: sql`now()` }))

@@ -1,4 +1,4 @@
-import { hashPassword } from './credentials';
+import { hashPassword } from './passwords';
 
 /** What adding and disabling platform operators needs of a connection: the owner role (services may only read the table). */
 export interface OwnerQueryable {
@@ -14,8 +14,11 @@ export interface NewPlatformOperator {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-/** Adds a member of the ops team (or gives a disabled one back their access with a new password). */
-export async function addPlatformOperator(db: OwnerQueryable, op: NewPlatformOperator): Promise<string> {
+/**
+ * Adds a member of the ops team (or gives a disabled one back their access with a new password).
+ * `hash`: the password hashing (test fixtures pass one that reuses a single hash of their password).
+ */
+export async function addPlatformOperator(db: OwnerQueryable, op: NewPlatformOperator, hash: (password: string) => Promise<string> = hashPassword): Promise<string> {
   const email = op.email.trim().toLowerCase();
   if (!EMAIL.test(email) || email.length > 254) throw new Error(`not an e-mail address: ${op.email}`);
   if (op.password.length < 12) throw new Error('the password must be at least 12 characters');
@@ -24,7 +27,7 @@ export async function addPlatformOperator(db: OwnerQueryable, op: NewPlatformOpe
      on conflict (email) do update set password_hash = excluded.password_hash, display_name = coalesce(excluded.display_name, platform_operators.display_name),
        status = 'active', disabled_at = null
      returning id::text`,
-    [op.id, email, op.displayName ?? null, await hashPassword(op.password)],
+    [op.id, email, op.displayName ?? null, await hash(op.password)],
   );
   return rows[0]!.id as string;
 }
