@@ -12,6 +12,7 @@ it('`up` on a running stack starts nothing and reports every service up', () => 
   const r = run(['up']);
   expect(r.status).toBe(0);
   for (const s of ['postgres', 'redis', 'kafka', 'weaviate']) expect(r.stdout).toMatch(new RegExp(`\\[infra\\] ${s}\\s+up \\(127\\.0\\.0\\.1:\\d+\\)`));
+  expect(r.stdout).toMatch(/\[infra\] redis-cluster up \(127\.0\.0\.1:7001-7003\)/);
   expect(r.stdout).not.toMatch(/starting|initialising|formatting|building/);
 });
 
@@ -20,6 +21,7 @@ it('`status` names each healthy service and its loopback port', () => {
   expect(r.status).toBe(0);
   expect(r.stdout).toMatch(/postgres\s+healthy 127\.0\.0\.1:54329/);
   expect(r.stdout).toMatch(/redis\s+healthy 127\.0\.0\.1:63790/);
+  expect(r.stdout).toMatch(/redis-cluster healthy 127\.0\.0\.1:7001-7003/);
   expect(r.stdout).toMatch(/kafka\s+healthy 127\.0\.0\.1:19092/);
   expect(r.stdout).toMatch(/weaviate\s+healthy 127\.0\.0\.1:18080/);
 });

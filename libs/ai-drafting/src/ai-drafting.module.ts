@@ -1,10 +1,9 @@
 import { Module } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import Redis from 'ioredis';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { Databases, PLATFORM_CONFIG, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
-import { QueueName, redisConnection } from '@hotdash/platform-jobs';
+import { createRedis, QueueName, queueOptions, type RedisClient } from '@hotdash/platform-jobs';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
 import { VectorStore, vectorStoreFromEnv } from '@hotdash/platform-vector';
 import { DraftingEventsHandler } from './drafting.events-handler';
@@ -29,18 +28,18 @@ const AI_DRAFTING_REDIS = Symbol('AI_DRAFTING_REDIS');
     // The knowledge service's embedder and store, from the same variables: the query must be embedded as the chunks were.
     { provide: Embedder, useFactory: () => embedderFromEnv() },
     { provide: VectorStore, useFactory: (config: PlatformConfig, embedder: Embedder) => vectorStoreFromEnv(config, embedder.dimensions), inject: [PLATFORM_CONFIG, Embedder] },
-    { provide: AI_DRAFTING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
-    { provide: DraftingQueue, useFactory: (config: PlatformConfig) => new DraftingQueue(new Queue(QueueName.AI_DRAFTING, { connection: redisConnection(config) })), inject: [PLATFORM_CONFIG] },
+    { provide: AI_DRAFTING_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
+    { provide: DraftingQueue, useFactory: (config: PlatformConfig) => new DraftingQueue(new Queue(QueueName.AI_DRAFTING, queueOptions(config, QueueName.AI_DRAFTING))), inject: [PLATFORM_CONFIG] },
     {
       provide: DraftingWorker,
-      useFactory: (config: PlatformConfig, db: TenantDatabase, cipher: FieldCipher, embedder: Embedder, vectors: VectorStore, redis: Redis) =>
+      useFactory: (config: PlatformConfig, db: TenantDatabase, cipher: FieldCipher, embedder: Embedder, vectors: VectorStore, redis: RedisClient) =>
         new DraftingWorker({ config, db, cipher, embedder, vectors, redis }, { log: (m) => console.warn(m) }),
       inject: [PLATFORM_CONFIG, TenantDatabase, FieldCipher, Embedder, VectorStore, AI_DRAFTING_REDIS],
     },
     {
       // One hook, in this order: the worker finishes its jobs before the connections they use close.
       provide: Symbol('AI_DRAFTING_SHUTDOWN'),
-      useFactory: (worker: DraftingWorker, queue: DraftingQueue, redis: Redis, vectors: VectorStore) => ({
+      useFactory: (worker: DraftingWorker, queue: DraftingQueue, redis: RedisClient, vectors: VectorStore) => ({
         async onApplicationShutdown(): Promise<void> {
           await worker.close();
           await queue.close();

@@ -3,6 +3,7 @@ import { ExecutionContext, Inject, Injectable, Logger, OnApplicationShutdown } f
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply } from 'fastify';
 import { AuthError, Authenticator, Principal, RequestAdmission, RoutePolicy } from '@hotdash/platform-auth';
+import { readSetting } from '@hotdash/platform-config';
 import { ProblemException } from '@hotdash/platform-http';
 import { PlanLimits } from './plan-limits';
 import { PER_ADDRESS_LIMIT } from './rate-limit.guard';
@@ -35,6 +36,8 @@ export class GatewayAdmission implements RequestAdmission, OnApplicationShutdown
     @Inject(TenantRateLimiter) private readonly limiter: TenantRateLimiter,
     @Inject(PlanLimits) private readonly plans: PlanLimits,
   ) {}
+
+  private readonly perAddressOverride = readSetting('HOTDASH_PER_ADDRESS_PER_MINUTE');
 
   /**
    * Admits a tenant request in one Redis round trip: the token's revocation markers and both of
@@ -85,14 +88,15 @@ export class GatewayAdmission implements RequestAdmission, OnApplicationShutdown
     const reply = ctx.switchToHttp().getResponse<FastifyReply>();
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as { tenant?: unknown; email?: unknown };
     const hash = (s: string) => createHash('sha256').update(s).digest('hex');
+    // Each prefix carries a hash tag (the braces): on a Redis Cluster the decision's keys share a slot.
     const checks: [string, number][] = [];
     if (typeof body.tenant === 'string' && typeof body.email === 'string')
-      checks.push([`hotdash:account:${hash(`${body.tenant.toLowerCase()}\n${body.email.trim().toLowerCase()}`)}:`, PER_ACCOUNT]);
-    else if (route.ops && typeof body.email === 'string') checks.push([`hotdash:ops-account:${hash(body.email.trim().toLowerCase())}:`, PER_ACCOUNT]);
+      checks.push([`hotdash:{account:${hash(`${body.tenant.toLowerCase()}\n${body.email.trim().toLowerCase()}`)}}:`, PER_ACCOUNT]);
+    else if (route.ops && typeof body.email === 'string') checks.push([`hotdash:{ops-account:${hash(body.email.trim().toLowerCase())}}:`, PER_ACCOUNT]);
     const routeLimit = this.reflector.get<number | undefined>(PER_ADDRESS_LIMIT, ctx.getHandler());
     // HOTDASH_PER_ADDRESS_PER_MINUTE overrides every route's per-address limit (load tests, a busy office behind one address).
-    const perAddress = routeLimit === undefined ? undefined : Number(process.env.HOTDASH_PER_ADDRESS_PER_MINUTE ?? routeLimit);
-    if (perAddress !== undefined) checks.push([`hotdash:address:${hash(`${req.routeOptions?.url ?? ''}\n${req.ip ?? 'unknown'}`)}:`, perAddress]);
+    const perAddress = routeLimit === undefined ? undefined : (this.perAddressOverride ?? routeLimit);
+    if (perAddress !== undefined) checks.push([`hotdash:{address:${hash(`${req.routeOptions?.url ?? ''}\n${req.ip ?? 'unknown'}`)}}:`, perAddress]);
     for (const [prefix, perMinute] of checks) {
       let d: LimitDecision;
       try {

@@ -32,7 +32,7 @@ export class TicketsProxyController {
   async create(@CurrentPrincipal() p: Principal, @Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res() reply: FastifyReply): Promise<void> {
     // Bad input is a 400 before any quota is held.
     parseInput(createTicketBody, body);
-    const r = await this.idempotency.once(`${p.tenantId}:POST /tickets`, key, body, () => this.createMetered(p, body));
+    const r = await this.idempotency.once({ tenantId: p.tenantId, route: 'POST /tickets' }, key, body, () => this.createMetered(p, body));
     await sendStored(reply, r);
   }
 

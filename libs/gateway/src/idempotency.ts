@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 import { AUTH_REDIS } from '@hotdash/platform-auth';
+import { type RedisClient, tenantKeyPrefix } from '@hotdash/platform-jobs';
 import { parseHeader, ProblemException } from '@hotdash/platform-http';
 
 /** A service's answer as the gateway keeps it for replay. */
@@ -29,21 +29,30 @@ const RUNNING_TTL_S = 60;
  * `idempotency-in-progress`. Answers of 5xx are not kept, so a retry after a failure runs again.
  * Keys are per tenant and route. Redis unreachable: a request with a key is refused with 503
  * (fail closed: a retry must never create twice); requests without a key are unaffected.
+ *
+ * The entry is one key under the tenant's prefix (`hotdash:{t:<tenant>}:idem:<route>:<sha256>`, so
+ * offboarding erases the stored answers with the tenant). On the single node, an entry under the
+ * name of before issue 15 (`hotdash:idem:<tenant>:<route>:<sha256>`, kept 24 h) still answers, so a
+ * retry across the deploy is not run twice.
  */
 @Injectable()
 export class IdempotentReplies {
-  constructor(@Inject(AUTH_REDIS) private readonly redis: Redis) {}
+  constructor(@Inject(AUTH_REDIS) private readonly redis: RedisClient) {}
 
-  async once(scope: string, rawKey: string | undefined, request: unknown, make: () => Promise<StoredReply>): Promise<StoredReply & { replayed: boolean }> {
+  /** `scope`: the tenant and the route (`POST /operators`) the key is for. */
+  async once(scope: { tenantId: string; route: string }, rawKey: string | undefined, request: unknown, make: () => Promise<StoredReply>): Promise<StoredReply & { replayed: boolean }> {
     const key = parseHeader(rawKey, 'idempotency-key');
     if (key === undefined) return { ...(await make()), replayed: false };
-    const redisKey = `hotdash:idem:${scope}:${createHash('sha256').update(key).digest('hex')}`;
+    const digest = createHash('sha256').update(key).digest('hex');
+    const redisKey = `${tenantKeyPrefix(scope.tenantId)}idem:${scope.route}:${digest}`;
     const fingerprint = createHash('sha256').update(JSON.stringify(request ?? null)).digest('hex');
-    let taken: string | null;
+    let taken: string | null = null;
     let existing: string | null = null;
     try {
-      taken = await this.redis.set(redisKey, JSON.stringify({ state: 'running', fingerprint } satisfies Entry), 'EX', RUNNING_TTL_S, 'NX');
-      if (!taken) existing = await this.redis.get(redisKey);
+      // Single node: the entry of a request answered before issue 15's deploy (removable after 24 h).
+      if (!this.redis.isCluster) existing = await this.redis.get(`hotdash:idem:${scope.tenantId}:${scope.route}:${digest}`);
+      if (!existing) taken = await this.redis.set(redisKey, JSON.stringify({ state: 'running', fingerprint } satisfies Entry), 'EX', RUNNING_TTL_S, 'NX');
+      if (!taken && !existing) existing = await this.redis.get(redisKey);
     } catch {
       throw new ProblemException(503, 'idempotency-unavailable', 'Idempotency unavailable', 'Requests with an Idempotency-Key cannot be checked right now; retry in a few seconds.');
     }

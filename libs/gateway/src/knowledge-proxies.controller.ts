@@ -42,7 +42,7 @@ export class DocumentsProxyController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const fingerprint = { query: plainQuery(query), type, sha256: Buffer.isBuffer(body) ? createHash('sha256').update(body).digest('hex') : JSON.stringify(body ?? null) };
-    const r = await this.idempotency.once(`${p.tenantId}:POST /documents`, key, fingerprint, async () =>
+    const r = await this.idempotency.once({ tenantId: p.tenantId, route: 'POST /documents' }, key, fingerprint, async () =>
       storedReply(await this.services.call('knowledge', 'POST', '/internal/documents', p, upload(body, type, query))),
     );
     await sendStored(reply, r);

@@ -48,7 +48,7 @@ export class OperatorsProxyController {
   @Post()
   @Allow('users:manage')
   async invite(@CurrentPrincipal() p: Principal, @Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res() reply: FastifyReply): Promise<void> {
-    const r = await this.idempotency.once(`${p.tenantId}:POST /operators`, key, body, async () =>
+    const r = await this.idempotency.once({ tenantId: p.tenantId, route: 'POST /operators' }, key, body, async () =>
       storedReply(await this.services.call('provisioning', 'POST', `/tenants/${p.tenantId}/operators`, p, { body: body ?? {} })),
     );
     await sendStored(reply, r);

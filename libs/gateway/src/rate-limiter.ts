@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type Redis from 'ioredis';
-import { tenantKeyPrefix } from '@hotdash/platform-jobs';
-import { tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
+import { type RedisClient, tenantKeyPrefix } from '@hotdash/platform-jobs';
+import { type RevocationMarkers, tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
 
 /**
  * One script per request decides both limits of the tenant, atomically, for every gateway sharing
@@ -16,15 +15,20 @@ import { tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
  * Limits come from the tenant's limits hash (written by provisioning on every plan change), or the
  * caller's defaults when there is none.
  * With a user's token, its revocation markers are read first in the same script (the one Redis round
- * trip of a request): a revoked token is refused before it counts.
+ * trip of a request): a revoked token is refused before it counts. Markers are KEYS[4..7] (user and
+ * session, then the same under the tenant's key prefix of before issue 15: RevocationMarkers).
+ * Every key is under one prefix with a hash tag (the tenant's, or decideFor's), so on a Redis Cluster
+ * the script touches one slot.
  * Returns {verdict (1 admitted, 0 rate-limited, 2 too many in flight, 3 revoked), limit, remaining, reset ms, in-flight limit}.
  */
 const DECIDE = `
 if #ARGV > 7 then redis.call('ZREM', KEYS[2], unpack(ARGV, 8)) end
 if ARGV[6] == '1' then
-  if redis.call('EXISTS', KEYS[5]) == 1 then return {3, 0, 0, 0, 0} end
-  local user = redis.call('GET', KEYS[4])
-  if user == 'removed' or (user and tonumber(user) >= tonumber(ARGV[7])) then return {3, 0, 0, 0, 0} end
+  for i = 4, 6, 2 do
+    if redis.call('EXISTS', KEYS[i + 1]) == 1 then return {3, 0, 0, 0, 0} end
+    local user = redis.call('GET', KEYS[i])
+    if user == 'removed' or (user and tonumber(user) >= tonumber(ARGV[7])) then return {3, 0, 0, 0, 0} end
+  end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -99,13 +103,13 @@ export class TenantRateLimiter {
   private lingering: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     options: RateLimiterOptions = {},
   ) {
     this.windowMs = options.windowMs ?? 60_000;
     this.leaseMs = options.leaseMs ?? 60_000;
     this.lingerMs = options.releaseLingerMs ?? 20;
-    redis.defineCommand('hotdashRateDecide', { numberOfKeys: 5, lua: DECIDE });
+    redis.defineCommand('hotdashRateDecide', { numberOfKeys: 7, lua: DECIDE });
   }
 
   /** A new request id (unique across gateways: a per-process random tag and a counter). */
@@ -131,14 +135,15 @@ export class TenantRateLimiter {
    * first, in the same script. Throws when Redis cannot be asked (the slots it carried are kept for
    * the next call: a release is never lost while this process lives).
    */
-  decide(tenantId: string, requestId: string, defaults: TenantLimits, revocation?: { keys: [string, string]; issuedAt: number }): Promise<LimitDecision> {
+  decide(tenantId: string, requestId: string, defaults: TenantLimits, revocation?: RevocationMarkers): Promise<LimitDecision> {
     const k = this.keys(tenantId);
     return this.run(k.window, k.inFlight, k.limits, requestId, defaults, revocation);
   }
 
   /**
    * The same decision for something that is not a tenant (a client address, a login name on the
-   * public routes), under its own key prefix; the slot is not held after the decision.
+   * public routes), under its own key prefix; the slot is not held after the decision. The prefix
+   * must carry a hash tag (`hotdash:{address:…}:`): on a Redis Cluster the script's keys share a slot.
    */
   async decideFor(prefix: string, requestId: string, limits: TenantLimits): Promise<LimitDecision> {
     const inFlight = `${prefix}rl:inflight`;
@@ -147,11 +152,11 @@ export class TenantRateLimiter {
     return d;
   }
 
-  private async run(window: string, inFlight: string, limits: string, requestId: string, defaults: TenantLimits, revocation?: { keys: [string, string]; issuedAt: number }): Promise<LimitDecision> {
+  private async run(window: string, inFlight: string, limits: string, requestId: string, defaults: TenantLimits, revocation?: RevocationMarkers): Promise<LimitDecision> {
     const run = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)['hotdashRateDecide']!;
     const released = this.take(inFlight);
     // Without a token to check, the marker keys are the window's (never read).
-    const args: unknown[] = [window, inFlight, limits, revocation?.keys[0] ?? window, revocation?.keys[1] ?? window];
+    const args: unknown[] = [window, inFlight, limits, ...(revocation?.keys ?? [window, window, window, window])];
     args.push(requestId, defaults.requestsPerMinute, defaults.inFlight, this.windowMs, this.leaseMs, revocation ? '1' : '0', revocation?.issuedAt ?? 0);
     if (released) for (const id of released) args.push(id);
     let reply: number[];
@@ -198,11 +203,16 @@ export class TenantRateLimiter {
     const batch = this.pending;
     if (batch.size === 0) return;
     this.pending = new Map();
-    const pipeline = this.redis.pipeline();
-    for (const [key, ids] of batch) pipeline.zrem(key, ...ids);
     let results: [Error | null, unknown][] | null;
     try {
-      results = await pipeline.exec();
+      if (this.redis.isCluster) {
+        // A cluster pipeline must stay on one node: one ZREM per tenant, sent together.
+        results = await Promise.all([...batch].map(([key, ids]) => this.redis.zrem(key, ...ids).then((n): [null, unknown] => [null, n], (err: Error): [Error, null] => [err, null])));
+      } else {
+        const pipeline = this.redis.pipeline();
+        for (const [key, ids] of batch) pipeline.zrem(key, ...ids);
+        results = await pipeline.exec();
+      }
     } catch (err) {
       for (const [key, ids] of batch) this.requeue(key, ids);
       throw err;

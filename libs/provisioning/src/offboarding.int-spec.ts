@@ -11,9 +11,9 @@ import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { FieldCipher, TenantKeyDestroyedError, TenantKeyring, KmsPort } from '@hotdash/platform-crypto';
 import { DatabaseModule, newId, type TenantDB } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
-import { QueueName, redisConnection, SagaEngine, tenantKeyPrefix } from '@hotdash/platform-jobs';
+import { legacyTenantKeyPrefix, QueueName, redisConnection, SagaEngine, tenantKeyPrefix } from '@hotdash/platform-jobs';
 import { VectorStore } from '@hotdash/platform-vector';
-import { internalAuthorization, opsCaller, TestWorld, waitFor } from '@hotdash/testing';
+import { internalAuthorization, opsCaller, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 
 jest.setTimeout(120_000);
@@ -22,6 +22,7 @@ jest.setTimeout(120_000);
 class TestAppModule {}
 
 const world = new TestWorld();
+const namespaces = VectorNamespaces.local(world.config); // the namespaces of tenants not offboarded, deleted at the end
 const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
 const queue = new Queue(QueueName.SAGA_STEPS, { connection: redisConnection(world.config) });
 let app: INestApplication;
@@ -37,6 +38,7 @@ afterAll(async () => {
   await queue.close();
   redis.disconnect();
   await app.close();
+  await namespaces.deleteAll();
   await world.close();
 });
 
@@ -51,6 +53,7 @@ const call = async (method: string, path: string, body?: unknown) =>
 async function provisioned(name: string): Promise<TenantId> {
   const res = await call('POST', '/tenants', { name, plan: 'basic', admin: { email: `admin@${newId().slice(-6)}.test` } });
   const { tenantId } = (await res.json()) as { tenantId: string };
+  namespaces.track(tenantId);
   await waitFor(`${name} provisioned`, async () => ((await (await call('GET', `/tenants/${tenantId}`)).json()) as { status: string }).status === 'active', 30_000, 50);
   return parseTenantId(tenantId);
 }
@@ -67,7 +70,8 @@ async function footprint(tenantId: TenantId): Promise<Record<string, number | bo
   const vectors = app.get(VectorStore);
   out.weaviateTenant = await vectors.tenantExists(tenantId);
   out.weaviateObjects = out.weaviateTenant ? await vectors.countObjects(tenantId) : 0;
-  out.redisKeys = (await redis.keys(`${tenantKeyPrefix(tenantId)}*`)).length;
+  // Its keys, those named before issue 15 (no hash tag) included.
+  out.redisKeys = (await Promise.all([`${tenantKeyPrefix(tenantId)}*`, `${legacyTenantKeyPrefix(tenantId)}*`, `hotdash:idem:${tenantId}:*`].map((p) => redis.keys(p)))).flat().length;
   out.queuedJobs = (await queue.getJobs(['delayed'])).filter((j) => j?.data?.tenantId === tenantId).length;
   return out;
 }
@@ -104,6 +108,8 @@ async function seed(tenantId: TenantId): Promise<string> {
   await vectors.upsertChunks(tenantId, [0, 1, 2].map((i) => ({ id: newId(), vector: [1, i, 0, 0], documentId: newId(), chunkIndex: i, text: `chunk ${i}`, title: 'FAQ', sourceVersion: 1 })));
   await redis.set(`${tenantKeyPrefix(tenantId)}rate`, '1');
   await redis.set(`${tenantKeyPrefix(tenantId)}quota:2026-11`, '42');
+  await redis.hset(`${legacyTenantKeyPrefix(tenantId)}limits`, { rpm: '60', inflight: '5' });
+  await redis.set(`hotdash:idem:${tenantId}:POST /operators:${'0'.repeat(64)}`, '{}', 'EX', 3_600);
   await queue.add('run', { sagaId: newId(), stepIndex: 0, tenantId }, { delay: 3_600_000, jobId: `spec-${newId()}` });
   return app.get(FieldCipher).encrypt(tenantId, 'spec.field', 'personal data');
 }
@@ -115,7 +121,7 @@ it("offboarding tenant A erases it from every store and leaves tenant B's data u
   const tokenB = await seed(b);
   const beforeA = await footprint(a);
   const beforeB = await footprint(b);
-  expect(beforeA).toMatchObject({ audit_log: 3, audit_heads: 1, users: 1, kb_documents: 1, weaviateTenant: true, weaviateObjects: 3, redisKeys: 2, queuedJobs: 1 });
+  expect(beforeA).toMatchObject({ audit_log: 3, audit_heads: 1, users: 1, kb_documents: 1, weaviateTenant: true, weaviateObjects: 3, redisKeys: 4, queuedJobs: 1 });
   // The head of A's audit chain before erasure, as audit keeps it.
   const headA = await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('audit_heads').select(['seq', 'hash']).executeTakeFirstOrThrow());
   expect(headA.seq).toBe('3');

@@ -1,10 +1,10 @@
 import { DynamicModule, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { PLATFORM_CONFIG } from '@hotdash/platform-db';
 import { MailOutbox } from '@hotdash/platform-messaging';
 import { InternalAuthModule, RevocationList } from '@hotdash/platform-auth';
+import { createRedis, type RedisClient } from '@hotdash/platform-jobs';
 import { OperatorsController } from './operators.controller';
 import { OperatorsHandler } from './operators.handler';
 
@@ -12,7 +12,7 @@ import { OperatorsHandler } from './operators.handler';
 const OPERATORS_REDIS = Symbol('OPERATORS_REDIS');
 
 class OperatorsRedisLifecycle implements OnApplicationShutdown {
-  constructor(@Inject(OPERATORS_REDIS) private readonly redis: Redis) {}
+  constructor(@Inject(OPERATORS_REDIS) private readonly redis: RedisClient) {}
   onApplicationShutdown(): void {
     this.redis.disconnect();
   }
@@ -38,8 +38,8 @@ export class OperatorsModule {
         // Invitation e-mails go through the platform's mail port.
         { provide: MailOutbox, useFactory: (cipher: FieldCipher) => new MailOutbox(cipher), inject: [FieldCipher] },
         // Revocation markers: removing an operator or changing a role ends their access tokens at once.
-        { provide: OPERATORS_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
-        { provide: RevocationList, useFactory: (redis: Redis) => new RevocationList(redis), inject: [OPERATORS_REDIS] },
+        { provide: OPERATORS_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
+        { provide: RevocationList, useFactory: (redis: RedisClient) => new RevocationList(redis), inject: [OPERATORS_REDIS] },
         OperatorsRedisLifecycle,
       ],
     };

@@ -1,6 +1,6 @@
 import { DynamicModule, Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
 import type { PlatformConfig } from '@hotdash/platform-config';
+import { createRedis, type RedisClient } from '@hotdash/platform-jobs';
 import { Authenticator } from './authentication';
 import { AUTH_SIGNING_KEY_ENV, AUTH_VERIFY_KEYS_ENV, AuthKeys } from './keys';
 import { RevocationList } from './revocations';
@@ -11,7 +11,7 @@ export const AUTH_REDIS = Symbol('AUTH_REDIS');
 
 @Injectable()
 class AuthRedisLifecycle implements OnApplicationShutdown {
-  constructor(@Inject(AUTH_REDIS) private readonly redis: Redis) {}
+  constructor(@Inject(AUTH_REDIS) private readonly redis: RedisClient) {}
   onApplicationShutdown(): void {
     this.redis.disconnect();
   }
@@ -40,8 +40,9 @@ export class AuthModule {
         // the tenant's in-flight releases) goes out at once; batching them cost more Node CPU per
         // request than it saved Redis (docs/benchmarks.md, gateway read). Whoever sends several
         // commands together pipelines them explicitly.
-        { provide: AUTH_REDIS, useFactory: () => new Redis({ host: config.redis.host, port: config.redis.port, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 }) },
-        { provide: RevocationList, useFactory: (redis: Redis, tokens: TokenService) => new RevocationList(redis, tokens.accessTtlSeconds + 30), inject: [AUTH_REDIS, TokenService] },
+        // The single node or the Redis Cluster (HOTDASH_REDIS_CLUSTER_NODES): createRedis.
+        { provide: AUTH_REDIS, useFactory: () => createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 }) },
+        { provide: RevocationList, useFactory: (redis: RedisClient, tokens: TokenService) => new RevocationList(redis, tokens.accessTtlSeconds + 30), inject: [AUTH_REDIS, TokenService] },
         AuthRedisLifecycle,
         Authenticator,
       ],

@@ -2,7 +2,7 @@ import { CallHandler, CanActivate, createParamDecorator, ExecutionContext, Injec
 import { Reflector } from '@nestjs/core';
 import { Observable, Observer } from 'rxjs';
 import { AuthError } from './errors';
-import { RevocationList } from './revocations';
+import { RevocationList, type RevocationMarkers } from './revocations';
 import { actorOf, OpsPrincipal, Principal, TokenService } from './tokens';
 import { authorize } from './permissions';
 import { RoutePolicy, routePolicy } from './route-policy';
@@ -143,7 +143,7 @@ export class Authenticator {
   }
 
   /** The revocation markers of a principal in Redis (users' tokens only). */
-  revocationMarkers(p: Principal): { keys: [string, string]; issuedAt: number } | undefined {
+  revocationMarkers(p: Principal): RevocationMarkers | undefined {
     return this.revocations.markersOf(p);
   }
 

@@ -3,6 +3,7 @@ export * from './errors';
 export * from './tokens';
 export * from './revocations';
 export * from './credentials';
+export * from './passwords';
 export * from './auth.module';
 export * from './limits';
 export * from './authentication';

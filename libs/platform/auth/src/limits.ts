@@ -1,5 +1,4 @@
-import type Redis from 'ioredis';
-import { tenantKeyPrefix } from '@hotdash/platform-jobs';
+import { type RedisClient, tenantKeyPrefix } from '@hotdash/platform-jobs';
 
 /** A tenant's request limits (from its plan): requests per sliding minute and requests in flight. */
 export interface TenantLimits {
@@ -15,6 +14,6 @@ export function tenantLimitsKey(tenantId: string): string {
 /**
  * Publishes a tenant's limits to every gateway at once (provisioning calls it on every plan change): the next request of the tenant, on any gateway, is judged by them.
  */
-export async function publishTenantLimits(redis: Redis, tenantId: string, limits: TenantLimits): Promise<void> {
+export async function publishTenantLimits(redis: RedisClient, tenantId: string, limits: TenantLimits): Promise<void> {
   await redis.hset(tenantLimitsKey(tenantId), { rpm: String(limits.requestsPerMinute), inflight: String(limits.inFlight) });
 }

@@ -1,9 +1,18 @@
-import type Redis from 'ioredis';
 import type { TenantId } from '@hotdash/contracts';
-import { tenantKeyPrefix } from '@hotdash/platform-jobs';
+import { legacyTenantKeyPrefix, type RedisClient, tenantKeyPrefix } from '@hotdash/platform-jobs';
 import type { Principal } from './tokens';
 
 const REMOVED = 'removed';
+
+/**
+ * Where a user token's revocation is read: [user, session] markers under the tenant's hash-tagged
+ * prefix, then the same two under the prefix before issue 15 (on a cluster, which never had those,
+ * the first two again). All four share a slot on a cluster, so one script or MGET reads them.
+ */
+export interface RevocationMarkers {
+  keys: [user: string, session: string, legacyUser: string, legacySession: string];
+  issuedAt: number;
+}
 
 /**
  * Makes a removed operator, a changed role or an ended session take effect at once instead of when
@@ -17,20 +26,34 @@ const REMOVED = 'removed';
  * token, whenever issued) is marked only after the removal commits. Markers are best effort while
  * Redis is away: the database change stands, and gateways check the database while they cannot
  * reach Redis.
+ *
+ * On the single node markers are also written, and read, under the tenant's key prefix of before
+ * issue 15 (`legacyTenantKeyPrefix`): gateways of the previous release still running during a
+ * deploy see the new ones, and a marker they wrote (live for 15 minutes) still counts here.
  */
 export class RevocationList {
+  /** Also under the prefix of before issue 15 (the single node; a cluster never had those keys). */
+  private readonly legacy: boolean;
+
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** How long a marker must outlive the change: the access-token lifetime plus clock skew (seconds). */
     private readonly ttlSeconds: number = 900 + 30,
-  ) {}
-
-  private userKey(tenantId: string, userId: string): string {
-    return `${tenantKeyPrefix(tenantId)}auth:user:${userId}`;
+  ) {
+    this.legacy = !redis.isCluster;
   }
 
-  private sessionKey(tenantId: string, sessionId: string): string {
-    return `${tenantKeyPrefix(tenantId)}auth:session:${sessionId}`;
+  private userKey(tenantId: string, userId: string, prefix = tenantKeyPrefix): string {
+    return `${prefix(tenantId)}auth:user:${userId}`;
+  }
+
+  private sessionKey(tenantId: string, sessionId: string, prefix = tenantKeyPrefix): string {
+    return `${prefix(tenantId)}auth:session:${sessionId}`;
+  }
+
+  /** The key, and on the single node its name of before issue 15 too. */
+  private written(key: (prefix: (tenantId: string) => string) => string): string[] {
+    return this.legacy ? [key(tenantKeyPrefix), key(legacyTenantKeyPrefix)] : [key(tenantKeyPrefix)];
   }
 
   /** Writes a marker; Redis being away is logged, not thrown: the caller's database change stands. */
@@ -40,39 +63,43 @@ export class RevocationList {
 
   /** Every token of the user stops working, for good (the user is removed). */
   async userRemoved(tenantId: TenantId, userId: string): Promise<void> {
-    await this.write(`removal of user ${userId}`, () => this.redis.set(this.userKey(tenantId, userId), REMOVED, 'EX', this.ttlSeconds));
+    await this.write(`removal of user ${userId}`, () => Promise.all(this.written((p) => this.userKey(tenantId, userId, p)).map((k) => this.redis.set(k, REMOVED, 'EX', this.ttlSeconds))));
   }
 
   /** Tokens issued to the user before now stop working (role changed, password reset); new ones are fine. */
   async userChanged(tenantId: TenantId, userId: string): Promise<void> {
     // A later change wins; a "removed" marker is never downgraded.
-    await this.write(`change of user ${userId}`, () => this.redis.eval(
+    const now = String(Date.now());
+    await this.write(`change of user ${userId}`, () => Promise.all(this.written((p) => this.userKey(tenantId, userId, p)).map((key) => this.redis.eval(
       `local v = redis.call('GET', KEYS[1]) if v == '${REMOVED}' then return 0 end
        if (not v) or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end return 1`,
       1,
-      this.userKey(tenantId, userId),
-      String(Date.now()),
+      key,
+      now,
       String(this.ttlSeconds),
-    ));
+    ))));
   }
 
   /** The session's tokens stop working (logout, reuse of a rotated refresh token). */
   async sessionEnded(tenantId: TenantId, sessionId: string): Promise<void> {
-    await this.write(`end of session ${sessionId}`, () => this.redis.set(this.sessionKey(tenantId, sessionId), '1', 'EX', this.ttlSeconds));
+    await this.write(`end of session ${sessionId}`, () => Promise.all(this.written((p) => this.sessionKey(tenantId, sessionId, p)).map((k) => this.redis.set(k, '1', 'EX', this.ttlSeconds))));
+  }
+
+  /** The keys a principal's revocation is read from, and when its rights were read (users' tokens only; API keys are looked up). */
+  markersOf(p: Principal): RevocationMarkers | undefined {
+    if (p.kind !== 'user') return undefined;
+    const user = this.userKey(p.tenantId, p.subject);
+    const session = this.sessionKey(p.tenantId, p.sessionId!);
+    if (!this.legacy) return { keys: [user, session, user, session], issuedAt: p.issuedAt };
+    return { keys: [user, session, this.userKey(p.tenantId, p.subject, legacyTenantKeyPrefix), this.sessionKey(p.tenantId, p.sessionId!, legacyTenantKeyPrefix)], issuedAt: p.issuedAt };
   }
 
   /** True when the principal's token was issued before a marker that applies to it. */
-  /** The keys a principal's revocation is read from, and when its rights were read (users' tokens only; API keys are looked up). */
-  markersOf(p: Principal): { keys: [string, string]; issuedAt: number } | undefined {
-    if (p.kind !== 'user') return undefined;
-    return { keys: [this.userKey(p.tenantId, p.subject), this.sessionKey(p.tenantId, p.sessionId!)], issuedAt: p.issuedAt };
-  }
-
   async isRevoked(p: Principal): Promise<boolean> {
-    if (p.kind !== 'user') return false; // API keys are looked up on every request
-    const [user, session] = await this.redis.mget(this.userKey(p.tenantId, p.subject), this.sessionKey(p.tenantId, p.sessionId!));
-    if (session) return true;
-    if (user === REMOVED) return true;
-    return user !== null && Number(user) >= p.issuedAt;
+    const markers = this.markersOf(p);
+    if (!markers) return false; // API keys are looked up on every request
+    const [user, session, legacyUser, legacySession] = await this.redis.mget(...markers.keys);
+    if (session || legacySession) return true;
+    return [user, legacyUser].some((u) => u === REMOVED || (u != null && Number(u) >= p.issuedAt));
   }
 }

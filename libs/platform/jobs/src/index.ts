@@ -1,4 +1,5 @@
 export * from './queues';
+export * from './redis';
 export * from './saga/saga.types';
 export * from './saga/saga-engine';
 export * from './saga/saga-probe';

@@ -1,6 +1,6 @@
 import { DelayedError, Job } from 'bullmq';
-import type Redis from 'ioredis';
 import { tenantKeyPrefix } from './queues';
+import type { RedisClient } from './redis';
 
 /**
  * Per-tenant concurrency caps for BullMQ work (DESIGN.md §5): one tenant's 10,000 documents must
@@ -42,7 +42,7 @@ export class TenantConcurrencyLimiter {
   private readonly retryDelayMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly queueName: string,
     private readonly options: TenantLimiterOptions,
   ) {

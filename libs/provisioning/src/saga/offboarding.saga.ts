@@ -1,11 +1,10 @@
 import { Queue } from 'bullmq';
 import { sql } from 'kysely';
-import Redis from 'ioredis';
 import { parseTenantId, TenantEvents, TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
-import { Json, QueueName, redisConnection, SagaDefinition, SagaStep, SagaStepContext, tenantKeyPrefix } from '@hotdash/platform-jobs';
+import { createRedis, Json, legacyTenantKeyPrefix, QueueName, queueOptions, SagaDefinition, SagaStep, SagaStepContext, scanKeys, tenantKeyPrefix } from '@hotdash/platform-jobs';
 import { buildEnvelope, outboxRow, publishInTx } from '@hotdash/platform-messaging';
 import { VectorStore } from '@hotdash/platform-vector';
 import { PROVISIONING_PRODUCER } from './provisioning.saga';
@@ -96,7 +95,7 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
       const tenantId = tenantOf(ctx);
       let removed = 0;
       for (const name of Object.values(QueueName)) {
-        const queue = new Queue(name, { connection: redisConnection(config) });
+        const queue = new Queue(name, queueOptions(config, name));
         try {
           const jobs = await queue.getJobs(['waiting', 'delayed', 'paused', 'prioritized']);
           for (const job of jobs) {
@@ -117,18 +116,25 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
 
   const redisKeys: Step = {
     id: OffboardingSteps.REDIS_KEYS,
-    description: `the tenant's Redis keys (prefix ${tenantKeyPrefix('<tenant>')})`,
+    description: `the tenant's Redis keys (prefix ${tenantKeyPrefix('<tenant>')}, on every master of a cluster)`,
     async run(ctx) {
-      const redis = new Redis({ host: config.redis.host, port: config.redis.port, lazyConnect: true });
+      const redis = createRedis(config, { lazyConnect: true });
+      const tenantId = tenantOf(ctx);
       let deleted = 0;
+      // The tenant's keys; on the single node also those named before issue 15 (no hash tag).
+      const patterns = [`${tenantKeyPrefix(tenantId)}*`, ...(redis.isCluster ? [] : [`${legacyTenantKeyPrefix(tenantId)}*`, `hotdash:idem:${tenantId}:*`])];
       try {
         await redis.connect();
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${tenantKeyPrefix(tenantOf(ctx))}*`, 'COUNT', 500);
-          cursor = next;
-          if (keys.length) deleted += await redis.del(...keys);
-        } while (cursor !== '0');
+        for (const pattern of patterns)
+          await scanKeys(redis, pattern, async (node, keys) => {
+            // One UNLINK per key, pipelined on the node that holds them (a multi-key command must stay in one slot).
+            const pipeline = node.pipeline();
+            for (const key of keys) pipeline.unlink(key);
+            for (const [err, n] of (await pipeline.exec()) ?? []) {
+              if (err) throw err;
+              deleted += Number(n);
+            }
+          });
       } finally {
         redis.disconnect();
       }

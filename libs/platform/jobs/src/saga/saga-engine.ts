@@ -3,7 +3,7 @@ import { type Kysely, sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { type ControlDB, type ControlTransaction, Databases, newId } from '@hotdash/platform-db';
-import { QueueName, redisConnection } from '../queues';
+import { QueueName, queueOptions } from '../queues';
 import { Json, NonRetryableStepError, SagaDefinition, SagaOutboxRow, SagaRecord, SagaStatus, SagaStep, SagaStepContext, StepPendingError } from './saga.types';
 
 export interface SagaEngineOptions {
@@ -129,7 +129,7 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
  */
 export class SagaEngine {
   private readonly definitions = new Map<string, SagaDefinition>();
-  private readonly connection: ReturnType<typeof redisConnection>;
+  private readonly connection: ReturnType<typeof queueOptions>;
   private readonly queue: Queue;
   private worker?: Worker;
   private readonly opts: Required<Omit<SagaEngineOptions, 'log'>> & Pick<SagaEngineOptions, 'log'>;
@@ -149,8 +149,8 @@ export class SagaEngine {
       queueName: options.queueName ?? QueueName.SAGA_STEPS,
       log: options.log,
     };
-    this.connection = redisConnection(config);
-    this.queue = new Queue(this.opts.queueName, { connection: this.connection });
+    this.connection = queueOptions(config, this.opts.queueName);
+    this.queue = new Queue(this.opts.queueName, this.connection);
   }
 
   register<I extends Json>(definition: SagaDefinition<I>): this {
@@ -233,7 +233,7 @@ export class SagaEngine {
   startWorker(): void {
     if (this.worker) return;
     this.worker = new Worker<StepJob>(this.opts.queueName, (job) => this.process(job), {
-      connection: this.connection,
+      ...this.connection,
       concurrency: this.opts.concurrency,
       lockDuration: this.opts.lockDurationMs,
       stalledInterval: this.opts.stalledIntervalMs,

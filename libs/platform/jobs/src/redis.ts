@@ -1,0 +1,67 @@
+import Redis, { Cluster, type RedisOptions } from 'ioredis';
+import type { PlatformConfig } from '@hotdash/platform-config';
+
+/**
+ * A connection to the platform's Redis: the single node (HOTDASH_REDIS_HOST/PORT) or, with
+ * HOTDASH_REDIS_CLUSTER_NODES, a Redis Cluster. Both answer the same commands; on a cluster a
+ * multi-key command, a pipeline or a Lua script must only touch keys of one slot: a tenant's keys
+ * share the hash tag of `tenantKeyPrefix`, BullMQ queues the one of `queuePrefix`.
+ */
+export type RedisClient = Redis | Cluster;
+
+/** True when the platform is configured for a Redis Cluster. */
+export function usesRedisCluster(config: PlatformConfig): boolean {
+  return (config.redis.cluster?.length ?? 0) > 0;
+}
+
+/**
+ * The platform's Redis connection factory: a `Redis` to the single node, or a `Cluster` over the
+ * configured seed nodes (the per-node options, timeouts and retries included, apply to every node;
+ * `lazyConnect` and `enableOfflineQueue` to the cluster client too).
+ */
+export function createRedis(config: PlatformConfig, options: RedisOptions = {}): RedisClient {
+  const nodes = config.redis.cluster;
+  if (!nodes?.length) return new Redis({ host: config.redis.host, port: config.redis.port, ...options });
+  const { lazyConnect, enableOfflineQueue, enableReadyCheck } = options;
+  return new Cluster(
+    nodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      redisOptions: options,
+      ...(lazyConnect === undefined ? {} : { lazyConnect }),
+      ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+      ...(enableReadyCheck === undefined ? {} : { enableReadyCheck }),
+    },
+  );
+}
+
+/**
+ * Runs `each` on every master of a cluster (the single node otherwise): SCAN covers only the node it
+ * is sent to, so a key pattern is scanned on each master in turn.
+ */
+export async function forEachMaster<T>(redis: RedisClient, each: (node: Redis) => Promise<T>): Promise<T[]> {
+  if (!redis.isCluster) return [await each(redis as Redis)];
+  const cluster = redis as Cluster;
+  if (cluster.status === 'wait') await cluster.connect();
+  return Promise.all(cluster.nodes('master').map((node) => each(node)));
+}
+
+/**
+ * Every key matching `pattern` (SCAN MATCH on every master), handed to `batch` per SCAN page;
+ * the number of keys seen.
+ */
+export async function scanKeys(redis: RedisClient, pattern: string, batch: (node: Redis, keys: string[]) => Promise<void>, count = 500): Promise<number> {
+  const seen = await forEachMaster(redis, async (node) => {
+    let n = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      if (keys.length) {
+        n += keys.length;
+        await batch(node, keys);
+      }
+    } while (cursor !== '0');
+    return n;
+  });
+  return seen.reduce((a, b) => a + b, 0);
+}
