@@ -1,4 +1,4 @@
-import { BackupProblems, DedicatedProblems, ImportProblems, MigrationProblems, MoveProblems, RebalanceProblems, ShardProblems, SignUpProblems } from '@hotdash/contracts';
+import { BackupProblems, DedicatedProblems, ImportProblems, KeyProblems, MigrationProblems, MoveProblems, RebalanceProblems, ShardProblems, SignUpProblems } from '@hotdash/contracts';
 
 /** What to do about a platform problem, by its stable code (the platform's detail says what happened). */
 const HINTS: Record<string, string> = {
@@ -67,6 +67,8 @@ const HINTS: Record<string, string> = {
   [ImportProblems.PILOT_BUSY]: 'Let the pilot finish what the detail names (a saga of its tenant, its relay catching up), then import.',
   [ImportProblems.TENANT_EXISTS]: 'The tenant (or its slug, or its vectors) is on the platform already: `hotdash-ops tenants show <tenant-id>`; an import is done once.',
   [ImportProblems.PLAN_UNKNOWN]: 'Change the tenant’s plan on the pilot to one the platform has, then import.',
+  [KeyProblems.KEK_UNKNOWN]: 'Check the KEK id: `hotdash-ops keys status` lists the KEK ids that wrap live keys.',
+  [KeyProblems.KEK_IS_CURRENT]: 'Put the new master key first in HOTDASH_KMS_MASTER_KEYS of every service and restart them, then rotate (docs/operations.md, "Rotating the key-encryption key").',
   [ImportProblems.SHARD_NOT_ACTIVE]: 'Import onto an active shard (`hotdash-ops shards list`), or activate that one (`hotdash-ops shards activate <name>`).',
 };
 
@@ -91,6 +93,10 @@ export function hintFor(code: string, detail?: string): string {
   if (code === ImportProblems.IN_PROGRESS) {
     const id = detail?.match(/import ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/)?.[1];
     return `Follow the import in progress: \`hotdash-ops imports status ${id ?? '<import id>'}\`.`;
+  }
+  if (code === KeyProblems.ROTATION_RUNNING) {
+    const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)?.[0];
+    return `Follow the rotation in progress: \`hotdash-ops keys rotation ${id ?? '<id>'}\`, and start another once it has finished.`;
   }
   if (code === MigrationProblems.RUNNING) {
     const id = detail?.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/)?.[0];

@@ -11,6 +11,7 @@ import { moveCommands } from './commands/moves';
 import { importCommands } from './commands/imports';
 import { rebalanceCommands } from './commands/rebalance';
 import { dedicatedCommands } from './commands/dedicated';
+import { keysCommands } from './commands/keys';
 
 export interface Streams {
   stdout: NodeJS.WriteStream;
@@ -46,6 +47,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, streams: Streams, commander
   importCommands(program, ctx);
   rebalanceCommands(program, ctx);
   dedicatedCommands(program, ctx);
+  keysCommands(program, ctx);
   return program;
 }
 

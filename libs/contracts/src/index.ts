@@ -16,5 +16,6 @@ export * from './backups.api';
 export * from './moves.api';
 export * from './imports.api';
 export * from './rebalance.api';
+export * from './keys.api';
 export * from './dedicated.api';
 export * from './support.events';

@@ -1,10 +1,9 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import type { PlatformConfig } from '@hotdash/platform-config';
+import { readSetting, type PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher, KmsPort, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardInspector, ShardRouter, TenantDatabase, TenantMover, TenantStatusCache } from '@hotdash/platform-db';
-import { SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
+import { createRedis, type RedisClient, SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
 import { InternalAuthModule } from '@hotdash/platform-auth';
-import Redis from 'ioredis';
 import { PROVISIONING_REDIS, PROVISIONING_SAGA_CONCURRENCY, PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
 import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { SignupsController, TenantsController } from './tenants.controller';
@@ -44,12 +43,16 @@ import { DedicatedSagaDependencies } from './dedicated/dedicated.sagas';
 import { DedicatedRuns } from './dedicated/dedicated-runs';
 import { DedicateTenantHandler } from './use-cases/dedicate-tenant/dedicate-tenant.handler';
 import { ShareTenantHandler } from './use-cases/share-tenant/share-tenant.handler';
+import { KeysController } from './keys.controller';
+import { KeyRotations } from './keys/key-rotations';
+import { KekRotationsRepository } from './keys/kek-rotations.repository';
+import { KekRotationSagaRegistration } from './keys/kek-rotation.saga';
 
 
 class EngineLifecycle implements OnApplicationShutdown {
   constructor(
     @Inject(SagaEngine) private readonly engine: SagaEngine,
-    @Inject(PROVISIONING_REDIS) private readonly redis: Redis,
+    @Inject(PROVISIONING_REDIS) private readonly redis: RedisClient,
     @Inject(VectorStore) private readonly vectors: VectorStore,
   ) {}
   async onApplicationShutdown(): Promise<void> {
@@ -66,7 +69,7 @@ class EngineLifecycle implements OnApplicationShutdown {
 @Module({
   // Every route needs the gateway's internal token (audience hotdash-internal:provisioning).
   imports: [InternalAuthModule.forService('provisioning')],
-  controllers: [TenantsController, SignupsController, ShardsController, MigrationsController, BackupsController, MovesController, DedicatedController, RebalanceController, ImportsController],
+  controllers: [TenantsController, SignupsController, ShardsController, MigrationsController, BackupsController, MovesController, DedicatedController, RebalanceController, ImportsController, KeysController],
   providers: [
     TenantsRepository,
     CreateTenantHandler,
@@ -106,7 +109,11 @@ class EngineLifecycle implements OnApplicationShutdown {
     DedicatedRuns,
     DedicateTenantHandler,
     ShareTenantHandler,
-    { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
+    // Rotation of the key-encryption key (ops): the kek-rotation saga re-wraps the tenants' data keys in batches; it registers itself with the engine at start.
+    KekRotationsRepository,
+    KeyRotations,
+    KekRotationSagaRegistration,
+    { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
     ...cryptoProviders(),
     { provide: VectorStore, useFactory: (config: PlatformConfig) => WeaviateVectorStore.fromConfig(config), inject: [PLATFORM_CONFIG] },
     {
@@ -128,7 +135,7 @@ class EngineLifecycle implements OnApplicationShutdown {
         queueName?: string,
         concurrency?: number,
       ) =>
-        dedicated.registerOn(new SagaEngine(dbs, config, { log: (m) => console.warn(m), queueName: queueName ?? undefined, concurrency: concurrency ?? undefined })
+        dedicated.registerOn(new SagaEngine(dbs, config, { log: (m) => console.warn(m), queueName: queueName ?? readSetting('HOTDASH_SAGA_QUEUE') ?? undefined, concurrency: concurrency ?? undefined })
           .register(provisioningSaga({ dbs, control, tenantDb, router, keyring, cipher, kms, vectors }))
           .register(offboardingSaga({ config, control, tenantDb, keyring, vectors, statuses }))
           .register(tenantMoveSaga({ mover, control, tenantDb, router, checkpoint: checkpoint ?? undefined }))),
