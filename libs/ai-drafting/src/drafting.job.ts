@@ -1,6 +1,7 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import { DraftEvents, EncryptedTicketText, parseTenantId } from '@hotdash/contracts';
-import { OutboxTx, publishInTx } from '@hotdash/platform-messaging';
+import { derivedId } from '@hotdash/platform-db';
+import { OutboxTx, publishOnceInTx } from '@hotdash/platform-messaging';
 
 /** The producer name on the events the ai-drafting service publishes. */
 export const AI_DRAFTING_PRODUCER = 'ai-drafting';
@@ -26,10 +27,23 @@ export function draftEventMeta(job: Pick<DraftingJob, 'tenantId' | 'correlationI
   return { tenantId: parseTenantId(job.tenantId), producer: AI_DRAFTING_PRODUCER, correlationId: job.correlationId, causationId: job.causationId };
 }
 
-/** Announces that this attempt gets no draft (draft.failed): the ticket waits for a hand-written reply or a regeneration. */
-export async function publishDraftFailed(tx: OutboxTx, job: Omit<DraftingJob, keyof EncryptedTicketText>, code: string, reason: string): Promise<void> {
+/**
+ * The id of a draft's outcome event, draft.generated or draft.failed: derived from the draft id, so
+ * a draft has one outcome however often its job runs (a run again after a crash between the commit
+ * and BullMQ's completion writes nothing: the outbox already holds the id), and a copy that still
+ * reached Kafka twice is dropped by every consumer's inbox.
+ */
+export function draftOutcomeEventId(draftId: string): string {
+  return derivedId(draftId, 'draft-outcome');
+}
+
+/**
+ * Announces that this attempt gets no draft (draft.failed): the ticket waits for a hand-written reply
+ * or a regeneration. Nothing is written when the draft already has its outcome; true when written.
+ */
+export async function publishDraftFailed(tx: OutboxTx, job: Omit<DraftingJob, keyof EncryptedTicketText>, code: string, reason: string): Promise<boolean> {
   const meta = draftEventMeta(job);
-  await publishInTx(tx, DraftEvents.FAILED, { tenantId: meta.tenantId, ticketId: job.ticketId, draftId: job.draftId, attempt: job.attempt, code, reason }, meta);
+  return publishOnceInTx(tx, draftOutcomeEventId(job.draftId), DraftEvents.FAILED, { tenantId: meta.tenantId, ticketId: job.ticketId, draftId: job.draftId, attempt: job.attempt, code, reason }, meta);
 }
 
 export interface DraftingQueueOptions {

@@ -1,11 +1,10 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
-import type Redis from 'ioredis';
 import { DraftEvents, DraftingModelSettingsV1, parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { CryptoError, FieldCipher, TenantKeyDestroyedError } from '@hotdash/platform-crypto';
 import { TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
-import { inTenantJob, QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
-import { publishInTx } from '@hotdash/platform-messaging';
+import { inTenantJob, QueueName, queueOptions, type RedisClient, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { inOutbox, publishOnceInTx } from '@hotdash/platform-messaging';
 import {
   createEgressFetch,
   DraftingModel,
@@ -21,7 +20,7 @@ import {
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
 import { DraftComposer, TicketText } from './draft-composer';
 import { DraftingProfileMissingError, DraftingProfiles } from './drafting-profiles.repository';
-import { DraftingJob, draftEventMeta, publishDraftFailed } from './drafting.job';
+import { DraftingJob, draftEventMeta, draftOutcomeEventId, publishDraftFailed } from './drafting.job';
 
 export interface DraftingWorkerDeps {
   config: PlatformConfig;
@@ -31,7 +30,7 @@ export interface DraftingWorkerDeps {
   embedder: Embedder;
   vectors: VectorStore;
   /** For the per-tenant caps. */
-  redis: Redis;
+  redis: RedisClient;
 }
 
 export interface DraftingWorkerOptions {
@@ -50,8 +49,30 @@ export interface DraftingWorkerOptions {
   ownModelEgress?: EgressOptions;
   /** BullMQ key prefix (specs isolate their queue with it). */
   prefix?: string;
+  /**
+   * How long a running job's lock lasts without renewal, and how often workers look for jobs whose
+   * lock lapsed (a worker that died): such a job runs again elsewhere. BullMQ's defaults (30 s, 30 s).
+   */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  /**
+   * Fault injection for crash specs: awaited at each named point of a job's run (see
+   * DraftingCheckpoint); a spec throws or hangs there to stand for a process dying at that point.
+   */
+  checkpoint?: (point: DraftingCheckpoint, job: Job<DraftingJob>) => Promise<void> | void;
   log?: (message: string) => void;
 }
+
+/**
+ * Where a drafting job can die with consequences of its own: after the model answered and before the
+ * outcome committed (nothing is published: the job runs again and calls the model again), and after
+ * the outcome committed but before BullMQ marked the job completed (the job runs again and must
+ * publish nothing: the draft has its outcome).
+ */
+export type DraftingCheckpoint = 'before-commit' | 'after-commit';
+
+/** What a job's run did: wrote the draft's outcome, found it already written by an earlier run, or found its tenant gone. */
+export type DraftingResult = 'generated' | 'already-drafted' | 'tenant-gone';
 
 /** Why a draft could not be written: a stable code and a reason fit for the operator (never ticket text). */
 interface Failure {
@@ -113,28 +134,40 @@ export class DraftingWorker {
   start(): void {
     if (this.worker) return;
     this.worker = new Worker<DraftingJob>(QueueName.AI_DRAFTING, this.limiter.wrap((job) => this.process(job)), {
-      connection: redisConnection(this.deps.config),
+      ...queueOptions(this.deps.config, QueueName.AI_DRAFTING),
       concurrency: this.options.concurrency ?? 16,
       ...(this.options.prefix ? { prefix: this.options.prefix } : {}),
+      ...(this.options.lockDurationMs ? { lockDuration: this.options.lockDurationMs } : {}),
+      ...(this.options.stalledIntervalMs ? { stalledInterval: this.options.stalledIntervalMs } : {}),
     });
     this.worker.on('error', (err) => this.options.log?.(`[ai-drafting] worker: ${err.name}`));
   }
 
-  async close(): Promise<void> {
-    await this.worker?.close();
+  /** Stops taking jobs; waits for the running ones, unless `force` (a spec standing for a process that died: its jobs' locks lapse and they run again elsewhere). */
+  async close(force = false): Promise<void> {
+    await this.worker?.close(force);
     this.worker = undefined;
     await this.ownModelFetch.close();
   }
 
   /** Writes one draft, in the tenant's context with the correlation of the event that queued it. */
-  process(job: Job<DraftingJob>): Promise<'generated' | 'tenant-gone'> {
+  process(job: Job<DraftingJob>): Promise<DraftingResult> {
     return inTenantJob(QueueName.AI_DRAFTING, job.data, () => this.draft(job));
   }
 
-  private async draft(job: Job<DraftingJob>): Promise<'generated' | 'tenant-gone'> {
+  /**
+   * The draft's outcome (draft.generated or draft.failed) is written once, under an id derived from
+   * the draft id: a run that finds it already written (an earlier run died after its commit, before
+   * BullMQ heard the job was done) calls no model and publishes nothing.
+   */
+  private async draft(job: Job<DraftingJob>): Promise<DraftingResult> {
     const data = job.data;
     const tenantId = parseTenantId(data.tenantId);
+    const outcomeId = draftOutcomeEventId(data.draftId);
     try {
+      // Only a job that ran before (it failed, or its worker died and BullMQ found it stalled) can find its outcome written.
+      const ranBefore = job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0;
+      if (ranBefore && (await this.deps.db.withTenant(tenantId, (tx) => inOutbox(tx, outcomeId)))) return 'already-drafted';
       const [[profile, model], ticket] = await Promise.all([
         this.profiles.require(tenantId).then(async (p) => [p, await this.modelOf(tenantId, p.model)] as const),
         this.ticketOf(tenantId, data),
@@ -142,9 +175,11 @@ export class DraftingWorker {
       const draft = await this.composer.compose(tenantId, profile, ticket, model);
       const bodyEnc = await this.deps.cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, draft.result.text);
       const tokens = (n: number) => Math.max(0, Math.round(n));
-      await this.deps.db.withTenant(tenantId, (tx) =>
-        publishInTx(
+      await this.options.checkpoint?.('before-commit', job);
+      const written = await this.deps.db.withTenant(tenantId, (tx) =>
+        publishOnceInTx(
           tx,
+          outcomeId,
           DraftEvents.GENERATED,
           {
             tenantId,
@@ -159,7 +194,8 @@ export class DraftingWorker {
           draftEventMeta(data),
         ),
       );
-      return 'generated';
+      // A run racing this one (the job ran again while this run was thought dead) wrote it first.
+      if (!written) return 'already-drafted';
     } catch (err) {
       if (gone(err)) return 'tenant-gone';
       const failure = failureOf(err);
@@ -168,13 +204,16 @@ export class DraftingWorker {
       // The job's failure reason is kept in Redis: the safe reason, never the error's own message.
       if (failure.retryable && job.attemptsMade + 1 < tries) throw new Error(`${failure.code}: ${failure.reason}`);
       try {
-        await this.fail(tenantId, data, failure);
+        // The draft got its outcome from a run racing this one: nothing failed.
+        if (!(await this.fail(tenantId, data, failure))) return 'already-drafted';
       } catch (e) {
         if (gone(e)) return 'tenant-gone';
         throw e;
       }
       throw new UnrecoverableError(`${failure.code}: ${failure.reason}`);
     }
+    await this.options.checkpoint?.('after-commit', job);
+    return 'generated';
   }
 
   /** The platform's model (set by the platform team: the profile's temperature and length do not apply), or the tenant's own. */
@@ -204,8 +243,9 @@ export class DraftingWorker {
     return { customerName, subject, body };
   }
 
-  private async fail(tenantId: TenantId, data: DraftingJob, failure: Failure): Promise<void> {
-    await this.deps.db.withTenant(tenantId, (tx) => publishDraftFailed(tx, data, failure.code, failure.reason));
+  /** Publishes draft.failed; false when the draft already had its outcome. */
+  private fail(tenantId: TenantId, data: DraftingJob, failure: Failure): Promise<boolean> {
+    return this.deps.db.withTenant(tenantId, (tx) => publishDraftFailed(tx, data, failure.code, failure.reason));
   }
 }
 

@@ -134,12 +134,35 @@ it('meters a generated draft’s prompt and completion tokens as model tokens, a
   expect(daily).toEqual([{ metric: 'model_tokens', amount: 1_600 }]);
 });
 
+it('meters a draft’s tokens once per draft: a second draft.generated of the same draft (another event id: its job ran twice) meters nothing', async () => {
+  const handler = new QuotaEventsHandler(quota);
+  const t = await world.createTenant();
+  const meta = { tenantId: t.id, producer: 'ai-drafting', correlationId: newId() };
+  const draftId = newId();
+  const generated = (id: string) =>
+    buildEnvelope(
+      DraftEvents.GENERATED,
+      { tenantId: t.id, ticketId: newId(), draftId: id, attempt: 1, bodyEnc: 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA', citations: [], model: 'gpt-test', usage: { promptTokens: 1_000, completionTokens: 50 } },
+      meta,
+    );
+  const first = generated(draftId);
+  const again = generated(draftId);
+  expect(again.id).not.toBe(first.id);
+  await world.tenantDb.withTenant(t.id, (tx) => handler.onDraftGenerated(first, { tx } as never));
+  await world.tenantDb.withTenant(t.id, (tx) => handler.onDraftGenerated(again, { tx } as never));
+  await world.tenantDb.withTenant(t.id, (tx) => handler.onDraftGenerated(generated(newId()), { tx } as never)); // another draft: metered
+  const daily = await world.tenantDb.withTenant(t.id, (tx) => sql<{ metric: string; amount: number }>`select metric, amount::int from usage_daily`.execute(tx.db).then((r) => r.rows));
+  expect(daily).toEqual([{ metric: 'model_tokens', amount: 2_100 }]);
+  const recorded = await world.tenantDb.withTenant(t.id, (tx) => sql<{ n: number }>`select count(*)::int as n from outbox where type = 'usage.recorded'`.execute(tx.db).then((r) => r.rows[0]!.n));
+  expect(recorded).toBe(2);
+});
+
 describe('tickets count once, from ticket.received', () => {
   const token = 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA';
-  const received = (t: WorldTenant, channel: 'api' | 'chat' | 'email', quotaReservationId: string | null = null) =>
+  const received = (t: WorldTenant, channel: 'api' | 'chat' | 'email', quotaReservationId: string | null = null, ticketId = newId()) =>
     buildEnvelope(
       TicketEvents.RECEIVED,
-      { tenantId: t.id, ticketId: newId(), externalId: null, channel, customerNameEnc: token, customerEmailEnc: token, subjectEnc: null, bodyEnc: token, receivedAt: new Date().toISOString(), draftId: newId(), quotaReservationId },
+      { tenantId: t.id, ticketId, externalId: null, channel, customerNameEnc: token, customerEmailEnc: token, subjectEnc: null, bodyEnc: token, receivedAt: new Date().toISOString(), draftId: newId(), quotaReservationId },
       { tenantId: t.id, producer: 'drafts', correlationId: newId() },
     );
   const handle = (t: WorldTenant, e: ReturnType<typeof received>) => world.tenantDb.withTenant(t.id, (tx) => new QuotaEventsHandler(quota).onTicketReceived(e, { tx } as never));
@@ -176,6 +199,34 @@ describe('tickets count once, from ticket.received', () => {
     await handle(t, received(t, 'api', expired.reservationId));
     expect(await counter(t)).toEqual({ used: 12, reserved: 1 });
     expect(await dailyTickets(t)).toBe(2);
+  });
+
+  it('counts a ticket once per ticket: a second ticket.received of it (a replay under another event id) counts nothing, held or not', async () => {
+    const t = await tenantWithUsed(10);
+    // An integration's ticket, announced twice.
+    const plain = received(t, 'email');
+    await handle(t, plain);
+    await handle(t, received(t, 'email', null, plain.payload.ticketId));
+    // An API ticket whose hold expired and was given back while a service was down, then announced twice.
+    const hold = await quota.reserve(t.id, 'tickets', 1, { ttlMs: 1 });
+    await waitFor('the hold to expire', async () => Date.parse(hold.expiresAt) < Date.now());
+    await quota.reserve(t.id, 'tickets', 1, { ttlMs: 60_000 }); // gives the expired hold back
+    const api = received(t, 'api', hold.reservationId);
+    await handle(t, api);
+    await handle(t, received(t, 'api', hold.reservationId, api.payload.ticketId));
+    expect(await counter(t)).toEqual({ used: 12, reserved: 1 });
+    expect(await dailyTickets(t)).toBe(2);
+  });
+
+  it('gives back a hold still held that a second announcement of an already counted ticket names', async () => {
+    const t = await tenantWithUsed(0);
+    const ticket = received(t, 'chat');
+    await handle(t, ticket);
+    const hold = await quota.reserve(t.id, 'tickets', 1, { ttlMs: 60_000 });
+    await handle(t, received(t, 'api', hold.reservationId, ticket.payload.ticketId));
+    expect(await counter(t)).toEqual({ used: 1, reserved: 0 });
+    await expect(quota.commit(t.id, hold.reservationId)).rejects.toMatchObject({ status: 409, code: 'reservation-settled' });
+    expect(await dailyTickets(t)).toBe(1);
   });
 
   it("as tenant B, a ticket naming tenant A's hold settles nothing of A's and counts once for B", async () => {

@@ -152,13 +152,23 @@ export class QuotaService {
 
   /**
    * A stored ticket counts against its month exactly once, from its ticket.received (in the
-   * transport's transaction, with the inbox row): the hold the gateway took for it, if any and still
-   * held, becomes the usage; otherwise (no hold: an integration's ticket; or the hold was released or
-   * expired before the ticket was counted) the ticket is counted as it arrives. Either way the day's
-   * usage grows by one and usage.recorded is published once.
+   * transport's transaction, with the inbox row), keyed by the ticket's id: a second event about the
+   * same ticket (a replay under a new event id) counts nothing, and gives back a hold it names that
+   * is still held. The hold the gateway took for it, if any and still held, becomes the usage;
+   * otherwise (no hold: an integration's ticket; or the hold was released, or expired and was given
+   * back, before the ticket was counted — a service died mid-request) the ticket is counted as it
+   * arrives. Either way the day's usage grows by one and usage.recorded is published once.
    */
-  async countTicket(tx: TenantTx, tenantId: TenantId, reservationId: string | null, at: Date, sourceEventId: string, correlationId: string): Promise<void> {
+  async countTicket(tx: TenantTx, tenantId: TenantId, ticketId: string, reservationId: string | null, at: Date, sourceEventId: string, correlationId: string): Promise<void> {
     const hold = reservationId === null ? undefined : await reservations(tx).where('id', '=', reservationId).where('metric', '=', 'tickets').forUpdate().executeTakeFirst();
+    if (!(await this.firstOf(tx, tenantId, 'tickets', ticketId, 1))) {
+      // Counted already: a hold still held for it is given back (it was taken for this very ticket).
+      if (hold?.status === 'held') {
+        await tx.db.updateTable('quota_reservations').set({ status: 'released' }).where('id', '=', hold.id).execute();
+        await this.moveCounter(tx, tenantId, 'tickets', hold.period_start, -Number(hold.amount), 0);
+      }
+      return;
+    }
     if (hold?.status === 'committed') return; // settled through the commit endpoint: counted then
     if (hold?.status === 'held') {
       await tx.db.updateTable('quota_reservations').set({ status: 'committed' }).where('id', '=', hold.id).execute();
@@ -167,6 +177,16 @@ export class QuotaService {
       return;
     }
     await this.record(tx, tenantId, 'tickets', 1, at, sourceEventId, correlationId);
+  }
+
+  /**
+   * A draft's model tokens, metered once per draft (keyed by its id, whatever event says so: a
+   * second draft.generated of the same draft meters nothing). None for a draft without tokens.
+   */
+  async meterDraftTokens(tx: TenantTx, tenantId: TenantId, draftId: string, tokens: number, at: Date, sourceEventId: string, correlationId: string): Promise<void> {
+    if (tokens <= 0) return;
+    if (!(await this.firstOf(tx, tenantId, 'model_tokens', draftId, tokens))) return;
+    await this.record(tx, tenantId, 'model_tokens', tokens, at, sourceEventId, correlationId);
   }
 
   /**
@@ -228,6 +248,17 @@ export class QuotaService {
       const c = await this.counter(tx, metric, r.period_start);
       return toReservation(r, quotas[metric] - c.taken);
     });
+  }
+
+  /** Notes that `sourceId` (a ticket, a draft) was metered for `metric`; false when it already was. */
+  private async firstOf(tx: TenantTx, tenantId: TenantId, metric: UsageMetric, sourceId: string, amount: number): Promise<boolean> {
+    const noted = await tx.db
+      .insertInto('usage_sources')
+      .values({ tenant_id: tenantId, metric, source_id: sourceId, amount: String(amount) })
+      .onConflict((oc) => oc.doNothing())
+      .returning('source_id')
+      .executeTakeFirst();
+    return noted !== undefined;
   }
 
   /** The period's counter: `reserved` and `used` move by the given amounts (the row made if missing). */

@@ -5,8 +5,9 @@ import { createKafkaClient, IncomingRecord, KafkaClientPort } from '@hotdash/pla
 import { deleteConsumerGroups } from './kafka-groups';
 
 /**
- * Reads a topic from its beginning with a throw-away consumer group and keeps what it saw, so specs
- * can assert on what really reached Kafka.
+ * Reads a topic from its beginning (or, with `from: 'end'`, only what is produced after start()
+ * returned: the group's start is written down when it is created) with a throw-away consumer group
+ * and keeps what it saw, so specs can assert on what really reached Kafka.
  */
 export class KafkaProbe {
   readonly records: IncomingRecord[] = [];
@@ -19,9 +20,9 @@ export class KafkaProbe {
     this.client = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'test-probe' });
   }
 
-  static async start(topic: string): Promise<KafkaProbe> {
+  static async start(topic: string, options: { from?: 'beginning' | 'end' } = {}): Promise<KafkaProbe> {
     const probe = new KafkaProbe(topic);
-    const consumer = await probe.client.consumer({ groupId: probe.groupId, topics: [topic], fromBeginning: true });
+    const consumer = await probe.client.consumer({ groupId: probe.groupId, topics: [topic], fromBeginning: options.from !== 'end' });
     await consumer.run(async (rs) => {
       for (const r of rs) {
         probe.records.push(r);

@@ -1,4 +1,4 @@
-import { newId } from './ids';
+import { derivedId, newId } from './ids';
 
 describe('newId (UUIDv7)', () => {
   it('produces RFC 9562 version-7, variant-10 UUIDs', () => {
@@ -19,5 +19,20 @@ describe('newId (UUIDv7)', () => {
     const ms = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
     expect(ms).toBeGreaterThanOrEqual(before);
     expect(ms).toBeLessThanOrEqual(Date.now() + 5);
+  });
+});
+
+describe('derivedId (UUIDv8 from a base id)', () => {
+  it('is the same for the same base and purpose, different for another base or purpose, and a valid UUID', () => {
+    const base = newId();
+    const id = derivedId(base, 'draft-outcome');
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(derivedId(base.toUpperCase(), 'draft-outcome')).toBe(id);
+    expect(derivedId(base, 'other')).not.toBe(id);
+    expect(derivedId(newId(), 'draft-outcome')).not.toBe(id);
+    expect(id).not.toBe(base);
+    // The base's milliseconds are kept.
+    expect(id.slice(0, 13)).toBe(base.slice(0, 13));
+    expect(() => derivedId('not-a-uuid', 'x')).toThrow(/not a UUID/);
   });
 });

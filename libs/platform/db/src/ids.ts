@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 let lastMs = 0;
 let counter = 0;
@@ -38,6 +38,24 @@ export function newId(): string {
   b.writeUIntBE(ms, 0, 6);
   b[6] = 0x70 | (counter >> 8);
   b[7] = counter & 0xff;
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * The one id a fact about `baseId` gets, the same every time it is made (RFC 9562 UUIDv8): a job
+ * that runs again after a crash, or two runs racing, write the same event id, so the outbox keeps
+ * one row (its id is unique) and every consumer's inbox drops a copy. `purpose` keeps the ids of
+ * different facts about one base apart. The base's first 48 bits are kept (a UUIDv7 base's
+ * milliseconds: the derived ids sort as their bases do); the rest is SHA-256 of purpose and base.
+ */
+export function derivedId(baseId: string, purpose: string): string {
+  const base = baseId.replace(/-/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(base)) throw new Error(`derivedId: ${JSON.stringify(baseId)} is not a UUID`);
+  const b = createHash('sha256').update(`${purpose}\n${base}`).digest().subarray(0, 16);
+  Buffer.from(base.slice(0, 12), 'hex').copy(b, 0);
+  b[6] = 0x80 | (b[6]! & 0x0f);
   b[8] = 0x80 | (b[8]! & 0x3f);
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;

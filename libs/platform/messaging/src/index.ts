@@ -1,5 +1,6 @@
 export * from './kafka';
 export * from './outbox';
+export * from './outbox-once';
 export * from './relay';
 export * from './event-transport';
 export * from './errors';

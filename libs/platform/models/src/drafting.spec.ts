@@ -28,6 +28,8 @@ describe('OfflineDrafter', () => {
     expect(d.text).toMatch(/Kind regards,\nAcme Support$/);
     expect(d.citations).toEqual(['c-ret']);
     expect(d.model).toBe('offline-extractive-1');
+    // No model ran: no tokens to meter.
+    expect(d.usage).toEqual({ promptTokens: 0, completionTokens: 0 });
     expect(await drafter.draft(prompt())).toEqual(d);
   });
 

@@ -1,4 +1,4 @@
-import { DraftingModel, DraftPrompt, DraftResult, chatMessages } from './drafting-model';
+import { DraftingModel, DraftPrompt, DraftResult } from './drafting-model';
 
 const WORD = /[\p{L}\p{N}]+/gu;
 /** Words too common to say what a question is about. */
@@ -40,8 +40,7 @@ export class OfflineDrafter extends DraftingModel {
       : 'Thank you for reaching out. A member of our team will look into your question and get back to you shortly.';
     const text = `${greeting}\n\n${body}\n\nKind regards,\n${p.companyName} Support`;
     const citations = [...new Set(best.map((b) => p.passages[b.passage]!.id))];
-    // No model bills for this: token counts are the prompt's and the reply's words, for the record only.
-    const promptWords = chatMessages(p).reduce((n, m) => n + (m.content.match(WORD) ?? []).length, 0);
-    return Promise.resolve({ text, citations, model: this.model, usage: { promptTokens: promptWords, completionTokens: (text.match(WORD) ?? []).length } });
+    // No model ran and no provider bills for this draft: no tokens (quota meters none).
+    return Promise.resolve({ text, citations, model: this.model, usage: { promptTokens: 0, completionTokens: 0 } });
   }
 }

@@ -1,12 +1,13 @@
 // The saga engine against the real control database and Redis (BullMQ): steps in order,
 // retries with backoff, permanent failures compensated last first exactly once, idempotent start,
 // a step that waits for another saga letting go of its worker slot meanwhile, and a worker
-// SIGKILLed again and again while sagas run and compensate; the input fields a saga forgets at its
-// end (sealed secrets) cleared however it ends.
+// SIGKILLed again and again while sagas run and compensate — each kill inside a step or a
+// compensation, at a moment drawn from a seed (CRASH_SEED replays a run), and checked to have landed
+// there; the input fields a saga forgets at its end (sealed secrets) cleared however it ends.
 import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { newId } from '@hotdash/platform-db';
-import { sleep, startProcess, TestWorld, toySaga, ToySagaInput, TOY_STEPS, waitFor } from '@hotdash/testing';
+import { crashSeed, seededRandom, sleep, startProcess, TestWorld, toySaga, ToySagaInput, TOY_STEPS, waitFor } from '@hotdash/testing';
 import { SagaEngine } from './saga-engine';
 import { StepPendingError, type SagaDefinition } from './saga.types';
 
@@ -98,13 +99,33 @@ it('finishes every saga exactly once across repeated SIGKILLs of the worker', as
     sagas.push({ id: (await starter.start('toy', input({ failAt, failTimes: -1, sleepMs: 250 }))).sagaId, failAt });
   }
   const env = { HOTDASH_SAGA_QUEUE: crashQueue };
-  for (let kill = 0; kill < 8; kill++) {
+  const seed = crashSeed();
+  const random = seededRandom(seed);
+  console.log(`saga crash spec: seed ${seed} (CRASH_SEED=${seed} replays it)`);
+  /** The steps or compensations a worker process is inside of right now (what the toy saga says it runs). */
+  const insideOf = async (pid: number | undefined) =>
+    (await redis.mget(sagas.map((s) => `toy:${s.id}:inside`))).filter((v): v is string => v !== null && v.startsWith(`${pid} `));
+  // Kill a worker inside a step or compensation, 8 times: let it work for a while drawn from the
+  // seed, wait until it is inside a step or compensation of its own, then kill it at a moment drawn
+  // from the seed within the step's 250 ms. A kill that came after the step ended (a loaded
+  // machine) is not counted, and the round is played again.
+  const KILLS = 8;
+  const landed: string[] = [];
+  for (let round = 0; landed.length < KILLS; round++) {
+    if (round >= KILLS * 3) throw new Error(`only ${landed.length} of ${KILLS} kills landed inside a step or compensation in ${round} rounds`);
     const worker = startProcess('libs/testing/src/children/saga-worker.child.ts', env);
-    // Kill it while it works: once it has started, at a random moment inside a step or compensation.
     await waitFor('the worker to start', async () => worker.output().includes('saga worker started'), 60_000, 20);
-    await sleep(Math.floor(Math.random() * 600));
+    await sleep(Math.floor(random() * 400));
+    await waitFor('the worker inside a step or compensation', async () => (await insideOf(worker.child.pid)).length > 0, 60_000, 10);
+    await sleep(Math.floor(random() * 150));
     await worker.kill();
+    // Dead now: what it was inside of stays written.
+    const within = await insideOf(worker.child.pid);
+    if (within.length > 0) landed.push(within[0]!.replace(/^\d+ /, ''));
   }
+  // Each kill the spec claims landed inside a step (`run i`) or a compensation (`undo i`).
+  expect(landed).toHaveLength(KILLS);
+  expect(landed.every((w) => /^(run|undo) \d$/.test(w))).toBe(true);
   const last = startProcess('libs/testing/src/children/saga-worker.child.ts', env);
   try {
     for (const s of sagas) {
@@ -128,7 +149,7 @@ it('finishes every saga exactly once across repeated SIGKILLs of the worker', as
     }
     const runs = (await Promise.all(sagas.map((s) => list(s.id, 'runs')))).reduce((n, r) => n + r.length, 0);
     const effects = (await Promise.all(sagas.map((s) => list(s.id, 'effects')))).reduce((n, r) => n + r.length, 0);
-    console.log(`saga crash: 8 kills, ${sagas.length} sagas, ${runs} step runs for ${effects} effects (runs beyond effects were interrupted by a kill or failed)`);
+    console.log(`saga crash: ${KILLS} kills (inside ${landed.join(', ')}), ${sagas.length} sagas, ${runs} step runs for ${effects} effects (runs beyond effects were interrupted by a kill or failed)`);
   } finally {
     await last.stop();
     await starter.close();

@@ -29,7 +29,11 @@ export interface KafkaProducerPort {
 export interface ConsumerOptions {
   groupId: string;
   topics: string[];
-  /** Start from the earliest offset when the group has no committed offset (default true). */
+  /**
+   * Where a new group starts: each partition's first offset (default true) or its end. The adapters
+   * commit that start for every partition without a committed offset before the group first
+   * consumes, so it is decided once: a member stopped before its first commit resumes there.
+   */
   fromBeginning?: boolean;
   sessionTimeoutMs?: number;
   /** Most records handed to one handler call (default 100). */

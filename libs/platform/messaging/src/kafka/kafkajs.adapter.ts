@@ -108,6 +108,7 @@ export class KafkajsClient implements KafkaClientPort {
   }
 
   async consumer(options: ConsumerOptions): Promise<KafkaConsumerPort> {
+    await this.pinGroupStart(options).catch((err: Error) => options.onError?.(new Error(`the start of consumer group ${options.groupId} could not be pinned: ${err.message}`)));
     const c = this.kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
@@ -122,13 +123,41 @@ export class KafkajsClient implements KafkaClientPort {
     return new KafkajsConsumer(c, options);
   }
 
-  async ensureTopics(topics: TopicSpec[]): Promise<void> {
+  /**
+   * Writes a new group's start down before it first consumes (as the platformatic adapter does; see
+   * its pinGroupStart): each partition without a committed offset for the group gets its first
+   * offset, or its end for fromBeginning false, so the group never re-decides where to start.
+   */
+  private async pinGroupStart(options: ConsumerOptions): Promise<void> {
+    if (options.topics.length === 0) return;
+    const admin = await this.connectedAdmin();
+    const unpinned = async () =>
+      (await admin.fetchOffsets({ groupId: options.groupId, topics: options.topics }))
+        .map((t) => ({ topic: t.topic, partitions: t.partitions.filter((p) => Number(p.offset) < 0).map((p) => p.partition) }))
+        .filter((t) => t.partitions.length > 0);
+    for (const t of await unpinned()) {
+      const bounds = new Map((await admin.fetchTopicOffsets(t.topic)).map((o) => [o.partition, options.fromBeginning === false ? o.high : o.low]));
+      try {
+        await admin.setOffsets({ groupId: options.groupId, topic: t.topic, partitions: t.partitions.map((partition) => ({ partition, offset: bounds.get(partition) ?? '0' })) });
+      } catch (err) {
+        // Refused while members of the group consume: fine when one of them pinned or committed it.
+        if ((await unpinned()).some((u) => u.topic === t.topic)) options.onError?.(new Error(`the start of consumer group ${options.groupId} could not be pinned: ${(err as Error).message}`));
+      }
+    }
+  }
+
+  private async connectedAdmin(): Promise<Admin> {
     this.admin ??= this.kafka.admin();
     await this.admin.connect();
-    const existing = new Set(await this.admin.listTopics());
+    return this.admin;
+  }
+
+  async ensureTopics(topics: TopicSpec[]): Promise<void> {
+    const admin = await this.connectedAdmin();
+    const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length === 0) return;
-    await this.admin.createTopics({
+    await admin.createTopics({
       waitForLeaders: true,
       topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: 1 })),
     });

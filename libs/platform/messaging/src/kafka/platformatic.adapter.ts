@@ -451,6 +451,7 @@ export class PlatformaticKafkaClient implements KafkaClientPort {
   async consumer(options: ConsumerOptions): Promise<KafkaConsumerPort> {
     this.assertOpen();
     const lib = await loadLibrary();
+    await this.pinGroupStart(lib, options).catch((err: unknown) => options.onError?.(new Error(`the start of consumer group ${options.groupId} could not be pinned: ${asError(err).message}`)));
     const sessionTimeout = options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
     const rebalanceTimeout = Math.max(sessionTimeout, 60_000);
     const consumer = new lib.Consumer<string, Buffer, string, string>({
@@ -478,10 +479,7 @@ export class PlatformaticKafkaClient implements KafkaClientPort {
     this.assertOpen();
     if (topics.length === 0) return;
     const lib = await loadLibrary();
-    const admin = (this.admin ??= new lib.Admin({
-      clientId: this.options.clientId,
-      bootstrapBrokers: this.options.brokers,
-    }));
+    const admin = this.adminOf(lib);
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.topic));
     await Promise.all(
@@ -504,6 +502,51 @@ export class PlatformaticKafkaClient implements KafkaClientPort {
     this.open.clear();
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+  }
+
+  private adminOf(lib: PlatformaticKafka): Admin {
+    return (this.admin ??= new lib.Admin({ clientId: this.options.clientId, bootstrapBrokers: this.options.brokers }));
+  }
+
+  /**
+   * Writes a new group's start down before it first consumes: each partition of its topics that has
+   * no committed offset for the group gets one, its first offset (or its end, for fromBeginning
+   * false). From then on the group resumes from committed offsets only. Left to the library's
+   * fallback, a group that had committed nothing yet re-decided where to start on every join: a
+   * member killed before its first commit came back at the then end of a "latest" group (skipping
+   * what was produced while it was down), and a partition that came back to a member after a
+   * rebalance resumed at that member's old fetch position (skipping what it had fetched and
+   * dropped). A pin that cannot be written (members of the group already consuming, the broker
+   * unreachable) is reported through onError and leaves the start to the library, as before.
+   */
+  private async pinGroupStart(lib: PlatformaticKafka, options: ConsumerOptions): Promise<void> {
+    if (options.topics.length === 0) return;
+    const admin = this.adminOf(lib);
+    const metadata = await admin.metadata({ topics: options.topics });
+    const topics = options.topics.map((name) => ({ name, partitionIndexes: (metadata.topics.get(name)?.partitions ?? []).map((_, i) => i) }));
+    const unpinned = async () => {
+      const [group] = await admin.listConsumerGroupOffsets({ groups: [{ groupId: options.groupId, topics }] });
+      return topics
+        .map(({ name, partitionIndexes }) => {
+          const committed = new Map((group?.topics.find((t) => t.name === name)?.partitions ?? []).map((p) => [p.partitionIndex, p.committedOffset]));
+          return { name, partitions: partitionIndexes.filter((i) => (committed.get(i) ?? -1n) < 0n) };
+        })
+        .filter((t) => t.partitions.length > 0);
+    };
+    const missing = await unpinned();
+    if (missing.length === 0) return;
+    const timestamp = options.fromBeginning === false ? lib.ListOffsetTimestamps.LATEST : lib.ListOffsetTimestamps.EARLIEST;
+    const listed = await admin.listOffsets({ topics: missing.map((t) => ({ name: t.name, partitions: t.partitions.map((partitionIndex) => ({ partitionIndex, timestamp })) })) });
+    try {
+      await admin.alterConsumerGroupOffsets({
+        groupId: options.groupId,
+        topics: listed.map((t) => ({ name: t.name, partitionOffsets: t.partitions.map((p) => ({ partition: p.partitionIndex, offset: p.offset })) })),
+      });
+    } catch (err) {
+      // Refused while members of the group consume (another instance starting at the same time): fine
+      // when that one pinned it first or committed since.
+      if ((await unpinned()).length > 0) options.onError?.(new Error(`the start of consumer group ${options.groupId} could not be pinned: ${asError(err).message}`));
+    }
   }
 
   /** New topics take a moment to get partition leaders; producing before that only burns retries. */
