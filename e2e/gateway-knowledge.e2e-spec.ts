@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import { newId } from '@hotdash/platform-db';
 import { WeaviateVectorStore } from '@hotdash/platform-vector';
 import { makePdf } from '@hotdash/knowledge/src/testing/pdf';
-import { createAccount, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
+import { createAccount, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 
 jest.setTimeout(120_000);
 
@@ -15,6 +15,7 @@ const GATEWAY = 'http://127.0.0.1:3190';
 const KNOWLEDGE = 'http://127.0.0.1:3214';
 const world = new TestWorld();
 const vectors = WeaviateVectorStore.fromConfig(world.config);
+const namespaces = new VectorNamespaces(vectors);
 let processes: ServiceProcess[] = [];
 
 beforeAll(async () => {
@@ -26,6 +27,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
+  await namespaces.deleteAll();
   await vectors.close();
   await world.close();
 }, 30_000);
@@ -33,7 +35,7 @@ afterAll(async () => {
 /** An account whose tenant has its vector namespace, as provisioning leaves it. */
 async function account(role: 'operator' | 'manager' | 'admin'): Promise<TestAccount & { token: string }> {
   const acc = await createAccount(world, role);
-  await vectors.createTenant(acc.tenantId);
+  await namespaces.create(acc.tenantId);
   const res = await fetch(`${GATEWAY}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenant: acc.slug, email: acc.email, password: TEST_PASSWORD }) });
   return { ...acc, token: ((await res.json()) as { accessToken: string }).accessToken };
 }

@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAccount, createPlatformOperator, launchBrowser, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestPlatformOperator, TestWorld, waitFor } from '@hotdash/testing';
+import { createAccount, createPlatformOperator, launchBrowser, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestPlatformOperator, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 import { newId, withControlOwner } from '@hotdash/platform-db';
 import { disablePlatformOperator } from '@hotdash/platform-auth';
 
@@ -16,6 +16,7 @@ const GATEWAY = 'http://127.0.0.1:3196';
 const PROVISIONING = 'http://127.0.0.1:3212';
 const MAIL_DIR = mkdtempSync(join(tmpdir(), 'hotdash-gw-mail-'));
 const world = new TestWorld();
+const namespaces = VectorNamespaces.local(world.config); // the sign-up's knowledge namespace, deleted at the end
 let processes: ServiceProcess[] = [];
 
 interface Operation {
@@ -40,6 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
+  await namespaces.deleteAll();
   await world.close();
   rmSync(MAIL_DIR, { recursive: true, force: true });
 }, 30_000);
@@ -201,6 +203,7 @@ describe('public routes', () => {
     const accepted = await call('POST', '/signup', {}, signUp, { ...client, 'idempotency-key': `signup-${slug}` });
     expect(accepted.status).toBe(202);
     const tenantId = accepted.body!.tenantId as string;
+    namespaces.track(tenantId);
     const retried = await call('POST', '/signup', {}, signUp, { ...client, 'idempotency-key': `signup-${slug}` });
     expect([retried.status, retried.body?.tenantId]).toEqual([202, tenantId]);
     const bad = await call('POST', '/signup', {}, { ...signUp, plan: 'gold' }, client);
@@ -248,6 +251,12 @@ describe('public routes', () => {
     const ops = await createPlatformOperator(world);
     const byOps = await call('POST', '/ops/tenants', { token: await opsLogin(ops) }, { ...base, plan: 'enterprise' }, { 'idempotency-key': `ops-${slug}` });
     expect([byOps.status, byOps.body?.tenant]).toEqual([202, slug]);
+    namespaces.track(byOps.body!.tenantId as string);
+    // Its sign-up done before the spec ends, so that the namespace it makes is there to be deleted.
+    await waitFor('the ops sign-up active', async () => {
+      const rows = await world.control.client.$queryRaw<{ status: string }[]>`select status from tenants where id = ${byOps.body!.tenantId as string}::uuid`;
+      return rows[0]?.status === 'active';
+    }, 30_000, 100);
     expect(byOps.body?.links).toEqual({ tenant: `/ops/tenants/${byOps.body!.tenantId}`, provisioning: `/ops/tenants/${byOps.body!.tenantId}/provisioning` });
   });
 
@@ -256,6 +265,7 @@ describe('public routes', () => {
     const email = `owner-${newId().slice(-8)}@newcomer.test`;
     const accepted = await call('POST', '/signup', {}, { name: 'Newcomer Ltd', plan: 'basic', admin: { email } }, { ...client, 'idempotency-key': `newcomer-${newId()}` });
     expect(accepted.status).toBe(202);
+    namespaces.track(accepted.body!.tenantId as string);
     const slug = accepted.body!.tenant as string;
     expect(slug).toMatch(/^newcomer-ltd-[0-9a-f]{6}$/);
     const links = accepted.body!.links as Record<string, string>;

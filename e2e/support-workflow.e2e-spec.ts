@@ -11,7 +11,7 @@ import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { buildEnvelope, headersFor } from '@hotdash/platform-messaging';
 import { WeaviateVectorStore } from '@hotdash/platform-vector';
-import { addOperator, createAccount, KafkaProbe, publishSettingsChanged, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, waitFor } from '@hotdash/testing';
+import { addOperator, createAccount, KafkaProbe, publishSettingsChanged, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 
 jest.setTimeout(180_000);
 
@@ -23,6 +23,7 @@ const KNOWLEDGE = 'http://127.0.0.1:3234';
 const AUDIT = 'http://127.0.0.1:3235';
 const world = new TestWorld();
 const vectors = WeaviateVectorStore.fromConfig(world.config);
+const namespaces = new VectorNamespaces(vectors);
 const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()));
 let processes: ServiceProcess[] = [];
 let tickets: KafkaProbe;
@@ -103,7 +104,7 @@ beforeAll(async () => {
   } finally {
     await su.end();
   }
-  await vectors.createTenant(acc.tenantId);
+  await namespaces.create(acc.tenantId);
   // Its drafting profile, as provisioning announces it: ai-drafting keeps it from the event.
   await publishSettingsChanged(world, acc.tenantId, { companyName: 'Support Workflow Co', brandVoice: 'Warm and brief', policies: ['Never promise a date.'] });
   await waitFor(
@@ -124,6 +125,7 @@ afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
   await tickets?.close();
   await drafts?.close();
+  await namespaces.deleteAll();
   await vectors.close();
   await world.close();
 }, 60_000);

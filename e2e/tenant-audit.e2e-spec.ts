@@ -4,12 +4,13 @@
 import { sql } from 'kysely';
 import { AuditLogRepository, VerifyAuditChainHandler } from '@hotdash/audit';
 import { parseTenantId, Topics } from '@hotdash/contracts';
-import { KafkaProbe, opsCaller, serviceFetch, ServiceProcess, startProcess, TestWorld, waitFor } from '@hotdash/testing';
+import { KafkaProbe, opsCaller, serviceFetch, ServiceProcess, startProcess, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 
 const PROV_PORT = 3201;
 const AUDIT_PORT = 3207;
 const RELAY_PORT = 3262;
 const world = new TestWorld();
+const namespaces = VectorNamespaces.local(world.config); // the sign-ups' knowledge namespaces, deleted at the end
 const repo = new AuditLogRepository();
 let provisioning: ServiceProcess;
 let audit: ServiceProcess;
@@ -39,6 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([provisioning?.stop(), audit?.stop(), relay?.stop()]);
   await probe?.close();
+  await namespaces.deleteAll();
   await world.close();
 }, 30_000);
 
@@ -53,6 +55,7 @@ async function signUp(name: string): Promise<{ id: string }> {
   });
   expect(res.status).toBe(202);
   const accepted = (await res.json()) as { tenantId: string };
+  namespaces.track(accepted.tenantId);
   await waitFor(`${name} to be provisioned`, async () => {
     const view = (await (await asOps(`http://127.0.0.1:${PROV_PORT}/tenants/${accepted.tenantId}/provisioning`)).json()) as { status: string };
     return view.status === 'provisioned';

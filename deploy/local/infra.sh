@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local infrastructure without Docker: PostgreSQL, Redis, Apache Kafka (KRaft) and Weaviate on
-# loopback and fixed ports (deploy/local/ports.env). Idempotent: `up` starts only what is down.
+# loopback and fixed ports (deploy/local/ports.env), and a 3-master Redis Cluster the specs also run
+# against (HOTDASH_REDIS_CLUSTER_PORT and the next two). Idempotent: `up` starts only what is down.
 #
 #   deploy/local/infra.sh up | down | status
 #
@@ -13,10 +14,16 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=ports.env
 . "$HERE/ports.env"
+# shellcheck source=nofile.sh
+. "$HERE/nofile.sh"
 STATE="${HOTDASH_STATE:-$ROOT/.local}"
 CACHE="${HOTDASH_CACHE:-$HOME/.cache/hotdash}"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/kafka/pom.xml")"
 WEAVIATE_VERSION="${HOTDASH_WEAVIATE_VERSION:-v1.35.2}"
+# Open files of weaviate-server: asked for (or the hard limit when lower), and the least it must get
+# (deploy/local/nofile.sh says why: ~11 per active tenant, at most 1,000 active).
+WEAVIATE_NOFILE="${HOTDASH_WEAVIATE_NOFILE:-65536}"
+WEAVIATE_NOFILE_MIN="${HOTDASH_WEAVIATE_NOFILE_MIN:-16384}"
 PG_BIN="${HOTDASH_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
 PG_OWNER_PASSWORD="${HOTDASH_DB_OWNER_PASSWORD:-hotdash_owner_local}"
 PG_APP_PASSWORD="${HOTDASH_DB_APP_PASSWORD:-hotdash_app_local}"
@@ -151,6 +158,49 @@ redis_down() {
   else log "redis     not running"; fi
 }
 
+# ---------------------------------------------------------------- Redis Cluster (3 masters, no replicas)
+# Debian's redis-server in cluster mode, each node with its own folder (nodes.conf keeps the
+# membership, so a restarted node rejoins); the specs run the platform's Redis work against it too
+# (HOTDASH_REDIS_CLUSTER_NODES). Cache-like: no persistence. Cluster bus on port + 10000.
+REDIS_CLUSTER_PORT="${HOTDASH_REDIS_CLUSTER_PORT:-7001}"
+REDIS_CLUSTER_PORTS=("$REDIS_CLUSTER_PORT" "$((REDIS_CLUSTER_PORT + 1))" "$((REDIS_CLUSTER_PORT + 2))")
+redis_node_healthy() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
+redis_cluster_info() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | tr -d '\r' | sed -n "s/^$2://p"; }
+redis_cluster_ok() {
+  local port
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do [ "$(redis_cluster_info "$port" cluster_state)" = ok ] || return 1; done
+}
+redis_cluster_up() {
+  require redis-cli "apt-get install -y redis-tools"
+  if redis_cluster_ok; then log "redis-cluster up (127.0.0.1:${REDIS_CLUSTER_PORTS[0]}-${REDIS_CLUSTER_PORTS[2]})"; return; fi
+  local port dir fresh=1
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    dir="$STATE/redis-cluster/$port"
+    redis_node_healthy "$port" && continue
+    mkdir -p "$dir"
+    log "redis-cluster starting node 127.0.0.1:$port"
+    redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
+      --cluster-node-timeout 5000 --daemonize yes --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+      --appendonly no --save "" --maxmemory-policy noeviction >/dev/null
+  done
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do wait_for redis-cluster 15 redis_node_healthy "$port"; done
+  # Created once: every node alone and without slots. Otherwise the nodes rejoin from nodes.conf.
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    [ "$(redis_cluster_info "$port" cluster_known_nodes)" = 1 ] && [ "$(redis_cluster_info "$port" cluster_slots_assigned)" = 0 ] || fresh=0
+  done
+  if [ "$fresh" = 1 ]; then
+    log "redis-cluster creating the cluster (3 masters)"
+    redis-cli --cluster create "${REDIS_CLUSTER_PORTS[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >"$STATE/redis-cluster/create.log" 2>&1 \
+      || die "redis-cli --cluster create failed; see $STATE/redis-cluster/create.log"
+  fi
+  # A half-made cluster never gets there: `down`, remove $STATE/redis-cluster, `up`.
+  wait_for redis-cluster 30 redis_cluster_ok
+}
+redis_cluster_down() {
+  local port
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do stop_pid "redis-$port" "$STATE/redis-cluster/$port/redis.pid" 10; done
+}
+
 # ---------------------------------------------------------------- Kafka (KRaft, single node)
 KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 kafka_healthy() { port_open "$HOTDASH_KAFKA_PORT" && grep -q "Kafka Server started" "$STATE/kafka/server.log" 2>/dev/null; }
@@ -198,18 +248,37 @@ weaviate_build() {
 }
 weaviate_up() {
   require curl "apt-get install -y curl"
-  if weaviate_healthy; then log "weaviate  up (127.0.0.1:$HOTDASH_WEAVIATE_PORT)"; return; fi
+  if weaviate_healthy; then
+    log "weaviate  up (127.0.0.1:$HOTDASH_WEAVIATE_PORT)"
+    # A server started before the limit was set (or by hand) is checked too; its pid file is ours.
+    local running; running="$(cat "$STATE/weaviate/weaviate.pid" 2>/dev/null || true)"
+    if [ -n "$running" ] && kill -0 "$running" 2>/dev/null; then nofile_check weaviate "$running" "$WEAVIATE_NOFILE_MIN" || exit 1; fi
+    return
+  fi
   weaviate_build
   mkdir -p "$STATE/weaviate/data"
   log "weaviate  starting on 127.0.0.1:$HOTDASH_WEAVIATE_PORT (grpc $HOTDASH_WEAVIATE_GRPC_PORT)"
-  # Anonymous access and no vectorizer module: the platform sends its own vectors.
-  env AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true DEFAULT_VECTORIZER_MODULE=none ENABLE_MODULES= \
-    PERSISTENCE_DATA_PATH="$STATE/weaviate/data" QUERY_DEFAULTS_LIMIT=25 DISABLE_TELEMETRY=true \
-    GRPC_PORT="$HOTDASH_WEAVIATE_GRPC_PORT" CLUSTER_HOSTNAME=node1 CLUSTER_ADVERTISE_ADDR=127.0.0.1 \
-    CLUSTER_GOSSIP_BIND_PORT=17946 CLUSTER_DATA_BIND_PORT=17947 RAFT_PORT=18300 RAFT_INTERNAL_RPC_PORT=18301 \
-    RAFT_BOOTSTRAP_EXPECT=1 RAFT_JOIN=node1:18300 PROMETHEUS_MONITORING_ENABLED=false LIMIT_RESOURCES=true GOMAXPROCS=2 \
-    nohup "$WEAVIATE_BIN" --host 127.0.0.1 --port "$HOTDASH_WEAVIATE_PORT" --scheme http >"$STATE/weaviate/weaviate.log" 2>&1 &
-  echo $! >"$STATE/weaviate/weaviate.pid"
+  # Anonymous access and no vectorizer module: the platform sends its own vectors. The subshell
+  # raises its open-files limit and execs the server (same pid), which inherits it.
+  (
+    nofile_raise "$WEAVIATE_NOFILE"
+    exec env AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true DEFAULT_VECTORIZER_MODULE=none ENABLE_MODULES= \
+      PERSISTENCE_DATA_PATH="$STATE/weaviate/data" QUERY_DEFAULTS_LIMIT=25 DISABLE_TELEMETRY=true \
+      GRPC_PORT="$HOTDASH_WEAVIATE_GRPC_PORT" CLUSTER_HOSTNAME=node1 CLUSTER_ADVERTISE_ADDR=127.0.0.1 \
+      CLUSTER_GOSSIP_BIND_PORT=17946 CLUSTER_DATA_BIND_PORT=17947 RAFT_PORT=18300 RAFT_INTERNAL_RPC_PORT=18301 \
+      RAFT_BOOTSTRAP_EXPECT=1 RAFT_JOIN=node1:18300 PROMETHEUS_MONITORING_ENABLED=false LIMIT_RESOURCES=true GOMAXPROCS=2 \
+      nohup "$WEAVIATE_BIN" --host 127.0.0.1 --port "$HOTDASH_WEAVIATE_PORT" --scheme http >"$STATE/weaviate/weaviate.log" 2>&1
+  ) &
+  local pid=$!
+  echo "$pid" >"$STATE/weaviate/weaviate.pid"
+  # The limit the server really got (read from /proc once it is the server: exec done).
+  wait_for weaviate 10 grep -qF "$WEAVIATE_BIN" "/proc/$pid/cmdline"
+  if ! nofile_check weaviate "$pid" "$WEAVIATE_NOFILE_MIN"; then
+    kill "$pid" 2>/dev/null || true
+    rm -f "$STATE/weaviate/weaviate.pid"
+    exit 1
+  fi
+  log "weaviate  open-files limit $(nofile_limit "$pid") (at least $WEAVIATE_NOFILE_MIN needed)"
   wait_for weaviate 90 weaviate_healthy
 }
 weaviate_down() { stop_pid weaviate "$STATE/weaviate/weaviate.pid" 20; }
@@ -218,6 +287,7 @@ status() {
   local bad=0
   pg_healthy && log "postgres  healthy 127.0.0.1:$HOTDASH_PG_PORT" || { log "postgres  DOWN"; bad=1; }
   redis_healthy && log "redis     healthy 127.0.0.1:$HOTDASH_REDIS_PORT" || { log "redis     DOWN"; bad=1; }
+  redis_cluster_ok && log "redis-cluster healthy 127.0.0.1:${REDIS_CLUSTER_PORTS[0]}-${REDIS_CLUSTER_PORTS[2]}" || { log "redis-cluster DOWN"; bad=1; }
   kafka_healthy && log "kafka     healthy 127.0.0.1:$HOTDASH_KAFKA_PORT" || { log "kafka     DOWN"; bad=1; }
   weaviate_healthy && log "weaviate  healthy 127.0.0.1:$HOTDASH_WEAVIATE_PORT" || { log "weaviate  DOWN"; bad=1; }
   return $bad
@@ -226,9 +296,9 @@ status() {
 mkdir -p "$STATE"
 case "${1:-}" in
   up)
-    pg_up; redis_up; kafka_up; weaviate_up
+    pg_up; redis_up; redis_cluster_up; kafka_up; weaviate_up
     log "all services healthy" ;;
-  down) weaviate_down; kafka_down; redis_down; pg_down ;;
+  down) weaviate_down; kafka_down; redis_cluster_down; redis_down; pg_down ;;
   status) status ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

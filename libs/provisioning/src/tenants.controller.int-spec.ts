@@ -5,7 +5,7 @@ import { INestApplication, Module } from '@nestjs/common';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp, ProblemDetails } from '@hotdash/platform-http';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { ANONYMOUS, internalAuthorization, opsCaller, serviceFetch, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
+import { ANONYMOUS, internalAuthorization, opsCaller, serviceFetch, tenantUser, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 import { ProvisioningModule } from './provisioning.module';
 import type { TenantDto } from './tenants.repository';
 import type { SignUpAccepted } from './use-cases/create-tenant/create-tenant.handler';
@@ -17,6 +17,7 @@ jest.setTimeout(60_000);
 class TestAppModule {}
 
 const world = new TestWorld();
+const namespaces = VectorNamespaces.local(world.config); // every sign-up's knowledge namespace, deleted at the end
 let app: INestApplication;
 let base: string;
 
@@ -28,6 +29,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app.close();
+  await namespaces.deleteAll();
   await world.close();
 });
 
@@ -48,6 +50,7 @@ function post(body: string, headers: Record<string, string> = {}, as = asAnonymo
 const signUp = (over: Record<string, unknown> = {}) => ({ name: 'Acme Support', plan: 'basic', admin: { email: 'ada@acme.test', displayName: 'Ada' }, ...over });
 
 async function provisioned(tenantId: string): Promise<SagaProgressView> {
+  namespaces.track(tenantId);
   return waitFor(`tenant ${tenantId} to be provisioned`, async () => {
     const res = await asOps(`${base}/tenants/${tenantId}/provisioning`);
     const view = (await res.json()) as SagaProgressView;
@@ -87,6 +90,7 @@ it('answers a public sign-up with the login slug and links that work without a c
   const res = await post(JSON.stringify(signUp({ name: 'Public Signup' })));
   expect(res.status).toBe(202);
   const accepted = (await res.json()) as SignUpAccepted;
+  namespaces.track(accepted.tenantId);
   expect(accepted.links).toEqual({ status: `/signup/${accepted.sagaId}`, login: '/auth/login', docs: '/docs' });
   const progress = await waitFor('the sign-up active', async () => {
     const view = (await (await asAnonymous(`${base}/signups/${accepted.sagaId}`)).json()) as Record<string, unknown>;

@@ -14,3 +14,5 @@ export * from './move-replication';
 export * from './kafka-groups';
 export * from './ops-cli';
 export * from './weaviate-process';
+export * from './vector-namespaces';
+export * from './crash-seed';

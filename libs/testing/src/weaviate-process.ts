@@ -9,6 +9,8 @@ export interface WeaviateProcess {
   url: string;
   grpcPort: number;
   pid: number;
+  /** Its data folder (removed by stop()). */
+  dataDir: string;
   /** What it printed (the last 100 kB). */
   output(): string;
   stop(): Promise<void>;
@@ -39,7 +41,7 @@ async function freePort(): Promise<number> {
  * `readyTimeoutMs`). The cluster's other ports (gossip, data, raft) are free ports too, so it never
  * meets the local stack's node.
  */
-export async function startWeaviate(options: { readyTimeoutMs?: number; name?: string } = {}): Promise<WeaviateProcess> {
+export async function startWeaviate(options: { readyTimeoutMs?: number; name?: string; env?: Record<string, string> } = {}): Promise<WeaviateProcess> {
   const bin = weaviateBinary();
   if (!existsSync(bin)) throw new Error(`no Weaviate binary at ${bin}: deploy/local/infra.sh up builds it (go install), or set HOTDASH_CACHE`);
   const [http, grpc, gossip, data, raft, raftRpc] = await Promise.all(Array.from({ length: 6 }, freePort));
@@ -66,6 +68,8 @@ export async function startWeaviate(options: { readyTimeoutMs?: number; name?: s
       PROMETHEUS_MONITORING_ENABLED: 'false',
       LIMIT_RESOURCES: 'true',
       GOMAXPROCS: '1',
+      // Overrides (a benchmark runs it as deploy/local does: GOMAXPROCS=2).
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -98,5 +102,5 @@ export async function startWeaviate(options: { readyTimeoutMs?: number; name?: s
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, grpcPort: grpc!, pid: child.pid!, output: () => out, stop };
+  return { url, grpcPort: grpc!, pid: child.pid!, dataDir: join(dir, 'data'), output: () => out, stop };
 }

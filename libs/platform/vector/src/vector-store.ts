@@ -62,6 +62,16 @@ export abstract class VectorStore {
   /** Deletes the tenant's namespace and every object in it; a no-op when it does not exist. */
   abstract deleteTenant(tenantId: TenantId): Promise<void>;
 
+  /** Creates many tenants' namespaces (bulk provisioning, benchmarks); adapters send them in batches where the store can. */
+  async createTenants(tenantIds: readonly TenantId[]): Promise<void> {
+    for (const t of tenantIds) await this.createTenant(t);
+  }
+
+  /** Deletes many tenants' namespaces (spec and benchmark clean-up); adapters send them in batches where the store can. */
+  async deleteTenants(tenantIds: readonly TenantId[]): Promise<void> {
+    for (const t of tenantIds) await this.deleteTenant(t);
+  }
+
   abstract tenantExists(tenantId: TenantId): Promise<boolean>;
 
   /** The platform tenants that have a namespace. */

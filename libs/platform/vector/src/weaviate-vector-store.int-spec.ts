@@ -57,7 +57,7 @@ describe('collection', () => {
     expect(schema.status).toBe(200);
     expect(schema.body).toMatchObject({
       class: collection,
-      multiTenancyConfig: { enabled: true, autoTenantCreation: false },
+      multiTenancyConfig: { enabled: true, autoTenantCreation: false, autoTenantActivation: true },
       vectorConfig: { default: { vectorizer: { none: {} }, vectorIndexConfig: { distance: 'cosine' } } },
     });
     const props = Object.fromEntries((schema.body as { properties: { name: string; dataType: string[]; tokenization?: string }[] }).properties.map((p) => [p.name, p]));

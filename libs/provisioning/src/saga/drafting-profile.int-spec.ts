@@ -7,7 +7,7 @@ import { Envelope, parseTenantId, TenantEvents, TenantId, TenantSettingsChangedV
 import { newId } from '@hotdash/platform-db';
 import { SagaEngine, SagaStatus } from '@hotdash/platform-jobs';
 import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
-import { TestWorld, waitFor } from '@hotdash/testing';
+import { TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 import { provisioningDeps, provisioningSaga, ProvisioningSteps } from './provisioning.saga';
 import { ProvisionTenantInput } from './provisioning.input';
 import { SignUp, startProvisioning } from './start-provisioning';
@@ -19,15 +19,18 @@ const deps = provisioningDeps(world.dbs, world.config, world.router, world.tenan
 const engine = new SagaEngine(world.dbs, world.config, { queueName: `provisioning-profile-spec-${newId()}`, backoffMs: 20, maxAttempts: 3 });
 engine.register(provisioningSaga(deps));
 engine.startWorker();
+const namespaces = new VectorNamespaces(deps.vectors); // every sign-up's, deleted at the end
 
 afterAll(async () => {
   await engine.close();
+  await namespaces.deleteAll();
   await deps.vectors.close();
   await world.close();
 });
 
 async function provision(signUp: SignUp): Promise<{ tenantId: TenantId; sagaId: string; saga: SagaStatus }> {
   const { sagaId, tenantId } = await startProvisioning(engine, deps.kms, signUp);
+  namespaces.track(tenantId);
   const saga = await waitFor(`saga ${sagaId}`, async () => {
     const s = await engine.status(sagaId);
     return s && ['completed', 'compensated', 'failed'].includes(s.status) ? s : undefined;

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { newId, type TenantDB } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { ServiceProcess, startProcess, TestWorld, waitFor } from '@hotdash/testing';
+import { ServiceProcess, startProcess, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 import { DEFAULT_WORKFLOWS, provisioningDeps, provisioningSaga, ProvisioningSteps } from './provisioning.saga';
 import { startProvisioning } from './start-provisioning';
 
@@ -20,10 +20,13 @@ const queueName = `provisioning-crash-${newId()}`;
 // Only enqueues (no worker here): the child processes do the work.
 const starter = new SagaEngine(world.dbs, world.config, { queueName });
 starter.register(provisioningSaga(deps));
+const namespaces = new VectorNamespaces(vectors); // every saga's, deleted at the end
 
 afterAll(async () => {
   await starter.close();
   redis.disconnect();
+  await namespaces.deleteAll();
+  await vectors.close();
   await world.close();
 });
 
@@ -72,6 +75,7 @@ it('ends every saga provisioned or compensated, each effect once, across kills a
     await redis.set(`crash-point:${s.sagaId}`, p.crash, 'EX', 3600);
     if (p.fail) await redis.set(`fail-step:${s.sagaId}`, p.fail, 'EX', 3600);
     sagas.push({ sagaId: s.sagaId, tenantId: parseTenantId(s.tenantId), ...p });
+    namespaces.track(s.tenantId);
   }
 
   const done = async (): Promise<boolean> => {

@@ -8,7 +8,7 @@ import { ControlTransaction, newId, type TenantDB } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaEngine, SagaStatus } from '@hotdash/platform-jobs';
 import { MAIL_ADDRESS_FIELD } from '@hotdash/platform-messaging';
 import { MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
-import { TestWorld, waitFor } from '@hotdash/testing';
+import { TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 import { DEFAULT_WORKFLOWS, emailHash, pickShard, provisioningDeps, provisioningSaga, ProvisioningDeps, ProvisioningSteps } from './provisioning.saga';
 import { ProvisionTenantInput } from './provisioning.input';
 import { startProvisioning } from './start-provisioning';
@@ -19,6 +19,8 @@ const world = new TestWorld();
 const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port });
 const deps: ProvisioningDeps = provisioningDeps(world.dbs, world.config, world.router, world.tenantDb);
 const { kms } = deps;
+// Every sign-up's knowledge namespace, deleted at the end (the tenants' rows stay, as other specs' do).
+const namespaces = new VectorNamespaces(deps.vectors);
 const STEP_IDS = Object.values(ProvisioningSteps);
 const engines: SagaEngine[] = [];
 
@@ -92,6 +94,7 @@ async function controlEvents(sagaId: string): Promise<string[]> {
 afterAll(async () => {
   await Promise.all(engines.map((e) => e.close()));
   redis.disconnect();
+  await namespaces.deleteAll();
   await deps.vectors.close();
   await world.close();
 });
@@ -99,6 +102,7 @@ afterAll(async () => {
 it('provisions 50 tenants concurrently: all active, one admin, one knowledge namespace, default workflows', async () => {
   const engine = engineWith(provisioningSaga(deps));
   const started = await Promise.all(Array.from({ length: 50 }, (_, i) => startProvisioning(engine, kms, signUp(`c${i}`))));
+  namespaces.track(...started.map((s) => s.tenantId));
   const results = await Promise.all(started.map((s) => finished(engine, s.sagaId)));
   expect(results.map((r) => r.status)).toEqual(results.map(() => 'completed'));
   for (const [i, s] of started.entries()) {
@@ -157,6 +161,7 @@ describe.each(STEP_IDS.map((id, k) => [k, id] as const))('when step %i (%s) fail
     const failing = { ...def, steps: def.steps.map((s, i) => (i === k ? { ...s, run: async () => { throw new NonRetryableStepError(`injected failure of ${s.id}`); } } : s)) };
     const engine = engineWith(failing);
     const { sagaId, tenantId } = await startProvisioning(engine, kms, signUp(`f${k}-${newId().slice(-4)}`));
+    namespaces.track(tenantId);
     const s = await finished(engine, sagaId);
     expect(s.status).toBe('compensated');
     expect(s.failedStep).toBe(stepId);
@@ -181,6 +186,7 @@ it('starts one tenant for one idempotency key, asked 20 times at once', async ()
   const engine = engineWith(provisioningSaga(deps));
   const key = newId();
   const results = await Promise.all(Array.from({ length: 20 }, () => startProvisioning(engine, kms, signUp(`idem-${key.slice(-4)}`), key)));
+  namespaces.track(...results.map((r) => r.tenantId));
   expect(new Set(results.map((r) => r.sagaId)).size).toBe(1);
   expect(new Set(results.map((r) => r.tenantId)).size).toBe(1);
   expect(results.filter((r) => r.created)).toHaveLength(1);
