@@ -53,7 +53,7 @@ import { performance } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { sql } from 'kysely';
 import type { Client } from 'pg';
-import { AccessEvents, AccessRecordedV1 } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV2 } from '@hotdash/contracts';
 import { AuthKeys, TokenService } from '@hotdash/platform-auth';
 import { newId } from '@hotdash/platform-db';
 import { publishManyInTx } from '@hotdash/platform-messaging';
@@ -231,8 +231,8 @@ class ChainWatcher {
 const world = new TestWorld();
 
 /** An access entry as the gateway's interceptor makes it for GET /api-keys. */
-function accessEntry(r: Reader): AccessRecordedV1 {
-  return { actor: `user:${r.userId}`, action: 'read', resourceType: 'api-key', resourceId: null, method: 'GET', route: '/api-keys', status: 200, ip: '127.0.0.1', at: new Date().toISOString() };
+function accessEntry(r: Reader): AccessRecordedV2 {
+  return { actor: `user:${r.userId}`, action: 'read', resourceType: 'api-key', resourceId: null, method: 'GET', route: '/api-keys', status: 200, ipEnc: null, at: new Date().toISOString() };
 }
 
 /** The tenant of each entry written. */

@@ -2,9 +2,11 @@
 // log in, who-am-I, create, list and revoke an API key, logout — the relay (its own process, relaying
 // the shard's outbox) and the audit service (its own process, consuming hotdash.access) leave exactly one entry per request in
 // the tenant's hash chain, in order, naming the actor, the action, the resource and the caller's
-// address; the chain verifies. Requests refused before reaching data (401, 403) leave none.
+// address (sealed under the tenant's data key); the chain verifies. Requests refused before reaching data (401, 403) leave none.
 import { AuditLogRepository, VerifyAuditChainHandler } from '@hotdash/audit';
+import { ACCESS_IP_FIELD } from '@hotdash/contracts';
 import { AuthKeys, TokenService } from '@hotdash/platform-auth';
+import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { createAccount, ServiceProcess, startProcess, TEST_PASSWORD, TestWorld, waitFor } from '@hotdash/testing';
 
 const GATEWAY = 'http://127.0.0.1:3196';
@@ -86,7 +88,12 @@ it('records every read and write of a scripted session once, in order, in the te
   await new Promise((r) => setTimeout(r, 500)); // anything recorded twice would have arrived by now
   const again = await world.tenantDb.withTenant(a.tenantId, (tx) => repo.page(tx, a.tenantId, 0, 100));
   expect(again.filter((r) => r.eventType === 'access.recorded')).toHaveLength(expected.length);
-  expect(entries.map((e) => e.payload)).toEqual(expected.map((x) => ({ ...x, actor: `user:${a.userId}`, method: expect.any(String), ip: '127.0.0.1', at: expect.any(String) })));
+  expect(entries.map((e) => e.payload)).toEqual(expected.map((x) => ({ ...x, actor: `user:${a.userId}`, method: expect.any(String), ipEnc: expect.any(String), at: expect.any(String) })));
+  // The caller's address is personal data: stored sealed under the tenant's key (access.recorded v2), never in the clear.
+  expect(JSON.stringify(entries.map((e) => e.payload))).not.toContain('127.0.0.1');
+  const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()));
+  const addresses = await Promise.all(entries.map((e) => cipher.decrypt(a.tenantId, ACCESS_IP_FIELD, (e.payload as { ipEnc: string }).ipEnc)));
+  expect(new Set(addresses)).toEqual(new Set(['127.0.0.1']));
   // The login's session is the one logout ended.
   expect(entries.every((e) => e.actorId === `user:${a.userId}`)).toBe(true);
   expect(await new VerifyAuditChainHandler(world.tenantDb, repo).execute(a.tenantId)).toEqual({ ok: true, checked: again.length });

@@ -46,6 +46,7 @@ import { Queue } from 'bullmq';
 import { AuditLogRepository, RecordAuditEntryHandler, VerifyAuditChainHandler } from '@hotdash/audit';
 import { importPlan, importRun, parseTenantId, SupportFields, type Envelope, type ImportRun, type TenantId } from '@hotdash/contracts';
 import { TicketsService } from '@hotdash/drafts';
+import { KB_SOURCE_FIELD } from '@hotdash/knowledge';
 import { emailHash, hashPassword, type Principal } from '@hotdash/platform-auth';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { FieldCipher, LocalKms, parseMasterKeys, TenantKeyring } from '@hotdash/platform-crypto';
@@ -251,11 +252,13 @@ async function seedPilot(p: Pilot): Promise<void> {
   const received = (await shardEvents()).filter((e) => e.type === 'ticket.received' && [first!.id, second!.id].includes((e.payload as { ticketId: string }).ticketId));
   expect(received).toHaveLength(2);
   const source = Buffer.from(`# Showroom\n\nOur Lisbon showroom opens from 9:00 to 18:00 on weekdays; espresso tastings run every Friday at ${label}.`, 'utf8');
+  // Sealed under the tenant's data key as the pilot's knowledge service stores it: the platform opens it with the same key, re-wrapped.
+  const sealedSource = await p.cipher.encryptBytes(t, KB_SOURCE_FIELD, source);
   await p.tenantDb.withTenant(t, async (tx) => {
     await tx.db.insertInto('inbox').values(received.map((e) => ({ tenant_id: t, consumer: 'ai-drafting', event_id: e.id }))).execute();
     await tx.db
       .insertInto('kb_documents')
-      .values({ id: indexingDocument, tenant_id: t, title: 'Showroom', content: '', bytes: String(source.length), status: 'indexing', progress: 40, content_type: 'text/markdown', source, sha256: createHash('sha256').update(source).digest('hex'), version: 1, created_by: `user:${operator.id}` })
+      .values({ id: indexingDocument, tenant_id: t, title: 'Showroom', content: '', bytes: String(source.length), status: 'indexing', progress: 40, content_type: 'text/markdown', source: null, source_enc: sealedSource, sha256: createHash('sha256').update(source).digest('hex'), version: 1, created_by: `user:${operator.id}` })
       .execute();
   });
   lostJob = second!.id;

@@ -7,9 +7,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Envelope, parseTenantId } from '@hotdash/contracts';
+import { KB_SOURCE_FIELD } from '@hotdash/knowledge';
+import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { WeaviateVectorStore } from '@hotdash/platform-vector';
-import { internalAuthorization, opsCaller, ServiceProcess, startServices, TestWorld, waitFor } from '@hotdash/testing';
+import { internalAuthorization, opsCaller, ServiceProcess, startServices, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 
 jest.setTimeout(180_000);
 
@@ -19,6 +21,7 @@ const RELAY = 'http://127.0.0.1:3266';
 const MAIL_DIR = mkdtempSync(join(tmpdir(), 'hotdash-signup-mail-'));
 const world = new TestWorld();
 const vectors = WeaviateVectorStore.fromConfig(world.config);
+const namespaces = new VectorNamespaces(vectors); // the sign-up's, deleted at the end
 let processes: ServiceProcess[] = [];
 
 beforeAll(async () => {
@@ -31,6 +34,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
+  await namespaces.deleteAll();
   await vectors.close();
   await world.close();
   rmSync(MAIL_DIR, { recursive: true, force: true });
@@ -54,18 +58,23 @@ it('ends a sign-up with its initial documents indexed by knowledge, and mails th
   expect(res.status).toBe(202);
   const { tenantId: raw, sagaId } = (await res.json()) as { tenantId: string; sagaId: string };
   const tenantId = parseTenantId(raw);
+  namespaces.track(tenantId);
   await waitFor('the tenant active', async () => ((await (await call('GET', `/tenants/${tenantId}`)).json()) as { status: string }).status === 'active', 60_000, 100);
 
   // Knowledge stored them as it stores uploads, and indexed them.
   const docs = await waitFor('both initial documents indexed', async () => {
     const rows = await world.tenantDb.withTenant(tenantId, (tx) =>
-      tx.db.selectFrom('kb_documents').select(['id', 'title', 'status', 'error', 'version', 'chunk_count', 'created_by', 'content_type', 'source']).orderBy('title').execute(),
+      tx.db.selectFrom('kb_documents').select(['id', 'title', 'status', 'error', 'version', 'chunk_count', 'created_by', 'content_type', 'source', 'source_enc']).orderBy('title').execute(),
     );
     const failed = rows.find((r) => r.status === 'failed');
     if (failed) throw new Error(`${failed.title} failed: ${failed.error}`);
     return rows.length === 2 && rows.every((r) => r.status === 'indexed') ? rows : undefined;
   }, 90_000, 200);
-  expect(docs.map((d) => [d.title, d.version, d.created_by, d.content_type, Buffer.from(d.source!).toString('utf8')])).toEqual([
+  // Their sources sealed under the tenant's data key (nothing in the clear column).
+  expect(docs.map((d) => d.source)).toEqual([null, null]);
+  const cipher = new FieldCipher(new TenantKeyring(world.dbs, LocalKms.fromEnv()));
+  const opened = await Promise.all(docs.map(async (d) => (await cipher.decryptBytes(tenantId, KB_SOURCE_FIELD, Buffer.from(d.source_enc!))).toString('utf8')));
+  expect(docs.map((d, i) => [d.title, d.version, d.created_by, d.content_type, opened[i]])).toEqual([
     ['Returns', 1, `saga:${sagaId}`, 'text/plain', documents[0]!.content],
     ['Shipping', 1, `saga:${sagaId}`, 'text/plain', documents[1]!.content],
   ]);

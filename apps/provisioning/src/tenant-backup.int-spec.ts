@@ -202,7 +202,7 @@ async function populatedTenant(): Promise<{ tenantId: TenantId; customerName: st
     await tx.db.insertInto('inbox').values(inbox).execute();
     // A valid audit chain of 25 entries, appended by the audit service's own handler.
     const events = Array.from({ length: 25 }, (_, i) =>
-      buildEnvelope(AccessEvents.RECORDED, { actor: `user:${account.userId}`, action: 'read', resourceType: 'ticket', resourceId: null, method: 'GET', route: '/tickets', status: 200, ip: null, at: new Date(Date.now() + i).toISOString() }, { tenantId: t, producer: 'gateway', correlationId: newId() }),
+      buildEnvelope(AccessEvents.RECORDED, { actor: `user:${account.userId}`, action: 'read', resourceType: 'ticket', resourceId: null, method: 'GET', route: '/tickets', status: 200, ipEnc: null, at: new Date(Date.now() + i).toISOString() }, { tenantId: t, producer: 'gateway', correlationId: newId() }),
     );
     await new RecordAuditEntryHandler(new AuditLogRepository()).executeMany(tx, events.map((event) => ({ event, actorId: event.payload.actor })));
   });

@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { AccessEvents, AccessRecordedV1, DraftEvents, Envelope, KnowledgeEvents, OperatorEvents, TenantCreatedV1, TenantEvents, TicketEvents } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV2, DraftEvents, Envelope, KnowledgeEvents, OperatorEvents, TenantCreatedV1, TenantEvents, TicketEvents } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { RecordAuditEntryHandler } from './use-cases/record-audit-entry/record-audit-entry.handler';
 
@@ -40,7 +40,7 @@ export class AuditEventsHandler {
 
   /** Reads and changes of tenant data through the gateway, by the caller who made them. */
   @EventPattern(AccessEvents.RECORDED)
-  onAccess(@Payload() event: Envelope<typeof AccessEvents.RECORDED, AccessRecordedV1>, @Ctx() ctx: EventContext): void {
+  onAccess(@Payload() event: Envelope<typeof AccessEvents.RECORDED, AccessRecordedV2>, @Ctx() ctx: EventContext): void {
     this.append(ctx, event, event.payload.actor);
   }
 

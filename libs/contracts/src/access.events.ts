@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { encryptedField } from './support.events';
 
 export const AccessEvents = {
   /**
@@ -28,3 +29,18 @@ export const accessRecordedV1 = z
   })
   .strict();
 export type AccessRecordedV1 = z.infer<typeof accessRecordedV1>;
+
+/**
+ * Version 2: the caller's IP address is personal data, stored only under the tenant's data key
+ * (`ipEnc`, a FieldCipher token of field {@link ACCESS_IP_FIELD}; null when there was none): the audit
+ * log, the outbox and archives hold the token, and destroying the tenant's key erases it. The gateway
+ * seals it when it writes the entry to the outbox.
+ */
+export const accessRecordedV2 = accessRecordedV1
+  .omit({ ip: true })
+  .extend({ ipEnc: encryptedField.nullable() })
+  .strict();
+export type AccessRecordedV2 = z.infer<typeof accessRecordedV2>;
+
+/** FieldCipher's field of an access entry's IP address (access.recorded v2 `ipEnc`). */
+export const ACCESS_IP_FIELD = 'access.ip';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AuditEvents, AuditRecordedV1, auditRecordedV1 } from './audit.events';
-import { AccessEvents, AccessRecordedV1, accessRecordedV1 } from './access.events';
+import { AccessEvents, accessRecordedV1, AccessRecordedV2, accessRecordedV2 } from './access.events';
 import { QuotaEvents, QuotaExceededV1, quotaExceededV1, UsageRecordedV1, usageRecordedV1 } from './quota.events';
 import {
   TenantActivatedV1,
@@ -85,7 +85,7 @@ import { Topic, Topics } from './topics';
 export interface EventPayloads {
   [TenantEvents.CREATED]: TenantCreatedV1;
   [AuditEvents.RECORDED]: AuditRecordedV1;
-  [AccessEvents.RECORDED]: AccessRecordedV1;
+  [AccessEvents.RECORDED]: AccessRecordedV2;
   [QuotaEvents.USAGE_RECORDED]: UsageRecordedV1;
   [QuotaEvents.EXCEEDED]: QuotaExceededV1;
   [TenantEvents.PROVISIONING_STARTED]: TenantProvisioningStartedV1;
@@ -138,7 +138,7 @@ interface CatalogEntry {
 export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.CREATED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantCreatedV1 } },
   [AuditEvents.RECORDED]: { topic: Topics.AUDIT, current: 1, versions: { 1: auditRecordedV1 } },
-  [AccessEvents.RECORDED]: { topic: Topics.ACCESS, current: 1, versions: { 1: accessRecordedV1 } },
+  [AccessEvents.RECORDED]: { topic: Topics.ACCESS, current: 2, versions: { 1: accessRecordedV1, 2: accessRecordedV2 } },
   [QuotaEvents.USAGE_RECORDED]: { topic: Topics.USAGE, current: 1, versions: { 1: usageRecordedV1 } },
   [QuotaEvents.EXCEEDED]: { topic: Topics.USAGE, current: 1, versions: { 1: quotaExceededV1 } },
   [TenantEvents.PROVISIONING_STARTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantProvisioningStartedV1 } },

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
-import { AccessEvents, AccessRecordedV1, Envelope, TenantId } from '@hotdash/contracts';
-import { TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
+import { ACCESS_IP_FIELD, AccessEvents, AccessRecordedV1, Envelope, TenantId } from '@hotdash/contracts';
+import { FieldCipher, TenantKeyDestroyedError, TenantKeyMissingError } from '@hotdash/platform-crypto';
+import { newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { appendToOutboxOnce, buildEnvelope } from '@hotdash/platform-messaging';
 import { AccessSpool, accessSpoolDir, SpooledEntry } from './access-spool';
 
@@ -35,6 +36,7 @@ export class AccessLog implements OnApplicationBootstrap, OnApplicationShutdown 
 
   constructor(
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
+    @Inject(FieldCipher) private readonly cipher: FieldCipher,
     @Optional() @Inject(ACCESS_SPOOL) spool?: AccessSpool,
   ) {
     this.spool = spool ?? new AccessSpool(accessSpoolDir());
@@ -52,16 +54,8 @@ export class AccessLog implements OnApplicationBootstrap, OnApplicationShutdown 
     this.closed.push(...orphans.paths);
   }
 
-  record(tenantId: TenantId, correlationId: string, payload: AccessRecordedV1): void {
-    let envelope: Envelope;
-    try {
-      envelope = buildEnvelope(AccessEvents.RECORDED, payload, { tenantId, producer: 'gateway', correlationId });
-    } catch (err) {
-      // One that can never be written is dropped (and logged): it must not hold back the others.
-      this.logger.error(`dropping an access entry of tenant ${tenantId} that is not valid: ${(err as Error).message}`);
-      return;
-    }
-    const entry = { tenantId, envelope };
+  record(tenantId: TenantId, correlationId: string, access: AccessRecordedV1): void {
+    const entry: SpooledEntry = { tenantId, id: newId(), correlationId, occurredAt: new Date().toISOString(), access };
     try {
       this.spool.append(entry);
     } catch (err) {
@@ -72,6 +66,29 @@ export class AccessLog implements OnApplicationBootstrap, OnApplicationShutdown 
       this.buffer.shift();
     }
     this.buffer.push(entry);
+  }
+
+  /**
+   * The entry's access.recorded event (version 2: the IP sealed under the tenant's data key), under
+   * the id and time it was given when taken; undefined for one that can never be written (not valid).
+   */
+  private async envelopeOf(entry: SpooledEntry): Promise<Envelope | undefined> {
+    const { ip, ...rest } = entry.access;
+    let ipEnc: string | null = null;
+    if (ip)
+      try {
+        ipEnc = await this.cipher.encrypt(entry.tenantId, ACCESS_IP_FIELD, ip);
+      } catch (err) {
+        // A tenant without a live key (a fixture, or one being offboarded): the entry is kept, its address is not.
+        if (!(err instanceof TenantKeyMissingError || err instanceof TenantKeyDestroyedError)) throw err;
+      }
+    try {
+      return { ...buildEnvelope(AccessEvents.RECORDED, { ...rest, ipEnc }, { tenantId: entry.tenantId, producer: 'gateway', correlationId: entry.correlationId, occurredAt: new Date(entry.occurredAt) }), id: entry.id };
+    } catch (err) {
+      // One that can never be written is dropped (and logged): it must not hold back the others.
+      this.logger.error(`dropping an access entry of tenant ${entry.tenantId} that is not valid: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   /** Writes everything buffered so far (specs and shutdown call it; the timer does too). */
@@ -110,7 +127,8 @@ export class AccessLog implements OnApplicationBootstrap, OnApplicationShutdown 
         for (let i = 0; i < items.length; i += MAX_PER_TENANT_BATCH) {
           const chunk = items.slice(i, i + MAX_PER_TENANT_BATCH);
           try {
-            await this.db.withTenant(tenantId, (tx) => appendToOutboxOnce(tx, chunk.map((c) => c.envelope)));
+            const envelopes = (await Promise.all(chunk.map((c) => this.envelopeOf(c)))).filter((e): e is Envelope => e !== undefined);
+            await this.db.withTenant(tenantId, (tx) => appendToOutboxOnce(tx, envelopes));
           } catch (err) {
             if (err instanceof TenantNotPlacedError) {
               this.logger.warn(`dropping ${chunk.length} access entries of tenant ${tenantId}: it is not placed any more (offboarded)`);

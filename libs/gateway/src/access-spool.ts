@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Envelope, TenantId } from '@hotdash/contracts';
+import type { AccessRecordedV1, TenantId } from '@hotdash/contracts';
 
 /** The checkout's `.local/spool/access` (this file is libs/gateway/src/access-spool.ts). */
 export const DEFAULT_ACCESS_SPOOL_DIR = resolve(__dirname, '..', '..', '..', '.local', 'spool', 'access');
@@ -13,9 +13,17 @@ export function accessSpoolDir(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(raw);
 }
 
+/**
+ * An access entry as the gateway took it (before the response): the id and time its access.recorded
+ * event will have, and what happened, the caller's IP still in the clear (sealed under the tenant's
+ * key when the entry is written to the outbox).
+ */
 export interface SpooledEntry {
   tenantId: TenantId;
-  envelope: Envelope;
+  id: string;
+  correlationId: string;
+  occurredAt: string;
+  access: AccessRecordedV1;
 }
 
 const SEGMENT = /^access-(\d+)-(\d+)-(\d+)\.ndjson$/;
@@ -46,7 +54,7 @@ function running(pid: number, started: string): boolean {
 
 /**
  * The gateway's access entries on local disk before the response goes out, so that a gateway killed
- * with SIGKILL loses none (issue 15 item 1): each entry is one line (tenant and envelope as JSON)
+ * with SIGKILL loses none (issue 15 item 1): each entry is one line (SpooledEntry as JSON)
  * appended with one write(2) to the process's current segment file, which the kernel holds once the
  * call returns, whatever happens to the process. The access log writes its buffer to the tenants'
  * outboxes every 100 ms; each flush first closes the segment (`rotate`), and once a flush has written
@@ -54,7 +62,9 @@ function running(pid: number, started: string): boolean {
  * gateways that no longer run (`adoptOrphans`): their entries are written again, `on conflict do
  * nothing` on the event id, so an entry that had been written before the kill is not written twice.
  * A machine that loses power may lose what the page cache had not written to disk yet; the spool is
- * about the process, not the machine.
+ * about the process, not the machine. A segment holds the callers' IP addresses in the clear for the
+ * ~100 ms until its entries are written (sealed) and it is removed: the spool directory is the
+ * gateway's own (0700, files 0600), like its memory.
  */
 export class AccessSpool {
   private fd: number | undefined;
@@ -73,7 +83,7 @@ export class AccessSpool {
       this.path = join(this.dir, `access-${this.pid}-${this.started}-${++this.seq}.ndjson`);
       this.fd = openSync(this.path, 'a', 0o600);
     }
-    writeSync(this.fd, `${JSON.stringify([entry.tenantId, entry.envelope])}\n`);
+    writeSync(this.fd, `${JSON.stringify(entry)}\n`);
   }
 
   /** Closes the segment being written and returns its path (undefined when nothing was appended since the last rotation): every entry appended so far is in a closed segment. */
@@ -117,8 +127,8 @@ export class AccessSpool {
       for (const line of text.split('\n')) {
         if (!line) continue;
         try {
-          const [tenantId, envelope] = JSON.parse(line) as [TenantId, Envelope];
-          if (typeof tenantId === 'string' && envelope && typeof envelope.id === 'string') entries.push({ tenantId, envelope });
+          const e = JSON.parse(line) as SpooledEntry;
+          if (e && typeof e.tenantId === 'string' && typeof e.id === 'string' && typeof e.correlationId === 'string' && typeof e.occurredAt === 'string' && e.access && typeof e.access === 'object') entries.push(e);
           else unreadable++;
         } catch {
           unreadable++;

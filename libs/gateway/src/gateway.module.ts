@@ -1,8 +1,9 @@
 import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { OpenApiController, OpenApiDocument } from './openapi';
-import type Redis from 'ioredis';
+import type { RedisClient } from '@hotdash/platform-jobs';
 import { AUTH_REDIS, RequestAdmission, RequestAudit } from '@hotdash/platform-auth';
+import { cryptoProviders } from '@hotdash/platform-crypto';
 import { PlanLimits } from './plan-limits';
 import { AccessLog } from './access-log';
 import { AccessAudit } from './access-audit';
@@ -19,6 +20,7 @@ import { OpsTenantMovesController } from './moves-proxies.controller';
 import { OpsImportsController } from './imports-proxies.controller';
 import { OpsTenantDedicatedController } from './dedicated-proxies.controller';
 import { OpsRebalanceController } from './rebalance-proxies.controller';
+import { OpsKeysController } from './keys-proxies.controller';
 import { AccountPagesController } from './pages/account-pages.controller';
 import { TenantRateLimiter } from './rate-limiter';
 
@@ -32,9 +34,11 @@ import { TenantRateLimiter } from './rate-limiter';
 @Module({
   providers: [
     PlanLimits,
-    { provide: TenantRateLimiter, useFactory: (redis: Redis) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] },
+    { provide: TenantRateLimiter, useFactory: (redis: RedisClient) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] },
     GatewayAdmission,
     { provide: RequestAdmission, useExisting: GatewayAdmission },
+    // The access log seals each entry's IP address under the tenant's data key.
+    ...cryptoProviders(),
     AccessLog,
     AccessAudit,
     { provide: RequestAudit, useExisting: AccessAudit },
@@ -46,7 +50,7 @@ export class GatewayAdmissionModule {}
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule, GatewayAdmissionModule],
-  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
+  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
   providers: [OpenApiDocument, ServiceClient, IdempotentReplies],
   exports: [GatewayAdmissionModule],
 })

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { AccessEvents, OperatorRole, TenantId } from '@hotdash/contracts';
+import { ACCESS_IP_FIELD, AccessEvents, OperatorRole, TenantId } from '@hotdash/contracts';
 import {
   AuthError,
   DECOY_PASSWORD_HASH,
@@ -13,7 +13,7 @@ import {
   tenantOfSecret,
   TokenService,
   tokenHash,
-  verifyPassword,
+  verifyPasswordForUpgrade,
 } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantDirectory, TenantNotPlacedError, TenantTx } from '@hotdash/platform-db';
@@ -107,7 +107,8 @@ export class IdentityService {
         )
       : undefined;
     // The password is checked even when there is no such user, so a wrong address takes as long as a wrong password.
-    const ok = await verifyPassword(input.password, user?.password_hash ?? DECOY_PASSWORD_HASH);
+    // A hash of an older format or weaker parameters comes back re-hashed at the current ones (`upgraded`).
+    const { ok, upgraded } = await verifyPasswordForUpgrade(input.password, user?.password_hash ?? DECOY_PASSWORD_HASH);
     if (!tenant || !user || user.status !== 'active' || !user.password_hash || !ok) throw new AuthError('invalid-credentials');
 
     const sessionId = newId();
@@ -116,6 +117,15 @@ export class IdentityService {
     const sessionExpires = new Date(now + SESSION_LIFETIME_MS);
     const refreshExpires = new Date(now + REFRESH_IDLE_MS);
     await this.db.withTenant(tenant.id, async (tx) => {
+      if (upgraded) {
+        // Only over the hash just verified: a password changed meanwhile (reset) is kept.
+        await tx.db
+          .updateTable('users')
+          .set({ password_hash: upgraded })
+          .where('id', '=', user.id)
+          .where('password_hash', '=', user.password_hash)
+          .execute();
+      }
       await tx.db
         .insertInto('auth_sessions')
         .values({ id: sessionId, tenant_id: tenant.id, user_id: user.id, expires_at: sessionExpires, ip: client.ip, user_agent: client.userAgent?.slice(0, 500) ?? null })
@@ -247,18 +257,22 @@ export class IdentityService {
     const invalid = () => new ProblemException(404, 'reset-not-found', 'Reset link not valid', 'This password-reset link is not valid; ask for a new one.');
     const tenantId = tenantOfSecret(input.token, RESET_PREFIX);
     if (!tenantId) throw invalid();
-    const passwordHash = await hashPassword(input.password);
+    const reset = (tx: TenantTx, lock: boolean) => {
+      const q = tx.db.selectFrom('password_resets').select(['id', 'user_id', 'expires_at', 'used_at']).where('token_hash', '=', tokenHash(input.token));
+      return (lock ? q.forUpdate() : q).executeTakeFirst();
+    };
+    const usable = <T extends { expires_at: Date; used_at: Date | null }>(r: T | undefined): T => {
+      if (!r) throw invalid();
+      if (r.used_at) throw new ProblemException(409, 'reset-used', 'Reset link already used', 'This link was used already; ask for a new one if needed.');
+      if (r.expires_at.getTime() <= Date.now()) throw new ProblemException(410, 'reset-expired', 'Reset link expired', 'This link expired; ask for a new one.');
+      return r;
+    };
     try {
+      // The password is hashed (128 MiB, a few hundred ms) only for a usable link, and outside the transaction.
+      usable(await this.db.withTenant(tenantId, (tx) => reset(tx, false)));
+      const passwordHash = await hashPassword(input.password);
       await this.db.withTenant(tenantId, async (tx) => {
-        const r = await tx.db
-          .selectFrom('password_resets')
-          .select(['id', 'user_id', 'expires_at', 'used_at'])
-          .where('token_hash', '=', tokenHash(input.token))
-          .forUpdate()
-          .executeTakeFirst();
-        if (!r) throw invalid();
-        if (r.used_at) throw new ProblemException(409, 'reset-used', 'Reset link already used', 'This link was used already; ask for a new one if needed.');
-        if (r.expires_at.getTime() <= Date.now()) throw new ProblemException(410, 'reset-expired', 'Reset link expired', 'This link expired; ask for a new one.');
+        const r = usable(await reset(tx, true));
         const { numUpdatedRows } = await tx.db
           .updateTable('users')
           .set({ password_hash: passwordHash, updated_at: sql`now()` })
@@ -299,7 +313,8 @@ export class IdentityService {
     await publishInTx(
       tx,
       AccessEvents.RECORDED,
-      { actor: `user:${userId}`, action, resourceType, resourceId, method: 'POST', route, status, ip, at: new Date().toISOString() },
+      // The address sealed under the tenant's data key (access.recorded v2): personal data is stored only so.
+      { actor: `user:${userId}`, action, resourceType, resourceId, method: 'POST', route, status, ipEnc: ip ? await this.cipher.encrypt(tenantId, ACCESS_IP_FIELD, ip) : null, at: new Date().toISOString() },
       { tenantId, producer: 'gateway', correlationId: newId() },
     );
   }

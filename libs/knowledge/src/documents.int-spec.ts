@@ -10,7 +10,10 @@ import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { Embedder } from '@hotdash/platform-models';
 import { retrievePassages, VectorStore } from '@hotdash/platform-vector';
-import { internalAuthorization, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
+import { internalAuthorization, tenantUser, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
+
+/** The namespaces this spec makes, deleted at its end. */
+let namespaces: VectorNamespaces;
 import { DocumentDto } from './documents.service';
 import { IngestionWorker } from './ingestion/ingestion.worker';
 import { KnowledgeModule } from './knowledge.module';
@@ -59,11 +62,13 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${app.getHttpServer().address().port}`;
   a = parseTenantId((await world.createTenant('Knowledge A')).id);
   b = parseTenantId((await world.createTenant('Knowledge B')).id);
-  await vectors.createTenant(a);
-  await vectors.createTenant(b);
+  await Promise.all([world.createKey(a), world.createKey(b)]);
+  namespaces = new VectorNamespaces(vectors);
+  await namespaces.create(a, b);
 });
 
 afterAll(async () => {
+  await namespaces?.deleteAll();
   await app.close();
   await world.close();
 });
@@ -120,7 +125,8 @@ it('fails an unreadable document with its reason, at once', async () => {
 
 it('holds the plan’s knowledge-base size exactly: 10 concurrent uploads with room for 3', async () => {
   const t = parseTenantId((await world.createTenant('Knowledge tiny')).id);
-  await vectors.createTenant(t);
+  await world.createKey(t);
+  await namespaces.create(t);
   const plan = `kb-test-${newId().slice(-8)}`;
   const su = await world.connectSuperuser(world.config.db.controlDatabase);
   try {

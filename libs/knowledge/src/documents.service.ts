@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { documentListQuery, documentReplaceQuery, documentUploadQuery, type DocumentType, KnowledgeEvents, MAX_DOCUMENT_BYTES, TenantId } from '@hotdash/contracts';
 import { actorOf, Principal } from '@hotdash/platform-auth';
+import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantDirectory, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { jobCorrelation, TenantJobData } from '@hotdash/platform-jobs';
@@ -11,6 +12,9 @@ import { publishInTx } from '@hotdash/platform-messaging';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
 import { VectorStore } from '@hotdash/platform-vector';
 import { documentTypeOf } from './documents/extract-text';
+
+/** FieldCipher's field of a document's sealed source (kb_documents.source_enc). */
+export const KB_SOURCE_FIELD = 'kb_documents.source';
 
 export const KNOWLEDGE_QUEUE = Symbol('KNOWLEDGE_QUEUE');
 export const KNOWLEDGE_PRODUCER = 'knowledge';
@@ -104,7 +108,28 @@ export class DocumentsService {
     @Inject(VectorStore) private readonly vectors: VectorStore,
     @Inject(KNOWLEDGE_QUEUE) private readonly queue: Queue<IngestionJob>,
     @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
+    @Inject(FieldCipher) private readonly cipher: FieldCipher,
   ) {}
+
+  /**
+   * Seals a source stored in the clear (a document stored before sources were sealed): the clear
+   * source (or text content) sealed into source_enc and emptied, in the tenant's transaction with the
+   * row locked. False when there was nothing in the clear (sealed meanwhile, replaced, or gone).
+   */
+  async sealSource(tenantId: TenantId, documentId: string): Promise<boolean> {
+    return this.db.withTenant(tenantId, async (tx) => {
+      const d = await tx.db.selectFrom('kb_documents').select(['source', 'content']).where('id', '=', documentId).forUpdate().executeTakeFirst();
+      if (!d || (d.source === null && d.content === '')) return false;
+      const bytes = d.source ?? Buffer.from(d.content, 'utf8');
+      await tx.db.updateTable('kb_documents').set(await this.sealed(tenantId, bytes)).where('id', '=', documentId).execute();
+      return true;
+    });
+  }
+
+  /** The source as stored: sealed under the tenant's data key (the clear columns left empty). */
+  private async sealed(tenantId: TenantId, bytes: Buffer): Promise<{ source: null; content: ''; source_enc: Buffer }> {
+    return { source: null, content: '', source_enc: await this.cipher.encryptBytes(tenantId, KB_SOURCE_FIELD, bytes) };
+  }
 
   async upload(caller: Principal, contentType: string | undefined, body: unknown, query: unknown): Promise<DocumentDto> {
     const { title } = parseInput(documentUploadQuery, query);
@@ -114,7 +139,7 @@ export class DocumentsService {
       await this.checkRoom(tx, caller.tenantId, bytes.length, limit);
       const r = await tx.db
         .insertInto('kb_documents')
-        .values({ id, tenant_id: caller.tenantId, title, content: '', bytes: String(bytes.length), status: 'queued', content_type: type, source: bytes, sha256: sha256(bytes), version: 1, created_by: actorOf(caller) })
+        .values({ id, tenant_id: caller.tenantId, title, ...(await this.sealed(caller.tenantId, bytes)), bytes: String(bytes.length), status: 'queued', content_type: type, sha256: sha256(bytes), version: 1, created_by: actorOf(caller) })
         .returning(COLUMNS)
         .$castTo<Row>()
         .executeTakeFirst();
@@ -136,7 +161,7 @@ export class DocumentsService {
       const version = old.version + 1;
       const r = await tx.db
         .updateTable('kb_documents')
-        .set({ title: title ?? old.title, content: '', bytes: String(bytes.length), status: 'queued', content_type: type, source: bytes, sha256: sha256(bytes), version, progress: 0, error: null, updated_at: sql`now()` })
+        .set({ title: title ?? old.title, ...(await this.sealed(caller.tenantId, bytes)), bytes: String(bytes.length), status: 'queued', content_type: type, sha256: sha256(bytes), version, progress: 0, error: null, updated_at: sql`now()` })
         .where('id', '=', documentId)
         .returning(COLUMNS)
         .$castTo<Row>()
@@ -228,7 +253,7 @@ export class DocumentsService {
     await this.checkRoom(tx, tenantId, bytes.length, await this.planLimit(tenantId));
     const stored = await tx.db
       .insertInto('kb_documents')
-      .values({ id: doc.documentId, tenant_id: tenantId, title: doc.title, content: '', bytes: String(bytes.length), status: 'queued', content_type: doc.contentType, source: bytes, sha256: sha256(bytes), version: 1, created_by: doc.by })
+      .values({ id: doc.documentId, tenant_id: tenantId, title: doc.title, ...(await this.sealed(tenantId, bytes)), bytes: String(bytes.length), status: 'queued', content_type: doc.contentType, sha256: sha256(bytes), version: 1, created_by: doc.by })
       .onConflict((oc) => oc.column('id').doNothing())
       .returning('id')
       .executeTakeFirst();

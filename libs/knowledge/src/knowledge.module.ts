@@ -1,11 +1,10 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import Redis from 'ioredis';
 import { InternalAuthModule } from '@hotdash/platform-auth';
-import { cryptoProviders } from '@hotdash/platform-crypto';
+import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
-import { QueueName, redisConnection, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
+import { createRedis, QueueName, queueOptions, type RedisClient, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
 import { VectorStore, vectorStoreFromEnv } from '@hotdash/platform-vector';
 import { DocumentsController } from './documents.controller';
@@ -20,7 +19,7 @@ class KnowledgeLifecycle implements OnApplicationShutdown {
   constructor(
     @Inject(IngestionWorker) private readonly worker: IngestionWorker,
     @Inject(KNOWLEDGE_QUEUE) private readonly queue: Queue,
-    @Inject(KNOWLEDGE_REDIS) private readonly redis: Redis,
+    @Inject(KNOWLEDGE_REDIS) private readonly redis: RedisClient,
     @Inject(VectorStore) private readonly vectors: VectorStore,
   ) {}
   async onApplicationShutdown(): Promise<void> {
@@ -48,13 +47,13 @@ class KnowledgeLifecycle implements OnApplicationShutdown {
     ...cryptoProviders(),
     { provide: Embedder, useFactory: () => embedderFromEnv() },
     { provide: VectorStore, useFactory: (config: PlatformConfig, embedder: Embedder) => vectorStoreFromEnv(config, embedder.dimensions), inject: [PLATFORM_CONFIG, Embedder] },
-    { provide: KNOWLEDGE_REDIS, useFactory: (config: PlatformConfig) => new Redis({ host: config.redis.host, port: config.redis.port, maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
-    { provide: KNOWLEDGE_QUEUE, useFactory: (config: PlatformConfig) => new Queue(QueueName.KNOWLEDGE_INGESTION, { connection: redisConnection(config) }), inject: [PLATFORM_CONFIG] },
+    { provide: KNOWLEDGE_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
+    { provide: KNOWLEDGE_QUEUE, useFactory: (config: PlatformConfig) => new Queue(QueueName.KNOWLEDGE_INGESTION, queueOptions(config, QueueName.KNOWLEDGE_INGESTION)), inject: [PLATFORM_CONFIG] },
     {
       provide: IngestionWorker,
-      useFactory: (config: PlatformConfig, db: TenantDatabase, vectors: VectorStore, embedder: Embedder, redis: Redis) =>
-        new IngestionWorker(config, db, vectors, embedder, redis, { log: (m) => console.warn(m) }),
-      inject: [PLATFORM_CONFIG, TenantDatabase, VectorStore, Embedder, KNOWLEDGE_REDIS],
+      useFactory: (config: PlatformConfig, db: TenantDatabase, vectors: VectorStore, embedder: Embedder, cipher: FieldCipher, redis: RedisClient) =>
+        new IngestionWorker(config, db, vectors, embedder, cipher, redis, { log: (m) => console.warn(m) }),
+      inject: [PLATFORM_CONFIG, TenantDatabase, VectorStore, Embedder, FieldCipher, KNOWLEDGE_REDIS],
     },
     // Queues documents committed but never queued (a crash or a failed queueing after the commit).
     {

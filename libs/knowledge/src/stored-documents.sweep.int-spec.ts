@@ -6,11 +6,15 @@
 import { INestApplication, Module } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
+import { DecryptionFailedError, FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { VectorStore } from '@hotdash/platform-vector';
-import { TestWorld, waitFor } from '@hotdash/testing';
-import { DocumentsService, KNOWLEDGE_QUEUE } from './documents.service';
+import { TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
+
+/** The namespaces this spec makes, deleted at its end. */
+let namespaces: VectorNamespaces;
+import { DocumentsService, KB_SOURCE_FIELD, KNOWLEDGE_QUEUE } from './documents.service';
 import { IngestionWorker } from './ingestion/ingestion.worker';
 import { KnowledgeModule } from './knowledge.module';
 import { StoredDocumentsSweep } from './stored-documents.sweep';
@@ -52,13 +56,16 @@ beforeAll(async () => {
   await vectors.ensureCollection();
   a = parseTenantId((await world.createTenant('Sweep A')).id);
   b = parseTenantId((await world.createTenant('Sweep B')).id);
-  await vectors.createTenant(a);
+  await Promise.all([world.createKey(a), world.createKey(b)]);
+  namespaces = new VectorNamespaces(vectors);
+  await namespaces.create(a);
   queue = app.get<Queue>(KNOWLEDGE_QUEUE);
   app.get(IngestionWorker).start();
   await app.init(); // starts the sweep
 });
 
 afterAll(async () => {
+  await namespaces?.deleteAll();
   await app?.close();
   await world.close();
   for (const [k, v] of Object.entries(saved)) {
@@ -122,4 +129,50 @@ it('gives the application role ids and versions of waiting documents, and no way
     await c.end();
   }
   await world.tenantDb.withTenant(b, (tx) => tx.db.deleteFrom('kb_documents').where('id', '=', theirs).execute());
+});
+
+it('stores sources sealed under the tenant’s key, and seals those stored in the clear before (the running sweep), giving the role ids only', async () => {
+  const cipher = app.get(FieldCipher);
+  // A submission now: sealed, nothing of it in the clear columns.
+  const text = `Returns are accepted within 30 days ${newId()}.`;
+  const fresh = await storedWithoutJob(b, 'Returns', text);
+  const stored = await world.tenantDb.withTenant(b, (tx) => tx.db.selectFrom('kb_documents').select(['source', 'content', 'source_enc']).where('id', '=', fresh).executeTakeFirstOrThrow());
+  expect([stored.source, stored.content]).toEqual([null, '']);
+  expect(stored.source_enc!.includes(Buffer.from('Returns are accepted'))).toBe(false);
+  expect((await cipher.decryptBytes(b, KB_SOURCE_FIELD, stored.source_enc!)).toString()).toBe(text);
+  // Another tenant's key does not open it.
+  await expect(cipher.decryptBytes(a, KB_SOURCE_FIELD, stored.source_enc!)).rejects.toBeInstanceOf(DecryptionFailedError);
+
+  // Rows as they were before sources were sealed: a clear source (A), a clear text content (B); both indexed (nothing to queue).
+  const legacy = { a: { id: newId(), bytes: Buffer.from(`# Warranty\n\nTwo years on every machine ${newId()}.`) }, b: { id: newId(), text: `Shipping takes three days ${newId()}.` } };
+  await world.tenantDb.withTenant(a, (tx) =>
+    tx.db.insertInto('kb_documents').values({ id: legacy.a.id, tenant_id: a, title: 'Warranty', content: '', bytes: String(legacy.a.bytes.length), status: 'indexed', content_type: 'text/markdown', source: legacy.a.bytes, version: 1 }).execute(),
+  );
+  await world.tenantDb.withTenant(b, (tx) =>
+    tx.db.insertInto('kb_documents').values({ id: legacy.b.id, tenant_id: b, title: 'Shipping', content: legacy.b.text, bytes: String(legacy.b.text.length), status: 'indexed', content_type: 'text/plain', version: 1 }).execute(),
+  );
+  // The application role: ids of clear documents across tenants, nothing of their content.
+  const c = await world.connect(await world.router.shardOf(a), 'app');
+  try {
+    const { rows, fields } = await c.query(`select * from clear_document_sources_sweep(1000)`);
+    expect(fields.map((f) => f.name)).toEqual(['tenant_id', 'id']);
+    expect(JSON.stringify(rows)).not.toMatch(/Warranty|Shipping/);
+    await c.query('begin');
+    await c.query(`select set_config('hotdash.kb_seal_sweep', 'on', true)`);
+    expect((await c.query('select count(*)::int as n from kb_documents')).rows).toEqual([{ n: 0 }]);
+    await c.query('rollback');
+  } finally {
+    await c.end();
+  }
+  // The running sweep seals both.
+  const row = (t: TenantId, id: string) => world.tenantDb.withTenant(t, (tx) => tx.db.selectFrom('kb_documents').select(['source', 'content', 'source_enc']).where('id', '=', id).executeTakeFirstOrThrow());
+  const sealedA = await waitFor('the clear source sealed', async () => ((await row(a, legacy.a.id)).source_enc ? row(a, legacy.a.id) : undefined), 30_000, 100);
+  const sealedB = await waitFor('the clear content sealed', async () => ((await row(b, legacy.b.id)).source_enc ? row(b, legacy.b.id) : undefined), 30_000, 100);
+  expect([sealedA.source, sealedA.content, sealedB.source, sealedB.content]).toEqual([null, '', null, '']);
+  expect((await cipher.decryptBytes(a, KB_SOURCE_FIELD, sealedA.source_enc!)).equals(legacy.a.bytes)).toBe(true);
+  expect((await cipher.decryptBytes(b, KB_SOURCE_FIELD, sealedB.source_enc!)).toString()).toBe(legacy.b.text);
+  // Sealed once: a sealing pass now finds nothing of these.
+  expect(await app.get(DocumentsService).sealSource(a, legacy.a.id)).toBe(false);
+  await world.tenantDb.withTenant(a, (tx) => tx.db.deleteFrom('kb_documents').where('id', '=', legacy.a.id).execute());
+  await world.tenantDb.withTenant(b, (tx) => tx.db.deleteFrom('kb_documents').where('id', 'in', [legacy.b.id, fresh]).execute());
 });

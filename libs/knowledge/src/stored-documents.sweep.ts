@@ -1,7 +1,9 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { sql } from 'kysely';
+import { parseSettings } from '@hotdash/platform-config';
 import { Databases, ShardInfo, ShardRouter, withShardTransaction } from '@hotdash/platform-db';
 import { jobCorrelation } from '@hotdash/platform-jobs';
+import { parseTenantId } from '@hotdash/contracts';
 import { DocumentsService } from './documents.service';
 
 export interface StoredDocumentsSweepOptions {
@@ -15,20 +17,13 @@ export interface StoredDocumentsSweepOptions {
   batch: number;
 }
 
-function ms(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`configuration ${name} must be a positive integer (milliseconds), got ${JSON.stringify(raw)}`);
-  return n;
-}
-
 export function storedDocumentsSweepOptions(env: NodeJS.ProcessEnv = process.env): StoredDocumentsSweepOptions {
+  const s = parseSettings(env);
   return {
-    // `off`: another process of the deployment sweeps (or, in the test suite, each spec's services leave other specs' documents alone).
-    intervalMs: env.HOTDASH_KNOWLEDGE_SWEEP_MS === 'off' ? 0 : ms(env, 'HOTDASH_KNOWLEDGE_SWEEP_MS', 60_000),
-    graceMs: ms(env, 'HOTDASH_KNOWLEDGE_SWEEP_GRACE_MS', 30_000),
-    firstRunMs: ms(env, 'HOTDASH_KNOWLEDGE_SWEEP_DELAY_MS', 5_000),
+    // `off` (0): another process of the deployment sweeps (or, in the test suite, each spec's services leave other specs' documents alone).
+    intervalMs: s.HOTDASH_KNOWLEDGE_SWEEP_MS,
+    graceMs: s.HOTDASH_KNOWLEDGE_SWEEP_GRACE_MS,
+    firstRunMs: s.HOTDASH_KNOWLEDGE_SWEEP_DELAY_MS,
     batch: 500,
   };
 }
@@ -82,6 +77,7 @@ export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDes
   /** One sweep over every shard; resolves to the number of document versions queued. */
   async runOnce(): Promise<number> {
     let queued = 0;
+    let sealed = 0;
     const shards = (await this.router.listShards()).filter((s) => s.status !== 'retired');
     for (const shard of shards) {
       try {
@@ -89,9 +85,44 @@ export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDes
       } catch (err) {
         this.logger.warn(`stored-documents sweep of shard ${shard.name} failed: ${(err as Error).message}`);
       }
+      try {
+        sealed += await this.sealShard(shard);
+      } catch (err) {
+        this.logger.warn(`sealing sweep of shard ${shard.name} failed: ${(err as Error).message}`);
+      }
     }
     if (queued > 0) this.logger.log(`stored-documents sweep re-queued ${queued} document version(s) waiting longer than ${this.options.graceMs} ms`);
+    if (sealed > 0) this.logger.log(`sealing sweep sealed the sources of ${sealed} document(s) stored in the clear before sources were sealed`);
     return queued;
+  }
+
+  /**
+   * Seals the sources still in the clear on one shard (documents stored before sources were sealed
+   * under the tenant's key): the shard's clear_document_sources_sweep names them across tenants (ids
+   * only), and each is sealed in its tenant's own transaction. Resolves to the number sealed.
+   */
+  async sealShard(shard: ShardInfo): Promise<number> {
+    const batch = Math.min(Math.max(this.options.batch, 1), 1000);
+    let after: { tenant_id: string; id: string } | undefined;
+    let sealed = 0;
+    for (;;) {
+      const { rows } = await withShardTransaction(
+        this.dbs,
+        shard,
+        (tx) => sql<{ tenant_id: string; id: string }>`select tenant_id, id from clear_document_sources_sweep(${batch}::int, ${after?.tenant_id ?? null}::uuid, ${after?.id ?? null}::uuid)`.execute(tx.db),
+        { role: 'app' },
+      );
+      for (const r of rows) {
+        try {
+          if (await this.documents.sealSource(parseTenantId(r.tenant_id), r.id)) sealed++;
+        } catch (err) {
+          // A tenant whose key is gone (offboarded meanwhile) or moved away: the next sweep sees it again, or it is gone.
+          this.logger.warn(`sealing the source of document ${r.id} of tenant ${r.tenant_id} failed: ${(err as Error).message}`);
+        }
+      }
+      if (rows.length < batch || this.stopped) return sealed;
+      after = rows[rows.length - 1];
+    }
   }
 
   private schedule(delayMs: number): void {

@@ -16,8 +16,8 @@ import { createHttpApp } from '@hotdash/platform-http';
 import { buildEnvelope, type EventContext, NonRetryableError } from '@hotdash/platform-messaging';
 import { Embedder } from '@hotdash/platform-models';
 import { retrievePassages, VectorStore } from '@hotdash/platform-vector';
-import { TestWorld, waitFor } from '@hotdash/testing';
-import { KNOWLEDGE_QUEUE } from './documents.service';
+import { TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
+import { KB_SOURCE_FIELD, KNOWLEDGE_QUEUE } from './documents.service';
 import { IngestionWorker } from './ingestion/ingestion.worker';
 import { KnowledgeEventsHandler } from './knowledge.events-handler';
 import { KnowledgeModule } from './knowledge.module';
@@ -32,13 +32,15 @@ let app: INestApplication;
 let handler: KnowledgeEventsHandler;
 let cipher: FieldCipher;
 let vectors: VectorStore;
+/** The namespaces this spec makes, deleted at its end. */
+let namespaces: VectorNamespaces;
 let a: TenantId;
 let b: TenantId;
 
 async function tenantWithKey(name: string): Promise<TenantId> {
   const t = parseTenantId((await world.createTenant(name)).id);
   await world.dbs.withControl((tx) => app.get(TenantKeyring).createKey(tx, t));
-  await vectors.createTenant(t);
+  await namespaces.create(t);
   return t;
 }
 
@@ -70,6 +72,7 @@ beforeAll(async () => {
   handler = app.get(KnowledgeEventsHandler);
   cipher = app.get(FieldCipher);
   vectors = app.get(VectorStore);
+  namespaces = new VectorNamespaces(vectors);
   await vectors.ensureCollection();
   app.get(IngestionWorker).start();
   await app.init();
@@ -78,6 +81,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await namespaces?.deleteAll();
   await app.close();
   await world.close();
 });
@@ -93,7 +97,9 @@ it('stores a submitted document as an upload, once per id, queues it after the c
 
   const row = await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('kb_documents').selectAll().where('id', '=', documentId).executeTakeFirstOrThrow());
   expect(row).toMatchObject({ tenant_id: a, title: 'Returns policy', status: 'queued', version: 1, content_type: 'text/markdown', created_by: 'saga:spec', bytes: String(Buffer.byteLength(text)) });
-  expect(Buffer.from(row.source!).toString('utf8')).toBe(text);
+  // Sealed under the tenant's key: nothing of it in the clear columns.
+  expect([row.source, row.content]).toEqual([null, '']);
+  expect((await app.get(FieldCipher).decryptBytes(a, KB_SOURCE_FIELD, Buffer.from(row.source_enc!))).toString('utf8')).toBe(text);
   expect(row.sha256).toBe(createHash('sha256').update(text).digest('hex'));
   const [stored, ...more] = await storedEvents(a);
   expect(more).toEqual([]);

@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { AccessEvents, AccessRecordedV1, DraftEvents, DraftGeneratedV1, Envelope, TicketEvents, TicketReceivedV2, KnowledgeDocumentIndexedV1, KnowledgeDocumentRemovedV1, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV2, DraftEvents, DraftGeneratedV1, Envelope, TicketEvents, TicketReceivedV2, KnowledgeDocumentIndexedV1, KnowledgeDocumentRemovedV1, KnowledgeDocumentsStoredV1, KnowledgeEvents, parseTenantId } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { QuotaService } from './quota.service';
 
@@ -11,7 +11,7 @@ export class QuotaEventsHandler {
 
   /** Every request through the gateway that reached tenant data is an API call. */
   @EventPattern(AccessEvents.RECORDED)
-  async onAccess(@Payload() event: Envelope<typeof AccessEvents.RECORDED, AccessRecordedV1>, @Ctx() ctx: EventContext): Promise<void> {
+  async onAccess(@Payload() event: Envelope<typeof AccessEvents.RECORDED, AccessRecordedV2>, @Ctx() ctx: EventContext): Promise<void> {
     await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'api_calls', 1, new Date(event.payload.at), event.id, event.correlationId);
   }
 
@@ -35,22 +35,24 @@ export class QuotaEventsHandler {
     await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'model_tokens', event.payload.tokens, new Date(event.occurredAt), event.id, event.correlationId);
   }
 
-  /** The drafting model's tokens for a draft, the retrieval query's embedding included (the offline drafter reports words). */
+  /**
+   * The drafting model's tokens for a draft, the retrieval query's embedding included (none for the
+   * offline drafter), once per draft: keyed by the draft's id, not by the event's.
+   */
   @EventPattern(DraftEvents.GENERATED)
   async onDraftGenerated(@Payload() event: Envelope<typeof DraftEvents.GENERATED, DraftGeneratedV1>, @Ctx() ctx: EventContext): Promise<void> {
     const tokens = event.payload.usage.promptTokens + event.payload.usage.completionTokens;
-    if (tokens === 0) return;
-    await this.quota.record(ctx.tx, parseTenantId(event.tenantId), 'model_tokens', tokens, new Date(event.occurredAt), event.id, event.correlationId);
+    await this.quota.meterDraftTokens(ctx.tx, parseTenantId(event.tenantId), event.payload.draftId, tokens, new Date(event.occurredAt), event.id, event.correlationId);
   }
 
   /**
-   * Every stored ticket counts against the month's tickets, once, from its ticket.received: the
-   * gateway's hold on the quota (API tickets) becomes the usage, a ticket without one is counted as it
-   * arrives.
+   * Every stored ticket counts against the month's tickets, once per ticket, from its
+   * ticket.received: the gateway's hold on the quota (API tickets) becomes the usage, a ticket
+   * without one (or whose hold was given back first) is counted as it arrives.
    */
   @EventPattern(TicketEvents.RECEIVED)
   async onTicketReceived(@Payload() event: Envelope<typeof TicketEvents.RECEIVED, TicketReceivedV2>, @Ctx() ctx: EventContext): Promise<void> {
     const t = event.payload;
-    await this.quota.countTicket(ctx.tx, parseTenantId(event.tenantId), t.quotaReservationId, new Date(t.receivedAt), event.id, event.correlationId);
+    await this.quota.countTicket(ctx.tx, parseTenantId(event.tenantId), t.ticketId, t.quotaReservationId, new Date(t.receivedAt), event.id, event.correlationId);
   }
 }

@@ -4,6 +4,7 @@ import { PRISMA_DIR } from '@hotdash/platform-db/src/migrate/migrate-all';
 import { migrateDatabase, readMigrations } from '@hotdash/platform-db/src/migrate/runner';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { loadConfig, PlatformConfig } from '@hotdash/platform-config';
+import { LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { Databases, DbLocation, newId, ShardInfo, ShardRouter, TenantDatabase, ControlDatabase, toShardInfo } from '@hotdash/platform-db';
 
 export interface WorldTenant {
@@ -53,6 +54,12 @@ export class TestWorld {
       data: { id, name, slug: `t-${id.replace(/-/g, '')}`, planCode: 'basic', status: 'active', ...(region ? { region } : {}), placement: { create: { shardId: target.id } } },
     });
     return { id, name, shard: target };
+  }
+
+  /** A data key for a fixture tenant, as provisioning makes one (under the KMS of the environment): for what the tenant stores encrypted. */
+  async createKey(tenantId: TenantId): Promise<void> {
+    const keyring = new TenantKeyring(this.dbs, LocalKms.fromEnv());
+    await this.dbs.withControl((tx) => keyring.createKey(tx, tenantId));
   }
 
   /** Tenants A and B on the same shard (the hardest case for isolation), C on the other shard. */

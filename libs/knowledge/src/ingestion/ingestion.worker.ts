@@ -1,15 +1,15 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
-import type Redis from 'ioredis';
 import { sql } from 'kysely';
 import { type DocumentType, KnowledgeEvents, parseTenantId, TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
+import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
-import { inTenantJob, QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { inTenantJob, QueueName, queueOptions, type RedisClient, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import type { Embedder } from '@hotdash/platform-models';
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
-import { IngestionJob, KNOWLEDGE_PRODUCER } from '../documents.service';
+import { IngestionJob, KB_SOURCE_FIELD, KNOWLEDGE_PRODUCER } from '../documents.service';
 import { indexDocument } from './ingest';
 
 export interface IngestionWorkerOptions {
@@ -27,6 +27,7 @@ interface DocumentRow {
   content_type: DocumentType;
   source: Buffer | null;
   content: string;
+  source_enc: Buffer | null;
 }
 
 /**
@@ -47,7 +48,8 @@ export class IngestionWorker {
     private readonly db: TenantDatabase,
     private readonly vectors: VectorStore,
     private readonly embedder: Embedder,
-    redis: Redis,
+    private readonly cipher: FieldCipher,
+    redis: RedisClient,
     private readonly options: IngestionWorkerOptions = {},
   ) {
     this.limiter = new TenantConcurrencyLimiter(redis, QueueName.KNOWLEDGE_INGESTION, { cap: options.perTenant ?? 2, leaseMs: 15 * 60_000 });
@@ -56,7 +58,7 @@ export class IngestionWorker {
   start(): void {
     if (this.worker) return;
     this.worker = new Worker<IngestionJob>(QueueName.KNOWLEDGE_INGESTION, this.limiter.wrap((job) => this.process(job)), {
-      connection: redisConnection(this.config),
+      ...queueOptions(this.config, QueueName.KNOWLEDGE_INGESTION),
       concurrency: this.options.concurrency ?? 4,
     });
     this.worker.on('failed', (job, err) => {
@@ -82,7 +84,7 @@ export class IngestionWorker {
     let doc: DocumentRow | undefined;
     try {
       doc = await this.db.withTenant(tenantId, (tx) =>
-        tx.db.selectFrom('kb_documents').select(['version', 'status', 'title', 'content_type', 'source', 'content']).where('id', '=', documentId).$castTo<DocumentRow>().executeTakeFirst(),
+        tx.db.selectFrom('kb_documents').select(['version', 'status', 'title', 'content_type', 'source', 'content', 'source_enc']).where('id', '=', documentId).$castTo<DocumentRow>().executeTakeFirst(),
       );
     } catch (err) {
       // The tenant is gone (offboarded, or its provisioning undone): nothing to index.
@@ -93,11 +95,20 @@ export class IngestionWorker {
     await this.db.withTenant(tenantId, (tx) =>
       tx.db.updateTable('kb_documents').set({ status: 'indexing', progress: 0, updated_at: sql`now()` }).where('id', '=', documentId).where('version', '=', version).execute(),
     );
+    // The source sealed under the tenant's key (a row of before sealing: in the clear until the sealing sweep reaches it).
+    let bytes: Buffer;
+    try {
+      bytes = doc.source_enc ? await this.cipher.decryptBytes(tenantId, KB_SOURCE_FIELD, doc.source_enc) : (doc.source ?? Buffer.from(doc.content, 'utf8'));
+    } catch (err) {
+      // A destroyed key (offboarding) or a sealed source that does not open: no retry makes it readable.
+      await this.fail(job.data, 'source-unreadable', (err as Error).message).catch(() => undefined);
+      throw new UnrecoverableError(`the source of document ${documentId} v${version} cannot be read: ${(err as Error).message}`);
+    }
     let last = 0;
     let outcome;
     try {
       outcome = await indexDocument(
-        { tenantId, documentId, version, title: doc.title, type: doc.content_type, bytes: doc.source ?? Buffer.from(doc.content, 'utf8') },
+        { tenantId, documentId, version, title: doc.title, type: doc.content_type, bytes },
         { embedder: this.embedder, vectors: this.vectors },
         async (percent) => {
           // Written when it moved by 5 points or more (or finished): a progress bar, not a write per chunk.

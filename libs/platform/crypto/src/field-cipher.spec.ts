@@ -102,6 +102,24 @@ describe('FieldCipher', () => {
     expect(text).not.toContain(token.split('.')[2]!);
   });
 
+  it('seals binary values (a document source): round trip, bound to tenant and field, tampering refused, never the plaintext', async () => {
+    const source = Buffer.concat([Buffer.from('%PDF-1.7 Gaskets are replaced free of charge'), randomBytes(64 * 1024)]);
+    const sealed = await cipher.encryptBytes(tenantA, 'kb_documents.source', source);
+    expect(sealed[0]).toBe(1);
+    expect(sealed.length).toBe(source.length + 1 + 12 + 16);
+    expect(sealed.includes(Buffer.from('Gaskets'))).toBe(false);
+    expect((await cipher.decryptBytes(tenantA, 'kb_documents.source', sealed)).equals(source)).toBe(true);
+    expect((await cipher.decryptBytes(tenantA, 'kb_documents.source', await cipher.encryptBytes(tenantA, 'kb_documents.source', Buffer.alloc(0)))).length).toBe(0);
+    await expect(cipher.decryptBytes(tenantB, 'kb_documents.source', sealed)).rejects.toBeInstanceOf(DecryptionFailedError);
+    await expect(cipher.decryptBytes(tenantA, 'other.field', sealed)).rejects.toBeInstanceOf(DecryptionFailedError);
+    for (const at of [0, 5, 20, sealed.length - 1]) {
+      const bad = Buffer.from(sealed);
+      bad[at] = bad[at]! ^ 0x40;
+      await expect(cipher.decryptBytes(tenantA, 'kb_documents.source', bad)).rejects.toBeInstanceOf(DecryptionFailedError);
+    }
+    await expect(cipher.decryptBytes(tenantA, 'kb_documents.source', source)).rejects.toBeInstanceOf(DecryptionFailedError);
+  });
+
   it('refuses an empty field name', async () => {
     await expect(cipher.encrypt(tenantA, '', 'x')).rejects.toBeInstanceOf(TypeError);
   });

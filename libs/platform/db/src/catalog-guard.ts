@@ -9,9 +9,11 @@ export interface CatalogViolation {
  * The SECURITY DEFINER functions of a tenant shard the application role may execute. Each runs as
  * the owner, beyond what the role's policies let it see, so each is named here and in the header of
  * prisma/tenant/schema.prisma: erase_tenant (one tenant's rows, offboarding), stored_documents_sweep
- * (ids and versions of documents waiting to be indexed, across tenants: knowledge's recovery sweep).
+ * (ids and versions of documents waiting to be indexed, across tenants: knowledge's recovery sweep),
+ * clear_document_sources_sweep (ids of documents whose source is still in the clear, across tenants:
+ * knowledge's sealing sweep).
  */
-export const APP_DEFINER_FUNCTIONS: readonly string[] = ['erase_tenant', 'stored_documents_sweep'];
+export const APP_DEFINER_FUNCTIONS: readonly string[] = ['erase_tenant', 'stored_documents_sweep', 'clear_document_sources_sweep'];
 
 const EXPECTED_QUAL = /^\(tenant_id = \(\s*SELECT \(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid AS "?nullif"?\s*\)\)$/i;
 

@@ -243,7 +243,7 @@ async function audit(deps: DedicatedSagaDeps, input: { runId: string; tenantId: 
     publishInTx(
       tx,
       AccessEvents.RECORDED,
-      { actor: input.actor.slice(0, 100), action: 'update', resourceType: DEDICATED_AUDIT_RESOURCE, resourceId: input.runId, method: 'POST', route, status: 200, ip: null, at: new Date().toISOString() },
+      { actor: input.actor.slice(0, 100), action: 'update', resourceType: DEDICATED_AUDIT_RESOURCE, resourceId: input.runId, method: 'POST', route, status: 200, ipEnc: null, at: new Date().toISOString() },
       { tenantId, producer: 'provisioning', correlationId: input.runId },
     ),
   );

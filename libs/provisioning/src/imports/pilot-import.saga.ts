@@ -293,7 +293,7 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
           publishInTx(
             tx,
             AccessEvents.RECORDED,
-            { actor: ctx.input.actor.slice(0, 100), action: 'create', resourceType: IMPORT_AUDIT_RESOURCE, resourceId: ctx.sagaId, method: 'POST', route: '/ops/imports', status: 200, ip: null, at: new Date().toISOString() },
+            { actor: ctx.input.actor.slice(0, 100), action: 'create', resourceType: IMPORT_AUDIT_RESOURCE, resourceId: ctx.sagaId, method: 'POST', route: '/ops/imports', status: 200, ipEnc: null, at: new Date().toISOString() },
             { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId },
           ),
         );

@@ -315,7 +315,7 @@ export function tenantMoveSaga(deps: TenantMoveDeps): SagaDefinition<TenantMoveI
         method: 'POST',
         route: '/ops/tenants/:tenantId/move',
         status: 200,
-        ip: null,
+        ipEnc: null,
         at: new Date().toISOString(),
       });
       const toRegion = regionChangeOf(ctx.input)?.to;

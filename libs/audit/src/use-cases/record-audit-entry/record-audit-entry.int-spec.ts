@@ -18,7 +18,7 @@ afterAll(() => world.close());
 function access(tenantId: TenantId, n: number): Envelope {
   return buildEnvelope(
     AccessEvents.RECORDED,
-    { actor: `user:spec-${n}`, action: 'read', resourceType: 'api-key', resourceId: null, method: 'GET', route: '/api-keys', status: 200, ip: '127.0.0.1', at: new Date().toISOString() },
+    { actor: `user:spec-${n}`, action: 'read', resourceType: 'api-key', resourceId: null, method: 'GET', route: '/api-keys', status: 200, ipEnc: null, at: new Date().toISOString() },
     { tenantId, producer: 'gateway', correlationId: `c-${n}` },
   );
 }

@@ -129,7 +129,7 @@ export class BackUpTenantHandler {
       publishInTx(
         tx,
         AccessEvents.RECORDED,
-        { actor: actor.slice(0, 100), action: 'create', resourceType: AUDIT_RESOURCE, resourceId: id, method: 'POST', route: '/ops/tenants/:tenantId/backups', status: 201, ip: null, at: new Date().toISOString() },
+        { actor: actor.slice(0, 100), action: 'create', resourceType: AUDIT_RESOURCE, resourceId: id, method: 'POST', route: '/ops/tenants/:tenantId/backups', status: 201, ipEnc: null, at: new Date().toISOString() },
         { tenantId: tenant.id, producer: 'provisioning', correlationId: run.id },
       ),
     );

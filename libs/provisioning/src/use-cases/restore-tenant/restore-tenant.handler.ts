@@ -324,7 +324,7 @@ export class RestoreTenantHandler {
     await publishInTx(
       tx,
       AccessEvents.RECORDED,
-      { actor: actor.slice(0, 100), action: 'update', resourceType: AUDIT_RESOURCE, resourceId: m.id, method: 'POST', route: '/ops/tenants/:tenantId/restore', status: 200, ip: null, at: new Date().toISOString() },
+      { actor: actor.slice(0, 100), action: 'update', resourceType: AUDIT_RESOURCE, resourceId: m.id, method: 'POST', route: '/ops/tenants/:tenantId/restore', status: 200, ipEnc: null, at: new Date().toISOString() },
       { tenantId, producer: 'provisioning', correlationId: run.id },
     );
     return { erased, tables: restored, auditChain: { ok: chain.ok, checked: chain.checked } };
