@@ -51,7 +51,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import weaviate, { type WeaviateClient } from 'weaviate-client';
 import { parseTenantId, type TenantId } from '@hotdash/contracts';
-import { IdleTenantSweep, type KnowledgeChunk, MemoryTenantActivityLog, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { IdleTenantSweep, type KnowledgeChunk, knowledgeCollectionConfig, MemoryTenantActivityLog, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { startWeaviate, type WeaviateProcess } from '@hotdash/testing';
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '1000,5000,10000').split(',').map(Number);
@@ -188,18 +188,7 @@ async function prepare(label: Server['label'], w: WeaviateProcess): Promise<Serv
     };
   }
   // Exactly what ensureCollection created before issue 15.
-  await client.collections.create({
-    name: COLLECTION,
-    vectorizers: weaviate.configure.vectors.selfProvided({ vectorIndexConfig: weaviate.configure.vectorIndex.hnsw({ distanceMetric: 'cosine' }) }),
-    multiTenancy: weaviate.configure.multiTenancy({ enabled: true, autoTenantCreation: false, autoTenantActivation: false }),
-    properties: [
-      { name: 'documentId', dataType: 'text', tokenization: 'field', indexFilterable: true, indexSearchable: false },
-      { name: 'chunkIndex', dataType: 'int' },
-      { name: 'text', dataType: 'text', tokenization: 'word' },
-      { name: 'title', dataType: 'text', tokenization: 'word' },
-      { name: 'sourceVersion', dataType: 'int' },
-    ],
-  });
+  await client.collections.create(knowledgeCollectionConfig(COLLECTION, { autoTenantActivation: false }));
   const collection = client.collections.use(COLLECTION);
   // The pre-issue-15 createTenant: one tenant per request, ACTIVE (the default).
   const createOld = (id: TenantId) => collection.tenants.create([{ name: id }]).then(() => undefined);

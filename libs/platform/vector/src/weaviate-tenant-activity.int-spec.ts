@@ -10,7 +10,7 @@ import weaviate from 'weaviate-client';
 import { parseTenantId, type TenantId } from '@hotdash/contracts';
 import { loadConfig } from '@hotdash/platform-config';
 import { startWeaviate, type WeaviateProcess } from '@hotdash/testing';
-import { IdleTenantSweep, MemoryTenantActivityLog, RedisTenantActivityLog, TENANTS_PER_REQUEST, WeaviateVectorStore, type NamespaceStatus } from './index';
+import { IdleTenantSweep, knowledgeCollectionConfig, MemoryTenantActivityLog, RedisTenantActivityLog, TENANTS_PER_REQUEST, WeaviateVectorStore, type NamespaceStatus } from './index';
 import { chunk, vec } from './vector-store.contract';
 
 jest.setTimeout(30_000);
@@ -99,18 +99,7 @@ describe('cold namespaces', () => {
       grpcPort: config.weaviate.grpcPort,
     });
     try {
-      await client.collections.create({
-        name: oldCollection,
-        vectorizers: weaviate.configure.vectors.selfProvided({ vectorIndexConfig: weaviate.configure.vectorIndex.hnsw({ distanceMetric: 'cosine' }) }),
-        multiTenancy: weaviate.configure.multiTenancy({ enabled: true, autoTenantCreation: false, autoTenantActivation: false }),
-        properties: [
-          { name: 'documentId', dataType: 'text', tokenization: 'field', indexFilterable: true, indexSearchable: false },
-          { name: 'chunkIndex', dataType: 'int' },
-          { name: 'text', dataType: 'text', tokenization: 'word' },
-          { name: 'title', dataType: 'text', tokenization: 'word' },
-          { name: 'sourceVersion', dataType: 'int' },
-        ],
-      });
+      await client.collections.create(knowledgeCollectionConfig(oldCollection, { autoTenantActivation: false }));
       const old = WeaviateVectorStore.fromConfig(config, { collection: oldCollection });
       const t = newTenant();
       const doc = `doc-${randomUUID()}`;

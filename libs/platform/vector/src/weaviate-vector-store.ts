@@ -1,4 +1,4 @@
-import weaviate, { type Collection, Filters, type WeaviateClient } from 'weaviate-client';
+import weaviate, { type Collection, type CollectionConfigCreate, Filters, type WeaviateClient } from 'weaviate-client';
 import type { TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import {
@@ -57,7 +57,7 @@ const NOT_ACTIVE = /tenant not active|implicit activation of tenant|closed track
 const IN_USE = /still in use/i;
 const PROPERTIES = ['documentId', 'chunkIndex', 'text', 'title'] as const;
 
-type ChunkProperties = { documentId: string; chunkIndex: number; text: string; title: string; sourceVersion: number };
+export type ChunkProperties = { documentId: string; chunkIndex: number; text: string; title: string; sourceVersion: number };
 
 /** The Weaviate tenant name of a platform tenant: the TenantId itself (see namespaceOf). */
 export const weaviateTenantName = namespaceOf;
@@ -77,6 +77,31 @@ export const weaviateTenantName = namespaceOf;
  * namespace holds ~11 open files and background work in Weaviate: thousands of them loaded at once
  * exhausted the local server's 20,000 open files and slowed every request.
  */
+/**
+ * The knowledge collection as the store creates it: self-provided vectors (cosine HNSW), one
+ * Weaviate tenant per platform tenant, the chunk's properties. Tenants are created by provisioning
+ * only (no automatic creation: a write to a tenant that has none is refused); a cold tenant is loaded
+ * by its first read or write (`autoTenantActivation`; false gives the collection as it was before
+ * issue 15, which the benchmark and the in-place switch's spec start from).
+ */
+export function knowledgeCollectionConfig(name: string, options: { autoTenantActivation?: boolean } = {}): CollectionConfigCreate<ChunkProperties> {
+  return {
+    name,
+    description: 'Knowledge-base chunks, one Weaviate tenant per platform tenant',
+    vectorizers: weaviate.configure.vectors.selfProvided({ vectorIndexConfig: weaviate.configure.vectorIndex.hnsw({ distanceMetric: 'cosine' }) }),
+    multiTenancy: weaviate.configure.multiTenancy({ enabled: true, autoTenantCreation: false, autoTenantActivation: options.autoTenantActivation ?? true }),
+    properties: [
+      // Exact-match filter key: `field` tokenization keeps the whole id as one token, so equal()
+      // never matches a document whose id merely shares a hyphen-separated part.
+      { name: 'documentId', dataType: 'text', tokenization: 'field', indexFilterable: true, indexSearchable: false },
+      { name: 'chunkIndex', dataType: 'int' },
+      { name: 'text', dataType: 'text', tokenization: 'word' },
+      { name: 'title', dataType: 'text', tokenization: 'word' },
+      { name: 'sourceVersion', dataType: 'int' },
+    ],
+  };
+}
+
 export class WeaviateVectorStore extends VectorStore {
   readonly collection: string;
   readonly url: string;
@@ -138,23 +163,7 @@ export class WeaviateVectorStore extends VectorStore {
     await this.run('ensureCollection', undefined, async (client) => {
       if (!(await client.collections.exists(this.collection))) {
         try {
-          await client.collections.create<ChunkProperties>({
-            name: this.collection,
-            description: 'Knowledge-base chunks, one Weaviate tenant per platform tenant',
-            vectorizers: weaviate.configure.vectors.selfProvided({ vectorIndexConfig: weaviate.configure.vectorIndex.hnsw({ distanceMetric: 'cosine' }) }),
-            // Tenants are created by provisioning only (no automatic creation: a write to a tenant
-            // that has none is refused); a cold tenant is loaded by its first read or write.
-            multiTenancy: weaviate.configure.multiTenancy({ enabled: true, autoTenantCreation: false, autoTenantActivation: true }),
-            properties: [
-              // Exact-match filter key: `field` tokenization keeps the whole id as one token, so equal()
-              // never matches a document whose id merely shares a hyphen-separated part.
-              { name: 'documentId', dataType: 'text', tokenization: 'field', indexFilterable: true, indexSearchable: false },
-              { name: 'chunkIndex', dataType: 'int' },
-              { name: 'text', dataType: 'text', tokenization: 'word' },
-              { name: 'title', dataType: 'text', tokenization: 'word' },
-              { name: 'sourceVersion', dataType: 'int' },
-            ],
-          });
+          await client.collections.create<ChunkProperties>(knowledgeCollectionConfig(this.collection));
           return;
         } catch (err) {
           // Another caller created it between our check and our write: fine, if it is what we need.
