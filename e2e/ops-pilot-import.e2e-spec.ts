@@ -597,7 +597,7 @@ it('finishes on the platform the work the pilot had in flight: every ticket draf
   const id = importIds[0]!;
   const run = importRun.parse(doc(await cli(['imports', 'status', id, '--json'])));
   // The pilot's shard events published to its own Kafka (the seed's, within the default hour) were published again on the platform.
-  const cut = run.steps.find((s) => s.id === 'cut-over')!.detail as { replayed: number; cutOverAt: string };
+  const cut = run.steps.find((s) => s.id === 'cut-over')!.detail as { replayed: number; decidedAt: string };
   expect(cut.replayed).toBeGreaterThanOrEqual(6);
 
   // Every ticket gets its draft: none left drafting, each with one draft, none written twice.

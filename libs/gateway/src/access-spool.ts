@@ -1,16 +1,14 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AccessRecordedV1, TenantId } from '@hotdash/contracts';
+import { readSetting } from '@hotdash/platform-config';
 
 /** The checkout's `.local/spool/access` (this file is libs/gateway/src/access-spool.ts). */
 export const DEFAULT_ACCESS_SPOOL_DIR = resolve(__dirname, '..', '..', '..', '.local', 'spool', 'access');
 
-/** HOTDASH_ACCESS_SPOOL_DIR: where gateways spool access entries (an absolute path, one per machine or pod volume; default the checkout's .local/spool/access). */
+/** HOTDASH_ACCESS_SPOOL_DIR (checked by the settings schema: an absolute path): where gateways spool access entries (one per machine or pod volume); default the checkout's .local/spool/access. */
 export function accessSpoolDir(env: NodeJS.ProcessEnv = process.env): string {
-  const raw = env.HOTDASH_ACCESS_SPOOL_DIR;
-  if (raw === undefined || raw === '') return DEFAULT_ACCESS_SPOOL_DIR;
-  if (raw.includes('\0') || !raw.startsWith('/')) throw new Error(`configuration HOTDASH_ACCESS_SPOOL_DIR must be an absolute directory path, got ${JSON.stringify(raw)}`);
-  return resolve(raw);
+  return readSetting('HOTDASH_ACCESS_SPOOL_DIR', env) ?? DEFAULT_ACCESS_SPOOL_DIR;
 }
 
 /**

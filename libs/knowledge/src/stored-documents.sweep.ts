@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { parseSettings } from '@hotdash/platform-config';
 import { Databases, ShardInfo, ShardRouter, withShardTransaction } from '@hotdash/platform-db';
 import { jobCorrelation } from '@hotdash/platform-jobs';
@@ -102,27 +102,20 @@ export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDes
    * only), and each is sealed in its tenant's own transaction. Resolves to the number sealed.
    */
   async sealShard(shard: ShardInfo): Promise<number> {
-    const batch = Math.min(Math.max(this.options.batch, 1), 1000);
-    let after: { tenant_id: string; id: string } | undefined;
     let sealed = 0;
-    for (;;) {
-      const { rows } = await withShardTransaction(
-        this.dbs,
-        shard,
-        (tx) => sql<{ tenant_id: string; id: string }>`select tenant_id, id from clear_document_sources_sweep(${batch}::int, ${after?.tenant_id ?? null}::uuid, ${after?.id ?? null}::uuid)`.execute(tx.db),
-        { role: 'app' },
-      );
-      for (const r of rows) {
-        try {
-          if (await this.documents.sealSource(parseTenantId(r.tenant_id), r.id)) sealed++;
-        } catch (err) {
-          // A tenant whose key is gone (offboarded meanwhile) or moved away: the next sweep sees it again, or it is gone.
-          this.logger.warn(`sealing the source of document ${r.id} of tenant ${r.tenant_id} failed: ${(err as Error).message}`);
-        }
+    const pages = this.pages<{ tenant_id: string; id: string }>(
+      shard,
+      (batch, after) => sql`select tenant_id, id from clear_document_sources_sweep(${batch}::int, ${after?.tenant_id ?? null}::uuid, ${after?.id ?? null}::uuid)`,
+    );
+    for await (const r of pages) {
+      try {
+        if (await this.documents.sealSource(parseTenantId(r.tenant_id), r.id)) sealed++;
+      } catch (err) {
+        // A tenant whose key is gone (offboarded meanwhile) or moved away: the next sweep sees it again, or it is gone.
+        this.logger.warn(`sealing the source of document ${r.id} of tenant ${r.tenant_id} failed: ${(err as Error).message}`);
       }
-      if (rows.length < batch || this.stopped) return sealed;
-      after = rows[rows.length - 1];
     }
+    return sealed;
   }
 
   private schedule(delayMs: number): void {
@@ -138,21 +131,28 @@ export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDes
   }
 
   private async sweepShard(shard: ShardInfo): Promise<number> {
-    const batch = Math.min(Math.max(this.options.batch, 1), 1000);
     const grace = `${this.options.graceMs} milliseconds`;
-    let after: Waiting | undefined;
     let queued = 0;
+    const pages = this.pages<Waiting>(
+      shard,
+      (batch, after) => sql`select tenant_id, id, version from stored_documents_sweep(${grace}::interval, ${batch}::int, ${after?.tenant_id ?? null}::uuid, ${after?.id ?? null}::uuid)`,
+    );
+    for await (const r of pages) if (await this.documents.enqueue({ tenantId: r.tenant_id, documentId: r.id, version: r.version, ...jobCorrelation(undefined) })) queued++;
+    return queued;
+  }
+
+  /**
+   * The rows of one of the shard's sweep functions, page after page in (tenant_id, id) order (the
+   * next page after the last row of the one before), each page read as the application role without
+   * a tenant: every tenant table shows nothing, the function returns ids only. Stops when the process does.
+   */
+  private async *pages<R extends { tenant_id: string; id: string }>(shard: ShardInfo, page: (batch: number, after: R | undefined) => RawBuilder<R>): AsyncGenerator<R> {
+    const batch = Math.min(Math.max(this.options.batch, 1), 1000);
+    let after: R | undefined;
     for (;;) {
-      // As the application role without a tenant: every tenant table shows nothing; the function returns ids and versions.
-      const { rows } = await withShardTransaction(
-        this.dbs,
-        shard,
-        (tx) =>
-          sql<Waiting>`select tenant_id, id, version from stored_documents_sweep(${grace}::interval, ${batch}::int, ${after?.tenant_id ?? null}::uuid, ${after?.id ?? null}::uuid)`.execute(tx.db),
-        { role: 'app' },
-      );
-      for (const r of rows) if (await this.documents.enqueue({ tenantId: r.tenant_id, documentId: r.id, version: r.version, ...jobCorrelation(undefined) })) queued++;
-      if (rows.length < batch || this.stopped) return queued;
+      const { rows } = await withShardTransaction(this.dbs, shard, (tx) => page(batch, after).execute(tx.db), { role: 'app' });
+      yield* rows;
+      if (rows.length < batch || this.stopped) return;
       after = rows[rows.length - 1];
     }
   }

@@ -100,6 +100,8 @@ export interface CutOverResult {
   markerMs: number;
   queuesMs: number;
   decidedAtMs: number;
+  /** When the decision committed (the source refuses the tenant from then on). */
+  decidedAt: string;
   queues: Record<Queue, { moved: number; pending: number }>;
   /** Outbox rows the source had published within the replay window, to be published again by the target's relay (TenantMove.replayPublishedWithinMs). */
   replayed: number;
@@ -503,12 +505,13 @@ export class TenantMover {
       // The decision: from this commit on the source refuses the tenant and names where it went.
       await L.query('insert into tenant_fences (tenant_id, move_id, moved_to_shard, placement_version) values ($1, $2, $3, $4)', [m.tenantId, m.moveId, m.target.id, placementVersion + 1]);
       await pause.release();
+      const decidedAt = new Date().toISOString();
       const tDecided = Date.now() - t0;
       await at('decided');
       await this.openTarget(m);
       const tOpen = Date.now() - t0;
       await movePlacement();
-      return { pauseMs: tOpen, lockMs: tLock, markerMs, queuesMs: tQueues, decidedAtMs: tDecided, queues, replayed, placementVersion: placementVersion + 1 };
+      return { pauseMs: tOpen, lockMs: tLock, markerMs, queuesMs: tQueues, decidedAtMs: tDecided, decidedAt, queues, replayed, placementVersion: placementVersion + 1 };
     });
     return result;
   }

@@ -1,7 +1,7 @@
 import type { EventPayloads, EventType } from '@hotdash/contracts';
 import type { Kysely } from 'kysely';
 import type { TenantDB } from '@hotdash/platform-db';
-import { buildEnvelope, EventMeta, OutboxTx, outboxRow } from './outbox';
+import { appendToOutboxOnce, buildEnvelope, EventMeta, OutboxTx } from './outbox';
 
 type OutboxDB = Pick<TenantDB, 'outbox'>;
 
@@ -13,15 +13,7 @@ type OutboxDB = Pick<TenantDB, 'outbox'>;
  * this call wrote the event.
  */
 export async function publishOnceInTx<T extends EventType>(tx: OutboxTx, id: string, type: T, payload: EventPayloads[T], meta: EventMeta): Promise<boolean> {
-  const r = outboxRow({ ...buildEnvelope(type, payload, meta), id });
-  const db: Kysely<OutboxDB> = tx.db;
-  const inserted = await db
-    .insertInto('outbox')
-    .values({ id: r.id, tenant_id: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: JSON.stringify(r.envelope) })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  return inserted !== undefined;
+  return (await appendToOutboxOnce(tx, [{ ...buildEnvelope(type, payload, meta), id }])).length === 1;
 }
 
 /** Whether an event of this id is in the transaction's outbox (published or not): a producer's look before work it must not do twice. */

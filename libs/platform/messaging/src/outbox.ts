@@ -43,6 +43,10 @@ export type OutboxTx = TenantTransaction | ControlTransaction;
 /** The outbox table, the same in the control database and in every shard. */
 type OutboxDB = Pick<TenantDB, 'outbox'>;
 
+/** Outbox rows of envelopes as the insert takes them: the envelope as JSON text (the driver would send an array as a PostgreSQL array). */
+const outboxValues = (envelopes: readonly Envelope[]) =>
+  envelopes.map(outboxRow).map((r) => ({ id: r.id, tenant_id: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: JSON.stringify(r.envelope) }));
+
 /**
  * Writes events to the outbox in the caller's transaction: they are published if and only if the
  * transaction commits. Never publish to Kafka from a request. Several events go in one statement,
@@ -50,27 +54,25 @@ type OutboxDB = Pick<TenantDB, 'outbox'>;
  */
 export async function appendToOutbox(tx: OutboxTx, ...envelopes: Envelope[]): Promise<void> {
   if (envelopes.length === 0) return;
-  const rows = envelopes.map(outboxRow);
   const db: Kysely<OutboxDB> = tx.db;
-  await db
-    .insertInto('outbox')
-    // The envelope as JSON text (the driver would send an array as a PostgreSQL array).
-    .values(rows.map((r) => ({ id: r.id, tenant_id: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: JSON.stringify(r.envelope) })))
-    .execute();
+  await db.insertInto('outbox').values(outboxValues(envelopes)).execute();
 }
 
 /**
  * Appends events that may have been appended before (an entry written again after a crash, e.g. the
- * gateway's spooled access entries): an event id already in the outbox is left as it is.
+ * gateway's spooled access entries, or an event under an id derived from what it is about): an event
+ * id already in the outbox is left as it is. Returns the ids this call wrote.
  */
-export async function appendToOutboxOnce(tx: OutboxTx, envelopes: readonly Envelope[]): Promise<void> {
-  if (envelopes.length === 0) return;
+export async function appendToOutboxOnce(tx: OutboxTx, envelopes: readonly Envelope[]): Promise<string[]> {
+  if (envelopes.length === 0) return [];
   const db: Kysely<OutboxDB> = tx.db;
-  await db
+  const written = await db
     .insertInto('outbox')
-    .values(envelopes.map(outboxRow).map((r) => ({ id: r.id, tenant_id: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: JSON.stringify(r.envelope) })))
+    .values(outboxValues(envelopes))
     .onConflict((oc) => oc.column('id').doNothing())
+    .returning('id')
     .execute();
+  return written.map((r) => r.id);
 }
 
 /**

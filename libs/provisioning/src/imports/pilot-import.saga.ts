@@ -164,17 +164,9 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
     const found = move.steps.find((s) => s.id === id);
     if (!found) throw new Error(`the tenant-move saga has no step ${id}`);
     const step = found as unknown as Step;
-    // The cut-over's output carries when it was decided (tenant.imported says so).
-    const run: Step['run'] =
-      id === MoveSteps.CUT_OVER
-        ? async (ctx) => {
-            const out = await step.run(await withPilotRole(ctx));
-            return { ...(out as Record<string, Json>), cutOverAt: new Date().toISOString() };
-          }
-        : async (ctx) => step.run(await withPilotRole(ctx));
     return {
       ...step,
-      run,
+      run: async (ctx) => step.run(await withPilotRole(ctx)),
       ...(step.compensate ? { compensate: async (ctx: Ctx) => step.compensate!(await withPilotRole(ctx)) } : {}),
     };
   };
@@ -283,7 +275,8 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
         if (status === 'active') await publishInTx(tx, TenantEvents.ACTIVATED, { tenantId, plan: plan as PlanCode }, meta);
         else await publishInTx(tx, TenantEvents.SUSPENDED, { tenantId, reason: 'imported suspended, as it was on its pilot', by: ctx.input.actor.slice(0, 200) }, meta);
         // Work the pilot began and did not finish (its queues stay behind) is begun again by its owners.
-        const cutOverAt = (ctx.state[MoveSteps.CUT_OVER] as { cutOverAt?: string } | undefined)?.cutOverAt ?? new Date().toISOString();
+        // When the cut-over was decided (a cut-over resumed after its decision did not record it: now).
+        const cutOverAt = (ctx.state[MoveSteps.CUT_OVER] as { decidedAt?: string } | undefined)?.decidedAt ?? new Date().toISOString();
         await publishInTx(tx, TenantEvents.IMPORTED, { tenantId, importId: ctx.sagaId, pilot: ctx.input.pilot.control.slice(0, 400), cutOverAt }, meta);
         return true;
       });
