@@ -2,13 +2,20 @@
 // local PostgreSQL / Redis / Kafka / Weaviate, end-to-end specs (e2e/**/*.e2e-spec.ts) across processes.
 const fs = require('node:fs');
 const swc = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, 'utf8'));
-const transform = { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] };
+const transform = {
+  '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }],
+  // @nestjs/terminus is ESM-only and must share @nestjs/common and Reflect with the code under test
+  // (loaded by Node's own loader, as jest.setup.ts does for other ESM packages, its decorators' metadata
+  // would land in another realm and its DI would fail): compiled to CommonJS like the sources.
+  '/node_modules/@nestjs/terminus/.+\\.js$': ['@swc/jest', { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2023' }, module: { type: 'commonjs' }, swcrc: false }],
+};
 const common = {
   transform,
   testEnvironment: 'node',
   moduleFileExtensions: ['ts', 'js', 'json'],
   rootDir: __dirname,
   testPathIgnorePatterns: ['/node_modules/', '/\\.local/'],
+  transformIgnorePatterns: ['/node_modules/(?!@nestjs/terminus/)'],
   setupFiles: ['<rootDir>/jest.setup.ts'],
 };
 module.exports = {

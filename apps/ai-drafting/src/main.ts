@@ -6,11 +6,11 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
-import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { AiDraftingModule, DraftingWorker } from '@hotdash/ai-drafting';
 
-@Module({ imports: [DatabaseModule.forRoot(config), AiDraftingModule], controllers: [HealthController] })
+@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), AiDraftingModule] })
 export class AiDraftingAppModule {}
 
 if (require.main === module) {
@@ -18,7 +18,12 @@ if (require.main === module) {
     const app = await createHttpApp(AiDraftingAppModule);
     app.get(DraftingWorker).start();
     const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'ai-drafting' });
-    const statuses = new TenantStatusCache(app.get(Databases));
+    const dbs = app.get(Databases);
+    // Its Redis connections and Weaviate are registered by AiDraftingModule.
+    app.get(Readiness)
+      .add('postgres', (ms) => dbs.ping(ms))
+      .add('kafka', () => kafka.ping());
+    const statuses = new TenantStatusCache(dbs);
     // A tenant being offboarded is skipped (its data is being erased).
     connectServiceConsumer(app, { group: 'ai-drafting', kafka, skipTenant: (t) => statuses.isLeaving(t) });
     await app.startAllMicroservices();

@@ -4,19 +4,21 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases } from '@hotdash/platform-db';
-import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
 import { tenantStatusCacheWithSagas } from '@hotdash/platform-jobs';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { AuditModule } from '@hotdash/audit';
 
-@Module({ imports: [DatabaseModule.forRoot(config), AuditModule], controllers: [HealthController] })
+@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), AuditModule] })
 class AuditAppModule {}
 
 void runService('audit', config.port, async () => {
   const app = await createHttpApp(AuditAppModule);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'audit' });
+  const dbs = app.get(Databases);
+  app.get(Readiness).add('postgres', (ms) => dbs.ping(ms)).add('kafka', () => kafka.ping());
   // Knows of running sagas (asked of the saga engine): see awaitPlacement below.
-  const statuses = tenantStatusCacheWithSagas(app.get(Databases));
+  const statuses = tenantStatusCacheWithSagas(dbs);
   // Audit also hears of tenants whose provisioning was undone (nothing to record for them), and
   // skips tenants being offboarded: their data is being erased, their record is in the control plane.
   // A provisioning saga's first event precedes the tenant's placement: audit waits for it while the saga runs.

@@ -6,18 +6,20 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
-import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { DraftsModule } from '@hotdash/drafts';
 
-@Module({ imports: [DatabaseModule.forRoot(config), DraftsModule], controllers: [HealthController] })
+@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), DraftsModule] })
 export class DraftsAppModule {}
 
 if (require.main === module) {
   void runService('drafts', config.port, async () => {
     const app = await createHttpApp(DraftsAppModule);
     const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'drafts' });
-    const statuses = new TenantStatusCache(app.get(Databases));
+    const dbs = app.get(Databases);
+    app.get(Readiness).add('postgres', (ms) => dbs.ping(ms)).add('kafka', () => kafka.ping());
+    const statuses = new TenantStatusCache(dbs);
     // A tenant being offboarded is skipped (its data is being erased).
     connectServiceConsumer(app, { group: 'drafts', kafka, skipTenant: (t) => statuses.isLeaving(t) });
     await app.startAllMicroservices();

@@ -6,20 +6,24 @@ import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { KNOWLEDGE_UPLOAD_TYPES } from '@hotdash/contracts';
 import { AuthModule } from '@hotdash/platform-auth';
-import { DatabaseModule } from '@hotdash/platform-db';
-import { createFastifyHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { DatabaseModule, Databases } from '@hotdash/platform-db';
+import { createFastifyHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
 import { GatewayModule } from '@hotdash/gateway';
 import { IdentityModule } from '@hotdash/identity';
 
-@Module({ imports: [DatabaseModule.forRoot(config), AuthModule.forRoot(config), IdentityModule, GatewayModule], controllers: [HealthController] })
+// Readiness: postgres (below) and redis (AuthModule's client: limits, revocations, idempotency keys).
+@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), AuthModule.forRoot(config), IdentityModule, GatewayModule] })
 export class GatewayAppModule {}
 
 if (require.main === module) {
   // Behind a load balancer, HOTDASH_TRUSTED_PROXIES (comma-separated addresses or CIDRs) lets the
   // gateway take the client address from X-Forwarded-For (per-address limits, the audit of access).
   const trustedProxies = [...config.settings.HOTDASH_TRUSTED_PROXIES];
-  void runService('gateway', config.port, async () => ({
+  void runService('gateway', config.port, async () => {
     // Knowledge-base uploads are the document itself; every other body is JSON (each route's @ApiDoc says which and how large).
-    app: await createFastifyHttpApp(GatewayAppModule, { trustedProxies, rawTypes: KNOWLEDGE_UPLOAD_TYPES }),
-  }));
+    const app = await createFastifyHttpApp(GatewayAppModule, { trustedProxies, rawTypes: KNOWLEDGE_UPLOAD_TYPES });
+    const dbs = app.get(Databases);
+    app.get(Readiness).add('postgres', (ms) => dbs.ping(ms));
+    return { app };
+  });
 }

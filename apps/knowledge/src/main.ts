@@ -9,13 +9,14 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
-import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { IdleTenantSweep, VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES } from '@hotdash/contracts';
 import { IngestionWorker, KnowledgeModule } from '@hotdash/knowledge';
 
-@Module({ imports: [DatabaseModule.forRoot(config), KnowledgeModule], controllers: [HealthController] })
+// Readiness: postgres and kafka (below); redis (its queue and limiter) and weaviate are registered by KnowledgeModule.
+@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), KnowledgeModule] })
 export class KnowledgeAppModule {}
 
 if (require.main === module) {
@@ -27,7 +28,9 @@ if (require.main === module) {
     sweep?.start();
     app.get(IngestionWorker).start();
     const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'knowledge' });
-    const statuses = new TenantStatusCache(app.get(Databases));
+    const dbs = app.get(Databases);
+    app.get(Readiness).add('postgres', (ms) => dbs.ping(ms)).add('kafka', () => kafka.ping());
+    const statuses = new TenantStatusCache(dbs);
     // A tenant being offboarded is skipped (its data is being erased).
     connectServiceConsumer(app, { group: 'knowledge', kafka, skipTenant: (t) => statuses.isLeaving(t) });
     await app.startAllMicroservices();

@@ -5,19 +5,22 @@ import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
-import { DatabaseModule } from '@hotdash/platform-db';
-import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { DatabaseModule, Databases } from '@hotdash/platform-db';
+import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
 import { OperatorsModule } from '@hotdash/identity';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { ProvisioningModule } from '@hotdash/provisioning';
 import { TenantAuditChainModule } from './tenant-audit-chain';
 
-@Module({ imports: [DatabaseModule.forRoot(config), TenantAuditChainModule, ProvisioningModule, OperatorsModule.forService('provisioning')], controllers: [HealthController] })
+// Readiness: postgres (below); redis (its client, the operators' client, the saga queue) and weaviate are registered by ProvisioningModule and OperatorsModule.
+@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), TenantAuditChainModule, ProvisioningModule, OperatorsModule.forService('provisioning')] })
 class ProvisioningAppModule {}
 
 void runService('provisioning', config.port, async () => {
   // Sign-ups may carry initial knowledge-base documents.
   const app = await createHttpApp(ProvisioningAppModule, { bodyLimit: '1mb' });
+  const dbs = app.get(Databases);
+  app.get(Readiness).add('postgres', (ms) => dbs.ping(ms));
   const engine = app.get(SagaEngine);
   engine.startWorker();
   const resumed = await engine.resume();

@@ -6,17 +6,19 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
-import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { QuotaModule } from '@hotdash/quota';
 
-@Module({ imports: [DatabaseModule.forRoot(config), QuotaModule], controllers: [HealthController] })
+@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), QuotaModule] })
 class QuotaAppModule {}
 
 void runService('quota', config.port, async () => {
   const app = await createHttpApp(QuotaAppModule);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'quota' });
-  const statuses = new TenantStatusCache(app.get(Databases));
+  const dbs = app.get(Databases);
+  app.get(Readiness).add('postgres', (ms) => dbs.ping(ms)).add('kafka', () => kafka.ping());
+  const statuses = new TenantStatusCache(dbs);
   // Usage of a tenant being offboarded is not metered any more.
   connectServiceConsumer(app, { group: 'quota', kafka, skipTenant: (t) => statuses.isLeaving(t) });
   await app.startAllMicroservices();

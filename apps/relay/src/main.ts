@@ -10,10 +10,10 @@ import { Module } from '@nestjs/common';
 import { join } from 'node:path';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, Databases, ShardRouter } from '@hotdash/platform-db';
-import { createHttpApp, HealthController, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
 import { createKafkaClient, EmlFileMailSender, MailDispatcher, RelaySupervisor } from '@hotdash/platform-messaging';
 
-@Module({ imports: [DatabaseModule.forRoot(config)], providers: cryptoProviders(), controllers: [HealthController] })
+@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config)], providers: cryptoProviders() })
 class RelayAppModule {}
 
 void runService('relay', config.port, async () => {
@@ -21,6 +21,8 @@ void runService('relay', config.port, async () => {
   const dbs = app.get(Databases);
   const router = app.get(ShardRouter);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'relay' });
+  // Readiness: the control database and every shard it relays (postgres), the broker it publishes to.
+  app.get(Readiness).add('postgres', (ms) => dbs.ping(ms)).add('kafka', () => kafka.ping());
   const refresh = config.settings.HOTDASH_RELAY_SHARD_REFRESH_MS;
   const relays = new RelaySupervisor(dbs, router, await kafka.producer(), {
     control: true,

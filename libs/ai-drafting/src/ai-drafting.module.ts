@@ -3,9 +3,10 @@ import { Queue } from 'bullmq';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { Databases, PLATFORM_CONFIG, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
-import { createRedis, QueueName, queueOptions, type RedisClient } from '@hotdash/platform-jobs';
+import { createRedis, QueueName, queueOptions, type RedisClient, redisProbe } from '@hotdash/platform-jobs';
+import { readinessProbe } from '@hotdash/platform-http';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
-import { VectorStore, vectorStoreFromEnv } from '@hotdash/platform-vector';
+import { VectorStore, vectorStoreFromEnv, vectorStoreProbe } from '@hotdash/platform-vector';
 import { DraftingEventsHandler } from './drafting.events-handler';
 import { DraftingProfilesEventsHandler } from './drafting-profiles.events-handler';
 import { DraftingQueue } from './drafting.job';
@@ -36,6 +37,10 @@ const AI_DRAFTING_REDIS = Symbol('AI_DRAFTING_REDIS');
         new DraftingWorker({ config, db, cipher, embedder, vectors, redis }, { log: (m) => console.warn(m) }),
       inject: [PLATFORM_CONFIG, TenantDatabase, FieldCipher, Embedder, VectorStore, AI_DRAFTING_REDIS],
     },
+    // Readiness: its Redis connections (the limiter's and the drafting queue's) and Weaviate (not the embedded LanceDB).
+    readinessProbe('redis', 'ai-drafting', AI_DRAFTING_REDIS, (redis: RedisClient) => redisProbe(redis)),
+    readinessProbe('redis', 'drafting queue', DraftingQueue, (queue: DraftingQueue) => redisProbe(() => queue.queue.client)),
+    readinessProbe('weaviate', 'weaviate', VectorStore, vectorStoreProbe),
     {
       // One hook, in this order: the worker finishes its jobs before the connections they use close.
       provide: Symbol('AI_DRAFTING_SHUTDOWN'),

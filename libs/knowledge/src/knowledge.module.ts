@@ -4,9 +4,10 @@ import { InternalAuthModule } from '@hotdash/platform-auth';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
-import { createRedis, QueueName, queueOptions, type RedisClient, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
+import { createRedis, QueueName, queueOptions, type RedisClient, redisProbe, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
+import { readinessProbe } from '@hotdash/platform-http';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
-import { VectorStore, vectorStoreFromEnv } from '@hotdash/platform-vector';
+import { VectorStore, vectorStoreFromEnv, vectorStoreProbe } from '@hotdash/platform-vector';
 import { DocumentsController } from './documents.controller';
 import { DocumentsService, KNOWLEDGE_QUEUE } from './documents.service';
 import { IngestionWorker } from './ingestion/ingestion.worker';
@@ -62,6 +63,10 @@ class KnowledgeLifecycle implements OnApplicationShutdown {
       inject: [Databases, ShardRouter, DocumentsService],
     },
     KnowledgeLifecycle,
+    // Readiness: its Redis connections (the ingestion queue's and the limiter's) and Weaviate (not the embedded LanceDB).
+    readinessProbe('redis', 'knowledge', KNOWLEDGE_REDIS, (redis: RedisClient) => redisProbe(redis)),
+    readinessProbe('redis', 'ingestion queue', KNOWLEDGE_QUEUE, (queue: Queue) => redisProbe(() => queue.client)),
+    readinessProbe('weaviate', 'weaviate', VectorStore, vectorStoreProbe),
   ],
   exports: [DocumentsService, IngestionWorker, VectorStore, Embedder, StoredDocumentsSweep],
 })

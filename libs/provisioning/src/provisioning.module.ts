@@ -2,10 +2,11 @@ import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
 import { readSetting, type PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher, KmsPort, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardInspector, ShardRouter, TenantDatabase, TenantMover, TenantStatusCache } from '@hotdash/platform-db';
-import { createRedis, type RedisClient, SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
+import { createRedis, type RedisClient, redisProbe, SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
+import { readinessProbe } from '@hotdash/platform-http';
 import { InternalAuthModule } from '@hotdash/platform-auth';
 import { PROVISIONING_REDIS, PROVISIONING_SAGA_CONCURRENCY, PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
-import { VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { VectorStore, vectorStoreProbe, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { SignupsController, TenantsController } from './tenants.controller';
 import { TenantsRepository } from './tenants.repository';
 import { CreateTenantHandler } from './use-cases/create-tenant/create-tenant.handler';
@@ -142,6 +143,10 @@ class EngineLifecycle implements OnApplicationShutdown {
       inject: [Databases, PLATFORM_CONFIG, ControlDatabase, TenantDatabase, ShardRouter, TenantKeyring, FieldCipher, KmsPort, VectorStore, TenantStatusCache, TenantMover, DedicatedSagaDependencies, { token: TENANT_MOVE_CHECKPOINT, optional: true }, { token: PROVISIONING_SAGA_QUEUE, optional: true }, { token: PROVISIONING_SAGA_CONCURRENCY, optional: true }],
     },
     EngineLifecycle,
+    // Readiness: its Redis connections (revocation markers, the saga queue) and Weaviate (tenant namespaces).
+    readinessProbe('redis', 'provisioning', PROVISIONING_REDIS, (redis: RedisClient) => redisProbe(redis)),
+    readinessProbe('redis', 'saga queue', SagaEngine, (engine: SagaEngine) => engine.redisProbe()),
+    readinessProbe('weaviate', 'weaviate', VectorStore, vectorStoreProbe),
   ],
   exports: [SagaEngine, FieldCipher, TenantStatusCache],
 })

@@ -4,7 +4,8 @@ import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { PLATFORM_CONFIG } from '@hotdash/platform-db';
 import { MailOutbox } from '@hotdash/platform-messaging';
 import { InternalAuthModule, RevocationList } from '@hotdash/platform-auth';
-import { createRedis, type RedisClient } from '@hotdash/platform-jobs';
+import { createRedis, type RedisClient, redisProbe } from '@hotdash/platform-jobs';
+import { readinessProbe } from '@hotdash/platform-http';
 import { OperatorsController } from './operators.controller';
 import { OperatorsHandler } from './operators.handler';
 
@@ -41,6 +42,7 @@ export class OperatorsModule {
         { provide: OPERATORS_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
         { provide: RevocationList, useFactory: (redis: RedisClient) => new RevocationList(redis), inject: [OPERATORS_REDIS] },
         OperatorsRedisLifecycle,
+        readinessProbe('redis', 'operators', OPERATORS_REDIS, (redis: RedisClient) => redisProbe(redis)),
       ],
     };
   }

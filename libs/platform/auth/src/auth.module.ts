@@ -1,6 +1,7 @@
 import { DynamicModule, Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import type { PlatformConfig } from '@hotdash/platform-config';
-import { createRedis, type RedisClient } from '@hotdash/platform-jobs';
+import { createRedis, type RedisClient, redisProbe } from '@hotdash/platform-jobs';
+import { readinessProbe } from '@hotdash/platform-http';
 import { Authenticator } from './authentication';
 import { AUTH_SIGNING_KEY_ENV, AUTH_VERIFY_KEYS_ENV, AuthKeys } from './keys';
 import { RevocationList } from './revocations';
@@ -44,6 +45,8 @@ export class AuthModule {
         { provide: AUTH_REDIS, useFactory: () => createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 }) },
         { provide: RevocationList, useFactory: (redis: RedisClient, tokens: TokenService) => new RevocationList(redis, tokens.accessTtlSeconds + 30), inject: [AUTH_REDIS, TokenService] },
         AuthRedisLifecycle,
+        // Readiness: the gateway's limits, revocations and idempotency keys all live here.
+        readinessProbe('redis', 'auth', AUTH_REDIS, (redis: RedisClient) => redisProbe(redis)),
         Authenticator,
       ],
       exports: [AuthKeys, TokenService, RevocationList, AUTH_REDIS, Authenticator],

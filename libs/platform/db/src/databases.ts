@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { Pool, PoolConfig } from 'pg';
+import { Pool, PoolConfig, type QueryConfig } from 'pg';
 import type { PlatformConfig, DbRoleCredentials } from '@hotdash/platform-config';
 import { ControlPrisma, TenantPrisma, createControlPrisma, createTenantPrisma } from './clients';
 import { ControlTransaction, controlKysely, runControlTransaction, WithControlOptions } from './control-transaction';
@@ -116,6 +116,36 @@ export class Databases {
       this.tenantClients.set(key, client);
     }
     return client;
+  }
+
+  /**
+   * Readiness (the `postgres` probe of a service): `select 1` on every pool this process has open
+   * (the control database's and each shard's it has used, per role), and on the control database as
+   * `app` when no pool of it is open yet, all at once. Each query has `timeoutMs` (its connection is
+   * dropped when it takes longer). A shard whose database no longer exists (dropped after it was
+   * retired) is listed as `gone`, not as a failure. Resolves with the number of pools that answered;
+   * rejects naming each pool that did not, with its error.
+   */
+  async ping(timeoutMs = 1_500): Promise<{ pools: number; gone?: string[] }> {
+    const control = this.controlLocation;
+    const controlKey = `${control.host}:${control.port}/${control.database}`;
+    if (![...this.pools.keys()].some((key) => key.endsWith(`@${controlKey}`))) this.pool(control, 'app');
+    const pools = [...this.pools.entries()];
+    const query = { text: 'select 1', query_timeout: timeoutMs } as QueryConfig;
+    const results = await Promise.allSettled(pools.map(([, pool]) => pool.query(query)));
+    const failed: string[] = [];
+    const gone: string[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      const key = pools[i]![0];
+      const err = r.reason as Error & { code?: string };
+      // 3D000: invalid_catalog_name (the database does not exist).
+      if (err.code === '3D000' && !key.endsWith(`@${controlKey}`)) gone.push(key);
+      // A host name with several addresses fails with an AggregateError of each refusal (no message of its own).
+      else failed.push(`${key}: ${err.message || (err instanceof AggregateError ? err.errors.map((e: Error) => e.message).join(', ') : '') || String(err)}`);
+    });
+    if (failed.length) throw new Error(failed.join('; '));
+    return { pools: pools.length - gone.length, ...(gone.length ? { gone } : {}) };
   }
 
   /** Runs `fn` when close() is called, before the pools end (a listener made by a part of the platform on these Databases). */

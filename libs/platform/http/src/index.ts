@@ -6,3 +6,5 @@ export * from './health.controller';
 export * from './service-runner';
 export * from './api-doc';
 export * from './public-links';
+export * from './health.module';
+export * from './readiness';

@@ -20,7 +20,7 @@ export async function runService(name: string, port: number, start: () => Promis
     const svc = await start();
     const bind = readSetting('HOTDASH_BIND');
     await svc.app.listen(port, bind);
-    console.log(`${name} listening on http://${bind.includes(':') ? `[${bind}]` : bind}:${port} (health: /health)`);
+    console.log(`${name} listening on http://${bind.includes(':') ? `[${bind}]` : bind}:${port} (liveness: /health, readiness: /health/ready)`);
     let stopping = false;
     const shutdown = async (): Promise<void> => {
       if (stopping) return;

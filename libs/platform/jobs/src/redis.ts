@@ -65,3 +65,46 @@ export async function scanKeys(redis: RedisClient, pattern: string, batch: (node
   });
   return seen.reduce((a, b) => a + b, 0);
 }
+
+/**
+ * A readiness probe of a Redis connection (the `redis` probes of the services): PING, on a Redis
+ * Cluster to every master (the details say how many). While the connection is reconnecting or
+ * closed it fails at once with the connection's last error, rather than waiting in the client's
+ * offline queue until the time limit.
+ * `client` may be a function that gives it (a BullMQ queue's: `() => queue.client`). Listening to
+ * the client's errors (to name the last one) also stops ioredis printing each of them as unhandled.
+ */
+export function redisProbe(client: RedisClient | (() => Promise<unknown>)): () => Promise<void | { masters: number }> {
+  const lastError = new WeakMap<RedisClient, Error>();
+  const watched = new WeakSet<RedisClient>();
+  const watch = (c: RedisClient): RedisClient => {
+    if (!watched.has(c)) {
+      watched.add(c);
+      c.on('error', (err: Error) => lastError.set(c, err));
+      c.on('ready', () => lastError.delete(c));
+    }
+    return c;
+  };
+  if (typeof client !== 'function') watch(client);
+  return async () => {
+    // BullMQ types its connection as its own client interface; on this platform it is an ioredis Redis or Cluster.
+    const c = watch(typeof client === 'function' ? ((await client()) as RedisClient) : client);
+    // The connection's own error says more than the command's ("max retries per request", "stream isn't writeable").
+    const why = (fallback: string): Error => new Error(lastError.get(c)?.message ?? fallback);
+    if (!c.isCluster) return pingNode(c as Redis).catch((err: Error) => Promise.reject(why(err.message)));
+    if (c.status === 'end' || c.status === 'close' || c.status === 'reconnecting') throw why(`cluster connection ${c.status}`);
+    if (c.status === 'wait') await (c as Cluster).connect();
+    const masters = (c as Cluster).nodes('master');
+    if (masters.length === 0) throw why('no cluster master connected');
+    await Promise.all(masters.map((node) => pingNode(node).catch((err: Error) => Promise.reject(new Error(`${node.options.host}:${node.options.port}: ${err.message}`)))));
+    return { masters: masters.length };
+  };
+}
+
+/** PING on one connection; fails at once while it is reconnecting or closed (its offline queue would hold the command). */
+async function pingNode(node: Redis): Promise<void> {
+  if (node.status === 'end' || node.status === 'close') throw new Error('connection closed');
+  if (node.status === 'reconnecting') throw new Error('reconnecting');
+  const answer = await node.ping();
+  if (answer !== 'PONG') throw new Error(`PING answered ${answer}`);
+}

@@ -48,6 +48,8 @@ const COLLECTION_NAME = /^[A-Z][A-Za-z0-9_]{0,254}$/;
 const TENANT_NOT_FOUND = /tenant not found|tenant .* not found/i;
 const ALREADY_EXISTS = /already exists/i;
 const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|UNAVAILABLE|fetch failed|connect/i;
+/** What a Weaviate that is shutting down or starting up answers a search (its shards closed or not loaded yet). */
+const GOING_AWAY = /no read replica found|shutting down|not ready/i;
 // A cold tenant that Weaviate did not activate (a collection without auto-activation), or a request
 // that raced the tenant's deactivation in Weaviate 1.35 (measured while a tenant was deactivated
 // every 20–200 ms under 6–10 concurrent requests: ~1–5% of them failed with these): activated and
@@ -147,6 +149,23 @@ export class WeaviateVectorStore extends VectorStore {
   /** The store at `config.weaviate` (HOTDASH_WEAVIATE_URL, HOTDASH_WEAVIATE_GRPC_PORT). */
   static fromConfig(config: Pick<PlatformConfig, 'weaviate'>, options: Omit<WeaviateVectorStoreOptions, 'url' | 'grpcPort'> = {}): WeaviateVectorStore {
     return new WeaviateVectorStore({ ...options, url: config.weaviate.url, grpcPort: config.weaviate.grpcPort });
+  }
+
+  /**
+   * Readiness (the `weaviate` probe of the services that use it): Weaviate's own
+   * `/v1/.well-known/ready` over plain HTTP, independent of the client's state; resolves on 200,
+   * rejects with the status, the connection error or the time limit.
+   */
+  async ready(timeoutMs = 1_500): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}/v1/.well-known/ready`, { signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      const e = err as Error & { cause?: Error };
+      throw new Error(`Weaviate at ${this.url}: ${e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : `${e.message}${e.cause?.message ? ` (${e.cause.message})` : ''}`}`);
+    }
+    await res.body?.cancel().catch(() => undefined);
+    if (!res.ok) throw new Error(`Weaviate at ${this.url} is not ready (HTTP ${res.status})`);
   }
 
   /** Closes the client's connections (HTTP agent, gRPC channel) and the activity log. */
@@ -491,7 +510,7 @@ export class WeaviateVectorStore extends VectorStore {
     const status = name === 'WeaviateUnexpectedStatusCodeError' && typeof code === 'number' ? code : undefined;
     if (tenant !== undefined && TENANT_NOT_FOUND.test(message)) return new VectorTenantNotFoundError(tenant, operation, status, message);
     if (name === 'WeaviateRequestTimeoutError' || /DEADLINE_EXCEEDED|timed? ?out|aborted/i.test(message)) return new VectorStoreTimeoutError(operation, this.timeoutMs);
-    if (name === 'WeaviateStartUpError' || (status === undefined && UNREACHABLE.test(message))) return new VectorStoreUnavailableError(this.url, message.slice(0, 300), { cause: err });
+    if (name === 'WeaviateStartUpError' || (status === undefined && (UNREACHABLE.test(message) || GOING_AWAY.test(message)))) return new VectorStoreUnavailableError(this.url, message.slice(0, 300), { cause: err });
     return new VectorStoreRequestError(operation, status, message.slice(0, 1_000));
   }
 }
@@ -509,4 +528,9 @@ function batches<T>(items: readonly T[], size = TENANTS_PER_REQUEST): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+/** The readiness probe of a vector store: Weaviate's ready endpoint; none for the embedded store (LanceDB), which is no server. */
+export function vectorStoreProbe(store: VectorStore): ((timeoutMs: number) => Promise<void>) | undefined {
+  return store instanceof WeaviateVectorStore ? (timeoutMs) => store.ready(timeoutMs) : undefined;
 }

@@ -72,6 +72,11 @@ export interface KafkaClientPort {
   consumer(options: ConsumerOptions): Promise<KafkaConsumerPort>;
   /** Creates the topics that are missing; existing topics are left alone. */
   ensureTopics(topics: TopicSpec[]): Promise<void>;
+  /**
+   * Readiness: one cheap round trip to a broker (a metadata request for no topic), without retries,
+   * so a broker that is down fails at once with the connection's error. Callers bound the wait.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -89,9 +89,11 @@ export class KafkajsClient implements KafkaClientPort {
   readonly name = 'kafkajs';
   private readonly kafka: Kafka;
   private admin?: Admin;
+  /** The admin client of ping(): on a client of its own, without retries. */
+  private pingAdmin?: Admin;
   private readonly opened: { disconnect(): Promise<void> }[] = [];
 
-  constructor(options: KafkaClientOptions) {
+  constructor(private readonly options: KafkaClientOptions) {
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
@@ -163,10 +165,19 @@ export class KafkajsClient implements KafkaClientPort {
     });
   }
 
+  async ping(): Promise<void> {
+    // A client of its own: the main one's cluster connects with its retries (seconds against a broker that is down).
+    this.pingAdmin ??= new Kafka({ clientId: this.options.clientId, brokers: this.options.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin({ retry: { retries: 0 } });
+    // connect() is a no-op while connected and reconnects after the broker went away.
+    await this.pingAdmin.connect();
+    await this.pingAdmin.fetchTopicMetadata({ topics: [] });
+  }
+
   async close(): Promise<void> {
-    const all = [...this.opened, ...(this.admin ? [this.admin] : [])];
+    const all = [...this.opened, ...(this.admin ? [this.admin] : []), ...(this.pingAdmin ? [this.pingAdmin] : [])];
     this.opened.length = 0;
     this.admin = undefined;
+    this.pingAdmin = undefined;
     await Promise.allSettled(all.map((c) => c.disconnect()));
   }
 }

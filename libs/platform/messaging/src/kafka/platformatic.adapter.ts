@@ -495,6 +495,14 @@ export class PlatformaticKafkaClient implements KafkaClientPort {
     if (missing.length > 0) await this.waitForLeaders(admin, missing.map((t) => t.topic));
   }
 
+  async ping(): Promise<void> {
+    this.assertOpen();
+    const lib = await loadLibrary();
+    // No topic, forced (not answered from the cache), no retry: the broker's answer or its error. The
+    // library shares one request among overlapping calls, so probes never pile up on a hung broker.
+    await this.adminOf(lib).metadata({ topics: [], forceUpdate: true, retries: 0 });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -1,0 +1,46 @@
+// KafkaClientPort#ping (the services' `kafka` readiness probe) with both adapters: a round trip to
+// the local broker; a broker that refuses (a loopback port nothing listens on) fails at once with the
+// connection's error, not after the client's retries; a closed client refuses.
+import { AddressInfo, createServer } from 'node:net';
+import { createKafkaClient, KafkaClientName } from './index';
+import type { KafkaClientPort } from './kafka.port';
+
+jest.setTimeout(30_000);
+
+const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
+const clients: KafkaClientPort[] = [];
+afterAll(() => Promise.all(clients.map((c) => c.close().catch(() => undefined))));
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function client(name: KafkaClientName, at: string[]): KafkaClientPort {
+  const c = createKafkaClient({ brokers: at, clientId: `ping-spec-${name}` }, name);
+  clients.push(c);
+  return c;
+}
+
+describe.each(['platformatic', 'kafkajs'] as KafkaClientName[])('%s', (name) => {
+  it('pings the broker, again and again on one client', async () => {
+    const c = client(name, brokers);
+    for (let i = 0; i < 3; i++) await expect(c.ping()).resolves.toBeUndefined();
+  });
+
+  it('fails at once with the refusal when no broker listens', async () => {
+    const port = await closedPort();
+    const c = client(name, [`127.0.0.1:${port}`]);
+    const started = Date.now();
+    const err = (await c.ping().then(() => undefined, (e: unknown) => e)) as { message?: string; cause?: unknown; errors?: unknown[] } | undefined;
+    expect(Date.now() - started).toBeLessThan(1_500);
+    // The refusal is in the error or what it wraps (the readiness body lists the whole chain).
+    const chain = (e: unknown, depth = 0): string[] =>
+      !e || typeof e !== 'object' || depth > 4 ? [] : [String((e as { message?: unknown }).message), ...((e as { errors?: unknown[] }).errors ?? []).flatMap((x) => chain(x, depth + 1)), ...chain((e as { cause?: unknown }).cause, depth + 1)];
+    expect(chain(err).join(' | ')).toMatch(`ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
+});
