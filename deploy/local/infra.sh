@@ -4,6 +4,7 @@
 # against (HOTDASH_REDIS_CLUSTER_PORT and the next two). Idempotent: `up` starts only what is down.
 #
 #   deploy/local/infra.sh up | down | status
+#   deploy/local/infra.sh up|down postgres|redis|redis-cluster|kafka|weaviate...   (one store)
 #
 # State (data, logs, pids) lives in $HOTDASH_STATE (default <repo>/.local, git-ignored).
 # Built or downloaded tools (Kafka jars, the Weaviate binary) live in $HOTDASH_CACHE
@@ -293,12 +294,27 @@ status() {
   return $bad
 }
 
+# One store by name (the fault specs stop and start them one at a time).
+store_fn() { # store up|down
+  case "$1" in
+    postgres) "pg_$2" ;;
+    redis) "redis_$2" ;;
+    redis-cluster) "redis_cluster_$2" ;;
+    kafka) "kafka_$2" ;;
+    weaviate) "weaviate_$2" ;;
+    *) die "unknown store '$1' (postgres, redis, redis-cluster, kafka, weaviate)" ;;
+  esac
+}
+
 mkdir -p "$STATE"
-case "${1:-}" in
+cmd="${1:-}"; shift || true
+case "$cmd" in
   up)
-    pg_up; redis_up; redis_cluster_up; kafka_up; weaviate_up
-    log "all services healthy" ;;
-  down) weaviate_down; kafka_down; redis_cluster_down; redis_down; pg_down ;;
+    if [ $# -gt 0 ]; then for s in "$@"; do store_fn "$s" up; done
+    else pg_up; redis_up; redis_cluster_up; kafka_up; weaviate_up; log "all services healthy"; fi ;;
+  down)
+    if [ $# -gt 0 ]; then for s in "$@"; do store_fn "$s" down; done
+    else weaviate_down; kafka_down; redis_cluster_down; redis_down; pg_down; fi ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down [postgres|redis|redis-cluster|kafka|weaviate]... | status" >&2; exit 2 ;;
 esac

@@ -1,9 +1,9 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { DraftEvents, DraftingModelSettingsV1, parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
-import type { PlatformConfig } from '@hotdash/platform-config';
+import { isStoreUnavailable, type PlatformConfig } from '@hotdash/platform-config';
 import { CryptoError, FieldCipher, TenantKeyDestroyedError } from '@hotdash/platform-crypto';
 import { TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
-import { inTenantJob, QueueName, queueOptions, type RedisClient, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { inTenantJob, QueueName, queueOptions, type RedisClient, retryWhenStoresDown, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { inOutbox, publishOnceInTx } from '@hotdash/platform-messaging';
 import {
   createEgressFetch,
@@ -133,7 +133,7 @@ export class DraftingWorker {
 
   start(): void {
     if (this.worker) return;
-    this.worker = new Worker<DraftingJob>(QueueName.AI_DRAFTING, this.limiter.wrap((job) => this.process(job)), {
+    this.worker = new Worker<DraftingJob>(QueueName.AI_DRAFTING, this.limiter.wrap(retryWhenStoresDown((job) => this.process(job), { log: this.options.log })), {
       ...queueOptions(this.deps.config, QueueName.AI_DRAFTING),
       concurrency: this.options.concurrency ?? 16,
       ...(this.options.prefix ? { prefix: this.options.prefix } : {}),
@@ -166,7 +166,7 @@ export class DraftingWorker {
     const outcomeId = draftOutcomeEventId(data.draftId);
     try {
       // Only a job that ran before (it failed, or its worker died and BullMQ found it stalled) can find its outcome written.
-      const ranBefore = job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0;
+      const ranBefore = job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0 || (job.attemptsStarted ?? 0) > 1;
       if (ranBefore && (await this.deps.db.withTenant(tenantId, (tx) => inOutbox(tx, outcomeId)))) return 'already-drafted';
       const [[profile, model], ticket] = await Promise.all([
         this.profiles.require(tenantId).then(async (p) => [p, await this.modelOf(tenantId, p.model)] as const),
@@ -198,6 +198,9 @@ export class DraftingWorker {
       if (!written) return 'already-drafted';
     } catch (err) {
       if (gone(err)) return 'tenant-gone';
+      // A store that is down fails no draft: the job waits for it (retryWhenStoresDown). A model
+      // endpoint that is down is not a store: its tries run out and the draft fails.
+      if (!(err instanceof ModelError) && isStoreUnavailable(err)) throw err;
       const failure = failureOf(err);
       const tries = job.opts.attempts ?? 1;
       this.options.log?.(`[ai-drafting] draft ${data.draftId} of tenant ${tenantId}, try ${job.attemptsMade + 1}/${tries}: ${failure.code} (${(err as Error)?.name})`);

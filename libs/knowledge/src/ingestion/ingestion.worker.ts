@@ -5,7 +5,7 @@ import type { PlatformConfig } from '@hotdash/platform-config';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { ProblemException } from '@hotdash/platform-http';
-import { inTenantJob, QueueName, queueOptions, type RedisClient, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { inTenantJob, QueueName, queueOptions, type RedisClient, retryWhenStoresDown, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import type { Embedder } from '@hotdash/platform-models';
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
@@ -57,7 +57,7 @@ export class IngestionWorker {
 
   start(): void {
     if (this.worker) return;
-    this.worker = new Worker<IngestionJob>(QueueName.KNOWLEDGE_INGESTION, this.limiter.wrap((job) => this.process(job)), {
+    this.worker = new Worker<IngestionJob>(QueueName.KNOWLEDGE_INGESTION, this.limiter.wrap(retryWhenStoresDown((job) => this.process(job), { log: this.options.log })), {
       ...queueOptions(this.config, QueueName.KNOWLEDGE_INGESTION),
       concurrency: this.options.concurrency ?? 4,
     });

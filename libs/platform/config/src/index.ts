@@ -1,2 +1,3 @@
 export * from './config';
 export * from './settings';
+export * from './store-unavailable';

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { Observable, throwError } from 'rxjs';
 import type { Request, Response } from 'express';
+import { isStoreUnavailable } from '@hotdash/platform-config';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './problem';
 
 interface BodyParserError {
@@ -23,7 +24,10 @@ export class ProblemFilter implements ExceptionFilter {
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request>();
     const problem = this.toProblem(exception).toProblem(req.originalUrl);
-    if (problem.status >= 500) this.logger.error(`${req.method} ${req.originalUrl}: ${(exception as Error)?.stack ?? String(exception)}`);
+    // A 503 is a dependency out for the moment (a store, Redis for idempotency keys): one line, no stack.
+    if (problem.status === 503) this.logger.warn(`${req.method} ${req.originalUrl}: 503 ${(exception as Error)?.message ?? String(exception)}`);
+    else if (problem.status >= 500) this.logger.error(`${req.method} ${req.originalUrl}: ${(exception as Error)?.stack ?? String(exception)}`);
+    if (problem.code === 'store-unavailable') res.header('retry-after', '2');
     res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   }
 
@@ -47,6 +51,8 @@ export function problemOf(e: unknown): ProblemException {
   const fastify = FASTIFY_ERRORS[(e as { code?: string })?.code ?? ''];
   if (fastify) return fastify();
   if ((e as { code?: string })?.code === 'FST_ERR_BAD_URL') return new ProblemException(400, 'invalid-url', 'Invalid URL', 'The request URL is malformed.');
+  if (isStoreUnavailable(e))
+    return new ProblemException(503, 'store-unavailable', 'Service unavailable', 'A store the platform depends on is unreachable for the moment; nothing was changed. Retry in a few seconds.');
   if ((e as { name?: string })?.name === 'TenantNotWritableError')
     return new ProblemException(423, 'tenant-suspended', 'Tenant suspended', (e as Error).message);
   const bp = (e as { cause?: BodyParserError })?.cause ?? (e as BodyParserError);

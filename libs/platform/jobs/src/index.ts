@@ -5,3 +5,4 @@ export * from './saga/saga-engine';
 export * from './saga/saga-probe';
 export * from './tenant-limiter';
 export * from './tenant-job';
+export * from './store-outage';

@@ -7,6 +7,10 @@ import { TenantNotPlacedError } from '@hotdash/platform-db';
 import type { IncomingRecord, KafkaClientPort, KafkaConsumerPort, KafkaProducerPort } from './kafka/kafka.port';
 import { DlqHeaders } from './headers';
 import { NonRetryableError } from './errors';
+import { isStoreUnavailable } from '@hotdash/platform-config';
+
+/** Longest wait between two tries of an event while a store is down. */
+const OUTAGE_BACKOFF_MAX_MS = 2_000;
 
 /** Second argument of every @EventPattern handler. */
 export interface EventContext {
@@ -114,6 +118,7 @@ class DeadLetter extends Error {
 export class KafkaEventTransport extends Server implements CustomTransportStrategy {
   private consumerPort?: KafkaConsumerPort;
   private dlqProducer?: KafkaProducerPort;
+  private closing = false;
 
   constructor(private readonly options: EventTransportOptions) {
     super();
@@ -141,6 +146,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
   }
 
   async close(): Promise<void> {
+    this.closing = true; // an event waiting for a store gives up (uncommitted: it is delivered again)
     await this.consumerPort?.close();
     await this.dlqProducer?.close();
   }
@@ -190,7 +196,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
 
   private async handleTenantGroup(items: Item[]): Promise<void> {
     const tenantId = parseTenantId(items[0]!.envelope.tenantId);
-    if (this.options.skipTenant && (await this.options.skipTenant(tenantId))) {
+    if (this.options.skipTenant && (await this.whileStoresDown(() => this.options.skipTenant!(tenantId)))) {
       this.options.log?.(`[${this.options.consumer}] skipping ${items.length} event(s) of tenant ${tenantId}: ${items.map((i) => i.envelope.type).join(', ')}`);
       return;
     }
@@ -241,8 +247,18 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     const tenantId = parseTenantId(envelope.tenantId);
     const maxAttempts = this.options.maxAttempts ?? 5;
     let error = priorError;
+    let outageWaits = 0;
     for (let attempt = firstAttempt; ; attempt++) {
-      if (error !== undefined) {
+      if (error !== undefined && isStoreUnavailable(error)) {
+        if (this.closing) throw error;
+        // A store is down (the database restarting, Redis or Weaviate unreachable): the event waits
+        // for it, for as long as it takes, and the wait uses none of its attempts: an outage must
+        // not turn events into dead letters. The partition holds still meanwhile, in order.
+        if (outageWaits % 10 === 0) this.options.log?.(`[${this.options.consumer}] ${envelope.type} ${envelope.id} waits for a store: ${toError(error).message}`);
+        await new Promise((r) => setTimeout(r, Math.min((this.options.backoffMs ?? 100) * 2 ** Math.min(outageWaits++, 20), OUTAGE_BACKOFF_MAX_MS)));
+        attempt--;
+      } else if (error !== undefined) {
+        outageWaits = 0;
         const e = toError(error);
         const unplaced = e instanceof TenantNotPlacedError;
         const young = unplaced && Date.now() - Date.parse(envelope.occurredAt) <= (this.options.unknownTenantGraceMs ?? 30_000);
@@ -262,6 +278,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         await new Promise((r) => setTimeout(r, unplaced ? Math.min(delay, 1_000) : delay));
       }
       const after: AfterCommit[] = [];
+      error = undefined;
       try {
         await this.inTenant(envelope, async (tx, shard) => {
           const inserted = await tx.db
@@ -280,6 +297,19 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       }
       await this.runAfterCommit(after);
       return;
+    }
+  }
+
+  /** Runs `fn` again while it fails because a store is down (the tenant-status lookup, in the control database). */
+  private async whileStoresDown<T>(fn: () => Promise<T>): Promise<T> {
+    for (let waits = 0; ; waits++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isStoreUnavailable(err) || this.closing) throw err;
+        if (waits % 10 === 0) this.options.log?.(`[${this.options.consumer}] waits for a store: ${toError(err).message}`);
+        await new Promise((r) => setTimeout(r, Math.min((this.options.backoffMs ?? 100) * 2 ** Math.min(waits, 20), OUTAGE_BACKOFF_MAX_MS)));
+      }
     }
   }
 

@@ -331,3 +331,44 @@ it('clears the forgetOnEnd input fields however the saga ends: completed, compen
     await queue.close();
   }
 });
+
+it('a step that meets a store outage waits for the store with the same try instead of failing the saga', async () => {
+  const outageQueue = `saga-outage-${newId()}`;
+  // One try per step: a store outage that counted as a failure would compensate the saga at once.
+  const own = new SagaEngine(world.dbs, world.config, { queueName: outageQueue, maxAttempts: 1, backoffMs: 20 });
+  // The error PostgreSQL's driver gives for a server that is down (a refused connection).
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:54329'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' });
+  let runs = 0;
+  own.register({
+    type: 'toy-outage',
+    steps: [
+      {
+        id: 'needs-a-store',
+        description: 'meets a store that is down three times, then works',
+        async run() {
+          runs++;
+          if (runs <= 3) throw refused;
+          return { runs };
+        },
+      },
+    ],
+  } satisfies SagaDefinition<Record<string, never>>);
+  own.startWorker();
+  let sagaId: string | undefined;
+  try {
+    sagaId = (await own.start('toy-outage', {})).sagaId;
+    const done = await waitFor(`saga ${sagaId} to finish`, async () => {
+      const x = await own.status(sagaId!);
+      return x && ['completed', 'compensated', 'failed'].includes(x.status) ? x : undefined;
+    }, 20_000, 20);
+    expect({ status: done.status, steps: done.steps.map((x) => [x.id, x.status, x.attempts]), runs }).toEqual({ status: 'completed', steps: [['needs-a-store', 'completed', 1]], runs: 4 });
+  } finally {
+    await own.close();
+    const owner = await world.connect(world.dbs.controlLocation, 'owner');
+    if (sagaId) await owner.query('delete from sagas where id = $1::uuid', [sagaId]).finally(() => owner.end());
+    else await owner.end();
+    const queue = new Queue(outageQueue, { connection: { host: world.config.redis.host, port: world.config.redis.port } });
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+  }
+});

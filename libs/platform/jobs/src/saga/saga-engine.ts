@@ -1,9 +1,11 @@
 import { Job, Queue, Worker } from 'bullmq';
 import { type Kysely, sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
-import type { PlatformConfig } from '@hotdash/platform-config';
+import { isStoreUnavailable, type PlatformConfig } from '@hotdash/platform-config';
 import { type ControlDB, type ControlTransaction, Databases, newId } from '@hotdash/platform-db';
 import { QueueName, queueOptions } from '../queues';
+import { redisProbe } from '../redis';
+import { retryWhenStoresDown } from '../store-outage';
 import { Json, NonRetryableStepError, SagaDefinition, SagaOutboxRow, SagaRecord, SagaStatus, SagaStep, SagaStepContext, StepPendingError } from './saga.types';
 
 export interface SagaEngineOptions {
@@ -232,7 +234,8 @@ export class SagaEngine {
   /** Starts this process's worker. */
   startWorker(): void {
     if (this.worker) return;
-    this.worker = new Worker<StepJob>(this.opts.queueName, (job) => this.process(job), {
+    // A store down while the engine itself reads or writes the saga: the job runs again later.
+    this.worker = new Worker<StepJob>(this.opts.queueName, retryWhenStoresDown((job: Job<StepJob>) => this.process(job), { log: this.opts.log }), {
       ...this.connection,
       concurrency: this.opts.concurrency,
       lockDuration: this.opts.lockDurationMs,
@@ -305,6 +308,11 @@ export class SagaEngine {
   async close(): Promise<void> {
     await this.worker?.close();
     await this.queue.close();
+  }
+
+  /** Readiness: PING on the saga queue's Redis connection (see redisProbe). */
+  redisProbe(): ReturnType<typeof redisProbe> {
+    return redisProbe(() => this.queue.client);
   }
 
   // ------------------------------------------------------------------ processing
@@ -385,6 +393,9 @@ export class SagaEngine {
       output = ((await step.run(this.context(saga, attempt, waits))) ?? null) as Json;
     } catch (err) {
       if (err instanceof StepPendingError) return this.wait(saga, step, index, attempt, waits + 1, err);
+      // A store that is down (the database restarting, Weaviate unreachable) fails no step: it waits
+      // like a step that said "not yet", with the same try.
+      if (isStoreUnavailable(err)) return this.wait(saga, step, index, attempt, waits + 1, new StepPendingError(`waiting for a store: ${errorText(err)}`, 1_000));
       const maxAttempts = step.maxAttempts ?? this.opts.maxAttempts;
       const permanent = err instanceof NonRetryableStepError || attempt >= maxAttempts;
       await this.dbs
