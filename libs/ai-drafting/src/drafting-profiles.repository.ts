@@ -86,7 +86,7 @@ export class DraftingProfiles {
 
   /** The tenant's profile, or undefined when none has reached ai-drafting yet. */
   async of(tenantId: TenantId): Promise<DraftingProfile | undefined> {
-    const r = await this.db.withTenant(tenantId, (tx) => tx.db.selectFrom('drafting_profiles').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst());
+    const [r] = await this.db.readOnce(tenantId, (db) => db.selectFrom('drafting_profiles').selectAll().where('tenant_id', '=', tenantId));
     if (!r) return undefined;
     return {
       version: r.version,

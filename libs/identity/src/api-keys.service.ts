@@ -120,7 +120,7 @@ export class ApiKeysService extends ApiKeyVerifier {
   }
 
   async list(p: Principal): Promise<ApiKeyDto[]> {
-    const rows = await this.db.withTenant(p.tenantId, (tx) => tx.db.selectFrom('api_keys').select(COLUMNS).orderBy('created_at').$narrowType<{ role: OperatorRole }>().execute());
+    const rows = await this.db.readOnce(p.tenantId, (db) => db.selectFrom('api_keys').select(COLUMNS).orderBy('created_at').$narrowType<{ role: OperatorRole }>());
     return rows.map(dto);
   }
 

@@ -176,7 +176,7 @@ export class DocumentsService {
   }
 
   async get(tenantId: TenantId, documentId: string): Promise<DocumentDto> {
-    const r = await this.db.withTenant(tenantId, (tx) => tx.db.selectFrom('kb_documents').select(COLUMNS).where('id', '=', documentId).$castTo<Row>().executeTakeFirst());
+    const [r] = await this.db.readOnce(tenantId, (db) => db.selectFrom('kb_documents').select(COLUMNS).where('id', '=', documentId).$castTo<Row>());
     if (!r) throw notFound(`document ${documentId}`);
     return toDto(r);
   }

@@ -177,7 +177,7 @@ export class OperatorsHandler {
 
   async list(id: string): Promise<OperatorDto[]> {
     const tenantId = parseTenantId(id);
-    const rows = await this.db.withTenant(tenantId, (tx) => tx.db.selectFrom('users').select(USER_COLUMNS).where('status', '<>', 'removed').orderBy('created_at').execute());
+    const rows = await this.db.readOnce(tenantId, (db) => db.selectFrom('users').select(USER_COLUMNS).where('status', '<>', 'removed').orderBy('created_at'));
     return Promise.all(rows.map((r) => this.dto(tenantId, r)));
   }
 

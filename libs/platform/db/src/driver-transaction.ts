@@ -52,9 +52,10 @@ interface WireConnection {
  * first error (skipping the rest up to the Sync). pg sends a query only after the previous one's
  * ReadyForQuery, so without this a transaction's `begin` and tenant setting would cost a round
  * trip of their own before its first statement: on this machine a round trip's socket writes are
- * most of a short transaction's CPU (docs/benchmarks.md, tenant reads).
+ * most of a short transaction's CPU (docs/benchmarks.md, tenant reads). Resolves with the result of
+ * the statement at `pick` (default the last).
  */
-function pipelined(client: PoolClient, statements: Statement[]): Promise<QueryResult> {
+export function pipelined(client: PoolClient, statements: Statement[], pick = statements.length - 1): Promise<QueryResult> {
   return new Promise((resolve, reject) => {
     // Named statements parsed by this group: if the group fails they may not exist, so they are
     // parsed again next time (after a Close, which the server accepts for a statement it does not have).
@@ -63,7 +64,7 @@ function pipelined(client: PoolClient, statements: Statement[]): Promise<QueryRe
       if (err) {
         for (const name of fresh?.names ?? []) delete fresh!.connection.parsedStatements[name];
         reject(err);
-      } else resolve(Array.isArray(res) ? res[res.length - 1]! : res);
+      } else resolve(Array.isArray(res) ? res[pick]! : res);
     }) as { submit: (c: WireConnection) => null };
     query.submit = (connection: WireConnection) => {
       // pg's message methods each write their own buffer; collected here, the group goes out as one
@@ -136,6 +137,11 @@ export function toKysely<R>(result: QueryResult): KyselyResult<R> {
 export const noStreaming = (): never => {
   throw new Error('streaming is not offered; page with limit and a cursor column');
 };
+
+/** A Kysely that only compiles (its queries are sent by the caller, e.g. TenantDatabase.readOnce); running one directly is refused. */
+export function compilingKysely<DB>(): Kysely<DB> {
+  return kyselyOn<DB>({ provideConnection: () => Promise.reject(new Error('this Kysely only compiles queries')) });
+}
 
 /** A Kysely over the given connections, on the shared dialect parts. */
 export function kyselyOn<DB>(connections: ConnectionProvider): Kysely<DB> {

@@ -1,5 +1,5 @@
 // Pooled connections: 10,000 interleaved operations from 50 tenants over a pool of only 5
-// connections, through withTenant(). Every read sees only its own tenant's rows, every write lands
+// connections, through withTenant() and readOnce(). Every read sees only its own tenant's rows, every write lands
 // in its own tenant, and outside a transaction no pooled connection carries a tenant setting.
 import { sql } from 'kysely';
 import { TenantId } from '@hotdash/contracts';
@@ -29,6 +29,15 @@ it(`${OPERATIONS} interleaved operations from ${TENANTS} tenants over ${POOL} co
 
   async function operation(i: number): Promise<void> {
     const t = tenants[(i * 7919) % TENANTS]!; // a scrambled but deterministic interleaving
+    if (i % 3 === 2) {
+      // A one-round-trip read (readOnce) interleaved with the transactions on the same connections.
+      const rows = await world.tenantDb.readOnce(t.id, (db) => ({
+        compile: () => sql<{ s: string; tenant_id: string | null }>`select current_setting('app.tenant_id', true) as s, (select string_agg(distinct tenant_id::text, ',') from inbox where consumer = ${consumer}) as tenant_id`.compile(db),
+      }));
+      if (rows[0]!.s !== t.id) leaks.push(`op ${i}: readOnce setting ${rows[0]!.s} inside ${t.id}`);
+      for (const seen of rows[0]!.tenant_id?.split(',') ?? []) if (seen !== t.id) leaks.push(`op ${i}: readOnce of ${t.id} saw a row of ${seen}`);
+      return;
+    }
     await world.tenantDb.withTenant(t.id, async (tx) => {
       const setting = await sql<{ s: string }>`select current_setting('app.tenant_id', true) as s`.execute(tx.db).then((r) => r.rows);
       if (setting[0]!.s !== t.id) leaks.push(`op ${i}: setting ${setting[0]!.s} inside ${t.id}`);

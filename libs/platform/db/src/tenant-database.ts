@@ -1,7 +1,9 @@
 import type { TenantId } from '@hotdash/contracts';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
-import { BEGIN_STATEMENT, runTransaction, Statement } from './driver-transaction';
-import { tenantGate, TenantTransaction, TenantTransactionTimeoutError } from './tenant-transaction';
+import type { CompiledQuery, Kysely } from 'kysely';
+import { BEGIN_STATEMENT, compilingKysely, pipelined, runTransaction, Statement } from './driver-transaction';
+import type { TenantDB } from './generated/kysely/tenant';
+import { TenantFencedError, tenantGate, TenantTransaction, TenantTransactionTimeoutError } from './tenant-transaction';
 
 export type TenantTx = TenantTransaction;
 import { Databases, ShardInfo } from './databases';
@@ -39,6 +41,13 @@ const BEGIN: Record<NonNullable<WithTenantOptions['isolation']>, Statement> = {
   'repeatable-read': { text: 'begin isolation level repeatable read', name: 'hotdash_begin_rr' },
   snapshot: { text: 'begin isolation level repeatable read read only', name: 'hotdash_begin_snapshot' },
 };
+
+/** readOnce's transaction: read only (a write in it is refused by the server), committed in the same write. */
+const BEGIN_READ_ONLY: Statement = { text: 'begin read only', name: 'hotdash_begin_ro' };
+const COMMIT: Statement = { text: 'commit', name: 'hotdash_commit' };
+/** Where readOnce's query is in its group: after begin and the gate's two statements. */
+const READ_AT = 3;
+const compiler = compilingKysely<TenantDB>();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -90,6 +99,71 @@ export class TenantDatabase {
         // copies refuse the tenant (a cut-over between its decision and the target's opening): wait.
         if (attempt > 1) await sleep(Math.min(5 * attempt, 100));
       }
+    }
+  }
+
+  /**
+   * One read of the tenant's data in ONE round trip: the query built on `db` (a Kysely that only
+   * compiles) goes out in the same write as the transaction's `begin read only`, the tenant's gate
+   * and the `commit`, answered after one Sync. Same guarantees as withTenant (the tenant context
+   * guard, the placement, `app.tenant_id` set by the gate before the query and gone with the
+   * transaction, a fenced tenant routed again, the time limit; a write is refused by the server), at
+   * the cost of one round trip instead of two: for the single-statement reads of the hot paths
+   * (docs/benchmarks.md, tenant reads). More than one statement, or any write: withTenant.
+   */
+  async readOnce<R>(tenantId: TenantId, build: (db: Kysely<TenantDB>) => { compile(): CompiledQuery<R> }, options: Pick<WithTenantOptions, 'timeoutMs' | 'fenceWaitMs'> = {}): Promise<R[]> {
+    const query = this.readQuery(tenantId, build);
+    const deadline = Date.now() + (options.fenceWaitMs ?? FENCE_WAIT_MS);
+    for (let attempt = 1; ; attempt++) {
+      const shard = await this.router.shardOf(tenantId);
+      try {
+        return await this.readOn(shard, tenantId, query, options.timeoutMs);
+      } catch (err) {
+        // Refused in the gate, before the query ran: routed again, as withTenant does.
+        if (!(err instanceof TenantFencedError) || Date.now() >= deadline) throw err;
+        await this.router.fenced(tenantId, shard, err);
+        if (attempt > 1) await sleep(Math.min(5 * attempt, 100));
+      }
+    }
+  }
+
+  /** readOnce() against a given shard (a shard that holds a fence for the tenant refuses it: TenantFencedError, not retried). */
+  readOnceOnShard<R>(shard: ShardInfo, tenantId: TenantId, build: (db: Kysely<TenantDB>) => { compile(): CompiledQuery<R> }, options: Pick<WithTenantOptions, 'timeoutMs'> = {}): Promise<R[]> {
+    return this.readOn(shard, tenantId, this.readQuery(tenantId, build), options.timeoutMs);
+  }
+
+  private readQuery<R>(tenantId: TenantId, build: (db: Kysely<TenantDB>) => { compile(): CompiledQuery<R> }): CompiledQuery<R> {
+    const ctx = tryCurrentTenantContext();
+    if (ctx && ctx.tenantId !== tenantId) throw new TenantContextMismatchError(tenantId, ctx.tenantId);
+    if (!UUID.test(tenantId)) throw new Error(`readOnce: ${JSON.stringify(String(tenantId).slice(0, 60))} is not a tenant id`);
+    return build(compiler).compile();
+  }
+
+  /** One try of readOnce on a shard: the group in one write; a failure rolls back, a timeout or a broken connection destroys it. */
+  private async readOn<R>(shard: ShardInfo, tenantId: TenantId, query: CompiledQuery<R>, timeoutMs = 10_000): Promise<R[]> {
+    const id = tenantId.toLowerCase();
+    const group = [BEGIN_READ_ONLY, ...tenantGate(id), { text: query.sql, values: query.parameters as unknown[] }, COMMIT];
+    const client = await this.dbs.pool(shard, 'app').connect();
+    let broken: Error | undefined;
+    const onError = (err: Error): void => void (broken ??= err);
+    client.on('error', onError);
+    let timedOut: Error | undefined;
+    const timer = setTimeout(() => {
+      broken ??= timedOut = new TenantTransactionTimeoutError(timeoutMs);
+      // The server rolls the transaction back when its connection goes.
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    }, timeoutMs);
+    try {
+      return (await pipelined(client, group, READ_AT)).rows as R[];
+    } catch (err) {
+      if (timedOut) throw timedOut;
+      // The server skipped the rest of the group at the error: the transaction is open and aborted, or not open.
+      if (!broken) await client.query('rollback').catch((e: Error) => (broken = e));
+      throw TenantFencedError.from(err, id) ?? err;
+    } finally {
+      clearTimeout(timer);
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 
