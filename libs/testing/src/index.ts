@@ -16,3 +16,4 @@ export * from './ops-cli';
 export * from './weaviate-process';
 export * from './vector-namespaces';
 export * from './crash-seed';
+export * from './ports';

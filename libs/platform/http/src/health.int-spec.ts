@@ -12,7 +12,7 @@ import { Databases } from '@hotdash/platform-db';
 import { createRedis, redisProbe } from '@hotdash/platform-jobs';
 import { createKafkaClient } from '@hotdash/platform-messaging';
 import { WeaviateVectorStore } from '@hotdash/platform-vector';
-import { waitFor } from '@hotdash/testing';
+import { closedPort, waitFor } from '@hotdash/testing';
 import { HealthModule } from './health.module';
 import { createFastifyHttpApp, createHttpApp } from './http-app';
 import { Readiness } from './readiness';
@@ -26,15 +26,6 @@ const hungServers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of [...hungServers.splice(0), ...cleanups.splice(0).reverse()]) await c().catch(() => undefined);
 });
-
-/** A loopback port nothing listens on: connecting to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A TCP server that accepts connections and never answers, counting them. */
 async function hungServer(): Promise<{ port: number; connections: () => number }> {

@@ -1,29 +1,18 @@
 // A job that meets a store outage waits for the store without using up its attempts: the errors
 // are the real ones (a PostgreSQL pool, an ioredis client and fetch against a loopback port nothing
 // listens on), the queue is a real BullMQ queue on the local Redis.
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import Redis from 'ioredis';
 import { Pool } from 'pg';
 import { isStoreUnavailable, loadConfig } from '@hotdash/platform-config';
 import { newId } from '@hotdash/platform-db';
-import { waitFor } from '@hotdash/testing';
+import { closedPort, waitFor } from '@hotdash/testing';
 import { redisConnection } from './queues';
 import { retryWhenStoresDown } from './store-outage';
 
 jest.setTimeout(30_000);
 
 const config = loadConfig();
-
-/** A loopback port that was free a moment ago: nothing listens on it. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 async function refusedByPostgres(): Promise<unknown> {
   const pool = new Pool({ host: '127.0.0.1', port: await closedPort(), user: 'x', password: 'x', database: 'x', connectionTimeoutMillis: 2_000 });

@@ -1,7 +1,7 @@
 // KafkaClientPort#ping (the services' `kafka` readiness probe) with both adapters: a round trip to
 // the local broker; a broker that refuses (a loopback port nothing listens on) fails at once with the
 // connection's error, not after the client's retries; a closed client refuses.
-import { AddressInfo, createServer } from 'node:net';
+import { closedPort } from '@hotdash/testing';
 import { createKafkaClient, KafkaClientName } from './index';
 import type { KafkaClientPort } from './kafka.port';
 
@@ -10,14 +10,6 @@ jest.setTimeout(30_000);
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const clients: KafkaClientPort[] = [];
 afterAll(() => Promise.all(clients.map((c) => c.close().catch(() => undefined))));
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function client(name: KafkaClientName, at: string[]): KafkaClientPort {
   const c = createKafkaClient({ brokers: at, clientId: `ping-spec-${name}` }, name);
