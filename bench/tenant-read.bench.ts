@@ -313,7 +313,8 @@ function report(): void {
   console.log('');
   console.log(`(a)/(b)  project path vs raw read:            ${ratio(m.a, m.b)}  (target ≥ 0.60×) ${m.a / m.b >= 0.6 ? 'MET' : 'MISSED'}`);
   console.log(`(r)/(b)  readOnce (one round trip) vs raw read: ${ratio(m.r, m.b)}  (target ≥ 0.60×) ${m.r / m.b >= 0.6 ? 'MET' : 'MISSED'}`);
-  console.log(`(r)/(e)  readOnce vs raw pg's one-round-trip tx: ${ratio(m.r, m.e)}  (target ≥ 0.90×) ${m.r / m.e >= 0.9 ? 'MET' : 'MISSED'}`);
+  console.log(`(r)/(e)  readOnce vs the one-string diagnostic (a literal inlined: no shape the platform may use): ${ratio(m.r, m.e)}`);
+  console.log(`(r)/(a)  one round trip vs withTenant's two, same read: ${ratio(m.r, m.a)}`);
   console.log(`(a)/(c)  project path vs raw pg, same tx:      ${ratio(m.a, m.c)}  (target ≥ 0.90×) ${m.a / m.c >= 0.9 ? 'MET' : 'MISSED'}`);
   console.log(`(c)/(d)  RLS only, same transaction shape:    ${ratio(m.c, m.d)}  (target ≥ 0.95×) ${m.c / m.d >= 0.95 ? 'MET' : 'MISSED'}`);
   console.log(`(d)/(b)  transaction + set_config vs bare read: ${ratio(m.d, m.b)}`);
