@@ -4,7 +4,7 @@
 # against (HOTDASH_REDIS_CLUSTER_PORT and the next two). Idempotent: `up` starts only what is down.
 #
 #   deploy/local/infra.sh up | down | status
-#   deploy/local/infra.sh up|down postgres|redis|redis-cluster|kafka|weaviate...   (one store)
+#   deploy/local/infra.sh up|down postgres|redis|redis-cluster|kafka|weaviate|vault...   (one store)
 #
 # State (data, logs, pids) lives in $HOTDASH_STATE (default <repo>/.local, git-ignored).
 # Built or downloaded tools (Kafka jars, the Weaviate binary) live in $HOTDASH_CACHE
@@ -291,6 +291,7 @@ status() {
   redis_cluster_ok && log "redis-cluster healthy 127.0.0.1:${REDIS_CLUSTER_PORTS[0]}-${REDIS_CLUSTER_PORTS[2]}" || { log "redis-cluster DOWN"; bad=1; }
   kafka_healthy && log "kafka     healthy 127.0.0.1:$HOTDASH_KAFKA_PORT" || { log "kafka     DOWN"; bad=1; }
   weaviate_healthy && log "weaviate  healthy 127.0.0.1:$HOTDASH_WEAVIATE_PORT" || { log "weaviate  DOWN"; bad=1; }
+  bash "$HERE/vault.sh" status || bad=1
   return $bad
 }
 
@@ -302,7 +303,8 @@ store_fn() { # store up|down
     redis-cluster) "redis_cluster_$2" ;;
     kafka) "kafka_$2" ;;
     weaviate) "weaviate_$2" ;;
-    *) die "unknown store '$1' (postgres, redis, redis-cluster, kafka, weaviate)" ;;
+    vault) bash "$HERE/vault.sh" "$2" ;;
+    *) die "unknown store '$1' (postgres, redis, redis-cluster, kafka, weaviate, vault)" ;;
   esac
 }
 
@@ -311,10 +313,10 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   up)
     if [ $# -gt 0 ]; then for s in "$@"; do store_fn "$s" up; done
-    else pg_up; redis_up; redis_cluster_up; kafka_up; weaviate_up; log "all services healthy"; fi ;;
+    else pg_up; redis_up; redis_cluster_up; kafka_up; weaviate_up; bash "$HERE/vault.sh" up; log "all services healthy"; fi ;;
   down)
     if [ $# -gt 0 ]; then for s in "$@"; do store_fn "$s" down; done
-    else weaviate_down; kafka_down; redis_cluster_down; redis_down; pg_down; fi ;;
+    else bash "$HERE/vault.sh" down; weaviate_down; kafka_down; redis_cluster_down; redis_down; pg_down; fi ;;
   status) status ;;
-  *) echo "usage: $0 up|down [postgres|redis|redis-cluster|kafka|weaviate]... | status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down [postgres|redis|redis-cluster|kafka|weaviate|vault]... | status" >&2; exit 2 ;;
 esac

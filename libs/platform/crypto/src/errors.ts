@@ -16,6 +16,18 @@ export class KmsConfigError extends CryptoError {
   }
 }
 
+/**
+ * A remote KMS could not be asked: unreachable, timed out, sealed, or failing (5xx). Nothing was
+ * wrapped or unwrapped; the call may succeed later (the message names the address and the cause).
+ */
+export class KmsUnavailableError extends CryptoError {
+  readonly code = 'kms-unavailable';
+  constructor(message: string) {
+    super(message);
+    this.name = 'KmsUnavailableError';
+  }
+}
+
 /** A wrapped key names a key-encryption key this KMS does not hold (retired too early, or wrong environment). */
 export class KmsUnknownKeyError extends CryptoError {
   readonly code = 'kms-unknown-key';

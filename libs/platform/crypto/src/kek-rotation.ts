@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
 import type { ControlDB, ControlTransaction } from '@hotdash/platform-db';
 import { CryptoError, KmsUnknownKeyError } from './errors';
-import { KmsPort } from './kms';
+import { KmsPort, WrappedKey } from './kms';
 
 /** Which live keys a rotation re-wraps: those not under `toKekId`, and with `fromKekId` only those under it. */
 export interface RewrapSelection {
@@ -58,11 +58,12 @@ export class KekNotConfiguredError extends CryptoError {
 /**
  * One batch of a KEK rotation, in the caller's control-plane transaction (so the caller records its
  * progress in the same commit): up to `limit` live keys of the selection, in tenant order, locked,
- * unwrapped and wrapped again under the KMS's current KEK (which must be `toKekId`). The data keys
- * themselves, and so every token encrypted under them, are unchanged; each exists only in memory
- * and is zeroed after wrapping. Destroyed keys are never selected. A key under a KEK the KMS does
- * not hold throws KekNotConfiguredError (nothing of the batch is kept: the caller's transaction
- * rolls back); a corrupted one KeyUnwrapFailedError. Returns the keys re-wrapped per KEK id they were
+ * re-wrapped under the KMS's current KEK (which must be `toKekId`) by `kms.rewrap`: unwrapped and
+ * wrapped again in memory and zeroed (LocalKms), or re-wrapped on the KMS's side without leaving it
+ * (TransitKms). The data keys themselves, and so every token encrypted under them, are unchanged.
+ * Destroyed keys are never selected. A key under a KEK the KMS does not hold throws
+ * KekNotConfiguredError (nothing of the batch is kept: the caller's transaction rolls back); a
+ * corrupted one KeyUnwrapFailedError. Returns the keys re-wrapped per KEK id they were
  * under (none: the selection is empty).
  */
 export async function rewrapBatch(tx: ControlTransaction, kms: KmsPort, selection: RewrapSelection, limit: number): Promise<Record<string, number>> {
@@ -80,20 +81,15 @@ export async function rewrapBatch(tx: ControlTransaction, kms: KmsPort, selectio
   const done: Record<string, number> = {};
   for (const row of rows) {
     const tenantId = row.tenant_id as TenantId;
-    let dataKey: Buffer;
+    let rewrapped: WrappedKey;
     try {
-      dataKey = await kms.unwrap(tenantId, { kekId: row.kek_id, wrapped: Buffer.from(row.wrapped_key!) });
+      rewrapped = await kms.rewrap(tenantId, { kekId: row.kek_id, wrapped: Buffer.from(row.wrapped_key!) });
     } catch (err) {
-      if (err instanceof KmsUnknownKeyError) throw new KekNotConfiguredError(row.kek_id, tenantId);
+      if (err instanceof KmsUnknownKeyError && err.kekId === row.kek_id) throw new KekNotConfiguredError(row.kek_id, tenantId);
       throw err;
     }
-    try {
-      const { kekId, wrapped } = await kms.wrap(tenantId, dataKey);
-      // The row is locked: it is as read (a concurrent destroyKey waits for this commit, then shreds it).
-      await tx.db.updateTable('tenant_keys').set({ kek_id: kekId, wrapped_key: wrapped }).where('tenant_id', '=', tenantId).where('destroyed_at', 'is', null).execute();
-    } finally {
-      dataKey.fill(0);
-    }
+    // The row is locked: it is as read (a concurrent destroyKey waits for this commit, then shreds it).
+    await tx.db.updateTable('tenant_keys').set({ kek_id: rewrapped.kekId, wrapped_key: rewrapped.wrapped }).where('tenant_id', '=', tenantId).where('destroyed_at', 'is', null).execute();
     done[row.kek_id] = (done[row.kek_id] ?? 0) + 1;
   }
   return done;

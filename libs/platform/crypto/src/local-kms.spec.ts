@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { parseTenantId } from '@hotdash/contracts';
 import { KeyUnwrapFailedError, KmsConfigError, KmsUnknownKeyError } from './errors';
+import { kmsContract } from './kms.contract';
 import { DEV_MASTER_KEY_BASE64, DEV_MASTER_KEY_ID, KMS_MASTER_KEYS_ENV, LocalKms, parseMasterKeys } from './local-kms';
 
 const tenantA = parseTenantId('0194f5a8-7c1e-7d2a-8b3c-4d5e6f708192');
@@ -137,5 +138,19 @@ describe('master key configuration', () => {
     expect(() => new LocalKms([{ id: 'k1', key: randomBytes(31) }])).toThrow(/must be 32 bytes/);
     expect(() => new LocalKms([master('k1'), master('k1')])).toThrow(/appears twice/);
     expect(() => new LocalKms([master('k:1')])).toThrow(/invalid master key id/);
+  });
+});
+
+describe('LocalKms keeps the KMS contract', () => {
+  // Rotation as an operator does it: a new master key first, the older ones kept after it.
+  const keys = [master('contract-1')];
+  let kms = new LocalKms(keys);
+  kmsContract({
+    kms: () => kms,
+    rotate: async () => {
+      keys.unshift(master(`contract-${keys.length + 1}`));
+      return (kms = new LocalKms(keys));
+    },
+    unknownKekId: () => 'contract-retired',
   });
 });

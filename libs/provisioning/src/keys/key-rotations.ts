@@ -27,6 +27,8 @@ export class KeyRotations {
 
   /** Live keys per KEK id, the current KEK, destroyed keys and the running rotation. */
   async status(): Promise<KeysStatus> {
+    // A KEK rotated in the KMS itself (transit) is seen at once, not at the next cache refresh.
+    await this.kms.refresh();
     const current = this.kms.currentKekId;
     const perKek = await liveKeysPerKek(this.control.db);
     if (!(current in perKek)) perKek[current] = 0;
@@ -46,6 +48,7 @@ export class KeyRotations {
   /** A dry run's counts (the controller's 200), or a started run (202); follow it with `get`. */
   async start(body: unknown, actor: string): Promise<KeyRotationDryRun | KeyRotationRun> {
     const { fromKekId, dryRun } = parseInput(startKeyRotationBody, body ?? {});
+    await this.kms.refresh();
     const toKekId = this.kms.currentKekId;
     if (fromKekId !== undefined) {
       if (fromKekId === toKekId)

@@ -42,11 +42,10 @@ export interface ProvisioningDeps {
 
 /**
  * The provisioning saga's dependencies outside Nest (workers in their own process, specs,
- * benchmarks): the local KMS from the environment, a keyring and cipher on it, Weaviate from the
- * configuration. The Nest module provides the same through DI.
+ * benchmarks): the given KMS (a worker process passes `await kmsFromEnv()`; default the local KMS
+ * from the environment), a keyring and cipher on it, Weaviate from the configuration. The Nest module provides the same through DI.
  */
-export function provisioningDeps(dbs: Databases, config: PlatformConfig, router: ShardRouter, tenantDb: TenantDatabase): ProvisioningDeps {
-  const kms = LocalKms.fromEnv();
+export function provisioningDeps(dbs: Databases, config: PlatformConfig, router: ShardRouter, tenantDb: TenantDatabase, kms: KmsPort = LocalKms.fromEnv()): ProvisioningDeps {
   const keyring = new TenantKeyring(dbs, kms);
   return { dbs, control: new ControlDatabase(dbs), tenantDb, router, keyring, cipher: new FieldCipher(keyring), kms, vectors: WeaviateVectorStore.fromConfig(config) };
 }

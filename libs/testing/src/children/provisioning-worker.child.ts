@@ -5,6 +5,7 @@
 // makes that step fail for good.
 import Redis from 'ioredis';
 import { loadConfig } from '@hotdash/platform-config';
+import { kmsFromEnv } from '@hotdash/platform-crypto';
 import { Databases, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaEngine } from '@hotdash/platform-jobs';
 import { provisioningDeps, provisioningSaga } from '@hotdash/provisioning';
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
   const redis = new Redis({ host: config.redis.host, port: config.redis.port });
   const dbs = new Databases(config);
   const router = new ShardRouter(dbs);
-  const def = provisioningSaga(provisioningDeps(dbs, config, router, new TenantDatabase(dbs, router)));
+  const def = provisioningSaga(provisioningDeps(dbs, config, router, new TenantDatabase(dbs, router), await kmsFromEnv()));
   const crashOnce = async (sagaId: string, point: string): Promise<void> => {
     if ((await redis.get(`crash-point:${sagaId}`)) !== point) return;
     if (await redis.set(`crash-marker:${sagaId}`, '1', 'EX', 3600, 'NX')) process.kill(process.pid, 'SIGKILL');
