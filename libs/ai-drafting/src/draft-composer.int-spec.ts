@@ -5,13 +5,15 @@
 // received), and the offline drafter cites B's passages only. The profiles are ai-drafting's own
 // (drafting_profiles), applied from tenant.settings-changed payloads as the consumer applies them:
 // the profile shapes the prompt (company, voice, policies in order), a newer version replaces it,
-// an older one is ignored, and one tenant's event never reaches another tenant's profile.
+// an older one is ignored, and one tenant's event never reaches another tenant's profile. The
+// reply carries no citation markers (a model's are taken out, its cited passages kept), and a
+// regeneration after a rejection follows the operator's reason: a different draft that reflects it.
 import { randomUUID } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { newId } from '@hotdash/platform-db';
-import { chatMessages, LocalEmbedder, OfflineDrafter, OpenAiChatModel } from '@hotdash/platform-models';
+import { chatMessages, EarlierDraft, LocalEmbedder, OfflineDrafter, OpenAiChatModel } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { DraftingProfileFixture, settingsChanged, TestWorld } from '@hotdash/testing';
 import { DraftComposer, UNNAMED_COMPANY } from './draft-composer';
@@ -88,6 +90,9 @@ it('sends the model only the tenant’s own company, voice, policies and passage
     expect(prompt.passages.length).toBeGreaterThan(0);
     expect(prompt.passages.every((p) => p.text.startsWith('BRAVO'))).toBe(true);
     expect(result.citations.length).toBeLessThanOrEqual(1);
+    // The model's "[1]" is the operator's citation, not the customer's text.
+    expect(result.text).toBe('Thanks for asking.');
+    expect(result.citations).toEqual([prompt.passages[0]!.id]);
   }
   expect(received).toHaveLength(50);
   for (const body of received) {
@@ -176,5 +181,64 @@ describe('the drafting profile', () => {
     // The first settings event replaces the backfill.
     expect(await apply(t, { version: 1, companyName: 'Echoline' })).toBe(true);
     expect((await composer.prompt(t, await profileOf(t), ticket)).prompt.companyName).toBe('Echoline');
+  });
+});
+
+describe('a regeneration after a rejection', () => {
+  const drafter = new OfflineDrafter();
+  const ticket = { customerName: 'Dana Whitfield', subject: 'Refund', body: 'How long does my refund take to reach my card?' };
+  let t: TenantId;
+
+  beforeAll(async () => {
+    t = parseTenantId((await world.createTenant('Hotelfield')).id);
+    await apply(t, { companyName: 'Hotelfield', brandVoice: 'Warm and brief', policies: [] });
+    await vectors.createTenant(t);
+    // Passages as the knowledge service indexes a markdown handbook: a heading line, then the text.
+    const texts = [
+      ['Refunds', 'Refunds\n\nA refund reaches the card you paid with within five business days. Refunds are issued once the returned item has been checked. Refunds for gift cards go to a new gift card.'],
+      ['Returns', 'Returns\n\nYou can return unused items within 30 days of delivery. Return shipping is free for members.'],
+      ['Warranty', 'Warranty\n\nEvery Hotelfield device carries a two-year warranty. A warranty claim needs the order number.'],
+    ];
+    await vectors.upsertChunks(
+      t,
+      texts.map(([title, text], i) => ({ id: randomUUID(), vector: embedder.vector(`${title}\n${text}`), documentId: `hotel-${title}`, chunkIndex: i, text: text!, title: title!, sourceVersion: 1 })),
+    );
+  });
+
+  const draft = async (earlierDrafts: EarlierDraft[] = []) => composer.compose(t, await profileOf(t), ticket, drafter, earlierDrafts);
+  const rejected = (text: string, reason: string): EarlierDraft[] => [{ attempt: 1, text, rejectionReason: reason, editedText: null }];
+
+  it('writes the first draft as a reply: greeting, plain sentences, no headings or markers', async () => {
+    const { result, cited } = await draft();
+    expect(result.text).toMatch(/^Hello Dana Whitfield,\n\nThank you for reaching out\. A refund reaches the card you paid with within five business days\./);
+    expect(result.text).not.toMatch(/\[\d+\]|^Refunds\.?$/m);
+    expect(result.text).toMatch(/Kind regards,\nHotelfield Support$/);
+    expect(cited.map((c) => c.title)).toContain('Refunds');
+  });
+
+  it('"too long": a different, shorter draft', async () => {
+    const first = (await draft()).result;
+    const { result, prompt } = await draft(rejected(first.text, 'Too long'));
+    expect(prompt.earlierDrafts).toEqual(rejected(first.text, 'Too long'));
+    expect(result.text).not.toBe(first.text);
+    expect(result.text.length).toBeLessThan(first.text.length);
+    expect(result.text).toContain('A refund reaches the card you paid with within five business days.');
+  });
+
+  it('"mention the warranty": the reason finds the passage, and the draft says it', async () => {
+    const first = (await draft()).result;
+    expect(first.text).not.toContain('warranty');
+    const { result, cited } = await draft(rejected(first.text, 'Please also mention the two-year warranty'));
+    expect(result.text).toContain('Every Hotelfield device carries a two-year warranty.');
+    expect(cited.map((c) => c.title)).toContain('Warranty');
+  });
+
+  it('"wrong topic": none of the rejected draft’s passages again, and nothing of another tenant', async () => {
+    const first = await draft();
+    const { result, cited } = await draft(rejected(first.result.text, 'Wrong topic: the customer asks about returns'));
+    expect(result.text).not.toBe(first.result.text);
+    expect(cited.map((c) => c.chunkId).filter((id) => first.cited.some((c) => c.chunkId === id))).toEqual([]);
+    expect(result.text).toContain('You can return unused items within 30 days of delivery.');
+    expect(result.text).not.toMatch(/ALPHA|BRAVO/);
   });
 });

@@ -1,5 +1,5 @@
 import type { TenantId } from '@hotdash/contracts';
-import { DraftingModel, DraftPrompt, DraftResult, Embedder } from '@hotdash/platform-models';
+import { DraftingModel, DraftPrompt, DraftResult, EarlierDraft, Embedder, takeCitations } from '@hotdash/platform-models';
 import { retrievePassages, type VectorStore } from '@hotdash/platform-vector';
 import type { DraftingProfile } from './drafting-profiles.repository';
 
@@ -38,6 +38,14 @@ export const UNNAMED_COMPANY = 'our company';
  * copy, see DraftingProfiles) and those passages only, and calls the model. Nothing of another
  * tenant can reach the prompt: the search names the tenant, and the caller reads the profile of
  * the same tenant.
+ *
+ * A regeneration also carries the ticket's earlier drafts with the operator's reasons and edits
+ * (the same tenant's, decrypted by the caller): they go into the prompt, the reasons also into the
+ * retrieval query (an operator asking to "mention the warranty" should find the warranty passage),
+ * and a few more passages are retrieved, so that the next draft can say something else.
+ *
+ * The reply goes to the customer without citation markers: whatever `[n]` a model still wrote is
+ * taken out here, and the passages it named stay in the draft's citations, for the operator.
  */
 export class DraftComposer {
   constructor(
@@ -46,9 +54,16 @@ export class DraftComposer {
     private readonly passages = 5,
   ) {}
 
-  async prompt(tenantId: TenantId, profile: DraftingProfile, ticket: TicketText): Promise<{ prompt: DraftPrompt; retrievalTokens: number; sources: Map<string, CitedPassage> }> {
-    const question = [ticket.subject, ticket.body].filter(Boolean).join('\n');
-    const { hits, tokens } = await retrievePassages(tenantId, question, this.passages, { embedder: this.embedder, vectors: this.vectors });
+  async prompt(
+    tenantId: TenantId,
+    profile: DraftingProfile,
+    ticket: TicketText,
+    earlierDrafts: readonly EarlierDraft[] = [],
+  ): Promise<{ prompt: DraftPrompt; retrievalTokens: number; sources: Map<string, CitedPassage> }> {
+    const reasons = earlierDrafts.flatMap((d) => (d.rejectionReason ? [d.rejectionReason] : []));
+    const question = [ticket.subject, ticket.body, ...reasons].filter(Boolean).join('\n');
+    const limit = earlierDrafts.length ? this.passages + 3 : this.passages;
+    const { hits, tokens } = await retrievePassages(tenantId, question, limit, { embedder: this.embedder, vectors: this.vectors });
     return {
       prompt: {
         companyName: profile.companyName ?? UNNAMED_COMPANY,
@@ -57,15 +72,18 @@ export class DraftComposer {
         policies: [...profile.policies],
         passages: hits.map((h) => ({ id: h.id, title: h.title, text: h.text })),
         ticket,
+        ...(earlierDrafts.length ? { earlierDrafts: [...earlierDrafts] } : {}),
       },
       retrievalTokens: tokens,
       sources: new Map(hits.map((h) => [h.id, { chunkId: h.id, documentId: h.documentId, title: h.title }])),
     };
   }
 
-  async compose(tenantId: TenantId, profile: DraftingProfile, ticket: TicketText, model: DraftingModel): Promise<ComposedDraft> {
-    const { prompt, retrievalTokens, sources } = await this.prompt(tenantId, profile, ticket);
-    const result = await model.draft(prompt);
+  async compose(tenantId: TenantId, profile: DraftingProfile, ticket: TicketText, model: DraftingModel, earlierDrafts: readonly EarlierDraft[] = []): Promise<ComposedDraft> {
+    const { prompt, retrievalTokens, sources } = await this.prompt(tenantId, profile, ticket, earlierDrafts);
+    const drafted = await model.draft(prompt);
+    const { text, citations } = takeCitations(drafted.text, prompt.passages);
+    const result = { ...drafted, text: text || drafted.text, citations: [...new Set([...drafted.citations, ...citations])] };
     const cited = result.citations.flatMap((id) => sources.get(id) ?? []);
     return { prompt, result, cited, retrievalTokens };
   }

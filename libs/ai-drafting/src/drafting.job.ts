@@ -1,5 +1,5 @@
 import type { JobsOptions, Queue } from 'bullmq';
-import { DraftEvents, EncryptedTicketText, parseTenantId } from '@hotdash/contracts';
+import { DraftEvents, EncryptedEarlierDraft, EncryptedTicketText, parseTenantId } from '@hotdash/contracts';
 import { derivedId } from '@hotdash/platform-db';
 import { OutboxTx, publishOnceInTx } from '@hotdash/platform-messaging';
 
@@ -17,6 +17,12 @@ export interface DraftingJob extends EncryptedTicketText {
   draftId: string;
   /** 1 for the ticket's first draft, then one more per regeneration. */
   attempt: number;
+  /**
+   * A regeneration's earlier drafts the operator rejected or corrected, with their reasons and
+   * edits (draft.requested v2), encrypted as on Kafka. Absent on a first draft, and on jobs queued
+   * before regenerations carried them.
+   */
+  earlierDrafts?: EncryptedEarlierDraft[];
   /** The causing event's correlation id and its own id (the draft's events carry them on). */
   correlationId: string;
   causationId: string;
@@ -41,7 +47,7 @@ export function draftOutcomeEventId(draftId: string): string {
  * Announces that this attempt gets no draft (draft.failed): the ticket waits for a hand-written reply
  * or a regeneration. Nothing is written when the draft already has its outcome; true when written.
  */
-export async function publishDraftFailed(tx: OutboxTx, job: Omit<DraftingJob, keyof EncryptedTicketText>, code: string, reason: string): Promise<boolean> {
+export async function publishDraftFailed(tx: OutboxTx, job: Omit<DraftingJob, keyof EncryptedTicketText | 'earlierDrafts'>, code: string, reason: string): Promise<boolean> {
   const meta = draftEventMeta(job);
   return publishOnceInTx(tx, draftOutcomeEventId(job.draftId), DraftEvents.FAILED, { tenantId: meta.tenantId, ticketId: job.ticketId, draftId: job.draftId, attempt: job.attempt, code, reason }, meta);
 }

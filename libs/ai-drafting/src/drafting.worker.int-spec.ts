@@ -3,7 +3,9 @@
 // outbox → Kafka, observed with a probe on the drafts topic. Real PostgreSQL, Redis, Kafka and
 // Weaviate; the only stand-in is the OpenAI API, a local server speaking chat-completions that
 // records what it was sent. Covers: an offline draft citing the tenant's passages with nothing of
-// the ticket readable on Kafka; a regeneration; a model failing every time (one draft.failed
+// the ticket readable on Kafka; a regeneration following the operator's reason (offline), and one
+// whose prompt carries the earlier draft, the reason and the operator's edit to the tenant's own
+// model, with nothing of another tenant and none of it in clear on Kafka or Redis; a model failing every time (one draft.failed
 // after the retries); a 401 and a 400 failing at once; a tenant endpoint on loopback refused at
 // once by the egress guard (the model server's own origin is allow-listed for these specs);
 // tenant B's prompts carrying nothing of tenant A; a per-tenant cap of 1 holding while another
@@ -271,30 +273,50 @@ it('drafts a ticket with the platform’s offline model from the tenant’s pass
   for (const p of plaintext) expect(stored).not.toContain(p);
 });
 
-it('writes the regeneration an operator asks for, with the drafts service’s draft id and attempt', async () => {
+/** Asks for a regeneration as the drafts service does: draft.requested with the earlier drafts' reasons and edits, encrypted, through the tenant shard's outbox. */
+async function regenerate(t: TenantId, text: TicketText, earlier: { draft: string; reason: string; edited?: string }): Promise<{ ticketId: string; draftId: string }> {
   const ticketId = newId();
   const draftId = newId();
-  await world.tenantDb.withTenant(a, async (tx) =>
+  await world.tenantDb.withTenant(t, async (tx) =>
     publishInTx(
       tx,
       DraftEvents.REQUESTED,
       {
-        tenantId: a,
+        tenantId: t,
         ticketId,
         draftId,
         attempt: 2,
         by: 'user:spec',
-        customerNameEnc: await cipher.encrypt(a, SupportFields.CUSTOMER_NAME, 'Dana'),
-        subjectEnc: null,
-        bodyEnc: await cipher.encrypt(a, SupportFields.BODY, 'How long does shipping take?'),
+        customerNameEnc: await cipher.encrypt(t, SupportFields.CUSTOMER_NAME, text.name),
+        subjectEnc: text.subject === null ? null : await cipher.encrypt(t, SupportFields.SUBJECT, text.subject),
+        bodyEnc: await cipher.encrypt(t, SupportFields.BODY, text.body),
+        earlierDrafts: [
+          {
+            attempt: 1,
+            bodyEnc: await cipher.encrypt(t, SupportFields.DRAFT_BODY, earlier.draft),
+            rejectReasonEnc: await cipher.encrypt(t, SupportFields.REJECT_REASON, earlier.reason),
+            editedBodyEnc: earlier.edited === undefined ? null : await cipher.encrypt(t, SupportFields.EDITED_BODY, earlier.edited),
+          },
+        ],
       },
-      { tenantId: a, producer: 'drafts', correlationId: newId() },
+      { tenantId: t, producer: 'drafts', correlationId: newId() },
     ),
   );
+  return { ticketId, draftId };
+}
+
+it('writes the regeneration an operator asks for, with the drafts service’s draft id and attempt, following the reason', async () => {
+  const rejected = 'Hello Dana,\n\nThank you for reaching out. ALPHA shipping policy: customers asking about shipping get an answer within 2 days from the ALPHA team.\n\nKind regards,\nAlphacorp Support';
+  const { ticketId, draftId } = await regenerate(a, { name: 'Dana', subject: null, body: 'How long does shipping take?' }, { draft: rejected, reason: 'Wrong topic: she asks about the warranty' });
   const e = await outcome(ticketId);
   expect(e.payload).toMatchObject({ draftId, attempt: 2 });
   expect(e.type).toBe(DraftEvents.GENERATED);
-  expect(await cipher.decrypt(a, SupportFields.DRAFT_BODY, (e.payload as DraftGeneratedV1).bodyEnc)).toContain('ALPHA shipping policy');
+  const body = await cipher.decrypt(a, SupportFields.DRAFT_BODY, (e.payload as DraftGeneratedV1).bodyEnc);
+  expect(body).toContain('ALPHA warranty policy');
+  expect(body).not.toContain('ALPHA shipping policy');
+  expect(body).toMatch(/^Hello Dana,\n\n/);
+  expect(body).not.toMatch(/\[\d+\]/);
+  expect((e.payload as DraftGeneratedV1).citations.map((c) => c.title)).toEqual(['ALPHA warranty']);
 });
 
 it('publishes exactly one draft.failed when the tenant’s model fails on every try, after the retries, and nothing generated', async () => {
@@ -374,6 +396,36 @@ it('sends tenant B’s model only B’s company, voice, policies and passages, o
     // Nothing of A: its marker appears only where B's own ticket wrote it.
     expect(r.body).not.toMatch(/Alphacorp|ALPHA crew|ALPHA internal|ALPHA [a-z]+ policy|ALPHA-doc/);
   }
+});
+
+it('sends tenant B’s model a regeneration’s earlier draft, the reason and the edit, with nothing of tenant A; none of it in clear on Kafka or in Redis', async () => {
+  const secret = `REGEN-${newId().slice(-8)}`;
+  const earlier = {
+    draft: `Hello Gus,\n\nBRAVO shipping policy: customers asking about shipping get an answer within 2 days. ${secret}-DRAFT`,
+    reason: `Too formal, and mention the invoice policy ${secret}-REASON`,
+    edited: `Hi Gus,\n\nYour invoice is on its way. ${secret}-EDIT`,
+  };
+  const { ticketId } = await regenerate(b, { name: 'Gus', subject: null, body: `What is your invoice policy? ${secret}-TICKET` }, earlier);
+  const e = await outcome(ticketId);
+  expect(e.type).toBe(DraftEvents.GENERATED);
+  const sent = requests.filter((r) => r.route === 'bravo' && r.body.includes(`${secret}-TICKET`));
+  expect(sent).toHaveLength(1);
+  const { messages } = JSON.parse(sent[0]!.body) as { messages: { role: string; content: string }[] };
+  const system = messages[0]!.content;
+  expect(system).toContain('Bravoworks');
+  expect(system).toContain(`"""\n${earlier.draft}\n"""`);
+  expect(system).toContain(`The operator rejected it because: ${earlier.reason}`);
+  expect(system).toContain(`The operator's corrected version of it:\n"""\n${earlier.edited}\n"""`);
+  expect(sent[0]!.body).not.toMatch(/Alphacorp|ALPHA/);
+  // The model's "[1]" is the operator's citation: the reply is published without it.
+  const draft = e.payload as DraftGeneratedV1;
+  expect(await cipher.decrypt(b, SupportFields.DRAFT_BODY, draft.bodyEnc)).not.toMatch(/\[\d+\]/);
+  expect(draft.citations).toHaveLength(1);
+  // The reason and the edit travel encrypted: not on Kafka, not in the job's data in Redis.
+  const records = probe.records.filter((r) => r.value.toString('utf8').includes(ticketId)).map((r) => r.value.toString('utf8'));
+  const job = await queue.queue.getJob(DraftingQueue.jobId(ticketId, 2));
+  expect(job?.data.earlierDrafts).toHaveLength(1);
+  for (const leaked of [...records, JSON.stringify(job?.data)]) expect(leaked).not.toContain(secret);
 });
 
 it('runs one tenant’s drafts one at a time under a cap of 1 while another tenant is served', async () => {

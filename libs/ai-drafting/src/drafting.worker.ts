@@ -9,6 +9,7 @@ import {
   createEgressFetch,
   DraftingModel,
   draftingModelFromEnv,
+  EarlierDraft,
   EgressOptions,
   Embedder,
   GuardedFetch,
@@ -93,7 +94,8 @@ const MODEL_REASONS: Record<ModelError['code'], string> = {
 };
 
 /**
- * Writes drafts (BullMQ, queue hotdash-ai-drafting): decrypts the ticket in memory, reads the
+ * Writes drafts (BullMQ, queue hotdash-ai-drafting): decrypts the ticket (and a regeneration's
+ * earlier drafts with the operator's reasons and edits) in memory, reads the
  * tenant's drafting profile (ai-drafting's own copy, kept from tenant.settings-changed), picks the
  * tenant's model from it (the platform's, or the tenant's own OpenAI-compatible endpoint with its
  * key, reached only through the egress guard: public https, or what HOTDASH_EGRESS_ALLOW lists),
@@ -168,11 +170,12 @@ export class DraftingWorker {
       // Only a job that ran before (it failed, or its worker died and BullMQ found it stalled) can find its outcome written.
       const ranBefore = job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0 || (job.attemptsStarted ?? 0) > 1;
       if (ranBefore && (await this.deps.db.withTenant(tenantId, (tx) => inOutbox(tx, outcomeId)))) return 'already-drafted';
-      const [[profile, model], ticket] = await Promise.all([
+      const [[profile, model], ticket, earlierDrafts] = await Promise.all([
         this.profiles.require(tenantId).then(async (p) => [p, await this.modelOf(tenantId, p.model)] as const),
         this.ticketOf(tenantId, data),
+        this.earlierDraftsOf(tenantId, data),
       ]);
-      const draft = await this.composer.compose(tenantId, profile, ticket, model);
+      const draft = await this.composer.compose(tenantId, profile, ticket, model, earlierDrafts);
       const bodyEnc = await this.deps.cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, draft.result.text);
       const tokens = (n: number) => Math.max(0, Math.round(n));
       await this.options.checkpoint?.('before-commit', job);
@@ -244,6 +247,22 @@ export class DraftingWorker {
       cipher.decrypt(tenantId, SupportFields.BODY, data.bodyEnc),
     ]);
     return { customerName, subject, body };
+  }
+
+  /** A regeneration's earlier drafts, the operator's reasons and edits, decrypted in memory (never logged, never kept). */
+  private earlierDraftsOf(tenantId: TenantId, data: DraftingJob): Promise<EarlierDraft[]> {
+    const { cipher } = this.deps;
+    const open = (field: string, token: string | null) => (token === null ? null : cipher.decrypt(tenantId, field, token));
+    return Promise.all(
+      (data.earlierDrafts ?? []).map(async (d) => {
+        const [text, rejectionReason, editedText] = await Promise.all([
+          open(SupportFields.DRAFT_BODY, d.bodyEnc),
+          open(SupportFields.REJECT_REASON, d.rejectReasonEnc),
+          open(SupportFields.EDITED_BODY, d.editedBodyEnc),
+        ]);
+        return { attempt: d.attempt, text, rejectionReason, editedText };
+      }),
+    );
   }
 
   /** Publishes draft.failed; false when the draft already had its outcome. */

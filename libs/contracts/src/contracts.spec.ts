@@ -147,5 +147,16 @@ describe('support events', () => {
     expect(schema.safeParse({ ...request, attempt: 1, by: 'import:01a2233e-13de-71a6-af01-2c9e62e66eb9' }).success).toBe(true);
     expect(schema.safeParse({ ...request, attempt: 0 }).success).toBe(false);
     expect(schema.safeParse({ ...request, bodyEnc: 'Where is my refund?' }).success).toBe(false);
+
+    // Version 2 (current) adds the earlier drafts' reasons and edits, encrypted; version 1 stays readable.
+    expect(EventCatalog['draft.requested'].current).toBe(2);
+    const v2 = payloadSchemaOf('draft.requested', 2)!;
+    const earlier = { attempt: 1, bodyEnc: ticket.bodyEnc, rejectReasonEnc: ticket.bodyEnc, editedBodyEnc: null };
+    expect(v2.safeParse({ ...request, earlierDrafts: [earlier] }).success).toBe(true);
+    expect(v2.safeParse({ ...request, earlierDrafts: [] }).success).toBe(true);
+    expect(v2.safeParse(request).success).toBe(false);
+    expect(v2.safeParse({ ...request, earlierDrafts: [{ ...earlier, rejectReasonEnc: 'Too long' }] }).success).toBe(false);
+    expect(v2.safeParse({ ...request, earlierDrafts: Array.from({ length: 6 }, (_, i) => ({ ...earlier, attempt: i + 1 })) }).success).toBe(false);
+    expect(schema.safeParse({ ...request, earlierDrafts: [] }).success).toBe(false);
   });
 });

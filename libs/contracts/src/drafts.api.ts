@@ -47,7 +47,13 @@ export const ticketListQuery = z
   .strict();
 
 export const editDraftBody = z.object({ body: message('body') }).strict();
-export const rejectDraftBody = z.object({ reason: message('reason').pipe(z.string().max(2_000, 'reason must be at most 2000 characters')) }).strict();
+/**
+ * A rejection: why (the next draft follows it), and optionally the operator's own version of the
+ * draft, which is not sent but kept with the rejected draft for the next one to start from.
+ */
+export const rejectDraftBody = z
+  .object({ reason: message('reason').pipe(z.string().max(2_000, 'reason must be at most 2000 characters')), editedBody: message('editedBody').optional() })
+  .strict();
 export const manualReplyBody = z.object({ body: message('body') }).strict();
 /** Assign to an operator of the tenant, or null to unassign. */
 export const assignTicketBody = z.object({ assigneeId: uuidSchema.nullable() }).strict();

@@ -68,8 +68,9 @@ import {
   DraftGeneratedV1,
   draftGeneratedV1,
   DraftRejectedV1,
-  DraftRequestedV1,
   draftRequestedV1,
+  DraftRequestedV2,
+  draftRequestedV2,
   draftRejectedV1,
   ReplySentV1,
   replySentV1,
@@ -101,7 +102,7 @@ export interface EventPayloads {
   [TicketEvents.SUBMITTED]: TicketSubmittedV1;
   [TicketEvents.RECEIVED]: TicketReceivedV2;
   [TicketEvents.REPLY_SENT]: ReplySentV1;
-  [DraftEvents.REQUESTED]: DraftRequestedV1;
+  [DraftEvents.REQUESTED]: DraftRequestedV2;
   [DraftEvents.GENERATED]: DraftGeneratedV1;
   [DraftEvents.FAILED]: DraftFailedV1;
   [DraftEvents.APPROVED]: DraftApprovedV1;
@@ -154,7 +155,7 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TicketEvents.SUBMITTED]: { topic: Topics.TICKETS, current: 1, versions: { 1: ticketSubmittedV1 } },
   [TicketEvents.RECEIVED]: { topic: Topics.TICKETS, current: 2, versions: { 2: ticketReceivedV2 } },
   [TicketEvents.REPLY_SENT]: { topic: Topics.TICKETS, current: 1, versions: { 1: replySentV1 } },
-  [DraftEvents.REQUESTED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftRequestedV1 } },
+  [DraftEvents.REQUESTED]: { topic: Topics.DRAFTS, current: 2, versions: { 1: draftRequestedV1, 2: draftRequestedV2 } },
   [DraftEvents.GENERATED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftGeneratedV1 } },
   [DraftEvents.FAILED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftFailedV1 } },
   [DraftEvents.APPROVED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftApprovedV1 } },

@@ -22,7 +22,10 @@ export const TicketEvents = {
 } as const;
 
 export const DraftEvents = {
-  /** An operator asked for a new draft of a ticket (after a rejection, or a failed draft). Consumed by: ai-drafting. */
+  /**
+   * An operator asked for a new draft of a ticket (after a rejection, or a failed draft), with the
+   * earlier drafts' reasons and edits (version 2) for the next draft to follow. Consumed by: ai-drafting.
+   */
   REQUESTED: 'draft.requested',
   /** The model wrote a draft for a ticket. Consumed by: drafts (the approval queue), quota (model tokens), audit. */
   GENERATED: 'draft.generated',
@@ -123,6 +126,36 @@ export const draftRequestedV1 = z
   })
   .strict();
 export type DraftRequestedV1 = z.infer<typeof draftRequestedV1>;
+
+/** How many of a ticket's earlier drafts a regeneration carries (the latest ones). */
+export const MAX_EARLIER_DRAFTS = 5;
+
+/**
+ * An earlier draft of the ticket that the operator turned down or corrected, and what they said,
+ * every text encrypted with the tenant's data key under the field it is stored under in the drafts
+ * service (`SupportFields.DRAFT_BODY`, `REJECT_REASON`, `EDITED_BODY`): the same tokens as in its rows.
+ */
+export const encryptedEarlierDraft = z
+  .object({
+    attempt: z.number().int().min(1),
+    /** The draft as it was written; null when that attempt has no text. */
+    bodyEnc: encryptedField.nullable(),
+    /** Why the operator rejected it; null when they did not. */
+    rejectReasonEnc: encryptedField.nullable(),
+    /** The operator's own version of the draft, when they wrote one. */
+    editedBodyEnc: encryptedField.nullable(),
+  })
+  .strict();
+export type EncryptedEarlierDraft = z.infer<typeof encryptedEarlierDraft>;
+
+/**
+ * Version 2 (issue 16): a regeneration carries the ticket's earlier drafts the operator rejected or
+ * corrected, oldest first, at most {@link MAX_EARLIER_DRAFTS}, so that their reasons and edits shape
+ * the next draft (empty for a ticket's first draft asked for again after a pilot import, or when no
+ * earlier draft has a reason or an edit). Consumers still take version 1 (no earlier drafts).
+ */
+export const draftRequestedV2 = draftRequestedV1.extend({ earlierDrafts: z.array(encryptedEarlierDraft).max(MAX_EARLIER_DRAFTS) }).strict();
+export type DraftRequestedV2 = z.infer<typeof draftRequestedV2>;
 
 export const draftCitation = z.object({ chunkId: uuidSchema, documentId: z.string().min(1).max(200), title: z.string().max(500) }).strict();
 

@@ -6,6 +6,7 @@ import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { EventMeta, publishInTx } from '@hotdash/platform-messaging';
+import { earlierDraftsOf } from './earlier-drafts';
 import { visibleTo } from './queue-scope';
 import { textChange } from './text-diff';
 import { draftsEventMeta, TicketDto, TicketRow } from './ticket-records';
@@ -79,18 +80,23 @@ export class DecisionsService {
     });
   }
 
+  /** Rejects the draft with a reason and, optionally, the operator's own version of it (not sent): both shape the next draft. */
   async reject(caller: Principal, draftId: string, body: unknown): Promise<TicketDto> {
-    const { reason } = parseInput(rejectDraftBody, body);
+    const { reason, editedBody } = parseInput(rejectDraftBody, body);
     return this.decide(caller, draftId, async (tx, d, meta) => {
       const by = actorOf(caller);
       const reasonEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REJECT_REASON, reason);
-      await tx.db.updateTable('drafts').set({ status: 'rejected', reject_reason_enc: reasonEnc, decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
+      const editedBodyEnc = editedBody === undefined ? null : await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, editedBody);
+      await tx.db.updateTable('drafts').set({ status: 'rejected', reject_reason_enc: reasonEnc, edited_body_enc: editedBodyEnc, decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
       await tx.db.updateTable('tickets').set({ status: 'rejected', updated_at: now }).where('id', '=', d.ticket_id).execute();
       await publishInTx(tx, DraftEvents.REJECTED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, reasonEnc }, meta);
     });
   }
 
-  /** A new draft for a ticket whose draft was rejected or failed (draft.requested, for ai-drafting). */
+  /**
+   * A new draft for a ticket whose draft was rejected or failed (draft.requested, for ai-drafting),
+   * with the earlier drafts' reasons and edits for it to follow (their encrypted tokens).
+   */
   async regenerate(caller: Principal, ticketId: string): Promise<TicketDto> {
     await this.statuses.assertWritable(caller.tenantId);
     await this.db.withTenant(caller.tenantId, async (tx) => {
@@ -99,11 +105,12 @@ export class DecisionsService {
         throw new ProblemException(409, 'cannot-regenerate', 'No new draft now', `The ticket is ${t.status}; a new draft is asked for after a rejected or failed one.`);
       const draftId = newId();
       const attempt = t.attempt + 1;
+      const earlierDrafts = (await earlierDraftsOf(tx, [{ id: ticketId, attempt }])).get(ticketId)!;
       await tx.db.updateTable('tickets').set({ status: 'drafting', attempt, current_draft_id: null, updated_at: now }).where('id', '=', ticketId).execute();
       await publishInTx(
         tx,
         DraftEvents.REQUESTED,
-        { tenantId: caller.tenantId, ticketId, draftId, attempt, by: actorOf(caller), customerNameEnc: t.customer_name_enc, subjectEnc: t.subject_enc, bodyEnc: t.body_enc },
+        { tenantId: caller.tenantId, ticketId, draftId, attempt, by: actorOf(caller), customerNameEnc: t.customer_name_enc, subjectEnc: t.subject_enc, bodyEnc: t.body_enc, earlierDrafts },
         draftsEventMeta(caller.tenantId),
       );
     });

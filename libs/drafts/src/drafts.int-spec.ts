@@ -66,7 +66,7 @@ async function generated(tenantId: TenantId, ticketId: string, attempt: number, 
   return draftId;
 }
 
-type OutboxEvent = { type: string; envelope: { payload: Record<string, unknown>; causationId?: string; correlationId?: string } };
+type OutboxEvent = { type: string; envelope: { version: number; payload: Record<string, unknown>; causationId?: string; correlationId?: string } };
 async function events(tenantId: TenantId): Promise<OutboxEvent[]> {
   return world.tenantDb.withTenant(tenantId, (tx) => tx.db.selectFrom('outbox').select(['type', 'envelope']).orderBy('seq').$castTo<OutboxEvent>().execute());
 }
@@ -214,6 +214,14 @@ describe('draft lifecycle', () => {
     const requested = (await events(admin.tenantId)).find((e) => e.type === DraftEvents.REQUESTED && e.envelope.payload.ticketId === t.id)!;
     expect(requested.envelope.payload).toMatchObject({ attempt: 2, by: `user:${admin.userId}` });
     expect(await cipher.decrypt(admin.tenantId, SupportFields.BODY, requested.envelope.payload.bodyEnc as string)).toBe('Where is my refund for order 12?');
+    // The next draft is written knowing the rejected one and why (draft.requested v2), encrypted as in the draft's row.
+    expect(requested.envelope).toMatchObject({ version: 2 });
+    const [earlier, ...more] = requested.envelope.payload.earlierDrafts as { attempt: number; bodyEnc: string; rejectReasonEnc: string; editedBodyEnc: string | null }[];
+    expect(more).toEqual([]);
+    expect(earlier).toMatchObject({ attempt: 1, editedBodyEnc: null });
+    expect(await cipher.decrypt(admin.tenantId, SupportFields.DRAFT_BODY, earlier!.bodyEnc)).toBe('A poor draft.');
+    expect(await cipher.decrypt(admin.tenantId, SupportFields.REJECT_REASON, earlier!.rejectReasonEnc)).toBe('Wrong policy cited');
+    expect(JSON.stringify(requested.envelope)).not.toMatch(/Wrong policy cited|A poor draft/);
     // A late copy of attempt 1 is kept as superseded; attempt 2 is what the operator sees.
     await generated(admin.tenantId, t.id, 1, 'A late duplicate of the first draft.');
     const second = await generated(admin.tenantId, t.id, 2, 'A better draft.');
@@ -223,6 +231,7 @@ describe('draft lifecycle', () => {
       [1, 'rejected'],
       [2, 'pending'],
     ]);
+
   });
 
   it('a failed draft leaves the ticket for a hand-written reply; nothing is lost', async () => {
@@ -243,6 +252,34 @@ describe('draft lifecycle', () => {
     expect(m.timeToApproval!.p50).toBeGreaterThanOrEqual(0);
     expect(m.open.pending).toBe(1);
     expect((await metrics.metrics(other.tenantId, {})).decided).toBe(0);
+  });
+
+  it('rejects with the operator’s own version (kept, not sent); the next regeneration carries every earlier draft’s reason and edit, oldest first', async () => {
+    const t = (await tickets.create(as(admin, 'admin'), ticketBody(15))).ticket;
+    await decisions.reject(as(admin, 'admin'), await generated(admin.tenantId, t.id, 1, 'First try.'), { reason: 'Wrong topic' });
+    await decisions.regenerate(as(admin, 'admin'), t.id);
+    const second = await generated(admin.tenantId, t.id, 2, 'Second try, far too long.');
+    expect(await problem(decisions.reject(as(admin, 'admin'), second, { reason: 'Too long', editedBody: ' ' }))).toEqual({ status: 400, code: 'validation-failed' });
+    const rejected = await decisions.reject(as(admin, 'admin'), second, { reason: 'Too long', editedBody: 'Your refund for order 15 left today.' });
+    expect(rejected).toMatchObject({ status: 'rejected', reply: null, drafts: [{ attempt: 1 }, { attempt: 2, status: 'rejected', rejectReason: 'Too long', editedBody: 'Your refund for order 15 left today.' }] });
+    await decisions.regenerate(as(admin, 'admin'), t.id);
+    const third = (await events(admin.tenantId)).find((e) => e.type === DraftEvents.REQUESTED && e.envelope.payload.ticketId === t.id && e.envelope.payload.attempt === 3)!;
+    const earlier = third.envelope.payload.earlierDrafts as { attempt: number; bodyEnc: string; rejectReasonEnc: string; editedBodyEnc: string | null }[];
+    expect(earlier.map((d) => [d.attempt, d.editedBodyEnc === null])).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+    const open = (field: string, token: string) => cipher.decrypt(admin.tenantId, field, token);
+    expect(await open(SupportFields.REJECT_REASON, earlier[0]!.rejectReasonEnc)).toBe('Wrong topic');
+    expect(await open(SupportFields.DRAFT_BODY, earlier[1]!.bodyEnc)).toBe('Second try, far too long.');
+    expect(await open(SupportFields.REJECT_REASON, earlier[1]!.rejectReasonEnc)).toBe('Too long');
+    expect(await open(SupportFields.EDITED_BODY, earlier[1]!.editedBodyEnc!)).toBe('Your refund for order 15 left today.');
+
+    // Asked for again after a pilot import (the ticket still drafting attempt 3): the same earlier drafts go with it.
+    const importId = newId();
+    await world.tenantDb.withTenant(admin.tenantId, (tx) => tickets.resumeAfterImport(tx, admin.tenantId, { importId } as never, { correlationId: newId(), causationId: newId() }));
+    const resumed = (await events(admin.tenantId)).find((e) => e.type === DraftEvents.REQUESTED && e.envelope.payload.ticketId === t.id && e.envelope.payload.by === `import:${importId}`)!;
+    expect(resumed.envelope.payload).toMatchObject({ attempt: 3, earlierDrafts: earlier });
   });
 });
 

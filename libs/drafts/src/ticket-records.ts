@@ -123,7 +123,7 @@ export interface DraftDto {
   citations: { chunkId: string; documentId: string; title: string }[];
   model: string | null;
   usage: { promptTokens: number; completionTokens: number };
-  /** For an edited draft: what was sent, and the change as a unified diff. */
+  /** For an edited draft: what was sent, and the change as a unified diff; for a rejected draft, the operator's own version if they gave one (not sent, no diff). */
   editedBody: string | null;
   diff: string | null;
   changed: { charactersAdded: number; charactersRemoved: number } | null;

@@ -19,6 +19,7 @@ import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantDB, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx, publishManyInTx } from '@hotdash/platform-messaging';
+import { earlierDraftsOf } from './earlier-drafts';
 import { scopeParams, visibleTo } from './queue-scope';
 import { DRAFT_COLUMNS, DraftRow, DRAFTS_PRODUCER, draftsEventMeta, TICKET_COLUMNS, TicketDto, TicketReader, TicketRow, TicketSummaryDto } from './ticket-records';
 
@@ -184,15 +185,18 @@ export class TicketsService {
       .execute();
     const meta = { tenantId, producer: DRAFTS_PRODUCER, ...causation };
     const by = `import:${imported.importId}`;
-    for (let i = 0; i < drafting.length; i += 500)
+    for (let i = 0; i < drafting.length; i += 500) {
+      const batch = drafting.slice(i, i + 500);
+      const earlier = await earlierDraftsOf(tx, batch);
       await publishManyInTx(
         tx,
-        drafting.slice(i, i + 500).map((t) => ({
+        batch.map((t) => ({
           type: DraftEvents.REQUESTED,
-          payload: { tenantId, ticketId: t.id, draftId: newId(), attempt: t.attempt, by, customerNameEnc: t.customer_name_enc, subjectEnc: t.subject_enc, bodyEnc: t.body_enc },
+          payload: { tenantId, ticketId: t.id, draftId: newId(), attempt: t.attempt, by, customerNameEnc: t.customer_name_enc, subjectEnc: t.subject_enc, bodyEnc: t.body_enc, earlierDrafts: earlier.get(t.id)! },
           meta,
         })),
       );
+    }
     return drafting.length;
   }
 

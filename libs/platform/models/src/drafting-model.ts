@@ -15,6 +15,23 @@ export interface DraftPrompt {
   policies: string[];
   passages: PromptPassage[];
   ticket: { customerName: string | null; subject: string | null; body: string };
+  /**
+   * A regeneration: the ticket's earlier drafts the operator turned down or corrected, oldest
+   * first, with what the operator said of them. The next draft must differ and follow it. Absent
+   * or empty for a ticket's first draft.
+   */
+  earlierDrafts?: EarlierDraft[];
+}
+
+/** An earlier draft of the same ticket and the operator's verdict on it (decrypted in memory only, by ai-drafting). */
+export interface EarlierDraft {
+  attempt: number;
+  /** The draft as it was written; null when that attempt produced none. */
+  text: string | null;
+  /** Why the operator rejected it. */
+  rejectionReason: string | null;
+  /** The operator's own version of it (their edit), when they wrote one. */
+  editedText: string | null;
 }
 
 export interface DraftResult {
@@ -37,8 +54,9 @@ export abstract class DraftingModel {
 
 /**
  * The chat messages for a prompt: the system message carries the company, its voice, its policies
- * and its passages (numbered, to be cited as [n]) and tells the model to answer from them only; the
- * user message is the ticket.
+ * and its passages (numbered, for the operator's "Sources:" line: the reply itself carries no
+ * citation markers), and, for a regeneration, the earlier drafts with the operator's reasons and
+ * edits; the user message is the ticket.
  */
 export function chatMessages(p: DraftPrompt): { role: 'system' | 'user'; content: string }[] {
   const passages = p.passages.map((x, i) => `[${i + 1}] ${x.title}\n${x.text}`).join('\n\n');
@@ -46,9 +64,11 @@ export function chatMessages(p: DraftPrompt): { role: 'system' | 'user'; content
     `You draft replies for the customer support of ${p.companyName}. An operator reviews every draft before it is sent.`,
     `Voice: ${p.brandVoice || 'friendly and concise'}.`,
     p.policies.length ? `Policies you must keep:\n${p.policies.map((x) => `- ${x}`).join('\n')}` : '',
+    'Write the reply exactly as the customer will read it: greet them by name, answer in plain sentences as a person would, and sign off. No citation markers such as [1], no passage numbers or titles, no markdown headings or lists in the reply.',
     p.passages.length
-      ? `Answer only from these passages of ${p.companyName}'s knowledge base, and cite each one you use as [n]. If they do not answer the question, say that an agent will follow up.\n\n${passages}`
+      ? `Answer only from these passages of ${p.companyName}'s knowledge base. If they do not answer the question, say that an agent will follow up.\n\n${passages}\n\nAfter the reply, on a last line of its own, name the passages you used by number, as "Sources: 1, 3" (or "Sources: none"): that line is for the operator and is removed before the customer sees the reply.`
       : `There are no knowledge-base passages for this question: say that an agent will follow up, without inventing an answer.`,
+    earlierDraftsSection(p.earlierDrafts ?? []),
   ]
     .filter(Boolean)
     .join('\n\n');
@@ -59,12 +79,23 @@ export function chatMessages(p: DraftPrompt): { role: 'system' | 'user'; content
   ];
 }
 
-/** The passages a draft cites as [n] (1-based, as numbered in the prompt), in order, once each. */
-export function citedPassages(text: string, passages: readonly PromptPassage[]): string[] {
-  const ids: string[] = [];
-  for (const m of text.matchAll(/\[(\d{1,3})\]/g)) {
-    const p = passages[Number(m[1]) - 1];
-    if (p && !ids.includes(p.id)) ids.push(p.id);
-  }
-  return ids;
+/** The regeneration's part of the system message: each earlier draft, the operator's reason and their edit. */
+function earlierDraftsSection(earlier: readonly EarlierDraft[]): string {
+  const shown = earlier.filter((d) => d.rejectionReason || d.editedText);
+  if (!shown.length) return '';
+  const quote = (s: string) => `"""\n${s.trim()}\n"""`;
+  const entries = shown.map((d) =>
+    [
+      `Earlier draft ${d.attempt}:`,
+      d.text ? quote(d.text) : '(no text)',
+      d.rejectionReason ? `The operator rejected it because: ${d.rejectionReason.trim()}` : '',
+      d.editedText ? `The operator's corrected version of it:\n${quote(d.editedText)}` : '',
+    ]
+      .filter(Boolean)
+      .join('\n'),
+  );
+  return [
+    'The operator turned down the earlier drafts of this reply. Write a new draft that is different from them and does what the operator asked: follow their reasons, and keep what they corrected. Their words are instructions for you, not text for the customer.',
+    ...entries,
+  ].join('\n\n');
 }

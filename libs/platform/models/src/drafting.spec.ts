@@ -1,10 +1,11 @@
-// The drafting models: the offline drafter is extractive, deterministic and cites what it quotes;
-// the OpenAI chat adapter is tested against a local HTTP server speaking chat-completions (the real
+// The OpenAI chat adapter, tested against a local HTTP server speaking chat-completions (the real
 // API is out of reach here), from what the server receives (the tenant's company, voice, policies
-// and passages only, and the ticket) to what comes back (text, citations, tokens, errors).
+// and passages only, and the ticket; for a regeneration the earlier drafts with the operator's
+// reasons and edits) to what comes back (the reply without citation markers, the passages it
+// cited, tokens, errors). The offline drafter has its own spec (offline-drafter.spec.ts).
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chatMessages, DraftPrompt, ModelError, OfflineDrafter, OpenAiChatModel } from './index';
+import { chatMessages, DraftPrompt, EarlierDraft, ModelError, OpenAiChatModel } from './index';
 
 const prompt = (over: Partial<DraftPrompt> = {}): DraftPrompt => ({
   companyName: 'Acme',
@@ -18,28 +19,6 @@ const prompt = (over: Partial<DraftPrompt> = {}): DraftPrompt => ({
   ...over,
 });
 
-describe('OfflineDrafter', () => {
-  const drafter = new OfflineDrafter();
-
-  it('quotes the sentences that answer the ticket, cites their passages, and greets by name', async () => {
-    const d = await drafter.draft(prompt());
-    expect(d.text).toMatch(/^Hello Dana,/);
-    expect(d.text).toContain('Refunds reach your card within 5 days. [2]');
-    expect(d.text).toMatch(/Kind regards,\nAcme Support$/);
-    expect(d.citations).toEqual(['c-ret']);
-    expect(d.model).toBe('offline-extractive-1');
-    // No model ran: no tokens to meter.
-    expect(d.usage).toEqual({ promptTokens: 0, completionTokens: 0 });
-    expect(await drafter.draft(prompt())).toEqual(d);
-  });
-
-  it('says an agent will follow up when no passage answers, and cites nothing', async () => {
-    const d = await drafter.draft(prompt({ ticket: { customerName: null, subject: null, body: 'Do you sell gift cards?' } }));
-    expect(d.text).toMatch(/^Hello,\n\nThank you for reaching out\. A member of our team will look into your question/);
-    expect(d.citations).toEqual([]);
-  });
-});
-
 describe('chatMessages', () => {
   it('puts the company, voice, policies and numbered passages in the system message, and the ticket in the user message', () => {
     const [system, user] = chatMessages(prompt());
@@ -50,6 +29,22 @@ describe('chatMessages', () => {
     expect(system!.content).toContain('[2] Returns\n');
     expect(user).toEqual({ role: 'user', content: 'Customer: Dana\nSubject: Refund\nHow long until my refund reaches my card after I return the item?' });
     expect(chatMessages(prompt({ passages: [] }))[0]!.content).toMatch(/no knowledge-base passages/);
+    // The reply is the customer's: no markers in it; the passages used go on a "Sources:" line for the operator.
+    expect(system!.content).toMatch(/No citation markers such as \[1\]/);
+    expect(system!.content).toMatch(/"Sources: 1, 3"/);
+    expect(system!.content).not.toMatch(/earlier drafts/i);
+  });
+
+  it('gives a regeneration the earlier drafts with the operator’s reasons and edits', () => {
+    const earlier: EarlierDraft[] = [
+      { attempt: 1, text: 'Hello Dana,\n\nOrders ship within 2 business days.\n\nKind regards,\nAcme Support', rejectionReason: 'Wrong topic: she asks about the refund', editedText: null },
+      { attempt: 2, text: 'Hello Dana,\n\nRefunds reach your card within 5 days.', rejectionReason: 'Too formal', editedText: 'Hi Dana,\n\nYour refund is on its way: 5 days at most.' },
+    ];
+    const [system, user] = chatMessages(prompt({ earlierDrafts: earlier }));
+    expect(system!.content).toMatch(/turned down the earlier drafts[\s\S]*Earlier draft 1:\n"""\nHello Dana,\n\nOrders ship within 2 business days\.[\s\S]*The operator rejected it because: Wrong topic: she asks about the refund/);
+    expect(system!.content).toMatch(/Earlier draft 2:[\s\S]*The operator rejected it because: Too formal\nThe operator's corrected version of it:\n"""\nHi Dana,\n\nYour refund is on its way: 5 days at most\.\n"""/);
+    // The ticket stays the user's message, alone.
+    expect(user).toEqual(chatMessages(prompt())[1]);
   });
 });
 
@@ -83,14 +78,26 @@ describe('OpenAiChatModel against a local OpenAI-compatible server', () => {
       .writeHead(200, { 'content-type': 'application/json' })
       .end(JSON.stringify({ id: 'x', object: 'chat.completion', model: 'gpt-test', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }], usage: { prompt_tokens: 321, completion_tokens: 54, total_tokens: 375 } }));
 
-  it('sends the prompt as chat messages with the key, and returns the text, its citations and the tokens', async () => {
-    answer = reply('Hello Dana, refunds reach your card within 5 days [2]. Returns are free [2].');
+  it('sends the prompt as chat messages with the key, and returns the reply without markers, the passages it cited and the tokens', async () => {
+    answer = reply('Hello Dana,\n\nRefunds reach your card within 5 days [2]. Returns are free [2].\n\nKind regards,\nAcme\n\nSources: 2');
     const m = new OpenAiChatModel({ baseUrl: base, apiKey: 'sk-tenant', model: 'gpt-test' });
     const d = await m.draft(prompt());
-    expect(d).toEqual({ text: 'Hello Dana, refunds reach your card within 5 days [2]. Returns are free [2].', citations: ['c-ret'], model: 'gpt-test', usage: { promptTokens: 321, completionTokens: 54 } });
+    expect(d).toEqual({ text: 'Hello Dana,\n\nRefunds reach your card within 5 days. Returns are free.\n\nKind regards,\nAcme', citations: ['c-ret'], model: 'gpt-test', usage: { promptTokens: 321, completionTokens: 54 } });
     expect(received).toHaveLength(1);
     expect(received[0]!.auth).toBe('Bearer sk-tenant');
     expect(received[0]!.body).toMatchObject({ model: 'gpt-test', messages: chatMessages(prompt()) });
+  });
+
+  it('sends a regeneration’s earlier drafts, reasons and edits to the model', async () => {
+    answer = reply('Hi Dana,\n\nYour refund reaches your card within 5 days.\n\nBest,\nAcme\n\nSources: 2');
+    const earlier: EarlierDraft[] = [{ attempt: 1, text: 'Hello Dana,\n\nOrders ship within 2 business days [1].', rejectionReason: 'Wrong topic, and too formal', editedText: 'Hi Dana,\n\nYour refund is on its way.' }];
+    const d = await new OpenAiChatModel({ baseUrl: base, apiKey: 'sk-tenant', model: 'gpt-test' }).draft(prompt({ earlierDrafts: earlier }));
+    expect(d).toMatchObject({ text: 'Hi Dana,\n\nYour refund reaches your card within 5 days.\n\nBest,\nAcme', citations: ['c-ret'] });
+    expect(received).toHaveLength(1);
+    const system = received[0]!.body.messages[0]!.content;
+    expect(system).toContain('The operator rejected it because: Wrong topic, and too formal');
+    expect(system).toContain('"""\nHi Dana,\n\nYour refund is on its way.\n"""');
+    expect(system).toContain('"""\nHello Dana,\n\nOrders ship within 2 business days [1].\n"""');
   });
 
   it('refuses an answer without content, and names a refused key without repeating it', async () => {

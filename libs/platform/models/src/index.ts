@@ -5,6 +5,7 @@ export * from './openai-embedder';
 export * from './openai-http';
 export * from './drafting-model';
 export * from './offline-drafter';
+export { takeCitations } from './reply-text';
 export * from './openai-chat';
 export * from './models-from-env';
 export * from './egress';

@@ -1,6 +1,7 @@
-import { chatMessages, citedPassages, DraftingModel, DraftPrompt, DraftResult } from './drafting-model';
+import { chatMessages, DraftingModel, DraftPrompt, DraftResult } from './drafting-model';
 import { ModelError } from './errors';
 import { OpenAiHttpOptions, postJson } from './openai-http';
+import { takeCitations } from './reply-text';
 
 export interface OpenAiChatOptions extends OpenAiHttpOptions {
   /** e.g. `gpt-4o-mini`. */
@@ -19,8 +20,9 @@ interface ChatAnswer {
 /**
  * Drafts from an OpenAI-compatible `/chat/completions` API (configurable base URL: the platform's
  * key or a tenant's own): the prompt's messages (chatMessages: the tenant's company, voice,
- * policies and passages only, then the ticket), the reply's text, the passages it cites ([n]) and
- * the tokens billed.
+ * policies and passages only, then the ticket; for a regeneration, the earlier drafts with the
+ * operator's reasons and edits), the reply's text as the customer reads it (its "Sources:" line and
+ * any [n] marker taken out), the passages those named, and the tokens billed.
  */
 export class OpenAiChatModel extends DraftingModel {
   readonly model: string;
@@ -42,9 +44,11 @@ export class OpenAiChatModel extends DraftingModel {
     const content = answer?.choices?.[0]?.message?.content;
     if (typeof content !== 'string' || content.trim() === '') throw new ModelError('model-bad-answer', 'the chat answer has no message content', true);
     const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+    const { text, citations } = takeCitations(content, p.passages);
+    if (text === '') throw new ModelError('model-bad-answer', 'the chat answer has no reply besides its sources', true);
     return {
-      text: content.trim(),
-      citations: citedPassages(content, p.passages),
+      text,
+      citations,
       model: typeof answer.model === 'string' ? answer.model : this.model,
       usage: { promptTokens: n(answer.usage?.prompt_tokens), completionTokens: n(answer.usage?.completion_tokens) },
     };
