@@ -55,6 +55,7 @@ export class AuditEventsHandler {
     TenantEvents.PLAN_CHANGED,
     TenantEvents.OFFBOARDING_STARTED,
     TenantEvents.SETTINGS_CHANGED,
+    TenantEvents.APPROVAL_WORKFLOWS_CHANGED,
     TenantEvents.IMPORTED,
     KnowledgeEvents.DOCUMENTS_STORED,
     KnowledgeEvents.DOCUMENT_INDEXED,

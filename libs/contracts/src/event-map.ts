@@ -28,6 +28,8 @@ import {
   tenantOffboardedV1,
   TenantSettingsChangedV1,
   tenantSettingsChangedV1,
+  TenantApprovalWorkflowsChangedV1,
+  tenantApprovalWorkflowsChangedV1,
   TenantImportedV1,
   tenantImportedV1,
 } from './tenant.events';
@@ -114,6 +116,7 @@ export interface EventPayloads {
   [TenantEvents.OFFBOARDING_STARTED]: TenantOffboardingStartedV1;
   [TenantEvents.OFFBOARDED]: TenantOffboardedV1;
   [TenantEvents.SETTINGS_CHANGED]: TenantSettingsChangedV1;
+  [TenantEvents.APPROVAL_WORKFLOWS_CHANGED]: TenantApprovalWorkflowsChangedV1;
   [TenantEvents.IMPORTED]: TenantImportedV1;
   [OperatorEvents.INVITED]: OperatorInvitedV1;
   [OperatorEvents.JOINED]: OperatorJoinedV1;
@@ -167,6 +170,7 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.OFFBOARDING_STARTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantOffboardingStartedV1 } },
   [TenantEvents.OFFBOARDED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantOffboardedV1 } },
   [TenantEvents.SETTINGS_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantSettingsChangedV1 } },
+  [TenantEvents.APPROVAL_WORKFLOWS_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantApprovalWorkflowsChangedV1 } },
   [TenantEvents.IMPORTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantImportedV1 } },
   [OperatorEvents.INVITED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorInvitedV1 } },
   [OperatorEvents.JOINED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorJoinedV1 } },

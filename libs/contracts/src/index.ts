@@ -9,6 +9,7 @@ export * from './tenant-id';
 export * from './access.events';
 export * from './quota.events';
 export * from './provisioning.api';
+export * from './settings.api';
 export * from './knowledge.api';
 export * from './drafts.api';
 export * from './shards.api';

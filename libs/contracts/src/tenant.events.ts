@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { uuidSchema } from './envelope';
 import { encryptedField } from './support.events';
+import { OperatorRoles } from './operator.events';
 
 /** Plans a tenant can be on. */
 export const PlanCodes = ['basic', 'enterprise'] as const;
@@ -40,6 +41,15 @@ export const TenantEvents = {
    * Consumed by: ai-drafting (its drafting_profiles projection).
    */
   SETTINGS_CHANGED: 'tenant.settings-changed',
+  /**
+   * A tenant's approval workflows were changed by its admin (the settings API, issue 16): the
+   * complete list, each queue with who may approve in it and its SLA (minutes to the first decision,
+   * escalation to the team lead), under the settings' version of the change (the same counter as
+   * tenant.settings-changed; a consumer keeps the highest). The provisioning saga's default workflows
+   * (DEFAULT_WORKFLOWS) are not announced: a tenant without this event has those.
+   * Consumed by: audit; the SLA's enforcement (drafts) when it is built.
+   */
+  APPROVAL_WORKFLOWS_CHANGED: 'tenant.approval-workflows-changed',
   /**
    * A pilot's tenant was imported (docs/pilot.md) and is served by the platform from here: published
    * with its activation (or suspension). Work its pilot had begun and not finished at the cut-over —
@@ -120,6 +130,9 @@ export type TenantImportedV1 = z.infer<typeof tenantImportedV1>;
 export const tenantOffboardedV1 = z.object({ tenantId: uuidSchema, sagaId: uuidSchema, erasedRows: z.number().int().min(0) }).strict();
 export type TenantOffboardedV1 = z.infer<typeof tenantOffboardedV1>;
 
+/** The most policies (rules every reply must keep) a tenant has. */
+export const MAX_TENANT_POLICIES = 250;
+
 /** How a tenant's drafts are written: the platform's model, or the tenant's own OpenAI-compatible endpoint. */
 export const DraftingModelModes = ['platform', 'own'] as const;
 
@@ -163,8 +176,43 @@ export const tenantSettingsChangedV1 = z
     /** How the tenant's replies sound; empty when none is set. */
     brandVoice: z.string().max(2_000),
     /** The rules every reply must keep, in the tenant's order; empty when none are set (never a placeholder). */
-    policies: z.array(z.string().trim().min(1).max(2_000)).max(100),
+    policies: z.array(z.string().trim().min(1).max(2_000)).max(MAX_TENANT_POLICIES),
     model: draftingModelSettingsV1,
   })
   .strict();
 export type TenantSettingsChangedV1 = z.infer<typeof tenantSettingsChangedV1>;
+
+/** One approval workflow (a queue of drafts): who may approve in it and its SLA. */
+export const approvalWorkflowV1 = z
+  .object({
+    /** Stable within the tenant (`general`, `escalations`, …). */
+    key: z.string().min(1).max(40),
+    name: z.string().min(1).max(100),
+    /** Roles that may approve drafts in this queue. */
+    approverRoles: z.array(z.enum(OperatorRoles)).min(1).max(OperatorRoles.length),
+    /** The queue new tickets go to when nothing else decides (exactly one per tenant). */
+    isDefault: z.boolean(),
+    sla: z
+      .object({
+        /** Minutes from a ticket's arrival to the first decision on its draft. */
+        firstDecisionMinutes: z.number().int().min(1).max(43_200),
+        /** Past the SLA, the ticket is escalated to the assignee's team lead. */
+        escalateToTeamLead: z.boolean(),
+      })
+      .strict(),
+  })
+  .strict();
+export type ApprovalWorkflowV1 = z.infer<typeof approvalWorkflowV1>;
+
+export const tenantApprovalWorkflowsChangedV1 = z
+  .object({
+    tenantId: uuidSchema,
+    /** The settings' version this change made (the counter tenant.settings-changed carries too). */
+    version: z.number().int().min(1).max(2_147_483_647),
+    changedAt: z.iso.datetime({ offset: true }),
+    /** Who made it: `user:<id>`, `api-key:<id>`. */
+    by: z.string().min(1).max(200),
+    workflows: z.array(approvalWorkflowV1).min(1).max(20),
+  })
+  .strict();
+export type TenantApprovalWorkflowsChangedV1 = z.infer<typeof tenantApprovalWorkflowsChangedV1>;

@@ -13,6 +13,7 @@ import { IdempotentReplies } from './idempotency';
 import { DocumentsProxyController } from './knowledge-proxies.controller';
 import { DraftMetricsProxyController, DraftsProxyController, TicketsProxyController } from './drafts-proxies.controller';
 import { OperatorsProxyController, OpsTenantsController, PublicProvisioningController, TenantProxyController } from './provisioning-proxies.controller';
+import { SettingsProxyController } from './settings-proxies.controller';
 import { GatewayAdmission } from './admission';
 import { OpsMigrationsController, OpsShardsController } from './shards-proxies.controller';
 import { OpsBackupsController, OpsTenantBackupsController } from './backups-proxies.controller';
@@ -50,7 +51,7 @@ export class GatewayAdmissionModule {}
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule, GatewayAdmissionModule],
-  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
+  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, SettingsProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
   providers: [OpenApiDocument, ServiceClient, IdempotentReplies],
   exports: [GatewayAdmissionModule],
 })

@@ -38,3 +38,8 @@ export * from './dedicated/dedicated.sagas';
 export * from './dedicated/dedicated-runs';
 export * from './use-cases/dedicate-tenant/dedicate-tenant.handler';
 export * from './use-cases/share-tenant/share-tenant.handler';
+export * from './settings/settings.module';
+export * from './settings/tenant-settings.repository';
+export * from './use-cases/read-settings/read-settings.handler';
+export * from './use-cases/update-settings/update-settings.command';
+export * from './use-cases/update-settings/update-settings.handler';

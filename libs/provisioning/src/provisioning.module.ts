@@ -48,6 +48,7 @@ import { KeysController } from './keys.controller';
 import { KeyRotations } from './keys/key-rotations';
 import { KekRotationsRepository } from './keys/kek-rotations.repository';
 import { KekRotationSagaRegistration } from './keys/kek-rotation.saga';
+import { TenantSettingsModule } from './settings/settings.module';
 
 
 class EngineLifecycle implements OnApplicationShutdown {
@@ -69,7 +70,8 @@ class EngineLifecycle implements OnApplicationShutdown {
  */
 @Module({
   // Every route needs the gateway's internal token (audience hotdash-internal:provisioning).
-  imports: [InternalAuthModule.forService('provisioning')],
+  // The tenant settings API (issue 16): its own module, so a spec can serve it alone.
+  imports: [InternalAuthModule.forService('provisioning'), TenantSettingsModule.register()],
   controllers: [TenantsController, SignupsController, ShardsController, MigrationsController, BackupsController, MovesController, DedicatedController, RebalanceController, ImportsController, KeysController],
   providers: [
     TenantsRepository,

@@ -12,3 +12,9 @@ export const PROVISIONING_SAGA_QUEUE = Symbol('PROVISIONING_SAGA_QUEUE');
  * starve them.
  */
 export const PROVISIONING_SAGA_CONCURRENCY = Symbol('PROVISIONING_SAGA_CONCURRENCY');
+/**
+ * The check of a tenant's own model endpoint when its settings name one (`(url) => Promise<URL>`,
+ * throwing the egress guard's EgressError): createEgressUrlCheck() of platform/models on
+ * HOTDASH_EGRESS_ALLOW by default; a spec passes its own allow-list.
+ */
+export const SETTINGS_ENDPOINT_CHECK = Symbol('SETTINGS_ENDPOINT_CHECK');

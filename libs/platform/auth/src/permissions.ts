@@ -19,19 +19,20 @@ export const Permissions = [
   'tickets:assign',
   'knowledge:read',
   'knowledge:write',
+  'settings:read',
   'settings:write',
 ] as const;
 export type Permission = (typeof Permissions)[number];
 
 /**
  * The role table (DESIGN.md §1): operators work their own queue, team leads also see their team's
- * work and the team and (re)assign its tickets, managers the whole tenant and its usage, admins everything including keys,
- * settings and the audit log.
+ * work and the team and (re)assign its tickets, managers the whole tenant, its usage and its settings (read only), admins
+ * everything including keys, changing settings and the audit log.
  */
 export const ROLE_PERMISSIONS: Readonly<Record<OperatorRole, ReadonlySet<Permission>>> = {
   operator: new Set<Permission>(['profile:read', 'drafts:read', 'drafts:review', 'knowledge:read']),
   team_lead: new Set<Permission>(['profile:read', 'drafts:read', 'drafts:review', 'tickets:assign', 'knowledge:read', 'users:read']),
-  manager: new Set<Permission>(['profile:read', 'drafts:read', 'drafts:review', 'tickets:create', 'tickets:assign', 'knowledge:read', 'users:read', 'usage:read', 'knowledge:write']),
+  manager: new Set<Permission>(['profile:read', 'drafts:read', 'drafts:review', 'tickets:create', 'tickets:assign', 'knowledge:read', 'users:read', 'usage:read', 'knowledge:write', 'settings:read']),
   admin: new Set<Permission>(Permissions),
 };
 

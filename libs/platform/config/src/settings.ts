@@ -451,8 +451,8 @@ export const SETTINGS = {
     shownDefault: 'none',
     expected: 'IPs, CIDRs or host names (each optionally :port) or http://host:port, comma separated',
     meaning:
-      'destinations a tenant’s own model endpoint may reach although not public (loopback, private, link-local, …); `http://host:port` also allows plain http to exactly that origin; the platform’s own addresses are refused whatever this says. Each entry is checked when the egress guard is made (at start)',
-    readBy: 'ai-drafting',
+      'destinations a tenant’s own model endpoint may reach although not public (loopback, private, link-local, …); `http://host:port` also allows plain http to exactly that origin; the platform’s own addresses are refused whatever this says. Each entry is checked when the egress guard is made (at start). Provisioning applies the same rules to the endpoint an admin sets in the tenant settings, so give both services the same list',
+    readBy: 'ai-drafting, provisioning',
   }),
 
   // Models and the knowledge base

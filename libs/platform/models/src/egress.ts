@@ -398,6 +398,36 @@ export function createEgressFetch(options: EgressOptions = {}): GuardedFetch {
   return Object.assign(guarded, { close }) as GuardedFetch;
 }
 
+/**
+ * The guard's destination checks for a tenant-supplied endpoint URL at the moment it is configured
+ * (the settings API), so a refusal is a clear answer to the admin instead of a failed draft later:
+ * scheme (https, plain http only to an allow-listed origin), credentials in the URL, and the
+ * addresses the host is or resolves to now (not public unless allow-listed; the platform's own
+ * services never). Throws the EgressError the guard would. A name that does not resolve now, or not
+ * within `resolveTimeoutMs`, is accepted: createEgressFetch checks every connection again anyway.
+ */
+export function createEgressUrlCheck(options: EgressOptions & { resolveTimeoutMs?: number } = {}): (url: string) => Promise<URL> {
+  const policy = new EgressPolicy(options);
+  const resolveTimeoutMs = options.resolveTimeoutMs ?? 2_000;
+  return async (raw) => {
+    const url = policy.checkUrl(raw);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), resolveTimeoutMs);
+      timer.unref();
+    });
+    try {
+      await Promise.race([policy.check(url.hostname, Number(url.port) || defaultPort(url.protocol), url.protocol), late]);
+    } catch (err) {
+      if (err instanceof EgressError) throw err;
+      // not resolvable now: left to the guard's check of each connection
+    } finally {
+      clearTimeout(timer);
+    }
+    return url;
+  };
+}
+
 /** The answer as a standard Response whose body errors (and whose connection is cut) past `maxBytes`. */
 function capped(res: UndiciResponse, maxBytes: number, cut: AbortController, target: URL): Response {
   const tooLarge = () =>

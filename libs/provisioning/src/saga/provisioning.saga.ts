@@ -170,6 +170,7 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
           .insertInto('tenant_settings')
           .values({
             tenant_id: tenantId,
+            company_name: ctx.input.name,
             brand_voice: `Friendly, concise and accurate; speak as ${ctx.input.name}.`,
             policies: '',
             // jsonb sent as its text (an array would otherwise go as a PostgreSQL array)
