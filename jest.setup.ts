@@ -18,5 +18,8 @@ jest.mock('@platformatic/kafka', mockLoadedByNode('@platformatic/kafka'));
 jest.mock('jose', mockLoadedByNode('jose'));
 jest.mock('uuid', mockLoadedByNode('uuid'));
 jest.mock('marked', mockLoadedByNode('marked'));
+// ESM-only: the OpenID Connect client (identity's single sign-on) and the local provider its specs start.
+jest.mock('openid-client', mockLoadedByNode('openid-client'));
+jest.mock('oidc-provider', mockLoadedByNode('oidc-provider'));
 // unpdf (PDF text) loads its pdf.js bundle with a dynamic import.
 jest.mock('unpdf', mockLoadedByNode('unpdf'));

@@ -8,16 +8,24 @@ import { OpsAuthController, PlatformOperators } from './platform-operators';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
 import { IdentityService } from './identity.service';
+import { SsoController } from './sso/sso.controller';
+import { SsoConfigService } from './sso/sso-config';
+import { SsoProviders } from './sso/sso-provider';
+import { SsoSignIn } from './sso/sso-sign-in';
 
 /**
- * Identity for the gateway: login, refresh, logout, who-am-I, and the guard that authenticates
+ * Identity for the gateway: login (password or the tenant's single sign-on), refresh, logout, who-am-I, and the guard that authenticates
  * every other route. Needs DatabaseModule and AuthModule (libs/platform/auth) in the app.
  */
 @Global()
 @Module({
-  controllers: [AuthController, MeController, ApiKeysController, OpsAuthController],
+  controllers: [AuthController, MeController, ApiKeysController, OpsAuthController, SsoController],
   providers: [
     IdentityService,
+    // Single sign-on through each tenant's OpenID Connect provider (sso/).
+    SsoProviders,
+    SsoConfigService,
+    SsoSignIn,
     { provide: RevocationFallback, useExisting: IdentityService },
     ApiKeysService,
     { provide: ApiKeyVerifier, useExisting: ApiKeysService },

@@ -56,6 +56,13 @@ export interface TokenPair {
   role: OperatorRole;
 }
 
+/** A session just opened: its id and first refresh token. */
+export interface NewSession {
+  sessionId: string;
+  refreshToken: string;
+  refreshExpires: Date;
+}
+
 export interface ClientInfo {
   ip: string | null;
   userAgent: string | null;
@@ -96,27 +103,28 @@ export class IdentityService {
     const tenant = found && ['active', 'suspended'].includes(found.status) ? { id: found.id as TenantId } : undefined;
     // The token's rights are those read now: a role change marked after this moment revokes it.
     const readAt = Date.now();
-    const user = tenant
-      ? await this.db.withTenant(tenant.id, (tx) =>
-          tx.db
+    const rows = tenant
+      ? await this.db.withTenant(tenant.id, async (tx) => ({
+          sso: await tx.db.selectFrom('sso_configs').select('password_sign_in').executeTakeFirst(),
+          user: await tx.db
             .selectFrom('users')
             .select(['id', 'role', 'status', 'password_hash'])
             .where('email_hash', '=', emailHash(tenant.id, input.email))
             .$narrowType<{ role: OperatorRole }>()
             .executeTakeFirst(),
-        )
+        }))
       : undefined;
+    // A tenant that signs in through its identity provider only: refused before any password is
+    // checked, whoever asks, so the answer tells nothing about a password.
+    if (rows?.sso && !rows.sso.password_sign_in)
+      throw new ProblemException(403, 'password-sign-in-disabled', 'Password sign-in is turned off', 'This organisation signs in through its identity provider: use single sign-on (GET /auth/sso/start?tenant=<organisation>).');
+    const user = rows?.user;
     // The password is checked even when there is no such user, so a wrong address takes as long as a wrong password.
     // A hash of an older format or weaker parameters comes back re-hashed at the current ones (`upgraded`).
     const { ok, upgraded } = await verifyPasswordForUpgrade(input.password, user?.password_hash ?? DECOY_PASSWORD_HASH);
     if (!tenant || !user || user.status !== 'active' || !user.password_hash || !ok) throw new AuthError('invalid-credentials');
 
-    const sessionId = newId();
-    const refreshToken = newTenantSecret(tenant.id, REFRESH_PREFIX);
-    const now = Date.now();
-    const sessionExpires = new Date(now + SESSION_LIFETIME_MS);
-    const refreshExpires = new Date(now + REFRESH_IDLE_MS);
-    await this.db.withTenant(tenant.id, async (tx) => {
+    const session = await this.db.withTenant(tenant.id, async (tx) => {
       if (upgraded) {
         // Only over the hash just verified: a password changed meanwhile (reset) is kept.
         await tx.db
@@ -126,18 +134,38 @@ export class IdentityService {
           .where('password_hash', '=', user.password_hash)
           .execute();
       }
-      await tx.db
-        .insertInto('auth_sessions')
-        .values({ id: sessionId, tenant_id: tenant.id, user_id: user.id, expires_at: sessionExpires, ip: client.ip, user_agent: client.userAgent?.slice(0, 500) ?? null })
-        .execute();
-      await tx.db
-        .insertInto('refresh_tokens')
-        .values({ id: newId(), tenant_id: tenant.id, session_id: sessionId, token_hash: tokenHash(refreshToken), status: 'active', expires_at: refreshExpires })
-        .execute();
-      // A login is a change of the tenant's data (a session): recorded in its audit log with the session.
-      await this.recordAccess(tx, tenant.id, user.id, 'create', 'session', sessionId, '/auth/login', 200, client.ip);
+      return this.openSession(tx, tenant.id, user.id, client, '/auth/login');
     });
-    return this.pair(tenant.id, user.id, user.role, sessionId, refreshToken, refreshExpires, readAt);
+    return this.tokensFor(tenant.id, user.id, user.role, session, readAt);
+  }
+
+  /**
+   * A new session of the user in the caller's transaction: the session, its first refresh token,
+   * and the access-log entry (a sign-in is a change of the tenant's data). Password login and
+   * single sign-on (sso/) both open sessions here; {@link tokensFor} then issues the tokens.
+   */
+  async openSession(tx: TenantTx, tenantId: TenantId, userId: string, client: ClientInfo, route: string): Promise<NewSession> {
+    const sessionId = newId();
+    const refreshToken = newTenantSecret(tenantId, REFRESH_PREFIX);
+    const now = Date.now();
+    const sessionExpires = new Date(now + SESSION_LIFETIME_MS);
+    const refreshExpires = new Date(now + REFRESH_IDLE_MS);
+    await tx.db
+      .insertInto('auth_sessions')
+      .values({ id: sessionId, tenant_id: tenantId, user_id: userId, expires_at: sessionExpires, ip: client.ip, user_agent: client.userAgent?.slice(0, 500) ?? null })
+      .execute();
+    await tx.db
+      .insertInto('refresh_tokens')
+      .values({ id: newId(), tenant_id: tenantId, session_id: sessionId, token_hash: tokenHash(refreshToken), status: 'active', expires_at: refreshExpires })
+      .execute();
+    // A login is a change of the tenant's data (a session): recorded in its audit log with the session.
+    await this.recordAccess(tx, tenantId, userId, 'create', 'session', sessionId, route, 200, client.ip);
+    return { sessionId, refreshToken, refreshExpires };
+  }
+
+  /** The access and refresh tokens of a session opened by {@link openSession} (committed); `readAt`: when the user's role was read. */
+  tokensFor(tenantId: TenantId, userId: string, role: OperatorRole, session: NewSession, readAt: number): Promise<TokenPair> {
+    return this.pair(tenantId, userId, role, session.sessionId, session.refreshToken, session.refreshExpires, readAt);
   }
 
   /**

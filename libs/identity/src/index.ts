@@ -7,3 +7,7 @@ export * from './platform-operators';
 export * from './operators/operators.module';
 export * from './operators/operators.handler';
 export * from './operators/tenant-admins';
+export * from './sso/sso-config';
+export * from './sso/sso-sign-in';
+export * from './sso/sso-provider';
+export * from './sso/sso.controller';

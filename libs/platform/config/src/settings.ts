@@ -375,6 +375,15 @@ export const SETTINGS = {
   HOTDASH_AI_DRAFTING_CONSUMER: consumerGroup('ai-drafting'),
 
   // Keys and tokens
+  HOTDASH_SSO_INSECURE_ISSUERS: setting({
+    section: 'Keys and tokens',
+    schema: oneOf(['0', '1']),
+    default: '0',
+    expected: '`0` or `1`',
+    meaning: '`1`: single sign-on accepts `http://` OpenID Connect issuers (a local test provider); never in production, where issuers must be `https://`',
+    readBy: 'gateway (identity)',
+    keywords: ['SSO', 'OIDC', 'ISSUER'],
+  }),
   HOTDASH_AUTH_SIGNING_KEY: setting({
     section: 'Keys and tokens',
     schema: keyList(undefined, /^[A-Za-z0-9._-]{1,64}$/).refine((s) => !s.includes(','), 'holds more than one key'),

@@ -31,6 +31,7 @@ export const TABLE_OWNERS: Record<string, string> = {
   refresh_tokens: 'identity',
   password_resets: 'identity',
   api_keys: 'identity',
+  sso_configs: 'identity',
   audit_log: 'audit',
   audit_heads: 'audit',
   usage_daily: 'quota',
