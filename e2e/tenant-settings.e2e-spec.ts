@@ -9,11 +9,10 @@
 // plaintext is in no event, audit entry, answer or log line.
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SupportFields, TenantEvents, TenantId, TicketEvents } from '@hotdash/contracts';
+import { TenantEvents, TenantId } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
-import { publishInTx } from '@hotdash/platform-messaging';
-import { addOperator, createAccount, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
+import { addOperator, announceTicket, createAccount, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 
 jest.setTimeout(120_000);
 
@@ -86,22 +85,10 @@ const profileVersion = async (t: TenantId): Promise<number> =>
 /** A ticket announced as the drafts service announces it (ticket.received, encrypted, through the shard's outbox); resolves with what the tenant's endpoint was sent for it. */
 async function draftFor(acc: Account, route: string, text: string): Promise<{ authorization: string; prompt: string }> {
   const t = acc.tenantId;
-  const ticketId = newId();
-  const payload = {
-    tenantId: t,
-    ticketId,
-    externalId: null,
-    channel: 'api' as const,
-    customerNameEnc: await cipher.encrypt(t, SupportFields.CUSTOMER_NAME, 'Dana Customer'),
-    customerEmailEnc: await cipher.encrypt(t, SupportFields.CUSTOMER_EMAIL, 'dana@customer.test'),
-    subjectEnc: null,
-    bodyEnc: await cipher.encrypt(t, SupportFields.BODY, `${text} (${ticketId})`),
-    receivedAt: new Date().toISOString(),
-    draftId: newId(),
-    quotaReservationId: null,
-  };
-  await world.tenantDb.withTenant(t, (tx) => publishInTx(tx, TicketEvents.RECEIVED, payload, { tenantId: t, producer: 'drafts', correlationId: newId() }));
-  const sent = await waitFor(`the ${route} endpoint to be asked for ticket ${ticketId}`, async () => received.find((r) => r.route === route && r.body.includes(ticketId)), 60_000, 100).catch((e: Error) => {
+  // The ticket's id is only known once it is announced: the body carries a marker to find its prompt by.
+  const marker = newId();
+  const ticketId = await announceTicket(world, cipher, t, { customerName: 'Dana Customer', customerEmail: 'dana@customer.test', subject: null, body: `${text} (${marker})` });
+  const sent = await waitFor(`the ${route} endpoint to be asked for ticket ${ticketId}`, async () => received.find((r) => r.route === route && r.body.includes(marker)), 60_000, 100).catch((e: Error) => {
     throw new Error(`${e.message}\n--- ai-drafting ---\n${processes[2]?.output().slice(-3000)}`);
   });
   // The draft was written from that answer: draft.generated in the tenant's outbox.

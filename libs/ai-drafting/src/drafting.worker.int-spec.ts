@@ -34,7 +34,6 @@ import {
   SupportFields,
   TenantEvents,
   TenantId,
-  TicketEvents,
   Topics,
   deadLetterTopic,
 } from '@hotdash/contracts';
@@ -44,7 +43,7 @@ import { QueueName, redisConnection } from '@hotdash/platform-jobs';
 import { createKafkaClient, DlqHeaders, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
 import { LocalEmbedder, MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
-import { deleteConsumerGroups, DraftingProfileFixture, KafkaProbe, publishSettingsChanged, settingsChanged, sleep, TestWorld, waitFor } from '@hotdash/testing';
+import { announceTicket, deleteConsumerGroups, DraftingProfileFixture, KafkaProbe, publishSettingsChanged, settingsChanged, sleep, TestWorld, waitFor } from '@hotdash/testing';
 import { DraftingEventsHandler } from './drafting.events-handler';
 import { DraftingProfilesEventsHandler } from './drafting-profiles.events-handler';
 import { DraftingJob, DraftingQueue, draftOutcomeEventId } from './drafting.job';
@@ -153,22 +152,7 @@ interface TicketText {
 
 /** Announces a ticket as the drafts service does: ticket.received, encrypted, through the tenant shard's outbox. */
 async function receive(t: TenantId, text: TicketText): Promise<string> {
-  const ticketId = newId();
-  const payload = {
-    tenantId: t,
-    ticketId,
-    externalId: null,
-    channel: 'api' as const,
-    customerNameEnc: await cipher.encrypt(t, SupportFields.CUSTOMER_NAME, text.name),
-    customerEmailEnc: await cipher.encrypt(t, SupportFields.CUSTOMER_EMAIL, 'dana.secret@example.com'),
-    subjectEnc: text.subject === null ? null : await cipher.encrypt(t, SupportFields.SUBJECT, text.subject),
-    bodyEnc: await cipher.encrypt(t, SupportFields.BODY, text.body),
-    receivedAt: new Date().toISOString(),
-    draftId: newId(),
-    quotaReservationId: null,
-  };
-  await world.tenantDb.withTenant(t, (tx) => publishInTx(tx, TicketEvents.RECEIVED, payload, { tenantId: t, producer: 'drafts', correlationId: newId() }));
-  return ticketId;
+  return announceTicket(world, cipher, t, { customerName: text.name, customerEmail: 'dana.secret@example.com', subject: text.subject, body: text.body });
 }
 
 type Outcome = Envelope<'draft.generated', DraftGeneratedV1> | Envelope<'draft.failed', DraftFailedV1>;
