@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
 import { readSetting } from '@hotdash/platform-config';
 import { ProblemException, publicUrl } from '@hotdash/platform-http';
+import { createEgressFetch, type GuardedFetch } from '@hotdash/platform-models';
 
 /** Where identity providers send the browser back (registered as the client's redirect URI at the provider). */
 export const SSO_CALLBACK_PATH = '/auth/sso/callback';
@@ -33,15 +34,37 @@ const METADATA_TTL_MS = 10 * 60_000;
  * besides iss, aud, azp, exp, iat and nonce, which the code grant always checks).
  */
 @Injectable()
-export class SsoProviders {
+export class SsoProviders implements OnModuleDestroy {
   private readonly configs = new LRUCache<string, Promise<oidc.Configuration>>({ max: 2_000, ttl: METADATA_TTL_MS });
+  private egress: GuardedFetch | undefined;
+
+  async onModuleDestroy(): Promise<void> {
+    await this.egress?.close();
+  }
+
+  /**
+   * An admin types the issuer, and discovery names the other endpoints (token, keys, user info):
+   * every request to a provider goes through the egress guard (public addresses only, or what
+   * HOTDASH_EGRESS_ALLOW names; never the platform's own services), so a tenant's configuration
+   * cannot make the gateway call inside the platform's network. Made on first use.
+   */
+  private fetch(): GuardedFetch {
+    return (this.egress ??= createEgressFetch({ timeoutMs: PROVIDER_TIMEOUT_S * 1_000 }));
+  }
+
+  private discover(c: ProviderClient): Promise<oidc.Configuration> {
+    const auth = c.clientSecret ? oidc.ClientSecretBasic(c.clientSecret) : oidc.None();
+    const execute = [oidc.enableNonRepudiationChecks, ...(insecureIssuersAllowed() ? [oidc.allowInsecureRequests] : [])];
+    const guarded = this.fetch();
+    return oidc.discovery(new URL(c.issuer), c.clientId, undefined, auth, { execute, timeout: PROVIDER_TIMEOUT_S, [oidc.customFetch]: (url, options) => guarded(url, options as RequestInit) });
+  }
 
   /** The provider's configuration; 502 `sso-provider-unavailable` when it cannot be discovered. */
   async configuration(c: ProviderClient): Promise<oidc.Configuration> {
     const key = [c.tenantId, c.issuer, c.clientId, c.clientSecret ? createHash('sha256').update(c.clientSecret).digest('hex') : ''].join('\n');
     let found = this.configs.get(key);
     if (!found) {
-      found = discover(c);
+      found = this.discover(c);
       this.configs.set(key, found);
       // A failure is not kept: the next sign-in asks the provider again.
       found.catch(() => this.configs.delete(key));
@@ -56,17 +79,11 @@ export class SsoProviders {
   /** Discovery without the cache (an admin saving a configuration): the provider must answer now. */
   async check(c: ProviderClient): Promise<void> {
     try {
-      await discover(c);
+      await this.discover(c);
     } catch (err) {
       throw new ProblemException(422, 'sso-issuer-unreachable', 'Identity provider not reachable', `No OpenID Connect provider answers as ${c.issuer}: ${reason(err)}.`);
     }
   }
-}
-
-function discover(c: ProviderClient): Promise<oidc.Configuration> {
-  const auth = c.clientSecret ? oidc.ClientSecretBasic(c.clientSecret) : oidc.None();
-  const execute = [oidc.enableNonRepudiationChecks, ...(insecureIssuersAllowed() ? [oidc.allowInsecureRequests] : [])];
-  return oidc.discovery(new URL(c.issuer), c.clientId, undefined, auth, { execute, timeout: PROVIDER_TIMEOUT_S });
 }
 
 /** A short, secret-free account of what went wrong with a provider (its message, no stack). */

@@ -7,7 +7,7 @@
 // browser, an e-mail outside the allowed domains or unverified, a removed operator: each a 4xx
 // problem+json with a stable code, and nothing written.
 import { createServer, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { runInThisContext } from 'node:vm';
 import { Module } from '@nestjs/common';
@@ -37,7 +37,7 @@ class GatewayTestModule {}
 let app: NestFastifyApplication;
 let base: string;
 let redirectUri: string;
-const env = { HOTDASH_SSO_INSECURE_ISSUERS: process.env.HOTDASH_SSO_INSECURE_ISSUERS, HOTDASH_PUBLIC_URL: process.env.HOTDASH_PUBLIC_URL };
+const env = { HOTDASH_SSO_INSECURE_ISSUERS: process.env.HOTDASH_SSO_INSECURE_ISSUERS, HOTDASH_PUBLIC_URL: process.env.HOTDASH_PUBLIC_URL, HOTDASH_EGRESS_ALLOW: process.env.HOTDASH_EGRESS_ALLOW };
 
 // ---- a local OpenID Connect provider ------------------------------------------------------------
 
@@ -233,6 +233,8 @@ beforeAll(async () => {
   p1 = await startProvider([{ id: CLIENT.a, secret: SECRET.a }, { id: CLIENT.other, secret: SECRET.other }], true);
   // Provider 2 also knows a client named like tenant A's: the other tenant's admin controls it.
   p2 = await startProvider([{ id: CLIENT.b, secret: SECRET.b }, { id: CLIENT.a, secret: SECRET.a }], false);
+  // The test providers are on loopback: only what the egress allow-list names is reached (read at first use).
+  process.env.HOTDASH_EGRESS_ALLOW = [p1.issuer, p2.issuer].join(',');
   [a, b] = await Promise.all([createAccount(world, 'admin'), createAccount(world, 'admin')]);
   adminA = ((await (await passwordLogin(a)).json()) as TokenPair).accessToken;
   const adminB = ((await (await passwordLogin(b)).json()) as TokenPair).accessToken;
@@ -296,6 +298,25 @@ describe('configuration (tenant admins)', () => {
     await problem(await call('PUT', '/sso', adminA, { ...good, issuer: `${p2.issuer}/elsewhere` }), 422, 'sso-issuer-unreachable');
     await problem(await call('PUT', '/sso', adminA, { ...good, passwordSignIn: false }), 409, 'sso-not-verified');
     expect(await (await call('GET', '/sso', adminA)).json()).toEqual(before);
+  });
+
+  it('never calls an issuer inside the platform’s network (an address the egress allow-list does not name)', async () => {
+    // Something listening on loopback, as an internal service would: it must not even get a connection.
+    let connections = 0;
+    const internal = createNetServer(() => connections++);
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
+    try {
+      const before = await (await call('GET', '/sso', adminA)).json();
+      const issuer = `http://127.0.0.1:${(internal.address() as AddressInfo).port}`;
+      const refused = await call('PUT', '/sso', adminA, { issuer, clientId: CLIENT.a, allowedDomains: ['corp-a.test'] });
+      const body = (await refused.json()) as { code: string; detail: string };
+      expect({ status: refused.status, code: body.code }).toEqual({ status: 422, code: 'sso-issuer-unreachable' });
+      expect(body.detail).toMatch(/not public|refused|allow/i);
+      expect(connections).toBe(0);
+      expect(await (await call('GET', '/sso', adminA)).json()).toEqual(before);
+    } finally {
+      await new Promise((resolve) => internal.close(resolve));
+    }
   });
 });
 

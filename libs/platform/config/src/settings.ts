@@ -460,8 +460,8 @@ export const SETTINGS = {
     shownDefault: 'none',
     expected: 'IPs, CIDRs or host names (each optionally :port) or http://host:port, comma separated',
     meaning:
-      'destinations a tenant’s own model endpoint may reach although not public (loopback, private, link-local, …); `http://host:port` also allows plain http to exactly that origin; the platform’s own addresses are refused whatever this says. Each entry is checked when the egress guard is made (at start). Provisioning applies the same rules to the endpoint an admin sets in the tenant settings, so give both services the same list',
-    readBy: 'ai-drafting, provisioning',
+      'destinations a tenant’s own model endpoint may reach although not public (loopback, private, link-local, …); `http://host:port` also allows plain http to exactly that origin; the platform’s own addresses are refused whatever this says. Each entry is checked when the egress guard is made (at start). Provisioning applies the same rules to the endpoint an admin sets in the tenant settings, and the gateway to a tenant’s single sign-on provider (its issuer and every endpoint it names), so give these services the same list',
+    readBy: 'ai-drafting, provisioning, gateway',
   }),
 
   // Models and the knowledge base
