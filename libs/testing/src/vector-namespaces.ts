@@ -11,6 +11,7 @@ import { WeaviateVectorStore, type VectorStore } from '@hotdash/platform-vector'
  */
 export class VectorNamespaces {
   private readonly ids = new Set<TenantId>();
+  private collection: Promise<void> | undefined;
 
   /** On `store` (not closed here), or on the local collection (KnowledgeChunk) through a store of its own, closed by deleteAll(). */
   constructor(
@@ -27,9 +28,18 @@ export class VectorNamespaces {
     for (const id of tenantIds) this.ids.add(parseTenantId(id));
   }
 
-  /** Creates the tenants' namespaces (batched) and remembers them. */
+  /**
+   * Creates the tenants' namespaces (batched) and remembers them; the collection first when it does
+   * not exist yet (a fresh Weaviate: the knowledge service makes it at its start, which a spec that
+   * runs no knowledge service never sees).
+   */
   async create(...tenantIds: TenantId[]): Promise<void> {
     this.track(...tenantIds);
+    this.collection ??= this.store.ensureCollection().catch((err: unknown) => {
+      this.collection = undefined;
+      throw err;
+    });
+    await this.collection;
     await this.store.createTenants(tenantIds);
   }
 

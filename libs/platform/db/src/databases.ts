@@ -33,6 +33,7 @@ export class Databases {
   private readonly controlClients = new Map<DbRole, ControlPrisma>();
   private readonly controlKyselys = new Map<DbRole, Kysely<ControlDB>>();
   private readonly closing: (() => Promise<void>)[] = [];
+  private closed = false;
 
   constructor(
     readonly config: PlatformConfig,
@@ -150,10 +151,13 @@ export class Databases {
 
   /** Runs `fn` when close() is called, before the pools end (a listener made by a part of the platform on these Databases). */
   onClose(fn: () => Promise<void>): void {
-    this.closing.push(fn);
+    // Made after close() (a lookup racing the shutdown): closed at once rather than left running.
+    if (this.closed) void fn().catch(() => undefined);
+    else this.closing.push(fn);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.allSettled(this.closing.splice(0).map((fn) => fn()));
     const clients = [...this.tenantClients.values(), ...this.controlClients.values()];
     this.tenantClients.clear();
