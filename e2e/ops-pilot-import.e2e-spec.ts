@@ -575,8 +575,10 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
   const objects = await platformVectors.countObjects(t);
   expect(objects).toBeGreaterThanOrEqual(3);
   const query = 'how long does a gasket replacement take';
-  const hits = await platformVectors.hybridSearch(t, { text: query, vector: (await embedder.embed([query])).vectors[0]!, limit: 2 });
-  expect(hits[0]).toMatchObject({ id: chunkIds[0], text: expect.stringContaining('Gaskets') });
+  // Among the best hits (not necessarily first: the document the pilot was indexing during the import,
+  // whose text carries a random marker, can score above it with the offline hashing embedder).
+  const hits = await platformVectors.hybridSearch(t, { text: query, vector: (await embedder.embed([query])).vectors[0]!, limit: 3 });
+  expect(hits.find((h) => h.id === chunkIds[0])).toMatchObject({ id: chunkIds[0], text: expect.stringContaining('Gaskets') });
 
   // The import in the ops actions, and in the tenant's audit log (its outbox entry, published or not).
   const actions = await world.dbs.controlDb().selectFrom('ops_actions').select(['action', 'outcome', 'target']).where('actor', '=', `ops:${ops!.id}`).orderBy('at').execute();

@@ -40,5 +40,11 @@ it('names a missing prerequisite and how to install it', () => {
 it('refuses an unknown command with its usage', () => {
   const r = run(['sideways']);
   expect(r.status).toBe(2);
-  expect(r.stderr).toMatch(/usage: .*up\|down\|status/);
+  expect(r.stderr).toMatch(/usage: .*up\|down \[postgres\|redis\|redis-cluster\|kafka\|weaviate\|vault\]\.\.\. \| status/);
+});
+
+it('refuses an unknown store by name, listing the stores', () => {
+  const r = run(['down', 'mongodb']);
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toContain("unknown store 'mongodb' (postgres, redis, redis-cluster, kafka, weaviate, vault)");
 });
