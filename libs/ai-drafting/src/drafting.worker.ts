@@ -202,8 +202,8 @@ export class DraftingWorker {
     } catch (err) {
       if (gone(err)) return 'tenant-gone';
       // A store that is down fails no draft: the job waits for it (retryWhenStoresDown). A model
-      // endpoint that is down is not a store: its tries run out and the draft fails.
-      if (!(err instanceof ModelError) && isStoreUnavailable(err)) throw err;
+      // endpoint that is down is not a store (its ModelError is never one): its tries run out and the draft fails.
+      if (isStoreUnavailable(err)) throw err;
       const failure = failureOf(err);
       const tries = job.opts.attempts ?? 1;
       this.options.log?.(`[ai-drafting] draft ${data.draftId} of tenant ${tenantId}, try ${job.attemptsMade + 1}/${tries}: ${failure.code} (${(err as Error)?.name})`);

@@ -273,19 +273,7 @@ export interface TransactionRun {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any database: only close() and closedBy are used here
 export async function runTransaction<T, X extends DriverTransaction<any>>(client: PoolClient, tx: X, run: TransactionRun, fn: (tx: X) => Promise<T>): Promise<T> {
-  let broken: Error | undefined;
-  const onError = (err: Error): void => {
-    broken ??= err;
-  };
-  client.on('error', onError);
-  let timedOut: Error | undefined;
-  const timer = setTimeout(() => {
-    timedOut = run.timeoutError(run.timeoutMs);
-    tx.close(timedOut);
-    broken ??= timedOut;
-    // Ends a statement still running: the server rolls the transaction back when the connection goes.
-    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-  }, run.timeoutMs);
+  const watch = watchConnection(client, run.timeoutMs, () => run.timeoutError(run.timeoutMs), (timedOut) => tx.close(timedOut));
   tx.openWith(run.opening);
   try {
     const result = await fn(tx);
@@ -297,11 +285,53 @@ export async function runTransaction<T, X extends DriverTransaction<any>>(client
     tx.close(err instanceof Error ? err : new Error(String(err)));
     // Rolled back also when the opening was sent but failed with the first statement (the server
     // then skipped the rest: the transaction may be open and aborted, or not open; rollback covers both).
-    if (!broken && tx.opened) await client.query('rollback').catch((e: Error) => (broken = e));
-    throw timedOut && tx.closedBy === timedOut ? timedOut : err;
+    if (tx.opened) await watch.rollback();
+    throw watch.timedOut && tx.closedBy === watch.timedOut ? watch.timedOut : err;
   } finally {
-    clearTimeout(timer);
-    client.off('error', onError);
-    client.release(broken);
+    watch.release();
   }
+}
+
+/** A checked-out connection watched for one piece of work (runTransaction, TenantDatabase.readOnce). */
+export interface ConnectionWatch {
+  /** The time limit's error, once it passed. */
+  readonly timedOut: Error | undefined;
+  /** Rolls back, unless the connection broke or timed out (then it is destroyed at release, which rolls back on the server). */
+  rollback(): Promise<void>;
+  /** Returns the connection to the pool, or destroys it when it broke or timed out. */
+  release(): void;
+}
+
+/**
+ * Watches `client` until release(): an error on it marks it broken; past `timeoutMs` the statement
+ * running is cut off (the connection is destroyed, so the server rolls the transaction back) and
+ * `onTimeout` is told. A broken or timed-out connection is destroyed at release rather than
+ * returned to the pool, never handed to the next piece of work.
+ */
+export function watchConnection(client: PoolClient, timeoutMs: number, timeoutError: () => Error, onTimeout?: (err: Error) => void): ConnectionWatch {
+  let broken: Error | undefined;
+  let timedOut: Error | undefined;
+  const onError = (err: Error): void => {
+    broken ??= err;
+  };
+  client.on('error', onError);
+  const timer = setTimeout(() => {
+    timedOut = timeoutError();
+    onTimeout?.(timedOut);
+    broken ??= timedOut;
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  }, timeoutMs);
+  return {
+    get timedOut() {
+      return timedOut;
+    },
+    async rollback() {
+      if (!broken) await client.query('rollback').catch((e: Error) => (broken = e));
+    },
+    release() {
+      clearTimeout(timer);
+      client.off('error', onError);
+      client.release(broken);
+    },
+  };
 }

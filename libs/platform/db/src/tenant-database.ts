@@ -1,7 +1,7 @@
 import type { TenantId } from '@hotdash/contracts';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
 import type { CompiledQuery, Kysely } from 'kysely';
-import { BEGIN_STATEMENT, compilingKysely, pipelined, runTransaction, Statement } from './driver-transaction';
+import { BEGIN_STATEMENT, compilingKysely, pipelined, runTransaction, Statement, watchConnection } from './driver-transaction';
 import type { TenantDB } from './generated/kysely/tenant';
 import { TenantFencedError, tenantGate, TenantTransaction, TenantTransactionTimeoutError } from './tenant-transaction';
 
@@ -82,16 +82,33 @@ export class TenantDatabase {
   async withTenant<T>(tenantId: TenantId, fn: (tx: TenantTx, shard: ShardInfo) => Promise<T>, options: WithTenantOptions = {}): Promise<T> {
     const ctx = tryCurrentTenantContext();
     if (ctx && ctx.tenantId !== tenantId) throw new TenantContextMismatchError(tenantId, ctx.tenantId);
-    const deadline = Date.now() + (options.fenceWaitMs ?? FENCE_WAIT_MS);
+    let tx: TenantTransaction | undefined;
+    // Only a refusal of this transaction's own opening is retried: nothing of `fn` ran on the
+    // database (whatever `fn` made of the error), so running it on the tenant's shard is safe.
+    return this.routed(
+      tenantId,
+      options.fenceWaitMs,
+      (shard) => {
+        tx = undefined; // this try's transaction only
+        return this.run(shard, tenantId, (t) => fn(t, shard), options, (t) => (tx = t));
+      },
+      () => tx?.refusal,
+    );
+  }
+
+  /**
+   * Runs `once` on the tenant's shard; when the shard refused the tenant in the gate (`refusalOf`:
+   * nothing ran), routes it again (the fence's destination, or the placement re-read) and runs it
+   * there, until `fenceWaitMs` (default 30 s) passed.
+   */
+  private async routed<T>(tenantId: TenantId, fenceWaitMs: number | undefined, once: (shard: ShardInfo) => Promise<T>, refusalOf: (err: unknown) => TenantFencedError | undefined): Promise<T> {
+    const deadline = Date.now() + (fenceWaitMs ?? FENCE_WAIT_MS);
     for (let attempt = 1; ; attempt++) {
       const shard = await this.router.shardOf(tenantId);
-      let tx: TenantTransaction | undefined;
       try {
-        return await this.run(shard, tenantId, (t) => fn(t, shard), options, (t) => (tx = t));
+        return await once(shard);
       } catch (err) {
-        // Only a refusal of this transaction's own opening is retried: nothing of `fn` ran on the
-        // database (whatever `fn` made of the error), so running it on the tenant's shard is safe.
-        const refusal = tx?.refusal;
+        const refusal = refusalOf(err);
         if (!refusal) throw err;
         if (Date.now() >= deadline) throw refusal;
         await this.router.fenced(tenantId, shard, refusal);
@@ -113,18 +130,8 @@ export class TenantDatabase {
    */
   async readOnce<R>(tenantId: TenantId, build: (db: Kysely<TenantDB>) => { compile(): CompiledQuery<R> }, options: Pick<WithTenantOptions, 'timeoutMs' | 'fenceWaitMs'> = {}): Promise<R[]> {
     const query = this.readQuery(tenantId, build);
-    const deadline = Date.now() + (options.fenceWaitMs ?? FENCE_WAIT_MS);
-    for (let attempt = 1; ; attempt++) {
-      const shard = await this.router.shardOf(tenantId);
-      try {
-        return await this.readOn(shard, tenantId, query, options.timeoutMs);
-      } catch (err) {
-        // Refused in the gate, before the query ran: routed again, as withTenant does.
-        if (!(err instanceof TenantFencedError) || Date.now() >= deadline) throw err;
-        await this.router.fenced(tenantId, shard, err);
-        if (attempt > 1) await sleep(Math.min(5 * attempt, 100));
-      }
-    }
+    // Refused in the gate, before the query ran: routed again, as withTenant does.
+    return this.routed(tenantId, options.fenceWaitMs, (shard) => this.readOn(shard, tenantId, query, options.timeoutMs), (err) => (err instanceof TenantFencedError ? err : undefined));
   }
 
   /** readOnce() against a given shard (a shard that holds a fence for the tenant refuses it: TenantFencedError, not retried). */
@@ -144,26 +151,16 @@ export class TenantDatabase {
     const id = tenantId.toLowerCase();
     const group = [BEGIN_READ_ONLY, ...tenantGate(id), { text: query.sql, values: query.parameters as unknown[] }, COMMIT];
     const client = await this.dbs.pool(shard, 'app').connect();
-    let broken: Error | undefined;
-    const onError = (err: Error): void => void (broken ??= err);
-    client.on('error', onError);
-    let timedOut: Error | undefined;
-    const timer = setTimeout(() => {
-      broken ??= timedOut = new TenantTransactionTimeoutError(timeoutMs);
-      // The server rolls the transaction back when its connection goes.
-      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-    }, timeoutMs);
+    const watch = watchConnection(client, timeoutMs, () => new TenantTransactionTimeoutError(timeoutMs));
     try {
       return (await pipelined(client, group, READ_AT)).rows as R[];
     } catch (err) {
-      if (timedOut) throw timedOut;
+      if (watch.timedOut) throw watch.timedOut;
       // The server skipped the rest of the group at the error: the transaction is open and aborted, or not open.
-      if (!broken) await client.query('rollback').catch((e: Error) => (broken = e));
+      await watch.rollback();
       throw TenantFencedError.from(err, id) ?? err;
     } finally {
-      clearTimeout(timer);
-      client.off('error', onError);
-      client.release(broken);
+      watch.release();
     }
   }
 

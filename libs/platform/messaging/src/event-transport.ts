@@ -255,7 +255,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
         // for it, for as long as it takes, and the wait uses none of its attempts: an outage must
         // not turn events into dead letters. The partition holds still meanwhile, in order.
         if (outageWaits % 10 === 0) this.options.log?.(`[${this.options.consumer}] ${envelope.type} ${envelope.id} waits for a store: ${toError(error).message}`);
-        await new Promise((r) => setTimeout(r, Math.min((this.options.backoffMs ?? 100) * 2 ** Math.min(outageWaits++, 20), OUTAGE_BACKOFF_MAX_MS)));
+        await this.outagePause(outageWaits++);
         attempt--;
       } else if (error !== undefined) {
         outageWaits = 0;
@@ -300,6 +300,11 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     }
   }
 
+  /** The wait before the `waits`-th next try while a store is down: the retry backoff, doubling, at most OUTAGE_BACKOFF_MAX_MS. */
+  private outagePause(waits: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, Math.min((this.options.backoffMs ?? 100) * 2 ** Math.min(waits, 20), OUTAGE_BACKOFF_MAX_MS)));
+  }
+
   /** Runs `fn` again while it fails because a store is down (the tenant-status lookup, in the control database). */
   private async whileStoresDown<T>(fn: () => Promise<T>): Promise<T> {
     for (let waits = 0; ; waits++) {
@@ -308,7 +313,7 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
       } catch (err) {
         if (!isStoreUnavailable(err) || this.closing) throw err;
         if (waits % 10 === 0) this.options.log?.(`[${this.options.consumer}] waits for a store: ${toError(err).message}`);
-        await new Promise((r) => setTimeout(r, Math.min((this.options.backoffMs ?? 100) * 2 ** Math.min(waits, 20), OUTAGE_BACKOFF_MAX_MS)));
+        await this.outagePause(waits);
       }
     }
   }

@@ -47,9 +47,8 @@ export const TENANTS_PER_REQUEST = 100;
 const COLLECTION_NAME = /^[A-Z][A-Za-z0-9_]{0,254}$/;
 const TENANT_NOT_FOUND = /tenant not found|tenant .* not found/i;
 const ALREADY_EXISTS = /already exists/i;
-const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|UNAVAILABLE|fetch failed|connect/i;
-/** What a Weaviate that is shutting down or starting up answers a search (its shards closed or not loaded yet). */
-const GOING_AWAY = /no read replica found|shutting down|not ready/i;
+/** A Weaviate not reached, or shutting down or starting up (its shards closed or not loaded yet: "no read replica found"). */
+const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|UNAVAILABLE|fetch failed|connect|no read replica found|shutting down|not ready/i;
 // A cold tenant that Weaviate did not activate (a collection without auto-activation), or a request
 // that raced the tenant's deactivation in Weaviate 1.35 (measured while a tenant was deactivated
 // every 20–200 ms under 6–10 concurrent requests: ~1–5% of them failed with these): activated and
@@ -510,7 +509,7 @@ export class WeaviateVectorStore extends VectorStore {
     const status = name === 'WeaviateUnexpectedStatusCodeError' && typeof code === 'number' ? code : undefined;
     if (tenant !== undefined && TENANT_NOT_FOUND.test(message)) return new VectorTenantNotFoundError(tenant, operation, status, message);
     if (name === 'WeaviateRequestTimeoutError' || /DEADLINE_EXCEEDED|timed? ?out|aborted/i.test(message)) return new VectorStoreTimeoutError(operation, this.timeoutMs);
-    if (name === 'WeaviateStartUpError' || (status === undefined && (UNREACHABLE.test(message) || GOING_AWAY.test(message)))) return new VectorStoreUnavailableError(this.url, message.slice(0, 300), { cause: err });
+    if (name === 'WeaviateStartUpError' || (status === undefined && UNREACHABLE.test(message))) return new VectorStoreUnavailableError(this.url, message.slice(0, 300), { cause: err });
     return new VectorStoreRequestError(operation, status, message.slice(0, 1_000));
   }
 }
