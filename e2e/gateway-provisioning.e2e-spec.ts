@@ -221,6 +221,20 @@ describe('public routes', () => {
     expect(tenants[0]!.n).toBe(1);
   });
 
+  it('limits the single sign-on redirects (GET) per client address too', async () => {
+    const client = { 'x-forwarded-for': `198.51.100.${Math.floor(Math.random() * 250) + 1}, 10.0.1.${Math.floor(Math.random() * 250) + 1}` };
+    const unknown = `/auth/sso/start?tenant=no-such-${newId().slice(-8)}`;
+    for (let i = 0; i < 3; i++) {
+      const res = await call('GET', unknown, {}, undefined, client);
+      expect([res.status, res.body?.code]).toEqual([404, 'sso-not-configured']);
+    }
+    const limited = await call('GET', unknown, {}, undefined, client);
+    expect([limited.status, limited.body?.code]).toEqual([429, 'rate-limited']);
+    // Another address is not held back by this one.
+    const other = await call('GET', unknown, {}, undefined, { 'x-forwarded-for': `203.0.113.${Math.floor(Math.random() * 250) + 1}` });
+    expect(other.status).toBe(404);
+  });
+
   it('answers a made-up invitation with 404 and never lets a call past provisioning without the internal token', async () => {
     const client = { 'x-forwarded-for': `198.51.100.${Math.floor(Math.random() * 250) + 1}` };
     const accept = await call('POST', '/invitations/accept', {}, { token: `${newId()}.${'x'.repeat(43)}`, password: 'a long enough password' }, client);

@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { ExecutionContext, Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply } from 'fastify';
-import { AuthError, Authenticator, Principal, RequestAdmission, RoutePolicy } from '@hotdash/platform-auth';
+import { AuthError, Authenticator, PER_ADDRESS_LIMIT, Principal, RequestAdmission, RoutePolicy } from '@hotdash/platform-auth';
 import { readSetting } from '@hotdash/platform-config';
 import { ProblemException } from '@hotdash/platform-http';
 import { PlanLimits } from './plan-limits';
-import { PER_ADDRESS_LIMIT } from './rate-limit.guard';
 import { LimitDecision, TenantRateLimiter } from './rate-limiter';
 
 const DEGRADED_LOG_EVERY_MS = 10_000;
@@ -78,15 +77,15 @@ export class GatewayAdmission implements RequestAdmission, OnApplicationShutdown
    * Login and password-reset requests are limited per tenant and e-mail address (PER_ACCOUNT a
    * minute), so guessing one account's password and flooding one address with reset mail stop
    * early; platform operators' sign-in per e-mail address likewise. Routes marked
-   * `@LimitPerAddress(n)` (sign-up, accepting an invitation) also take n requests a minute per
+   * `@LimitPerAddress(n)` (sign-up, accepting an invitation, single sign-on) also take n requests a minute per
    * client address: the socket's, or behind proxies the gateway trusts
    * (HOTDASH_TRUSTED_PROXIES) the one they forward. Same Redis policy as the tenant limits.
    */
   async admitPublic(ctx: ExecutionContext, route: RoutePolicy): Promise<void> {
     const req = ctx.switchToHttp().getRequest<{ method: string; body?: unknown; ip?: string; routeOptions?: { url?: string } }>();
-    if (req.method !== 'POST') return;
     const reply = ctx.switchToHttp().getResponse<FastifyReply>();
-    const body = (req.body && typeof req.body === 'object' ? req.body : {}) as { tenant?: unknown; email?: unknown };
+    // The account limits read a POST's body; a route's per-address limit holds for any method (the single sign-on redirects are GETs).
+    const body = (req.method === 'POST' && req.body && typeof req.body === 'object' ? req.body : {}) as { tenant?: unknown; email?: unknown };
     const hash = (s: string) => createHash('sha256').update(s).digest('hex');
     // Each prefix carries a hash tag (the braces): on a Redis Cluster the decision's keys share a slot.
     const checks: [string, number][] = [];

@@ -1,5 +1,4 @@
 export * from './rate-limiter';
-export * from './rate-limit.guard';
 export * from './plan-limits';
 export * from './gateway.module';
 export * from './access-log';

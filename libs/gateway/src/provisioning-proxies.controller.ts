@@ -1,11 +1,10 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post, Put, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { acceptInvitationBody, changePlanBody, inviteOperatorBody, offboardBody, publicSignUpBody, signUpBody, SignUpProblems, suspendBody, updateOperatorBody } from '@hotdash/contracts';
-import { Allow, ANONYMOUS_CALLER, Audited, CurrentOps, CurrentPrincipal, OpsPrincipal, OpsRoute, Principal, Public } from '@hotdash/platform-auth';
+import { Allow, ANONYMOUS_CALLER, Audited, CurrentOps, CurrentPrincipal, LimitPerAddress, OpsPrincipal, OpsRoute, Principal, Public } from '@hotdash/platform-auth';
 import { ApiDoc, CREDENTIALS_BODY_LIMIT, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, storedReply } from './idempotency';
 import { passThrough, sendStored, ServiceClient } from './service-client';
-import { LimitPerAddress } from './rate-limit.guard';
 
 /** Headers a caller may send that the service reads; never a credential. */
 const passOn = (idempotencyKey?: string, correlationId?: string) => ({ 'idempotency-key': idempotencyKey, 'x-correlation-id': correlationId });

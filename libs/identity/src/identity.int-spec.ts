@@ -374,4 +374,24 @@ describe('password reset through the mail outbox', () => {
     expect(fresh.status).toBe(200);
     expect((await get('/me', ((await fresh.json()) as TokenPair).accessToken)).status).toBe(200);
   });
+
+  it('sends no reset where password sign-in is off, and a link sent before sets no password', async () => {
+    const a = await account('operator');
+    expect((await post('/auth/password-reset', { tenant: a.slug, email: a.email })).status).toBe(202);
+    const token = await mailedResetToken(a.tenantId, a.email);
+    await world.tenantDb.withTenant(a.tenantId, (tx) =>
+      tx.db
+        .insertInto('sso_configs')
+        .values({ tenant_id: a.tenantId, issuer: 'https://idp.reset.test', client_id: 'hd', allowed_domains: ['example.test'], password_sign_in: false, verified_at: new Date() })
+        .execute(),
+    );
+    const resets = () => world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.selectFrom('password_resets').select(['id', 'used_at']).execute());
+    const passwordHash = () => world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.selectFrom('users').select('password_hash').executeTakeFirstOrThrow());
+    const [before, hashBefore] = [await resets(), await passwordHash()];
+    // The same answer as for any address, and nothing issued.
+    expect((await post('/auth/password-reset', { tenant: a.slug, email: a.email })).status).toBe(202);
+    await problem(await post('/auth/password-reset/confirm', { token, password: 'a brand new passphrase' }), 403, 'password-sign-in-disabled');
+    expect([await resets(), await passwordHash()]).toEqual([before, hashBefore]);
+    await world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.deleteFrom('sso_configs').execute());
+  });
 });

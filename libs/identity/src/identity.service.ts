@@ -18,6 +18,7 @@ import {
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantDirectory, TenantNotPlacedError, TenantTx } from '@hotdash/platform-db';
 import { MailOutbox, publishInTx } from '@hotdash/platform-messaging';
+import { passwordSignInDisabled, ssoOnly } from './sso/sso-config';
 import { notFound, parseInput, ProblemException, PublicLinks } from '@hotdash/platform-http';
 
 /** Refresh tokens: `hdr_<tenant id>.<256 random bits>`; the prefix lets secret scanners recognise them. */
@@ -105,7 +106,7 @@ export class IdentityService {
     const readAt = Date.now();
     const rows = tenant
       ? await this.db.withTenant(tenant.id, async (tx) => ({
-          sso: await tx.db.selectFrom('sso_configs').select('password_sign_in').executeTakeFirst(),
+          ssoOnly: await ssoOnly(tx),
           user: await tx.db
             .selectFrom('users')
             .select(['id', 'role', 'status', 'password_hash'])
@@ -116,8 +117,7 @@ export class IdentityService {
       : undefined;
     // A tenant that signs in through its identity provider only: refused before any password is
     // checked, whoever asks, so the answer tells nothing about a password.
-    if (rows?.sso && !rows.sso.password_sign_in)
-      throw new ProblemException(403, 'password-sign-in-disabled', 'Password sign-in is turned off', 'This organisation signs in through its identity provider: use single sign-on (GET /auth/sso/start?tenant=<organisation>).');
+    if (rows?.ssoOnly) throw passwordSignInDisabled(found!.slug);
     const user = rows?.user;
     // The password is checked even when there is no such user, so a wrong address takes as long as a wrong password.
     // A hash of an older format or weaker parameters comes back re-hashed at the current ones (`upgraded`).
@@ -264,7 +264,8 @@ export class IdentityService {
     const to = await this.mail.seal(tenant.id, input.email.trim().toLowerCase());
     await this.db.withTenant(tenant.id, async (tx) => {
       const user = await tx.db.selectFrom('users').select('id').where('email_hash', '=', emailHash(tenant.id, input.email)).where('status', '=', 'active').executeTakeFirst();
-      if (!user) return;
+      // No password to reset where passwords do not sign in (the same answer, nothing sent).
+      if (!user || (await ssoOnly(tx))) return;
       await tx.db
         .insertInto('password_resets')
         .values({ id: newId(), tenant_id: tenant.id, user_id: user.id, token_hash: tokenHash(token), expires_at: new Date(Date.now() + RESET_TTL_MS) })
@@ -301,6 +302,8 @@ export class IdentityService {
       const passwordHash = await hashPassword(input.password);
       await this.db.withTenant(tenantId, async (tx) => {
         const r = usable(await reset(tx, true));
+        // A link sent before the organisation turned password sign-in off sets no password now.
+        if (await ssoOnly(tx)) throw passwordSignInDisabled();
         const { numUpdatedRows } = await tx.db
           .updateTable('users')
           .set({ password_hash: passwordHash, updated_at: sql`now()` })

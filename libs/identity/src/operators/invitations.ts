@@ -3,6 +3,7 @@ import { newTenantSecret, tokenHash } from '@hotdash/platform-auth';
 import { newId, TenantTx } from '@hotdash/platform-db';
 import { PublicLinks } from '@hotdash/platform-http';
 import { MailOutbox, publishInTx, SealedAddress } from '@hotdash/platform-messaging';
+import { ssoOnly } from '../sso/sso-config';
 import { operatorState } from './operator-state';
 
 /** How long an invitation link works. */
@@ -21,7 +22,17 @@ export function newInvitationToken(tenantId: string): string {
 }
 
 /** The invitation e-mail: a working link to set the password, and what to sign in with afterwards (the tenant's login slug). */
-export function invitationMail(tenantName: string, slug: string, token: string, role: string): { subject: string; body: string } {
+export function invitationMail(tenantName: string, slug: string, token: string, role: string, ssoOnly = false): { subject: string; body: string } {
+  if (ssoOnly)
+    return {
+      subject: `You are invited to ${tenantName} on HotDash`,
+      body: [
+        `You have been invited as ${role.replace('_', ' ')} of ${tenantName}.`,
+        `${tenantName} signs in through its identity provider: sign in here with your work account to start: ${PublicLinks.singleSignOn(slug)}`,
+        '',
+        `The API and its documentation: ${PublicLinks.docs()}`,
+      ].join('\n'),
+    };
   return {
     subject: `You are invited to ${tenantName} on HotDash`,
     body: [
@@ -59,7 +70,7 @@ export interface NewInvitation {
 export async function createInvitation(tx: TenantTx, mail: MailOutbox, i: NewInvitation): Promise<{ userId: string; expiresAt: Date }> {
   const userId = newId();
   const token = newInvitationToken(i.tenantId);
-  const invitation = invitationMail(i.tenantName, i.slug, token, i.role);
+  const invitation = invitationMail(i.tenantName, i.slug, token, i.role, await ssoOnly(tx));
   const expiresAt = new Date(Date.now() + INVITATION_TTL_MS);
   await tx.db
     .insertInto('users')

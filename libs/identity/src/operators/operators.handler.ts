@@ -4,6 +4,7 @@ import { acceptInvitationBody, updateOperatorBody, inviteOperatorBody, OperatorE
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { TenantDatabase, TenantDirectory, TenantNotPlacedError, TenantNotWritableError, TenantRecord, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
+import { passwordSignInDisabled, ssoOnly } from '../sso/sso-config';
 import { MailOutbox, publishInTx } from '@hotdash/platform-messaging';
 import { emailHash, hashPassword, RevocationList, tokenHash } from '@hotdash/platform-auth';
 import { createInvitation, OPERATOR_EVENTS_PRODUCER } from './invitations';
@@ -111,6 +112,8 @@ export class OperatorsHandler {
       const passwordHash = await hashPassword(input.password);
       const accepted = await this.db.withTenant(tenantId, async (tx) => {
         const inv = usable(await invitation(tx, true));
+        // Where passwords do not sign in, the invitation is accepted by signing in with single sign-on (with its role).
+        if (await ssoOnly(tx)) throw passwordSignInDisabled(tenant?.slug);
         const { numUpdatedRows } = await tx.db
           .updateTable('users')
           .set((eb) => ({ status: 'active', password_hash: passwordHash, display_name: eb.fn.coalesce(eb.val(input.displayName ?? null), 'display_name'), updated_at: sql`now()` }))

@@ -119,6 +119,35 @@ it("invites a tenant's first admin once however often asked, and withdraws the a
   expect(await rows()).toEqual({ u: 0, i: 0, m: 0, e: 1 });
 });
 
+it('where password sign-in is off, the invitation says to sign in with single sign-on, and accepting it with a password is refused, writing nothing', async () => {
+  const t = await withFirstAdmin('Operators SSO', 'owner@sso.test');
+  await world.tenantDb.withTenant(t, (tx) =>
+    tx.db
+      .insertInto('sso_configs')
+      .values({ tenant_id: t, issuer: 'https://idp.sso.test', client_id: 'hd', allowed_domains: ['sso.test'], password_sign_in: false, verified_at: new Date() })
+      .execute(),
+  );
+  const res = await call('POST', `/tenants/${t}/operators`, { email: 'op@sso.test', role: 'team_lead' });
+  expect(res.status).toBe(201);
+  for (const s of await world.shards()) await mail.drain(s, 500);
+  const eml = readdirSync(join(mailDir, t))
+    .map((f) => readFileSync(join(mailDir, t, f), 'utf8'))
+    .find((f) => f.includes('\r\nTo: op@sso.test\r\n'))!;
+  expect(eml).toMatch(/signs in through its identity provider/);
+  expect(eml).toMatch(/\/auth\/sso\/start\?tenant=[^\s&]+&to=portal/);
+  expect(eml).not.toMatch(/Set your password/);
+  // The first admin's invitation (sent before SSO-only) cannot set a password now.
+  const token = await mailedToken(t, 'owner@sso.test');
+  const users = () => world.tenantDb.withTenant(t, (tx) => tx.db.selectFrom('users').select(['status', 'password_hash']).orderBy('created_at').execute());
+  const before = await users();
+  const refused = await call('POST', '/invitations/accept', { token, password: 'correct horse battery' });
+  expect(refused.status).toBe(403);
+  expect(await refused.json()).toMatchObject({ code: 'password-sign-in-disabled' });
+  expect(await users()).toEqual(before);
+  expect(before.every((u) => u.status === 'invited' && u.password_hash === null)).toBe(true);
+  await world.tenantDb.withTenant(t, (tx) => tx.db.deleteFrom('sso_configs').execute());
+});
+
 it('invites an operator, changes the role, removes, and keeps the last admin', async () => {
   const res = await call('POST', `/tenants/${a}/operators`, { email: 'op@a.test', role: 'operator' });
   expect(res.status).toBe(201);

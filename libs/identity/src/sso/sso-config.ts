@@ -84,6 +84,21 @@ export interface SsoConfigRow {
   updated_at: Date;
 }
 
+/** Whether the tenant signs in through its identity provider only (password sign-in turned off). */
+export async function ssoOnly(tx: TenantTx): Promise<boolean> {
+  const row = await tx.db.selectFrom('sso_configs').select('password_sign_in').executeTakeFirst();
+  return row !== undefined && !row.password_sign_in;
+}
+
+/** A password refused because the tenant signs in through its identity provider only (login, invitation, reset). */
+export const passwordSignInDisabled = (slug?: string): ProblemException =>
+  new ProblemException(
+    403,
+    'password-sign-in-disabled',
+    'Password sign-in is turned off',
+    `This organisation signs in through its identity provider: use single sign-on (GET /auth/sso/start?tenant=${slug ?? '<organisation>'}).`,
+  );
+
 export const notConfigured = (): ProblemException =>
   new ProblemException(404, 'sso-not-configured', 'Single sign-on not configured', 'This organisation has no single sign-on configured.');
 

@@ -23,7 +23,16 @@ const SCOPES = 'openid email profile';
 /** Roles from least to most; a claim matching several mapped values gives the highest. */
 const ROLE_RANK: readonly OperatorRole[] = OperatorRoles;
 
-export const ssoStartQuery = z.object({ tenant: z.string().min(1).max(64) }).strict();
+/** How long the portal has to exchange a finished sign-in's handoff code for the tokens. */
+export const SSO_HANDOFF_TTL_S = 60;
+
+/**
+ * `to=portal`: the browser goes back to the portal (`/#sso=<handoff code>`, or `/#sso-error=<code>`)
+ * instead of being answered the tokens as JSON; the portal exchanges the code at `POST /auth/sso/exchange`.
+ */
+export const ssoStartQuery = z.object({ tenant: z.string().min(1).max(64), to: z.enum(['json', 'portal']).optional() }).strict();
+export type SsoReturn = 'json' | 'portal';
+export const ssoExchangeBody = z.object({ code: z.string().min(1).max(200) }).strict();
 /** What a provider sends back: `code` and `state`, or `error`; providers add their own parameters (iss, session_state, scope). */
 export const ssoCallbackQuery = z
   .object({
@@ -43,6 +52,24 @@ interface PendingSignIn {
   verifier: string;
   /** sha256 of the browser binding cookie's value. */
   binding: string;
+  /** Where the browser goes when the sign-in is over (absent: JSON, as before the portal). */
+  to?: SsoReturn;
+}
+
+/** A finished sign-in: the tokens, and where the browser asked to go with them. */
+export interface SignedIn {
+  tokens: TokenPair;
+  to: SsoReturn;
+}
+
+/** A sign-in refused after its state was read: the refusal, and where the browser asked to go. */
+export class SsoRefused extends Error {
+  constructor(
+    readonly problem: ProblemException,
+    readonly to: SsoReturn,
+  ) {
+    super(problem.message);
+  }
 }
 
 export interface StartedSignIn {
@@ -52,6 +79,8 @@ export interface StartedSignIn {
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const stateKey = (tenantId: string, state: string): string => `${tenantKeyPrefix(tenantId)}sso:state:${sha256(state)}`;
+const handoffKey = (tenantId: string, code: string): string => `${tenantKeyPrefix(tenantId)}sso:handoff:${sha256(code)}`;
+const HANDOFF_FIELD = 'sso.handoff';
 export const ssoCookieName = (state: string): string => `${SSO_COOKIE_PREFIX}${sha256(state).slice(0, 16)}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -86,7 +115,7 @@ export class SsoSignIn {
   ) {}
 
   async start(query: unknown): Promise<StartedSignIn> {
-    const { tenant: slug } = parseInput(ssoStartQuery, query);
+    const { tenant: slug, to } = parseInput(ssoStartQuery, query);
     const found = await this.directory.bySlug(slug.toLowerCase(), { maxAgeMs: 0 });
     if (!found || !['active', 'suspended'].includes(found.status)) throw notConfigured();
     const tenantId = found.id as TenantId;
@@ -97,7 +126,7 @@ export class SsoSignIn {
     const nonce = oidc.randomNonce();
     const verifier = oidc.randomPKCECodeVerifier();
     const binding = randomBytes(32).toString('base64url');
-    const pending: PendingSignIn = { issuer: cfg.issuer, clientId: cfg.client_id, nonce, verifier, binding: sha256(binding) };
+    const pending: PendingSignIn = { issuer: cfg.issuer, clientId: cfg.client_id, nonce, verifier, binding: sha256(binding), ...(to === 'portal' ? { to } : {}) };
     await this.redis.set(stateKey(tenantId, state), JSON.stringify(pending), 'EX', SSO_STATE_TTL_S);
     const location = oidc.buildAuthorizationUrl(config, {
       response_type: 'code',
@@ -111,7 +140,11 @@ export class SsoSignIn {
     return { location: location.href, cookie: { name: ssoCookieName(state), value: binding, maxAgeSeconds: SSO_STATE_TTL_S } };
   }
 
-  async callback(query: unknown, cookies: Readonly<Record<string, string>>, client: ClientInfo): Promise<TokenPair> {
+  /**
+   * Finishes the sign-in. Refusals before the state is read are ProblemExceptions; after it, an
+   * {@link SsoRefused} that also says where the browser asked to go.
+   */
+  async callback(query: unknown, cookies: Readonly<Record<string, string>>, client: ClientInfo): Promise<SignedIn> {
     const q = parseInput(ssoCallbackQuery, query, (path) => (path === 'state' || path === '' ? 'sso-state-invalid' : undefined));
     const dot = q.state.indexOf('.');
     const tenantId = q.state.slice(0, dot) as TenantId;
@@ -120,7 +153,39 @@ export class SsoSignIn {
     const raw = await this.redis.getdel(stateKey(tenantId, q.state));
     if (!raw) throw invalidState();
     const pending = JSON.parse(raw) as PendingSignIn;
-    const cookie = cookies[ssoCookieName(q.state)];
+    const to = pending.to ?? 'json';
+    try {
+      return { tokens: await this.finish(tenantId, q, pending, cookies, client), to };
+    } catch (err) {
+      throw err instanceof ProblemException ? new SsoRefused(err, to) : err;
+    }
+  }
+
+  /**
+   * A finished sign-in's tokens for the portal: kept encrypted under the tenant's key for
+   * {@link SSO_HANDOFF_TTL_S}, behind a single-use code that goes back to the browser in the URL's
+   * fragment (never sent to a server, never in an access log).
+   */
+  async handoff(tenantId: TenantId, tokens: TokenPair): Promise<string> {
+    const code = `${tenantId}.${randomBytes(32).toString('base64url')}`;
+    const sealed = await this.cipher.encrypt(tenantId, HANDOFF_FIELD, JSON.stringify(tokens));
+    await this.redis.set(handoffKey(tenantId, code), sealed, 'EX', SSO_HANDOFF_TTL_S);
+    return code;
+  }
+
+  /** The tokens behind a handoff code, once. */
+  async exchange(body: unknown): Promise<TokenPair> {
+    const { code } = parseInput(ssoExchangeBody, body, () => 'sso-handoff-invalid');
+    const dot = code.indexOf('.');
+    const tenantId = code.slice(0, dot) as TenantId;
+    const invalid = new ProblemException(400, 'sso-handoff-invalid', 'Sign-in not recognised', 'This sign-in has expired or was used already: sign in again.');
+    if (dot < 0 || !UUID.test(tenantId)) throw invalid;
+    const sealed = await this.redis.getdel(handoffKey(tenantId, code));
+    if (!sealed) throw invalid;
+    return JSON.parse(await this.cipher.decrypt(tenantId, HANDOFF_FIELD, sealed)) as TokenPair;
+  }
+
+  private async finish(tenantId: TenantId, q: z.infer<typeof ssoCallbackQuery>, pending: PendingSignIn, cookies: Readonly<Record<string, string>>, client: ClientInfo): Promise<TokenPair> {    const cookie = cookies[ssoCookieName(q.state)];
     if (!cookie || !timingSafeEqual(Buffer.from(sha256(cookie)), Buffer.from(pending.binding)))
       throw invalidState('This sign-in was started in another browser (or its cookie is gone): start the sign-in again.');
     if (q.error) throw new ProblemException(401, 'sso-denied', 'Sign-in refused by the identity provider', `The identity provider answered ${q.error}${q.error_description ? `: ${q.error_description}` : ''}.`);

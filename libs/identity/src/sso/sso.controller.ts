@@ -1,15 +1,22 @@
-import { Body, Controller, Delete, Get, Header, HttpCode, Inject, Put, Query, Redirect, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Inject, Post, Put, Query, Redirect, Req, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { Allow, Audited, CurrentPrincipal, Principal, Public } from '@hotdash/platform-auth';
+import type { TenantId } from '@hotdash/contracts';
+import { Allow, Audited, CurrentPrincipal, LimitPerAddress, Principal, Public } from '@hotdash/platform-auth';
 import { ApiDoc, publicUrl } from '@hotdash/platform-http';
 import type { TokenPair } from '../identity.service';
 import { SsoConfigDto, ssoConfigBody, ssoConfigResponse, SsoConfigService } from './sso-config';
-import { parseCookies, ssoCallbackQuery, ssoCookieName, SsoSignIn, ssoStartQuery } from './sso-sign-in';
+import { parseCookies, SignedIn, ssoCallbackQuery, ssoCookieName, ssoExchangeBody, SsoRefused, SsoSignIn, ssoStartQuery } from './sso-sign-in';
+
+/** Requests a minute one client address may make to each single sign-on route. */
+const SSO_PER_ADDRESS = 60;
 
 interface RequestLike {
   ip?: string;
   headers: Record<string, string | string[] | undefined>;
 }
+
+/** The portal, with what it should read in the URL's fragment. */
+const portalUrl = (fragment: Record<string, string>): string => `${publicUrl('/')}#${new URLSearchParams(fragment).toString()}`;
 
 const cookie = (name: string, value: string, maxAge: number): string =>
   `${name}=${value}; Path=/auth/sso; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${publicUrl('/').startsWith('https:') ? '; Secure' : ''}`;
@@ -17,7 +24,9 @@ const cookie = (name: string, value: string, maxAge: number): string =>
 /**
  * Single sign-on through the tenant's OpenID Connect provider: its admins configure it (`/sso`),
  * operators sign in through it (`/auth/sso/start`, then the provider sends the browser to
- * `/auth/sso/callback`, which answers the platform's usual tokens, as `POST /auth/login` does).
+ * `/auth/sso/callback`, which answers the platform's usual tokens, as `POST /auth/login` does; or,
+ * for a sign-in started with `to=portal`, sends the browser back to the portal with a single-use
+ * handoff code the portal exchanges for the tokens at `POST /auth/sso/exchange`).
  */
 @Controller()
 export class SsoController {
@@ -61,6 +70,7 @@ export class SsoController {
 
   /** 302 to the provider's authorization endpoint; sets the cookie that binds the sign-in to this browser. */
   @Public()
+  @LimitPerAddress(SSO_PER_ADDRESS)
   @ApiDoc({ summary: "Start single sign-on: 302 to the tenant's identity provider", query: ssoStartQuery, status: 302, problems: { 404: 'No single sign-on for this organisation (sso-not-configured)', 502: 'The provider could not be reached (sso-provider-unavailable)' } })
   @Get('auth/sso/start')
   @Header('Cache-Control', 'no-store')
@@ -71,10 +81,15 @@ export class SsoController {
     return { url: started.location, statusCode: 302 };
   }
 
-  /** Where the provider sends the browser back: the platform's access and refresh tokens, as a password login answers. */
+  /**
+   * Where the provider sends the browser back: the platform's access and refresh tokens, as a
+   * password login answers; for a sign-in started with `to=portal`, a 303 to the portal with a
+   * single-use handoff code (or the refusal's code) in the URL's fragment.
+   */
   @Public()
+  @LimitPerAddress(SSO_PER_ADDRESS)
   @ApiDoc({
-    summary: 'Finish single sign-on: the code is exchanged and the ID token checked; answers access and refresh tokens',
+    summary: 'Finish single sign-on: the code is exchanged and the ID token checked; answers access and refresh tokens (or, started with to=portal, 303 to the portal)',
     query: ssoCallbackQuery,
     problems: {
       400: 'Unknown, expired, replayed or foreign state, or a sign-in started in another browser (sso-state-invalid)',
@@ -83,12 +98,38 @@ export class SsoController {
     },
   })
   @Get('auth/sso/callback')
-  @Header('Cache-Control', 'no-store')
-  async callback(@Query() query: unknown, @Req() req: RequestLike, @Res({ passthrough: true }) reply: FastifyReply): Promise<TokenPair> {
+  async callback(@Query() query: unknown, @Req() req: RequestLike, @Res() reply: FastifyReply): Promise<void> {
     const state = typeof (query as { state?: unknown })?.state === 'string' ? (query as { state: string }).state : undefined;
     // The binding cookie is spent with the state, whatever the outcome.
     if (state) reply.header('set-cookie', cookie(ssoCookieName(state), '', 0));
+    reply.header('cache-control', 'no-store');
     const ua = req.headers['user-agent'];
-    return this.sso.callback(query, parseCookies(req.headers.cookie), { ip: req.ip ?? null, userAgent: typeof ua === 'string' ? ua : null });
+    let signedIn: SignedIn;
+    try {
+      signedIn = await this.sso.callback(query, parseCookies(req.headers.cookie), { ip: req.ip ?? null, userAgent: typeof ua === 'string' ? ua : null });
+    } catch (err) {
+      if (!(err instanceof SsoRefused)) throw err;
+      // A browser on its way back to the portal sees the refusal there, as a readable message.
+      if (err.to === 'json') throw err.problem;
+      return void (await reply.redirect(portalUrl({ 'sso-error': err.problem.code }), 303));
+    }
+    const { tokens, to } = signedIn;
+    if (to === 'json') return void (await reply.status(200).send(tokens));
+    await reply.redirect(portalUrl({ sso: await this.sso.handoff(tokens.tenantId as TenantId, tokens) }), 303);
+  }
+
+  /** The portal's half of the handoff: the tokens of the sign-in that just finished, once. */
+  @Public()
+  @LimitPerAddress(SSO_PER_ADDRESS)
+  @ApiDoc({
+    summary: 'Exchange a single sign-on handoff code (from the portal URL fragment) for access and refresh tokens, once',
+    body: ssoExchangeBody,
+    problems: { 400: 'Unknown, expired or already used handoff code (sso-handoff-invalid)' },
+  })
+  @Post('auth/sso/exchange')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  exchange(@Body() body: unknown): Promise<TokenPair> {
+    return this.sso.exchange(body);
   }
 }

@@ -507,3 +507,49 @@ describe('refused, with nothing written', () => {
     await problem(await finish(await atProvider(s.location.href, 'alice'), s.cookie), 400, 'sso-state-invalid');
   });
 });
+
+describe('the portal handoff (start with to=portal)', () => {
+  const fragmentOf = (res: Response): URLSearchParams => {
+    expect(res.status).toBe(303);
+    const location = new URL(res.headers.get('location')!);
+    expect(`${location.origin}${location.pathname}`).toBe(`${base}/`);
+    // Nothing of the sign-in in what a server or an access log would see.
+    expect(location.search).toBe('');
+    return new URLSearchParams(location.hash.slice(1));
+  };
+  const exchange = (code: unknown) => fetch(`${base}/auth/sso/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+
+  it('sends the browser back to the portal with a single-use code that the portal exchanges for the tokens, once', async () => {
+    const res = await fetch(`${base}/auth/sso/start?tenant=${a.slug}&to=portal`, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    const location = new URL(res.headers.get('location')!);
+    const back = await atProvider(location.href, 'alice');
+    const code = fragmentOf(await fetch(back, { headers: { cookie: res.headers.get('set-cookie')!.split(';')[0]! }, redirect: 'manual' })).get('sso')!;
+    expect(code.startsWith(`${a.tenantId}.`)).toBe(true);
+    // Kept encrypted, under the tenant's prefix, for a minute at most.
+    const key = `${tenantKeyPrefix(a.tenantId)}sso:handoff:${createHash('sha256').update(code).digest('hex')}`;
+    expect(await redis.ttl(key)).toBeGreaterThan(0);
+    expect(await redis.ttl(key)).toBeLessThanOrEqual(60);
+    expect(await redis.get(key)).not.toMatch(/accessToken|refreshToken/);
+    const first = await exchange(code);
+    expect(first.status).toBe(200);
+    const tokens = (await first.json()) as TokenPair;
+    expect(tokens.tenantId).toBe(a.tenantId);
+    const me = (await (await call('GET', '/me', tokens.accessToken)).json()) as MeDto;
+    expect(me.email).toBe('alice@corp-a.test');
+    expect(me.tenantId).toBe(a.tenantId);
+    await problem(await exchange(code), 400, 'sso-handoff-invalid');
+  });
+
+  it('a refusal goes back to the portal as its stable code; a forged, foreign or malformed handoff code is refused', async () => {
+    const res = await fetch(`${base}/auth/sso/start?tenant=${a.slug}&to=portal`, { redirect: 'manual' });
+    const back = await atProvider(new URL(res.headers.get('location')!).href, 'eve');
+    expect(fragmentOf(await fetch(back, { headers: { cookie: res.headers.get('set-cookie')!.split(';')[0]! }, redirect: 'manual' })).get('sso-error')).toBe('sso-domain-not-allowed');
+    // Tenant B's id with a guessed code, a code without a tenant, none at all, a number.
+    await problem(await exchange(`${b.tenantId}.${randomBytes(32).toString('base64url')}`), 400, 'sso-handoff-invalid');
+    await problem(await exchange('no-tenant-here'), 400, 'sso-handoff-invalid');
+    await problem(await exchange(''), 400, 'sso-handoff-invalid');
+    await problem(await exchange(42), 400, 'sso-handoff-invalid');
+    await problem(await fetch(`${base}/auth/sso/start?tenant=${a.slug}&to=elsewhere`, { redirect: 'manual' }), 400, 'validation-failed');
+  });
+});

@@ -15,6 +15,13 @@ export const OPS_ROUTE = 'hotdash:ops-route';
  */
 export const OpsRoute = (): MethodDecorator & ClassDecorator => SetMetadata(OPS_ROUTE, true);
 
+export const PER_ADDRESS_LIMIT = 'hotdash:per-address-limit';
+/**
+ * Requests a minute one client address may make to a public route (sign-up, accepting an
+ * invitation, single sign-on), whatever its method: the gateway's admission applies it.
+ */
+export const LimitPerAddress = (perMinute: number): MethodDecorator => SetMetadata(PER_ADDRESS_LIMIT, perMinute);
+
 export const ALLOW = 'hotdash:allow';
 /** The permission a route needs. A route without one is refused to everyone (deny by default). */
 export const Allow = (permission: Permission): MethodDecorator & ClassDecorator => SetMetadata(ALLOW, permission);

@@ -22,6 +22,8 @@ export const PublicLinks = {
   invitation: (token: string): string => publicUrl(`${PUBLIC_PAGES.invitation}#${token}`),
   /** The page that sets a new password with a reset token. */
   passwordReset: (token: string): string => publicUrl(`${PUBLIC_PAGES.passwordReset}#${token}`),
+  /** Single sign-on through the organisation's identity provider, back to the portal. */
+  singleSignOn: (slug: string): string => publicUrl(`/auth/sso/start?tenant=${encodeURIComponent(slug)}&to=portal`),
   /** The interactive API documentation. */
   docs: (): string => publicUrl('/docs'),
 };
