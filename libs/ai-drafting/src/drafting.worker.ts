@@ -16,7 +16,7 @@ import {
   MODEL_API_KEY_FIELD,
   ModelError,
   OpenAiChatModel,
-  OpenAiHttpOptions,
+  OpenAiClientOptions,
 } from '@hotdash/platform-models';
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
 import { DraftComposer, TicketText } from './draft-composer';
@@ -42,7 +42,7 @@ export interface DraftingWorkerOptions {
   /** The model of tenants in mode 'platform'. Default: draftingModelFromEnv(). */
   platformModel?: DraftingModel;
   /** Time limit and in-call retries of requests to tenants' own models (the job's tries come on top). Default: 1 retry. */
-  ownModelHttp?: Pick<OpenAiHttpOptions, 'timeoutMs' | 'maxRetries' | 'backoffMs'>;
+  ownModelHttp?: Pick<OpenAiClientOptions, 'timeoutMs' | 'maxRetries'>;
   /**
    * The guard on requests to tenants' own endpoints (tenant-supplied URLs): allow-list, time
    * limit, answer cap. Default: createEgressFetch() from the environment (HOTDASH_EGRESS_ALLOW).

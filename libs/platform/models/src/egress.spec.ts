@@ -393,7 +393,7 @@ describe('OpenAiChatModel with the guarded fetch (a tenant’s own endpoint)', (
 
   it('fails at once, not retryable, with model-endpoint-refused when the endpoint is loopback', async () => {
     const b = await httpsServer('127.0.0.1', json({ choices: [{ message: { content: 'hi' } }] }));
-    const model = new OpenAiChatModel({ baseUrl: `https://127.0.0.1:${b.port}/v1`, apiKey: 'sk-tenant', model: 'm', maxRetries: 3, backoffMs: 2_000, fetch: guard() });
+    const model = new OpenAiChatModel({ baseUrl: `https://127.0.0.1:${b.port}/v1`, apiKey: 'sk-tenant', model: 'm', maxRetries: 3, fetch: guard() });
     const started = Date.now();
     const err = await model.draft(prompt).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelError);

@@ -86,7 +86,7 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
       if (calls++ === 0) res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'slow down' } }));
       else answering(4)(req, body, res);
     };
-    const e = new OpenAiEmbedder({ baseUrl: base, apiKey: 'sk-test', model: 'm', dimensions: 4, backoffMs: 10 });
+    const e = new OpenAiEmbedder({ baseUrl: base, apiKey: 'sk-test', model: 'm', dimensions: 4 });
     expect((await e.embed(['x'])).vectors).toHaveLength(1);
     expect(calls).toBe(2);
   });
@@ -104,7 +104,7 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
     expect(wrongSize).toMatchObject({ code: 'model-bad-answer', message: expect.stringMatching(/3 numbers; the store expects 4/) });
 
     handler = () => undefined; // never answers
-    const silent = await new OpenAiEmbedder({ baseUrl: base, apiKey: 'k', model: 'm', dimensions: 4, timeoutMs: 200, maxRetries: 1, backoffMs: 10 }).embed(['x']).catch((e: unknown) => e);
+    const silent = await new OpenAiEmbedder({ baseUrl: base, apiKey: 'k', model: 'm', dimensions: 4, timeoutMs: 200, maxRetries: 1 }).embed(['x']).catch((e: unknown) => e);
     expect(silent).toMatchObject({ code: 'model-timeout', retryable: true });
     // The refused key and the wrong size are not retried; the silent server is, once (maxRetries 1).
     expect(requests).toHaveLength(1 + 1 + 2);

@@ -2,7 +2,7 @@ export * from './embedder';
 export * from './errors';
 export * from './local-embedder';
 export * from './openai-embedder';
-export * from './openai-http';
+export * from './openai-client';
 export * from './drafting-model';
 export * from './offline-drafter';
 export { takeCitations } from './reply-text';

@@ -1,9 +1,10 @@
 import { chatMessages, DraftingModel, DraftPrompt, DraftResult } from './drafting-model';
 import { ModelError } from './errors';
-import { OpenAiHttpOptions, postJson } from './openai-http';
+import type OpenAI from 'openai';
+import { modelErrorOf, openAiClient, OpenAiClientOptions } from './openai-client';
 import { takeCitations } from './reply-text';
 
-export interface OpenAiChatOptions extends OpenAiHttpOptions {
+export interface OpenAiChatOptions extends OpenAiClientOptions {
   /** e.g. `gpt-4o-mini`. */
   model: string;
   temperature?: number;
@@ -11,14 +12,8 @@ export interface OpenAiChatOptions extends OpenAiHttpOptions {
   maxTokens?: number;
 }
 
-interface ChatAnswer {
-  choices?: { message?: { content?: unknown }; finish_reason?: unknown }[];
-  model?: unknown;
-  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
-}
-
 /**
- * Drafts from an OpenAI-compatible `/chat/completions` API (configurable base URL: the platform's
+ * Drafts from an OpenAI-compatible `/chat/completions` API through the official SDK (configurable base URL: the platform's
  * key or a tenant's own): the prompt's messages (chatMessages: the tenant's company, voice,
  * policies and passages only, then the ticket; for a regeneration, the earlier drafts with the
  * operator's reasons and edits), the reply's text as the customer reads it (its "Sources:" line and
@@ -26,22 +21,28 @@ interface ChatAnswer {
  */
 export class OpenAiChatModel extends DraftingModel {
   readonly model: string;
+  private readonly client: OpenAI;
 
   constructor(private readonly options: OpenAiChatOptions) {
     super();
     if (!options.apiKey) throw new ModelError('model-auth-failed', 'no API key configured for the chat model', false);
-    new URL(options.baseUrl);
+    this.client = openAiClient(options);
     this.model = options.model;
   }
 
   async draft(p: DraftPrompt): Promise<DraftResult> {
-    const answer = (await postJson(this.options, '/chat/completions', {
-      model: this.model,
-      messages: chatMessages(p),
-      temperature: this.options.temperature ?? 0.2,
-      max_tokens: this.options.maxTokens ?? 600,
-    })) as ChatAnswer;
-    const content = answer?.choices?.[0]?.message?.content;
+    let answer: OpenAI.ChatCompletion;
+    try {
+      answer = await this.client.chat.completions.create({
+        model: this.model,
+        messages: chatMessages(p),
+        temperature: this.options.temperature ?? 0.2,
+        max_tokens: this.options.maxTokens ?? 600,
+      });
+    } catch (err) {
+      throw modelErrorOf(err, `${this.client.baseURL}/chat/completions`);
+    }
+    const content: unknown = answer?.choices?.[0]?.message?.content;
     if (typeof content !== 'string' || content.trim() === '') throw new ModelError('model-bad-answer', 'the chat answer has no message content', true);
     const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
     const { text, citations } = takeCitations(content, p.passages);

@@ -1,8 +1,9 @@
 import { Embedder, Embeddings } from './embedder';
 import { ModelError } from './errors';
-import { OpenAiHttpOptions, postJson } from './openai-http';
+import type OpenAI from 'openai';
+import { modelErrorOf, openAiClient, OpenAiClientOptions } from './openai-client';
 
-export interface OpenAiEmbedderOptions extends OpenAiHttpOptions {
+export interface OpenAiEmbedderOptions extends OpenAiClientOptions {
   /** e.g. `text-embedding-3-small`. */
   model: string;
   /** Dimensions of the model's vectors (checked on every answer). */
@@ -13,6 +14,7 @@ export interface OpenAiEmbedderOptions extends OpenAiHttpOptions {
   batchSize?: number;
 }
 
+/** What is read of the answer: checked field by field (a compatible server may answer otherwise than the SDK's types say). */
 interface EmbeddingsAnswer {
   data?: { index?: unknown; embedding?: unknown }[];
   model?: unknown;
@@ -20,7 +22,7 @@ interface EmbeddingsAnswer {
 }
 
 /**
- * Embeddings from an OpenAI-compatible `/embeddings` API (configurable base URL, so any compatible
+ * Embeddings from an OpenAI-compatible `/embeddings` API through the official SDK (configurable base URL, so any compatible
  * provider or a tenant's own endpoint): texts in batches, answers put back in input order by
  * their `index`, each vector checked for its size, tokens summed for metering.
  */
@@ -28,11 +30,12 @@ export class OpenAiEmbedder extends Embedder {
   readonly model: string;
   readonly dimensions: number;
   private readonly batchSize: number;
+  private readonly client: OpenAI;
 
   constructor(private readonly options: OpenAiEmbedderOptions) {
     super();
     if (!options.apiKey) throw new ModelError('model-auth-failed', 'no API key configured for the OpenAI embedder', false);
-    new URL(options.baseUrl); // throws on a malformed base URL, at start-up rather than at the first document
+    this.client = openAiClient(options); // throws on a malformed base URL, at start-up rather than at the first document
     this.model = options.model;
     this.dimensions = options.dimensions;
     this.batchSize = options.batchSize ?? 96;
@@ -43,12 +46,17 @@ export class OpenAiEmbedder extends Embedder {
     let tokens = 0;
     for (let i = 0; i < texts.length; i += this.batchSize) {
       const input = texts.slice(i, i + this.batchSize);
-      const answer = (await postJson(this.options, '/embeddings', {
-        model: this.model,
-        input,
-        encoding_format: 'float',
-        ...(this.options.requestDimensions ? { dimensions: this.dimensions } : {}),
-      })) as EmbeddingsAnswer;
+      let answer: EmbeddingsAnswer;
+      try {
+        answer = (await this.client.embeddings.create({
+          model: this.model,
+          input,
+          encoding_format: 'float',
+          ...(this.options.requestDimensions ? { dimensions: this.dimensions } : {}),
+        })) as EmbeddingsAnswer;
+      } catch (err) {
+        throw modelErrorOf(err, `${this.client.baseURL}/embeddings`);
+      }
       if (!Array.isArray(answer?.data) || answer.data.length !== input.length) {
         throw new ModelError('model-bad-answer', `the embeddings answer has ${Array.isArray(answer?.data) ? answer.data.length : 'no'} vectors for ${input.length} texts`, true);
       }
