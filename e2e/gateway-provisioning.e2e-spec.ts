@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createAccount, createPlatformOperator, launchBrowser, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestPlatformOperator, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 import { newId, withControlOwner } from '@hotdash/platform-db';
 import { disablePlatformOperator } from '@hotdash/platform-auth';
+import { asyncApiDocument } from '@hotdash/contracts';
 
 const GATEWAY = 'http://127.0.0.1:3196';
 const PROVISIONING = 'http://127.0.0.1:3212';
@@ -219,6 +220,14 @@ describe('public routes', () => {
     }, 30_000, 100);
     const tenants = await world.control.client.$queryRaw<{ n: number }[]>`select count(*)::int as n from tenants where slug = ${slug}`;
     expect(tenants[0]!.n).toBe(1);
+  });
+
+  it('publishes the events as an AsyncAPI document beside the OpenAPI one, without a credential', async () => {
+    const res = await fetch(`${GATEWAY}/asyncapi.json`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual(asyncApiDocument({ version: '1' }));
+    const api = (await (await fetch(`${GATEWAY}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(api.paths).filter((p) => p.startsWith('/asyncapi'))).toEqual([]);
   });
 
   it('limits the single sign-on redirects (GET) per client address too', async () => {

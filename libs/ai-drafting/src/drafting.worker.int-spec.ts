@@ -36,11 +36,12 @@ import {
   TenantId,
   Topics,
   deadLetterTopic,
+  DlqHeaders,
 } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, TenantStatusCache } from '@hotdash/platform-db';
 import { QueueName, redisConnection } from '@hotdash/platform-jobs';
-import { createKafkaClient, DlqHeaders, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
+import { createKafkaClient, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
 import { LocalEmbedder, MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { announceTicket, deleteConsumerGroups, DraftingProfileFixture, KafkaProbe, publishSettingsChanged, settingsChanged, sleep, TestWorld, waitFor } from '@hotdash/testing';

@@ -44,3 +44,15 @@ export const EventHeaders = {
   CORRELATION: 'hotdash-correlation-id',
   TRACEPARENT: 'traceparent',
 } as const;
+
+/** Headers a dead-lettered record carries on top of its original ones. */
+export const DlqHeaders = {
+  ERROR: 'hotdash-dlq-error',
+  ERROR_CODE: 'hotdash-dlq-error-code',
+  CONSUMER: 'hotdash-dlq-consumer',
+  ATTEMPTS: 'hotdash-dlq-attempts',
+  ORIGINAL_TOPIC: 'hotdash-dlq-original-topic',
+  ORIGINAL_PARTITION: 'hotdash-dlq-original-partition',
+  ORIGINAL_OFFSET: 'hotdash-dlq-original-offset',
+  FAILED_AT: 'hotdash-dlq-failed-at',
+} as const;

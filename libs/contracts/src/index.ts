@@ -20,3 +20,4 @@ export * from './rebalance.api';
 export * from './keys.api';
 export * from './dedicated.api';
 export * from './support.events';
+export * from './asyncapi';

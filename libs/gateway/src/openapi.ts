@@ -4,6 +4,7 @@ import { Controller, Get, Header, Inject, Injectable, RequestMethod } from '@nes
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { z } from 'zod';
+import { asyncApiDocument } from '@hotdash/contracts';
 import { ALLOW, OPS_ROUTE, Public, PUBLIC_ROUTE } from '@hotdash/platform-auth';
 import { API_DOC, ApiDocOptions, NOT_IN_API } from '@hotdash/platform-http';
 
@@ -44,7 +45,7 @@ export class OpenApiDocument {
         const method = METHODS[Reflect.getMetadata(METHOD_METADATA, handler) as number];
         if (sub === undefined || !method) continue;
         const nestPath = `/${[base, sub].map((p) => p.replace(/^\/|\/$/g, '')).filter(Boolean).join('/')}`;
-        if (nestPath.startsWith('/openapi') || nestPath.startsWith('/docs') || this.reflector.getAllAndOverride<boolean>(NOT_IN_API, [handler, cls])) continue;
+        if (nestPath.startsWith('/openapi') || nestPath.startsWith('/asyncapi') || nestPath.startsWith('/docs') || this.reflector.getAllAndOverride<boolean>(NOT_IN_API, [handler, cls])) continue;
         const path = nestPath.replace(/:(\w+)/g, '{$1}');
         const doc = Reflect.getMetadata(API_DOC, handler) as ApiDocOptions | undefined;
         const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [handler, cls]) === true || nestPath === '/health';
@@ -114,15 +115,25 @@ export class OpenApiDocument {
 const UI_DIR = dirname(require.resolve('swagger-ui-dist/package.json'));
 const asset = (file: string) => readFileSync(join(UI_DIR, file));
 
-/** /openapi.json and interactive docs at /docs (Swagger UI from the swagger-ui-dist package, served locally). */
+/**
+ * /openapi.json and interactive docs at /docs (Swagger UI from the swagger-ui-dist package, served
+ * locally), and /asyncapi.json: the events other services consume (contracts' asyncApiDocument).
+ */
 @Controller()
 @Public()
 export class OpenApiController {
+  private events: Record<string, unknown> | undefined;
+
   constructor(@Inject(OpenApiDocument) private readonly doc: OpenApiDocument) {}
 
   @Get('openapi.json')
   openapi(): Record<string, unknown> {
     return this.doc.get();
+  }
+
+  @Get('asyncapi.json')
+  asyncapi(): Record<string, unknown> {
+    return (this.events ??= asyncApiDocument({ version: '1' }));
   }
 
   @Get('docs')

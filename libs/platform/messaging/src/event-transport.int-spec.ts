@@ -5,13 +5,13 @@
 import { Controller, INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { AuditEvents, deadLetterTopic, Envelope, EventHeaders, TenantCreatedV1, TenantEvents, Topics } from '@hotdash/contracts';
+import { AuditEvents, deadLetterTopic, DlqHeaders, Envelope, EventHeaders, TenantCreatedV1, TenantEvents, Topics } from '@hotdash/contracts';
 import { currentTenantContext } from '@hotdash/platform-tenancy';
 import { newId } from '@hotdash/platform-db';
 import { deleteConsumerGroups, KafkaProbe, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 import { buildEnvelope, publishInTx } from './outbox';
 import { EventContext, KafkaEventTransport } from './event-transport';
-import { DlqHeaders, headersFor } from './headers';
+import { headersFor } from './headers';
 import { EventErrorsFilter } from './event-errors.filter';
 import { createKafkaClient, KafkaClientPort, KafkaProducerPort } from './kafka';
 

@@ -1,11 +1,10 @@
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
-import { Envelope, envelopeSchema, EventHeaders, EventType, parseTenantId, TenantId, payloadSchemaOf, topicOf, isKnownEventType, deadLetterTopic } from '@hotdash/contracts';
+import { DlqHeaders, Envelope, envelopeSchema, EventHeaders, EventType, parseTenantId, TenantId, payloadSchemaOf, topicOf, isKnownEventType, deadLetterTopic } from '@hotdash/contracts';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
 import { TenantDatabase, TenantTx, ShardInfo } from '@hotdash/platform-db';
 import { TenantNotPlacedError } from '@hotdash/platform-db';
 import type { IncomingRecord, KafkaClientPort, KafkaConsumerPort, KafkaProducerPort } from './kafka/kafka.port';
-import { DlqHeaders } from './headers';
 import { NonRetryableError } from './errors';
 import { isStoreUnavailable } from '@hotdash/platform-config';
 
