@@ -12,6 +12,7 @@ import { importCommands } from './commands/imports';
 import { rebalanceCommands } from './commands/rebalance';
 import { dedicatedCommands } from './commands/dedicated';
 import { keysCommands } from './commands/keys';
+import { certificateCommands } from './commands/certificate';
 
 export interface Streams {
   stdout: NodeJS.WriteStream;
@@ -48,6 +49,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, streams: Streams, commander
   rebalanceCommands(program, ctx);
   dedicatedCommands(program, ctx);
   keysCommands(program, ctx);
+  certificateCommands(program, ctx);
   return program;
 }
 

@@ -176,7 +176,8 @@ export class DraftingWorker {
         this.earlierDraftsOf(tenantId, data),
       ]);
       const draft = await this.composer.compose(tenantId, profile, ticket, model, earlierDrafts);
-      const bodyEnc = await this.deps.cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, draft.result.text);
+      // Under the ticket's key: the data subject's when the ticket's text is sealed under one (erasing the subject shreds the draft too).
+      const bodyEnc = await this.deps.cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, draft.result.text, { like: data.bodyEnc });
       const tokens = (n: number) => Math.max(0, Math.round(n));
       await this.options.checkpoint?.('before-commit', job);
       const written = await this.deps.db.withTenant(tenantId, (tx) =>

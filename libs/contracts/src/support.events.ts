@@ -55,11 +55,15 @@ export const SupportFields = {
   REPLY_BODY: 'replies.body',
 } as const;
 
-/** A value encrypted with the tenant's data key: a FieldCipher token `v1.<iv>.<ciphertext+tag>` (base64url). */
+/**
+ * A value encrypted with the tenant's data key, a FieldCipher token `v1.<iv>.<ciphertext+tag>`
+ * (base64url), or with a data subject's key (issue 16: the customer's personal data, erasable by
+ * destroying that key alone), `s1.<key id>.<iv>.<ciphertext+tag>`.
+ */
 export const encryptedField = z
   .string()
   .max(2_000_000)
-  .regex(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a value encrypted with the tenant data key');
+  .regex(/^(?:v1|s1\.[A-Za-z0-9_-]{22})\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a value encrypted with the tenant data key');
 
 const actor = z.string().min(1).max(200);
 export const TicketChannels = ['api', 'email', 'chat', 'integration'] as const;

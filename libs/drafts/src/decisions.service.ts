@@ -8,6 +8,7 @@ import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { EventMeta, publishInTx } from '@hotdash/platform-messaging';
 import { earlierDraftsOf } from './earlier-drafts';
 import { visibleTo } from './queue-scope';
+import { slaDecided } from './sla';
 import { textChange } from './text-diff';
 import { draftsEventMeta, TicketDto, TicketRow } from './ticket-records';
 
@@ -21,6 +22,8 @@ interface DecisionRow {
   current_draft_id: string | null;
   draft_status: string;
   body_enc: string;
+  /** The ticket's message: texts written about the ticket are sealed under its key (the data subject's). */
+  ticket_body_enc: string;
 }
 
 const STATE_HINT: Record<string, string> = {
@@ -52,7 +55,7 @@ export class DecisionsService {
       const by = actorOf(caller);
       await tx.db.updateTable('drafts').set({ status: 'approved', decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
       await publishInTx(tx, DraftEvents.APPROVED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by }, meta);
-      await this.sendReply(tx, caller, d.ticket_id, draftId, await this.cipher.decrypt(caller.tenantId, SupportFields.DRAFT_BODY, d.body_enc), meta);
+      await this.sendReply(tx, caller, d.ticket_id, draftId, await this.cipher.decrypt(caller.tenantId, SupportFields.DRAFT_BODY, d.body_enc), meta, d.ticket_body_enc);
     });
   }
 
@@ -63,8 +66,8 @@ export class DecisionsService {
       if (draft.trim() === input.body) throw new ProblemException(400, 'no-change', 'Nothing changed', 'The text is the draft as it is: approve the draft instead.');
       const change = textChange(draft, input.body);
       const by = actorOf(caller);
-      const editedBodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, input.body);
-      const diffEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.DIFF, change.patch);
+      const editedBodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, input.body, { like: d.ticket_body_enc });
+      const diffEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.DIFF, change.patch, { like: d.ticket_body_enc });
       await tx.db
         .updateTable('drafts')
         .set({ status: 'edited', edited_body_enc: editedBodyEnc, diff_enc: diffEnc, characters_added: change.charactersAdded, characters_removed: change.charactersRemoved, decided_by: by, decided_at: now })
@@ -76,7 +79,7 @@ export class DecisionsService {
         { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, editedBodyEnc, changed: { charactersAdded: change.charactersAdded, charactersRemoved: change.charactersRemoved } },
         meta,
       );
-      await this.sendReply(tx, caller, d.ticket_id, draftId, input.body, meta);
+      await this.sendReply(tx, caller, d.ticket_id, draftId, input.body, meta, d.ticket_body_enc);
     });
   }
 
@@ -85,8 +88,8 @@ export class DecisionsService {
     const { reason, editedBody } = parseInput(rejectDraftBody, body);
     return this.decide(caller, draftId, async (tx, d, meta) => {
       const by = actorOf(caller);
-      const reasonEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REJECT_REASON, reason);
-      const editedBodyEnc = editedBody === undefined ? null : await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, editedBody);
+      const reasonEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REJECT_REASON, reason, { like: d.ticket_body_enc });
+      const editedBodyEnc = editedBody === undefined ? null : await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, editedBody, { like: d.ticket_body_enc });
       await tx.db.updateTable('drafts').set({ status: 'rejected', reject_reason_enc: reasonEnc, edited_body_enc: editedBodyEnc, decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
       await tx.db.updateTable('tickets').set({ status: 'rejected', updated_at: now }).where('id', '=', d.ticket_id).execute();
       await publishInTx(tx, DraftEvents.REJECTED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, reasonEnc }, meta);
@@ -124,8 +127,9 @@ export class DecisionsService {
     await this.db.withTenant(caller.tenantId, async (tx) => {
       const t = await this.lockTicket(tx, caller, ticketId);
       if (t.status === 'replied') throw new ProblemException(409, 'already-replied', 'Already replied', 'The customer already got the reply to this ticket.');
+      await slaDecided(tx, ticketId);
       await tx.db.updateTable('drafts').set({ status: 'superseded' }).where('ticket_id', '=', ticketId).where('status', '=', 'pending').execute();
-      await this.sendReply(tx, caller, ticketId, null, input.body, draftsEventMeta(caller.tenantId));
+      await this.sendReply(tx, caller, ticketId, null, input.body, draftsEventMeta(caller.tenantId), t.body_enc);
     });
     return this.tickets.read(caller.tenantId, ticketId);
   }
@@ -136,7 +140,7 @@ export class DecisionsService {
       const d = await tx.db
         .selectFrom('drafts as d')
         .innerJoin('tickets as t', 't.id', 'd.ticket_id')
-        .select(['t.id as ticket_id', 't.status as ticket_status', 't.current_draft_id', 'd.status as draft_status', 'd.body_enc'])
+        .select(['t.id as ticket_id', 't.status as ticket_status', 't.current_draft_id', 'd.status as draft_status', 'd.body_enc', 't.body_enc as ticket_body_enc'])
         .where(visibleTo(caller))
         .where('d.id', '=', draftId)
         .forUpdate(['t', 'd'])
@@ -146,6 +150,7 @@ export class DecisionsService {
       if (d.draft_status !== 'pending' || d.ticket_status !== 'pending' || d.current_draft_id !== draftId)
         throw new ProblemException(409, 'draft-not-pending', 'Draft already decided', `The draft is ${d.draft_status}, not pending approval. ${STATE_HINT[d.draft_status] ?? ''}`.trim());
       await apply(tx, d, draftsEventMeta(caller.tenantId));
+      await slaDecided(tx, d.ticket_id);
       return d.ticket_id;
     });
     return this.tickets.read(caller.tenantId, ticketId);
@@ -164,9 +169,10 @@ export class DecisionsService {
     return t;
   }
 
-  private async sendReply(tx: TenantTx, caller: Principal, ticketId: string, draftId: string | null, text: string, meta: EventMeta): Promise<void> {
+  /** `like`: the ticket's message token, whose key (the data subject's) the reply is sealed under. */
+  private async sendReply(tx: TenantTx, caller: Principal, ticketId: string, draftId: string | null, text: string, meta: EventMeta, like: string): Promise<void> {
     const by = actorOf(caller);
-    const bodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REPLY_BODY, text);
+    const bodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REPLY_BODY, text, { like });
     const sent = await tx.db
       .updateTable('tickets')
       .set({ status: 'replied', reply_body_enc: bodyEnc, reply_draft_id: draftId, replied_by: by, replied_at: now, updated_at: now })

@@ -1,17 +1,47 @@
 import { SupportFields, TenantId, TicketStatus } from '@hotdash/contracts';
-import type { FieldCipher } from '@hotdash/platform-crypto';
+import { type FieldCipher, SubjectKeyDestroyedError } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import type { EventMeta } from '@hotdash/platform-messaging';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
 
 export const DRAFTS_PRODUCER = 'drafts';
 
+/** What a value of an erased data subject reads as (its key destroyed). */
+export const ERASED_TEXT = '[erased]';
+
 /** Metadata of the drafts service's events: the request's correlation id when there is one. */
 export function draftsEventMeta(tenantId: TenantId): EventMeta {
   return { tenantId, producer: DRAFTS_PRODUCER, correlationId: tryCurrentTenantContext()?.correlationId ?? newId() };
 }
 
-export interface TicketRow {
+/** A ticket's SLA as the queue shows it. */
+export interface TicketSlaView {
+  /** When the first decision is due; null when no workflow applied or the first decision was made. */
+  slaDueAt: string | null;
+  slaBreached: boolean;
+  slaBreachedAt: string | null;
+  /** The team lead it was escalated to when it breached. */
+  slaEscalatedTo: string | null;
+}
+
+export interface SlaColumns {
+  sla_due_at?: Date | null;
+  sla_decided_at?: Date | null;
+  sla_breached_at?: Date | null;
+  sla_escalated_to?: string | null;
+}
+
+export function slaViewOf(r: SlaColumns): TicketSlaView {
+  const breachedAt = r.sla_breached_at ?? null;
+  return {
+    slaDueAt: r.sla_due_at && !r.sla_decided_at ? r.sla_due_at.toISOString() : null,
+    slaBreached: breachedAt !== null,
+    slaBreachedAt: breachedAt?.toISOString() ?? null,
+    slaEscalatedTo: r.sla_escalated_to ?? null,
+  };
+}
+
+export interface TicketRow extends SlaColumns {
   id: string;
   external_id: string | null;
   channel: string;
@@ -113,6 +143,11 @@ export interface TicketSummaryDto {
   subject: string | null;
   receivedAt: string;
   updatedAt: string;
+  /** The approval SLA (sla.ts): when the first decision is due while it runs, whether and when it was breached, the team lead it went to. */
+  slaDueAt: string | null;
+  slaBreached: boolean;
+  slaBreachedAt: string | null;
+  slaEscalatedTo: string | null;
 }
 
 export interface DraftDto {
@@ -154,6 +189,7 @@ function summaryOf(t: TicketRow, name: string, email: string, subject: string | 
     subject,
     receivedAt: t.received_at.toISOString(),
     updatedAt: t.updated_at.toISOString(),
+    ...slaViewOf(t),
   };
 }
 
@@ -163,8 +199,8 @@ export class TicketReader {
 
   async summary(tenantId: TenantId, t: TicketRow): Promise<TicketSummaryDto> {
     const [name, email, subject] = await Promise.all([
-      this.cipher.decrypt(tenantId, SupportFields.CUSTOMER_NAME, t.customer_name_enc),
-      this.cipher.decrypt(tenantId, SupportFields.CUSTOMER_EMAIL, t.customer_email_enc),
+      this.read(tenantId, SupportFields.CUSTOMER_NAME, t.customer_name_enc),
+      this.read(tenantId, SupportFields.CUSTOMER_EMAIL, t.customer_email_enc),
       this.open(tenantId, SupportFields.SUBJECT, t.subject_enc),
     ]);
     return summaryOf(t, name, email, subject);
@@ -176,7 +212,7 @@ export class TicketReader {
   }
 
   async ticket(tenantId: TenantId, t: TicketRow, drafts: DraftRow[]): Promise<TicketDto> {
-    const [summary, body, reply] = await Promise.all([this.summary(tenantId, t), this.cipher.decrypt(tenantId, SupportFields.BODY, t.body_enc), this.open(tenantId, SupportFields.REPLY_BODY, t.reply_body_enc)]);
+    const [summary, body, reply] = await Promise.all([this.summary(tenantId, t), this.read(tenantId, SupportFields.BODY, t.body_enc), this.open(tenantId, SupportFields.REPLY_BODY, t.reply_body_enc)]);
     return {
       ...summary,
       body,
@@ -213,6 +249,14 @@ export class TicketReader {
 
   /** A value that may be absent (null stays null). */
   private open(tenantId: TenantId, field: string, token: string | null): Promise<string | null> {
-    return token === null ? Promise.resolve(null) : this.cipher.decrypt(tenantId, field, token);
+    return token === null ? Promise.resolve(null) : this.read(tenantId, field, token);
+  }
+
+  /** A value; one of an erased data subject (its key destroyed: a row back from an older backup, or mid-erasure) reads as ERASED_TEXT. */
+  private read(tenantId: TenantId, field: string, token: string): Promise<string> {
+    return this.cipher.decrypt(tenantId, field, token).catch((err: unknown) => {
+      if (err instanceof SubjectKeyDestroyedError) return ERASED_TEXT;
+      throw err;
+    });
   }
 }

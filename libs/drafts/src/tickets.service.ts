@@ -6,7 +6,6 @@ import {
   DraftEvents,
   DraftFailedV1,
   DraftGeneratedV1,
-  SupportFields,
   TenantId,
   TenantImportedV1,
   TicketEvents,
@@ -21,6 +20,8 @@ import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx, publishManyInTx } from '@hotdash/platform-messaging';
 import { earlierDraftsOf } from './earlier-drafts';
 import { scopeParams, visibleTo } from './queue-scope';
+import { SLA_COLUMNS, startSla } from './sla';
+import { resealSubmittedText, sealTicketText } from './subject-seal';
 import { DRAFT_COLUMNS, DraftRow, DRAFTS_PRODUCER, draftsEventMeta, TICKET_COLUMNS, TicketDto, TicketReader, TicketRow, TicketSummaryDto } from './ticket-records';
 
 /** A draft event for a ticket this service has not stored yet (its ticket.received is still on its way): retried by the transport. */
@@ -57,13 +58,13 @@ export class TicketsService {
     const input = parseInput(createTicketBody, body);
     const tenantId = caller.tenantId;
     await this.statuses.assertWritable(tenantId);
-    const enc = (field: string, value: string) => this.cipher.encrypt(tenantId, field, value);
-    const [customerNameEnc, customerEmailEnc, subjectEnc, bodyEnc] = await Promise.all([
-      enc(SupportFields.CUSTOMER_NAME, input.customer.name),
-      enc(SupportFields.CUSTOMER_EMAIL, input.customer.email),
-      input.subject === undefined ? null : enc(SupportFields.SUBJECT, input.subject),
-      enc(SupportFields.BODY, input.body),
-    ]);
+    // The customer's values under the data subject's own key (subject-seal.ts), with its reference.
+    const { subjectRef, customerNameEnc, customerEmailEnc, subjectEnc, bodyEnc } = await sealTicketText(this.cipher, tenantId, {
+      name: input.customer.name,
+      email: input.customer.email,
+      subject: input.subject ?? null,
+      body: input.body,
+    });
     const received = this.receive(tenantId, {
       externalId: input.externalId ?? null,
       channel: 'api',
@@ -74,7 +75,7 @@ export class TicketsService {
       receivedAt: new Date().toISOString(),
     }, quotaReservationId);
     const stored = await this.db.withTenant(tenantId, async (tx): Promise<{ row: TicketRow } | { existingId: string }> => {
-      const row = await this.store(tx, received);
+      const row = await this.store(tx, received, subjectRef);
       if (row) {
         await publishInTx(tx, TicketEvents.RECEIVED, received, draftsEventMeta(tenantId));
         return { row };
@@ -94,8 +95,9 @@ export class TicketsService {
    */
   async onSubmitted(tx: TenantTx, submitted: TicketSubmittedV1, meta: { correlationId: string; causationId: string }): Promise<boolean> {
     const { tenantId, ...ticket } = submitted;
-    const received = this.receive(tenantId as TenantId, ticket, null);
-    if (!(await this.store(tx, received))) return false;
+    const { subjectRef, ...sealed } = await resealSubmittedText(this.cipher, tenantId as TenantId, ticket);
+    const received = this.receive(tenantId as TenantId, { ...ticket, ...sealed }, null);
+    if (!(await this.store(tx, received, subjectRef))) return false;
     await publishInTx(tx, TicketEvents.RECEIVED, received, { ...draftsEventMeta(tenantId as TenantId), correlationId: meta.correlationId, causationId: meta.causationId });
     return true;
   }
@@ -104,8 +106,9 @@ export class TicketsService {
     const q = parseInput(ticketListQuery, query);
     const limit = q.limit ?? 50;
     const rows = await this.db.withTenant(caller.tenantId, (tx) => {
-      let select = tx.db.selectFrom('tickets as t').select(TICKET_COLUMNS).where(visibleTo(caller));
+      let select = tx.db.selectFrom('tickets as t').leftJoin('ticket_slas as s', (j) => j.onRef('s.tenant_id', '=', 't.tenant_id').onRef('s.ticket_id', '=', 't.id')).select(TICKET_COLUMNS).select(SLA_COLUMNS).where(visibleTo(caller));
       if (q.status) select = select.where('t.status', '=', q.status);
+      if (q.breached) select = select.where('s.breached_at', q.breached === 'true' ? 'is not' : 'is', null);
       if (q.before) select = select.where('t.created_at', '<', new Date(q.before));
       return select.orderBy('t.created_at', 'desc').orderBy('t.id', 'desc').limit(limit + 1).$castTo<TicketRow>().execute();
     });
@@ -116,7 +119,7 @@ export class TicketsService {
   /** A ticket with its drafts and reply; one the caller may not see is as missing as one that does not exist. */
   async get(caller: Principal, ticketId: string): Promise<TicketDto> {
     const { t, drafts } = await this.db.withTenant(caller.tenantId, async (tx) => {
-      const visible = await tx.db.selectFrom('tickets as t').select(TICKET_COLUMNS).where(visibleTo(caller)).where('t.id', '=', ticketId).$castTo<TicketRow>().executeTakeFirst();
+      const visible = await tx.db.selectFrom('tickets as t').leftJoin('ticket_slas as s', (j) => j.onRef('s.tenant_id', '=', 't.tenant_id').onRef('s.ticket_id', '=', 't.id')).select(TICKET_COLUMNS).select(SLA_COLUMNS).where(visibleTo(caller)).where('t.id', '=', ticketId).$castTo<TicketRow>().executeTakeFirst();
       return { t: visible, drafts: visible ? await this.draftsOf(tx, visible.id) : [] };
     });
     if (!t) throw notFound(`ticket ${ticketId}`);
@@ -232,7 +235,7 @@ export class TicketsService {
 
   async read(tenantId: TenantId, ticketId: string): Promise<TicketDto> {
     const { t, drafts } = await this.db.withTenant(tenantId, async (tx) => ({
-      t: await tx.db.selectFrom('tickets as t').select(TICKET_COLUMNS).where('t.id', '=', ticketId).$castTo<TicketRow>().executeTakeFirst(),
+      t: await tx.db.selectFrom('tickets as t').leftJoin('ticket_slas as s', (j) => j.onRef('s.tenant_id', '=', 't.tenant_id').onRef('s.ticket_id', '=', 't.id')).select(TICKET_COLUMNS).select(SLA_COLUMNS).where('t.id', '=', ticketId).$castTo<TicketRow>().executeTakeFirst(),
       drafts: await this.draftsOf(tx, ticketId),
     }));
     if (!t) throw notFound(`ticket ${ticketId}`);
@@ -292,7 +295,7 @@ export class TicketsService {
    * sub-select of the same statement); the stored row, or undefined when it is already stored (same
    * id or externalId).
    */
-  private async store(tx: TenantTx, r: TicketReceivedV2): Promise<TicketRow | undefined> {
+  private async store(tx: TenantTx, r: TicketReceivedV2, subjectRef: string): Promise<TicketRow | undefined> {
     const inserted = await tx.db
       .insertInto('tickets')
       .values({
@@ -308,11 +311,14 @@ export class TicketsService {
         attempt: 1,
         assignee_id: this.leastLoadedQuery(tx),
         received_at: r.receivedAt,
+        subject_ref: subjectRef,
       })
       .onConflict((oc) => oc.doNothing())
       .returning(['assignee_id', 'received_at', 'created_at', 'updated_at'])
       .executeTakeFirst();
     if (!inserted) return undefined;
+    // Its approval SLA, from the workflow that applies now (sla.ts).
+    const sla = await startSla(tx, r.ticketId, inserted.received_at);
     return {
       id: r.ticketId,
       external_id: r.externalId,
@@ -332,6 +338,7 @@ export class TicketsService {
       received_at: inserted.received_at,
       created_at: inserted.created_at,
       updated_at: inserted.updated_at,
+      ...sla,
     };
   }
 }

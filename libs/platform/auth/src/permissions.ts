@@ -21,6 +21,10 @@ export const Permissions = [
   'knowledge:write',
   'settings:read',
   'settings:write',
+  /** Export the tenant's data, or one data subject's (issue 16): admins only, never an API key. */
+  'data:export',
+  /** Erase one data subject's personal data (GDPR, issue 16): admins only, never an API key. */
+  'data:erase',
 ] as const;
 export type Permission = (typeof Permissions)[number];
 
@@ -37,7 +41,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<OperatorRole, ReadonlySet<Permiss
 };
 
 /** Permissions an API key may be given: never the right to manage keys or the tenant's operators. */
-export const API_KEY_SCOPES: readonly Permission[] = Permissions.filter((p) => p !== 'api-keys:manage' && p !== 'users:manage' && p !== 'profile:read');
+export const API_KEY_SCOPES: readonly Permission[] = Permissions.filter((p) => p !== 'api-keys:manage' && p !== 'users:manage' && p !== 'profile:read' && p !== 'data:export' && p !== 'data:erase');
 
 /** What the principal may do: its role's permissions, narrowed to its scopes for an API key. */
 export function permissionsOf(p: Principal): Set<Permission> {

@@ -4,6 +4,7 @@ import { Databases } from '@hotdash/platform-db';
 import { FieldCipher } from './field-cipher';
 import { KmsPort } from './kms';
 import { LocalKms } from './local-kms';
+import { SubjectKeyring } from './subject-keyring';
 import { TenantKeyring } from './tenant-keyring';
 import { TransitKms } from './transit-kms';
 
@@ -18,12 +19,13 @@ export async function kmsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<
 
 /**
  * Nest providers for envelope encryption in a service: the KMS (kmsFromEnv), the tenants' data
- * keys (TenantKeyring) and FieldCipher. Needs DatabaseModule in the app.
+ * keys (TenantKeyring), its data subjects' keys (SubjectKeyring) and FieldCipher. Needs DatabaseModule in the app.
  */
 export function cryptoProviders(): Provider[] {
   return [
     { provide: KmsPort, useFactory: () => kmsFromEnv() },
     { provide: TenantKeyring, useFactory: (dbs: Databases, kms: KmsPort) => new TenantKeyring(dbs, kms), inject: [Databases, KmsPort] },
-    { provide: FieldCipher, useFactory: (k: TenantKeyring) => new FieldCipher(k), inject: [TenantKeyring] },
+    { provide: SubjectKeyring, useFactory: (dbs: Databases, k: TenantKeyring) => new SubjectKeyring(dbs, k), inject: [Databases, TenantKeyring] },
+    { provide: FieldCipher, useFactory: (k: TenantKeyring, s: SubjectKeyring) => new FieldCipher(k, s), inject: [TenantKeyring, SubjectKeyring] },
   ];
 }

@@ -5,4 +5,7 @@ export * from './transit-kms';
 export * from './tenant-keyring';
 export * from './kek-rotation';
 export * from './field-cipher';
+export * from './subject-ref';
+export * from './subject-keyring';
 export * from './crypto.providers';
+export * from './certificate';

@@ -47,7 +47,8 @@ export class TenantKeyring implements DataKeySource {
   private readonly now: () => number;
 
   constructor(
-    private readonly dbs: Databases,
+    /** The control database the keys live in (FieldCipher makes its data subjects' keyring over it). */
+    readonly dbs: Databases,
     private readonly kms: KmsPort,
     options: TenantKeyringOptions = {},
   ) {

@@ -7,6 +7,7 @@
 export const PILOT_CONTROL_TABLES: readonly { table: string; carried: boolean; how: string }[] = [
   { table: 'tenants', carried: true, how: "id, slug, name, plan and creation time as on the pilot; status provisioning during the import, the pilot's (active or suspended) at its end; region: the target shard's" },
   { table: 'tenant_keys', carried: true, how: "the data key unwrapped with the pilot's key-encryption key given to the import (never stored) and re-wrapped under the platform's: every encrypted field stays ciphertext and readable" },
+  { table: 'subject_keys', carried: false, how: "NOT YET (issue 16 follow-up): the pilot's data subject keys (wrapped under the tenant's data key, which the import keeps) are not copied, so pilot tickets sealed under them (s1 tokens) do not decrypt after an import; to carry them, read them with the pilot's role (add to PILOT_CONTROL_READS) and insert the rows as they are through platform/crypto" },
   { table: 'tenant_placements', carried: false, how: "the pilot's placement names the pilot's shard: the tenant is placed on the target shard instead, at the pilot's placement version + 1" },
   { table: 'plans', carried: false, how: "the plan catalogue: the tenant keeps its plan code and the platform's plan of that code applies (a dry run lists where its limits differ from the pilot's); refused when the platform has no such plan. Quota usage is tenant rows (carried)" },
   { table: 'shards', carried: false, how: "the pilot's shard registry: its one shard is the import's source, never registered on the platform" },
