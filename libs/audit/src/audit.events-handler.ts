@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { AccessEvents, AccessRecordedV2, DraftEvents, Envelope, KnowledgeEvents, OperatorEvents, TenantCreatedV1, TenantEvents, TicketEvents } from '@hotdash/contracts';
+import { AccessEvents, AccessRecordedV2, DraftEvents, Envelope, KnowledgeEvents, OperatorEvents, SlaEvents, TenantCreatedV1, TenantEvents, TicketEvents } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { RecordAuditEntryHandler } from './use-cases/record-audit-entry/record-audit-entry.handler';
 
@@ -71,10 +71,11 @@ export class AuditEventsHandler {
     this.append(ctx, event, `service:${event.producer}`);
   }
 
-  /** The support workflow: tickets in, drafts written and decided, replies out; by the operator who decided, where one did. */
+  /** The support workflow: tickets in, SLA breaches, drafts written and decided, replies out; by the operator who decided, where one did. */
   @EventPattern([
     TicketEvents.RECEIVED,
     TicketEvents.REPLY_SENT,
+    SlaEvents.BREACHED,
     DraftEvents.REQUESTED,
     DraftEvents.GENERATED,
     DraftEvents.FAILED,

@@ -82,6 +82,7 @@ import {
   TicketSubmittedV1,
   ticketSubmittedV1,
 } from './support.events';
+import { SlaEvents, TicketSlaBreachedV1, ticketSlaBreachedV1 } from './sla.events';
 import { Topic, Topics } from './topics';
 
 /** Payload type of the version producers write today, per event type. */
@@ -104,6 +105,7 @@ export interface EventPayloads {
   [TicketEvents.SUBMITTED]: TicketSubmittedV1;
   [TicketEvents.RECEIVED]: TicketReceivedV2;
   [TicketEvents.REPLY_SENT]: ReplySentV1;
+  [SlaEvents.BREACHED]: TicketSlaBreachedV1;
   [DraftEvents.REQUESTED]: DraftRequestedV2;
   [DraftEvents.GENERATED]: DraftGeneratedV1;
   [DraftEvents.FAILED]: DraftFailedV1;
@@ -158,6 +160,7 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TicketEvents.SUBMITTED]: { topic: Topics.TICKETS, current: 1, versions: { 1: ticketSubmittedV1 } },
   [TicketEvents.RECEIVED]: { topic: Topics.TICKETS, current: 2, versions: { 2: ticketReceivedV2 } },
   [TicketEvents.REPLY_SENT]: { topic: Topics.TICKETS, current: 1, versions: { 1: replySentV1 } },
+  [SlaEvents.BREACHED]: { topic: Topics.TICKETS, current: 1, versions: { 1: ticketSlaBreachedV1 } },
   [DraftEvents.REQUESTED]: { topic: Topics.DRAFTS, current: 2, versions: { 1: draftRequestedV1, 2: draftRequestedV2 } },
   [DraftEvents.GENERATED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftGeneratedV1 } },
   [DraftEvents.FAILED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftFailedV1 } },

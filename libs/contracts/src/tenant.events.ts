@@ -47,7 +47,7 @@ export const TenantEvents = {
    * escalation to the team lead), under the settings' version of the change (the same counter as
    * tenant.settings-changed; a consumer keeps the highest). The provisioning saga's default workflows
    * (DEFAULT_WORKFLOWS) are not announced: a tenant without this event has those.
-   * Consumed by: audit; the SLA's enforcement (drafts) when it is built.
+   * Consumed by: audit; drafts (its queue_workflows copy: each new ticket's SLA).
    */
   APPROVAL_WORKFLOWS_CHANGED: 'tenant.approval-workflows-changed',
   /**

@@ -22,6 +22,12 @@ export interface DraftMetricsDto {
   timeToApproval: { p50: number; p90: number; mean: number } | null;
   /** Tickets in the queue now, by status. */
   open: Record<Exclude<TicketStatus, 'replied'>, number>;
+  /**
+   * The approval SLA (sla.ts): tickets flagged as breached in the period; first decisions made in
+   * the period on tickets with an SLA, how many of them by the due time and before any breach, and
+   * that share (null with none); tickets breached now and still without a decision.
+   */
+  sla: { breached: number; decided: number; withinSla: number; withinSlaRate: number | null; openBreached: number };
 }
 
 const MAX_DAYS = 366;
@@ -57,6 +63,18 @@ export class DraftMetricsService {
       const open = { drafting: 0, pending: 0, rejected: 0, draft_failed: 0 };
       const queued = await tx.db.selectFrom('tickets').select(['status', sql<number>`count(*)::int`.as('n')]).where('status', '<>', 'replied').groupBy('status').execute();
       for (const r of queued) open[r.status as keyof typeof open] = r.n;
+      // Counts filtered per column over the tenant's SLAs touched in the period: beyond the builder's aggregates, so sql fragments (every value a parameter).
+      const inPeriod = (column: 'breached_at' | 'first_decision_at') => sql<boolean>`(${sql.ref(column)} >= ${from}::date and ${sql.ref(column)} < ${to}::date + 1)`;
+      const s = await tx.db
+        .selectFrom('ticket_slas')
+        .select([
+          sql<number>`count(*) filter (where ${inPeriod('breached_at')})::int`.as('breached'),
+          sql<number>`count(*) filter (where ${inPeriod('first_decision_at')})::int`.as('decided'),
+          sql<number>`count(*) filter (where ${inPeriod('first_decision_at')} and first_decision_at <= due_at and breached_at is null)::int`.as('within'),
+          sql<number>`count(*) filter (where breached_at is not null and first_decision_at is null)::int`.as('open_breached'),
+        ])
+        .where((eb) => eb.or([inPeriod('breached_at'), inPeriod('first_decision_at'), eb.and([eb('breached_at', 'is not', null), eb('first_decision_at', 'is', null)])]))
+        .executeTakeFirstOrThrow();
       const { approved, edited, rejected, failed } = m!;
       const decided = approved + edited + rejected;
       const ratio = (a: number, b: number) => (b === 0 ? null : Math.round((a / b) * 10_000) / 10_000);
@@ -72,6 +90,7 @@ export class DraftMetricsService {
         editRate: ratio(edited, approved + edited),
         timeToApproval: m!.p50 === null ? null : { p50: round(m!.p50), p90: round(m!.p90!), mean: round(m!.mean!) },
         open,
+        sla: { breached: s.breached, decided: s.decided, withinSla: s.within, withinSlaRate: ratio(s.within, s.decided), openBreached: s.open_breached },
       };
     });
   }

@@ -2,8 +2,9 @@ import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, OperatorEvents, OperatorRemovedV1, parseTenantId, TenantEvents, TenantImportedV1, TicketEvents, TicketSubmittedV1 } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
-import type { OperatorInvitedV1, OperatorJoinedV1, OperatorRoleChangedV1, OperatorTeamChangedV1 } from '@hotdash/contracts';
+import type { OperatorInvitedV1, OperatorJoinedV1, OperatorRoleChangedV1, OperatorTeamChangedV1, TenantApprovalWorkflowsChangedV1 } from '@hotdash/contracts';
 import { projectOperator } from './queue-members';
+import { projectApprovalWorkflows } from './sla';
 import { TicketsService } from './tickets.service';
 
 /** The approval queue fed by events, each applied once (in the transport's transaction, with its inbox row). */
@@ -31,6 +32,12 @@ export class DraftsEventsHandler {
   @EventPattern(TenantEvents.IMPORTED)
   async onTenantImported(@Payload() event: Envelope<typeof TenantEvents.IMPORTED, TenantImportedV1>, @Ctx() ctx: EventContext): Promise<void> {
     await this.tickets.resumeAfterImport(ctx.tx, parseTenantId(event.tenantId), event.payload, { correlationId: event.correlationId, causationId: event.id });
+  }
+
+  /** The tenant's approval workflows and their SLAs (sla.ts): new tickets take their SLA from the kept default workflow. */
+  @EventPattern(TenantEvents.APPROVAL_WORKFLOWS_CHANGED)
+  async onApprovalWorkflowsChanged(@Payload() event: Envelope<typeof TenantEvents.APPROVAL_WORKFLOWS_CHANGED, TenantApprovalWorkflowsChangedV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await projectApprovalWorkflows(ctx.tx, event);
   }
 
   /** The queue members (queue-members.ts): who is given tickets, which team a team lead sees. */

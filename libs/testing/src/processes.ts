@@ -21,8 +21,11 @@ export function startProcess(entry: string, env: Record<string, string> = {}, no
     cwd: REPO_ROOT,
     // The specs' knowledge services do not sweep: the shared database holds other specs' unindexed
     // documents, whose indexing would load the machine under the spec that happened to start one
-    // (the sweep has its own spec; a spec can pass HOTDASH_KNOWLEDGE_SWEEP_MS to turn it on).
-    env: { HOTDASH_KNOWLEDGE_SWEEP_MS: 'off', ...process.env, ...env, NODE_NO_WARNINGS: '1', FORCE_COLOR: '0', NO_COLOR: '1' },
+    // (the sweep has its own spec; a spec can pass HOTDASH_KNOWLEDGE_SWEEP_MS to turn it on). Nor
+    // do their drafts services sweep for SLA breaches: tickets other specs submitted with an arrival
+    // long past would be flagged and escalated under them (e2e/approval-sla passes
+    // HOTDASH_DRAFTS_SLA_SWEEP_MS).
+    env: { HOTDASH_KNOWLEDGE_SWEEP_MS: 'off', HOTDASH_DRAFTS_SLA_SWEEP_MS: 'off', ...process.env, ...env, NODE_NO_WARNINGS: '1', FORCE_COLOR: '0', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -11,9 +11,10 @@ export interface CatalogViolation {
  * prisma/tenant/schema.prisma: erase_tenant (one tenant's rows, offboarding), stored_documents_sweep
  * (ids and versions of documents waiting to be indexed, across tenants: knowledge's recovery sweep),
  * clear_document_sources_sweep (ids of documents whose source is still in the clear, across tenants:
- * knowledge's sealing sweep).
+ * knowledge's sealing sweep), sla_overdue_tenants (ids of tenants with an approval SLA past due,
+ * across tenants: drafts' SLA sweep).
  */
-export const APP_DEFINER_FUNCTIONS: readonly string[] = ['erase_tenant', 'stored_documents_sweep', 'clear_document_sources_sweep'];
+export const APP_DEFINER_FUNCTIONS: readonly string[] = ['erase_tenant', 'stored_documents_sweep', 'clear_document_sources_sweep', 'sla_overdue_tenants'];
 
 const EXPECTED_QUAL = /^\(tenant_id = \(\s*SELECT \(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid AS "?nullif"?\s*\)\)$/i;
 

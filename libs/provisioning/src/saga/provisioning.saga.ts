@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { DEFAULT_REGION, KnowledgeEvents, parseTenantId, SignUpProblems, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantEvents, TenantId } from '@hotdash/contracts';
+import { DEFAULT_REGION, KnowledgeEvents, OperatorRole, parseTenantId, SignUpProblems, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantEvents, TenantId } from '@hotdash/contracts';
 import { FieldCipher, KmsPort, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, ControlTransaction, Databases, newId, ShardRouter, TenantDatabase, type TenantDB, TenantTx } from '@hotdash/platform-db';
 import { NonRetryableStepError, SagaDefinition, SagaRecord, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
@@ -24,7 +24,7 @@ export const ProvisioningSteps = {
   ACTIVATION: 'activation',
 } as const;
 
-export const DEFAULT_WORKFLOWS = [
+export const DEFAULT_WORKFLOWS: { key: string; name: string; approverRoles: OperatorRole[]; slaMinutes: number; isDefault: boolean }[] = [
   { key: 'general', name: 'General queue', approverRoles: ['operator', 'team_lead', 'manager', 'admin'], slaMinutes: 240, isDefault: true },
   { key: 'escalations', name: 'Escalations', approverRoles: ['team_lead', 'manager', 'admin'], slaMinutes: 60, isDefault: false },
 ];
@@ -159,14 +159,19 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
 
   const knowledgeNamespace: Step = knowledgeNamespaceStep(ProvisioningSteps.KNOWLEDGE_NAMESPACE, "the tenant's namespace (Weaviate tenant) in the knowledge collection", vectors);
 
-  /** Default approval workflows, SLA settings and brand voice; no policies until an admin writes them (none, not a placeholder). */
+  /**
+   * Default approval workflows, SLA settings and brand voice; no policies until an admin writes them
+   * (none, not a placeholder). The workflows are announced in the same transaction
+   * (tenant.approval-workflows-changed version 1), so drafts holds the tenant to their SLAs from its
+   * first ticket, as it does after an admin changes them.
+   */
   const defaultWorkflows: Step = {
     id: ProvisioningSteps.DEFAULT_WORKFLOWS,
-    description: 'default approval workflows and tenant settings (SLA, brand voice, policies)',
+    description: 'default approval workflows and tenant settings (SLA, brand voice, policies), tenant.approval-workflows-changed',
     async run(ctx) {
       const tenantId = tenantOf(ctx);
       await inTenant(ctx, async (tx) => {
-        await tx.db
+        const created = await tx.db
           .insertInto('tenant_settings')
           .values({
             tenant_id: tenantId,
@@ -177,7 +182,8 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
             sla: JSON.stringify({ firstResponseMinutes: 240, escalationMinutes: 60, businessHours: 'Mon-Fri 09:00-17:00' }),
           })
           .onConflict((oc) => oc.column('tenant_id').doNothing())
-          .execute();
+          .returning('tenant_id')
+          .executeTakeFirst();
         for (const w of DEFAULT_WORKFLOWS) {
           await tx.db
             .insertInto('approval_workflows')
@@ -185,6 +191,19 @@ export function provisioningSaga(deps: ProvisioningDeps): SagaDefinition<Provisi
             .onConflict((oc) => oc.columns(['tenant_id', 'key']).doNothing())
             .execute();
         }
+        if (!created) return; // written and announced before a crash
+        await publishInTx(
+          tx,
+          TenantEvents.APPROVAL_WORKFLOWS_CHANGED,
+          {
+            tenantId,
+            version: 1,
+            changedAt: new Date().toISOString(),
+            by: `saga:${ctx.sagaId}`,
+            workflows: DEFAULT_WORKFLOWS.map((w) => ({ key: w.key, name: w.name, approverRoles: w.approverRoles, isDefault: w.isDefault, sla: { firstDecisionMinutes: w.slaMinutes, escalateToTeamLead: true } })),
+          },
+          { tenantId, producer: PROVISIONING_PRODUCER, correlationId: ctx.sagaId, causationId: ctx.sagaId },
+        );
       });
       return { workflows: DEFAULT_WORKFLOWS.map((w) => w.key) };
     },
