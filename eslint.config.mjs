@@ -26,8 +26,9 @@ export default [
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:feature', 'type:platform', 'type:contracts', 'type:util'] },
             // The provisioning app (not its lib: type:feature above) binds the audit library's chain
-            // lock and verification for tenant restores (apps/provisioning/src/tenant-audit-chain.ts).
-            { sourceTag: 'scope:provisioning', onlyDependOnLibsWithTags: ['scope:provisioning', 'scope:identity', 'scope:audit', 'scope:shared'] },
+            // lock and verification for tenant restores (apps/provisioning/src/tenant-audit-chain.ts),
+            // and drafts' reader of a data subject's rows for data exports (apps/provisioning/src/main.ts).
+            { sourceTag: 'scope:provisioning', onlyDependOnLibsWithTags: ['scope:provisioning', 'scope:identity', 'scope:audit', 'scope:drafts', 'scope:shared'] },
             { sourceTag: 'scope:audit', onlyDependOnLibsWithTags: ['scope:audit', 'scope:shared'] },
             { sourceTag: 'scope:identity', onlyDependOnLibsWithTags: ['scope:identity', 'scope:shared'] },
             { sourceTag: 'scope:quota', onlyDependOnLibsWithTags: ['scope:quota', 'scope:shared'] },

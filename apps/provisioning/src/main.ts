@@ -9,11 +9,16 @@ import { DatabaseModule, Databases } from '@hotdash/platform-db';
 import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
 import { OperatorsModule } from '@hotdash/identity';
 import { SagaEngine } from '@hotdash/platform-jobs';
-import { ProvisioningModule } from '@hotdash/provisioning';
+import { ExportsModule, ProvisioningModule } from '@hotdash/provisioning';
+import { SubjectExport } from '@hotdash/drafts';
+import { SubjectRefs } from '@hotdash/platform-crypto';
 import { TenantAuditChainModule } from './tenant-audit-chain';
 
 // Readiness: postgres (below); redis (its client, the operators' client, the saga queue) and weaviate are registered by ProvisioningModule and OperatorsModule.
-@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), TenantAuditChainModule, ProvisioningModule, OperatorsModule.forService('provisioning')] })
+// Data exports (issue 16): a data subject's rows are read by their owner's code (drafts' SubjectExport), bound here.
+const exportsModule = ExportsModule.register({ subjects: ({ db, cipher, keyring }) => new SubjectExport(db, cipher, new SubjectRefs(keyring)) });
+
+@Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), TenantAuditChainModule, ProvisioningModule, OperatorsModule.forService('provisioning'), exportsModule] })
 class ProvisioningAppModule {}
 
 void runService('provisioning', config.port, async () => {

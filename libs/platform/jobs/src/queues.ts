@@ -11,6 +11,8 @@ export enum QueueName {
   KNOWLEDGE_INGESTION = 'hotdash-knowledge-ingestion',
   /** Model calls: one job per draft of a ticket (libs/ai-drafting). */
   AI_DRAFTING = 'hotdash-ai-drafting',
+  /** Data exports: one job per export run, a tenant's or one data subject's (libs/provisioning exports). */
+  DATA_EXPORT = 'hotdash-data-export',
 }
 
 /**
