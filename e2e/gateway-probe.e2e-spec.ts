@@ -119,6 +119,17 @@ async function resourceOfA(kind: string): Promise<string> {
     });
     return draftId;
   }
+  if (kind === 'export') {
+    // One export of A at a time (409 while one runs): the first one made serves every export route.
+    const listed = await call('get', '/exports', tokenA);
+    const first = (listed.body!.exports as { id: string }[])[0];
+    if (first) return first.id;
+    return (await call('post', '/exports', tokenA, JSON.stringify({ kind: 'tenant' }))).body!.id as string;
+  }
+  if (kind === 'erasure') {
+    // An erasure of a customer A never had: it erases nothing, and its id is A's.
+    return (await call('post', '/privacy/erasures', tokenA, JSON.stringify({ email: `probe-${newId().slice(-8)}@customer.test` }))).body!.id as string;
+  }
   throw new Error(`the probe does not know how to make a ${kind}: add it here`);
 }
 

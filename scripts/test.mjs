@@ -1,5 +1,6 @@
 // `npm test`: brings the local infrastructure up (idempotent; fast when already up), applies
-// migrations to the control database and every shard, then runs every Jest project in band
+// migrations to the control database and every shard, builds the web portal (dist/portal, which the
+// gateway serves and e2e/portal.e2e-spec.ts drives in Chromium), then runs every Jest project in band
 // (the integration and end-to-end specs share the real services). Prints "N passed, N failed".
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -22,6 +23,7 @@ const step = (label, cmd, args) => {
 
 if (process.env.HOTDASH_SKIP_STATIC !== '1') {
   step('typecheck', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--noEmit']);
+  step('typecheck portal', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join('apps', 'portal', 'tsconfig.json')]);
   // The project graph must exist before ESLint runs, or Nx's module-boundary rule silently skips itself.
   step('project graph', process.execPath, [join(root, 'node_modules', 'nx', 'dist', 'bin', 'nx.js'), 'show', 'projects']);
   step('lint', process.execPath, [join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '.', '--max-warnings', '0']);
@@ -29,6 +31,7 @@ if (process.env.HOTDASH_SKIP_STATIC !== '1') {
 if (process.env.HOTDASH_SKIP_INFRA !== '1') step('infrastructure up', 'bash', ['deploy/local/infra.sh', 'up']);
 step('migrations', process.execPath, ['-r', '@swc-node/register', 'libs/platform/db/src/migrate/cli.ts']);
 step('kafka topics', process.execPath, ['-r', '@swc-node/register', 'libs/platform/messaging/src/topics-cli.ts']);
+step('portal build', process.execPath, ['apps/portal/scripts/build.mjs']);
 
 const results = join(root, '.jest-results.json');
 rmSync(results, { force: true });

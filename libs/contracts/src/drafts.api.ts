@@ -43,6 +43,8 @@ export const ticketListQuery = z
     status: z.enum(TicketStatuses).optional(),
     limit: z.coerce.number().int().min(1).max(200).optional(),
     before: z.iso.datetime({ offset: true }).optional(),
+    /** `true`: only tickets past their approval SLA (flagged by the SLA sweep); `false`: only the others. */
+    breached: z.enum(['true', 'false'], { message: "breached must be 'true' or 'false'" }).optional(),
   })
   .strict();
 
@@ -63,3 +65,52 @@ export const draftMetricsQuery = z
   .object({ from: z.iso.date().optional(), to: z.iso.date().optional() })
   .strict()
   .refine((q) => !q.from || !q.to || q.from <= q.to, 'from must not be after to');
+
+// Answers (the OpenAPI document's response schemas, for clients generated from it, e.g. the portal).
+const isoDateTime = z.string().describe('ISO 8601 date-time');
+/** A ticket in the queue, as its operators see it. */
+export const ticketSummaryView = z.object({
+  id: uuidSchema,
+  externalId: z.string().nullable(),
+  channel: z.string(),
+  status: z.enum(TicketStatuses),
+  attempt: z.number().int(),
+  currentDraftId: uuidSchema.nullable(),
+  assigneeId: uuidSchema.nullable(),
+  customer: z.object({ name: z.string(), email: z.string() }),
+  subject: z.string().nullable(),
+  receivedAt: isoDateTime,
+  updatedAt: isoDateTime,
+  /** The approval workflow's SLA: when the first decision is due, and whether it was missed. */
+  slaDueAt: isoDateTime.nullable().optional(),
+  slaBreached: z.boolean().optional(),
+  /** When the SLA sweep flagged it (null: not breached). */
+  slaBreachedAt: isoDateTime.nullable().optional(),
+  /** The team lead it was escalated to when it breached (null: not escalated). */
+  slaEscalatedTo: uuidSchema.nullable().optional(),
+});
+/** One page of the queue; `next` is the `before` of the next page. */
+export const ticketListView = z.object({ tickets: z.array(ticketSummaryView), next: z.string().nullable() });
+export const draftView = z.object({
+  id: uuidSchema,
+  attempt: z.number().int(),
+  status: z.enum(['pending', 'approved', 'edited', 'rejected', 'failed', 'superseded']),
+  body: z.string().nullable(),
+  citations: z.array(z.object({ chunkId: z.string(), documentId: uuidSchema, title: z.string() })),
+  model: z.string().nullable(),
+  usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int() }),
+  editedBody: z.string().nullable(),
+  diff: z.string().nullable(),
+  changed: z.object({ charactersAdded: z.number().int(), charactersRemoved: z.number().int() }).nullable(),
+  rejectReason: z.string().nullable(),
+  failure: z.object({ code: z.string(), reason: z.string() }).nullable(),
+  decidedBy: uuidSchema.nullable(),
+  decidedAt: isoDateTime.nullable(),
+  createdAt: isoDateTime,
+});
+/** A ticket with its message, its drafts (pending, decided, failed) and its reply. */
+export const ticketView = ticketSummaryView.extend({
+  body: z.string(),
+  drafts: z.array(draftView),
+  reply: z.object({ body: z.string(), draftId: uuidSchema.nullable(), by: z.string(), sentAt: isoDateTime }).nullable(),
+});

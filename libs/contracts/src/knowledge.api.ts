@@ -30,3 +30,20 @@ export const documentReplaceQuery = z.object({ title: title.optional() }).strict
 export const documentListQuery = z
   .object({ limit: z.coerce.number().int().min(1).max(200).optional(), before: z.iso.datetime({ offset: true }).optional() })
   .strict();
+
+/** A document as its tenant sees it: what it is, and how far its indexing has come (the OpenAPI response schema). */
+export const documentView = z.object({
+  id: z.uuid(),
+  title: z.string(),
+  contentType: z.string(),
+  bytes: z.number().int(),
+  version: z.number().int(),
+  state: z.enum(['queued', 'indexing', 'indexed', 'failed']),
+  progress: z.number(),
+  chunks: z.number().int(),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  indexedAt: z.string().nullable(),
+});
+export const documentListView = z.object({ documents: z.array(documentView), next: z.string().nullable() });

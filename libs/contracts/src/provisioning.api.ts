@@ -2,7 +2,7 @@
 // for the service that validates them and for the gateway's OpenAPI document that describes them.
 import { z } from 'zod';
 import { PlanCodes } from './tenant.events';
-import { OperatorRoles } from './operator.events';
+import { OperatorRoles, OperatorStatuses } from './operator.events';
 import { MAX_SUBMITTED_DOCUMENT_CHARS } from './knowledge.events';
 import { REGION } from './shards.api';
 
@@ -169,3 +169,29 @@ export const tenantSagaProgress = z.object({
   finishedAt: z.string().nullable(),
 });
 export type TenantSagaProgress = z.infer<typeof tenantSagaProgress>;
+
+// Answers (the OpenAPI document's response schemas, for clients generated from it, e.g. the portal).
+/** An operator of the tenant, as its admins see them. */
+export const operatorView = z.object({
+  userId: z.uuid(),
+  email: z.string(),
+  displayName: z.string().nullable(),
+  role: z.enum(OperatorRoles),
+  team: z.string().nullable(),
+  status: z.enum(OperatorStatuses),
+});
+export const operatorListView = z.array(operatorView);
+export const invitedOperatorView = operatorView.extend({ expiresAt: z.string() });
+/** What a sign-in answers (password or single sign-on). */
+export const tokenPairView = z.object({
+  tokenType: z.literal('Bearer'),
+  accessToken: z.string(),
+  expiresIn: z.number().int(),
+  refreshToken: z.string(),
+  refreshExpiresAt: z.string(),
+  tenantId: z.uuid(),
+  userId: z.uuid(),
+  role: z.enum(OperatorRoles),
+});
+/** The caller's own profile. */
+export const meView = z.object({ tenantId: z.uuid(), userId: z.uuid(), email: z.string(), displayName: z.string().nullable(), role: z.enum(OperatorRoles) });

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, Inject, Logger, Param, Post, Put, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { assignTicketBody, createTicketBody, QUOTA_RESERVATION_HEADER, draftMetricsQuery, editDraftBody, manualReplyBody, rejectDraftBody, ticketListQuery } from '@hotdash/contracts';
+import { assignTicketBody, createTicketBody, QUOTA_RESERVATION_HEADER, draftMetricsQuery, editDraftBody, manualReplyBody, rejectDraftBody, ticketListQuery, ticketListView, ticketView, draftMetricsView } from '@hotdash/contracts';
 import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
 import { ApiDoc, parseInput, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, StoredReply, storedReply } from './idempotency';
@@ -26,6 +26,7 @@ export class TicketsProxyController {
     summary: "A customer ticket in (201; drafted in the background, follow GET /tickets/{id}); counts against the plan's monthly tickets (429 quota-exceeded when used up); the same externalId or Idempotency-Key answers with the ticket already made",
     body: createTicketBody,
     status: 201,
+    response: ticketView,
   })
   @Post()
   @Allow('tickets:create')
@@ -66,21 +67,21 @@ export class TicketsProxyController {
     return storedReply(res);
   }
 
-  @ApiDoc({ summary: "The caller's queue, newest first (status, limit, before)", query: ticketListQuery })
+  @ApiDoc({ summary: "The caller's queue, newest first (status, limit, before)", query: ticketListQuery, response: ticketListView })
   @Get()
   @Allow('drafts:read')
   list(@CurrentPrincipal() p: Principal, @Query() query: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('drafts', '/internal/tickets', p, plainQuery(query)));
   }
 
-  @ApiDoc({ summary: 'A ticket with its drafts (pending, decided, failed) and its reply', resource: 'ticket' })
+  @ApiDoc({ summary: 'A ticket with its drafts (pending, decided, failed) and its reply', resource: 'ticket', response: ticketView })
   @Get(':id')
   @Allow('drafts:read')
   get(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('drafts', `/internal/tickets/${parseUuidParam(id)}`, p));
   }
 
-  @ApiDoc({ summary: 'Give the ticket to an operator (team leads: within their team), or null to unassign (managers, admins)', body: assignTicketBody, resource: 'ticket' })
+  @ApiDoc({ summary: 'Give the ticket to an operator (team leads: within their team), or null to unassign (managers, admins)', body: assignTicketBody, resource: 'ticket', response: ticketView })
   @Put(':id/assignee')
   @Allow('tickets:assign')
   assign(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
@@ -94,7 +95,7 @@ export class TicketsProxyController {
     return passThrough(reply, this.services.call('drafts', 'POST', `/internal/tickets/${parseUuidParam(id)}/regenerate`, p));
   }
 
-  @ApiDoc({ summary: 'Reply by hand (a pending draft is set aside); reply.sent', body: manualReplyBody, resource: 'ticket' })
+  @ApiDoc({ summary: 'Reply by hand (a pending draft is set aside); reply.sent', body: manualReplyBody, resource: 'ticket', response: ticketView })
   @Post(':id/reply')
   @Allow('drafts:review')
   reply(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
@@ -109,19 +110,19 @@ export class TicketsProxyController {
 export class DraftsProxyController {
   constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
 
-  @ApiDoc({ summary: 'Approve the draft: it is sent as the reply (draft.approved, reply.sent)', resource: 'draft' })
+  @ApiDoc({ summary: 'Approve the draft: it is sent as the reply (draft.approved, reply.sent)', resource: 'draft', response: ticketView })
   @Post(':id/approve')
   approve(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.call('drafts', 'POST', `/internal/drafts/${parseUuidParam(id)}/approve`, p));
   }
 
-  @ApiDoc({ summary: 'Edit the draft and approve it: the edited text is sent, the change kept as a diff (draft.edited, reply.sent)', body: editDraftBody, resource: 'draft' })
+  @ApiDoc({ summary: 'Edit the draft and approve it: the edited text is sent, the change kept as a diff (draft.edited, reply.sent)', body: editDraftBody, resource: 'draft', response: ticketView })
   @Post(':id/edit')
   edit(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.call('drafts', 'POST', `/internal/drafts/${parseUuidParam(id)}/edit`, p, { body: body ?? {} }));
   }
 
-  @ApiDoc({ summary: 'Reject the draft with a reason (then ask for a new one, or reply by hand)', body: rejectDraftBody, resource: 'draft' })
+  @ApiDoc({ summary: 'Reject the draft with a reason (then ask for a new one, or reply by hand)', body: rejectDraftBody, resource: 'draft', response: ticketView })
   @Post(':id/reject')
   reject(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.call('drafts', 'POST', `/internal/drafts/${parseUuidParam(id)}/reject`, p, { body: body ?? {} }));
@@ -135,7 +136,7 @@ export class DraftsProxyController {
 export class DraftMetricsProxyController {
   constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
 
-  @ApiDoc({ summary: 'Acceptance rate, edit rate, time to approval (from, to) and the open queue by status', query: draftMetricsQuery })
+  @ApiDoc({ summary: 'Acceptance rate, edit rate, time to approval (from, to) and the open queue by status', query: draftMetricsQuery, response: draftMetricsView })
   @Get()
   metrics(@CurrentPrincipal() p: Principal, @Query() query: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('drafts', '/internal/draft-metrics', p, plainQuery(query)));

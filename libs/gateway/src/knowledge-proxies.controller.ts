@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Body, Controller, Delete, Get, Headers, Inject, Param, Post, Put, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { documentListQuery, documentReplaceQuery, documentUploadQuery, KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES } from '@hotdash/contracts';
+import { documentListQuery, documentListView, documentReplaceQuery, documentUploadQuery, documentView, KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES } from '@hotdash/contracts';
 import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
 import { ApiDoc, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, storedReply } from './idempotency';
@@ -30,7 +30,7 @@ export class DocumentsProxyController {
     @Inject(IdempotentReplies) private readonly idempotency: IdempotentReplies,
   ) {}
 
-  @ApiDoc({ summary: 'Upload a document (202; indexed in the background: follow GET /documents/{id}); Idempotency-Key makes retries safe', query: documentUploadQuery, rawBody: KNOWLEDGE_UPLOAD_TYPES, bodyLimitBytes: MAX_DOCUMENT_BYTES, status: 202 })
+  @ApiDoc({ summary: 'Upload a document (202; indexed in the background: follow GET /documents/{id}); Idempotency-Key makes retries safe', query: documentUploadQuery, rawBody: KNOWLEDGE_UPLOAD_TYPES, bodyLimitBytes: MAX_DOCUMENT_BYTES, status: 202, response: documentView })
   @Post()
   @Allow('knowledge:write')
   async upload(
@@ -48,21 +48,21 @@ export class DocumentsProxyController {
     await sendStored(reply, r);
   }
 
-  @ApiDoc({ summary: "The tenant's documents, newest first (limit, before)", query: documentListQuery })
+  @ApiDoc({ summary: "The tenant's documents, newest first (limit, before)", query: documentListQuery, response: documentListView })
   @Get()
   @Allow('knowledge:read')
   list(@CurrentPrincipal() p: Principal, @Query() query: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('knowledge', '/internal/documents', p, plainQuery(query)));
   }
 
-  @ApiDoc({ summary: 'A document: its state (queued, indexing, indexed, failed) and percentage indexed', resource: 'document' })
+  @ApiDoc({ summary: 'A document: its state (queued, indexing, indexed, failed) and percentage indexed', resource: 'document', response: documentView })
   @Get(':id')
   @Allow('knowledge:read')
   get(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('knowledge', `/internal/documents/${parseUuidParam(id)}`, p));
   }
 
-  @ApiDoc({ summary: 'Replace a document with a new version (re-indexed at once; its old passages disappear)', query: documentReplaceQuery, rawBody: KNOWLEDGE_UPLOAD_TYPES, bodyLimitBytes: MAX_DOCUMENT_BYTES, status: 202, resource: 'document' })
+  @ApiDoc({ summary: 'Replace a document with a new version (re-indexed at once; its old passages disappear)', query: documentReplaceQuery, rawBody: KNOWLEDGE_UPLOAD_TYPES, bodyLimitBytes: MAX_DOCUMENT_BYTES, status: 202, resource: 'document', response: documentView })
   @Put(':id')
   @Allow('knowledge:write')
   replace(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Query() query: unknown, @Headers('content-type') type: string | undefined, @Res() reply: FastifyReply): Promise<void> {

@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { Allow, Audited, CurrentPrincipal, Principal } from '@hotdash/platform-auth';
 import { passThrough, plainQuery, ServiceClient } from './service-client';
 import { ApiDoc } from '@hotdash/platform-http';
+import { auditPageView, auditVerificationView, usageView } from '@hotdash/contracts';
 
 /**
  * The tenant's audit log for its admins: list and filter, export (NDJSON), verify the chain. Served
@@ -15,13 +16,13 @@ import { ApiDoc } from '@hotdash/platform-http';
 export class AuditLogProxyController {
   constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
 
-  @ApiDoc({ summary: "The tenant's audit log: filter by eventType, actor, from, to; page with after and limit" })
+  @ApiDoc({ summary: "The tenant's audit log: filter by eventType, actor, from, to; page with after and limit", response: auditPageView })
   @Get()
   list(@CurrentPrincipal() p: Principal, @Query() q: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('audit', '/internal/audit-log', p, plainQuery(q)));
   }
 
-  @ApiDoc({ summary: "Verify the tenant's audit chain (names the first broken link)" })
+  @ApiDoc({ summary: "Verify the tenant's audit chain (names the first broken link)", response: auditVerificationView })
   @Get('verify')
   verify(@CurrentPrincipal() p: Principal, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('audit', '/internal/audit-log/verify', p));
@@ -41,7 +42,7 @@ export class AuditLogProxyController {
 export class UsageProxyController {
   constructor(@Inject(ServiceClient) private readonly services: ServiceClient) {}
 
-  @ApiDoc({ summary: 'Usage per day (from, to) and the current quotas' })
+  @ApiDoc({ summary: 'Usage per day (from, to) and the current quotas', response: usageView })
   @Get()
   usage(@CurrentPrincipal() p: Principal, @Query() q: unknown, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('quota', '/internal/usage', p, plainQuery(q)));

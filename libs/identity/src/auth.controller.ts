@@ -2,6 +2,7 @@ import { Body, Controller, Get, Header, HttpCode, Inject, Post, Req } from '@nes
 import { Allow, Audited, CurrentPrincipal, Principal, Public } from '@hotdash/platform-auth';
 import { IdentityService, loginBody, MeDto, refreshBody, resetConfirmBody, resetRequestBody, TokenPair } from './identity.service';
 import { ApiDoc, CREDENTIALS_BODY_LIMIT } from '@hotdash/platform-http';
+import { meView, tokenPairView } from '@hotdash/contracts';
 
 interface RequestLike {
   ip?: string;
@@ -14,7 +15,7 @@ export class AuthController {
   constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
 
   @Public()
-  @ApiDoc({ summary: 'Log in with the tenant slug, e-mail and password', body: loginBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT })
+  @ApiDoc({ summary: 'Log in with the tenant slug, e-mail and password', body: loginBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT, response: tokenPairView })
   @Post('login')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
@@ -24,7 +25,7 @@ export class AuthController {
   }
 
   @Public()
-  @ApiDoc({ summary: 'Rotate a refresh token for new tokens (reuse ends the session)', body: refreshBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT })
+  @ApiDoc({ summary: 'Rotate a refresh token for new tokens (reuse ends the session)', body: refreshBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT, response: tokenPairView })
   @Post('refresh')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
@@ -65,7 +66,7 @@ export class MeController {
   constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
 
   /** The calling user's own profile. */
-  @ApiDoc({ summary: "The caller's own profile" })
+  @ApiDoc({ summary: "The caller's own profile", response: meView })
   @Get()
   @Allow('profile:read')
   @Audited('user')
