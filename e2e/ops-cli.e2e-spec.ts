@@ -9,7 +9,7 @@
 // not logged in 3, a tenant's token 3, an unreachable gateway 4. --json always prints exactly one
 // JSON document on stdout. The scratch shard and database, the operator, its ops actions and
 // migration runs are removed in afterAll (the tenant account stays, as in ops-shards.e2e-spec).
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -270,6 +270,28 @@ describe('a platform operator at work', () => {
     expect((await cli(['rebalance', 'watch', 'not-a-run'])).code).toBe(2);
     const unknown = await cli(['rebalance', '--region', `nowhere-${name.slice(-6)}`, '--dry-run', '--json']);
     expect([unknown.code, doc(unknown)]).toEqual([1, { error: expect.objectContaining({ code: 'region-unknown', status: 422, hint: expect.stringContaining('shards list') }) }]);
+  });
+
+  it('offboards a tenant and hands out its signed certificate, which verifies offline and fails once changed', async () => {
+    const leaving = await createAccount(world, 'admin');
+    const off = await cli(['tenants', 'offboard', leaving.tenantId, '--reason', 'contract ended', '--yes', '--wait', '--json']);
+    expect([off.code, doc(off)]).toEqual([0, expect.objectContaining({ offboarding: expect.objectContaining({ status: 'offboarded' }) })]);
+    const file = join(configHome, 'offboarding-certificate.json');
+    const cert = await cli(['tenants', 'certificate', leaving.tenantId, '--out', file]);
+    expect(cert.code).toBe(0);
+    expect(cert.stdout).toMatch(new RegExp(`^Offboarding [0-9a-f-]{36} of tenant ${leaving.tenantId}, asked by ops:`));
+    expect(cert.stdout).toMatch(/\npostgresql +deleted +rows of every tenant table on its shard +\d+\n/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const verified = await cli(['certificate', 'verify', file]);
+    expect([verified.code, verified.stdout]).toEqual([0, expect.stringMatching(/^Certificate valid: signed by cert-dev-1\.\nOffboarding /)]);
+    const changed = JSON.parse(readFileSync(file, 'utf8')) as { certificate: { reason: string } };
+    changed.certificate.reason = 'no reason';
+    const tamperedFile = join(configHome, 'tampered-certificate.json');
+    writeFileSync(tamperedFile, JSON.stringify(changed));
+    const refused = await cli(['certificate', 'verify', tamperedFile]);
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/Certificate NOT valid/)]);
+    // A tenant never offboarded has none.
+    expect((await cli(['tenants', 'certificate', tenant.tenantId])).stderr).toMatch(/not-found, HTTP 404/);
   });
 
   it('logs out: the login is forgotten and commands answer 3 again', async () => {

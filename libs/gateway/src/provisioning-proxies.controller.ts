@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post, Put, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { acceptInvitationBody, changePlanBody, inviteOperatorBody, offboardBody, publicSignUpBody, signUpBody, SignUpProblems, suspendBody, updateOperatorBody } from '@hotdash/contracts';
+import { acceptInvitationBody, changePlanBody, invitedOperatorView, inviteOperatorBody, offboardBody, operatorListView, operatorView, publicSignUpBody, signedTenantErasureCertificate, signUpBody, SignUpProblems, suspendBody, updateOperatorBody } from '@hotdash/contracts';
 import { Allow, ANONYMOUS_CALLER, Audited, CurrentOps, CurrentPrincipal, LimitPerAddress, OpsPrincipal, OpsRoute, Principal, Public } from '@hotdash/platform-auth';
 import { ApiDoc, CREDENTIALS_BODY_LIMIT, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, storedReply } from './idempotency';
@@ -36,14 +36,14 @@ export class OperatorsProxyController {
     @Inject(IdempotentReplies) private readonly idempotency: IdempotentReplies,
   ) {}
 
-  @ApiDoc({ summary: "The tenant's operators and their roles" })
+  @ApiDoc({ summary: "The tenant's operators and their roles", response: operatorListView })
   @Get()
   @Allow('users:read')
   list(@CurrentPrincipal() p: Principal, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('provisioning', `/tenants/${p.tenantId}/operators`, p));
   }
 
-  @ApiDoc({ summary: 'Invite an operator (mailed an invitation; Idempotency-Key makes retries safe)', body: inviteOperatorBody, status: 201 })
+  @ApiDoc({ summary: 'Invite an operator (mailed an invitation; Idempotency-Key makes retries safe)', body: inviteOperatorBody, status: 201, response: invitedOperatorView })
   @Post()
   @Allow('users:manage')
   async invite(@CurrentPrincipal() p: Principal, @Body() body: unknown, @Headers('idempotency-key') key: string | undefined, @Res() reply: FastifyReply): Promise<void> {
@@ -53,7 +53,7 @@ export class OperatorsProxyController {
     await sendStored(reply, r);
   }
 
-  @ApiDoc({ summary: "Change an operator's role, team (null: none), or both", body: updateOperatorBody, resource: 'operator' })
+  @ApiDoc({ summary: "Change an operator's role, team (null: none), or both", body: updateOperatorBody, resource: 'operator', response: operatorView })
   @Patch(':id')
   @Allow('users:manage')
   update(@CurrentPrincipal() p: Principal, @Param('id') id: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
@@ -141,6 +141,12 @@ export class OpsTenantsController {
   @Get(':tenantId/offboarding')
   offboarding(@CurrentOps() ops: OpsPrincipal, @Param('tenantId') id: string, @Res() reply: FastifyReply): Promise<void> {
     return passThrough(reply, this.services.get('provisioning', `/tenants/${parseUuidParam(id, 'tenantId')}/offboarding`, ops));
+  }
+
+  @ApiDoc({ summary: 'Ops: the signed certificate of what an offboarding erased where (verify it with `hotdash-ops certificate verify`)', response: signedTenantErasureCertificate, problems: { 404: 'No finished offboarding of this tenant (not-found)' } })
+  @Get(':tenantId/offboarding/certificate')
+  offboardingCertificate(@CurrentOps() ops: OpsPrincipal, @Param('tenantId') id: string, @Res() reply: FastifyReply): Promise<void> {
+    return passThrough(reply, this.services.get('provisioning', `/tenants/${parseUuidParam(id, 'tenantId')}/offboarding/certificate`, ops));
   }
 
   @ApiDoc({ summary: 'Ops: suspend a tenant (writes refused, reads allowed)', body: suspendBody })

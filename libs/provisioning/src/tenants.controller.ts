@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put, UseGuards, UseInterceptors } from '@nestjs/common';
-import { parseTenantId } from '@hotdash/contracts';
+import { parseTenantId, type SignedTenantErasureCertificate } from '@hotdash/contracts';
 import { actorOf, Allow, CallableBy, CurrentCaller, InternalCaller, InternalAuthGuard, TenantContextInterceptor } from '@hotdash/platform-auth';
 import { ControlDatabase, newId } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
@@ -116,6 +116,15 @@ export class TenantsController {
   @Get(':tenantId/offboarding')
   offboardingProgress(@Param('tenantId') id: string): Promise<SagaProgressView> {
     return this.progress(parseUuidParam(id, 'tenantId'), OFFBOARDING_SAGA, 'offboarding', { running: 'offboarding', completed: 'offboarded' });
+  }
+
+  /** The signed certificate of what the tenant's offboarding erased where (404 until its offboarding has finished). */
+  @Get(':tenantId/offboarding/certificate')
+  async offboardingCertificate(@Param('tenantId') id: string): Promise<SignedTenantErasureCertificate> {
+    const tenantId = parseUuidParam(id, 'tenantId');
+    const row = await this.control.db.selectFrom('offboarding_records').select('certificate').where('tenant_id', '=', tenantId).executeTakeFirst();
+    if (!row?.certificate) throw notFound(`offboarding certificate of tenant ${tenantId} (none until its offboarding has finished)`);
+    return row.certificate as SignedTenantErasureCertificate;
   }
 
   /** The tenant's latest saga of a type, with the saga's status named for the reader. */

@@ -1,5 +1,6 @@
+import { writeFile } from 'node:fs/promises';
 import { Argument, Command, Option } from 'commander';
-import { changePlanBody, offboardBody, offboardingAccepted, PlanCodes, signUpAccepted, signUpBody, suspendBody, tenantRecord, tenantSagaProgress, type TenantRecord, type TenantSagaProgress } from '@hotdash/contracts';
+import { changePlanBody, offboardBody, offboardingAccepted, PlanCodes, signedTenantErasureCertificate, signUpAccepted, signUpBody, suspendBody, tenantRecord, tenantSagaProgress, type TenantRecord, type TenantSagaProgress } from '@hotdash/contracts';
 import { CliError, ExitCode, usageError } from '../errors';
 import { hintFor } from '../hints';
 import { emit, note, table } from '../output';
@@ -212,6 +213,25 @@ export function tenantCommands(program: Command, ctx: () => Context): void {
         return;
       }
       const p = await waitForSaga(c, id, 'offboarding', 'offboarded');
-      emit(c.out, { ...data, offboarding: p }, () => `${sagaText(p)}Tenant ${id}: ${p.status}.`);
+      emit(c.out, { ...data, offboarding: p }, () => `${sagaText(p)}Tenant ${id}: ${p.status}. Its certificate: hotdash-ops tenants certificate ${id} --out <file>`);
+    });
+
+  tenants
+    .command('certificate')
+    .description('the signed certificate of what a tenant’s offboarding erased where (check it with `hotdash-ops certificate verify <file>`)')
+    .argument('<tenant-id>', 'the tenant’s id', tenantId)
+    .option('--out <file>', 'write the certificate ({certificate, signature}) to this file')
+    .action(async (id: string, o: { out?: string }) => {
+      const c = ctx();
+      const { data } = await c.authenticated().request('GET', `/ops/tenants/${id}/offboarding/certificate`, signedTenantErasureCertificate);
+      if (o.out) await writeFile(o.out, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
+      const cf = data.certificate;
+      emit(c.out, data, () =>
+        [
+          `Offboarding ${cf.offboardingId} of tenant ${cf.tenantId}, asked by ${cf.requestedBy} at ${cf.requestedAt}, completed ${cf.completedAt}; signed by ${data.signature.keyId}.`,
+          table(['STORE', 'METHOD', 'WHAT', 'COUNT'], cf.stores.map((st) => [st.store, st.method, st.items, st.count])).trimEnd(),
+          o.out ? `Written to ${o.out}; check it with: hotdash-ops certificate verify ${o.out}` : 'Keep it with --out <file>; check it with hotdash-ops certificate verify <file>.',
+        ].join('\n'),
+      );
     });
 }

@@ -2,6 +2,7 @@ export * from './queues';
 export * from './redis';
 export * from './saga/saga.types';
 export * from './saga/saga-engine';
+export * from './saga/saga-erasure';
 export * from './saga/saga-probe';
 export * from './tenant-limiter';
 export * from './tenant-job';

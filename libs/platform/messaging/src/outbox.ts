@@ -48,6 +48,21 @@ const outboxValues = (envelopes: readonly Envelope[]) =>
   envelopes.map(outboxRow).map((r) => ({ id: r.id, tenant_id: r.tenantId, topic: r.topic, key: r.key, type: r.type, version: r.version, envelope: JSON.stringify(r.envelope) }));
 
 /**
+ * A tenant's events that are out of the outbox already (published, or set aside as unpublishable),
+ * erased from this database's outbox at its offboarding: their envelopes carry what its workflows
+ * said. Events still to publish stay (the offboarding's own `tenant.offboarded` among them).
+ */
+export async function eraseSentEvents(tx: OutboxTx, tenantId: TenantId): Promise<number> {
+  const db: Kysely<OutboxDB> = tx.db;
+  const r = await db
+    .deleteFrom('outbox')
+    .where('tenant_id', '=', tenantId)
+    .where((eb) => eb.or([eb('published_at', 'is not', null), eb('failed_at', 'is not', null)]))
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+/**
  * Writes events to the outbox in the caller's transaction: they are published if and only if the
  * transaction commits. Never publish to Kafka from a request. Several events go in one statement,
  * in the given order (the relay publishes by seq).

@@ -28,7 +28,7 @@ export class OffboardTenantHandler {
     // offboarding or offboarded: the saga of the first request answers (idempotency key per tenant).
     if (!['active', 'suspended', 'offboarding', 'offboarded'].includes(t.status))
       throw new ProblemException(409, 'invalid-tenant-status', 'Invalid tenant status', `tenant ${tenantId} is ${t.status}; only an active or suspended tenant can be offboarded`);
-    const input: OffboardTenantInput = { tenantId, reason, requestedBy: actorId };
+    const input: OffboardTenantInput = { tenantId, reason, requestedBy: actorId, requestedAt: new Date().toISOString() };
     const { sagaId } = await this.engine.start(OFFBOARDING_SAGA, input, { tenantId, idempotencyKey: `offboard:${tenantId}` });
     return { sagaId, tenantId, status: 'offboarding' };
   }
