@@ -5,9 +5,6 @@
 // while their token reaches no tenant route; a disabled platform operator stops at once; and
 // provisioning itself refuses any call that does not carry the gateway's internal token.
 import { sql } from 'kysely';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createAccount, createPlatformOperator, launchBrowser, ServiceProcess, startServices, TEST_PASSWORD, TestAccount, TestPlatformOperator, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 import { newId, withControlOwner } from '@hotdash/platform-db';
 import { disablePlatformOperator } from '@hotdash/platform-auth';
@@ -15,7 +12,10 @@ import { asyncApiDocument } from '@hotdash/contracts';
 
 const GATEWAY = 'http://127.0.0.1:3196';
 const PROVISIONING = 'http://127.0.0.1:3212';
-const MAIL_DIR = mkdtempSync(join(tmpdir(), 'hotdash-gw-mail-'));
+// The relay delivers mail over SMTP to the local Mailpit (deploy/local/infra.sh), read through its API.
+const MAILPIT = `http://127.0.0.1:${process.env.HOTDASH_MAILPIT_UI_PORT ?? 8025}`;
+const SMTP_URL = `smtp://127.0.0.1:${process.env.HOTDASH_SMTP_PORT ?? 1025}`;
+const mailedTo: string[] = [];
 const world = new TestWorld();
 const namespaces = VectorNamespaces.local(world.config); // the sign-up's knowledge namespace, deleted at the end
 let processes: ServiceProcess[] = [];
@@ -33,8 +33,8 @@ beforeAll(async () => {
     { entry: 'apps/gateway/src/main.ts', env: { HOTDASH_GATEWAY_PORT: '3196', HOTDASH_PROVISIONING_URL: PROVISIONING, HOTDASH_PER_ADDRESS_PER_MINUTE: '3', HOTDASH_TRUSTED_PROXIES: '127.0.0.1' }, url: GATEWAY },
     // Links in its e-mails point at this spec's gateway.
     { entry: 'apps/provisioning/src/main.ts', env: { HOTDASH_PROVISIONING_PORT: '3212', HOTDASH_PUBLIC_URL: GATEWAY }, url: PROVISIONING },
-    // The relay delivers the mail into a folder of the spec's own.
-    { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3263', HOTDASH_MAIL_DIR: MAIL_DIR }, url: 'http://127.0.0.1:3263' },
+    // The relay delivers the mail to the SMTP server (Mailpit).
+    { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3263', HOTDASH_SMTP_URL: SMTP_URL }, url: 'http://127.0.0.1:3263' },
   ]);
   const doc = (await (await fetch(`${GATEWAY}/openapi.json`)).json()) as { paths: Record<string, Record<string, Omit<Operation, 'method' | 'path'>>> };
   operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ ...op, method, path })));
@@ -44,8 +44,14 @@ afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
   await namespaces.deleteAll();
   await world.close();
-  rmSync(MAIL_DIR, { recursive: true, force: true });
+  // The messages this spec had delivered.
+  const ids = (await Promise.all(mailedTo.map(mailpitMessages))).flat().map((m) => m.ID);
+  if (ids.length) await fetch(`${MAILPIT}/api/v1/messages`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ IDs: ids }) });
 }, 30_000);
+
+async function mailpitMessages(to: string): Promise<{ ID: string }[]> {
+  return ((await (await fetch(`${MAILPIT}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}`)).json()) as { messages: { ID: string }[] }).messages;
+}
 
 async function call(method: string, path: string, auth: { token?: string; apiKey?: string } = {}, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${GATEWAY}${path}`, {
@@ -305,15 +311,12 @@ describe('public routes', () => {
     expect(progress).toMatchObject({ tenant: slug, tenantId: accepted.body!.tenantId, steps: { done: 7, total: 7 } });
     expect(JSON.stringify(progress)).not.toContain(email);
 
-    // The invitation e-mail: an absolute link to this gateway (the token in the fragment), and the slug to sign in with.
-    const tenantMail = join(MAIL_DIR, accepted.body!.tenantId as string);
+    // The invitation e-mail, delivered over SMTP: an absolute link to this gateway (the token in the fragment), and the slug to sign in with.
+    mailedTo.push(email);
     let eml = '';
-    await waitFor('the invitation e-mail', async () => {
-      try {
-        eml = readdirSync(tenantMail).map((f) => readFileSync(join(tenantMail, f), 'utf8')).find((m) => m.includes('X-HotDash-Kind: invitation')) ?? '';
-      } catch {
-        eml = '';
-      }
+    await waitFor('the invitation e-mail at the SMTP server', async () => {
+      const [found] = await mailpitMessages(email);
+      if (found) eml = ((await (await fetch(`${MAILPIT}/api/v1/message/${found.ID}`)).json()) as { Text: string }).Text;
       return eml !== '';
     }, 30_000, 100);
     const link = new RegExp(`${GATEWAY}/invitations/accept#(\\S+)`).exec(eml);

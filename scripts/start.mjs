@@ -1,9 +1,10 @@
 // `npm start`: brings the local infrastructure up, migrates the control database and every shard,
-// creates the Kafka topics, then runs every service built so far, each line prefixed with its name.
+// creates the Kafka topics, builds the web portal (dist/portal; the gateway serves it at /), then
+// runs every service built so far, each line prefixed with its name.
 // A service that crashes is restarted with a backoff (1 s, 2 s, 4 s … 30 s; see supervisor.cjs)
 // while the others keep running; one that exits with code 0 stays down, and so does one whose
 // configuration was refused at start (code 78, docs/configuration.md). Ctrl-C stops the services
-// (the infrastructure keeps running; `npm run infra:down` stops it).
+// (the infrastructure keeps running; `npm run infra:down` stops it). Mail goes to the local Mailpit.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +35,9 @@ function step(label, cmd, args) {
 step('infrastructure', 'bash', ['deploy/local/infra.sh', 'up']);
 step('migrations', process.execPath, ['-r', '@swc-node/register', 'libs/platform/db/src/migrate/cli.ts']);
 step('kafka topics', process.execPath, ['-r', '@swc-node/register', 'libs/platform/messaging/src/topics-cli.ts']);
+step('portal build', process.execPath, ['apps/portal/scripts/build.mjs']);
 
+console.log('[start] mail: the invitations and password resets the platform sends are at http://127.0.0.1:8025 (Mailpit)');
 const width = Math.max(...SERVICES.map((s) => s.name.length));
 const prefixes = new Map(
   SERVICES.map((s) => [s.name, process.stdout.isTTY ? `\x1b[${s.color}m${s.name.padEnd(width)}\x1b[0m |` : `${s.name.padEnd(width)} |`]),
@@ -44,7 +47,8 @@ const supervisor = new Supervisor(
     name: s.name,
     command: process.execPath,
     args: ['-r', '@swc-node/register', s.entry],
-    options: { cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    // Mail goes to the local Mailpit (deploy/local/ports.env: SMTP 1025; read it at http://127.0.0.1:8025).
+    options: { cwd: root, env: { HOTDASH_SMTP_URL: 'smtp://127.0.0.1:1025', ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
   })),
   {
     log: (message) => console.log(`[start] ${message}`),

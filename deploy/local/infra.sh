@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Local infrastructure without Docker: PostgreSQL, Redis, Apache Kafka (KRaft) and Weaviate on
+# Local infrastructure without Docker: PostgreSQL, Redis, Apache Kafka (KRaft), Weaviate, Vault and Mailpit on
 # loopback and fixed ports (deploy/local/ports.env), and a 3-master Redis Cluster the specs also run
 # against (HOTDASH_REDIS_CLUSTER_PORT and the next two). Idempotent: `up` starts only what is down.
 #
 #   deploy/local/infra.sh up | down | status
-#   deploy/local/infra.sh up|down postgres|redis|redis-cluster|kafka|weaviate|vault...   (one store)
+#   deploy/local/infra.sh up|down postgres|redis|redis-cluster|kafka|weaviate|vault|mailpit...   (one store)
 #
 # State (data, logs, pids) lives in $HOTDASH_STATE (default <repo>/.local, git-ignored).
 # Built or downloaded tools (Kafka jars, the Weaviate binary) live in $HOTDASH_CACHE
@@ -284,6 +284,33 @@ weaviate_up() {
 }
 weaviate_down() { stop_pid weaviate "$STATE/weaviate/weaviate.pid" 20; }
 
+# ---------------------------------------------------------------- Mailpit (local SMTP server and mail viewer)
+MAILPIT_VERSION=v1.33.1
+MAILPIT_BIN="$CACHE/mailpit-$MAILPIT_VERSION/mailpit"
+mailpit_healthy() { curl -fs -o /dev/null "http://127.0.0.1:$HOTDASH_MAILPIT_UI_PORT/readyz"; }
+mailpit_build() {
+  [ -x "$MAILPIT_BIN" ] && return
+  require go "apt-get install -y golang, or Go from the Go module proxy toolchain (Mailpit is built with go install)"
+  log "mailpit   building mailpit $MAILPIT_VERSION with go install (first time only; a few minutes on 2 cores)"
+  mkdir -p "$(dirname "$MAILPIT_BIN")"
+  GOBIN="$(dirname "$MAILPIT_BIN")" GOFLAGS=-mod=mod nice -n 10 go install "github.com/axllent/mailpit@$MAILPIT_VERSION" \
+    || die "go install of mailpit $MAILPIT_VERSION failed"
+}
+mailpit_up() {
+  require curl "apt-get install -y curl"
+  if mailpit_healthy; then log "mailpit   up (smtp 127.0.0.1:$HOTDASH_SMTP_PORT, web 127.0.0.1:$HOTDASH_MAILPIT_UI_PORT)"; return; fi
+  mailpit_build
+  mkdir -p "$STATE/mailpit"
+  log "mailpit   starting: smtp 127.0.0.1:$HOTDASH_SMTP_PORT, web http://127.0.0.1:$HOTDASH_MAILPIT_UI_PORT"
+  # Messages kept in its own database under $STATE/mailpit (at most 5000, the oldest dropped).
+  nohup "$MAILPIT_BIN" --smtp "127.0.0.1:$HOTDASH_SMTP_PORT" --listen "127.0.0.1:$HOTDASH_MAILPIT_UI_PORT" \
+    --database "$STATE/mailpit/mailpit.db" --max 5000 --smtp-auth-allow-insecure --disable-version-check \
+    >"$STATE/mailpit/mailpit.log" 2>&1 &
+  echo $! >"$STATE/mailpit/mailpit.pid"
+  wait_for mailpit 30 mailpit_healthy
+}
+mailpit_down() { stop_pid mailpit "$STATE/mailpit/mailpit.pid" 10; }
+
 status() {
   local bad=0
   pg_healthy && log "postgres  healthy 127.0.0.1:$HOTDASH_PG_PORT" || { log "postgres  DOWN"; bad=1; }
@@ -292,6 +319,7 @@ status() {
   kafka_healthy && log "kafka     healthy 127.0.0.1:$HOTDASH_KAFKA_PORT" || { log "kafka     DOWN"; bad=1; }
   weaviate_healthy && log "weaviate  healthy 127.0.0.1:$HOTDASH_WEAVIATE_PORT" || { log "weaviate  DOWN"; bad=1; }
   bash "$HERE/vault.sh" status || bad=1
+  mailpit_healthy && log "mailpit   healthy smtp 127.0.0.1:$HOTDASH_SMTP_PORT, web http://127.0.0.1:$HOTDASH_MAILPIT_UI_PORT" || { log "mailpit   DOWN"; bad=1; }
   return $bad
 }
 
@@ -304,7 +332,8 @@ store_fn() { # store up|down
     kafka) "kafka_$2" ;;
     weaviate) "weaviate_$2" ;;
     vault) bash "$HERE/vault.sh" "$2" ;;
-    *) die "unknown store '$1' (postgres, redis, redis-cluster, kafka, weaviate, vault)" ;;
+    mailpit) "mailpit_$2" ;;
+    *) die "unknown store '$1' (postgres, redis, redis-cluster, kafka, weaviate, vault, mailpit)" ;;
   esac
 }
 
@@ -313,10 +342,10 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   up)
     if [ $# -gt 0 ]; then for s in "$@"; do store_fn "$s" up; done
-    else pg_up; redis_up; redis_cluster_up; kafka_up; weaviate_up; bash "$HERE/vault.sh" up; log "all services healthy"; fi ;;
+    else pg_up; redis_up; redis_cluster_up; kafka_up; weaviate_up; bash "$HERE/vault.sh" up; mailpit_up; log "all services healthy"; fi ;;
   down)
     if [ $# -gt 0 ]; then for s in "$@"; do store_fn "$s" down; done
-    else bash "$HERE/vault.sh" down; weaviate_down; kafka_down; redis_cluster_down; redis_down; pg_down; fi ;;
+    else mailpit_down; bash "$HERE/vault.sh" down; weaviate_down; kafka_down; redis_cluster_down; redis_down; pg_down; fi ;;
   status) status ;;
-  *) echo "usage: $0 up|down [postgres|redis|redis-cluster|kafka|weaviate|vault]... | status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down [postgres|redis|redis-cluster|kafka|weaviate|vault|mailpit]... | status" >&2; exit 2 ;;
 esac

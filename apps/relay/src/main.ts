@@ -1,17 +1,17 @@
 // Relay: publishes the control database's outbox and every registered shard's outbox to Kafka
 // (a shard registered while it runs is picked up on the control plane's hotdash_shards
 // notification, or at the latest after HOTDASH_RELAY_SHARD_REFRESH_MS, default 5 s), and delivers
-// the shards' mail outboxes (as .eml files into HOTDASH_MAIL_DIR locally). Several replicas may
+// the shards' mail outboxes (to HOTDASH_SMTP_URL, the local Mailpit under `npm start`, or as .eml
+// files into HOTDASH_MAIL_DIR). Several replicas may
 // run: each outbox is drained by one relay at a time, mail rows are locked with SKIP LOCKED.
 import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
-import { join } from 'node:path';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, Databases, ShardRouter } from '@hotdash/platform-db';
 import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
-import { createKafkaClient, EmlFileMailSender, MailDispatcher, RelaySupervisor } from '@hotdash/platform-messaging';
+import { createKafkaClient, MailDispatcher, mailSenderFromEnv, RelaySupervisor } from '@hotdash/platform-messaging';
 
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config)], providers: cryptoProviders() })
 class RelayAppModule {}
@@ -33,8 +33,8 @@ void runService('relay', config.port, async () => {
   await relays.start();
 
   // Mail (invitations): every non-retired shard's mail outbox, every second.
-  const mailDir = config.settings.HOTDASH_MAIL_DIR ?? join(__dirname, '..', '..', '..', '.local', 'mail');
-  const mail = new MailDispatcher(dbs, app.get(FieldCipher), new EmlFileMailSender(mailDir));
+  const sender = mailSenderFromEnv();
+  const mail = new MailDispatcher(dbs, app.get(FieldCipher), sender);
   let mailing: Promise<void> | undefined;
   const mailTimer = setInterval(() => {
     if (mailing) return;
@@ -51,6 +51,7 @@ void runService('relay', config.port, async () => {
       async () => {
         clearInterval(mailTimer);
         await mailing;
+        sender.close?.();
       },
       () => relays.stop(),
     ],

@@ -4,6 +4,7 @@ import type { FieldCipher } from '@hotdash/platform-crypto';
 import { Databases, DbLocation, withShardTransaction } from '@hotdash/platform-db';
 import { MAIL_ADDRESS_FIELD } from './mail-outbox';
 import type { MailSender } from './mail.port';
+import { MailRejectedError } from './smtp.mail-sender';
 
 /**
  * Delivers one shard's mail outbox: unsent rows in order, `FOR UPDATE SKIP LOCKED` so several
@@ -51,8 +52,15 @@ export class MailDispatcher {
             await tx.db.updateTable('mail_outbox').set({ failed_at: sql`now()`, last_error: (err as Error).message.slice(0, 500) }).where('id', '=', r.id).execute();
             continue;
           }
-          // A sender failure (SMTP down) aborts the batch: it is retried as a whole later.
-          await this.sender.send({ id: r.id, tenantId, to, subject: r.subject, body: r.body, kind: r.kind });
+          // A sender failure (SMTP down) aborts the batch: it is retried as a whole later. A message
+          // the server refused for good is set aside, and the others go on.
+          try {
+            await this.sender.send({ id: r.id, tenantId, to, subject: r.subject, body: r.body, kind: r.kind });
+          } catch (err) {
+            if (!(err instanceof MailRejectedError)) throw err;
+            await tx.db.updateTable('mail_outbox').set({ failed_at: sql`now()`, last_error: err.message.slice(0, 500) }).where('id', '=', r.id).execute();
+            continue;
+          }
           await tx.db.updateTable('mail_outbox').set({ sent_at: sql`now()` }).where('id', '=', r.id).execute();
         }
         return rows.length;

@@ -1,18 +1,19 @@
 // The mail port (MailOutbox) and the mail dispatcher on a real shard of their own (a scratch
 // database, so no other spec's mail is delivered or withdrawn here): mail queued in a tenant's
 // transaction exists exactly when it commits, its address encrypted with the tenant's key; the
-// dispatcher (relay role, Kysely) delivers it once as an .eml file, and sets aside what it cannot
-// decrypt; a compensation withdraws only the tenant's unsent mail of one kind.
+// dispatcher (relay role, Kysely) delivers it once as an .eml file or to an SMTP server (the local
+// Mailpit), and sets aside what it cannot decrypt or the server refuses for good; a compensation withdraws only the tenant's unsent mail of one kind.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TenantId } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, ShardInfo } from '@hotdash/platform-db';
-import { TestWorld } from '@hotdash/testing';
+import { closedPort, TestWorld } from '@hotdash/testing';
 import { EmlFileMailSender } from './eml-file.mail-sender';
 import { MailDispatcher } from './mail-dispatcher';
 import { MAIL_ADDRESS_FIELD, MailOutbox } from './mail-outbox';
+import { MailRejectedError, SmtpMailSender } from './smtp.mail-sender';
 
 jest.setTimeout(60_000);
 
@@ -125,4 +126,44 @@ it('sets aside a message whose address cannot be decrypted, with the reason, and
   expect(byId.get(bad)!.last_error!.length).toBeGreaterThan(0);
   expect(byId.get(good)).toMatchObject({ sent_at: expect.any(Date), failed_at: null });
   expect(await dispatcher.drain(shard)).toBe(0); // set aside, not retried forever
+});
+
+describe('over SMTP', () => {
+  const MAILPIT = `http://127.0.0.1:${process.env.HOTDASH_MAILPIT_UI_PORT ?? 8025}`;
+  const delivered: string[] = [];
+  afterAll(async () => {
+    const found = await Promise.all(
+      delivered.map(async (id) => ((await (await fetch(`${MAILPIT}/api/v1/search?query=${encodeURIComponent(`message-id:"${id}@hotdash.local"`)}`)).json()) as { messages: { ID: string }[] }).messages),
+    );
+    const ids = found.flat().map((m) => m.ID);
+    if (ids.length) await fetch(`${MAILPIT}/api/v1/messages`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ IDs: ids }) });
+  });
+
+  it('delivers to the SMTP server once; a message refused for good is set aside and the ones behind it go; a server that is down keeps them all', async () => {
+    const refusing = new SmtpMailSender({ url: `smtp://127.0.0.1:${process.env.HOTDASH_SMTP_PORT ?? 1025}` });
+    // Mailpit takes everything: a sender that refuses one address for good stands in front of it.
+    const sender = {
+      send: (m: Parameters<SmtpMailSender['send']>[0]) => (m.to.startsWith('gone@') ? Promise.reject(new MailRejectedError('550 mailbox unavailable', 550)) : refusing.send(m)),
+    };
+    const smtp = new MailDispatcher(world.dbs, cipher, sender);
+    const down = new MailDispatcher(world.dbs, cipher, new SmtpMailSender({ url: `smtp://127.0.0.1:${await closedPort()}`, timeoutMs: 2_000 }));
+    try {
+      const gone = await inTenant(b, (tx) => mail.queue(tx, { tenantId: b, to: 'gone@example.test', subject: 'Gone', body: 'gone', kind: 'invitation' }));
+      const next = await inTenant(b, (tx) => mail.queue(tx, { tenantId: b, to: 'next@example.test', subject: 'Next', body: 'https://hotdash.example/invitations/accept#next', kind: 'invitation' }));
+      await expect(down.drain(shard)).rejects.toMatchObject({ code: expect.stringMatching(/ECONNREFUSED|ESOCKET|ECONNECTION/) });
+      const pending = new Map((await rows(b)).map((r) => [r.id, r]));
+      expect([pending.get(gone)?.sent_at, pending.get(gone)?.failed_at, pending.get(next)?.sent_at]).toEqual([null, null, null]);
+
+      expect(await smtp.drain(shard)).toBeGreaterThanOrEqual(2);
+      delivered.push(next);
+      const byId = new Map((await rows(b)).map((r) => [r.id, r]));
+      expect(byId.get(gone)).toMatchObject({ sent_at: null, failed_at: expect.any(Date), last_error: expect.stringMatching(/550/) });
+      expect(byId.get(next)).toMatchObject({ sent_at: expect.any(Date), failed_at: null });
+      const [message] = ((await (await fetch(`${MAILPIT}/api/v1/search?query=${encodeURIComponent(`message-id:"${next}@hotdash.local"`)}`)).json()) as { messages: { ID: string; To: { Address: string }[] }[] }).messages;
+      expect(message!.To).toEqual([expect.objectContaining({ Address: 'next@example.test' })]);
+      expect(await smtp.drain(shard)).toBe(0);
+    } finally {
+      refusing.close();
+    }
+  });
 });
