@@ -4,3 +4,6 @@ export * from './decisions.service';
 export * from './draft-metrics';
 export * from './ticket-records';
 export * from './queue-scope';
+export * from './sla';
+export * from './sla.sweep';
+export * from './subject-export';

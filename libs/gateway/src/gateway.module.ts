@@ -14,6 +14,8 @@ import { DocumentsProxyController } from './knowledge-proxies.controller';
 import { DraftMetricsProxyController, DraftsProxyController, TicketsProxyController } from './drafts-proxies.controller';
 import { OperatorsProxyController, OpsTenantsController, PublicProvisioningController, TenantProxyController } from './provisioning-proxies.controller';
 import { SettingsProxyController } from './settings-proxies.controller';
+import { ExportsProxyController } from './exports-proxies.controller';
+import { PrivacyProxyController } from './privacy-proxies.controller';
 import { GatewayAdmission } from './admission';
 import { OpsMigrationsController, OpsShardsController } from './shards-proxies.controller';
 import { OpsBackupsController, OpsTenantBackupsController } from './backups-proxies.controller';
@@ -24,6 +26,7 @@ import { OpsRebalanceController } from './rebalance-proxies.controller';
 import { OpsKeysController } from './keys-proxies.controller';
 import { AccountPagesController } from './pages/account-pages.controller';
 import { TenantRateLimiter } from './rate-limiter';
+import { PortalStatic } from './portal-static';
 
 /**
  * What the gateway adds to the platform's one auth guard and one interceptor (global, so the
@@ -51,8 +54,9 @@ export class GatewayAdmissionModule {}
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule, GatewayAdmissionModule],
-  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, SettingsProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
-  providers: [OpenApiDocument, ServiceClient, IdempotentReplies],
+  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, SettingsProxyController, PrivacyProxyController, ExportsProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
+  // PortalStatic: the web portal at / (dist/portal), behind every API route.
+  providers: [OpenApiDocument, ServiceClient, IdempotentReplies, PortalStatic],
   exports: [GatewayAdmissionModule],
 })
 export class GatewayModule {}

@@ -47,6 +47,11 @@ const CHECKED_VALUES: Record<string, unknown> = {
   'drafting_profiles.model_mode': 'platform',
   'queue_members.role': 'operator',
   'queue_members.status': 'active',
+  'export_runs.kind': 'tenant',
+  'queue_workflows.workflows': '[]',
+  'ticket_slas.first_decision_minutes': 60,
+  'ticket_slas.workflow_key': 'general',
+  'subject_erasures.subject_ref': 'a'.repeat(64),
 };
 
 /** Foreign keys within the shard: (table.column) → referenced table; filled from the seeded row of that table. */

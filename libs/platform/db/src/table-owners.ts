@@ -20,6 +20,7 @@ export const TABLE_OWNERS: Record<string, string> = {
   sagas: 'platform/jobs',
   saga_steps: 'platform/jobs',
   tenant_keys: 'platform/crypto',
+  subject_keys: 'platform/crypto',
   platform_operators: 'identity',
   // tenant shards
   users: 'identity',
@@ -43,6 +44,10 @@ export const TABLE_OWNERS: Record<string, string> = {
   drafts: 'drafts',
   drafting_profiles: 'ai-drafting',
   queue_members: 'drafts',
+  queue_workflows: 'drafts',
+  ticket_slas: 'drafts',
+  export_runs: 'provisioning',
+  subject_erasures: 'drafts',
   outbox: 'platform/messaging',
   inbox: 'platform/messaging',
   mail_outbox: 'platform/messaging',
@@ -77,6 +82,7 @@ export const INFRASTRUCTURE_READS: Record<string, readonly string[]> = {
  * left), as the owner inside the tenant's row-level security context. No table name appears in that
  * code, so the scan above cannot see these touches: this entry is their record. No other code may
  * copy another lib's rows.
+ * A data export (provisioning's exports/, issue 16) reads every such table the same way, read-only, in one snapshot.
  * A rebalance's plan measures each tenant whole the same way (tenant-sizes.ts: its row count in every
  * table of the catalogue, inside its own row-level security context) and reads nothing else of them.
  */
