@@ -457,7 +457,7 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
   expect(importPlan.parse(doc(await dryRun(['--replay-minutes', '0']))).replay).toEqual({ windowMinutes: 0 });
   expect(plan.rows).toEqual(expect.arrayContaining([{ table: 'tickets', rows: 5 }, { table: 'users', rows: 2 }, { table: 'auth_sessions', rows: 1 }]));
   expect(plan.control.map((c) => c.table)).toEqual(expect.arrayContaining(['tenants', 'tenant_keys', 'tenant_placements', 'sagas', 'outbox']));
-  expect(plan.steps.map((s) => s.id)).toEqual(['control-records', 'knowledge-namespace', 'fence-target', 'publish', 'slot', 'subscribe', 'initial-copy', 'copy-vectors', 'catch-up', 'cut-over', 'drop-replication', 'post-verify', 'sync-vectors', 'end-sessions', 'verify', 'activate']);
+  expect(plan.steps.map((s) => s.id)).toEqual(['control-records', 'knowledge-namespace', 'fence-target', 'publish', 'slot', 'subscribe', 'initial-copy', 'copy-vectors', 'catch-up', 'cut-over', 'drop-replication', 'post-verify', 'subject-keys', 'sync-vectors', 'end-sessions', 'verify', 'activate']);
 
   // The pilot serves on while it is imported: tickets (and their audit entries) until it refuses the tenant.
   const written: string[] = [];
@@ -492,7 +492,7 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
   const id = /Import ([0-9a-f-]{36})/.exec(imported.stdout + imported.stderr)?.[1];
   if (id) importIds.push(id);
   expect([imported.code, imported.stdout]).toEqual([0, expect.stringMatching(/: succeeded\n[\s\S]*switch its traffic/)]);
-  expect(imported.stderr).toMatch(/progress: \d+\/16 [\s\S]*progress: 16\/16 succeeded/);
+  expect(imported.stderr).toMatch(/progress: \d+\/17 [\s\S]*progress: 17\/17 succeeded/);
   expect(failures).toEqual([]);
   // Writes went on during the copy and the catch-up; the cut-over fenced the pilot.
   expect(written.length).toBeGreaterThan(0);
@@ -510,7 +510,7 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
     expect(saga.input).toMatchObject({ pilotUser: IMPORT_ROLE.user, pilotCredentials: null });
     const steps = (await controlOwner.query('select * from saga_steps where saga_id = $1', [id])).rows;
     const actions = (await controlOwner.query('select * from ops_actions where actor = $1', [`ops:${ops!.id}`])).rows;
-    expect(steps.length).toBe(16);
+    expect(steps.length).toBe(17);
     expect(JSON.stringify([saga, steps, actions])).not.toContain(IMPORT_ROLE.password);
   } finally {
     await controlOwner.end();
@@ -521,6 +521,9 @@ it('dry-runs, imports the pilot while it keeps taking writes, and the platform s
   expect(detail('catch-up')).toMatchObject({ verified: { tables: expect.any(Number), rows: expect.any(Number) } });
   expect(detail('post-verify')).toMatchObject({ tables: expect.any(Number), rows: expect.any(Number) });
   expect(detail('sync-vectors')).toMatchObject({ objects: 3, deleted: 0 });
+  // The pilot's data subject keys, carried after the cut-over: one per customer of its tickets.
+  expect(detail('subject-keys')).toMatchObject({ carried: expect.any(Number) });
+  expect((detail('subject-keys') as { carried: number }).carried).toBeGreaterThan(0);
   expect(detail('end-sessions')).toMatchObject({ sessions: 1, refreshTokens: 1 });
   expect(detail('verify')).toMatchObject({ auditChain: { ok: true }, knowledge: { found: true } });
 

@@ -1,7 +1,7 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { DraftEvents, DraftingModelSettingsV1, parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
 import { isStoreUnavailable, type PlatformConfig } from '@hotdash/platform-config';
-import { CryptoError, FieldCipher, TenantKeyDestroyedError } from '@hotdash/platform-crypto';
+import { CryptoError, DecryptionFailedError, FieldCipher, SubjectKeyMissingError, TenantKeyDestroyedError } from '@hotdash/platform-crypto';
 import { TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
 import { inTenantJob, QueueName, queueOptions, type RedisClient, retryWhenStoresDown, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { inOutbox, publishOnceInTx } from '@hotdash/platform-messaging';
@@ -284,6 +284,10 @@ function failureOf(err: unknown): Failure {
   }
   if (err instanceof VectorTenantNotFoundError) {
     return { code: err.code, reason: 'the tenant has no knowledge-base namespace; ask the platform team to repair the tenant', retryable: false };
+  }
+  if (err instanceof SubjectKeyMissingError || (err instanceof DecryptionFailedError && err.keyMissing)) {
+    // Not here yet rather than gone: a tenant being imported gets its pilot's last subject keys right after the cut-over.
+    return { code: err.code, reason: "the customer's data key had not reached the platform yet; ask for a new draft", retryable: true };
   }
   if (err instanceof CryptoError) {
     return { code: err.code, reason: 'the ticket or the model key could not be decrypted with the tenant data key', retryable: false };

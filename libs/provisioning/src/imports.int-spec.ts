@@ -36,6 +36,7 @@ import { ProvisioningModule } from './provisioning.module';
 import { PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
 import { provisioningSaga } from './saga/provisioning.saga';
 import { startProvisioning } from './saga/start-provisioning';
+import { PILOT_CONTROL_READS } from './imports/pilot-access';
 
 jest.setTimeout(120_000);
 
@@ -241,7 +242,7 @@ it('refuses an import without the pilot’s import role, with a wrong password, 
   const su = await world.connectSuperuser(CONTROL_DB);
   try {
     // Able to read the pilot's control database (as docs/pilot.md allows for a control database on a server of its own), it is stopped at the shard.
-    await su.query(`grant select on ${['hotdash_migrations', 'tenants', 'tenant_placements', 'shards', 'plans', 'tenant_keys', 'sagas', 'outbox'].join(', ')} to ${WEAK_ROLE.user}; grant usage on schema public to ${WEAK_ROLE.user}`);
+    await su.query(`grant select on ${PILOT_CONTROL_READS.join(', ')} to ${WEAK_ROLE.user}; grant usage on schema public to ${WEAK_ROLE.user}`);
     const atShard = await refused(importBody(WEAK_ROLE));
     expect(atShard).toMatchObject({ status: 422, code: 'pilot-privilege-missing' });
     expect(atShard.detail).toContain(`alter role "${WEAK_ROLE.user}" replication;`);

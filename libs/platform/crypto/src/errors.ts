@@ -73,6 +73,8 @@ export class DecryptionFailedError extends CryptoError {
   constructor(
     readonly tenantId: string,
     readonly field: string,
+    /** The token names a data subject key this platform does not hold (yet: an import carries its pilot's last keys after the cut-over). */
+    readonly keyMissing = false,
   ) {
     super(`field ${JSON.stringify(field)} of tenant ${tenantId} could not be decrypted`);
     this.name = 'DecryptionFailedError';

@@ -131,7 +131,7 @@ export class FieldCipher {
     try {
       return await this.subjectSource().subjectKey(tenantId, keyId);
     } catch (err) {
-      if (err instanceof SubjectKeyMissingError) throw new DecryptionFailedError(tenantId, field);
+      if (err instanceof SubjectKeyMissingError) throw new DecryptionFailedError(tenantId, field, true);
       throw err;
     }
   }

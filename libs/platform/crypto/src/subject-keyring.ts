@@ -180,6 +180,29 @@ export class SubjectKeyring implements SubjectKeySource {
     return Number(r.numDeletedRows);
   }
 
+  /**
+   * A pilot import: the tenant's subject key records as the pilot holds them (read with the pilot's
+   * import role), written here as they are (they are wrapped under the tenant's data key, which the
+   * import carries). A record both sides have keeps the platform's unless the pilot's was destroyed
+   * since (an erasure on the pilot is never undone by an import). Returns how many rows were read.
+   */
+  static async carryTenant(from: Kysely<ControlDB>, to: Kysely<ControlDB>, tenantId: TenantId): Promise<number> {
+    const rows = await from.selectFrom('subject_keys').select(['id', 'tenant_id', 'subject_ref', 'wrapped_key', 'created_at', 'destroyed_at']).where('tenant_id', '=', tenantId).execute();
+    for (let i = 0; i < rows.length; i += 500) {
+      await to
+        .insertInto('subject_keys')
+        .values(rows.slice(i, i + 500))
+        .onConflict((oc) =>
+          oc
+            .column('id')
+            .doUpdateSet((eb) => ({ subject_ref: eb.ref('excluded.subject_ref'), wrapped_key: eb.ref('excluded.wrapped_key'), destroyed_at: eb.ref('excluded.destroyed_at') }))
+            .where('excluded.destroyed_at', 'is not', null),
+        )
+        .execute();
+    }
+    return rows.length;
+  }
+
   /** Whether the key is destroyed, read fresh (not from the cache). */
   async isDestroyed(tenantId: TenantId, keyId: string): Promise<boolean> {
     const row = await this.dbs.controlDb().selectFrom('subject_keys').select('destroyed_at').where('id', '=', keyId).where('tenant_id', '=', tenantId).executeTakeFirst();

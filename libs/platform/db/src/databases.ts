@@ -68,6 +68,10 @@ export class Databases {
       });
       // An idle client's error (e.g. the server restarted) must not crash the process; the pool drops it.
       pool.on('error', () => undefined);
+      // Nor a checked-out client's, when it dies with no statement running on it (code between
+      // statements, Kysely between acquiring and querying): pg would emit 'error' with no listener.
+      // Its next statement fails, and the pool drops it when it is released (it is not queryable).
+      pool.on('connect', (client) => client.on('error', () => undefined));
       this.pools.set(key, pool);
     }
     return pool;

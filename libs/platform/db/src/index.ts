@@ -19,3 +19,4 @@ export * from './tenant-tables';
 export * from './tenant-rows';
 export * from './tenant-mover';
 export * from './tenant-sizes';
+export * from './foreign-control';

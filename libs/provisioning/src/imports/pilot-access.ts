@@ -7,7 +7,7 @@ import { ProblemException } from '@hotdash/platform-http';
  * its plan, its wrapped data key, running sagas, the relay's backlog, the schema version): SELECT is
  * all it needs there.
  */
-export const PILOT_CONTROL_READS = ['hotdash_migrations', 'tenants', 'tenant_placements', 'shards', 'plans', 'tenant_keys', 'sagas', 'outbox'] as const;
+export const PILOT_CONTROL_READS = ['hotdash_migrations', 'tenants', 'tenant_placements', 'shards', 'plans', 'tenant_keys', 'subject_keys', 'sagas', 'outbox'] as const;
 
 /** A connection the inspector opened (the driver's client: its type, without importing the driver here). */
 type Connection = Parameters<Parameters<ShardInspector['as']>[2]>[0];

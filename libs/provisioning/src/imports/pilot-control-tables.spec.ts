@@ -24,5 +24,5 @@ it('says for every control table with a tenant’s rows whether an import carrie
   expect([...listed.keys()].filter((t) => !tables.some((x) => x.table === t))).toEqual([]);
   for (const t of PILOT_CONTROL_TABLES) expect(t.how.length).toBeGreaterThan(20);
   // What the import brings over itself.
-  expect(PILOT_CONTROL_TABLES.filter((t) => t.carried).map((t) => t.table)).toEqual(['tenants', 'tenant_keys']);
+  expect(PILOT_CONTROL_TABLES.filter((t) => t.carried).map((t) => t.table)).toEqual(['tenants', 'tenant_keys', 'subject_keys']);
 });

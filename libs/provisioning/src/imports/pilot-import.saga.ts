@@ -1,8 +1,8 @@
 import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import { sql } from 'kysely';
 import { AccessEvents, parseTenantId, TenantEvents, type PlanCode, type TenantId } from '@hotdash/contracts';
-import { FieldCipher, KmsPort, TenantKeyring } from '@hotdash/platform-crypto';
-import { ControlDatabase, ShardRouter, TenantDatabase, TenantMover } from '@hotdash/platform-db';
+import { FieldCipher, KmsPort, SubjectKeyring, TenantKeyring } from '@hotdash/platform-crypto';
+import { ControlDatabase, ShardRouter, TenantDatabase, TenantMover, withForeignControl } from '@hotdash/platform-db';
 import { Json, NonRetryableStepError, SagaDefinition, SagaEngine, SagaStep, SagaStepContext } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { VectorStore, WeaviateVectorStore, type KnowledgeChunk } from '@hotdash/platform-vector';
@@ -36,6 +36,8 @@ export interface PilotWeaviate {
  */
 export interface PilotImportInput extends TenantMoveInput {
   pilot: { control: string; shard: string; weaviate: PilotWeaviate };
+  /** The pilot's control database, where its subject keys are read (null or absent in imports started before: read from `pilot.control`). */
+  pilotControlAt: { host: string; port: number; database: string } | null;
   tenant: { slug: string; name: string; plan: string; status: string };
   /** TenantKeyring.keyCheck of the pilot's data key. */
   keyCheck: string;
@@ -62,6 +64,7 @@ export const ImportSteps = {
   END_SESSIONS: 'end-sessions',
   VERIFY: 'verify',
   ACTIVATE: 'activate',
+  SUBJECT_KEYS: 'subject-keys',
 } as const;
 
 /** The move's steps an import runs, in order around its own (the pilot keeps its rows behind its fence: no cleanup-source; the import's own last step records it). */
@@ -97,6 +100,12 @@ type Ctx = SagaStepContext<PilotImportInput>;
 type Step = SagaStep<PilotImportInput>;
 
 const tenantOf = (ctx: Ctx): TenantId => parseTenantId(ctx.input.tenantId);
+/** `host:port/database`, as the input names the pilot's control database. */
+function locationOf(where: string): { host: string; port: number; database: string } {
+  const m = /^(.+):(\d+)\/([^/]+)$/.exec(where);
+  if (!m) throw new NonRetryableStepError(`the pilot's control database "${where}" is not host:port/database`, 'pilot-control-unreadable');
+  return { host: m[1]!, port: Number(m[2]), database: m[3]! };
+}
 const json = (v: unknown): Json => JSON.parse(JSON.stringify(v)) as Json;
 
 /**
@@ -296,12 +305,34 @@ export function pilotImportSaga(deps: PilotImportDeps): SagaDefinition<PilotImpo
     },
   };
 
+  /**
+   * The pilot's data subject keys (platform/crypto SubjectKeyring.carryTenant), read with the import
+   * role after the cut-over, when the pilot takes no more writes of the tenant (so no subject is
+   * missed): the tickets sealed under them (s1 tokens) decrypt on the platform. A key erased on the
+   * pilot stays erased. Forward only, like every step after the cut-over.
+   */
+  const subjectKeys: Step = {
+    id: ImportSteps.SUBJECT_KEYS,
+    description: "the pilot's data subject keys copied as they are (wrapped under the tenant's data key), after the cut-over",
+    maxAttempts: FORWARD_TRIES,
+    async run(ctx) {
+      const tenantId = tenantOf(ctx);
+      const sealed = ctx.input.pilotCredentials;
+      if (!sealed) throw new NonRetryableStepError(`the pilot's import role of import ${ctx.sagaId} is gone (the import has ended)`, 'pilot-credentials-gone');
+      const credentials = await openPilotCredentials(deps.kms, tenantId, ctx.sagaId, sealed);
+      const at = ctx.input.pilotControlAt ?? locationOf(ctx.input.pilot.control);
+      const carried = await withForeignControl(at, credentials, (pilot) => SubjectKeyring.carryTenant(pilot, control.db, tenantId));
+      return { carried };
+    },
+  };
+
   const steps: Step[] = [
     controlRecords,
     knowledgeNamespace,
     ...MOVE_STEPS_BEFORE_CUT_OVER.map(moveStep),
     copyVectors,
     ...MOVE_STEPS_CUT_OVER.map(moveStep),
+    subjectKeys,
     syncVectors,
     endSessions,
     verify,

@@ -15,7 +15,7 @@ import {
   type TenantId,
 } from '@hotdash/contracts';
 import type { DbRoleCredentials, PlatformConfig } from '@hotdash/platform-config';
-import { CryptoError, KmsPort, LocalKms, parseMasterKeys, TenantKeyring } from '@hotdash/platform-crypto';
+import { CryptoError, KmsPort, LocalKms, parseMasterKeys, SubjectKeyring, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, Databases, newId, PLATFORM_CONFIG, ShardInspector, ShardUnreachableError, TenantMoveError, TenantMover, type ShardInfo, type TenantMove } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { SagaEngine, sagaRunningProbe } from '@hotdash/platform-jobs';
@@ -413,6 +413,7 @@ export class ImportPilotHandler {
       regionChange: null,
       replayPublishedWithinMs: (input.replayWindowMinutes ?? DEFAULT_REPLAY_WINDOW_MINUTES) * 60_000,
       pilot: { control: where(input.pilot.control), shard: where(f.pilotShard), weaviate: { url: w.url, grpcPort: w.grpcPort, collection: w.collection ?? null } },
+      pilotControlAt: { host: input.pilot.control.host, port: input.pilot.control.port, database: input.pilot.control.database },
       tenant: { slug: t.slug, name: t.name, plan: t.plan, status: t.status },
       keyCheck: f.keyCheck,
       vectors: f.vectors,
@@ -431,6 +432,8 @@ export class ImportPilotHandler {
         await tx.db.insertInto('tenant_placements').values({ tenant_id: t.id, shard_id: f.target.id, version: f.fromVersion + 1 }).execute();
         const key = await this.keyring.importKey(tx, t.id, f.keyring);
         if (key.check !== f.keyCheck) throw new Error('the imported data key changed between the checks and the import');
+        // The pilot's data subject keys as they are now (the saga carries those made until the cut-over after it).
+        await SubjectKeyring.carryTenant(f.keyring.dbs.controlDb(), tx.db, t.id);
         await this.engine.start(PILOT_IMPORT_SAGA, saga, { tenantId: t.id, sagaId: importId, tx });
       });
     } catch (err) {
