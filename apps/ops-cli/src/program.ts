@@ -13,6 +13,7 @@ import { rebalanceCommands } from './commands/rebalance';
 import { dedicatedCommands } from './commands/dedicated';
 import { keysCommands } from './commands/keys';
 import { certificateCommands } from './commands/certificate';
+import { dlqCommands } from './commands/dlq';
 
 export interface Streams {
   stdout: NodeJS.WriteStream;
@@ -50,6 +51,7 @@ export function buildProgram(env: NodeJS.ProcessEnv, streams: Streams, commander
   dedicatedCommands(program, ctx);
   keysCommands(program, ctx);
   certificateCommands(program, ctx);
+  dlqCommands(program, ctx);
   return program;
 }
 

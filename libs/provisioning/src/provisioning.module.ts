@@ -49,6 +49,7 @@ import { KeyRotations } from './keys/key-rotations';
 import { KekRotationsRepository } from './keys/kek-rotations.repository';
 import { KekRotationSagaRegistration } from './keys/kek-rotation.saga';
 import { TenantSettingsModule } from './settings/settings.module';
+import { DeadLettersModule } from './dead-letters/dead-letters.module';
 
 
 class EngineLifecycle implements OnApplicationShutdown {
@@ -71,7 +72,8 @@ class EngineLifecycle implements OnApplicationShutdown {
 @Module({
   // Every route needs the gateway's internal token (audience hotdash-internal:provisioning).
   // The tenant settings API (issue 16): its own module, so a spec can serve it alone.
-  imports: [InternalAuthModule.forService('provisioning'), TenantSettingsModule.register()],
+  // Dead letters (ops, issue 17): its own module too (its own Kafka client).
+  imports: [InternalAuthModule.forService('provisioning'), TenantSettingsModule.register(), DeadLettersModule.register()],
   controllers: [TenantsController, SignupsController, ShardsController, MigrationsController, BackupsController, MovesController, DedicatedController, RebalanceController, ImportsController, KeysController],
   providers: [
     TenantsRepository,

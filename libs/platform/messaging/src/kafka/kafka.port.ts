@@ -66,6 +66,13 @@ export interface TopicSpec {
   partitions: number;
 }
 
+/** A partition's bounds: records are at offsets low ≤ offset < high (high: the next offset to be written). */
+export interface PartitionOffsets {
+  partition: number;
+  low: string;
+  high: string;
+}
+
 export interface KafkaClientPort {
   readonly name: string;
   producer(): Promise<KafkaProducerPort>;
@@ -77,6 +84,16 @@ export interface KafkaClientPort {
    * so a broker that is down fails at once with the connection's error. Callers bound the wait.
    */
   ping(): Promise<void>;
+  /** Each partition's bounds, in partition order (a topic that does not exist rejects). */
+  offsets(topic: string): Promise<PartitionOffsets[]>;
+  /**
+   * Reads one partition's records from `fromOffset` on, at most `max` of them and none at or past
+   * the partition's end as it was when called (so it never waits for new records), in offset order.
+   * Joins no consumer group that outlives the call and commits nothing (a reader, not a consumer:
+   * the dead-letter tools, docs/operations.md "Dead letters"). A record's offset may be above
+   * `fromOffset` (a record removed by retention), and fewer than `max` come back only at the end.
+   */
+  readRange(topic: string, partition: number, fromOffset: string, max: number): Promise<IncomingRecord[]>;
   close(): Promise<void>;
 }
 

@@ -1,14 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import { Admin, Consumer, Kafka, logLevel, Producer } from 'kafkajs';
 import type {
   ConsumerOptions,
+  IncomingRecord,
   KafkaClientOptions,
   KafkaClientPort,
   KafkaConsumerPort,
   KafkaProducerPort,
   OutgoingRecord,
+  PartitionOffsets,
   RecordHandler,
   TopicSpec,
 } from './kafka.port';
+
+/** readRange() gives up after this long (a reader that cannot join its throwaway group, a broker gone). */
+const READ_RANGE_TIMEOUT_MS = 20_000;
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
@@ -163,6 +169,69 @@ export class KafkajsClient implements KafkaClientPort {
       waitForLeaders: true,
       topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: 1 })),
     });
+  }
+
+  async offsets(topic: string): Promise<PartitionOffsets[]> {
+    const admin = await this.connectedAdmin();
+    return (await admin.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, low: o.low, high: o.high })).sort((x, y) => x.partition - y.partition);
+  }
+
+  /**
+   * kafkajs has no group-less fetch in its public API (its consumer always joins a group), so this
+   * joins a throwaway group of its own (`hotdash-range-reader-<client id>-<uuid>`, one member, nothing committed),
+   * seeks the partition to `fromOffset`, reads, leaves, and deletes the group.
+   */
+  async readRange(topic: string, partition: number, fromOffset: string, max: number): Promise<IncomingRecord[]> {
+    if (max <= 0) return [];
+    const bounds = (await this.offsets(topic)).find((p) => p.partition === partition);
+    if (!bounds) throw new Error(`Kafka topic ${topic} has no partition ${partition}`);
+    const from = BigInt(fromOffset) < BigInt(bounds.low) ? BigInt(bounds.low) : BigInt(fromOffset);
+    const end = BigInt(bounds.high);
+    if (from >= end) return [];
+    const groupId = `hotdash-range-reader-${this.options.clientId}-${randomUUID()}`;
+    const consumer = this.kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false, maxWaitTimeInMs: 100, retry: { retries: 2 } });
+    const out: IncomingRecord[] = [];
+    /** The next offset to hand out. */
+    let next = from;
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: false });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`reading ${topic}/${partition} from ${from} did not finish within ${READ_RANGE_TIMEOUT_MS} ms`)), READ_RANGE_TIMEOUT_MS);
+        const done = (err?: Error) => {
+          clearTimeout(timer);
+          if (err) reject(err);
+          else resolve();
+        };
+        consumer.on(consumer.events.CRASH, (e) => done(e.payload.error));
+        consumer
+          .run({
+            autoCommit: false,
+            eachBatchAutoResolve: false,
+            eachBatch: async ({ batch }) => {
+              if (batch.topic !== topic || batch.partition !== partition || out.length >= max) return;
+              // A batch fetched before the seek took effect (from the partition's end) is not ours.
+              const first = batch.firstOffset();
+              if (first === null || BigInt(first) > next) return;
+              for (const m of batch.messages) {
+                const offset = BigInt(m.offset);
+                if (offset < next || offset >= end) continue;
+                out.push({ topic, partition, offset: m.offset, key: m.key ? m.key.toString('utf8') : null, value: m.value ?? Buffer.alloc(0), headers: headersOf(m.headers) });
+                next = offset + 1n;
+                if (out.length >= max) break;
+              }
+              if (out.length >= max || BigInt(batch.lastOffset()) >= end - 1n) done();
+            },
+          })
+          .then(() => consumer.seek({ topic, partition, offset: from.toString() }))
+          .catch(done);
+      });
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+      const admin = await this.connectedAdmin();
+      await admin.deleteGroups([groupId]).catch(() => undefined /* never created (it did not get to join), or already gone */);
+    }
+    return out;
   }
 
   async ping(): Promise<void> {

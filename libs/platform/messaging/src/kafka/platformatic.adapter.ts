@@ -14,6 +14,7 @@ import type {
   KafkaConsumerPort,
   KafkaProducerPort,
   OutgoingRecord,
+  PartitionOffsets,
   RecordHandler,
   TopicSpec,
 } from './kafka.port';
@@ -47,6 +48,11 @@ const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
 const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
 const TOPIC_READY_TIMEOUT_MS = 10_000;
+/** readRange(): bytes asked for per fetch, and the longest it runs. */
+const READ_RANGE_FETCH_BYTES = 4 * 1024 * 1024;
+const READ_RANGE_TIMEOUT_MS = 20_000;
+/** A record batch's attribute bit of control batches (transaction markers), which hold no records to hand out. */
+const CONTROL_BATCH = 1 << 5;
 
 function partitionKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
@@ -501,6 +507,83 @@ export class PlatformaticKafkaClient implements KafkaClientPort {
     // No topic, forced (not answered from the cache), no retry: the broker's answer or its error. The
     // library shares one request among overlapping calls, so probes never pile up on a hung broker.
     await this.adminOf(lib).metadata({ topics: [], forceUpdate: true, retries: 0 });
+  }
+
+  async offsets(topic: string): Promise<PartitionOffsets[]> {
+    this.assertOpen();
+    const lib = await loadLibrary();
+    const admin = this.adminOf(lib);
+    const metadata = await admin.metadata({ topics: [topic] });
+    const count = metadata.topics.get(topic)?.partitions.length ?? 0;
+    if (count === 0) throw new Error(`Kafka topic ${topic} does not exist`);
+    const partitions = Array.from({ length: count }, (_, i) => i);
+    const list = async (timestamp: bigint) => {
+      const [t] = await admin.listOffsets({ topics: [{ name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp })) }] });
+      return new Map((t?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]));
+    };
+    const [low, high] = await Promise.all([list(lib.ListOffsetTimestamps.EARLIEST), list(lib.ListOffsetTimestamps.LATEST)]);
+    return partitions.map((partition) => ({ partition, low: String(low.get(partition) ?? 0n), high: String(high.get(partition) ?? 0n) }));
+  }
+
+  /**
+   * Plain Fetch requests to the partition's leader through a consumer that never joins its group
+   * (no JoinGroup, no commit: the group id the library requires is never seen by the broker), closed
+   * before returning.
+   */
+  async readRange(topic: string, partition: number, fromOffset: string, max: number): Promise<IncomingRecord[]> {
+    this.assertOpen();
+    if (max <= 0) return [];
+    const lib = await loadLibrary();
+    const bounds = (await this.offsets(topic)).find((p) => p.partition === partition);
+    if (!bounds) throw new Error(`Kafka topic ${topic} has no partition ${partition}`);
+    const end = BigInt(bounds.high);
+    let position = BigInt(fromOffset) < BigInt(bounds.low) ? BigInt(bounds.low) : BigInt(fromOffset);
+    if (position >= end) return [];
+    const metadata = await this.adminOf(lib).metadata({ topics: [topic], forceUpdate: true });
+    const meta = metadata.topics.get(topic);
+    const leader = meta?.partitions[partition]?.leader;
+    if (!meta || leader === undefined || leader < 0) throw new Error(`Kafka topic ${topic} partition ${partition} has no leader`);
+    const reader = new lib.Consumer({ clientId: this.options.clientId, bootstrapBrokers: this.options.brokers, groupId: `hotdash-range-reader-${this.options.clientId}`, autocommit: false });
+    reader.topics.track(topic); // its metadata (topic id, leader) known to the reader too; no group is joined for it
+    const out: IncomingRecord[] = [];
+    const deadline = Date.now() + READ_RANGE_TIMEOUT_MS;
+    const text = (b: Buffer | null | undefined) => (b ? b.toString('utf8') : '');
+    try {
+      while (out.length < max && position < end) {
+        if (Date.now() > deadline) throw new Error(`reading ${topic}/${partition} did not finish within ${READ_RANGE_TIMEOUT_MS} ms`);
+        const response = await reader.fetch({
+          node: leader,
+          maxWaitTime: 100,
+          minBytes: 1,
+          maxBytes: READ_RANGE_FETCH_BYTES,
+          topics: [{ topicId: meta.id, partitions: [{ partition, fetchOffset: position, currentLeaderEpoch: -1, lastFetchedEpoch: -1, partitionMaxBytes: READ_RANGE_FETCH_BYTES }] }],
+        });
+        const answered = response.responses.flatMap((t) => t.partitions).find((p) => p.partitionIndex === partition);
+        if (answered && answered.errorCode !== 0) throw new Error(`Kafka answered error ${answered.errorCode} fetching ${topic}/${partition} at ${position}`);
+        const before = position;
+        for (const batch of answered?.records ?? []) {
+          const next = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
+          if (!(batch.attributes & CONTROL_BATCH)) {
+            for (const r of batch.records) {
+              const offset = batch.firstOffset + BigInt(r.offsetDelta);
+              if (offset < position || offset >= end || out.length >= max) continue;
+              const headers: Record<string, string> = {};
+              for (const [k, v] of r.headers) headers[text(k)] = text(v);
+              out.push({ topic, partition, offset: offset.toString(), key: r.key ? r.key.toString('utf8') : null, value: r.value ?? Buffer.alloc(0), headers });
+            }
+          }
+          if (next > position) position = next;
+          if (out.length >= max) break;
+        }
+        if (position === before && (answered?.records?.length ?? 0) === 0) {
+          // Nothing below the end came back (the end moved down: records deleted meanwhile): done.
+          if (BigInt(answered?.highWatermark ?? end) <= position) break;
+        }
+      }
+    } finally {
+      await reader.close(true).catch(() => undefined);
+    }
+    return out;
   }
 
   async close(): Promise<void> {
