@@ -4,7 +4,7 @@ import type { PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { Databases, PLATFORM_CONFIG, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
 import { createRedis, QueueName, queueOptions, type RedisClient, redisProbe } from '@hotdash/platform-jobs';
-import { readinessProbe } from '@hotdash/platform-http';
+import { observeQueueDepth, readinessProbe } from '@hotdash/platform-http';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
 import { VectorStore, vectorStoreFromEnv, vectorStoreProbe } from '@hotdash/platform-vector';
 import { DraftingEventsHandler } from './drafting.events-handler';
@@ -30,7 +30,7 @@ const AI_DRAFTING_REDIS = Symbol('AI_DRAFTING_REDIS');
     { provide: Embedder, useFactory: () => embedderFromEnv() },
     { provide: VectorStore, useFactory: (config: PlatformConfig, embedder: Embedder) => vectorStoreFromEnv(config, embedder.dimensions), inject: [PLATFORM_CONFIG, Embedder] },
     { provide: AI_DRAFTING_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
-    { provide: DraftingQueue, useFactory: (config: PlatformConfig) => new DraftingQueue(new Queue(QueueName.AI_DRAFTING, queueOptions(config, QueueName.AI_DRAFTING))), inject: [PLATFORM_CONFIG] },
+    { provide: DraftingQueue, useFactory: (config: PlatformConfig) => new DraftingQueue(observeQueueDepth(new Queue(QueueName.AI_DRAFTING, queueOptions(config, QueueName.AI_DRAFTING)))), inject: [PLATFORM_CONFIG] },
     {
       provide: DraftingWorker,
       useFactory: (config: PlatformConfig, db: TenantDatabase, cipher: FieldCipher, embedder: Embedder, vectors: VectorStore, redis: RedisClient) =>

@@ -3,6 +3,7 @@ import { DraftEvents, DraftingModelSettingsV1, parseTenantId, SupportFields, Ten
 import { isStoreUnavailable, type PlatformConfig } from '@hotdash/platform-config';
 import { CryptoError, DecryptionFailedError, FieldCipher, SubjectKeyMissingError, TenantKeyDestroyedError } from '@hotdash/platform-crypto';
 import { TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
+import { Metrics, observeJobs } from '@hotdash/platform-http';
 import { inTenantJob, QueueName, queueOptions, type RedisClient, retryWhenStoresDown, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { inOutbox, publishOnceInTx } from '@hotdash/platform-messaging';
 import {
@@ -142,6 +143,7 @@ export class DraftingWorker {
       ...(this.options.lockDurationMs ? { lockDuration: this.options.lockDurationMs } : {}),
       ...(this.options.stalledIntervalMs ? { stalledInterval: this.options.stalledIntervalMs } : {}),
     });
+    observeJobs(this.worker);
     this.worker.on('error', (err) => this.options.log?.(`[ai-drafting] worker: ${err.name}`));
   }
 
@@ -200,6 +202,8 @@ export class DraftingWorker {
       );
       // A run racing this one (the job ran again while this run was thought dead) wrote it first.
       if (!written) return 'already-drafted';
+      Metrics.draft(tenantId, 'generated');
+      Metrics.modelTokens(tenantId, { promptTokens: tokens(draft.result.usage.promptTokens + draft.retrievalTokens), completionTokens: tokens(draft.result.usage.completionTokens) });
     } catch (err) {
       if (gone(err)) return 'tenant-gone';
       // A store that is down fails no draft: the job waits for it (retryWhenStoresDown). A model
@@ -213,6 +217,7 @@ export class DraftingWorker {
       try {
         // The draft got its outcome from a run racing this one: nothing failed.
         if (!(await this.fail(tenantId, data, failure))) return 'already-drafted';
+        Metrics.draft(tenantId, 'failed');
       } catch (e) {
         if (gone(e)) return 'tenant-gone';
         throw e;

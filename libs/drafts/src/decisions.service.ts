@@ -4,7 +4,7 @@ import { DraftEvents, editDraftBody, manualReplyBody, rejectDraftBody, SupportFi
 import { actorOf, Principal } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
-import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
+import { Metrics, notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { EventMeta, publishInTx } from '@hotdash/platform-messaging';
 import { earlierDraftsOf } from './earlier-drafts';
 import { visibleTo } from './queue-scope';
@@ -51,49 +51,62 @@ export class DecisionsService {
   ) {}
 
   async approve(caller: Principal, draftId: string): Promise<TicketDto> {
-    return this.decide(caller, draftId, async (tx, d, meta) => {
-      const by = actorOf(caller);
-      await tx.db.updateTable('drafts').set({ status: 'approved', decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
-      await publishInTx(tx, DraftEvents.APPROVED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by }, meta);
-      await this.sendReply(tx, caller, d.ticket_id, draftId, await this.cipher.decrypt(caller.tenantId, SupportFields.DRAFT_BODY, d.body_enc), meta, d.ticket_body_enc);
-    });
+    return this.counted(caller, 'approved', () =>
+      this.decide(caller, draftId, async (tx, d, meta) => {
+        const by = actorOf(caller);
+        await tx.db.updateTable('drafts').set({ status: 'approved', decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
+        await publishInTx(tx, DraftEvents.APPROVED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by }, meta);
+        await this.sendReply(tx, caller, d.ticket_id, draftId, await this.cipher.decrypt(caller.tenantId, SupportFields.DRAFT_BODY, d.body_enc), meta, d.ticket_body_enc);
+      }),
+    );
   }
 
   async edit(caller: Principal, draftId: string, body: unknown): Promise<TicketDto> {
     const input = parseInput(editDraftBody, body);
-    return this.decide(caller, draftId, async (tx, d, meta) => {
-      const draft = await this.cipher.decrypt(caller.tenantId, SupportFields.DRAFT_BODY, d.body_enc);
-      if (draft.trim() === input.body) throw new ProblemException(400, 'no-change', 'Nothing changed', 'The text is the draft as it is: approve the draft instead.');
-      const change = textChange(draft, input.body);
-      const by = actorOf(caller);
-      const editedBodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, input.body, { like: d.ticket_body_enc });
-      const diffEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.DIFF, change.patch, { like: d.ticket_body_enc });
-      await tx.db
-        .updateTable('drafts')
-        .set({ status: 'edited', edited_body_enc: editedBodyEnc, diff_enc: diffEnc, characters_added: change.charactersAdded, characters_removed: change.charactersRemoved, decided_by: by, decided_at: now })
-        .where('id', '=', draftId)
-        .execute();
-      await publishInTx(
-        tx,
-        DraftEvents.EDITED,
-        { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, editedBodyEnc, changed: { charactersAdded: change.charactersAdded, charactersRemoved: change.charactersRemoved } },
-        meta,
-      );
-      await this.sendReply(tx, caller, d.ticket_id, draftId, input.body, meta, d.ticket_body_enc);
-    });
+    return this.counted(caller, 'edited', () =>
+      this.decide(caller, draftId, async (tx, d, meta) => {
+        const draft = await this.cipher.decrypt(caller.tenantId, SupportFields.DRAFT_BODY, d.body_enc);
+        if (draft.trim() === input.body) throw new ProblemException(400, 'no-change', 'Nothing changed', 'The text is the draft as it is: approve the draft instead.');
+        const change = textChange(draft, input.body);
+        const by = actorOf(caller);
+        const editedBodyEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, input.body, { like: d.ticket_body_enc });
+        const diffEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.DIFF, change.patch, { like: d.ticket_body_enc });
+        await tx.db
+          .updateTable('drafts')
+          .set({ status: 'edited', edited_body_enc: editedBodyEnc, diff_enc: diffEnc, characters_added: change.charactersAdded, characters_removed: change.charactersRemoved, decided_by: by, decided_at: now })
+          .where('id', '=', draftId)
+          .execute();
+        await publishInTx(
+          tx,
+          DraftEvents.EDITED,
+          { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, editedBodyEnc, changed: { charactersAdded: change.charactersAdded, charactersRemoved: change.charactersRemoved } },
+          meta,
+        );
+        await this.sendReply(tx, caller, d.ticket_id, draftId, input.body, meta, d.ticket_body_enc);
+      }),
+    );
   }
 
   /** Rejects the draft with a reason and, optionally, the operator's own version of it (not sent): both shape the next draft. */
   async reject(caller: Principal, draftId: string, body: unknown): Promise<TicketDto> {
     const { reason, editedBody } = parseInput(rejectDraftBody, body);
-    return this.decide(caller, draftId, async (tx, d, meta) => {
-      const by = actorOf(caller);
-      const reasonEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REJECT_REASON, reason, { like: d.ticket_body_enc });
-      const editedBodyEnc = editedBody === undefined ? null : await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, editedBody, { like: d.ticket_body_enc });
-      await tx.db.updateTable('drafts').set({ status: 'rejected', reject_reason_enc: reasonEnc, edited_body_enc: editedBodyEnc, decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
-      await tx.db.updateTable('tickets').set({ status: 'rejected', updated_at: now }).where('id', '=', d.ticket_id).execute();
-      await publishInTx(tx, DraftEvents.REJECTED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, reasonEnc }, meta);
-    });
+    return this.counted(caller, 'rejected', () =>
+      this.decide(caller, draftId, async (tx, d, meta) => {
+        const by = actorOf(caller);
+        const reasonEnc = await this.cipher.encrypt(caller.tenantId, SupportFields.REJECT_REASON, reason, { like: d.ticket_body_enc });
+        const editedBodyEnc = editedBody === undefined ? null : await this.cipher.encrypt(caller.tenantId, SupportFields.EDITED_BODY, editedBody, { like: d.ticket_body_enc });
+        await tx.db.updateTable('drafts').set({ status: 'rejected', reject_reason_enc: reasonEnc, edited_body_enc: editedBodyEnc, decided_by: by, decided_at: now }).where('id', '=', draftId).execute();
+        await tx.db.updateTable('tickets').set({ status: 'rejected', updated_at: now }).where('id', '=', d.ticket_id).execute();
+        await publishInTx(tx, DraftEvents.REJECTED, { tenantId: caller.tenantId, ticketId: d.ticket_id, draftId, by, reasonEnc }, meta);
+      }),
+    );
+  }
+
+  /** A decision's outcome counted once it is committed (metrics: drafts approved, edited, rejected per tenant). */
+  private async counted(caller: Principal, outcome: 'approved' | 'edited' | 'rejected', decide: () => Promise<TicketDto>): Promise<TicketDto> {
+    const ticket = await decide();
+    Metrics.draft(caller.tenantId, outcome);
+    return ticket;
   }
 
   /**

@@ -5,7 +5,7 @@ import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
 import { createRedis, QueueName, queueOptions, type RedisClient, redisProbe, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
-import { readinessProbe } from '@hotdash/platform-http';
+import { observeQueueDepth, readinessProbe } from '@hotdash/platform-http';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
 import { VectorStore, vectorStoreFromEnv, vectorStoreProbe } from '@hotdash/platform-vector';
 import { DocumentsController } from './documents.controller';
@@ -49,7 +49,7 @@ class KnowledgeLifecycle implements OnApplicationShutdown {
     { provide: Embedder, useFactory: () => embedderFromEnv() },
     { provide: VectorStore, useFactory: (config: PlatformConfig, embedder: Embedder) => vectorStoreFromEnv(config, embedder.dimensions), inject: [PLATFORM_CONFIG, Embedder] },
     { provide: KNOWLEDGE_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
-    { provide: KNOWLEDGE_QUEUE, useFactory: (config: PlatformConfig) => new Queue(QueueName.KNOWLEDGE_INGESTION, queueOptions(config, QueueName.KNOWLEDGE_INGESTION)), inject: [PLATFORM_CONFIG] },
+    { provide: KNOWLEDGE_QUEUE, useFactory: (config: PlatformConfig) => observeQueueDepth(new Queue(QueueName.KNOWLEDGE_INGESTION, queueOptions(config, QueueName.KNOWLEDGE_INGESTION))), inject: [PLATFORM_CONFIG] },
     {
       provide: IngestionWorker,
       useFactory: (config: PlatformConfig, db: TenantDatabase, vectors: VectorStore, embedder: Embedder, cipher: FieldCipher, redis: RedisClient) =>

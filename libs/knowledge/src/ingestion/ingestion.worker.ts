@@ -4,7 +4,7 @@ import { type DocumentType, KnowledgeEvents, parseTenantId, TenantId } from '@ho
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
-import { ProblemException } from '@hotdash/platform-http';
+import { observeJobs, ProblemException } from '@hotdash/platform-http';
 import { inTenantJob, QueueName, queueOptions, type RedisClient, retryWhenStoresDown, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import type { Embedder } from '@hotdash/platform-models';
@@ -61,6 +61,7 @@ export class IngestionWorker {
       ...queueOptions(this.config, QueueName.KNOWLEDGE_INGESTION),
       concurrency: this.options.concurrency ?? 4,
     });
+    observeJobs(this.worker);
     this.worker.on('failed', (job, err) => {
       if (!job || err instanceof UnrecoverableError) return;
       if (job.attemptsMade >= (job.opts.attempts ?? 1)) void this.fail(job.data, 'indexing-failed', err.message).catch(() => undefined);

@@ -9,6 +9,8 @@ import type { FastifyReply } from 'fastify';
 import { ProblemFilter } from './problem.filter';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './problem';
 import { BODY_POLICY, BodyPolicy, DEFAULT_BODY_POLICY, NO_BODY_LIMIT } from './api-doc';
+import { serviceLogger, serviceNestLogger } from './logging';
+import { observeExpressRequests, observeFastifyRequests } from './metrics-http';
 
 export interface HttpAppOptions {
   /** Largest JSON body accepted; larger ones get 413 payload-too-large. */
@@ -16,11 +18,15 @@ export interface HttpAppOptions {
   logger?: false | ('log' | 'error' | 'warn' | 'debug' | 'verbose')[];
   /** Media types taken as raw bytes (the handler gets a Buffer), with their own size limit (uploads). */
   raw?: { types: readonly string[]; limit: string | number };
+  /** Each request's metrics and log line (logging.ts, metrics-http.ts); on by default in a service started by runService. */
+  observe?: boolean;
 }
 
 /** A Nest HTTP app with the platform's conventions: JSON bodies with a size limit, problem+json errors. */
 export async function createHttpApp(module: Type<unknown>, options: HttpAppOptions = {}): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(module, { bodyParser: false, logger: options.logger ?? ['log', 'error', 'warn'] });
+  const app = await NestFactory.create<NestExpressApplication>(module, { bodyParser: false, logger: options.logger ?? serviceNestLogger() ?? ['log', 'error', 'warn'] });
+  // First middleware: times every request (refused ones too) and runs it in its logging context.
+  if (options.observe ?? serviceLogger() !== undefined) observeExpressRequests(app);
   // strict: only objects and arrays; type: JSON only (other types reach the handler without a body).
   app.useBodyParser('json', { limit: options.bodyLimit ?? '64kb', strict: true });
   if (options.raw) app.useBodyParser('raw', { type: [...options.raw.types], limit: options.raw.limit });
@@ -39,6 +45,8 @@ export interface FastifyHttpAppOptions {
   trustedProxies?: string[];
   /** Media types some routes take as raw bytes (the handler gets a Buffer: uploads); each route's @ApiDoc says which and how large. */
   rawTypes?: readonly string[];
+  /** Each request's metrics and log line (logging.ts, metrics-http.ts); on by default in a service started by runService. */
+  observe?: boolean;
 }
 
 /**
@@ -69,7 +77,8 @@ export async function createFastifyHttpApp(module: Type<unknown>, options: Fasti
     done(null, payload);
   });
   // bodyParser: false keeps Nest from adding its form parser: Fastify parses JSON, uploads are raw.
-  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bodyParser: false, logger: options.logger ?? ['log', 'error', 'warn'] });
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, { bodyParser: false, logger: options.logger ?? serviceNestLogger() ?? ['log', 'error', 'warn'] });
+  if (options.observe ?? serviceLogger() !== undefined) observeFastifyRequests(app, fastify);
   if (options.rawTypes?.length) fastify.addContentTypeParser([...options.rawTypes], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.useGlobalFilters(new ProblemFilter());
   app.enableShutdownHooks();

@@ -8,3 +8,6 @@ export * from './api-doc';
 export * from './public-links';
 export * from './health.module';
 export * from './readiness';
+export * from './logging';
+export * from './metrics';
+export * from './metrics-jobs';

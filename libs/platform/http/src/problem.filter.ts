@@ -3,6 +3,7 @@ import { Observable, throwError } from 'rxjs';
 import type { Request, Response } from 'express';
 import { isStoreUnavailable } from '@hotdash/platform-config';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './problem';
+import { Metrics } from './metrics';
 
 interface BodyParserError {
   type?: string;
@@ -25,8 +26,12 @@ export class ProblemFilter implements ExceptionFilter {
     const req = ctx.getRequest<Request>();
     const problem = this.toProblem(exception).toProblem(req.originalUrl);
     // A 503 is a dependency out for the moment (a store, Redis for idempotency keys): one line, no stack.
-    if (problem.status === 503) this.logger.warn(`${req.method} ${req.originalUrl}: 503 ${(exception as Error)?.message ?? String(exception)}`);
-    else if (problem.status >= 500) this.logger.error(`${req.method} ${req.originalUrl}: ${(exception as Error)?.stack ?? String(exception)}`);
+    // The path without its query string: a query may hold what a log must not (a search, an address).
+    const path = req.originalUrl.split('?', 1)[0];
+    if (problem.status === 503) this.logger.warn(`${req.method} ${path}: 503 ${(exception as Error)?.message ?? String(exception)}`);
+    else if (problem.status >= 500) this.logger.error(`${req.method} ${path}: ${(exception as Error)?.stack ?? String(exception)}`);
+    // Refusals by a limit (the gateway's rate and in-flight limits, quota's reservations), per tenant: the principal the guard set.
+    if (problem.status === 429) Metrics.refusal((req as { principal?: { tenantId?: string } }).principal?.tenantId, refusalKind(problem.code), problem.code);
     if (problem.code === 'store-unavailable') res.header('retry-after', '2');
     res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   }
@@ -34,6 +39,10 @@ export class ProblemFilter implements ExceptionFilter {
   private toProblem(e: unknown): ProblemException {
     return problemOf(e);
   }
+}
+
+function refusalKind(code: string): 'rate-limit' | 'concurrency' | 'quota' {
+  return code.includes('quota') ? 'quota' : code.includes('in-flight') || code.includes('concurren') ? 'concurrency' : 'rate-limit';
 }
 
 /** Fastify's own request errors (body parsing, before any Nest handler): their codes. */

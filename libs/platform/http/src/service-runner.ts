@@ -1,5 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { readSetting } from '@hotdash/platform-config';
+import { flushTracing } from '@hotdash/platform-telemetry';
+import { configureServiceLogging } from './logging';
+import { startServiceMetrics, stopMetrics } from './metrics';
 
 export interface RunningService {
   app: INestApplication;
@@ -16,11 +19,16 @@ export interface RunningService {
  * a refused one exits with EXIT_CONFIG, 78).
  */
 export async function runService(name: string, port: number, start: () => Promise<RunningService>): Promise<void> {
+  // Structured logs (JSON lines with service, tenant, correlation and trace ids; the console too) and
+  // metrics (Prometheus on the ops-only port) before anything else runs: createHttpApp picks both up.
+  configureServiceLogging(name);
   try {
+    const metrics = await startServiceMetrics(name, port);
     const svc = await start();
     const bind = readSetting('HOTDASH_BIND');
     await svc.app.listen(port, bind);
-    console.log(`${name} listening on http://${bind.includes(':') ? `[${bind}]` : bind}:${port} (liveness: /health, readiness: /health/ready)`);
+    const host = bind.includes(':') ? `[${bind}]` : bind;
+    console.log(`${name} listening on http://${host}:${port} (liveness: /health, readiness: /health/ready)${metrics ? `; metrics on http://${host}:${metrics.port}/metrics` : ''}`);
     let stopping = false;
     const shutdown = async (): Promise<void> => {
       if (stopping) return;
@@ -28,6 +36,9 @@ export async function runService(name: string, port: number, start: () => Promis
       for (const f of svc.beforeClose ?? []) await f().catch((e: Error) => console.error(`${name}: ${e.message}`));
       await svc.app.close();
       for (const f of svc.afterClose ?? []) await f().catch((e: Error) => console.error(`${name}: ${e.message}`));
+      await stopMetrics();
+      // The spans of the last seconds, still buffered (nothing while tracing is off).
+      await flushTracing();
       process.exit(0);
     };
     process.once('SIGTERM', () => void shutdown());

@@ -3,6 +3,7 @@ import type { TenantId } from '@hotdash/contracts';
 import { parseSettings, type SettingName } from '@hotdash/platform-config';
 import { TenantDatabase } from '@hotdash/platform-db';
 import { KafkaEventTransport } from './event-transport';
+import { withConsumerLag } from './consumer-lag';
 import type { KafkaClientPort } from './kafka';
 
 export interface ServiceConsumerOptions {
@@ -30,11 +31,13 @@ export function connectServiceConsumer(app: INestApplication, options: ServiceCo
   const settings = parseSettings(options.env ?? process.env);
   const groupSetting = `HOTDASH_${options.group.toUpperCase().replace(/-/g, '_')}_CONSUMER`;
   if (!(groupSetting in settings)) throw new Error(`consumer group ${options.group}: ${groupSetting} is not declared in the settings schema (libs/platform/config/src/settings.ts)`);
+  const group = (settings[groupSetting as SettingName] as string | undefined) ?? options.group;
   app.connectMicroservice(
     {
       strategy: new KafkaEventTransport({
-        consumer: (settings[groupSetting as SettingName] as string | undefined) ?? options.group,
-        kafka: options.kafka,
+        consumer: group,
+        // Its lag per partition as a metric (hotdash_kafka_consumer_lag).
+        kafka: withConsumerLag(options.kafka, group),
         tenantDb: app.get(TenantDatabase),
         maxAttempts: settings.HOTDASH_CONSUMER_MAX_ATTEMPTS,
         fromBeginning: settings.HOTDASH_CONSUMER_START === 'earliest',

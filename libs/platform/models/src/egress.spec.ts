@@ -378,6 +378,9 @@ describe('platformServiceAddresses and the allow-list', () => {
     expect(listed.some((s) => s.port === 3102)).toBe(false);
     const defaults = platformServiceAddresses({}).map((s) => `${s.host}:${s.port}`);
     expect(defaults).toEqual(expect.arrayContaining(['127.0.0.1:54329', '127.0.0.1:63790', '127.0.0.1:19092', '127.0.0.1:18080', '127.0.0.1:50052', '127.0.0.1:3101', '127.0.0.1:3107', '127.0.0.1:3108']));
+    // The services' ops-only metrics ports (each service's port + 1000 by default), too.
+    expect(defaults).toEqual(expect.arrayContaining(['127.0.0.1:4100', '127.0.0.1:4104', '127.0.0.1:4108']));
+    expect(platformServiceAddresses({ HOTDASH_METRICS_PORT: '9464' }).map((s) => `${s.host}:${s.port}`)).toContain('127.0.0.1:9464');
   });
 
   it('reads IPs, CIDRs and host names with optional ports and http origins, and throws on an entry it cannot read', () => {

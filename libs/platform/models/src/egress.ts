@@ -114,6 +114,9 @@ export function platformServiceAddresses(env: NodeJS.ProcessEnv = process.env): 
   const bind = settings.HOTDASH_BIND;
   // The services' HTTP ports (each HOTDASH_<SERVICE>_PORT, its default when unset).
   for (const service of Object.keys(SERVICE_DEFAULT_PORTS) as ServiceKey[]) add(bind, settings[`HOTDASH_${service}_PORT`]);
+  // Their ops-only metrics ports (HOTDASH_METRICS_PORT, by default each service's port + 1000).
+  const metricsPort = settings.HOTDASH_METRICS_PORT;
+  if (metricsPort !== 'off') for (const service of Object.keys(SERVICE_DEFAULT_PORTS) as ServiceKey[]) add(bind, metricsPort ?? settings[`HOTDASH_${service}_PORT`] + 1000);
   for (const [name, value] of Object.entries(env)) {
     if (!value) continue;
     if (/^HOTDASH_\w+_URL$/.test(name) && !EXTERNAL_URL_VARIABLES.has(name)) addUrl(value);

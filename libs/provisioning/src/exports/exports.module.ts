@@ -5,7 +5,7 @@ import { InternalAuthModule } from '@hotdash/platform-auth';
 import { readSetting, type PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher, TenantKeyring } from '@hotdash/platform-crypto';
 import { PLATFORM_CONFIG, TenantDatabase } from '@hotdash/platform-db';
-import { readinessProbe } from '@hotdash/platform-http';
+import { observeQueueDepth, readinessProbe } from '@hotdash/platform-http';
 import { createRedis, QueueName, queueOptions, redisProbe } from '@hotdash/platform-jobs';
 import { ExportRunsRepository } from './export-runs.repository';
 import { ExportStore } from './export-store';
@@ -52,7 +52,7 @@ export class ExportsModule {
         inject: [PLATFORM_CONFIG],
       },
       { provide: ExportStore, useFactory: (o: ExportsOptions) => new ExportStore(o.dir), inject: [EXPORTS_OPTIONS] },
-      { provide: EXPORTS_QUEUE, useFactory: (config: PlatformConfig, o: ExportsOptions) => new Queue(o.queueName, queueOptions(config, o.queueName)), inject: [PLATFORM_CONFIG, EXPORTS_OPTIONS] },
+      { provide: EXPORTS_QUEUE, useFactory: (config: PlatformConfig, o: ExportsOptions) => observeQueueDepth(new Queue(o.queueName, queueOptions(config, o.queueName))), inject: [PLATFORM_CONFIG, EXPORTS_OPTIONS] },
       { provide: EXPORTS_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
       ExportRunsRepository,
       ExportsService,

@@ -3,6 +3,7 @@ import { Job, Queue, Worker } from 'bullmq';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { PLATFORM_CONFIG } from '@hotdash/platform-db';
 import { inTenantJob, QueueName, queueOptions, type RedisClient, retryWhenStoresDown, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { observeJobs } from '@hotdash/platform-http';
 import { EXPORTS_OPTIONS, EXPORTS_QUEUE, ExportsService, type ExportJob, type ExportsOptions } from './exports.service';
 
 export const EXPORTS_REDIS = Symbol('EXPORTS_REDIS');
@@ -41,6 +42,7 @@ export class ExportsWorker implements OnApplicationBootstrap, OnApplicationShutd
       // An export may run for minutes: its lock is renewed meanwhile; a dead worker's job is taken over.
       lockDuration: 60_000,
     });
+    observeJobs(this.worker);
     this.worker.on('failed', (job, err) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) void this.exports.fail(job.data, err.message).catch(() => undefined);
     });
