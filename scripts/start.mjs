@@ -4,8 +4,10 @@
 // A service that crashes is restarted with a backoff (1 s, 2 s, 4 s … 30 s; see supervisor.cjs)
 // while the others keep running; one that exits with code 0 stays down, and so does one whose
 // configuration was refused at start (code 78, docs/configuration.md). Ctrl-C stops the services
-// (the infrastructure keeps running; `npm run infra:down` stops it). Mail goes to the local Mailpit.
+// (the infrastructure keeps running; `npm run infra:down` stops it). Mail goes to the local Mailpit,
+// traces to the local Jaeger (the services' OTEL_EXPORTER_OTLP_ENDPOINT; your own OTEL_* win).
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -33,11 +35,16 @@ function step(label, cmd, args) {
 }
 
 step('infrastructure', 'bash', ['deploy/local/infra.sh', 'up']);
+step('trace viewer (Jaeger; built once, a few minutes)', 'bash', ['deploy/local/infra.sh', 'up', 'jaeger']);
 step('migrations', process.execPath, ['-r', '@swc-node/register', 'libs/platform/db/src/migrate/cli.ts']);
 step('kafka topics', process.execPath, ['-r', '@swc-node/register', 'libs/platform/messaging/src/topics-cli.ts']);
 step('portal build', process.execPath, ['apps/portal/scripts/build.mjs']);
 
 console.log('[start] mail: the invitations and password resets the platform sends are at http://127.0.0.1:8025 (Mailpit)');
+// The local Jaeger's ports (deploy/local/ports.env): the services export their traces to it over OTLP/HTTP.
+const ports = Object.fromEntries([...readFileSync(join(root, 'deploy/local/ports.env'), 'utf8').matchAll(/^(HOTDASH_\w+)=(\d+)$/gm)].map((m) => [m[1], m[2]]));
+const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${ports.HOTDASH_JAEGER_OTLP_HTTP_PORT}` };
+console.log(`[start] traces: every request's trace, across the services, is at http://127.0.0.1:${ports.HOTDASH_JAEGER_UI_PORT} (Jaeger)`);
 const width = Math.max(...SERVICES.map((s) => s.name.length));
 const prefixes = new Map(
   SERVICES.map((s) => [s.name, process.stdout.isTTY ? `\x1b[${s.color}m${s.name.padEnd(width)}\x1b[0m |` : `${s.name.padEnd(width)} |`]),
@@ -48,7 +55,9 @@ const supervisor = new Supervisor(
     command: process.execPath,
     args: ['-r', '@swc-node/register', s.entry],
     // Mail goes to the local Mailpit (deploy/local/ports.env: SMTP 1025; read it at http://127.0.0.1:8025).
-    options: { cwd: root, env: { HOTDASH_SMTP_URL: 'smtp://127.0.0.1:1025', ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    // Logs one readable line per entry (HOTDASH_LOG_FORMAT=json in the environment keeps the services' JSON lines).
+    // Traces go to the local Jaeger (OTEL_EXPORTER_OTLP_ENDPOINT above; read them at its UI).
+    options: { cwd: root, env: { HOTDASH_SMTP_URL: 'smtp://127.0.0.1:1025', HOTDASH_LOG_FORMAT: 'pretty', ...tracing, ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
   })),
   {
     log: (message) => console.log(`[start] ${message}`),

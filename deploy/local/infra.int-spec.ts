@@ -24,6 +24,7 @@ it('`status` names each healthy service and its loopback port', () => {
   expect(r.stdout).toMatch(/redis-cluster healthy 127\.0\.0\.1:7001-7003/);
   expect(r.stdout).toMatch(/kafka\s+healthy 127\.0\.0\.1:19092/);
   expect(r.stdout).toMatch(/weaviate\s+healthy 127\.0\.0\.1:18080/);
+  expect(r.stdout).toMatch(/mailpit\s+healthy smtp 127\.0\.0\.1:1025, web http:\/\/127\.0\.0\.1:8025/);
 });
 
 it('names a missing prerequisite and how to install it', () => {
@@ -40,11 +41,11 @@ it('names a missing prerequisite and how to install it', () => {
 it('refuses an unknown command with its usage', () => {
   const r = run(['sideways']);
   expect(r.status).toBe(2);
-  expect(r.stderr).toMatch(/usage: .*up\|down \[postgres\|redis\|redis-cluster\|kafka\|weaviate\|vault\]\.\.\. \| status/);
+  expect(r.stderr).toMatch(/usage: .*up\|down \[postgres\|redis\|redis-cluster\|kafka\|weaviate\|vault\|mailpit\|jaeger\]\.\.\. \| status/);
 });
 
 it('refuses an unknown store by name, listing the stores', () => {
   const r = run(['down', 'mongodb']);
   expect(r.status).not.toBe(0);
-  expect(r.stderr).toContain("unknown store 'mongodb' (postgres, redis, redis-cluster, kafka, weaviate, vault)");
+  expect(r.stderr).toContain("unknown store 'mongodb' (postgres, redis, redis-cluster, kafka, weaviate, vault, mailpit, jaeger)");
 });

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Local infrastructure without Docker: PostgreSQL, Redis, Apache Kafka (KRaft), Weaviate, Vault and Mailpit on
+# Local infrastructure without Docker: PostgreSQL, Redis, Apache Kafka (KRaft), Weaviate, Vault, Mailpit and Jaeger on
 # loopback and fixed ports (deploy/local/ports.env), and a 3-master Redis Cluster the specs also run
 # against (HOTDASH_REDIS_CLUSTER_PORT and the next two). Idempotent: `up` starts only what is down.
 #
 #   deploy/local/infra.sh up | down | status
-#   deploy/local/infra.sh up|down postgres|redis|redis-cluster|kafka|weaviate|vault|mailpit...   (one store)
+#   deploy/local/infra.sh up|down postgres|redis|redis-cluster|kafka|weaviate|vault|mailpit|jaeger...   (one store)
 #
 # State (data, logs, pids) lives in $HOTDASH_STATE (default <repo>/.local, git-ignored).
 # Built or downloaded tools (Kafka jars, the Weaviate binary) live in $HOTDASH_CACHE
@@ -311,6 +311,47 @@ mailpit_up() {
 }
 mailpit_down() { stop_pid mailpit "$STATE/mailpit/mailpit.pid" 10; }
 
+# ---------------------------------------------------------------- Jaeger (local trace viewer, receives OTLP)
+# cmd/jaeger (the all-in-one, on the OpenTelemetry Collector) with deploy/local/jaeger.yaml: OTLP
+# gRPC and HTTP in, traces in memory, the UI; all on loopback. `npm start` points the services'
+# OTEL_EXPORTER_OTLP_ENDPOINT at it. Built from its Go module: `go install …/cmd/jaeger@version`
+# refuses it (its go.mod has a replace directive), so the module's source is taken from the Go
+# module proxy (`go mod download`) and built as the main module, with its own go.mod and go.sum.
+JAEGER_VERSION="${HOTDASH_JAEGER_VERSION:-v1.75.0}"
+JAEGER_BIN="$CACHE/jaeger-$JAEGER_VERSION/jaeger"
+jaeger_healthy() { curl -fs -o /dev/null "http://127.0.0.1:$HOTDASH_JAEGER_UI_PORT/" && port_open "$HOTDASH_JAEGER_OTLP_HTTP_PORT"; }
+jaeger_build() {
+  [ -x "$JAEGER_BIN" ] && return
+  require go "apt-get install -y golang, or Go from the Go module proxy toolchain (Jaeger is built from its Go module)"
+  # Jaeger's go.mod asks for Go 1.24.6 or newer: an older Go fetches a newer toolchain through the proxy.
+  local gotool="${GOTOOLCHAIN:-}"
+  if ! printf '%s\n' "go1.24.6" "$(go env GOVERSION)" | sort -V -C; then gotool=go1.27.3; fi
+  log "jaeger    building jaeger $JAEGER_VERSION from its Go module (first time only; several minutes on 2 cores)"
+  local src work
+  src="$(GOTOOLCHAIN="${gotool:-local}" go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -d "$src" ] || die "go mod download of github.com/jaegertracing/jaeger@$JAEGER_VERSION failed"
+  work="$(mktemp -d)"
+  cp -r "$src/." "$work/" && chmod -R u+w "$work"
+  mkdir -p "$(dirname "$JAEGER_BIN")"
+  (cd "$work" && GOTOOLCHAIN="${gotool:-local}" GOFLAGS=-mod=mod nice -n 10 go build -trimpath -o "$JAEGER_BIN.tmp" ./cmd/jaeger) \
+    || { rm -rf "$work"; die "go build of jaeger $JAEGER_VERSION failed"; }
+  rm -rf "$work"
+  mv "$JAEGER_BIN.tmp" "$JAEGER_BIN"
+}
+jaeger_up() {
+  require curl "apt-get install -y curl"
+  if jaeger_healthy; then log "jaeger    up (otlp http 127.0.0.1:$HOTDASH_JAEGER_OTLP_HTTP_PORT, grpc :$HOTDASH_JAEGER_OTLP_GRPC_PORT, ui http://127.0.0.1:$HOTDASH_JAEGER_UI_PORT)"; return; fi
+  jaeger_build
+  mkdir -p "$STATE/jaeger"
+  log "jaeger    starting: otlp http 127.0.0.1:$HOTDASH_JAEGER_OTLP_HTTP_PORT, grpc 127.0.0.1:$HOTDASH_JAEGER_OTLP_GRPC_PORT, ui http://127.0.0.1:$HOTDASH_JAEGER_UI_PORT"
+  HOTDASH_JAEGER_UI_PORT="$HOTDASH_JAEGER_UI_PORT" HOTDASH_JAEGER_QUERY_GRPC_PORT="$HOTDASH_JAEGER_QUERY_GRPC_PORT" \
+    HOTDASH_JAEGER_OTLP_HTTP_PORT="$HOTDASH_JAEGER_OTLP_HTTP_PORT" HOTDASH_JAEGER_OTLP_GRPC_PORT="$HOTDASH_JAEGER_OTLP_GRPC_PORT" \
+    nohup "$JAEGER_BIN" --config "$HERE/jaeger.yaml" >"$STATE/jaeger/jaeger.log" 2>&1 &
+  echo $! >"$STATE/jaeger/jaeger.pid"
+  wait_for jaeger 60 jaeger_healthy
+}
+jaeger_down() { stop_pid jaeger "$STATE/jaeger/jaeger.pid" 10; }
+
 status() {
   local bad=0
   pg_healthy && log "postgres  healthy 127.0.0.1:$HOTDASH_PG_PORT" || { log "postgres  DOWN"; bad=1; }
@@ -320,6 +361,9 @@ status() {
   weaviate_healthy && log "weaviate  healthy 127.0.0.1:$HOTDASH_WEAVIATE_PORT" || { log "weaviate  DOWN"; bad=1; }
   bash "$HERE/vault.sh" status || bad=1
   mailpit_healthy && log "mailpit   healthy smtp 127.0.0.1:$HOTDASH_SMTP_PORT, web http://127.0.0.1:$HOTDASH_MAILPIT_UI_PORT" || { log "mailpit   DOWN"; bad=1; }
+  # Jaeger is a viewer: nothing waits on it (the services' exports to it are best effort and no spec
+  # uses it), so its being down is reported without failing the status.
+  jaeger_healthy && log "jaeger    healthy otlp http 127.0.0.1:$HOTDASH_JAEGER_OTLP_HTTP_PORT, grpc :$HOTDASH_JAEGER_OTLP_GRPC_PORT, ui http://127.0.0.1:$HOTDASH_JAEGER_UI_PORT" || log "jaeger    down (the trace viewer: deploy/local/infra.sh up jaeger)"
   return $bad
 }
 
@@ -333,7 +377,8 @@ store_fn() { # store up|down
     weaviate) "weaviate_$2" ;;
     vault) bash "$HERE/vault.sh" "$2" ;;
     mailpit) "mailpit_$2" ;;
-    *) die "unknown store '$1' (postgres, redis, redis-cluster, kafka, weaviate, vault, mailpit)" ;;
+    jaeger) "jaeger_$2" ;;
+    *) die "unknown store '$1' (postgres, redis, redis-cluster, kafka, weaviate, vault, mailpit, jaeger)" ;;
   esac
 }
 
@@ -342,10 +387,12 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   up)
     if [ $# -gt 0 ]; then for s in "$@"; do store_fn "$s" up; done
+    # The trace viewer is not a store the specs need (they receive spans themselves): `npm start` asks
+    # for it by name (`up jaeger`), so `npm test` and CI never build it.
     else pg_up; redis_up; redis_cluster_up; kafka_up; weaviate_up; bash "$HERE/vault.sh" up; mailpit_up; log "all services healthy"; fi ;;
   down)
     if [ $# -gt 0 ]; then for s in "$@"; do store_fn "$s" down; done
-    else mailpit_down; bash "$HERE/vault.sh" down; weaviate_down; kafka_down; redis_cluster_down; redis_down; pg_down; fi ;;
+    else jaeger_down; mailpit_down; bash "$HERE/vault.sh" down; weaviate_down; kafka_down; redis_cluster_down; redis_down; pg_down; fi ;;
   status) status ;;
-  *) echo "usage: $0 up|down [postgres|redis|redis-cluster|kafka|weaviate|vault|mailpit]... | status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down [postgres|redis|redis-cluster|kafka|weaviate|vault|mailpit|jaeger]... | status" >&2; exit 2 ;;
 esac

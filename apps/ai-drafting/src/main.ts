@@ -1,6 +1,8 @@
 // AI drafting service: a draft for every ticket received (ticket.received) and every regeneration
 // asked for (draft.requested), written by BullMQ jobs from the tenant's own knowledge base and
 // settings with the tenant's model, announced as draft.generated (or draft.failed).
+// First of all: tracing (a no-op without OTEL_* settings) must patch the modules it instruments before they load.
+import './tracing';
 import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';

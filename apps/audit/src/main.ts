@@ -1,4 +1,6 @@
 // Audit service: consumes every domain event over Kafka into per-tenant hash-chained audit logs.
+// First of all: tracing (a no-op without OTEL_* settings) must patch the modules it instruments before they load.
+import './tracing';
 import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';

@@ -1,6 +1,8 @@
 // Drafts service: tickets (its API behind the gateway, and ticket.received from integrations), the
 // operators' approval queue, their decisions on drafts (draft.approved / edited / rejected,
 // reply.sent, draft.requested), and the drafts ai-drafting writes (draft.generated / draft.failed).
+// First of all: tracing (a no-op without OTEL_* settings) must patch the modules it instruments before they load.
+import './tracing';
 import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';

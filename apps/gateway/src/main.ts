@@ -1,5 +1,7 @@
 // Gateway: the one public HTTP API (NestJS on Fastify). Decides who the caller is and which tenant
 // they act for from the credential alone; services behind it join as they are built.
+// First of all: tracing (a no-op without OTEL_* settings) must patch the modules it instruments before they load.
+import './tracing';
 import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';

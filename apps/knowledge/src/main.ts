@@ -4,6 +4,8 @@
 // queues documents whose queueing was lost, and the sweep that puts idle vector namespaces to rest
 // (IdleTenantSweep: unused for 10 minutes, or beyond 1,000 active, they go INACTIVE in Weaviate and
 // are loaded again by their next read or write).
+// First of all: tracing (a no-op without OTEL_* settings) must patch the modules it instruments before they load.
+import './tracing';
 import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';

@@ -1,6 +1,8 @@
 // Provisioning service: HTTP API for tenant sign-up and the tenant lifecycle, and the saga worker;
 // also identity's operators API (operators and invitations are identity's; the gateway calls them here).
 // Its events (control outbox) and invitation mail (shards' mail outboxes) go out through apps/relay.
+// First of all: tracing (a no-op without OTEL_* settings) must patch the modules it instruments before they load.
+import './tracing';
 import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';

@@ -1,6 +1,8 @@
 // Quota service: meters usage from events (API calls from the gateway's access events, storage
 // from stored documents), keeps quota counters and exact reservations, and serves usage per day
 // and reservations to the gateway and services (internal tokens).
+// First of all: tracing (a no-op without OTEL_* settings) must patch the modules it instruments before they load.
+import './tracing';
 import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';

@@ -4,6 +4,8 @@
 // the shards' mail outboxes (to HOTDASH_SMTP_URL, the local Mailpit under `npm start`, or as .eml
 // files into HOTDASH_MAIL_DIR). Several replicas may
 // run: each outbox is drained by one relay at a time, mail rows are locked with SKIP LOCKED.
+// First of all: tracing (a no-op without OTEL_* settings) must patch the modules it instruments before they load.
+import './tracing';
 import 'reflect-metadata';
 // First: the environment is checked before any module that reads it is loaded.
 import { config } from './service-config';
@@ -11,7 +13,7 @@ import { Module } from '@nestjs/common';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, Databases, ShardRouter } from '@hotdash/platform-db';
 import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
-import { createKafkaClient, MailDispatcher, mailSenderFromEnv, RelaySupervisor } from '@hotdash/platform-messaging';
+import { createKafkaClient, MailDispatcher, mailSenderFromEnv, observeRelayLag, RelaySupervisor } from '@hotdash/platform-messaging';
 
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config)], providers: cryptoProviders() })
 class RelayAppModule {}
@@ -31,6 +33,8 @@ void runService('relay', config.port, async () => {
     onError: (e) => console.error(`[relay] ${e.message}`),
   });
   await relays.start();
+  // The outboxes' backlog on the metrics endpoint (hotdash_relay_lag_events, hotdash_relay_lag_oldest).
+  observeRelayLag(dbs, router);
 
   // Mail (invitations): every non-retired shard's mail outbox, every second.
   const sender = mailSenderFromEnv();

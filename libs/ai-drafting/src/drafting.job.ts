@@ -1,6 +1,7 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import { DraftEvents, EncryptedEarlierDraft, EncryptedTicketText, parseTenantId } from '@hotdash/contracts';
 import { derivedId } from '@hotdash/platform-db';
+import { jobTrace } from '@hotdash/platform-jobs';
 import { OutboxTx, publishOnceInTx } from '@hotdash/platform-messaging';
 
 /** The producer name on the events the ai-drafting service publishes. */
@@ -26,6 +27,8 @@ export interface DraftingJob extends EncryptedTicketText {
   /** The causing event's correlation id and its own id (the draft's events carry them on). */
   correlationId: string;
   causationId: string;
+  /** The trace the job continues (W3C traceparent of the span that queued it; absent while tracing is off). */
+  traceparent?: string | null;
 }
 
 /** The draft.generated / draft.failed event's metadata: the causing event's correlation, caused by it. */
@@ -82,9 +85,9 @@ export class DraftingQueue {
     return `${ticketId}-a${attempt}`;
   }
 
-  /** Queues the draft; throws when Redis does not take it (the event is then retried). */
+  /** Queues the draft, in the trace of the span queueing it; throws when Redis does not take it (the event is then retried). */
   async enqueue(job: DraftingJob): Promise<void> {
-    await this.queue.add('draft', job, { ...this.jobOptions, jobId: DraftingQueue.jobId(job.ticketId, job.attempt) });
+    await this.queue.add('draft', { ...job, ...jobTrace() }, { ...this.jobOptions, jobId: DraftingQueue.jobId(job.ticketId, job.attempt) });
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { TenantNotPlacedError } from '@hotdash/platform-db';
 import type { IncomingRecord, KafkaClientPort, KafkaConsumerPort, KafkaProducerPort } from './kafka/kafka.port';
 import { NonRetryableError } from './errors';
 import { isStoreUnavailable } from '@hotdash/platform-config';
+import { bindToActiveContext, contextFromTraceparent, inSpan, SpanKind, TENANT_ID_ATTRIBUTE } from '@hotdash/platform-telemetry';
 
 /** Longest wait between two tries of an event while a store is down. */
 const OUTAGE_BACKOFF_MAX_MS = 2_000;
@@ -324,11 +325,41 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     );
   }
 
+  /**
+   * Runs the event's handler in a consumer span whose parent is the span that sent the record (its
+   * `traceparent` header, else the envelope's): one trace follows the work across services. The
+   * callbacks it registers stay in that span's trace.
+   */
   private async invoke(item: Item, tx: TenantTx, shard: ShardInfo, attempt: number, after: AfterCommit[], before: (() => Promise<unknown> | void)[]): Promise<void> {
-    const ctx: EventContext = { tx, shard, envelope: item.envelope, attempt, record: item.record, afterCommit: (fn) => void after.push({ envelope: item.envelope, fn }), beforeCommit: (fn) => void before.push(fn) };
-    // What Nest's handler gives back, resolved: an observable (interceptors) is run to its end.
-    const result: unknown = await item.handler(item.envelope, ctx);
-    if (isObservable(result)) await lastValueFrom(result.pipe(defaultIfEmpty(undefined)));
+    const { envelope, record } = item;
+    const span = {
+      kind: SpanKind.CONSUMER,
+      parent: contextFromTraceparent(record.headers[EventHeaders.TRACEPARENT] ?? envelope.traceparent),
+      attributes: {
+        [TENANT_ID_ATTRIBUTE]: envelope.tenantId,
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': record.topic,
+        'messaging.consumer.group.name': this.options.consumer,
+        'messaging.message.id': envelope.id,
+        'hotdash.event.type': envelope.type,
+        'hotdash.event.attempt': attempt,
+      },
+    };
+    await inSpan(`process ${envelope.type}`, span, async () => {
+      const ctx: EventContext = {
+        tx,
+        shard,
+        envelope,
+        attempt,
+        record,
+        afterCommit: (fn) => void after.push({ envelope, fn: bindToActiveContext(fn) }),
+        beforeCommit: (fn) => void before.push(bindToActiveContext(fn)),
+      };
+      // What Nest's handler gives back, resolved: an observable (interceptors) is run to its end.
+      const result: unknown = await item.handler(envelope, ctx);
+      if (isObservable(result)) await lastValueFrom(result.pipe(defaultIfEmpty(undefined)));
+    });
   }
 
   /**

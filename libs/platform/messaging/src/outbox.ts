@@ -3,6 +3,7 @@ import { EventCatalog, topicOf } from '@hotdash/contracts';
 import type { Kysely } from 'kysely';
 import type { ControlTransaction, TenantTransaction, TenantDB } from '@hotdash/platform-db';
 import { newId } from '@hotdash/platform-db';
+import { currentTraceparent } from '@hotdash/platform-telemetry';
 
 /** What an event is about and who caused it. The tenant always comes from the caller's context. */
 export interface EventMeta {
@@ -10,11 +11,16 @@ export interface EventMeta {
   producer: string;
   correlationId: string;
   causationId?: string | null;
+  /** The trace the event continues; default the active span's (none while tracing is off). */
   traceparent?: string | null;
   occurredAt?: Date;
 }
 
-/** Builds a validated envelope: the payload is parsed against the event's current schema. */
+/**
+ * Builds a validated envelope: the payload is parsed against the event's current schema. Its
+ * `traceparent` is the active span's unless the meta names one: the relay, the consumers and the
+ * jobs they queue continue the trace of the request or job that published the event.
+ */
 export function buildEnvelope<T extends EventType>(type: T, payload: EventPayloads[T], meta: EventMeta): Envelope<T, EventPayloads[T]> {
   const entry = EventCatalog[type];
   const schema = entry.versions[entry.current];
@@ -29,7 +35,7 @@ export function buildEnvelope<T extends EventType>(type: T, payload: EventPayloa
     producer: meta.producer,
     correlationId: meta.correlationId,
     causationId: meta.causationId ?? null,
-    traceparent: meta.traceparent ?? null,
+    traceparent: meta.traceparent ?? currentTraceparent() ?? null,
     payload: parsed,
   };
 }

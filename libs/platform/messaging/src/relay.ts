@@ -1,6 +1,7 @@
-import { ALL_TOPICS, deadLetterTopic, type Envelope } from '@hotdash/contracts';
+import { ALL_TOPICS, deadLetterTopic, EventHeaders, type Envelope } from '@hotdash/contracts';
 import { Kysely, sql } from 'kysely';
 import { Databases, DbLocation, listen, Listener, withShardTransaction, type TenantDB } from '@hotdash/platform-db';
+import { contextFromTraceparent, endSpan, NO_SPAN, SpanKind, spanTraceparent, startSpan, TENANT_ID_ATTRIBUTE } from '@hotdash/platform-telemetry';
 import { headersFor } from './headers';
 import type { KafkaProducerPort } from './kafka/kafka.port';
 
@@ -141,7 +142,7 @@ export class OutboxRelay {
       .$castTo<OutboxRow>()
       .execute();
     if (rows.length === 0) return 0;
-    const records = rows.map((r) => ({ id: r.id, topic: r.topic, key: r.key, value: JSON.stringify(r.envelope), headers: headersFor(r.envelope) }));
+    const records = rows.map((r) => ({ id: r.id, topic: r.topic, key: r.key, value: JSON.stringify(r.envelope), headers: headersFor(r.envelope), envelope: r.envelope }));
     // Rows that can never be published are set aside with the reason, not retried forever.
     const poison = records.filter((r) => !PUBLISHABLE.has(r.topic) || Buffer.byteLength(r.value) > MAX_EVENT_BYTES);
     for (const p of poison) {
@@ -151,7 +152,14 @@ export class OutboxRelay {
     }
     const sendable = records.filter((r) => !poison.includes(r));
     if (sendable.length > 0) {
-      await this.producer.send(sendable.map(({ id: _id, ...r }) => r));
+      const spans = sendable.map((r) => sendSpan(r));
+      try {
+        await this.producer.send(sendable.map(({ id: _id, envelope: _e, ...r }) => r));
+      } catch (err) {
+        for (const s of spans) endSpan(s, err);
+        throw err;
+      }
+      for (const s of spans) endSpan(s);
       this.options.afterSend?.(sendable.length);
       // One array parameter (`= any($1)`): the same statement text whatever the batch's size.
       const ids = sendable.map((r) => r.id);
@@ -170,4 +178,28 @@ export class OutboxRelay {
     await this.listener?.close();
     await this.loop;
   }
+}
+
+/**
+ * The relay's span of one event's send (kind producer), in the trace its envelope names: its
+ * traceparent replaces the envelope's in the record's headers, so the consumer's span follows the
+ * send. An event published without a trace (tracing off where it was written) gets no span here.
+ */
+function sendSpan(r: { topic: string; headers: Record<string, string>; envelope: Envelope }) {
+  if (!r.envelope.traceparent) return NO_SPAN;
+  const span = startSpan(`send ${r.topic}`, {
+    kind: SpanKind.PRODUCER,
+    parent: contextFromTraceparent(r.envelope.traceparent),
+    attributes: {
+      [TENANT_ID_ATTRIBUTE]: r.envelope.tenantId,
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': r.topic,
+      'messaging.message.id': r.envelope.id,
+      'hotdash.event.type': r.envelope.type,
+    },
+  });
+  const traceparent = spanTraceparent(span);
+  if (traceparent) r.headers[EventHeaders.TRACEPARENT] = traceparent;
+  return span;
 }
