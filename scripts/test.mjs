@@ -1,6 +1,7 @@
 // `npm test`: brings the local infrastructure up (idempotent; fast when already up), applies
 // migrations to the control database and every shard, builds the web portal (dist/portal, which the
-// gateway serves and e2e/portal.e2e-spec.ts drives in Chromium), then runs every Jest project in band
+// gateway serves and e2e/portal.e2e-spec.ts drives in Chromium), installs the deployment checks' tools
+// (deploy/k8s-tools.sh: kustomize, kubernetes-validate, hadolint), then runs every Jest project in band
 // (the integration and end-to-end specs share the real services). Prints "N passed, N failed".
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -32,6 +33,8 @@ if (process.env.HOTDASH_SKIP_INFRA !== '1') step('infrastructure up', 'bash', ['
 step('migrations', process.execPath, ['-r', '@swc-node/register', 'libs/platform/db/src/migrate/cli.ts']);
 step('kafka topics', process.execPath, ['-r', '@swc-node/register', 'libs/platform/messaging/src/topics-cli.ts']);
 step('portal build', process.execPath, ['apps/portal/scripts/build.mjs']);
+// kustomize and kubernetes-validate (deploy/k8s-parity.spec.ts); instant when already installed.
+step('kubernetes tools', 'bash', ['deploy/k8s-tools.sh', 'install']);
 
 const results = join(root, '.jest-results.json');
 rmSync(results, { force: true });

@@ -1,5 +1,6 @@
 // docker-compose.yml describes the same stack as deploy/local: same services, same host ports; and
-// every service `npm start` runs also runs on containers (docker-compose.yml, k8s/hotdash.yaml).
+// every service `npm start` runs also runs on containers (docker-compose.yml, k8s/base; the two are
+// compared in depth by deploy/k8s-parity.spec.ts).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -77,12 +78,23 @@ describe('every service runs on containers too', () => {
   const isCli = (d: string) => Boolean((JSON.parse(readFileSync(join(root, 'apps', d, 'package.json'), 'utf8')) as { bin?: unknown }).bin);
   const apps = readdirSync(join(root, 'apps')).filter((d) => existsSync(join(root, 'apps', d, 'src', 'main.ts')) && !isCli(d));
   const start = readFileSync(join(root, 'scripts', 'start.mjs'), 'utf8');
-  const k8s = readFileSync(join(root, 'k8s', 'hotdash.yaml'), 'utf8');
+  const entrypoint = readFileSync(join(root, 'deploy', 'docker', 'entrypoint.sh'), 'utf8');
 
-  it.each(apps)('%s is in npm start, docker-compose.yml and k8s/hotdash.yaml', (app) => {
+  it.each(apps)('%s is in npm start, the image\'s entrypoint, docker-compose.yml and k8s/base', (app) => {
     const entry = `apps/${app}/src/main.ts`;
     expect(start).toContain(entry);
-    expect(JSON.stringify(compose.services[app] ?? null)).toContain(entry);
-    expect(k8s).toContain(`"${entry}"`);
+    // The image runs apps/<name>/src/main.ts for the name it is given.
+    expect(entrypoint).toMatch(new RegExp(`^\\s*[a-z|-]*\\b${app}\\b[a-z|-]*\\)\\n\\s*exec node -r @swc-node/register "apps/\\$service/src/main\\.ts"`, 'm'));
+    expect((compose.services[app] as unknown as { command?: string[] } | undefined)?.command).toEqual([app]);
+    const k8s = readFileSync(join(root, 'k8s', 'base', 'services', `${app}.yaml`), 'utf8');
+    expect(k8s).toContain(`args: [${app}]`);
+    expect(readFileSync(join(root, 'k8s', 'base', 'kustomization.yaml'), 'utf8')).toContain(`services/${app}.yaml`);
+  });
+
+  it('runs Mailpit as deploy/local does, same version, same ports', () => {
+    const infra = readFileSync(join(__dirname, 'infra.sh'), 'utf8');
+    const version = /^MAILPIT_VERSION=(v[\d.]+)$/m.exec(infra)![1];
+    expect((compose.services.mailpit as unknown as { image: string }).image).toBe(`axllent/mailpit:${version}`);
+    expect(hostPorts('mailpit').sort()).toEqual([ports.HOTDASH_SMTP_PORT, ports.HOTDASH_MAILPIT_UI_PORT].sort());
   });
 });
