@@ -311,7 +311,7 @@ describe('public routes', () => {
     expect(progress).toMatchObject({ tenant: slug, tenantId: accepted.body!.tenantId, steps: { done: 7, total: 7 } });
     expect(JSON.stringify(progress)).not.toContain(email);
 
-    // The invitation e-mail, delivered over SMTP: an absolute link to this gateway (the token in the fragment), and the slug to sign in with.
+    // The invitation e-mail, delivered over SMTP: an absolute link to this gateway's portal (the token in the fragment), and the slug to sign in with.
     mailedTo.push(email);
     let eml = '';
     await waitFor('the invitation e-mail at the SMTP server', async () => {
@@ -319,7 +319,7 @@ describe('public routes', () => {
       if (found) eml = ((await (await fetch(`${MAILPIT}/api/v1/message/${found.ID}`)).json()) as { Text: string }).Text;
       return eml !== '';
     }, 30_000, 100);
-    const link = new RegExp(`${GATEWAY}/invitations/accept#(\\S+)`).exec(eml);
+    const link = new RegExp(`${GATEWAY}/app/invitation#(\\S+)`).exec(eml);
     expect(link).not.toBeNull();
     expect(eml).toContain(`organisation "${slug}"`);
 
@@ -328,7 +328,7 @@ describe('public routes', () => {
       // The spec's gateway trusts loopback as a proxy and limits public routes to 3 a minute per address: the browser gets its own.
       const page = await browser.newPage({ extraHTTPHeaders: client });
       await page.goto(link![0]);
-      expect(page.url()).toBe(`${GATEWAY}/invitations/accept`); // the token left the address bar
+      expect(page.url()).toBe(`${GATEWAY}/app/invitation`); // the token left the address bar
       await page.getByLabel('New password').fill(TEST_PASSWORD);
       await page.getByLabel('The same password again').fill(TEST_PASSWORD);
       await page.getByRole('button', { name: 'Set password' }).click();
@@ -336,8 +336,10 @@ describe('public routes', () => {
       expect(await page.getByLabel('Organisation').inputValue()).toBe(slug);
       await page.getByLabel('E-mail address').fill(email);
       await page.getByLabel('Password', { exact: true }).fill(TEST_PASSWORD);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByText(`Signed in as ${email} (admin)`).waitFor();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+      // The portal, signed in as the new admin.
+      await page.getByRole('button', { name: 'Sign out' }).waitFor();
+      await page.getByText(`${email} (admin)`).waitFor();
       // The same link a second time: the page says what happened instead of failing silently.
       await page.close();
       const again = await browser.newPage({ extraHTTPHeaders: client });

@@ -145,7 +145,12 @@ it('serves the portal at / behind the API: hashed assets cached for good, pages 
   expect((await fetch(`${GATEWAY}/health`)).status).toBe(200);
   expect(((await (await fetch(`${GATEWAY}/openapi.json`)).json()) as { openapi: string }).openapi).toBe('3.1.0');
   expect(await (await fetch(`${GATEWAY}/docs`, { headers: { accept: 'text/html' } })).text()).toContain('SwaggerUIBundle');
-  expect(await (await fetch(`${GATEWAY}/invitations/accept`, { headers: { accept: 'text/html' } })).text()).toContain('Accept your invitation');
+  // The account pages' former addresses (links already mailed) send the browser on to the portal's pages.
+  for (const [former, now] of [['/invitations/accept', '/app/invitation'], ['/auth/password-reset/confirm', '/app/reset']]) {
+    const moved = await fetch(`${GATEWAY}${former}`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+    expect([former, moved.status, moved.headers.get('location')]).toEqual([former, 302, now]);
+    expect(await (await fetch(`${GATEWAY}${now}`)).text()).toBe(html);
+  }
   const tickets = await fetch(`${GATEWAY}/tickets`, { headers: { accept: 'text/html' } });
   expect([tickets.status, ((await tickets.json()) as { code: string }).code]).toEqual([401, 'missing-credentials']);
   const unknown = await fetch(`${GATEWAY}/no-such-route`);

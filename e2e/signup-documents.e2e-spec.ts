@@ -99,5 +99,5 @@ it('ends a sign-up with its initial documents indexed by knowledge, and mails th
   }, 30_000, 100);
   expect(eml).toContain(`To: ${email}`);
   expect(eml).toContain('Subject: You are invited to Documents Ltd on HotDash');
-  expect(eml).toMatch(/\/invitations\/accept#\S+/);
+  expect(eml).toMatch(/\/app\/invitation#\S+/);
 });

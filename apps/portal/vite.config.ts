@@ -11,5 +11,5 @@ export default defineConfig({
   logLevel: 'warn',
   build: { outDir: `${here}../../dist/portal`, emptyOutDir: true, sourcemap: false, target: 'es2022', reportCompressedSize: false },
   // `vite` (dev server, port 5173) sends API calls to the gateway of npm start (:3100).
-  server: { proxy: Object.fromEntries(['/auth', '/me', '/tenant', '/tickets', '/drafts', '/documents', '/operators', '/usage', '/draft-metrics', '/audit-log', '/settings', '/openapi.json'].map((p) => [p, 'http://127.0.0.1:3100'])) },
+  server: { proxy: Object.fromEntries(['/auth', '/me', '/tenant', '/tickets', '/drafts', '/documents', '/operators', '/usage', '/draft-metrics', '/audit-log', '/settings', '/sso', '/exports', '/privacy', '/invitations', '/openapi.json'].map((p) => [p, 'http://127.0.0.1:3100'])) },
 });

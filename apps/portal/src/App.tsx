@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, endSession, hasSession, type Me, must, onSessionEnd, screensFor } from './api/client';
-import { pathOf, SCREENS, type Screen, useScreen } from './router';
+import { accountPageOf, pathOf, SCREENS, type Screen, useScreen } from './router';
+import { AccountLink } from './screens/AccountLink';
 import { SignIn } from './screens/SignIn';
 import { Queue } from './screens/Queue';
 import { Knowledge } from './screens/Knowledge';
@@ -8,8 +9,15 @@ import { Operators } from './screens/Operators';
 import { Usage } from './screens/Usage';
 import { AuditLog } from './screens/AuditLog';
 import { SettingsScreen } from './screens/Settings';
+import { SingleSignOn } from './screens/SingleSignOn';
+import { DataExport } from './screens/DataExport';
+import { Erasure } from './screens/Erasure';
+
+const LAST_TENANT = 'hotdash.tenant';
 
 export function App() {
+  // An e-mailed link (invitation, password reset) is its page, signed in or not.
+  const [account, setAccount] = useState(() => accountPageOf(location.pathname));
   const [me, setMe] = useState<Me | null>(null);
   const [loading, setLoading] = useState(hasSession());
   const [notice, setNotice] = useState<string | null>(null);
@@ -30,6 +38,20 @@ export function App() {
     return onSessionEnd(() => setMe(null));
   }, []);
 
+  if (account)
+    return (
+      <AccountLink
+        page={account}
+        onDone={(message, tenant) => {
+          // The sign-in screen follows, the organisation filled in; a session open in this tab ends (a reset ends them all anyway).
+          if (tenant) localStorage.setItem(LAST_TENANT, tenant);
+          if (hasSession()) endSession();
+          history.replaceState(null, '', '/');
+          setNotice(message);
+          setAccount(null);
+        }}
+      />
+    );
   if (loading) return <p className="loading" role="status">Loading…</p>;
   if (!me)
     return (
@@ -104,6 +126,9 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
         {current === 'usage' && <Usage />}
         {current === 'audit' && <AuditLog />}
         {current === 'settings' && <SettingsScreen canWrite={me.role === 'admin'} />}
+        {current === 'sso' && <SingleSignOn />}
+        {current === 'exports' && <DataExport />}
+        {current === 'erasure' && <Erasure />}
       </main>
     </>
   );

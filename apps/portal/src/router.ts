@@ -2,8 +2,26 @@
 // /app/*; the paths beside it are the API's).
 import { useEffect, useState } from 'react';
 
-export type Screen = 'queue' | 'knowledge' | 'operators' | 'usage' | 'audit' | 'settings';
-export const SCREENS: Record<Screen, string> = { queue: 'Queue', knowledge: 'Knowledge base', operators: 'Operators', usage: 'Usage', audit: 'Audit log', settings: 'Settings' };
+export type Screen = 'queue' | 'knowledge' | 'operators' | 'usage' | 'audit' | 'settings' | 'sso' | 'exports' | 'erasure';
+export const SCREENS: Record<Screen, string> = {
+  queue: 'Queue',
+  knowledge: 'Knowledge base',
+  operators: 'Operators',
+  usage: 'Usage',
+  audit: 'Audit log',
+  settings: 'Settings',
+  sso: 'Single sign-on',
+  exports: 'Data export',
+  erasure: 'Erasure',
+};
+
+/**
+ * The pages e-mails link to, open to anyone with the link (the secret in the fragment): accept an
+ * invitation, set a new password. The gateway sends the former addresses (/invitations/accept,
+ * /auth/password-reset/confirm) here.
+ */
+export type AccountPage = 'invitation' | 'reset';
+export const accountPageOf = (path: string): AccountPage | null => (path === '/app/invitation' ? 'invitation' : path === '/app/reset' ? 'reset' : null);
 
 export const pathOf = (s: Screen): string => `/app/${s}`;
 const screenOf = (path: string): Screen => {

@@ -193,5 +193,7 @@ export const tokenPairView = z.object({
   userId: z.uuid(),
   role: z.enum(OperatorRoles),
 });
+/** An accepted invitation (POST /invitations/accept): who the operator is, and the tenant's login slug to sign in with. */
+export const acceptedInvitationView = z.object({ tenantId: z.uuid(), userId: z.uuid(), tenant: z.string(), links: z.object({ login: z.string() }) });
 /** The caller's own profile. */
 export const meView = z.object({ tenantId: z.uuid(), userId: z.uuid(), email: z.string(), displayName: z.string().nullable(), role: z.enum(OperatorRoles) });

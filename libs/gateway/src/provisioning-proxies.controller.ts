@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post, Put, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { acceptInvitationBody, changePlanBody, invitedOperatorView, inviteOperatorBody, offboardBody, operatorListView, operatorView, publicSignUpBody, signedTenantErasureCertificate, signUpBody, SignUpProblems, suspendBody, updateOperatorBody } from '@hotdash/contracts';
+import { acceptedInvitationView, acceptInvitationBody, changePlanBody, invitedOperatorView, inviteOperatorBody, offboardBody, operatorListView, operatorView, publicSignUpBody, signedTenantErasureCertificate, signUpBody, SignUpProblems, suspendBody, updateOperatorBody } from '@hotdash/contracts';
 import { Allow, ANONYMOUS_CALLER, Audited, CurrentOps, CurrentPrincipal, LimitPerAddress, OpsPrincipal, OpsRoute, Principal, Public } from '@hotdash/platform-auth';
 import { ApiDoc, CREDENTIALS_BODY_LIMIT, parseUuidParam } from '@hotdash/platform-http';
 import { IdempotentReplies, storedReply } from './idempotency';
@@ -96,7 +96,19 @@ export class PublicProvisioningController {
     return passThrough(reply, this.services.get('provisioning', `/signups/${parseUuidParam(id, 'sagaId')}`, ANONYMOUS_CALLER));
   }
 
-  @ApiDoc({ summary: 'Accept an invitation (the token from the e-mail) and set the password', body: acceptInvitationBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT })
+  @ApiDoc({
+    summary: 'Accept an invitation (the token from the e-mail) and set the password; answers the login slug',
+    body: acceptInvitationBody,
+    bodyLimitBytes: CREDENTIALS_BODY_LIMIT,
+    response: acceptedInvitationView,
+    problems: {
+      400: 'Invalid body (weak-password, unknown-field)',
+      403: 'The organisation signs in through single sign-on only (password-sign-in-disabled)',
+      404: 'No such invitation (invitation-not-found)',
+      409: 'The invitation was accepted already (invitation-used)',
+      410: 'The invitation expired (invitation-expired)',
+    },
+  })
   @Post('invitations/accept')
   @LimitPerAddress(20)
   accept(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {

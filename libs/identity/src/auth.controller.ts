@@ -44,7 +44,19 @@ export class AuthController {
   }
 
   @Public()
-  @ApiDoc({ summary: 'Set a new password with a reset token', body: resetConfirmBody, bodyLimitBytes: CREDENTIALS_BODY_LIMIT, status: 204 })
+  @ApiDoc({
+    summary: 'Set a new password with a reset token',
+    body: resetConfirmBody,
+    bodyLimitBytes: CREDENTIALS_BODY_LIMIT,
+    status: 204,
+    problems: {
+      400: 'Invalid body (weak-password)',
+      403: 'The organisation signs in through single sign-on only (password-sign-in-disabled)',
+      404: 'No such reset link (reset-not-found)',
+      409: 'The link was used already (reset-used)',
+      410: 'The link expired (reset-expired)',
+    },
+  })
   @Post('password-reset/confirm')
   @HttpCode(204)
   async confirmReset(@Body() body: unknown): Promise<void> {

@@ -347,7 +347,7 @@ describe('password reset through the mail outbox', () => {
       .filter((f) => f.includes(`\r\nTo: ${to}\r\n`))
       .pop();
     if (!eml) throw new Error(`no mail to ${to}`);
-    return /\/auth\/password-reset\/confirm#([^\s]+)/.exec(eml)![1]!;
+    return /\/app\/reset#([^\s]+)/.exec(eml)![1]!;
   }
 
   it('mails a one-hour link; the new password works, the old one and every old session do not', async () => {

@@ -102,6 +102,30 @@ const MESSAGES: Record<string, string> = {
   'outside-team': 'That operator is not in your team.',
   'tenant-suspended': 'Your organisation is suspended: you can read, but not change anything.',
   'settings-version-conflict': 'Someone changed the settings meanwhile: they have been reloaded; make your change again.',
+  'invitation-used': 'This invitation was accepted already: sign in with your password, or ask your admin for a new invitation.',
+  'invitation-expired': 'This invitation has expired: ask your admin for a new one.',
+  'invitation-not-found': 'This invitation link is not valid: open the link exactly as it was mailed, or ask your admin for a new invitation.',
+  'reset-used': 'This link was used already: ask for a new one from the sign-in page if you need it.',
+  'reset-expired': 'This link has expired (they last an hour): ask for a new one from the sign-in page.',
+  'reset-not-found': 'This link is not valid: open the link exactly as it was mailed, or ask for a new one from the sign-in page.',
+  'sso-not-verified':
+    'Password sign-in can be turned off only once someone has signed in through single sign-on with this issuer and client id: sign in with single sign-on once, then turn passwords off. Until then everyone keeps a way in.',
+  'sso-issuer-unreachable': 'No OpenID Connect provider answers at this issuer: check the issuer URL (it must match the provider’s discovery document exactly).',
+  'sso-provider-unavailable': 'The identity provider could not be reached: try again in a moment.',
+  'sso-state-invalid': 'That single sign-on attempt expired, was used already or was started in another browser: sign in again.',
+  'sso-handoff-invalid': 'That single sign-on has expired or was used already: sign in again.',
+  'sso-denied': 'Your identity provider refused the sign-in.',
+  'sso-token-invalid': 'Your identity provider’s answer could not be trusted (wrong organisation, audience or signature): sign in again, or ask your admin.',
+  'sso-email-missing': 'Your identity provider gave no e-mail address for your account: ask your admin.',
+  'sso-email-unverified': 'Your identity provider has not verified your e-mail address.',
+  'sso-domain-not-allowed': 'Addresses of your e-mail domain may not sign in to this organisation: ask your admin.',
+  'sso-account-removed': 'Your account was removed from this organisation: ask an admin to invite you again.',
+  'export-in-progress': 'An export of the whole organisation is already queued or running: wait for it to finish.',
+  'export-expired': 'This export’s link has expired and its file was deleted: start a new export.',
+  'export-not-ready': 'This export has not finished yet.',
+  'export-not-found': 'No such export: it may have expired, or it is not yours to see.',
+  'erasure-not-found': 'No such erasure in your organisation.',
+  'invalid-subject-email': 'That is not an e-mail address: type the customer’s address as they wrote to you.',
   'not-found': 'Not found: it may have been removed, or it is not yours to see.',
   forbidden: 'Your role does not allow this.',
   'rate-limited': 'Too many requests: wait a moment and try again.',
@@ -131,13 +155,28 @@ export function must<T>(r: { data?: T; error?: unknown; response: Response }): T
   return r.data;
 }
 
+/** Every screen of the portal (router.ts names them). */
+export type ScreenName = 'queue' | 'knowledge' | 'operators' | 'usage' | 'audit' | 'settings' | 'sso' | 'exports' | 'erasure';
+
 /**
  * The screens each role sees, after the platform's role table (libs/platform/auth permissions.ts):
  * operators and team leads their queue; managers also the knowledge base, the operators (read
- * only), usage and settings (read only); admins everything. The API refuses the rest anyway.
+ * only), usage and settings (read only); admins everything, with single sign-on (settings:write),
+ * data export (data:export) and erasure (data:erase), which are theirs alone. The API refuses the
+ * rest anyway.
  */
-export function screensFor(role: Role): ('queue' | 'knowledge' | 'operators' | 'usage' | 'audit' | 'settings')[] {
-  if (role === 'admin') return ['queue', 'knowledge', 'operators', 'usage', 'audit', 'settings'];
+export function screensFor(role: Role): ScreenName[] {
+  if (role === 'admin') return ['queue', 'knowledge', 'operators', 'usage', 'audit', 'settings', 'sso', 'exports', 'erasure'];
   if (role === 'manager') return ['queue', 'knowledge', 'operators', 'usage', 'settings'];
   return ['queue'];
+}
+
+/** Hands `blob` to the browser as a download named `name`. */
+export function saveFile(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

@@ -102,6 +102,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a new password with a reset token */
+        post: operations["Auth.confirmReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/refresh": {
         parameters: {
             query?: never;
@@ -241,6 +258,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's latest exports, newest first */
+        get: operations["ExportsProxy.list"];
+        put?: never;
+        /** Export the tenant's data (kind tenant: every table with the tenant's rows, knowledge documents, the audit log) or one data subject's (kind subject, by e-mail: their tickets, drafts and replies), as JSON lines with encrypted fields decrypted. Runs in the background: 202 with the run; follow it at GET /exports/{id} */
+        post: operations["ExportsProxy.start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/exports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An export: its status (queued, running, succeeded, failed, expired), progress per table (rows done of rows estimated) and, once it succeeded and until it expires, its download link */
+        get: operations["ExportsProxy.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/invitations/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accept an invitation (the token from the e-mail) and set the password; answers the login slug */
+        post: operations["PublicProvisioning.accept"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me": {
         parameters: {
             query?: never;
@@ -294,6 +363,40 @@ export interface paths {
         patch: operations["OperatorsProxy.update"];
         trace?: never;
     };
+    "/privacy/erasures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Erase one data subject (a customer, by e-mail) across PostgreSQL, Kafka (the subject's data keys destroyed), backups, Redis, mail and the vector store. 202 with the erasure, running; follow it at /privacy/erasures/{id} until its certificate. The subject's erasure already running answers 202 with it */
+        post: operations["PrivacyProxy.start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/privacy/erasures/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An erasure of the tenant: its steps (done of total) and, once succeeded, the certificate the platform signed (what was erased where) */
+        get: operations["PrivacyProxy.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/settings": {
         parameters: {
             query?: never;
@@ -307,6 +410,25 @@ export interface paths {
         put: operations["SettingsProxy.put"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sso": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's single sign-on configuration (the client secret is never returned) */
+        get: operations["Sso.get"];
+        /** Configure the tenant's OpenID Connect provider for single sign-on, and whether password sign-in stays on */
+        put: operations["Sso.put"];
+        post?: never;
+        /** Remove single sign-on (password sign-in is on again) */
+        delete: operations["Sso.remove"];
         options?: never;
         head?: never;
         patch?: never;
@@ -766,6 +888,76 @@ export interface operations {
             };
         };
     };
+    "Auth.confirmReset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    password: string;
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid body (weak-password) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The organisation signs in through single sign-on only (password-sign-in-disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such reset link (reset-not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The link was used already (reset-used) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The link expired (reset-expired) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "Auth.refresh": {
         parameters: {
             query?: never;
@@ -834,7 +1026,22 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        accessToken: string;
+                        expiresIn: number;
+                        refreshExpiresAt: string;
+                        refreshToken: string;
+                        /** @enum {string} */
+                        role: "operator" | "team_lead" | "manager" | "admin";
+                        /** Format: uuid */
+                        tenantId: string;
+                        /** @constant */
+                        tokenType: "Bearer";
+                        /** Format: uuid */
+                        userId: string;
+                    };
+                };
             };
             /** @description Unknown, expired or already used handoff code (sso-handoff-invalid) */
             400: {
@@ -1739,6 +1946,370 @@ export interface operations {
             };
         };
     };
+    "ExportsProxy.list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        exports: {
+                            bytes: number | null;
+                            createdAt: string;
+                            download: {
+                                expiresAt: string;
+                                url: string;
+                            } | null;
+                            error: string | null;
+                            expiresAt: string | null;
+                            finishedAt: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            /** @enum {string} */
+                            kind: "tenant" | "subject";
+                            progress: {
+                                rowsDone: number;
+                                rowsEstimated: number;
+                                tables: {
+                                    rowsDone: number;
+                                    rowsEstimated: number;
+                                    table: string;
+                                }[];
+                            };
+                            requestedBy: string;
+                            startedAt: string | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "succeeded" | "failed" | "expired";
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed, or tenant_mismatch */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "ExportsProxy.start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @constant */
+                    kind: "tenant";
+                } | {
+                    email: string;
+                    /** @constant */
+                    kind: "subject";
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        bytes: number | null;
+                        createdAt: string;
+                        download: {
+                            expiresAt: string;
+                            url: string;
+                        } | null;
+                        error: string | null;
+                        expiresAt: string | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @enum {string} */
+                        kind: "tenant" | "subject";
+                        progress: {
+                            rowsDone: number;
+                            rowsEstimated: number;
+                            tables: {
+                                rowsDone: number;
+                                rowsEstimated: number;
+                                table: string;
+                            }[];
+                        };
+                        requestedBy: string;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "queued" | "running" | "succeeded" | "failed" | "expired";
+                    };
+                };
+            };
+            /** @description Invalid request: invalid-export-kind, invalid-subject-email, unknown-field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed, or tenant_mismatch */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An export of the tenant is queued or running (export-in-progress) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "ExportsProxy.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        bytes: number | null;
+                        createdAt: string;
+                        download: {
+                            expiresAt: string;
+                            url: string;
+                        } | null;
+                        error: string | null;
+                        expiresAt: string | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @enum {string} */
+                        kind: "tenant" | "subject";
+                        progress: {
+                            rowsDone: number;
+                            rowsEstimated: number;
+                            tables: {
+                                rowsDone: number;
+                                rowsEstimated: number;
+                                table: string;
+                            }[];
+                        };
+                        requestedBy: string;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "queued" | "running" | "succeeded" | "failed" | "expired";
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed, or tenant_mismatch */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No export of this id in the tenant (export-not-found; another tenant's export answers the same) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "PublicProvisioning.accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    displayName?: string;
+                    password: string;
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        links: {
+                            login: string;
+                        };
+                        tenant: string;
+                        /** Format: uuid */
+                        tenantId: string;
+                        /** Format: uuid */
+                        userId: string;
+                    };
+                };
+            };
+            /** @description Invalid body (weak-password, unknown-field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The organisation signs in through single sign-on only (password-sign-in-disabled) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such invitation (invitation-not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The invitation was accepted already (invitation-used) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The invitation expired (invitation-expired) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "Me.me": {
         parameters: {
             query?: never;
@@ -2097,6 +2668,247 @@ export interface operations {
             };
         };
     };
+    "PrivacyProxy.start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    email: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        certificate: {
+                            certificate: {
+                                /** Format: date-time */
+                                completedAt: string;
+                                /** Format: uuid */
+                                erasureId: string;
+                                /** Format: date-time */
+                                requestedAt: string;
+                                requestedBy: string;
+                                stores: {
+                                    count: number;
+                                    detail: string;
+                                    items: string;
+                                    /** @enum {string} */
+                                    method: "deleted" | "shredded" | "none-held";
+                                    /** @enum {string} */
+                                    store: "subject-keys" | "postgresql" | "kafka" | "outbox" | "backups" | "redis" | "mail" | "vector-store";
+                                }[];
+                                subjectKeys: string[];
+                                subjectRef: string;
+                                /** Format: uuid */
+                                tenantId: string;
+                                /** @constant */
+                                type: "hotdash.subject-erasure-certificate";
+                                /** @constant */
+                                version: 1;
+                            };
+                            signature: {
+                                /** @constant */
+                                alg: "Ed25519";
+                                keyId: string;
+                                /** Format: base64 */
+                                value: string;
+                            };
+                        } | null;
+                        error: string | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        progress: {
+                            done: number;
+                            total: number;
+                        };
+                        requestedBy: string;
+                        startedAt: string;
+                        /** @enum {string} */
+                        status: "running" | "succeeded" | "failed";
+                        steps: {
+                            count: number | null;
+                            /** @enum {string} */
+                            status: "pending" | "done";
+                            /** @enum {string} */
+                            store: "subject-keys" | "postgresql" | "kafka" | "outbox" | "backups" | "redis" | "mail" | "vector-store";
+                        }[];
+                        subjectRef: string;
+                    };
+                };
+            };
+            /** @description Invalid body (invalid-subject-email, unknown-field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed, or tenant_mismatch */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "PrivacyProxy.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        certificate: {
+                            certificate: {
+                                /** Format: date-time */
+                                completedAt: string;
+                                /** Format: uuid */
+                                erasureId: string;
+                                /** Format: date-time */
+                                requestedAt: string;
+                                requestedBy: string;
+                                stores: {
+                                    count: number;
+                                    detail: string;
+                                    items: string;
+                                    /** @enum {string} */
+                                    method: "deleted" | "shredded" | "none-held";
+                                    /** @enum {string} */
+                                    store: "subject-keys" | "postgresql" | "kafka" | "outbox" | "backups" | "redis" | "mail" | "vector-store";
+                                }[];
+                                subjectKeys: string[];
+                                subjectRef: string;
+                                /** Format: uuid */
+                                tenantId: string;
+                                /** @constant */
+                                type: "hotdash.subject-erasure-certificate";
+                                /** @constant */
+                                version: 1;
+                            };
+                            signature: {
+                                /** @constant */
+                                alg: "Ed25519";
+                                keyId: string;
+                                /** Format: base64 */
+                                value: string;
+                            };
+                        } | null;
+                        error: string | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        progress: {
+                            done: number;
+                            total: number;
+                        };
+                        requestedBy: string;
+                        startedAt: string;
+                        /** @enum {string} */
+                        status: "running" | "succeeded" | "failed";
+                        steps: {
+                            count: number | null;
+                            /** @enum {string} */
+                            status: "pending" | "done";
+                            /** @enum {string} */
+                            store: "subject-keys" | "postgresql" | "kafka" | "outbox" | "backups" | "redis" | "mail" | "vector-store";
+                        }[];
+                        subjectRef: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed, or tenant_mismatch */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such erasure in this tenant (erasure-not-found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "SettingsProxy.get": {
         parameters: {
             query?: never;
@@ -2297,6 +3109,248 @@ export interface operations {
             };
             /** @description The tenant is suspended (tenant-suspended) */
             423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "Sso.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        allowedDomains: string[];
+                        clientId: string;
+                        clientSecretSet: boolean;
+                        issuer: string;
+                        passwordSignIn: boolean;
+                        redirectUri: string;
+                        roleClaim: string | null;
+                        roleMapping: {
+                            [key: string]: "operator" | "team_lead" | "manager" | "admin";
+                        };
+                        updatedAt: string;
+                        verifiedAt: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed, or tenant_mismatch */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No single sign-on configured (sso-not-configured) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "Sso.put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    allowedDomains: string[];
+                    clientId: string;
+                    clientSecret?: string | null;
+                    issuer: string;
+                    passwordSignIn?: boolean;
+                    roleClaim?: string | null;
+                    roleMapping?: {
+                        [key: string]: "operator" | "team_lead" | "manager" | "admin";
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        allowedDomains: string[];
+                        clientId: string;
+                        clientSecretSet: boolean;
+                        issuer: string;
+                        passwordSignIn: boolean;
+                        redirectUri: string;
+                        roleClaim: string | null;
+                        roleMapping: {
+                            [key: string]: "operator" | "team_lead" | "manager" | "admin";
+                        };
+                        updatedAt: string;
+                        verifiedAt: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed, or tenant_mismatch */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Password sign-in cannot be turned off before an SSO sign-in has worked with this issuer and client id (sso-not-verified) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No OpenID Connect provider answers as this issuer (sso-issuer-unreachable) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "Sso.remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed, or tenant_mismatch */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No single sign-on configured (sso-not-configured) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

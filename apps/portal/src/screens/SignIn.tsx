@@ -71,7 +71,11 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
     if (!tenant.trim() || !email.trim()) return setError('Type your organisation and e-mail address first; the link to set a new password is mailed to you.');
     const r = await api.POST('/auth/password-reset', { body: { tenant: tenant.trim(), email: email.trim() } });
     if (r.error) setError(problemMessage(r.error, r.response.status));
-    else setInfo('If that address belongs to an operator of the organisation, a link to set a new password is on its way.');
+    else {
+      // The link opens in this browser, most likely: its sign-in then has the organisation filled in.
+      localStorage.setItem(LAST_TENANT, tenant.trim());
+      setInfo('If that address belongs to an operator of the organisation, a link to set a new password is on its way.');
+    }
   };
 
   return (

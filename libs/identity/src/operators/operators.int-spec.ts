@@ -65,7 +65,7 @@ async function mailedToken(t: TenantId, to: string): Promise<string> {
   if (!eml) throw new Error(`no mail to ${to} in ${files.length} file(s)`);
   expect(eml).toMatch(/^Message-ID: <[0-9a-f-]+@hotdash\.local>\r\n/);
   expect(eml).toContain(`X-HotDash-Tenant: ${t}`);
-  return /\/invitations\/accept#([^\s]+)/.exec(eml)![1]!;
+  return /\/app\/invitation#([^\s]+)/.exec(eml)![1]!;
 }
 
 beforeAll(async () => {

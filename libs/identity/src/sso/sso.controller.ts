@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, Inject, Post, Put, Query, Redirect, Req, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import type { TenantId } from '@hotdash/contracts';
+import { type TenantId, tokenPairView } from '@hotdash/contracts';
 import { Allow, Audited, CurrentPrincipal, LimitPerAddress, Principal, Public } from '@hotdash/platform-auth';
 import { ApiDoc, publicUrl } from '@hotdash/platform-http';
 import type { TokenPair } from '../identity.service';
@@ -124,6 +124,7 @@ export class SsoController {
   @ApiDoc({
     summary: 'Exchange a single sign-on handoff code (from the portal URL fragment) for access and refresh tokens, once',
     body: ssoExchangeBody,
+    response: tokenPairView,
     problems: { 400: 'Unknown, expired or already used handoff code (sso-handoff-invalid)' },
   })
   @Post('auth/sso/exchange')
