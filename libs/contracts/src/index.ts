@@ -22,6 +22,7 @@ export * from './imports.api';
 export * from './rebalance.api';
 export * from './keys.api';
 export * from './dedicated.api';
+export * from './dlq.api';
 export * from './support.events';
 export * from './sla.events';
 export * from './asyncapi';

@@ -24,6 +24,7 @@ import { OpsImportsController } from './imports-proxies.controller';
 import { OpsTenantDedicatedController } from './dedicated-proxies.controller';
 import { OpsRebalanceController } from './rebalance-proxies.controller';
 import { OpsKeysController } from './keys-proxies.controller';
+import { OpsDeadLettersController } from './dlq-proxies.controller';
 import { AccountPagesController } from './pages/account-pages.controller';
 import { TenantRateLimiter } from './rate-limiter';
 import { PortalStatic } from './portal-static';
@@ -54,7 +55,7 @@ export class GatewayAdmissionModule {}
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule, GatewayAdmissionModule],
-  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, SettingsProxyController, PrivacyProxyController, ExportsProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
+  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, SettingsProxyController, PrivacyProxyController, ExportsProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, OpsDeadLettersController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
   // PortalStatic: the web portal at / (dist/portal), behind every API route.
   providers: [OpenApiDocument, ServiceClient, IdempotentReplies, PortalStatic],
   exports: [GatewayAdmissionModule],

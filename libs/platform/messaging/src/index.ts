@@ -16,3 +16,6 @@ export * from './mail/mail-dispatcher';
 export * from './mail/mail-outbox';
 export * from './service-consumer';
 export * from './mail/mail-subject-erasure';
+export * from './dead-letters';
+export * from './relay-metrics';
+export * from './consumer-lag';
