@@ -79,7 +79,8 @@ const SAGA_TRAIL = [
   'tenant.provisioning.step-completed',
   'tenant.provisioned',
 ];
-const STEP_FACTS = ['operator.invited', 'tenant.settings-changed'];
+// Facts the steps publish in the shard's outbox: their order among the saga's control events is not fixed (sorted here).
+const STEP_FACTS = ['operator.invited', 'tenant.approval-workflows-changed', 'tenant.settings-changed'];
 const PROVISIONING_TRAIL = [...SAGA_TRAIL, ...STEP_FACTS];
 
 it('records the whole provisioning of a tenant in its audit log, verifiably, and announces each entry', async () => {
