@@ -4,6 +4,7 @@ import { parseSettings } from '@hotdash/platform-config';
 import { parseTenantId, TenantId, TicketSlaBreachedV1 } from '@hotdash/contracts';
 import { Databases, newId, ShardInfo, ShardRouter, TenantDatabase, TenantStatusCache, withShardTransaction } from '@hotdash/platform-db';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
+import { PeriodicTask } from '@hotdash/platform-jobs';
 import { flagOverdue } from './sla';
 
 export interface SlaSweepOptions {
@@ -37,9 +38,7 @@ export const SLA_SWEEP_OPTIONS = Symbol('SLA_SWEEP_OPTIONS');
 @Injectable()
 export class SlaSweep implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('drafts-sla');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly task = new PeriodicTask(() => this.runOnce(), (err) => this.logger.warn(`SLA sweep failed: ${err.message}`));
 
   constructor(
     @Inject(Databases) private readonly dbs: Databases,
@@ -54,14 +53,11 @@ export class SlaSweep implements OnApplicationBootstrap, OnModuleDestroy {
       this.logger.log('approval SLA sweep off (HOTDASH_DRAFTS_SLA_SWEEP_MS=off)');
       return;
     }
-    this.schedule(this.options.firstRunMs);
+    this.task.start(this.options.firstRunMs, this.options.intervalMs);
   }
 
   async onModuleDestroy(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running?.catch(() => undefined);
+    await this.task.stop();
   }
 
   /** One sweep over every shard, as of `now`; resolves to the breaches it flagged. */
@@ -94,18 +90,9 @@ export class SlaSweep implements OnApplicationBootstrap, OnModuleDestroy {
       for (;;) {
         const flagged = await this.tenantDb.withTenant(tenantId, (tx) => flagOverdue(tx, tenantId, now, batch));
         all.push(...flagged);
-        if (flagged.length < batch || this.stopped) return all;
+        if (flagged.length < batch || this.task.stopped) return all;
       }
     });
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.runOnce().catch((err: Error) => this.logger.warn(`SLA sweep failed: ${err.message}`));
-      void this.running.finally(() => this.schedule(this.options.intervalMs));
-    }, delayMs);
-    this.timer.unref();
   }
 
   /** The shard's tenants with an SLA past due, page after page, read as the application role without a tenant (ids only). */
@@ -117,7 +104,7 @@ export class SlaSweep implements OnApplicationBootstrap, OnModuleDestroy {
         role: 'app',
       });
       for (const r of rows) yield parseTenantId(r.tenant_id);
-      if (rows.length < batch || this.stopped) return;
+      if (rows.length < batch || this.task.stopped) return;
       after = rows[rows.length - 1]!.tenant_id;
     }
   }

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } f
 import { type RawBuilder, sql } from 'kysely';
 import { parseSettings } from '@hotdash/platform-config';
 import { Databases, ShardInfo, ShardRouter, withShardTransaction } from '@hotdash/platform-db';
-import { jobCorrelation } from '@hotdash/platform-jobs';
+import { jobCorrelation, PeriodicTask } from '@hotdash/platform-jobs';
 import { parseTenantId } from '@hotdash/contracts';
 import { DocumentsService } from './documents.service';
 
@@ -48,9 +48,7 @@ interface Waiting {
 @Injectable()
 export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('knowledge');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
-  private stopped = false;
+  private readonly task = new PeriodicTask(() => this.runOnce(), (err) => this.logger.warn(`stored-documents sweep failed: ${err.message}`));
 
   constructor(
     @Inject(Databases) private readonly dbs: Databases,
@@ -64,14 +62,11 @@ export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDes
       this.logger.log('stored-documents sweep off (HOTDASH_KNOWLEDGE_SWEEP_MS=off)');
       return;
     }
-    this.schedule(this.options.firstRunMs);
+    this.task.start(this.options.firstRunMs, this.options.intervalMs);
   }
 
   async onModuleDestroy(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running?.catch(() => undefined);
+    await this.task.stop();
   }
 
   /** One sweep over every shard; resolves to the number of document versions queued. */
@@ -118,18 +113,6 @@ export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDes
     return sealed;
   }
 
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.runOnce().catch((err: Error) => {
-        this.logger.warn(`stored-documents sweep failed: ${err.message}`);
-        return 0;
-      });
-      void this.running.finally(() => this.schedule(this.options.intervalMs));
-    }, delayMs);
-    this.timer.unref();
-  }
-
   private async sweepShard(shard: ShardInfo): Promise<number> {
     const grace = `${this.options.graceMs} milliseconds`;
     let queued = 0;
@@ -152,7 +135,7 @@ export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDes
     for (;;) {
       const { rows } = await withShardTransaction(this.dbs, shard, (tx) => page(batch, after).execute(tx.db), { role: 'app' });
       yield* rows;
-      if (rows.length < batch || this.stopped) return;
+      if (rows.length < batch || this.task.stopped) return;
       after = rows[rows.length - 1];
     }
   }

@@ -7,3 +7,4 @@ export * from './saga/saga-probe';
 export * from './tenant-limiter';
 export * from './tenant-job';
 export * from './store-outage';
+export * from './periodic-task';

@@ -106,17 +106,19 @@ beforeAll(async () => {
   });
   consumerApp.useGlobalFilters(new EventErrorsFilter());
   await consumerApp.listen();
-  // A new group starting at "latest" sees only what is produced after it joined: ping until it answers.
+  // A new group starting at "latest" sees only what is produced after it joined: ping until one of the pings is applied.
+  const pings = new Set<string>();
   await waitFor(
     'the consumer group to be consuming',
     async () => {
+      if (applied.some((x) => pings.has(x.id))) return true;
       const ping = created(b, `dlq-spec ping ${newId()}`);
+      pings.add(ping.id);
       await send(ping);
-      await new Promise((r) => setTimeout(r, 300));
-      return applied.some((x) => x.id === ping.id);
+      return false;
     },
     45_000,
-    0,
+    300,
   );
   api = await createHttpApp(SpecApiModule, { logger: false });
   await api.listen(0, '127.0.0.1');
