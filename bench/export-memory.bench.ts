@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { sql } from 'kysely';
-import type { Queue } from 'bullmq';
+import type { JobQueue } from '@hotdash/platform-jobs';
 import { SupportFields, type TenantId } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hotdash-export-bench-'));
   const store = new ExportStore(dir);
   const runs = new ExportRunsRepository(world.tenantDb);
-  const noQueue = { add: async () => undefined } as unknown as Queue<ExportJob>;
+  const noQueue = { add: async () => undefined } as unknown as JobQueue<ExportJob>;
   const exports = new ExportsService(runs, world.tenantDb, keyring, cipher, store, noQueue, {
     dir,
     linkTtlMs: 3_600_000,

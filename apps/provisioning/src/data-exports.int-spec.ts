@@ -19,14 +19,16 @@ import { createHttpApp } from '@hotdash/platform-http';
 import type { InternalCaller } from '@hotdash/platform-auth';
 import { internalAuthorization, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
 import { SubjectExport } from '@hotdash/drafts';
-import { EXPORTS_QUEUE, ExportsModule, ExportsService } from '@hotdash/provisioning';
-import type { Queue } from 'bullmq';
+import { ExportsModule, ExportsService } from '@hotdash/provisioning';
+import { Queue } from 'bullmq';
+import { queueOptions } from '@hotdash/platform-jobs';
 
 jest.setTimeout(60_000);
 
 const TTL_MS = 60 * 60_000;
 let clock = Date.now();
 const dir = mkdtempSync(join(tmpdir(), 'hotdash-exports-'));
+const queueName = `hotdash-data-export-spec-${newId()}`;
 
 @Module({
   imports: [
@@ -35,7 +37,7 @@ const dir = mkdtempSync(join(tmpdir(), 'hotdash-exports-'));
       dir,
       linkTtlMs: TTL_MS,
       now: () => new Date(clock),
-      queueName: `hotdash-data-export-spec-${newId()}`,
+      queueName,
       sweepEveryMs: 0,
       // As the provisioning app binds it: drafts' own reader of a subject's tickets and drafts.
       subjects: ({ db, cipher, keyring }) => new SubjectExport(db, cipher, new SubjectRefs(keyring)),
@@ -179,8 +181,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // The spec's own queue goes with it (its finished jobs are kept a while otherwise).
-  await app?.get<Queue>(EXPORTS_QUEUE).obliterate({ force: true });
   await app?.close();
+  const queue = new Queue(queueName, queueOptions(world.config, queueName));
+  await queue.obliterate({ force: true });
+  await queue.close();
   for (const t of [a, b].filter(Boolean)) await world.tenantDb.withTenant(t, (tx) => sql`select erase_tenant(${t}::uuid)`.execute(tx.db)).catch(() => undefined);
   await world.close();
   await rm(dir, { recursive: true, force: true });

@@ -1,15 +1,14 @@
-import type { JobsOptions, Queue } from 'bullmq';
 import { DraftEvents, EncryptedEarlierDraft, EncryptedTicketText, parseTenantId } from '@hotdash/contracts';
 import { derivedId } from '@hotdash/platform-db';
-import { jobTrace } from '@hotdash/platform-jobs';
+import { type AddJobOptions, type JobQueue, jobTrace } from '@hotdash/platform-jobs';
 import { OutboxTx, publishOnceInTx } from '@hotdash/platform-messaging';
 
 /** The producer name on the events the ai-drafting service publishes. */
 export const AI_DRAFTING_PRODUCER = 'ai-drafting';
 
 /**
- * One model call: a draft of a ticket (BullMQ queue hotdash-ai-drafting). The ticket's values stay
- * encrypted with the tenant's data key, in Redis as on Kafka; the worker decrypts them in memory.
+ * One model call: a draft of a ticket (queue hotdash-ai-drafting, the jobs port). The ticket's values stay
+ * encrypted with the tenant's data key, in the queue's store as on the bus; the worker decrypts them in memory.
  */
 export interface DraftingJob extends EncryptedTicketText {
   tenantId: string;
@@ -67,17 +66,17 @@ export interface DraftingQueueOptions {
  * (`<ticketId>-a<attempt>`), so an event delivered twice queues one job.
  */
 export class DraftingQueue {
-  private readonly jobOptions: JobsOptions;
+  private readonly jobOptions: Omit<AddJobOptions, 'jobId'>;
 
   constructor(
-    readonly queue: Queue<DraftingJob>,
+    readonly queue: JobQueue<DraftingJob>,
     options: DraftingQueueOptions = {},
   ) {
     this.jobOptions = {
       attempts: options.attempts ?? 3,
-      backoff: { type: 'exponential', delay: options.backoffMs ?? 2_000 },
-      removeOnComplete: 1_000,
-      removeOnFail: 5_000,
+      backoff: { type: 'exponential', delayMs: options.backoffMs ?? 2_000 },
+      keepCompleted: 1_000,
+      keepFailed: 5_000,
     };
   }
 
@@ -85,7 +84,7 @@ export class DraftingQueue {
     return `${ticketId}-a${attempt}`;
   }
 
-  /** Queues the draft, in the trace of the span queueing it; throws when Redis does not take it (the event is then retried). */
+  /** Queues the draft, in the trace of the span queueing it; throws when the queue's store does not take it (the event is then retried). */
   async enqueue(job: DraftingJob): Promise<void> {
     await this.queue.add('draft', { ...job, ...jobTrace() }, { ...this.jobOptions, jobId: DraftingQueue.jobId(job.ticketId, job.attempt) });
   }

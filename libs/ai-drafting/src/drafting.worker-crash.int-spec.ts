@@ -9,12 +9,12 @@
 // first worker turns out to have been stuck rather than dead, its runs going on write nothing more.
 import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
-import { Job, Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import Redis from 'ioredis';
 import { SupportFields, TenantId } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
-import { QueueName, redisConnection, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { BullmqJobs, QueueName, redisConnection, type RunningJob, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
 import { DraftingModel, DraftPrompt, DraftResult, LocalEmbedder, OfflineDrafter } from '@hotdash/platform-models';
 import { WeaviateVectorStore } from '@hotdash/platform-vector';
 import { crashSeed, seededRandom, settingsChanged, shuffled, TestWorld, waitFor } from '@hotdash/testing';
@@ -48,15 +48,18 @@ const collection = `DraftingCrash${suffix}`;
 const vectors = WeaviateVectorStore.fromConfig(world.config, { collection });
 const prefix = `hotdash-spec-${suffix}`;
 const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port, maxRetriesPerRequest: 2 });
-const queue = new DraftingQueue(new Queue<DraftingJob>(QueueName.AI_DRAFTING, { connection: redisConnection(world.config), prefix }), { backoffMs: 50 });
+const jobs = new BullmqJobs(world.config, { prefix });
+const queue = new DraftingQueue(jobs.queue<DraftingJob>(QueueName.AI_DRAFTING), { backoffMs: 50 });
+/** The queue as BullMQ keeps it, to look at what the stack's adapter did (return values, stalled runs). */
+const inspect = new Queue<DraftingJob>(QueueName.AI_DRAFTING, { connection: redisConnection(world.config), prefix });
 const events = new QueueEvents(QueueName.AI_DRAFTING, { connection: redisConnection(world.config), prefix });
 const model = new CountingDrafter();
 const workers: DraftingWorker[] = [];
 let tenant: TenantId;
 
 /** A worker as the service runs one, with short locks so that a dead worker's jobs are taken over in about a second. */
-function startWorker(checkpoint?: (point: DraftingCheckpoint, job: Job<DraftingJob>) => Promise<void> | void): DraftingWorker {
-  const w = new DraftingWorker({ config: world.config, db: world.tenantDb, cipher, embedder, vectors, redis }, { perTenant: 16, concurrency: 16, prefix, platformModel: model, lockDurationMs: 1_000, stalledIntervalMs: 300, checkpoint });
+function startWorker(checkpoint?: (point: DraftingCheckpoint, job: RunningJob<DraftingJob>) => Promise<void> | void): DraftingWorker {
+  const w = new DraftingWorker({ config: world.config, db: world.tenantDb, cipher, embedder, vectors, jobs }, { perTenant: 16, concurrency: 16, platformModel: model, lockDurationMs: 1_000, stalledIntervalMs: 300, checkpoint });
   w.start();
   workers.push(w);
   return w;
@@ -76,8 +79,10 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const w of workers) await w.close(true);
   await events.close();
-  await queue.queue.obliterate({ force: true });
+  await inspect.obliterate({ force: true });
+  await inspect.close();
   await queue.close();
+  await jobs.close();
   // The slots the dead worker's jobs held (their leases would end on their own).
   await redis.del(new TenantConcurrencyLimiter(redis, QueueName.AI_DRAFTING, { cap: 1 }).key(tenant));
   redis.disconnect();
@@ -130,7 +135,7 @@ it(`publishes exactly one outcome per draft when workers die before and after th
   first.process = (job) => process(job).then((result) => (zombie.push({ ticketId: job.data.ticketId, result }), result));
   for (const { plan: _plan, body: _body, ...data } of jobs) await queue.enqueue(data);
 
-  const done = (ids: string[]) => Promise.all(ids.map(async (id) => (await queue.queue.getJob(DraftingQueue.jobId(id, 1)))?.isCompleted()));
+  const done = (ids: string[]) => Promise.all(ids.map(async (id) => (await inspect.getJob(DraftingQueue.jobId(id, 1)))?.isCompleted()));
   await waitFor('every planned crash point reached, and the other jobs done', async () => hit.size === claimed.size && (await done(jobs.filter((j) => j.plan === 'none').map((j) => j.ticketId))).every(Boolean), 30_000);
   // Each crash the spec claims happened, where it claims: nothing more, nothing less.
   expect([...hit].sort()).toEqual([...claimed].sort());
@@ -160,7 +165,7 @@ it(`publishes exactly one outcome per draft when workers die before and after th
       .execute(),
   );
   for (const j of jobs) {
-    const job = (await queue.queue.getJob(DraftingQueue.jobId(j.ticketId, 1)))!;
+    const job = (await inspect.getJob(DraftingQueue.jobId(j.ticketId, 1)))!;
     const mine = outcomes.filter((o) => o.draftId === j.draftId);
     expect({ plan: j.plan, outcomes: mine.map((o) => [o.type, o.id]) }).toEqual({ plan: j.plan, outcomes: [['draft.generated', draftOutcomeEventId(j.draftId)]] });
     // Died after its commit: the run that took it over found the outcome and called no model.

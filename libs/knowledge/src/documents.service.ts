@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { documentListQuery, documentReplaceQuery, documentUploadQuery, type DocumentType, KnowledgeEvents, MAX_DOCUMENT_BYTES, TenantId } from '@hotdash/contracts';
 import { actorOf, Principal } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantDirectory, TenantStatusCache, TenantTx } from '@hotdash/platform-db';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
-import { jobCorrelation, TenantJobData } from '@hotdash/platform-jobs';
+import { jobCorrelation, type JobQueue, TenantJobData } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { tryCurrentTenantContext } from '@hotdash/platform-tenancy';
 import { VectorStore } from '@hotdash/platform-vector';
@@ -106,7 +105,7 @@ export class DocumentsService {
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
     @Inject(TenantDirectory) private readonly directory: TenantDirectory,
     @Inject(VectorStore) private readonly vectors: VectorStore,
-    @Inject(KNOWLEDGE_QUEUE) private readonly queue: Queue<IngestionJob>,
+    @Inject(KNOWLEDGE_QUEUE) private readonly queue: JobQueue<IngestionJob>,
     @Inject(TenantStatusCache) private readonly statuses: TenantStatusCache,
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
   ) {}
@@ -229,7 +228,7 @@ export class DocumentsService {
    */
   async enqueue(job: IngestionJob): Promise<boolean> {
     try {
-      await this.queue.add('index', job, { jobId: `${job.documentId}-v${job.version}`, attempts: 5, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: 1_000, removeOnFail: 5_000 });
+      await this.queue.add('index', job, { jobId: `${job.documentId}-v${job.version}`, attempts: 5, backoff: { type: 'exponential', delayMs: 1_000 }, keepCompleted: 1_000, keepFailed: 5_000 });
       return true;
     } catch (err) {
       // The row is committed, waiting to be indexed: the stored-documents sweep queues it.

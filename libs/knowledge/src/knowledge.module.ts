@@ -1,11 +1,10 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
 import { InternalAuthModule } from '@hotdash/platform-auth';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { Databases, PLATFORM_CONFIG, ShardRouter, TenantDatabase } from '@hotdash/platform-db';
-import { createRedis, QueueName, queueOptions, type RedisClient, redisProbe, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
-import { observeQueueDepth, readinessProbe } from '@hotdash/platform-http';
+import { type JobQueue, type JobsPort, jobQueueProbe, jobsFromConfig, QueueName, redisProbe, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
+import { observeJobQueueDepth, readinessProbe } from '@hotdash/platform-http';
 import { Embedder, embedderFromEnv } from '@hotdash/platform-models';
 import { VectorStore, vectorStoreFromEnv, vectorStoreProbe } from '@hotdash/platform-vector';
 import { DocumentsController } from './documents.controller';
@@ -14,19 +13,19 @@ import { IngestionWorker } from './ingestion/ingestion.worker';
 import { KnowledgeEventsHandler } from './knowledge.events-handler';
 import { StoredDocumentsSweep, storedDocumentsSweepOptions } from './stored-documents.sweep';
 
-export const KNOWLEDGE_REDIS = Symbol('KNOWLEDGE_REDIS');
+export const KNOWLEDGE_JOBS = Symbol('KNOWLEDGE_JOBS');
 
 class KnowledgeLifecycle implements OnApplicationShutdown {
   constructor(
     @Inject(IngestionWorker) private readonly worker: IngestionWorker,
-    @Inject(KNOWLEDGE_QUEUE) private readonly queue: Queue,
-    @Inject(KNOWLEDGE_REDIS) private readonly redis: RedisClient,
+    @Inject(KNOWLEDGE_QUEUE) private readonly queue: JobQueue<unknown>,
+    @Inject(KNOWLEDGE_JOBS) private readonly jobs: JobsPort,
     @Inject(VectorStore) private readonly vectors: VectorStore,
   ) {}
   async onApplicationShutdown(): Promise<void> {
     await this.worker.close();
     await this.queue.close();
-    this.redis.disconnect();
+    await this.jobs.close();
     await this.vectors.close();
   }
 }
@@ -48,13 +47,13 @@ class KnowledgeLifecycle implements OnApplicationShutdown {
     ...cryptoProviders(),
     { provide: Embedder, useFactory: () => embedderFromEnv() },
     { provide: VectorStore, useFactory: (config: PlatformConfig, embedder: Embedder) => vectorStoreFromEnv(config, embedder.dimensions), inject: [PLATFORM_CONFIG, Embedder] },
-    { provide: KNOWLEDGE_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
-    { provide: KNOWLEDGE_QUEUE, useFactory: (config: PlatformConfig) => observeQueueDepth(new Queue(QueueName.KNOWLEDGE_INGESTION, queueOptions(config, QueueName.KNOWLEDGE_INGESTION))), inject: [PLATFORM_CONFIG] },
+    { provide: KNOWLEDGE_JOBS, useFactory: (config: PlatformConfig) => jobsFromConfig(config), inject: [PLATFORM_CONFIG] },
+    { provide: KNOWLEDGE_QUEUE, useFactory: (jobs: JobsPort) => observeJobQueueDepth(jobs.queue(QueueName.KNOWLEDGE_INGESTION)), inject: [KNOWLEDGE_JOBS] },
     {
       provide: IngestionWorker,
-      useFactory: (config: PlatformConfig, db: TenantDatabase, vectors: VectorStore, embedder: Embedder, cipher: FieldCipher, redis: RedisClient) =>
-        new IngestionWorker(config, db, vectors, embedder, cipher, redis, { log: (m) => console.warn(m) }),
-      inject: [PLATFORM_CONFIG, TenantDatabase, VectorStore, Embedder, FieldCipher, KNOWLEDGE_REDIS],
+      useFactory: (config: PlatformConfig, db: TenantDatabase, vectors: VectorStore, embedder: Embedder, cipher: FieldCipher, jobs: JobsPort) =>
+        new IngestionWorker(config, db, vectors, embedder, cipher, jobs, { log: (m) => console.warn(m) }),
+      inject: [PLATFORM_CONFIG, TenantDatabase, VectorStore, Embedder, FieldCipher, KNOWLEDGE_JOBS],
     },
     // Queues documents committed but never queued (a crash or a failed queueing after the commit).
     {
@@ -63,9 +62,9 @@ class KnowledgeLifecycle implements OnApplicationShutdown {
       inject: [Databases, ShardRouter, DocumentsService],
     },
     KnowledgeLifecycle,
-    // Readiness: its Redis connections (the ingestion queue's and the limiter's) and Weaviate (not the embedded LanceDB).
-    readinessProbe('redis', 'knowledge', KNOWLEDGE_REDIS, (redis: RedisClient) => redisProbe(redis)),
-    readinessProbe('redis', 'ingestion queue', KNOWLEDGE_QUEUE, (queue: Queue) => redisProbe(() => queue.client)),
+    // Readiness: its Redis connections on the stack (the ingestion queue's and the limiter's; none for the embedded runner) and Weaviate (not the embedded LanceDB).
+    readinessProbe('redis', 'knowledge', IngestionWorker, (worker: IngestionWorker) => (worker.slots.redis ? redisProbe(worker.slots.redis) : undefined)),
+    readinessProbe('redis', 'ingestion queue', KNOWLEDGE_QUEUE, (queue: JobQueue<unknown>) => jobQueueProbe(queue)),
     readinessProbe('weaviate', 'weaviate', VectorStore, vectorStoreProbe),
   ],
   exports: [DocumentsService, IngestionWorker, VectorStore, Embedder, StoredDocumentsSweep],

@@ -4,7 +4,7 @@
 // The shard function the sweep reads through works across tenants, so what it gives the
 // application role is checked too: ids and versions only, and no way to reach another tenant's rows.
 import { INestApplication, Module } from '@nestjs/common';
-import type { Queue } from 'bullmq';
+import type { JobQueue } from '@hotdash/platform-jobs';
 import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { DecryptionFailedError, FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
@@ -26,7 +26,7 @@ class TestAppModule {}
 
 const world = new TestWorld();
 let app: INestApplication;
-let queue: Queue;
+let queue: JobQueue<unknown>;
 let a: TenantId;
 let b: TenantId;
 // A grace of 6 hours, and this spec's own left-behind document aged 12: the shard is shared with
@@ -59,7 +59,7 @@ beforeAll(async () => {
   await Promise.all([world.createKey(a), world.createKey(b)]);
   namespaces = new VectorNamespaces(vectors);
   await namespaces.create(a);
-  queue = app.get<Queue>(KNOWLEDGE_QUEUE);
+  queue = app.get<JobQueue<unknown>>(KNOWLEDGE_QUEUE);
   app.get(IngestionWorker).start();
   await app.init(); // starts the sweep
 });
@@ -78,17 +78,17 @@ it('queues and indexes a document left stored with no job, once it is older than
   expect(app.get(StoredDocumentsSweep).options).toMatchObject({ intervalMs: 300, firstRunMs: 100, graceMs: GRACE_MS });
   const fresh = await storedWithoutJob(a, 'Fresh', 'Just stored: its own queueing is still due.');
   const left = await storedWithoutJob(a, 'Left behind', 'Parcels lost in transit are refunded after ten business days.', 2 * GRACE_MS);
-  expect(await queue.getJob(`${left}-v1`)).toBeUndefined();
+  expect(await queue.get(`${left}-v1`)).toBeUndefined();
 
   await waitFor(`document ${left} indexed by the sweep`, async () => {
     const r = await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('kb_documents').select(['status', 'error']).where('id', '=', left).executeTakeFirstOrThrow());
     if (r.status === 'failed') throw new Error(`failed: ${r.error}`);
     return r.status === 'indexed';
   }, 60_000, 100);
-  expect((await queue.getJob(`${left}-v1`))?.data).toMatchObject({ tenantId: a, documentId: left, version: 1 });
+  expect((await queue.get(`${left}-v1`))?.data).toMatchObject({ tenantId: a, documentId: left, version: 1 });
 
   // Several sweeps have run meanwhile: the fresh document is still its own queueing's to do.
-  expect(await queue.getJob(`${fresh}-v1`)).toBeUndefined();
+  expect(await queue.get(`${fresh}-v1`)).toBeUndefined();
   expect(await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('kb_documents').select('status').where('id', '=', fresh).executeTakeFirstOrThrow())).toEqual({ status: 'queued' });
   await world.tenantDb.withTenant(a, (tx) => tx.db.deleteFrom('kb_documents').where('id', '=', fresh).execute());
 });

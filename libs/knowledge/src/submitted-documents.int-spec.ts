@@ -7,7 +7,7 @@
 // after the commit and the document ends indexed and searchable. What can never be stored is
 // refused for good (dead-lettered at once), not retried.
 import { INestApplication, Module } from '@nestjs/common';
-import type { Queue } from 'bullmq';
+import type { JobQueue } from '@hotdash/platform-jobs';
 import { createHash } from 'node:crypto';
 import { Envelope, KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantId } from '@hotdash/contracts';
 import { FieldCipher, TenantKeyring } from '@hotdash/platform-crypto';
@@ -92,7 +92,7 @@ it('stores a submitted document as an upload, once per id, queues it after the c
   const first = await submission(a, documentId, text);
   expect(await deliver(a, (ctx) => handler.onSubmitted(first, ctx))).toBe(1);
   // Queued by its after-commit callback, with the submission's correlation (not by knowledge's own documents-stored event).
-  const job = await app.get<Queue>(KNOWLEDGE_QUEUE).getJob(`${documentId}-v1`);
+  const job = await app.get<JobQueue<unknown>>(KNOWLEDGE_QUEUE).get(`${documentId}-v1`);
   expect(job?.data).toMatchObject({ tenantId: a, documentId, version: 1, correlationId: first.correlationId, causationId: first.id });
 
   const row = await world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('kb_documents').selectAll().where('id', '=', documentId).executeTakeFirstOrThrow());

@@ -1,11 +1,10 @@
-import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { sql } from 'kysely';
 import { type DocumentType, KnowledgeEvents, parseTenantId, TenantId } from '@hotdash/contracts';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
-import { observeJobs, ProblemException } from '@hotdash/platform-http';
-import { inTenantJob, QueueName, queueOptions, type RedisClient, retryWhenStoresDown, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { jobOutcomeMetrics, ProblemException } from '@hotdash/platform-http';
+import { type ClosableTenantSlots, FailNow, inTenantJob, type JobsPort, type JobWorker, QueueName, retryLaterWhenStoresDown, type RunningJob, tenantSlotsFor } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import type { Embedder } from '@hotdash/platform-models';
 import { VectorStore, VectorTenantNotFoundError } from '@hotdash/platform-vector';
@@ -40,8 +39,9 @@ interface DocumentRow {
  * Each tenant runs at most `perTenant` jobs at once across all workers.
  */
 export class IngestionWorker {
-  private worker: Worker<IngestionJob> | undefined;
-  private readonly limiter: TenantConcurrencyLimiter;
+  private worker: JobWorker | undefined;
+  /** Per-tenant caps (Redis on the stack, this process's counts in embedded mode). */
+  readonly slots: ClosableTenantSlots;
 
   constructor(
     private readonly config: PlatformConfig,
@@ -49,37 +49,38 @@ export class IngestionWorker {
     private readonly vectors: VectorStore,
     private readonly embedder: Embedder,
     private readonly cipher: FieldCipher,
-    redis: RedisClient,
+    private readonly jobs: JobsPort,
     private readonly options: IngestionWorkerOptions = {},
   ) {
-    this.limiter = new TenantConcurrencyLimiter(redis, QueueName.KNOWLEDGE_INGESTION, { cap: options.perTenant ?? 2, leaseMs: 15 * 60_000 });
+    this.slots = tenantSlotsFor(config, jobs, QueueName.KNOWLEDGE_INGESTION, { cap: options.perTenant ?? 2, leaseMs: 15 * 60_000 });
   }
 
   start(): void {
     if (this.worker) return;
-    this.worker = new Worker<IngestionJob>(QueueName.KNOWLEDGE_INGESTION, this.limiter.wrap(retryWhenStoresDown((job) => this.process(job), { log: this.options.log })), {
-      ...queueOptions(this.config, QueueName.KNOWLEDGE_INGESTION),
+    this.worker = this.jobs.worker<IngestionJob, string>(QueueName.KNOWLEDGE_INGESTION, this.slots.wrapJob(retryLaterWhenStoresDown((job) => this.process(job), { log: this.options.log })), {
       concurrency: this.options.concurrency ?? 4,
+      onOutcome: jobOutcomeMetrics((o) => {
+        // A FailNow was reported by the job itself; other failures are told once, after the last try.
+        if (o.outcome === 'failed' && o.final && !(o.error instanceof FailNow) && o.error?.name !== 'UnrecoverableError') {
+          void this.fail(o.job.data, 'indexing-failed', o.error?.message ?? 'indexing failed').catch(() => undefined);
+        }
+      }),
+      onError: (err) => this.options.log?.(`[ingestion] ${err.message}`),
     });
-    observeJobs(this.worker);
-    this.worker.on('failed', (job, err) => {
-      if (!job || err instanceof UnrecoverableError) return;
-      if (job.attemptsMade >= (job.opts.attempts ?? 1)) void this.fail(job.data, 'indexing-failed', err.message).catch(() => undefined);
-    });
-    this.worker.on('error', (err) => this.options.log?.(`[ingestion] ${err.message}`));
   }
 
   async close(): Promise<void> {
     await this.worker?.close();
     this.worker = undefined;
+    await this.slots.close();
   }
 
   /** Indexes one document version, in the tenant's context with the correlation of what queued it. */
-  process(job: Job<IngestionJob>): Promise<string> {
+  process(job: RunningJob<IngestionJob>): Promise<string> {
     return inTenantJob(QueueName.KNOWLEDGE_INGESTION, job.data, () => this.index(job));
   }
 
-  private async index(job: Job<IngestionJob>): Promise<string> {
+  private async index(job: RunningJob<IngestionJob>): Promise<string> {
     const { documentId, version } = job.data;
     const tenantId = parseTenantId(job.data.tenantId);
     let doc: DocumentRow | undefined;
@@ -103,7 +104,7 @@ export class IngestionWorker {
     } catch (err) {
       // A destroyed key (offboarding) or a sealed source that does not open: no retry makes it readable.
       await this.fail(job.data, 'source-unreadable', (err as Error).message).catch(() => undefined);
-      throw new UnrecoverableError(`the source of document ${documentId} v${version} cannot be read: ${(err as Error).message}`);
+      throw new FailNow(`the source of document ${documentId} v${version} cannot be read: ${(err as Error).message}`);
     }
     let last = 0;
     let outcome;
@@ -123,12 +124,12 @@ export class IngestionWorker {
     } catch (err) {
       if (err instanceof ProblemException && err.status < 500) {
         await this.fail(job.data, err.code, err.detail ?? err.message);
-        throw new UnrecoverableError(err.message);
+        throw new FailNow(err.message);
       }
       // No namespace for the tenant: retrying will not make one (provisioning creates it before any document).
       if (err instanceof VectorTenantNotFoundError) {
         await this.fail(job.data, err.code, 'the tenant has no knowledge-base namespace; ask the platform team to repair the tenant');
-        throw new UnrecoverableError(err.message);
+        throw new FailNow(err.message);
       }
       throw err;
     }

@@ -1,3 +1,4 @@
+import type { JobOutcome, JobQueue } from '@hotdash/platform-jobs';
 import { Metrics } from './metrics';
 
 /**
@@ -53,4 +54,32 @@ export function observeJobs<W extends WorkerLike>(worker: W): W {
   worker.on('completed', (job) => record(job, 'completed'));
   worker.on('failed', (job) => record(job, 'failed'));
   return worker;
+}
+
+/** Reports a jobs-port queue's depth per state at each scrape (either adapter); returns the queue. */
+export function observeJobQueueDepth<Q extends JobQueue<unknown>>(queue: Q): Q {
+  const states = ['waiting', 'active', 'delayed', 'failed'] as const;
+  Metrics.gauge('hotdash.queue.depth', async () => {
+    const counts = await queue.counts();
+    return states.map((state) => ({ value: counts[state], labels: { queue: queue.name, state } }));
+  });
+  return queue;
+}
+
+/**
+ * A jobs-port worker's `onOutcome` that records every finished try (latency from due to started,
+ * run time, outcome, per tenant), then calls `next` (the owner's own handling) if given.
+ */
+export function jobOutcomeMetrics<D>(next?: (o: JobOutcome<D>) => void): (o: JobOutcome<D>) => void {
+  return (o) => {
+    const data = o.job.data as { tenantId?: unknown } | undefined;
+    Metrics.job({
+      queue: o.job.queue,
+      tenantId: typeof data?.tenantId === 'string' ? data.tenantId : undefined,
+      outcome: o.outcome,
+      waitSeconds: Math.max(0, o.job.startedAt - o.job.dueAt) / 1000,
+      runSeconds: Math.max(0, o.finishedAt - o.job.startedAt) / 1000,
+    });
+    next?.(o);
+  };
 }

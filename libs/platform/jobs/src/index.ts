@@ -8,3 +8,8 @@ export * from './tenant-limiter';
 export * from './tenant-job';
 export * from './store-outage';
 export * from './periodic-task';
+export * from './port/jobs.port';
+export * from './port/bullmq.jobs';
+export * from './port/embedded.jobs';
+export * from './port/jobs-from-config';
+export * from './port/tenant-slots-from-config';

@@ -1,14 +1,20 @@
 // A job that meets a store outage waits for the store without using up its attempts: the errors
 // are the real ones (a PostgreSQL pool, an ioredis client and fetch against a loopback port nothing
-// listens on), the queue is a real BullMQ queue on the local Redis.
-import { Job, Queue, QueueEvents, Worker } from 'bullmq';
+// listens on), the queue is a real BullMQ queue on the local Redis and the embedded runner's SQLite file.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { Pool } from 'pg';
 import { isStoreUnavailable, loadConfig } from '@hotdash/platform-config';
 import { newId } from '@hotdash/platform-db';
 import { closedPort, waitFor } from '@hotdash/testing';
 import { redisConnection } from './queues';
-import { retryWhenStoresDown } from './store-outage';
+import { BullmqJobs } from './port/bullmq.jobs';
+import { EmbeddedJobs } from './port/embedded.jobs';
+import type { JobsPort } from './port/jobs.port';
+import { retryLaterWhenStoresDown } from './store-outage';
 
 jest.setTimeout(30_000);
 
@@ -41,45 +47,46 @@ it('the drivers’ real errors for a store that is down are outages; a failure o
   }
 });
 
-describe('retryWhenStoresDown', () => {
+describe.each(['bullmq', 'embedded'] as const)('retryLaterWhenStoresDown on the %s job runner', (adapter) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hotdash-outage-'));
+  const jobs: JobsPort = adapter === 'bullmq' ? new BullmqJobs(config) : new EmbeddedJobs({ file: join(dir, 'jobs.sqlite'), pollMs: 100 });
   const queueName = `outage-spec-${newId()}`;
-  const queue = new Queue<{ n: number }>(queueName, { connection: redisConnection(config) });
-  const events = new QueueEvents(queueName, { connection: redisConnection(config) });
-  let worker: Worker<{ n: number }> | undefined;
 
   afterAll(async () => {
-    await worker?.close();
-    await events.close();
-    await queue.obliterate({ force: true });
-    await queue.close();
+    await jobs.close();
+    rmSync(dir, { recursive: true, force: true });
+    if (adapter === 'bullmq') {
+      const queue = new Queue(queueName, { connection: redisConnection(config) });
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
   });
 
   it('puts a job that met an outage back without using an attempt, and fails one whose work failed', async () => {
     const outage = await refusedByPostgres();
     const runs = new Map<string, number>();
-    worker = new Worker<{ n: number }>(
+    const queue = jobs.queue<{ n: number }>(queueName);
+    jobs.worker<{ n: number }, string>(
       queueName,
-      retryWhenStoresDown(
-        async (job: Job<{ n: number }>) => {
-          const n = (runs.get(job.id!) ?? 0) + 1;
-          runs.set(job.id!, n);
+      retryLaterWhenStoresDown(
+        async (job) => {
+          const n = (runs.get(job.id) ?? 0) + 1;
+          runs.set(job.id, n);
           if (job.data.n === 0 && n <= 3) throw outage; // the store is down for three runs
           if (job.data.n === 1) throw new Error('the work failed');
           return `done after ${n} runs`;
         },
         { delayMs: 20 },
       ),
-      { connection: redisConnection(config) },
     );
-    await events.waitUntilReady();
-    const [waits, fails] = await queue.addBulk([
-      { name: 'w', data: { n: 0 }, opts: { jobId: 'waits', attempts: 1 } },
-      { name: 'w', data: { n: 1 }, opts: { jobId: 'fails', attempts: 1 } },
-    ]);
-    await waitFor('both jobs settled', async () => (await waits!.isCompleted()) && (await fails!.isFailed()), 20_000, 50);
-    const done = (await queue.getJob('waits'))!;
-    expect({ result: done.returnvalue as unknown, attemptsMade: done.attemptsMade, runs: runs.get('waits') }).toEqual({ result: 'done after 4 runs', attemptsMade: 1, runs: 4 });
-    const failed = (await queue.getJob('fails'))!;
-    expect({ reason: failed.failedReason, attemptsMade: failed.attemptsMade, runs: runs.get('fails') }).toEqual({ reason: 'the work failed', attemptsMade: 1, runs: 1 });
+    await queue.add('w', { n: 0 }, { jobId: 'waits', attempts: 1 });
+    await queue.add('w', { n: 1 }, { jobId: 'fails', attempts: 1 });
+    await waitFor('both jobs settled', async () => (await queue.get('waits'))?.state === 'completed' && (await queue.get('fails'))?.state === 'failed', 20_000, 50);
+    expect({ attemptsMade: (await queue.get('waits'))!.attemptsMade, runs: runs.get('waits') }).toEqual({ attemptsMade: 0, runs: 4 });
+    expect({ reason: (await queue.get('fails'))!.failedReason, attemptsMade: (await queue.get('fails'))!.attemptsMade, runs: runs.get('fails') }).toEqual({
+      reason: 'the work failed',
+      attemptsMade: 1,
+      runs: 1,
+    });
   });
 });

@@ -1,29 +1,25 @@
-import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { isStoreUnavailable } from '@hotdash/platform-config';
+import { FailNow, RetryLater, type JobProcessor } from './port/jobs.port';
 
 /** How long a job waits for a store that is down before it runs again (plus up to as much jitter). */
 const OUTAGE_DELAY_MS = 1_000;
 
 /**
- * A job processor whose job, when it fails because a store is down (the database restarting,
- * Weaviate unreachable), goes back to the queue delayed and runs again without using up one of its
- * attempts: an outage must not fail drafts or documents that would have succeeded a minute later.
- * Every other error fails the try as before (BullMQ's attempts and backoff). When Redis itself is
- * down the job cannot be put back; its lock lapses and BullMQ runs it again once Redis is back.
+ * A jobs-port processor (either adapter) whose job, when it fails because a store is down (the
+ * database restarting, Weaviate unreachable), is put back (RetryLater) and runs again without using
+ * up one of its tries: an outage must not fail drafts or documents that would have succeeded a
+ * minute later. Every other error fails the try as before (its tries and backoff). When Redis itself
+ * is down on the stack, the job cannot be put back; its lock lapses and BullMQ runs it again.
  */
-export function retryWhenStoresDown<D, R>(
-  processor: (job: Job<D>, token?: string) => Promise<R>,
-  options: { delayMs?: number; log?: (line: string) => void } = {},
-): (job: Job<D>, token?: string) => Promise<R> {
+export function retryLaterWhenStoresDown<D, R>(processor: JobProcessor<D, R>, options: { delayMs?: number; log?: (line: string) => void } = {}): JobProcessor<D, R> {
   const delay = options.delayMs ?? OUTAGE_DELAY_MS;
-  return async (job, token) => {
+  return async (job) => {
     try {
-      return await processor(job, token);
+      return await processor(job);
     } catch (err) {
-      if (err instanceof DelayedError || err instanceof UnrecoverableError || !isStoreUnavailable(err)) throw err;
-      options.log?.(`job ${job.queueName}/${job.id} waits for a store: ${(err as Error).message}`);
-      await job.moveToDelayed(Date.now() + delay + Math.floor(Math.random() * delay), token);
-      throw new DelayedError();
+      if (err instanceof RetryLater || err instanceof FailNow || !isStoreUnavailable(err)) throw err;
+      options.log?.(`job ${job.queue}/${job.id} waits for a store: ${(err as Error).message}`);
+      throw new RetryLater(delay + Math.floor(Math.random() * delay), 'a store is down');
     }
   };
 }

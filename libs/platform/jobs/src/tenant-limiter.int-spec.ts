@@ -2,12 +2,14 @@
 // runs more than its cap across two workers (separate connections, as separate processes would),
 // another tenant's jobs queued behind that backlog do not wait for it, every job runs exactly once,
 // and a slot held by a worker that died is given back when its lease ends.
-import { Job, Queue, Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { loadConfig } from '@hotdash/platform-config';
 import { newId } from '@hotdash/platform-db';
 import { sleep, waitFor } from '@hotdash/testing';
 import { redisConnection, tenantKeyPrefix } from './queues';
+import { BullmqJobs } from './port/bullmq.jobs';
+import type { RunningJob } from './port/jobs.port';
 import { TenantConcurrencyLimiter } from './tenant-limiter';
 
 jest.setTimeout(60_000);
@@ -30,11 +32,11 @@ it('caps each tenant across workers and lets a second tenant through a first ten
   const peak = new Map<string, number>();
   const done: string[] = [];
   const runs = new Map<string, number>();
-  const processor = limiter.wrap(async (job: Job<Work>) => {
+  const processor = limiter.wrapJob(async (job: RunningJob<Work>) => {
     const t = job.data.tenantId;
     running.set(t, (running.get(t) ?? 0) + 1);
     peak.set(t, Math.max(peak.get(t) ?? 0, running.get(t)!));
-    runs.set(job.id!, (runs.get(job.id!) ?? 0) + 1);
+    runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
     await sleep(30); // the job's work
     running.set(t, running.get(t)! - 1);
     done.push(t === a ? `a${job.data.n}` : `b${job.data.n}`);
@@ -45,11 +47,13 @@ it('caps each tenant across workers and lets a second tenant through a first ten
   // A's backlog is queued first, B's four jobs behind all of it.
   await queue.addBulk(Array.from({ length: 60 }, (_, n) => ({ name: 'work', data: { tenantId: a, n }, opts: { jobId: `a-${n}`, removeOnComplete: true } })));
   await queue.addBulk(Array.from({ length: 4 }, (_, n) => ({ name: 'work', data: { tenantId: b, n }, opts: { jobId: `b-${n}`, removeOnComplete: true } })));
-  const workers = [0, 1].map(() => new Worker<Work>(queueName, processor, { connection: redisConnection(config), concurrency: 4 }));
+  // Two workers on ports of their own (their own connections, as separate processes would have).
+  const ports = [new BullmqJobs(config), new BullmqJobs(config)];
+  ports.forEach((p) => p.worker<Work, string>(queueName, processor, { concurrency: 4 }));
   try {
     await waitFor('all 64 jobs done', async () => done.length === 64, 45_000, 50);
   } finally {
-    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all(ports.map((p) => p.close()));
     await queue.obliterate({ force: true });
     await queue.close();
   }

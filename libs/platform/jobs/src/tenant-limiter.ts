@@ -1,4 +1,4 @@
-import { DelayedError, Job } from 'bullmq';
+import { RetryLater, type JobProcessor } from './port/jobs.port';
 import { tenantKeyPrefix } from './queues';
 import type { RedisClient } from './redis';
 
@@ -37,7 +37,7 @@ export interface TenantLimiterOptions {
   retryDelayMs?: number;
 }
 
-export class TenantConcurrencyLimiter {
+export class TenantConcurrencyLimiter implements TenantSlots {
   private readonly leaseMs: number;
   private readonly retryDelayMs: number;
 
@@ -73,24 +73,76 @@ export class TenantConcurrencyLimiter {
   }
 
   /**
-   * Wraps a BullMQ processor: the job runs only in a slot of its tenant (`job.data.tenantId`); at the
-   * cap it is delayed and retried without counting as an attempt. Jobs without a tenant run uncapped.
+   * Wraps a jobs-port processor (either adapter): the job runs only in a slot of its tenant; at the
+   * cap it is put back (RetryLater) without using a try. Jobs without a tenant run uncapped.
    */
-  wrap<D extends { tenantId?: string | null }, R>(processor: (job: Job<D>, token?: string) => Promise<R>): (job: Job<D>, token?: string) => Promise<R> {
-    return async (job, token) => {
-      const tenantId = job.data.tenantId;
-      if (!tenantId) return processor(job, token);
-      const holder = job.id ?? `${job.name}:${job.timestamp}`;
-      if (!(await this.acquire(tenantId, holder))) {
-        // Jitter spreads a large backlog's retries so they do not all come back in one burst.
-        await job.moveToDelayed(Date.now() + this.retryDelayMs + Math.floor(Math.random() * this.retryDelayMs), token);
-        throw new DelayedError();
-      }
-      try {
-        return await processor(job, token);
-      } finally {
-        await this.release(tenantId, holder).catch(() => undefined); // the lease ends it otherwise
-      }
-    };
+  wrapJob<D extends { tenantId?: string | null }, R>(processor: JobProcessor<D, R>): JobProcessor<D, R> {
+    return limitPerTenant(this, this.retryDelayMs, processor);
   }
+}
+
+/** Takes and gives back a tenant's job slots (the Redis limiter above, or one process's counts). */
+export interface TenantSlots {
+  acquire(tenantId: string, holder: string): Promise<boolean>;
+  release(tenantId: string, holder: string): Promise<void>;
+  /** Jobs of the tenant holding a slot now. */
+  running(tenantId: string): Promise<number>;
+  /** Wraps a jobs-port processor: the job runs in a slot of its tenant, or is put back without using a try. */
+  wrapJob<D extends { tenantId?: string | null }, R>(processor: JobProcessor<D, R>): JobProcessor<D, R>;
+}
+
+/**
+ * The embedded mode's per-tenant caps (issue 18): one process runs every job, so the slots are
+ * counted in its memory. A process that dies holds nothing after it starts again.
+ */
+export class InProcessTenantSlots implements TenantSlots {
+  private readonly held = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly cap: TenantLimiterOptions['cap'],
+    private readonly retryDelayMs = 200,
+  ) {}
+
+  async acquire(tenantId: string, holder: string): Promise<boolean> {
+    const cap = Math.max(1, Math.floor(typeof this.cap === 'function' ? await this.cap(tenantId) : this.cap));
+    let mine = this.held.get(tenantId);
+    if (!mine) this.held.set(tenantId, (mine = new Set()));
+    if (mine.has(holder)) return true;
+    if (mine.size >= cap) return false;
+    mine.add(holder);
+    return true;
+  }
+
+  async release(tenantId: string, holder: string): Promise<void> {
+    const mine = this.held.get(tenantId);
+    mine?.delete(holder);
+    if (mine?.size === 0) this.held.delete(tenantId);
+  }
+
+  /** Jobs of the tenant holding a slot now. */
+  async running(tenantId: string): Promise<number> {
+    return this.held.get(tenantId)?.size ?? 0;
+  }
+
+  /** Wraps a jobs-port processor as TenantConcurrencyLimiter.wrapJob does. */
+  wrapJob<D extends { tenantId?: string | null }, R>(processor: JobProcessor<D, R>): JobProcessor<D, R> {
+    return limitPerTenant(this, this.retryDelayMs, processor);
+  }
+}
+
+/** The job runs in a slot of its tenant (`job.data.tenantId`); at the cap it is put back after a jittered delay, without using a try. */
+function limitPerTenant<D extends { tenantId?: string | null }, R>(slots: TenantSlots, retryDelayMs: number, processor: JobProcessor<D, R>): JobProcessor<D, R> {
+  return async (job) => {
+    const tenantId = job.data.tenantId;
+    if (!tenantId) return processor(job);
+    if (!(await slots.acquire(tenantId, job.id))) {
+      // Jitter spreads a large backlog's retries so they do not all come back in one burst.
+      throw new RetryLater(retryDelayMs + Math.floor(Math.random() * retryDelayMs), 'the tenant is at its cap');
+    }
+    try {
+      return await processor(job);
+    } finally {
+      await slots.release(tenantId, job.id).catch(() => undefined); // the lease ends it otherwise
+    }
+  };
 }

@@ -1,17 +1,16 @@
 import { dirname, join } from 'node:path';
 import { DynamicModule, Module, type Provider } from '@nestjs/common';
-import { Queue } from 'bullmq';
 import { InternalAuthModule } from '@hotdash/platform-auth';
 import { readSetting, type PlatformConfig } from '@hotdash/platform-config';
 import { cryptoProviders, FieldCipher, TenantKeyring } from '@hotdash/platform-crypto';
 import { PLATFORM_CONFIG, TenantDatabase } from '@hotdash/platform-db';
-import { observeQueueDepth, readinessProbe } from '@hotdash/platform-http';
-import { createRedis, QueueName, queueOptions, redisProbe } from '@hotdash/platform-jobs';
+import { observeJobQueueDepth, readinessProbe } from '@hotdash/platform-http';
+import { type JobQueue, type JobsPort, jobQueueProbe, jobsFromConfig, QueueName, redisProbe } from '@hotdash/platform-jobs';
 import { ExportRunsRepository } from './export-runs.repository';
 import { ExportStore } from './export-store';
 import { ExportsController } from './exports.controller';
 import { EXPORTS_OPTIONS, EXPORTS_QUEUE, ExportsService, type ExportsOptions } from './exports.service';
-import { EXPORTS_REDIS, ExportsWorker } from './exports.worker';
+import { EXPORTS_JOBS, ExportsWorker } from './exports.worker';
 import { SUBJECT_EXPORT_SOURCE, type SubjectExportSource } from './subject-export-source';
 
 /** The export store's directory by default: HOTDASH_EXPORT_DIR, else `exports` beside the backup directory. */
@@ -52,13 +51,14 @@ export class ExportsModule {
         inject: [PLATFORM_CONFIG],
       },
       { provide: ExportStore, useFactory: (o: ExportsOptions) => new ExportStore(o.dir), inject: [EXPORTS_OPTIONS] },
-      { provide: EXPORTS_QUEUE, useFactory: (config: PlatformConfig, o: ExportsOptions) => observeQueueDepth(new Queue(o.queueName, queueOptions(config, o.queueName))), inject: [PLATFORM_CONFIG, EXPORTS_OPTIONS] },
-      { provide: EXPORTS_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
+      { provide: EXPORTS_JOBS, useFactory: (config: PlatformConfig) => jobsFromConfig(config), inject: [PLATFORM_CONFIG] },
+      { provide: EXPORTS_QUEUE, useFactory: (jobs: JobsPort, o: ExportsOptions) => observeJobQueueDepth(jobs.queue(o.queueName)), inject: [EXPORTS_JOBS, EXPORTS_OPTIONS] },
       ExportRunsRepository,
       ExportsService,
       ExportsWorker,
       ...cryptoProviders(),
-      readinessProbe('redis', 'export queue', EXPORTS_QUEUE, (queue: Queue) => redisProbe(() => queue.client)),
+      readinessProbe('redis', 'export queue', EXPORTS_QUEUE, (queue: JobQueue<unknown>) => jobQueueProbe(queue)),
+      readinessProbe('redis', 'export limits', ExportsWorker, (worker: ExportsWorker) => (worker.slots.redis ? redisProbe(worker.slots.redis) : undefined)),
     ];
     if (subjects)
       providers.push({ provide: SUBJECT_EXPORT_SOURCE, useFactory: (db: TenantDatabase, cipher: FieldCipher, keyring: TenantKeyring) => subjects({ db, cipher, keyring }), inject: [TenantDatabase, FieldCipher, TenantKeyring] });

@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { Queue } from 'bullmq';
 import {
   exportDownloadQuery,
   ExportProblems,
@@ -15,7 +14,7 @@ import {
 import { FieldCipher, SubjectRefs, TenantKeyring } from '@hotdash/platform-crypto';
 import { countTenantRows, newId, readTenantRows, readTenantTables, TenantDatabase, useCanonicalText } from '@hotdash/platform-db';
 import { parseInput, ProblemException } from '@hotdash/platform-http';
-import type { TenantJobData } from '@hotdash/platform-jobs';
+import type { JobQueue, TenantJobData } from '@hotdash/platform-jobs';
 import { exportColumnsOf, exportFileKey, ExportWriter, headerOf, openExportFile, RowOpener } from './export-format';
 import { ExportLinks } from './export-links';
 import { ExportRunsRepository, type ExportRunRow } from './export-runs.repository';
@@ -35,7 +34,7 @@ export interface ExportsOptions {
   linkTtlMs: number;
   /** The clock of expiries (specs move it on instead of waiting). */
   now: () => Date;
-  /** The BullMQ queue of export jobs. */
+  /** The queue of export jobs (the jobs port). */
   queueName: string;
   /** Jobs this process runs at once (default 2); exports of one tenant at once across workers (default 1). */
   concurrency: number;
@@ -114,7 +113,7 @@ export class ExportsService {
     @Inject(TenantKeyring) private readonly keyring: TenantKeyring,
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
     @Inject(ExportStore) private readonly store: ExportStore,
-    @Inject(EXPORTS_QUEUE) private readonly queue: Queue<ExportJob>,
+    @Inject(EXPORTS_QUEUE) private readonly queue: JobQueue<ExportJob>,
     @Inject(EXPORTS_OPTIONS) private readonly options: ExportsOptions,
     @Optional() @Inject(SUBJECT_EXPORT_SOURCE) private readonly subjectSource?: SubjectExportSource,
   ) {
@@ -135,7 +134,7 @@ export class ExportsService {
     const subjectRef = input.kind === 'subject' ? await this.subjects.subjectRef(tenantId, input.email) : null;
     const run = await this.runs.create(tenantId, { id: newId(), kind: input.kind, requestedBy: actor.slice(0, 200), subjectRef });
     try {
-      await this.queue.add('export', { tenantId, exportId: run.id, correlationId }, { jobId: run.id, attempts: 2, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: 1_000, removeOnFail: 1_000 });
+      await this.queue.add('export', { tenantId, exportId: run.id, correlationId }, { jobId: run.id, attempts: 2, backoff: { type: 'exponential', delayMs: 1_000 }, keepCompleted: 1_000, keepFailed: 1_000 });
     } catch (err) {
       await this.runs.fail(tenantId, run.id, 'the export could not be queued', this.now());
       throw err;

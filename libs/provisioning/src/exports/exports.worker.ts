@@ -1,32 +1,32 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Job, Queue, Worker } from 'bullmq';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { PLATFORM_CONFIG } from '@hotdash/platform-db';
-import { inTenantJob, QueueName, queueOptions, type RedisClient, retryWhenStoresDown, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
-import { observeJobs } from '@hotdash/platform-http';
+import { type ClosableTenantSlots, inTenantJob, type JobQueue, type JobsPort, type JobWorker, QueueName, retryLaterWhenStoresDown, tenantSlotsFor } from '@hotdash/platform-jobs';
+import { jobOutcomeMetrics } from '@hotdash/platform-http';
 import { EXPORTS_OPTIONS, EXPORTS_QUEUE, ExportsService, type ExportJob, type ExportsOptions } from './exports.service';
 
-export const EXPORTS_REDIS = Symbol('EXPORTS_REDIS');
+export const EXPORTS_JOBS = Symbol('EXPORTS_JOBS');
 
 /**
- * Works the export queue in this process (BullMQ; each tenant at most `perTenant` exports at once
+ * Works the export queue in this process (the jobs port: BullMQ or the embedded runner; each tenant at most `perTenant` exports at once
  * across every worker, DESIGN.md §5) and sweeps expired files every `sweepEveryMs`. A job whose
  * last attempt fails marks its run failed.
  */
 @Injectable()
 export class ExportsWorker implements OnApplicationBootstrap, OnApplicationShutdown {
-  private worker: Worker<ExportJob> | undefined;
+  private worker: JobWorker | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  private readonly limiter: TenantConcurrencyLimiter;
+  /** Per-tenant caps (Redis on the stack, this process's counts in embedded mode). */
+  readonly slots: ClosableTenantSlots;
 
   constructor(
     @Inject(ExportsService) private readonly exports: ExportsService,
     @Inject(PLATFORM_CONFIG) private readonly config: PlatformConfig,
     @Inject(EXPORTS_OPTIONS) private readonly options: ExportsOptions,
-    @Inject(EXPORTS_REDIS) private readonly redis: RedisClient,
-    @Inject(EXPORTS_QUEUE) private readonly queue: Queue<ExportJob>,
+    @Inject(EXPORTS_JOBS) private readonly jobs: JobsPort,
+    @Inject(EXPORTS_QUEUE) private readonly queue: JobQueue<ExportJob>,
   ) {
-    this.limiter = new TenantConcurrencyLimiter(redis, options.queueName, { cap: options.perTenant, leaseMs: 65 * 60_000 });
+    this.slots = tenantSlotsFor(config, jobs, options.queueName, { cap: options.perTenant, leaseMs: 65 * 60_000 });
   }
 
   onApplicationBootstrap(): void {
@@ -36,17 +36,15 @@ export class ExportsWorker implements OnApplicationBootstrap, OnApplicationShutd
   start(): void {
     if (this.worker) return;
     const name = this.options.queueName;
-    this.worker = new Worker<ExportJob>(name, this.limiter.wrap(retryWhenStoresDown((job: Job<ExportJob>) => inTenantJob(QueueName.DATA_EXPORT, job.data, () => this.exports.run(job.data)))), {
-      ...queueOptions(this.config, name),
+    this.worker = this.jobs.worker<ExportJob, unknown>(name, this.slots.wrapJob(retryLaterWhenStoresDown((job) => inTenantJob(QueueName.DATA_EXPORT, job.data, () => this.exports.run(job.data)))), {
       concurrency: this.options.concurrency,
       // An export may run for minutes: its lock is renewed meanwhile; a dead worker's job is taken over.
-      lockDuration: 60_000,
+      lockDurationMs: 60_000,
+      onOutcome: jobOutcomeMetrics((o) => {
+        if (o.outcome === 'failed' && o.final) void this.exports.fail(o.job.data, o.error?.message ?? 'the export failed').catch(() => undefined);
+      }),
+      onError: (err) => console.warn(`[exports] ${err.message}`),
     });
-    observeJobs(this.worker);
-    this.worker.on('failed', (job, err) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) void this.exports.fail(job.data, err.message).catch(() => undefined);
-    });
-    this.worker.on('error', (err) => console.warn(`[exports] ${err.message}`));
     if (this.options.sweepEveryMs > 0) {
       this.sweeper = setInterval(() => void this.exports.sweep().catch((err: Error) => console.warn(`[exports] sweep: ${err.message}`)), this.options.sweepEveryMs);
       this.sweeper.unref();
@@ -58,6 +56,7 @@ export class ExportsWorker implements OnApplicationBootstrap, OnApplicationShutd
     await this.worker?.close();
     this.worker = undefined;
     await this.queue.close();
-    this.redis.disconnect();
+    await this.slots.close();
+    await this.jobs.close();
   }
 }

@@ -1,11 +1,11 @@
-import { Job, Queue, Worker } from 'bullmq';
 import { type Kysely, sql } from 'kysely';
 import type { TenantId } from '@hotdash/contracts';
 import { isStoreUnavailable, type PlatformConfig } from '@hotdash/platform-config';
 import { type ControlDB, type ControlTransaction, Databases, newId } from '@hotdash/platform-db';
-import { QueueName, queueOptions } from '../queues';
-import { redisProbe } from '../redis';
-import { retryWhenStoresDown } from '../store-outage';
+import { jobsFromConfig } from '../port/jobs-from-config';
+import { jobQueueProbe, type JobQueue, type JobsPort, type JobWorker, type RunningJob } from '../port/jobs.port';
+import { QueueName } from '../queues';
+import { retryLaterWhenStoresDown } from '../store-outage';
 import { Json, NonRetryableStepError, SagaDefinition, SagaOutboxRow, SagaRecord, SagaStatus, SagaStep, SagaStepContext, StepPendingError } from './saga.types';
 
 export interface SagaEngineOptions {
@@ -23,6 +23,8 @@ export interface SagaEngineOptions {
   stalledIntervalMs?: number;
   /** Queue name (tests use their own). */
   queueName?: string;
+  /** The job queues (default: the one HOTDASH_JOB_RUNNER names, closed with the engine). */
+  jobs?: JobsPort;
   log?: (msg: string) => void;
 }
 
@@ -106,7 +108,7 @@ const sagaCompleteStep = (sagaId: string, index: number, stepId: string, output:
  * `<try>w<wait>`. Enqueueing the same job twice queues it once.
  */
 const jobIdOf = (sagaId: string, kind: JobKind, stepIndex: number, attempt: number | string): string => `${sagaId}.${kind}.${stepIndex}.${attempt}`;
-const jobOptions = (jobId: string, delay: number) => ({ jobId, delay, removeOnComplete: true, removeOnFail: 1_000, attempts: 1 });
+const jobOptions = (jobId: string, delayMs: number) => ({ jobId, delayMs, keepCompleted: 0, keepFailed: 1_000, attempts: 1 });
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
 
@@ -131,10 +133,11 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
  */
 export class SagaEngine {
   private readonly definitions = new Map<string, SagaDefinition>();
-  private readonly connection: ReturnType<typeof queueOptions>;
-  private readonly queue: Queue;
-  private worker?: Worker;
-  private readonly opts: Required<Omit<SagaEngineOptions, 'log'>> & Pick<SagaEngineOptions, 'log'>;
+  private readonly jobs: JobsPort;
+  private readonly ownsJobs: boolean;
+  private readonly queue: JobQueue<StepJob>;
+  private worker?: JobWorker;
+  private readonly opts: Required<Omit<SagaEngineOptions, 'log' | 'jobs'>> & Pick<SagaEngineOptions, 'log'>;
 
   constructor(
     private readonly dbs: Databases,
@@ -151,8 +154,9 @@ export class SagaEngine {
       queueName: options.queueName ?? QueueName.SAGA_STEPS,
       log: options.log,
     };
-    this.connection = queueOptions(config, this.opts.queueName);
-    this.queue = new Queue(this.opts.queueName, this.connection);
+    this.ownsJobs = !options.jobs;
+    this.jobs = options.jobs ?? jobsFromConfig(config);
+    this.queue = this.jobs.queue<StepJob>(this.opts.queueName);
   }
 
   register<I extends Json>(definition: SagaDefinition<I>): this {
@@ -206,8 +210,8 @@ export class SagaEngine {
     // over from before the saga switched to compensating (its worker killed in between) does not.
     const waitsFor: JobKind = saga.status === 'running' ? 'run' : 'compensate';
     if (saga.pending_job?.includes(`.${waitsFor}.`)) {
-      const job = await this.queue.getJob(saga.pending_job);
-      if (job && !(await job.isCompleted()) && !(await job.isFailed())) return;
+      const job = await this.queue.get(saga.pending_job);
+      if (job && job.state !== 'completed' && job.state !== 'failed') return;
     }
     if (saga.status === 'running') await this.enqueue('run', saga, saga.current_step, 0, Date.now());
     else {
@@ -235,17 +239,17 @@ export class SagaEngine {
   startWorker(): void {
     if (this.worker) return;
     // A store down while the engine itself reads or writes the saga: the job runs again later.
-    this.worker = new Worker<StepJob>(this.opts.queueName, retryWhenStoresDown((job: Job<StepJob>) => this.process(job), { log: this.opts.log }), {
-      ...this.connection,
+    this.worker = this.jobs.worker<StepJob, string>(this.opts.queueName, retryLaterWhenStoresDown((job) => this.process(job), { log: this.opts.log }), {
       concurrency: this.opts.concurrency,
-      lockDuration: this.opts.lockDurationMs,
-      stalledInterval: this.opts.stalledIntervalMs,
-      maxStalledCount: 1_000,
+      lockDurationMs: this.opts.lockDurationMs,
+      stalledIntervalMs: this.opts.stalledIntervalMs,
+      onError: (err) => this.opts.log?.(`[saga] worker error: ${err.message}`),
+      // A processor that throws is an engine or database failure (steps' own errors are handled):
+      // the saga's job is retried by resume()/kick() on the next start; say so loudly meanwhile.
+      onOutcome: (o) => {
+        if (o.outcome === 'failed') this.opts.log?.(`[saga] job ${o.job.id} failed: ${o.error?.message}`);
+      },
     });
-    this.worker.on('error', (err) => this.opts.log?.(`[saga] worker error: ${err.message}`));
-    // A processor that throws is an engine or database failure (steps' own errors are handled):
-    // the saga's job is retried by resume()/kick() on the next start; say so loudly meanwhile.
-    this.worker.on('failed', (job, err) => this.opts.log?.(`[saga] job ${job?.id} failed: ${err.message}`));
   }
 
   /** The id of a tenant's latest saga of a type (its provisioning, its offboarding), if it has one. */
@@ -308,11 +312,12 @@ export class SagaEngine {
   async close(): Promise<void> {
     await this.worker?.close();
     await this.queue.close();
+    if (this.ownsJobs) await this.jobs.close();
   }
 
-  /** Readiness: PING on the saga queue's Redis connection (see redisProbe). */
-  redisProbe(): ReturnType<typeof redisProbe> {
-    return redisProbe(() => this.queue.client);
+  /** Readiness of the saga queue's store (Redis PING on the stack; always ready in the embedded runner). */
+  readinessProbe(): ReturnType<typeof jobQueueProbe> {
+    return jobQueueProbe(this.queue);
   }
 
   // ------------------------------------------------------------------ processing
@@ -323,7 +328,7 @@ export class SagaEngine {
     return def;
   }
 
-  private async process(job: Job<StepJob>): Promise<string> {
+  private async process(job: RunningJob<StepJob>): Promise<string> {
     const kind = job.name as JobKind;
     if (kind !== 'run') {
       const saga = await this.loadSaga(this.dbs.controlDb(), job.data.sagaId);
@@ -495,7 +500,7 @@ export class SagaEngine {
     await this.afterCompensation(def, saga.id, Number.MAX_SAFE_INTEGER);
   }
 
-  private async compensateStep(job: Job<StepJob>, def: SagaDefinition, saga: SagaRow, step: SagaStep): Promise<string> {
+  private async compensateStep(job: RunningJob<StepJob>, def: SagaDefinition, saga: SagaRow, step: SagaStep): Promise<string> {
     const index = job.data.stepIndex;
     if (saga.status !== 'compensating') return `skipped: saga ${saga.status}`;
     // Both expressions read the row as it was before this update.
