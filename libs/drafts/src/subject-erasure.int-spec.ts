@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { DraftEvents, Envelope, PrivacyProblems, SignedErasureCertificate, SupportFields, TenantId, TicketEvents, Topics } from '@hotdash/contracts';
-import type { Principal } from '@hotdash/platform-auth';
+import { type Principal, RedisIdempotencyStore } from '@hotdash/platform-auth';
 import { certificateVerifyKeysFromEnv, CertificateSigner, FieldCipher, LocalKms, SubjectKeyDestroyedError, TenantKeyring, verifyCertificate } from '@hotdash/platform-crypto';
 import { insertTenantRows, newId, readTenantRows, readTenantTables, TenantStatusCache, useCanonicalText } from '@hotdash/platform-db';
 import { createRedis, scanKeys, tenantKeyPrefix } from '@hotdash/platform-jobs';
@@ -95,7 +95,7 @@ const finished = (tenantId: TenantId, id: string, who: TestAccount) =>
 
 beforeAll(async () => {
   mailDir = await mkdtemp(join(tmpdir(), 'hotdash-erasure-mail-'));
-  erasures = new SubjectErasureService(world.tenantDb, cipher, CertificateSigner.fromEnv({}), new MailSubjectErasure(cipher, mailDir), redis);
+  erasures = new SubjectErasureService(world.tenantDb, cipher, CertificateSigner.fromEnv({}), new MailSubjectErasure(cipher, mailDir), new RedisIdempotencyStore(redis));
   a = await createAccount(world, 'admin');
   b = await createAccount(world, 'admin');
 });

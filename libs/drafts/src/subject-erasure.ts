@@ -13,16 +13,15 @@ import {
   SupportFields,
   TenantId,
 } from '@hotdash/contracts';
-import { actorOf, Principal } from '@hotdash/platform-auth';
+import { actorOf, IdempotencyStore, Principal } from '@hotdash/platform-auth';
 import { CertificateSigner, FieldCipher, normaliseSubjectEmail } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantTx } from '@hotdash/platform-db';
 import { parseInput, ProblemException } from '@hotdash/platform-http';
-import { type RedisClient, scanKeys, tenantKeyPrefix } from '@hotdash/platform-jobs';
 import { MailSubjectErasure, outboxEventsSealedUnder } from '@hotdash/platform-messaging';
 import { subjectKeyringOf } from './subject-seal';
 
-/** The Redis connection subject erasures clean (the gateway's stored answers of POST /tickets live there). */
-export const SUBJECT_ERASURE_REDIS = Symbol('SUBJECT_ERASURE_REDIS');
+/** The IdempotencyStore subject erasures clean (the gateway's stored answers of POST /tickets live there). */
+export const SUBJECT_ERASURE_REPLIES = Symbol('SUBJECT_ERASURE_REPLIES');
 
 /** Tickets read per page when the subject's are looked for. */
 const TICKETS_PAGE = 1_000;
@@ -77,7 +76,7 @@ export class SubjectErasureService implements OnModuleDestroy {
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
     @Inject(CertificateSigner) private readonly signer: CertificateSigner,
     @Inject(MailSubjectErasure) private readonly mail: MailSubjectErasure,
-    @Optional() @Inject(SUBJECT_ERASURE_REDIS) private readonly redis?: RedisClient,
+    @Optional() @Inject(SUBJECT_ERASURE_REPLIES) private readonly replies?: IdempotencyStore,
   ) {}
 
   /** Asks for the erasure (202): a new one, or the subject's erasure already running. */
@@ -128,8 +127,8 @@ export class SubjectErasureService implements OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     await this.settled();
-    // Its own connection (subject-erasure.providers.ts).
-    this.redis?.disconnect();
+    // On Redis, its own connection (subject-erasure.providers.ts).
+    this.replies?.close();
   }
 
   private track(p: Promise<void>): void {
@@ -272,34 +271,25 @@ export class SubjectErasureService implements OnModuleDestroy {
    * deleted; the keys are under the tenant's prefix (and, on a single node, the name of before issue 15).
    */
   private async eraseStoredReplies(tenantId: TenantId, email: string, ticketIds: string[]): Promise<number> {
-    if (!this.redis) return 0;
+    if (!this.replies) return 0;
     const wanted = normaliseSubjectEmail(email);
     const ids = new Set(ticketIds);
-    let erased = 0;
-    const check = async (node: { get(k: string): Promise<string | null>; del(k: string): Promise<number> }, keys: string[]) => {
-      for (const key of keys) {
-        const raw = await node.get(key);
-        if (raw === null) continue;
-        let body: string | undefined;
-        try {
-          body = (JSON.parse(raw) as { reply?: { body?: string } }).reply?.body;
-        } catch {
-          continue;
-        }
-        if (body === undefined) continue;
-        let ticket: { id?: string; customer?: { email?: string } } = {};
-        try {
-          ticket = JSON.parse(body) as typeof ticket;
-        } catch {
-          /* not a ticket */
-        }
-        const holds = (ticket.id !== undefined && ids.has(ticket.id)) || (typeof ticket.customer?.email === 'string' && normaliseSubjectEmail(ticket.customer.email) === wanted);
-        if (holds) erased += await node.del(key);
+    return this.replies.eraseWhere(tenantId, 'POST /tickets', (raw) => {
+      let body: string | undefined;
+      try {
+        body = (JSON.parse(raw) as { reply?: { body?: string } }).reply?.body;
+      } catch {
+        return false;
       }
-    };
-    await scanKeys(this.redis, `${escapeGlob(tenantKeyPrefix(tenantId))}idem:POST /tickets:*`, check);
-    if (!this.redis.isCluster) await scanKeys(this.redis, `hotdash:idem:${tenantId}:POST /tickets:*`, check);
-    return erased;
+      if (body === undefined) return false;
+      let ticket: { id?: string; customer?: { email?: string } } = {};
+      try {
+        ticket = JSON.parse(body) as typeof ticket;
+      } catch {
+        /* not a ticket */
+      }
+      return (ticket.id !== undefined && ids.has(ticket.id)) || (typeof ticket.customer?.email === 'string' && normaliseSubjectEmail(ticket.customer.email) === wanted);
+    });
   }
 
   private async progress(tenantId: TenantId, id: string, store: ErasureStore, count: number, keyIds?: string[]): Promise<void> {
@@ -332,11 +322,6 @@ export class SubjectErasureService implements OnModuleDestroy {
         .execute(),
     );
   }
-}
-
-/** A glob pattern matching `text` literally (the tenant prefix holds `{` and `}`, which SCAN MATCH takes as they are, but `[`, `*`, `?`, `\` would not be). */
-function escapeGlob(text: string): string {
-  return text.replace(/[[\]*?\\]/g, '\\$&');
 }
 
 function viewOf(r: ErasureRow): SubjectErasureView {

@@ -6,11 +6,21 @@ import { AuthError, Authenticator, PER_ADDRESS_LIMIT, Principal, RequestAdmissio
 import { readSetting } from '@hotdash/platform-config';
 import { ProblemException } from '@hotdash/platform-http';
 import { PlanLimits } from './plan-limits';
-import { LimitDecision, TenantRateLimiter } from './rate-limiter';
+import { LimitDecision, RateLimitStore } from './rate-limit-store';
 
 const DEGRADED_LOG_EVERY_MS = 10_000;
 /** Login attempts and reset requests per tenant and e-mail address per minute. */
 const PER_ACCOUNT = 10;
+
+const IN_FLIGHT_RELEASE = Symbol('hotdash.in-flight-release');
+
+/**
+ * Gives a request's in-flight slot back before its response ends: for a long-lived answer (the
+ * queue's event stream), which is no request in flight once it has started.
+ */
+export function releaseInFlightSlot(reply: FastifyReply): void {
+  (reply.raw as { [IN_FLIGHT_RELEASE]?: () => void })[IN_FLIGHT_RELEASE]?.();
+}
 
 /**
  * How the gateway admits requests, called by the platform's one auth guard (AuthGuard, through
@@ -32,7 +42,7 @@ export class GatewayAdmission implements RequestAdmission, OnApplicationShutdown
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(Authenticator) private readonly authenticator: Authenticator,
-    @Inject(TenantRateLimiter) private readonly limiter: TenantRateLimiter,
+    @Inject(RateLimitStore) private readonly limiter: RateLimitStore,
     @Inject(PlanLimits) private readonly plans: PlanLimits,
   ) {}
 
@@ -69,7 +79,14 @@ export class GatewayAdmission implements RequestAdmission, OnApplicationShutdown
       throw new ProblemException(429, 'too-many-in-flight', 'Too many requests in flight', `Your organisation may have ${d.inFlightLimit} requests in flight at once; retry when some have finished.`);
     }
     // Once the response is sent (or the client is gone): the slot goes back with the tenant's next decision.
-    reply.raw.once('close', () => this.limiter.release(p.tenantId, requestId));
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.limiter.release(p.tenantId, requestId);
+    };
+    reply.raw.once('close', release);
+    (reply.raw as { [IN_FLIGHT_RELEASE]?: () => void })[IN_FLIGHT_RELEASE] = release;
     return p;
   }
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { AUTH_REDIS } from '@hotdash/platform-auth';
-import { type RedisClient, tenantKeyPrefix } from '@hotdash/platform-jobs';
+import { IdempotencyStore } from '@hotdash/platform-auth';
 import { parseHeader, ProblemException } from '@hotdash/platform-http';
 
 /** A service's answer as the gateway keeps it for replay. */
@@ -27,7 +26,8 @@ const RUNNING_TTL_S = 60;
  * same body gets the first answer again (24 hours), the same key with another body is 422
  * `idempotency-key-reused`, and a retry while the first is still running is 409
  * `idempotency-in-progress`. Answers of 5xx are not kept, so a retry after a failure runs again.
- * Keys are per tenant and route. Redis unreachable: a request with a key is refused with 503
+ * Keys are per tenant and route, kept in the IdempotencyStore (Redis, or the embedded state file:
+ * HOTDASH_STATE_STORE). Store unreachable: a request with a key is refused with 503
  * (fail closed: a retry must never create twice); requests without a key are unaffected.
  *
  * The entry is one key under the tenant's prefix (`hotdash:{t:<tenant>}:idem:<route>:<sha256>`, so
@@ -37,22 +37,20 @@ const RUNNING_TTL_S = 60;
  */
 @Injectable()
 export class IdempotentReplies {
-  constructor(@Inject(AUTH_REDIS) private readonly redis: RedisClient) {}
+  constructor(@Inject(IdempotencyStore) private readonly store: IdempotencyStore) {}
 
   /** `scope`: the tenant and the route (`POST /operators`) the key is for. */
   async once(scope: { tenantId: string; route: string }, rawKey: string | undefined, request: unknown, make: () => Promise<StoredReply>): Promise<StoredReply & { replayed: boolean }> {
     const key = parseHeader(rawKey, 'idempotency-key');
     if (key === undefined) return { ...(await make()), replayed: false };
     const digest = createHash('sha256').update(key).digest('hex');
-    const redisKey = `${tenantKeyPrefix(scope.tenantId)}idem:${scope.route}:${digest}`;
     const fingerprint = createHash('sha256').update(JSON.stringify(request ?? null)).digest('hex');
-    let taken: string | null = null;
-    let existing: string | null = null;
+    let taken = false;
+    let existing: string | undefined;
     try {
-      // Single node: the entry of a request answered before issue 15's deploy (removable after 24 h).
-      if (!this.redis.isCluster) existing = await this.redis.get(`hotdash:idem:${scope.tenantId}:${scope.route}:${digest}`);
-      if (!existing) taken = await this.redis.set(redisKey, JSON.stringify({ state: 'running', fingerprint } satisfies Entry), 'EX', RUNNING_TTL_S, 'NX');
-      if (!taken && !existing) existing = await this.redis.get(redisKey);
+      const claim = await this.store.claim(scope.tenantId, scope.route, digest, JSON.stringify({ state: 'running', fingerprint } satisfies Entry), RUNNING_TTL_S);
+      taken = claim.taken;
+      if (!claim.taken) existing = claim.existing;
     } catch {
       throw new ProblemException(503, 'idempotency-unavailable', 'Idempotency unavailable', 'Requests with an Idempotency-Key cannot be checked right now; retry in a few seconds.');
     }
@@ -67,11 +65,11 @@ export class IdempotentReplies {
     try {
       reply = await make();
     } catch (err) {
-      await this.redis.del(redisKey).catch(() => undefined);
+      await this.store.forget(scope.tenantId, scope.route, digest).catch(() => undefined);
       throw err;
     }
-    if (reply.status >= 500) await this.redis.del(redisKey).catch(() => undefined);
-    else await this.redis.set(redisKey, JSON.stringify({ state: 'done', fingerprint, reply } satisfies Entry), 'EX', DONE_TTL_S).catch(() => undefined);
+    if (reply.status >= 500) await this.store.forget(scope.tenantId, scope.route, digest).catch(() => undefined);
+    else await this.store.save(scope.tenantId, scope.route, digest, JSON.stringify({ state: 'done', fingerprint, reply } satisfies Entry), DONE_TTL_S).catch(() => undefined);
     return { ...reply, replayed: false };
   }
 }

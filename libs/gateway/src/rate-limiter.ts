@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { type RedisClient, tenantKeyPrefix } from '@hotdash/platform-jobs';
-import { type RevocationMarkers, tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
+import { embeddedStateFile, type RevocationMarkers, stateStoreMode, tenantLimitsKey, TenantLimits } from '@hotdash/platform-auth';
+import { type LimitDecision, MemoryRateLimiter, RateLimitStore, type RateLimiterOptions } from './rate-limit-store';
+
+export type { LimitDecision, RateLimiterOptions } from './rate-limit-store';
 
 /**
  * One script per request decides both limits of the tenant, atomically, for every gateway sharing
@@ -59,27 +62,6 @@ return {1, rpm, rpm - used - 1, tonumber(first[2]) + window - now, maxin}`;
 /** Ended requests' slots one decision carries at most (the rest ride on the next one, or on the linger flush). */
 const MAX_RELEASES_PER_DECISION = 200;
 
-export interface LimitDecision {
-  verdict: 'admitted' | 'rate-limited' | 'too-many-in-flight' | 'revoked';
-  limit: number;
-  remaining: number;
-  /** Milliseconds until the window frees a request (rate limit) or a retry makes sense. */
-  resetMs: number;
-  inFlightLimit: number;
-}
-
-export interface RateLimiterOptions {
-  windowMs?: number;
-  /** Longest a request holds an in-flight slot if its gateway dies (default 60 s). */
-  leaseMs?: number;
-  /**
-   * Longest an ended request's slot waits for the tenant's next decision on this gateway before it
-   * is given back on its own (default 20 ms): what other gateways may see of a slot after its
-   * request ended. This gateway's own next decision for the tenant always sees it given back.
-   */
-  releaseLingerMs?: number;
-}
-
 interface TenantKeys {
   window: string;
   inFlight: string;
@@ -87,10 +69,11 @@ interface TenantKeys {
 }
 
 /**
- * The tenant limits of every gateway process, in Redis: one script per request decides (and, for
+ * The Redis adapter of {@link RateLimitStore} (the embedded one is MemoryRateLimiter; rateLimitStore
+ * below chooses). The tenant limits of every gateway process, in Redis: one script per request decides (and, for
  * the tenant's requests that ended meanwhile, gives their in-flight slots back in the same call).
  */
-export class TenantRateLimiter {
+export class TenantRateLimiter extends RateLimitStore {
   private readonly windowMs: number;
   private readonly leaseMs: number;
   private readonly lingerMs: number;
@@ -106,6 +89,7 @@ export class TenantRateLimiter {
     private readonly redis: RedisClient,
     options: RateLimiterOptions = {},
   ) {
+    super();
     this.windowMs = options.windowMs ?? 60_000;
     this.leaseMs = options.leaseMs ?? 60_000;
     this.lingerMs = options.releaseLingerMs ?? 20;
@@ -253,4 +237,25 @@ export class TenantRateLimiter {
     this.lingering = setTimeout(() => void this.flushReleases().catch(() => undefined /* kept for the next call */), ms);
     this.lingering.unref();
   }
+}
+
+const memoryLimiters = new WeakMap<object, MemoryRateLimiter>();
+
+/**
+ * The gateway's RateLimitStore as HOTDASH_STATE_STORE says: the Redis script over `redis`
+ * ({@link TenantRateLimiter}), or the process's one in-memory limiter (shared by every module of the
+ * embedded process).
+ */
+export function rateLimitStore(redis: RedisClient | null | undefined): RateLimitStore {
+  if (stateStoreMode() === 'embedded') {
+    const state = embeddedStateFile();
+    let limiter = memoryLimiters.get(state);
+    if (!limiter) {
+      limiter = new MemoryRateLimiter(state);
+      memoryLimiters.set(state, limiter);
+    }
+    return limiter;
+  }
+  if (!redis) throw new Error('rate limits: HOTDASH_STATE_STORE=redis needs a Redis connection');
+  return new TenantRateLimiter(redis);
 }

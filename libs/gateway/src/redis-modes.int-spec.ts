@@ -6,13 +6,14 @@
 // queue and worker under a per-tenant cap, a saga run, and finding a tenant's keys on every master
 // (offboarding's erase). On the cluster, every key of a tenant (and every key of a queue) is in one
 // slot; on the single node, markers and idempotency entries named before issue 15 still count.
-import { Queue, Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { Cluster } from 'ioredis';
 import type { TenantId } from '@hotdash/contracts';
-import { publishTenantLimits, RevocationList, tenantLimitsKey, type Principal } from '@hotdash/platform-auth';
+import { publishTenantLimits, RedisIdempotencyStore, RevocationList, tenantLimitsKey, type Principal } from '@hotdash/platform-auth';
 import { loadConfig, readSetting, type PlatformConfig } from '@hotdash/platform-config';
 import { newId } from '@hotdash/platform-db';
 import {
+  BullmqJobs,
   closeSharedRedisConnections,
   createRedis,
   legacyTenantKeyPrefix,
@@ -148,7 +149,7 @@ describe.each([
   });
 
   it('runs a request with an Idempotency-Key once and replays its answer', async () => {
-    const replies = new IdempotentReplies(redis);
+    const replies = new IdempotentReplies(new RedisIdempotencyStore(redis));
     const t = tenant();
     let runs = 0;
     const make = async () => ({ status: 201, contentType: 'application/json', body: JSON.stringify({ run: ++runs }) });
@@ -173,7 +174,7 @@ describe.each([
     }
   });
 
-  it('runs BullMQ jobs through a queue and a worker, one job per tenant at a time', async () => {
+  it('runs BullMQ jobs through the jobs port, one job per tenant at a time', async () => {
     const name = `redis-modes-${newId()}`;
     const queue = new Queue<{ tenantId: string; n: number }>(name, queueOptions(config, name));
     const limiter = new TenantConcurrencyLimiter(redis, name, { cap: 1, retryDelayMs: 20 });
@@ -181,9 +182,10 @@ describe.each([
     const running = new Map<string, number>();
     let most = 0;
     const done: number[] = [];
-    const worker = new Worker<{ tenantId: string; n: number }>(
+    const jobs = new BullmqJobs(config);
+    jobs.worker<{ tenantId: string; n: number }, void>(
       name,
-      limiter.wrap(async (job) => {
+      limiter.wrapJob(async (job) => {
         const now = (running.get(job.data.tenantId) ?? 0) + 1;
         running.set(job.data.tenantId, now);
         most = Math.max(most, now);
@@ -191,7 +193,7 @@ describe.each([
         running.set(job.data.tenantId, now - 1);
         done.push(job.data.n);
       }),
-      { ...queueOptions(config, name), concurrency: 4 },
+      { concurrency: 4 },
     );
     try {
       await queue.addBulk(Array.from({ length: 6 }, (_, n) => ({ name: 'work', data: { tenantId: n % 2 ? t1 : t2, n } })));
@@ -202,7 +204,7 @@ describe.each([
       // The queue's keys share its hash tag on the cluster; the single node keeps BullMQ's `bull` prefix.
       expect(queue.toKey('meta')).toBe(redis.isCluster ? `bull:{${name}}:${name}:meta` : `bull:${name}:meta`);
     } finally {
-      await worker.close();
+      await jobs.close();
       await queue.obliterate({ force: true });
       await queue.close();
     }

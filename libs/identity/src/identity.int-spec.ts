@@ -10,7 +10,7 @@ import type { TenantId } from '@hotdash/contracts';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthKeys, AuthModule, Permission, RevocationList, ROLE_PERMISSIONS, TokenService } from '@hotdash/platform-auth';
+import { AuthKeys, AuthModule, Permission, RevocationStore, ROLE_PERMISSIONS, TokenService } from '@hotdash/platform-auth';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { EmlFileMailSender, MailDispatcher } from '@hotdash/platform-messaging';
 import { DatabaseModule, newId, TenantTx } from '@hotdash/platform-db';
@@ -141,7 +141,7 @@ it('a removed operator is refused at once, and cannot refresh', async () => {
   const a = await account();
   const pair = await login(a);
   // What provisioning does when an operator is removed (libs/provisioning OperatorsHandler.remove).
-  await app.get(RevocationList).userRemoved(a.tenantId, a.userId);
+  await app.get(RevocationStore).userRemoved(a.tenantId, a.userId);
   await world.tenantDb.withTenant(a.tenantId, (tx) => tx.db.updateTable('users').set({ status: 'removed', password_hash: null }).where('id', '=', a.userId).execute());
   await problem(await get('/me', pair.accessToken), 401, 'token-revoked');
   await problem(await post('/auth/refresh', { refreshToken: pair.refreshToken }), 401, 'invalid-refresh-token');

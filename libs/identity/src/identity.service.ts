@@ -9,7 +9,7 @@ import {
   hashPassword,
   newTenantSecret,
   Principal,
-  RevocationList,
+  RevocationStore,
   tenantOfSecret,
   TokenService,
   tokenHash,
@@ -92,7 +92,7 @@ export class IdentityService {
     @Inject(TenantDirectory) private readonly directory: TenantDirectory,
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
     @Inject(TokenService) private readonly tokens: TokenService,
-    @Inject(RevocationList) private readonly revocations: RevocationList,
+    @Inject(RevocationStore) private readonly revocations: RevocationStore,
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
     @Inject(MailOutbox) private readonly mail: MailOutbox,
   ) {}

@@ -6,7 +6,7 @@ import { TenantDatabase, TenantDirectory, TenantNotPlacedError, TenantNotWritabl
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { passwordSignInDisabled, ssoOnly } from '../sso/sso-config';
 import { MailOutbox, publishInTx } from '@hotdash/platform-messaging';
-import { emailHash, hashPassword, RevocationList, tokenHash } from '@hotdash/platform-auth';
+import { emailHash, hashPassword, RevocationStore, tokenHash } from '@hotdash/platform-auth';
 import { createInvitation, OPERATOR_EVENTS_PRODUCER } from './invitations';
 import { operatorState } from './operator-state';
 
@@ -53,7 +53,7 @@ export class OperatorsHandler {
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
     @Inject(TenantDirectory) private readonly directory: TenantDirectory,
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
-    @Inject(RevocationList) private readonly revocations: RevocationList,
+    @Inject(RevocationStore) private readonly revocations: RevocationStore,
     @Inject(MailOutbox) private readonly mail: MailOutbox,
   ) {}
 

@@ -14,7 +14,7 @@ import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
 import { EmlFileMailSender, MailDispatcher } from '@hotdash/platform-messaging';
 import { ANONYMOUS, internalAuthorization, opsCaller, tenantUser, TestWorld } from '@hotdash/testing';
-import { InternalCaller, Principal, RevocationList, verifyPassword } from '@hotdash/platform-auth';
+import { InternalCaller, Principal, RevocationStore, verifyPassword } from '@hotdash/platform-auth';
 import { OperatorsModule } from './operators.module';
 import { TenantAdmins } from './tenant-admins';
 
@@ -158,7 +158,7 @@ it('invites an operator, changes the role, removes, and keeps the last admin', a
   expect(list.map((o) => [o.email, o.role])).toEqual([['owner@a.test', 'admin'], ['op@a.test', 'operator']]);
 
   // A principal as the gateway would hold it for this operator, issued before each change.
-  const revocations = app.get(RevocationList);
+  const revocations = app.get(RevocationStore);
   const holder = (): Principal => ({ kind: 'user', tenantId: a, subject: op.userId, role: 'operator', sessionId: newId(), scopes: ['*'], issuedAt: Date.now() - 1, tokenId: newId() });
   const beforeRoleChange = holder();
   expect(await revocations.isRevoked(beforeRoleChange)).toBe(false);

@@ -4,11 +4,10 @@ import { sql } from 'kysely';
 import * as oidc from 'openid-client';
 import { z } from 'zod';
 import { OperatorEvents, OperatorRole, OperatorRoles, TenantId } from '@hotdash/contracts';
-import { AUTH_REDIS, emailHash } from '@hotdash/platform-auth';
+import { emailHash, EphemeralStore } from '@hotdash/platform-auth';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { newId, TenantDatabase, TenantDirectory, TenantNotPlacedError } from '@hotdash/platform-db';
 import { parseInput, ProblemException } from '@hotdash/platform-http';
-import { type RedisClient, tenantKeyPrefix } from '@hotdash/platform-jobs';
 import { publishInTx } from '@hotdash/platform-messaging';
 import { ClientInfo, IdentityService, TokenPair } from '../identity.service';
 import { operatorState } from '../operators/operator-state';
@@ -44,7 +43,7 @@ export const ssoCallbackQuery = z
   .catchall(z.string().max(2_000))
   .refine((q) => Object.keys(q).length <= 20, 'too many parameters');
 
-/** What is kept in Redis between the start and the callback (under the tenant's key prefix, single use). */
+/** What is kept in the EphemeralStore (Redis, or the embedded state file) between the start and the callback (under the tenant's key prefix, single use). */
 interface PendingSignIn {
   issuer: string;
   clientId: string;
@@ -78,8 +77,9 @@ export interface StartedSignIn {
 }
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
-const stateKey = (tenantId: string, state: string): string => `${tenantKeyPrefix(tenantId)}sso:state:${sha256(state)}`;
-const handoffKey = (tenantId: string, code: string): string => `${tenantKeyPrefix(tenantId)}sso:handoff:${sha256(code)}`;
+/** Names under the tenant's prefix in the EphemeralStore (`hotdash:{t:<tenant>}:sso:state:<sha256>`, as before the port). */
+const stateKey = (state: string): string => `sso:state:${sha256(state)}`;
+const handoffKey = (code: string): string => `sso:handoff:${sha256(code)}`;
 const HANDOFF_FIELD = 'sso.handoff';
 export const ssoCookieName = (state: string): string => `${SSO_COOKIE_PREFIX}${sha256(state).slice(0, 16)}`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -109,7 +109,7 @@ export class SsoSignIn {
     @Inject(TenantDirectory) private readonly directory: TenantDirectory,
     @Inject(TenantDatabase) private readonly db: TenantDatabase,
     @Inject(FieldCipher) private readonly cipher: FieldCipher,
-    @Inject(AUTH_REDIS) private readonly redis: RedisClient,
+    @Inject(EphemeralStore) private readonly ephemeral: EphemeralStore,
     @Inject(SsoProviders) private readonly providers: SsoProviders,
     @Inject(IdentityService) private readonly identity: IdentityService,
   ) {}
@@ -127,7 +127,7 @@ export class SsoSignIn {
     const verifier = oidc.randomPKCECodeVerifier();
     const binding = randomBytes(32).toString('base64url');
     const pending: PendingSignIn = { issuer: cfg.issuer, clientId: cfg.client_id, nonce, verifier, binding: sha256(binding), ...(to === 'portal' ? { to } : {}) };
-    await this.redis.set(stateKey(tenantId, state), JSON.stringify(pending), 'EX', SSO_STATE_TTL_S);
+    await this.ephemeral.put(tenantId, stateKey(state), JSON.stringify(pending), SSO_STATE_TTL_S);
     const location = oidc.buildAuthorizationUrl(config, {
       response_type: 'code',
       redirect_uri: ssoRedirectUri(),
@@ -150,7 +150,7 @@ export class SsoSignIn {
     const tenantId = q.state.slice(0, dot) as TenantId;
     if (dot < 0 || !UUID.test(tenantId)) throw invalidState();
     // Single use: whatever happens next, this state is spent.
-    const raw = await this.redis.getdel(stateKey(tenantId, q.state));
+    const raw = await this.ephemeral.take(tenantId, stateKey(q.state));
     if (!raw) throw invalidState();
     const pending = JSON.parse(raw) as PendingSignIn;
     const to = pending.to ?? 'json';
@@ -169,7 +169,7 @@ export class SsoSignIn {
   async handoff(tenantId: TenantId, tokens: TokenPair): Promise<string> {
     const code = `${tenantId}.${randomBytes(32).toString('base64url')}`;
     const sealed = await this.cipher.encrypt(tenantId, HANDOFF_FIELD, JSON.stringify(tokens));
-    await this.redis.set(handoffKey(tenantId, code), sealed, 'EX', SSO_HANDOFF_TTL_S);
+    await this.ephemeral.put(tenantId, handoffKey(code), sealed, SSO_HANDOFF_TTL_S);
     return code;
   }
 
@@ -180,7 +180,7 @@ export class SsoSignIn {
     const tenantId = code.slice(0, dot) as TenantId;
     const invalid = new ProblemException(400, 'sso-handoff-invalid', 'Sign-in not recognised', 'This sign-in has expired or was used already: sign in again.');
     if (dot < 0 || !UUID.test(tenantId)) throw invalid;
-    const sealed = await this.redis.getdel(handoffKey(tenantId, code));
+    const sealed = await this.ephemeral.take(tenantId, handoffKey(code));
     if (!sealed) throw invalid;
     return JSON.parse(await this.cipher.decrypt(tenantId, HANDOFF_FIELD, sealed)) as TokenPair;
   }

@@ -4,17 +4,21 @@ import { createRedis, type RedisClient, redisProbe } from '@hotdash/platform-job
 import { readinessProbe } from '@hotdash/platform-http';
 import { Authenticator } from './authentication';
 import { AUTH_SIGNING_KEY_ENV, AUTH_VERIFY_KEYS_ENV, AuthKeys } from './keys';
-import { RevocationList } from './revocations';
+import { TenantLimitsStore } from './limits';
+import { RevocationStore } from './revocations';
+import { EphemeralStore } from './state/ephemeral-store';
+import { IdempotencyStore } from './state/idempotency-store';
+import { ephemeralStore, idempotencyStore, revocationStore, stateRedis, tenantLimitsStore } from './state/state-stores';
 import { TokenService, TokenServiceOptions } from './tokens';
 
-/** The Redis connection auth uses (revocation markers). */
+/** The Redis connection auth uses (revocation markers, the gateway's limits, idempotency keys, sign-in states); null with HOTDASH_STATE_STORE=embedded. */
 export const AUTH_REDIS = Symbol('AUTH_REDIS');
 
 @Injectable()
 class AuthRedisLifecycle implements OnApplicationShutdown {
-  constructor(@Inject(AUTH_REDIS) private readonly redis: RedisClient) {}
+  constructor(@Inject(AUTH_REDIS) private readonly redis: RedisClient | null) {}
   onApplicationShutdown(): void {
-    this.redis.disconnect();
+    this.redis?.disconnect();
   }
 }
 
@@ -42,14 +46,19 @@ export class AuthModule {
         // request than it saved Redis (docs/benchmarks.md, gateway read). Whoever sends several
         // commands together pipelines them explicitly.
         // The single node or the Redis Cluster (HOTDASH_REDIS_CLUSTER_NODES): createRedis.
-        { provide: AUTH_REDIS, useFactory: () => createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 }) },
-        { provide: RevocationList, useFactory: (redis: RedisClient, tokens: TokenService) => new RevocationList(redis, tokens.accessTtlSeconds + 30), inject: [AUTH_REDIS, TokenService] },
+        // Null with the embedded state store (no Redis at all: the ports below use the embedded state).
+        { provide: AUTH_REDIS, useFactory: () => stateRedis(() => createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 })) },
         AuthRedisLifecycle,
-        // Readiness: the gateway's limits, revocations and idempotency keys all live here.
-        readinessProbe('redis', 'auth', AUTH_REDIS, (redis: RedisClient) => redisProbe(redis)),
+        // Readiness: the gateway's limits, revocations and idempotency keys all live here (when it is Redis).
+        readinessProbe('redis', 'auth', AUTH_REDIS, (redis: RedisClient | null) => (redis ? redisProbe(redis) : undefined)),
+        // The state ports, each from its one factory (state/state-stores.ts): Redis or embedded.
+        { provide: RevocationStore, useFactory: (redis: RedisClient | null, tokens: TokenService) => revocationStore(redis, tokens.accessTtlSeconds + 30), inject: [AUTH_REDIS, TokenService] },
+        { provide: IdempotencyStore, useFactory: (redis: RedisClient | null) => idempotencyStore(redis), inject: [AUTH_REDIS] },
+        { provide: EphemeralStore, useFactory: (redis: RedisClient | null) => ephemeralStore(redis), inject: [AUTH_REDIS] },
+        { provide: TenantLimitsStore, useFactory: (redis: RedisClient | null) => tenantLimitsStore(redis), inject: [AUTH_REDIS] },
         Authenticator,
       ],
-      exports: [AuthKeys, TokenService, RevocationList, AUTH_REDIS, Authenticator],
+      exports: [AuthKeys, TokenService, RevocationStore, IdempotencyStore, EphemeralStore, TenantLimitsStore, AUTH_REDIS, Authenticator],
     };
   }
 }

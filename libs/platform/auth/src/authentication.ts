@@ -2,7 +2,7 @@ import { CallHandler, CanActivate, createParamDecorator, ExecutionContext, Injec
 import { Reflector } from '@nestjs/core';
 import { Observable, Observer } from 'rxjs';
 import { AuthError } from './errors';
-import { RevocationList, type RevocationMarkers } from './revocations';
+import { RevocationStore, type RevocationMarkers } from './revocations';
 import { actorOf, OpsPrincipal, Principal, TokenService } from './tokens';
 import { authorize } from './permissions';
 import { RoutePolicy, routePolicy } from './route-policy';
@@ -98,7 +98,7 @@ export function bearerToken(header: string | string[] | undefined): string {
 export class Authenticator {
   constructor(
     @Inject(TokenService) readonly tokens: TokenService,
-    @Inject(RevocationList) private readonly revocations: RevocationList,
+    @Inject(RevocationStore) private readonly revocations: RevocationStore,
     @Optional() @Inject(RevocationFallback) private readonly fallback?: RevocationFallback,
     @Optional() @Inject(ApiKeyVerifier) private readonly apiKeys?: ApiKeyVerifier,
   ) {}

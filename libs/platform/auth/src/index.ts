@@ -12,3 +12,7 @@ export * from './permissions';
 export * from './audited';
 export * from './internal-auth';
 export * from './platform-operator-accounts';
+export * from './state/embedded-state-file';
+export * from './state/ephemeral-store';
+export * from './state/idempotency-store';
+export * from './state/state-stores';

@@ -1,5 +1,6 @@
 import type { TenantId } from '@hotdash/contracts';
 import { legacyTenantKeyPrefix, type RedisClient, tenantKeyPrefix } from '@hotdash/platform-jobs';
+import type { EmbeddedStateFile } from './state/embedded-state-file';
 import type { Principal } from './tokens';
 
 const REMOVED = 'removed';
@@ -31,7 +32,41 @@ export interface RevocationMarkers {
  * issue 15 (`legacyTenantKeyPrefix`): gateways of the previous release still running during a
  * deploy see the new ones, and a marker they wrote (live for 15 minutes) still counts here.
  */
-export class RevocationList {
+/**
+ * The port: where revocation markers are written and read (HOTDASH_STATE_STORE chooses the adapter,
+ * state-stores.ts): {@link RevocationList} on Redis, {@link EmbeddedRevocationStore} in the embedded
+ * state file. Inject `RevocationStore`; no module knows which one it has.
+ */
+export abstract class RevocationStore {
+  /** Every token of the user stops working, for good (the user is removed). */
+  abstract userRemoved(tenantId: TenantId, userId: string): Promise<void>;
+  /** Tokens issued to the user before now stop working (role changed, password reset); new ones are fine. */
+  abstract userChanged(tenantId: TenantId, userId: string): Promise<void>;
+  /** The session's tokens stop working (logout, reuse of a rotated refresh token). */
+  abstract sessionEnded(tenantId: TenantId, sessionId: string): Promise<void>;
+  /** The keys a principal's revocation is read from, and when its rights were read (users' tokens only; API keys are looked up). */
+  abstract markersOf(p: Principal): RevocationMarkers | undefined;
+  /** True when the principal's token was issued before a marker that applies to it. */
+  abstract isRevoked(p: Principal): Promise<boolean>;
+}
+
+/** The rule both adapters (and the gateway's decision script, in Lua) apply to the marker values read at `markers.keys`. */
+export function revokedBy(values: readonly (string | null | undefined)[], issuedAt: number): boolean {
+  const [user, session, legacyUser, legacySession] = values;
+  if (session != null || legacySession != null) return true;
+  return [user, legacyUser].some((u) => u === REMOVED || (u != null && Number(u) >= issuedAt));
+}
+
+function userKey(tenantId: string, userId: string, prefix = tenantKeyPrefix): string {
+  return `${prefix(tenantId)}auth:user:${userId}`;
+}
+
+function sessionKey(tenantId: string, sessionId: string, prefix = tenantKeyPrefix): string {
+  return `${prefix(tenantId)}auth:session:${sessionId}`;
+}
+
+/** The Redis adapter of {@link RevocationStore}. */
+export class RevocationList extends RevocationStore {
   /** Also under the prefix of before issue 15 (the single node; a cluster never had those keys). */
   private readonly legacy: boolean;
 
@@ -40,15 +75,16 @@ export class RevocationList {
     /** How long a marker must outlive the change: the access-token lifetime plus clock skew (seconds). */
     private readonly ttlSeconds: number = 900 + 30,
   ) {
+    super();
     this.legacy = !redis.isCluster;
   }
 
   private userKey(tenantId: string, userId: string, prefix = tenantKeyPrefix): string {
-    return `${prefix(tenantId)}auth:user:${userId}`;
+    return userKey(tenantId, userId, prefix);
   }
 
   private sessionKey(tenantId: string, sessionId: string, prefix = tenantKeyPrefix): string {
-    return `${prefix(tenantId)}auth:session:${sessionId}`;
+    return sessionKey(tenantId, sessionId, prefix);
   }
 
   /** The key, and on the single node its name of before issue 15 too. */
@@ -98,8 +134,53 @@ export class RevocationList {
   async isRevoked(p: Principal): Promise<boolean> {
     const markers = this.markersOf(p);
     if (!markers) return false; // API keys are looked up on every request
-    const [user, session, legacyUser, legacySession] = await this.redis.mget(...markers.keys);
-    if (session || legacySession) return true;
-    return [user, legacyUser].some((u) => u === REMOVED || (u != null && Number(u) >= p.issuedAt));
+    return revokedBy(await this.redis.mget(...markers.keys), p.issuedAt);
   }
+}
+
+/**
+ * The embedded adapter of {@link RevocationStore}: the same markers under the same keys, in the
+ * embedded state file (kept across a restart: a revoked token stays revoked), live for `ttlSeconds`.
+ * One process holds the file, so its writes never fail the way Redis can be away.
+ */
+export class EmbeddedRevocationStore extends RevocationStore {
+  constructor(
+    private readonly state: EmbeddedStateFile,
+    private readonly ttlSeconds: number = 900 + 30,
+  ) {
+    super();
+  }
+
+  async userRemoved(tenantId: TenantId, userId: string): Promise<void> {
+    this.state.set(userKey(tenantId, userId), REMOVED, this.ttlSeconds * 1000);
+  }
+
+  async userChanged(tenantId: TenantId, userId: string): Promise<void> {
+    const key = userKey(tenantId, userId);
+    const v = this.state.get(key);
+    const now = Date.now();
+    if (v === REMOVED || (v !== undefined && Number(v) >= now)) return;
+    this.state.set(key, String(now), this.ttlSeconds * 1000);
+  }
+
+  async sessionEnded(tenantId: TenantId, sessionId: string): Promise<void> {
+    this.state.set(sessionKey(tenantId, sessionId), '1', this.ttlSeconds * 1000);
+  }
+
+  markersOf(p: Principal): RevocationMarkers | undefined {
+    if (p.kind !== 'user') return undefined;
+    const user = userKey(p.tenantId, p.subject);
+    const session = sessionKey(p.tenantId, p.sessionId!);
+    return { keys: [user, session, user, session], issuedAt: p.issuedAt };
+  }
+
+  async isRevoked(p: Principal): Promise<boolean> {
+    const markers = this.markersOf(p);
+    return markers ? markersRevokedIn(this.state, markers) : false;
+  }
+}
+
+/** The markers' verdict read from the embedded state file, at once (the embedded rate limiter asks it in the same step as the limits). */
+export function markersRevokedIn(state: EmbeddedStateFile, markers: RevocationMarkers): boolean {
+  return revokedBy(markers.keys.map((k) => state.get(k)), markers.issuedAt);
 }

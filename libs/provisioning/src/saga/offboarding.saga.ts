@@ -1,10 +1,10 @@
-import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { parseTenantId, TENANT_ERASURE_CERTIFICATE_TYPE, TenantErasureCertificate, TenantEvents, TenantId } from '@hotdash/contracts';
+import { eraseTenantStateOutsideRedis } from '@hotdash/platform-auth';
 import type { PlatformConfig } from '@hotdash/platform-config';
 import { CertificateSigner, SubjectKeyring, TenantKeyring } from '@hotdash/platform-crypto';
 import { ControlDatabase, TenantDatabase, TenantStatusCache } from '@hotdash/platform-db';
-import { createRedis, eraseTenantSagas, Json, legacyTenantKeyPrefix, QueueName, queueOptions, SagaDefinition, SagaStep, SagaStepContext, scanKeys, tenantKeyPrefix } from '@hotdash/platform-jobs';
+import { createRedis, eraseTenantSagas, Json, jobsFromConfig, legacyTenantKeyPrefix, QueueName, SagaDefinition, SagaStep, SagaStepContext, scanKeys, tenantKeyPrefix } from '@hotdash/platform-jobs';
 import { buildEnvelope, eraseSentEvents, eraseTenantMailFiles, mailDir, outboxRow, publishInTx } from '@hotdash/platform-messaging';
 import { VectorStore } from '@hotdash/platform-vector';
 import { PROVISIONING_PRODUCER } from './provisioning.saga';
@@ -31,10 +31,6 @@ export const OffboardingSteps = {
   CONTROL_PLANE: 'erase-control-plane',
   CERTIFICATE: 'issue-certificate',
 } as const;
-
-/** Job states whose jobs are the tenant's to erase: queued ones, and those kept after they finished. */
-const JOB_STATES = ['waiting', 'delayed', 'paused', 'prioritized', 'completed', 'failed'] as const;
-const JOB_PAGE = 500;
 
 export interface OffboardingDeps {
   config: PlatformConfig;
@@ -106,27 +102,20 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
       const tenantId = tenantOf(ctx);
       let removed = 0;
       let finished = 0;
-      for (const name of Object.values(QueueName)) {
-        const queue = new Queue(name, queueOptions(config, name));
-        try {
-          for (const state of JOB_STATES) {
-            // Page by page; what is removed leaves the list, so a page starts after what was kept.
-            for (let kept = 0; ; ) {
-              const jobs = (await queue.getJobs([state], kept, kept + JOB_PAGE - 1)).filter((j) => j !== undefined);
-              if (jobs.length === 0) break;
-              for (const job of jobs) {
-                const data = job.data as { tenantId?: string; sagaId?: string } | undefined;
-                if (data?.tenantId === tenantId && data.sagaId !== ctx.sagaId) {
-                  await job.remove();
-                  if (state === 'completed' || state === 'failed') finished++;
-                  else removed++;
-                } else kept++;
-              }
-            }
+      const jobs = jobsFromConfig(config);
+      try {
+        for (const name of Object.values(QueueName)) {
+          const queue = jobs.queue<{ tenantId?: string; sagaId?: string } | undefined>(name);
+          try {
+            const gone = await queue.removeWhere((data) => data?.tenantId === tenantId && data.sagaId !== ctx.sagaId);
+            removed += gone.pending;
+            finished += gone.finished;
+          } finally {
+            await queue.close();
           }
-        } finally {
-          await queue.close();
         }
+      } finally {
+        await jobs.close();
       }
       return { removed, finished };
     },
@@ -137,8 +126,11 @@ export function offboardingSaga(deps: OffboardingDeps): SagaDefinition<OffboardT
     id: OffboardingSteps.REDIS_KEYS,
     description: `the tenant's Redis keys (prefix ${tenantKeyPrefix('<tenant>')}, on every master of a cluster)`,
     async run(ctx) {
-      const redis = createRedis(config, { lazyConnect: true });
       const tenantId = tenantOf(ctx);
+      // Limits, revocations, idempotency keys and sign-in states in the embedded state store (HOTDASH_STATE_STORE=embedded).
+      const outside = eraseTenantStateOutsideRedis(tenantId);
+      if (outside !== undefined) return { deleted: outside };
+      const redis = createRedis(config, { lazyConnect: true });
       let deleted = 0;
       // The tenant's keys; on the single node also those named before issue 15 (no hash tag).
       const patterns = [`${tenantKeyPrefix(tenantId)}*`, ...(redis.isCluster ? [] : [`${legacyTenantKeyPrefix(tenantId)}*`, `hotdash:idem:${tenantId}:*`])];

@@ -5,10 +5,8 @@ import { ControlDatabase, type ControlDB } from '@hotdash/platform-db';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { notFound, parseInput, ProblemException } from '@hotdash/platform-http';
 import { publishInTx } from '@hotdash/platform-messaging';
-import { publishTenantLimits, TenantLimits } from '@hotdash/platform-auth';
-import type Redis from 'ioredis';
+import { TenantLimits, TenantLimitsStore } from '@hotdash/platform-auth';
 import { TenantDto, TenantsRepository } from '../../tenants.repository';
-import { PROVISIONING_REDIS } from '../../provisioning.tokens';
 import { PROVISIONING_PRODUCER } from '../../saga/provisioning.saga';
 import { TENANT_DEDICATE_SAGA } from '../../dedicated/dedicated.sagas';
 
@@ -31,7 +29,7 @@ export class ChangePlanHandler {
   constructor(
     @Inject(ControlDatabase) private readonly control: ControlDatabase,
     @Inject(TenantsRepository) private readonly tenants: TenantsRepository,
-    @Inject(PROVISIONING_REDIS) private readonly redis: Redis,
+    @Inject(TenantLimitsStore) private readonly limits: TenantLimitsStore,
     @Inject(SagaEngine) private readonly engine: SagaEngine,
   ) {}
 
@@ -49,12 +47,12 @@ export class ChangePlanHandler {
         if (t.plan_code === 'enterprise') await this.refuseDowngradeOnDedicated(tx.db, tenantId, plan);
         await tx.db.updateTable('tenants').set({ plan_code: plan, updated_at: sql`now()` }).where('id', '=', tenantId).execute();
         await publishInTx(tx, TenantEvents.PLAN_CHANGED, { tenantId, from: t.plan_code as PlanCode, to: plan, by: actorId }, { tenantId, producer: PROVISIONING_PRODUCER, correlationId });
-        // Every gateway reads the tenant's limits from Redis on each request: publishing them makes
+        // Every gateway reads the tenant's limits from the TenantLimitsStore (Redis) on each request: publishing them makes
         // the change immediate. Before the commit, so that a Redis outage fails the change (503)
         // instead of leaving gateways with the old plan's limits.
         previous = await limitsOf(tx.db, t.plan_code);
         try {
-          await publishTenantLimits(this.redis, tenantId, await limitsOf(tx.db, plan));
+          await this.limits.publish(tenantId, await limitsOf(tx.db, plan));
         } catch {
           previous = undefined;
           throw new ProblemException(503, 'limits-unavailable', 'Limits store unavailable', 'The new plan could not be applied to the gateways; nothing was changed. Retry in a moment.');
@@ -62,7 +60,7 @@ export class ChangePlanHandler {
       });
     } catch (err) {
       // The commit failed after the new limits were published: put the old ones back (best effort).
-      if (previous) await publishTenantLimits(this.redis, tenantId, previous).catch(() => undefined);
+      if (previous) await this.limits.publish(tenantId, previous).catch(() => undefined);
       throw err;
     }
     // The tenant as it is now (provisioning's record read, Prisma Client on this cold path).
