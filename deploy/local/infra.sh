@@ -96,42 +96,18 @@ pg_up() {
 }
 
 pg_bootstrap() {
-  # Roles: the owner runs migrations and owns every table; the application role is what services
-  # use: not a superuser, NOBYPASSRLS, owns nothing, so row-level security always applies to it.
-  # The mover role is the one deliberate exception, used by no service: the connection a tenant
-  # move's subscription makes to the source shard (REPLICATION for its slot; BYPASSRLS and read
-  # access to every table, or the initial copy of a forced-RLS table silently copies nothing). The
-  # subscriber role creates and drops that subscription on the target: PostgreSQL 15 wants a
-  # superuser for it (16 has pg_create_subscription); only the mover has its password.
-  pg_psql -d postgres <<SQL
-do \$\$ begin
-  if not exists (select 1 from pg_roles where rolname = 'hotdash_owner') then
-    create role hotdash_owner login nosuperuser nobypassrls createdb password '$PG_OWNER_PASSWORD';
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'hotdash_app') then
-    create role hotdash_app login nosuperuser nobypassrls nocreatedb nocreaterole password '$PG_APP_PASSWORD';
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'hotdash_relay') then
-    create role hotdash_relay login nosuperuser nobypassrls nocreatedb nocreaterole password '$PG_RELAY_PASSWORD';
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'hotdash_mover') then
-    create role hotdash_mover login replication bypassrls nosuperuser nocreatedb nocreaterole password '$PG_MOVER_PASSWORD';
-  end if;
-  if not pg_has_role('hotdash_mover', 'pg_read_all_data', 'member') then
-    grant pg_read_all_data to hotdash_mover;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'hotdash_subscriber') then
-    create role hotdash_subscriber login superuser password '$PG_SUBSCRIBER_PASSWORD';
-  end if;
-end \$\$;
-SQL
+  # Roles (deploy/local/pg-roles.sql says who is who: the owner runs migrations, the application and
+  # relay roles are not superusers, NOBYPASSRLS and own nothing; the mover and subscriber roles serve
+  # tenant moves). The same files set up the embedded databases (libs/platform/db/src/embedded).
+  pg_psql -d postgres -v owner_password="$PG_OWNER_PASSWORD" -v app_password="$PG_APP_PASSWORD" -v relay_password="$PG_RELAY_PASSWORD" \
+    -v mover_password="$PG_MOVER_PASSWORD" -v subscriber_password="$PG_SUBSCRIBER_PASSWORD" -f "$HERE/pg-roles.sql" >/dev/null
   local db
   for db in "${DATABASES[@]}"; do
     if [ -z "$(pg_psql -d postgres -tAc "select 1 from pg_database where datname = '$db'")" ]; then
       log "postgres  creating database $db"
       pg_psql -d postgres -c "create database $db owner hotdash_owner"
     fi
-    pg_psql -d "$db" -c "revoke all on schema public from public; alter schema public owner to hotdash_owner; grant usage on schema public to hotdash_app, hotdash_relay; grant connect on database $db to hotdash_app, hotdash_relay"
+    pg_psql -d "$db" -v db="$db" -f "$HERE/pg-database.sql" >/dev/null
   done
 }
 

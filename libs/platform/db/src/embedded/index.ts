@@ -1,0 +1,2 @@
+export * from './embedded-databases';
+export { EmbeddedPgServer, type EmbeddedServerOptions } from './embedded-server';
