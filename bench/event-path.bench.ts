@@ -1,6 +1,9 @@
 /**
  * The event path: outbox → relay → Kafka → KafkaEventTransport, against a raw produce → consume
- * baseline through the same Kafka port, for both Kafka clients in one run.
+ * baseline through the same Kafka port, for both Kafka clients in one run; with
+ * BENCH_CLIENTS=platformatic,in-process (or any list holding `in-process`), the same path on the
+ * embedded mode's in-process bus (no broker; its logs fdatasync'd in a temporary HOTDASH_BUS_DIR,
+ * removed at the end, unless HOTDASH_BUS_DIR is set), and the in-process : Kafka ratios printed.
  *
  *   scripts/run node -r @swc-node/register bench/event-path.bench.ts
  *
@@ -69,6 +72,9 @@ import {
   publishManyInTx,
 } from '@hotdash/platform-messaging';
 import { TestWorld, WorldTenant } from '@hotdash/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 type BenchEventType = typeof AuditEvents.RECORDED | typeof TenantEvents.CREATED;
 const EVENT_TYPE = (process.env.BENCH_EVENT_TYPE ?? AuditEvents.RECORDED) as BenchEventType;
@@ -381,6 +387,8 @@ async function runClient(client: KafkaClientName, world: TestWorld, consumerWorl
       logger: false,
     });
     await app.listen();
+    // The bench topic was made on the broker; the in-process bus makes its own.
+    if (client === 'in-process') await kafka.ensureTopics([{ topic: BENCH_TOPIC, partitions: PARTITIONS }]);
     const rawProducer = await kafka.producer();
     rawConsumer = await kafka.consumer({ groupId: rawGroup, topics: [BENCH_TOPIC], fromBeginning: false });
     await rawConsumer.run(async (rs) => {
@@ -434,7 +442,9 @@ async function runClient(client: KafkaClientName, world: TestWorld, consumerWorl
       const c = await latency(world, tenants, rate);
       result.c.push(c);
       console.log(
-        `[${client}] c wrote ${fmt(c.written)} (${fmt(c.achievedRate)}/s achieved, ${c.failed} failed), handled ${fmt(c.handled)}; ` +
+        `[${client}] c wrote ${fmt(c.written)} (${fmt(c.achievedRate)}/s achieved, ${c.failed} failed), handled ${fmt(c.handled)}` +
+          // Rows another process's relay on shard-1 took (a spec running meanwhile) went to Kafka: an in-process bus never sees them.
+          `${c.handled < c.written ? ` (${fmt(c.written - c.commitToAck.length)} not sent by this relay)` : ''}; ` +
           `commit→handler p50 ${ms(percentile(c.total, 50))} p95 ${ms(percentile(c.total, 95))} p99 ${ms(percentile(c.total, 99))} max ${ms(c.total.at(-1) ?? NaN)} ms; ` +
           `CPU ${c.cpu.toFixed(2)} cores`,
       );
@@ -490,7 +500,31 @@ function report(): void {
   }
 }
 
+/** The in-process bus against each Kafka client of the run: throughput of a and b, commit → handler latency at each rate. */
+function reportRatios(): void {
+  const bus = results.find((r) => r.client === 'in-process' && !r.error);
+  const kafkas = results.filter((r) => r.client !== 'in-process' && !r.error);
+  if (!bus || kafkas.length === 0) return;
+  console.log('\nin-process bus : Kafka (throughput: higher is better for the bus above 1; latency: lower is better for the bus below 1):');
+  console.log('| against | a project path events/s | b raw msgs/s | latency p50 at each rate | latency p99 at each rate |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const k of kafkas) {
+    const ratio = (x: number, y: number) => (Number.isFinite(x / y) ? `${(x / y).toFixed(2)}×` : '–');
+    const a = ratio(median(bus.a.map((x) => x.rate)), median(k.a.map((x) => x.rate)));
+    const b = ratio(median(bus.b.map((x) => x.rate)), median(k.b.map((x) => x.rate)));
+    const at = (p: number) =>
+      bus.c.map((c) => {
+        const kc = k.c.find((x) => x.rate === c.rate);
+        return `${c.rate}/s ${kc ? ratio(percentile(c.total, p), percentile(kc.total, p)) : '–'}`;
+      }).join(', ');
+    console.log(`| ${k.client} | ${a} | ${b} | ${at(50)} | ${at(99)} |`);
+  }
+}
+
 async function main(): Promise<void> {
+  // The in-process bus in a directory of the run's own, unless one is named.
+  const busDir = CLIENTS.includes('in-process') && !process.env.HOTDASH_BUS_DIR ? mkdtempSync(join(tmpdir(), 'hotdash-bench-bus-')) : undefined;
+  if (busDir) process.env.HOTDASH_BUS_DIR = busDir;
   const world = new TestWorld();
   const consumerWorld = new TestWorld(); // the consumer side's own pools, as a separate service would have
   const admin = new Kafka({ clientId: `bench-event-path-admin`, brokers: world.config.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
@@ -520,6 +554,7 @@ async function main(): Promise<void> {
     }
     await consumerWorld.close();
     await world.close();
+    if (busDir) rmSync(busDir, { recursive: true, force: true });
   };
 
   const overall = setTimeout(() => {
@@ -561,6 +596,7 @@ async function main(): Promise<void> {
     console.log(`run ${RUN_ID}: clients ${CLIENTS.join(', ')}; event ${EVENT_TYPE}; tenants ${tenants.map((t) => t.id).join(', ')}; unpublished outbox rows on shard-1 before start: ${backlog}`);
     for (const [i, client] of CLIENTS.entries()) await runClient(client, world, consumerWorld, shard, tenants, cleanup, i % 2 === 0 ? 'ab' : 'ba');
     report();
+    reportRatios();
   } finally {
     finished = true;
     clearTimeout(overall);

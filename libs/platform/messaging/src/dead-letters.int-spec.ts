@@ -8,6 +8,7 @@ import { loadConfig } from '@hotdash/platform-config';
 import { newId } from '@hotdash/platform-db';
 import { waitFor } from '@hotdash/testing';
 import { createKafkaClient, type KafkaClientPort, type KafkaProducerPort } from './kafka';
+import { busForSpec } from './kafka/in-process.testing';
 
 jest.setTimeout(60_000);
 
@@ -21,14 +22,17 @@ afterAll(async () => {
   await admin.disconnect();
 });
 
-describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clientName) => {
+// The in-process bus (embedded mode) too; its topics are files in a temporary directory, and it has no consumer groups on the broker to look for.
+describe.each(['platformatic', 'kafkajs', 'in-process'] as const)('with the %s client', (clientName) => {
+  const bus = busForSpec(clientName);
   const clientId = `range-spec-${clientName}-${newId().slice(-12)}`;
   const topic = `spec-range-${clientName}-${newId()}`;
   let kafka: KafkaClientPort;
   let producer: KafkaProducerPort;
 
   beforeAll(async () => {
-    topics.push(topic);
+    if (clientName !== 'in-process') topics.push(topic);
+    await bus.start();
     kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId }, clientName);
     await kafka.ensureTopics([{ topic, partitions: 3 }]);
     producer = await kafka.producer();
@@ -36,6 +40,7 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
 
   afterAll(async () => {
     await kafka?.close();
+    await bus.stop();
   });
 
   it('reads a partition’s records by offset range, and leaves no consumer group behind', async () => {

@@ -14,6 +14,7 @@ import { EventContext, KafkaEventTransport } from './event-transport';
 import { headersFor } from './headers';
 import { EventErrorsFilter } from './event-errors.filter';
 import { createKafkaClient, KafkaClientPort, KafkaProducerPort } from './kafka';
+import { busForSpec } from './kafka/in-process.testing';
 
 const MAX_ATTEMPTS = 3;
 const UNKNOWN_TENANT_GRACE_MS = 1_500;
@@ -74,8 +75,9 @@ class ProbeModule {}
 const world = new TestWorld();
 afterAll(() => world.close());
 
-// Both Kafka adapters must behave the same under the transport.
-describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clientName) => {
+// Both Kafka adapters and the in-process bus (embedded mode) must behave the same under the transport.
+describe.each(['platformatic', 'kafkajs', 'in-process'] as const)('with the %s client', (clientName) => {
+  const bus = busForSpec(clientName);
   let kafka: KafkaClientPort;
   let producer: KafkaProducerPort;
   let app: INestMicroservice;
@@ -105,6 +107,7 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
 
   beforeAll(async () => {
     ({ a, b } = await world.twoTenantWorld());
+    await bus.start(); // in-process: the DLQ probe's own client shares the spec's bus
     kafka = createKafkaClient({ brokers: world.config.kafka.brokers, clientId: 'transport-spec' }, clientName);
     producer = await kafka.producer();
     dlq = await KafkaProbe.start(deadLetterTopic(Topics.TENANTS));
@@ -132,7 +135,8 @@ describe.each(['platformatic', 'kafkajs'] as const)('with the %s client', (clien
     await app?.close();
     await dlq?.close();
     await kafka?.close();
-    await deleteConsumerGroups([consumer]);
+    if (clientName !== 'in-process') await deleteConsumerGroups([consumer]);
+    await bus.stop();
   }, 30_000);
 
   it('runs handlers in the event tenant context, inside withTenant, exactly once per event id', async () => {

@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { waitFor } from '@hotdash/testing';
 import { createKafkaClient, KafkaClientName } from './index';
+import { partitionOfKey } from './in-process.adapter';
+import { busForSpec } from './in-process.testing';
 import type { IncomingRecord, KafkaClientPort } from './kafka.port';
 
 jest.setTimeout(60_000);
@@ -32,21 +34,41 @@ afterAll(async () => {
 });
 
 /** A topic of two partitions of the spec's own. */
-async function topic(name: string): Promise<string> {
+async function kafkaTopic(name: string): Promise<string> {
   const t = `it-group-start-${name}-${runId}`;
   await admin.createTopics({ waitForLeaders: true, topics: [{ topic: t, numPartitions: 2, replicationFactor: 1 }] });
   topics.push(t);
   return t;
 }
 
-const send = (t: string, partition: number, value: string) => producer.send({ topic: t, messages: [{ partition, value }] });
+const kafkaSend = (t: string, partition: number, value: string) => producer.send({ topic: t, messages: [{ partition, value }] });
 
-describe.each<KafkaClientName>(['platformatic', 'kafkajs'])('%s', (name) => {
+// The in-process bus (embedded mode) too: its topics are made and written through the port (a key
+// that lands on the partition), in a temporary directory that outlives each test's client.
+describe.each<KafkaClientName>(['platformatic', 'kafkajs', 'in-process'])('%s', (name) => {
   let client: KafkaClientPort;
+  const bus = busForSpec(name);
+  beforeAll(() => bus.start());
+  afterAll(() => bus.stop());
   beforeEach(() => {
     client = createKafkaClient({ brokers, clientId: `group-start-${name}-${runId}` }, name);
   });
   afterEach(() => client.close());
+
+  const topic = async (label: string): Promise<string> => {
+    if (name !== 'in-process') return kafkaTopic(label);
+    const t = `it-group-start-${label}-${runId}`;
+    await client.ensureTopics([{ topic: t, partitions: 2 }]);
+    return t;
+  };
+  const send = async (t: string, partition: number, value: string): Promise<void> => {
+    if (name !== 'in-process') return void (await kafkaSend(t, partition, value));
+    let key = 0;
+    while (partitionOfKey(`k${key}`, 2) !== partition) key++;
+    const producer = await client.producer();
+    await producer.send([{ topic: t, key: `k${key}`, value, headers: {} }]);
+    await producer.close();
+  };
 
   /** A member of the group, consuming into `seen` until closed. */
   async function member(t: string, groupId: string, fromBeginning: boolean, seen: string[]) {

@@ -3,6 +3,7 @@
 // connection's error, not after the client's retries; a closed client refuses.
 import { closedPort } from '@hotdash/testing';
 import { createKafkaClient, KafkaClientName } from './index';
+import { busForSpec } from './in-process.testing';
 import type { KafkaClientPort } from './kafka.port';
 
 jest.setTimeout(30_000);
@@ -35,4 +36,19 @@ describe.each(['platformatic', 'kafkajs'] as KafkaClientName[])('%s', (name) => 
     expect(chain(err).join(' | ')).toMatch(`ECONNREFUSED 127.0.0.1:${port}`);
   });
 
+});
+
+// The in-process bus (embedded mode) has no broker to refuse: always ready while open. A broker
+// that does not answer is Kafka's case only (above).
+describe('in-process', () => {
+  const bus = busForSpec('in-process');
+  beforeAll(() => bus.start());
+  afterAll(() => bus.stop());
+
+  it('is ready again and again while open, and refuses once closed', async () => {
+    const c = createKafkaClient({ brokers: [], clientId: 'ping-spec-in-process' }, 'in-process');
+    for (let i = 0; i < 3; i++) await expect(c.ping()).resolves.toBeUndefined();
+    await c.close();
+    await expect(c.ping()).rejects.toThrow(/closed/);
+  });
 });
