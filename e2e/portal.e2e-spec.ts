@@ -219,14 +219,19 @@ it('lets an operator work tickets through approve, edit (with the side-by-side d
     await waitFor(`a pending draft of ticket ${id}`, async () => (await call<{ status: string }>('GET', `/tickets/${id}`, adminToken)).body.status === 'pending', 60_000, 250);
 
   const page = await desktop();
+  // The queue's slow poll set to an hour: whatever appears below without a reload came by server push.
+  await page.addInitScript(() => localStorage.setItem('hotdash.queue.fallback-ms', '3600000'));
   await signIn(page, alice);
   const list = page.getByRole('list', { name: 'Tickets: Awaiting approval' });
   await list.getByRole('button').nth(2).waitFor();
-  // The newest ticket first, selected; its draft cites the admin's document.
+  // The newest ticket first, selected; its draft cites the admin's document, with the passage's text (for the operator only).
   const detail = page.getByRole('region', { name: 'Ticket' });
   await detail.getByRole('heading', { name: 'Refund for a gift' }).waitFor();
   await detail.getByText('Refunds', { exact: true }).waitFor();
   await expect(detail.locator('.draft .body').textContent()).resolves.toMatch(/five business days/);
+  await expect(detail.locator('.sources .passage').first().textContent()).resolves.toMatch(/A refund takes five business days to reach the card/);
+  expect(await detail.locator('.draft .body').textContent()).not.toMatch(/\[\d+\]|Refunds:/);
+
   await screen(page, 'queue');
 
   // Approve with the keyboard: a.
@@ -260,6 +265,16 @@ it('lets an operator work tickets through approve, edit (with the side-by-side d
   await screen(page, 'queue-rejected');
   await detail.getByRole('button', { name: 'Ask for a new draft' }).click();
   await detail.getByRole('button', { name: 'Approve and send' }).waitFor({ timeout: 60_000 });
+
+  // A ticket created while alice watches appears by itself (live: her page polls once an hour here),
+  // and is announced politely.
+  await page.getByText('Live', { exact: true }).waitFor();
+  const pushed = await call<{ id: string }>('POST', '/tickets', adminToken, { customer: { name: 'Eve Live', email: 'eve@customer.test' }, subject: 'Pushed while watching', body: 'How long does a refund take?' });
+  expect(pushed.status).toBe(201);
+  expect((await call('PUT', `/tickets/${pushed.body.id}/assignee`, adminToken, { assigneeId: alice.userId })).status).toBe(200);
+  await list.getByText('Pushed while watching').waitFor({ timeout: 60_000 });
+  await page.getByText('New ticket (Awaiting approval): Pushed while watching').waitFor();
+  await axe(page, 'queue-live');
 
   const states = await Promise.all(tickets.map(async (id) => (await call<{ status: string; drafts: { status: string }[] }>('GET', `/tickets/${id}`, adminToken)).body));
   expect(states.map((t) => t.status)).toEqual(['pending', 'replied', 'replied']);

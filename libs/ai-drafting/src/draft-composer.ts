@@ -14,6 +14,8 @@ export interface CitedPassage {
   chunkId: string;
   documentId: string;
   title: string;
+  /** The passage itself, for the operator's view of the draft (encrypted before it leaves the worker). */
+  text: string;
 }
 
 export interface ComposedDraft {
@@ -75,7 +77,7 @@ export class DraftComposer {
         ...(earlierDrafts.length ? { earlierDrafts: [...earlierDrafts] } : {}),
       },
       retrievalTokens: tokens,
-      sources: new Map(hits.map((h) => [h.id, { chunkId: h.id, documentId: h.documentId, title: h.title }])),
+      sources: new Map(hits.map((h) => [h.id, { chunkId: h.id, documentId: h.documentId, title: h.title, text: h.text }])),
     };
   }
 

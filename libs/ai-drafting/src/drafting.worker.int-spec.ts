@@ -21,12 +21,13 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http
 import type { AddressInfo } from 'node:net';
 import { INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Job, Queue } from 'bullmq';
+import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import {
   DraftEvents,
   DraftFailedV1,
   DraftGeneratedV1,
+  DraftGeneratedV2,
   DraftingModelSettingsV1,
   Envelope,
   EventHeaders,
@@ -40,7 +41,7 @@ import {
 } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, TenantStatusCache } from '@hotdash/platform-db';
-import { QueueName, redisConnection } from '@hotdash/platform-jobs';
+import { BullmqJobs, QueueName, redisConnection, type RunningJob } from '@hotdash/platform-jobs';
 import { createKafkaClient, EventErrorsFilter, KafkaClientPort, KafkaEventTransport, publishInTx, RelaySupervisor } from '@hotdash/platform-messaging';
 import { LocalEmbedder, MODEL_API_KEY_FIELD } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
@@ -60,7 +61,10 @@ const suffix = randomUUID().replace(/-/g, '').slice(0, 10);
 const vectors = WeaviateVectorStore.fromConfig(world.config, { collection: `DraftingWorker${suffix}` });
 const prefix = `hotdash-spec-${suffix}`;
 const redis = new Redis({ host: world.config.redis.host, port: world.config.redis.port, maxRetriesPerRequest: 2 });
-const queue = new DraftingQueue(new Queue<DraftingJob>(QueueName.AI_DRAFTING, { connection: redisConnection(world.config), prefix }), { backoffMs: 50 });
+const jobs = new BullmqJobs(world.config, { prefix });
+const queue = new DraftingQueue(jobs.queue<DraftingJob>(QueueName.AI_DRAFTING), { backoffMs: 50 });
+/** The queue as BullMQ keeps it, to look at what the stack's adapter did (return values, stalled runs). */
+const inspect = new Queue<DraftingJob>(QueueName.AI_DRAFTING, { connection: redisConnection(world.config), prefix });
 let worker: DraftingWorker;
 
 @Module({ controllers: [DraftingEventsHandler, DraftingProfilesEventsHandler], providers: [{ provide: DraftingQueue, useValue: queue }, { provide: TenantStatusCache, useValue: new TenantStatusCache(world.dbs, 0) }] })
@@ -170,8 +174,8 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // Tenants' own endpoints go through the egress guard: only this plain-http origin is allow-listed.
   worker = new DraftingWorker(
-    { config: world.config, db: world.tenantDb, cipher, embedder, vectors, redis },
-    { perTenant: 1, concurrency: 4, prefix, ownModelHttp: { maxRetries: 0, timeoutMs: 20_000 }, ownModelEgress: { allow: base } },
+    { config: world.config, db: world.tenantDb, cipher, embedder, vectors, jobs },
+    { perTenant: 1, concurrency: 4, ownModelHttp: { maxRetries: 0, timeoutMs: 20_000 }, ownModelEgress: { allow: base } },
   );
   await vectors.ensureCollection();
   const pinger = (await world.createTenant('Pingcorp')).id;
@@ -197,7 +201,7 @@ beforeAll(async () => {
       const ping = await receive(pinger, { name: 'Ping', subject: null, body: 'ping' });
       const profile = await publishSettingsChanged(world, pinger, { version: ++pings, companyName: 'Pingcorp' });
       await sleep(1_000);
-      return (await queue.queue.getJob(DraftingQueue.jobId(ping, 1))) !== undefined && (await consumed(pinger, profile.id));
+      return (await inspect.getJob(DraftingQueue.jobId(ping, 1))) !== undefined && (await consumed(pinger, profile.id));
     },
     90_000,
     0,
@@ -213,8 +217,10 @@ afterAll(async () => {
   await kafka?.close();
   await deleteConsumerGroups([CONSUMER]);
   await worker?.close();
-  await queue.queue.obliterate({ force: true });
+  await inspect.obliterate({ force: true });
+  await inspect.close();
   await queue.close();
+  await jobs.close();
   redis.disconnect();
   server?.closeAllConnections();
   await new Promise((r) => server?.close(r));
@@ -240,6 +246,10 @@ it('drafts a ticket with the platform’s offline model from the tenant’s pass
     expect(chunkIds.get(a)!.has(c.chunkId)).toBe(true);
     expect(c).toMatchObject({ documentId: 'ALPHA-doc', title: expect.stringMatching(/^ALPHA /) });
   }
+  // Version 2: each cited passage's text, for the operator, under the tenant's key (the Kafka check below finds none of it in clear).
+  expect(generated.version).toBe(2);
+  const passages = await Promise.all((draft as DraftGeneratedV2).citations.map((c) => cipher.decrypt(a, SupportFields.CITED_PASSAGE, c.textEnc!)));
+  expect(passages.some((p) => p.includes('ALPHA refund policy'))).toBe(true);
   // The offline drafter is no model: no tokens (and the local embedder bills none for the retrieval query).
   expect(draft.usage).toEqual({ promptTokens: 0, completionTokens: 0 });
   // One outcome per draft, under the id derived from the draft id.
@@ -252,7 +262,7 @@ it('drafts a ticket with the platform’s offline model from the tenant’s pass
     const bytes = r.value.toString('utf8') + JSON.stringify(r.headers);
     for (const p of plaintext) expect(bytes).not.toContain(p);
   }
-  const job = await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1));
+  const job = await inspect.getJob(DraftingQueue.jobId(ticketId, 1));
   const stored = JSON.stringify(job?.data) + String(job?.returnvalue);
   expect(stored).toContain(ticketId);
   for (const p of plaintext) expect(stored).not.toContain(p);
@@ -310,7 +320,7 @@ it('publishes exactly one draft.failed when the tenant’s model fails on every 
   const failed = await outcome(ticketId);
   expect(failed.type).toBe(DraftEvents.FAILED);
   expect(failed.payload).toMatchObject({ tenantId: t, ticketId, attempt: 1, code: 'model-unavailable' });
-  await waitFor('the job to end failed', async () => (await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1)))?.isFailed());
+  await waitFor('the job to end failed', async () => (await inspect.getJob(DraftingQueue.jobId(ticketId, 1)))?.isFailed());
   await sleep(500);
   expect(outcomes(ticketId).map((e) => e.type)).toEqual([DraftEvents.FAILED]);
   expect(requests.filter((r) => r.route === 'down')).toHaveLength(3);
@@ -324,7 +334,7 @@ it('writes no draft for a suspended tenant: its draft fails at once with tenant-
   const ticketId = await receive(t, { name: 'Pat', subject: null, body: 'Is my refund coming?' });
   const failed = await outcome(ticketId);
   expect(failed).toMatchObject({ type: DraftEvents.FAILED, payload: { ticketId, attempt: 1, code: 'tenant-suspended' } });
-  expect(await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1))).toBeUndefined();
+  expect(await inspect.getJob(DraftingQueue.jobId(ticketId, 1))).toBeUndefined();
 });
 
 it('fails at once, without retries, when the model refuses the key (401) or the request (400)', async () => {
@@ -339,7 +349,7 @@ it('fails at once, without retries, when the model refuses the key (401) or the 
     await sleep(500);
     expect(outcomes(ticketId)).toHaveLength(1);
     expect(requests.filter((r) => r.route === route)).toHaveLength(1);
-    const job = await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1));
+    const job = await inspect.getJob(DraftingQueue.jobId(ticketId, 1));
     expect(job?.attemptsMade).toBe(1);
     const leaked = JSON.stringify(failed) + String(job?.failedReason);
     for (const p of ['Fay Secretname', '5522-SECRET', 'Warranty']) expect(leaked).not.toContain(p);
@@ -353,9 +363,9 @@ it('fails at once, without retries, when a tenant’s endpoint is on loopback (t
   expect(failed).toMatchObject({ type: DraftEvents.FAILED, payload: { ticketId, code: 'model-endpoint-refused' } });
   expect((failed.payload as DraftFailedV1).reason).toMatch(/HOTDASH_EGRESS_ALLOW/);
   // Refused for good: the job ends failed at once, so no later try can publish a second outcome.
-  await waitFor('the job to end failed', async () => (await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1)))?.isFailed());
+  await waitFor('the job to end failed', async () => (await inspect.getJob(DraftingQueue.jobId(ticketId, 1)))?.isFailed());
   expect(outcomes(ticketId)).toHaveLength(1);
-  const job = await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1));
+  const job = await inspect.getJob(DraftingQueue.jobId(ticketId, 1));
   expect(job?.attemptsMade).toBe(1);
   expect(JSON.stringify(failed) + String(job?.failedReason)).not.toMatch(/Lou Secretname|7733-SECRET|127\.0\.0\.1/);
 });
@@ -408,7 +418,7 @@ it('sends tenant B’s model a regeneration’s earlier draft, the reason and th
   expect(draft.citations).toHaveLength(1);
   // The reason and the edit travel encrypted: not on Kafka, not in the job's data in Redis.
   const records = probe.records.filter((r) => r.value.toString('utf8').includes(ticketId)).map((r) => r.value.toString('utf8'));
-  const job = await queue.queue.getJob(DraftingQueue.jobId(ticketId, 2));
+  const job = await inspect.getJob(DraftingQueue.jobId(ticketId, 2));
   expect(job?.data.earlierDrafts).toHaveLength(1);
   for (const leaked of [...records, JSON.stringify(job?.data)]) expect(leaked).not.toContain(secret);
 });
@@ -431,9 +441,10 @@ it('skips, without throwing or publishing, a draft whose tenant is gone or whose
   const job = (t: TenantId) =>
     ({
       data: { tenantId: t, ticketId: newId(), draftId: newId(), attempt: 1, customerNameEnc: 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA', subjectEnc: null, bodyEnc: 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA', correlationId: newId(), causationId: newId() },
-      opts: { attempts: 3 },
+      attempts: 3,
       attemptsMade: 0,
-    }) as unknown as Job<DraftingJob>;
+      ranBefore: false,
+    }) as unknown as RunningJob<DraftingJob>;
   expect(await worker.process(job(parseTenantId(newId())))).toBe('tenant-gone');
   const erased = await tenant('Erasedcorp', 'ERASED');
   await keyring.destroyKey(erased);
@@ -497,8 +508,8 @@ describe('drafting profiles from tenant.settings-changed', () => {
     const ticketId = await receive(t, { name: 'Lee', subject: null, body: 'What is your refund policy?' });
     const failed = await outcome(ticketId);
     expect(failed).toMatchObject({ type: DraftEvents.FAILED, payload: { ticketId, code: 'drafting-profile-missing' } });
-    await waitFor('the job to end failed', async () => (await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1)))?.isFailed());
-    expect((await queue.queue.getJob(DraftingQueue.jobId(ticketId, 1)))?.attemptsMade).toBe(3);
+    await waitFor('the job to end failed', async () => (await inspect.getJob(DraftingQueue.jobId(ticketId, 1)))?.isFailed());
+    expect((await inspect.getJob(DraftingQueue.jobId(ticketId, 1)))?.attemptsMade).toBe(3);
     expect(outcomes(ticketId)).toHaveLength(1);
     // No model was called: neither the tenant's own nor the platform's.
     expect(requests.filter((r) => r.route === 'golf')).toHaveLength(0);

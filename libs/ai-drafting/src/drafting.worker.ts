@@ -1,10 +1,9 @@
-import { Job, UnrecoverableError, Worker } from 'bullmq';
-import { DraftEvents, DraftingModelSettingsV1, parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
+import { DraftEvents, DraftingModelSettingsV1, MAX_CITED_PASSAGE, parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
 import { isStoreUnavailable, type PlatformConfig } from '@hotdash/platform-config';
 import { CryptoError, DecryptionFailedError, FieldCipher, SubjectKeyMissingError, TenantKeyDestroyedError } from '@hotdash/platform-crypto';
 import { TenantDatabase, TenantNotPlacedError } from '@hotdash/platform-db';
-import { Metrics, observeJobs } from '@hotdash/platform-http';
-import { inTenantJob, QueueName, queueOptions, type RedisClient, retryWhenStoresDown, TenantConcurrencyLimiter } from '@hotdash/platform-jobs';
+import { jobOutcomeMetrics, Metrics } from '@hotdash/platform-http';
+import { type ClosableTenantSlots, FailNow, inTenantJob, type JobsPort, type JobWorker, QueueName, retryLaterWhenStoresDown, type RunningJob, tenantSlotsFor } from '@hotdash/platform-jobs';
 import { inOutbox, publishOnceInTx } from '@hotdash/platform-messaging';
 import {
   createEgressFetch,
@@ -31,8 +30,8 @@ export interface DraftingWorkerDeps {
   /** Must be the knowledge service's embedder: the query vector is compared with its chunks'. */
   embedder: Embedder;
   vectors: VectorStore;
-  /** For the per-tenant caps. */
-  redis: RedisClient;
+  /** The job queues (BullMQ or the embedded runner); the per-tenant caps follow them. */
+  jobs: JobsPort;
 }
 
 export interface DraftingWorkerOptions {
@@ -49,8 +48,6 @@ export interface DraftingWorkerOptions {
    * limit, answer cap. Default: createEgressFetch() from the environment (HOTDASH_EGRESS_ALLOW).
    */
   ownModelEgress?: EgressOptions;
-  /** BullMQ key prefix (specs isolate their queue with it). */
-  prefix?: string;
   /**
    * How long a running job's lock lasts without renewal, and how often workers look for jobs whose
    * lock lapsed (a worker that died): such a job runs again elsewhere. BullMQ's defaults (30 s, 30 s).
@@ -61,7 +58,7 @@ export interface DraftingWorkerOptions {
    * Fault injection for crash specs: awaited at each named point of a job's run (see
    * DraftingCheckpoint); a spec throws or hangs there to stand for a process dying at that point.
    */
-  checkpoint?: (point: DraftingCheckpoint, job: Job<DraftingJob>) => Promise<void> | void;
+  checkpoint?: (point: DraftingCheckpoint, job: RunningJob<DraftingJob>) => Promise<void> | void;
   log?: (message: string) => void;
 }
 
@@ -95,7 +92,7 @@ const MODEL_REASONS: Record<ModelError['code'], string> = {
 };
 
 /**
- * Writes drafts (BullMQ, queue hotdash-ai-drafting): decrypts the ticket (and a regeneration's
+ * Writes drafts (queue hotdash-ai-drafting, through the jobs port): decrypts the ticket (and a regeneration's
  * earlier drafts with the operator's reasons and edits) in memory, reads the
  * tenant's drafting profile (ai-drafting's own copy, kept from tenant.settings-changed), picks the
  * tenant's model from it (the platform's, or the tenant's own OpenAI-compatible endpoint with its
@@ -115,8 +112,9 @@ const MODEL_REASONS: Record<ModelError['code'], string> = {
  * draft fails (draft.failed) and can be asked for again.
  */
 export class DraftingWorker {
-  private worker: Worker<DraftingJob> | undefined;
-  private readonly limiter: TenantConcurrencyLimiter;
+  private worker: JobWorker | undefined;
+  /** Per-tenant caps (Redis on the stack, this process's counts in embedded mode). */
+  readonly slots: ClosableTenantSlots;
   private readonly composer: DraftComposer;
   private readonly profiles: DraftingProfiles;
   private readonly platformModel: DraftingModel;
@@ -127,7 +125,7 @@ export class DraftingWorker {
     private readonly deps: DraftingWorkerDeps,
     private readonly options: DraftingWorkerOptions = {},
   ) {
-    this.limiter = new TenantConcurrencyLimiter(deps.redis, QueueName.AI_DRAFTING, { cap: options.perTenant ?? 4, leaseMs: 5 * 60_000 });
+    this.slots = tenantSlotsFor(deps.config, deps.jobs, QueueName.AI_DRAFTING, { cap: options.perTenant ?? 4, leaseMs: 5 * 60_000 });
     this.composer = new DraftComposer(deps.embedder, deps.vectors);
     this.profiles = new DraftingProfiles(deps.db);
     this.platformModel = options.platformModel ?? draftingModelFromEnv();
@@ -136,26 +134,26 @@ export class DraftingWorker {
 
   start(): void {
     if (this.worker) return;
-    this.worker = new Worker<DraftingJob>(QueueName.AI_DRAFTING, this.limiter.wrap(retryWhenStoresDown((job) => this.process(job), { log: this.options.log })), {
-      ...queueOptions(this.deps.config, QueueName.AI_DRAFTING),
+    // The worker calls this.process at each run (a spec may wrap it).
+    this.worker = this.deps.jobs.worker<DraftingJob, DraftingResult>(QueueName.AI_DRAFTING, this.slots.wrapJob(retryLaterWhenStoresDown((job) => this.process(job), { log: this.options.log })), {
       concurrency: this.options.concurrency ?? 16,
-      ...(this.options.prefix ? { prefix: this.options.prefix } : {}),
-      ...(this.options.lockDurationMs ? { lockDuration: this.options.lockDurationMs } : {}),
-      ...(this.options.stalledIntervalMs ? { stalledInterval: this.options.stalledIntervalMs } : {}),
+      ...(this.options.lockDurationMs ? { lockDurationMs: this.options.lockDurationMs } : {}),
+      ...(this.options.stalledIntervalMs ? { stalledIntervalMs: this.options.stalledIntervalMs } : {}),
+      onOutcome: jobOutcomeMetrics(),
+      onError: (err) => this.options.log?.(`[ai-drafting] worker: ${err.name}`),
     });
-    observeJobs(this.worker);
-    this.worker.on('error', (err) => this.options.log?.(`[ai-drafting] worker: ${err.name}`));
   }
 
   /** Stops taking jobs; waits for the running ones, unless `force` (a spec standing for a process that died: its jobs' locks lapse and they run again elsewhere). */
   async close(force = false): Promise<void> {
     await this.worker?.close(force);
     this.worker = undefined;
+    await this.slots.close();
     await this.ownModelFetch.close();
   }
 
   /** Writes one draft, in the tenant's context with the correlation of the event that queued it. */
-  process(job: Job<DraftingJob>): Promise<DraftingResult> {
+  process(job: RunningJob<DraftingJob>): Promise<DraftingResult> {
     return inTenantJob(QueueName.AI_DRAFTING, job.data, () => this.draft(job));
   }
 
@@ -164,14 +162,13 @@ export class DraftingWorker {
    * the draft id: a run that finds it already written (an earlier run died after its commit, before
    * BullMQ heard the job was done) calls no model and publishes nothing.
    */
-  private async draft(job: Job<DraftingJob>): Promise<DraftingResult> {
+  private async draft(job: RunningJob<DraftingJob>): Promise<DraftingResult> {
     const data = job.data;
     const tenantId = parseTenantId(data.tenantId);
     const outcomeId = draftOutcomeEventId(data.draftId);
     try {
-      // Only a job that ran before (it failed, or its worker died and BullMQ found it stalled) can find its outcome written.
-      const ranBefore = job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0 || (job.attemptsStarted ?? 0) > 1;
-      if (ranBefore && (await this.deps.db.withTenant(tenantId, (tx) => inOutbox(tx, outcomeId)))) return 'already-drafted';
+      // Only a job that ran before (it failed, or its worker died and the job was taken over) can find its outcome written.
+      if (job.ranBefore && (await this.deps.db.withTenant(tenantId, (tx) => inOutbox(tx, outcomeId)))) return 'already-drafted';
       const [[profile, model], ticket, earlierDrafts] = await Promise.all([
         this.profiles.require(tenantId).then(async (p) => [p, await this.modelOf(tenantId, p.model)] as const),
         this.ticketOf(tenantId, data),
@@ -180,6 +177,15 @@ export class DraftingWorker {
       const draft = await this.composer.compose(tenantId, profile, ticket, model, earlierDrafts);
       // Under the ticket's key: the data subject's when the ticket's text is sealed under one (erasing the subject shreds the draft too).
       const bodyEnc = await this.deps.cipher.encrypt(tenantId, SupportFields.DRAFT_BODY, draft.result.text, { like: data.bodyEnc });
+      // The cited passages with their text, for the operator: the tenant's own knowledge, under the tenant's data key.
+      const citations = await Promise.all(
+        draft.cited.slice(0, 50).map(async (c) => ({
+          chunkId: c.chunkId,
+          documentId: c.documentId,
+          title: c.title.slice(0, 500),
+          textEnc: c.text ? await this.deps.cipher.encrypt(tenantId, SupportFields.CITED_PASSAGE, c.text.slice(0, MAX_CITED_PASSAGE)) : null,
+        })),
+      );
       const tokens = (n: number) => Math.max(0, Math.round(n));
       await this.options.checkpoint?.('before-commit', job);
       const written = await this.deps.db.withTenant(tenantId, (tx) =>
@@ -193,7 +199,7 @@ export class DraftingWorker {
             draftId: data.draftId,
             attempt: data.attempt,
             bodyEnc,
-            citations: draft.cited.slice(0, 50).map((c) => ({ ...c, title: c.title.slice(0, 500) })),
+            citations,
             model: draft.result.model.slice(0, 200) || model.model,
             usage: { promptTokens: tokens(draft.result.usage.promptTokens + draft.retrievalTokens), completionTokens: tokens(draft.result.usage.completionTokens) },
           },
@@ -210,9 +216,9 @@ export class DraftingWorker {
       // endpoint that is down is not a store (its ModelError is never one): its tries run out and the draft fails.
       if (isStoreUnavailable(err)) throw err;
       const failure = failureOf(err);
-      const tries = job.opts.attempts ?? 1;
+      const tries = job.attempts;
       this.options.log?.(`[ai-drafting] draft ${data.draftId} of tenant ${tenantId}, try ${job.attemptsMade + 1}/${tries}: ${failure.code} (${(err as Error)?.name})`);
-      // The job's failure reason is kept in Redis: the safe reason, never the error's own message.
+      // The job's failure reason is kept in the queue's store: the safe reason, never the error's own message.
       if (failure.retryable && job.attemptsMade + 1 < tries) throw new Error(`${failure.code}: ${failure.reason}`);
       try {
         // The draft got its outcome from a run racing this one: nothing failed.
@@ -222,7 +228,7 @@ export class DraftingWorker {
         if (gone(e)) return 'tenant-gone';
         throw e;
       }
-      throw new UnrecoverableError(`${failure.code}: ${failure.reason}`);
+      throw new FailNow(`${failure.code}: ${failure.reason}`);
     }
     await this.options.checkpoint?.('after-commit', job);
     return 'generated';

@@ -96,7 +96,8 @@ export const draftView = z.object({
   attempt: z.number().int(),
   status: z.enum(['pending', 'approved', 'edited', 'rejected', 'failed', 'superseded']),
   body: z.string().nullable(),
-  citations: z.array(z.object({ chunkId: z.string(), documentId: uuidSchema, title: z.string() })),
+  /** The passages the draft rests on, with their text (null for drafts written before the text was kept): for the operator, never in the reply. */
+  citations: z.array(z.object({ chunkId: z.string(), documentId: uuidSchema, title: z.string(), text: z.string().nullable() })),
   model: z.string().nullable(),
   usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int() }),
   editedBody: z.string().nullable(),

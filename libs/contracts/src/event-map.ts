@@ -67,8 +67,9 @@ import {
   DraftEvents,
   DraftFailedV1,
   draftFailedV1,
-  DraftGeneratedV1,
+  DraftGeneratedV2,
   draftGeneratedV1,
+  draftGeneratedV2,
   DraftRejectedV1,
   draftRequestedV1,
   DraftRequestedV2,
@@ -107,7 +108,7 @@ export interface EventPayloads {
   [TicketEvents.REPLY_SENT]: ReplySentV1;
   [SlaEvents.BREACHED]: TicketSlaBreachedV1;
   [DraftEvents.REQUESTED]: DraftRequestedV2;
-  [DraftEvents.GENERATED]: DraftGeneratedV1;
+  [DraftEvents.GENERATED]: DraftGeneratedV2;
   [DraftEvents.FAILED]: DraftFailedV1;
   [DraftEvents.APPROVED]: DraftApprovedV1;
   [DraftEvents.EDITED]: DraftEditedV1;
@@ -162,7 +163,7 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TicketEvents.REPLY_SENT]: { topic: Topics.TICKETS, current: 1, versions: { 1: replySentV1 } },
   [SlaEvents.BREACHED]: { topic: Topics.TICKETS, current: 1, versions: { 1: ticketSlaBreachedV1 } },
   [DraftEvents.REQUESTED]: { topic: Topics.DRAFTS, current: 2, versions: { 1: draftRequestedV1, 2: draftRequestedV2 } },
-  [DraftEvents.GENERATED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftGeneratedV1 } },
+  [DraftEvents.GENERATED]: { topic: Topics.DRAFTS, current: 2, versions: { 1: draftGeneratedV1, 2: draftGeneratedV2 } },
   [DraftEvents.FAILED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftFailedV1 } },
   [DraftEvents.APPROVED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftApprovedV1 } },
   [DraftEvents.EDITED]: { topic: Topics.DRAFTS, current: 1, versions: { 1: draftEditedV1 } },

@@ -53,6 +53,8 @@ export const SupportFields = {
   DIFF: 'drafts.diff',
   REJECT_REASON: 'drafts.reject_reason',
   REPLY_BODY: 'replies.body',
+  /** A passage of the tenant's knowledge base a draft cites (for the operator; never in the reply). */
+  CITED_PASSAGE: 'drafts.cited_passage',
 } as const;
 
 /**
@@ -177,6 +179,20 @@ export const draftGeneratedV1 = z
   })
   .strict();
 export type DraftGeneratedV1 = z.infer<typeof draftGeneratedV1>;
+
+/** Longest cited passage carried with a draft, in characters (a chunk of the knowledge base is shorter). */
+export const MAX_CITED_PASSAGE = 4_000;
+
+/**
+ * A cited passage with its text (issue 16 item 3: the operator reads what the draft rests on),
+ * encrypted under the tenant's data key (`SupportFields.CITED_PASSAGE`): the drafts service keeps it
+ * from the event (it reads no table of the knowledge service's). Null when the text was not at hand.
+ */
+export const draftCitationV2 = draftCitation.extend({ textEnc: encryptedField.nullable() }).strict();
+
+/** Version 2: each citation carries its passage's text, encrypted. Consumers still take version 1 (no text). */
+export const draftGeneratedV2 = draftGeneratedV1.extend({ citations: z.array(draftCitationV2).max(50) }).strict();
+export type DraftGeneratedV2 = z.infer<typeof draftGeneratedV2>;
 
 export const draftFailedV1 = z
   .object({ tenantId: uuidSchema, ticketId: uuidSchema, draftId: uuidSchema, attempt: z.number().int().min(1), code: z.string().min(1).max(100), reason: z.string().min(1).max(1000) })

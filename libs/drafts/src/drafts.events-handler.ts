@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { DraftEvents, DraftFailedV1, DraftGeneratedV1, Envelope, OperatorEvents, OperatorRemovedV1, parseTenantId, TenantEvents, TenantImportedV1, TicketEvents, TicketSubmittedV1 } from '@hotdash/contracts';
+import { DraftEvents, DraftFailedV1, DraftGeneratedV1, DraftGeneratedV2, Envelope, OperatorEvents, OperatorRemovedV1, parseTenantId, TenantEvents, TenantImportedV1, TicketEvents, TicketSubmittedV1 } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import type { OperatorInvitedV1, OperatorJoinedV1, OperatorRoleChangedV1, OperatorTeamChangedV1, TenantApprovalWorkflowsChangedV1 } from '@hotdash/contracts';
 import { projectOperator } from './queue-members';
@@ -19,7 +19,7 @@ export class DraftsEventsHandler {
   }
 
   @EventPattern(DraftEvents.GENERATED)
-  async onGenerated(@Payload() event: Envelope<typeof DraftEvents.GENERATED, DraftGeneratedV1>, @Ctx() ctx: EventContext): Promise<void> {
+  async onGenerated(@Payload() event: Envelope<typeof DraftEvents.GENERATED, DraftGeneratedV1 | DraftGeneratedV2>, @Ctx() ctx: EventContext): Promise<void> {
     await this.tickets.onGenerated(ctx.tx, event.payload);
   }
 

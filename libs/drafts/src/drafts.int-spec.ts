@@ -95,6 +95,29 @@ it('answers a new ticket with what a read of it returns (built from the insert, 
   expect(again).toEqual({ ticket, created: false });
 });
 
+it('shows the operator each cited passage with its text, kept from draft.generated version 2 under the tenant’s key; a version 1 draft’s citations have none', async () => {
+  const own = await createAccount(world, 'admin');
+  const t = (await tickets.create(as(own, 'admin'), ticketBody(15))).ticket;
+  const passage = 'A refund reaches the card within five business days.';
+  const textEnc = await cipher.encrypt(own.tenantId, SupportFields.CITED_PASSAGE, passage);
+  const bodyEnc = await cipher.encrypt(own.tenantId, SupportFields.DRAFT_BODY, 'Hello Dana, your refund is on its way.');
+  const chunkId = newId();
+  const documentId = newId();
+  await world.tenantDb.withTenant(own.tenantId, (tx) =>
+    tickets.onGenerated(tx, { tenantId: own.tenantId, ticketId: t.id, draftId: newId(), attempt: 1, bodyEnc, citations: [{ chunkId, documentId, title: 'Refunds', textEnc }], model: 'offline-extractive-1', usage: { promptTokens: 0, completionTokens: 0 } }),
+  );
+  const shown = await tickets.get(as(own, 'admin'), t.id);
+  expect(shown.drafts[0]!.citations).toEqual([{ chunkId, documentId, title: 'Refunds', text: passage }]);
+  // Stored as the event carried it: a token, no plaintext in the row; and never in the draft's text.
+  const [row] = await world.tenantDb.withTenant(own.tenantId, (tx) => sql<{ citations: string }>`select citations::text as citations from drafts where ticket_id = ${t.id}`.execute(tx.db)).then((r) => r.rows);
+  expect(row!.citations).not.toContain('five business days');
+  expect(shown.drafts[0]!.body).not.toContain(passage);
+
+  const older = (await tickets.create(as(own, 'admin'), ticketBody(16))).ticket;
+  await generated(own.tenantId, older.id, 1, 'Not a version 2 draft.');
+  expect((await tickets.get(as(own, 'admin'), older.id)).drafts[0]!.citations.map((c) => c.text)).toEqual([null]);
+});
+
 it('shows a draft only when it was stored by this event: a draft of the same attempt already stored leaves the ticket as it was', async () => {
   const own = await createAccount(world, 'admin');
   const t = (await tickets.create(as(own, 'admin'), ticketBody(14))).ticket;

@@ -7,3 +7,5 @@ export * from './queue-scope';
 export * from './sla';
 export * from './sla.sweep';
 export * from './subject-export';
+export * from './queue-feed';
+export * from './queue-stream.controller';

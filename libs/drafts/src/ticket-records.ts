@@ -84,13 +84,22 @@ export const TICKET_COLUMNS = [
   't.updated_at',
 ] as const;
 
+/** A citation as the drafts row keeps it (the event's, unchanged). */
+export interface StoredCitation {
+  chunkId: string;
+  documentId: string;
+  title: string;
+  textEnc?: string | null;
+}
+
 export interface DraftRow {
   id: string;
   ticket_id: string;
   attempt: number;
   status: DraftDto['status'];
   body_enc: string | null;
-  citations: DraftDto['citations'];
+  /** As draft.generated carried them (version 2: each passage's text as a FieldCipher token). */
+  citations: StoredCitation[];
   model: string | null;
   prompt_tokens: number;
   completion_tokens: number;
@@ -155,7 +164,8 @@ export interface DraftDto {
   attempt: number;
   status: 'pending' | 'approved' | 'edited' | 'rejected' | 'failed' | 'superseded';
   body: string | null;
-  citations: { chunkId: string; documentId: string; title: string }[];
+  /** The passages the draft rests on, with their text (null for drafts written before it was kept): for the operator, never in the reply. */
+  citations: { chunkId: string; documentId: string; title: string; text: string | null }[];
   model: string | null;
   usage: { promptTokens: number; completionTokens: number };
   /** For an edited draft: what was sent, and the change as a unified diff; for a rejected draft, the operator's own version if they gave one (not sent, no diff). */
@@ -222,18 +232,21 @@ export class TicketReader {
   }
 
   async draft(tenantId: TenantId, d: DraftRow): Promise<DraftDto> {
-    const [body, editedBody, diff, rejectReason] = await Promise.all([
+    const [body, editedBody, diff, rejectReason, citations] = await Promise.all([
       this.open(tenantId, SupportFields.DRAFT_BODY, d.body_enc),
       this.open(tenantId, SupportFields.EDITED_BODY, d.edited_body_enc),
       this.open(tenantId, SupportFields.DIFF, d.diff_enc),
       this.open(tenantId, SupportFields.REJECT_REASON, d.reject_reason_enc),
+      Promise.all(
+        (d.citations ?? []).map(async (c) => ({ chunkId: c.chunkId, documentId: c.documentId, title: c.title, text: await this.open(tenantId, SupportFields.CITED_PASSAGE, c.textEnc ?? null) })),
+      ),
     ]);
     return {
       id: d.id,
       attempt: d.attempt,
       status: d.status,
       body,
-      citations: d.citations,
+      citations,
       model: d.model,
       usage: { promptTokens: d.prompt_tokens, completionTokens: d.completion_tokens },
       editedBody,

@@ -6,6 +6,7 @@ import {
   DraftEvents,
   DraftFailedV1,
   DraftGeneratedV1,
+  DraftGeneratedV2,
   TenantId,
   TenantImportedV1,
   TicketEvents,
@@ -151,7 +152,7 @@ export class TicketsService {
   }
 
   /** A draft from ai-drafting: the ticket's current attempt puts it in front of its operator; an outdated one is kept as superseded. */
-  async onGenerated(tx: TenantTx, d: DraftGeneratedV1): Promise<void> {
+  async onGenerated(tx: TenantTx, d: DraftGeneratedV1 | DraftGeneratedV2): Promise<void> {
     const current = await this.lockForDraft(tx, d.ticketId, d.attempt);
     await this.keepDraft(
       tx,

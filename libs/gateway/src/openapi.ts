@@ -66,7 +66,7 @@ export class OpenApiDocument {
           ...(doc?.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(doc.body, { io: 'input', unrepresentable: 'any' }) } } } } : {}),
           ...(doc?.rawBody ? { requestBody: { required: true, content: Object.fromEntries(doc.rawBody.map((t) => [t, { schema: { type: 'string', format: 'binary' } }])) } } : {}),
           responses: {
-            [status]: { description: 'Success', ...(doc?.response ? { content: { 'application/json': { schema: this.jsonSchema(doc.response, 'output') } } } : {}) },
+            [status]: { description: 'Success', ...(doc?.response ? { content: { [doc.mediaType ?? 'application/json']: { schema: this.jsonSchema(doc.response, 'output') } } } : {}) },
             '400': problemResponse('Invalid input'),
             ...(isPublic
               ? {}

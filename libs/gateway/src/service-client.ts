@@ -40,7 +40,7 @@ export class ServiceClient {
     method: string,
     path: string,
     caller: InternalCaller,
-    options: { query?: Record<string, string>; body?: unknown; raw?: { body: Buffer; contentType: string }; headers?: Record<string, string | undefined> } = {},
+    options: { query?: Record<string, string>; body?: unknown; raw?: { body: Buffer; contentType: string }; headers?: Record<string, string | undefined>; signal?: AbortSignal } = {},
   ): Promise<Response> {
     const url = new URL(path, SERVICE_URLS[service]);
     for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
@@ -54,7 +54,9 @@ export class ServiceClient {
     const timer = setTimeout(() => abort.abort(new Error('no answer within 30 s')), 30_000);
     try {
       const body = options.raw ? new Uint8Array(options.raw.body) : options.body === undefined ? undefined : JSON.stringify(options.body);
-      return await fetch(url, { method, headers, body, signal: abort.signal });
+      // The caller's signal (a stream whose client left) ends the call, body included.
+      const signal = options.signal ? AbortSignal.any([abort.signal, options.signal]) : abort.signal;
+      return await fetch(url, { method, headers, body, signal });
     } catch (err) {
       this.logger.warn(`${method} ${service}${path}: ${(err as Error).message}`);
       throw new ProblemException(502, 'service-unavailable', 'Service unavailable', 'A service behind the gateway did not answer; retry in a moment.');

@@ -81,7 +81,12 @@ const auth: Middleware = {
 export const api = createClient<paths>({ baseUrl: location.origin });
 api.use(auth);
 
-/** The access token, for the one call openapi-fetch cannot make: an upload with progress (XMLHttpRequest). */
+/** A refresh now (a token the API refused): false when the session is over (it has been ended). */
+export function refreshSession(): Promise<boolean> {
+  return refresh();
+}
+
+/** The access token, for the calls openapi-fetch cannot make: an upload with progress (XMLHttpRequest), the queue's event stream. */
 export async function accessToken(): Promise<string | null> {
   if (session && session.expiresAt - Date.now() < 30_000) await refresh();
   return session?.accessToken ?? null;
@@ -134,6 +139,7 @@ const MESSAGES: Record<string, string> = {
   'invalid-token': 'Your session has ended: sign in again.',
   'token-expired': 'Your session has ended: sign in again.',
   'token-revoked': 'Your session has ended: sign in again.',
+  'too-many-streams': 'Live updates are open in too many tabs: the queue refreshes every minute here instead.',
 };
 
 /** A readable message for a failed call: the problem's code mapped to a sentence, else its detail or title. */

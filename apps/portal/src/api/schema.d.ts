@@ -397,6 +397,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/queue/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's queue, live: Server-Sent Events (send Accept: text/event-stream and the credential in a header). `ready` (re-read the queue; also after every reconnect), `change` {ticketId, kind} for a ticket of the caller's queue, `resync` (re-read the queue), `closed` {reason} before the stream ends (token-expired: refresh the token, then reconnect; shutdown: reconnect); `: heartbeat` comments every 15 s */
+        get: operations["QueueProxy.stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/settings": {
         parameters: {
             query?: never;
@@ -1575,6 +1592,7 @@ export interface operations {
                                 chunkId: string;
                                 /** Format: uuid */
                                 documentId: string;
+                                text: string | null;
                                 title: string;
                             }[];
                             /** @description ISO 8601 date-time */
@@ -1713,6 +1731,7 @@ export interface operations {
                                 chunkId: string;
                                 /** Format: uuid */
                                 documentId: string;
+                                text: string | null;
                                 title: string;
                             }[];
                             /** @description ISO 8601 date-time */
@@ -1852,6 +1871,7 @@ export interface operations {
                                 chunkId: string;
                                 /** Format: uuid */
                                 documentId: string;
+                                text: string | null;
                                 title: string;
                             }[];
                             /** @description ISO 8601 date-time */
@@ -2909,6 +2929,85 @@ export interface operations {
             };
         };
     };
+    "QueueProxy.stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        /** @enum {string} */
+                        kind: "created" | "drafting" | "draft-ready" | "draft-failed" | "decided" | "status" | "assigned" | "unassigned" | "updated" | "sla-breached" | "removed";
+                        /** Format: uuid */
+                        ticketId: string;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed, or tenant_mismatch */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not accept text/event-stream (event-stream-required) */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many open streams for this user or organisation (too-many-streams), or the rate limits */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This gateway is shutting down (shutting-down): reconnect */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "SettingsProxy.get": {
         parameters: {
             query?: never;
@@ -3559,6 +3658,7 @@ export interface operations {
                                 chunkId: string;
                                 /** Format: uuid */
                                 documentId: string;
+                                text: string | null;
                                 title: string;
                             }[];
                             /** @description ISO 8601 date-time */
@@ -3682,6 +3782,7 @@ export interface operations {
                                 chunkId: string;
                                 /** Format: uuid */
                                 documentId: string;
+                                text: string | null;
                                 title: string;
                             }[];
                             /** @description ISO 8601 date-time */
@@ -3885,6 +3986,7 @@ export interface operations {
                                 chunkId: string;
                                 /** Format: uuid */
                                 documentId: string;
+                                text: string | null;
                                 title: string;
                             }[];
                             /** @description ISO 8601 date-time */

@@ -2,6 +2,7 @@ import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react'
 import { api, type Draft, type Me, must, type Ticket, type TicketStatus, type TicketSummary } from '../api/client';
 import { type Part, sideBySide } from '../diff';
 import { usePoll } from '../usePoll';
+import { type LiveState, type QueueChange, useQueueStream } from '../useQueueStream';
 
 const STATUSES: { status: TicketStatus; label: string }[] = [
   { status: 'pending', label: 'Awaiting approval' },
@@ -18,6 +19,18 @@ type Mode = 'view' | 'edit' | 'reject' | 'reply';
 const SHORTCUTS = 'hotdash.shortcuts';
 const shortcutsOn = () => localStorage.getItem(SHORTCUTS) !== 'off';
 
+/**
+ * The slow poll under the server push, a safety net only: every minute while the stream is live,
+ * every 15 s while it is not. `hotdash.queue.fallback-ms` in localStorage overrides both (the
+ * browser tests set it long, so that what they see can only have come by push).
+ */
+function fallbackMs(live: LiveState): number {
+  const override = Number(localStorage.getItem('hotdash.queue.fallback-ms'));
+  return override > 0 ? override : live === 'live' ? 60_000 : 15_000;
+}
+
+const LIVE_TEXT: Record<LiveState, string> = { live: 'Live', connecting: 'Connecting…', paused: 'Live updates paused: refreshing every so often' };
+
 const when = (iso: string) => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 /** The operator queue: the caller's tickets by status, live; the ticket, its draft and the decisions on it. */
@@ -29,16 +42,29 @@ export function Queue({ me }: { me: Me }) {
   const [listError, setListError] = useState<string | null>(null);
   const [shortcuts, setShortcuts] = useState(shortcutsOn);
 
-  const loadList = useCallback(async () => {
-    try {
-      const page = must(await api.GET('/tickets', { params: { query: { status, limit: 100 } } }));
-      setTickets(page.tickets);
-      setListError(null);
-    } catch (e) {
-      setListError((e as Error).message);
-    }
-  }, [status]);
-  usePoll(loadList, 5_000, [status]);
+  const [announcement, setAnnouncement] = useState('');
+  const shown = useRef<Set<string> | null>(null);
+  const selectedRef = useRef(selected);
+  selectedRef.current = selected;
+
+  /** The list page; `announce`: say how many tickets are new since it was last shown (a change pushed to us). */
+  const loadList = useCallback(
+    async (announce = false) => {
+      try {
+        const page = must(await api.GET('/tickets', { params: { query: { status, limit: 100 } } }));
+        const before = shown.current;
+        const fresh = before ? page.tickets.filter((t) => !before.has(t.id)) : [];
+        shown.current = new Set(page.tickets.map((t) => t.id));
+        if (announce && fresh.length === 1) setAnnouncement(`New ticket (${LABEL[status]}): ${fresh[0]!.subject ?? '(no subject)'}`);
+        else if (announce && fresh.length > 1) setAnnouncement(`${fresh.length} new tickets (${LABEL[status]})`);
+        setTickets(page.tickets);
+        setListError(null);
+      } catch (e) {
+        setListError((e as Error).message);
+      }
+    },
+    [status],
+  );
 
   const loadTicket = useCallback(async () => {
     if (!selected) return setTicket(null);
@@ -46,8 +72,24 @@ export function Queue({ me }: { me: Me }) {
     if (r.data) setTicket(r.data);
     else if (r.response.status === 404) setTicket(null);
   }, [selected]);
-  // A ticket whose draft is being written is asked for more often.
-  usePoll(loadTicket, ticket?.status === 'drafting' ? 1_500 : 5_000, [selected, ticket?.status === 'drafting']);
+
+  // Server push: a change re-reads the list page (changes close together once) and, when it is the
+  // ticket on screen, that ticket; a (re)connect or a resync re-reads both.
+  const listSoon = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const live = useQueueStream({
+    onChange: (c: QueueChange) => {
+      if (c.ticketId === selectedRef.current) void loadTicket();
+      clearTimeout(listSoon.current);
+      listSoon.current = setTimeout(() => void loadList(true), 150);
+    },
+    onResync: () => {
+      void loadList(true);
+      void loadTicket();
+    },
+  });
+  useEffect(() => () => clearTimeout(listSoon.current), []);
+  usePoll(() => loadList(), fallbackMs(live), [status, live === 'live']);
+  usePoll(loadTicket, fallbackMs(live), [selected, live === 'live']);
 
   // The first ticket of the list is selected when none is (a decided ticket stays shown until j/k).
   useEffect(() => {
@@ -73,7 +115,16 @@ export function Queue({ me }: { me: Me }) {
   return (
     <div className="queue">
       <section className="list" aria-labelledby="queue-title">
-        <h1 id="queue-title">Your queue</h1>
+        <div className="queue-head">
+          <h1 id="queue-title">Your queue</h1>
+          <p className={`live-status ${live}`}>
+            <span className="dot" aria-hidden="true" />
+            {LIVE_TEXT[live]}
+          </p>
+        </div>
+        <div className="sr-only" aria-live="polite">
+          {announcement}
+        </div>
         <div role="group" aria-label="Show tickets" className="filters">
           {STATUSES.map((s) => (
             <button
@@ -82,6 +133,8 @@ export function Queue({ me }: { me: Me }) {
               className="chip"
               aria-pressed={s.status === status}
               onClick={() => {
+                // The list shown already: nothing to do (it is live).
+                if (s.status === status) return;
                 setStatus(s.status);
                 setTickets(null);
                 setSelected(null);
@@ -344,10 +397,13 @@ function DraftView({ draft, current }: { draft: Draft; current?: boolean }) {
       )}
       {draft.citations.length > 0 && (
         <>
-          <p className="sources-title">Sources cited</p>
+          <p className="sources-title">Sources cited (for you; not sent to the customer)</p>
           <ol className="sources">
             {draft.citations.map((c) => (
-              <li key={c.chunkId}>{c.title}</li>
+              <li key={c.chunkId}>
+                <span className="source-title">{c.title}</span>
+                {c.text ? <blockquote className="passage">{c.text}</blockquote> : null}
+              </li>
             ))}
           </ol>
         </>

@@ -27,8 +27,10 @@ export interface ApiDocOptions {
   bodyLimitBytes?: number;
   /** The path parameters the route parses, when they are not UUIDs (the default for every `:param`). */
   params?: z.ZodObject;
-  /** The JSON body of the success answer (for clients generated from the document). */
+  /** The JSON body of the success answer (for clients generated from the document); with `mediaType` an event stream, the data of its events. */
   response?: z.ZodType;
+  /** The success answer's media type when it is not JSON (`text/event-stream`). */
+  mediaType?: string;
   /** Problems the route answers besides the common ones: status → what it means, with its codes. */
   problems?: Readonly<Record<number, string>>;
 }

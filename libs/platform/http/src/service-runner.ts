@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import { readSetting } from '@hotdash/platform-config';
 import { flushTracing } from '@hotdash/platform-telemetry';
@@ -34,18 +35,44 @@ export async function runService(name: string, port: number, start: () => Promis
       if (stopping) return;
       stopping = true;
       for (const f of svc.beforeClose ?? []) await f().catch((e: Error) => console.error(`${name}: ${e.message}`));
-      await svc.app.close();
+      await closeConnectionsWhileClosing(svc.app, () => svc.app.close());
       for (const f of svc.afterClose ?? []) await f().catch((e: Error) => console.error(`${name}: ${e.message}`));
       await stopMetrics();
       // The spans of the last seconds, still buffered (nothing while tracing is off).
       await flushTracing();
       process.exit(0);
     };
-    process.once('SIGTERM', () => void shutdown());
-    process.once('SIGINT', () => void shutdown());
+    // `on`, not `once`: the listener stays while the shutdown runs, so a library that re-raises the
+    // signal when it finds itself the last listener (signal-exit does) cannot end the process midway.
+    process.on('SIGTERM', () => void shutdown());
+    process.on('SIGINT', () => void shutdown());
   } catch (err) {
     console.error(`${name} failed to start: ${(err as Error).stack ?? String(err)}`);
     if (/ECONNREFUSED/.test(String(err))) console.error(`${name}: is the infrastructure up? run npm run infra:up`);
     process.exit(1);
+  }
+}
+
+/** How long in-flight requests may run on after the shutdown began before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * Runs `close` (the app's close: it stops listening and waits for open connections) while closing
+ * every keep-alive connection as soon as it is idle: Node's server.close() closes only those idle at
+ * that moment, so a client that finished a request (or aborted a stream) just after would hold the
+ * shutdown until its keep-alive timeout. In-flight requests finish; after SHUTDOWN_GRACE_MS the
+ * remaining connections are cut.
+ */
+export async function closeConnectionsWhileClosing(app: INestApplication, close: () => Promise<void>): Promise<void> {
+  const server = app.getHttpServer() as Server | undefined;
+  const idle = setInterval(() => server?.closeIdleConnections?.(), 100);
+  const cut = setTimeout(() => server?.closeAllConnections?.(), SHUTDOWN_GRACE_MS);
+  idle.unref();
+  cut.unref();
+  try {
+    await close();
+  } finally {
+    clearInterval(idle);
+    clearTimeout(cut);
   }
 }

@@ -35,3 +35,12 @@ export function currentTenantContext(): TenantContext {
 export function tryCurrentTenantContext(): TenantContext | undefined {
   return storage.getStore();
 }
+
+/**
+ * Runs `fn` outside any tenant context: for what outlives the request that happens to start it and
+ * serves every tenant (a LISTEN connection, a process-wide timer), whose callbacks would otherwise
+ * run in that first request's tenant context.
+ */
+export function outsideTenantContext<T>(fn: () => T): T {
+  return storage.exit(fn);
+}
