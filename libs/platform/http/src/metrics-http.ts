@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { nameRequestRoute } from '@hotdash/platform-telemetry';
 import { correlationIdFor, logCompletedRequest, requestLoggingMiddleware } from './logging';
 import { Metrics } from './metrics';
 
@@ -40,6 +41,8 @@ export function observeFastifyRequests(app: INestApplication, fastify: FastifyIn
 
 function completed(method: string, route: string | undefined, status: number, seconds: number, tenantId: string | undefined, correlationId: string, path: string): void {
   const template = route ?? 'unmatched';
+  // The HTTP server span (tracing on, request sampled) takes the route's name; it ends after this.
+  nameRequestRoute(route);
   Metrics.httpRequest({ route: template, method, status, seconds, tenantId });
   logCompletedRequest({ method, route: template, status, durationMs: seconds * 1000, tenantId, correlationId, path });
 }

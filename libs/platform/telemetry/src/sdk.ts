@@ -1,18 +1,19 @@
 // The OpenTelemetry SDK and its instrumentations: loaded only by startTracing, only when an exporter
 // is configured (a process without OTEL_* settings never loads this file).
-import { diag, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { context, diag, trace, type Context, type TextMapGetter, type TextMapPropagator, type TextMapSetter, type TracerProvider } from '@opentelemetry/api';
+import { getRPCMetadata, RPCType, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
-import { NestInstrumentation } from '@opentelemetry/instrumentation-nestjs-core';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { gateWraps, incomingRequestDoor, onlySampled, PresetTraceIds, RootDecidedTracerProvider, rootSamplerFromEnv, type Gate } from './root-sampling';
 import { TenantSpanProcessor } from './tenant-spans';
+import { useSdkHooks } from './trace-context';
+
+/** How long the batch processor waits before it exports what it holds (OTEL_BSP_SCHEDULE_DELAY overrides). */
+const DEFAULT_SCHEDULE_DELAY_MS = 200;
 
 /** Requests that are not work: the orchestrator's probes and the metrics scrape. */
 const NOT_WORK = /^\/(health|metrics)(\/|\?|$)/;
@@ -38,10 +39,13 @@ function exporterFromEnv(): SpanExporter[] {
       diag.warn(`OTEL_TRACES_EXPORTER: ${name} is not supported here (otlp, console, none)`);
       return [];
     }
+    // Only the exporter the protocol names is loaded (gRPC's brings @grpc/grpc-js: a larger heap for every process).
+    /* eslint-disable @typescript-eslint/no-require-imports */
     const protocol = (process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? process.env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
-    if (protocol === 'grpc') return [new OtlpGrpcExporter()];
-    if (protocol === 'http/json') return [new OtlpJsonExporter()];
-    return [new OtlpProtoExporter()];
+    if (protocol === 'grpc') return [new (require('@opentelemetry/exporter-trace-otlp-grpc') as typeof import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter()];
+    if (protocol === 'http/json') return [new (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter()];
+    return [new (require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter()];
+    /* eslint-enable @typescript-eslint/no-require-imports */
   });
 }
 
@@ -69,7 +73,7 @@ export interface TracingOptions {
 }
 
 /**
- * Starts the SDK: the instrumentations (HTTP in and out, Nest, fetch/undici, pg, ioredis), W3C
+ * Starts the SDK: the instrumentations (HTTP in and out, fetch/undici, pg, ioredis), W3C
  * propagation, the sampler of OTEL_TRACES_SAMPLER(_ARG), the resource (OTEL_SERVICE_NAME, else the
  * service's name; OTEL_RESOURCE_ATTRIBUTES), spans stamped with their tenant and scrubbed of
  * personal data, batched (OTEL_BSP_*) to the configured exporter. Metrics and logs are not the
@@ -83,13 +87,46 @@ export function startSdk(serviceName: string, options: TracingOptions = {}): { f
         ? new SimpleSpanProcessor({ exporter })
         : new BatchSpanProcessor({
             exporter,
-            scheduledDelayMillis: envNumber('OTEL_BSP_SCHEDULE_DELAY'),
+            // 200 ms unless OTEL_BSP_SCHEDULE_DELAY says otherwise (the specification's default is
+            // 5 s): at 10% sampling a batch rarely fills (512 spans), and spans kept 5 s outlive V8's
+            // young generation; bench/tracing-overhead measured the 10% gateway's GC and compiler
+            // threads spending more per request than the 100% one's (docs/benchmarks.md).
+            scheduledDelayMillis: envNumber('OTEL_BSP_SCHEDULE_DELAY') ?? DEFAULT_SCHEDULE_DELAY_MS,
             maxQueueSize: envNumber('OTEL_BSP_MAX_QUEUE_SIZE'),
             maxExportBatchSize: envNumber('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
             exportTimeoutMillis: envNumber('OTEL_BSP_EXPORT_TIMEOUT'),
           }),
     ),
   );
+  // With a parent-based sampler (the default; OTEL_TRACES_SAMPLER=parentbased_traceidratio) a
+  // trace's fate is its root's, and an unsampled trace costs next to nothing (root-sampling.ts): an
+  // incoming request's decision is taken before the HTTP instrumentation does any work, spans below
+  // an unsampled one are not built, and pg and ioredis run uninstrumented outside sampled traces.
+  const root = rootSamplerFromEnv();
+  const ids = new PresetTraceIds();
+  const gated = <T extends object>(instrumentation: T, gates: Record<string, Gate>): T => (root ? gateWraps(instrumentation, gates) : instrumentation);
+  const instrumentations = [
+    gated(
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (req) => NOT_WORK.test(req.url ?? ''),
+        // Outgoing calls outside any work (a client's background polling) start no trace of their own.
+        requireParentforOutgoingSpans: true,
+      }),
+      root ? { emit: incomingRequestDoor(root, ids, (req) => !NOT_WORK.test(req.url ?? '')) } : {},
+    ),
+    new UndiciInstrumentation({ requireParentforSpans: true }),
+    // No Nest instrumentation: its two spans per request (the route's, the handler's) repeated the
+    // HTTP server span and cost every request, sampled or not; the server span takes the matched
+    // route's name instead (nameRequestRoute, called by the HTTP layer).
+    // Statement text only (the platform's SQL binds every value); no parameters, no connect spans,
+    // no spans for a pool's idle work (the relay's polls, LISTEN) outside a trace.
+    gated(new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true, addSqlCommenterCommentToQueries: false }), {
+      query: onlySampled,
+      connect: onlySampled,
+    }),
+    // The command's name only: arguments carry keys and values (BullMQ's scripts get a job's data).
+    gated(new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }), { sendCommand: onlySampled, connect: onlySampled }),
+  ];
   const sdk = new NodeSDK({
     ...(process.env.OTEL_SERVICE_NAME?.trim() ? {} : { serviceName }),
     spanProcessors: processors,
@@ -97,21 +134,22 @@ export function startSdk(serviceName: string, options: TracingOptions = {}): { f
     metricReaders: [],
     logRecordProcessors: [],
     ...(options.edge ? { textMapPropagator: new SendOnlyPropagator() } : {}),
-    instrumentations: [
-      new HttpInstrumentation({
-        ignoreIncomingRequestHook: (req) => NOT_WORK.test(req.url ?? ''),
-        // Outgoing calls outside any work (a client's background polling) start no trace of their own.
-        requireParentforOutgoingSpans: true,
-      }),
-      new UndiciInstrumentation({ requireParentforSpans: true }),
-      new NestInstrumentation(),
-      // Statement text only (the platform's SQL binds every value); no parameters, no connect spans,
-      // no spans for a pool's idle work (the relay's polls, LISTEN) outside a trace.
-      new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true, addSqlCommenterCommentToQueries: false }),
-      // The command's name only: arguments carry keys and values (BullMQ's scripts get a job's data).
-      new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
-    ],
+    // The sampler the door decides with (the SDK would build the same one from OTEL_TRACES_SAMPLER).
+    ...(root ? { sampler: new ParentBasedSampler({ root }), idGenerator: ids } : {}),
+    instrumentations,
   });
   sdk.start();
+  const global = trace.getTracerProvider() as TracerProvider & { getDelegate?: () => TracerProvider };
+  const tracerProvider = root ? new RootDecidedTracerProvider(global.getDelegate?.() ?? global) : undefined;
+  if (tracerProvider) for (const i of instrumentations) i.setTracerProvider(tracerProvider);
+  useSdkHooks({
+    tracerProvider,
+    // The route reaches the server span through the HTTP instrumentation's request metadata: the
+    // span is named `<method> <route>` and gets http.route when it ends.
+    nameRoute: (route) => {
+      const request = getRPCMetadata(context.active());
+      if (request?.type === RPCType.HTTP && request.span.isRecording()) request.route = route;
+    },
+  });
   return { flush: async () => void (await Promise.all(processors.map((p) => p.forceFlush()))), shutdown: () => sdk.shutdown() };
 }

@@ -22,7 +22,7 @@ let sdk: ReturnType<typeof import('./sdk').startSdk> | undefined;
 /**
  * Starts tracing for a service, when the environment configures an exporter; otherwise does
  * nothing at all (the SDK is not even loaded, and the platform's span helpers only call through).
- * Must run before anything it instruments is loaded (http, pg, ioredis, undici, @nestjs/core): each
+ * Must run before anything it instruments is loaded (http, pg, ioredis, undici): each
  * service's `apps/<service>/src/tracing.ts` calls it and is the first import of its main.ts.
  *
  * On SIGTERM/SIGINT the spans still buffered are flushed at once, while the service shuts down

@@ -3,7 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { parseTenantId } from '@hotdash/contracts';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
-import { TenantSpanProcessor, scrubAttributes } from './tenant-spans';
+import { TenantSpanProcessor, scrubAttributes, scrubSpan } from './tenant-spans';
 import { bindToActiveContext, contextFromTraceparent, currentTraceparent, inSpan, markTracingEnabled, NO_SPAN, startSpan, TENANT_ID_ATTRIBUTE } from './trace-context';
 import { tracingConfigured } from './start-tracing';
 
@@ -114,5 +114,19 @@ describe('tracing on', () => {
     expect(out.status).toEqual({ code: 2 });
     // A client span keeps the server's address.
     expect(scrubAttributes({ 'network.peer.address': '10.0.0.5' }, SpanKind.CLIENT, undefined)).toEqual({ 'network.peer.address': '10.0.0.5' });
+  });
+
+  it('passes a span with nothing to scrub on as it is (no copy), its tenant stamped', () => {
+    trace.getTracer('spec').startSpan('pg.query:COMMIT', { kind: SpanKind.CLIENT, attributes: { 'db.query.text': 'commit', 'network.peer.address': '10.0.0.5' } }).end();
+    const span = memory.getFinishedSpans()[0]!;
+    const out = scrubSpan(span, 'tenant-a');
+    expect(out).toBe(span);
+    expect(out.attributes).toEqual({ 'db.query.text': 'commit', 'network.peer.address': '10.0.0.5', 'tenant.id': 'tenant-a' });
+    // One with a query string in its URL is copied, scrubbed; the original is left as it was.
+    const withQuery = { ...span, spanContext: () => span.spanContext(), attributes: { 'url.full': 'http://drafts/x?email=a@b.c' } };
+    const scrubbed = scrubSpan(withQuery, undefined);
+    expect(scrubbed).not.toBe(withQuery);
+    expect(scrubbed.attributes).toEqual({ 'url.full': 'http://drafts/x' });
+    expect(withQuery.attributes).toEqual({ 'url.full': 'http://drafts/x?email=a@b.c' });
   });
 });

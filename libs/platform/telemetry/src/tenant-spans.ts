@@ -112,6 +112,13 @@ const DROPPED_ON_SERVER = new Set([
   'http.user_agent',
 ]);
 
+/** Whether an attribute may not leave the process as it is (dropped, or a URL with a query). */
+function mustScrub(key: string, value: unknown, kind: SpanKind): boolean {
+  if (DROPPED.has(key) || DROPPED_PREFIXES.some((p) => key.startsWith(p))) return true;
+  if (kind === SpanKind.SERVER && DROPPED_ON_SERVER.has(key)) return true;
+  return URL_ATTRIBUTES.includes(key) && typeof value === 'string' && /[?#]/.test(value);
+}
+
 /** A span's attributes without personal data, with its tenant. */
 export function scrubAttributes(attributes: Attributes, kind: SpanKind, tenantId: string | undefined): Attributes {
   const out: Attributes = {};
@@ -142,13 +149,23 @@ function scrubEvents(events: ReadableSpan['events']): ReadableSpan['events'] {
   });
 }
 
+/** An error status message that is endSpan's class and code, nothing quoted. */
+const STATUS_MESSAGE = /^[A-Za-z][\w$]*( \([\w.-]+\))?$/;
+
 /**
  * The span as it may leave the process: scrubbed (scrubAttributes; exception messages and error
  * statuses' messages removed, endSpan's class-and-code kept) and with its trace's tenant when it had
  * none of its own.
  */
 export function scrubSpan(s: ReadableSpan, tenantId: string | undefined): ReadableSpan {
-  const status = s.status.message && !/^[A-Za-z][\w$]*( \([\w.-]+\))?$/.test(s.status.message) ? { code: s.status.code } : s.status;
+  const cleanStatus = !s.status.message || STATUS_MESSAGE.test(s.status.message);
+  // Most spans (a query's, a command's) carry nothing to scrub: they go on as they are, with the
+  // tenant stamped in place (the span has ended: nothing else writes its attributes now).
+  if (cleanStatus && s.events.length === 0 && !Object.entries(s.attributes).some(([k, v]) => mustScrub(k, v, s.kind))) {
+    if (tenantId && s.attributes[TENANT_ID_ATTRIBUTE] === undefined) (s.attributes as Attributes)[TENANT_ID_ATTRIBUTE] = tenantId;
+    return s;
+  }
+  const status = cleanStatus ? s.status : { code: s.status.code };
   return {
     name: s.name,
     kind: s.kind,

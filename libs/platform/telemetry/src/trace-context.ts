@@ -1,10 +1,12 @@
-import { context, INVALID_SPAN_CONTEXT, isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 
 /** The attribute every span of tenant work carries: the tenant's id (never a name, never personal data). */
 export const TENANT_ID_ATTRIBUTE = 'tenant.id';
 
 /** The platform's own spans (consumers, jobs, the relay): one instrumentation scope. */
-const tracer = trace.getTracer('@hotdash/platform-telemetry');
+const SCOPE = '@hotdash/platform-telemetry';
+let tracer: Tracer = trace.getTracer(SCOPE);
+let routeNamer: ((route: string) => void) | undefined;
 
 /** A span that records nothing (handed to callbacks while tracing is off; ending it does nothing). */
 export const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
@@ -14,6 +16,29 @@ let enabled = false;
 /** Set by startTracing once the SDK runs; while false the helpers below only call through (no span, no context). */
 export function markTracingEnabled(on: boolean): void {
   enabled = on;
+  if (!on) {
+    tracer = trace.getTracer(SCOPE);
+    routeNamer = undefined;
+  }
+}
+
+/**
+ * The SDK's side of the helpers (sdk.ts, when it starts): the tracer provider the platform's own
+ * spans come from (the root-decided one: no work below an unsampled span), and how the matched
+ * route reaches the HTTP server span (nameRequestRoute).
+ */
+export function useSdkHooks(hooks: { tracerProvider?: { getTracer(name: string): Tracer }; nameRoute?: (route: string) => void }): void {
+  if (hooks.tracerProvider) tracer = hooks.tracerProvider.getTracer(SCOPE);
+  routeNamer = hooks.nameRoute;
+}
+
+/**
+ * Names the current request's HTTP server span after its matched route template (`GET /tickets/:id`,
+ * and `http.route`): called by the HTTP layer once the framework has routed the request (while
+ * tracing is off, or for a request no span records, it does nothing).
+ */
+export function nameRequestRoute(route: string | undefined): void {
+  if (enabled && route && routeNamer) routeNamer(route);
 }
 
 /** Whether this process exports traces (an OTLP endpoint or exporter was configured: startTracing). */
