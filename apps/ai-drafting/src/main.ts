@@ -8,27 +8,28 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
-import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService, type RunningService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { AiDraftingModule, DraftingWorker } from '@hotdash/ai-drafting';
 
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), AiDraftingModule] })
 export class AiDraftingAppModule {}
 
-if (require.main === module) {
-  void runService('ai-drafting', config.port, async () => {
-    const app = await createHttpApp(AiDraftingAppModule);
-    app.get(DraftingWorker).start();
-    const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'ai-drafting' });
-    const dbs = app.get(Databases);
-    // Its Redis connections and Weaviate are registered by AiDraftingModule.
-    app.get(Readiness)
-      .add('postgres', (ms) => dbs.ping(ms))
-      .add('kafka', () => kafka.ping());
-    const statuses = new TenantStatusCache(dbs);
-    // A tenant being offboarded is skipped (its data is being erased).
-    connectServiceConsumer(app, { group: 'ai-drafting', kafka, skipTenant: (t) => statuses.isLeaving(t) });
-    await app.startAllMicroservices();
-    return { app, afterClose: [() => kafka.close()] };
-  });
+/** The ai-drafting service's start: its app and what to close on shutdown (runService, or apps/embedded with every service in one process). */
+export async function startAiDrafting(): Promise<RunningService> {
+  const app = await createHttpApp(AiDraftingAppModule);
+  app.get(DraftingWorker).start();
+  const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'ai-drafting' });
+  const dbs = app.get(Databases);
+  // Its Redis connections and Weaviate are registered by AiDraftingModule.
+  app.get(Readiness)
+    .add('postgres', (ms) => dbs.ping(ms))
+    .add('kafka', () => kafka.ping());
+  const statuses = new TenantStatusCache(dbs);
+  // A tenant being offboarded is skipped (its data is being erased).
+  connectServiceConsumer(app, { group: 'ai-drafting', kafka, skipTenant: (t) => statuses.isLeaving(t) });
+  await app.startAllMicroservices();
+  return { app, afterClose: [() => kafka.close()] };
 }
+
+if (require.main === module) void runService('ai-drafting', config.port, startAiDrafting);

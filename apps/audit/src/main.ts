@@ -6,7 +6,7 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases } from '@hotdash/platform-db';
-import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService, type RunningService } from '@hotdash/platform-http';
 import { tenantStatusCacheWithSagas } from '@hotdash/platform-jobs';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { AuditModule } from '@hotdash/audit';
@@ -14,7 +14,8 @@ import { AuditModule } from '@hotdash/audit';
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), AuditModule] })
 class AuditAppModule {}
 
-void runService('audit', config.port, async () => {
+/** The audit service's start: its app and what to close on shutdown (runService, or apps/embedded with every service in one process). */
+export async function startAudit(): Promise<RunningService> {
   const app = await createHttpApp(AuditAppModule);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'audit' });
   const dbs = app.get(Databases);
@@ -27,4 +28,6 @@ void runService('audit', config.port, async () => {
   connectServiceConsumer(app, { group: 'audit', kafka, skipTenant: (t) => statuses.isLeaving(t), awaitPlacement: (t) => statuses.mayBePlacedSoon(t) });
   await app.startAllMicroservices();
   return { app, afterClose: [() => kafka.close()] };
-});
+}
+
+if (require.main === module) void runService('audit', config.port, startAudit);

@@ -8,23 +8,24 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
-import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService, type RunningService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { DraftsModule } from '@hotdash/drafts';
 
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), DraftsModule] })
 export class DraftsAppModule {}
 
-if (require.main === module) {
-  void runService('drafts', config.port, async () => {
-    const app = await createHttpApp(DraftsAppModule);
-    const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'drafts' });
-    const dbs = app.get(Databases);
-    app.get(Readiness).add('postgres', (ms) => dbs.ping(ms)).add('kafka', () => kafka.ping());
-    const statuses = new TenantStatusCache(dbs);
-    // A tenant being offboarded is skipped (its data is being erased).
-    connectServiceConsumer(app, { group: 'drafts', kafka, skipTenant: (t) => statuses.isLeaving(t) });
-    await app.startAllMicroservices();
-    return { app, afterClose: [() => kafka.close()] };
-  });
+/** The drafts service's start: its app and what to close on shutdown (runService, or apps/embedded with every service in one process). */
+export async function startDrafts(): Promise<RunningService> {
+  const app = await createHttpApp(DraftsAppModule);
+  const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'drafts' });
+  const dbs = app.get(Databases);
+  app.get(Readiness).add('postgres', (ms) => dbs.ping(ms)).add('kafka', () => kafka.ping());
+  const statuses = new TenantStatusCache(dbs);
+  // A tenant being offboarded is skipped (its data is being erased).
+  connectServiceConsumer(app, { group: 'drafts', kafka, skipTenant: (t) => statuses.isLeaving(t) });
+  await app.startAllMicroservices();
+  return { app, afterClose: [() => kafka.close()] };
 }
+
+if (require.main === module) void runService('drafts', config.port, startDrafts);

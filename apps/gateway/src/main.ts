@@ -9,7 +9,7 @@ import { Module } from '@nestjs/common';
 import { KNOWLEDGE_UPLOAD_TYPES } from '@hotdash/contracts';
 import { AuthModule } from '@hotdash/platform-auth';
 import { DatabaseModule, Databases } from '@hotdash/platform-db';
-import { createFastifyHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
+import { createFastifyHttpApp, HealthModule, Readiness, runService, type RunningService } from '@hotdash/platform-http';
 import { GatewayModule } from '@hotdash/gateway';
 import { IdentityModule } from '@hotdash/identity';
 
@@ -17,15 +17,16 @@ import { IdentityModule } from '@hotdash/identity';
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), AuthModule.forRoot(config), IdentityModule, GatewayModule] })
 export class GatewayAppModule {}
 
-if (require.main === module) {
+/** The gateway service's start: its app and what to close on shutdown (runService, or apps/embedded with every service in one process). */
+export async function startGateway(): Promise<RunningService> {
   // Behind a load balancer, HOTDASH_TRUSTED_PROXIES (comma-separated addresses or CIDRs) lets the
   // gateway take the client address from X-Forwarded-For (per-address limits, the audit of access).
   const trustedProxies = [...config.settings.HOTDASH_TRUSTED_PROXIES];
-  void runService('gateway', config.port, async () => {
-    // Knowledge-base uploads are the document itself; every other body is JSON (each route's @ApiDoc says which and how large).
-    const app = await createFastifyHttpApp(GatewayAppModule, { trustedProxies, rawTypes: KNOWLEDGE_UPLOAD_TYPES });
-    const dbs = app.get(Databases);
-    app.get(Readiness).add('postgres', (ms) => dbs.ping(ms));
-    return { app };
-  });
+  // Knowledge-base uploads are the document itself; every other body is JSON (each route's @ApiDoc says which and how large).
+  const app = await createFastifyHttpApp(GatewayAppModule, { trustedProxies, rawTypes: KNOWLEDGE_UPLOAD_TYPES });
+  const dbs = app.get(Databases);
+  app.get(Readiness).add('postgres', (ms) => dbs.ping(ms));
+  return { app };
 }
+
+if (require.main === module) void runService('gateway', config.port, startGateway);

@@ -11,7 +11,7 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
-import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService, type RunningService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { IdleTenantSweep, VectorStore, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { KNOWLEDGE_UPLOAD_TYPES, MAX_DOCUMENT_BYTES } from '@hotdash/contracts';
@@ -21,21 +21,22 @@ import { IngestionWorker, KnowledgeModule } from '@hotdash/knowledge';
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), KnowledgeModule] })
 export class KnowledgeAppModule {}
 
-if (require.main === module) {
-  void runService('knowledge', config.port, async () => {
-    const app = await createHttpApp(KnowledgeAppModule, { raw: { types: KNOWLEDGE_UPLOAD_TYPES, limit: MAX_DOCUMENT_BYTES } });
-    const vectors = app.get(VectorStore);
-    await vectors.ensureCollection();
-    const sweep = vectors instanceof WeaviateVectorStore ? IdleTenantSweep.of(vectors, { log: (line) => console.log(`[knowledge] ${line}`) }) : undefined;
-    sweep?.start();
-    app.get(IngestionWorker).start();
-    const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'knowledge' });
-    const dbs = app.get(Databases);
-    app.get(Readiness).add('postgres', (ms) => dbs.ping(ms)).add('kafka', () => kafka.ping());
-    const statuses = new TenantStatusCache(dbs);
-    // A tenant being offboarded is skipped (its data is being erased).
-    connectServiceConsumer(app, { group: 'knowledge', kafka, skipTenant: (t) => statuses.isLeaving(t) });
-    await app.startAllMicroservices();
-    return { app, beforeClose: [async () => sweep?.stop()], afterClose: [() => kafka.close()] };
-  });
+/** The knowledge service's start: its app and what to close on shutdown (runService, or apps/embedded with every service in one process). */
+export async function startKnowledge(): Promise<RunningService> {
+  const app = await createHttpApp(KnowledgeAppModule, { raw: { types: KNOWLEDGE_UPLOAD_TYPES, limit: MAX_DOCUMENT_BYTES } });
+  const vectors = app.get(VectorStore);
+  await vectors.ensureCollection();
+  const sweep = vectors instanceof WeaviateVectorStore ? IdleTenantSweep.of(vectors, { log: (line) => console.log(`[knowledge] ${line}`) }) : undefined;
+  sweep?.start();
+  app.get(IngestionWorker).start();
+  const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'knowledge' });
+  const dbs = app.get(Databases);
+  app.get(Readiness).add('postgres', (ms) => dbs.ping(ms)).add('kafka', () => kafka.ping());
+  const statuses = new TenantStatusCache(dbs);
+  // A tenant being offboarded is skipped (its data is being erased).
+  connectServiceConsumer(app, { group: 'knowledge', kafka, skipTenant: (t) => statuses.isLeaving(t) });
+  await app.startAllMicroservices();
+  return { app, beforeClose: [async () => sweep?.stop()], afterClose: [() => kafka.close()] };
 }
+
+if (require.main === module) void runService('knowledge', config.port, startKnowledge);

@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases } from '@hotdash/platform-db';
-import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService, type RunningService } from '@hotdash/platform-http';
 import { OperatorsModule } from '@hotdash/identity';
 import { SagaEngine } from '@hotdash/platform-jobs';
 import { ExportsModule, ProvisioningModule } from '@hotdash/provisioning';
@@ -23,7 +23,8 @@ const exportsModule = ExportsModule.register({ subjects: ({ db, cipher, keyring 
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), TenantAuditChainModule, ProvisioningModule, OperatorsModule.forService('provisioning'), exportsModule] })
 class ProvisioningAppModule {}
 
-void runService('provisioning', config.port, async () => {
+/** The provisioning service's start: its app and what to close on shutdown (runService, or apps/embedded with every service in one process). */
+export async function startProvisioning(): Promise<RunningService> {
   // Sign-ups may carry initial knowledge-base documents.
   const app = await createHttpApp(ProvisioningAppModule, { bodyLimit: '1mb' });
   const dbs = app.get(Databases);
@@ -33,4 +34,6 @@ void runService('provisioning', config.port, async () => {
   const resumed = await engine.resume();
   if (resumed) console.log(`provisioning resumed ${resumed} unfinished saga(s)`);
   return { app };
-});
+}
+
+if (require.main === module) void runService('provisioning', config.port, startProvisioning);

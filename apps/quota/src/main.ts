@@ -8,14 +8,15 @@ import 'reflect-metadata';
 import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { DatabaseModule, Databases, TenantStatusCache } from '@hotdash/platform-db';
-import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService, type RunningService } from '@hotdash/platform-http';
 import { connectServiceConsumer, createKafkaClient } from '@hotdash/platform-messaging';
 import { QuotaModule } from '@hotdash/quota';
 
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config), QuotaModule] })
 class QuotaAppModule {}
 
-void runService('quota', config.port, async () => {
+/** The quota service's start: its app and what to close on shutdown (runService, or apps/embedded with every service in one process). */
+export async function startQuota(): Promise<RunningService> {
   const app = await createHttpApp(QuotaAppModule);
   const kafka = createKafkaClient({ brokers: config.kafka.brokers, clientId: 'quota' });
   const dbs = app.get(Databases);
@@ -25,4 +26,6 @@ void runService('quota', config.port, async () => {
   connectServiceConsumer(app, { group: 'quota', kafka, skipTenant: (t) => statuses.isLeaving(t) });
   await app.startAllMicroservices();
   return { app, afterClose: [() => kafka.close()] };
-});
+}
+
+if (require.main === module) void runService('quota', config.port, startQuota);

@@ -12,13 +12,14 @@ import { config } from './service-config';
 import { Module } from '@nestjs/common';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, Databases, ShardRouter } from '@hotdash/platform-db';
-import { createHttpApp, HealthModule, Readiness, runService } from '@hotdash/platform-http';
+import { createHttpApp, HealthModule, Readiness, runService, type RunningService } from '@hotdash/platform-http';
 import { createKafkaClient, MailDispatcher, mailSenderFromEnv, observeRelayLag, RelaySupervisor } from '@hotdash/platform-messaging';
 
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config)], providers: cryptoProviders() })
 class RelayAppModule {}
 
-void runService('relay', config.port, async () => {
+/** The relay service's start: its app and what to close on shutdown (runService, or apps/embedded with every service in one process). */
+export async function startRelay(): Promise<RunningService> {
   const app = await createHttpApp(RelayAppModule);
   const dbs = app.get(Databases);
   const router = app.get(ShardRouter);
@@ -61,4 +62,6 @@ void runService('relay', config.port, async () => {
     ],
     afterClose: [() => kafka.close()],
   };
-});
+}
+
+if (require.main === module) void runService('relay', config.port, startRelay);

@@ -4,9 +4,10 @@ import { cryptoProviders, FieldCipher, KmsPort, TenantKeyring } from '@hotdash/p
 import { ControlDatabase, Databases, PLATFORM_CONFIG, ShardInspector, ShardRouter, TenantDatabase, TenantMover, TenantStatusCache } from '@hotdash/platform-db';
 import { createRedis, type RedisClient, redisProbe, SagaEngine, TenantStatusCacheProvider } from '@hotdash/platform-jobs';
 import { readinessProbe } from '@hotdash/platform-http';
-import { InternalAuthModule } from '@hotdash/platform-auth';
+import { InternalAuthModule, stateRedis, TenantLimitsStore, tenantLimitsStore } from '@hotdash/platform-auth';
 import { PROVISIONING_REDIS, PROVISIONING_SAGA_CONCURRENCY, PROVISIONING_SAGA_QUEUE } from './provisioning.tokens';
-import { VectorStore, vectorStoreProbe, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { VectorStore, vectorStoreFromEnv, vectorStoreProbe } from '@hotdash/platform-vector';
+import { embedderFromEnv } from '@hotdash/platform-models';
 import { SignupsController, TenantsController } from './tenants.controller';
 import { TenantsRepository } from './tenants.repository';
 import { CreateTenantHandler } from './use-cases/create-tenant/create-tenant.handler';
@@ -55,12 +56,12 @@ import { DeadLettersModule } from './dead-letters/dead-letters.module';
 class EngineLifecycle implements OnApplicationShutdown {
   constructor(
     @Inject(SagaEngine) private readonly engine: SagaEngine,
-    @Inject(PROVISIONING_REDIS) private readonly redis: RedisClient,
+    @Inject(PROVISIONING_REDIS) private readonly redis: RedisClient | null,
     @Inject(VectorStore) private readonly vectors: VectorStore,
   ) {}
   async onApplicationShutdown(): Promise<void> {
     await this.engine.close();
-    this.redis.disconnect();
+    this.redis?.disconnect();
     await this.vectors.close();
   }
 }
@@ -118,9 +119,13 @@ class EngineLifecycle implements OnApplicationShutdown {
     KekRotationsRepository,
     KeyRotations,
     KekRotationSagaRegistration,
-    { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => createRedis(config, { maxRetriesPerRequest: 2 }), inject: [PLATFORM_CONFIG] },
+    // None with the embedded state store (HOTDASH_STATE_STORE=embedded): nothing here connects to Redis then.
+    { provide: PROVISIONING_REDIS, useFactory: (config: PlatformConfig) => stateRedis(() => createRedis(config, { maxRetriesPerRequest: 2 })), inject: [PLATFORM_CONFIG] },
+    // Where plan changes publish a tenant's limits for the gateways (HOTDASH_STATE_STORE: Redis, or the embedded state).
+    { provide: TenantLimitsStore, useFactory: (redis: RedisClient | null) => tenantLimitsStore(redis), inject: [PROVISIONING_REDIS] },
     ...cryptoProviders(),
-    { provide: VectorStore, useFactory: (config: PlatformConfig) => WeaviateVectorStore.fromConfig(config), inject: [PLATFORM_CONFIG] },
+    // The vector store the configuration names (Weaviate, or LanceDB in embedded mode), with the embedder's dimensions as knowledge and ai-drafting build it.
+    { provide: VectorStore, useFactory: (config: PlatformConfig) => vectorStoreFromEnv(config, embedderFromEnv().dimensions), inject: [PLATFORM_CONFIG] },
     {
       provide: SagaEngine,
       useFactory: (
@@ -148,8 +153,8 @@ class EngineLifecycle implements OnApplicationShutdown {
     },
     EngineLifecycle,
     // Readiness: its Redis connections (revocation markers, the saga queue) and Weaviate (tenant namespaces).
-    readinessProbe('redis', 'provisioning', PROVISIONING_REDIS, (redis: RedisClient) => redisProbe(redis)),
-    readinessProbe('redis', 'saga queue', SagaEngine, (engine: SagaEngine) => engine.redisProbe()),
+    readinessProbe('redis', 'provisioning', PROVISIONING_REDIS, (redis: RedisClient | null) => (redis ? redisProbe(redis) : undefined)),
+    readinessProbe('redis', 'saga queue', SagaEngine, (engine: SagaEngine) => engine.readinessProbe()),
     readinessProbe('weaviate', 'weaviate', VectorStore, vectorStoreProbe),
   ],
   exports: [SagaEngine, FieldCipher, TenantStatusCache],
