@@ -23,3 +23,5 @@ jest.mock('openid-client', mockLoadedByNode('openid-client'));
 jest.mock('oidc-provider', mockLoadedByNode('oidc-provider'));
 // unpdf (PDF text) loads its pdf.js bundle with a dynamic import.
 jest.mock('unpdf', mockLoadedByNode('unpdf'));
+// PGlite (the embedded databases: libs/platform/db/src/embedded) loads its WebAssembly with a dynamic import.
+jest.mock('@electric-sql/pglite', mockLoadedByNode('@electric-sql/pglite'));

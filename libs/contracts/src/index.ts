@@ -14,6 +14,7 @@ export * from './privacy.api';
 export * from './exports.api';
 export * from './knowledge.api';
 export * from './drafts.api';
+export * from './queue-stream.api';
 export * from './reports.api';
 export * from './shards.api';
 export * from './backups.api';

@@ -12,6 +12,7 @@ import { ServiceClient } from './service-client';
 import { IdempotentReplies } from './idempotency';
 import { DocumentsProxyController } from './knowledge-proxies.controller';
 import { DraftMetricsProxyController, DraftsProxyController, TicketsProxyController } from './drafts-proxies.controller';
+import { QueueProxyController } from './queue-proxies.controller';
 import { OperatorsProxyController, OpsTenantsController, PublicProvisioningController, TenantProxyController } from './provisioning-proxies.controller';
 import { SettingsProxyController } from './settings-proxies.controller';
 import { ExportsProxyController } from './exports-proxies.controller';
@@ -26,7 +27,8 @@ import { OpsRebalanceController } from './rebalance-proxies.controller';
 import { OpsKeysController } from './keys-proxies.controller';
 import { OpsDeadLettersController } from './dlq-proxies.controller';
 import { AccountPagesController } from './pages/account-pages.controller';
-import { TenantRateLimiter } from './rate-limiter';
+import { rateLimitStore } from './rate-limiter';
+import { RateLimitStore } from './rate-limit-store';
 import { PortalStatic } from './portal-static';
 
 /**
@@ -39,7 +41,8 @@ import { PortalStatic } from './portal-static';
 @Module({
   providers: [
     PlanLimits,
-    { provide: TenantRateLimiter, useFactory: (redis: RedisClient) => new TenantRateLimiter(redis), inject: [AUTH_REDIS] },
+    // Redis (one script per request) or the embedded process's memory: HOTDASH_STATE_STORE, chosen in rateLimitStore.
+    { provide: RateLimitStore, useFactory: (redis: RedisClient | null) => rateLimitStore(redis), inject: [AUTH_REDIS] },
     GatewayAdmission,
     { provide: RequestAdmission, useExisting: GatewayAdmission },
     // The access log seals each entry's IP address under the tenant's data key.
@@ -48,14 +51,14 @@ import { PortalStatic } from './portal-static';
     AccessAudit,
     { provide: RequestAudit, useExisting: AccessAudit },
   ],
-  exports: [PlanLimits, TenantRateLimiter, GatewayAdmission, RequestAdmission, AccessLog, AccessAudit, RequestAudit],
+  exports: [PlanLimits, RateLimitStore, GatewayAdmission, RequestAdmission, AccessLog, AccessAudit, RequestAudit],
 })
 export class GatewayAdmissionModule {}
 
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
   imports: [DiscoveryModule, GatewayAdmissionModule],
-  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, SettingsProxyController, PrivacyProxyController, ExportsProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, OpsDeadLettersController, DocumentsProxyController, TicketsProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
+  controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, SettingsProxyController, PrivacyProxyController, ExportsProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, OpsDeadLettersController, DocumentsProxyController, TicketsProxyController, QueueProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
   // PortalStatic: the web portal at / (dist/portal), behind every API route.
   providers: [OpenApiDocument, ServiceClient, IdempotentReplies, PortalStatic],
   exports: [GatewayAdmissionModule],

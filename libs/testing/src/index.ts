@@ -17,3 +17,5 @@ export * from './weaviate-process';
 export * from './vector-namespaces';
 export * from './crash-seed';
 export * from './ports';
+export * from './embedded-world';
+export * from './state-adapters';

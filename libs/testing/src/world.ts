@@ -24,8 +24,9 @@ export class TestWorld {
   readonly tenantDb: TenantDatabase;
   readonly control: ControlDatabase;
 
-  constructor(overrides: { poolSize?: number } = {}) {
-    const base = loadConfig();
+  /** `config`: another platform's databases (the embedded ones: libs/testing/src/embedded-world.ts); default the environment's. */
+  constructor(overrides: { poolSize?: number; config?: PlatformConfig } = {}) {
+    const base = overrides.config ?? loadConfig();
     this.config = { ...base, db: { ...base.db, poolSize: overrides.poolSize ?? base.db.poolSize } };
     this.dbs = new Databases(this.config);
     this.router = new ShardRouter(this.dbs);

@@ -1,3 +1,4 @@
 export * from './config';
 export * from './settings';
 export * from './store-unavailable';
+export * from './run-mode';

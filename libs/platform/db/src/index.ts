@@ -20,3 +20,4 @@ export * from './tenant-rows';
 export * from './tenant-mover';
 export * from './tenant-sizes';
 export * from './foreign-control';
+export * from './embedded';
