@@ -39,7 +39,7 @@ const AI_DRAFTING_REDIS = Symbol('AI_DRAFTING_REDIS');
     },
     // Readiness: its Redis connections (the limiter's and the drafting queue's) and Weaviate (not the embedded LanceDB).
     readinessProbe('redis', 'ai-drafting', AI_DRAFTING_REDIS, (redis: RedisClient) => redisProbe(redis)),
-    readinessProbe('redis', 'drafting queue', DraftingQueue, (queue: DraftingQueue) => redisProbe(() => queue.queue.client)),
+    readinessProbe('redis', 'drafting queue', DraftingQueue, (queue: DraftingQueue) => redisProbe(() => queue.queue.getBackend().client)),
     readinessProbe('weaviate', 'weaviate', VectorStore, vectorStoreProbe),
     {
       // One hook, in this order: the worker finishes its jobs before the connections they use close.

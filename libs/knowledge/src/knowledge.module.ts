@@ -65,7 +65,7 @@ class KnowledgeLifecycle implements OnApplicationShutdown {
     KnowledgeLifecycle,
     // Readiness: its Redis connections (the ingestion queue's and the limiter's) and Weaviate (not the embedded LanceDB).
     readinessProbe('redis', 'knowledge', KNOWLEDGE_REDIS, (redis: RedisClient) => redisProbe(redis)),
-    readinessProbe('redis', 'ingestion queue', KNOWLEDGE_QUEUE, (queue: Queue) => redisProbe(() => queue.client)),
+    readinessProbe('redis', 'ingestion queue', KNOWLEDGE_QUEUE, (queue: Queue) => redisProbe(() => queue.getBackend().client)),
     readinessProbe('weaviate', 'weaviate', VectorStore, vectorStoreProbe),
   ],
   exports: [DocumentsService, IngestionWorker, VectorStore, Embedder, StoredDocumentsSweep],

@@ -58,7 +58,7 @@ export class ExportsModule {
       ExportsService,
       ExportsWorker,
       ...cryptoProviders(),
-      readinessProbe('redis', 'export queue', EXPORTS_QUEUE, (queue: Queue) => redisProbe(() => queue.client)),
+      readinessProbe('redis', 'export queue', EXPORTS_QUEUE, (queue: Queue) => redisProbe(() => queue.getBackend().client)),
     ];
     if (subjects)
       providers.push({ provide: SUBJECT_EXPORT_SOURCE, useFactory: (db: TenantDatabase, cipher: FieldCipher, keyring: TenantKeyring) => subjects({ db, cipher, keyring }), inject: [TenantDatabase, FieldCipher, TenantKeyring] });

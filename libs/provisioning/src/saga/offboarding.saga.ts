@@ -32,8 +32,8 @@ export const OffboardingSteps = {
   CERTIFICATE: 'issue-certificate',
 } as const;
 
-/** Job states whose jobs are the tenant's to erase: queued ones, and those kept after they finished. */
-const JOB_STATES = ['waiting', 'delayed', 'paused', 'prioritized', 'completed', 'failed'] as const;
+/** Job states whose jobs are the tenant's to erase: queued ones (a paused queue's are `waiting` since BullMQ 6), and those kept after they finished. */
+const JOB_STATES = ['waiting', 'delayed', 'prioritized', 'completed', 'failed'] as const;
 const JOB_PAGE = 500;
 
 export interface OffboardingDeps {

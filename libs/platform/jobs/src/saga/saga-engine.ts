@@ -312,7 +312,7 @@ export class SagaEngine {
 
   /** Readiness: PING on the saga queue's Redis connection (see redisProbe). */
   redisProbe(): ReturnType<typeof redisProbe> {
-    return redisProbe(() => this.queue.client);
+    return redisProbe(() => this.queue.getBackend().client);
   }
 
   // ------------------------------------------------------------------ processing
