@@ -7,3 +7,4 @@ export * from './admission';
 export * from './service-client';
 export * from './service-proxies.controller';
 export * from './openapi';
+export * from './queue-dashboard';
