@@ -1,5 +1,6 @@
 import { Controller } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { EventPattern } from '@hotdash/platform-messaging';
 import { Envelope, parseTenantId, TenantEvents, TenantSettingsChangedV1 } from '@hotdash/contracts';
 import { NonRetryableError } from '@hotdash/platform-messaging';
 import type { EventContext } from '@hotdash/platform-messaging';

@@ -1,5 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { EventPattern } from '@hotdash/platform-messaging';
 import { DraftEvents, DraftRequestedV1, DraftRequestedV2, Envelope, parseTenantId, TicketEvents, TicketReceivedV2 } from '@hotdash/contracts';
 import { TenantStatusCache } from '@hotdash/platform-db';
 import type { EventContext } from '@hotdash/platform-messaging';

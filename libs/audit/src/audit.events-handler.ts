@@ -1,5 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { EventPattern } from '@hotdash/platform-messaging';
 import { AccessEvents, AccessRecordedV2, DraftEvents, Envelope, KnowledgeEvents, OperatorEvents, SlaEvents, TenantCreatedV1, TenantEvents, TicketEvents } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import { RecordAuditEntryHandler } from './use-cases/record-audit-entry/record-audit-entry.handler';

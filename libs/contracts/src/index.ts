@@ -24,6 +24,7 @@ export * from './rebalance.api';
 export * from './keys.api';
 export * from './dedicated.api';
 export * from './dlq.api';
+export * from './queue-dashboard.api';
 export * from './support.events';
 export * from './sla.events';
 export * from './asyncapi';

@@ -30,6 +30,7 @@ import { AccountPagesController } from './pages/account-pages.controller';
 import { rateLimitStore } from './rate-limiter';
 import { RateLimitStore } from './rate-limit-store';
 import { PortalStatic } from './portal-static';
+import { QueueDashboardModule } from './queue-dashboard';
 
 /**
  * What the gateway adds to the platform's one auth guard and one interceptor (global, so the
@@ -57,7 +58,8 @@ export class GatewayAdmissionModule {}
 
 /** The gateway's own concerns on top of identity (the app composes IdentityModule too): per-tenant limits, the audit of access, and the routes to the services behind it. */
 @Module({
-  imports: [DiscoveryModule, GatewayAdmissionModule],
+  // QueueDashboardModule: the ops queue dashboard at /ops/queues/ (@bull-board, read-only, no job payloads).
+  imports: [DiscoveryModule, GatewayAdmissionModule, QueueDashboardModule.forQueues()],
   controllers: [AccountPagesController, AuditLogProxyController, UsageProxyController, TenantProxyController, SettingsProxyController, PrivacyProxyController, ExportsProxyController, OperatorsProxyController, PublicProvisioningController, OpsTenantsController, OpsTenantBackupsController, OpsTenantMovesController, OpsTenantDedicatedController, OpsBackupsController, OpsShardsController, OpsMigrationsController, OpsImportsController, OpsRebalanceController, OpsKeysController, OpsDeadLettersController, DocumentsProxyController, TicketsProxyController, QueueProxyController, DraftsProxyController, DraftMetricsProxyController, OpenApiController],
   // PortalStatic: the web portal at / (dist/portal), behind every API route.
   providers: [OpenApiDocument, ServiceClient, IdempotentReplies, PortalStatic],

@@ -8,3 +8,4 @@ export * from './service-client';
 export * from './service-proxies.controller';
 export * from './openapi';
 export * from './rate-limit-store';
+export * from './queue-dashboard';

@@ -1,5 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { EventPattern } from '@hotdash/platform-messaging';
 import { Envelope, KnowledgeDocumentSubmittedV1, KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantEvents, TenantImportedV1 } from '@hotdash/contracts';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { ProblemException } from '@hotdash/platform-http';

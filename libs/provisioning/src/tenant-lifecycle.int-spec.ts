@@ -4,7 +4,8 @@
 import { INestApplication, Module } from '@nestjs/common';
 import { Controller } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { EventPattern } from '@hotdash/platform-messaging';
 import { Envelope, TenantEvents } from '@hotdash/contracts';
 import Redis from 'ioredis';
 import { tenantLimitsKey } from '@hotdash/platform-auth';

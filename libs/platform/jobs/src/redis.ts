@@ -71,7 +71,7 @@ export async function scanKeys(redis: RedisClient, pattern: string, batch: (node
  * Cluster to every master (the details say how many). While the connection is reconnecting or
  * closed it fails at once with the connection's last error, rather than waiting in the client's
  * offline queue until the time limit.
- * `client` may be a function that gives it (a BullMQ queue's: `() => queue.client`). Listening to
+ * `client` may be a function that gives it (a BullMQ queue's: `() => queue.getBackend().client`). Listening to
  * the client's errors (to name the last one) also stops ioredis printing each of them as unhandled.
  */
 export function redisProbe(client: RedisClient | (() => Promise<unknown>)): () => Promise<void | { masters: number }> {

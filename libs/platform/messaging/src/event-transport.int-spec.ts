@@ -4,13 +4,13 @@
 // events keep flowing.
 import { Controller, INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import { AuditEvents, deadLetterTopic, DlqHeaders, Envelope, EventHeaders, TenantCreatedV1, TenantEvents, Topics } from '@hotdash/contracts';
 import { currentTenantContext } from '@hotdash/platform-tenancy';
 import { newId } from '@hotdash/platform-db';
 import { deleteConsumerGroups, KafkaProbe, TestWorld, waitFor, WorldTenant } from '@hotdash/testing';
 import { buildEnvelope, publishInTx } from './outbox';
-import { EventContext, KafkaEventTransport } from './event-transport';
+import { EventContext, EventPattern, KafkaEventTransport } from './event-transport';
 import { headersFor } from './headers';
 import { EventErrorsFilter } from './event-errors.filter';
 import { createKafkaClient, KafkaClientPort, KafkaProducerPort } from './kafka';

@@ -1,4 +1,4 @@
-import { CustomTransportStrategy, Server } from '@nestjs/microservices';
+import { CustomTransportStrategy, EventPattern as NestEventPattern, Server } from '@nestjs/microservices';
 import { defaultIfEmpty, isObservable, lastValueFrom } from 'rxjs';
 import { DlqHeaders, Envelope, envelopeSchema, EventHeaders, EventType, parseTenantId, TenantId, payloadSchemaOf, topicOf, isKnownEventType, deadLetterTopic } from '@hotdash/contracts';
 import { runInTenantContext } from '@hotdash/platform-tenancy';
@@ -11,6 +11,13 @@ import { bindToActiveContext, contextFromTraceparent, inSpan, SpanKind, TENANT_I
 
 /** Longest wait between two tries of an event while a store is down. */
 const OUTAGE_BACKOFF_MAX_MS = 2_000;
+
+/**
+ * `@EventPattern(type)` (or a list of types) for the platform's events: Nest's decorator, typed for handlers of
+ * contracts event types. Nest 12 types its own as applying to `(data, ...args: unknown[])` methods only, which
+ * refuses a handler whose second parameter is the EventContext.
+ */
+export const EventPattern = NestEventPattern as (type: EventType | EventType[]) => MethodDecorator;
 
 /** Second argument of every @EventPattern handler. */
 export interface EventContext {

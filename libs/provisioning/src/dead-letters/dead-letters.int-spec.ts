@@ -8,7 +8,8 @@
 // refused on every route, and a tenant filter shows nothing of another tenant.
 import { Controller, INestApplication, INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
+import { EventPattern } from '@hotdash/platform-messaging';
 import {
   DlqHeaders,
   DlqProblems,

@@ -146,7 +146,7 @@ class BullmqQueue<D> implements JobQueue<D> {
     const PAGE = 500;
     let pending = 0;
     let finished = 0;
-    for (const state of ['waiting', 'paused', 'prioritized', 'delayed', 'completed', 'failed'] as const) {
+    for (const state of ['waiting', 'prioritized', 'delayed', 'completed', 'failed'] as const) {
       // Page by page; what is removed leaves the list, so a page starts after what was kept.
       for (let kept = 0; ; ) {
         const jobs = (await this.q.getJobs([state], kept, kept + PAGE - 1)).filter((j) => j !== undefined) as Job<D>[];
@@ -166,7 +166,7 @@ class BullmqQueue<D> implements JobQueue<D> {
   }
 
   probe(): Promise<unknown> {
-    return redisProbe(() => this.q.client)();
+    return redisProbe(() => this.q.getBackend().client)();
   }
 
   close(): Promise<void> {
