@@ -7,74 +7,21 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
-import { loadConfig } from '@hotdash/platform-config';
-import { closedPort, type ServiceProcess, startProcess, waitFor } from '@hotdash/testing';
+import { type EmbeddedRun, embeddedQuery, embeddedRun, type ServiceProcess, startEmbedded, stopEmbedded, waitFor } from '@hotdash/testing';
 
 jest.setTimeout(90_000);
 
 const dir = mkdtempSync(join(tmpdir(), 'hotdash-embedded-'));
-let env: Record<string, string>;
+let run: EmbeddedRun;
 let gateway: string;
 let running: ServiceProcess | undefined;
-
-async function start(): Promise<ServiceProcess> {
-  const proc = startProcess('apps/embedded/src/main.ts', env);
-  const exited = new Promise<number | null>((resolve) => proc.child.once('exit', (code) => resolve(code)));
-  await Promise.race([
-    waitFor('the gateway ready', async () => (await fetch(`${gateway}/health/ready`).catch(() => undefined))?.ok, 45_000, 100),
-    exited.then((code) => {
-      throw new Error(`the embedded process exited (${code}) before it was ready\n${proc.output().slice(-6_000)}`);
-    }),
-  ]);
-  return proc;
-}
-
-/** SIGTERM, and the exit code within `ms`. */
-async function stop(proc: ServiceProcess, ms: number): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => proc.child.once('exit', (code) => resolve(code)));
-  proc.child.kill('SIGTERM');
-  const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
-  const outcome = await Promise.race([exited, timer]);
-  if (outcome === 'timeout') {
-    await proc.kill();
-    throw new Error(`the embedded process did not exit within ${ms} ms of SIGTERM\n${proc.output().slice(-4_000)}`);
-  }
-  return outcome;
-}
-
-async function controlQuery<T>(text: string, values: unknown[]): Promise<T[]> {
-  const { owner } = loadConfig().db;
-  const client = new Client({ host: '127.0.0.1', port: Number(env.HOTDASH_EMBEDDED_PG_PORT), user: owner.user, password: owner.password, database: loadConfig().db.controlDatabase });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
+const start = () => startEmbedded(run);
+const stop = (proc: ServiceProcess, ms: number) => stopEmbedded(proc, ms);
+const controlQuery = <T>(text: string, values: unknown[]) => embeddedQuery<T>(run, text, values);
 
 beforeAll(async () => {
-  const ports = Object.fromEntries(
-    await Promise.all(['GATEWAY', 'PROVISIONING', 'DRAFTS', 'KNOWLEDGE', 'AI_DRAFTING', 'QUOTA', 'AUDIT', 'RELAY', 'EMBEDDED_PG'].map(async (s) => [`HOTDASH_${s}_PORT`, String(await closedPort())])),
-  ) as Record<string, string>;
-  const nowhere = await closedPort();
-  env = {
-    ...ports,
-    HOTDASH_EMBEDDED_DIR: dir,
-    HOTDASH_MODE: 'embedded',
-    HOTDASH_METRICS_PORT: 'off',
-    // The stack's stores out of reach: embedded mode must not need them.
-    HOTDASH_PG_PORT: String(nowhere),
-    HOTDASH_REDIS_PORT: String(nowhere),
-    HOTDASH_REDIS_CLUSTER_NODES: '',
-    HOTDASH_KAFKA_BROKERS: `127.0.0.1:${nowhere}`,
-    HOTDASH_WEAVIATE_URL: `http://127.0.0.1:${nowhere}`,
-    HOTDASH_WEAVIATE_GRPC_PORT: String(nowhere),
-    HOTDASH_SMTP_URL: '',
-    HOTDASH_LOG_FORMAT: 'json',
-  };
-  gateway = `http://127.0.0.1:${ports.HOTDASH_GATEWAY_PORT}`;
+  run = await embeddedRun(dir);
+  gateway = run.gateway;
 });
 
 afterAll(async () => {

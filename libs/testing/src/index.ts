@@ -19,3 +19,4 @@ export * from './crash-seed';
 export * from './ports';
 export * from './embedded-world';
 export * from './state-adapters';
+export * from './embedded-process';
