@@ -1,4 +1,4 @@
-// `npm run start:embedded`: the whole platform in one Node process (apps/embedded, issue 18). Builds
+// `npm start`: the whole platform in one Node process (apps/embedded, issue 18). Builds
 // the web portal first when dist/portal has none (a fresh clone), then runs the launcher in this
 // child, passing it this process's SIGTERM and SIGINT and exiting with its code.
 import { spawn, spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// `npm start`: brings the local infrastructure up, migrates the control database and every shard,
+// `npm run start:stack`: brings the local infrastructure up, migrates the control database and every shard,
 // creates the Kafka topics, builds the web portal (dist/portal; the gateway serves it at /), then
 // runs every service built so far, each line prefixed with its name.
 // A service that crashes is restarted with a backoff (1 s, 2 s, 4 s … 30 s; see supervisor.cjs)
@@ -29,7 +29,7 @@ function step(label, cmd, args) {
   console.log(`[start] ${label}`);
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
-    console.error(`[start] ${label} failed; fix the error above and run npm start again`);
+    console.error(`[start] ${label} failed; fix the error above and run npm run start:stack again`);
     process.exit(r.status ?? 1);
   }
 }

@@ -1,4 +1,4 @@
-// Keeps a set of child processes running (`npm start` runs every service through it, see start.mjs):
+// Keeps a set of child processes running (`npm run start:stack` runs every service through it, see start.mjs):
 // a service that crashes (non-zero exit, or killed by a signal the supervisor did not send) is
 // restarted after an exponential backoff (base, 2×base, 4×base … capped at maxDelayMs; the backoff
 // resets once the service has stayed up stableMs), while the other services keep running. A
