@@ -57,7 +57,10 @@ const tools = Object.fromEntries(
     .map((l) => l.split('=') as [string, string]),
 ) as { KUSTOMIZE: string; KUBERNETES_VALIDATE: string; HADOLINT: string };
 
-const apps = readdirSync(join(root, 'apps')).filter((d) => existsSync(join(root, 'apps', d, 'src', 'main.ts')) && !(JSON.parse(readFileSync(join(root, 'apps', d, 'package.json'), 'utf8')) as { bin?: unknown }).bin);
+// The services: apps with a main.ts, but not a command-line tool (a package `bin`) nor the embedded
+// mode (nx tag scope:embedded: every service in one process, `npm start`, not deployed).
+const appPackage = (d: string) => JSON.parse(readFileSync(join(root, 'apps', d, 'package.json'), 'utf8')) as { bin?: unknown; nx?: { tags?: string[] } };
+const apps = readdirSync(join(root, 'apps')).filter((d) => existsSync(join(root, 'apps', d, 'src', 'main.ts')) && !appPackage(d).bin && !appPackage(d).nx?.tags?.includes('scope:embedded'));
 
 let work: string;
 const rendered = {} as Record<Overlay, { file: string; objects: K8sObject[] }>;
@@ -143,7 +146,7 @@ it.each(KUBERNETES_VERSIONS)('every overlay validates strictly against the Kuber
 
 describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 
-  it('runs every service (npm start’s), the relay and audit included, from the image, each with a Service on its port', () => {
+  it('runs every service (npm run start:stack’s), the relay and audit included, from the image, each with a Service on its port', () => {
     const deployments = appDeployments(overlay);
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual([...apps].sort());
     for (const d of deployments) {

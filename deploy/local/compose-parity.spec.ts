@@ -1,5 +1,5 @@
 // docker-compose.yml describes the same stack as deploy/local: same services, same host ports; and
-// every service `npm start` runs also runs on containers (docker-compose.yml, k8s/base; the two are
+// every service `npm run start:stack` runs also runs on containers (docker-compose.yml, k8s/base; the two are
 // compared in depth by deploy/k8s-parity.spec.ts).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,13 +74,17 @@ describe('docker-compose.yml matches deploy/local', () => {
 });
 
 describe('every service runs on containers too', () => {
-  // Services: apps with a main.ts; a command-line tool (a package `bin`, hotdash-ops) runs on an operator's machine, not on containers.
-  const isCli = (d: string) => Boolean((JSON.parse(readFileSync(join(root, 'apps', d, 'package.json'), 'utf8')) as { bin?: unknown }).bin);
-  const apps = readdirSync(join(root, 'apps')).filter((d) => existsSync(join(root, 'apps', d, 'src', 'main.ts')) && !isCli(d));
+  // Services: apps with a main.ts; a command-line tool (a package `bin`, hotdash-ops) runs on an
+  // operator's machine, and the embedded mode (nx tag scope:embedded: every service in one process,
+  // `npm start`) on a developer's, not on containers.
+  const pkg = (d: string) => JSON.parse(readFileSync(join(root, 'apps', d, 'package.json'), 'utf8')) as { bin?: unknown; nx?: { tags?: string[] } };
+  const isCli = (d: string) => Boolean(pkg(d).bin);
+  const isEmbedded = (d: string) => Boolean(pkg(d).nx?.tags?.includes('scope:embedded'));
+  const apps = readdirSync(join(root, 'apps')).filter((d) => existsSync(join(root, 'apps', d, 'src', 'main.ts')) && !isCli(d) && !isEmbedded(d));
   const start = readFileSync(join(root, 'scripts', 'start.mjs'), 'utf8');
   const entrypoint = readFileSync(join(root, 'deploy', 'docker', 'entrypoint.sh'), 'utf8');
 
-  it.each(apps)('%s is in npm start, the image\'s entrypoint, docker-compose.yml and k8s/base', (app) => {
+  it.each(apps)('%s is in npm run start:stack, the image\'s entrypoint, docker-compose.yml and k8s/base', (app) => {
     const entry = `apps/${app}/src/main.ts`;
     expect(start).toContain(entry);
     // The image runs apps/<name>/src/main.ts for the name it is given.
