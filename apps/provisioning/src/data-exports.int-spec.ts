@@ -96,6 +96,7 @@ const PLAIN = {
   reply: 'It ships today.',
   draft: 'It ships today, Dana.',
   source: 'Shipping policy: orders ship in two days.',
+  passage: 'Orders ship in two days.',
 };
 
 /** A user, tickets of two customers with replies and drafts, a sealed knowledge document: the tenant's rows. */
@@ -135,7 +136,7 @@ async function seed(t: TenantId, refs: SubjectRefs): Promise<{ dana: string[]; o
           .execute();
         await tx.db
           .insertInto('drafts')
-          .values({ id: newId(), tenant_id: t, ticket_id: id, attempt: 1, status: 'approved', body_enc: await enc(SupportFields.DRAFT_BODY, `${PLAIN.draft} (${who})`), citations: JSON.stringify([{ n: 1 }]), model: 'offline', decided_by: `user:${userId}`, decided_at: new Date() })
+          .values({ id: newId(), tenant_id: t, ticket_id: id, attempt: 1, status: 'approved', body_enc: await enc(SupportFields.DRAFT_BODY, `${PLAIN.draft} (${who})`), citations: JSON.stringify([{ n: 1, title: 'Shipping policy', textEnc: await enc(SupportFields.CITED_PASSAGE, PLAIN.passage) }]), model: 'offline', decided_by: `user:${userId}`, decided_at: new Date() })
           .execute();
       }
     await tx.db
@@ -240,6 +241,12 @@ describe('a tenant export', () => {
             const field = t.name === 'tickets' && base === 'reply_body' ? SupportFields.REPLY_BODY : `${t.name}.${base}`;
             const plain = v === null ? null : Buffer.isBuffer(v) ? (await cipher.decryptBytes(a, field, v)).toString('base64') : await cipher.decrypt(a, field, v as string);
             expect([t.name, k, row[k]]).toEqual([t.name, k, plain]);
+          } else if (t.name === 'drafts' && c.name === 'citations' && Array.isArray(v)) {
+            // The cited passages' text is sealed inside the json column: exported opened (textEnc → text).
+            const opened = await Promise.all(
+              (v as Record<string, unknown>[]).map(async ({ textEnc, ...rest }) => (typeof textEnc === 'string' ? { ...rest, text: await cipher.decrypt(a, SupportFields.CITED_PASSAGE, textEnc) } : rest)),
+            );
+            expect([t.name, c.name, row[c.name]]).toEqual([t.name, c.name, opened]);
           } else expect([t.name, c.name, exported(row[c.name], v)]).toEqual([t.name, c.name, comparable(v)]);
           compared++;
         }
@@ -256,7 +263,8 @@ describe('a tenant export', () => {
     expect(Buffer.from(doc.source_decrypted as string, 'base64').toString()).toBe(PLAIN.source);
     expect(doc.source).toBeNull();
     const draft = lines.find((l) => l.type === 'row' && l.table === 'drafts')!.values!;
-    expect(draft.citations).toEqual([{ n: 1 }]);
+    // A cited passage's text, sealed inside the json column, comes out opened.
+    expect(draft.citations).toEqual([{ n: 1, title: 'Shipping policy', text: PLAIN.passage }]);
   });
 
   it('reports its progress per table: rows done of rows estimated', () => {

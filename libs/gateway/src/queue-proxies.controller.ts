@@ -188,7 +188,7 @@ export class QueueProxyController implements BeforeApplicationShutdown {
       }
       void stream.end('unavailable');
     } catch (err) {
-      if (!(err instanceof Error && err.name === 'AbortError')) this.logger.warn(`queue stream from drafts ended: ${(err as Error).message}`);
+      if (!(err instanceof Error && err.name === 'AbortError')) this.logger.warn(`the drafts service's queue stream ended: ${(err as Error).message}`);
       void stream.end('unavailable');
     } finally {
       reader.releaseLock();

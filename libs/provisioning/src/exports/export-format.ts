@@ -29,6 +29,8 @@ export interface ExportColumn {
   treatment: 'plain' | 'decrypt' | 'redacted';
   /** The FieldCipher field (additional data) the column's values were sealed with. */
   field?: string;
+  /** A plain json column holding sealed values under these keys (key → FieldCipher field): exported opened, under the key without `Enc`. */
+  sealedInJson?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -42,6 +44,12 @@ const CREDENTIAL = /(^|_)(password|secret|token|key)_(hash|enc)$/;
  * encrypted column follows): a ticket's reply is sealed as a reply body.
  */
 const FIELD_OF_COLUMN: Readonly<Record<string, string>> = { 'tickets.reply_body_enc': 'replies.body' };
+
+/**
+ * json columns that hold FieldCipher values inside: a draft's cited passages carry each passage's
+ * text sealed under the tenant's key (`textEnc`, draft.generated v2), exported opened as `text`.
+ */
+const SEALED_IN_JSON: Readonly<Record<string, Readonly<Record<string, string>>>> = { 'drafts.citations': { textEnc: 'drafts.cited_passage' } };
 
 /**
  * How each column of a table is exported, from its name alone (no table is named in the export's
@@ -58,7 +66,8 @@ export function exportColumnsOf(table: string, columns: readonly TenantTableColu
       // A table may keep an older plain column of the same name (kb_documents.source): the decrypted value is then `<name>_decrypted`.
       return { key: names.has(base) ? `${base}_decrypted` : base, column, treatment: 'decrypt', field: FIELD_OF_COLUMN[`${table}.${column.name}`] ?? `${table}.${base}` };
     }
-    return { key: column.name, column, treatment: 'plain' };
+    const sealedInJson = SEALED_IN_JSON[`${table}.${column.name}`];
+    return { key: column.name, column, treatment: 'plain', ...(sealedInJson ? { sealedInJson } : {}) };
   });
 }
 
@@ -114,8 +123,31 @@ export class RowOpener {
       const c = this.columns[i]!;
       const v = row[i] ?? null;
       if (c.treatment === 'redacted') continue;
-      if (c.treatment === 'plain' || v === null) out[c.key] = valueOf(v, c.column);
+      if (c.treatment === 'plain' && c.sealedInJson && v !== null) out[c.key] = await this.openJson(c, valueOf(v, c.column), c.sealedInJson);
+      else if (c.treatment === 'plain' || v === null) out[c.key] = valueOf(v, c.column);
       else out[c.key] = await this.decrypt(c, v);
+    }
+    return out;
+  }
+
+  /** A json value with its sealed keys opened (`textEnc` → `text`), arrays and objects walked; what cannot be opened stays sealed and is counted. */
+  private async openJson(c: ExportColumn, value: unknown, sealed: Readonly<Record<string, string>>): Promise<unknown> {
+    if (Array.isArray(value)) return Promise.all(value.map((v) => this.openJson(c, v, sealed)));
+    if (value === null || typeof value !== 'object') return value;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      const field = sealed[k];
+      if (!field || typeof v !== 'string') {
+        out[k] = field ? v : await this.openJson(c, v, sealed);
+        continue;
+      }
+      try {
+        out[k.replace(/Enc$/, '')] = await this.cipher.decrypt(this.tenantId, field, v);
+      } catch (err) {
+        if (!unreadable(err)) throw err;
+        this.undecryptable[`${c.key}.${k}`] = (this.undecryptable[`${c.key}.${k}`] ?? 0) + 1;
+        out[k] = v;
+      }
     }
     return out;
   }
