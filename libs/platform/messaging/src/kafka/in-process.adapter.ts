@@ -13,6 +13,7 @@ import type {
   RecordHandler,
   TopicSpec,
 } from './kafka.port';
+import { ConsumerBackoff } from './consumer-backoff';
 
 /**
  * The embedded mode's event bus (issue 18): the Kafka port without a broker, in this process, on
@@ -56,8 +57,6 @@ export interface InProcessBusOptions {
 /** Handled offsets reach the group's file at most this long after they were committed in memory (and on close). */
 const COMMIT_INTERVAL_MS = 200;
 /** Wait before consuming again after a handler rejection: doubles per failure, back to the start after a handled batch. */
-const BACKOFF_INITIAL_MS = 500;
-const BACKOFF_MAX_MS = 15_000;
 const DEFAULT_RETENTION_BYTES = 64 * 1024 * 1024;
 const DEFAULT_RETENTION_MS = 7 * 24 * 3_600_000;
 /** Kafka's default message.max.bytes (about 1 MB): a larger record is refused, as a broker would. */
@@ -784,8 +783,7 @@ class InProcessConsumer implements KafkaConsumerPort {
   private loopDone?: Promise<void>;
   private wakeUp?: () => void;
   private signalled = false;
-  private backoffMs = BACKOFF_INITIAL_MS;
-  private cancelBackoff?: () => void;
+  private readonly backoffWait = new ConsumerBackoff();
 
   constructor(
     private readonly store: BusStore,
@@ -837,7 +835,7 @@ class InProcessConsumer implements KafkaConsumerPort {
       try {
         await handler(taken.records.map((r, i) => this.toRecord(r, taken.topics[i]!, taken.keys[i]!)));
         this.group.commit(taken.next);
-        this.backoffMs = BACKOFF_INITIAL_MS;
+        this.backoffWait.reset();
       } catch (err) {
         failure = asError(err); // nothing of the batch is committed: it comes again
       } finally {
@@ -905,23 +903,13 @@ class InProcessConsumer implements KafkaConsumerPort {
 
   private async backoff(): Promise<void> {
     if (this.closing) return;
-    const ms = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      this.cancelBackoff = done;
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    this.cancelBackoff = undefined;
+    await this.backoffWait.wait();
   }
 
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.wake();
-    this.cancelBackoff?.();
+    this.backoffWait.cancel();
     await this.loopDone; // the batch being handled (if any) finishes and is committed first
     const i = this.group.members.indexOf(this);
     if (i >= 0) {

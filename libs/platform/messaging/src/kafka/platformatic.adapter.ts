@@ -18,6 +18,7 @@ import type {
   RecordHandler,
   TopicSpec,
 } from './kafka.port';
+import { ConsumerBackoff } from './consumer-backoff';
 
 /**
  * @platformatic/kafka is ESM-only. Node 24 `require()`s it natively, but Jest (without
@@ -44,8 +45,6 @@ const COMMIT_INTERVAL_MS = 200;
 const QUEUE_HIGH = 1024;
 const QUEUE_LOW = 256;
 /** Wait before consuming again after a failure: doubles per failure, back to the start after a handled record. */
-const BACKOFF_INITIAL_MS = 500;
-const BACKOFF_MAX_MS = 15_000;
 const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
 const TOPIC_READY_TIMEOUT_MS = 10_000;
 /** readRange(): bytes asked for per fetch, and the longest it runs. */
@@ -105,7 +104,7 @@ interface Attempt {
  * run() resolves once the first consume stream exists; a background loop then hands the records
  * over until close(). When the handler rejects (or the stream fails), the loop stops handing records
  * over, commits what was handled, closes the stream, reports the error through
- * `ConsumerOptions.onError`, waits (BACKOFF_INITIAL_MS doubling up to BACKOFF_MAX_MS, back to the
+ * `ConsumerOptions.onError`, waits (ConsumerBackoff: 500 ms doubling up to 15 s, back to the
  * start after a record was handled) and consumes again from the committed offsets: the failed
  * record comes first. The member stays in the group meanwhile; consuming again rejoins it.
  */
@@ -116,9 +115,8 @@ class PlatformaticConsumer implements KafkaConsumerPort {
   /** The background loop; never rejects. */
   private loopDone?: Promise<void>;
   private attempt?: Attempt;
-  private backoffMs = BACKOFF_INITIAL_MS;
+  private readonly backoffWait = new ConsumerBackoff();
   /** Ends the backoff wait early (close()). */
-  private cancelBackoff?: () => void;
   /** The group is rebalancing (since this time): hand nothing over until the new assignment is known. */
   private rebalancingSince?: number;
 
@@ -261,7 +259,7 @@ class PlatformaticConsumer implements KafkaConsumerPort {
         // Not committed, nor anything after it: the next attempt resumes from this batch.
         return asError(err);
       }
-      this.backoffMs = BACKOFF_INITIAL_MS;
+      this.backoffWait.reset();
       for (const message of batch) {
         const key = partitionKey(message.topic, message.partition);
         this.nextOffset.set(key, message.offset + 1n);
@@ -307,23 +305,13 @@ class PlatformaticConsumer implements KafkaConsumerPort {
   /** Waits before the next attempt; close() ends the wait at once. */
   private async backoff(): Promise<void> {
     if (this.closing) return;
-    const ms = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      this.cancelBackoff = done;
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    this.cancelBackoff = undefined;
+    await this.backoffWait.wait();
   }
 
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.wake();
-    this.cancelBackoff?.();
+    this.backoffWait.cancel();
     await this.loopDone; // the record being handled (if any) finishes first, then the attempt is torn down
     clearInterval(this.commitTimer);
     this.consumer.off('consumer:group:rebalance', this.onRebalance);
