@@ -62,18 +62,28 @@ export interface ServiceSpec {
 }
 
 /**
- * Starts services as separate processes and waits until each answers /health (60 s each); a
- * service that does not come up fails with its output. Stop them with `stop()` in afterAll.
+ * Starts services as separate processes and waits until each answers /health (60 s each). A service
+ * that exits first or does not come up fails the start with its output, and every process this call
+ * started is stopped first (none is left running behind a failed spec or benchmark: an orphaned relay
+ * would go on taking other runs' outbox rows). Stop them with `stop()` in afterAll.
  */
 export async function startServices(specs: ServiceSpec[]): Promise<ServiceProcess[]> {
   const processes = specs.map((s) => startProcess(s.entry, s.env, s.nodeArgs));
-  for (const [i, s] of specs.entries()) {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (await fetch(`${s.url}/health`).then((r) => r.ok, () => false)) break;
-      if (Date.now() > deadline) throw new Error(`${s.entry} did not answer ${s.url}/health within 60 s\n${processes[i]!.output()}`);
-      await new Promise((r) => setTimeout(r, 100));
+  try {
+    for (const [i, s] of specs.entries()) {
+      const { child } = processes[i]!;
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        if (await fetch(`${s.url}/health`).then((r) => r.ok, () => false)) break;
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`${s.entry} exited (${child.exitCode ?? child.signalCode}) before it answered ${s.url}/health\n${processes[i]!.output()}`);
+        if (Date.now() > deadline) throw new Error(`${s.entry} did not answer ${s.url}/health within 60 s\n${processes[i]!.output()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
+  } catch (err) {
+    await Promise.all(processes.map((p) => p.kill()));
+    throw err;
   }
   return processes;
 }
