@@ -4,14 +4,17 @@
 // approved, the reply sent, the audit chain verified. Then the process is SIGKILLed while a sign-up's
 // saga runs and while a ticket waits for its draft; started again on the same folder, the saga
 // finishes and the ticket gets exactly one draft.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+// The same launcher with HOTDASH_MODE=stack runs the same workflow in one process on the local
+// stack's PostgreSQL, Redis, Kafka and Weaviate: one code path above the ports, the adapters chosen by
+// the mode alone (nothing is written under its embedded folder).
+import { parseTenantId } from '@hotdash/contracts';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type EmbeddedRun, embeddedQuery, embeddedRun, type ServiceProcess, startEmbedded, stopEmbedded, waitFor } from '@hotdash/testing';
+import { type EmbeddedRun, embeddedQuery, embeddedRun, type ServiceProcess, startEmbedded, stopEmbedded, TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 
 jest.setTimeout(240_000);
 
-const dir = mkdtempSync(join(tmpdir(), 'hotdash-embedded-flow-'));
 const PASSWORD = 'correct horse battery staple';
 let run: EmbeddedRun;
 let proc: ServiceProcess | undefined;
@@ -46,13 +49,11 @@ async function signUp(slug: string): Promise<string> {
   return r.body.tenantId;
 }
 
-const tenantStatus = async (tenantId: string) => (await embeddedQuery<{ status: string }>(run, 'select status from tenants where id = $1', [tenantId]))[0]?.status;
-
-/** The invitation token mailed to the tenant's admin (the .eml file's link). */
-async function invitationToken(tenantId: string): Promise<string> {
-  const folder = join(dir, 'mail', tenantId);
+/** The invitation token mailed to the tenant's admin (the .eml file's link in `mailDir`). */
+async function invitationToken(mailDir: string, tenantId: string): Promise<string> {
+  const folder = join(mailDir, tenantId);
   return waitFor('the invitation mail', async () => {
-    for (const f of readdirSync(folder).filter((n) => n.endsWith('.eml'))) {
+    for (const f of (existsSync(folder) ? readdirSync(folder) : []).filter((n) => n.endsWith('.eml'))) {
       const token = /\/app\/invitation#([^\s"'<>)]+)/.exec(readFileSync(join(folder, f), 'utf8'))?.[1];
       if (token) return token;
     }
@@ -62,28 +63,21 @@ async function invitationToken(tenantId: string): Promise<string> {
 
 const ticketOf = async (token: string, id: string) => (await call<Ticket>('GET', `/tickets/${id}`, token)).body;
 
-beforeAll(async () => {
-  run = await embeddedRun(dir);
-  proc = await startEmbedded(run);
-});
-
-afterAll(async () => {
-  await proc?.kill();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-let admin: string;
-
-it('works a ticket from sign-up to the reply sent, in one process, and the audit chain verifies', async () => {
-  const slug = `flow-${Date.now().toString(36)}`;
+/**
+ * Sign-up to the reply sent, through the gateway at `run`: the tenant's status read by `tenantStatus`,
+ * its mail in `mailDir`. Returns the tenant and its admin's token.
+ */
+async function workflow(prefix: string, tenantStatus: (tenantId: string) => Promise<string | undefined>, mailDir: string, signedUp: (tenantId: string) => void = () => undefined): Promise<{ tenantId: string; admin: string }> {
+  const slug = `${prefix}-${Date.now().toString(36)}`;
   const tenantId = await signUp(slug);
+  signedUp(tenantId);
   await waitFor('the tenant active', async () => (await tenantStatus(tenantId)) === 'active', 60_000, 100);
 
-  const accepted = await call('POST', '/invitations/accept', undefined, { token: await invitationToken(tenantId), password: PASSWORD });
+  const accepted = await call('POST', '/invitations/accept', undefined, { token: await invitationToken(mailDir, tenantId), password: PASSWORD });
   if (accepted.status !== 200) throw new Error(`accept: ${accepted.status} ${JSON.stringify(accepted.body)}`);
   const login = await call<{ accessToken: string }>('POST', '/auth/login', undefined, { tenant: slug, email: `owner@${slug}.test`, password: PASSWORD });
   expect(login.status).toBe(200);
-  admin = login.body.accessToken;
+  const admin = login.body.accessToken;
 
   const up = await call<{ id: string }>('POST', '/documents?title=Refunds', admin, '# Refunds\n\nA refund takes five business days to reach the card the customer paid with.\n');
   expect(up.status).toBe(202);
@@ -111,31 +105,87 @@ it('works a ticket from sign-up to the reply sent, in one process, and the audit
   expect(verified.status).toBe(200);
   expect(verified.body.ok).toBe(true);
   expect(verified.body.checked).toBeGreaterThan(5);
+  return { tenantId, admin };
+}
+
+describe('embedded mode, from a fresh folder, the stack out of reach', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hotdash-embedded-flow-'));
+  const tenantStatus = async (tenantId: string) => (await embeddedQuery<{ status: string }>(run, 'select status from tenants where id = $1', [tenantId]))[0]?.status;
+  let admin: string;
+
+  beforeAll(async () => {
+    run = await embeddedRun(dir);
+    proc = await startEmbedded(run);
+  });
+
+  afterAll(async () => {
+    await proc?.kill();
+    proc = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('works a ticket from sign-up to the reply sent, in one process, and the audit chain verifies', async () => {
+    ({ admin } = await workflow('flow', tenantStatus, join(dir, 'mail')));
+  });
+
+  it('finishes a sign-up whose process was killed mid-saga, and drafts once a ticket whose process was killed before its draft', async () => {
+    // Killed while the saga runs.
+    const slug = `killed-${Date.now().toString(36)}`;
+    const tenantId = await signUp(slug);
+    const sagaBefore = (await embeddedQuery<{ status: string }>(run, `select status from sagas where tenant_id = $1 and type = 'tenant-provisioning'`, [tenantId]))[0]?.status;
+    await proc!.kill();
+    // Killed while a ticket waits for its draft.
+    proc = await startEmbedded(run);
+    await waitFor('the killed sign-up finished', async () => (await tenantStatus(tenantId)) === 'active', 60_000, 100);
+    const created = await call<Ticket>('POST', '/tickets', admin, { customer: { name: 'Eve', email: 'eve@customer.test' }, subject: 'Refund', body: 'Where is my refund?' });
+    expect(created.status).toBe(201);
+    const draftBefore = (await ticketOf(admin, created.body.id)).drafts.length;
+    await proc.kill();
+
+    proc = await startEmbedded(run);
+    const pending = await waitFor('the draft after the restart', async () => {
+      const t = await ticketOf(admin, created.body.id);
+      return t.status === 'pending' ? t : undefined;
+    }, 60_000, 200);
+    // Each kill came before what it interrupted had finished, and the work was done once.
+    expect({ sagaBefore, draftBefore }).toEqual({ sagaBefore: 'running', draftBefore: 0 });
+    expect(pending.drafts).toHaveLength(1);
+    expect(pending.attempt).toBe(1);
+    expect(await stopEmbedded(proc, 15_000)).toBe(0);
+    proc = undefined;
+  });
 });
 
-it('finishes a sign-up whose process was killed mid-saga, and drafts once a ticket whose process was killed before its draft', async () => {
-  // Killed while the saga runs.
-  const slug = `killed-${Date.now().toString(36)}`;
-  const tenantId = await signUp(slug);
-  const sagaBefore = (await embeddedQuery<{ status: string }>(run, `select status from sagas where tenant_id = $1 and type = 'tenant-provisioning'`, [tenantId]))[0]?.status;
-  await proc!.kill();
-  // Killed while a ticket waits for its draft.
-  proc = await startEmbedded(run);
-  await waitFor('the killed sign-up finished', async () => (await tenantStatus(tenantId)) === 'active', 60_000, 100);
-  const created = await call<Ticket>('POST', '/tickets', admin, { customer: { name: 'Eve', email: 'eve@customer.test' }, subject: 'Refund', body: 'Where is my refund?' });
-  expect(created.status).toBe(201);
-  const draftBefore = (await ticketOf(admin, created.body.id)).drafts.length;
-  await proc.kill();
+describe('HOTDASH_MODE=stack: the same launcher, every service in one process on the real stores', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hotdash-one-process-stack-'));
+  const world = new TestWorld();
+  const namespaces = VectorNamespaces.local(world.config);
+  const tenantStatus = async (tenantId: string) => (await world.dbs.controlDb().selectFrom('tenants').select('status').where('id', '=', tenantId).executeTakeFirst())?.status;
 
-  proc = await startEmbedded(run);
-  const pending = await waitFor('the draft after the restart', async () => {
-    const t = await ticketOf(admin, created.body.id);
-    return t.status === 'pending' ? t : undefined;
-  }, 60_000, 200);
-  // Each kill came before what it interrupted had finished, and the work was done once.
-  expect({ sagaBefore, draftBefore }).toEqual({ sagaBefore: 'running', draftBefore: 0 });
-  expect(pending.drafts).toHaveLength(1);
-  expect(pending.attempt).toBe(1);
-  expect(await stopEmbedded(proc, 15_000)).toBe(0);
-  proc = undefined;
+  beforeAll(async () => {
+    // The embedded run's free ports, with the stores left at the environment's (the local stack's).
+    const { env, gateway } = await embeddedRun(join(dir, 'embedded'));
+    const stack = Object.fromEntries(Object.entries(env).filter(([k]) => /^HOTDASH_(GATEWAY|PROVISIONING|DRAFTS|KNOWLEDGE|AI_DRAFTING|QUOTA|AUDIT|RELAY)_PORT$/.test(k)));
+    run = { gateway, env: { ...stack, HOTDASH_MODE: 'stack', HOTDASH_EMBEDDED_DIR: join(dir, 'embedded'), HOTDASH_MAIL_DIR: join(dir, 'mail'), HOTDASH_SMTP_URL: '', HOTDASH_METRICS_PORT: 'off', HOTDASH_LOG_FORMAT: 'json' } };
+    proc = await startEmbedded(run, 90_000);
+  });
+
+  afterAll(async () => {
+    await proc?.kill();
+    proc = undefined;
+    await namespaces.deleteAll();
+    await world.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('works the same ticket from sign-up to the reply sent on PostgreSQL, Kafka, BullMQ and Weaviate, and stops with exit 0', async () => {
+    const { tenantId, admin } = await workflow('stack-flow', tenantStatus, join(dir, 'mail'), (id) => namespaces.track(id));
+    // The rows are in the stack's shard, and nothing was made under the embedded folder.
+    const tickets = await world.tenantDb.withTenant(parseTenantId(tenantId), (tx) => tx.db.selectFrom('tickets').select(['status']).execute());
+    expect(tickets.map((t) => t.status)).toEqual(['replied']);
+    expect(existsSync(join(dir, 'embedded'))).toBe(false);
+    expect((await call('GET', '/tickets', admin)).status).toBe(200);
+    expect(await stopEmbedded(proc!, 20_000)).toBe(0);
+    proc = undefined;
+  });
 });
