@@ -79,6 +79,20 @@ export interface TracingOptions {
  * personal data, batched (OTEL_BSP_*) to the configured exporter. Metrics and logs are not the
  * SDK's here (Prometheus and pino). Returns the SDK's flush (exports what is buffered) and stop.
  */
+/**
+ * The pg instrumentation without its pool metrics (db.client.connection.*). It sets them up on a pool's
+ * first instrumented connect — never with tracing off or at 0%, after the first sampled trace at 10% —
+ * and from then on updates three counters (attributes hashed) at every checkout and release of every
+ * request, sampled or not: ~1% of the ai-drafting service's CPU on the ticket → draft path at 10%
+ * (bench/ticket-to-draft.bench.ts, BENCH_TRACING=1). A service's metrics do not depend on its tracing
+ * settings. Relies on the instrumentation's internal `_setPoolConnectEventListeners` (0.78), which
+ * the telemetry spec checks is still there.
+ */
+export function withoutPoolMetrics(instrumentation: PgInstrumentation): PgInstrumentation {
+  (instrumentation as unknown as { _setPoolConnectEventListeners: (pool: unknown) => void })._setPoolConnectEventListeners = () => undefined;
+  return instrumentation;
+}
+
 export function startSdk(serviceName: string, options: TracingOptions = {}): { flush: () => Promise<void>; shutdown: () => Promise<void> } {
   const processors: SpanProcessor[] = exporterFromEnv().map((exporter) =>
     // Each exporter behind the tenant stamping and scrubbing (TenantSpanProcessor).
@@ -120,7 +134,7 @@ export function startSdk(serviceName: string, options: TracingOptions = {}): { f
     // route's name instead (nameRequestRoute, called by the HTTP layer).
     // Statement text only (the platform's SQL binds every value); no parameters, no connect spans,
     // no spans for a pool's idle work (the relay's polls, LISTEN) outside a trace.
-    gated(new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true, addSqlCommenterCommentToQueries: false }), {
+    gated(withoutPoolMetrics(new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true, addSqlCommenterCommentToQueries: false })), {
       query: onlySampled,
       connect: onlySampled,
     }),
