@@ -42,7 +42,9 @@ import { LocalEmbedder, OfflineDrafter } from '@hotdash/platform-models';
 import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
 import { DraftComposer, DraftingProfiles } from '@hotdash/ai-drafting';
 import { createAccount, internalAuthorization, publishSettingsChanged, ServiceProcess, startServices, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
-import { CpuMeter, formatCpuReport } from './cpu-meter';
+import { loadavg } from 'node:os';
+import { CpuMeter, CpuReport, formatCpuReport } from './cpu-meter';
+import { otlpSink, type OtlpSink } from './lib/otlp-sink';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 100);
 const RATE = Number(process.env.BENCH_RATE ?? 50);
@@ -52,6 +54,8 @@ const RATES = (process.env.BENCH_RATES ?? '25,50,100,150,200').split(',').filter
 const DRAFTS = 'http://127.0.0.1:3241';
 const CPU = process.env.BENCH_CPU !== '0';
 const PROFILE_DIR = process.env.BENCH_CPU_PROFILE;
+const TRACING = process.env.BENCH_TRACING === '1';
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
 /** The service children, by name, once started (for the CPU apportioning). */
 let services: { name: string; pid: number }[] = [];
 /** Superuser connections to the shards the bench's tenants live on: the bench watches for the drafts through them. */
@@ -201,6 +205,67 @@ async function rateSearch(tenants: TenantId[]): Promise<void> {
   console.log(`\nhighest sustained rate (p99 < 1 s): a ${best.a}/s, b ${best.b}/s → a/b ${ratio.toFixed(2)}×${capped}   target ≥ 0.5× → ${ratio >= 0.5 ? 'met' : 'missed'}`);
 }
 
+const nodeArgs = (name: string) => [
+  ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`] : []),
+  ...(process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+];
+
+/** The platform path's services (drafts, ai-drafting, the relay), with `env` added to each; `services` names their pids for the CPU meter. */
+async function startPlatform(env: Record<string, string> = {}, tag = 'platform'): Promise<ServiceProcess[]> {
+  const processes = await startServices([
+    { entry: 'apps/drafts/src/main.ts', env: { ...env, HOTDASH_DRAFTS_PORT: '3241' }, url: DRAFTS, nodeArgs: nodeArgs(`drafts.${tag}`) },
+    { entry: 'apps/ai-drafting/src/main.ts', env: { ...env, HOTDASH_AI_DRAFTING_PORT: '3242' }, url: 'http://127.0.0.1:3242', nodeArgs: nodeArgs(`ai-drafting.${tag}`) },
+    // The outbox relays.
+    { entry: 'apps/relay/src/main.ts', env: { ...env, HOTDASH_RELAY_PORT: '3243' }, url: 'http://127.0.0.1:3243', nodeArgs: nodeArgs(`relay.${tag}`) },
+  ]);
+  services = ['drafts', 'ai-drafting', 'relay'].map((name, i) => ({ name, pid: processes[i]!.child.pid! }));
+  return processes;
+}
+
+/** BENCH_TRACING=1: the services started off, at 100% and at 10% sampling in turn, round by round (see the header). */
+async function tracingRounds(tenants: TenantId[], sinks: Record<'all' | 'tenth', OtlpSink>): Promise<void> {
+  const names = ['off', 'all', 'tenth'] as const;
+  type Name = (typeof names)[number];
+  const label: Record<Name, string> = { off: 'tracing off', all: 'on, 100% sampled', tenth: 'on, 10% sampled' };
+  const traced = (sink: OtlpSink, ratio: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio });
+  const env: Record<Name, Record<string, string>> = { off: {}, all: traced(sinks.all, '1'), tenth: traced(sinks.tenth, process.env.BENCH_TENTH_RATIO ?? '0.1') };
+  const SERVICES = ['drafts', 'ai-drafting', 'relay'];
+  const results: Record<Name, { p50: number; p99: number; services: number; path: number }[]> = { off: [], all: [], tenth: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = [...names.slice(r % 3), ...names.slice(0, r % 3)];
+    for (const n of order) {
+      const processes = await startPlatform(env[n], n);
+      try {
+        await platformRound(tenants, WARMUP_SECONDS);
+        const meter = new CpuMeter({ nodes: services, pgData: '.local/pg/data', pgPort: 54329, redisPort: 63790 });
+        const xs = await platformRound(tenants, SECONDS, RATE, () => meter.start());
+        const report: CpuReport = meter.stop();
+        const ms = (group: (name: string) => boolean) => report.groups.filter((g) => g.counted && group(g.name)).reduce((a, g) => a + g.ms, 0) / xs.length;
+        const row = { p50: pct(xs, 50), p99: pct(xs, 99), services: ms((g) => SERVICES.includes(g)), path: ms(() => true) };
+        results[n].push(row);
+        console.log(
+          `round ${r + 1} ${label[n].padEnd(17)}: ${xs.length} drafts, p50 ${row.p50.toFixed(0)} ms, p99 ${row.p99.toFixed(0)} ms; CPU per ticket: services ${row.services.toFixed(2)} ms, whole path ${row.path.toFixed(2)} ms; load ${loadavg()[0]!.toFixed(1)}`,
+        );
+      } finally {
+        await Promise.all(processes.map((p) => p.stop()));
+      }
+    }
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const signed = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+  const of = (n: Name, k: 'p50' | 'p99' | 'services' | 'path') => results[n].map((x) => x[k]);
+  const paired = (n: Name, k: 'services' | 'path') => med(results[n].map((x, r) => x[k] / results.off[r]![k] - 1));
+  console.log(`\n${RATE} tickets/s over ${tenants.length} tenants, ${SECONDS} s measured per start after ${WARMUP_SECONDS} s of warm-up, ${ROUNDS} rounds; medians; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log('| services | p50 ms | p99 ms | services CPU ms/ticket | vs off (per-round) | whole path CPU ms/ticket | vs off (per-round) |\n|---|---:|---:|---:|---:|---:|---:|');
+  for (const n of names) {
+    const vs = (k: 'services' | 'path') => (n === 'off' ? '' : `${signed(med(of(n, k)) / med(of('off', k)) - 1)} (${signed(paired(n, k))})`);
+    console.log(`| ${label[n]} | ${med(of(n, 'p50')).toFixed(0)} | ${med(of(n, 'p99')).toFixed(0)} | ${med(of(n, 'services')).toFixed(2)} | ${vs('services')} | ${med(of(n, 'path')).toFixed(2)} | ${vs('path')} |`);
+  }
+  console.log(`exported: 100% ${sinks.all.exports()} batches, ${(sinks.all.bytes() / 1024).toFixed(0)} KiB; 10% ${sinks.tenth.exports()} batches, ${(sinks.tenth.bytes() / 1024).toFixed(0)} KiB`);
+  const overhead = med(of('tenth', 'services')) / med(of('off', 'services')) - 1;
+  console.log(`\noverhead at 10% sampling: services' CPU per ticket ${signed(overhead)} (per-round ${signed(paired('tenth', 'services'))}), whole path ${signed(med(of('tenth', 'path')) / med(of('off', 'path')) - 1)} (target ≤ 5%: ${overhead <= 0.05 ? 'MET' : 'MISSED'}); at 100%: services ${signed(med(of('all', 'services')) / med(of('off', 'services')) - 1)}`);
+}
+
 async function main(): Promise<void> {
   console.log(`[bench] ${TENANTS} tenants, ${RATE} tickets/s for ${SECONDS} s per round and path, ${ROUNDS} rounds`);
   const tenants: TenantId[] = [];
@@ -228,17 +293,23 @@ async function main(): Promise<void> {
       if ((i + 1) % 20 === 0) console.log(`[bench] ${i + 1}/${TENANTS} tenants ready`);
     }
     observers = await Promise.all(shardDbs.map((d) => world.connectSuperuser(d)));
-    const nodeArgs = (name: string) => [
-      ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`] : []),
-      ...(process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
-    ];
-    processes = await startServices([
-      { entry: 'apps/drafts/src/main.ts', env: { HOTDASH_DRAFTS_PORT: '3241' }, url: DRAFTS, nodeArgs: nodeArgs('drafts') },
-      { entry: 'apps/ai-drafting/src/main.ts', env: { HOTDASH_AI_DRAFTING_PORT: '3242' }, url: 'http://127.0.0.1:3242', nodeArgs: nodeArgs('ai-drafting') },
-      // The outbox relays.
-      { entry: 'apps/relay/src/main.ts', env: { HOTDASH_RELAY_PORT: '3243' }, url: 'http://127.0.0.1:3243', nodeArgs: nodeArgs('relay') },
-    ]);
-    services = ['drafts', 'ai-drafting', 'relay'].map((name, i) => ({ name, pid: processes[i]!.child.pid! }));
+    if (TRACING) {
+      // The bench's own environment must not trace the "off" services.
+      for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
+      // The drafting profiles arrive through the ai-drafting service: once, before the rounds.
+      processes = await startPlatform();
+      for (const t of tenants) await waitFor(`the drafting profile of ${t}`, async () => (await profiles.of(t)) !== undefined, 120_000, 200);
+      await Promise.all(processes.map((p) => p.stop()));
+      processes = [];
+      const sinks = { all: await otlpSink(), tenth: await otlpSink() };
+      try {
+        await tracingRounds(tenants, sinks);
+      } finally {
+        for (const s of Object.values(sinks)) s.server.close();
+      }
+      return;
+    }
+    processes = await startPlatform();
     for (const t of tenants) await waitFor(`the drafting profile of ${t}`, async () => (await profiles.of(t)) !== undefined, 120_000, 200);
     // Warm-up: a few tickets through each path, not counted.
     await platformRound(tenants, 3).catch((e: Error) => console.log(`[bench] warm-up: ${e.message}`));

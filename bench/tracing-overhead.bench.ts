@@ -32,13 +32,13 @@
  * traced two (`K=V,K=V`).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { AuthKeys, TokenService } from '@hotdash/platform-auth';
 import { startServices, TestWorld, type ServiceProcess } from '@hotdash/testing';
 import { ClosedLoop, dropReaderLimits, prepareReaders } from './lib/gateway-load';
+import { otlpSink, type OtlpSink } from './lib/otlp-sink';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
@@ -55,21 +55,6 @@ const MAX_IN_FLIGHT = 64;
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 8_000);
 
 const world = new TestWorld();
-
-/** An OTLP/HTTP endpoint that takes every export and keeps only how much came. */
-async function otlpSink(): Promise<{ url: string; bytes: () => number; exports: () => number; server: Server }> {
-  let bytes = 0;
-  let exports = 0;
-  const server = createServer((req, res) => {
-    req.on('data', (c: Buffer) => (bytes += c.length));
-    req.on('end', () => {
-      exports++;
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, bytes: () => bytes, exports: () => exports, server };
-}
 
 /** A process's CPU time so far (user + system, all its threads), µs; `thread`: one thread's (the main thread: the pid). */
 function cpuOf(pid: number, thread?: number): number {
@@ -106,7 +91,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth', Awaited<ReturnType<typeof otlpSink>>>): Promise<void> {
+async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth', OtlpSink>): Promise<void> {
   const names = ['off', 'all', 'tenth'] as const;
   type Name = (typeof names)[number];
   const ports: Record<Name, number> = { off: 3380, all: 3381, tenth: 3382 };
