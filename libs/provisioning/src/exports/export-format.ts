@@ -211,7 +211,11 @@ export class ExportWriter {
   private tables = 0;
   private rows = 0;
 
-  constructor(out: Writable, key: Buffer, exportId: string) {
+  constructor(
+    private readonly out: Writable,
+    key: Buffer,
+    exportId: string,
+  ) {
     this.cipher = createCipheriv(EXPORT_CIPHER, key, this.iv);
     this.cipher.setAAD(Buffer.from(exportId, 'utf8'));
     this.gzip.pipe(this.cipher).pipe(out);
@@ -261,9 +265,18 @@ export class ExportWriter {
     return { sealing: { algorithm: EXPORT_CIPHER, iv: this.iv.toString('base64'), tag: this.cipher.getAuthTag().toString('base64') }, summary };
   }
 
-  /** Stops writing (a failed export): the output is destroyed. */
+  /**
+   * Stops writing (a failed export): the output is destroyed with `err`. `.pipe()` forwards no
+   * errors, so the gzip and cipher streams are destroyed without one (an 'error' event with no
+   * listener would end the process: a failed export took its service down with it); `out`'s error
+   * is what `done` (and anyone waiting on the output) sees.
+   */
   abort(err: Error): void {
-    this.gzip.destroy(err);
+    this.gzip.unpipe();
+    this.cipher.unpipe();
+    this.gzip.destroy();
+    this.cipher.destroy();
+    this.out.destroy(err);
   }
 }
 
