@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import {
   exportDownloadQuery,
   ExportProblems,
@@ -58,16 +58,28 @@ const LIST_LIMIT = 50;
 const notFound = () => new ProblemException(404, ExportProblems.NOT_FOUND, 'Export not found', 'No such export of this tenant, or a download token that is not this export’s.');
 const expired = () => new ProblemException(410, ExportProblems.EXPIRED, 'Export expired', 'The download link expired and the export’s file was deleted: ask for a new export.');
 
-/** Per-table progress of a running export, written to its run now and then. */
+/**
+ * Per-table progress of a running export, saved to its run now and then in the background: one save
+ * at a time, each with the state as it is when it starts, never awaited by the export itself. The
+ * tenant export reads in one snapshot transaction and a save is a second transaction on the same
+ * shard: on the embedded database (PGlite, one backend) the save waits for the snapshot's transaction
+ * to end, so an export that awaited it held itself up until both timed out (found by the
+ * cross-tenant probe in embedded mode). A save that fails is logged; the next one carries the state.
+ */
 class Progress {
   readonly tables: ExportTableProgress[] = [];
   private last = 0;
+  private saving: Promise<void> | undefined;
+  private again = false;
 
-  constructor(private readonly save: (tables: readonly ExportTableProgress[]) => Promise<void>) {}
+  constructor(
+    private readonly save: (tables: readonly ExportTableProgress[]) => Promise<void>,
+    private readonly onError: (err: Error) => void,
+  ) {}
 
-  async estimate(estimates: readonly { table: string; rows: number }[]): Promise<void> {
+  estimate(estimates: readonly { table: string; rows: number }[]): void {
     for (const e of estimates) this.tables.push({ table: e.table, rowsDone: 0, rowsEstimated: e.rows });
-    await this.flush();
+    this.flush();
   }
 
   /** Adds a table seen only while writing (a subject export's); its estimate as given. */
@@ -77,14 +89,30 @@ class Progress {
     return t;
   }
 
-  async add(t: ExportTableProgress, rows: number): Promise<void> {
+  add(t: ExportTableProgress, rows: number): void {
     t.rowsDone += rows;
-    if (Date.now() - this.last >= PROGRESS_EVERY_MS) await this.flush();
+    if (Date.now() - this.last >= PROGRESS_EVERY_MS) this.flush();
   }
 
-  async flush(): Promise<void> {
+  /** Saves the progress soon: now when no save is under way, else once it is done. */
+  flush(): void {
     this.last = Date.now();
-    await this.save(this.tables);
+    if (this.saving) {
+      this.again = true;
+      return;
+    }
+    this.saving = (async () => {
+      do {
+        this.again = false;
+        await this.save(this.tables).catch(this.onError);
+      } while (this.again);
+      this.saving = undefined;
+    })();
+  }
+
+  /** Once every save asked for so far is done. */
+  async settled(): Promise<void> {
+    while (this.saving) await this.saving;
   }
 }
 
@@ -104,6 +132,7 @@ class Progress {
  */
 @Injectable()
 export class ExportsService {
+  private readonly logger = new Logger('exports');
   private readonly links: ExportLinks;
   private readonly subjects: SubjectRefs;
 
@@ -196,15 +225,20 @@ export class ExportsService {
     const draft = await this.store.create(tenantId, run.id);
     try {
       const writer = new ExportWriter(draft.out, key, run.id);
-      const progress = new Progress((tables) => this.runs.progress(tenantId, run.id, tables));
+      const progress = new Progress(
+        (tables) => this.runs.progress(tenantId, run.id, tables),
+        (err) => this.logger.warn(`export ${run.id}: progress not saved (${err.message}); the next save carries it`),
+      );
       try {
         await writer.header({ id: run.id, kind: run.kind, tenantId, createdAt: run.createdAt.toISOString(), ...(run.subjectRef ? { subjectRef: run.subjectRef } : {}) });
         if (run.kind === 'tenant') await this.writeTenant(tenantId, writer, progress);
         else await this.writeSubject(tenantId, run, writer, progress);
       } catch (err) {
         writer.abort(err as Error);
+        await progress.settled();
         throw err;
       }
+      await progress.settled();
       const { sealing } = await writer.end();
       const finishedAt = this.now();
       const expiresAt = new Date(finishedAt.getTime() + this.options.linkTtlMs);
@@ -233,7 +267,7 @@ export class ExportsService {
         const tables = await readTenantTables(tx.db);
         const counts: { table: string; rows: number }[] = [];
         for (const t of tables) counts.push({ table: t.name, rows: await countTenantRows(tx, tenantId, t) });
-        await progress.estimate(counts);
+        progress.estimate(counts);
         for (const [i, table] of tables.entries()) {
           const columns = exportColumnsOf(table.name, table.columns);
           const opener = new RowOpener(this.cipher, tenantId, columns);
@@ -241,10 +275,10 @@ export class ExportsService {
           await writer.beginTable(table.name, headerOf(columns), p.rowsEstimated);
           for await (const page of readTenantRows(tx, tenantId, table)) {
             for (const row of page) await writer.row(await opener.open(row));
-            await progress.add(p, page.length);
+            progress.add(p, page.length);
           }
           await writer.endTable(opener.undecryptable);
-          await progress.flush();
+          progress.flush();
         }
       },
       { isolation: 'snapshot', timeoutMs: EXPORT_SNAPSHOT_TIMEOUT_MS },
@@ -264,15 +298,15 @@ export class ExportsService {
       row: async (values) => {
         await writer.row(values);
         if (++pending >= 100) {
-          await progress.add(current!, pending);
+          progress.add(current!, pending);
           pending = 0;
         }
       },
       endTable: async (undecryptable) => {
-        await progress.add(current!, pending);
+        progress.add(current!, pending);
         pending = 0;
         await writer.endTable(undecryptable);
-        await progress.flush();
+        progress.flush();
       },
     });
   }
