@@ -49,3 +49,5 @@ export * from './settings/tenant-settings.repository';
 export * from './use-cases/read-settings/read-settings.handler';
 export * from './use-cases/update-settings/update-settings.command';
 export * from './use-cases/update-settings/update-settings.handler';
+export * from './carry/carry-bundle';
+export * from './carry/tenant-carry';

@@ -11,6 +11,16 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** A data subject key's record in the control plane (wrapped under the tenant's data key). */
+export interface SubjectKeyRecord {
+  id: string;
+  tenant_id: string;
+  subject_ref: string | null;
+  wrapped_key: Buffer | null;
+  created_at: Date;
+  destroyed_at: Date | null;
+}
+
 /** A data subject's key was destroyed (the subject was erased): what was sealed under it is gone for good. */
 export class SubjectKeyDestroyedError extends CryptoError {
   readonly code = 'subject-key-destroyed';
@@ -187,9 +197,20 @@ export class SubjectKeyring implements SubjectKeySource {
    * since (an erasure on the pilot is never undone by an import). Returns how many rows were read.
    */
   static async carryTenant(from: Kysely<ControlDB>, to: Kysely<ControlDB>, tenantId: TenantId): Promise<number> {
-    const rows = await from.selectFrom('subject_keys').select(['id', 'tenant_id', 'subject_ref', 'wrapped_key', 'created_at', 'destroyed_at']).where('tenant_id', '=', tenantId).execute();
+    const rows = await SubjectKeyring.readTenant(from, tenantId);
+    await SubjectKeyring.writeTenant(to, rows);
+    return rows.length;
+  }
+
+  /** The tenant's subject key records as they are (a pilot import; a tenant carried to another deployment, docs/operations.md "From embedded mode to the stack"). */
+  static readTenant(db: Kysely<ControlDB>, tenantId: TenantId): Promise<SubjectKeyRecord[]> {
+    return db.selectFrom('subject_keys').select(['id', 'tenant_id', 'subject_ref', 'wrapped_key', 'created_at', 'destroyed_at']).where('tenant_id', '=', tenantId).orderBy('id').execute();
+  }
+
+  /** Writes subject key records read at another deployment (readTenant) as they are; a record both have keeps this one's unless the other's was destroyed (an erasure is never undone). */
+  static async writeTenant(db: Kysely<ControlDB>, rows: readonly SubjectKeyRecord[]): Promise<void> {
     for (let i = 0; i < rows.length; i += 500) {
-      await to
+      await db
         .insertInto('subject_keys')
         .values(rows.slice(i, i + 500))
         .onConflict((oc) =>
@@ -200,7 +221,6 @@ export class SubjectKeyring implements SubjectKeySource {
         )
         .execute();
     }
-    return rows.length;
   }
 
   /** Whether the key is destroyed, read fresh (not from the cache). */
