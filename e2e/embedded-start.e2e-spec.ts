@@ -3,7 +3,8 @@
 // ports: a connection attempt fails instead of quietly using the stack). It starts, the gateway
 // becomes ready, an organisation signs up through the public route, the invitation's link shows in
 // the log and the mail folder; SIGTERM stops it with exit code 0; a second start on the same folder
-// still has the organisation.
+// still has the organisation, and SIGHUP (its terminal closed) stops it the same way, through the
+// launcher's one shutdown path (not the Nest apps' own hooks, which would close them one by one).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ let run: EmbeddedRun;
 let gateway: string;
 let running: ServiceProcess | undefined;
 const start = () => startEmbedded(run);
-const stop = (proc: ServiceProcess, ms: number) => stopEmbedded(proc, ms);
+const stop = (proc: ServiceProcess, ms: number, signal?: NodeJS.Signals) => stopEmbedded(proc, ms, signal);
 const controlQuery = <T>(text: string, values: unknown[]) => embeddedQuery<T>(run, text, values);
 
 beforeAll(async () => {
@@ -29,7 +30,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-it('runs the platform in one process from a fresh folder: sign-up, the invitation link logged, SIGTERM exits 0, the data survives a restart', async () => {
+it('runs the platform in one process from a fresh folder: sign-up, the invitation link logged, SIGTERM exits 0, the data survives a restart, SIGHUP exits 0', async () => {
   running = await start();
   const slug = `embedded-${Date.now().toString(36)}`;
   const admin = `owner@${slug}.test`;
@@ -60,6 +61,7 @@ it('runs the platform in one process from a fresh folder: sign-up, the invitatio
   // Again on the same folder: the organisation is still there, and signs in the same.
   running = await start();
   expect(await controlQuery<{ status: string; slug: string }>('select status, slug from tenants where id = $1', [tenantId])).toEqual([{ status: 'active', slug }]);
-  expect(await stop(running, 10_000)).toBe(0);
+  expect(await stop(running, 10_000, 'SIGHUP')).toBe(0);
+  expect(running.output()).toMatch(/SIGHUP: stopping[\s\S]*closing the databases[\s\S]*stopped/);
   running = undefined;
 });

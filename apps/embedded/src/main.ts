@@ -44,9 +44,16 @@ function startFunction(name: ServiceName, fn: string): () => Promise<RunningServ
   return start as () => Promise<RunningService>;
 }
 
+/**
+ * Every signal Nest's enableShutdownHooks() listens to when given no list (its ShutdownSignal): each
+ * app would close itself on any of them (a SIGUSR2 or a SIGHUP closed the apps one by one and left a
+ * process that answered nothing).
+ */
+const NEST_SHUTDOWN_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV', 'SIGUSR2', 'SIGTERM'] as const;
+
 /** Nest's own signal handlers (enableShutdownHooks: each app would close itself and re-raise the signal); this process has one shutdown path instead. */
 function dropSignalHandlersAddedBy<T>(f: () => Promise<T>): Promise<T> {
-  const before = new Map((['SIGTERM', 'SIGINT'] as const).map((s) => [s, new Set(process.listeners(s))]));
+  const before = new Map(NEST_SHUTDOWN_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
   return f().finally(() => {
     for (const [signal, kept] of before) for (const l of process.listeners(signal)) if (!kept.has(l)) process.removeListener(signal, l);
   });
@@ -62,7 +69,7 @@ async function main(): Promise<void> {
   let mail: MailLinks | undefined;
   let stopping: Promise<void> | undefined;
 
-  // SIGTERM/SIGINT: the door closes first (the gateway stops taking requests), then each service
+  // SIGTERM/SIGINT/SIGHUP: the door closes first (the gateway stops taking requests), then each service
   // stops what publishes or consumes (relays, sweeps), closes (HTTP, consumers, workers: in-flight
   // events and jobs finish or go back), then its clients; then the process's shared stores (the job
   // runner, the state file), the databases last. Exit 0.
@@ -89,8 +96,8 @@ async function main(): Promise<void> {
       log('stopped');
       process.exit(0);
     })());
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // SIGHUP too: the terminal it ran in was closed.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
 
   try {
     log(`mode ${runMode.mode}${runMode.root ? `, data in ${runMode.root}` : ''}`);

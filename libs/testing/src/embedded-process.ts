@@ -49,16 +49,16 @@ export async function startEmbedded(run: EmbeddedRun, timeoutMs = 45_000): Promi
   return proc;
 }
 
-/** SIGTERM, and the exit code within `ms` (SIGKILL and an error past it). */
-export async function stopEmbedded(proc: ServiceProcess, ms: number): Promise<number | null> {
+/** `signal` (SIGTERM), and the exit code within `ms` (SIGKILL and an error past it). */
+export async function stopEmbedded(proc: ServiceProcess, ms: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   if (proc.child.exitCode !== null || proc.child.signalCode !== null) return proc.child.exitCode;
   const exited = new Promise<number | null>((resolve) => proc.child.once('exit', (code) => resolve(code)));
-  proc.child.kill('SIGTERM');
+  proc.child.kill(signal);
   const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
   const outcome = await Promise.race([exited, timer]);
   if (outcome === 'timeout') {
     await proc.kill();
-    throw new Error(`the embedded process did not exit within ${ms} ms of SIGTERM\n${proc.output().slice(-4_000)}`);
+    throw new Error(`the embedded process did not exit within ${ms} ms of ${signal}\n${proc.output().slice(-4_000)}`);
   }
   return outcome;
 }
