@@ -53,17 +53,15 @@ import { parseTenantId, TenantId } from '@hotdash/contracts';
 import { loadConfig } from '@hotdash/platform-config';
 import { newId } from '@hotdash/platform-db';
 import { LocalEmbedder } from '@hotdash/platform-models';
-import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { WeaviateVectorStore } from '@hotdash/platform-vector';
 import { DraftingProfiles } from '@hotdash/ai-drafting';
 import {
   ANONYMOUS,
   closedPort,
-  createAccount,
   type EmbeddedRun,
   embeddedQuery,
   embeddedRun,
   internalAuthorization,
-  publishSettingsChanged,
   REPO_ROOT,
   type ServiceProcess,
   startProcess,
@@ -73,6 +71,7 @@ import {
   TestWorld,
   waitFor,
 } from '@hotdash/testing';
+import { makeDraftingTenants, policyText, ticketText, TOPICS } from './lib/drafting-tenants';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 20);
 const RATE = Number(process.env.BENCH_RATE ?? 20);
@@ -86,7 +85,6 @@ const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS;
 const SNAPSHOT_AT = (process.env.BENCH_SNAPSHOT_AT ?? `${BLOCK},${TICKETS}`).split(',').filter(Boolean).map(Number);
 const GC = process.env.BENCH_GC !== '0';
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim() || 100);
-const TOPICS = ['refund', 'shipping', 'warranty', 'invoice', 'password', 'returns', 'delivery', 'exchange', 'discount', 'account'];
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((x, y) => x - y);
@@ -96,9 +94,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 const wallClock = (perf: number) => Date.now() - (performance.now() - perf);
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
 
-function ticketText(i: number) {
-  const topic = TOPICS[i % TOPICS.length]!;
-  return { customer: { name: `Customer ${i}`, email: `c${i}@customer.test` }, subject: `Question about ${topic}`, body: `Hello, I have a question about my ${topic}: how long does it take and what do I need to do? Order ${i}.` };
+function ticketBody(i: number) {
+  const { name, email, subject, body } = ticketText(i);
+  return { customer: { name, email }, subject, body };
 }
 
 /** The Authorization the gateway would send to `service` for the tenant's admin; internal tokens live 60 s, so each is reused for 30 s at most. */
@@ -125,7 +123,7 @@ async function sendTicket(drafts: string, t: TenantId, i: number, label: string,
     const res = await fetch(`${drafts}/internal/tickets`, {
       method: 'POST',
       headers: { authorization: await authFor('drafts', t), 'content-type': 'application/json' },
-      body: JSON.stringify({ ...ticketText(i), externalId: `${RUN}-${label}-${i}` }),
+      body: JSON.stringify({ ...ticketBody(i), externalId: `${RUN}-${label}-${i}` }),
     }).catch((e: Error) => e);
     if (!(res instanceof Error) && (res.status === 201 || res.status === 200)) return { id: ((await res.json()) as { id: string }).id, retries: attempt };
     const text = res instanceof Error ? res.message : await res.text();
@@ -267,22 +265,9 @@ async function stackBaseline(): Promise<number[] | undefined> {
   let processes: ServiceProcess[] = [];
   try {
     console.log(`[bench] a stack: ${TENANTS} tenants (createAccount, 10 passages each in Weaviate, the drafting profile published)`);
-    await vectors.ensureCollection();
-    for (let i = 0; i < TENANTS; i++) {
-      const acc = await createAccount(world, 'admin');
-      const t = parseTenantId(acc.tenantId);
-      namespaces.push(t);
-      await vectors.createTenant(t);
-      const chunks: KnowledgeChunk[] = TOPICS.map((topic, k) => {
-        const text = `${topic} policy: customers asking about their ${topic} get an answer within ${k + 1} business days; tenant ${i} handles it.`;
-        return { id: newId(), vector: embedder.vector(text), documentId: `policy-${topic}`, chunkIndex: k, text, title: `${topic} policy`, sourceVersion: 1 };
-      });
-      await vectors.upsertChunks(t, chunks);
-      await publishSettingsChanged(world, t, { companyName: `Bench tenant ${i}`, brandVoice: 'Friendly', policies: ['Be brief.'] });
-      tenants.push(t);
-      const shard = await world.router.shardOf(t);
-      if (!shardDbs.includes(shard.database)) shardDbs.push(shard.database);
-    }
+    const made = await makeDraftingTenants(world, vectors, embedder, TENANTS, namespaces);
+    tenants.push(...made.tenants);
+    shardDbs.push(...made.shardDbs);
     observers = await Promise.all(shardDbs.map((d) => world.connectSuperuser(d)));
     const [drafts, aiDrafting, relay] = [await closedPort(), await closedPort(), await closedPort()];
     const env = (name: string, port: number) => ({ [`HOTDASH_${name}_PORT`]: String(port), HOTDASH_METRICS_PORT: 'off' });
@@ -429,7 +414,7 @@ async function embedded(): Promise<number[] | undefined> {
     console.log(`[bench] b embedded: ${TENANTS} tenants active`);
     const docs: { t: TenantId; id: string }[] = [];
     for (const [i, t] of tenants.entries()) {
-      const md = [`# Policies of tenant ${i}`, '', ...TOPICS.flatMap((topic, k) => [`## ${topic}`, '', `${topic} policy: customers asking about their ${topic} get an answer within ${k + 1} business days; tenant ${i} handles it.`, ''])].join('\n');
+      const md = [`# Policies of tenant ${i}`, '', ...TOPICS.flatMap((topic, k) => [`## ${topic}`, '', policyText(topic, k, i), ''])].join('\n');
       const res = await fetch(`${port('KNOWLEDGE')}/internal/documents?title=Policies`, { method: 'POST', headers: { authorization: await authFor('knowledge', t), 'content-type': 'text/markdown' }, body: md });
       if (res.status !== 202) throw new Error(`document upload: ${res.status} ${await res.text()}`);
       docs.push({ t, id: ((await res.json()) as { id: string }).id });

@@ -35,16 +35,17 @@
 import { sql } from 'kysely';
 import type { Client } from 'pg';
 import { performance } from 'node:perf_hooks';
-import { parseTenantId, SupportFields, TenantId } from '@hotdash/contracts';
+import { SupportFields, TenantId } from '@hotdash/contracts';
 import { FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId } from '@hotdash/platform-db';
 import { LocalEmbedder, OfflineDrafter } from '@hotdash/platform-models';
-import { KnowledgeChunk, WeaviateVectorStore } from '@hotdash/platform-vector';
+import { WeaviateVectorStore } from '@hotdash/platform-vector';
 import { DraftComposer, DraftingProfiles } from '@hotdash/ai-drafting';
-import { createAccount, internalAuthorization, publishSettingsChanged, ServiceProcess, startServices, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
+import { internalAuthorization, ServiceProcess, startServices, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
 import { loadavg } from 'node:os';
 import { CpuMeter, CpuReport, formatCpuReport } from './cpu-meter';
 import { otlpSink, type OtlpSink } from './lib/otlp-sink';
+import { makeDraftingTenants, ticketText } from './lib/drafting-tenants';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 100);
 const RATE = Number(process.env.BENCH_RATE ?? 50);
@@ -71,7 +72,6 @@ const vectors = WeaviateVectorStore.fromConfig(world.config);
 const composer = new DraftComposer(embedder, vectors);
 const profiles = new DraftingProfiles(world.tenantDb);
 const model = new OfflineDrafter();
-const TOPICS = ['refund', 'shipping', 'warranty', 'invoice', 'password', 'returns', 'delivery', 'exchange', 'discount', 'account'];
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((x, y) => x - y);
@@ -79,10 +79,6 @@ const pct = (xs: number[], p: number) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
-function ticketText(i: number) {
-  const topic = TOPICS[i % TOPICS.length]!;
-  return { name: `Customer ${i}`, email: `c${i}@customer.test`, subject: `Question about ${topic}`, body: `Hello, I have a question about my ${topic}: how long does it take and what do I need to do? Order ${i}.` };
-}
 
 /**
  * Sends `rate` tickets a second for `seconds` seconds, round-robin over the tenants; `send` resolves
@@ -274,24 +270,9 @@ async function main(): Promise<void> {
   const shardDbs: string[] = [];
   let processes: ServiceProcess[] = [];
   try {
-    await vectors.ensureCollection();
-    for (let i = 0; i < TENANTS; i++) {
-      const acc = await createAccount(world, 'admin');
-      const t = parseTenantId(acc.tenantId);
-      namespaces.push(t);
-      await vectors.createTenant(t);
-      const chunks: KnowledgeChunk[] = TOPICS.map((topic, k) => {
-        const text = `${topic} policy: customers asking about their ${topic} get an answer within ${k + 1} business days; tenant ${i} handles it.`;
-        return { id: newId(), vector: embedder.vector(text), documentId: `policy-${topic}`, chunkIndex: k, text, title: `${topic} policy`, sourceVersion: 1 };
-      });
-      await vectors.upsertChunks(t, chunks);
-      // Its drafting profile, as provisioning announces it (the ai-drafting service keeps it).
-      await publishSettingsChanged(world, t, { companyName: `Bench tenant ${i}`, brandVoice: 'Friendly', policies: ['Be brief.'] });
-      tenants.push(t);
-      const shard = await world.router.shardOf(t);
-      if (!shardDbs.includes(shard.database)) shardDbs.push(shard.database);
-      if ((i + 1) % 20 === 0) console.log(`[bench] ${i + 1}/${TENANTS} tenants ready`);
-    }
+    const made = await makeDraftingTenants(world, vectors, embedder, TENANTS, namespaces, (n) => n % 20 === 0 && console.log(`[bench] ${n}/${TENANTS} tenants ready`));
+    tenants.push(...made.tenants);
+    shardDbs.push(...made.shardDbs);
     observers = await Promise.all(shardDbs.map((d) => world.connectSuperuser(d)));
     if (TRACING) {
       // The bench's own environment must not trace the "off" services.
