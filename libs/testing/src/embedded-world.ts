@@ -75,13 +75,13 @@ async function template(shards: string[]): Promise<string> {
  * temporary directory, the control database and `shards` (default shard-1) migrated and registered
  * as `npm start` would, served on a free loopback port; close() stops them and removes the folder.
  */
-export async function embeddedDatabasesForSpec(options: { shards?: string[]; waitTimeoutMs?: number } = {}): Promise<{ embedded: EmbeddedDatabases; dir: string; close(): Promise<void> }> {
+export async function embeddedDatabasesForSpec(options: { shards?: string[]; waitTimeoutMs?: number; maintenanceEveryMs?: number } = {}): Promise<{ embedded: EmbeddedDatabases; dir: string; close(): Promise<void> }> {
   const shards = options.shards ?? ['shard-1'];
   const source = await template(shards);
   const dir = mkdtempSync(join(tmpdir(), 'hotdash-embedded-'));
   try {
     cpSync(source, dir, { recursive: true });
-    const embedded = await startEmbeddedDatabases({ dir, config: loadConfig(), shards, waitTimeoutMs: options.waitTimeoutMs });
+    const embedded = await startEmbeddedDatabases({ dir, config: loadConfig(), shards, waitTimeoutMs: options.waitTimeoutMs, maintenanceEveryMs: options.maintenanceEveryMs });
     return {
       embedded,
       dir,

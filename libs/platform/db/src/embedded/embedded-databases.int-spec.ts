@@ -3,8 +3,10 @@
 // migrations are not applied twice, and the data layer (withTenant, readOnce, the control plane's
 // Kysely) runs on them under the tenant's row-level security; a transaction that waits on another
 // transaction of the same database is refused after the wait limit instead of waiting forever; the
-// relay's wake-up (LISTEN hotdash_outbox, NOTIFY from the outbox trigger) reaches it across connections.
+// relay's wake-up (LISTEN hotdash_outbox, NOTIFY from the outbox trigger) reaches it across connections;
+// and every database gets VACUUM (ANALYZE) now and then, as autovacuum would on the stack.
 import { sql } from 'kysely';
+import { Client } from 'pg';
 import { loadConfig } from '@hotdash/platform-config';
 import { EMBEDDED_START_MS, embeddedDatabasesForSpec, TestWorld, waitFor } from '@hotdash/testing';
 import { newId } from '../ids';
@@ -99,6 +101,40 @@ it(
       await world.tenantDb.withTenant(a.id, (tx) => tx.db.deleteFrom('outbox').where('topic', '=', 'spec.embedded').execute()).catch(() => undefined);
     } finally {
       await listener.close();
+      await world.close();
+      await spec.close();
+    }
+  },
+  EMBEDDED_START_MS,
+);
+
+it(
+  'gives every database VACUUM (ANALYZE) as autovacuum would (PGlite runs none): the planner gets statistics',
+  async () => {
+    // No timer here: the round is run by hand, so nothing analyzes before the first look.
+    const spec = await embeddedDatabasesForSpec({ maintenanceEveryMs: 0 });
+    const world = new TestWorld({ config: spec.embedded.config });
+    const statistics = async (url: string, table: string) => {
+      const c = new Client({ connectionString: url });
+      await c.connect();
+      try {
+        // reltuples: -1 until the table's first VACUUM or ANALYZE (pg_stats hides a table under forced RLS).
+        return (await c.query<{ n: number }>(`select reltuples::float8 as n from pg_class where oid = $1::regclass`, [table])).rows[0]!.n;
+      } finally {
+        await c.end();
+      }
+    };
+    try {
+      const [shard] = await world.shards();
+      const t = await world.createTenant('analyzed', shard);
+      await world.tenantDb.withTenant(t.id, (tx) => tx.db.insertInto('inbox').values({ tenant_id: t.id, consumer, event_id: newId() }).execute());
+      const { control, shards } = spec.embedded.urls;
+      const before = [await statistics(control.owner, 'tenants'), await statistics(shards['shard-1']!.owner, 'inbox')];
+      await spec.embedded.maintenance.runOnce();
+      const after = [await statistics(control.owner, 'tenants'), await statistics(shards['shard-1']!.owner, 'inbox')];
+      expect({ before, after }).toEqual({ before: [-1, -1], after: [expect.any(Number), expect.any(Number)] });
+      expect(after.every((n) => n >= 1)).toBe(true);
+    } finally {
       await world.close();
       await spec.close();
     }

@@ -4,6 +4,7 @@ import type { PGlite as PGliteType } from '@electric-sql/pglite';
 import { type PlatformConfig, readSetting } from '@hotdash/platform-config';
 import type { DbLocation } from '../databases';
 import { formatReport, migrateAll, type MigrateAllReport } from '../migrate/migrate-all';
+import { EmbeddedMaintenance } from './embedded-maintenance';
 import { EmbeddedPgServer } from './embedded-server';
 
 /** deploy/local, whose role and database SQL the embedded databases share with the local stack (this file is libs/platform/db/src/embedded/). */
@@ -21,6 +22,8 @@ export interface EmbeddedDatabasesOptions {
   port?: number;
   /** How long a connection waits for the database while another connection's transaction holds it (EmbeddedServerOptions.waitTimeoutMs). */
   waitTimeoutMs?: number;
+  /** How often every database gets VACUUM (ANALYZE) (embedded-maintenance.ts; PGlite has no autovacuum); default 60 s, 0: never. */
+  maintenanceEveryMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -37,6 +40,8 @@ export interface EmbeddedDatabases {
   migrations: MigrateAllReport;
   /** @internal the wire server (specs). */
   server: EmbeddedPgServer;
+  /** VACUUM (ANALYZE) of every database now and then (PGlite runs no autovacuum). */
+  maintenance: EmbeddedMaintenance;
   /** Closes every connection (rolling back open transactions), then every database. */
   stop(): Promise<void>;
 }
@@ -192,6 +197,8 @@ export async function startEmbeddedDatabases(options: EmbeddedDatabasesOptions):
       return { owner: of('owner'), app: of('app'), relay: of('relay') };
     };
     const running = server;
+    const maintenance = new EmbeddedMaintenance(names.map((d) => url(d).owner), options.maintenanceEveryMs ?? 60_000, log);
+    maintenance.start();
     let stopped: Promise<void> | undefined;
     return {
       host,
@@ -202,8 +209,10 @@ export async function startEmbeddedDatabases(options: EmbeddedDatabasesOptions):
       urls: { control: url(base.db.controlDatabase), shards: Object.fromEntries(shards.map((s) => [s.name, url(s.location.database)])) },
       migrations,
       server: running,
+      maintenance,
       stop: () =>
         (stopped ??= (async () => {
+          await maintenance.stop();
           await running.stop();
           for (const pg of databases.values()) await pg.close();
           unlock();

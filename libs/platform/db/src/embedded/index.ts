@@ -1,2 +1,3 @@
 export * from './embedded-databases';
 export { EmbeddedPgServer, type EmbeddedServerOptions } from './embedded-server';
+export { EmbeddedMaintenance } from './embedded-maintenance';
