@@ -365,7 +365,8 @@ async function memorySample(pid: number, file: string, seq: number, tickets: num
 
 /** The embedded process on `run`, with the memory probe preloaded; ready when its gateway is. */
 async function startMeasuredEmbedded(run: EmbeddedRun, memoryFile: string): Promise<ServiceProcess> {
-  const nodeArgs = [...(GC ? ['--expose-gc'] : []), '-r', join(REPO_ROOT, 'bench', 'lib', 'memory-probe.cjs')];
+  // BENCH_EMBEDDED_NODE_ARGS: more Node options for the embedded process (e.g. `--cpu-prof --cpu-prof-dir=<dir>`).
+  const nodeArgs = [...(GC ? ['--expose-gc'] : []), '-r', join(REPO_ROOT, 'bench', 'lib', 'memory-probe.cjs'), ...(process.env.BENCH_EMBEDDED_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const proc = startProcess('apps/embedded/src/main.ts', { ...run.env, BENCH_MEMORY_FILE: memoryFile }, nodeArgs);
   const exited = new Promise<number | null>((resolve) => proc.child.once('exit', (code) => resolve(code)));
   await Promise.race([
