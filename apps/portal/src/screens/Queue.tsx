@@ -43,20 +43,25 @@ export function Queue({ me }: { me: Me }) {
   const [shortcuts, setShortcuts] = useState(shortcutsOn);
 
   const [announcement, setAnnouncement] = useState('');
-  const shown = useRef<Set<string> | null>(null);
+  /** The tickets the list last showed, and for which status (another status's list is no news). */
+  const shown = useRef<{ status: string; ids: Set<string> } | null>(null);
   const selectedRef = useRef(selected);
   selectedRef.current = selected;
 
-  /** The list page; `announce`: say how many tickets are new since it was last shown (a change pushed to us). */
+  /**
+   * The list page; says how many tickets are new since it was last shown, whatever brought the
+   * refresh (a push, the poll, the operator's own action): a ticket that arrived in a refresh that
+   * was not the push's would otherwise never be announced.
+   */
   const loadList = useCallback(
-    async (announce = false) => {
+    async () => {
       try {
         const page = must(await api.GET('/tickets', { params: { query: { status, limit: 100 } } }));
-        const before = shown.current;
+        const before = shown.current?.status === status ? shown.current.ids : null;
         const fresh = before ? page.tickets.filter((t) => !before.has(t.id)) : [];
-        shown.current = new Set(page.tickets.map((t) => t.id));
-        if (announce && fresh.length === 1) setAnnouncement(`New ticket (${LABEL[status]}): ${fresh[0]!.subject ?? '(no subject)'}`);
-        else if (announce && fresh.length > 1) setAnnouncement(`${fresh.length} new tickets (${LABEL[status]})`);
+        shown.current = { status, ids: new Set(page.tickets.map((t) => t.id)) };
+        if (fresh.length === 1) setAnnouncement(`New ticket (${LABEL[status]}): ${fresh[0]!.subject ?? '(no subject)'}`);
+        else if (fresh.length > 1) setAnnouncement(`${fresh.length} new tickets (${LABEL[status]})`);
         setTickets(page.tickets);
         setListError(null);
       } catch (e) {
@@ -80,10 +85,10 @@ export function Queue({ me }: { me: Me }) {
     onChange: (c: QueueChange) => {
       if (c.ticketId === selectedRef.current) void loadTicket();
       clearTimeout(listSoon.current);
-      listSoon.current = setTimeout(() => void loadList(true), 150);
+      listSoon.current = setTimeout(() => void loadList(), 150);
     },
     onResync: () => {
-      void loadList(true);
+      void loadList();
       void loadTicket();
     },
   });
