@@ -238,3 +238,22 @@ it('on a Redis Cluster, every master answers the probe; a cluster that refuses i
   const ready = await get('/health/ready');
   expect([ready.status, ready.body.info, ready.body.error['redis-refused']?.status]).toEqual([503, { redis: { status: 'up', masters: nodes.length } }, 'down']);
 });
+
+it('a Redis connection still being made (no offline queue, as the services\' state clients) is waited for, not reported down', async () => {
+  // The gateway's first readiness check can come before its auth client has connected: the client
+  // refuses commands until then ("stream isn't writeable"), which reported a store that answers as down.
+  const redis = createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  cleanups.push(async () => redis.disconnect());
+  const lazy = createRedis(config, { enableOfflineQueue: false, lazyConnect: true });
+  cleanups.push(async () => lazy.disconnect());
+  expect([redis.status, lazy.status]).toEqual(['connecting', 'wait']);
+  const r = new Readiness({ log: { warn: () => undefined, log: () => undefined } });
+  r.add('redis', redisProbe(redis), 'eager').add('redis', redisProbe(lazy), 'lazy');
+  expect(await r.check('redis')).toEqual({ name: 'redis', up: true, details: { parts: { eager: 'up', lazy: 'up' } } });
+
+  // One that never connects still fails with its error, within the time limit.
+  const refused = createRedis({ ...config, redis: { host: '127.0.0.1', port: await closedPort() } }, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  cleanups.push(async () => refused.disconnect());
+  const down = await new Readiness({ log: { warn: () => undefined, log: () => undefined } }).add('redis', redisProbe(refused)).check('redis');
+  expect([down.up, down.details.message]).toEqual([false, expect.stringMatching(/ECONNREFUSED|reconnecting|closed/)]);
+});

@@ -101,10 +101,32 @@ export function redisProbe(client: RedisClient | (() => Promise<unknown>)): () =
   };
 }
 
-/** PING on one connection; fails at once while it is reconnecting or closed (its offline queue would hold the command). */
+/**
+ * PING on one connection; fails at once while it is reconnecting or closed (its offline queue would
+ * hold the command). A connection still being made (a service just started) is waited for: without
+ * its offline queue the client refuses a command until it is ready ("stream isn't writeable"), which
+ * would report a store that answers as down. The readiness registry bounds the wait.
+ */
 async function pingNode(node: Redis): Promise<void> {
   if (node.status === 'end' || node.status === 'close') throw new Error('connection closed');
   if (node.status === 'reconnecting') throw new Error('reconnecting');
+  if (node.status === 'wait') await node.connect();
+  else if (node.status !== 'ready') await untilReady(node);
   const answer = await node.ping();
   if (answer !== 'PONG') throw new Error(`PING answered ${answer}`);
+}
+
+/** Resolves when a connection being made is ready; rejects with its error, or when it closes first. */
+function untilReady(node: Redis): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const settle = (err?: Error): void => {
+      node.off('ready', onReady).off('error', onError).off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = (): void => settle();
+    const onError = (err: Error): void => settle(err);
+    const onClose = (): void => settle(new Error('connection closed'));
+    node.once('ready', onReady).once('error', onError).once('close', onClose);
+  });
 }
