@@ -265,6 +265,8 @@ it('lets an operator work tickets through approve, edit (with the side-by-side d
   await screen(page, 'queue-rejected');
   await detail.getByRole('button', { name: 'Ask for a new draft' }).click();
   await detail.getByRole('button', { name: 'Approve and send' }).waitFor({ timeout: 60_000 });
+  // Redrafted, it is back in her list, and said so (not as a new ticket).
+  await page.getByRole('log').getByText('Back in Awaiting approval: Where is my refund?').waitFor();
 
   // A ticket created while alice watches appears by itself (live: her page polls once an hour here),
   // and is announced politely.
@@ -273,7 +275,7 @@ it('lets an operator work tickets through approve, edit (with the side-by-side d
   expect(pushed.status).toBe(201);
   expect((await call('PUT', `/tickets/${pushed.body.id}/assignee`, adminToken, { assigneeId: alice.userId })).status).toBe(200);
   await list.getByText('Pushed while watching').waitFor({ timeout: 60_000 });
-  await page.getByText('New ticket (Awaiting approval): Pushed while watching').waitFor();
+  await page.getByRole('log').getByText('New ticket (Awaiting approval): Pushed while watching').waitFor();
   await axe(page, 'queue-live');
 
   const states = await Promise.all(tickets.map(async (id) => (await call<{ status: string; drafts: { status: string }[] }>('GET', `/tickets/${id}`, adminToken)).body));

@@ -1,6 +1,7 @@
 import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
 import { api, type Draft, type Me, must, type Ticket, type TicketStatus, type TicketSummary } from '../api/client';
 import { type Part, sideBySide } from '../diff';
+import { QueueNews } from '../queue-news';
 import { usePoll } from '../usePoll';
 import { type LiveState, type QueueChange, useQueueStream } from '../useQueueStream';
 
@@ -42,30 +43,29 @@ export function Queue({ me }: { me: Me }) {
   const [listError, setListError] = useState<string | null>(null);
   const [shortcuts, setShortcuts] = useState(shortcutsOn);
 
-  const [announcement, setAnnouncement] = useState('');
-  /** The tickets the list last showed, and for which status (another status's list is no news). */
-  const shown = useRef<{ status: string; ids: Set<string> } | null>(null);
+  /** The last few announcements (a log: a later one does not cut off the one before it). */
+  const [announcements, setAnnouncements] = useState<{ n: number; text: string }[]>([]);
+  const news = useRef(new QueueNews());
+  /** Refreshes of the list are numbered; one that answers after a later one is dropped (it is older news). */
+  const asked = useRef(0);
+  const applied = useRef(0);
   const selectedRef = useRef(selected);
   selectedRef.current = selected;
 
-  /**
-   * The list page; says how many tickets are new since it was last shown, whatever brought the
-   * refresh (a push, the poll, the operator's own action): a ticket that arrived in a refresh that
-   * was not the push's would otherwise never be announced.
-   */
+  /** The list page, and what it brought that is news (QueueNews). */
   const loadList = useCallback(
     async () => {
+      const mine = ++asked.current;
       try {
         const page = must(await api.GET('/tickets', { params: { query: { status, limit: 100 } } }));
-        const before = shown.current?.status === status ? shown.current.ids : null;
-        const fresh = before ? page.tickets.filter((t) => !before.has(t.id)) : [];
-        shown.current = { status, ids: new Set(page.tickets.map((t) => t.id)) };
-        if (fresh.length === 1) setAnnouncement(`New ticket (${LABEL[status]}): ${fresh[0]!.subject ?? '(no subject)'}`);
-        else if (fresh.length > 1) setAnnouncement(`${fresh.length} new tickets (${LABEL[status]})`);
+        if (mine < applied.current) return;
+        applied.current = mine;
+        const said = news.current.refresh(status, LABEL[status], page.tickets);
+        if (said) setAnnouncements((all) => [...all.slice(-2), { n: mine, text: said }]);
         setTickets(page.tickets);
         setListError(null);
       } catch (e) {
-        setListError((e as Error).message);
+        if (mine >= applied.current) setListError((e as Error).message);
       }
     },
     [status],
@@ -127,8 +127,10 @@ export function Queue({ me }: { me: Me }) {
             {LIVE_TEXT[live]}
           </p>
         </div>
-        <div className="sr-only" aria-live="polite">
-          {announcement}
+        <div className="sr-only" role="log" aria-live="polite">
+          {announcements.map((a) => (
+            <p key={a.n}>{a.text}</p>
+          ))}
         </div>
         <div role="group" aria-label="Show tickets" className="filters">
           {STATUSES.map((s) => (
