@@ -222,9 +222,17 @@ async function startPlatform(env: Record<string, string> = {}, tag = 'platform')
 async function tracingRounds(tenants: TenantId[], sinks: Record<'all' | 'tenth', OtlpSink>): Promise<void> {
   const names = ['off', 'all', 'tenth'] as const;
   type Name = (typeof names)[number];
-  const label: Record<Name, string> = { off: 'tracing off', all: 'on, 100% sampled', tenth: 'on, 10% sampled' };
-  const traced = (sink: OtlpSink, ratio: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio });
-  const env: Record<Name, Record<string, string>> = { off: {}, all: traced(sinks.all, '1'), tenth: traced(sinks.tenth, process.env.BENCH_TENTH_RATIO ?? '0.1') };
+  // BENCH_ALL_RATIO / BENCH_TENTH_RATIO change a setting's ratio, BENCH_ALL_ENV / BENCH_TENTH_ENV add
+  // OTEL_* variables to it ("OTEL_BSP_SCHEDULE_DELAY=5000 …"): two variants of one setting compared in one run.
+  const setting = (name: 'ALL' | 'TENTH', ratio: string) => {
+    const r = process.env[`BENCH_${name}_RATIO`] ?? ratio;
+    const extra = (process.env[`BENCH_${name}_ENV`] ?? '').split(' ').filter(Boolean);
+    return { ratio: r, extra: Object.fromEntries(extra.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), label: `on, ${Number(r) * 100}% sampled${extra.length ? ` (${extra.join(' ')})` : ''}` };
+  };
+  const settings = { all: setting('ALL', '1'), tenth: setting('TENTH', '0.1') };
+  const label: Record<Name, string> = { off: 'tracing off', all: settings.all.label, tenth: settings.tenth.label };
+  const traced = (sink: OtlpSink, s: (typeof settings)['all']) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: s.ratio, ...s.extra });
+  const env: Record<Name, Record<string, string>> = { off: {}, all: traced(sinks.all, settings.all), tenth: traced(sinks.tenth, settings.tenth) };
   const SERVICES = ['drafts', 'ai-drafting', 'relay'];
   const results: Record<Name, { p50: number; p99: number; services: number; path: number }[]> = { off: [], all: [], tenth: [] };
   for (let r = 0; r < ROUNDS; r++) {
@@ -240,7 +248,7 @@ async function tracingRounds(tenants: TenantId[], sinks: Record<'all' | 'tenth',
         const row = { p50: pct(xs, 50), p99: pct(xs, 99), services: ms((g) => SERVICES.includes(g)), path: ms(() => true) };
         results[n].push(row);
         console.log(
-          `round ${r + 1} ${label[n].padEnd(17)}: ${xs.length} drafts, p50 ${row.p50.toFixed(0)} ms, p99 ${row.p99.toFixed(0)} ms; CPU per ticket: services ${row.services.toFixed(2)} ms, whole path ${row.path.toFixed(2)} ms; load ${loadavg()[0]!.toFixed(1)}`,
+          `round ${r + 1} ${label[n].padEnd(Math.max(...names.map((x) => label[x].length)))}: ${xs.length} drafts, p50 ${row.p50.toFixed(0)} ms, p99 ${row.p99.toFixed(0)} ms; CPU per ticket: services ${row.services.toFixed(2)} ms, whole path ${row.path.toFixed(2)} ms; load ${loadavg()[0]!.toFixed(1)}`,
         );
       } finally {
         await Promise.all(processes.map((p) => p.stop()));
@@ -257,9 +265,9 @@ async function tracingRounds(tenants: TenantId[], sinks: Record<'all' | 'tenth',
     const vs = (k: 'services' | 'path') => (n === 'off' ? '' : `${signed(med(of(n, k)) / med(of('off', k)) - 1)} (${signed(paired(n, k))})`);
     console.log(`| ${label[n]} | ${med(of(n, 'p50')).toFixed(0)} | ${med(of(n, 'p99')).toFixed(0)} | ${med(of(n, 'services')).toFixed(2)} | ${vs('services')} | ${med(of(n, 'path')).toFixed(2)} | ${vs('path')} |`);
   }
-  console.log(`exported: 100% ${sinks.all.exports()} batches, ${(sinks.all.bytes() / 1024).toFixed(0)} KiB; 10% ${sinks.tenth.exports()} batches, ${(sinks.tenth.bytes() / 1024).toFixed(0)} KiB`);
+  console.log(`exported: ${label.all} ${sinks.all.exports()} batches, ${(sinks.all.bytes() / 1024).toFixed(0)} KiB; ${label.tenth} ${sinks.tenth.exports()} batches, ${(sinks.tenth.bytes() / 1024).toFixed(0)} KiB`);
   const overhead = med(of('tenth', 'services')) / med(of('off', 'services')) - 1;
-  console.log(`\noverhead at 10% sampling: services' CPU per ticket ${signed(overhead)} (per-round ${signed(paired('tenth', 'services'))}), whole path ${signed(med(of('tenth', 'path')) / med(of('off', 'path')) - 1)} (target ≤ 5%: ${overhead <= 0.05 ? 'MET' : 'MISSED'}); at 100%: services ${signed(med(of('all', 'services')) / med(of('off', 'services')) - 1)}`);
+  console.log(`\noverhead ${label.tenth}: services' CPU per ticket ${signed(overhead)} (per-round ${signed(paired('tenth', 'services'))}), whole path ${signed(med(of('tenth', 'path')) / med(of('off', 'path')) - 1)} (target ≤ 5%: ${overhead <= 0.05 ? 'MET' : 'MISSED'}); ${label.all}: services ${signed(med(of('all', 'services')) / med(of('off', 'services')) - 1)}`);
 }
 
 async function main(): Promise<void> {
