@@ -29,7 +29,8 @@
  * (written when they stop; a profile per gateway: gateway-3380 off, -3381 100%, -3382 10%);
  * BENCH_SERVICE_NODE_ARGS adds Node options to them. BENCH_TENTH_RATIO: the third gateway's ratio
  * instead of 0.1 (0: the cost of the unsampled path alone); BENCH_TRACED_ENV: more settings for the
- * traced two (`K=V,K=V`).
+ * traced two (`K=V,K=V`); BENCH_ALL_RATIO: the second gateway's ratio instead of 1, BENCH_ALL_ENV:
+ * settings for it alone (two variants of one ratio in one run).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -45,6 +46,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 10);
 const PROFILE_DIR = process.env.BENCH_CPU_PROFILE;
+/** The third gateway's sampling ratio (0.1; 0: the unsampled path alone). */
+const TENTH_RATIO = Number(process.env.BENCH_TENTH_RATIO ?? 0.1);
+/** The second gateway's (1; BENCH_ALL_ENV adds settings to it alone). */
+const ALL_RATIO = Number(process.env.BENCH_ALL_RATIO ?? 1);
 /** `together` (default): each round loads the three gateways at once for BENCH_SECONDS; `apart`: one after the other, BENCH_REQUESTS each. */
 const TOGETHER = (process.env.BENCH_MODE ?? 'together') !== 'apart';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -76,11 +81,13 @@ async function main(): Promise<void> {
     return { entry: 'apps/gateway/src/main.ts', env: { ...otel, HOTDASH_GATEWAY_PORT: String(port), HOTDASH_ACCESS_SPOOL_DIR: spool }, url: `http://127.0.0.1:${port}`, nodeArgs };
   };
   // BENCH_TRACED_ENV: more settings for the two traced gateways (`K=V,K=V`, e.g. OTEL_BSP_SCHEDULE_DELAY=1000).
-  const extra = Object.fromEntries((process.env.BENCH_TRACED_ENV ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-  const traced = (sink: { url: string }, ratio: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio, ...extra });
+  // BENCH_ALL_ENV: more settings for the second gateway only (with BENCH_ALL_RATIO: two variants of one ratio in one run).
+  const envList = (v: string | undefined) => Object.fromEntries((v ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const extra = envList(process.env.BENCH_TRACED_ENV);
+  const traced = (sink: { url: string }, ratio: string, more: Record<string, string> = {}) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio, ...extra, ...more });
   // The bench's own environment must not trace the "off" gateway.
   for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
-  const processes = await startServices([gateway(3380, {}), gateway(3381, traced(sinks.all, '1')), gateway(3382, traced(sinks.tenth, process.env.BENCH_TENTH_RATIO ?? '0.1'))]);
+  const processes = await startServices([gateway(3380, {}), gateway(3381, traced(sinks.all, String(ALL_RATIO), envList(process.env.BENCH_ALL_ENV))), gateway(3382, traced(sinks.tenth, String(TENTH_RATIO)))]);
   try {
     await measure(processes, sinks);
   } finally {
@@ -166,19 +173,19 @@ async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
-  const label: Record<Name, string> = { off: 'tracing off', all: 'on, 100% sampled', tenth: 'on, 10% sampled' };
+  const label: Record<Name, string> = { off: 'tracing off', all: `on, ${ALL_RATIO * 100}% sampled${process.env.BENCH_ALL_ENV ? ` (${process.env.BENCH_ALL_ENV})` : ''}`, tenth: `on, ${TENTH_RATIO * 100}% sampled` };
   console.log(`\n${TOGETHER ? `the three gateways loaded together at ${RATE} req/s each, ${SECONDS} s` : `one gateway at a time, ${REQUESTS} requests`} per round, ${ROUNDS} rounds, ${CONCURRENCY} in flight, ${TENANTS} tenants; medians; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log('| gateway | req/s | gateway CPU µs/request | CPU vs off | main thread µs/request | main thread vs off | rate vs off |\n|---|---:|---:|---:|---:|---:|---:|');
   for (const n of names)
     console.log(
       `| ${label[n]} | ${med(rates[n]).toFixed(0)} | ${med(cpu[n]).toFixed(0)} | ${pct(med(cpu[n]) / med(cpu.off) - 1)} | ${med(mainCpu[n]).toFixed(0)} | ${pct(med(mainCpu[n]) / med(mainCpu.off) - 1)} | ${pct(med(rates[n]) / med(rates.off) - 1)} |`,
     );
-  console.log(`exported: 100% ${sinks.all.exports()} batches, ${(sinks.all.bytes() / 1024).toFixed(0)} KiB; 10% ${sinks.tenth.exports()} batches, ${(sinks.tenth.bytes() / 1024).toFixed(0)} KiB`);
+  console.log(`exported: ${label.all} ${sinks.all.exports()} batches, ${(sinks.all.bytes() / 1024).toFixed(0)} KiB; ${label.tenth} ${sinks.tenth.exports()} batches, ${(sinks.tenth.bytes() / 1024).toFixed(0)} KiB`);
   const paired = (n: Name) => med(cpu[n].map((c, r) => c / cpu.off[r]! - 1));
-  console.log(`per-round ratios (median of each round's on/off): CPU 100% ${pct(paired('all'))}, 10% ${pct(paired('tenth'))}`);
+  console.log(`per-round ratios (median of each round's on/off): CPU ${label.all} ${pct(paired('all'))}, ${label.tenth} ${pct(paired('tenth'))}`);
   const overhead = med(cpu.tenth) / med(cpu.off) - 1;
   console.log(
-    `\noverhead at 10% sampling: CPU per request ${pct(overhead)} (per-round ${pct(paired('tenth'))}), rate ${pct(1 - med(rates.tenth) / med(rates.off))} lower (target ≤ 5% CPU: ${Math.max(overhead, paired('tenth')) <= 0.05 ? 'MET' : 'MISSED'}); at 100%: CPU ${pct(med(cpu.all) / med(cpu.off) - 1)}`,
+    `\noverhead at ${TENTH_RATIO * 100}% sampling: CPU per request ${pct(overhead)} (per-round ${pct(paired('tenth'))}), rate ${pct(1 - med(rates.tenth) / med(rates.off))} lower (target ≤ 5% CPU: ${Math.max(overhead, paired('tenth')) <= 0.05 ? 'MET' : 'MISSED'}); ${label.all}: CPU ${pct(med(cpu.all) / med(cpu.off) - 1)}`,
   );
 
   // Clean-up: the gateways (their access spools flushed to the outboxes as they stop), the access
