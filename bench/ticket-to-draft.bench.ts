@@ -44,7 +44,7 @@ import { DraftComposer, DraftingProfiles } from '@hotdash/ai-drafting';
 import { internalAuthorization, ServiceProcess, startServices, tenantUser, TestWorld, waitFor } from '@hotdash/testing';
 import { loadavg } from 'node:os';
 import { CpuMeter, CpuReport, formatCpuReport } from './cpu-meter';
-import { otlpSink, type OtlpSink } from './lib/otlp-sink';
+import { otlpSink, type OtlpSink, settingsList, tracedSetting } from './lib/otlp-sink';
 import { makeDraftingTenants, ticketText } from './lib/drafting-tenants';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 100);
@@ -223,16 +223,12 @@ async function tracingRounds(tenants: TenantId[], sinks: Record<'all' | 'tenth',
   const names = ['off', 'all', 'tenth'] as const;
   type Name = (typeof names)[number];
   // BENCH_ALL_RATIO / BENCH_TENTH_RATIO change a setting's ratio, BENCH_ALL_ENV / BENCH_TENTH_ENV add
-  // OTEL_* variables to it ("OTEL_BSP_SCHEDULE_DELAY=5000 …"): two variants of one setting compared in one run.
-  const setting = (name: 'ALL' | 'TENTH', ratio: string) => {
-    const r = process.env[`BENCH_${name}_RATIO`] ?? ratio;
-    const extra = (process.env[`BENCH_${name}_ENV`] ?? '').split(' ').filter(Boolean);
-    return { ratio: r, extra: Object.fromEntries(extra.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])), label: `on, ${Number(r) * 100}% sampled${extra.length ? ` (${extra.join(' ')})` : ''}` };
-  };
-  const settings = { all: setting('ALL', '1'), tenth: setting('TENTH', '0.1') };
+  // OTEL_* variables to it (`K=V,K=V`): two variants of one setting compared in one run.
+  const setting = (name: 'ALL' | 'TENTH', sink: OtlpSink, ratio: number) =>
+    tracedSetting(sink, Number(process.env[`BENCH_${name}_RATIO`] ?? ratio), settingsList(process.env[`BENCH_${name}_ENV`]));
+  const settings = { all: setting('ALL', sinks.all, 1), tenth: setting('TENTH', sinks.tenth, 0.1) };
   const label: Record<Name, string> = { off: 'tracing off', all: settings.all.label, tenth: settings.tenth.label };
-  const traced = (sink: OtlpSink, s: (typeof settings)['all']) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: s.ratio, ...s.extra });
-  const env: Record<Name, Record<string, string>> = { off: {}, all: traced(sinks.all, settings.all), tenth: traced(sinks.tenth, settings.tenth) };
+  const env: Record<Name, Record<string, string>> = { off: {}, all: settings.all.env, tenth: settings.tenth.env };
   const SERVICES = ['drafts', 'ai-drafting', 'relay'];
   const results: Record<Name, { p50: number; p99: number; services: number; path: number }[]> = { off: [], all: [], tenth: [] };
   for (let r = 0; r < ROUNDS; r++) {

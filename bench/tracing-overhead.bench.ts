@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { AuthKeys, TokenService } from '@hotdash/platform-auth';
 import { startServices, TestWorld, type ServiceProcess } from '@hotdash/testing';
 import { ClosedLoop, dropReaderLimits, prepareReaders } from './lib/gateway-load';
-import { otlpSink, type OtlpSink } from './lib/otlp-sink';
+import { otlpSink, type OtlpSink, settingsList, tracedSetting } from './lib/otlp-sink';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
@@ -80,16 +80,15 @@ async function main(): Promise<void> {
     ];
     return { entry: 'apps/gateway/src/main.ts', env: { ...otel, HOTDASH_GATEWAY_PORT: String(port), HOTDASH_ACCESS_SPOOL_DIR: spool }, url: `http://127.0.0.1:${port}`, nodeArgs };
   };
-  // BENCH_TRACED_ENV: more settings for the two traced gateways (`K=V,K=V`, e.g. OTEL_BSP_SCHEDULE_DELAY=1000).
-  // BENCH_ALL_ENV: more settings for the second gateway only (with BENCH_ALL_RATIO: two variants of one ratio in one run).
-  const envList = (v: string | undefined) => Object.fromEntries((v ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-  const extra = envList(process.env.BENCH_TRACED_ENV);
-  const traced = (sink: { url: string }, ratio: string, more: Record<string, string> = {}) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: ratio, ...extra, ...more });
+  // BENCH_TRACED_ENV: more settings for the two traced gateways (`K=V,K=V`, e.g. OTEL_BSP_SCHEDULE_DELAY=1000);
+  // BENCH_ALL_ENV: more for the second gateway only (with BENCH_ALL_RATIO: two variants of one ratio in one run).
+  const extra = settingsList(process.env.BENCH_TRACED_ENV);
+  const settings = { all: tracedSetting(sinks.all, ALL_RATIO, { ...extra, ...settingsList(process.env.BENCH_ALL_ENV) }), tenth: tracedSetting(sinks.tenth, TENTH_RATIO, extra) };
   // The bench's own environment must not trace the "off" gateway.
   for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
-  const processes = await startServices([gateway(3380, {}), gateway(3381, traced(sinks.all, String(ALL_RATIO), envList(process.env.BENCH_ALL_ENV))), gateway(3382, traced(sinks.tenth, String(TENTH_RATIO)))]);
+  const processes = await startServices([gateway(3380, {}), gateway(3381, settings.all.env), gateway(3382, settings.tenth.env)]);
   try {
-    await measure(processes, sinks);
+    await measure(processes, sinks, { all: settings.all.label, tenth: settings.tenth.label });
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
     for (const s of spools) rmSync(s, { recursive: true, force: true });
@@ -98,7 +97,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth', OtlpSink>): Promise<void> {
+async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth', OtlpSink>, traced: Record<'all' | 'tenth', string>): Promise<void> {
   const names = ['off', 'all', 'tenth'] as const;
   type Name = (typeof names)[number];
   const ports: Record<Name, number> = { off: 3380, all: 3381, tenth: 3382 };
@@ -173,7 +172,7 @@ async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
-  const label: Record<Name, string> = { off: 'tracing off', all: `on, ${ALL_RATIO * 100}% sampled${process.env.BENCH_ALL_ENV ? ` (${process.env.BENCH_ALL_ENV})` : ''}`, tenth: `on, ${TENTH_RATIO * 100}% sampled` };
+  const label: Record<Name, string> = { off: 'tracing off', ...traced };
   console.log(`\n${TOGETHER ? `the three gateways loaded together at ${RATE} req/s each, ${SECONDS} s` : `one gateway at a time, ${REQUESTS} requests`} per round, ${ROUNDS} rounds, ${CONCURRENCY} in flight, ${TENANTS} tenants; medians; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log('| gateway | req/s | gateway CPU µs/request | CPU vs off | main thread µs/request | main thread vs off | rate vs off |\n|---|---:|---:|---:|---:|---:|---:|');
   for (const n of names)

@@ -23,3 +23,25 @@ export async function otlpSink(): Promise<OtlpSink> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, bytes: () => bytes, exports: () => exports, server };
 }
+
+/**
+ * A traced setting of the tracing benches: parent-based ratio sampling at `ratio`, exporting to
+ * `sink`, with `extra` OTEL_* settings; its label names the ratio and the extra settings.
+ */
+export interface TracedSetting {
+  env: Record<string, string>;
+  label: string;
+}
+
+export function tracedSetting(sink: { url: string }, ratio: number, extra: Record<string, string> = {}): TracedSetting {
+  const shown = Object.entries(extra).map(([k, v]) => `${k}=${v}`);
+  return {
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(ratio), ...extra },
+    label: `on, ${ratio * 100}% sampled${shown.length ? ` (${shown.join(',')})` : ''}`,
+  };
+}
+
+/** `K=V,K=V` (a bench variable naming settings) as an object. */
+export function settingsList(value: string | undefined): Record<string, string> {
+  return Object.fromEntries((value ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
