@@ -16,32 +16,38 @@
  *                       once for BENCH_SECONDS (5): the same arrivals, under the same machine load
  *                       (the machine is shared: other load drifts over a run, and a gateway measured
  *                       alone in a quiet or a busy moment would skew the comparison)
- *   apart (BENCH_MODE=apart)  one gateway at a time, BENCH_REQUESTS (2000) as fast as it answers with
+ *   apart (BENCH_MODE=apart)  one gateway at a time, BENCH_REQUESTS (10000) as fast as it answers with
  *                       BENCH_CONCURRENCY (16) in flight, the order rotating round by round
  *
- * Per round and gateway: the rate, and the gateway process's own CPU per request (utime + stime of
- * all its threads from /proc: the figure the machine's other load moves least), with its main
- * thread's share (the JavaScript; the rest is V8's GC and compiler threads and libuv's pool).
+ * Per round and gateway: the rate, and the gateway process's own CPU per request (its threads' time
+ * on a CPU, from /proc's schedstat in nanoseconds: the figure the machine's other load moves least),
+ * with its main thread's share (the JavaScript; the rest is V8's GC and compiler threads and libuv's
+ * pool); together, also the latency of every answer (p50, p99).
  * Overhead = on/off − 1, two ways: of the medians over all rounds, and the median of each round's
  * own ratio. Target: ≤ 5% at 10% sampling (issue 17).
  *
- * Env: BENCH_ROUNDS (12), BENCH_TENANTS (10), BENCH_WARMUP (8000 requests per gateway first). BENCH_CPU_PROFILE=<dir> starts the gateways with --cpu-prof writing there
+ * The gateways run on the machine's last CPU, this process, PostgreSQL and Redis on the others
+ * (BENCH_PIN=0: wherever the scheduler puts them; bench/lib/cpu-pinning.ts says why).
+ *
+ * Env: BENCH_ROUNDS (12), BENCH_TENANTS (10), BENCH_WARMUP (30000 requests per gateway first).
+ * BENCH_CPU_PROFILE=<dir> starts the gateways with --cpu-prof writing there
  * (written when they stop; a profile per gateway: gateway-3380 off, -3381 100%, -3382 10%);
  * BENCH_SERVICE_NODE_ARGS adds Node options to them. BENCH_TENTH_RATIO: the third gateway's ratio
  * instead of 0.1 (0: the cost of the unsampled path alone); BENCH_TRACED_ENV: more settings for the
  * traced two (`K=V,K=V`); BENCH_ALL_RATIO: the second gateway's ratio instead of 1, BENCH_ALL_ENV:
  * settings for it alone (two variants of one ratio in one run).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { AuthKeys, TokenService } from '@hotdash/platform-auth';
 import { startServices, TestWorld, type ServiceProcess } from '@hotdash/testing';
 import { ClosedLoop, dropReaderLimits, prepareReaders } from './lib/gateway-load';
+import { CpuPinning } from './lib/cpu-pinning';
 import { otlpSink, type OtlpSink, settingsList, tracedSetting } from './lib/otlp-sink';
 
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2_000);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 10);
@@ -57,14 +63,21 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const MAX_IN_FLIGHT = 64;
 /** Requests per gateway before the rounds (closed loop). */
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 8_000);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 30_000);
+/** The gateways on one CPU, this process, PostgreSQL and Redis on the other(s) (bench/lib/cpu-pinning.ts); BENCH_PIN=0: as the scheduler places them. */
+const PIN = process.env.BENCH_PIN !== '0';
 
 const world = new TestWorld();
-
-/** A process's CPU time so far (user + system, all its threads), µs; `thread`: one thread's (the main thread: the pid). */
+/**
+ * A process's CPU time so far, µs: the sum of its threads' time on a CPU as the scheduler counts it
+ * (/proc/<pid>/task/<tid>/schedstat, nanoseconds; /proc's utime and stime count 10 ms ticks, which
+ * is ±5 µs per request over a 2,000-request round); `thread`: one thread's (the main thread: the pid).
+ */
 function cpuOf(pid: number, thread?: number): number {
-  const fields = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  const tasks = thread === undefined ? readdirSync(`/proc/${pid}/task`) : [String(thread)];
+  let ns = 0;
+  for (const tid of tasks) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  return ns / 1000;
 }
 
 async function main(): Promise<void> {
@@ -87,9 +100,13 @@ async function main(): Promise<void> {
   // The bench's own environment must not trace the "off" gateway.
   for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
   const processes = await startServices([gateway(3380, {}), gateway(3381, settings.all.env), gateway(3382, settings.tenth.env)]);
+  const pinning = PIN ? await CpuPinning.forWorld(world) : undefined;
   try {
+    pinning?.pin(processes.map((p) => p.child.pid!));
+    console.log(`CPU affinity: ${pinning?.describe() ?? 'not pinned (BENCH_PIN=0)'}`);
     await measure(processes, sinks, { all: settings.all.label, tenth: settings.tenth.label });
   } finally {
+    pinning?.release();
     await Promise.all(processes.map((p) => p.stop()));
     for (const s of spools) rmSync(s, { recursive: true, force: true });
     for (const s of Object.values(sinks)) s.server.close();
@@ -108,6 +125,8 @@ async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth
     clients[n].run((i) => ({ path: '/api-keys', headers: { authorization: `Bearer ${readers[i % readers.length]!.token}` } }), until);
 
   /** Requests at RATE per second for SECONDS (open loop: the arrivals do not wait for the answers; at most MAX_IN_FLIGHT at once). */
+  /** Together: each answer's time from its sending, ms (the clients are in this process: the same for the three). */
+  const latencies: Record<Name, number[]> = { off: [], all: [], tenth: [] };
   const paced = async (n: Name): Promise<{ requests: number; rate: number }> => {
     const t0 = performance.now();
     let sent = 0;
@@ -120,7 +139,9 @@ async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth
       for (; sent < elapsed * RATE && inFlight < MAX_IN_FLIGHT; sent++) {
         inFlight++;
         const reader = readers[sent % readers.length]!;
+        const sentAt = performance.now();
         const p: Promise<void> = clients[n].get('/api-keys', { authorization: `Bearer ${reader.token}` }).then((status) => {
+          latencies[n].push(performance.now() - sentAt);
           if (status !== 200) throw new Error(`GET /api-keys answered ${status}`);
           inFlight--;
           done++;
@@ -136,7 +157,9 @@ async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth
 
   // Warm-up: pools, connections, and the JIT. Long enough for the 10% gateway's sampled path (a
   // tenth of its requests) to be compiled like the rest: with 1,000 requests the first rounds
-  // measured it still warming (+19% in the first rounds of a run, +6–10% in its last ones).
+  // measured it still warming (+19% in the first rounds of a run, +6–10% in its last ones), and
+  // with 8,000 (pinned, 10,000 a round) every gateway's CPU per request still fell 15–20% over the
+  // first three rounds.
   for (const n of names) await run(n, { requests: WARMUP });
   const rates: Record<Name, number[]> = { off: [], all: [], tenth: [] };
   const cpu: Record<Name, number[]> = { off: [], all: [], tenth: [] };
@@ -182,6 +205,10 @@ async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth
   console.log(`exported: ${label.all} ${sinks.all.exports()} batches, ${(sinks.all.bytes() / 1024).toFixed(0)} KiB; ${label.tenth} ${sinks.tenth.exports()} batches, ${(sinks.tenth.bytes() / 1024).toFixed(0)} KiB`);
   const paired = (n: Name) => med(cpu[n].map((c, r) => c / cpu.off[r]! - 1));
   console.log(`per-round ratios (median of each round's on/off): CPU ${label.all} ${pct(paired('all'))}, ${label.tenth} ${pct(paired('tenth'))}`);
+  if (TOGETHER) {
+    const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+    console.log(`latency (ms, every request of every round): ${names.map((n) => `${label[n]} p50 ${q(latencies[n], 50).toFixed(2)}, p99 ${q(latencies[n], 99).toFixed(2)}`).join('; ')}`);
+  }
   const overhead = med(cpu.tenth) / med(cpu.off) - 1;
   console.log(
     `\noverhead at ${TENTH_RATIO * 100}% sampling: CPU per request ${pct(overhead)} (per-round ${pct(paired('tenth'))}), rate ${pct(1 - med(rates.tenth) / med(rates.off))} lower (target ≤ 5% CPU: ${Math.max(overhead, paired('tenth')) <= 0.05 ? 'MET' : 'MISSED'}); ${label.all}: CPU ${pct(med(cpu.all) / med(cpu.off) - 1)}`,
