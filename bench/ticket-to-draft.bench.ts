@@ -46,6 +46,7 @@ import { loadavg } from 'node:os';
 import { CpuMeter, CpuReport, formatCpuReport } from './cpu-meter';
 import { otlpSink, type OtlpSink, settingsList, tracedSetting } from './lib/otlp-sink';
 import { makeDraftingTenants, ticketText } from './lib/drafting-tenants';
+import { median, percentile } from './lib/stats';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 100);
 const RATE = Number(process.env.BENCH_RATE ?? 50);
@@ -73,10 +74,6 @@ const composer = new DraftComposer(embedder, vectors);
 const profiles = new DraftingProfiles(world.tenantDb);
 const model = new OfflineDrafter();
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 
@@ -189,7 +186,7 @@ async function rateSearch(tenants: TenantId[]): Promise<void> {
         console.log(`[bench] ${path} at ${rate}/s: ${e.message}`);
         return undefined;
       });
-      const p99 = xs ? pct(xs, 99) : Infinity;
+      const p99 = xs ? percentile(xs, 99) : Infinity;
       if (p99 < 1000) best[path] = rate;
       else alive[path] = false;
       cells.push(Number.isFinite(p99) ? p99.toFixed(0) : 'fell behind');
@@ -241,7 +238,7 @@ async function tracingRounds(tenants: TenantId[], sinks: Record<'all' | 'tenth',
         const xs = await platformRound(tenants, SECONDS, RATE, () => meter.start());
         const report: CpuReport = meter.stop();
         const ms = (group: (name: string) => boolean) => report.groups.filter((g) => g.counted && group(g.name)).reduce((a, g) => a + g.ms, 0) / xs.length;
-        const row = { p50: pct(xs, 50), p99: pct(xs, 99), services: ms((g) => SERVICES.includes(g)), path: ms(() => true) };
+        const row = { p50: percentile(xs, 50), p99: percentile(xs, 99), services: ms((g) => SERVICES.includes(g)), path: ms(() => true) };
         results[n].push(row);
         console.log(
           `round ${r + 1} ${label[n].padEnd(Math.max(...names.map((x) => label[x].length)))}: ${xs.length} drafts, p50 ${row.p50.toFixed(0)} ms, p99 ${row.p99.toFixed(0)} ms; CPU per ticket: services ${row.services.toFixed(2)} ms, whole path ${row.path.toFixed(2)} ms; load ${loadavg()[0]!.toFixed(1)}`,
@@ -251,19 +248,18 @@ async function tracingRounds(tenants: TenantId[], sinks: Record<'all' | 'tenth',
       }
     }
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const signed = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
   const of = (n: Name, k: 'p50' | 'p99' | 'services' | 'path') => results[n].map((x) => x[k]);
-  const paired = (n: Name, k: 'services' | 'path') => med(results[n].map((x, r) => x[k] / results.off[r]![k] - 1));
+  const paired = (n: Name, k: 'services' | 'path') => median(results[n].map((x, r) => x[k] / results.off[r]![k] - 1));
   console.log(`\n${RATE} tickets/s over ${tenants.length} tenants, ${SECONDS} s measured per start after ${WARMUP_SECONDS} s of warm-up, ${ROUNDS} rounds; medians; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log('| services | p50 ms | p99 ms | services CPU ms/ticket | vs off (per-round) | whole path CPU ms/ticket | vs off (per-round) |\n|---|---:|---:|---:|---:|---:|---:|');
   for (const n of names) {
-    const vs = (k: 'services' | 'path') => (n === 'off' ? '' : `${signed(med(of(n, k)) / med(of('off', k)) - 1)} (${signed(paired(n, k))})`);
-    console.log(`| ${label[n]} | ${med(of(n, 'p50')).toFixed(0)} | ${med(of(n, 'p99')).toFixed(0)} | ${med(of(n, 'services')).toFixed(2)} | ${vs('services')} | ${med(of(n, 'path')).toFixed(2)} | ${vs('path')} |`);
+    const vs = (k: 'services' | 'path') => (n === 'off' ? '' : `${signed(median(of(n, k)) / median(of('off', k)) - 1)} (${signed(paired(n, k))})`);
+    console.log(`| ${label[n]} | ${median(of(n, 'p50')).toFixed(0)} | ${median(of(n, 'p99')).toFixed(0)} | ${median(of(n, 'services')).toFixed(2)} | ${vs('services')} | ${median(of(n, 'path')).toFixed(2)} | ${vs('path')} |`);
   }
   console.log(`exported: ${label.all} ${sinks.all.exports()} batches, ${(sinks.all.bytes() / 1024).toFixed(0)} KiB; ${label.tenth} ${sinks.tenth.exports()} batches, ${(sinks.tenth.bytes() / 1024).toFixed(0)} KiB`);
-  const overhead = med(of('tenth', 'services')) / med(of('off', 'services')) - 1;
-  console.log(`\noverhead ${label.tenth}: services' CPU per ticket ${signed(overhead)} (per-round ${signed(paired('tenth', 'services'))}), whole path ${signed(med(of('tenth', 'path')) / med(of('off', 'path')) - 1)} (target ≤ 5%: ${overhead <= 0.05 ? 'MET' : 'MISSED'}); ${label.all}: services ${signed(med(of('all', 'services')) / med(of('off', 'services')) - 1)}`);
+  const overhead = median(of('tenth', 'services')) / median(of('off', 'services')) - 1;
+  console.log(`\noverhead ${label.tenth}: services' CPU per ticket ${signed(overhead)} (per-round ${signed(paired('tenth', 'services'))}), whole path ${signed(median(of('tenth', 'path')) / median(of('off', 'path')) - 1)} (target ≤ 5%: ${overhead <= 0.05 ? 'MET' : 'MISSED'}); ${label.all}: services ${signed(median(of('all', 'services')) / median(of('off', 'services')) - 1)}`);
 }
 
 async function main(): Promise<void> {
@@ -302,9 +298,9 @@ async function main(): Promise<void> {
     const b: number[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
       const pa = await metered(`round ${r} a platform at ${RATE}/s`, 'a', (start) => platformRound(tenants, SECONDS, RATE, start));
-      console.log(`[bench] round ${r} a platform: ${pa.length} drafts, p50 ${pct(pa, 50).toFixed(0)} ms, p99 ${pct(pa, 99).toFixed(0)} ms`);
+      console.log(`[bench] round ${r} a platform: ${pa.length} drafts, p50 ${percentile(pa, 50).toFixed(0)} ms, p99 ${percentile(pa, 99).toFixed(0)} ms`);
       const pb = await metered(`round ${r} b direct at ${RATE}/s`, 'b', (start) => directRound(tenants, RATE, start));
-      console.log(`[bench] round ${r} b direct:   ${pb.length} drafts, p50 ${pct(pb, 50).toFixed(0)} ms, p99 ${pct(pb, 99).toFixed(0)} ms`);
+      console.log(`[bench] round ${r} b direct:   ${pb.length} drafts, p50 ${percentile(pb, 50).toFixed(0)} ms, p99 ${percentile(pb, 99).toFixed(0)} ms`);
       a.push(...pa);
       b.push(...pb);
     }
@@ -314,8 +310,8 @@ async function main(): Promise<void> {
       ['a platform', a],
       ['b direct', b],
     ] as const)
-      console.log(`${name.padEnd(10)} ${String(xs.length).padStart(7)} ${pct(xs, 50).toFixed(0).padStart(8)} ${pct(xs, 99).toFixed(0).padStart(8)} ${Math.max(...xs).toFixed(0).padStart(8)}`);
-    console.log(`\nratio a/b p99: ${(pct(a, 99) / pct(b, 99)).toFixed(2)}×   target: a p99 < 500 ms at ${RATE}/s → ${pct(a, 99) < 500 ? 'met' : 'missed'}`);
+      console.log(`${name.padEnd(10)} ${String(xs.length).padStart(7)} ${percentile(xs, 50).toFixed(0).padStart(8)} ${percentile(xs, 99).toFixed(0).padStart(8)} ${Math.max(...xs).toFixed(0).padStart(8)}`);
+    console.log(`\nratio a/b p99: ${(percentile(a, 99) / percentile(b, 99)).toFixed(2)}×   target: a p99 < 500 ms at ${RATE}/s → ${percentile(a, 99) < 500 ? 'met' : 'missed'}`);
     if (RATES.length > 0) await rateSearch(tenants);
   } finally {
     await Promise.all(processes.map((p) => p.stop()));

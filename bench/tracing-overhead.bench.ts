@@ -45,6 +45,7 @@ import { AuthKeys, TokenService } from '@hotdash/platform-auth';
 import { startServices, TestWorld, type ServiceProcess } from '@hotdash/testing';
 import { ClosedLoop, dropReaderLimits, prepareReaders } from './lib/gateway-load';
 import { CpuPinning } from './lib/cpu-pinning';
+import { median, percentile } from './lib/stats';
 import { otlpSink, type OtlpSink, settingsList, tracedSetting } from './lib/otlp-sink';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
@@ -124,9 +125,9 @@ async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth
   const run = (n: Name, until: { requests: number } | { seconds: number }) =>
     clients[n].run((i) => ({ path: '/api-keys', headers: { authorization: `Bearer ${readers[i % readers.length]!.token}` } }), until);
 
-  /** Requests at RATE per second for SECONDS (open loop: the arrivals do not wait for the answers; at most MAX_IN_FLIGHT at once). */
   /** Together: each answer's time from its sending, ms (the clients are in this process: the same for the three). */
   const latencies: Record<Name, number[]> = { off: [], all: [], tenth: [] };
+  /** Requests at RATE per second for SECONDS (open loop: the arrivals do not wait for the answers; at most MAX_IN_FLIGHT at once). */
   const paced = async (n: Name): Promise<{ requests: number; rate: number }> => {
     const t0 = performance.now();
     let sent = 0;
@@ -193,25 +194,23 @@ async function measure(processes: ServiceProcess[], sinks: Record<'all' | 'tenth
       console.log(`round ${r + 1} ${n.padEnd(5)}: ${rate.toFixed(0)} req/s, gateway CPU ${cpu[n].at(-1)!.toFixed(0)} µs/request (main thread ${mainCpu[n].at(-1)!.toFixed(0)})`);
     }
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
   const label: Record<Name, string> = { off: 'tracing off', ...traced };
   console.log(`\n${TOGETHER ? `the three gateways loaded together at ${RATE} req/s each, ${SECONDS} s` : `one gateway at a time, ${REQUESTS} requests`} per round, ${ROUNDS} rounds, ${CONCURRENCY} in flight, ${TENANTS} tenants; medians; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log('| gateway | req/s | gateway CPU µs/request | CPU vs off | main thread µs/request | main thread vs off | rate vs off |\n|---|---:|---:|---:|---:|---:|---:|');
   for (const n of names)
     console.log(
-      `| ${label[n]} | ${med(rates[n]).toFixed(0)} | ${med(cpu[n]).toFixed(0)} | ${pct(med(cpu[n]) / med(cpu.off) - 1)} | ${med(mainCpu[n]).toFixed(0)} | ${pct(med(mainCpu[n]) / med(mainCpu.off) - 1)} | ${pct(med(rates[n]) / med(rates.off) - 1)} |`,
+      `| ${label[n]} | ${median(rates[n]).toFixed(0)} | ${median(cpu[n]).toFixed(0)} | ${pct(median(cpu[n]) / median(cpu.off) - 1)} | ${median(mainCpu[n]).toFixed(0)} | ${pct(median(mainCpu[n]) / median(mainCpu.off) - 1)} | ${pct(median(rates[n]) / median(rates.off) - 1)} |`,
     );
   console.log(`exported: ${label.all} ${sinks.all.exports()} batches, ${(sinks.all.bytes() / 1024).toFixed(0)} KiB; ${label.tenth} ${sinks.tenth.exports()} batches, ${(sinks.tenth.bytes() / 1024).toFixed(0)} KiB`);
-  const paired = (n: Name) => med(cpu[n].map((c, r) => c / cpu.off[r]! - 1));
+  const paired = (n: Name) => median(cpu[n].map((c, r) => c / cpu.off[r]! - 1));
   console.log(`per-round ratios (median of each round's on/off): CPU ${label.all} ${pct(paired('all'))}, ${label.tenth} ${pct(paired('tenth'))}`);
   if (TOGETHER) {
-    const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
-    console.log(`latency (ms, every request of every round): ${names.map((n) => `${label[n]} p50 ${q(latencies[n], 50).toFixed(2)}, p99 ${q(latencies[n], 99).toFixed(2)}`).join('; ')}`);
+    console.log(`latency (ms, every request of every round): ${names.map((n) => `${label[n]} p50 ${percentile(latencies[n], 50).toFixed(2)}, p99 ${percentile(latencies[n], 99).toFixed(2)}`).join('; ')}`);
   }
-  const overhead = med(cpu.tenth) / med(cpu.off) - 1;
+  const overhead = median(cpu.tenth) / median(cpu.off) - 1;
   console.log(
-    `\noverhead at ${TENTH_RATIO * 100}% sampling: CPU per request ${pct(overhead)} (per-round ${pct(paired('tenth'))}), rate ${pct(1 - med(rates.tenth) / med(rates.off))} lower (target ≤ 5% CPU: ${Math.max(overhead, paired('tenth')) <= 0.05 ? 'MET' : 'MISSED'}); ${label.all}: CPU ${pct(med(cpu.all) / med(cpu.off) - 1)}`,
+    `\noverhead at ${TENTH_RATIO * 100}% sampling: CPU per request ${pct(overhead)} (per-round ${pct(paired('tenth'))}), rate ${pct(1 - median(rates.tenth) / median(rates.off))} lower (target ≤ 5% CPU: ${Math.max(overhead, paired('tenth')) <= 0.05 ? 'MET' : 'MISSED'}); ${label.all}: CPU ${pct(median(cpu.all) / median(cpu.off) - 1)}`,
   );
 
   // Clean-up: the gateways (their access spools flushed to the outboxes as they stop), the access

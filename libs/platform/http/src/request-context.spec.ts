@@ -89,7 +89,7 @@ describe.each([
     expect(json).toEqual({ correlationId: CORRELATION, traceId: TRACE_ID, text: 'where is my refund? '.repeat(20) });
   });
 
-  it('leaves the next request on the same app its own context, not the one kept before', async () => {
+  it('gives the next request on the same app its own context, not the previous one’s', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/echo`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-correlation-id': 'corr-next-2' }, body: '{"text":"hi"}' });
     expect(await res.json()).toEqual({ correlationId: 'corr-next-2', traceId: TRACE_ID, text: 'hi' });
   });
