@@ -249,14 +249,37 @@ it('lets an operator work tickets through approve, edit (with the side-by-side d
   await editor.fill('Your refund is on its way: allow five business days. Portal Outfitters Support');
   await page.locator('.diff ins').first().waitFor();
   await screen(page, 'queue-edit-diff');
+  // The push about the ticket just decided re-reads it. That read is held here until j has moved
+  // on: its late answer must not put the decided ticket back on screen (it did, once, in CI).
+  const decided = (url: URL) => url.pathname === `/tickets/${tickets[1]}`;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  await page.route(decided, async (route) => {
+    await held;
+    await route.continue();
+  });
+  const reread = page.waitForRequest((r) => decided(new URL(r.url())));
   const edited = page.waitForResponse((r) => r.url().endsWith('/edit') && r.request().method() === 'POST');
   await page.getByRole('button', { name: 'Send edited reply' }).click();
   expect((await edited).status()).toBe(200);
   await detail.getByText('Your edited reply was sent.').waitFor();
+  await reread;
 
-  // r: reject with a reason; then a new draft is asked for.
+  // j right away: the next ticket, whatever the late read of the last one says.
   await page.keyboard.press('j');
   await detail.getByRole('heading', { name: 'Where is my refund?' }).waitFor();
+  const late = page.waitForEvent('requestfinished', (r) => decided(new URL(r.url())));
+  release();
+  await late;
+  await page.unroute(decided);
+  // Two frames after the late answer: what it would have rendered is on screen by then.
+  await page.evaluate(() => {
+    const frame = (globalThis as unknown as { requestAnimationFrame: (f: () => void) => void }).requestAnimationFrame;
+    return new Promise<void>((r) => frame(() => frame(r)));
+  });
+  await expect(detail.getByRole('heading', { level: 2 }).textContent()).resolves.toBe('Where is my refund?');
+
+  // r: reject with a reason; then a new draft is asked for.
   await page.keyboard.press('r');
   await page.getByLabel(/Why is this draft wrong/).fill('Too short: say when the card is credited.');
   await page.getByRole('button', { name: 'Reject draft' }).click();

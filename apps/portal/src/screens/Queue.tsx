@@ -1,4 +1,4 @@
-import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
+import { type FormEvent, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { api, type Draft, type Me, must, type Ticket, type TicketStatus, type TicketSummary } from '../api/client';
 import { type Part, sideBySide } from '../diff';
 import { QueueNews } from '../queue-news';
@@ -71,9 +71,19 @@ export function Queue({ me }: { me: Me }) {
     [status],
   );
 
+  /**
+   * Reads of the ticket on screen are numbered too. An answer is dropped when a later read has been
+   * applied, or when it is for a ticket no longer selected: a push about the ticket just decided can
+   * answer after j has moved on, and would put the decided ticket back on screen.
+   */
+  const ticketAsked = useRef(0);
+  const ticketApplied = useRef(0);
   const loadTicket = useCallback(async () => {
+    const mine = ++ticketAsked.current;
     if (!selected) return setTicket(null);
     const r = await api.GET('/tickets/{id}', { params: { path: { id: selected } } });
+    if (mine < ticketApplied.current || selected !== selectedRef.current) return;
+    ticketApplied.current = mine;
     if (r.data) setTicket(r.data);
     else if (r.response.status === 404) setTicket(null);
   }, [selected]);
@@ -113,7 +123,7 @@ export function Queue({ me }: { me: Me }) {
   );
 
   const updated = (t: Ticket) => {
-    setTicket(t);
+    if (t.id === selectedRef.current) setTicket(t);
     void loadList();
   };
 
@@ -249,9 +259,12 @@ function TicketView({ ticket, shortcuts, onChange, onMove }: { me: Me; ticket: T
     setMode('reject');
   };
 
-  // Keyboard shortcuts of the queue (not while typing).
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
+  // Keyboard shortcuts of the queue (not while typing). The handler of the last committed render is
+  // the one called: set in a layout effect, it is in place before the screen shows that render, so a
+  // key pressed as soon as "sent" appears is not judged by the render before it (still busy).
+  const onKeyRef = useRef<(e: KeyboardEvent) => void>(() => undefined);
+  useLayoutEffect(() => {
+    onKeyRef.current = (e: KeyboardEvent) => {
       if (e.altKey || e.ctrlKey || e.metaKey || busy || !shortcuts) return;
       const target = e.target as HTMLElement;
       if (target.closest('input, textarea, select, [contenteditable]')) {
@@ -267,9 +280,12 @@ function TicketView({ ticket, shortcuts, onChange, onMove }: { me: Me; ticket: T
       else return;
       e.preventDefault();
     };
+  });
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => onKeyRef.current(e);
     addEventListener('keydown', onKey);
     return () => removeEventListener('keydown', onKey);
-  });
+  }, []);
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
