@@ -3,7 +3,9 @@
 // notification, or at the latest after HOTDASH_RELAY_SHARD_REFRESH_MS, default 5 s), and delivers
 // the shards' mail outboxes (to HOTDASH_SMTP_URL, the local Mailpit under `npm start`, or as .eml
 // files into HOTDASH_MAIL_DIR). Several replicas may
-// run: each outbox is drained by one relay at a time, mail rows are locked with SKIP LOCKED.
+// run: each outbox is drained by one relay at a time, mail rows are locked with SKIP LOCKED. It also
+// deletes what was delivered longer ago than its retention (HOTDASH_RETENTION_SWEEP_MS and the
+// HOTDASH_*_RETENTION_DAYS settings; several replicas' sweeps skip each other's locked rows).
 // First of all: tracing (a no-op without OTEL_* settings) must patch the modules it instruments before they load.
 import './tracing';
 import 'reflect-metadata';
@@ -13,7 +15,7 @@ import { Module } from '@nestjs/common';
 import { cryptoProviders, FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, Databases, ShardRouter } from '@hotdash/platform-db';
 import { createHttpApp, HealthModule, Readiness, runService, type RunningService } from '@hotdash/platform-http';
-import { createKafkaClient, MailDispatcher, mailSenderFromEnv, observeRelayLag, RelaySupervisor } from '@hotdash/platform-messaging';
+import { createKafkaClient, DeliveredRetention, MailDispatcher, mailSenderFromEnv, observeRelayLag, RelaySupervisor } from '@hotdash/platform-messaging';
 
 @Module({ imports: [HealthModule.forRoot(), DatabaseModule.forRoot(config)], providers: cryptoProviders() })
 class RelayAppModule {}
@@ -37,6 +39,11 @@ export async function startRelay(): Promise<RunningService> {
   // The outboxes' backlog on the metrics endpoint (hotdash_relay_lag_events, hotdash_relay_lag_oldest).
   observeRelayLag(dbs, router);
 
+  // Retention: what the outboxes, inboxes and mail outboxes delivered longer ago than their
+  // retention is deleted, hourly (HOTDASH_RETENTION_SWEEP_MS; the first sweep a minute after start).
+  const retention = new DeliveredRetention(dbs, router);
+  retention.start();
+
   // Mail (invitations): every non-retired shard's mail outbox, every second.
   const sender = mailSenderFromEnv();
   const mail = new MailDispatcher(dbs, app.get(FieldCipher), sender);
@@ -59,6 +66,7 @@ export async function startRelay(): Promise<RunningService> {
         sender.close?.();
       },
       () => relays.stop(),
+      () => retention.stop(),
     ],
     afterClose: [() => kafka.close()],
   };

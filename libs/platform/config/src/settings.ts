@@ -448,6 +448,18 @@ export const SETTINGS = {
     meaning: 'at the latest this long after a shard is registered, the relay relays its outbox (a NOTIFY is usually sooner)',
     readBy: 'relay',
   }),
+  HOTDASH_RETENTION_SWEEP_MS: setting({
+    section: 'Services and the gateway',
+    schema: z.union([z.literal('off').transform(() => 0), milliseconds], { error: () => 'neither `off` nor a positive integer' }),
+    default: 3_600_000,
+    shownDefault: '`3600000` (an hour)',
+    expected: '`off` or a positive integer (milliseconds)',
+    meaning: 'milliseconds between two retention sweeps of the relay, which delete what the outboxes, inboxes and mail outboxes delivered longer ago than their retention (the first a minute after start); `off`: this process does not sweep',
+    readBy: 'relay',
+  }),
+  HOTDASH_OUTBOX_RETENTION_DAYS: setting({ section: 'Services and the gateway', schema: positiveInt(3_650), default: 7, expected: 'an integer from 1 to 3650 (days)', meaning: 'a published event stays in its outbox this long (for a producer\'s look before work it must not do twice, and for ops); events still to publish or set aside stay until handled', readBy: 'relay' }),
+  HOTDASH_INBOX_RETENTION_DAYS: setting({ section: 'Services and the gateway', schema: positiveInt(3_650), default: 14, expected: 'an integer from 1 to 3650 (days)', meaning: 'a consumer remembers an applied event this long, to drop a redelivery of it; keep it longer than the Kafka topics\' retention (7 days by default), or an event replayed from further back is applied again', readBy: 'relay' }),
+  HOTDASH_MAIL_RETENTION_DAYS: setting({ section: 'Services and the gateway', schema: positiveInt(3_650), default: 30, expected: 'an integer from 1 to 3650 (days)', meaning: 'a sent message stays in its tenant\'s mail outbox this long; mail still to send or set aside stays until handled', readBy: 'relay' }),
   HOTDASH_KNOWLEDGE_SWEEP_MS: setting({
     section: 'Models and the knowledge base',
     schema: z.union([z.literal('off').transform(() => 0), milliseconds], { error: () => 'neither `off` nor a positive integer' }),

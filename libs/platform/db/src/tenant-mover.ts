@@ -33,6 +33,8 @@ const MOVED_COLUMNS: Record<string, readonly string[]> = { outbox: ['seq', 'publ
 const PAUSE_LOCK_CLASS = 72011260;
 /** The outbox relay's drain lock (libs/platform/messaging relay.ts): a relay mid-batch finishes before the queues move. */
 const RELAY_DRAIN_LOCK = 7201126002;
+/** The retention sweep's lock (prisma/tenant/migrations/20261221090000_delivered_retention): taken while a move's publication is created. */
+const RETENTION_LOCK = 7201126003;
 /** Rows per statement when the tenant's rows are deleted (short transactions, children first). */
 const DELETE_BATCH = 5_000;
 /** Queue rows per page of the history copy. */
@@ -233,7 +235,17 @@ export class TenantMover {
       if (!exists.rowCount) {
         // A publication's row filter takes no parameters: the tenant id, a validated UUID, as a quoted literal.
         const tenant = c.escapeLiteral(uuidOf(m.tenantId));
-        await c.query(`create publication ${ident(c, name)} for table ${tables.map((t) => `${ident(c, t)} where (tenant_id = ${tenant}::uuid)`).join(', ')}`);
+        // Under the retention lock, exclusively: the shard's retention sweep (prune_delivered) takes it
+        // shared and deletes nothing while a move publishes, so one that began before ends first.
+        await c.query('begin');
+        try {
+          await c.query('select pg_advisory_xact_lock($1)', [RETENTION_LOCK]);
+          await c.query(`create publication ${ident(c, name)} for table ${tables.map((t) => `${ident(c, t)} where (tenant_id = ${tenant}::uuid)`).join(', ')}`);
+          await c.query('commit');
+        } catch (err) {
+          await c.query('rollback').catch(() => undefined);
+          throw err;
+        }
       }
       return { tables: tables.length };
     });

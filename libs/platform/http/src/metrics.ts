@@ -51,6 +51,7 @@ interface Instruments {
   jobDuration: Histogram;
   jobWait: Histogram;
   jobs: Counter;
+  retentionDeleted: Counter;
 }
 
 /** What a gauge's callback reports: each value with its labels. */
@@ -74,6 +75,7 @@ function instrumentsOf(meter: Meter, tenants: TenantLabels): Instruments {
     jobDuration: meter.createHistogram('hotdash.job.duration', { unit: 's', description: 'BullMQ job run time, by queue and outcome', advice: { explicitBucketBoundaries: JOB_BUCKETS } }),
     jobWait: meter.createHistogram('hotdash.job.wait', { unit: 's', description: 'BullMQ job latency: from queued (or due) to started, by queue', advice: { explicitBucketBoundaries: JOB_BUCKETS } }),
     jobs: meter.createCounter('hotdash.jobs', { description: 'BullMQ jobs finished, per tenant, queue and outcome', valueType: ValueType.INT }),
+    retentionDeleted: meter.createCounter('hotdash.retention.deleted', { description: 'Delivered rows deleted past their retention by the relay\'s sweep, per database and store (outbox, inbox, mail)', valueType: ValueType.INT }),
   };
 }
 
@@ -173,6 +175,12 @@ export const Metrics = {
     i.jobs.add(1, { tenant: i.tenants.of(r.tenantId), queue: r.queue, outcome: r.outcome });
     if (r.runSeconds !== undefined && r.runSeconds >= 0) i.jobDuration.record(r.runSeconds, { queue: r.queue, outcome: r.outcome });
     if (r.waitSeconds !== undefined && r.waitSeconds >= 0) i.jobWait.record(r.waitSeconds, { queue: r.queue });
+  },
+
+  /** Rows the retention sweep deleted from one database's outbox, inbox or mail outbox. */
+  retentionDeleted(database: string, store: 'outbox' | 'inbox' | 'mail', rows: number): void {
+    const i = state?.instruments;
+    if (i && rows > 0) i.retentionDeleted.add(rows, { database, store });
   },
 
   /**

@@ -19,3 +19,4 @@ export * from './mail/mail-subject-erasure';
 export * from './dead-letters';
 export * from './relay-metrics';
 export * from './consumer-lag';
+export * from './delivered-retention';
