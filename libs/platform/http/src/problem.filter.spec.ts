@@ -7,6 +7,14 @@ describe('problemOf', () => {
     expect(problemOf(Object.assign(new Error('the database system is starting up'), { code: '57P03' })).toProblem()).toMatchObject({ status: 503, code: 'store-unavailable' });
   });
 
+  it('answers a transaction refused for want of a lock, its turn or time 503 database-busy (also wrapped), saying to retry', () => {
+    for (const code of ['55P03', '57014', '40001', '40P01']) {
+      const err = Object.assign(new Error('refused'), { code });
+      expect(problemOf(err).toProblem()).toMatchObject({ status: 503, code: 'database-busy', detail: expect.stringMatching(/Retry in a few seconds/) });
+      expect(problemOf(new Error('wrapped', { cause: err })).toProblem()).toMatchObject({ status: 503, code: 'database-busy' });
+    }
+  });
+
   it('keeps a failure of the work a 500', () => {
     expect(problemOf(new TypeError("Cannot read properties of undefined (reading 'id')")).toProblem()).toMatchObject({ status: 500 });
     expect(problemOf(Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' })).toProblem()).toMatchObject({ status: 500 });

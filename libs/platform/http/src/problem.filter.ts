@@ -32,7 +32,7 @@ export class ProblemFilter implements ExceptionFilter {
     else if (problem.status >= 500) this.logger.error(`${req.method} ${path}: ${(exception as Error)?.stack ?? String(exception)}`);
     // Refusals by a limit (the gateway's rate and in-flight limits, quota's reservations), per tenant: the principal the guard set.
     if (problem.status === 429) Metrics.refusal((req as { principal?: { tenantId?: string } }).principal?.tenantId, refusalKind(problem.code), problem.code);
-    if (problem.code === 'store-unavailable') res.header('retry-after', '2');
+    if (problem.code === 'store-unavailable' || problem.code === 'database-busy') res.header('retry-after', '2');
     res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   }
 
@@ -54,6 +54,22 @@ const FASTIFY_ERRORS: Record<string, () => ProblemException> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new ProblemException(400, 'invalid-body', 'Invalid request body', 'The Content-Length does not match the body.'),
 };
 
+/**
+ * PostgreSQL's SQLSTATEs of a transaction refused for want of what it waited for, not for what it
+ * asked: 55P03 (a lock not obtained in time: lock_timeout, or the embedded database's wait for
+ * another connection's transaction), 57014 (statement_timeout), 40001 (serialization failure) and
+ * 40P01 (deadlock). The transaction was rolled back; the same request later may go through.
+ */
+const BUSY_SQLSTATES = new Set(['55P03', '57014', '40001', '40P01']);
+
+function isDatabaseBusy(e: unknown): boolean {
+  for (let x = e, depth = 0; x && typeof x === 'object' && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    if (typeof code === 'string') return BUSY_SQLSTATES.has(code);
+  }
+  return false;
+}
+
 /** Any error as the problem the platform answers with: ours as they are, framework errors by stable codes, the rest 500. */
 export function problemOf(e: unknown): ProblemException {
   if (e instanceof ProblemException) return e;
@@ -62,6 +78,13 @@ export function problemOf(e: unknown): ProblemException {
   if ((e as { code?: string })?.code === 'FST_ERR_BAD_URL') return new ProblemException(400, 'invalid-url', 'Invalid URL', 'The request URL is malformed.');
   if (isStoreUnavailable(e))
     return new ProblemException(503, 'store-unavailable', 'Service unavailable', 'A store the platform depends on is unreachable for the moment; nothing was changed. Retry in a few seconds.');
+  if (isDatabaseBusy(e))
+    return new ProblemException(
+      503,
+      'database-busy',
+      'Database busy',
+      'The database could not serve this request in time (another transaction held what it needed); it was rolled back and nothing was changed. Retry in a few seconds.',
+    );
   if ((e as { name?: string })?.name === 'TenantNotWritableError')
     return new ProblemException(423, 'tenant-suspended', 'Tenant suspended', (e as Error).message);
   const bp = (e as { cause?: BodyParserError })?.cause ?? (e as BodyParserError);
