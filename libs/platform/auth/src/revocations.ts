@@ -140,7 +140,8 @@ export class RevocationList extends RevocationStore {
 
 /**
  * The embedded adapter of {@link RevocationStore}: the same markers under the same keys, in the
- * embedded state file (kept across a restart: a revoked token stays revoked), live for `ttlSeconds`.
+ * embedded state file (kept across a restart: a revoked token stays revoked; each marker synced to
+ * the disk before the call returns, so a power cut cannot bring a revoked token back), live for `ttlSeconds`.
  * One process holds the file, so its writes never fail the way Redis can be away.
  */
 export class EmbeddedRevocationStore extends RevocationStore {
@@ -153,6 +154,7 @@ export class EmbeddedRevocationStore extends RevocationStore {
 
   async userRemoved(tenantId: TenantId, userId: string): Promise<void> {
     this.state.set(userKey(tenantId, userId), REMOVED, this.ttlSeconds * 1000);
+    this.state.sync();
   }
 
   async userChanged(tenantId: TenantId, userId: string): Promise<void> {
@@ -161,10 +163,12 @@ export class EmbeddedRevocationStore extends RevocationStore {
     const now = Date.now();
     if (v === REMOVED || (v !== undefined && Number(v) >= now)) return;
     this.state.set(key, String(now), this.ttlSeconds * 1000);
+    this.state.sync();
   }
 
   async sessionEnded(tenantId: TenantId, sessionId: string): Promise<void> {
     this.state.set(sessionKey(tenantId, sessionId), '1', this.ttlSeconds * 1000);
+    this.state.sync();
   }
 
   markersOf(p: Principal): RevocationMarkers | undefined {

@@ -1,11 +1,14 @@
 // The embedded state file (HOTDASH_STATE_STORE=embedded): values and their time to live survive a
 // restart (close, open again from disk), a line torn by a kill mid-write is ignored, the log is
 // compacted, expired entries leave memory, erasing a prefix is erasing it after a restart too, and
-// a second live process is refused the directory.
+// a second live process is refused the directory; what is written reaches the disk (fsync) within a
+// second, a revocation at once, and everything at close.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseTenantId } from '@hotdash/contracts';
+import { EmbeddedRevocationStore } from '../revocations';
 import { EmbeddedStateFile } from './embedded-state-file';
 
 let dir: string;
@@ -101,4 +104,40 @@ it('refuses a directory another live process holds, and takes over a dead one’
   expect(() => EmbeddedStateFile.open(dir, { now })).toThrow(/in use by process/);
   writeFileSync(join(dir, 'state.lock'), String(process.pid));
   file = EmbeddedStateFile.open(dir, { now });
+});
+
+it('syncs the changes to the disk every second (once for many), a revocation at once, and the rest at close', () => {
+  file.close();
+  jest.useFakeTimers({ now: t });
+  const fsync = jest.spyOn(fs, 'fsyncSync');
+  try {
+    file = EmbeddedStateFile.open(dir, { now });
+    fsync.mockClear(); // the rewrite at start syncs the new file and the directory
+    file.set('a', '1');
+    file.set('b', '2', 60_000);
+    file.del('a');
+    expect(fsync).not.toHaveBeenCalled(); // written, not yet synced
+    jest.advanceTimersByTime(1_000);
+    expect(fsync).toHaveBeenCalledTimes(1); // three changes, one fsync
+    jest.advanceTimersByTime(5_000);
+    expect(fsync).toHaveBeenCalledTimes(1); // nothing new: no fsync
+    expect(file.sync()).toBe(0);
+
+    // A revocation does not wait for the next second.
+    const tenant = parseTenantId('00000000-0000-4000-8000-00000000000a');
+    const revocations = new EmbeddedRevocationStore(file);
+    void revocations.sessionEnded(tenant, 'session-1');
+    expect(fsync).toHaveBeenCalledTimes(2);
+    void revocations.userRemoved(tenant, 'user-1');
+    expect(fsync).toHaveBeenCalledTimes(3);
+
+    file.set('c', '3');
+    file.close();
+    expect(fsync).toHaveBeenCalledTimes(4); // at close
+    file = EmbeddedStateFile.open(dir, { now });
+    expect([file.get('b'), file.get('c')]).toEqual(['2', '3']);
+  } finally {
+    fsync.mockRestore();
+    jest.useRealTimers();
+  }
 });

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** Milliseconds since the epoch; injectable so that specs move time instead of sleeping. */
 export type Clock = () => number;
@@ -8,6 +8,8 @@ export interface EmbeddedStateFileOptions {
   now?: Clock;
   /** How often expired entries leave memory (default 30 s; reads never see them either way). */
   sweepMs?: number;
+  /** How often the changes written since the last sync are flushed to the disk with fsync (default 1 s, as Redis's `appendfsync everysec`). */
+  syncMs?: number;
 }
 
 interface Entry {
@@ -34,8 +36,11 @@ const open = new Map<string, EmbeddedStateFile>();
  * markers, idempotency keys and sign-in states outlive a restart of the process.
  *
  * - Every change is written (one `write`) before the call returns: a process killed right after
- *   has it on disk (the OS holds it; a power cut may lose the last writes: there is no fsync per
- *   change). A torn last line, from a kill mid-write, is ignored when the file is read.
+ *   has it on disk (the OS holds it). The file is synced (fsync) every `syncMs`, one second by
+ *   default, when it changed, as the stack's Redis does with `appendfsync everysec`: a power cut
+ *   loses at most the last second of changes. A caller that must not lose one (a revocation)
+ *   calls {@link EmbeddedStateFile.sync} after it. A torn last line, from a kill mid-write, is
+ *   ignored when the file is read.
  * - Time to live is honoured on every read; expired entries leave memory every `sweepMs`, and the
  *   file when it is compacted (at start, and whenever it holds twice as many lines as live entries).
  * - One process per directory: `state.lock` names the owner, and a second live process is refused
@@ -49,6 +54,9 @@ export class EmbeddedStateFile {
   private fd: number;
   private lines = 0;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly syncer: NodeJS.Timeout;
+  /** Changes written since the last fsync. */
+  private unsynced = 0;
   private closed = false;
   private readonly erasers = new Set<(prefix: string) => void>();
   readonly now: Clock;
@@ -64,6 +72,8 @@ export class EmbeddedStateFile {
     this.fd = this.rewrite();
     this.sweeper = setInterval(() => this.sweep(), options.sweepMs ?? 30_000);
     this.sweeper.unref();
+    this.syncer = setInterval(() => this.sync(), options.syncMs ?? 1_000);
+    this.syncer.unref();
   }
 
   /** The store of `dir`, opened on first use in this process (later options are ignored while it is open). */
@@ -156,6 +166,15 @@ export class EmbeddedStateFile {
     return n;
   }
 
+  /** Flushes the changes written since the last sync to the disk (fsync); how many there were. */
+  sync(): number {
+    const n = this.unsynced;
+    if (n === 0 || this.closed) return 0;
+    fsyncSync(this.fd);
+    this.unsynced = 0;
+    return n;
+  }
+
   /** Rewrites the file with only the live entries. */
   compact(): void {
     this.sweep();
@@ -166,8 +185,10 @@ export class EmbeddedStateFile {
   /** Closes the file and gives the directory up (a later open reads it again: a restart, in specs). */
   close(): void {
     if (this.closed) return;
+    this.sync();
     this.closed = true;
     clearInterval(this.sweeper);
+    clearInterval(this.syncer);
     closeSync(this.fd);
     rmSync(join(this.dir, LOCK), { force: true });
     open.delete(this.dir);
@@ -177,6 +198,7 @@ export class EmbeddedStateFile {
     if (this.closed) throw new Error(`embedded state store ${this.dir} is closed`);
     writeSync(this.fd, `${JSON.stringify(line)}\n`);
     this.lines++;
+    this.unsynced++;
     if (this.lines >= COMPACT_AT && this.lines > 2 * this.entries.size) this.compact();
   }
 
@@ -220,7 +242,9 @@ export class EmbeddedStateFile {
       closeSync(fd);
     }
     renameSync(tmp, file);
+    syncDirectory(dirname(file)); // the rename itself, durable
     this.lines = n;
+    this.unsynced = 0;
     return openSync(file, 'a');
   }
 
@@ -232,6 +256,16 @@ export class EmbeddedStateFile {
         throw new Error(`the embedded state store in ${this.dir} is in use by process ${pid} (one process per directory: stop it, or set HOTDASH_STATE_DIR)`);
     }
     writeFileSync(lock, String(process.pid));
+  }
+}
+
+/** fsync of a directory: its entries (a rename into it) reach the disk. */
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
