@@ -248,14 +248,25 @@ export class EmbeddedStateFile {
     return openSync(file, 'a');
   }
 
+  /**
+   * Takes the directory: the lock file created exclusively (O_EXCL), so of two processes starting
+   * at once one gets it; a lock whose process is gone is taken over, a live one's refuses.
+   */
   private lock(): void {
     const lock = join(this.dir, LOCK);
-    if (existsSync(lock)) {
-      const pid = Number(readFileSync(lock, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+    for (;;) {
+      try {
+        writeFileSync(lock, String(process.pid), { flag: 'wx' });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const pid = Number((existsSync(lock) ? readFileSync(lock, 'utf8') : '').trim());
+      if (pid === process.pid) return; // this process's own (reopened after a close that kept it)
+      if (Number.isInteger(pid) && pid > 0 && alive(pid))
         throw new Error(`the embedded state store in ${this.dir} is in use by process ${pid} (one process per directory: stop it, or set HOTDASH_STATE_DIR)`);
+      rmSync(lock, { force: true }); // stale: its process is gone
     }
-    writeFileSync(lock, String(process.pid));
   }
 }
 
