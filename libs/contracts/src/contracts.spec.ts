@@ -59,6 +59,15 @@ describe('event catalogue', () => {
     expect(schema.safeParse({ ...imported, importId: 'x' }).success).toBe(false);
     expect(schema.safeParse({ ...imported, tickets: 3 }).success).toBe(false);
   });
+  it('announces a restore on the tenants topic: the archive, the run and the shard', () => {
+    const schema = payloadSchemaOf('tenant.restored', 1)!;
+    const tenantId = valid.payload.tenantId;
+    const restored = { tenantId, archiveId: `${tenantId}_20261206T101500123Z`, runId: '01a2233e-13de-71a6-af01-2c9e62e66eb9', shard: 'shard-1' };
+    expect(topicOf('tenant.restored')).toBe(Topics.TENANTS);
+    expect(schema.safeParse(restored).success).toBe(true);
+    expect(schema.safeParse({ ...restored, archiveId: 'latest' }).success).toBe(false);
+    expect(schema.safeParse({ ...restored, rows: 3 }).success).toBe(false);
+  });
   it('names dead-letter topics after their topic', () => {
     expect(deadLetterTopic(Topics.DRAFTS)).toBe('hotdash.drafts.dlq');
   });

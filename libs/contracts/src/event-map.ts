@@ -32,6 +32,8 @@ import {
   tenantApprovalWorkflowsChangedV1,
   TenantImportedV1,
   tenantImportedV1,
+  TenantRestoredV1,
+  tenantRestoredV1,
 } from './tenant.events';
 import {
   OperatorEvents,
@@ -121,6 +123,7 @@ export interface EventPayloads {
   [TenantEvents.SETTINGS_CHANGED]: TenantSettingsChangedV1;
   [TenantEvents.APPROVAL_WORKFLOWS_CHANGED]: TenantApprovalWorkflowsChangedV1;
   [TenantEvents.IMPORTED]: TenantImportedV1;
+  [TenantEvents.RESTORED]: TenantRestoredV1;
   [OperatorEvents.INVITED]: OperatorInvitedV1;
   [OperatorEvents.JOINED]: OperatorJoinedV1;
   [OperatorEvents.ROLE_CHANGED]: OperatorRoleChangedV1;
@@ -176,6 +179,7 @@ export const EventCatalog: { readonly [T in EventType]: CatalogEntry } = {
   [TenantEvents.SETTINGS_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantSettingsChangedV1 } },
   [TenantEvents.APPROVAL_WORKFLOWS_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantApprovalWorkflowsChangedV1 } },
   [TenantEvents.IMPORTED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantImportedV1 } },
+  [TenantEvents.RESTORED]: { topic: Topics.TENANTS, current: 1, versions: { 1: tenantRestoredV1 } },
   [OperatorEvents.INVITED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorInvitedV1 } },
   [OperatorEvents.JOINED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorJoinedV1 } },
   [OperatorEvents.ROLE_CHANGED]: { topic: Topics.TENANTS, current: 1, versions: { 1: operatorRoleChangedV1 } },

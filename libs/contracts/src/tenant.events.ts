@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ARCHIVE_ID } from './backups.api';
 import { uuidSchema } from './envelope';
 import { encryptedField } from './support.events';
 import { OperatorRoles } from './operator.events';
@@ -58,6 +59,15 @@ export const TenantEvents = {
    * again), knowledge (a document still waiting or indexing is queued again), audit.
    */
   IMPORTED: 'tenant.imported',
+  /**
+   * A tenant's rows were restored from one of its archives (docs/operations.md, "Tenant backups and
+   * restores"; a carry from embedded mode ends with one): published in the restore's transaction.
+   * An archive holds rows, not the jobs that were working on them; the service that owns work the
+   * archive caught half-done begins it again. Consumed by: drafts (a ticket still drafting gets a
+   * new draft asked for, as a new attempt), knowledge (a document still waiting or indexing is
+   * queued again).
+   */
+  RESTORED: 'tenant.restored',
 } as const;
 
 export const tenantCreatedV1 = z
@@ -126,6 +136,19 @@ export const tenantImportedV1 = z
   })
   .strict();
 export type TenantImportedV1 = z.infer<typeof tenantImportedV1>;
+
+export const tenantRestoredV1 = z
+  .object({
+    tenantId: uuidSchema,
+    /** The archive restored (`<tenant id>_<YYYYMMDD>T<HHMMSSmmm>Z`, as `backups list` shows it). */
+    archiveId: z.string().regex(ARCHIVE_ID),
+    /** The restore's run (GET /ops/backup-runs/{runId}). */
+    runId: uuidSchema,
+    /** The shard the rows are on now. */
+    shard: z.string().min(1).max(63),
+  })
+  .strict();
+export type TenantRestoredV1 = z.infer<typeof tenantRestoredV1>;
 
 export const tenantOffboardedV1 = z.object({ tenantId: uuidSchema, sagaId: uuidSchema, erasedRows: z.number().int().min(0) }).strict();
 export type TenantOffboardedV1 = z.infer<typeof tenantOffboardedV1>;

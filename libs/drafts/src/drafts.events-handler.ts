@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { EventPattern } from '@hotdash/platform-messaging';
-import { DraftEvents, DraftFailedV1, DraftGeneratedV1, DraftGeneratedV2, Envelope, OperatorEvents, OperatorRemovedV1, parseTenantId, TenantEvents, TenantImportedV1, TicketEvents, TicketSubmittedV1 } from '@hotdash/contracts';
+import { DraftEvents, DraftFailedV1, DraftGeneratedV1, DraftGeneratedV2, Envelope, OperatorEvents, OperatorRemovedV1, parseTenantId, TenantEvents, TenantImportedV1, TenantRestoredV1, TicketEvents, TicketSubmittedV1 } from '@hotdash/contracts';
 import type { EventContext } from '@hotdash/platform-messaging';
 import type { OperatorInvitedV1, OperatorJoinedV1, OperatorRoleChangedV1, OperatorTeamChangedV1, TenantApprovalWorkflowsChangedV1 } from '@hotdash/contracts';
 import { projectOperator } from './queue-members';
@@ -33,6 +33,12 @@ export class DraftsEventsHandler {
   @EventPattern(TenantEvents.IMPORTED)
   async onTenantImported(@Payload() event: Envelope<typeof TenantEvents.IMPORTED, TenantImportedV1>, @Ctx() ctx: EventContext): Promise<void> {
     await this.tickets.resumeAfterImport(ctx.tx, parseTenantId(event.tenantId), event.payload, { correlationId: event.correlationId, causationId: event.id });
+  }
+
+  /** A tenant restored from an archive: its tickets the archive caught drafting have new drafts asked for (their jobs were not in the archive). */
+  @EventPattern(TenantEvents.RESTORED)
+  async onTenantRestored(@Payload() event: Envelope<typeof TenantEvents.RESTORED, TenantRestoredV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.tickets.resumeAfterRestore(ctx.tx, parseTenantId(event.tenantId), event.payload, { correlationId: event.correlationId, causationId: event.id });
   }
 
   /** The tenant's approval workflows and their SLAs (sla.ts): new tickets take their SLA from the kept default workflow. */

@@ -3,7 +3,7 @@
 // its events (approve, edit with the diff kept, reject then regenerate, failed then reply by hand),
 // encryption of everything a customer or an operator wrote, and bad input that changes nothing.
 import { sql } from 'kysely';
-import { DraftEvents, OperatorEvents, SupportFields, TenantId, TicketEvents } from '@hotdash/contracts';
+import { DraftEvents, OperatorEvents, SupportFields, TenantEvents, TenantId, TicketEvents } from '@hotdash/contracts';
 import type { Principal } from '@hotdash/platform-auth';
 import { DecryptionFailedError, FieldCipher, LocalKms, TenantKeyring } from '@hotdash/platform-crypto';
 import { newId, TenantStatusCache } from '@hotdash/platform-db';
@@ -129,6 +129,38 @@ it('shows a draft only when it was stored by this event: a draft of the same att
   const after = await tickets.get(as(own, 'admin'), t.id);
   expect(after).toMatchObject({ status: 'drafting', currentDraftId: null, updatedAt: before.updatedAt });
   expect(after.drafts.map((d) => d.id)).toEqual([stored]);
+});
+
+it('after a restore, asks for a new draft of every ticket the archive caught drafting, as the next attempt; a late draft of the old attempt is kept as superseded; another tenant is untouched', async () => {
+  const own = await createAccount(world, 'admin');
+  const bystander = await createAccount(world, 'admin');
+  const drafting = (await tickets.create(as(own, 'admin'), ticketBody(21))).ticket;
+  const pending = (await tickets.create(as(own, 'admin'), ticketBody(22))).ticket;
+  await generated(own.tenantId, pending.id, 1, 'Already drafted.');
+  const elsewhere = (await tickets.create(as(bystander, 'admin'), ticketBody(23))).ticket;
+  const runId = newId();
+  const restored = buildEnvelope(TenantEvents.RESTORED, { tenantId: own.tenantId, archiveId: `${own.tenantId}_20261206T101500123Z`, runId, shard: 'shard-1' }, { tenantId: own.tenantId, producer: 'provisioning', correlationId: runId });
+  await world.tenantDb.withTenant(own.tenantId, (tx) => handler.onTenantRestored(restored, { tx } as never));
+
+  expect(await tickets.get(as(own, 'admin'), drafting.id)).toMatchObject({ status: 'drafting', attempt: 2, currentDraftId: null });
+  expect(await tickets.get(as(own, 'admin'), pending.id)).toMatchObject({ status: 'pending', attempt: 1 });
+  const requested = (await events(own.tenantId)).filter((e) => e.type === DraftEvents.REQUESTED);
+  expect(requested.map((e) => e.envelope.payload)).toEqual([expect.objectContaining({ ticketId: drafting.id, attempt: 2, by: `restore:${runId}` })]);
+  expect(requested[0]!.envelope).toMatchObject({ correlationId: runId, causationId: restored.id });
+  expect(await cipher.decrypt(own.tenantId, SupportFields.BODY, requested[0]!.envelope.payload.bodyEnc as string)).toBe('Where is my refund for order 21?');
+  // The bystander's drafting ticket: not asked for, not changed.
+  expect(await tickets.get(as(bystander, 'admin'), elsewhere.id)).toMatchObject({ status: 'drafting', attempt: 1 });
+  expect((await events(bystander.tenantId)).filter((e) => e.type === DraftEvents.REQUESTED)).toEqual([]);
+
+  // The old attempt's draft, should its job have run after all, is kept but not shown; the new one is.
+  await generated(own.tenantId, drafting.id, 1, 'From the job the archive did not hold.');
+  const second = await generated(own.tenantId, drafting.id, 2, 'Drafted again after the restore.');
+  const shown = await tickets.get(as(own, 'admin'), drafting.id);
+  expect(shown).toMatchObject({ status: 'pending', currentDraftId: second });
+  expect(shown.drafts.map((d) => [d.attempt, d.status])).toEqual([
+    [1, 'superseded'],
+    [2, 'pending'],
+  ]);
 });
 
 describe('queue visibility', () => {

@@ -9,6 +9,7 @@ import {
   DraftGeneratedV2,
   TenantId,
   TenantImportedV1,
+  TenantRestoredV1,
   TicketEvents,
   ticketListQuery,
   TicketReceivedV2,
@@ -181,16 +182,38 @@ export class TicketsService {
    * first one to arrive is shown and the other kept as superseded. Returns the tickets asked for.
    */
   async resumeAfterImport(tx: TenantTx, tenantId: TenantId, imported: TenantImportedV1, causation: { correlationId: string; causationId: string }): Promise<number> {
+    return this.askAgainForDrafting(tx, tenantId, `import:${imported.importId}`, false, causation);
+  }
+
+  /**
+   * After a restore (tenant.restored): every ticket the archive caught drafting has a new draft
+   * asked for, as a new attempt (its ticket waits for that one). Its drafting job, if one ran, was
+   * not in the archive; one that is still kept in the queue under the old attempt's job id would
+   * make a request for the same attempt a no-op. A draft of the old attempt that arrives after all
+   * is kept as superseded. Returns the tickets asked for.
+   */
+  async resumeAfterRestore(tx: TenantTx, tenantId: TenantId, restored: TenantRestoredV1, causation: { correlationId: string; causationId: string }): Promise<number> {
+    return this.askAgainForDrafting(tx, tenantId, `restore:${restored.runId}`, true, causation);
+  }
+
+  /** draft.requested for every ticket still drafting, in batches of 500: for the attempt it waits for, or (`nextAttempt`) the next one. */
+  private async askAgainForDrafting(tx: TenantTx, tenantId: TenantId, by: string, nextAttempt: boolean, causation: { correlationId: string; causationId: string }): Promise<number> {
     const drafting = await tx.db
       .selectFrom('tickets')
       .select(['id', 'attempt', 'customer_name_enc', 'subject_enc', 'body_enc'])
       .where('status', '=', 'drafting')
       .orderBy('received_at')
+      .forUpdate()
       .execute();
     const meta = { tenantId, producer: DRAFTS_PRODUCER, ...causation };
-    const by = `import:${imported.importId}`;
     for (let i = 0; i < drafting.length; i += 500) {
-      const batch = drafting.slice(i, i + 500);
+      const batch = drafting.slice(i, i + 500).map((t) => ({ ...t, attempt: nextAttempt ? t.attempt + 1 : t.attempt }));
+      if (nextAttempt)
+        await tx.db
+          .updateTable('tickets')
+          .set({ attempt: sql<number>`attempt + 1`, current_draft_id: null, updated_at: sql<Date>`now()` })
+          .where((eb) => eb('id', '=', eb.fn.any(eb.val(batch.map((t) => t.id)))))
+          .execute();
       const earlier = await earlierDraftsOf(tx, batch);
       await publishManyInTx(
         tx,

@@ -210,13 +210,14 @@ export class DocumentsService {
   }
 
   /**
-   * After a pilot import (tenant.imported): the tenant's documents still waiting or being indexed
-   * when its pilot was fenced (their jobs stayed in the pilot's queue) are made waiting again (an
+   * After a pilot import (tenant.imported) or a restore (tenant.restored): the tenant's documents
+   * still waiting or being indexed when its pilot was fenced or its archive taken (their jobs stayed
+   * in the pilot's queue, or were not in the archive) are made waiting again (an
    * indexing one back to queued, its progress reset) in the caller's transaction; the caller queues
    * the versions returned once it has committed (a queueing lost then is the stored-documents
    * sweep's). A version already queued on the platform is not queued twice (the job id is the version's).
    */
-  async waitingAfterImport(tx: TenantTx): Promise<{ documentId: string; version: number }[]> {
+  async waitingToQueueAgain(tx: TenantTx): Promise<{ documentId: string; version: number }[]> {
     await tx.db.updateTable('kb_documents').set({ status: 'queued', progress: 0, updated_at: sql`now()` }).where('status', '=', 'indexing').execute();
     const rows = await tx.db.selectFrom('kb_documents').select(['id', 'version']).where('status', 'in', ['stored', 'queued']).orderBy('created_at').execute();
     return rows.map((r) => ({ documentId: r.id, version: r.version }));
@@ -224,11 +225,15 @@ export class DocumentsService {
 
   /**
    * Queues the indexing of a document version; the job id makes a second request for the same
-   * version a no-op. Never throws: false when the queue refused it (logged; the sweep retries).
+   * version a no-op. `again` names a request that must run even so (a restore: the version's job
+   * may be kept as done in the queue, though the archive caught the document before it ended;
+   * indexing a version twice rewrites the same chunks). Never throws: false when the queue refused
+   * it (logged; the sweep retries).
    */
-  async enqueue(job: IngestionJob): Promise<boolean> {
+  async enqueue(job: IngestionJob, again?: string): Promise<boolean> {
     try {
-      await this.queue.add('index', job, { jobId: `${job.documentId}-v${job.version}`, attempts: 5, backoff: { type: 'exponential', delayMs: 1_000 }, keepCompleted: 1_000, keepFailed: 5_000 });
+      const jobId = `${job.documentId}-v${job.version}${again ? `-${again}` : ''}`;
+      await this.queue.add('index', job, { jobId, attempts: 5, backoff: { type: 'exponential', delayMs: 1_000 }, keepCompleted: 1_000, keepFailed: 5_000 });
       return true;
     } catch (err) {
       // The row is committed, waiting to be indexed: the stored-documents sweep queues it.

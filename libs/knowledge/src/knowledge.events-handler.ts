@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, Payload } from '@nestjs/microservices';
 import { EventPattern } from '@hotdash/platform-messaging';
-import { Envelope, KnowledgeDocumentSubmittedV1, KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantEvents, TenantImportedV1 } from '@hotdash/contracts';
+import { Envelope, KnowledgeDocumentSubmittedV1, KnowledgeEvents, parseTenantId, SUBMITTED_DOCUMENT_CONTENT_FIELD, TenantEvents, TenantImportedV1, TenantRestoredV1 } from '@hotdash/contracts';
 import { FieldCipher } from '@hotdash/platform-crypto';
 import { ProblemException } from '@hotdash/platform-http';
 import { jobCorrelation } from '@hotdash/platform-jobs';
@@ -59,10 +59,21 @@ export class KnowledgeEventsHandler {
   @EventPattern(TenantEvents.IMPORTED)
   async onTenantImported(@Payload() event: Envelope<typeof TenantEvents.IMPORTED, TenantImportedV1>, @Ctx() ctx: EventContext): Promise<void> {
     const tenantId = parseTenantId(event.tenantId);
-    const waiting = await this.documents.waitingAfterImport(ctx.tx);
+    const waiting = await this.documents.waitingToQueueAgain(ctx.tx);
     if (waiting.length === 0) return;
     ctx.afterCommit(async () => {
       for (const w of waiting) await this.documents.enqueue({ tenantId, documentId: w.documentId, version: w.version, ...jobCorrelation(event) });
+    });
+  }
+
+  /** A tenant restored from an archive: its documents the archive caught waiting or being indexed are queued again once this commits, under job ids of the restore's own. */
+  @EventPattern(TenantEvents.RESTORED)
+  async onTenantRestored(@Payload() event: Envelope<typeof TenantEvents.RESTORED, TenantRestoredV1>, @Ctx() ctx: EventContext): Promise<void> {
+    const tenantId = parseTenantId(event.tenantId);
+    const waiting = await this.documents.waitingToQueueAgain(ctx.tx);
+    if (waiting.length === 0) return;
+    ctx.afterCommit(async () => {
+      for (const w of waiting) await this.documents.enqueue({ tenantId, documentId: w.documentId, version: w.version, ...jobCorrelation(event) }, `restore-${event.payload.runId}`);
     });
   }
 }

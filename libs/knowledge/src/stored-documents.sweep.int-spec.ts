@@ -1,14 +1,16 @@
 // The stored-documents sweep against the real shards, Redis (BullMQ) and Weaviate: a document
 // committed but never queued (the process died between the commit and the queueing) is found by the
 // running sweep, queued and indexed; one younger than the grace period is left to its own queueing.
+// A restore (tenant.restored) queues again what its archive caught indexing.
 // The shard function the sweep reads through works across tenants, so what it gives the
 // application role is checked too: ids and versions only, and no way to reach another tenant's rows.
 import { INestApplication, Module } from '@nestjs/common';
 import type { JobQueue } from '@hotdash/platform-jobs';
-import { parseTenantId, TenantId } from '@hotdash/contracts';
+import { parseTenantId, TenantEvents, TenantId } from '@hotdash/contracts';
 import { DecryptionFailedError, FieldCipher } from '@hotdash/platform-crypto';
 import { DatabaseModule, newId } from '@hotdash/platform-db';
 import { createHttpApp } from '@hotdash/platform-http';
+import { buildEnvelope } from '@hotdash/platform-messaging';
 import { VectorStore } from '@hotdash/platform-vector';
 import { TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 
@@ -16,6 +18,7 @@ import { TestWorld, VectorNamespaces, waitFor } from '@hotdash/testing';
 let namespaces: VectorNamespaces;
 import { DocumentsService, KB_SOURCE_FIELD, KNOWLEDGE_QUEUE } from './documents.service';
 import { IngestionWorker } from './ingestion/ingestion.worker';
+import { KnowledgeEventsHandler } from './knowledge.events-handler';
 import { KnowledgeModule } from './knowledge.module';
 import { StoredDocumentsSweep } from './stored-documents.sweep';
 
@@ -175,4 +178,34 @@ it('stores sources sealed under the tenant’s key, and seals those stored in th
   expect(await app.get(DocumentsService).sealSource(a, legacy.a.id)).toBe(false);
   await world.tenantDb.withTenant(a, (tx) => tx.db.deleteFrom('kb_documents').where('id', '=', legacy.a.id).execute());
   await world.tenantDb.withTenant(b, (tx) => tx.db.deleteFrom('kb_documents').where('id', 'in', [legacy.b.id, fresh]).execute());
+});
+
+it('after a restore, queues again a document the archive caught indexing, under a job id of the restore’s own (its version’s job is kept as done), and indexes it', async () => {
+  const documentId = await storedWithoutJob(a, 'Restored', 'Exchanges are free within 14 days of delivery.');
+  const documents = app.get(DocumentsService);
+  const status = () => world.tenantDb.withTenant(a, (tx) => tx.db.selectFrom('kb_documents').select(['status', 'error']).where('id', '=', documentId).executeTakeFirstOrThrow());
+  const indexed = (what: string) =>
+    waitFor(what, async () => {
+      const r = await status();
+      if (r.status === 'failed') throw new Error(`failed: ${r.error}`);
+      return r.status === 'indexed';
+    }, 60_000, 100);
+  expect(await documents.enqueue({ tenantId: a, documentId, version: 1, correlationId: newId() })).toBe(true);
+  await indexed(`document ${documentId} indexed`);
+  // The archive was taken while it was indexing: that is the row restored. Its version's job is
+  // kept as done, so queueing the version again as usual does nothing.
+  await world.tenantDb.withTenant(a, (tx) => tx.db.updateTable('kb_documents').set({ status: 'indexing', progress: 40 }).where('id', '=', documentId).execute());
+  await documents.enqueue({ tenantId: a, documentId, version: 1, correlationId: newId() });
+  expect((await queue.get(`${documentId}-v1`))?.state).toBe('completed');
+  expect(await status()).toMatchObject({ status: 'indexing' });
+
+  const runId = newId();
+  const restored = buildEnvelope(TenantEvents.RESTORED, { tenantId: a, archiveId: `${a}_20261206T101500123Z`, runId, shard: 'shard-1' }, { tenantId: a, producer: 'provisioning', correlationId: runId });
+  const after: (() => Promise<void> | void)[] = [];
+  await world.tenantDb.withTenant(a, (tx) => app.get(KnowledgeEventsHandler).onTenantRestored(restored, { tx, afterCommit: (fn: () => Promise<void> | void) => after.push(fn) } as never));
+  expect(await status()).toMatchObject({ status: 'queued' });
+  for (const fn of after) await fn();
+  await indexed(`document ${documentId} indexed again after the restore`);
+  expect((await queue.get(`${documentId}-v1-restore-${runId}`))?.data).toMatchObject({ tenantId: a, documentId, version: 1 });
+  await world.tenantDb.withTenant(a, (tx) => tx.db.deleteFrom('kb_documents').where('id', '=', documentId).execute());
 });

@@ -5,6 +5,7 @@ import {
   BackupProblems,
   parseTenantId,
   restoreTenantBody,
+  TenantEvents,
   tenantOfArchive,
   type ArchiveManifest,
   type RestorePlan,
@@ -78,7 +79,8 @@ const problem = (status: number, code: string, title: string, detail: string) =>
  *     kept and written back), else their absence is checked again; the rows are inserted in dependency
  *     order with their ids and values as archived; each table is read back and its count and checksum
  *     must equal the manifest's; the audit chain is verified as the audit service verifies it; the
- *     restore goes into the tenant's audit log; commit. Any difference rolls everything back;
+ *     restore goes into the tenant's audit log, and tenant.restored into the outbox (its owners begin
+ *     again the work the archive caught half-done); commit. Any difference rolls everything back;
  *  3. onto another shard, the placement moves there (version bumped; this process's router at once,
  *     others within their cache time: suspend the tenant first); the rows left on the former shard
  *     are counted in the result, not erased;
@@ -327,6 +329,8 @@ export class RestoreTenantHandler {
       { actor: actor.slice(0, 100), action: 'update', resourceType: AUDIT_RESOURCE, resourceId: m.id, method: 'POST', route: '/ops/tenants/:tenantId/restore', status: 200, ipEnc: null, at: new Date().toISOString() },
       { tenantId, producer: 'provisioning', correlationId: run.id },
     );
+    // The work the archive caught half-done (a ticket drafting, a document indexing) is begun again by its owner.
+    await publishInTx(tx, TenantEvents.RESTORED, { tenantId, archiveId: m.id, runId: run.id, shard: t.shard.name }, { tenantId, producer: 'provisioning', correlationId: run.id });
     return { erased, tables: restored, auditChain: { ok: chain.ok, checked: chain.checked } };
   }
 
