@@ -1,4 +1,4 @@
-import { isStoreUnavailable, StoreUnavailableError } from './store-unavailable';
+import { isDatabaseContention, isStoreUnavailable, StoreUnavailableError } from './store-unavailable';
 
 const withCode = (message: string, code: string | number): Error => Object.assign(new Error(message), { code });
 const named = (message: string, name: string): Error => Object.assign(new Error(message), { name });
@@ -43,5 +43,24 @@ describe('isStoreUnavailable', () => {
     a.cause = b;
     expect(isStoreUnavailable(a)).toBe(false);
     expect(isStoreUnavailable(new Error('wrapper', { cause: new Error('middle', { cause: withCode('x', 'ECONNREFUSED') }) }))).toBe(true);
+  });
+});
+
+describe('isDatabaseContention', () => {
+  it('knows a transaction refused for a lock or its turn (55P03, 40001, 40P01), bare or wrapped', () => {
+    for (const code of ['55P03', '40001', '40P01']) {
+      const err = Object.assign(new Error('refused'), { code });
+      expect(isDatabaseContention(err)).toBe(true);
+      expect(isDatabaseContention(new Error('in a transaction', { cause: err }))).toBe(true);
+      expect(isStoreUnavailable(err)).toBe(false); // contention is not an outage
+    }
+  });
+
+  it('is false for the work’s own failures and for an outage', () => {
+    expect(isDatabaseContention(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);
+    expect(isDatabaseContention(Object.assign(new Error('statement timeout'), { code: '57014' }))).toBe(false);
+    expect(isDatabaseContention(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(false);
+    expect(isDatabaseContention(new Error('no code'))).toBe(false);
+    expect(isDatabaseContention(undefined)).toBe(false);
   });
 });

@@ -80,3 +80,20 @@ export function isStoreUnavailable(err: unknown): boolean {
   };
   return walk(err, 0);
 }
+
+/**
+ * PostgreSQL's SQLSTATEs of a transaction refused for want of a lock or of its turn, not for what
+ * it asked: 55P03 (a lock not obtained in time: lock_timeout, or the embedded database's wait for
+ * another connection's transaction), 40001 (serialization failure), 40P01 (deadlock). It was rolled
+ * back; the same work a moment later may go through.
+ */
+const CONTENTION_SQLSTATES = new Set(['55P03', '40001', '40P01']);
+
+/** True when `err` (or an error it wraps, through `cause`) is a transaction refused for contention: {@link CONTENTION_SQLSTATES}. */
+export function isDatabaseContention(err: unknown): boolean {
+  for (let x = err, depth = 0; x && typeof x === 'object' && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    if (typeof code === 'string') return CONTENTION_SQLSTATES.has(code);
+  }
+  return false;
+}

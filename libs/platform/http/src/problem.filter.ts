@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { Observable, throwError } from 'rxjs';
 import type { Request, Response } from 'express';
-import { isStoreUnavailable } from '@hotdash/platform-config';
+import { isDatabaseContention, isStoreUnavailable } from '@hotdash/platform-config';
 import { PROBLEM_CONTENT_TYPE, ProblemException } from './problem';
 import { Metrics } from './metrics';
 
@@ -55,19 +55,13 @@ const FASTIFY_ERRORS: Record<string, () => ProblemException> = {
 };
 
 /**
- * PostgreSQL's SQLSTATEs of a transaction refused for want of what it waited for, not for what it
- * asked: 55P03 (a lock not obtained in time: lock_timeout, or the embedded database's wait for
- * another connection's transaction), 57014 (statement_timeout), 40001 (serialization failure) and
- * 40P01 (deadlock). The transaction was rolled back; the same request later may go through.
+ * A transaction refused for want of what it waited for, not for what it asked: contention (a lock
+ * not obtained in time, the embedded database's wait for another connection's transaction, a
+ * serialization failure, a deadlock: isDatabaseContention) or its statement_timeout (57014). It was
+ * rolled back; the same request later may go through.
  */
-const BUSY_SQLSTATES = new Set(['55P03', '57014', '40001', '40P01']);
-
 function isDatabaseBusy(e: unknown): boolean {
-  for (let x = e, depth = 0; x && typeof x === 'object' && depth < 4; x = (x as { cause?: unknown }).cause, depth++) {
-    const code = (x as { code?: unknown }).code;
-    if (typeof code === 'string') return BUSY_SQLSTATES.has(code);
-  }
-  return false;
+  return isDatabaseContention(e) || (e as { code?: unknown })?.code === '57014' || (e as { cause?: { code?: unknown } })?.cause?.code === '57014';
 }
 
 /** Any error as the problem the platform answers with: ours as they are, framework errors by stable codes, the rest 500. */

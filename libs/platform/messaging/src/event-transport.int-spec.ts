@@ -1,7 +1,7 @@
 // The Kafka event transport against the real broker and shards: tenant context and withTenant()
 // around handlers, inbox de-duplication, transactional effects across retries, and poison events
 // (invalid, or always failing) dead-lettered with their headers and the error while other tenants'
-// events keep flowing.
+// events keep flowing; database contention waited out without using attempts.
 import { Controller, INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, Payload } from '@nestjs/microservices';
@@ -65,6 +65,9 @@ class ProbeHandlers {
       });
     }
     if (e.payload.name === 'poison') throw new Error('always fails');
+    // Refused for contention (a lock not had in time; the embedded database's wait for its turn) more times than it has attempts.
+    if (e.payload.name === 'contended' && calls.filter((c) => c.id === e.id).length <= MAX_ATTEMPTS + 1)
+      throw Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03' });
     if (e.payload.name === 'flaky' && ctx.attempt < 2) throw new Error('fails once');
   }
 }
@@ -185,6 +188,17 @@ describe.each(['platformatic', 'kafkajs', 'in-process'] as const)('with the %s c
     });
     for (const o of others) expect(await effects(o.tenantId === a.id ? a : b, o.id)).toBe(1);
   }, 60_000);
+
+  it('waits out database contention without using attempts: an event refused for a lock more times than it has attempts is applied once, not dead-lettered', async () => {
+    const e = created(a, 'contended');
+    await send(e);
+    await waitFor('the contended event applied', async () => (await effects(a, e.id)) === 1, 30_000);
+    const tries = calls.filter((c) => c.id === e.id);
+    expect(tries).toHaveLength(MAX_ATTEMPTS + 2);
+    expect(tries.every((c) => c.attempt === 1)).toBe(true);
+    expect(logs.some((l) => l.includes(e.id) && l.includes('waits for the database (contention)'))).toBe(true);
+    expect(dlq.records.some((r) => r.headers[EventHeaders.ID] === e.id)).toBe(false);
+  }, 30_000);
 
   it('runs after-commit callbacks once the handler’s transaction committed, never for a rolled-back attempt; a failing one is logged, not redelivered', async () => {
     const ok = created(a, 'after-commit');

@@ -6,11 +6,16 @@ import { TenantDatabase, TenantTx, ShardInfo } from '@hotdash/platform-db';
 import { TenantNotPlacedError } from '@hotdash/platform-db';
 import type { IncomingRecord, KafkaClientPort, KafkaConsumerPort, KafkaProducerPort } from './kafka/kafka.port';
 import { NonRetryableError } from './errors';
-import { isStoreUnavailable } from '@hotdash/platform-config';
+import { isDatabaseContention, isStoreUnavailable } from '@hotdash/platform-config';
 import { bindToActiveContext, contextFromTraceparent, inSpan, SpanKind, TENANT_ID_ATTRIBUTE } from '@hotdash/platform-telemetry';
 
 /** Longest wait between two tries of an event while a store is down. */
 const OUTAGE_BACKOFF_MAX_MS = 2_000;
+/**
+ * Times one event waits out database contention without using an attempt: 60, minutes in all (up to
+ * 2 s between tries, and on the embedded databases each try itself waits up to 10 s for its turn).
+ */
+const MAX_CONTENTION_WAITS = 60;
 
 /**
  * `@EventPattern(type)` (or a list of types) for the platform's events: Nest's decorator, typed for handlers of
@@ -255,13 +260,19 @@ export class KafkaEventTransport extends Server implements CustomTransportStrate
     const maxAttempts = this.options.maxAttempts ?? 5;
     let error = priorError;
     let outageWaits = 0;
+    let contentionWaits = 0;
     for (let attempt = firstAttempt; ; attempt++) {
-      if (error !== undefined && isStoreUnavailable(error)) {
+      const contended = error !== undefined && isDatabaseContention(error) && contentionWaits < MAX_CONTENTION_WAITS;
+      if (error !== undefined && (isStoreUnavailable(error) || contended)) {
         if (this.closing) throw error;
         // A store is down (the database restarting, Redis or Weaviate unreachable): the event waits
         // for it, for as long as it takes, and the wait uses none of its attempts: an outage must
         // not turn events into dead letters. The partition holds still meanwhile, in order.
-        if (outageWaits % 10 === 0) this.options.log?.(`[${this.options.consumer}] ${envelope.type} ${envelope.id} waits for a store: ${toError(error).message}`);
+        // Contention (a lock, or the embedded database's one transaction at a time, held by a long
+        // restore or export) waits the same way, MAX_CONTENTION_WAITS times; then it counts as a
+        // failed attempt, so a handler that deadlocks with itself still ends in the dead letters.
+        if (contended) contentionWaits++;
+        if (outageWaits % 10 === 0) this.options.log?.(`[${this.options.consumer}] ${envelope.type} ${envelope.id} waits for ${contended ? 'the database (contention)' : 'a store'}: ${toError(error).message}`);
         await this.outagePause(outageWaits++);
         attempt--;
       } else if (error !== undefined) {
