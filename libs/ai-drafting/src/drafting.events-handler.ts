@@ -39,6 +39,9 @@ export class DraftingEventsHandler {
       return;
     }
     const earlierDrafts = 'earlierDrafts' in t ? t.earlierDrafts : [];
-    await this.queue.enqueue({ ...job, customerNameEnc: t.customerNameEnc, subjectEnc: t.subjectEnc, bodyEnc: t.bodyEnc, ...(earlierDrafts.length ? { earlierDrafts } : {}) });
+    // A restore's request (by `restore:<run>`) runs even if its attempt's job is kept as done: the
+    // archive may predate a regeneration whose job used that attempt (and it is gone with the restore).
+    const restore = 'by' in t && t.by.startsWith('restore:') ? `restore-${t.by.slice('restore:'.length)}` : undefined;
+    await this.queue.enqueue({ ...job, customerNameEnc: t.customerNameEnc, subjectEnc: t.subjectEnc, bodyEnc: t.bodyEnc, ...(earlierDrafts.length ? { earlierDrafts } : {}) }, restore);
   }
 }

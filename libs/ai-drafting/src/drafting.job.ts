@@ -80,13 +80,14 @@ export class DraftingQueue {
     };
   }
 
-  static jobId(ticketId: string, attempt: number): string {
-    return `${ticketId}-a${attempt}`;
+  /** `again`: a request that must run even if the attempt's job is kept as done (a restore's: `restore-<run>`). */
+  static jobId(ticketId: string, attempt: number, again?: string): string {
+    return `${ticketId}-a${attempt}${again ? `-${again}` : ''}`;
   }
 
   /** Queues the draft, in the trace of the span queueing it; throws when the queue's store does not take it (the event is then retried). */
-  async enqueue(job: DraftingJob): Promise<void> {
-    await this.queue.add('draft', { ...job, ...jobTrace() }, { ...this.jobOptions, jobId: DraftingQueue.jobId(job.ticketId, job.attempt) });
+  async enqueue(job: DraftingJob, again?: string): Promise<void> {
+    await this.queue.add('draft', { ...job, ...jobTrace() }, { ...this.jobOptions, jobId: DraftingQueue.jobId(job.ticketId, job.attempt, again) });
   }
 
   async close(): Promise<void> {

@@ -423,6 +423,37 @@ it('sends tenant B’s model a regeneration’s earlier draft, the reason and th
   for (const leaked of [...records, JSON.stringify(job?.data)]) expect(leaked).not.toContain(secret);
 });
 
+it('drafts again for a restore (by restore:<run>) though the attempt’s job is kept as done; the job id is the restore’s own', async () => {
+  const ticketId = await receive(b, { name: 'Hana', subject: null, body: 'What is your invoice policy?' });
+  const first = await outcome(ticketId);
+  expect(first.type).toBe(DraftEvents.GENERATED);
+  expect(await inspect.getJob(DraftingQueue.jobId(ticketId, 1))).toBeDefined(); // kept as done
+  // The restore's request for the same attempt (its archive predates the attempt's job): a new draft id, a job of its own.
+  const runId = newId();
+  const draftId = newId();
+  await world.tenantDb.withTenant(b, async (tx) =>
+    publishInTx(
+      tx,
+      DraftEvents.REQUESTED,
+      {
+        tenantId: b,
+        ticketId,
+        draftId,
+        attempt: 1,
+        by: `restore:${runId}`,
+        customerNameEnc: await cipher.encrypt(b, SupportFields.CUSTOMER_NAME, 'Hana'),
+        subjectEnc: null,
+        bodyEnc: await cipher.encrypt(b, SupportFields.BODY, 'What is your invoice policy?'),
+        earlierDrafts: [],
+      },
+      { tenantId: b, producer: 'drafts', correlationId: runId },
+    ),
+  );
+  const again = await waitFor('the restore’s draft', async () => outcomes(ticketId).find((e) => (e.payload as { draftId: string }).draftId === draftId), 60_000);
+  expect(again.type).toBe(DraftEvents.GENERATED);
+  expect((await inspect.getJob(DraftingQueue.jobId(ticketId, 1, `restore-${runId}`)))?.data).toMatchObject({ ticketId, draftId, attempt: 1 });
+});
+
 it('runs one tenant’s drafts one at a time under a cap of 1 while another tenant is served', async () => {
   const slow = await tenant('Slowcorp', 'SLOW', 'slow');
   const slowTickets: string[] = [];

@@ -19,6 +19,7 @@ import {
   columnsOf,
   ControlDatabase,
   countTenantRows,
+  derivedId,
   digestTenantRows,
   insertTenantRows,
   readTenantTables,
@@ -32,7 +33,7 @@ import {
   type TenantTx,
 } from '@hotdash/platform-db';
 import { parseInput, ProblemException } from '@hotdash/platform-http';
-import { appendToOutbox, publishInTx, takeUnpublished } from '@hotdash/platform-messaging';
+import { appendToOutbox, publishInTx, publishOnceInTx, takeUnpublished } from '@hotdash/platform-messaging';
 import { VectorStore, type KnowledgeChunk } from '@hotdash/platform-vector';
 import { ArchiveStore } from '../../backups/archive-store';
 import { parseManifest, readArchiveData, summaryOf, VectorDigest, verifyArchiveData, type ArchiveOpening } from '../../backups/archive-format';
@@ -79,14 +80,15 @@ const problem = (status: number, code: string, title: string, detail: string) =>
  *     kept and written back), else their absence is checked again; the rows are inserted in dependency
  *     order with their ids and values as archived; each table is read back and its count and checksum
  *     must equal the manifest's; the audit chain is verified as the audit service verifies it; the
- *     restore goes into the tenant's audit log, and tenant.restored into the outbox (its owners begin
- *     again the work the archive caught half-done); commit. Any difference rolls everything back;
+ *     restore goes into the tenant's audit log; commit. Any difference rolls everything back;
  *  3. onto another shard, the placement moves there (version bumped; this process's router at once,
  *     others within their cache time: suspend the tenant first); the rows left on the former shard
  *     are counted in the result, not erased;
  *  4. the knowledge vectors are written back into the tenant's namespace (replaced with `replace`)
  *     and read back: count and checksum must equal the manifest's. A failure here leaves the rows
- *     restored and fails the run (vector-store-failed): restore again with `replace`.
+ *     restored and fails the run (vector-store-failed): restore again with `replace`;
+ *  5. tenant.restored, on the shard the placement names now: the owners of work the archive caught
+ *     half-done (a ticket drafting, a document indexing) begin it again.
  */
 @Injectable()
 export class RestoreTenantHandler {
@@ -242,6 +244,13 @@ export class RestoreTenantHandler {
     const previousShard = t.moves ? { name: t.tenant.shard.name, rowsLeft: await this.rowsOn(t.tenant.shard, t.tenant.id).catch(() => null) } : null;
 
     const vectors = await this.restoreVectors(t, steps);
+    // Last, once the rows, the placement and the vectors are as archived: the work the archive caught
+    // half-done (a ticket drafting, a document indexing) is begun again by its owner, on the shard the
+    // placement names now. Once per run (its id derives from the run's): a run resumed after a crash
+    // in between publishes it once.
+    await this.tenantDb.withTenantOnShard(shardInfoOf(t.shard), t.tenant.id, (tx) =>
+      publishOnceInTx(tx, derivedId(run.id, 'tenant.restored'), TenantEvents.RESTORED, { tenantId: t.tenant.id, archiveId: id, runId: run.id, shard: t.shard.name }, { tenantId: t.tenant.id, producer: 'provisioning', correlationId: run.id }),
+    );
     return { kind: 'restore', archive: id, shard: t.shard.name, placementMoved: t.moves, placementVersion, previousShard, erased, tables, vectors, auditChain };
   }
 
@@ -329,8 +338,6 @@ export class RestoreTenantHandler {
       { actor: actor.slice(0, 100), action: 'update', resourceType: AUDIT_RESOURCE, resourceId: m.id, method: 'POST', route: '/ops/tenants/:tenantId/restore', status: 200, ipEnc: null, at: new Date().toISOString() },
       { tenantId, producer: 'provisioning', correlationId: run.id },
     );
-    // The work the archive caught half-done (a ticket drafting, a document indexing) is begun again by its owner.
-    await publishInTx(tx, TenantEvents.RESTORED, { tenantId, archiveId: m.id, runId: run.id, shard: t.shard.name }, { tenantId, producer: 'provisioning', correlationId: run.id });
     return { erased, tables: restored, auditChain: { ok: chain.ok, checked: chain.checked } };
   }
 
