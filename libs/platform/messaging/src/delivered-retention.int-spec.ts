@@ -155,6 +155,36 @@ describe.each(DB_MODES)('on the %s databases', (mode) => {
     }
   });
 
+  // On the stack only (the embedded databases share one session's temporary schema among their connections).
+  if (mode === 'stack')
+    it('is not fooled by a temporary table named like one it reads (its search path puts pg_temp last)', async () => {
+      const { b } = await world.twoTenantWorld();
+      const consumer = `retention-spec-${newId()}`;
+      const sb = await seed(b, consumer);
+      const owner = await world.connect(b.shard, 'owner');
+      const relay = await world.connect(b.shard, 'relay');
+      const fence = async (text: string, values: unknown[]) => {
+        await owner.query('begin');
+        await owner.query(`select set_config('app.tenant_id', $1, true)`, [b.id]);
+        await owner.query(text, values);
+        await owner.query('commit');
+      };
+      try {
+        await fence('insert into tenant_fences (tenant_id, move_id) values ($1, $2)', [b.id, newId()]);
+        // The relay's session shadows the fences (and the publications) with empty tables of its own.
+        await relay.query('create temporary table tenant_fences (tenant_id uuid)');
+        await relay.query('create temporary table pg_publication (pubname text)');
+        await relay.query(`select * from prune_delivered(interval '7 days', interval '14 days', interval '30 days', 1000)`);
+        await fence('delete from tenant_fences where tenant_id = $1', [b.id]);
+        const lb = await left(b, consumer, sb);
+        expect([lb.outbox.size, lb.inbox.size, lb.mail.size]).toEqual([6, 4, 3]);
+      } finally {
+        await fence('delete from tenant_fences where tenant_id = $1', [b.id]).catch(() => undefined);
+        await Promise.all([owner.end(), relay.end()]);
+        await removeSeeded(b, consumer, sb);
+      }
+    });
+
   // On the stack only: the embedded databases serve one transaction at a time, so a mover's lock
   // held in an open transaction would make the sweep wait for it instead of finding it taken.
   if (mode === 'stack')
