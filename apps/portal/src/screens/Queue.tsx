@@ -122,8 +122,12 @@ export function Queue({ me }: { me: Me }) {
     [tickets, selected],
   );
 
+  // The ticket as an action left it: newer than any read sent before, whose answer is then dropped.
   const updated = (t: Ticket) => {
-    if (t.id === selectedRef.current) setTicket(t);
+    if (t.id === selectedRef.current) {
+      ticketApplied.current = ++ticketAsked.current;
+      setTicket(t);
+    }
     void loadList();
   };
 

@@ -7,8 +7,9 @@ describe('problemOf', () => {
     expect(problemOf(Object.assign(new Error('the database system is starting up'), { code: '57P03' })).toProblem()).toMatchObject({ status: 503, code: 'store-unavailable' });
   });
 
-  it('answers a transaction refused for want of a lock, its turn or time 503 database-busy (also wrapped), saying to retry', () => {
-    for (const code of ['55P03', '57014', '40001', '40P01']) {
+  it('answers a transaction refused for want of a lock or its turn 503 database-busy (also wrapped), saying to retry; a statement timeout stays a 500', () => {
+    expect(problemOf(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' })).toProblem()).toMatchObject({ status: 500 });
+    for (const code of ['55P03', '40001', '40P01']) {
       const err = Object.assign(new Error('refused'), { code });
       expect(problemOf(err).toProblem()).toMatchObject({ status: 503, code: 'database-busy', detail: expect.stringMatching(/Retry in a few seconds/) });
       expect(problemOf(new Error('wrapped', { cause: err })).toProblem()).toMatchObject({ status: 503, code: 'database-busy' });

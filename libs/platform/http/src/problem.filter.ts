@@ -54,15 +54,6 @@ const FASTIFY_ERRORS: Record<string, () => ProblemException> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new ProblemException(400, 'invalid-body', 'Invalid request body', 'The Content-Length does not match the body.'),
 };
 
-/**
- * A transaction refused for want of what it waited for, not for what it asked: contention (a lock
- * not obtained in time, the embedded database's wait for another connection's transaction, a
- * serialization failure, a deadlock: isDatabaseContention) or its statement_timeout (57014). It was
- * rolled back; the same request later may go through.
- */
-function isDatabaseBusy(e: unknown): boolean {
-  return isDatabaseContention(e) || (e as { code?: unknown })?.code === '57014' || (e as { cause?: { code?: unknown } })?.cause?.code === '57014';
-}
 
 /** Any error as the problem the platform answers with: ours as they are, framework errors by stable codes, the rest 500. */
 export function problemOf(e: unknown): ProblemException {
@@ -72,12 +63,14 @@ export function problemOf(e: unknown): ProblemException {
   if ((e as { code?: string })?.code === 'FST_ERR_BAD_URL') return new ProblemException(400, 'invalid-url', 'Invalid URL', 'The request URL is malformed.');
   if (isStoreUnavailable(e))
     return new ProblemException(503, 'store-unavailable', 'Service unavailable', 'A store the platform depends on is unreachable for the moment; nothing was changed. Retry in a few seconds.');
-  if (isDatabaseBusy(e))
+  // Contention (a lock not had in time, the embedded database's wait for its turn, a serialization
+  // failure, a deadlock), not the request's own fault: its transaction was rolled back.
+  if (isDatabaseContention(e))
     return new ProblemException(
       503,
       'database-busy',
       'Database busy',
-      'The database could not serve this request in time (another transaction held what it needed); it was rolled back and nothing was changed. Retry in a few seconds.',
+      'The database could not serve this request in time: another transaction held what it needed, and the request’s transaction was rolled back. Retry in a few seconds.',
     );
   if ((e as { name?: string })?.name === 'TenantNotWritableError')
     return new ProblemException(423, 'tenant-suspended', 'Tenant suspended', (e as Error).message);

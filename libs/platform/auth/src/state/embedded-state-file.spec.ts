@@ -4,7 +4,7 @@
 // a second live process is refused the directory; what is written reaches the disk (fsync) within a
 // second, a revocation at once, and everything at close.
 import { spawnSync } from 'node:child_process';
-import fs, { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { appendFileSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTenantId } from '@hotdash/contracts';
@@ -104,6 +104,15 @@ it('refuses a directory another live process holds, and takes over a dead one’
   expect(() => EmbeddedStateFile.open(dir, { now })).toThrow(/in use by process/);
   writeFileSync(join(dir, 'state.lock'), String(process.pid));
   file = EmbeddedStateFile.open(dir, { now });
+  // An empty lock: another process has just created it and is writing its pid. Refused while it is
+  // fresh; taken over once it has stayed empty for a second (that process died in between).
+  file.close();
+  writeFileSync(join(dir, 'state.lock'), '');
+  expect(() => EmbeddedStateFile.open(dir, { now })).toThrow(/being opened by another process/);
+  const past = new Date(Date.now() - 5_000);
+  utimesSync(join(dir, 'state.lock'), past, past);
+  file = EmbeddedStateFile.open(dir, { now });
+  expect(readFileSync(join(dir, 'state.lock'), 'utf8')).toBe(String(process.pid));
 });
 
 it('syncs the changes to the disk every second (once for many), a revocation at once, and the rest at close', () => {

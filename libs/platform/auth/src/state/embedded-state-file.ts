@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 /** Milliseconds since the epoch; injectable so that specs move time instead of sleeping. */
@@ -57,6 +57,7 @@ export class EmbeddedStateFile {
   private readonly syncer: NodeJS.Timeout;
   /** Changes written since the last fsync. */
   private unsynced = 0;
+  private syncFailed = false;
   private closed = false;
   private readonly erasers = new Set<(prefix: string) => void>();
   readonly now: Clock;
@@ -72,7 +73,7 @@ export class EmbeddedStateFile {
     this.fd = this.rewrite();
     this.sweeper = setInterval(() => this.sweep(), options.sweepMs ?? 30_000);
     this.sweeper.unref();
-    this.syncer = setInterval(() => this.sync(), options.syncMs ?? 1_000);
+    this.syncer = setInterval(() => this.syncInBackground(), options.syncMs ?? 1_000);
     this.syncer.unref();
   }
 
@@ -175,6 +176,17 @@ export class EmbeddedStateFile {
     return n;
   }
 
+  /** The timer's sync: a failing fsync is reported once and tried again a second later (the changes stay unsynced), never thrown out of a timer. */
+  private syncInBackground(): void {
+    try {
+      this.sync();
+      this.syncFailed = false;
+    } catch (err) {
+      if (!this.syncFailed) console.error(`[state] syncing ${join(this.dir, FILE)} failed (tried again every second): ${(err as Error).message}`);
+      this.syncFailed = true;
+    }
+  }
+
   /** Rewrites the file with only the live entries. */
   compact(): void {
     this.sweep();
@@ -261,10 +273,15 @@ export class EmbeddedStateFile {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const pid = Number((existsSync(lock) ? readFileSync(lock, 'utf8') : '').trim());
+      const text = existsSync(lock) ? readFileSync(lock, 'utf8').trim() : '';
+      const pid = Number(text);
       if (pid === process.pid) return; // this process's own (reopened after a close that kept it)
       if (Number.isInteger(pid) && pid > 0 && alive(pid))
         throw new Error(`the embedded state store in ${this.dir} is in use by process ${pid} (one process per directory: stop it, or set HOTDASH_STATE_DIR)`);
+      // Empty: another process created it and is writing its pid this instant (or died doing so). Taken
+      // over only once it has stayed empty for a second; meanwhile the directory is in use.
+      if (text === '' && existsSync(lock) && Date.now() - statSync(lock).mtimeMs < 1_000)
+        throw new Error(`the embedded state store in ${this.dir} is being opened by another process (one process per directory)`);
       rmSync(lock, { force: true }); // stale: its process is gone
     }
   }
