@@ -5,6 +5,12 @@ import { Metrics } from '@hotdash/platform-http';
 import { PeriodicTask } from '@hotdash/platform-jobs';
 
 const DAY_MS = 86_400_000;
+/**
+ * A batch's transaction may run this long. The old rows are found through BRIN indexes, whose page
+ * ranges only widen as pruned pages are reused: on a large table a sweep's last batch (the one that
+ * finds fewer rows than a batch) may read most of the table.
+ */
+const SWEEP_TX_TIMEOUT_MS = 120_000;
 
 export interface DeliveredRetentionOptions {
   /** Milliseconds between two sweeps (HOTDASH_RETENTION_SWEEP_MS, default an hour); 0: this process does not sweep (`off`). */
@@ -108,7 +114,7 @@ export class DeliveredRetention {
     const batch = this.batch();
     let deleted = 0;
     for (;;) {
-      const n = await this.dbs.withControl(async (tx) => Number((await sql<{ n: string }>`select prune_delivered(${outbox}::interval, ${batch}::int) as n`.execute(tx.db)).rows[0]!.n), { role: 'relay' });
+      const n = await this.dbs.withControl(async (tx) => Number((await sql<{ n: string }>`select prune_delivered(${outbox}::interval, ${batch}::int) as n`.execute(tx.db)).rows[0]!.n), { role: 'relay', timeoutMs: SWEEP_TX_TIMEOUT_MS });
       deleted += n;
       if (n < batch || this.task.stopped) break;
     }
@@ -126,7 +132,7 @@ export class DeliveredRetention {
           select outbox_rows, inbox_rows, mail_rows, held_by
           from prune_delivered(${`${o.outboxMs} milliseconds`}::interval, ${`${o.inboxMs} milliseconds`}::interval, ${`${o.mailMs} milliseconds`}::interval, ${batch}::int)`.execute(tx.db);
         return rows[0]!;
-      });
+      }, { timeoutMs: SWEEP_TX_TIMEOUT_MS });
       if (r.held_by) return { ...result, heldBy: r.held_by };
       const counts = [Number(r.outbox_rows), Number(r.inbox_rows), Number(r.mail_rows)] as const;
       result.outbox += counts[0];
