@@ -4,6 +4,7 @@
 // tenant's rows stay (moved away: the verification after the cut-over compares them; moving in); and
 // a shard a tenant move publishes from, or is about to, is left alone. On the stack's databases and
 // on embedded ones (PGlite).
+import type { Client } from 'pg';
 import { Topics } from '@hotdash/contracts';
 import { newId, TenantMover } from '@hotdash/platform-db';
 import { DB_MODES, EMBEDDED_START_MS, type ModeWorld, type TestWorld, worldFor, type WorldTenant } from '@hotdash/testing';
@@ -90,6 +91,16 @@ async function left(t: WorldTenant, consumer: string, s: Seeded) {
   });
 }
 
+/** A statement on a tenant's fence as the mover writes it: the owner, in the tenant's context, in a transaction of its own. */
+function fencing(owner: Client, t: WorldTenant) {
+  return async (text: string, values: unknown[]): Promise<void> => {
+    await owner.query('begin');
+    await owner.query(`select set_config('app.tenant_id', $1, true)`, [t.id]);
+    await owner.query(text, values);
+    await owner.query('commit');
+  };
+}
+
 async function removeSeeded(t: WorldTenant, consumer: string, s: Seeded): Promise<void> {
   await world.tenantDb.withTenant(t.id, async (tx) => {
     await tx.db.deleteFrom('outbox').where('id', 'in', [...s.outbox.oldPublished, s.outbox.oldFailed, s.outbox.oldPending, s.outbox.recentPublished]).execute();
@@ -114,13 +125,7 @@ describe.each(DB_MODES)('on the %s databases', (mode) => {
     const sb = await seed(b, consumer);
     // b is fenced on this shard (a move's decision, or a move in): its rows are the mover's to compare and delete.
     const owner = await world.connect(a.shard, 'owner');
-    /** A statement on b's fence as the mover writes it: the owner, in b's context, in a transaction of its own. */
-    const fence = async (text: string, values: unknown[]) => {
-      await owner.query('begin');
-      await owner.query(`select set_config('app.tenant_id', $1, true)`, [b.id]);
-      await owner.query(text, values);
-      await owner.query('commit');
-    };
+    const fence = fencing(owner, b);
     try {
       await fence('insert into tenant_fences (tenant_id, move_id) values ($1, $2)', [b.id, newId()]);
       const r = await retention.sweepShard(a.shard.name, a.shard);
@@ -163,12 +168,7 @@ describe.each(DB_MODES)('on the %s databases', (mode) => {
       const sb = await seed(b, consumer);
       const owner = await world.connect(b.shard, 'owner');
       const relay = await world.connect(b.shard, 'relay');
-      const fence = async (text: string, values: unknown[]) => {
-        await owner.query('begin');
-        await owner.query(`select set_config('app.tenant_id', $1, true)`, [b.id]);
-        await owner.query(text, values);
-        await owner.query('commit');
-      };
+      const fence = fencing(owner, b);
       try {
         await fence('insert into tenant_fences (tenant_id, move_id) values ($1, $2)', [b.id, newId()]);
         // The relay's session shadows the fences (and the publications) with empty tables of its own.
