@@ -224,6 +224,18 @@ export class DocumentsService {
   }
 
   /**
+   * Queues a version the stored-documents sweep found waiting past its grace period. When the
+   * version's job is kept as finished (completed or failed) although the document still waits (a
+   * restore brought back the row as it was before that job ran, and its own re-queueing failed),
+   * queueing it under the same id would do nothing: it is queued again under an id of the sweep's.
+   */
+  async enqueueWaiting(job: IngestionJob): Promise<boolean> {
+    const kept = await this.queue.get(`${job.documentId}-v${job.version}`).catch(() => undefined);
+    const finished = kept?.state === 'completed' || kept?.state === 'failed';
+    return this.enqueue(job, finished ? `sweep-${Date.now()}` : undefined);
+  }
+
+  /**
    * Queues the indexing of a document version; the job id makes a second request for the same
    * version a no-op. `again` names a request that must run even so (a restore: the version's job
    * may be kept as done in the queue, though the archive caught the document before it ended;

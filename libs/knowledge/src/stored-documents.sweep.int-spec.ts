@@ -207,5 +207,11 @@ it('after a restore, queues again a document the archive caught indexing, under 
   for (const fn of after) await fn();
   await indexed(`document ${documentId} indexed again after the restore`);
   expect((await queue.get(`${documentId}-v1-restore-${runId}`))?.data).toMatchObject({ tenantId: a, documentId, version: 1 });
+
+  // Had the restore's queueing failed (Redis away), the running sweep would find the document
+  // waiting past its grace period with its version's job kept as done: it queues it under an id of its own.
+  await world.tenantDb.withTenant(a, (tx) => tx.db.updateTable('kb_documents').set({ status: 'queued', progress: 0, updated_at: new Date(Date.now() - 2 * GRACE_MS) }).where('id', '=', documentId).execute());
+  await indexed(`document ${documentId} indexed again by the sweep`);
+  expect((await queue.get(`${documentId}-v1`))?.state).toBe('completed');
   await world.tenantDb.withTenant(a, (tx) => tx.db.deleteFrom('kb_documents').where('id', '=', documentId).execute());
 });

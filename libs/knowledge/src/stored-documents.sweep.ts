@@ -43,7 +43,8 @@ interface Waiting {
  * documents waiting longer than `graceMs` — one query across the shard's tenants, returning ids and
  * versions only, the single cross-tenant read the application role has — and queues each version
  * (the job id is the version's: one already queued is not queued twice, and the worker skips a
- * version that is no longer current).
+ * version that is no longer current; a version whose job is kept as finished while the document
+ * still waits, as after a restore, is queued under an id of the sweep's).
  */
 @Injectable()
 export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDestroy {
@@ -120,7 +121,7 @@ export class StoredDocumentsSweep implements OnApplicationBootstrap, OnModuleDes
       shard,
       (batch, after) => sql`select tenant_id, id, version from stored_documents_sweep(${grace}::interval, ${batch}::int, ${after?.tenant_id ?? null}::uuid, ${after?.id ?? null}::uuid)`,
     );
-    for await (const r of pages) if (await this.documents.enqueue({ tenantId: r.tenant_id, documentId: r.id, version: r.version, ...jobCorrelation(undefined) })) queued++;
+    for await (const r of pages) if (await this.documents.enqueueWaiting({ tenantId: r.tenant_id, documentId: r.id, version: r.version, ...jobCorrelation(undefined) })) queued++;
     return queued;
   }
 
