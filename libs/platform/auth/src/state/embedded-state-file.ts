@@ -1,5 +1,6 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { takePidLock } from '@hotdash/platform-config';
 
 /** Milliseconds since the epoch; injectable so that specs move time instead of sleeping. */
 export type Clock = () => number;
@@ -59,6 +60,7 @@ export class EmbeddedStateFile {
   private unsynced = 0;
   private syncFailed = false;
   private closed = false;
+  private readonly unlock: () => void;
   private readonly erasers = new Set<(prefix: string) => void>();
   readonly now: Clock;
 
@@ -68,7 +70,11 @@ export class EmbeddedStateFile {
   ) {
     this.now = options.now ?? Date.now;
     mkdirSync(dir, { recursive: true });
-    this.lock();
+    this.unlock = takePidLock(join(dir, LOCK), (holder) =>
+      holder === 'opening'
+        ? new Error(`the embedded state store in ${dir} is being opened by another process (one process per directory)`)
+        : new Error(`the embedded state store in ${dir} is in use by process ${holder} (one process per directory: stop it, or set HOTDASH_STATE_DIR)`),
+    );
     this.load();
     this.fd = this.rewrite();
     this.sweeper = setInterval(() => this.sweep(), options.sweepMs ?? 30_000);
@@ -202,7 +208,7 @@ export class EmbeddedStateFile {
     clearInterval(this.sweeper);
     clearInterval(this.syncer);
     closeSync(this.fd);
-    rmSync(join(this.dir, LOCK), { force: true });
+    this.unlock();
     open.delete(this.dir);
   }
 
@@ -259,32 +265,6 @@ export class EmbeddedStateFile {
     this.unsynced = 0;
     return openSync(file, 'a');
   }
-
-  /**
-   * Takes the directory: the lock file created exclusively (O_EXCL), so of two processes starting
-   * at once one gets it; a lock whose process is gone is taken over, a live one's refuses.
-   */
-  private lock(): void {
-    const lock = join(this.dir, LOCK);
-    for (;;) {
-      try {
-        writeFileSync(lock, String(process.pid), { flag: 'wx' });
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const text = existsSync(lock) ? readFileSync(lock, 'utf8').trim() : '';
-      const pid = Number(text);
-      if (pid === process.pid) return; // this process's own (reopened after a close that kept it)
-      if (Number.isInteger(pid) && pid > 0 && alive(pid))
-        throw new Error(`the embedded state store in ${this.dir} is in use by process ${pid} (one process per directory: stop it, or set HOTDASH_STATE_DIR)`);
-      // Empty: another process created it and is writing its pid this instant (or died doing so). Taken
-      // over only once it has stayed empty for a second; meanwhile the directory is in use.
-      if (text === '' && existsSync(lock) && Date.now() - statSync(lock).mtimeMs < 1_000)
-        throw new Error(`the embedded state store in ${this.dir} is being opened by another process (one process per directory)`);
-      rmSync(lock, { force: true }); // stale: its process is gone
-    }
-  }
 }
 
 /** fsync of a directory: its entries (a rename into it) reach the disk. */
@@ -294,14 +274,5 @@ function syncDirectory(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,7 +1,7 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
-import { type PlatformConfig, readSetting } from '@hotdash/platform-config';
+import { type PlatformConfig, readSetting, takePidLock } from '@hotdash/platform-config';
 import type { DbLocation } from '../databases';
 import { formatReport, migrateAll, type MigrateAllReport } from '../migrate/migrate-all';
 import { EmbeddedMaintenance } from './embedded-maintenance';
@@ -117,29 +117,12 @@ const held = new Set<string>();
  * left by a process that is gone (killed) is taken over.
  */
 function lockFolder(dir: string): () => void {
-  const file = join(dir, 'embedded.pid');
   if (held.has(dir)) throw new Error(`embedded databases: ${dir} is in use by this process`);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
-      const pid = Number(readFileSync(file, 'utf8'));
-      let alive = false;
-      try {
-        alive = pid > 0 && pid !== process.pid && (process.kill(pid, 0), true);
-      } catch {
-        alive = false; // ESRCH: gone
-      }
-      if (alive) throw new Error(`embedded databases: ${dir} is in use by process ${pid}`);
-      rmSync(file, { force: true });
-    }
-  }
+  const release = takePidLock(join(dir, 'embedded.pid'), (holder) => new Error(`embedded databases: ${dir} is in use by ${holder === 'opening' ? 'another process (it is opening it)' : `process ${holder}`}`));
   held.add(dir);
   return () => {
     held.delete(dir);
-    rmSync(file, { force: true });
+    release();
   };
 }
 

@@ -13,6 +13,7 @@ import type {
   RecordHandler,
   TopicSpec,
 } from './kafka.port';
+import { takePidLock } from '@hotdash/platform-config';
 import { ConsumerBackoff } from './consumer-backoff';
 
 /**
@@ -549,6 +550,7 @@ class BusStore {
   /** Members by topic, to wake when records arrive. */
   private readonly listeners = new Map<string, Set<InProcessConsumer>>();
   private sweep?: NodeJS.Timeout;
+  private unlock?: () => void;
 
   private constructor(
     readonly dir: string,
@@ -595,7 +597,7 @@ class BusStore {
   private async start(topics: TopicSpec[]): Promise<void> {
     await fs.mkdir(nodePath.join(this.dir, 'topics'), { recursive: true });
     await fs.mkdir(nodePath.join(this.dir, 'groups'), { recursive: true });
-    await this.lock();
+    this.lock();
     const names = await fs.readdir(nodePath.join(this.dir, 'topics'));
     for (const name of names) {
       let meta: { partitions: number };
@@ -624,21 +626,9 @@ class BusStore {
     this.sweep.unref();
   }
 
-  /** One process per directory: a live other process's lock refuses; a dead one's is taken over. */
-  private async lock(): Promise<void> {
-    for (;;) {
-      try {
-        await fs.writeFile(this.lockFile, String(process.pid), { flag: 'wx' });
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const owner = Number((await fs.readFile(this.lockFile, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new Error(`the event bus in ${this.dir} is in use by process ${owner} (one process per bus directory)`);
-      }
-      await fs.unlink(this.lockFile).catch(() => undefined); // stale: its process is gone
-    }
+  /** One process per directory (takePidLock): a live other process's lock refuses; a dead one's is taken over. */
+  private lock(): void {
+    this.unlock = takePidLock(this.lockFile, (holder) => new Error(`the event bus in ${this.dir} is in use by ${holder === 'opening' ? 'another process (it is opening it)' : `process ${holder}`} (one process per bus directory)`));
   }
 
   private async stop(): Promise<void> {
@@ -646,8 +636,7 @@ class BusStore {
     const groups = await Promise.allSettled(this.groups.values());
     await Promise.allSettled(groups.map((g) => (g.status === 'fulfilled' ? g.value.persist() : undefined)));
     await Promise.allSettled([...this.topics.values()].flatMap((t) => t.partitions.map((p) => p.close())));
-    const owner = await fs.readFile(this.lockFile, 'utf8').catch(() => '');
-    if (owner.trim() === String(process.pid)) await fs.unlink(this.lockFile).catch(() => undefined);
+    this.unlock?.();
   }
 
   topic(name: string): Topic | undefined {
@@ -714,15 +703,6 @@ class BusStore {
 
   warn(message: string): void {
     console.warn(`[bus] ${message}`);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
