@@ -18,6 +18,9 @@ export const KB_SOURCE_FIELD = 'kb_documents.source';
 export const KNOWLEDGE_QUEUE = Symbol('KNOWLEDGE_QUEUE');
 export const KNOWLEDGE_PRODUCER = 'knowledge';
 
+/** A version's indexing job id (`again`: a request that must run although that job is kept as finished). */
+const ingestionJobId = (job: Pick<IngestionJob, 'documentId' | 'version'>, again?: string): string => `${job.documentId}-v${job.version}${again ? `-${again}` : ''}`;
+
 export interface IngestionJob extends TenantJobData {
   tenantId: string;
   documentId: string;
@@ -230,7 +233,7 @@ export class DocumentsService {
    * queueing it under the same id would do nothing: it is queued again under an id of the sweep's.
    */
   async enqueueWaiting(job: IngestionJob): Promise<boolean> {
-    const kept = await this.queue.get(`${job.documentId}-v${job.version}`).catch(() => undefined);
+    const kept = await this.queue.get(ingestionJobId(job)).catch(() => undefined);
     const finished = kept?.state === 'completed' || kept?.state === 'failed';
     return this.enqueue(job, finished ? `sweep-${Date.now()}` : undefined);
   }
@@ -244,8 +247,7 @@ export class DocumentsService {
    */
   async enqueue(job: IngestionJob, again?: string): Promise<boolean> {
     try {
-      const jobId = `${job.documentId}-v${job.version}${again ? `-${again}` : ''}`;
-      await this.queue.add('index', job, { jobId, attempts: 5, backoff: { type: 'exponential', delayMs: 1_000 }, keepCompleted: 1_000, keepFailed: 5_000 });
+      await this.queue.add('index', job, { jobId: ingestionJobId(job, again), attempts: 5, backoff: { type: 'exponential', delayMs: 1_000 }, keepCompleted: 1_000, keepFailed: 5_000 });
       return true;
     } catch (err) {
       // The row is committed, waiting to be indexed: the stored-documents sweep queues it.

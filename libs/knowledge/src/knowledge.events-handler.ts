@@ -58,22 +58,22 @@ export class KnowledgeEventsHandler {
   /** A pilot's tenant imported: its documents waiting or being indexed at the cut-over (their jobs stayed on the pilot) are queued again once this commits. */
   @EventPattern(TenantEvents.IMPORTED)
   async onTenantImported(@Payload() event: Envelope<typeof TenantEvents.IMPORTED, TenantImportedV1>, @Ctx() ctx: EventContext): Promise<void> {
-    const tenantId = parseTenantId(event.tenantId);
-    const waiting = await this.documents.waitingToQueueAgain(ctx.tx);
-    if (waiting.length === 0) return;
-    ctx.afterCommit(async () => {
-      for (const w of waiting) await this.documents.enqueue({ tenantId, documentId: w.documentId, version: w.version, ...jobCorrelation(event) });
-    });
+    await this.queueWaitingAgain(event, ctx);
   }
 
   /** A tenant restored from an archive: its documents the archive caught waiting or being indexed are queued again once this commits, under job ids of the restore's own. */
   @EventPattern(TenantEvents.RESTORED)
   async onTenantRestored(@Payload() event: Envelope<typeof TenantEvents.RESTORED, TenantRestoredV1>, @Ctx() ctx: EventContext): Promise<void> {
+    await this.queueWaitingAgain(event, ctx, `restore-${event.payload.runId}`);
+  }
+
+  /** The tenant's waiting and indexing documents made waiting in the event's transaction, queued once it commits (`again`: DocumentsService.enqueue's). */
+  private async queueWaitingAgain(event: Envelope, ctx: EventContext, again?: string): Promise<void> {
     const tenantId = parseTenantId(event.tenantId);
     const waiting = await this.documents.waitingToQueueAgain(ctx.tx);
     if (waiting.length === 0) return;
     ctx.afterCommit(async () => {
-      for (const w of waiting) await this.documents.enqueue({ tenantId, documentId: w.documentId, version: w.version, ...jobCorrelation(event) }, `restore-${event.payload.runId}`);
+      for (const w of waiting) await this.documents.enqueue({ tenantId, documentId: w.documentId, version: w.version, ...jobCorrelation(event) }, again);
     });
   }
 }

@@ -54,7 +54,6 @@ const FASTIFY_ERRORS: Record<string, () => ProblemException> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new ProblemException(400, 'invalid-body', 'Invalid request body', 'The Content-Length does not match the body.'),
 };
 
-
 /** Any error as the problem the platform answers with: ours as they are, framework errors by stable codes, the rest 500. */
 export function problemOf(e: unknown): ProblemException {
   if (e instanceof ProblemException) return e;

@@ -56,8 +56,8 @@ export interface RetentionResult {
  * still to deliver, and rows set aside as undeliverable, stay. The deleting is the databases' own
  * (prune_delivered, one function per database: prisma/…/20261221090000_delivered_retention), called
  * as the relay role in batches until a call deletes less than a batch: short transactions, the old
- * rows found through BRIN indexes on the delivery times. A shard a tenant move publishes from is left alone until the move ends, and a
- * fenced tenant's rows (moved away, or moving in) stay.
+ * rows found through BRIN indexes on the delivery times. A shard a tenant move publishes from is
+ * left alone until the move ends, and a fenced tenant's rows (moved away, or moving in) stay.
  */
 export class DeliveredRetention {
   private readonly task: PeriodicTask;
@@ -93,7 +93,7 @@ export class DeliveredRetention {
       try {
         const r = await fn();
         results.push(r);
-        for (const store of ['outbox', 'inbox', 'mail'] as const) if (r[store] > 0) Metrics.retentionDeleted(database, store, r[store]);
+        for (const store of ['outbox', 'inbox', 'mail'] as const) Metrics.retentionDeleted(database, store, r[store]);
         if (r.heldBy) this.log(`${database}: nothing deleted while tenant move ${r.heldBy} publishes from it`);
         else if (r.outbox + r.inbox + r.mail > 0) this.log(`${database}: deleted ${r.outbox} published event(s), ${r.inbox} inbox entr${r.inbox === 1 ? 'y' : 'ies'} and ${r.mail} sent message(s) past their retention`);
       } catch (err) {
