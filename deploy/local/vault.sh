@@ -126,7 +126,11 @@ unseal() {
 
 # The transit engine, the platform's key and the services' token; each only when missing.
 setup() {
-  vault_root secrets list -format=json | grep -q '"transit/"' || vault_root secrets enable transit >/dev/null
+  # The list read whole first: `… | grep -q` under pipefail failed whenever grep closed the pipe
+  # before the CLI had written everything (SIGPIPE), and enabling transit again is refused.
+  local mounts
+  mounts="$(vault_root secrets list -format=json)"
+  [[ $mounts == *'"transit/"'* ]] || vault_root secrets enable transit >/dev/null
   if ! vault_root read -field=latest_version "transit/keys/$KEY" >/dev/null 2>&1; then
     vault_root write -f "transit/keys/$KEY" type=aes256-gcm96 derived=true >/dev/null
     log "created transit key $KEY (aes256-gcm96, derived)"
